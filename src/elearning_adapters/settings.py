@@ -1,0 +1,74 @@
+"""Configuration from ``ELEARNING_*`` environment variables, with a serverless default."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MEMORY_URL = "sqlite+aiosqlite:///:memory:"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ELEARNING_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(default=Path(".elearning"), description="Where the embedded default keeps its files")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file in the data directory. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_echo: bool = False
+    admin_token: SecretStr | None = Field(default=None, description="Bearer token of the admin service account")
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs cursors; default: generated once and kept in the data directory"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: str = "INFO"
+    log_json: bool = True
+    access_log: bool = True
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def in_memory(cls, **overrides: object) -> Settings:
+        """Settings for an in-memory SQLite platform (tests, scripts)."""
+        return cls(database_url=MEMORY_URL, **overrides)  # type: ignore[arg-type]
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'elearning.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def is_memory(self) -> bool:
+        url = self.resolved_database_url
+        return url.startswith("sqlite") and (":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"))
+
+    def resolved_secret(self) -> bytes:
+        """The signing secret: configured, else kept in the data dir, else (in memory) per process."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        if self.is_memory or not self.is_sqlite:
+            if not self.is_sqlite:
+                # Several server processes must agree on the key: derive it from the
+                # database URL only as a last resort, and say so in the README.
+                import hashlib
+
+                return hashlib.sha256(b"elearning-cursor:" + self.resolved_database_url.encode()).digest()
+            return secrets.token_bytes(32)
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()

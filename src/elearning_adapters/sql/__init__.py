@@ -1,0 +1,1 @@
+"""SQLAlchemy (Core, async) adapters: one engine, one unit of work, one file per module."""

@@ -1,0 +1,136 @@
+"""The database handle: an async engine configured per backend.
+
+SQLite (the embedded default) gets WAL mode, a busy timeout, foreign keys and
+``BEGIN IMMEDIATE`` for write transactions, so concurrent writers queue on
+the lock instead of failing with "database is locked" on lock upgrade.
+In-memory SQLite is one shared connection; a lock serialises its users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from elearning_adapters.settings import Settings
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.is_memory = self.is_sqlite and self.url.database in (None, "", ":memory:")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_memory:
+            kwargs |= {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        elif self.is_sqlite:
+            kwargs |= {"connect_args": {"timeout": 30}}
+        else:
+            kwargs |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": False, "pool_recycle": 1800}
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            _configure_sqlite(self.engine, wal=not self.is_memory)
+        # One shared connection (memory) must never interleave two transactions.
+        self._lock: asyncio.Lock | None = asyncio.Lock() if self.is_memory else None
+        # File SQLite allows one writer; queueing in-process avoids busy waits.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        if settings.is_sqlite and not settings.is_memory:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings.resolved_database_url, pool_size=settings.db_pool_size, echo=settings.db_echo)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for queries; its transaction is rolled back at the end."""
+        async with self._guard(self._lock):
+            async with self.engine.connect() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a write transaction; the caller commits."""
+        async with self._guard(self._lock), self._guard(self._write_lock):
+            async with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    await conn.execution_options(sqlite_immediate=True)
+                yield conn
+
+    @staticmethod
+    @contextlib.asynccontextmanager
+    async def _guard(lock: asyncio.Lock | None) -> AsyncIterator[None]:
+        if lock is None:
+            yield
+        else:
+            async with lock:
+                yield
+
+    async def ping(self) -> None:
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+# -- schema building blocks shared by every module's tables ----------------------
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[_dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: _dt.datetime | None, dialect: Any) -> _dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass a timezone-aware one")
+        value = value.astimezone(_dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: _dt.datetime | None, dialect: Any) -> _dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=_dt.UTC) if value.tzinfo is None else value.astimezone(_dt.UTC)

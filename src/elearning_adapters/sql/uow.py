@@ -1,0 +1,79 @@
+"""The SQL unit of work: one transaction, every module's repositories, and the outbox."""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from elearning_adapters.sql.course import SqlCourseRepository
+from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.outbox import append_to_outbox
+from elearning_core.course.ports import CourseUnitOfWork
+from elearning_core.shared.errors import Conflict
+
+
+class SqlUnitOfWork(CourseUnitOfWork):
+    """Serves every module's unit-of-work view from one connection and transaction.
+
+    ``commit()`` flushes the repositories, appends the events of every aggregate
+    they loaded or added to the outbox, and commits all of it at once. Leaving
+    the block without committing rolls back and writes nothing.
+    """
+
+    courses: SqlCourseRepository
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._conn: AsyncConnection | None = None
+
+    @property
+    def connection(self) -> AsyncConnection:
+        if self._conn is None:
+            raise RuntimeError("unit of work used outside 'async with'")
+        return self._conn
+
+    async def __aenter__(self) -> Self:
+        self._stack = contextlib.AsyncExitStack()
+        self._conn = await self._stack.enter_async_context(self._db.write())
+        await self._conn.begin()
+        self.courses = SqlCourseRepository(self._conn)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._conn is not None and self._conn.in_transaction():
+                await self._conn.rollback()
+        finally:
+            stack, self._stack, self._conn = self._stack, None, None
+            if stack is not None:
+                await stack.aclose()
+
+    async def commit(self) -> None:
+        conn = self.connection
+        aggregates = list(self.courses.seen())
+        try:
+            await self.courses.flush()
+            await append_to_outbox(conn, [e for a in aggregates for e in a.pending_events])
+            await conn.commit()
+        except IntegrityError as exc:
+            await conn.rollback()
+            raise Conflict(_integrity_message(exc)) from None
+        for aggregate in aggregates:
+            aggregate.pull_events()
+
+    async def rollback(self) -> None:
+        await self.connection.rollback()
+
+
+def _integrity_message(exc: IntegrityError) -> str:
+    text = str(exc.orig).lower()
+    if "slug" in text:
+        return "slug is already taken by another course"
+    return "the change conflicts with existing data"

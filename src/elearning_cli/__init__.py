@@ -1,0 +1,1 @@
+"""The Typer admin CLI runtime (console script ``elearning``)."""

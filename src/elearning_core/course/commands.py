@@ -1,0 +1,156 @@
+"""Inputs to the course use cases: frozen pydantic models that refuse unknown fields.
+
+Shape limits (lengths, counts) are declared here so they appear in the API
+schema; the aggregate checks the same rules again, so library callers that
+skip these models cannot break them.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from elearning_core.course.model import (
+    DESCRIPTION_MAX,
+    SLUG_MAX,
+    SUMMARY_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+    CourseStatus,
+    Level,
+)
+
+Title = Field(min_length=1, max_length=TITLE_MAX)
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+class CreateCourse(Command):
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    slug: str | None = Field(default=None, max_length=SLUG_MAX, description="Defaults to one derived from the title")
+    summary: str = Field(default="", max_length=SUMMARY_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    language: str = Field(default="en", max_length=35, description="BCP 47 language tag, e.g. 'en' or 'pt-br'")
+    level: Level = Level.BEGINNER
+    tags: list[str] = Field(default_factory=list, max_length=TAGS_MAX)
+    owner_id: uuid.UUID | None = None
+
+
+class UpdateCourse(Command):
+    """A partial update: only the fields that are set are changed."""
+
+    course_id: uuid.UUID
+    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
+    slug: str | None = Field(default=None, max_length=SLUG_MAX)
+    summary: str | None = Field(default=None, max_length=SUMMARY_MAX)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    language: str | None = Field(default=None, max_length=35)
+    level: Level | None = None
+    tags: list[str] | None = Field(default=None, max_length=TAGS_MAX)
+    expected_version: int | None = Field(default=None, ge=0, description="Fail with 409 if the course changed since")
+
+    def changes(self) -> dict[str, object]:
+        fields = {"title", "slug", "summary", "description", "language", "level", "tags"}
+        return {name: getattr(self, name) for name in self.model_fields_set & fields if getattr(self, name) is not None}
+
+
+class CourseRef(Command):
+    course_id: uuid.UUID
+
+
+class AddSection(Command):
+    course_id: uuid.UUID
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    position: int | None = Field(default=None, ge=0, description="Zero-based; appended when omitted")
+
+
+class RenameSection(Command):
+    course_id: uuid.UUID
+    section_id: uuid.UUID
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+
+
+class ReorderSections(Command):
+    course_id: uuid.UUID
+    section_ids: list[uuid.UUID] = Field(max_length=1_000)
+
+
+class RemoveSection(Command):
+    course_id: uuid.UUID
+    section_id: uuid.UUID
+
+
+class AddLesson(Command):
+    course_id: uuid.UUID
+    section_id: uuid.UUID
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    position: int | None = Field(default=None, ge=0)
+
+
+class RenameLesson(Command):
+    course_id: uuid.UUID
+    section_id: uuid.UUID
+    lesson_id: uuid.UUID
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+
+
+class ReorderLessons(Command):
+    course_id: uuid.UUID
+    section_id: uuid.UUID
+    lesson_ids: list[uuid.UUID] = Field(max_length=1_000)
+
+
+class RemoveLesson(Command):
+    course_id: uuid.UUID
+    section_id: uuid.UUID
+    lesson_id: uuid.UUID
+
+
+class LessonSpec(Command):
+    id: uuid.UUID | None = None
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+
+
+class SectionSpec(Command):
+    id: uuid.UUID | None = None
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    lessons: list[LessonSpec] = Field(default_factory=list, max_length=1_000)
+
+
+class CourseSpec(Command):
+    """A whole course as exported and imported (``elearning courses import/export``)."""
+
+    id: uuid.UUID | None = None
+    slug: str = Field(max_length=SLUG_MAX)
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    summary: str = Field(default="", max_length=SUMMARY_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    language: str = Field(default="en", max_length=35)
+    level: Level = Level.BEGINNER
+    tags: list[str] = Field(default_factory=list, max_length=TAGS_MAX)
+    owner_id: uuid.UUID | None = None
+    status: CourseStatus = CourseStatus.DRAFT
+    sections: list[SectionSpec] = Field(default_factory=list, max_length=200)
+
+
+__all__ = [
+    "TAG_MAX",
+    "AddLesson",
+    "AddSection",
+    "CourseRef",
+    "CourseSpec",
+    "CreateCourse",
+    "LessonSpec",
+    "RemoveLesson",
+    "RemoveSection",
+    "RenameLesson",
+    "RenameSection",
+    "ReorderLessons",
+    "ReorderSections",
+    "SectionSpec",
+    "UpdateCourse",
+]

@@ -1,0 +1,90 @@
+"""Course domain events: the ``elearning.course`` topic's contract."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from elearning_core.shared.events import DomainEvent
+
+
+class CourseCreated(DomainEvent):
+    type: ClassVar[str] = "course.created.v1"
+    slug: str
+    title: str
+    owner_id: uuid.UUID | None
+
+
+class CourseDetailsChanged(DomainEvent):
+    type: ClassVar[str] = "course.details_changed.v1"
+    changes: dict[str, Any]
+
+
+class SectionAdded(DomainEvent):
+    type: ClassVar[str] = "course.section_added.v1"
+    section_id: uuid.UUID
+    title: str
+    position: int
+
+
+class SectionRenamed(DomainEvent):
+    type: ClassVar[str] = "course.section_renamed.v1"
+    section_id: uuid.UUID
+    title: str
+
+
+class SectionsReordered(DomainEvent):
+    type: ClassVar[str] = "course.sections_reordered.v1"
+    section_ids: list[uuid.UUID]
+
+
+class SectionRemoved(DomainEvent):
+    type: ClassVar[str] = "course.section_removed.v1"
+    section_id: uuid.UUID
+    lesson_ids: list[uuid.UUID]
+
+
+class LessonAdded(DomainEvent):
+    type: ClassVar[str] = "course.lesson_added.v1"
+    section_id: uuid.UUID
+    lesson_id: uuid.UUID
+    title: str
+    position: int
+
+
+class LessonRenamed(DomainEvent):
+    type: ClassVar[str] = "course.lesson_renamed.v1"
+    lesson_id: uuid.UUID
+    title: str
+
+
+class LessonsReordered(DomainEvent):
+    type: ClassVar[str] = "course.lessons_reordered.v1"
+    section_id: uuid.UUID
+    lesson_ids: list[uuid.UUID]
+
+
+class LessonRemoved(DomainEvent):
+    type: ClassVar[str] = "course.lesson_removed.v1"
+    section_id: uuid.UUID
+    lesson_id: uuid.UUID
+
+
+class CoursePublished(DomainEvent):
+    type: ClassVar[str] = "course.published.v1"
+    slug: str
+    published_at: datetime
+
+
+class CourseUnpublished(DomainEvent):
+    type: ClassVar[str] = "course.unpublished.v1"
+
+
+class CourseArchived(DomainEvent):
+    type: ClassVar[str] = "course.archived.v1"
+
+
+class CourseDeleted(DomainEvent):
+    type: ClassVar[str] = "course.deleted.v1"
+    slug: str

@@ -1,0 +1,31 @@
+"""What the course module needs from outside: its repository and its unit of work view."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+from elearning_core.course.model import Course
+from elearning_core.shared.ports import UnitOfWork
+
+
+class CourseRepository(Protocol):
+    async def get(self, course_id: uuid.UUID) -> Course | None:
+        """Load a course with its whole outline, or None."""
+        ...
+
+    async def get_by_slug(self, slug: str) -> Course | None: ...
+
+    async def slug_taken(self, slug: str, *, excluding: uuid.UUID | None = None) -> bool: ...
+
+    def add(self, course: Course) -> None:
+        """Stage a new course; it is written when the unit of work commits."""
+        ...
+
+    def remove(self, course: Course) -> None:
+        """Stage a loaded course for deletion at commit."""
+        ...
+
+
+class CourseUnitOfWork(UnitOfWork, Protocol):
+    courses: CourseRepository

@@ -1,0 +1,290 @@
+"""Course use cases: one method per use case, each one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from elearning_core.course.commands import (
+    AddLesson,
+    AddSection,
+    CourseRef,
+    CourseSpec,
+    CreateCourse,
+    RemoveLesson,
+    RemoveSection,
+    RenameLesson,
+    RenameSection,
+    ReorderLessons,
+    ReorderSections,
+    UpdateCourse,
+)
+from elearning_core.course.model import Course, CourseStatus, Lesson, Section, check_slug
+from elearning_core.course.ports import CourseUnitOfWork
+from elearning_core.course.queries import CatalogFilter, CatalogKey, CatalogQueries, CourseOutline, CourseSummary
+from elearning_core.shared.clock import Clock
+from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size
+from elearning_core.shared.ports import Policy, Principal, require
+
+# Permission names, checked by the use cases themselves.
+CREATE = "course.create"
+EDIT = "course.edit"
+PUBLISH = "course.publish"
+DELETE = "course.delete"
+VIEW_UNPUBLISHED = "course.view_unpublished"
+
+
+class CourseService:
+    def __init__(
+        self,
+        uow: Callable[[], CourseUnitOfWork],
+        queries: CatalogQueries,
+        clock: Clock,
+        policy: Policy,
+        cursors: CursorCodec,
+    ) -> None:
+        self._uow, self._queries, self._clock, self._policy, self._cursors = uow, queries, clock, policy, cursors
+
+    # -- writes ------------------------------------------------------------------
+
+    async def create(self, actor: Principal, cmd: CreateCourse) -> Course:
+        require(self._policy, actor, CREATE)
+        course = Course.create(
+            title=cmd.title,
+            slug=cmd.slug,
+            at=self._clock.now(),
+            summary=cmd.summary,
+            description=cmd.description,
+            language=cmd.language,
+            level=cmd.level,
+            tags=cmd.tags,
+            owner_id=UserId(cmd.owner_id) if cmd.owner_id else actor.user_id and UserId(actor.user_id),
+        )
+        async with self._uow() as uow:
+            if await uow.courses.slug_taken(course.slug):
+                raise _slug_conflict(course.slug)
+            uow.courses.add(course)
+            await uow.commit()
+        return course
+
+    async def update(self, actor: Principal, cmd: UpdateCourse) -> Course:
+        async with self._uow() as uow:
+            course = await self._load(uow, cmd.course_id)
+            require(self._policy, actor, EDIT, course)
+            if cmd.expected_version is not None and cmd.expected_version != course.version:
+                raise Conflict(f"course changed since version {cmd.expected_version} (now {course.version}); reload it")
+            changes = cmd.changes()
+            if "slug" in changes and changes["slug"] != course.slug:
+                slug = check_slug(str(changes["slug"]))
+                if await uow.courses.slug_taken(slug, excluding=course.id):
+                    raise _slug_conflict(slug)
+            course.change_details(self._clock.now(), **changes)
+            await uow.commit()
+        return course
+
+    async def delete(self, actor: Principal, cmd: CourseRef) -> None:
+        async with self._uow() as uow:
+            course = await self._load(uow, cmd.course_id)
+            require(self._policy, actor, DELETE, course)
+            course.mark_deleted(self._clock.now())
+            uow.courses.remove(course)
+            await uow.commit()
+
+    async def add_section(self, actor: Principal, cmd: AddSection) -> Section:
+        async with self._uow() as uow:
+            course = await self._editable(uow, actor, cmd.course_id)
+            section = course.add_section(cmd.title, self._clock.now(), cmd.position)
+            await uow.commit()
+        return section
+
+    async def rename_section(self, actor: Principal, cmd: RenameSection) -> Course:
+        return await self._edit(actor, cmd.course_id, lambda c, at: c.rename_section(cmd.section_id, cmd.title, at))
+
+    async def reorder_sections(self, actor: Principal, cmd: ReorderSections) -> Course:
+        return await self._edit(actor, cmd.course_id, lambda c, at: c.reorder_sections(cmd.section_ids, at))
+
+    async def remove_section(self, actor: Principal, cmd: RemoveSection) -> Course:
+        return await self._edit(actor, cmd.course_id, lambda c, at: c.remove_section(cmd.section_id, at))
+
+    async def add_lesson(self, actor: Principal, cmd: AddLesson) -> Lesson:
+        async with self._uow() as uow:
+            course = await self._editable(uow, actor, cmd.course_id)
+            lesson = course.add_lesson(cmd.section_id, cmd.title, self._clock.now(), cmd.position)
+            await uow.commit()
+        return lesson
+
+    async def rename_lesson(self, actor: Principal, cmd: RenameLesson) -> Course:
+        return await self._edit(
+            actor, cmd.course_id, lambda c, at: c.rename_lesson(cmd.section_id, cmd.lesson_id, cmd.title, at)
+        )
+
+    async def reorder_lessons(self, actor: Principal, cmd: ReorderLessons) -> Course:
+        return await self._edit(actor, cmd.course_id, lambda c, at: c.reorder_lessons(cmd.section_id, cmd.lesson_ids, at))
+
+    async def remove_lesson(self, actor: Principal, cmd: RemoveLesson) -> Course:
+        return await self._edit(actor, cmd.course_id, lambda c, at: c.remove_lesson(cmd.section_id, cmd.lesson_id, at))
+
+    async def publish(self, actor: Principal, cmd: CourseRef) -> Course:
+        return await self._edit(actor, cmd.course_id, lambda c, at: c.publish(at), permission=PUBLISH)
+
+    async def unpublish(self, actor: Principal, cmd: CourseRef) -> Course:
+        return await self._edit(actor, cmd.course_id, lambda c, at: c.unpublish(at), permission=PUBLISH)
+
+    async def archive(self, actor: Principal, cmd: CourseRef) -> Course:
+        return await self._edit(actor, cmd.course_id, lambda c, at: c.archive(at), permission=PUBLISH)
+
+    async def import_courses(
+        self,
+        actor: Principal,
+        specs: Sequence[CourseSpec],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[Course]:
+        """Create every course of ``specs`` in one transaction, or none of them.
+
+        Every record is built and checked (values, slugs unique in the file
+        and in the catalog, publishability) before anything is written; the
+        first bad record is reported by its index and slug.
+        """
+        require(self._policy, actor, CREATE)
+        at = self._clock.now()
+        courses = [_build_from_spec(index, spec, at) for index, spec in enumerate(specs)]
+        seen: dict[str, int] = {}
+        for index, course in enumerate(courses):
+            if course.slug in seen:
+                raise _record_error(index, course.slug, f"slug duplicates record {seen[course.slug]}", "slug")
+            seen[course.slug] = index
+        async with self._uow() as uow:
+            for index, course in enumerate(courses):
+                if await uow.courses.slug_taken(course.slug) or await uow.courses.get(course.id) is not None:
+                    raise _record_error(index, course.slug, "a course with this slug or id already exists", "slug")
+            for index, course in enumerate(courses):
+                uow.courses.add(course)
+                if on_progress is not None:
+                    on_progress(index + 1)
+            await uow.commit()
+        return courses
+
+    # -- reads -------------------------------------------------------------------
+
+    async def list_courses(
+        self,
+        actor: Principal,
+        where: CatalogFilter | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> Page[CourseSummary]:
+        """Courses newest first. Anyone may list published ones; other statuses need a permission."""
+        where = where or CatalogFilter()
+        if where.status is not CourseStatus.PUBLISHED:
+            require(self._policy, actor, VIEW_UNPUBLISHED)
+        check_page_size(limit)
+        after: CatalogKey | None = None
+        if cursor:
+            raw_at, raw_id = _cursor_key(self._cursors.decode(where.scope(), cursor))
+            after = (raw_at, raw_id)
+        rows = await self._queries.list_courses(where, after, limit + 1)
+        items, more = rows[:limit], len(rows) > limit
+        next_cursor = None
+        if more:
+            last = items[-1]
+            sort_at = last.published_at if where.status is CourseStatus.PUBLISHED else last.created_at
+            assert sort_at is not None
+            next_cursor = self._cursors.encode(where.scope(), [sort_at.isoformat(), str(last.id)])
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def get_outline(self, actor: Principal, course_id: uuid.UUID) -> CourseOutline:
+        return self._visible(actor, await self._queries.outline(course_id), course_id)
+
+    async def get_outline_by_slug(self, actor: Principal, slug: str) -> CourseOutline:
+        return self._visible(actor, await self._queries.outline_by_slug(slug), slug)
+
+    def _visible(self, actor: Principal, outline: CourseOutline | None, key: object) -> CourseOutline:
+        """Unpublished courses look absent to those who may not see them, so ids do not leak."""
+        if outline is None:
+            raise NotFound("course", key)
+        if outline.status is not CourseStatus.PUBLISHED and not self._policy.authorize(actor, VIEW_UNPUBLISHED, outline).allowed:
+            raise NotFound("course", key)
+        return outline
+
+    # -- helpers -----------------------------------------------------------------
+
+    @staticmethod
+    async def _load(uow: CourseUnitOfWork, course_id: uuid.UUID) -> Course:
+        course = await uow.courses.get(course_id)
+        if course is None:
+            raise NotFound("course", course_id)
+        return course
+
+    async def _editable(self, uow: CourseUnitOfWork, actor: Principal, course_id: uuid.UUID, permission: str = EDIT) -> Course:
+        course = await self._load(uow, course_id)
+        require(self._policy, actor, permission, course)
+        return course
+
+    async def _edit(
+        self,
+        actor: Principal,
+        course_id: uuid.UUID,
+        change: Callable[[Course, datetime], None],
+        permission: str = EDIT,
+    ) -> Course:
+        async with self._uow() as uow:
+            course = await self._editable(uow, actor, course_id, permission)
+            change(course, self._clock.now())
+            await uow.commit()
+        return course
+
+
+def _slug_conflict(slug: str) -> Conflict:
+    return Conflict(f"slug {slug!r} is already taken by another course")
+
+
+def _record_error(index: int, slug: str, message: str, field: str) -> ValidationFailed:
+    return ValidationFailed(f"record {index} ({slug}): {message}", [FieldError(f"[{index}].{field}", message)])
+
+
+def _cursor_key(key: list[object]) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw_at, raw_id = key
+        return datetime.fromisoformat(str(raw_at)), uuid.UUID(str(raw_id))
+    except (ValueError, TypeError):
+        raise ValidationFailed("cursor is invalid or was altered", [FieldError("cursor", "invalid cursor")]) from None
+
+
+def _build_from_spec(index: int, spec: CourseSpec, at: datetime) -> Course:
+    """Build a course from an import record through the aggregate's own behaviour."""
+    try:
+        course = Course.create(
+            title=spec.title,
+            slug=spec.slug,
+            at=at,
+            summary=spec.summary,
+            description=spec.description,
+            language=spec.language,
+            level=spec.level,
+            tags=spec.tags,
+            owner_id=UserId(spec.owner_id) if spec.owner_id else None,
+            course_id=CourseId(spec.id) if spec.id else None,
+        )
+        for section_spec in spec.sections:
+            section = course.add_section(
+                section_spec.title, at, section_id=SectionId(section_spec.id) if section_spec.id else None
+            )
+            for lesson_spec in section_spec.lessons:
+                course.add_lesson(
+                    section.id, lesson_spec.title, at, lesson_id=LessonId(lesson_spec.id) if lesson_spec.id else None
+                )
+        if spec.status is CourseStatus.PUBLISHED:
+            course.publish(at)
+        elif spec.status is CourseStatus.ARCHIVED:
+            course.archive(at)
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            f"record {index} ({spec.slug}): {exc.detail}",
+            [FieldError(f"[{index}].{e.field}", e.message) for e in exc.errors],
+        ) from None
+    except Conflict as exc:
+        raise _record_error(index, spec.slug, exc.detail, "status") from None
+    return course

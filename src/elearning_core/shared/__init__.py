@@ -1,0 +1,1 @@
+"""The shared kernel every module builds on: ids, clock, errors, events, ports, pagination."""

@@ -1,0 +1,60 @@
+"""The error hierarchy every use case raises.
+
+Runtimes map these onto their own vocabulary in one place each (HTTP problem
+details, a CLI exit code), so the core never knows about status codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One invalid input field: a dotted path and what is wrong with it."""
+
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """Base of every error a use case raises on purpose."""
+
+    code: str = "domain_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+    def __init__(self, kind: str, key: Any) -> None:
+        super().__init__(f"{kind} {key} was not found")
+        self.kind = kind
+        self.key = key
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (a taken slug, a stale version, a rule)."""
+
+    code = "conflict"
+
+
+class ValidationFailed(DomainError):
+    code = "validation_failed"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = list(errors or [])
+
+
+class PermissionDenied(DomainError):
+    code = "permission_denied"
+
+    def __init__(self, action: str, reason: str = "") -> None:
+        super().__init__(f"not allowed to {action}" + (f": {reason}" if reason else ""))
+        self.action = action
+        self.reason = reason

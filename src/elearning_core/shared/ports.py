@@ -1,0 +1,91 @@
+"""Cross-module ports: the unit of work, the acting principal and the access policy."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol, Self
+
+from elearning_core.shared.errors import PermissionDenied
+
+
+class UnitOfWork(Protocol):
+    """One business transaction.
+
+    ``commit()`` persists every aggregate the repositories loaded or added,
+    together with the domain events they recorded (to the outbox), atomically.
+    Leaving the ``async with`` block without ``commit()`` rolls back.
+    """
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is acting: a user, a service account, or nobody (anonymous).
+
+    Until the auth module lands there are two kinds: the anonymous public and
+    service accounts holding the ``admin`` role (the admin token, the CLI, an
+    embedding script).
+    """
+
+    subject: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    user_id: uuid.UUID | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.subject == "anonymous"
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+ANONYMOUS = Principal(subject="anonymous")
+SYSTEM = Principal(subject="system", roles=frozenset({"admin"}))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+
+class Policy(Protocol):
+    """Decides whether a principal may perform a named action on a resource."""
+
+    def authorize(self, principal: Principal, permission: str, resource: object | None = None) -> Decision: ...
+
+
+def require(policy: Policy, principal: Principal, permission: str, resource: object | None = None) -> None:
+    """Raise PermissionDenied unless the policy allows the action."""
+    decision = policy.authorize(principal, permission, resource)
+    if not decision.allowed:
+        raise PermissionDenied(permission, decision.reason)
+
+
+class AdminOnlyPolicy:
+    """The interim policy: every write needs the admin role; reads are decided by the use case.
+
+    The auth module replaces it with role- and scope-based rules behind the
+    same ``Policy`` port.
+    """
+
+    def authorize(self, principal: Principal, permission: str, resource: object | None = None) -> Decision:
+        if principal.has_role("admin"):
+            return Decision(True, "admin role")
+        if principal.is_anonymous:
+            return Decision(False, "authentication required")
+        return Decision(False, f"role admin required for {permission}")

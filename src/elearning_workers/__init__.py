@@ -1,0 +1,1 @@
+"""Background workers runtime (the outbox relay and event consumers)."""

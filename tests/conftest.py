@@ -1,0 +1,105 @@
+"""Shared fixtures: databases for every backend the platform supports.
+
+PostgreSQL is required in CI (``CI`` set): if it cannot be reached there the
+tests fail. Elsewhere they skip, saying why. Point the tests at another
+server with ``ELEARNING_TEST_POSTGRES_URL``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from elearning_adapters.settings import Settings
+from elearning_adapters.sql import migrate
+from elearning_adapters.sql.engine import Database
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ELEARNING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = bool(os.environ.get("CI"))
+ALL_TABLES = ("course_lessons", "course_sections", "course_tags", "courses", "outbox")
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _postgres_unavailable() -> str | None:
+    try:
+        with psycopg.connect(_libpq(POSTGRES_ADMIN_URL), connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {make_url(POSTGRES_ADMIN_URL).render_as_string()} is unreachable: {exc}".strip()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session (dropped at the end)."""
+    reason = _postgres_unavailable()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    name = f"elearning_test_{uuid.uuid4().hex[:10]}"
+    admin = _libpq(POSTGRES_ADMIN_URL)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    async def _migrate() -> None:
+        db = Database(url)
+        try:
+            await migrate.upgrade(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(_migrate())
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'elearning.db'}"
+
+
+async def truncate_all(db: Database) -> None:
+    async with db.write() as conn:
+        if db.is_sqlite:
+            for table in ALL_TABLES:
+                await conn.execute(text(f"DELETE FROM {table}"))
+        else:
+            await conn.execute(text(f"TRUNCATE {', '.join(ALL_TABLES)} RESTART IDENTITY CASCADE"))
+        await conn.commit()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database: a SQLite file, then PostgreSQL (the same tests run on both)."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'elearning.db'}")
+        await migrate.upgrade(db)
+    else:
+        db = Database(request.getfixturevalue("postgres_url"))
+        await truncate_all(db)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def memory_settings() -> Settings:
+    return Settings.in_memory(admin_token="test-admin-token")
