@@ -22,7 +22,6 @@ from sqlalchemy import (
     Text,
     delete,
     exists,
-    func,
     insert,
     select,
     tuple_,
@@ -70,7 +69,9 @@ courses = Table(
 )
 # Keyset indexes: each catalog filter walks its own index in cursor order.
 Index("ix_courses_status_published", courses.c.status, courses.c.published_at, courses.c.id)
-Index("ix_courses_status_language_published", courses.c.status, courses.c.language, courses.c.published_at, courses.c.id)
+Index(
+    "ix_courses_status_language_published", courses.c.status, courses.c.language, courses.c.published_at, courses.c.id
+)
 Index("ix_courses_status_level_published", courses.c.status, courses.c.level, courses.c.published_at, courses.c.id)
 Index("ix_courses_status_created", courses.c.status, courses.c.created_at, courses.c.id)
 
@@ -102,7 +103,12 @@ course_lessons = Table(
     Column("position", Integer, nullable=False),
     Column("title", String(200), nullable=False),
 )
-Index("ix_course_lessons_course_id_section_id_position", course_lessons.c.course_id, course_lessons.c.section_id, course_lessons.c.position)
+Index(
+    "ix_course_lessons_course_id_section_id_position",
+    course_lessons.c.course_id,
+    course_lessons.c.section_id,
+    course_lessons.c.position,
+)
 Index("ix_course_lessons_section_id", course_lessons.c.section_id)
 
 
@@ -153,7 +159,7 @@ class SqlCourseRepository(CourseRepository):
     async def slug_taken(self, slug: str, *, excluding: uuid.UUID | None = None) -> bool:
         if any(c.slug == slug and c.id != excluding for c in self._seen.values() if c.id in self._new):
             return True
-        query = select(exists().where(courses.c.slug == slug, *( [courses.c.id != excluding] if excluding else [])))
+        query = select(exists().where(courses.c.slug == slug, *([courses.c.id != excluding] if excluding else [])))
         return bool((await self._conn.execute(query)).scalar())
 
     def add(self, course: Course) -> None:
@@ -207,7 +213,9 @@ class SqlCourseRepository(CourseRepository):
         """Write every staged change; raises Conflict on a lost update or a taken slug."""
         for course_id, course in self._seen.items():
             if course_id in self._removed:
-                await self._conn.execute(delete(courses).where(courses.c.id == course_id, courses.c.version == course.version))
+                await self._conn.execute(
+                    delete(courses).where(courses.c.id == course_id, courses.c.version == course.version)
+                )
             elif course_id in self._new:
                 await self._conn.execute(insert(courses).values(id=course.id, version=1, **_course_row(course)))
                 course.version = 1
@@ -233,7 +241,10 @@ class SqlCourseRepository(CourseRepository):
         if course.sections:
             await self._conn.execute(
                 insert(course_sections),
-                [{"id": s.id, "course_id": course.id, "position": i, "title": s.title} for i, s in enumerate(course.sections)],
+                [
+                    {"id": s.id, "course_id": course.id, "position": i, "title": s.title}
+                    for i, s in enumerate(course.sections)
+                ],
             )
         lessons = [
             {"id": lesson.id, "course_id": course.id, "section_id": s.id, "position": i, "title": lesson.title}

@@ -52,18 +52,16 @@ class Database:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for queries; its transaction is rolled back at the end."""
-        async with self._guard(self._lock):
-            async with self.engine.connect() as conn:
-                yield conn
+        async with self._guard(self._lock), self.engine.connect() as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A connection for a write transaction; the caller commits."""
-        async with self._guard(self._lock), self._guard(self._write_lock):
-            async with self.engine.connect() as conn:
-                if self.is_sqlite:
-                    await conn.execution_options(sqlite_immediate=True)
-                yield conn
+        async with self._guard(self._lock), self._guard(self._write_lock), self.engine.connect() as conn:
+            if self.is_sqlite:
+                await conn.execution_options(sqlite_immediate=True)
+            yield conn
 
     @staticmethod
     @contextlib.asynccontextmanager

@@ -260,11 +260,15 @@ class Course:
             return
         for name, value in applied.items():
             setattr(self, name, value)
-        self._record(ev.CourseDetailsChanged, at, changes={k: str(v) if isinstance(v, Level) else v for k, v in applied.items()})
+        self._record(
+            ev.CourseDetailsChanged, at, changes={k: str(v) if isinstance(v, Level) else v for k, v in applied.items()}
+        )
 
     # -- sections ----------------------------------------------------------------
 
-    def add_section(self, title: str, at: datetime, position: int | None = None, section_id: SectionId | None = None) -> Section:
+    def add_section(
+        self, title: str, at: datetime, position: int | None = None, section_id: SectionId | None = None
+    ) -> Section:
         self._ensure_editable()
         if len(self.sections) >= SECTIONS_MAX:
             raise Conflict(f"a course has at most {SECTIONS_MAX} sections")
@@ -301,7 +305,12 @@ class Course:
     # -- lessons -----------------------------------------------------------------
 
     def add_lesson(
-        self, section_id: uuid.UUID, title: str, at: datetime, position: int | None = None, lesson_id: LessonId | None = None
+        self,
+        section_id: uuid.UUID,
+        title: str,
+        at: datetime,
+        position: int | None = None,
+        lesson_id: LessonId | None = None,
     ) -> Lesson:
         self._ensure_editable()
         if self.lesson_count >= LESSONS_MAX:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from elearning_core.course.model import CourseStatus, Level
+from elearning_core.course.model import Course, CourseStatus, Level
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,37 @@ class CourseOutline:
     updated_at: datetime
     published_at: datetime | None
     sections: list[SectionView]
+
+
+def outline_of(course: Course) -> CourseOutline:
+    """The outline read model of an aggregate held in memory (after a write, no second read)."""
+    return CourseOutline(
+        id=course.id,
+        slug=course.slug,
+        title=course.title,
+        summary=course.summary,
+        description=course.description,
+        language=course.language,
+        level=course.level,
+        tags=list(course.tags),
+        owner_id=course.owner_id,
+        status=course.status,
+        version=course.version,
+        created_at=course.created_at,
+        updated_at=course.updated_at,
+        published_at=course.published_at,
+        sections=[
+            SectionView(
+                id=s.id,
+                title=s.title,
+                position=i,
+                lessons=[
+                    LessonView(id=lesson.id, title=lesson.title, position=j) for j, lesson in enumerate(s.lessons)
+                ],
+            )
+            for i, s in enumerate(course.sections)
+        ],
+    )
 
 
 @dataclass(frozen=True, slots=True)

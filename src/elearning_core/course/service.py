@@ -20,9 +20,18 @@ from elearning_core.course.commands import (
     ReorderSections,
     UpdateCourse,
 )
-from elearning_core.course.model import Course, CourseStatus, Lesson, Section, check_slug
+from elearning_core.course.model import Course, CourseStatus, check_slug
 from elearning_core.course.ports import CourseUnitOfWork
-from elearning_core.course.queries import CatalogFilter, CatalogKey, CatalogQueries, CourseOutline, CourseSummary
+from elearning_core.course.queries import (
+    CatalogFilter,
+    CatalogKey,
+    CatalogQueries,
+    CourseOutline,
+    CourseSummary,
+    LessonView,
+    SectionView,
+    outline_of,
+)
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId
@@ -93,12 +102,12 @@ class CourseService:
             uow.courses.remove(course)
             await uow.commit()
 
-    async def add_section(self, actor: Principal, cmd: AddSection) -> Section:
+    async def add_section(self, actor: Principal, cmd: AddSection) -> SectionView:
         async with self._uow() as uow:
             course = await self._editable(uow, actor, cmd.course_id)
             section = course.add_section(cmd.title, self._clock.now(), cmd.position)
             await uow.commit()
-        return section
+        return next(s for s in outline_of(course).sections if s.id == section.id)
 
     async def rename_section(self, actor: Principal, cmd: RenameSection) -> Course:
         return await self._edit(actor, cmd.course_id, lambda c, at: c.rename_section(cmd.section_id, cmd.title, at))
@@ -109,12 +118,13 @@ class CourseService:
     async def remove_section(self, actor: Principal, cmd: RemoveSection) -> Course:
         return await self._edit(actor, cmd.course_id, lambda c, at: c.remove_section(cmd.section_id, at))
 
-    async def add_lesson(self, actor: Principal, cmd: AddLesson) -> Lesson:
+    async def add_lesson(self, actor: Principal, cmd: AddLesson) -> LessonView:
         async with self._uow() as uow:
             course = await self._editable(uow, actor, cmd.course_id)
             lesson = course.add_lesson(cmd.section_id, cmd.title, self._clock.now(), cmd.position)
             await uow.commit()
-        return lesson
+        section = next(s for s in outline_of(course).sections if s.id == cmd.section_id)
+        return next(item for item in section.lessons if item.id == lesson.id)
 
     async def rename_lesson(self, actor: Principal, cmd: RenameLesson) -> Course:
         return await self._edit(
@@ -122,7 +132,9 @@ class CourseService:
         )
 
     async def reorder_lessons(self, actor: Principal, cmd: ReorderLessons) -> Course:
-        return await self._edit(actor, cmd.course_id, lambda c, at: c.reorder_lessons(cmd.section_id, cmd.lesson_ids, at))
+        return await self._edit(
+            actor, cmd.course_id, lambda c, at: c.reorder_lessons(cmd.section_id, cmd.lesson_ids, at)
+        )
 
     async def remove_lesson(self, actor: Principal, cmd: RemoveLesson) -> Course:
         return await self._edit(actor, cmd.course_id, lambda c, at: c.remove_lesson(cmd.section_id, cmd.lesson_id, at))
@@ -205,7 +217,10 @@ class CourseService:
         """Unpublished courses look absent to those who may not see them, so ids do not leak."""
         if outline is None:
             raise NotFound("course", key)
-        if outline.status is not CourseStatus.PUBLISHED and not self._policy.authorize(actor, VIEW_UNPUBLISHED, outline).allowed:
+        if (
+            outline.status is not CourseStatus.PUBLISHED
+            and not self._policy.authorize(actor, VIEW_UNPUBLISHED, outline).allowed
+        ):
             raise NotFound("course", key)
         return outline
 
@@ -218,7 +233,9 @@ class CourseService:
             raise NotFound("course", course_id)
         return course
 
-    async def _editable(self, uow: CourseUnitOfWork, actor: Principal, course_id: uuid.UUID, permission: str = EDIT) -> Course:
+    async def _editable(
+        self, uow: CourseUnitOfWork, actor: Principal, course_id: uuid.UUID, permission: str = EDIT
+    ) -> Course:
         course = await self._load(uow, course_id)
         require(self._policy, actor, permission, course)
         return course

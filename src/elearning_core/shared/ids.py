@@ -60,6 +60,4 @@ def parse_uuid(value: str, *, field: str = "id") -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except (ValueError, AttributeError, TypeError):
-        raise ValidationFailed(
-            f"{field} is not a valid UUID", [FieldError(field, "must be a UUID")]
-        ) from None
+        raise ValidationFailed(f"{field} is not a valid UUID", [FieldError(field, "must be a UUID")]) from None

@@ -70,6 +70,7 @@ class CursorCodec:
             raise invalid from None
         if cursor_scope != scope or not isinstance(key, list):
             raise ValidationFailed(
-                "cursor belongs to a different listing or filter", [FieldError("cursor", "cursor does not match the query")]
+                "cursor belongs to a different listing or filter",
+                [FieldError("cursor", "cursor does not match the query")],
             )
         return key

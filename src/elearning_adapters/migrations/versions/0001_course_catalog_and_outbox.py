@@ -40,9 +40,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug", name=op.f("uq_courses_slug")),
     )
     with op.batch_alter_table("courses", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_courses_status_created", ["status", "created_at", "id"], unique=False
-        )
+        batch_op.create_index("ix_courses_status_created", ["status", "created_at", "id"], unique=False)
         batch_op.create_index(
             "ix_courses_status_language_published",
             ["status", "language", "published_at", "id"],
@@ -152,9 +150,7 @@ def upgrade() -> None:
             ["course_id", "section_id", "position"],
             unique=False,
         )
-        batch_op.create_index(
-            "ix_course_lessons_section_id", ["section_id"], unique=False
-        )
+        batch_op.create_index("ix_course_lessons_section_id", ["section_id"], unique=False)
 
 
 def downgrade() -> None:

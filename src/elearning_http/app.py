@@ -1,0 +1,76 @@
+"""The Litestar application factory.
+
+``create_app()`` with no arguments reads ``ELEARNING_*`` settings from the
+environment (uvicorn calls it that way); tests pass their own settings or a
+prepared container.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from elearning_adapters.container import Container, build_container
+from elearning_adapters.settings import Settings
+from elearning_core.shared.ports import Principal
+from elearning_http.auth import BearerTokenAuthenticator
+from elearning_http.errors import exception_handlers
+from elearning_http.observability import RequestContextMiddleware, configure_logging
+from elearning_http.routes.courses import CourseController
+from elearning_http.routes.system import health, ready
+
+API_VERSION = "1.0.0"
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
+    settings = settings or (container.settings() if container is not None else Settings())
+    container = container or build_container(settings)
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    authenticate = BearerTokenAuthenticator(settings.admin_token.get_secret_value() if settings.admin_token else None)
+    database = container.adapters.database()
+    course_service = container.services.course()
+
+    def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+        return authenticate(request)
+
+    async def dispose_database() -> None:
+        await database.dispose()
+
+    prometheus = PrometheusConfig(
+        app_name="elearning",
+        prefix="elearning",
+        group_path=True,
+        exclude=["/metrics", "/schema"],
+    )
+    app = Litestar(
+        route_handlers=[CourseController, health, ready, PrometheusController],
+        dependencies={
+            "course_service": Provide(lambda: course_service, sync_to_thread=False),
+            "database": Provide(lambda: database, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        exception_handlers=exception_handlers,
+        middleware=[prometheus.middleware],
+        compression_config=CompressionConfig(backend="gzip", minimum_size=500, gzip_compress_level=6),
+        cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="E-learning platform API",
+            version=API_VERSION,
+            description="REST API of the e-learning platform. Errors are RFC 9457 problem details.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/"), ScalarRenderPlugin(path="/scalar")],
+        ),
+        on_shutdown=[dispose_database],
+        logging_config=None,  # configure_logging() above owns the log format
+        debug=False,
+    )
+    # Outermost, so unrouted requests (404, 405) get a request id and an access line too.
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, access_log=settings.access_log)
+    return app

@@ -1,0 +1,38 @@
+"""Who is calling: resolves the request's principal.
+
+Until the auth module lands, the only credential is the admin service
+account's bearer token (``ELEARNING_ADMIN_TOKEN``). No header means the
+anonymous public; a wrong token is refused outright with 401, so a typo in a
+token is never mistaken for anonymous access.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import NotAuthorizedException
+
+from elearning_core.shared.ports import ANONYMOUS, Principal
+
+ADMIN_SERVICE_ACCOUNT = Principal(subject="service:admin-token", roles=frozenset({"admin"}))
+_MAX_TOKEN_LENGTH = 4096
+
+
+class BearerTokenAuthenticator:
+    def __init__(self, admin_token: str | None) -> None:
+        self._admin_token = admin_token.encode() if admin_token else None
+
+    def __call__(self, request: Request[Any, Any, Any]) -> Principal:
+        header = request.headers.get("authorization")
+        if header is None:
+            return ANONYMOUS
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > _MAX_TOKEN_LENGTH:
+            raise NotAuthorizedException("the Authorization header must be 'Bearer <token>'")
+        if self._admin_token is None or not hmac.compare_digest(token.encode(), self._admin_token):
+            raise NotAuthorizedException("the bearer token is invalid")
+        request.scope["principal_anonymous"] = False  # type: ignore[typeddict-unknown-key]
+        return ADMIN_SERVICE_ACCOUNT

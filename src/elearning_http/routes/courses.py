@@ -1,0 +1,269 @@
+"""``/api/v1/courses``: the catalog (public reads) and course authoring (writes).
+
+Routes only translate: parse the request into a command, call the service,
+map the result to a response. Rules and permissions live in the core.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from pydantic import BaseModel, ConfigDict, Field
+
+from elearning_core.course.commands import (
+    AddLesson,
+    AddSection,
+    CourseRef,
+    CreateCourse,
+    RemoveLesson,
+    RemoveSection,
+    RenameLesson,
+    RenameSection,
+    ReorderLessons,
+    ReorderSections,
+    UpdateCourse,
+)
+from elearning_core.course.model import DESCRIPTION_MAX, SLUG_MAX, SUMMARY_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX, Level
+from elearning_core.course.queries import (
+    CatalogFilter,
+    CourseOutline,
+    CourseSummary,
+    LessonView,
+    SectionView,
+    outline_of,
+)
+from elearning_core.course.service import CourseService
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from elearning_core.shared.ports import Principal
+
+# -- request bodies (HTTP shapes of the commands; ids come from the path) ----------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CoursePatch(_Body):
+    """Fields to change; omitted fields stay as they are. ``null`` is not a value."""
+
+    title: Annotated[str, Field(min_length=1, max_length=TITLE_MAX)] = None  # type: ignore[assignment]
+    slug: Annotated[str, Field(max_length=SLUG_MAX)] = None  # type: ignore[assignment]
+    summary: Annotated[str, Field(max_length=SUMMARY_MAX)] = None  # type: ignore[assignment]
+    description: Annotated[str, Field(max_length=DESCRIPTION_MAX)] = None  # type: ignore[assignment]
+    language: Annotated[str, Field(max_length=35)] = None  # type: ignore[assignment]
+    level: Level = None  # type: ignore[assignment]
+    tags: Annotated[list[Annotated[str, Field(max_length=TAG_MAX)]], Field(max_length=TAGS_MAX)] = None  # type: ignore[assignment]
+    expected_version: Annotated[int, Field(ge=0)] = None  # type: ignore[assignment]
+
+
+class NewItem(_Body):
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    position: int | None = Field(default=None, ge=0, description="Zero-based; appended when omitted")
+
+
+class Rename(_Body):
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+
+
+class SectionOrder(_Body):
+    section_ids: list[uuid.UUID] = Field(
+        max_length=1_000, description="Every section of the course, once, in the new order"
+    )
+
+
+class LessonOrder(_Body):
+    lesson_ids: list[uuid.UUID] = Field(
+        max_length=1_000, description="Every lesson of the section, once, in the new order"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CoursePage:
+    items: list[CourseSummary]
+    next_cursor: str | None
+
+
+CourseId = FromPath[uuid.UUID]
+SectionId = FromPath[uuid.UUID]
+LessonId = FromPath[uuid.UUID]
+
+
+class CourseController(Controller):
+    path = "/api/v1/courses"
+    tags = ["courses"]
+
+    # -- catalog reads -------------------------------------------------------------
+
+    @get("/", summary="List courses", description="Published courses, newest first, with filters and a cursor.")
+    async def list_courses(
+        self,
+        course_service: CourseService,
+        principal: Principal,
+        language: Annotated[str | None, QueryParameter(max_length=35)] = None,
+        level: Annotated[Level | None, QueryParameter()] = None,
+        tag: Annotated[str | None, QueryParameter(max_length=TAG_MAX)] = None,
+        q: Annotated[
+            str | None, QueryParameter(max_length=200, description="Text the title, summary or tags contain")
+        ] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    ) -> CoursePage:
+        where = CatalogFilter(
+            language=language.lower() if language else None,
+            level=level,
+            tag=tag.lower() if tag else None,
+            text=q or None,
+        )
+        page = await course_service.list_courses(principal, where, cursor, limit)
+        return CoursePage(items=page.items, next_cursor=page.next_cursor)
+
+    @get("/{course_id:uuid}", summary="Get a course with its outline")
+    async def get_course(
+        self, course_service: CourseService, principal: Principal, course_id: CourseId
+    ) -> CourseOutline:
+        return await course_service.get_outline(principal, course_id)
+
+    @get("/by-slug/{slug:str}", summary="Get a course by slug with its outline")
+    async def get_course_by_slug(
+        self, course_service: CourseService, principal: Principal, slug: FromPath[str]
+    ) -> CourseOutline:
+        return await course_service.get_outline_by_slug(principal, slug[: SLUG_MAX + 1])
+
+    # -- course writes -------------------------------------------------------------
+
+    @post("/", summary="Create a draft course", status_code=HTTP_201_CREATED)
+    async def create_course(
+        self,
+        request: Request[Any, Any, Any],
+        course_service: CourseService,
+        principal: Principal,
+        data: JSONBody[CreateCourse],
+    ) -> Response[CourseOutline]:
+        course = await course_service.create(principal, data)
+        return Response(
+            outline_of(course), status_code=HTTP_201_CREATED, headers={"Location": f"{self.path}/{course.id}"}
+        )
+
+    @patch("/{course_id:uuid}", summary="Change a course's details")
+    async def update_course(
+        self, course_service: CourseService, principal: Principal, course_id: CourseId, data: JSONBody[CoursePatch]
+    ) -> CourseOutline:
+        cmd = UpdateCourse(course_id=course_id, **data.model_dump(exclude_unset=True))
+        return outline_of(await course_service.update(principal, cmd))
+
+    @delete("/{course_id:uuid}", summary="Delete a draft course", status_code=HTTP_204_NO_CONTENT)
+    async def delete_course(self, course_service: CourseService, principal: Principal, course_id: CourseId) -> None:
+        await course_service.delete(principal, CourseRef(course_id=course_id))
+
+    @post("/{course_id:uuid}/publish", summary="Publish a course", status_code=HTTP_200_OK)
+    async def publish(self, course_service: CourseService, principal: Principal, course_id: CourseId) -> CourseOutline:
+        return outline_of(await course_service.publish(principal, CourseRef(course_id=course_id)))
+
+    @post("/{course_id:uuid}/unpublish", summary="Unpublish a course (back to draft)", status_code=HTTP_200_OK)
+    async def unpublish(
+        self, course_service: CourseService, principal: Principal, course_id: CourseId
+    ) -> CourseOutline:
+        return outline_of(await course_service.unpublish(principal, CourseRef(course_id=course_id)))
+
+    @post("/{course_id:uuid}/archive", summary="Archive a course (read-only from then on)", status_code=HTTP_200_OK)
+    async def archive(self, course_service: CourseService, principal: Principal, course_id: CourseId) -> CourseOutline:
+        return outline_of(await course_service.archive(principal, CourseRef(course_id=course_id)))
+
+    # -- sections ------------------------------------------------------------------
+
+    @post("/{course_id:uuid}/sections", summary="Add a section", status_code=HTTP_201_CREATED)
+    async def add_section(
+        self, course_service: CourseService, principal: Principal, course_id: CourseId, data: JSONBody[NewItem]
+    ) -> SectionView:
+        return await course_service.add_section(
+            principal, AddSection(course_id=course_id, title=data.title, position=data.position)
+        )
+
+    @put("/{course_id:uuid}/sections/order", summary="Reorder all sections")
+    async def reorder_sections(
+        self, course_service: CourseService, principal: Principal, course_id: CourseId, data: JSONBody[SectionOrder]
+    ) -> CourseOutline:
+        cmd = ReorderSections(course_id=course_id, section_ids=data.section_ids)
+        return outline_of(await course_service.reorder_sections(principal, cmd))
+
+    @patch("/{course_id:uuid}/sections/{section_id:uuid}", summary="Rename a section")
+    async def rename_section(
+        self,
+        course_service: CourseService,
+        principal: Principal,
+        course_id: CourseId,
+        section_id: SectionId,
+        data: JSONBody[Rename],
+    ) -> CourseOutline:
+        cmd = RenameSection(course_id=course_id, section_id=section_id, title=data.title)
+        return outline_of(await course_service.rename_section(principal, cmd))
+
+    @delete(
+        "/{course_id:uuid}/sections/{section_id:uuid}",
+        summary="Remove a section and its lessons",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def remove_section(
+        self, course_service: CourseService, principal: Principal, course_id: CourseId, section_id: SectionId
+    ) -> None:
+        await course_service.remove_section(principal, RemoveSection(course_id=course_id, section_id=section_id))
+
+    # -- lessons -------------------------------------------------------------------
+
+    @post("/{course_id:uuid}/sections/{section_id:uuid}/lessons", summary="Add a lesson", status_code=HTTP_201_CREATED)
+    async def add_lesson(
+        self,
+        course_service: CourseService,
+        principal: Principal,
+        course_id: CourseId,
+        section_id: SectionId,
+        data: JSONBody[NewItem],
+    ) -> LessonView:
+        cmd = AddLesson(course_id=course_id, section_id=section_id, title=data.title, position=data.position)
+        return await course_service.add_lesson(principal, cmd)
+
+    @put("/{course_id:uuid}/sections/{section_id:uuid}/lessons/order", summary="Reorder the lessons of a section")
+    async def reorder_lessons(
+        self,
+        course_service: CourseService,
+        principal: Principal,
+        course_id: CourseId,
+        section_id: SectionId,
+        data: JSONBody[LessonOrder],
+    ) -> CourseOutline:
+        cmd = ReorderLessons(course_id=course_id, section_id=section_id, lesson_ids=data.lesson_ids)
+        return outline_of(await course_service.reorder_lessons(principal, cmd))
+
+    @patch("/{course_id:uuid}/sections/{section_id:uuid}/lessons/{lesson_id:uuid}", summary="Rename a lesson")
+    async def rename_lesson(
+        self,
+        course_service: CourseService,
+        principal: Principal,
+        course_id: CourseId,
+        section_id: SectionId,
+        lesson_id: LessonId,
+        data: JSONBody[Rename],
+    ) -> CourseOutline:
+        cmd = RenameLesson(course_id=course_id, section_id=section_id, lesson_id=lesson_id, title=data.title)
+        return outline_of(await course_service.rename_lesson(principal, cmd))
+
+    @delete(
+        "/{course_id:uuid}/sections/{section_id:uuid}/lessons/{lesson_id:uuid}",
+        summary="Remove a lesson",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def remove_lesson(
+        self,
+        course_service: CourseService,
+        principal: Principal,
+        course_id: CourseId,
+        section_id: SectionId,
+        lesson_id: LessonId,
+    ) -> None:
+        cmd = RemoveLesson(course_id=course_id, section_id=section_id, lesson_id=lesson_id)
+        await course_service.remove_lesson(principal, cmd)
