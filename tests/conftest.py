@@ -8,6 +8,7 @@ server with ``ELEARNING_TEST_POSTGRES_URL``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -62,8 +63,10 @@ def postgres_url() -> Iterator[str]:
         finally:
             await db.dispose()
 
-    asyncio.run(_migrate())
     try:
+        # In a thread of its own: this fixture may be first requested from inside a running event loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _migrate()).result()
         yield url
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:

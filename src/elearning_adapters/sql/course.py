@@ -176,6 +176,9 @@ class SqlCourseRepository(CourseRepository):
         row = (await self._conn.execute(select(courses).where(where))).mappings().first()
         if row is None:
             return None
+        if row["id"] in self._seen:
+            # Already in this unit of work under another slug, or removed: the staged state wins.
+            return None
         course = Course(
             id=CourseId(row["id"]),
             slug=row["slug"],
@@ -213,9 +216,13 @@ class SqlCourseRepository(CourseRepository):
         """Write every staged change; raises Conflict on a lost update or a taken slug."""
         for course_id, course in self._seen.items():
             if course_id in self._removed:
-                await self._conn.execute(
+                if course_id in self._new:
+                    continue
+                result = await self._conn.execute(
                     delete(courses).where(courses.c.id == course_id, courses.c.version == course.version)
                 )
+                if result.rowcount != 1:
+                    raise Conflict("the course was changed by someone else at the same time; retry")
             elif course_id in self._new:
                 await self._conn.execute(insert(courses).values(id=course.id, version=1, **_course_row(course)))
                 course.version = 1

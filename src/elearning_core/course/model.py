@@ -288,7 +288,7 @@ class Course:
     def reorder_sections(self, section_ids: Sequence[uuid.UUID], at: datetime) -> None:
         self._ensure_editable()
         _check_permutation("section", [s.id for s in self.sections], section_ids)
-        by_id = {s.id: s for s in self.sections}
+        by_id: dict[uuid.UUID, Section] = {s.id: s for s in self.sections}
         new_order = [by_id[i] for i in section_ids]
         if new_order != self.sections:
             self.sections = new_order
@@ -333,7 +333,7 @@ class Course:
         self._ensure_editable()
         section = self.section(section_id)
         _check_permutation("lesson", [lesson.id for lesson in section.lessons], lesson_ids)
-        by_id = {lesson.id: lesson for lesson in section.lessons}
+        by_id: dict[uuid.UUID, Lesson] = {lesson.id: lesson for lesson in section.lessons}
         new_order = [by_id[i] for i in lesson_ids]
         if new_order != section.lessons:
             section.lessons = new_order

@@ -70,7 +70,7 @@ class CourseService:
             language=cmd.language,
             level=cmd.level,
             tags=cmd.tags,
-            owner_id=UserId(cmd.owner_id) if cmd.owner_id else actor.user_id and UserId(actor.user_id),
+            owner_id=_owner(cmd.owner_id or actor.user_id),
         )
         async with self._uow() as uow:
             if await uow.courses.slug_taken(course.slug):
@@ -164,10 +164,14 @@ class CourseService:
         at = self._clock.now()
         courses = [_build_from_spec(index, spec, at) for index, spec in enumerate(specs)]
         seen: dict[str, int] = {}
+        seen_ids: dict[uuid.UUID, int] = {}
         for index, course in enumerate(courses):
             if course.slug in seen:
                 raise _record_error(index, course.slug, f"slug duplicates record {seen[course.slug]}", "slug")
+            if course.id in seen_ids:
+                raise _record_error(index, course.slug, f"id duplicates record {seen_ids[course.id]}", "id")
             seen[course.slug] = index
+            seen_ids[course.id] = index
         async with self._uow() as uow:
             for index, course in enumerate(courses):
                 if await uow.courses.slug_taken(course.slug) or await uow.courses.get(course.id) is not None:
@@ -252,6 +256,10 @@ class CourseService:
             change(course, self._clock.now())
             await uow.commit()
         return course
+
+
+def _owner(user_id: uuid.UUID | None) -> UserId | None:
+    return UserId(user_id) if user_id is not None else None
 
 
 def _slug_conflict(slug: str) -> Conflict:

@@ -1,0 +1,37 @@
+"""The project's checks. `nox` runs them all; `nox -s tests` runs one.
+
+Sessions run in the current environment (install it first with
+`pip install -e '.[dev]'`), so a full check costs no virtualenv rebuild.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "imports", "tests"]
+nox.options.default_venv_backend = "none"
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy: strict on the core, checked everywhere in src."""
+    session.run("mypy", "src")
+
+
+@nox.session
+def imports(session: nox.Session) -> None:
+    """import-linter: the layer contracts in pyproject.toml."""
+    session.run("lint-imports")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest: unit, contract, integration and end-to-end tests."""
+    session.run("pytest", *session.posargs)

@@ -1,0 +1,516 @@
+"""``elearning courses``: list the catalog, and import or export whole courses as JSON.
+
+The file format is ``CourseSpec`` (elearning_core.course.commands): a JSON
+array of course records, or ``{"courses": [...]}``. Export writes exactly what
+import reads, so export -> import into an empty database round-trips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+from rich.text import Text
+
+from elearning_cli._common import (
+    CliError,
+    database_label,
+    format_pydantic_errors,
+    handle_errors,
+    info,
+    load_settings,
+    open_platform,
+    plural,
+    progress,
+    run,
+    stdout_console,
+    warn,
+)
+from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec
+from elearning_core.course.model import CourseStatus, Level, check_language, check_slug, check_tags, check_title
+from elearning_core.course.queries import CatalogFilter, CourseOutline, CourseSummary
+from elearning_core.shared.errors import DomainError, NotFound, ValidationFailed
+from elearning_core.shared.pagination import MAX_PAGE_SIZE
+from elearning_core.shared.ports import SYSTEM
+
+if TYPE_CHECKING:
+    from elearning_adapters.container import Platform
+    from elearning_adapters.settings import Settings
+    from elearning_core.course.service import CourseService
+
+app = typer.Typer(help="List the catalog; import and export courses as JSON.", no_args_is_help=True)
+
+MAX_REPORTED = 10
+"""How many problems of an invalid import file are printed; the rest are counted."""
+PAGE_SIZE = MAX_PAGE_SIZE
+"""Courses fetched per listing page while following cursors."""
+
+
+class StatusChoice(StrEnum):
+    ALL = "all"
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    ARCHIVED = "archived"
+
+    def as_status(self) -> CourseStatus | None:
+        return None if self is StatusChoice.ALL else CourseStatus(self.value)
+
+
+StatusOption = Annotated[
+    StatusChoice, typer.Option("--status", "-s", help="Only courses in this state; `all` lists every state.")
+]
+
+
+# -- list ---------------------------------------------------------------------------
+
+
+async def collect_summaries(
+    service: CourseService, where: CatalogFilter, limit: int | None
+) -> tuple[list[CourseSummary], bool]:
+    """Follow the listing's cursors until ``limit`` courses (all when None); also say whether more match."""
+    items: list[CourseSummary] = []
+    cursor: str | None = None
+    while True:
+        size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(items))
+        page = await service.list_courses(SYSTEM, where, cursor, size)
+        items.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return items, False
+        if limit is not None and len(items) >= limit:
+            return items, True
+
+
+async def _list(where: CatalogFilter, limit: int) -> tuple[list[CourseSummary], bool]:
+    async with open_platform(load_settings()) as platform:
+        return await collect_summaries(platform.courses, where, limit)
+
+
+def _summary_json(course: CourseSummary) -> dict[str, Any]:
+    return {
+        "id": str(course.id),
+        "slug": course.slug,
+        "title": course.title,
+        "status": course.status.value,
+        "language": course.language,
+        "level": course.level.value,
+        "tags": list(course.tags),
+        "sections": course.section_count,
+        "lessons": course.lesson_count,
+        "created_at": course.created_at.isoformat(),
+        "published_at": course.published_at.isoformat() if course.published_at else None,
+    }
+
+
+_STATUS_STYLE = {CourseStatus.PUBLISHED: "green", CourseStatus.DRAFT: "yellow", CourseStatus.ARCHIVED: "dim"}
+
+
+def _table(courses: list[CourseSummary], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("Slug", style="bold", overflow="fold")
+    table.add_column("Title", overflow="fold")
+    table.add_column("Status")
+    table.add_column("Language")
+    table.add_column("Level")
+    table.add_column("Sections", justify="right")
+    table.add_column("Lessons", justify="right")
+    table.add_column("Published at", no_wrap=True)
+    for c in courses:
+        table.add_row(
+            Text(c.slug),
+            Text(c.title),
+            Text(c.status.value, style=_STATUS_STYLE[c.status]),
+            Text(c.language),
+            Text(c.level.value),
+            str(c.section_count),
+            str(c.lesson_count),
+            c.published_at.strftime("%Y-%m-%d %H:%M") if c.published_at else "-",
+        )
+    return table
+
+
+@app.command("list")
+@handle_errors
+def list_courses(
+    status: StatusOption = StatusChoice.ALL,
+    language: Annotated[str | None, typer.Option(help="Only this language tag, e.g. en or pt-br.")] = None,
+    level: Annotated[Level | None, typer.Option(help="Only this level.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only courses with this tag.")] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Only courses whose title, summary or tags contain this text.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many courses (newest first).")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
+) -> None:
+    """List courses, newest first, as a table (or JSON)."""
+    where = CatalogFilter(
+        status=status.as_status(),
+        language=language.strip().lower() if language else None,
+        level=level,
+        tag=tag,
+        text=search,
+    )
+    courses, more = run(_list(where, limit))
+    if as_json:
+        typer.echo(json.dumps([_summary_json(c) for c in courses], indent=2, ensure_ascii=False))
+    elif not courses:
+        info("No courses match.")
+    else:
+        stdout_console().print(_table(courses, f"Courses ({status.value}): {len(courses)}{'+' if more else ''}"))
+    if more:
+        info(f"Showing the first {len(courses)} courses; more match (raise --limit to see them).")
+
+
+# -- import -------------------------------------------------------------------------
+
+
+def read_json(source: str) -> tuple[str, Any]:
+    """The parsed JSON of a file, or of stdin for ``-``; and a name for it in messages."""
+    name = "stdin" if source == "-" else source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{name} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {name}: {exc.strerror or exc}") from None
+    if not text.strip():
+        raise CliError(f"{name} is empty; expected a JSON array of courses")
+    try:
+        return name, json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+
+
+def extract_records(name: str, data: Any) -> list[Any]:
+    if isinstance(data, dict) and set(data) == {"courses"}:
+        data = data["courses"]
+    if not isinstance(data, list):
+        found = f"an object with keys {sorted(data)}" if isinstance(data, dict) else _json_type(data)
+        raise CliError(f'{name}: expected a JSON array of courses or {{"courses": [...]}}, found {found}')
+    return data
+
+
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _record_label(index: int, record: Any) -> str:
+    slug = record.get("slug") if isinstance(record, dict) else None
+    return f'record {index} (slug "{slug}")' if isinstance(slug, str) else f"record {index}"
+
+
+def _spec_ids(spec: CourseSpec) -> Iterator[tuple[str, uuid.UUID]]:
+    if spec.id:
+        yield "id", spec.id
+    for s, section in enumerate(spec.sections):
+        if section.id:
+            yield f"sections.{s}.id", section.id
+        for n, lesson in enumerate(section.lessons):
+            if lesson.id:
+                yield f"sections.{s}.lessons.{n}.id", lesson.id
+
+
+def _value_errors(spec: CourseSpec) -> list[str]:
+    """The aggregate's value rules the schema cannot express, checked here so all are reported at once.
+
+    The import use case checks them again (and the rest, such as "publishing
+    needs a lesson"); this is only for a complete report.
+    """
+    checks: list[tuple[str, Callable[[], object]]] = [
+        ("slug", partial(check_slug, spec.slug)),
+        ("title", partial(check_title, spec.title)),
+        ("language", partial(check_language, spec.language)),
+        ("tags", partial(check_tags, spec.tags)),
+    ]
+    for s, section in enumerate(spec.sections):
+        checks.append((f"sections.{s}.title", partial(check_title, section.title)))
+        for n, lesson in enumerate(section.lessons):
+            checks.append((f"sections.{s}.lessons.{n}.title", partial(check_title, lesson.title)))
+    problems = []
+    for path, check in checks:
+        try:
+            check()
+        except ValidationFailed as exc:
+            problems.append(f"{path}: {exc.errors[0].message if exc.errors else exc.detail}")
+    return problems
+
+
+@dataclass
+class Validated:
+    specs: list[CourseSpec]
+    problems: list[str]
+    bad_records: int
+
+
+def validate_records(records: list[Any]) -> Validated:
+    """Check every record (schema, value rules, duplicates within the file), collecting every problem."""
+    specs: list[CourseSpec] = []
+    problems: list[str] = []
+    bad: set[int] = set()
+    slugs: dict[str, int] = {}
+    ids: dict[uuid.UUID, str] = {}
+    for index, record in enumerate(records):
+        label = _record_label(index, record)
+        found: list[str] = []
+        if not isinstance(record, dict):
+            found.append(f"must be a JSON object, found {_json_type(record)}")
+        else:
+            try:
+                spec = CourseSpec.model_validate(record)
+            except ValidationError as exc:
+                found.extend(format_pydantic_errors(exc))
+            else:
+                found.extend(_value_errors(spec))
+                if spec.slug in slugs:
+                    found.append(f"slug: duplicates record {slugs[spec.slug]}")
+                slugs.setdefault(spec.slug, index)
+                for path, value in _spec_ids(spec):
+                    if value in ids:
+                        found.append(f"{path}: {value} is already used by {ids[value]}")
+                    ids.setdefault(value, f"record {index} {path}")
+                specs.append(spec)
+        if found:
+            bad.add(index)
+            problems.extend(f"{label}: {line}" for line in found)
+    return Validated(specs=specs, problems=problems, bad_records=len(bad))
+
+
+async def _existing(service: CourseService, specs: list[CourseSpec]) -> dict[int, list[str]]:
+    """The problems of records whose slug or id is already in the catalog, by record index.
+
+    The import use case checks this too, but stops at the first clash.
+    """
+    problems: dict[int, list[str]] = {}
+    for index, spec in enumerate(specs):
+        label = _record_label(index, {"slug": spec.slug})
+        try:
+            await service.get_outline_by_slug(SYSTEM, spec.slug)
+            problems.setdefault(index, []).append(f"{label}: slug: a course with this slug already exists")
+        except NotFound:
+            pass
+        if spec.id is None:
+            continue
+        try:
+            await service.get_outline(SYSTEM, spec.id)
+            problems.setdefault(index, []).append(f"{label}: id: a course with this id already exists")
+        except NotFound:
+            pass
+    return problems
+
+
+def _too_many(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_REPORTED:
+        return problems
+    return [*problems[:MAX_REPORTED], f"... and {len(problems) - MAX_REPORTED} more problems"]
+
+
+def _use_dry_run_unit_of_work(platform: Platform) -> None:
+    """Make the import run every write and check, then roll back instead of committing.
+
+    Overriding the container's unit-of-work provider (as tests do) keeps the
+    dry run exactly as strict as the real import: the same use case, the
+    same rules, the same database constraints.
+    """
+    from dependency_injector import providers
+    from sqlalchemy.exc import IntegrityError
+
+    from elearning_adapters.sql.uow import SqlUnitOfWork
+    from elearning_core.shared.errors import Conflict
+
+    class DryRunUnitOfWork(SqlUnitOfWork):
+        async def commit(self) -> None:
+            try:
+                await self.courses.flush()
+            except IntegrityError:
+                raise Conflict("the file clashes with data in the database (an id of a section or lesson?)") from None
+            finally:
+                await self.rollback()
+
+    adapters = platform.container.adapters
+    adapters.unit_of_work.override(providers.Factory(DryRunUnitOfWork, adapters.database))
+
+
+@dataclass
+class ImportTotals:
+    courses: int
+    sections: int
+    lessons: int
+
+    def __str__(self) -> str:
+        return (
+            f"{plural(self.courses, 'course')} ({plural(self.sections, 'section')}, {plural(self.lessons, 'lesson')})"
+        )
+
+
+def _totals(specs: list[CourseSpec]) -> ImportTotals:
+    return ImportTotals(
+        courses=len(specs),
+        sections=sum(len(s.sections) for s in specs),
+        lessons=sum(len(sec.lessons) for s in specs for sec in s.sections),
+    )
+
+
+async def _import(settings: Settings, name: str, specs: list[CourseSpec], dry_run: bool) -> None:
+    async with open_platform(settings) as platform:
+        clashes = await _existing(platform.courses, specs)
+        if clashes:
+            raise CliError(
+                f"{name}: {plural(len(clashes), 'record')} clash with courses already in the database; "
+                "nothing was imported",
+                _too_many([line for lines in clashes.values() for line in lines]),
+            )
+        if dry_run:
+            _use_dry_run_unit_of_work(platform)
+        total = len(specs)
+        try:
+            with progress("Checking courses" if dry_run else "Importing courses", total) as update:
+
+                def on_progress(done: int) -> None:
+                    update(completed=done)
+                    if done == total:  # what is left is the commit
+                        update(description="Checking constraints" if dry_run else "Writing to the database")
+
+                await platform.courses.import_courses(SYSTEM, specs, on_progress)
+        except DomainError as exc:
+            raise CliError(f"{name}: {exc.detail}; nothing was imported") from None
+
+
+@app.command("import")
+@handle_errors
+def import_courses(
+    file: Annotated[str, typer.Argument(help="JSON file to import, or - to read standard input.", metavar="FILE")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything (file and database), then write nothing.")
+    ] = False,
+) -> None:
+    """Import courses from a JSON file (the format `elearning courses export` writes).
+
+    The file holds a JSON array of course records, or an object {"courses": [...]}.
+
+    Every record is checked first and every problem is reported. Then all courses are created in one transaction: either all are imported or none.
+    """
+    settings = load_settings()
+    name, data = read_json(file)
+    records = extract_records(name, data)
+    checked = validate_records(records)
+    if checked.problems:
+        raise CliError(
+            f"{name}: {checked.bad_records} of {len(records)} records are invalid (numbered from 0); nothing was imported",
+            _too_many(checked.problems),
+        )
+    totals = _totals(checked.specs)
+    if not checked.specs:
+        info(f"{name} holds no courses; nothing to import.")
+        return
+    run(_import(settings, name, checked.specs, dry_run))
+    target = database_label(settings)
+    if dry_run:
+        info(f"Dry run: {name} is valid; importing it would create {totals} in {target}. Nothing was written.")
+    else:
+        info(f"Imported {totals} into {target}.")
+
+
+# -- export -------------------------------------------------------------------------
+
+
+def spec_from_outline(outline: CourseOutline) -> CourseSpec:
+    return CourseSpec(
+        id=outline.id,
+        slug=outline.slug,
+        title=outline.title,
+        summary=outline.summary,
+        description=outline.description,
+        language=outline.language,
+        level=outline.level,
+        tags=list(outline.tags),
+        owner_id=outline.owner_id,
+        status=outline.status,
+        sections=[
+            SectionSpec(
+                id=section.id,
+                title=section.title,
+                lessons=[LessonSpec(id=lesson.id, title=lesson.title) for lesson in section.lessons],
+            )
+            for section in outline.sections
+        ],
+    )
+
+
+async def _export(settings: Settings, status: CourseStatus | None) -> list[CourseSpec]:
+    async with open_platform(settings) as platform:
+        summaries, _ = await collect_summaries(platform.courses, CatalogFilter(status=status), None)
+        summaries.reverse()  # oldest first: the file reads in the order the catalog grew
+        specs: list[CourseSpec] = []
+        with progress("Exporting courses", len(summaries)) as update:
+            for done, summary in enumerate(summaries, start=1):
+                try:
+                    specs.append(spec_from_outline(await platform.courses.get_outline(SYSTEM, summary.id)))
+                except NotFound:
+                    warn(f"course {summary.slug} was deleted during the export; skipped")
+                update(completed=done)
+        return specs
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write a complete file or none: a failed export never leaves half a JSON document behind.
+
+    A new file is readable by its owner only (mkstemp): exports can hold unpublished courses.
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@app.command("export")
+@handle_errors
+def export_courses(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of standard output.", dir_okay=False),
+    ] = None,
+    status: StatusOption = StatusChoice.ALL,
+) -> None:
+    """Export courses with their full outline as JSON, in the format `elearning courses import` reads."""
+    settings = load_settings()
+    to_stdout = output is None or str(output) == "-"
+    if output is not None and not to_stdout and not output.parent.is_dir():
+        raise CliError(f"cannot write {output}: directory {output.parent} does not exist")
+    specs = run(_export(settings, status.as_status()))
+    text = json.dumps({"courses": [s.model_dump(mode="json") for s in specs]}, indent=2, ensure_ascii=False) + "\n"
+    if output is None or to_stdout:
+        typer.echo(text, nl=False)
+        info(f"Exported {_totals(specs)}.")
+    else:
+        _write_atomically(output, text)
+        info(f"Exported {_totals(specs)} to {output}.")

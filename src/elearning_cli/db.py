@@ -1,0 +1,126 @@
+"""``elearning db``: schema migrations of the configured database."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from elearning_cli._common import (
+    database_label,
+    handle_errors,
+    info,
+    load_settings,
+    open_platform,
+    run,
+    stdout_console,
+)
+
+app = typer.Typer(
+    help="Migrate the database schema (Alembic, one linear history for SQLite and PostgreSQL).",
+    no_args_is_help=True,
+)
+
+
+async def _current() -> tuple[str | None, str | None]:
+    from elearning_adapters.sql import migrate
+
+    async with open_platform(load_settings(), require_schema=False) as platform:
+        return await migrate.current_revision(platform.database), migrate.head_revision()
+
+
+async def _upgrade(revision: str) -> tuple[str | None, str | None]:
+    from elearning_adapters.sql import migrate
+
+    async with open_platform(load_settings(), require_schema=False) as platform:
+        before = await migrate.current_revision(platform.database)
+        await migrate.upgrade(platform.database, revision)
+        return before, await migrate.current_revision(platform.database)
+
+
+async def _downgrade(revision: str, confirm: bool) -> tuple[str | None, str | None]:
+    from elearning_adapters.sql import migrate
+
+    settings = load_settings()
+    async with open_platform(settings, require_schema=False) as platform:
+        before = await migrate.current_revision(platform.database)
+        if before is None:
+            return None, None
+        if confirm:
+            typer.confirm(
+                f"Downgrade {database_label(settings)} from revision {before} to {revision}? "
+                "Tables and data added by the undone migrations are dropped",
+                abort=True,
+                err=True,
+            )
+        await migrate.downgrade(platform.database, revision)
+        return before, await migrate.current_revision(platform.database)
+
+
+def _name(revision: str | None) -> str:
+    return revision or "none (empty schema)"
+
+
+@app.command()
+@handle_errors
+def upgrade(
+    revision: Annotated[
+        str,
+        typer.Argument(
+            help="Target revision: `head` (default), a revision id, or a relative step like +1.", metavar="REVISION"
+        ),
+    ] = "head",
+) -> None:
+    """Apply pending migrations (safe to run repeatedly)."""
+    label = database_label(load_settings())
+    before, after = run(_upgrade(revision))
+    if before == after:
+        info(f"{label} is already at revision {_name(after)}; nothing to do.")
+    else:
+        info(f"Upgraded {label} from revision {_name(before)} to {_name(after)}.")
+
+
+@app.command()
+@handle_errors
+def downgrade(
+    revision: Annotated[
+        str,
+        typer.Argument(
+            help="Target revision: `base` (drop everything), a revision id, or a step like -1.", metavar="REVISION"
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Undo migrations down to REVISION. Destroys the data of the undone migrations."""
+    label = database_label(load_settings())
+    before, after = run(_downgrade(revision, confirm=not yes))
+    if before is None:
+        info(f"{label} has no schema; nothing to downgrade.")
+    elif before == after:
+        info(f"{label} is already at revision {_name(after)}; nothing to do.")
+    else:
+        info(f"Downgraded {label} from revision {_name(before)} to {_name(after)}.")
+
+
+@app.command()
+@handle_errors
+def current() -> None:
+    """Show the database's revision, the newest one this version knows, and whether migrations are pending."""
+    label = database_label(load_settings())
+    current_rev, head = run(_current())
+    if current_rev == head:
+        status = "[green]no, up to date[/green]"
+    elif current_rev is None:
+        status = "[yellow]yes, the schema is not created; run `elearning db upgrade`[/yellow]"
+    else:
+        status = "[yellow]yes; run `elearning db upgrade`[/yellow]"
+    table = Table(title="Database schema", show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("Database", Text(label))
+    table.add_row("Current revision", _name(current_rev))
+    table.add_row("Head revision", _name(head))
+    table.add_row("Pending migrations", status)
+    stdout_console().print(table)

@@ -1,0 +1,57 @@
+"""The ``elearning`` admin command line: the Typer app, one file per command group."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Annotated
+
+import typer
+
+from elearning_cli import courses, db, serve
+from elearning_cli._common import state
+
+app = typer.Typer(
+    name="elearning",
+    help=(
+        "Administer the e-learning platform: run the API, migrate the database, import and export courses.\n\n"
+        "Configured by ELEARNING_* environment variables, e.g. ELEARNING_DATABASE_URL "
+        "(default: a SQLite file in ELEARNING_DATA_DIR, ./.elearning). "
+        "Commands act as the platform's admin service account."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("serve")(serve.serve)
+app.add_typer(db.app, name="db")
+app.add_typer(courses.app, name="courses")
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            version = metadata.version("elearning-platform")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        typer.echo(f"elearning {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of unexpected errors (for bug reports).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Administer the e-learning platform."""
+    state.debug = debug
+
+
+def run() -> None:
+    """Console-script entry point (``elearning``)."""
+    app(prog_name="elearning")

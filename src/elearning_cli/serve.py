@@ -1,0 +1,120 @@
+"""``elearning serve``: check the database, then run the HTTP API under uvicorn.
+
+The API is started by import string, so this runtime never imports
+``elearning_http`` (runtimes do not import each other); ``create_app()``
+reads the same ``ELEARNING_*`` environment this process checked.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.text import Text
+
+from elearning_cli._common import (
+    UPGRADE_HINT,
+    CliError,
+    database_label,
+    handle_errors,
+    info,
+    load_settings,
+    open_platform,
+    run,
+    stdout_console,
+    warn,
+)
+
+if TYPE_CHECKING:
+    from elearning_adapters.settings import Settings
+
+APP_FACTORY = "elearning_http.app:create_app"
+ADMIN_TOKEN_ENV = "ELEARNING_ADMIN_TOKEN"
+
+
+async def preflight(settings: Settings) -> str:
+    """Make sure the database is ready for the API, and say what was done.
+
+    On the embedded default (SQLite) pending migrations are applied, so a
+    first ``elearning serve`` just works. A server database (PostgreSQL) is
+    never migrated implicitly: several servers may start at once and schema
+    changes deserve a deliberate step, so an outdated one is refused.
+    """
+    from elearning_adapters.sql import migrate
+
+    label = database_label(settings)
+    if settings.is_memory:
+        raise CliError(
+            "an in-memory database lives inside one process and cannot be migrated from here; "
+            "unset ELEARNING_DATABASE_URL (SQLite file) or use PostgreSQL"
+        )
+    async with open_platform(settings, require_schema=False) as platform:
+        current, head = await migrate.current_revision(platform.database), migrate.head_revision()
+        if current == head:
+            return f"database {label} is at revision {head} (up to date)"
+        if settings.is_sqlite:
+            await migrate.upgrade(platform.database)
+            return f"database {label} migrated from revision {current or 'none'} to {head}"
+    if current is None:
+        raise CliError(f"the database {label} has no schema yet; {UPGRADE_HINT} before `elearning serve`")
+    raise CliError(
+        f"the database {label} is at revision {current}, this version needs {head}; "
+        f"{UPGRADE_HINT} before `elearning serve`"
+    )
+
+
+def ensure_admin_token() -> str | None:
+    """Generate an admin token when none is configured; it is put in the environment the server inherits."""
+    if os.environ.get(ADMIN_TOKEN_ENV):
+        return None
+    token = secrets.token_urlsafe(32)
+    os.environ[ADMIN_TOKEN_ENV] = token
+    return token
+
+
+def docs_url(host: str, port: int) -> str:
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/schema"
+
+
+@handle_errors
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to listen on. Default: ELEARNING_HOST or 127.0.0.1.", show_default=False),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port to listen on. Default: ELEARNING_PORT or 8000.", show_default=False),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Worker processes. Default: ELEARNING_WORKERS or 1.", show_default=False),
+    ] = None,
+) -> None:
+    """Run the HTTP API. Migrates the embedded SQLite database first; refuses an outdated PostgreSQL one."""
+    settings = load_settings()
+    host = settings.host if host is None else host
+    port = settings.port if port is None else port
+    workers = settings.workers if workers is None else workers
+    info(run(preflight(settings)))
+    token = ensure_admin_token()
+    console = stdout_console()
+    if token is not None:
+        console.print("[bold]Admin token[/bold] (generated for this run; it changes on every start):", soft_wrap=True)
+        console.print(Text(token, style="bold green"), soft_wrap=True)
+        console.print(
+            Text(f"Send it as `Authorization: Bearer <token>`. Set {ADMIN_TOKEN_ENV} to keep a fixed one."),
+            soft_wrap=True,
+        )
+    console.print(Text(f"API docs: {docs_url(host, port)}"), soft_wrap=True)
+    if workers > 1 and settings.is_sqlite:
+        warn("several workers share one SQLite file; writes are serialised. Use PostgreSQL for real load")
+
+    import uvicorn
+
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_config=None)

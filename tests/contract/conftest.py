@@ -1,0 +1,91 @@
+"""One backend fixture for the contract suites: the fakes, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from elearning_adapters.sql import migrate
+from elearning_adapters.sql.course import SqlCatalogQueries
+from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.uow import SqlUnitOfWork
+from elearning_core.course.ports import CourseUnitOfWork
+from elearning_core.course.queries import CatalogQueries
+from tests.conftest import ALL_TABLES
+from tests.fakes import CourseStore, FakeUnitOfWork, InMemoryCatalogQueries
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    uow: Callable[[], CourseUnitOfWork]
+    queries: CatalogQueries
+    # SQLite serialises write transactions (BEGIN IMMEDIATE plus an in-process lock),
+    # so two of its units of work can never be open at the same time.
+    overlapping_writers: bool
+
+
+@pytest.fixture(autouse=True)
+def _session_databases_created_outside_the_event_loop(request: pytest.FixtureRequest) -> None:
+    """Create the session's databases from synchronous code.
+
+    ``postgres_url`` migrates with ``asyncio.run``, which fails when it is first
+    requested from inside an async fixture (a running loop); requesting it here
+    first, from a sync fixture, avoids that.
+    """
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("backend") == "postgres":
+        request.getfixturevalue("postgres_url")
+    if callspec is not None and callspec.params.get("backend") == "sqlite":
+        request.getfixturevalue("migrated_sqlite_file")
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per session; each test works on a copy (much faster than migrating)."""
+    path = tmp_path_factory.mktemp("contract") / "template.db"
+
+    async def _migrate() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await migrate.upgrade(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(_migrate())
+    return path
+
+
+async def _empty(db: Database) -> None:
+    """Delete every row (for a handful of rows, far quicker than TRUNCATE)."""
+    async with db.write() as conn:
+        for table in ALL_TABLES:
+            await conn.execute(text(f"DELETE FROM {table}"))
+        await conn.commit()
+
+
+@pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "fake":
+        store = CourseStore()
+        yield Backend("fake", lambda: FakeUnitOfWork(store), InMemoryCatalogQueries(store), overlapping_writers=True)
+        return
+    if request.param == "sqlite":
+        shutil.copy(request.getfixturevalue("migrated_sqlite_file"), tmp_path / "contract.db")
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
+        assert await migrate.is_up_to_date(db)
+    else:
+        db = Database(request.getfixturevalue("postgres_url"))
+        await _empty(db)
+    try:
+        yield Backend(
+            request.param, lambda: SqlUnitOfWork(db), SqlCatalogQueries(db), overlapping_writers=not db.is_sqlite
+        )
+    finally:
+        await db.dispose()
