@@ -1,7 +1,7 @@
 """``elearning serve``: check the database, then run the HTTP API under uvicorn.
 
 The API is started by import string, so this runtime never imports
-``elearning_http`` (runtimes do not import each other); ``create_app()``
+``elearning_http`` (runtimes do not import each other); ``server_app()``
 reads the same ``ELEARNING_*`` environment this process checked.
 """
 
@@ -30,7 +30,7 @@ from elearning_cli._common import (
 if TYPE_CHECKING:
     from elearning_adapters.settings import Settings
 
-APP_FACTORY = "elearning_http.app:create_app"
+APP_FACTORY = "elearning_http.app:server_app"
 ADMIN_TOKEN_ENV = "ELEARNING_ADMIN_TOKEN"
 
 

@@ -1,8 +1,9 @@
-"""The Litestar application factory.
+"""The Litestar application factories.
 
-``create_app()`` with no arguments reads ``ELEARNING_*`` settings from the
-environment (uvicorn calls it that way); tests pass their own settings or a
-prepared container.
+``server_app()`` is what a server process runs (``uvicorn --factory
+elearning_http.app:server_app``): settings from ``ELEARNING_*``, and the
+process's logging set up as JSON lines. ``create_app()`` builds the same app
+without touching global logging, for tests and for embedding the API.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from elearning_adapters.container import Container, build_container
 from elearning_adapters.settings import Settings
 from elearning_core.shared.ports import Principal
-from elearning_http.auth import BearerTokenAuthenticator
+from elearning_http.auth import BearerTokenAuthenticator, authenticated_writes
 from elearning_http.errors import exception_handlers
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.routes.courses import CourseController
@@ -32,7 +33,6 @@ API_VERSION = "1.0.0"
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
     settings = settings or (container.settings() if container is not None else Settings())
     container = container or build_container(settings)
-    configure_logging(settings.log_level, json_lines=settings.log_json)
     authenticate = BearerTokenAuthenticator(settings.admin_token.get_secret_value() if settings.admin_token else None)
     database = container.adapters.database()
     course_service = container.services.course()
@@ -56,7 +56,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             "database": Provide(lambda: database, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
-        exception_handlers=exception_handlers,
+        guards=[authenticated_writes(authenticate)],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
         middleware=[prometheus.middleware],
         compression_config=CompressionConfig(backend="gzip", minimum_size=500, gzip_compress_level=6),
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
@@ -74,3 +75,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # Outermost, so unrouted requests (404, 405) get a request id and an access line too.
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler, access_log=settings.access_log)
     return app
+
+
+def server_app() -> Litestar:
+    """The app as a server process runs it: settings from the environment, JSON logs configured."""
+    settings = Settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return create_app(settings)

@@ -8,16 +8,62 @@ and answered with a bare 500 that reveals nothing.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from elearning_core.shared.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from elearning_http.observability import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemDetails:
+    """RFC 9457 problem details, as every error response of this API carries them."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request (e.g. a body that is not JSON)",
+    401: "Missing or invalid bearer token",
+    403: "Authenticated, but not allowed",
+    404: "No such resource (or not visible to the caller)",
+    409: "Conflicts with the current state (a rule, a taken slug, a stale version)",
+    422: "Invalid input; `errors` names each bad field",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries documenting the problem-details responses a route can give."""
+    return {
+        status: ResponseSpec(
+            data_container=ProblemDetails,
+            media_type=PROBLEM_JSON,
+            description=_DESCRIPTIONS[status],
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
 logger = logging.getLogger("elearning.http")
 
 
@@ -66,6 +112,9 @@ def _unauthorized(request: Request[Any, Any, Any], detail: str) -> Response[dict
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict) and item.get("key") == "data" and item.get("message") == "'data'":
+            # Litestar's way of saying the JSON body is missing altogether.
+            return problem(400, "the request needs a JSON body", code="bad-request", request=request)
         if isinstance(item, dict):
             field = item.get("key") or item.get("source") or "body"
             errors.append({"field": str(field), "message": str(item.get("message", "invalid value"))})
@@ -93,4 +142,4 @@ exception_handlers: dict[type[Exception], Any] = {
     Exception: _unexpected,
 }
 
-__all__ = ["PROBLEM_JSON", "exception_handlers", "problem"]
+__all__ = ["PROBLEM_JSON", "ProblemDetails", "exception_handlers", "problem", "problem_responses"]

@@ -22,7 +22,7 @@ access_logger = logging.getLogger("elearning.access")
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id and any extras."""
 
-    _skip = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+    _skip = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -60,7 +60,7 @@ class RequestContextMiddleware:
         self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]
             await self.app(scope, receive, send)
             return
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
@@ -87,7 +87,7 @@ class RequestContextMiddleware:
                 access_logger.info(
                     "request",
                     extra={
-                        "method": scope["method"],
+                        "method": scope.get("method"),
                         "path": scope["path"],
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 3),

@@ -477,7 +477,7 @@ def test_serve_generates_an_admin_token_and_starts_uvicorn_by_import_string(monk
 
     assert len(calls) == 1
     args, kwargs = calls[0]
-    assert args == ("elearning_http.app:create_app",)
+    assert args == ("elearning_http.app:server_app",)
     token = kwargs.pop("token_in_env")
     assert kwargs == {"factory": True, "host": "0.0.0.0", "port": 8123, "workers": 2, "log_config": None}
     assert token is not None

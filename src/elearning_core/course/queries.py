@@ -6,6 +6,7 @@ dataclasses, which runtimes serialise without another mapping step.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,7 +107,7 @@ class CatalogFilter:
 
     def scope(self) -> str:
         """A stable string naming this listing, to bind cursors to it."""
-        return "|".join(str(v or "") for v in (self.status, self.language, self.level, self.tag, self.text))
+        return json.dumps([self.status, self.language, self.level, self.tag, self.text])
 
 
 # Keyset position of the last row on a page: (published_at or created_at, id).

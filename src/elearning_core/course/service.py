@@ -80,6 +80,7 @@ class CourseService:
         return course
 
     async def update(self, actor: Principal, cmd: UpdateCourse) -> Course:
+        require(self._policy, actor, EDIT)
         async with self._uow() as uow:
             course = await self._load(uow, cmd.course_id)
             require(self._policy, actor, EDIT, course)
@@ -95,6 +96,7 @@ class CourseService:
         return course
 
     async def delete(self, actor: Principal, cmd: CourseRef) -> None:
+        require(self._policy, actor, DELETE)
         async with self._uow() as uow:
             course = await self._load(uow, cmd.course_id)
             require(self._policy, actor, DELETE, course)
@@ -240,6 +242,9 @@ class CourseService:
     async def _editable(
         self, uow: CourseUnitOfWork, actor: Principal, course_id: uuid.UUID, permission: str = EDIT
     ) -> Course:
+        # Asked twice: first whether the actor may do this at all (so that a caller who may
+        # not cannot learn which ids exist), then for this very course once it is loaded.
+        require(self._policy, actor, permission)
         course = await self._load(uow, course_id)
         require(self._policy, actor, permission, course)
         return course

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,6 +41,7 @@ from elearning_core.course.queries import (
 from elearning_core.course.service import CourseService
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from elearning_core.shared.ports import Principal
+from elearning_http.errors import problem_responses
 
 # -- request bodies (HTTP shapes of the commands; ids come from the path) ----------
 
@@ -88,6 +90,9 @@ class CoursePage:
     next_cursor: str | None
 
 
+READ_ERRORS = problem_responses(400, 404, 422)
+WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
+
 CourseId = FromPath[uuid.UUID]
 SectionId = FromPath[uuid.UUID]
 LessonId = FromPath[uuid.UUID]
@@ -99,11 +104,16 @@ class CourseController(Controller):
 
     # -- catalog reads -------------------------------------------------------------
 
-    @get("/", summary="List courses", description="Published courses, newest first, with filters and a cursor.")
+    @get(
+        "/",
+        summary="List courses",
+        description="Published courses, newest first, with filters and a cursor.",
+        responses=READ_ERRORS,
+    )
     async def list_courses(
         self,
-        course_service: CourseService,
-        principal: Principal,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
         language: Annotated[str | None, QueryParameter(max_length=35)] = None,
         level: Annotated[Level | None, QueryParameter()] = None,
         tag: Annotated[str | None, QueryParameter(max_length=TAG_MAX)] = None,
@@ -122,26 +132,26 @@ class CourseController(Controller):
         page = await course_service.list_courses(principal, where, cursor, limit)
         return CoursePage(items=page.items, next_cursor=page.next_cursor)
 
-    @get("/{course_id:uuid}", summary="Get a course with its outline")
+    @get("/{course_id:uuid}", summary="Get a course with its outline", responses=READ_ERRORS)
     async def get_course(
-        self, course_service: CourseService, principal: Principal, course_id: CourseId
+        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], course_id: CourseId
     ) -> CourseOutline:
         return await course_service.get_outline(principal, course_id)
 
-    @get("/by-slug/{slug:str}", summary="Get a course by slug with its outline")
+    @get("/by-slug/{slug:str}", summary="Get a course by slug with its outline", responses=READ_ERRORS)
     async def get_course_by_slug(
-        self, course_service: CourseService, principal: Principal, slug: FromPath[str]
+        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], slug: FromPath[str]
     ) -> CourseOutline:
         return await course_service.get_outline_by_slug(principal, slug[: SLUG_MAX + 1])
 
     # -- course writes -------------------------------------------------------------
 
-    @post("/", summary="Create a draft course", status_code=HTTP_201_CREATED)
+    @post("/", summary="Create a draft course", status_code=HTTP_201_CREATED, responses=WRITE_ERRORS)
     async def create_course(
         self,
         request: Request[Any, Any, Any],
-        course_service: CourseService,
-        principal: Principal,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
         data: JSONBody[CreateCourse],
     ) -> Response[CourseOutline]:
         course = await course_service.create(principal, data)
@@ -149,53 +159,83 @@ class CourseController(Controller):
             outline_of(course), status_code=HTTP_201_CREATED, headers={"Location": f"{self.path}/{course.id}"}
         )
 
-    @patch("/{course_id:uuid}", summary="Change a course's details")
+    @patch("/{course_id:uuid}", summary="Change a course's details", responses=WRITE_ERRORS)
     async def update_course(
-        self, course_service: CourseService, principal: Principal, course_id: CourseId, data: JSONBody[CoursePatch]
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        data: JSONBody[CoursePatch],
     ) -> CourseOutline:
         cmd = UpdateCourse(course_id=course_id, **data.model_dump(exclude_unset=True))
         return outline_of(await course_service.update(principal, cmd))
 
-    @delete("/{course_id:uuid}", summary="Delete a draft course", status_code=HTTP_204_NO_CONTENT)
-    async def delete_course(self, course_service: CourseService, principal: Principal, course_id: CourseId) -> None:
+    @delete(
+        "/{course_id:uuid}", summary="Delete a draft course", status_code=HTTP_204_NO_CONTENT, responses=WRITE_ERRORS
+    )
+    async def delete_course(
+        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], course_id: CourseId
+    ) -> None:
         await course_service.delete(principal, CourseRef(course_id=course_id))
 
-    @post("/{course_id:uuid}/publish", summary="Publish a course", status_code=HTTP_200_OK)
-    async def publish(self, course_service: CourseService, principal: Principal, course_id: CourseId) -> CourseOutline:
+    @post("/{course_id:uuid}/publish", summary="Publish a course", status_code=HTTP_200_OK, responses=WRITE_ERRORS)
+    async def publish(
+        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], course_id: CourseId
+    ) -> CourseOutline:
         return outline_of(await course_service.publish(principal, CourseRef(course_id=course_id)))
 
-    @post("/{course_id:uuid}/unpublish", summary="Unpublish a course (back to draft)", status_code=HTTP_200_OK)
+    @post(
+        "/{course_id:uuid}/unpublish",
+        summary="Unpublish a course (back to draft)",
+        status_code=HTTP_200_OK,
+        responses=WRITE_ERRORS,
+    )
     async def unpublish(
-        self, course_service: CourseService, principal: Principal, course_id: CourseId
+        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], course_id: CourseId
     ) -> CourseOutline:
         return outline_of(await course_service.unpublish(principal, CourseRef(course_id=course_id)))
 
-    @post("/{course_id:uuid}/archive", summary="Archive a course (read-only from then on)", status_code=HTTP_200_OK)
-    async def archive(self, course_service: CourseService, principal: Principal, course_id: CourseId) -> CourseOutline:
+    @post(
+        "/{course_id:uuid}/archive",
+        summary="Archive a course (read-only from then on)",
+        status_code=HTTP_200_OK,
+        responses=WRITE_ERRORS,
+    )
+    async def archive(
+        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], course_id: CourseId
+    ) -> CourseOutline:
         return outline_of(await course_service.archive(principal, CourseRef(course_id=course_id)))
 
     # -- sections ------------------------------------------------------------------
 
-    @post("/{course_id:uuid}/sections", summary="Add a section", status_code=HTTP_201_CREATED)
+    @post("/{course_id:uuid}/sections", summary="Add a section", status_code=HTTP_201_CREATED, responses=WRITE_ERRORS)
     async def add_section(
-        self, course_service: CourseService, principal: Principal, course_id: CourseId, data: JSONBody[NewItem]
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        data: JSONBody[NewItem],
     ) -> SectionView:
         return await course_service.add_section(
             principal, AddSection(course_id=course_id, title=data.title, position=data.position)
         )
 
-    @put("/{course_id:uuid}/sections/order", summary="Reorder all sections")
+    @put("/{course_id:uuid}/sections/order", summary="Reorder all sections", responses=WRITE_ERRORS)
     async def reorder_sections(
-        self, course_service: CourseService, principal: Principal, course_id: CourseId, data: JSONBody[SectionOrder]
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        data: JSONBody[SectionOrder],
     ) -> CourseOutline:
         cmd = ReorderSections(course_id=course_id, section_ids=data.section_ids)
         return outline_of(await course_service.reorder_sections(principal, cmd))
 
-    @patch("/{course_id:uuid}/sections/{section_id:uuid}", summary="Rename a section")
+    @patch("/{course_id:uuid}/sections/{section_id:uuid}", summary="Rename a section", responses=WRITE_ERRORS)
     async def rename_section(
         self,
-        course_service: CourseService,
-        principal: Principal,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
         course_id: CourseId,
         section_id: SectionId,
         data: JSONBody[Rename],
@@ -207,19 +247,29 @@ class CourseController(Controller):
         "/{course_id:uuid}/sections/{section_id:uuid}",
         summary="Remove a section and its lessons",
         status_code=HTTP_204_NO_CONTENT,
+        responses=WRITE_ERRORS,
     )
     async def remove_section(
-        self, course_service: CourseService, principal: Principal, course_id: CourseId, section_id: SectionId
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        section_id: SectionId,
     ) -> None:
         await course_service.remove_section(principal, RemoveSection(course_id=course_id, section_id=section_id))
 
     # -- lessons -------------------------------------------------------------------
 
-    @post("/{course_id:uuid}/sections/{section_id:uuid}/lessons", summary="Add a lesson", status_code=HTTP_201_CREATED)
+    @post(
+        "/{course_id:uuid}/sections/{section_id:uuid}/lessons",
+        summary="Add a lesson",
+        status_code=HTTP_201_CREATED,
+        responses=WRITE_ERRORS,
+    )
     async def add_lesson(
         self,
-        course_service: CourseService,
-        principal: Principal,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
         course_id: CourseId,
         section_id: SectionId,
         data: JSONBody[NewItem],
@@ -227,11 +277,15 @@ class CourseController(Controller):
         cmd = AddLesson(course_id=course_id, section_id=section_id, title=data.title, position=data.position)
         return await course_service.add_lesson(principal, cmd)
 
-    @put("/{course_id:uuid}/sections/{section_id:uuid}/lessons/order", summary="Reorder the lessons of a section")
+    @put(
+        "/{course_id:uuid}/sections/{section_id:uuid}/lessons/order",
+        summary="Reorder the lessons of a section",
+        responses=WRITE_ERRORS,
+    )
     async def reorder_lessons(
         self,
-        course_service: CourseService,
-        principal: Principal,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
         course_id: CourseId,
         section_id: SectionId,
         data: JSONBody[LessonOrder],
@@ -239,11 +293,15 @@ class CourseController(Controller):
         cmd = ReorderLessons(course_id=course_id, section_id=section_id, lesson_ids=data.lesson_ids)
         return outline_of(await course_service.reorder_lessons(principal, cmd))
 
-    @patch("/{course_id:uuid}/sections/{section_id:uuid}/lessons/{lesson_id:uuid}", summary="Rename a lesson")
+    @patch(
+        "/{course_id:uuid}/sections/{section_id:uuid}/lessons/{lesson_id:uuid}",
+        summary="Rename a lesson",
+        responses=WRITE_ERRORS,
+    )
     async def rename_lesson(
         self,
-        course_service: CourseService,
-        principal: Principal,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
         course_id: CourseId,
         section_id: SectionId,
         lesson_id: LessonId,
@@ -256,11 +314,12 @@ class CourseController(Controller):
         "/{course_id:uuid}/sections/{section_id:uuid}/lessons/{lesson_id:uuid}",
         summary="Remove a lesson",
         status_code=HTTP_204_NO_CONTENT,
+        responses=WRITE_ERRORS,
     )
     async def remove_lesson(
         self,
-        course_service: CourseService,
-        principal: Principal,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
         course_id: CourseId,
         section_id: SectionId,
         lesson_id: LessonId,

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 
 from elearning_adapters.sql.engine import Database
 from elearning_http.errors import problem
@@ -19,7 +20,7 @@ async def health() -> dict[str, str]:
 
 
 @get("/ready", tags=["operations"], summary="Readiness: the database answers")
-async def ready(database: Database) -> Response[dict[str, Any]]:
+async def ready(database: NamedDependency[Database]) -> Response[dict[str, Any]]:
     try:
         await asyncio.wait_for(database.ping(), READY_TIMEOUT_S)
     except Exception as exc:  # any failure means "not ready", with the reason

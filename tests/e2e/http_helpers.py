@@ -1,0 +1,229 @@
+"""Shared plumbing for the HTTP end-to-end tests: a running app on a real database, and problem checks.
+
+The app is built the way a deployment builds it (``bootstrap(settings)`` then
+``create_app(container=...)``) and driven through Litestar's ASGI test client,
+so every request crosses routing, auth, validation, the exception mapping,
+the middleware and the SQL adapters.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+
+from elearning_adapters.container import Platform, bootstrap
+from elearning_adapters.settings import Settings
+from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec
+from elearning_core.course.queries import CourseOutline
+from elearning_core.shared.ports import SYSTEM
+from elearning_http.app import create_app
+from elearning_http.observability import configure_logging
+from tests.conftest import truncate_all
+
+ADMIN_TOKEN = "e2e-admin-token-7f3a"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+COURSES = "/api/v1/courses"
+PROBLEM_JSON = "application/problem+json"
+
+# The same tests run on the embedded SQLite file and on PostgreSQL.
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+Json = dict[str, Any]
+
+
+def settings_for(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Test settings: our admin token, no access log unless asked, files kept under ``data_dir``."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": data_dir,  # the SQLite cursor secret lands here, never in the working tree
+        "admin_token": ADMIN_TOKEN,
+        "access_log": False,
+    }
+    return Settings(**(values | overrides))
+
+
+@dataclass
+class Api:
+    """A client for a running app, plus the platform behind it (for seeding and row counts)."""
+
+    client: AsyncTestClient[Any]
+    platform: Platform
+
+    # -- writes through HTTP, each asserting it worked ----------------------------------
+
+    async def create(self, title: str = "Intro to Python", **fields: Any) -> Json:
+        response = await self.client.post(COURSES, json={"title": title, **fields}, headers=ADMIN)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def add_section(self, course_id: str, title: str, position: int | None = None) -> Json:
+        body: Json = {"title": title} if position is None else {"title": title, "position": position}
+        response = await self.client.post(f"{COURSES}/{course_id}/sections", json=body, headers=ADMIN)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def add_lesson(self, course_id: str, section_id: str, title: str, position: int | None = None) -> Json:
+        body: Json = {"title": title} if position is None else {"title": title, "position": position}
+        url = f"{COURSES}/{course_id}/sections/{section_id}/lessons"
+        response = await self.client.post(url, json=body, headers=ADMIN)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def publish(self, course_id: str) -> Json:
+        response = await self.client.post(f"{COURSES}/{course_id}/publish", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def course_with_outline(self, title: str = "Intro to Python", **fields: Any) -> Json:
+        """A draft with two sections: "Basics" (Variables, Loops, Functions) and "More" (Classes)."""
+        course = await self.create(title, **fields)
+        basics = await self.add_section(course["id"], "Basics")
+        for lesson in ("Variables", "Loops", "Functions"):
+            await self.add_lesson(course["id"], basics["id"], lesson)
+        more = await self.add_section(course["id"], "More")
+        await self.add_lesson(course["id"], more["id"], "Classes")
+        return await self.outline(course["id"])
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def outline(self, course_id: str) -> Json:
+        """The course as the admin sees it (drafts included)."""
+        response = await self.client.get(f"{COURSES}/{course_id}", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def row_counts(self) -> dict[str, int]:
+        """Rows per table, to prove a refused request wrote nothing (no state, no outbox event)."""
+        tables = ("courses", "course_sections", "course_lessons", "outbox")
+        query = "SELECT " + ", ".join(f"(SELECT count(*) FROM {table})" for table in tables)
+        async with self.platform.database.read() as conn:
+            row = (await conn.execute(text(query))).one()
+        return dict(zip(tables, row, strict=True))
+
+    async def snapshot(self, course_id: str) -> tuple[CourseOutline, dict[str, int]]:
+        """The course as stored plus the row counts: equal snapshots mean a request changed nothing.
+
+        Read through the platform rather than HTTP: the same catalog query, at a
+        fraction of the cost, since table-driven tests take one after every case.
+        """
+        outline = await self.platform.courses.get_outline(SYSTEM, uuid.UUID(course_id))
+        return outline, await self.row_counts()
+
+    async def reset(self) -> Api:
+        """Empty every table, so each test starts from a blank catalog on the shared app."""
+        await truncate_all(self.platform.database)
+        return self
+
+    # -- seeding through the platform (fast; one transaction per course) --------------
+
+    async def seed(self, *specs: CourseSpec) -> list[str]:
+        """Import each spec in its own transaction, so published courses get distinct publish times."""
+        ids = []
+        for spec in specs:
+            (course,) = await self.platform.courses.import_courses(SYSTEM, [spec])
+            ids.append(str(course.id))
+        return ids
+
+
+def course_spec(slug: str, *, status: str = "published", lessons: int = 1, **fields: Any) -> CourseSpec:
+    """An import record with one section of ``lessons`` lessons (publishable when lessons >= 1)."""
+    fields.setdefault("title", slug.replace("-", " ").title())
+    section = SectionSpec(title="Section 1", lessons=[LessonSpec(title=f"Lesson {i + 1}") for i in range(lessons)])
+    return CourseSpec(slug=slug, status=status, sections=[section], **fields)
+
+
+def backend_settings(request: pytest.FixtureRequest, directory: Path, **overrides: Any) -> Settings:
+    """Settings for the backend named by ``request.param``: a SQLite file in ``directory``, or the session's PostgreSQL.
+
+    Call it from a synchronous fixture: the PostgreSQL fixture migrates with
+    ``asyncio.run`` and cannot start inside a running event loop.
+    """
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{directory / 'elearning.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    return settings_for(url, directory, **overrides)
+
+
+@asynccontextmanager
+async def serve(settings: Settings, *, run_migrations: bool | None = None) -> AsyncIterator[Api]:
+    """Run the app on ``settings``: a SQLite file is migrated, PostgreSQL (migrated per session) is emptied.
+
+    Logging is set up as the server sets it up (JSON lines on stdout), and the
+    root logger restored afterwards.
+    The ASGI client's lifespan runs the app's shutdown hook (disposing the
+    engine); the platform is closed after it either way.
+    """
+    root, client_log = logging.getLogger(), logging.getLogger("httpx")
+    saved_handlers, saved_level, saved_client_level = root.handlers[:], root.level, client_log.level
+    client_log.setLevel(logging.WARNING)  # one INFO line per test request is noise, and slow
+    migrate = settings.is_sqlite if run_migrations is None else run_migrations
+    platform = await bootstrap(settings, run_migrations=migrate)
+    try:
+        if not settings.is_sqlite and run_migrations is None:
+            await truncate_all(platform.database)
+        configure_logging(settings.log_level, json_lines=settings.log_json)
+        app = create_app(container=platform.container)
+        async with AsyncTestClient(app) as client:
+            yield Api(client=client, platform=platform)
+    finally:
+        await platform.aclose()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        client_log.setLevel(saved_client_level)
+
+
+def assert_problem(response: httpx.Response, status: int, *, field: str | None = None) -> Json:
+    """An RFC 9457 problem document with ``status``; for 422, an ``errors`` entry naming ``field``."""
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text}"
+    assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers["content-type"]
+    body = response.json()
+    missing = {"type", "title", "status", "detail"} - body.keys()
+    assert not missing, f"problem document lacks {missing}: {body}"
+    assert body["status"] == status
+    assert body["title"] == HTTPStatus(status).phrase
+    assert body["type"].startswith("urn:elearning:problem:"), body["type"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    if field is not None:
+        # An item of a list field is named by its index ("tags.0"); that still names the field.
+        fields = [error["field"] for error in body.get("errors", [])]
+        assert any(f == field or f.startswith(f"{field}.") for f in fields), f"no error names {field!r}: {body}"
+        assert all(error["message"] for error in body["errors"])
+    return body
+
+
+class Checks:
+    """Collects failed cases of a table-driven test, so one run reports every failing case, not just the first."""
+
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+        self.ran = 0
+
+    @contextmanager
+    def case(self, name: str) -> Iterator[None]:
+        self.ran += 1
+        try:
+            yield
+        except AssertionError as exc:
+            self.failures.append(f"{name}: {exc}")
+
+    def verify(self) -> None:
+        assert self.ran, "no case ran"
+        assert not self.failures, f"{len(self.failures)} of {self.ran} cases failed:\n" + "\n".join(self.failures)
+
+
+def random_id() -> str:
+    return str(uuid.uuid4())
