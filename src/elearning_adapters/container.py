@@ -15,7 +15,7 @@ from dependency_injector import containers, providers
 
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
-from elearning_adapters.sql.course import SqlCatalogQueries
+from elearning_adapters.sql.course import catalog_queries_for
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.course.service import CourseService
@@ -36,7 +36,7 @@ class Adapters(containers.DeclarativeContainer):
     policy = providers.Singleton(AdminOnlyPolicy)
     cursors = providers.Singleton(_cursor_codec, settings)
     unit_of_work = providers.Factory(SqlUnitOfWork, database)
-    catalog_queries = providers.Singleton(SqlCatalogQueries, database)
+    catalog_queries = providers.Singleton(catalog_queries_for, database)
 
 
 class Services(containers.DeclarativeContainer):

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from elearning_adapters.sql import migrate
-from elearning_adapters.sql.course import SqlCatalogQueries
+from elearning_adapters.sql.course import SqlCatalogQueries, catalog_queries_for
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
@@ -40,7 +40,7 @@ def _session_databases_created_outside_the_event_loop(request: pytest.FixtureReq
     first, from a sync fixture, avoids that.
     """
     callspec = getattr(request.node, "callspec", None)
-    if callspec is not None and callspec.params.get("backend") == "postgres":
+    if callspec is not None and str(callspec.params.get("backend")).startswith("postgres"):
         request.getfixturevalue("postgres_url")
     if callspec is not None and callspec.params.get("backend") == "sqlite":
         request.getfixturevalue("migrated_sqlite_file")
@@ -70,7 +70,14 @@ async def _empty(db: Database) -> None:
         await conn.commit()
 
 
-@pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "fake",
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("postgres-core", marks=pytest.mark.postgres),
+    ]
+)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "fake":
         store = CourseStore()
@@ -83,9 +90,10 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     else:
         db = Database(request.getfixturevalue("postgres_url"))
         await _empty(db)
+    # "postgres" reads through the psycopg fast path the container picks; "postgres-core"
+    # through the portable SQLAlchemy Core queries, so both stay honest on PostgreSQL.
+    queries = SqlCatalogQueries(db) if request.param == "postgres-core" else catalog_queries_for(db)
     try:
-        yield Backend(
-            request.param, lambda: SqlUnitOfWork(db), SqlCatalogQueries(db), overlapping_writers=not db.is_sqlite
-        )
+        yield Backend(request.param, lambda: SqlUnitOfWork(db), queries, overlapping_writers=not db.is_sqlite)
     finally:
         await db.dispose()

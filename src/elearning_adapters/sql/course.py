@@ -382,3 +382,135 @@ def _group_outline(rows: Sequence[Any]) -> list[SectionView]:
             lessons = sections[-1].lessons
             lessons.append(LessonView(id=r.lesson_id, title=r.lesson_title, position=len(lessons)))
     return sections
+
+
+# -- PostgreSQL fast path ------------------------------------------------------------
+
+_LEVELS = {level.value: level for level in Level}
+_STATUSES = {status.value: status for status in CourseStatus}
+
+_PG_SUMMARY_COLUMNS = (
+    "id, slug, title, summary, language, level, tags, owner_id, status, created_at, published_at, "
+    "section_count, lesson_count"
+)
+_PG_OUTLINE = """
+SELECT c.id, c.slug, c.title, c.summary, c.description, c.language, c.level, c.tags, c.owner_id, c.status,
+       c.version, c.created_at, c.updated_at, c.published_at,
+       COALESCE((
+         SELECT json_agg(json_build_object(
+                  'id', s.id, 'title', s.title,
+                  'lessons', COALESCE((
+                     SELECT json_agg(json_build_object('id', l.id, 'title', l.title) ORDER BY l.position)
+                     FROM course_lessons l WHERE l.section_id = s.id), '[]'::json))
+                ORDER BY s.position)
+         FROM course_sections s WHERE s.course_id = c.id), '[]'::json)
+FROM courses c WHERE c.{key} = %s
+"""
+
+
+class PgCatalogQueries(CatalogQueries):
+    """The catalog reads on PostgreSQL, one prepared statement each, through the plain psycopg pool.
+
+    Same contract as SqlCatalogQueries (the contract tests run both); the
+    outline is assembled by PostgreSQL in the same statement, so it is one
+    round trip and one consistent snapshot.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def list_courses(self, where: CatalogFilter, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        sort_at = "published_at" if where.status is CourseStatus.PUBLISHED else "created_at"
+        clauses: list[str] = []
+        params: list[Any] = []
+        if where.status is not None:
+            clauses.append("status = %s")
+            params.append(where.status.value)
+        if where.language:
+            clauses.append("language = %s")
+            params.append(where.language)
+        if where.level:
+            clauses.append("level = %s")
+            params.append(where.level.value)
+        if where.tag:
+            clauses.append("EXISTS (SELECT 1 FROM course_tags t WHERE t.tag = %s AND t.course_id = courses.id)")
+            params.append(where.tag.lower())
+        if where.text:
+            clauses.append("search_text LIKE %s ESCAPE '\\'")
+            params.append(f"%{_like_escape(where.text)}%")
+        if after is not None:
+            clauses.append(f"({sort_at}, id) < (%s, %s)")
+            params.extend(after)
+        query = (
+            f"SELECT {_PG_SUMMARY_COLUMNS} FROM courses"
+            + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            + f" ORDER BY {sort_at} DESC, id DESC LIMIT %s"
+        )
+        params.append(limit)
+        pool = await self._db.read_pool()
+        async with pool.connection() as conn:
+            rows = await (await conn.execute(query, params)).fetchall()
+        return [
+            CourseSummary(
+                id=r[0],
+                slug=r[1],
+                title=r[2],
+                summary=r[3],
+                language=r[4],
+                level=_LEVELS[r[5]],
+                tags=r[6],
+                owner_id=r[7],
+                status=_STATUSES[r[8]],
+                created_at=r[9],
+                published_at=r[10],
+                section_count=r[11],
+                lesson_count=r[12],
+            )
+            for r in rows
+        ]
+
+    async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
+        return await self._outline("id", course_id)
+
+    async def outline_by_slug(self, slug: str) -> CourseOutline | None:
+        return await self._outline("slug", slug)
+
+    async def _outline(self, key: str, value: Any) -> CourseOutline | None:
+        pool = await self._db.read_pool()
+        async with pool.connection() as conn:
+            row = await (await conn.execute(_PG_OUTLINE.format(key=key), (value,))).fetchone()
+        if row is None:
+            return None
+        return CourseOutline(
+            id=row[0],
+            slug=row[1],
+            title=row[2],
+            summary=row[3],
+            description=row[4],
+            language=row[5],
+            level=_LEVELS[row[6]],
+            tags=row[7],
+            owner_id=row[8],
+            status=_STATUSES[row[9]],
+            version=row[10],
+            created_at=row[11],
+            updated_at=row[12],
+            published_at=row[13],
+            sections=[
+                SectionView(
+                    id=uuid.UUID(s["id"]),
+                    title=s["title"],
+                    position=i,
+                    lessons=[
+                        LessonView(id=uuid.UUID(lesson["id"]), title=lesson["title"], position=j)
+                        for j, lesson in enumerate(s["lessons"])
+                    ],
+                )
+                for i, s in enumerate(row[14])
+            ],
+        )
+
+
+def catalog_queries_for(db: Database) -> CatalogQueries:
+    """The catalog read adapter for this database: the psycopg fast path on PostgreSQL."""
+    return SqlCatalogQueries(db) if db.is_sqlite else PgCatalogQueries(db)

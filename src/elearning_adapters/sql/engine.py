@@ -14,9 +14,12 @@ import datetime as _dt
 from collections.abc import AsyncIterator
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection as SAConnection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
@@ -42,6 +45,9 @@ class Database:
         self._lock: asyncio.Lock | None = asyncio.Lock() if self.is_memory else None
         # File SQLite allows one writer; queueing in-process avoids busy waits.
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        self._pool_size = pool_size
+        self._read_pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+        self._read_pool_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -50,13 +56,13 @@ class Database:
         return cls(settings.resolved_database_url, pool_size=settings.db_pool_size, echo=settings.db_echo)
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self) -> AsyncIterator[SAConnection]:
         """A connection for queries; its transaction is rolled back at the end."""
         async with self._guard(self._lock), self.engine.connect() as conn:
             yield conn
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[SAConnection]:
         """A connection for a write transaction; the caller commits."""
         async with self._guard(self._lock), self._guard(self._write_lock), self.engine.connect() as conn:
             if self.is_sqlite:
@@ -76,7 +82,34 @@ class Database:
         async with self.read() as conn:
             await conn.execute(text("SELECT 1"))
 
+    async def read_pool(self) -> AsyncConnectionPool:
+        """PostgreSQL only: a plain psycopg pool for hot read paths (autocommit, UTC, prepared statements).
+
+        SQLAlchemy's async bridge costs several times the query itself on a
+        catalog page; reads that are one statement skip it. Opened on first use.
+        """
+        if self.is_sqlite:
+            raise RuntimeError("the psycopg read pool exists only for PostgreSQL")
+        if self._read_pool is None:
+            async with self._read_pool_lock:
+                if self._read_pool is None:
+                    conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                    pool = AsyncConnectionPool(
+                        conninfo,
+                        min_size=1,
+                        max_size=self._pool_size,
+                        kwargs={"autocommit": True, "options": "-c TimeZone=UTC", "prepare_threshold": 0},
+                        open=False,
+                        name="elearning-read",
+                    )
+                    await pool.open(wait=False)
+                    self._read_pool = pool
+        return self._read_pool
+
     async def dispose(self) -> None:
+        if self._read_pool is not None:
+            await self._read_pool.close()
+            self._read_pool = None
         await self.engine.dispose()
 
 
