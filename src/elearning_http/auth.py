@@ -59,7 +59,8 @@ def authenticated_writes(authenticate: BearerTokenAuthenticator) -> Any:
     authenticated caller may do is still decided by the use case's policy.
     """
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async: Litestar runs a plain-function guard in a worker thread, a thread hop on every request.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         if connection.scope.get("method") in _SAFE_METHODS:
             return
         if authenticate(connection).is_anonymous:  # type: ignore[arg-type]
