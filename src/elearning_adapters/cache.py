@@ -1,0 +1,301 @@
+"""The in-process cache, and the catalog reads served through any Cache.
+
+Key layout of ``CachedCatalogQueries`` (under ``<prefix>:<codec version>:``):
+
+- ``ver:list`` / ``ver:all``: namespace versions. Every course invalidation
+  bumps ``ver:list``; ``invalidate_all`` bumps both.
+- ``list:<ver:list>:<digest of filter scope, after key, limit>``: one list page.
+  Bumping the version orphans every page at once; orphans expire by TTL.
+- ``id:<ver:all>:<course id>``: an outline, or ``null`` for an unknown id.
+- ``slug:<ver:all>:<slug>``: the course id of a slug (16 bytes), so that an
+  invalidation knowing only the id also covers the by-slug read: that read
+  resolves the id, goes through the by-id read and checks the outline still
+  carries the slug (after a rename it does not, and the database is asked).
+  Unknown slugs are not cached.
+- ``gen:<course id>``: a short-lived token rewritten by every invalidation of
+  the course. A miss re-reads it after the database read and stores the
+  result only if it did not change, so a read that started before a commit
+  cannot put the old outline back after the invalidation removed it.
+
+Version numbers are read from the cache at most every ``version_ttl_seconds``
+(default 0.5 s) per process, which saves a round trip per read. A process that
+invalidates sees its own change at once; others within that interval, which
+keeps "a published change is visible within one second".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+
+import msgspec
+
+from elearning_core.course.model import SLUG_MAX
+from elearning_core.course.queries import CatalogFilter, CatalogKey, CatalogQueries, CourseOutline, CourseSummary
+from elearning_core.shared.cache import Cache
+
+log = logging.getLogger(__name__)
+
+
+class InMemoryCache(Cache):
+    """A bounded LRU cache with per-entry expiry, for one process.
+
+    Asyncio-safe because no method awaits while touching the dict: each call
+    runs to completion on the event loop without interleaving. Not thread-safe.
+    """
+
+    def __init__(
+        self,
+        max_entries: int = 10_000,
+        max_bytes: int = 64 * 1024 * 1024,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError("max_entries and max_bytes must be positive")
+        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._max_entries, self._max_bytes = max_entries, max_bytes
+        self._bytes = 0
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(self, key: str) -> bytes | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self._put(key, bytes(value), self._clock() + ttl_seconds)
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._drop(key)
+
+    async def incr(self, key: str) -> int:
+        current = self._live(key)
+        if current is None:
+            value, expires_at = 1, float("inf")
+        else:
+            value, expires_at = int(current) + 1, self._entries[key][1]
+        self._put(key, str(value).encode(), expires_at)
+        return value
+
+    def _live(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= self._clock():
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry[0]
+
+    def _put(self, key: str, value: bytes, expires_at: float) -> None:
+        self._drop(key)
+        size = len(key) + len(value)
+        if size > self._max_bytes:
+            return
+        self._entries[key] = (value, expires_at)
+        self._bytes += size
+        while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+            old_key, (old_value, _) = self._entries.popitem(last=False)
+            self._bytes -= len(old_key) + len(old_value)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(key) + len(entry[0])
+
+
+# -- the catalog through a cache ------------------------------------------------------------
+
+
+class CatalogCodec:
+    """Read models to JSON bytes and back, exactly (UUIDs, aware datetimes, enums, nesting).
+
+    msgspec decodes straight into the frozen dataclasses with their field
+    types, so a decoded value equals the one encoded. ``VERSION`` is part of
+    every key: changing the read models means bumping it, and old entries are
+    then never read.
+    """
+
+    VERSION = "c1"
+
+    def __init__(self) -> None:
+        self._encoder = msgspec.json.Encoder()
+        self._summaries = msgspec.json.Decoder(list[CourseSummary])
+        self._outline: msgspec.json.Decoder[CourseOutline | None] = msgspec.json.Decoder(CourseOutline | None)
+
+    def encode_summaries(self, rows: list[CourseSummary]) -> bytes:
+        return self._encoder.encode(rows)
+
+    def decode_summaries(self, data: bytes) -> list[CourseSummary]:
+        return self._summaries.decode(data)
+
+    def encode_outline(self, outline: CourseOutline | None) -> bytes:
+        return self._encoder.encode(outline)
+
+    def decode_outline(self, data: bytes) -> CourseOutline | None:
+        return self._outline.decode(data)
+
+
+# How long an invalidation's token outlives it: longer than any database read it must catch.
+_GEN_TTL_SECONDS = 30.0
+
+
+class CachedCatalogQueries(CatalogQueries):
+    """CatalogQueries served from a Cache, filled from ``inner`` on a miss.
+
+    The cache is an optimisation only: an entry that cannot be decoded is a
+    miss, and a cache that is unreachable answers misses (see RedisCache), so
+    reads stay correct, merely uncached. ``invalidate_course`` and
+    ``invalidate_all`` are called by the course-event consumer.
+    """
+
+    def __init__(
+        self,
+        inner: CatalogQueries,
+        cache: Cache,
+        ttl_seconds: float = 60.0,
+        *,
+        prefix: str = "catalog",
+        version_ttl_seconds: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self._inner, self._cache, self._ttl = inner, cache, ttl_seconds
+        self._prefix = f"{prefix}:{CatalogCodec.VERSION}:"
+        self._codec = CatalogCodec()
+        self._version_ttl = version_ttl_seconds
+        self._clock = clock
+        self._versions: tuple[int, int] | None = None
+        self._versions_read_at = float("-inf")
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def list_courses(self, where: CatalogFilter, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        list_version, _ = await self._current_versions()
+        page = json.dumps([where.scope(), [after[0].isoformat(), str(after[1])] if after else None, limit])
+        key = f"{self._prefix}list:{list_version}:{hashlib.blake2b(page.encode(), digest_size=16).hexdigest()}"
+        cached = await self._cache.get(key)
+        if cached is not None:
+            try:
+                return self._codec.decode_summaries(cached)
+            except msgspec.DecodeError as exc:
+                log.warning("unreadable catalog cache entry %s (%s); reading the database", key, exc)
+        rows = await self._inner.list_courses(where, after, limit)
+        await self._cache.set(key, self._codec.encode_summaries(rows), self._ttl)
+        return rows
+
+    async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
+        _, all_version = await self._current_versions()
+        key = self._id_key(all_version, course_id)
+        found, outline = await self._cached_outline(key)
+        if found:
+            return outline
+        gen_key = self._gen_key(course_id)
+        before = await self._cache.get(gen_key)
+        outline = await self._inner.outline(course_id)
+        if await self._cache.get(gen_key) == before:
+            await self._cache.set(key, self._codec.encode_outline(outline), self._ttl)
+        return outline
+
+    async def outline_by_slug(self, slug: str) -> CourseOutline | None:
+        if len(slug) > SLUG_MAX:
+            # No course has such a slug; do not let arbitrary request text size cache keys.
+            return await self._inner.outline_by_slug(slug)
+        _, all_version = await self._current_versions()
+        slug_key = f"{self._prefix}slug:{all_version}:{slug}"
+        pointer = await self._cache.get(slug_key)
+        if pointer is not None and len(pointer) == 16:
+            # Through the by-id read: cached there, or refilled there with its race guard.
+            outline = await self.outline(uuid.UUID(bytes=pointer))
+            if outline is not None and outline.slug == slug:
+                return outline
+        # Unknown slugs are not cached: a course may take any slug at any time.
+        outline = await self._inner.outline_by_slug(slug)
+        if outline is not None:
+            await self._cache.set(slug_key, outline.id.bytes, self._ttl)
+            # Fill the id entry too, unless the course was invalidated lately: this read may
+            # have started before that change was committed.
+            if await self._cache.get(self._gen_key(outline.id)) is None:
+                await self._cache.set(
+                    self._id_key(all_version, outline.id), self._codec.encode_outline(outline), self._ttl
+                )
+        return outline
+
+    # -- invalidation ----------------------------------------------------------------------
+
+    async def invalidate_course(self, course_id: uuid.UUID, slug: str | None = None) -> None:
+        """Forget everything cached about one course: its outline and every list page.
+
+        ``slug`` is optional: by-slug entries only point at the id, so dropping
+        the id entry is enough; passing the slug also drops its pointer.
+        """
+        await self._cache.set(self._gen_key(course_id), os.urandom(8), _GEN_TTL_SECONDS)
+        known = self._versions
+        _, all_version = await self._current_versions(fresh=True)
+        # Also under the last version this process saw: if the cache did not answer just now
+        # (read as 0), these are the keys an unreachable Redis must delete once it is back.
+        all_versions = dict.fromkeys([all_version, *([known[1]] if known else [])])
+        keys = [self._id_key(v, course_id) for v in all_versions]
+        if slug:
+            keys.extend(f"{self._prefix}slug:{v}:{slug}" for v in all_versions)
+        await self._cache.delete(*keys)
+        list_version = await self._cache.incr(self._prefix + "ver:list")
+        self._remember_versions(list_version, all_version)
+
+    async def invalidate_all(self) -> None:
+        """Forget every cached catalog read (after a bulk change, or a consumer that fell behind)."""
+        all_version = await self._cache.incr(self._prefix + "ver:all")
+        list_version = await self._cache.incr(self._prefix + "ver:list")
+        self._remember_versions(list_version, all_version)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _id_key(self, all_version: int, course_id: uuid.UUID) -> str:
+        return f"{self._prefix}id:{all_version}:{course_id}"
+
+    def _gen_key(self, course_id: uuid.UUID) -> str:
+        return f"{self._prefix}gen:{course_id}"
+
+    async def _cached_outline(self, key: str) -> tuple[bool, CourseOutline | None]:
+        cached = await self._cache.get(key)
+        if cached is None:
+            return False, None
+        try:
+            return True, self._codec.decode_outline(cached)
+        except msgspec.DecodeError as exc:
+            log.warning("unreadable catalog cache entry %s (%s); reading the database", key, exc)
+            return False, None
+
+    async def _current_versions(self, *, fresh: bool = False) -> tuple[int, int]:
+        if not fresh and self._versions is not None and self._clock() - self._versions_read_at < self._version_ttl:
+            return self._versions
+        list_version = _as_int(await self._cache.get(self._prefix + "ver:list"))
+        all_version = _as_int(await self._cache.get(self._prefix + "ver:all"))
+        self._versions, self._versions_read_at = (list_version, all_version), self._clock()
+        return self._versions
+
+    def _remember_versions(self, list_version: int, all_version: int) -> None:
+        if list_version:
+            self._versions, self._versions_read_at = (list_version, all_version), self._clock()
+        else:
+            # The cache did not answer: read the versions again next time.
+            self._versions = None
+
+
+def _as_int(raw: bytes | None) -> int:
+    try:
+        return int(raw) if raw is not None else 0
+    except ValueError:
+        return 0

@@ -1,0 +1,5 @@
+import sys
+
+from elearning_workers.main import main
+
+sys.exit(main())
