@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -92,6 +92,10 @@ class InMemoryCourseRepository(CourseRepository):
         if any(c.slug == slug and c.id != excluding for c in self._seen.values() if c.id in self._new):
             return True
         return any(c.slug == slug and c.id != excluding for c in self._store.courses.values())
+
+    async def taken(self, slugs: Collection[str], ids: Collection[uuid.UUID]) -> tuple[set[str], set[uuid.UUID]]:
+        stored = self._store.courses.values()
+        return {c.slug for c in stored} & set(slugs), {c.id for c in stored} & set(ids)
 
     def add(self, course: Course) -> None:
         self._seen[course.id] = course

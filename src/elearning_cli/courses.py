@@ -302,22 +302,11 @@ async def _existing(service: CourseService, specs: list[CourseSpec]) -> dict[int
 
     The import use case checks this too, but stops at the first clash.
     """
-    problems: dict[int, list[str]] = {}
-    for index, spec in enumerate(specs):
-        label = _record_label(index, {"slug": spec.slug})
-        try:
-            await service.get_outline_by_slug(SYSTEM, spec.slug)
-            problems.setdefault(index, []).append(f"{label}: slug: a course with this slug already exists")
-        except NotFound:
-            pass
-        if spec.id is None:
-            continue
-        try:
-            await service.get_outline(SYSTEM, spec.id)
-            problems.setdefault(index, []).append(f"{label}: id: a course with this id already exists")
-        except NotFound:
-            pass
-    return problems
+    clashes = await service.import_clashes(SYSTEM, specs)
+    return {
+        index: [f"{_record_label(index, {'slug': specs[index].slug})}: {problem}" for problem in problems]
+        for index, problems in clashes.items()
+    }
 
 
 def _too_many(problems: list[str]) -> list[str]:

@@ -268,6 +268,23 @@ async def test_slug_taken(backend: Backend) -> None:
         assert not await uow.courses.slug_taken("staged-slug", excluding=staged.id)
 
 
+async def test_taken_names_exactly_the_stored_slugs_and_ids_asked_about(backend: Backend) -> None:
+    stored = [a_course(slug=f"stored-{i}") for i in range(3)]
+    for course in stored:
+        await save(backend, course)
+    unknown_id = a_course(slug="never-saved").id
+    async with backend.uow() as uow:
+        slugs, ids = await uow.courses.taken(
+            {"stored-0", "stored-2", "free-slug"}, {stored[1].id, stored[2].id, unknown_id}
+        )
+        assert slugs == {"stored-0", "stored-2"}
+        assert ids == {stored[1].id, stored[2].id}
+        assert await uow.courses.taken(set(), set()) == (set(), set())
+        # More names than one IN list holds: still one answer, still exact.
+        many = {f"free-{i}" for i in range(1_200)} | {"stored-1"}
+        assert (await uow.courses.taken(many, set()))[0] == {"stored-1"}
+
+
 async def test_two_new_courses_with_one_slug_conflict_at_commit(backend: Backend) -> None:
     first, second = a_course(slug="same-slug"), a_course(slug="same-slug")
     async with backend.uow() as uow:

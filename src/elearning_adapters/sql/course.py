@@ -8,7 +8,7 @@ go straight from one SQL statement to flat read models.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -112,6 +112,9 @@ Index(
 Index("ix_course_lessons_section_id", course_lessons.c.section_id)
 
 
+_IN_CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
+
+
 def _search_text(course: Course) -> str:
     return " ".join([course.title, course.summary, *course.tags]).lower()
 
@@ -161,6 +164,20 @@ class SqlCourseRepository(CourseRepository):
             return True
         query = select(exists().where(courses.c.slug == slug, *([courses.c.id != excluding] if excluding else [])))
         return bool((await self._conn.execute(query)).scalar())
+
+    async def taken(self, slugs: Collection[str], ids: Collection[uuid.UUID]) -> tuple[set[str], set[uuid.UUID]]:
+        slug_list, id_list = list(slugs), list(ids)
+        found_slugs: set[str] = set()
+        found_ids: set[uuid.UUID] = set()
+        for start in range(0, max(len(slug_list), len(id_list)), _IN_CHUNK):
+            slug_chunk, id_chunk = slug_list[start : start + _IN_CHUNK], id_list[start : start + _IN_CHUNK]
+            rows = await self._conn.execute(
+                select(courses.c.slug, courses.c.id).where(courses.c.slug.in_(slug_chunk) | courses.c.id.in_(id_chunk))
+            )
+            for row in rows:
+                found_slugs.add(row.slug)
+                found_ids.add(row.id)
+        return found_slugs & set(slug_list), found_ids & set(id_list)
 
     def add(self, course: Course) -> None:
         self._seen[course.id] = course

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Protocol
 
 from elearning_core.course.model import Course
@@ -17,6 +18,10 @@ class CourseRepository(Protocol):
     async def get_by_slug(self, slug: str) -> Course | None: ...
 
     async def slug_taken(self, slug: str, *, excluding: uuid.UUID | None = None) -> bool: ...
+
+    async def taken(self, slugs: Collection[str], ids: Collection[uuid.UUID]) -> tuple[set[str], set[uuid.UUID]]:
+        """Which of these slugs and course ids stored courses already use (one query, for bulk imports)."""
+        ...
 
     def add(self, course: Course) -> None:
         """Stage a new course; it is written when the unit of work commits."""

@@ -175,8 +175,9 @@ class CourseService:
             seen[course.slug] = index
             seen_ids[course.id] = index
         async with self._uow() as uow:
+            taken_slugs, taken_ids = await uow.courses.taken(seen, seen_ids)
             for index, course in enumerate(courses):
-                if await uow.courses.slug_taken(course.slug) or await uow.courses.get(course.id) is not None:
+                if course.slug in taken_slugs or course.id in taken_ids:
                     raise _record_error(index, course.slug, "a course with this slug or id already exists", "slug")
             for index, course in enumerate(courses):
                 uow.courses.add(course)
@@ -184,6 +185,19 @@ class CourseService:
                     on_progress(index + 1)
             await uow.commit()
         return courses
+
+    async def import_clashes(self, actor: Principal, specs: Sequence[CourseSpec]) -> dict[int, list[str]]:
+        """For each record whose slug or id a stored course already uses: what clashes (one query)."""
+        require(self._policy, actor, CREATE)
+        async with self._uow() as uow:
+            slugs, ids = await uow.courses.taken({s.slug for s in specs}, {s.id for s in specs if s.id is not None})
+        clashes: dict[int, list[str]] = {}
+        for index, spec in enumerate(specs):
+            if spec.slug in slugs:
+                clashes.setdefault(index, []).append("slug: a course with this slug already exists")
+            if spec.id is not None and spec.id in ids:
+                clashes.setdefault(index, []).append("id: a course with this id already exists")
+        return clashes
 
     # -- reads -------------------------------------------------------------------
 
