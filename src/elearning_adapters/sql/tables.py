@@ -1,6 +1,6 @@
 """Every table of every module on one MetaData: what Alembic compares the migrations with."""
 
-from elearning_adapters.sql import course, outbox
+from elearning_adapters.sql import course, inbox, outbox
 from elearning_adapters.sql.engine import metadata
 
-__all__ = ["course", "metadata", "outbox"]
+__all__ = ["course", "inbox", "metadata", "outbox"]
