@@ -25,8 +25,7 @@ from elearning_core.course.queries import (
     CatalogQueries,
     CourseOutline,
     CourseSummary,
-    LessonView,
-    SectionView,
+    outline_of,
 )
 from elearning_core.course.service import CourseService
 from elearning_core.shared.clock import FixedClock
@@ -206,34 +205,7 @@ def _summary(course: Course) -> CourseSummary:
 
 
 def _outline(course: Course) -> CourseOutline:
-    return CourseOutline(
-        id=course.id,
-        slug=course.slug,
-        title=course.title,
-        summary=course.summary,
-        description=course.description,
-        language=course.language,
-        level=course.level,
-        tags=list(course.tags),
-        owner_id=course.owner_id,
-        status=course.status,
-        version=course.version,
-        created_at=course.created_at,
-        updated_at=course.updated_at,
-        published_at=course.published_at,
-        sections=[
-            SectionView(
-                id=section.id,
-                title=section.title,
-                position=s_pos,
-                lessons=[
-                    LessonView(id=lesson.id, title=lesson.title, position=l_pos)
-                    for l_pos, lesson in enumerate(section.lessons)
-                ],
-            )
-            for s_pos, section in enumerate(course.sections)
-        ],
-    )
+    return outline_of(course)
 
 
 class InMemoryCatalogQueries(CatalogQueries):
