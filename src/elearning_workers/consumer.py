@@ -55,6 +55,15 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.kafka import KafkaEventPublisher
+from elearning_adapters.kafka.headers import (
+    DLQ_ATTEMPTS,
+    DLQ_CONSUMER,
+    DLQ_ERROR,
+    DLQ_ORIGINAL_OFFSET,
+    DLQ_ORIGINAL_PARTITION,
+    DLQ_ORIGINAL_TOPIC,
+    DLQ_SUFFIX,
+)
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.inbox import record_processed
 from elearning_core.shared.envelope import EventEnvelope, UndecodableEvent, decode
@@ -65,13 +74,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[DomainEvent, EventEnvelope, AsyncConnection], Awaitable[None]]
 """``async def handler(event, envelope, conn)``: ``conn`` holds the transaction that also holds the inbox row."""
 
-DLQ_SUFFIX = ".dlq"
-DLQ_ERROR = "dlq-error"
-DLQ_ATTEMPTS = "dlq-attempts"
-DLQ_ORIGINAL_TOPIC = "dlq-original-topic"
-DLQ_ORIGINAL_PARTITION = "dlq-original-partition"
-DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
-DLQ_CONSUMER = "dlq-consumer"
 _ERROR_MAX = 2000
 
 T = TypeVar("T")

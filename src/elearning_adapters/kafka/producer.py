@@ -25,6 +25,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from elearning_adapters.kafka.headers import EVENT_ID, EVENT_TYPE
 from elearning_adapters.sql.outbox_store import OutboxRecord
 from elearning_core.shared.envelope import CONTENT_TYPE, EventEnvelope, schema_version_of
 
@@ -138,8 +139,8 @@ class KafkaEventPublisher:
             key=record.message_key.encode(),
             value=envelope.to_json(),
             headers=[
-                ("event-type", record.event_type.encode()),
-                ("event-id", str(record.event_id).encode()),
+                (EVENT_TYPE, record.event_type.encode()),
+                (EVENT_ID, str(record.event_id).encode()),
                 ("content-type", CONTENT_TYPE.encode()),
             ],
             on_delivery=reports.on_delivery,
