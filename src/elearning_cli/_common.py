@@ -17,6 +17,7 @@ import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
@@ -271,3 +272,7 @@ def _database_error(exc: BaseException, label: str) -> CliError | None:
     if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
         return CliError(f"cannot use the database {label}: {reason}")
     return CliError(f"database error on {label}: {reason}")
+
+
+def format_time(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from elearning_cli import courses, db, ops, serve
+from elearning_cli import courses, db, events, outbox, serve
 from elearning_cli._common import state
 
 app = typer.Typer(
@@ -26,8 +26,8 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
 app.add_typer(courses.app, name="courses")
-app.add_typer(ops.outbox_app, name="outbox")
-app.add_typer(ops.events_app, name="events")
+app.add_typer(outbox.outbox_app, name="outbox")
+app.add_typer(events.events_app, name="events")
 
 
 def _version(value: bool) -> None:

@@ -29,7 +29,8 @@ from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.outbox import outbox
 from elearning_adapters.sql.outbox_store import OutboxRecord
-from elearning_cli import ops
+from elearning_cli import _kafka
+from elearning_cli import outbox as outbox_cli
 from elearning_cli.main import app
 from elearning_core.course import events as ev
 from elearning_core.course.commands import CreateCourse
@@ -238,11 +239,11 @@ def test_outbox_prune_deletes_only_rows_published_before_the_retention(db_url: s
 
 
 def test_duration_parsing() -> None:
-    assert ops.parse_duration("7d") == timedelta(days=7)
-    assert ops.parse_duration(" 90s ") == timedelta(seconds=90)
-    assert ops.parse_duration("2w") == timedelta(weeks=2)
-    assert ops.format_age(timedelta(days=1, hours=2, minutes=3, seconds=4)) == "1d 2h 3m"
-    assert ops.format_age(timedelta(seconds=42)) == "42s"
+    assert outbox_cli.parse_duration("7d") == timedelta(days=7)
+    assert outbox_cli.parse_duration(" 90s ") == timedelta(seconds=90)
+    assert outbox_cli.parse_duration("2w") == timedelta(weeks=2)
+    assert outbox_cli.format_age(timedelta(days=1, hours=2, minutes=3, seconds=4)) == "1d 2h 3m"
+    assert outbox_cli.format_age(timedelta(seconds=42)) == "42s"
 
 
 # -- Kafka helpers -------------------------------------------------------------------------------
@@ -554,7 +555,7 @@ def test_kafka_commands_without_a_bootstrap_setting_fail_in_one_line(args: list[
 @pytest.fixture
 def unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ELEARNING_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
-    monkeypatch.setattr(ops, "CONNECT_TIMEOUT", 1.5)
+    monkeypatch.setattr(_kafka, "CONNECT_TIMEOUT", 1.5)
 
 
 @pytest.mark.parametrize("args", [KAFKA_COMMANDS[0], KAFKA_COMMANDS[3]], ids=["dlq-list", "tail"])

@@ -1,30 +1,14 @@
-"""``elearning outbox`` and ``elearning events``: operating the event backbone.
+"""``elearning events``: dead letters (``<topic>.dlq``: list, show, replay to the original topic) and tailing a topic.
 
-``outbox`` looks at the transactional outbox in the database (what the relay
-still has to publish, how fast it goes) and prunes what was published long
-ago. ``events`` looks at Kafka: the dead-letter topics (``<topic>.dlq``) the
-consumers write what they could not handle to, replaying dead letters to the
-topic they came from, and tailing a topic.
-
-Reading Kafka never joins a consumer group and never commits an offset: the
-partitions are assigned explicitly, from offsets computed here, so an
-operator's look cannot move a worker's position. Every wait on the broker is
-bounded; an unreachable broker is one line and exit code 1.
-
-The DLQ header names repeat those the consumer runner writes
-(``elearning_workers.consumer``): the CLI may not import the workers.
+Never joins a consumer group or commits an offset (see ``_kafka``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -45,27 +29,35 @@ from elearning_adapters.kafka.headers import (
 )
 from elearning_cli._common import (
     CliError,
-    database_label,
+    format_time,
     handle_errors,
     info,
     load_settings,
-    open_platform,
     plural,
-    run,
     stdout_console,
 )
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, KafkaException
-
-    from elearning_adapters.settings import Settings
-    from elearning_adapters.sql.engine import Database
     from elearning_core.shared.envelope import EventEnvelope
-
-outbox_app = typer.Typer(
-    help="Inspect the transactional outbox (what the relay still has to publish) and prune published rows.",
-    no_args_is_help=True,
+from elearning_cli._kafka import (
+    POLL_INTERVAL,
+    READ_TIMEOUT,
+    Record,
+    _fatal_poll_error,
+    _record,
+    decode_value,
+    dlq_name,
+    kafka_bootstrap,
+    kafka_errors,
+    read_ranges,
+    reader,
+    require_topic,
+    text_of,
+    topic_partitions,
+    truncate,
+    watermarks,
 )
+
 events_app = typer.Typer(
     help=(
         "Look at the Kafka event topics: dead letters and live traffic. "
@@ -82,387 +74,10 @@ dlq_app = typer.Typer(
 )
 events_app.add_typer(dlq_app, name="dlq")
 
-
-CONNECT_TIMEOUT = 5.0
-"""Seconds to wait for the broker's metadata (reachability) and for each offset look-up."""
-READ_TIMEOUT = 15.0
-"""Seconds a dead-letter read may take before it stops with what it has."""
 DELIVERY_TIMEOUT = 15.0
 """Seconds a replay waits for the broker to acknowledge every message."""
-POLL_INTERVAL = 0.2
-"""Seconds per consumer poll: short, so Ctrl-C and the deadlines are noticed promptly."""
 ERROR_WIDTH = 60
 """Characters of a dead letter's error shown in the list (``show`` prints it whole)."""
-RATE_WINDOW = timedelta(minutes=1)
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-# -- outbox ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxStatus:
-    pending: int
-    oldest_pending_age: timedelta | None
-    failing: int  # pending rows with at least one failed publish attempt
-    published_last_window: int
-    total: int
-
-    @property
-    def published_per_second(self) -> float:
-        return self.published_last_window / RATE_WINDOW.total_seconds()
-
-
-async def outbox_counts(database: Database, *, now: datetime | None = None) -> tuple[int, int, int]:
-    """(rows published within ``RATE_WINDOW`` before ``now``, pending rows that failed before, all rows)."""
-    from sqlalchemy import func, select
-
-    from elearning_adapters.sql.outbox import outbox
-
-    since = (now or datetime.now(UTC)) - RATE_WINDOW
-    query = select(
-        func.count(outbox.c.id).filter(outbox.c.published_at >= since),
-        func.count(outbox.c.id).filter(outbox.c.published_at.is_(None), outbox.c.attempts > 0),
-        func.count(outbox.c.id),
-    )
-    async with database.read() as conn:
-        row = (await conn.execute(query)).one()
-    return int(row[0]), int(row[1]), int(row[2])
-
-
-async def count_prunable(database: Database, older_than: timedelta, *, now: datetime | None = None) -> int:
-    """How many rows ``OutboxStore.prune(older_than)`` would delete (published before the cutoff)."""
-    from sqlalchemy import func, select
-
-    from elearning_adapters.sql.outbox import outbox
-
-    cutoff = (now or datetime.now(UTC)) - older_than
-    query = select(func.count(outbox.c.id)).where(outbox.c.published_at.is_not(None), outbox.c.published_at < cutoff)
-    async with database.read() as conn:
-        return int((await conn.execute(query)).scalar_one())
-
-
-async def _outbox_status() -> OutboxStatus:
-    from elearning_adapters.sql.outbox_store import OutboxStore
-
-    async with open_platform(load_settings()) as platform:
-        now = datetime.now(UTC)
-        stats = await OutboxStore(platform.database).pending_stats(now=now)
-        published, failing, total = await outbox_counts(platform.database, now=now)
-    return OutboxStatus(stats.count, stats.oldest_age, failing, published, total)
-
-
-async def _outbox_prune(older_than: timedelta, label: str, confirm: bool) -> int:
-    from elearning_adapters.sql.outbox_store import OutboxStore
-
-    async with open_platform(load_settings()) as platform:
-        now = datetime.now(UTC)
-        candidates = await count_prunable(platform.database, older_than, now=now)
-        if candidates == 0:
-            return 0
-        if confirm:
-            typer.confirm(
-                f"Delete {plural(candidates, 'published outbox row')} of {label} "
-                f"published before {format_time(now - older_than)}?",
-                abort=True,
-                err=True,
-            )
-        return await OutboxStore(platform.database).prune(older_than, now=now)
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30s``, ``15m``, ``12h``, ``7d``, ``2w`` as a timedelta."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise typer.BadParameter(f"{text!r} is not a duration like 30s, 15m, 12h, 7d or 2w")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def format_age(age: timedelta | None) -> str:
-    if age is None:
-        return "-"
-    seconds = int(age.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d"] if days else []
-    if days or hours:
-        parts.append(f"{hours}h")
-    if days or hours or minutes:
-        parts.append(f"{minutes}m")
-    parts.append(f"{secs}s")
-    return " ".join(parts[:3])
-
-
-def format_time(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-@outbox_app.command("status")
-@handle_errors
-def outbox_status() -> None:
-    """Show how much the relay still has to publish, how old the oldest of it is, and how fast it publishes."""
-    label = database_label(load_settings())
-    status = run(_outbox_status())
-    table = Table(title="Outbox", show_header=False, title_justify="left")
-    table.add_column("what", style="bold")
-    table.add_column("value", overflow="fold")
-    table.add_row("Database", Text(label))
-    table.add_row("Pending", str(status.pending))
-    table.add_row("Oldest pending age", format_age(status.oldest_pending_age))
-    table.add_row("Pending after a failed attempt", str(status.failing))
-    table.add_row("Published in the last minute", str(status.published_last_window))
-    table.add_row("Published/s (last minute)", f"{status.published_per_second:.2f}")
-    table.add_row("Total rows", str(status.total))
-    stdout_console().print(table)
-
-
-@outbox_app.command("prune")
-@handle_errors
-def outbox_prune(
-    older_than: Annotated[
-        str,
-        typer.Option(
-            "--older-than",
-            help="Retention: delete rows published longer ago than this (30s, 15m, 12h, 7d, 2w).",
-            metavar="DURATION",
-        ),
-    ] = "7d",
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-) -> None:
-    """Delete outbox rows published longer ago than the retention. Unpublished rows are never deleted."""
-    retention = parse_duration(older_than)
-    label = database_label(load_settings())
-    deleted = run(_outbox_prune(retention, label, confirm=not yes))
-    if deleted == 0:
-        info(f"No outbox row of {label} was published more than {older_than.strip()} ago; nothing to prune.")
-    else:
-        info(f"Deleted {plural(deleted, 'published outbox row')} older than {older_than.strip()} from {label}.")
-
-
-# -- Kafka plumbing ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One Kafka message, copied out of librdkafka."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
-    timestamp: datetime | None = None
-
-    def header(self, name: str) -> str | None:
-        for key, value in reversed(self.headers):
-            if key == name:
-                return None if value is None else value.decode(errors="replace")
-        return None
-
-    @property
-    def where(self) -> str:
-        return f"{self.partition}/{self.offset}"
-
-
-def kafka_bootstrap(settings: Settings) -> str:
-    if not settings.kafka_bootstrap_servers:
-        raise CliError("Kafka is not configured: set ELEARNING_KAFKA_BOOTSTRAP_SERVERS (e.g. localhost:9092)")
-    return settings.kafka_bootstrap_servers
-
-
-def _kafka_reason(exc: KafkaException) -> str:
-    error: Any = exc.args[0] if exc.args else None
-    text = error.str() if error is not None and hasattr(error, "str") else str(exc)
-    return str(text).strip() or type(exc).__name__
-
-
-@contextlib.contextmanager
-def kafka_errors(bootstrap: str) -> Iterator[None]:
-    """Kafka failures as one line naming the broker."""
-    from confluent_kafka import KafkaException
-
-    try:
-        yield
-    except KafkaException as exc:
-        raise CliError(f"Kafka error at {bootstrap}: {_kafka_reason(exc)}") from None
-
-
-@contextlib.contextmanager
-def reader(bootstrap: str) -> Iterator[Consumer]:
-    """A consumer that only ever uses ``assign()``: no group membership, no committed offsets.
-
-    It has a throwaway group id (librdkafka wants one) and auto-commit off;
-    the broker is checked first, so an unreachable one fails within ``CONNECT_TIMEOUT``.
-    """
-    from confluent_kafka import Consumer, KafkaException
-
-    with kafka_errors(bootstrap):
-        try:
-            consumer = Consumer(
-                {
-                    "bootstrap.servers": bootstrap,
-                    "group.id": f"elearning-cli-{uuid.uuid4().hex}",
-                    "client.id": "elearning-cli",
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "enable.partition.eof": True,
-                    "auto.offset.reset": "earliest",
-                    "log_level": 0,
-                }
-            )
-        except KafkaException as exc:
-            raise CliError(f"invalid Kafka configuration ({bootstrap}): {_kafka_reason(exc)}") from None
-        try:
-            try:
-                consumer.list_topics(timeout=CONNECT_TIMEOUT)
-            except KafkaException as exc:
-                raise CliError(
-                    f"cannot reach Kafka at {bootstrap} (ELEARNING_KAFKA_BOOTSTRAP_SERVERS) "
-                    f"within {CONNECT_TIMEOUT:g}s: {_kafka_reason(exc)}"
-                ) from None
-            yield consumer
-        finally:
-            consumer.close()
-
-
-def topic_partitions(consumer: Consumer) -> dict[str, list[int]]:
-    """Every topic the broker has (internal ones left out) and its partitions."""
-    metadata = consumer.list_topics(timeout=CONNECT_TIMEOUT)
-    return {
-        name: sorted(meta.partitions)
-        for name, meta in metadata.topics.items()
-        if meta.error is None and not name.startswith("__")
-    }
-
-
-def require_topic(topics: dict[str, list[int]], topic: str, bootstrap: str) -> list[int]:
-    partitions = topics.get(topic)
-    if not partitions:
-        raise CliError(f"there is no topic {topic} on Kafka at {bootstrap}")
-    return partitions
-
-
-def watermarks(consumer: Consumer, topic: str, partitions: Sequence[int]) -> dict[int, tuple[int, int]]:
-    """(low, high) per partition: the first offset still kept and the next offset to be written."""
-    from confluent_kafka import TopicPartition
-
-    marks = {}
-    for partition in partitions:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), CONNECT_TIMEOUT, cached=False)
-        marks[partition] = (int(low), int(high))
-    return marks
-
-
-def _record(message: Any) -> Record:
-    kind, stamp = message.timestamp()
-    raw_headers = message.headers() or []
-    pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
-    headers = [
-        (str(name), value if value is None or isinstance(value, bytes) else str(value).encode())
-        for name, value in pairs
-    ]
-    return Record(
-        topic=message.topic(),
-        partition=message.partition(),
-        offset=message.offset(),
-        key=message.key(),
-        value=message.value(),
-        headers=headers,
-        timestamp=datetime.fromtimestamp(stamp / 1000, UTC) if kind and stamp > 0 else None,
-    )
-
-
-def _fatal_poll_error(error: Any) -> bool:
-    from confluent_kafka import KafkaError
-
-    if error.fatal():
-        return True
-    return error.code() in (
-        KafkaError.UNKNOWN_TOPIC_OR_PART,
-        KafkaError.TOPIC_AUTHORIZATION_FAILED,
-        KafkaError._UNKNOWN_PARTITION,
-        KafkaError._UNKNOWN_TOPIC,
-    )
-
-
-def read_ranges(
-    consumer: Consumer, ranges: dict[tuple[str, int], tuple[int, int]], timeout: float
-) -> tuple[list[Record], bool]:
-    """The messages in ``[start, end)`` of each (topic, partition); and whether every range was read whole.
-
-    Stops at the deadline with what it has (``False``): the caller says so or refuses to go on.
-    """
-    from confluent_kafka import KafkaError, KafkaException, TopicPartition
-
-    wanted = {tp: (start, end) for tp, (start, end) in ranges.items() if end > start}
-    if not wanted:
-        return [], True
-    consumer.assign([TopicPartition(t, p, start) for (t, p), (start, _end) in wanted.items()])
-    remaining = set(wanted)
-    records: list[Record] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while remaining and time.monotonic() < deadline:
-            message = consumer.poll(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0.0)))
-            if message is None:
-                continue
-            tp = (str(message.topic()), int(message.partition() or 0))
-            offset = int(message.offset() or 0)
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    if tp in remaining and offset >= wanted[tp][1]:
-                        remaining.discard(tp)
-                    continue
-                if _fatal_poll_error(error):
-                    raise KafkaException(error)
-                continue
-            if tp not in wanted:
-                continue
-            start, end = wanted[tp]
-            if start <= offset < end:
-                records.append(_record(message))
-            if offset >= end - 1:
-                remaining.discard(tp)
-    finally:
-        consumer.unassign()
-    return records, not remaining
-
-
-def dlq_name(topic: str) -> str:
-    """The dead-letter topic: ``elearning.course`` and ``elearning.course.dlq`` both mean ``elearning.course.dlq``."""
-    return topic if topic.endswith(DLQ_SUFFIX) else f"{topic}{DLQ_SUFFIX}"
-
-
-def decode_value(value: bytes | None) -> tuple[EventEnvelope | None, str | None]:
-    """The envelope in a message value, or why there is none."""
-    from elearning_core.shared.envelope import UndecodableEvent, decode
-
-    if value is None:
-        return None, "no value (tombstone)"
-    try:
-        return decode(value), None
-    except UndecodableEvent as exc:
-        return None, str(exc)
-
-
-def text_of(data: bytes | None) -> str:
-    """Bytes for display: the text if it is UTF-8, else a Python bytes literal."""
-    if data is None:
-        return "(none)"
-    try:
-        return data.decode()
-    except UnicodeDecodeError:
-        return repr(data)
-
-
-def truncate(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # -- events dlq ----------------------------------------------------------------------------
