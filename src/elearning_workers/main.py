@@ -1,8 +1,7 @@
 """Worker entry point: ``python -m elearning_workers relay``.
 
-Configuration comes from ``ELEARNING_*`` variables like every runtime. The
-Kafka address is read from ``ELEARNING_KAFKA_BOOTSTRAP_SERVERS`` until the
-settings grow a field for it. SIGTERM and SIGINT stop the relay after the
+Configuration comes from ``ELEARNING_*`` variables like every runtime; the
+Kafka address is ``ELEARNING_KAFKA_BOOTSTRAP_SERVERS``. SIGTERM and SIGINT stop the relay after the
 batch in flight, so a deploy never leaves a delivered batch unmarked.
 """
 
@@ -11,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -30,8 +28,8 @@ class ConfigurationError(Exception):
     pass
 
 
-def kafka_bootstrap_servers() -> str:
-    value = os.environ.get(BOOTSTRAP_ENV, "").strip()
+def kafka_bootstrap_servers(settings: Settings) -> str:
+    value = (settings.kafka_bootstrap_servers or "").strip()
     if not value:
         raise ConfigurationError(
             f"{BOOTSTRAP_ENV} is not set: the relay needs the Kafka brokers to publish to, e.g. {BOOTSTRAP_ENV}=localhost:9092"
@@ -76,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings()
-        bootstrap_servers = kafka_bootstrap_servers()
+        bootstrap_servers = kafka_bootstrap_servers(settings)
     except (ConfigurationError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
