@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import BigInteger, String, all_, and_, any_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.engine import Database
@@ -87,7 +88,7 @@ class ClaimedBatch:
         if chosen and self._conn is not None:
             result = await self._conn.execute(
                 update(outbox)
-                .where(outbox.c.id.in_(sorted(chosen)), outbox.c.published_at.is_(None))
+                .where(_id_in(self._conn, sorted(chosen)), outbox.c.published_at.is_(None))
                 .values(published_at=at or datetime.now(UTC), attempts=outbox.c.attempts + 1, last_error=None)
             )
             count = result.rowcount
@@ -100,7 +101,7 @@ class ClaimedBatch:
         if self.records and self._conn is not None:
             await self._conn.execute(
                 update(outbox)
-                .where(outbox.c.id.in_([r.id for r in self.records]), outbox.c.published_at.is_(None))
+                .where(_id_in(self._conn, [r.id for r in self.records]), outbox.c.published_at.is_(None))
                 .values(attempts=outbox.c.attempts + 1, last_error=error[:_ERROR_MAX])
             )
         await self._commit()
@@ -163,9 +164,10 @@ class OutboxStore:
             select(outbox.c.message_key)
             .where(
                 outbox.c.published_at.is_(None),
-                outbox.c.message_key.in_({r.message_key for r in records}),
+                outbox.c.message_key
+                == any_(bindparam("keys", sorted({r.message_key for r in records}), type_=ARRAY(String))),
                 outbox.c.id < max(mine),
-                outbox.c.id.not_in(mine),
+                outbox.c.id != all_(bindparam("mine", mine, type_=ARRAY(BigInteger))),
             )
             .distinct()
         )
@@ -227,3 +229,11 @@ def _record(row: Any) -> OutboxRecord:
         created_at=row["created_at"],
         attempts=row["attempts"],
     )
+
+
+def _id_in(conn: AsyncConnection, ids: list[int]) -> Any:
+    """``id IN (...)``; on PostgreSQL as ``id = ANY(:ids)``: one array parameter, so the
+    statement text stays the same for every batch size and psycopg can cache and prepare it."""
+    if conn.dialect.name == "postgresql":
+        return outbox.c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+    return outbox.c.id.in_(ids)
