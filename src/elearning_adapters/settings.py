@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     log_json: bool = True
     access_log: bool = True
     cors_origins: list[str] = Field(default_factory=list)
+    redis_url: str | None = Field(
+        default=None, description="Redis URL, e.g. redis://127.0.0.1:6379/0; unset = no Redis"
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="Kafka bootstrap servers, e.g. host:9092; unset = no Kafka"
     )

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         dependencies={
             "course_service": Provide(lambda: course_service, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         guards=[authenticated_writes(authenticate)],

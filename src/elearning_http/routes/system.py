@@ -8,6 +8,8 @@ from typing import Any
 from litestar import Response, get
 from litestar.di import NamedDependency
 
+from elearning_adapters.health import database_ok, kafka_ok, redis_ok
+from elearning_adapters.settings import Settings
 from elearning_adapters.sql.engine import Database
 from elearning_http.errors import problem
 
@@ -19,12 +21,25 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", tags=["operations"], summary="Readiness: the database answers")
-async def ready(database: NamedDependency[Database]) -> Response[dict[str, Any]]:
-    try:
-        await asyncio.wait_for(database.ping(), READY_TIMEOUT_S)
-    except Exception as exc:  # any failure means "not ready", with the reason
-        return problem(
-            503, f"database unavailable: {type(exc).__name__}", code="not-ready", checks={"database": "down"}
-        )
-    return Response({"status": "ready", "checks": {"database": "ok"}})
+@get(
+    "/ready",
+    tags=["operations"],
+    summary="Readiness: the database answers (Redis and Kafka are reported when configured)",
+    description=(
+        "503 when the database does not answer. Redis and Kafka, when configured, are reported but do not "
+        "make the API unready: without Redis reads are uncached, without Kafka the outbox keeps the events. "
+        "Either one down makes the status `degraded`."
+    ),
+)
+async def ready(database: NamedDependency[Database], settings: NamedDependency[Settings]) -> Response[dict[str, Any]]:
+    probes = {"database": database_ok(database, READY_TIMEOUT_S)}
+    if settings.redis_url:
+        probes["redis"] = redis_ok(settings.redis_url, READY_TIMEOUT_S / 2)
+    if settings.kafka_bootstrap_servers:
+        probes["kafka"] = kafka_ok(settings.kafka_bootstrap_servers, READY_TIMEOUT_S / 2)
+    results = dict(zip(probes, await asyncio.gather(*probes.values()), strict=True))
+    checks = {name: "ok" if up else "down" for name, up in results.items()}
+    if not results["database"]:
+        return problem(503, "database unavailable", code="not-ready", checks=checks)
+    status = "ready" if all(results.values()) else "degraded"
+    return Response({"status": status, "checks": checks})
