@@ -16,7 +16,7 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 
 from elearning_adapters.container import Container, build_container
 from elearning_adapters.settings import Settings
@@ -25,7 +25,7 @@ from elearning_http.auth import BearerTokenAuthenticator, authenticated_writes
 from elearning_http.errors import exception_handlers
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.routes.courses import CourseController
-from elearning_http.routes.system import health, ready
+from elearning_http.routes.system import health, metrics, ready
 
 API_VERSION = "1.0.0"
 
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         exclude=["/metrics", "/schema"],
     )
     app = Litestar(
-        route_handlers=[CourseController, health, ready, PrometheusController],
+        route_handlers=[CourseController, health, ready, metrics],
         dependencies={
             "course_service": Provide(lambda: course_service, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

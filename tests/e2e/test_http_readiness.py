@@ -1,11 +1,13 @@
-"""/ready with the optional services configured: Redis and Kafka are reported, only the database decides 503."""
+"""/ready with the optional services configured (only the database decides 503), and the outbox lag in /metrics."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from elearning_adapters.settings import Settings
-from tests.e2e.http_helpers import assert_problem, serve, settings_for
+from tests.e2e.http_helpers import ADMIN, assert_problem, serve, settings_for
 
 pytest_plugins = ["tests.integration.kafka_broker"]
 
@@ -40,3 +42,36 @@ async def test_an_unreachable_database_is_503_whatever_else_answers(tmp_path: Pa
         response = await api.client.get("/ready")
     body = assert_problem(response, 503)
     assert body["checks"] == {"database": "down", "redis": "ok"}
+
+
+def _sample(text: str, name: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    raise AssertionError(f"{name} not in the metrics")
+
+
+async def test_metrics_report_the_outbox_lag_read_fresh_for_each_scrape(tmp_path: Path) -> None:
+    async with serve(sqlite_settings(tmp_path)) as api:
+        empty = (await api.client.get("/metrics")).text
+        assert _sample(empty, "elearning_outbox_pending") == 0
+        assert _sample(empty, "elearning_outbox_oldest_pending_seconds") == 0
+        assert _sample(empty, "elearning_outbox_stats_up") == 1
+        created = await api.client.post("/api/v1/courses", json={"title": "Lag"}, headers=ADMIN)
+        assert created.status_code == 201, created.text
+        course_id = created.json()["id"]
+        section = await api.client.post(f"/api/v1/courses/{course_id}/sections", json={"title": "S"}, headers=ADMIN)
+        assert section.status_code == 201, section.text
+        # No relay runs here: both events (created, section added) are still pending.
+        lagging = (await api.client.get("/metrics")).text
+        assert _sample(lagging, "elearning_outbox_pending") == 2
+        assert _sample(lagging, "elearning_outbox_oldest_pending_seconds") >= 0
+
+
+async def test_metrics_still_answer_when_the_database_is_down(tmp_path: Path) -> None:
+    settings = settings_for("postgresql+psycopg://postgres@127.0.0.1:1/nope", tmp_path)
+    async with serve(settings, run_migrations=False) as api:
+        response = await api.client.get("/metrics")
+    assert response.status_code == 200
+    assert _sample(response.text, "elearning_outbox_stats_up") == 0

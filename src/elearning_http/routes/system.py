@@ -1,16 +1,19 @@
-"""Operational endpoints: liveness, readiness. (``/metrics`` is Litestar's Prometheus controller.)"""
+"""Operational endpoints: liveness, readiness, and the Prometheus metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from litestar import Response, get
 from litestar.di import NamedDependency
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
 
 from elearning_adapters.health import database_ok, kafka_ok, redis_ok
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.outbox_store import OutboxStore
 from elearning_http.errors import problem
 
 READY_TIMEOUT_S = 2.0
@@ -43,3 +46,32 @@ async def ready(database: NamedDependency[Database], settings: NamedDependency[S
         return problem(503, "database unavailable", code="not-ready", checks=checks)
     status = "ready" if all(results.values()) else "degraded"
     return Response({"status": status, "checks": checks})
+
+
+OUTBOX_PENDING = Gauge("elearning_outbox_pending", "Outbox events committed but not yet published")
+OUTBOX_OLDEST_PENDING = Gauge(
+    "elearning_outbox_oldest_pending_seconds", "Age of the oldest unpublished outbox event (0 when none)"
+)
+OUTBOX_UP = Gauge("elearning_outbox_stats_up", "1 if the outbox could be read for this scrape, else 0")
+
+
+@get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
+async def metrics(database: NamedDependency[Database]) -> Response[bytes]:
+    """The process's metrics, plus the outbox lag read fresh for this scrape.
+
+    The lag is the database's view, so every API process reports the same
+    figure; relay and consumer figures belong to the worker processes.
+    """
+    try:
+        stats = await asyncio.wait_for(OutboxStore(database).pending_stats(), READY_TIMEOUT_S)
+    except Exception:  # a scrape must never fail because the database is slow or down
+        OUTBOX_UP.set(0)
+    else:
+        OUTBOX_UP.set(1)
+        OUTBOX_PENDING.set(stats.count)
+        OUTBOX_OLDEST_PENDING.set(stats.oldest_age.total_seconds() if stats.oldest_age else 0)
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
