@@ -263,26 +263,13 @@ async def pending_records(db: Any) -> list[Any]:
     from sqlalchemy import select
 
     from elearning_adapters.sql.outbox import outbox
-    from elearning_adapters.sql.outbox_store import OutboxRecord
+    from elearning_adapters.sql.outbox_store import record_from_row
 
     async with db.read() as conn:
         rows = (
             await conn.execute(select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id))
         ).mappings()
-        return [
-            OutboxRecord(
-                id=r["id"],
-                event_id=r["event_id"],
-                topic=r["topic"],
-                message_key=r["message_key"],
-                event_type=r["event_type"],
-                payload=r["payload"],
-                occurred_at=r["occurred_at"],
-                created_at=r["created_at"],
-                attempts=r["attempts"],
-            )
-            for r in rows
-        ]
+        return [record_from_row(r) for r in rows]
 
 
 def _vacuum(url: str, table: str = "outbox") -> None:

@@ -279,6 +279,10 @@ class SqlCourseRepository(CourseRepository):
             await self._conn.execute(insert(course_lessons), lessons)
 
 
+_LEVELS = {level.value: level for level in Level}
+_STATUSES = {status.value: status for status in CourseStatus}
+
+# The PostgreSQL fast path selects the same columns in the same order (_PG_SUMMARY_COLUMNS).
 _SUMMARY_COLUMNS = (
     courses.c.id,
     courses.c.slug,
@@ -294,6 +298,25 @@ _SUMMARY_COLUMNS = (
     courses.c.section_count,
     courses.c.lesson_count,
 )
+
+
+def _summary_from_row(r: Sequence[Any]) -> CourseSummary:
+    """A summary from a row in the column order both catalog adapters select (``_SUMMARY_COLUMNS``)."""
+    return CourseSummary(
+        id=r[0],
+        slug=r[1],
+        title=r[2],
+        summary=r[3],
+        language=r[4],
+        level=_LEVELS[r[5]],
+        tags=r[6],
+        owner_id=r[7],
+        status=_STATUSES[r[8]],
+        created_at=r[9],
+        published_at=r[10],
+        section_count=r[11],
+        lesson_count=r[12],
+    )
 
 
 def _like_escape(text: str) -> str:
@@ -324,24 +347,7 @@ class SqlCatalogQueries(CatalogQueries):
         query = query.order_by(sort_at.desc(), courses.c.id.desc()).limit(limit)
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            CourseSummary(
-                id=r.id,
-                slug=r.slug,
-                title=r.title,
-                summary=r.summary,
-                language=r.language,
-                level=Level(r.level),
-                tags=r.tags,
-                owner_id=r.owner_id,
-                status=CourseStatus(r.status),
-                created_at=r.created_at,
-                published_at=r.published_at,
-                section_count=r.section_count,
-                lesson_count=r.lesson_count,
-            )
-            for r in rows
-        ]
+        return [_summary_from_row(r) for r in rows]
 
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         return await self._outline(courses.c.id == course_id)
@@ -403,9 +409,7 @@ def _group_outline(rows: Sequence[Any]) -> list[SectionView]:
 
 # -- PostgreSQL fast path ------------------------------------------------------------
 
-_LEVELS = {level.value: level for level in Level}
-_STATUSES = {status.value: status for status in CourseStatus}
-
+# The same columns in the same order as _SUMMARY_COLUMNS, so _summary_from_row reads both.
 _PG_SUMMARY_COLUMNS = (
     "id, slug, title, summary, language, level, tags, owner_id, status, created_at, published_at, "
     "section_count, lesson_count"
@@ -467,24 +471,7 @@ class PgCatalogQueries(CatalogQueries):
         pool = await self._db.read_pool()
         async with pool.connection() as conn:
             rows = await (await conn.execute(query, params)).fetchall()
-        return [
-            CourseSummary(
-                id=r[0],
-                slug=r[1],
-                title=r[2],
-                summary=r[3],
-                language=r[4],
-                level=_LEVELS[r[5]],
-                tags=r[6],
-                owner_id=r[7],
-                status=_STATUSES[r[8]],
-                created_at=r[9],
-                published_at=r[10],
-                section_count=r[11],
-                lesson_count=r[12],
-            )
-            for r in rows
-        ]
+        return [_summary_from_row(r) for r in rows]
 
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         return await self._outline("id", course_id)

@@ -144,7 +144,7 @@ class OutboxStore:
 
     async def _claim_sqlite(self, conn: AsyncConnection, limit: int) -> list[OutboxRecord]:
         query = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit)
-        return [_record(row) for row in (await conn.execute(query)).mappings()]
+        return [record_from_row(row) for row in (await conn.execute(query)).mappings()]
 
     async def _claim_pg(self, conn: AsyncConnection, limit: int) -> list[OutboxRecord]:
         query = (
@@ -154,7 +154,7 @@ class OutboxStore:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        records = [_record(row) for row in (await conn.execute(query)).mappings()]
+        records = [record_from_row(row) for row in (await conn.execute(query)).mappings()]
         if not records:
             return records
         # Rows skipped because another relay holds them may precede ours for the same key:
@@ -217,7 +217,8 @@ class OutboxStore:
         return PendingStats(count=count, oldest_age=max((now or datetime.now(UTC)) - oldest, timedelta(0)))
 
 
-def _record(row: Any) -> OutboxRecord:
+def record_from_row(row: Any) -> OutboxRecord:
+    """An outbox row (a mapping) as the relay hands it to a publisher."""
     return OutboxRecord(
         id=row["id"],
         event_id=row["event_id"],
