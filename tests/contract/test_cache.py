@@ -85,7 +85,9 @@ async def subject(request: pytest.FixtureRequest) -> AsyncIterator[CacheUnderTes
         return
     require_redis()
     prefix = f"test:{uuid.uuid4().hex}:"
-    cache = RedisCache(REDIS_URL, key_prefix=prefix)
+    # Generous timeouts: the port's behaviour is under test here, not the production 0.2 s
+    # budget (the breaker tests below cover that), and a loaded CI machine must not trip it.
+    cache = RedisCache(REDIS_URL, key_prefix=prefix, connect_timeout=5.0, socket_timeout=5.0)
     try:
         yield CacheUnderTest(cache, asyncio.sleep)
         assert not cache.breaker_open, "Redis failed during the test"
