@@ -27,7 +27,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "ELEARNING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = bool(os.environ.get("CI"))
-ALL_TABLES = ("course_lessons", "course_sections", "course_tags", "courses", "inbox", "outbox")
+ALL_TABLES = ("course_lessons", "course_sections", "course_tags", "courses", "dead_letters", "inbox", "outbox")
 
 
 def _libpq(url: str) -> str:

@@ -39,6 +39,7 @@ import msgspec
 from elearning_core.course.model import SLUG_MAX
 from elearning_core.course.queries import CatalogFilter, CatalogKey, CatalogQueries, CourseOutline, CourseSummary
 from elearning_core.shared.cache import Cache
+from elearning_core.shared.events import DomainEvent
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,16 @@ class CachedCatalogQueries(CatalogQueries):
         await self._cache.delete(*keys)
         list_version = await self._cache.incr(self._prefix + "ver:list")
         self._remember_versions(list_version, all_version)
+
+    async def invalidate_for(self, *events: DomainEvent) -> None:
+        """Invalidate what course events change: each course once, whatever the number of its events."""
+        courses: dict[uuid.UUID, str | None] = {}
+        for event in events:
+            if event.module() == "course":
+                slug = getattr(event, "slug", None)
+                courses[event.aggregate_id] = slug if isinstance(slug, str) else courses.get(event.aggregate_id)
+        for course_id, slug in courses.items():
+            await self.invalidate_course(course_id, slug)
 
     async def invalidate_all(self) -> None:
         """Forget every cached catalog read (after a bulk change, or a consumer that fell behind)."""

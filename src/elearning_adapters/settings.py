@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MEMORY_URL = "sqlite+aiosqlite:///:memory:"
@@ -39,6 +40,30 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="Kafka bootstrap servers, e.g. host:9092; unset = no Kafka"
     )
+    cache: Literal["auto", "redis", "memory", "none"] = Field(
+        default="auto",
+        description="Catalog read cache. auto: Redis when ELEARNING_REDIS_URL is set, else an in-process "
+        "cache when the events run in-process (no Kafka) and one server process serves, else none",
+    )
+    cache_ttl_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    outbox_retention_hours: float = Field(
+        default=168.0, ge=0, description="Published outbox rows older than this are pruned by the relay; 0 = never"
+    )
+    consumer_max_attempts: int = Field(default=5, ge=1, le=100, description="Handler tries before a dead letter")
+    events_poll_seconds: float = Field(
+        default=0.2, gt=0, le=60, description="How often the in-process event transport looks for new events"
+    )
+
+    @model_validator(mode="after")
+    def _process_cache_needs_in_process_events(self) -> Settings:
+        if self.cache == "memory" and not self.events_in_process:
+            raise ValueError(
+                "ELEARNING_CACHE=memory cannot be invalidated by Kafka consumers in other processes; "
+                "use ELEARNING_CACHE=redis (with ELEARNING_REDIS_URL) or none"
+            )
+        if self.cache == "redis" and not self.redis_url:
+            raise ValueError("ELEARNING_CACHE=redis needs ELEARNING_REDIS_URL")
+        return self
 
     @classmethod
     def in_memory(cls, **overrides: object) -> Settings:
@@ -50,6 +75,23 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'elearning.db').resolve()}"
+
+    @property
+    def events_in_process(self) -> bool:
+        """No Kafka configured: the API process relays the outbox to the handlers itself."""
+        return not (self.kafka_bootstrap_servers or "").strip()
+
+    @property
+    def resolved_cache(self) -> Literal["redis", "memory", "none"]:
+        """Which catalog cache to use. A process-local cache is only sound where this process
+        also receives every invalidation: the in-process transport with one server process."""
+        if self.cache != "auto":
+            return self.cache
+        if self.redis_url:
+            return "redis"
+        if self.events_in_process and self.workers == 1:
+            return "memory"
+        return "none"
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from elearning_cli import courses, db, events, outbox, serve
+from elearning_cli import courses, db, events, outbox, serve, worker
 from elearning_cli._common import state
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(courses.app, name="courses")
 app.add_typer(outbox.outbox_app, name="outbox")
 app.add_typer(events.events_app, name="events")
+app.add_typer(worker.worker_app, name="worker")
 
 
 def _version(value: bool) -> None:

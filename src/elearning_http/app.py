@@ -18,7 +18,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
-from elearning_adapters.container import Container, build_container
+from elearning_adapters.container import Container, build_container, close_adapters
 from elearning_adapters.settings import Settings
 from elearning_core.shared.ports import Principal
 from elearning_http.auth import BearerTokenAuthenticator, authenticated_writes
@@ -30,18 +30,33 @@ from elearning_http.routes.system import health, metrics, ready
 API_VERSION = "1.0.0"
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, container: Container | None = None, *, run_events: bool = True
+) -> Litestar:
+    """The API on ``container`` (built from ``settings`` when omitted).
+
+    ``run_events``: with no Kafka configured, start the in-process event
+    transport with the app's lifespan. Test clients that run lifespan hooks on
+    an event loop of their own pass False and drive ``platform.events`` themselves.
+    """
     settings = settings or (container.settings() if container is not None else Settings())
     container = container or build_container(settings)
     authenticate = BearerTokenAuthenticator(settings.admin_token.get_secret_value() if settings.admin_token else None)
     database = container.adapters.database()
     course_service = container.services.course()
+    events = container.adapters.event_transport() if run_events else None
+    subscriptions = container.adapters.subscriptions()
 
     def provide_principal(request: Request[Any, Any, Any]) -> Principal:
         return authenticate(request)
 
-    async def dispose_database() -> None:
-        await database.dispose()
+    async def start_events() -> None:
+        # The embedded default (no Kafka): this process relays the outbox to the handlers itself.
+        if events is not None:
+            events.start()
+
+    async def shutdown() -> None:
+        await close_adapters(container)
 
     prometheus = PrometheusConfig(
         app_name="elearning",
@@ -55,6 +70,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             "course_service": Provide(lambda: course_service, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
+            "subscriptions": Provide(lambda: subscriptions, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         guards=[authenticated_writes(authenticate)],
@@ -69,7 +85,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(path="/"), ScalarRenderPlugin(path="/scalar")],
         ),
-        on_shutdown=[dispose_database],
+        on_startup=[start_events],
+        on_shutdown=[shutdown],
         logging_config=None,  # configure_logging() above owns the log format
         debug=False,
     )

@@ -1,25 +1,15 @@
 """The event consumer runner: Kafka messages to idempotent handlers, offsets committed only after handling.
 
 One runner is one member of a consumer group. Messages are handled one at a
-time, in partition order:
-
-1. The envelope is decoded. What cannot be decoded (not JSON, no envelope, a
-   version that contradicts its type) is a dead letter at once: never retried.
-2. A type this runner has no handler for is skipped (its offset is committed),
-   whether or not this release knows it.
-3. The event is rebuilt from the payload; a payload its class refuses (or a
-   handled type no event class is registered for) is a dead letter too.
-4. The handler runs in a transaction of its own that first writes the inbox
-   row ``(consumer, event_id)``. If the row was already there the event was
-   handled before (a redelivery) and the handler is not called. The handler's
-   database effect and the inbox row commit together.
-5. A failing attempt rolls back and is retried with exponential backoff; after
-   ``max_attempts`` the message is produced to ``<topic>.dlq`` (same key and
-   value, the original headers, plus ``dlq-*`` headers naming the error, the
-   attempts and the origin) and, only once the broker acknowledged it, the
-   offset is committed. If the dead letter cannot be delivered the runner
-   keeps trying (backing off) and commits nothing.
-6. The offset is committed synchronously before the next message is polled.
+time, in partition order, by an ``EventDispatcher`` (decode, inbox dedupe,
+retries with backoff; see ``elearning_adapters.events.dispatch``), the same
+one the in-process transport uses. What the dispatcher gives up on is
+produced to ``<topic>.dlq`` (same key and value, the original headers, plus
+``dlq-*`` headers naming the error, the attempts and the origin) and, only
+once the broker acknowledged it, the offset is committed. If the dead letter
+cannot be delivered the runner keeps trying (backing off) and commits
+nothing. The offset is committed synchronously before the next message is
+polled.
 
 Every call into the librdkafka consumer runs on one dedicated thread, so the
 event loop never blocks on the broker and rebalance callbacks (which
@@ -47,13 +37,14 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from elearning_adapters import metrics
+from elearning_adapters.events.dispatch import DispatchStats, EventDispatcher, Handler, Outcome, describe
 from elearning_adapters.kafka import KafkaEventPublisher
 from elearning_adapters.kafka.headers import (
     DLQ_ATTEMPTS,
@@ -65,14 +56,8 @@ from elearning_adapters.kafka.headers import (
     DLQ_SUFFIX,
 )
 from elearning_adapters.sql.engine import Database
-from elearning_adapters.sql.inbox import record_processed
-from elearning_core.shared.envelope import EventEnvelope, UndecodableEvent, decode
-from elearning_core.shared.events import DomainEvent, event_class
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[DomainEvent, EventEnvelope, AsyncConnection], Awaitable[None]]
-"""``async def handler(event, envelope, conn)``: ``conn`` holds the transaction that also holds the inbox row."""
 
 _ERROR_MAX = 2000
 
@@ -88,12 +73,8 @@ class DeadLetterFailed(Exception):
 
 
 @dataclass
-class ConsumerStats:
-    handled: int = 0  # handler effects committed
-    duplicates: int = 0  # already in the inbox: handler skipped
-    skipped: int = 0  # no handler for the type
+class ConsumerStats(DispatchStats):
     dead_lettered: int = 0
-    failed_attempts: int = 0
     committed: int = 0  # messages whose offset was committed
     commit_failures: int = 0
 
@@ -127,15 +108,7 @@ class ConsumerRunner:
         self.group = group
         self.consumer_name = consumer_name or group
         self.topics = list(dict.fromkeys(topics))
-        self._handlers = dict(handlers)
-        for type_name in self._handlers:
-            if event_class(type_name) is None:
-                log.warning("a handler is registered for %s, an event type this release does not know", type_name)
-        self._db = database
         self._bootstrap = bootstrap_servers
-        self._max_attempts = max_attempts
-        self._initial_backoff = initial_backoff
-        self._max_backoff = max(max_backoff, initial_backoff)
         self._poll_timeout = poll_timeout
         self._dlq_timeout = dlq_timeout
         self._ensure_dlq_topics = ensure_dlq_topics
@@ -159,6 +132,15 @@ class ConsumerRunner:
             "message.timeout.ms": int(dlq_timeout * 1000),
         }
         self.stats = ConsumerStats()
+        self._dispatcher = EventDispatcher(
+            self.consumer_name,
+            handlers,
+            database,
+            max_attempts=max_attempts,
+            initial_backoff=initial_backoff,
+            max_backoff=max_backoff,
+            stats=self.stats,
+        )
         self._stop = asyncio.Event()
         self._started = False
         self._aborted = False
@@ -256,73 +238,16 @@ class ConsumerRunner:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         if topic is None or partition is None or offset is None:
             return
-        try:
-            envelope = decode(message.value() or b"")
-        except UndecodableEvent as exc:
-            log.warning("undecodable message at %s[%d]@%d: %s", topic, partition, offset, exc)
-            if not await self._dead_letter(message, exc, attempts=1):
+        result = await self._dispatcher.dispatch(
+            message.value() or b"", where=f"{topic}[{partition}]@{offset}", sleep=self._sleep_unless_stopped
+        )
+        if result.outcome is Outcome.ABANDONED:
+            return
+        if result.outcome is Outcome.DEAD_LETTER:
+            assert result.error is not None
+            if not await self._dead_letter(message, result.error, attempts=result.attempts):
                 return
-            await self._mark_handled(topic, partition, offset)
-            return
-        handler = self._handlers.get(envelope.type)
-        if handler is None:
-            log.debug("no handler for %s (event %s): skipped", envelope.type, envelope.event_id)
-            self.stats.skipped += 1
-            await self._mark_handled(topic, partition, offset)
-            return
-        try:
-            event = envelope.event()
-        except UndecodableEvent as exc:
-            log.warning("event %s at %s[%d]@%d cannot be read: %s", envelope.event_id, topic, partition, offset, exc)
-            if not await self._dead_letter(message, exc, attempts=1):
-                return
-            await self._mark_handled(topic, partition, offset)
-            return
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await self._handle(handler, event, envelope)
-                break
-            except Exception as exc:
-                self.stats.failed_attempts += 1
-                if attempt >= self._max_attempts:
-                    log.error(
-                        "event %s (%s) failed %d times, dead-lettering it: %s",
-                        envelope.event_id,
-                        envelope.type,
-                        attempt,
-                        _describe(exc),
-                    )
-                    if not await self._dead_letter(message, exc, attempts=attempt):
-                        return
-                    break
-                delay = self._backoff(attempt)
-                log.warning(
-                    "event %s (%s) failed (attempt %d of %d), retrying in %.2fs: %s",
-                    envelope.event_id,
-                    envelope.type,
-                    attempt,
-                    self._max_attempts,
-                    delay,
-                    _describe(exc),
-                )
-                if await self._sleep_unless_stopped(delay):
-                    log.info("stopping: event %s left uncommitted, it will be delivered again", envelope.event_id)
-                    return
         await self._mark_handled(topic, partition, offset)
-
-    async def _handle(self, handler: Handler, event: DomainEvent, envelope: EventEnvelope) -> None:
-        async with self._db.write() as conn, conn.begin():
-            if not await record_processed(conn, self.consumer_name, envelope.event_id):
-                log.debug("event %s already handled by %s: skipped", envelope.event_id, self.consumer_name)
-                self.stats.duplicates += 1
-                return
-            await handler(event, envelope, conn)
-        self.stats.handled += 1
-
-    def _backoff(self, attempt: int) -> float:
-        return float(min(self._max_backoff, self._initial_backoff * 2 ** min(attempt - 1, 30)))
 
     async def _sleep_unless_stopped(self, seconds: float) -> bool:
         """Sleep; True if ``stop()`` was called meanwhile (or before)."""
@@ -340,10 +265,11 @@ class ConsumerRunner:
             try:
                 await self._produce_dead_letter(message, error, attempts)
                 self.stats.dead_lettered += 1
+                metrics.DEAD_LETTERED.labels(self.consumer_name, message.topic() or "").inc()
                 return True
             except (DeadLetterFailed, KafkaException, BufferError) as exc:
                 failures += 1
-                delay = self._backoff(failures) or 0.1
+                delay = self._dispatcher.backoff(failures) or 0.1
                 log.error(
                     "could not dead-letter %s[%s]@%s (try %d), retrying in %.2fs: %s",
                     message.topic(),
@@ -457,17 +383,13 @@ def dead_letter_headers(
     original: list[tuple[str, str | bytes | None]] = [(n, v) for n, v in pairs if not n.startswith("dlq-")]
     return [
         *original,
-        (DLQ_ERROR, _describe(error)[:_ERROR_MAX].encode()),
+        (DLQ_ERROR, describe(error)[:_ERROR_MAX].encode()),
         (DLQ_ATTEMPTS, str(attempts).encode()),
         (DLQ_ORIGINAL_TOPIC, (message.topic() or "").encode()),
         (DLQ_ORIGINAL_PARTITION, str(message.partition()).encode()),
         (DLQ_ORIGINAL_OFFSET, str(message.offset()).encode()),
         (DLQ_CONSUMER, consumer.encode()),
     ]
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _names(partitions: list[TopicPartition]) -> str:

@@ -1,8 +1,13 @@
-"""Worker entry point: ``python -m elearning_workers relay``.
+"""Worker entry point: ``python -m elearning_workers relay|consume`` (also ``elearning worker ...``).
 
 Configuration comes from ``ELEARNING_*`` variables like every runtime; the
-Kafka address is ``ELEARNING_KAFKA_BOOTSTRAP_SERVERS``. SIGTERM and SIGINT stop the relay after the
-batch in flight, so a deploy never leaves a delivered batch unmarked.
+Kafka address is ``ELEARNING_KAFKA_BOOTSTRAP_SERVERS``. SIGTERM and SIGINT stop
+the workers gracefully: the relay after the batch in flight (a delivered
+batch is never left unmarked), a consumer after the message in hand (its
+offset committed, the group left at once).
+
+``--metrics-port`` serves the process's Prometheus metrics (relayed events,
+handled and dead-lettered messages) on ``--metrics-host`` (loopback by default).
 """
 
 from __future__ import annotations
@@ -14,9 +19,14 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from elearning_adapters.container import build_container
+from prometheus_client import start_http_server
+
+from elearning_adapters.container import build_container, close_adapters
+from elearning_adapters.events import Subscription
 from elearning_adapters.kafka import KafkaEventPublisher
 from elearning_adapters.settings import Settings
+from elearning_adapters.sql.outbox_store import retention_of
+from elearning_workers.consumer import ConsumerRunner
 from elearning_workers.relay import OutboxRelay
 
 BOOTSTRAP_ENV = "ELEARNING_KAFKA_BOOTSTRAP_SERVERS"
@@ -32,7 +42,8 @@ def kafka_bootstrap_servers(settings: Settings) -> str:
     value = (settings.kafka_bootstrap_servers or "").strip()
     if not value:
         raise ConfigurationError(
-            f"{BOOTSTRAP_ENV} is not set: the relay needs the Kafka brokers to publish to, e.g. {BOOTSTRAP_ENV}=localhost:9092"
+            f"{BOOTSTRAP_ENV} is not set: the workers need the Kafka brokers, e.g. {BOOTSTRAP_ENV}=localhost:9092 "
+            "(without Kafka, `elearning serve` relays the events in-process)"
         )
     return value
 
@@ -47,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     relay.add_argument(
         "--delivery-timeout", type=float, default=10.0, help="seconds a batch may take to be acknowledged"
     )
+    consume = commands.add_parser("consume", help="run the event consumers (all, or the named ones)")
+    consume.add_argument("groups", nargs="*", metavar="GROUP", help="consumer groups to run (default: every one)")
+    consume.add_argument("--list", action="store_true", help="list the consumer groups and exit")
+    for command in (relay, consume):
+        command.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+        command.add_argument("--metrics-host", default="127.0.0.1", help="interface for --metrics-port")
     return parser
 
 
@@ -55,7 +72,12 @@ async def run_relay(args: argparse.Namespace, settings: Settings, bootstrap_serv
     database = container.adapters.database()
     publisher = KafkaEventPublisher(bootstrap_servers, delivery_timeout=args.delivery_timeout)
     relay = OutboxRelay(
-        database, publisher, batch_size=args.batch_size, idle_sleep=args.idle_sleep, max_backoff=args.max_backoff
+        database,
+        publisher,
+        batch_size=args.batch_size,
+        idle_sleep=args.idle_sleep,
+        max_backoff=args.max_backoff,
+        retention=retention_of(settings.outbox_retention_hours),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -67,7 +89,61 @@ async def run_relay(args: argparse.Namespace, settings: Settings, bootstrap_serv
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await publisher.aclose()
-        await database.dispose()
+        await close_adapters(container)
+
+
+def choose_subscriptions(available: Sequence[Subscription], names: Sequence[str]) -> list[Subscription]:
+    known = {s.name: s for s in available}
+    if not known:
+        raise ConfigurationError(
+            "no consumer groups in this configuration: the catalog cache consumer needs a cache "
+            "(set ELEARNING_REDIS_URL)"
+        )
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigurationError(f"unknown consumer group {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return [known[n] for n in dict.fromkeys(names)] if names else list(known.values())
+
+
+async def run_consumers(args: argparse.Namespace, settings: Settings, bootstrap_servers: str) -> int:
+    container = build_container(settings)
+    try:
+        subscriptions = choose_subscriptions(container.adapters.subscriptions(), args.groups)
+        if args.list:
+            for s in subscriptions:
+                print(f"{s.name}\t{','.join(s.topics)}\t{s.description}")
+            return 0
+        database = container.adapters.database()
+        runners = [
+            ConsumerRunner(
+                s.name,
+                bootstrap_servers,
+                s.topics,
+                s.handlers,
+                database,
+                max_attempts=settings.consumer_max_attempts,
+            )
+            for s in subscriptions
+        ]
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+
+        def stop_all() -> None:
+            for runner in runners:
+                runner.stop()
+
+        for sig in signals:
+            loop.add_signal_handler(sig, stop_all)
+        try:
+            await asyncio.gather(*(r.run() for r in runners))
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+        for runner in runners:
+            log.info("consumer %s: %s", runner.group, runner.stats)
+        return 0
+    finally:
+        await close_adapters(container)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "relay":
-        asyncio.run(run_relay(args, settings, bootstrap_servers))
-    return 0
+    if args.metrics_port is not None:
+        start_http_server(args.metrics_port, addr=args.metrics_host)
+    try:
+        if args.command == "relay":
+            asyncio.run(run_relay(args, settings, bootstrap_servers))
+            return 0
+        return asyncio.run(run_consumers(args, settings, bootstrap_servers))
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -6,7 +6,8 @@ releases the claim with the rows still unpublished (their attempt and error
 recorded) and the relay backs off exponentially, bounded by ``max_backoff``.
 Stopping is checked between rounds only: a batch in flight finishes (it is
 bounded by the publisher's delivery timeout) and is marked, or fails and is
-not; a cancelled round rolls back and marks nothing.
+not; a cancelled round rolls back and marks nothing. Between rounds, rows
+published longer ago than ``retention`` are pruned (every ten minutes).
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
+from elearning_adapters import metrics
 from elearning_adapters.sql.engine import Database
-from elearning_adapters.sql.outbox_store import OutboxRecord, OutboxStore
+from elearning_adapters.sql.outbox_store import OutboxRecord, OutboxStore, Retention
 
 log = logging.getLogger(__name__)
+
+TRANSPORT = "kafka"
 
 
 class EventPublisher(Protocol):
@@ -50,12 +55,14 @@ class OutboxRelay:
         max_backoff: float = 30.0,
         *,
         initial_backoff: float = 0.2,
+        retention: timedelta | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if idle_sleep < 0 or max_backoff <= 0 or initial_backoff <= 0:
             raise ValueError("idle_sleep must be >= 0, max_backoff and initial_backoff > 0")
         self._store = OutboxStore(database)
+        self._retention = Retention(self._store, retention)
         self._publisher = publisher
         self._batch_size = batch_size
         self._idle_sleep = idle_sleep
@@ -73,6 +80,10 @@ class OutboxRelay:
                 delay = self._backoff_after_failure(exc)
                 await _sleep_unless(stop, delay)
                 continue
+            try:
+                await self._retention.maybe_prune()
+            except Exception as exc:
+                log.warning("could not prune the outbox (retried later): %s", exc)
             if self.stats.consecutive_failures:
                 log.info("outbox relay recovered after %d failed rounds", self.stats.consecutive_failures)
                 self.stats.consecutive_failures = 0
@@ -99,12 +110,15 @@ class OutboxRelay:
             marked = await batch.mark_published()
         self.stats.batches += 1
         self.stats.published += marked
+        metrics.RELAYED.labels(TRANSPORT).inc(marked)
+        metrics.RELAY_BATCHES.labels(TRANSPORT).inc()
         log.debug("relayed %d events in %.3fs", marked, time.monotonic() - started)
         return len(batch.records)
 
     def _backoff_after_failure(self, exc: Exception) -> float:
         self.stats.failures += 1
         self.stats.consecutive_failures += 1
+        metrics.RELAY_FAILURES.labels(TRANSPORT).inc()
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
         exponent = min(self.stats.consecutive_failures - 1, 30)
         delay: float = min(self._max_backoff, self._initial_backoff * float(2**exponent))

@@ -174,7 +174,9 @@ async def serve(settings: Settings, *, run_migrations: bool | None = None) -> As
         if not settings.is_sqlite and run_migrations is None:
             await truncate_all(platform.database)
         configure_logging(settings.log_level, json_lines=settings.log_json)
-        app = create_app(container=platform.container)
+        # Litestar's test client runs lifespan hooks on a loop of its own, which must not own the
+        # in-process event transport: tests that need events drive ``platform.events`` on theirs.
+        app = create_app(container=platform.container, run_events=False)
         async with AsyncTestClient(app) as client:
             yield Api(client=client, platform=platform)
     finally:

@@ -44,6 +44,11 @@ def topic_for(event: DomainEvent) -> str:
     return f"elearning.{event.module()}"
 
 
+def topic_for_type(type_name: str) -> str:
+    """The topic that carries events of a versioned type name (``course.published.v1``)."""
+    return f"elearning.{type_name.split('.', 1)[0]}"
+
+
 async def append_to_outbox(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
     if not events:
         return

@@ -24,8 +24,10 @@ keep that timeout short. An idle poll takes no lock.
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,10 +36,13 @@ from sqlalchemy import BigInteger, String, all_, and_, any_, bindparam, delete, 
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from elearning_adapters import metrics
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.outbox import outbox
 
 _ERROR_MAX = 2000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +179,19 @@ class OutboxStore:
         blocked = set((await conn.execute(blocked_query)).scalars())
         return [r for r in records if r.message_key not in blocked]
 
+    async def peek(self, limit: int) -> list[OutboxRecord]:
+        """Up to ``limit`` unpublished rows in ``id`` order, without claiming them.
+
+        For the in-process transport, whose handlers write in transactions of
+        their own: holding SQLite's write lock over them would deadlock. Two
+        peekers may see the same rows; the consumers' inbox makes that harmless.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        query = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit)
+        async with self._db.read() as conn:
+            return [record_from_row(row) for row in (await conn.execute(query)).mappings()]
+
     async def _any_pending(self) -> bool:
         async with self._db.read() as conn:
             query = select(outbox.c.id).where(outbox.c.published_at.is_(None)).limit(1)
@@ -215,6 +233,40 @@ class OutboxStore:
         if oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)
         return PendingStats(count=count, oldest_age=max((now or datetime.now(UTC)) - oldest, timedelta(0)))
+
+
+class Retention:
+    """Prunes rows published longer than ``keep`` ago, at most once every ``every`` seconds.
+
+    Called by the relays between rounds, so a running relay keeps the outbox
+    table small without an operator's cron job; ``keep`` None never prunes.
+    """
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        keep: timedelta | None,
+        *,
+        every: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store, self._keep, self._every, self._clock = store, keep, every, clock
+        self._last = float("-inf")
+
+    async def maybe_prune(self) -> int:
+        if self._keep is None or self._clock() - self._last < self._every:
+            return 0
+        self._last = self._clock()
+        pruned = await self._store.prune(self._keep)
+        if pruned:
+            metrics.PRUNED.inc(pruned)
+            log.info("pruned %d outbox rows published more than %s ago", pruned, self._keep)
+        return pruned
+
+
+def retention_of(hours: float) -> timedelta | None:
+    """The ``outbox_retention_hours`` setting as a period (0 = keep everything)."""
+    return timedelta(hours=hours) if hours > 0 else None
 
 
 def record_from_row(row: Any) -> OutboxRecord:

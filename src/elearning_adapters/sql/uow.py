@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -14,6 +16,11 @@ from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.outbox import append_to_outbox
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.shared.errors import Conflict
+from elearning_core.shared.events import DomainEvent
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[Sequence[DomainEvent]], Awaitable[None]]
 
 
 class SqlUnitOfWork(CourseUnitOfWork):
@@ -22,12 +29,19 @@ class SqlUnitOfWork(CourseUnitOfWork):
     ``commit()`` flushes the repositories, appends the events of every aggregate
     they loaded or added to the outbox, and commits all of it at once. Leaving
     the block without committing rolls back and writes nothing.
+
+    ``after_commit`` sees the committed events in this process, right after
+    the commit: it wakes the in-process transport and drops this process's
+    cache entries, so a writer reads its own writes at once. It is an
+    optimisation only; the outbox and its consumers remain what makes every
+    other process see the change, and its failure never fails the commit.
     """
 
     courses: SqlCourseRepository
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, after_commit: AfterCommit | None = None) -> None:
         self._db = db
+        self._after_commit = after_commit
         self._stack: contextlib.AsyncExitStack | None = None
         self._conn: AsyncConnection | None = None
 
@@ -65,8 +79,12 @@ class SqlUnitOfWork(CourseUnitOfWork):
         except IntegrityError as exc:
             await conn.rollback()
             raise Conflict(_integrity_message(exc)) from None
-        for aggregate in aggregates:
-            aggregate.pull_events()
+        events = [e for a in aggregates for e in a.pull_events()]
+        if events and self._after_commit is not None:
+            try:
+                await self._after_commit(events)
+            except Exception:
+                log.exception("after-commit hook failed; the events are in the outbox all the same")
 
     async def rollback(self) -> None:
         await self.connection.rollback()

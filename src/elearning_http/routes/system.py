@@ -10,6 +10,8 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
 
+from elearning_adapters.backbone_stats import refresh_backbone_gauges
+from elearning_adapters.events import Subscription
 from elearning_adapters.health import database_ok, kafka_ok, redis_ok
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.engine import Database
@@ -56,12 +58,19 @@ OUTBOX_UP = Gauge("elearning_outbox_stats_up", "1 if the outbox could be read fo
 
 
 @get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
-async def metrics(database: NamedDependency[Database]) -> Response[bytes]:
-    """The process's metrics, plus the outbox lag read fresh for this scrape.
+async def metrics(
+    database: NamedDependency[Database],
+    settings: NamedDependency[Settings],
+    subscriptions: NamedDependency[list[Subscription]],
+) -> Response[bytes]:
+    """The process's metrics, plus the backbone's lag figures read fresh for this scrape.
 
-    The lag is the database's view, so every API process reports the same
-    figure; relay and consumer figures belong to the worker processes.
+    The outbox lag, consumer-group lag and dead letters waiting are the
+    database's and the broker's view, so every API process reports the same
+    figures. Relay and handler counters are this process's own: with the
+    in-process transport they are here, with Kafka on the workers' ``--metrics-port``.
     """
+    await refresh_backbone_gauges(database, settings, subscriptions, READY_TIMEOUT_S)
     try:
         stats = await asyncio.wait_for(OutboxStore(database).pending_stats(), READY_TIMEOUT_S)
     except Exception:  # a scrape must never fail because the database is slow or down

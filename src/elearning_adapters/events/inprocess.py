@@ -1,0 +1,249 @@
+"""The in-process event transport: the embedded default's Kafka, inside the API process.
+
+With no Kafka configured, ``elearning serve`` runs this transport in the
+background. It relays the same outbox to the same subscriptions through the
+same ``EventDispatcher`` as the Kafka consumers, so behaviour never forks
+between modes:
+
+- Rows are read in ``id`` order without a claim (``OutboxStore.peek``): the
+  handlers write their inbox rows in transactions of their own, and on
+  SQLite a claim would hold the only write lock they need.
+- Each row is dispatched to every subscription of its topic, then marked
+  published. A crash before the mark redelivers the row; the inbox turns the
+  second delivery into a no-op (at-least-once delivery, one effect).
+- What a dispatcher gives up on is stored in the ``dead_letters`` table
+  before the row is marked, never dropped. ``elearning events dlq replay``
+  flags dead letters; this transport dispatches flagged ones again.
+- A round that fails (the database is down) is retried with exponential
+  backoff; ``wake()`` (called after every commit) cuts the poll interval
+  short, so handlers usually run within milliseconds of the commit.
+- Published rows older than the retention are pruned between rounds.
+
+Several API processes on one PostgreSQL database each run a transport; they
+may dispatch the same row twice, which the inbox absorbs, but per-aggregate
+order across processes is only guaranteed with Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from elearning_adapters import metrics
+from elearning_adapters.events.dispatch import Dispatched, EventDispatcher, Outcome, describe
+from elearning_adapters.events.subscriptions import Subscription
+from elearning_adapters.kafka.producer import DEFAULT_PRODUCER_NAME, envelope_for
+from elearning_adapters.sql.dead_letters import DeadLetterStore
+from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.outbox_store import OutboxRecord, OutboxStore, Retention
+
+log = logging.getLogger(__name__)
+
+TRANSPORT = "in-process"
+
+
+@dataclass
+class TransportStats:
+    delivered: int = 0  # outbox rows dispatched to every subscription and marked published
+    rounds: int = 0
+    failed_rounds: int = 0
+    consecutive_failures: int = 0
+    dead_lettered: int = 0
+    replayed: int = 0
+    last_error: str | None = None
+
+
+class InProcessEventTransport:
+    def __init__(
+        self,
+        database: Database,
+        subscriptions: Sequence[Subscription],
+        *,
+        producer_name: str = DEFAULT_PRODUCER_NAME,
+        batch_size: int = 200,
+        poll_seconds: float = 0.2,
+        max_attempts: int = 5,
+        initial_backoff: float = 0.2,
+        max_backoff: float = 10.0,
+        retention: timedelta | None = None,
+    ) -> None:
+        if batch_size < 1 or poll_seconds <= 0:
+            raise ValueError("batch_size must be at least 1 and poll_seconds positive")
+        self._store = OutboxStore(database)
+        self._dead_letters = DeadLetterStore(database)
+        self._retention = Retention(self._store, retention)
+        self._producer = producer_name
+        self._batch_size = batch_size
+        self._poll = poll_seconds
+        self._initial_backoff = initial_backoff
+        self._max_backoff = max(max_backoff, initial_backoff)
+        self.subscriptions = list(subscriptions)
+        self._dispatchers = {
+            s.name: (
+                frozenset(s.topics),
+                EventDispatcher(
+                    s.name,
+                    s.handlers,
+                    database,
+                    max_attempts=max_attempts,
+                    initial_backoff=initial_backoff,
+                    max_backoff=max_backoff,
+                ),
+            )
+            for s in self.subscriptions
+        }
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.stats = TransportStats()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run in the background of the current event loop until ``stop()``."""
+        if self._task is None or self._task.done():
+            self._stop.clear()
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="in-process-events")
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Finish the row in hand (a handler being retried is abandoned: it comes again) and return."""
+        self._stop.set()
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        """New events were committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        log.info("in-process event transport started (%d subscriptions)", len(self.subscriptions))
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                delivered = await self.deliver_once()
+                await self._replay_requested()
+                await self._retention.maybe_prune()
+            except Exception as exc:
+                await self._sleep_unless_stopped(self._after_failure(exc))
+                continue
+            if self.stats.consecutive_failures:
+                log.info("in-process event transport recovered after %d failed rounds", self.stats.consecutive_failures)
+                self.stats.consecutive_failures = 0
+            if delivered < self._batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+        log.info("in-process event transport stopped: %d events delivered", self.stats.delivered)
+
+    async def drain(self, max_rounds: int = 10_000) -> int:
+        """Deliver until the outbox is empty (scripts and tests that want the effects now)."""
+        total = 0
+        for _ in range(max_rounds):
+            delivered = await self.deliver_once()
+            total += delivered
+            if delivered == 0:
+                break
+        await self._replay_requested()
+        return total
+
+    # -- one round -----------------------------------------------------------------------
+
+    async def deliver_once(self) -> int:
+        """Dispatch one batch of outbox rows and mark the delivered ones; returns how many were."""
+        records = await self._store.peek(self._batch_size)
+        delivered: list[int] = []
+        try:
+            for record in records:
+                if not await self._deliver(record):
+                    break
+                delivered.append(record.id)
+        finally:
+            if delivered:
+                await self._store.mark_published(delivered)
+                self.stats.delivered += len(delivered)
+                metrics.RELAYED.labels(TRANSPORT).inc(len(delivered))
+                metrics.RELAY_BATCHES.labels(TRANSPORT).inc()
+        self.stats.rounds += 1
+        return len(delivered)
+
+    async def _deliver(self, record: OutboxRecord) -> bool:
+        """Dispatch one row to each subscription of its topic; False if stopped before all were done."""
+        raw = envelope_for(record, self._producer).to_json()
+        for name, (topics, dispatcher) in self._dispatchers.items():
+            if record.topic not in topics:
+                continue
+            result = await dispatcher.dispatch(raw, where=f"outbox row {record.id}", sleep=self._sleep_unless_stopped)
+            if result.outcome is Outcome.ABANDONED:
+                return False
+            if result.outcome is Outcome.DEAD_LETTER:
+                await self._store_dead_letter(name, record, raw, result)
+        return True
+
+    async def _store_dead_letter(self, consumer: str, record: OutboxRecord, raw: bytes, result: Dispatched) -> None:
+        await self._dead_letters.add(
+            consumer=consumer,
+            topic=record.topic,
+            message_key=record.message_key,
+            message=raw,
+            error=describe(result.error) if result.error else "unknown error",
+            attempts=result.attempts,
+            event_id=record.event_id,
+            event_type=record.event_type,
+            outbox_id=record.id,
+        )
+        self.stats.dead_lettered += 1
+        metrics.DEAD_LETTERED.labels(consumer, record.topic).inc()
+
+    async def _replay_requested(self) -> None:
+        for dead in await self._dead_letters.replay_requested(self._batch_size):
+            entry = self._dispatchers.get(dead.consumer)
+            if entry is None:
+                await self._dead_letters.failed_again(dead.id, f"no consumer named {dead.consumer} runs here", 0)
+                continue
+            result = await entry[1].dispatch(
+                dead.message.encode(), where=f"dead letter {dead.id}", sleep=self._sleep_unless_stopped
+            )
+            if result.outcome is Outcome.ABANDONED:
+                return
+            if result.outcome is Outcome.DEAD_LETTER:
+                error = describe(result.error) if result.error else "unknown error"
+                await self._dead_letters.failed_again(dead.id, error, result.attempts)
+                log.warning("replayed dead letter %d failed again: %s", dead.id, error)
+                continue
+            await self._dead_letters.resolve(dead.id)
+            self.stats.replayed += 1
+            log.info("replayed dead letter %d (%s) for %s", dead.id, dead.event_type, dead.consumer)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _after_failure(self, exc: Exception) -> float:
+        self.stats.failed_rounds += 1
+        self.stats.consecutive_failures += 1
+        self.stats.last_error = describe(exc)
+        metrics.RELAY_FAILURES.labels(TRANSPORT).inc()
+        exponent = min(self.stats.consecutive_failures - 1, 30)
+        delay = float(min(self._max_backoff, max(self._initial_backoff, 0.05) * 2**exponent))
+        log.warning(
+            "in-process event round failed (%d in a row), retrying in %.1fs: %s",
+            self.stats.consecutive_failures,
+            delay,
+            self.stats.last_error,
+        )
+        return delay
+
+    async def _sleep_unless_stopped(self, seconds: float) -> bool:
+        if seconds > 0 and not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), seconds)
+        return self._stop.is_set()

@@ -1,0 +1,43 @@
+"""Prometheus metrics of the event backbone, shared by every process that relays or consumes.
+
+The API process exposes them at ``/metrics`` (with the in-process transport,
+its own relay and handlers count here); worker processes expose them on
+``--metrics-port``. Lag figures that only the database or the broker know
+(outbox backlog, consumer-group lag, dead letters waiting) are read fresh per
+scrape by ``backbone_gauges``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+RELAYED = Counter(
+    "elearning_relay_published_events",
+    "Outbox events delivered by this process's relay (to Kafka or to the in-process handlers)",
+    ["transport"],
+)
+RELAY_BATCHES = Counter("elearning_relay_batches", "Outbox batches delivered by this process's relay", ["transport"])
+RELAY_FAILURES = Counter("elearning_relay_failed_rounds", "Relay rounds that failed and were retried", ["transport"])
+PRUNED = Counter("elearning_outbox_pruned_events", "Published outbox rows deleted after the retention period")
+
+HANDLED = Counter(
+    "elearning_consumer_messages",
+    "Messages taken by this process's consumers, by outcome (handled, duplicate, skipped, dead_letter)",
+    ["consumer", "outcome"],
+)
+HANDLER_FAILURES = Counter(
+    "elearning_consumer_failed_attempts",
+    "Handler attempts that raised (each is retried or dead-lettered)",
+    ["consumer"],
+)
+DEAD_LETTERED = Counter(
+    "elearning_dead_lettered_messages", "Messages this process sent to a dead-letter queue", ["consumer", "topic"]
+)
+
+CONSUMER_LAG = Gauge(
+    "elearning_consumer_lag",
+    "Messages not yet committed by a consumer group, per topic (high watermark minus committed offset)",
+    ["group", "topic"],
+)
+DLQ_WAITING = Gauge("elearning_dlq_messages", "Messages held in a dead-letter topic or table", ["topic"])
+BROKER_UP = Gauge("elearning_broker_stats_up", "1 if the broker answered for this scrape's lag figures, else 0")

@@ -1,0 +1,80 @@
+"""``elearning worker relay|consume``: the background workers, run as this process.
+
+The worker runtime is started by module name (``python -m elearning_workers``)
+in place of this process, so the CLI never imports it (runtimes do not
+import each other) and signals reach the worker directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from elearning_cli._common import handle_errors
+
+worker_app = typer.Typer(
+    help="Background workers: the outbox relay and the event consumers (need ELEARNING_KAFKA_BOOTSTRAP_SERVERS).",
+    no_args_is_help=True,
+)
+
+MetricsPort = Annotated[
+    int | None, typer.Option(min=1, max=65535, help="Serve Prometheus metrics on this port.", show_default=False)
+]
+MetricsHost = Annotated[str, typer.Option(help="Interface for --metrics-port.")]
+
+
+def _exec_worker(arguments: list[str]) -> None:
+    command = [sys.executable, "-m", "elearning_workers", *arguments]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+
+
+def _metrics(port: int | None, host: str) -> list[str]:
+    return [] if port is None else ["--metrics-port", str(port), "--metrics-host", host]
+
+
+@worker_app.command("relay")
+@handle_errors
+def relay(
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Events per batch.")] = 500,
+    idle_sleep: Annotated[float, typer.Option(min=0, help="Seconds to wait when the outbox is empty.")] = 0.5,
+    max_backoff: Annotated[float, typer.Option(min=0.01, help="Longest wait between failed rounds.")] = 30.0,
+    delivery_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a batch may take to be acknowledged.")
+    ] = 10.0,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
+) -> None:
+    """Publish committed outbox events to Kafka until SIGTERM (the batch in flight is finished first)."""
+    _exec_worker(
+        [
+            "relay",
+            "--batch-size",
+            str(batch_size),
+            "--idle-sleep",
+            str(idle_sleep),
+            "--max-backoff",
+            str(max_backoff),
+            "--delivery-timeout",
+            str(delivery_timeout),
+            *_metrics(metrics_port, metrics_host),
+        ]
+    )
+
+
+@worker_app.command("consume")
+@handle_errors
+def consume(
+    groups: Annotated[list[str] | None, typer.Argument(help="Consumer groups to run (default: every one).")] = None,
+    list_groups: Annotated[bool, typer.Option("--list", help="List the consumer groups and exit.")] = False,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
+) -> None:
+    """Run event consumers until SIGTERM: idempotent handlers, retries, dead letters in <topic>.dlq."""
+    _exec_worker(
+        ["consume", *(groups or []), *(["--list"] if list_groups else []), *_metrics(metrics_port, metrics_host)]
+    )
