@@ -31,8 +31,6 @@ from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.pagination import CursorCodec
 from elearning_core.shared.ports import AdminOnlyPolicy
 
-REDIS_KEY_PREFIX = "elearning:"
-
 
 def _cursor_codec(settings: Settings) -> CursorCodec:
     return CursorCodec(settings.resolved_secret())
@@ -42,7 +40,7 @@ def _cache(settings: Settings) -> Cache | None:
     kind = settings.resolved_cache
     if kind == "redis":
         assert settings.redis_url is not None  # Settings refuses cache=redis without a URL
-        return RedisCache(settings.redis_url, key_prefix=REDIS_KEY_PREFIX)
+        return RedisCache(settings.redis_url, key_prefix=settings.redis_key_prefix)
     if kind == "memory":
         return InMemoryCache()
     return None

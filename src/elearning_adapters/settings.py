@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         "cache when the events run in-process (no Kafka) and one server process serves, else none",
     )
     cache_ttl_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    redis_key_prefix: str = Field(
+        default="elearning:", max_length=100, description="Prefix of every Redis key (deployments sharing a Redis)"
+    )
     outbox_retention_hours: float = Field(
         default=168.0, ge=0, description="Published outbox rows older than this are pruned by the relay; 0 = never"
     )

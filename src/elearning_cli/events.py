@@ -39,6 +39,7 @@ from elearning_cli._common import (
 
 if TYPE_CHECKING:
     from elearning_core.shared.envelope import EventEnvelope
+from elearning_cli._dead_letters import list_dead_letters, replay_dead_letters
 from elearning_cli._kafka import (
     POLL_INTERVAL,
     READ_TIMEOUT,
@@ -60,8 +61,9 @@ from elearning_cli._kafka import (
 
 events_app = typer.Typer(
     help=(
-        "Look at the Kafka event topics: dead letters and live traffic. "
-        "Needs ELEARNING_KAFKA_BOOTSTRAP_SERVERS; never commits consumer offsets."
+        "Look at the event topics: dead letters and live traffic. `tail`, `dlq show` and offsets need "
+        "ELEARNING_KAFKA_BOOTSTRAP_SERVERS; without it `dlq list|replay` act on the in-process transport's "
+        "dead letters. Never commits consumer offsets."
     ),
     no_args_is_help=True,
 )
@@ -109,9 +111,19 @@ def dlq_list(
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="Show at most this many dead letters, the newest ones.")
     ] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Without Kafka: print the dead letters whole, as JSON.")
+    ] = False,
 ) -> None:
-    """List dead letters: where they are, where they came from, their event, attempts and error."""
-    bootstrap = kafka_bootstrap(load_settings())
+    """List dead letters: where they are, where they came from, their event, attempts and error.
+
+    Without Kafka configured, the in-process transport's dead letters (a database table) are listed.
+    """
+    settings = load_settings()
+    if settings.events_in_process:
+        list_dead_letters(settings, topic, limit, as_json)
+        return
+    bootstrap = kafka_bootstrap(settings)
     with reader(bootstrap) as consumer, kafka_errors(bootstrap):
         topics = topic_partitions(consumer)
         if topic == "all":
@@ -311,6 +323,10 @@ def dlq_replay(
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter in the topic.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    ids: Annotated[
+        list[int] | None,
+        typer.Option("--id", min=1, help="Without Kafka: a dead letter to replay, by the id `dlq list` shows."),
+    ] = None,
 ) -> None:
     """Re-publish dead letters to their original topic, for the consumers to try again.
 
@@ -323,11 +339,25 @@ def dlq_replay(
     consumer group of the original topic receives a replayed event again;
     groups that already handled it skip it (their inbox knows the event id),
     which also makes replaying the same dead letter twice harmless.
+
+    Without Kafka configured, replay flags rows of the in-process transport's
+    dead-letter table (`--all` or `--id N`); the running `elearning serve`
+    dispatches them again and deletes each one its consumer now handles.
     """
+    settings = load_settings()
+    if settings.events_in_process:
+        if all_ == bool(ids) or offsets:
+            raise typer.BadParameter(
+                "without Kafka, give either --id N (one or more) or --all", param_hint="--id/--all"
+            )
+        replay_dead_letters(settings, topic, None if all_ else ids)
+        return
+    if ids:
+        raise typer.BadParameter("--id is for the in-process transport; with Kafka use --offset P:O", param_hint="--id")
     if all_ == bool(offsets):
         raise typer.BadParameter("give either --offset P:O (one or more) or --all", param_hint="--offset/--all")
     positions = [parse_position(o) for o in offsets or []]
-    bootstrap = kafka_bootstrap(load_settings())
+    bootstrap = kafka_bootstrap(settings)
     name = dlq_name(topic)
     records = _read_all(bootstrap, name) if all_ else _fetch(bootstrap, name, list(dict.fromkeys(positions)))
     if not records:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 APP_FACTORY = "elearning_http.app:server_app"
 ADMIN_TOKEN_ENV = "ELEARNING_ADMIN_TOKEN"
+WORKERS_ENV = "ELEARNING_WORKERS"
 
 
 async def preflight(settings: Settings) -> str:
@@ -63,6 +64,23 @@ async def preflight(settings: Settings) -> str:
         f"the database {label} is at revision {current}, this version needs {head}; "
         f"{UPGRADE_HINT} before `elearning serve`"
     )
+
+
+def events_summary(settings: Settings) -> str:
+    """One line on how events travel and what the catalog cache is, for the operator starting the server."""
+    cache = {
+        "redis": "Redis (invalidated by course events)",
+        "memory": "in this process (invalidated by course events)",
+        "none": "off",
+    }[settings.resolved_cache]
+    if settings.events_in_process:
+        events = "relayed in-process from the outbox (no Kafka configured)"
+    else:
+        events = (
+            f"published to Kafka at {settings.kafka_bootstrap_servers} by `elearning worker relay`, "
+            "handled by `elearning worker consume`"
+        )
+    return f"events: {events}; catalog cache: {cache}"
 
 
 def ensure_admin_token() -> str | None:
@@ -114,6 +132,10 @@ def serve(
     console.print(Text(f"API docs: {docs_url(host, port)}"), soft_wrap=True)
     if workers > 1 and settings.is_sqlite:
         warn("several workers share one SQLite file; writes are serialised. Use PostgreSQL for real load")
+    # The server processes read their settings from the environment: make them see the worker count
+    # (the catalog cache is process-local only when one process serves).
+    os.environ[WORKERS_ENV] = str(workers)
+    info(events_summary(settings.model_copy(update={"workers": workers})))
 
     import uvicorn
 

@@ -73,6 +73,9 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set; errors are logged and retried, never raised."""
         log.info("outbox relay started (batch size %d)", self._batch_size)
+        warm_up = getattr(self._publisher, "warm_up", None)  # connect before the first batch, if it can
+        if warm_up is not None:
+            await warm_up()
         while not stop.is_set():
             try:
                 relayed = await self.relay_once()

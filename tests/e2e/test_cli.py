@@ -70,6 +70,10 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) ->
     monkeypatch.setenv("ELEARNING_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ELEARNING_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("COLUMNS", "200")
+    # `serve` hands these to the server processes through os.environ: registered here so each test undoes them.
+    for name in ("ELEARNING_ADMIN_TOKEN", "ELEARNING_WORKERS"):
+        monkeypatch.setenv(name, "placeholder")
+        monkeypatch.delenv(name)
     return sqlite_url
 
 

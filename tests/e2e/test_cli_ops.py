@@ -9,8 +9,11 @@ checked by reading the original topic back.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -539,9 +542,10 @@ KAFKA_COMMANDS = [
     ["events", "dlq", "replay", "t.dlq", "--all", "--yes"],
     ["events", "tail", "t"],
 ]
+KAFKA_ONLY_COMMANDS = [KAFKA_COMMANDS[1], KAFKA_COMMANDS[3]]  # without Kafka, dlq list/replay use the table
 
 
-@pytest.mark.parametrize("args", KAFKA_COMMANDS, ids=lambda a: "-".join(a[:3]))
+@pytest.mark.parametrize("args", KAFKA_ONLY_COMMANDS, ids=lambda a: "-".join(a[:3]))
 def test_kafka_commands_without_a_bootstrap_setting_fail_in_one_line(args: list[str]) -> None:
     result = invoke(*args)
     assert result.exit_code == 1
@@ -578,3 +582,113 @@ def test_kafka_error_codes_used_by_the_cli_exist() -> None:
         "_PARTITION_EOF",
     ):
         assert isinstance(getattr(KafkaError, name), int)
+
+
+# -- dead letters of the in-process transport (no Kafka configured) --------------------------------
+
+
+def make_in_process_dead_letters(url: str, courses: int) -> list[uuid.UUID]:
+    """Course events whose handler always fails, relayed by the real in-process transport: real dead letters."""
+    from elearning_adapters.events import InProcessEventTransport, Subscription
+
+    async def failing(_event: DomainEvent, _envelope: EventEnvelope, _conn: AsyncConnection) -> None:
+        raise RuntimeError("handler bug")
+
+    async def make() -> list[uuid.UUID]:
+        async with await bootstrap(Settings(database_url=url)) as platform:
+            ids = [(await platform.courses.create(SYSTEM, CreateCourse(title=f"Dead {i}"))).id for i in range(courses)]
+            subscription = Subscription("failing", "test", {ev.CourseCreated.type: failing})
+            transport = InProcessEventTransport(
+                platform.database, [subscription], max_attempts=2, initial_backoff=0.0, max_backoff=0.0
+            )
+            await transport.drain()
+            return ids
+
+    return asyncio.run(make())
+
+
+def test_without_kafka_dlq_list_shows_the_in_process_dead_letters(cli_env: str) -> None:
+    asyncio.run(migrate_sqlite(cli_env))
+    assert "No dead letters" in ok("events", "dlq", "list").stderr
+    make_in_process_dead_letters(cli_env, courses=3)
+
+    result = ok("events", "dlq", "list")
+    rows = [r for r in table_rows(result.stdout) if r and r[0].isdigit()]
+    assert len(rows) == 3
+    assert {r[1] for r in rows} == {"elearning.course"}
+    assert {r[2] for r in rows} == {"failing"}
+    assert {r[3] for r in rows} == {ev.CourseCreated.type}
+    assert {r[5] for r in rows} == {"2"}
+    assert all("RuntimeError: handler bug" in r[-1] for r in rows)
+    assert "Showing 3 of 3 dead letters" in result.stderr
+
+    whole = json.loads(ok("events", "dlq", "list", "--json", "--limit", "2").stdout)
+    assert len(whole) == 2
+    assert whole[0]["error"] == "RuntimeError: handler bug"
+    assert json.loads(whole[0]["message"])["type"] == ev.CourseCreated.type
+
+
+def test_without_kafka_dlq_replay_flags_dead_letters_for_the_running_transport(cli_env: str) -> None:
+    asyncio.run(migrate_sqlite(cli_env))
+    make_in_process_dead_letters(cli_env, courses=2)
+    first = int(next(r for r in table_rows(ok("events", "dlq", "list").stdout) if r and r[0].isdigit())[0])
+
+    flagged = ok("events", "dlq", "replay", "elearning.course", "--id", str(first))
+    assert "Flagged 1 dead letter for replay" in flagged.stderr
+    rows = [r for r in table_rows(ok("events", "dlq", "list").stdout) if r and r[0].isdigit()]
+    assert {int(r[0]): r[7] for r in rows}[first] == "requested"
+    assert sorted(r[7] for r in rows) == ["", "requested"]
+
+    missing = invoke("events", "dlq", "replay", "elearning.course", "--id", "999")
+    assert missing.exit_code == 1
+    assert error_lines(missing) == ["error: no dead letter with id 999 in elearning.course"]
+    both = invoke("events", "dlq", "replay", "elearning.course", "--all", "--id", "1")
+    assert both.exit_code == 2
+    assert "--id N" in both.stderr
+    assert "Flagged 2 dead letters" in ok("events", "dlq", "replay", "all", "--all").stderr
+
+
+# -- the worker commands (real processes: they exec the worker runtime) ---------------------------
+
+
+def run_worker_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "elearning"), "worker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", ["relay", "consume"])
+def test_worker_commands_without_kafka_fail_in_one_line(command: str) -> None:
+    result = run_worker_cli(command, env={k: v for k, v in os.environ.items()})
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ELEARNING_KAFKA_BOOTSTRAP_SERVERS is not set")
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str) -> None:
+    env = {k: v for k, v in os.environ.items()} | {"ELEARNING_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    listed = run_worker_cli("consume", "--list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split("\t")[:2] == ["catalog-cache", "elearning.course"]
+
+    unknown = run_worker_cli("consume", "no-such-group", env=env)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "error: unknown consumer group no-such-group; known: catalog-cache"
+
+    no_cache = run_worker_cli("consume", env={k: v for k, v in os.environ.items()})  # Kafka, but no Redis
+    assert no_cache.returncode == 2
+    assert "no consumer groups in this configuration" in no_cache.stderr
+
+
+def test_worker_help_names_both_workers() -> None:
+    result = ok("worker", "--help")
+    assert "relay" in result.stdout
+    assert "consume" in result.stdout
+    assert "--metrics-port" in ok("worker", "consume", "--help").stdout

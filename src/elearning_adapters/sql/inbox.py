@@ -11,10 +11,10 @@ key: the second insert waits for the first transaction and then does nothing.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, String, Table, select
+from sqlalchemy import Column, String, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
@@ -58,6 +58,17 @@ async def record_processed(
     # RETURNING rather than rowcount: a skipped conflict returns no row on both backends, whatever the driver reports.
     inserted = await conn.execute(statement.returning(inbox.c.event_id))
     return inserted.first() is not None
+
+
+async def prune_inbox(conn: AsyncConnection, older_than: timedelta, *, now: datetime | None = None) -> int:
+    """Forget events handled more than ``older_than`` ago (in the caller's transaction).
+
+    The retention must outlast any redelivery: the outbox retention (days),
+    far beyond a consumer's uncommitted window or a relay's retry.
+    """
+    cutoff = (now or datetime.now(UTC)) - older_than
+    result = await conn.execute(delete(inbox).where(inbox.c.processed_at < cutoff))
+    return int(result.rowcount)
 
 
 async def is_processed(conn: AsyncConnection, consumer: str, event_id: uuid.UUID) -> bool:

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters import metrics
 from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.inbox import prune_inbox
 from elearning_adapters.sql.outbox import outbox
 
 _ERROR_MAX = 2000
@@ -220,6 +221,13 @@ class OutboxStore:
             await conn.commit()
             return result.rowcount
 
+    async def prune_inbox(self, older_than: timedelta) -> int:
+        """Delete inbox rows of events handled more than ``older_than`` ago."""
+        async with self._db.write() as conn:
+            count = await prune_inbox(conn, older_than)
+            await conn.commit()
+            return count
+
     async def pending_stats(self, *, now: datetime | None = None) -> PendingStats:
         async with self._db.read() as conn:
             row = (
@@ -236,10 +244,10 @@ class OutboxStore:
 
 
 class Retention:
-    """Prunes rows published longer than ``keep`` ago, at most once every ``every`` seconds.
+    """Prunes outbox rows published, and inbox rows handled, longer than ``keep`` ago, at most once every ``every`` seconds.
 
     Called by the relays between rounds, so a running relay keeps the outbox
-    table small without an operator's cron job; ``keep`` None never prunes.
+    and inbox tables small without an operator's cron job; ``keep`` None never prunes.
     """
 
     def __init__(
@@ -258,9 +266,11 @@ class Retention:
             return 0
         self._last = self._clock()
         pruned = await self._store.prune(self._keep)
+        handled = await self._store.prune_inbox(self._keep)
         if pruned:
             metrics.PRUNED.inc(pruned)
-            log.info("pruned %d outbox rows published more than %s ago", pruned, self._keep)
+        if pruned or handled:
+            log.info("pruned %d outbox and %d inbox rows older than %s", pruned, handled, self._keep)
         return pruned
 
 

@@ -1,0 +1,157 @@
+"""``elearning serve`` on the embedded default, as a real process: the in-process event transport inside it.
+
+The server caches the catalog in its own memory. A change the server makes
+itself is visible at once (its commit drops its own entries); a change that
+another process commits (``elearning courses import`` on the same SQLite
+file) can only reach the server's cache through the outbox, relayed by the
+transport running inside ``serve`` to the catalog-cache handler: the same
+handler that ``elearning worker consume`` runs with Kafka.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ELEARNING = str(Path(sys.executable).parent / "elearning")
+TOKEN = "serve-events-token"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+WAIT = 60.0  # the bound of every wait here; no timing is asserted
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], what: str, seconds: float = WAIT) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        if not (line.startswith(name + "{") or line.startswith(name + " ")):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ELEARNING_")}
+    return base | {
+        "ELEARNING_DATA_DIR": str(tmp_path / "data"),
+        "ELEARNING_ADMIN_TOKEN": TOKEN,
+        "ELEARNING_LOG_JSON": "false",
+        "ELEARNING_ACCESS_LOG": "false",
+    }
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [ELEARNING, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _ready(base) or process.poll() is not None, "the server to answer /ready")
+        assert process.poll() is None, log.read_text()
+        yield base, process, log
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def listed_slugs(base: str) -> list[str]:
+    response = httpx.get(f"{base}/api/v1/courses", params={"limit": 100}, timeout=10)
+    assert response.status_code == 200, response.text
+    return [c["slug"] for c in response.json()["items"]]
+
+
+def test_serve_relays_events_in_process_so_another_process_changes_reach_its_cache(
+    server: tuple[str, subprocess.Popen[bytes], Path], env: dict[str, str], tmp_path: Path
+) -> None:
+    base, process, log = server
+    with httpx.Client(base_url=base, headers=ADMIN, timeout=10) as client:
+        course = client.post("/api/v1/courses", json={"title": "Served here", "slug": "served-here"}).json()
+        section = client.post(f"/api/v1/courses/{course['id']}/sections", json={"title": "S"}).json()
+        client.post(f"/api/v1/courses/{course['id']}/sections/{section['id']}/lessons", json={"title": "L"})
+        assert client.post(f"/api/v1/courses/{course['id']}/publish").status_code == 200
+    assert listed_slugs(base) == ["served-here"]  # its own write: visible at once
+    assert listed_slugs(base) == ["served-here"]  # ... and now cached
+
+    # Another process commits to the same database: the server's cache does not know yet.
+    record = {
+        "slug": "imported-elsewhere",
+        "title": "Imported elsewhere",
+        "status": "published",
+        "sections": [{"title": "S", "lessons": [{"title": "L"}]}],
+    }
+    source = tmp_path / "import.json"
+    source.write_text(json.dumps([record]))
+    imported = subprocess.run(
+        [ELEARNING, "courses", "import", str(source)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert imported.returncode == 0, imported.stderr
+
+    slugs = wait_for(
+        lambda: s if "imported-elsewhere" in (s := listed_slugs(base)) else None,
+        "the imported course to show in the server's cached list",
+    )
+    assert sorted(slugs) == ["imported-elsewhere", "served-here"]
+
+    def relayed() -> str | None:
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        return text if metric(text, "elearning_outbox_pending") == 0.0 else None
+
+    text = wait_for(relayed, "the outbox to be relayed")
+    assert (metric(text, "elearning_relay_published_events_total", transport="in-process") or 0) >= 5
+    handled = metric(text, "elearning_consumer_messages_total", consumer="catalog-cache", outcome="handled")
+    assert (handled or 0) >= 5
+    assert metric(text, "elearning_consumer_lag", group="catalog-cache", topic="elearning.course") == 0.0
+    assert metric(text, "elearning_dlq_messages", topic="elearning.course") == 0.0
+
+    process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught: -SIGTERM is its clean exit.
+    assert process.wait(30) in (0, -signal.SIGTERM)
+    output = log.read_text()
+    assert "Application shutdown complete" in output
+    assert "events: relayed in-process from the outbox (no Kafka configured); catalog cache: in this process" in output
+    assert "in-process event transport stopped" in output
+    assert "Traceback" not in output

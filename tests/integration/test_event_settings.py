@@ -1,0 +1,101 @@
+"""How settings choose the event transport and the catalog cache, and what the container builds from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
+from elearning_adapters.container import build_container, close_adapters
+from elearning_adapters.events import InProcessEventTransport
+from elearning_adapters.events.subscriptions import CATALOG_CACHE
+from elearning_adapters.redis.cache import RedisCache
+from elearning_adapters.settings import Settings
+
+KAFKA = "127.0.0.1:9092"
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("values", "cache", "in_process"),
+    [
+        ({}, "memory", True),
+        ({"workers": 2}, "none", True),  # a process-local cache cannot see the other processes' commits
+        ({"redis_url": REDIS}, "redis", True),
+        ({"redis_url": REDIS, "workers": 4}, "redis", True),
+        ({"kafka_bootstrap_servers": KAFKA}, "none", False),  # Kafka consumers cannot reach a process's memory
+        ({"kafka_bootstrap_servers": KAFKA, "redis_url": REDIS}, "redis", False),
+        ({"kafka_bootstrap_servers": "  "}, "memory", True),
+        ({"cache": "none"}, "none", True),
+        ({"cache": "memory", "workers": 2}, "memory", True),  # asked for explicitly
+    ],
+)
+def test_auto_settings_pick_the_transport_and_a_cache_that_can_be_invalidated(
+    values: dict[str, Any], cache: str, in_process: bool
+) -> None:
+    settings = Settings.in_memory(**values)
+    assert settings.resolved_cache == cache
+    assert settings.events_in_process is in_process
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"cache": "memory", "kafka_bootstrap_servers": KAFKA}, "cannot be invalidated by Kafka consumers"),
+        ({"cache": "redis"}, "needs ELEARNING_REDIS_URL"),
+        ({"cache": "disk"}, "Input should be"),
+        ({"consumer_max_attempts": 0}, "greater than or equal to 1"),
+        ({"outbox_retention_hours": -1}, "greater than or equal to 0"),
+    ],
+)
+def test_contradictory_event_settings_are_refused_with_the_reason(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings.in_memory(**values)
+
+
+def test_the_environment_configures_the_backbone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELEARNING_CACHE", "none")
+    monkeypatch.setenv("ELEARNING_OUTBOX_RETENTION_HOURS", "24")
+    monkeypatch.setenv("ELEARNING_CONSUMER_MAX_ATTEMPTS", "7")
+    monkeypatch.setenv("ELEARNING_REDIS_KEY_PREFIX", "tenant-a:")
+    settings = Settings()
+    assert (settings.cache, settings.outbox_retention_hours, settings.consumer_max_attempts) == ("none", 24.0, 7)
+    assert settings.redis_key_prefix == "tenant-a:"
+
+
+async def test_the_container_builds_the_cached_catalog_the_subscription_and_the_transport() -> None:
+    container = build_container(Settings.in_memory())
+    try:
+        catalog = container.adapters.catalog_queries()
+        assert isinstance(catalog, CachedCatalogQueries)
+        assert isinstance(container.adapters.cache(), InMemoryCache)
+        (subscription,) = container.adapters.subscriptions()
+        assert subscription.name == CATALOG_CACHE
+        assert subscription.topics == ["elearning.course"]
+        assert "course.published.v1" in subscription.handlers
+        transport = container.adapters.event_transport()
+        assert isinstance(transport, InProcessEventTransport)
+        assert transport.subscriptions == [subscription]
+    finally:
+        await close_adapters(container)
+
+
+async def test_with_kafka_the_api_runs_no_transport_and_redis_backs_the_cache() -> None:
+    container = build_container(Settings.in_memory(kafka_bootstrap_servers=KAFKA, redis_url=REDIS))
+    try:
+        assert container.adapters.event_transport() is None
+        assert isinstance(container.adapters.cache(), RedisCache)
+        assert [s.name for s in container.adapters.subscriptions()] == [CATALOG_CACHE]
+    finally:
+        await close_adapters(container)
+
+
+async def test_without_a_cache_there_is_nothing_to_invalidate() -> None:
+    container = build_container(Settings.in_memory(cache="none"))
+    try:
+        assert not isinstance(container.adapters.catalog_queries(), CachedCatalogQueries)
+        assert container.adapters.subscriptions() == []
+    finally:
+        await close_adapters(container)
