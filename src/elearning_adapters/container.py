@@ -73,6 +73,7 @@ def _event_transport(
         poll_seconds=settings.events_poll_seconds,
         max_attempts=settings.consumer_max_attempts,
         retention=retention_of(settings.outbox_retention_hours),
+        inbox_retention=retention_of(settings.inbox_retention_hours),
     )
 
 

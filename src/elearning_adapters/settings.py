@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     outbox_retention_hours: float = Field(
         default=168.0, ge=0, description="Published outbox rows older than this are pruned by the relay; 0 = never"
     )
+    inbox_retention_hours: float = Field(
+        default=720.0,
+        ge=0,
+        description="Inbox rows (handled event ids) older than this are pruned; keep it above the Kafka topics' "
+        "retention, since a consumer group reset to a topic's start redelivers that far back; 0 = never",
+    )
     consumer_max_attempts: int = Field(default=5, ge=1, le=100, description="Handler tries before a dead letter")
     events_poll_seconds: float = Field(
         default=0.2, gt=0, le=60, description="How often the in-process event transport looks for new events"

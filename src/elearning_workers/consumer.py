@@ -44,7 +44,8 @@ from typing import Any, TypeVar
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from elearning_adapters import metrics
-from elearning_adapters.events.dispatch import DispatchStats, EventDispatcher, Handler, Outcome, describe
+from elearning_adapters.events.dispatch import DispatchStats, EventDispatcher, Outcome, describe
+from elearning_adapters.events.dispatch import Handler as Handler  # re-exported: handlers are typed with it
 from elearning_adapters.kafka import KafkaEventPublisher
 from elearning_adapters.kafka.headers import (
     DLQ_ATTEMPTS,

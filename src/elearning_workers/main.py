@@ -78,6 +78,7 @@ async def run_relay(args: argparse.Namespace, settings: Settings, bootstrap_serv
         idle_sleep=args.idle_sleep,
         max_backoff=args.max_backoff,
         retention=retention_of(settings.outbox_retention_hours),
+        inbox_retention=retention_of(settings.inbox_retention_hours),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

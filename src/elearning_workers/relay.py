@@ -56,13 +56,14 @@ class OutboxRelay:
         *,
         initial_backoff: float = 0.2,
         retention: timedelta | None = None,
+        inbox_retention: timedelta | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if idle_sleep < 0 or max_backoff <= 0 or initial_backoff <= 0:
             raise ValueError("idle_sleep must be >= 0, max_backoff and initial_backoff > 0")
         self._store = OutboxStore(database)
-        self._retention = Retention(self._store, retention)
+        self._retention = Retention(self._store, retention, keep_inbox=inbox_retention)
         self._publisher = publisher
         self._batch_size = batch_size
         self._idle_sleep = idle_sleep

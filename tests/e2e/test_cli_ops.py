@@ -16,13 +16,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from typer.testing import CliRunner, Result
 
@@ -692,3 +694,63 @@ def test_worker_help_names_both_workers() -> None:
     assert "relay" in result.stdout
     assert "consume" in result.stdout
     assert "--metrics-port" in ok("worker", "consume", "--help").stdout
+
+
+# -- a poison message, end to end: dead-lettered, fixed, replayed, one effect ---------------------
+
+
+def test_a_poison_message_replayed_after_the_fix_has_exactly_one_effect(kafka_env: str, cli_env: str) -> None:
+    from tests.integration.test_consumer import Effects, course_events, publish, run_until
+    from tests.integration.test_consumer import runner as consumer_runner
+
+    topic = f"test.poison.{uuid.uuid4().hex[:10]}"
+    KafkaEventPublisher(kafka_env).ensure_topics([topic], partitions=1)
+    created, _section_added = events = course_events(1)
+    group = f"g-{uuid.uuid4().hex}"
+    fixed = False
+
+    async def phase(condition: Any, what: str) -> tuple[Counter[uuid.UUID], dict[str, int]]:
+        db = Database(cli_env)
+        try:
+            effects = Effects(db)
+            effects.table = "fx_poison"
+
+            async def handler(event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
+                await effects.handler(event, envelope, conn)
+                if not fixed:
+                    raise RuntimeError("handler bug")
+
+            handlers = {ev.CourseCreated.type: handler}
+            consumer = consumer_runner(db, kafka_env, topic, handlers, group)
+            await run_until(consumer, condition, what)
+            stats = {"handled": consumer.stats.handled, "duplicates": consumer.stats.duplicates}
+            return await effects.counts(), stats
+        finally:
+            await db.dispose()
+
+    async def prepare() -> None:
+        await migrate_sqlite(cli_env)
+        db = Database(cli_env)
+        try:
+            await Effects(db).create()  # a random table name; the phases use a fixed one
+            async with db.write() as conn:
+                await conn.execute(text("CREATE TABLE fx_poison (event_id VARCHAR(36) NOT NULL)"))
+                await conn.commit()
+        finally:
+            await db.dispose()
+        await publish(kafka_env, topic, events)
+
+    asyncio.run(prepare())
+    effects, _ = asyncio.run(phase(lambda s: s.dead_lettered == 1 and s.skipped == 1, "the dead letter"))
+    assert effects == Counter()  # three failed tries, each rolled back
+
+    fixed = True
+    ok("events", "dlq", "replay", f"{topic}.dlq", "--all", "--yes")
+    effects, stats = asyncio.run(phase(lambda s: s.handled == 1, "the replayed event"))
+    assert effects == Counter({created.event_id: 1})
+    assert stats == {"handled": 1, "duplicates": 0}
+
+    ok("events", "dlq", "replay", f"{topic}.dlq", "--all", "--yes")  # replayed again by mistake: harmless
+    effects, stats = asyncio.run(phase(lambda s: s.duplicates == 1, "the second replay"))
+    assert effects == Counter({created.event_id: 1})
+    assert stats == {"handled": 0, "duplicates": 1}

@@ -352,7 +352,7 @@ async def test_retention_prunes_old_published_rows_at_most_once_per_interval(pla
     assert [r.id for r in remaining] == recent[:1]
 
 
-async def test_retention_also_forgets_inbox_rows_older_than_the_retention(platform: Platform) -> None:
+async def test_retention_forgets_inbox_rows_older_than_the_inbox_retention(platform: Platform) -> None:
     now = datetime.now(UTC)
     old, recent = uuid.uuid4(), uuid.uuid4()
     async with platform.database.write() as conn:
@@ -360,7 +360,11 @@ async def test_retention_also_forgets_inbox_rows_older_than_the_retention(platfo
         await record_processed(conn, "c", recent, at=now - timedelta(days=6))
         await conn.commit()
 
-    await Retention(OutboxStore(platform.database), timedelta(days=7)).maybe_prune()
+    await Retention(OutboxStore(platform.database), timedelta(days=1)).maybe_prune()  # the outbox's retention only
+    async with platform.database.read() as conn:
+        assert set((await conn.execute(select(inbox.c.event_id))).scalars()) == {old, recent}
+
+    await Retention(OutboxStore(platform.database), None, keep_inbox=timedelta(days=7)).maybe_prune()
 
     async with platform.database.read() as conn:
         assert list((await conn.execute(select(inbox.c.event_id))).scalars()) == [recent]

@@ -70,12 +70,13 @@ class InProcessEventTransport:
         initial_backoff: float = 0.2,
         max_backoff: float = 10.0,
         retention: timedelta | None = None,
+        inbox_retention: timedelta | None = None,
     ) -> None:
         if batch_size < 1 or poll_seconds <= 0:
             raise ValueError("batch_size must be at least 1 and poll_seconds positive")
         self._store = OutboxStore(database)
         self._dead_letters = DeadLetterStore(database)
-        self._retention = Retention(self._store, retention)
+        self._retention = Retention(self._store, retention, keep_inbox=inbox_retention)
         self._producer = producer_name
         self._batch_size = batch_size
         self._poll = poll_seconds

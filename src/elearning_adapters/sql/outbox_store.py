@@ -244,10 +244,13 @@ class OutboxStore:
 
 
 class Retention:
-    """Prunes outbox rows published, and inbox rows handled, longer than ``keep`` ago, at most once every ``every`` seconds.
+    """Prunes outbox rows published, and inbox rows handled, longer ago than their retention.
 
-    Called by the relays between rounds, so a running relay keeps the outbox
-    and inbox tables small without an operator's cron job; ``keep`` None never prunes.
+    Called by the relays between rounds, at most once every ``every`` seconds,
+    so a running relay keeps both tables small without an operator's cron job;
+    a retention of None never prunes that table. The inbox must remember an
+    event as long as it may be delivered again (a consumer group reset to the
+    start of a topic), so its retention is its own and longer by default.
     """
 
     def __init__(
@@ -255,27 +258,30 @@ class Retention:
         store: OutboxStore,
         keep: timedelta | None,
         *,
+        keep_inbox: timedelta | None = None,
         every: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._store, self._keep, self._every, self._clock = store, keep, every, clock
+        self._store, self._keep, self._keep_inbox = store, keep, keep_inbox
+        self._every, self._clock = every, clock
         self._last = float("-inf")
 
     async def maybe_prune(self) -> int:
-        if self._keep is None or self._clock() - self._last < self._every:
+        """Prune if it is time; returns the number of outbox rows deleted."""
+        if (self._keep is None and self._keep_inbox is None) or self._clock() - self._last < self._every:
             return 0
         self._last = self._clock()
-        pruned = await self._store.prune(self._keep)
-        handled = await self._store.prune_inbox(self._keep)
+        pruned = await self._store.prune(self._keep) if self._keep is not None else 0
+        handled = await self._store.prune_inbox(self._keep_inbox) if self._keep_inbox is not None else 0
         if pruned:
             metrics.PRUNED.inc(pruned)
         if pruned or handled:
-            log.info("pruned %d outbox and %d inbox rows older than %s", pruned, handled, self._keep)
+            log.info("pruned %d published outbox rows and %d inbox rows", pruned, handled)
         return pruned
 
 
 def retention_of(hours: float) -> timedelta | None:
-    """The ``outbox_retention_hours`` setting as a period (0 = keep everything)."""
+    """A ``*_retention_hours`` setting as a period (0 = keep everything)."""
     return timedelta(hours=hours) if hours > 0 else None
 
 
