@@ -406,7 +406,7 @@ async def test_undecodable_messages_and_invalid_payloads_are_dead_lettered_witho
     assert_everything_committed(kafka_broker, group, topic)
 
 
-async def test_an_event_of_an_unhandled_type_is_committed_and_skipped(
+async def test_an_event_of_an_unhandled_type_is_skipped_and_one_of_an_unknown_type_is_dead_lettered(
     sqlite_db: Database, sqlite_effects: Effects, kafka_broker: str, topic: str
 ) -> None:
     events = course_events(2)
@@ -416,12 +416,17 @@ async def test_an_event_of_an_unhandled_type_is_committed_and_skipped(
     await publish(kafka_broker, topic, events)
     group = f"g-{uuid.uuid4().hex}"
     consumer = runner(sqlite_db, kafka_broker, topic, {SECTION_ADDED: sqlite_effects.handler}, group)
-    await run_until(consumer, lambda s: s.handled == 2 and s.skipped == 3, "two handled, three skipped")
-    assert (consumer.stats.dead_lettered, consumer.stats.duplicates) == (0, 0)
+    await run_until(
+        consumer, lambda s: s.handled == 2 and s.skipped == 2 and s.dead_lettered == 1, "handled, skipped, dead"
+    )
+    assert (consumer.stats.failed_attempts, consumer.stats.duplicates) == (0, 0)
     assert await sqlite_effects.counts() == {e.event_id: 1 for e in events if e.type == SECTION_ADDED}
-    assert await inbox_count(sqlite_db) == 2, "skipped events leave no inbox row"
+    assert await inbox_count(sqlite_db) == 2, "skipped and dead-lettered events leave no inbox row"
     assert_everything_committed(kafka_broker, group, topic)
-    assert consume_everything(kafka_broker, dlq_topic(topic)) == []
+    (letter,) = consume_everything(kafka_broker, dlq_topic(topic))
+    assert letter.value == unknown
+    assert letter.headers["dlq-error"] == b"UndecodableEvent: course.teleported.v1: unknown event type"
+    assert letter.headers["dlq-attempts"] == b"1"
 
 
 # -- stopping and rebalancing -----------------------------------------------------------------

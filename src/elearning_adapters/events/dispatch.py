@@ -6,10 +6,11 @@ never fork between modes:
 
 1. The envelope is decoded. What cannot be decoded (not JSON, no envelope, a
    version that contradicts its type) is a dead letter at once: never retried.
-2. A type this consumer has no handler for is skipped, whether or not this
-   release knows it.
-3. The event is rebuilt from the payload; a payload its class refuses (or a
-   handled type no event class is registered for) is a dead letter too.
+2. A type this release does not know is a dead letter (attempts 1): a newer
+   producer's event waits there to be replayed once this consumer is upgraded.
+   A known type this consumer has no handler for is skipped.
+3. The event is rebuilt from the payload; a payload its class refuses is a
+   dead letter too.
 4. The handler runs in a transaction of its own that first writes the inbox
    row ``(consumer, event_id)``. If the row was already there the event was
    handled before (a redelivery) and the handler is not called. The handler's
@@ -113,6 +114,11 @@ class EventDispatcher:
         except UndecodableEvent as exc:
             log.warning("undecodable message at %s: %s", where, exc)
             return Dispatched(Outcome.DEAD_LETTER, error=exc, attempts=1)
+        if event_class(envelope.type) is None:
+            # A newer producer's type (or a typo): keep it for a replay once this consumer knows it.
+            unknown = UndecodableEvent("unknown event type", event_type=envelope.type)
+            log.warning("event %s at %s has a type this release does not know: %s", envelope.event_id, where, unknown)
+            return Dispatched(Outcome.DEAD_LETTER, envelope, unknown, attempts=1)
         handler = self.handlers.get(envelope.type)
         if handler is None:
             log.debug("no handler for %s (event %s): skipped", envelope.type, envelope.event_id)
