@@ -21,10 +21,18 @@ Version numbers are read from the cache at most every ``version_ttl_seconds``
 (default 0.5 s) per process, which saves a round trip per read. A process that
 invalidates sees its own change at once; others within that interval, which
 keeps "a published change is visible within one second".
+
+A list page is the hottest read (everyone opens the first page), so its hit
+path does less: concurrent reads of one page key share one cache round trip,
+and the decoded rows of the last bytes seen per page key are kept, so the same
+bytes are not decoded again. Both only skip work whose result is already in
+hand: every read still asks the cache (or joins a request for the same key
+that is on its way), and gets exactly what decoding the cached bytes gives.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -150,6 +158,8 @@ class CatalogCodec:
 
 # How long an invalidation's token outlives it: longer than any database read it must catch.
 _GEN_TTL_SECONDS = 30.0
+# Page keys whose decoded rows are kept (per process); beyond this, the oldest is dropped.
+_DECODED_PAGES = 32
 
 
 class CachedCatalogQueries(CatalogQueries):
@@ -180,6 +190,9 @@ class CachedCatalogQueries(CatalogQueries):
         self._clock = clock
         self._versions: tuple[int, int] | None = None
         self._versions_read_at = float("-inf")
+        # Read path of the list pages: cache reads on their way, by key; the last bytes decoded, by key.
+        self._page_reads: dict[str, asyncio.Future[bytes | None]] = {}
+        self._pages: OrderedDict[str, tuple[bytes, list[CourseSummary]]] = OrderedDict()
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -187,12 +200,11 @@ class CachedCatalogQueries(CatalogQueries):
         list_version, _ = await self._current_versions()
         page = json.dumps([where.scope(), [after[0].isoformat(), str(after[1])] if after else None, limit])
         key = f"{self._prefix}list:{list_version}:{hashlib.blake2b(page.encode(), digest_size=16).hexdigest()}"
-        cached = await self._cache.get(key)
+        cached = await self._shared_get(key)
         if cached is not None:
-            try:
-                return self._codec.decode_summaries(cached)
-            except msgspec.DecodeError as exc:
-                log.warning("unreadable catalog cache entry %s (%s); reading the database", key, exc)
+            rows = self._decoded_page(key, cached)
+            if rows is not None:
+                return rows
         rows = await self._inner.list_courses(where, after, limit)
         await self._cache.set(key, self._codec.encode_summaries(rows), self._ttl)
         return rows
@@ -233,6 +245,45 @@ class CachedCatalogQueries(CatalogQueries):
                     self._id_key(all_version, outline.id), self._codec.encode_outline(outline), self._ttl
                 )
         return outline
+
+    async def _shared_get(self, key: str) -> bytes | None:
+        """``cache.get(key)``, shared with the reads of the same key that arrive while it is on its way.
+
+        A joining read gets the answer to a request sent shortly before it started and
+        answered after: as fresh as its own would be, since a page key names one list
+        version and is only ever filled with that version's listing.
+        """
+        pending = self._page_reads.get(key)
+        if pending is not None:
+            # shield: a joining read that is cancelled must not cancel the others' answer.
+            return await asyncio.shield(pending)
+        pending = asyncio.get_running_loop().create_future()
+        self._page_reads[key] = pending
+        value: bytes | None = None
+        try:
+            value = await self._cache.get(key)
+            return value
+        finally:
+            # Also when this read failed or was cancelled: then the others see a miss and read the database.
+            del self._page_reads[key]
+            pending.set_result(value)
+
+    def _decoded_page(self, key: str, data: bytes) -> list[CourseSummary] | None:
+        """The rows ``data`` decodes to (None if it cannot be decoded), decoding the same bytes only once."""
+        known = self._pages.get(key)
+        if known is not None and known[0] == data:
+            self._pages.move_to_end(key)
+            return list(known[1])
+        try:
+            rows = self._codec.decode_summaries(data)
+        except msgspec.DecodeError as exc:
+            log.warning("unreadable catalog cache entry %s (%s); reading the database", key, exc)
+            return None
+        self._pages[key] = (data, rows)
+        self._pages.move_to_end(key)
+        if len(self._pages) > _DECODED_PAGES:
+            self._pages.popitem(last=False)
+        return list(rows)
 
     # -- invalidation ----------------------------------------------------------------------
 

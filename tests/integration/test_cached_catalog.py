@@ -394,6 +394,120 @@ async def test_the_service_pages_through_the_cached_catalog_without_gaps_or_dupl
             assert db_reads.total == 0
 
 
+# -- the list page's hit path: shared cache reads, decoded once ------------------------------------
+
+
+class GatedCache(Cache):
+    """Passes every call to ``inner``; while closed, list page reads wait at the gate, as they would
+    for a slow round trip. Counts the list page reads that reached it."""
+
+    def __init__(self, inner: Cache) -> None:
+        self.inner = inner
+        self.page_reads = 0
+        self.waiting = 0
+        self._open = asyncio.Event()
+        self._open.set()
+
+    def close(self) -> None:
+        self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def get(self, key: str) -> bytes | None:
+        if ":list:" in key:
+            self.page_reads += 1
+            self.waiting += 1
+            try:
+                await self._open.wait()
+            finally:
+                self.waiting -= 1
+        return await self.inner.get(key)
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        await self.inner.set(key, value, ttl_seconds)
+
+    async def delete(self, *keys: str) -> None:
+        await self.inner.delete(*keys)
+
+    async def incr(self, key: str) -> int:
+        return await self.inner.incr(key)
+
+
+async def turns_until(condition: Callable[[], bool]) -> None:
+    """Let the other tasks run until ``condition`` holds (turns of the event loop, not time)."""
+    for _ in range(1_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the other tasks never got there")
+
+
+async def test_concurrent_reads_of_a_page_share_one_cache_read(
+    platform: Platform, db_reads: CountingQueries, cache_setup: CacheSetup
+) -> None:
+    await a_catalog(platform)
+    gate = GatedCache(cache_setup.cache)
+    # A clock that stands still: the list version is read once, so only page reads reach the gate.
+    cached = CachedCatalogQueries(db_reads, gate, clock=ManualClock())
+    first_page = await cached.list_courses(CatalogFilter(), None, 20)  # fills the cache
+    other_page = await cached.list_courses(CatalogFilter(language="pt-br"), None, 20)
+    gate.close()
+    gate.page_reads = 0
+    first = [asyncio.create_task(cached.list_courses(CatalogFilter(), None, 20)) for _ in range(5)]
+    other = [asyncio.create_task(cached.list_courses(CatalogFilter(language="pt-br"), None, 20)) for _ in range(3)]
+    await turns_until(lambda: gate.waiting == 2)
+    gate.open()
+    assert await asyncio.gather(*first) == [first_page] * 5
+    assert await asyncio.gather(*other) == [other_page] * 3
+    assert gate.page_reads == 2  # one per page key, shared by the reads that came while it was on its way
+    assert db_reads.calls == {"list_courses": 2}  # the two fills only
+
+    # Later reads ask the cache again: sharing lasts one round trip, not longer.
+    assert await cached.list_courses(CatalogFilter(), None, 20) == first_page
+    assert gate.page_reads == 3
+
+
+async def test_a_cancelled_read_leaves_the_reads_that_joined_it_a_correct_answer(
+    platform: Platform, db_reads: CountingQueries, cache_setup: CacheSetup
+) -> None:
+    await a_catalog(platform)
+    gate = GatedCache(cache_setup.cache)
+    cached = CachedCatalogQueries(db_reads, gate, clock=ManualClock())
+    expected = await cached.list_courses(CatalogFilter(), None, 20)
+    gate.close()
+    gate.page_reads = 0
+    leader = asyncio.create_task(cached.list_courses(CatalogFilter(), None, 20))
+    await turns_until(lambda: gate.waiting == 1)
+    joined = [asyncio.create_task(cached.list_courses(CatalogFilter(), None, 20)) for _ in range(3)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert (gate.page_reads, [t.done() for t in joined]) == (1, [False] * 3)  # waiting for the leader's read
+    db_reads.calls.clear()
+    leader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    gate.open()
+    # The shared read never answered: each joined read takes it as a miss and reads the database.
+    assert await asyncio.gather(*joined) == [expected] * 3
+    assert db_reads.calls == {"list_courses": 3}
+
+
+async def test_rows_served_from_the_decoded_page_are_each_read_s_own_list(
+    platform: Platform, db_reads: CountingQueries, cache_setup: CacheSetup
+) -> None:
+    await a_catalog(platform)
+    cached = cache_setup.wrap(db_reads)
+    expected = await cached.list_courses(CatalogFilter(status=None), None, 20)  # the miss
+    for _ in range(2):  # the hit that decodes, then one that does not
+        mine = await cached.list_courses(CatalogFilter(status=None), None, 20)
+        assert mine == expected
+        mine.clear()  # a caller may do what it likes with its list...
+    again = await cached.list_courses(CatalogFilter(status=None), None, 20)
+    assert again == expected != []  # ...the next read is not affected
+    assert db_reads.calls == {"list_courses": 1}
+
+
 # -- Redis unreachable: reads degrade to the database, never to errors ---------------------------
 
 
