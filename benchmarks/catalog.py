@@ -67,7 +67,7 @@ CACHED_LIST_TARGET = 0.6  # the cache issue: the first list page served from the
 CACHES = ("none", "memory", "redis")
 # A Redis database of its own: the run FLUSHDBs it, so never 0 (the tests and the default URL use 0).
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
-CATALOG_KEY_PATTERN = "elearning:catalog:*"  # container.REDIS_KEY_PREFIX + CachedCatalogQueries' prefix
+CATALOG_KEYS = "catalog:*"  # CachedCatalogQueries' keys, under Settings.redis_key_prefix
 NOISY = 0.10  # median CPU share of unrelated processes above which a run is flagged
 BATCH = 1_000
 
@@ -500,7 +500,8 @@ def _cache_summary(
         " (the second read a cache hit)"
     )
     if redis_db is not None:
-        keys = sum(1 for _ in redis_db["client"].scan_iter(match=CATALOG_KEY_PATTERN, count=1000))
+        pattern = redis_db["key_prefix"] + CATALOG_KEYS
+        keys = sum(1 for _ in redis_db["client"].scan_iter(match=pattern, count=1000))
         reads = sum(r.requests for r in rounds if r.endpoint != "bare")
         commands = after["redis_commands"] - before["redis_commands"]
         text += (
@@ -889,6 +890,8 @@ def main(argv: list[str]) -> int:
             cache = {k: getattr(settings, k) for k in type(settings).model_fields if "cache" in k or "redis" in k}
             facts["cache"] = ", ".join(f"{k}={v!r}" for k, v in cache.items()) or "none defined"
             redis_db = stack.enter_context(dedicated_redis_db(args.redis_url)) if args.cache == "redis" else None
+            if redis_db is not None:
+                redis_db["key_prefix"] = getattr(settings, "redis_key_prefix", "elearning:")
 
             page, outline = asyncio.run(_capture_uncached(url, facts["outline_id"]))
             body_file = OUT / f"bare_body_{stamp}.json"
