@@ -67,7 +67,11 @@ class Database:
         async with self._guard(self._lock), self._guard(self._write_lock), self.engine.connect() as conn:
             if self.is_sqlite:
                 await conn.execution_options(sqlite_immediate=True)
-            yield conn
+            try:
+                yield conn
+            finally:
+                if self.is_sqlite:
+                    await _end_open_sqlite_transaction(conn)
 
     @staticmethod
     @contextlib.asynccontextmanager
@@ -111,6 +115,23 @@ class Database:
             await self._read_pool.close()
             self._read_pool = None
         await self.engine.dispose()
+
+
+async def _end_open_sqlite_transaction(conn: SAConnection) -> None:
+    """Roll back whatever transaction the driver still has open before the connection goes back to the pool.
+
+    A COMMIT that SQLite refuses (a deferred constraint, a full disk) leaves its
+    transaction open while SQLAlchemy believes it ended, so neither the caller's
+    rollback nor the pool's reset would end it: the pooled connection would keep
+    the write lock and refuse the next BEGIN. Found by the crash-point state machine.
+    """
+    with contextlib.suppress(Exception):
+        if conn.in_transaction():
+            await conn.rollback()
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        if driver is not None and driver.in_transaction:
+            await driver.rollback()
 
 
 def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:

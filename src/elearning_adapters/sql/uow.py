@@ -54,7 +54,13 @@ class SqlUnitOfWork(CourseUnitOfWork):
     async def __aenter__(self) -> Self:
         self._stack = contextlib.AsyncExitStack()
         self._conn = await self._stack.enter_async_context(self._db.write())
-        await self._conn.begin()
+        try:
+            await self._conn.begin()
+        except BaseException:
+            # __aexit__ will not run: give the connection (and SQLite's in-process write lock) back now.
+            stack, self._stack, self._conn = self._stack, None, None
+            await stack.aclose()
+            raise
         self.courses = SqlCourseRepository(self._conn)
         return self
 
