@@ -33,6 +33,7 @@ that is on its way), and gets exactly what decoding the cached bytes gives.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -198,8 +199,7 @@ class CachedCatalogQueries(CatalogQueries):
 
     async def list_courses(self, where: CatalogFilter, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
         list_version, _ = await self._current_versions()
-        page = json.dumps([where.scope(), [after[0].isoformat(), str(after[1])] if after else None, limit])
-        key = f"{self._prefix}list:{list_version}:{hashlib.blake2b(page.encode(), digest_size=16).hexdigest()}"
+        key = f"{self._prefix}list:{list_version}:{_page_digest(where.scope(), after, limit)}"
         cached = await self._shared_get(key)
         if cached is not None:
             rows = self._decoded_page(key, cached)
@@ -354,6 +354,13 @@ class CachedCatalogQueries(CatalogQueries):
         else:
             # The cache did not answer: read the versions again next time.
             self._versions = None
+
+
+@functools.lru_cache(maxsize=4096)
+def _page_digest(scope: str, after: CatalogKey | None, limit: int) -> str:
+    """The part of a list page's key that names the page (hot: the same first pages recur)."""
+    page = json.dumps([scope, [after[0].isoformat(), str(after[1])] if after else None, limit])
+    return hashlib.blake2b(page.encode(), digest_size=16).hexdigest()
 
 
 def _as_int(raw: bytes | None) -> int:

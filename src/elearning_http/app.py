@@ -13,13 +13,14 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
 from elearning_adapters.container import Container, build_container, close_adapters
 from elearning_adapters.settings import Settings
+from elearning_core.course.service import CourseService
 from elearning_core.shared.ports import Principal
 from elearning_http.auth import BearerTokenAuthenticator, authenticated_writes
 from elearning_http.errors import exception_handlers
@@ -47,7 +48,11 @@ def create_app(
     events = container.adapters.event_transport() if run_events else None
     subscriptions = container.adapters.subscriptions()
 
-    def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    def provide_principal(request: Request[Any, Any, Any], course_service: NamedDependency[CourseService]) -> Principal:
+        # ``course_service`` is taken only to order the two: Litestar resolves the independent
+        # dependencies of a route in an anyio task group, which cost ~0.3 ms of CPU per request
+        # (measured: cached catalog list 0.47 -> 0.6 of bare). Chained, they resolve one after the other.
+        del course_service
         return authenticate(request)
 
     async def start_events() -> None:

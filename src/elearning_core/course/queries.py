@@ -6,6 +6,7 @@ dataclasses, which runtimes serialise without another mapping step.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -107,7 +108,13 @@ class CatalogFilter:
 
     def scope(self) -> str:
         """A stable string naming this listing, to bind cursors to it."""
-        return json.dumps([self.status, self.language, self.level, self.tag, self.text])
+        return _scope(self.status, self.language, self.level, self.tag, self.text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scope(*parts: str | None) -> str:
+    # Hot: every catalog read builds it two or three times; the same few filters recur.
+    return json.dumps(list(parts))
 
 
 # Keyset position of the last row on a page: (published_at or created_at, id).

@@ -8,6 +8,7 @@ cursor is refused instead of silently returning a wrong page.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -45,12 +46,21 @@ class CursorCodec:
         if len(secret) < 16:
             raise ValueError("cursor secret must be at least 16 bytes")
         self._secret = secret
+        # The first page of a listing is read over and over and always ends on the same key:
+        # its cursor is remembered rather than serialised and signed again (a few % of the request).
+        self._encoded = functools.lru_cache(maxsize=1024)(self._encode)
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._secret, body, hashlib.sha256).digest()[:16]
 
     def encode(self, scope: str, key: list[Any]) -> str:
-        body = json.dumps([scope, key], separators=(",", ":")).encode()
+        try:
+            return self._encoded(scope, tuple(key))
+        except TypeError:  # an unhashable part: sign it afresh
+            return self._encode(scope, tuple(key))
+
+    def _encode(self, scope: str, key: tuple[Any, ...]) -> str:
+        body = json.dumps([scope, list(key)], separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(body + self._mac(body)).rstrip(b"=").decode()
 
     def decode(self, scope: str, cursor: str) -> list[Any]:
