@@ -122,6 +122,8 @@ class ConsumerRunner:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 1000,
+            # A topic created after the subscription is seen within 10 s rather than librdkafka's 5 minutes.
+            "topic.metadata.refresh.interval.ms": 10000,
             **(config or {}),
         }
         self._producer_config: dict[str, Any] = {
@@ -172,7 +174,7 @@ class ConsumerRunner:
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"consumer-{self.group}")
         try:
             if self._ensure_dlq_topics:
-                await self._create_dlq_topics()
+                await self._create_topics()
             self._consumer = await self._on_consumer_thread(Consumer, self._consumer_config)
             await self._on_consumer_thread(
                 self._consumer.subscribe,
@@ -220,13 +222,19 @@ class ConsumerRunner:
             raise RuntimeError("the consumer is not running")
         return await asyncio.wrap_future(self._executor.submit(lambda: fn(*args, **kwargs)))
 
-    async def _create_dlq_topics(self) -> None:
-        """Clusters often disable topic auto-creation: make sure the dead-letter topics exist (best effort)."""
+    async def _create_topics(self) -> None:
+        """Make sure the subscribed and dead-letter topics exist (best effort).
+
+        Clusters often disable auto-creation, and a consumer that subscribes to a
+        topic before it exists only notices it at its next metadata refresh: on
+        a fresh deployment the consumer would sit idle until then.
+        """
         admin = KafkaEventPublisher(self._bootstrap)
         try:
+            await asyncio.to_thread(admin.ensure_topics, self.topics)
             await asyncio.to_thread(admin.ensure_topics, [dlq_topic(t) for t in self.topics], partitions=1)
         except Exception as exc:
-            log.warning("could not check the dead-letter topics (they may be created on first use): %s", exc)
+            log.warning("could not check the topics (they may be created on first use): %s", exc)
 
     def _on_poll_error(self, error: KafkaError) -> None:
         if error.fatal():

@@ -546,3 +546,28 @@ def _only(items: Any) -> Any:
 
 def _event_id(message: Received) -> uuid.UUID:
     return uuid.UUID(message.headers["event-id"].decode())
+
+
+async def test_a_consumer_started_before_its_topic_exists_handles_the_first_events(
+    sqlite_db: Database, sqlite_effects: Effects, kafka_broker: str
+) -> None:
+    """A fresh deployment: the consumer subscribes before the relay has produced (and created) anything."""
+    topic = f"test.fresh.{uuid.uuid4().hex[:10]}"  # does not exist yet; the runner makes sure it does
+    group = f"g-{uuid.uuid4().hex}"
+    consumer = runner(sqlite_db, kafka_broker, topic, {CREATED: sqlite_effects.handler}, group)
+    task = asyncio.create_task(consumer.run())
+    try:
+        deadline = time.monotonic() + WAIT
+        while not consumer.assignment:  # joined, with the topic's partitions assigned
+            assert time.monotonic() < deadline, "the consumer was never assigned the new topic"
+            assert not task.done()
+            await asyncio.sleep(0.05)
+        events = course_events(1)
+        await publish(kafka_broker, topic, events)
+        while consumer.stats.handled < 1:
+            assert time.monotonic() < deadline, f"the first event was not handled: {consumer.stats}"
+            await asyncio.sleep(0.05)
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, WAIT)
+    assert await sqlite_effects.counts() == {events[0].event_id: 1}

@@ -88,6 +88,7 @@ class KafkaEventPublisher:
             **(config or {}),
         }
         self._producer: Producer | None = None
+        self._known_topics: set[str] = set()
         self._lock = asyncio.Lock()  # one batch at a time: flush() waits for the whole queue
 
     @property
@@ -120,6 +121,15 @@ class KafkaEventPublisher:
             await self._publish(records)
 
     async def _publish(self, records: Sequence[OutboxRecord]) -> None:
+        new_topics = {r.topic for r in records} - self._known_topics
+        if new_topics:
+            # Clusters often disable auto-creation; a topic that exists before its first event
+            # is also one the consumers subscribed to it already see (best effort).
+            try:
+                await asyncio.to_thread(self.ensure_topics, sorted(new_topics), timeout=self._timeout)
+                self._known_topics |= new_topics
+            except Exception as exc:
+                log.warning("could not check topics %s (relying on auto-creation): %s", sorted(new_topics), exc)
         producer = self._get_producer()
         reports = _Reports()
         enqueue_error: str | None = None
