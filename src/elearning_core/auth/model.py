@@ -1,0 +1,162 @@
+"""Roles, permissions and scoped grants, and the one policy that decides with them.
+
+A grant gives a role on a scope: the whole platform, one organization, or one
+course. A resource names the scopes it lives in, innermost first (a course
+lives in its course scope, its organization's scope and the platform), and a
+grant applies when its scope is one of them. So an instructor granted on
+course A edits A and nothing else, an organization admin manages every course
+of the organization, and a platform admin everything.
+
+``RolePolicy.authorize`` answers with a ``Decision`` whose reason names the
+grant that allowed it, or says why nothing did: the same text the use cases
+raise in ``PermissionDenied`` and ``GET /me/permissions`` will show.
+
+Groundwork of the identity and authorization issue: the course service still
+runs on ``AdminOnlyPolicy`` until principals carry grants.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from elearning_core.shared.ports import Decision, Principal
+
+
+class Role(enum.StrEnum):
+    PLATFORM_ADMIN = "platform_admin"
+    ORGANIZATION_ADMIN = "organization_admin"
+    INSTRUCTOR = "instructor"
+    TEACHING_ASSISTANT = "teaching_assistant"
+    LEARNER = "learner"
+
+
+class ScopeKind(enum.StrEnum):
+    PLATFORM = "platform"
+    ORGANIZATION = "organization"
+    COURSE = "course"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    kind: ScopeKind
+    id: uuid.UUID | None = None
+
+    def __post_init__(self) -> None:
+        if (self.kind is ScopeKind.PLATFORM) != (self.id is None):
+            raise ValueError("the platform scope has no id; organization and course scopes need one")
+
+    def __str__(self) -> str:
+        return "the platform" if self.id is None else f"{self.kind.value} {self.id}"
+
+    @classmethod
+    def organization(cls, organization_id: uuid.UUID) -> Scope:
+        return cls(ScopeKind.ORGANIZATION, organization_id)
+
+    @classmethod
+    def course(cls, course_id: uuid.UUID) -> Scope:
+        return cls(ScopeKind.COURSE, course_id)
+
+
+PLATFORM = Scope(ScopeKind.PLATFORM)
+
+# Which roles may be granted where: a course role on the platform would be a platform role in disguise.
+GRANTABLE_ON: dict[Role, frozenset[ScopeKind]] = {
+    Role.PLATFORM_ADMIN: frozenset({ScopeKind.PLATFORM}),
+    Role.ORGANIZATION_ADMIN: frozenset({ScopeKind.ORGANIZATION}),
+    Role.INSTRUCTOR: frozenset({ScopeKind.PLATFORM, ScopeKind.ORGANIZATION, ScopeKind.COURSE}),
+    Role.TEACHING_ASSISTANT: frozenset({ScopeKind.ORGANIZATION, ScopeKind.COURSE}),
+    Role.LEARNER: frozenset({ScopeKind.PLATFORM, ScopeKind.ORGANIZATION, ScopeKind.COURSE}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    role: Role
+    scope: Scope = PLATFORM
+
+    def __post_init__(self) -> None:
+        if self.scope.kind not in GRANTABLE_ON[self.role]:
+            raise ValueError(f"the {self.role.value} role cannot be granted on {self.scope.kind.value} scope")
+
+    def __str__(self) -> str:
+        return f"{self.role.value} on {self.scope}"
+
+
+class Permission(enum.StrEnum):
+    COURSE_CREATE = "course.create"
+    COURSE_EDIT = "course.edit"
+    COURSE_PUBLISH = "course.publish"
+    COURSE_DELETE = "course.delete"
+    COURSE_VIEW_UNPUBLISHED = "course.view_unpublished"
+    ENROLLMENT_MANAGE = "enrollment.manage"
+    GRADE_VIEW_ALL = "grade.view_all"
+    GRADE_EDIT = "grade.edit"
+    USER_MANAGE = "user.manage"
+    ORGANIZATION_MANAGE = "organization.manage"
+    ROLE_GRANT = "role.grant"
+
+
+_COURSE_STAFF = frozenset({Permission.COURSE_VIEW_UNPUBLISHED, Permission.GRADE_VIEW_ALL, Permission.GRADE_EDIT})
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PLATFORM_ADMIN: frozenset(Permission),
+    Role.ORGANIZATION_ADMIN: frozenset(Permission) - {Permission.ORGANIZATION_MANAGE},
+    Role.INSTRUCTOR: _COURSE_STAFF
+    | {
+        Permission.COURSE_CREATE,
+        Permission.COURSE_EDIT,
+        Permission.COURSE_PUBLISH,
+        Permission.COURSE_DELETE,
+        Permission.ENROLLMENT_MANAGE,
+    },
+    Role.TEACHING_ASSISTANT: _COURSE_STAFF,
+    Role.LEARNER: frozenset(),
+}
+"""What each role may do within the scope it is granted on. Learners act on their own records,
+which the use cases check by ownership, not by permission."""
+
+
+@runtime_checkable
+class Scoped(Protocol):
+    """A resource that says where it lives, innermost scope first (the platform is implied)."""
+
+    def authorization_scopes(self) -> tuple[Scope, ...]: ...
+
+
+def scopes_of(resource: object | None) -> tuple[Scope, ...]:
+    """The scopes a grant may be on to reach ``resource``; the platform always, the resource's own too."""
+    own = resource.authorization_scopes() if isinstance(resource, Scoped) else ()
+    return (*own, PLATFORM) if PLATFORM not in own else own
+
+
+LEGACY_ADMIN_ROLE = "admin"
+"""The service accounts' role until identity lands (admin token, CLI, scripts): a platform admin."""
+
+
+class RolePolicy:
+    """The ``Policy`` port, decided by the principal's grants (looked up through ``grants_of``)."""
+
+    def __init__(self, grants_of: Callable[[Principal], Iterable[Grant]]) -> None:
+        self._grants_of = grants_of
+
+    def authorize(self, principal: Principal, permission: str, resource: object | None = None) -> Decision:
+        try:
+            wanted = Permission(permission)
+        except ValueError:
+            return Decision(False, f"unknown permission {permission}")
+        if principal.is_anonymous:
+            return Decision(False, "authentication required")
+        grants = list(self._grants_of(principal))
+        if principal.has_role(LEGACY_ADMIN_ROLE):
+            grants.insert(0, Grant(Role.PLATFORM_ADMIN))
+        reachable = scopes_of(resource)
+        for grant in grants:
+            if wanted in ROLE_PERMISSIONS[grant.role] and grant.scope in reachable:
+                return Decision(True, f"{grant} grants {wanted.value}")
+        where = reachable[0]
+        if not grants:
+            return Decision(False, f"no role grants {wanted.value} on {where}: the principal holds no role")
+        return Decision(False, f"no role grants {wanted.value} on {where}")
