@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import pytest
 import redis.asyncio
 
-from elearning_adapters.ratelimit import InMemoryRateLimiter, RedisRateLimiter
+from elearning_adapters.ratelimit import InMemoryRateLimiter
+from elearning_adapters.redis.ratelimit import RedisRateLimiter
 from elearning_core.auth.ports import RateDecision, RateLimiter
 from tests.contract.test_cache import REDIS_URL, CuttableProxy, HungServer, ManualClock, delete_prefix, require_redis
 
@@ -213,7 +214,7 @@ async def test_a_hung_redis_costs_one_timeout_per_cool_down_and_limits_in_memory
     clock = ManualClock()
     limiter = RedisRateLimiter(await server.start(), socket_timeout=0.1, connect_timeout=0.1, clock=clock)
     try:
-        with caplog.at_level(logging.WARNING, logger="elearning_adapters.ratelimit"):
+        with caplog.at_level(logging.WARNING, logger="elearning_adapters.redis.ratelimit"):
             first = await limiter.hit("k", 3, LONG)
             assert first.allowed
             assert limiter.breaker_open

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from elearning_adapters.ratelimit import RedisRateLimiter
+from elearning_adapters.redis.ratelimit import RedisRateLimiter
 from tests.contract.test_cache import DEAD_URL, REDIS_URL, delete_prefix, require_redis
 
 WORKERS = 3
@@ -28,7 +28,7 @@ WINDOW = 600.0  # cannot roll over during the test
 # hits the shared key with many concurrent requests, prints its tally as JSON.
 WORKER = """
 import asyncio, json, sys
-from elearning_adapters.ratelimit import RedisRateLimiter
+from elearning_adapters.redis.ratelimit import RedisRateLimiter
 
 async def main() -> None:
     url, prefix, hits, limit, window = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
@@ -99,7 +99,7 @@ async def test_concurrent_processes_let_no_more_than_the_limit_through() -> None
 async def test_an_unreachable_redis_still_refuses_past_the_limit_in_process(caplog: pytest.LogCaptureFixture) -> None:
     limiter = RedisRateLimiter(DEAD_URL)
     try:
-        with caplog.at_level(logging.WARNING, logger="elearning_adapters.ratelimit"):
+        with caplog.at_level(logging.WARNING, logger="elearning_adapters.redis.ratelimit"):
             decisions = [await limiter.hit("login:ann", 5, WINDOW) for _ in range(20)]
             concurrent = await asyncio.gather(*(limiter.hit("ip:10.0.0.1", 5, WINDOW) for _ in range(50)))
             await limiter.reset("login:ann")

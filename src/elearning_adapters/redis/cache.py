@@ -1,15 +1,12 @@
-"""The Cache port on Redis, behind a circuit breaker.
+"""The Cache port on Redis, behind the shared circuit breaker (``breaker.py``).
 
-A cache must never turn a Redis problem into a failed request. Every command
-runs with short socket timeouts and no retries; the first failure opens the
-breaker, logs once, and for ``cooldown_seconds`` every call is answered
-locally (a miss, a dropped write) without touching the network, so a dead
-Redis costs at most one timeout per cool-down. After the cool-down one call
-probes Redis; success closes the breaker.
+A cache must never turn a Redis problem into a failed request: while Redis
+cannot answer, every read is a miss and every write is dropped.
 
 Deletes and increments that could not reach Redis are invalidations: losing
 them would leave stale entries behind once Redis answers again. They are
-remembered (bounded) and replayed when the breaker closes.
+remembered (bounded) and replayed when Redis answers again, before the call
+that found it back.
 """
 
 from __future__ import annotations
@@ -19,16 +16,12 @@ import time
 from collections.abc import Awaitable, Callable, MutableSet
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, RedisError, ResponseError
+from redis.exceptions import ResponseError
 
+from elearning_adapters.redis.breaker import FAILED, RedisBreaker, redis_client
 from elearning_core.shared.cache import Cache
 
 log = logging.getLogger(__name__)
-
-_FAILED: Any = object()
 
 # Invalidations remembered while Redis is unreachable; beyond this, entries rely on their TTL.
 MAX_PENDING_INVALIDATIONS = 10_000
@@ -46,33 +39,25 @@ class RedisCache(Cache):
         cooldown_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        # A burst beyond ``max_connections`` waits for a free connection (up to the socket
-        # timeout) instead of failing; a wait that times out is a miss, not an outage.
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=socket_timeout,
-            # One attempt per command: the breaker, not a retry loop, decides when to try again.
-            retry=Retry(NoBackoff(), 0),
+        self._redis = redis_client(
+            url, max_connections=max_connections, connect_timeout=connect_timeout, socket_timeout=socket_timeout
         )
-        self._redis = Redis(connection_pool=pool)
+        self._breaker = RedisBreaker(
+            "Redis cache", "serving uncached reads", logger=log, cooldown_seconds=cooldown_seconds, clock=clock
+        )
         self._prefix = key_prefix
-        self._cooldown = cooldown_seconds
-        self._clock = clock
-        self._open_until: float | None = None
-        self._probing = False
         self._pending_deletes: set[str] = set()
         self._pending_incrs: set[str] = set()
-        self._last_response_error_log = float("-inf")
-        self.attempts = 0
-        """Commands actually sent to Redis (calls answered by the open breaker are not counted)."""
 
     @property
     def breaker_open(self) -> bool:
         """True while calls are answered locally because Redis failed recently."""
-        return self._open_until is not None
+        return self._breaker.is_open
+
+    @property
+    def attempts(self) -> int:
+        """Commands actually sent to Redis (calls answered by the open breaker are not counted)."""
+        return self._breaker.attempts
 
     async def aclose(self) -> None:
         await self._redis.aclose()
@@ -81,7 +66,7 @@ class RedisCache(Cache):
 
     async def get(self, key: str) -> bytes | None:
         result = await self._call(lambda: self._redis.get(self._prefix + key))
-        return None if result is _FAILED else result
+        return None if result is FAILED else result
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         if ttl_seconds <= 0:
@@ -93,63 +78,22 @@ class RedisCache(Cache):
         if not keys:
             return
         full = [self._prefix + k for k in keys]
-        if await self._call(lambda: self._redis.delete(*full)) is _FAILED:
+        if await self._call(lambda: self._redis.delete(*full)) is FAILED:
             self._remember(self._pending_deletes, full)
 
     async def incr(self, key: str) -> int:
         result = await self._call(lambda: self._redis.incr(self._prefix + key))
-        if result is _FAILED:
+        if result is FAILED:
             self._remember(self._pending_incrs, [self._prefix + key])
             return 0
         return int(result)
 
-    # -- the breaker ---------------------------------------------------------------------
+    # -- through the breaker ---------------------------------------------------------------
 
     async def _call(self, command: Callable[[], Awaitable[Any]]) -> Any:
-        """The command's result, or ``_FAILED`` when Redis could not (or was not asked to) answer."""
-        probing = False
-        if self._open_until is not None:
-            if self._probing or self._clock() < self._open_until:
-                return _FAILED
-            probing = self._probing = True
-        try:
-            self.attempts += 1
-            if self._pending_deletes or self._pending_incrs:
-                # Before the command, so that a read after an outage already sees them.
-                await self._replay()
-            result = await command()
-            if probing:
-                self._open_until = None
-                log.warning("Redis cache reachable again")
-            return result
-        except ConnectionError as exc:
-            if _pool_exhausted(exc):
-                # Every pooled connection stayed busy: Redis is fine, this one call goes uncached.
-                return _FAILED
-            self._trip(exc)
-            return _FAILED
-        except ResponseError as exc:
-            # Redis answered (wrong type, out of memory...): not an outage, so no breaker.
-            self._log_response_error(exc)
-            return _FAILED
-        except (RedisError, OSError) as exc:
-            self._trip(exc)
-            return _FAILED
-        finally:
-            if probing:
-                self._probing = False
-
-    def _trip(self, exc: BaseException) -> None:
-        if self._open_until is None:
-            log.warning(
-                "Redis cache unreachable (%s: %s); serving uncached reads, retrying every %.1f s",
-                type(exc).__name__,
-                exc,
-                self._cooldown,
-            )
-        else:
-            log.debug("Redis cache still unreachable: %s", exc)
-        self._open_until = self._clock() + self._cooldown
+        """The command's result, or ``FAILED``; missed invalidations go first, so a read after an outage sees them."""
+        pending = self._pending_deletes or self._pending_incrs
+        return await self._breaker.call(command, before=self._replay if pending else None)
 
     async def _replay(self) -> None:
         """Apply the invalidations Redis missed, now that it answers again."""
@@ -161,7 +105,7 @@ class RedisCache(Cache):
             try:
                 await self._redis.incr(key)
             except ResponseError as exc:
-                self._log_response_error(exc)
+                self._breaker.log_response_error(exc)
             self._pending_incrs.discard(key)
         log.info("replayed %d invalidations missed while Redis was unreachable", len(deletes) + len(incrs))
 
@@ -172,14 +116,3 @@ class RedisCache(Cache):
                 log.warning("too many invalidations missed while Redis was unreachable; the rest wait for TTLs")
                 return
             pending.add(key)
-
-    def _log_response_error(self, exc: ResponseError) -> None:
-        now = self._clock()
-        if now - self._last_response_error_log >= self._cooldown:
-            self._last_response_error_log = now
-            log.warning("Redis cache refused a command: %s", exc)
-
-
-def _pool_exhausted(exc: ConnectionError) -> bool:
-    """BlockingConnectionPool's "no free connection in time", as opposed to Redis failing."""
-    return isinstance(exc.__cause__, TimeoutError) and "No connection available" in str(exc)
