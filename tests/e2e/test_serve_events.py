@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -24,6 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.prometheus import metric
 
 ELEARNING = str(Path(sys.executable).parent / "elearning")
 TOKEN = "serve-events-token"
@@ -45,16 +46,6 @@ def wait_for(check: Callable[[], Any], what: str, seconds: float = WAIT) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {seconds}s waiting for {what}")
-
-
-def metric(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if not (line.startswith(name + "{") or line.startswith(name + " ")):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import re
 import signal
 import socket
 import sys
@@ -41,6 +40,7 @@ from elearning_core.shared.ports import SYSTEM
 from elearning_http.app import create_app
 from tests.conftest import truncate_all
 from tests.contract.test_cache import DEAD_URL, REDIS_URL, delete_prefix, require_redis
+from tests.prometheus import metric
 
 pytest_plugins = ["tests.integration.kafka_broker"]
 
@@ -72,17 +72,6 @@ async def wait_for(check: Callable[[], Awaitable[Any]], what: str, seconds: floa
 def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return str(response.read().decode())
-
-
-def metric(text: str, name: str, **labels: str) -> float | None:
-    """The value of one sample of a Prometheus text exposition, or None when absent."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 class Workers:

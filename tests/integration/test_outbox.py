@@ -21,14 +21,6 @@ from tests.fakes import T0, a_course, minutes
 T1 = T0 + minutes(1)
 
 
-@pytest.fixture(autouse=True)
-def _postgres_created_outside_the_event_loop(request: pytest.FixtureRequest) -> None:
-    """``postgres_url`` runs ``asyncio.run``: request it from sync code before the async ``database`` fixture."""
-    callspec = getattr(request.node, "callspec", None)
-    if callspec is not None and callspec.params.get("database") == "postgres":
-        request.getfixturevalue("postgres_url")
-
-
 async def outbox_rows(db: Database) -> list[Any]:
     async with db.read() as conn:
         return list((await conn.execute(select(outbox).order_by(outbox.c.id))).all())

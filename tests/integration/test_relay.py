@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -38,8 +38,8 @@ from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
 from elearning_workers.main import main as workers_main
 from elearning_workers.relay import OutboxRelay
-from tests.conftest import truncate_all
 from tests.fakes import T0, minutes
+from tests.integration.conftest import COURSE_TOPIC
 
 if TYPE_CHECKING:
     from tests.integration.kafka_broker import KafkaBroker
@@ -47,8 +47,7 @@ if TYPE_CHECKING:
 # The broker fixtures (kafka_broker, kafka_control); loaded as a plugin so pytest rewrites its asserts.
 pytest_plugins = ["tests.integration.kafka_broker"]
 
-TOPIC = "elearning.course"
-PARTITIONS = 3
+TOPIC = COURSE_TOPIC
 WAIT = 20.0  # the bound of every wait in this module, in seconds
 
 
@@ -147,38 +146,7 @@ def test_an_invalid_payload_is_undecodable(payload_change: dict[str, Any]) -> No
     assert info.value.event_type == "course.created.v1"
 
 
-# -- fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _postgres_created_outside_the_event_loop(request: pytest.FixtureRequest) -> None:
-    """``postgres_url`` runs ``asyncio.run``: request it from sync code before the async fixtures."""
-    callspec = getattr(request.node, "callspec", None)
-    if callspec is not None and callspec.params.get("platform") == "postgres":
-        request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture(scope="session")
-def course_topic(kafka_broker: str) -> str:
-    """The course topic with several partitions, so per-key order is tested across partitions."""
-    KafkaEventPublisher(kafka_broker).ensure_topics([TOPIC], partitions=PARTITIONS)
-    return TOPIC
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def platform(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Platform]:
-    if request.param == "sqlite":
-        platform = await bootstrap(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}"))
-    else:
-        platform = await bootstrap(Settings(database_url=request.getfixturevalue("postgres_url")), run_migrations=False)
-        await truncate_all(platform.database)
-    try:
-        yield platform
-    finally:
-        await platform.aclose()
-
-
-# -- helpers ----------------------------------------------------------------------------
+# -- helpers (the platform and course_topic fixtures are in conftest.py) ----------------------
 
 
 async def write_course_events(platform: Platform, courses: int, *, title: str = "Course") -> list[uuid.UUID]:

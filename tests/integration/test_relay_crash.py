@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from elearning_adapters import Platform, Settings, bootstrap
+from elearning_adapters import Platform
 from elearning_adapters.events.dispatch import Handler
 from elearning_adapters.kafka import KafkaEventPublisher
 from elearning_adapters.sql.inbox import inbox
@@ -32,7 +32,7 @@ from elearning_core.course import events as ev
 from elearning_core.shared.events import DomainEvent
 from elearning_workers.consumer import ConsumerRunner
 from elearning_workers.relay import OutboxRelay
-from tests.conftest import truncate_all
+from tests.integration.conftest import COURSE_TOPIC
 from tests.integration.test_consumer import Effects, committed_offsets, end_offsets
 from tests.integration.test_relay import (
     assert_per_key_order,
@@ -46,33 +46,12 @@ from tests.integration.test_relay import (
 
 pytest_plugins = ["tests.integration.kafka_broker"]
 
-TOPIC = "elearning.course"  # where the platform's outbox rows go
-PARTITIONS = 3
+TOPIC = COURSE_TOPIC  # where the platform's outbox rows go
 WAIT = 20.0  # the bound of every wait in this module, in seconds
 CRASHING_RELAY = Path(__file__).with_name("crashing_relay.py")
 COURSE_EVENT_TYPES = sorted(
     cls.type for cls in vars(ev).values() if isinstance(cls, type) and issubclass(cls, DomainEvent) and cls.type
 )
-
-
-@pytest.fixture
-def course_topic(kafka_broker: str) -> str:
-    """The course topic as test_relay.py makes it (several partitions), whichever module runs first."""
-    KafkaEventPublisher(kafka_broker).ensure_topics([TOPIC], partitions=PARTITIONS)
-    return TOPIC
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def platform(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Platform]:
-    if request.param == "sqlite":
-        platform = await bootstrap(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}"))
-    else:
-        platform = await bootstrap(Settings(database_url=request.getfixturevalue("postgres_url")), run_migrations=False)
-        await truncate_all(platform.database)
-    try:
-        yield platform
-    finally:
-        await platform.aclose()
 
 
 @pytest.fixture
