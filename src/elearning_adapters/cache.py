@@ -159,6 +159,8 @@ class CatalogCodec:
 
 # How long an invalidation's token outlives it: longer than any database read it must catch.
 _GEN_TTL_SECONDS = 30.0
+# More courses than this in one commit are invalidated all at once (invalidate_all).
+BULK_INVALIDATION = 20
 # Page keys whose decoded rows are kept (per process); beyond this, the oldest is dropped.
 _DECODED_PAGES = 32
 
@@ -313,6 +315,10 @@ class CachedCatalogQueries(CatalogQueries):
             if event.module() == "course":
                 slug = getattr(event, "slug", None)
                 courses[event.aggregate_id] = slug if isinstance(slug, str) else courses.get(event.aggregate_id)
+        if len(courses) > BULK_INVALIDATION:
+            # A bulk change (an import): one namespace bump instead of several cache round trips per course.
+            await self.invalidate_all()
+            return
         for course_id, slug in courses.items():
             await self.invalidate_course(course_id, slug)
 

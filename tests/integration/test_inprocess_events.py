@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters import Platform, Settings, bootstrap
@@ -33,7 +33,7 @@ from elearning_core.course.commands import CourseRef, CreateCourse, UpdateCourse
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import ANONYMOUS, SYSTEM
-from tests.conftest import truncate_all
+from tests.integration import test_consumer as consumer_tests
 from tests.integration.test_relay import wait_until, write_course_events
 
 COURSE_TYPES = [
@@ -46,53 +46,17 @@ COURSE_TYPES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _postgres_created_outside_the_event_loop(request: pytest.FixtureRequest) -> None:
-    callspec = getattr(request.node, "callspec", None)
-    if callspec is not None and callspec.params.get("platform") == "postgres":
-        request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def platform(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Platform]:
-    if request.param == "sqlite":
-        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'events.db'}", data_dir=tmp_path)
-        platform = await bootstrap(settings)
-    else:
-        settings = Settings(database_url=request.getfixturevalue("postgres_url"), data_dir=tmp_path)
-        platform = await bootstrap(settings, run_migrations=False)
-        await truncate_all(platform.database)
-    try:
-        yield platform
-    finally:
-        await platform.aclose()
-
-
-class Effects:
-    """A handler that writes one row per call (no unique key: a duplicate effect would show) and can be made to fail."""
+class Effects(consumer_tests.Effects):
+    """The consumer tests' effect table (one row per handled event), plus failures on demand."""
 
     def __init__(self, db: Database) -> None:
-        self.db = db
-        self.table = f"fx_{uuid.uuid4().hex[:10]}"
+        super().__init__(db)
         self.failing: set[str] = set()  # event types whose handling raises
-        self.calls: Counter[uuid.UUID] = Counter()
-
-    async def create(self) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(text(f"CREATE TABLE {self.table} (event_id VARCHAR(36) NOT NULL)"))
-            await conn.commit()
 
     async def handler(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
-        self.calls[event.event_id] += 1
-        await conn.execute(text(f"INSERT INTO {self.table} (event_id) VALUES (:id)"), {"id": str(event.event_id)})
+        await super().handler(event, envelope, conn)
         if envelope.type in self.failing:
             raise RuntimeError(f"cannot handle {envelope.type}")
-
-    async def counts(self) -> Counter[uuid.UUID]:
-        async with self.db.read() as conn:
-            return Counter(
-                uuid.UUID(r) for r in (await conn.execute(text(f"SELECT event_id FROM {self.table}"))).scalars()
-            )
 
     def subscription(self, name: str = "test-effects") -> Subscription:
         return Subscription(name=name, description="test", handlers=dict.fromkeys(COURSE_TYPES, self.handler))
@@ -105,9 +69,7 @@ async def effects(platform: Platform) -> AsyncIterator[Effects]:
     try:
         yield fx
     finally:
-        async with platform.database.write() as conn:
-            await conn.execute(text(f"DROP TABLE IF EXISTS {fx.table}"))
-            await conn.commit()
+        await fx.drop()
 
 
 def transport(platform: Platform, *subscriptions: Subscription, **options: Any) -> InProcessEventTransport:
@@ -432,3 +394,27 @@ async def test_a_writer_reads_its_own_write_through_its_cache_at_once(tmp_path: 
         await platform.courses.update(SYSTEM, UpdateCourse(course_id=course_id, summary="again"))
         assert (await platform.courses.get_outline(ANONYMOUS, course_id)).summary == "again"
         assert await unpublished(platform.database) > 0  # the transport has not run: the hook did it
+
+
+async def test_a_bulk_import_invalidates_the_catalog_cache_at_once_not_course_by_course(tmp_path: Path) -> None:
+    """An import of many courses commits once: one namespace bump, not several cache round trips per course."""
+    from elearning_adapters.cache import BULK_INVALIDATION, CachedCatalogQueries, InMemoryCache
+    from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bulk.db'}", data_dir=tmp_path, cache="memory")
+    async with await bootstrap(settings) as platform:
+        cache = platform.container.adapters.cache()
+        assert isinstance(cache, InMemoryCache)
+        assert isinstance(platform.container.adapters.catalog_queries(), CachedCatalogQueries)
+        assert (await platform.courses.list_courses(ANONYMOUS)).items == []  # cached: an empty first page
+        section = SectionSpec(title="S", lessons=[LessonSpec(title="L")])
+        specs = [
+            CourseSpec(slug=f"bulk-{i}", title=f"Bulk {i}", status="published", sections=[section])
+            for i in range(BULK_INVALIDATION + 1)
+        ]
+        imported = await platform.courses.import_courses(SYSTEM, specs)
+
+        assert len((await platform.courses.list_courses(ANONYMOUS, limit=100)).items) == len(specs)
+        assert await cache.get("catalog:c1:ver:all") == b"1"  # one bump for the whole import
+        for course in imported:  # and no per-course invalidation token was written
+            assert await cache.get(f"catalog:c1:gen:{course.id}") is None
