@@ -29,6 +29,7 @@ from elearning_adapters.security.tokens import (
     JwtTokenService,
     KeyRing,
     SigningKey,
+    UnknownKeyId,
 )
 from elearning_core.auth.ports import InvalidToken, TokenService
 from elearning_core.shared.clock import FixedClock
@@ -173,6 +174,8 @@ ATTACKS: dict[str, Callable[[Setup], str]] = {
     "numeric sub": lambda e: sign(e, claims(sub=42)),
     "missing jti": lambda e: sign(e, claims(jti=None)),
     "missing token_type": lambda e: sign(e, claims(token_type=None)),
+    "numeric sid": lambda e: sign(e, claims(sid=42)),
+    "empty sid": lambda e: sign(e, claims(sid="")),
     # token type
     "refresh token used as access token": lambda e: sign(e, claims(token_type="refresh")),
     # size
@@ -337,3 +340,57 @@ def test_the_size_limit_alone_refuses_the_oversized_signed_token(env: Setup) -> 
         env.ring, issuer=ISSUER, audience=AUDIENCE, access_ttl=TTL, max_token_bytes=len(token), clock=env.clock
     )
     assert roomy.verify_access(token).subject == "user-1"
+
+
+def test_the_session_id_travels_as_the_sid_claim(env: Setup) -> None:
+    service: TokenService = env.service
+    token = service.issue_access("user-1", scope=["courses:read"], session_id="6f1c0c8e-session")
+    assert jwt.decode(token, options={"verify_signature": False})["sid"] == "6f1c0c8e-session"
+    got = service.verify_access(token)
+    assert (got.subject, got.session_id, got.scope) == ("user-1", "6f1c0c8e-session", ("courses:read",))
+
+
+def test_a_token_without_a_session_has_no_sid(env: Setup) -> None:
+    token = env.service.issue_access("user-1")
+    assert "sid" not in jwt.decode(token, options={"verify_signature": False})
+    assert env.service.verify_access(token).session_id is None
+    assert env.service.verify_access(sign(env, claims(sid="from-elsewhere"))).session_id == "from-elsewhere"
+
+
+def test_an_empty_session_id_is_refused_at_issue(env: Setup) -> None:
+    with pytest.raises(ValueError, match="session id"):
+        env.service.issue_access("user-1", session_id="")
+
+
+def test_only_a_kid_the_ring_never_held_is_an_unknown_kid(env: Setup) -> None:
+    """``UnknownKeyId`` is what makes a shared ring reload: a missing kid or a key past its window is not one."""
+    with pytest.raises(UnknownKeyId) as unknown:
+        env.service.verify_access(sign(env, claims(), kid="made-elsewhere"))
+    assert (unknown.value.kid, unknown.value.reason) == ("made-elsewhere", "invalid token")
+    with pytest.raises(InvalidToken) as missing:
+        env.service.verify_access(sign(env, claims(), kid=None))
+    assert not isinstance(missing.value, UnknownKeyId)
+
+    old = env.ring.active
+    env.ring.rotate()
+    env.clock.advance(env.ring.retention)  # the old key is held (not pruned) but past its window
+    assert env.ring.holds(old.kid)
+    now = int(env.clock.now().timestamp())
+    late = jwt.encode(
+        claims(iat=now, exp=now + 60), old.private_key, algorithm="EdDSA", headers={"kid": old.kid, "typ": "at+jwt"}
+    )
+    with pytest.raises(InvalidToken) as retired:
+        env.service.verify_access(late)
+    assert not isinstance(retired.value, UnknownKeyId)
+
+
+def test_replacing_the_keys_of_a_ring_swaps_them_whole(env: Setup) -> None:
+    token = env.service.issue_access("user-1")
+    fresh = SigningKey.generate(now=T0)
+    env.ring.replace_keys([env.ring.active.retired(T0), fresh])
+    assert env.ring.active == fresh
+    assert env.service.verify_access(token).subject == "user-1"
+    assert jwt.get_unverified_header(env.service.issue_access("user-2"))["kid"] == fresh.kid
+    with pytest.raises(ValueError, match="exactly one active key"):
+        env.ring.replace_keys([fresh.retired(T0)])
+    assert env.ring.active == fresh  # a refused replacement leaves the ring as it was

@@ -14,6 +14,7 @@ that make it safe are deliberate and each has a test in
 - ``iss``, ``aud``, ``sub``, ``iat``, ``exp``, ``jti`` and ``token_type`` are
   required; ``aud`` must be exactly ours, ``token_type`` must be ``access`` (a
   refresh token is not an access token), the header ``typ`` is ``at+jwt`` (RFC 9068);
+  ``sid`` (the login session) is optional, and a non-empty string when present;
 - time is checked against an injected clock with a small leeway, not PyJWT's
   wall clock, so tests can pin it and expiry is decided in one place;
 - tokens longer than ``max_token_bytes`` are refused before anything is parsed.
@@ -22,9 +23,11 @@ Rotation: ``KeyRing.rotate()`` makes a new active key and retires the old one,
 which keeps verifying until every token it signed has expired (retired at +
 access TTL + leeway), then drops out of the ring and of ``jwks()``.
 
-Keys live in memory for now; ``SigningKey.private_pem()``/``from_pem()`` (and the
-JWK forms) exist so a later change can keep the ring in the database and share it
-between worker processes.
+A ``KeyRing`` on its own lives in one process's memory. Shared by every process
+through the database, it is ``elearning_adapters.security.keystore.SharedKeyRing``:
+that one swaps the ring's keys with ``KeyRing.replace_keys()`` when it reloads, and
+a kid this process does not know yet raises ``UnknownKeyId`` (still an
+``InvalidToken``) so the async caller can reload once and retry.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -164,15 +167,15 @@ class SigningKey:
         return cls(kid, loaded, created_at, retired_at)
 
 
-class KeyRing:
-    """One active key that signs, plus retired keys that verify until ``retention`` after retirement.
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The ring's keys at one moment: replaced whole, never changed, so a reader never sees half a ring."""
 
-    ``retention`` must cover the longest life of a token (access TTL + leeway);
-    ``JwtTokenService`` refuses a ring that keeps keys for less. Readers see an
-    immutable snapshot, so ``rotate()`` from another thread never shows them half a ring.
-    """
+    active: SigningKey
+    keys: Mapping[str, SigningKey]
 
-    def __init__(self, keys: Iterable[SigningKey], *, retention: timedelta, clock: Clock | None = None) -> None:
+    @classmethod
+    def of(cls, keys: Iterable[SigningKey]) -> _Snapshot:
         keys = tuple(keys)
         active = [k for k in keys if k.retired_at is None]
         if len(active) != 1:
@@ -181,11 +184,23 @@ class KeyRing:
             raise ValueError("every key of a ring uses the same algorithm")
         if len({k.kid for k in keys}) != len(keys):
             raise ValueError("key ids must be unique")
+        return cls(active[0], {k.kid: k for k in keys})
+
+
+class KeyRing:
+    """One active key that signs, plus retired keys that verify until ``retention`` after retirement.
+
+    ``retention`` must cover the longest life of a token (access TTL + leeway);
+    ``JwtTokenService`` refuses a ring that keeps keys for less. Readers see an
+    immutable snapshot, so ``rotate()`` or ``replace_keys()`` from another thread
+    never shows them half a ring.
+    """
+
+    def __init__(self, keys: Iterable[SigningKey], *, retention: timedelta, clock: Clock | None = None) -> None:
         self.retention = retention
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
-        self._active = active[0]
-        self._keys = {k.kid: k for k in keys}
+        self._state = _Snapshot.of(keys)
 
     @classmethod
     def generate(cls, algorithm: str = EDDSA, *, retention: timedelta, clock: Clock | None = None) -> KeyRing:
@@ -194,47 +209,58 @@ class KeyRing:
 
     @property
     def algorithm(self) -> str:
-        return self._active.algorithm
+        return self._state.active.algorithm
 
     @property
     def active(self) -> SigningKey:
-        return self._active
+        return self._state.active
 
     @property
     def keys(self) -> tuple[SigningKey, ...]:
         """Every key still held, live or not yet pruned: what a store would persist."""
-        return tuple(self._keys.values())
+        return tuple(self._state.keys.values())
+
+    def holds(self, kid: str) -> bool:
+        """Whether the ring has this kid at all, live or past its window (an unknown kid may be a newer key)."""
+        return kid in self._state.keys
 
     def _live(self, key: SigningKey, now: datetime) -> bool:
         until = key.verifies_until(self.retention)
         return until is None or now < until
 
     def verification_key(self, kid: str) -> SigningKey | None:
-        key = self._keys.get(kid)
+        key = self._state.keys.get(kid)
         return key if key is not None and self._live(key, self._clock.now()) else None
 
     def verification_keys(self) -> tuple[SigningKey, ...]:
         now = self._clock.now()
-        return tuple(k for k in self._keys.values() if self._live(k, now))
+        return tuple(k for k in self._state.keys.values() if self._live(k, now))
 
     def rotate(self) -> SigningKey:
         """Sign with a new key from now on; the old one verifies its tokens until they expire."""
         with self._lock:
             now = self._clock.now()
+            state = self._state
             fresh = SigningKey.generate(self.algorithm, now=now)
-            keys = {kid: (k.retired(now) if kid == self._active.kid else k) for kid, k in self._keys.items()}
-            keys[fresh.kid] = fresh
-            self._keys = {kid: k for kid, k in keys.items() if self._live(k, now)}
-            self._active = fresh
+            keys = [k.retired(now) if k.kid == state.active.kid else k for k in state.keys.values()]
+            self._state = _Snapshot.of([*(k for k in keys if self._live(k, now)), fresh])
             return fresh
 
     def prune(self) -> tuple[SigningKey, ...]:
         """Drop the keys no live token can need; return them (a store deletes them too)."""
         with self._lock:
             now = self._clock.now()
-            dropped = tuple(k for k in self._keys.values() if not self._live(k, now))
-            self._keys = {kid: k for kid, k in self._keys.items() if self._live(k, now)}
+            state = self._state
+            dropped = tuple(k for k in state.keys.values() if not self._live(k, now))
+            if dropped:
+                self._state = _Snapshot.of(k for k in state.keys.values() if self._live(k, now))
             return dropped
+
+    def replace_keys(self, keys: Iterable[SigningKey]) -> None:
+        """Hold exactly these keys from now on (a reload from a shared store); validated like the constructor."""
+        state = _Snapshot.of(keys)
+        with self._lock:
+            self._state = state
 
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
@@ -256,6 +282,19 @@ def _unverified_header(token: str) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise InvalidToken(detail="malformed header")
     return header
+
+
+class UnknownKeyId(InvalidToken):
+    """The token names a kid this ring does not hold: maybe a key another process made since the last reload.
+
+    Still an ``InvalidToken`` (same public reason); an async caller that can reach
+    the shared store may reload the ring once and verify again
+    (``keystore.RefreshingTokenService.verify_access_fresh``).
+    """
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(detail="unknown kid")
+        self.kid = kid
 
 
 def _timestamp(payload: dict[str, Any], claim: str) -> int:
@@ -287,20 +326,28 @@ class JwtTokenService(TokenService):
         self._ring = ring
         self._issuer = issuer
         self._audience = audience
+        self.access_ttl = access_ttl
+        self.leeway = leeway
         self._ttl_seconds = int(access_ttl.total_seconds())
         self._leeway_seconds = int(leeway.total_seconds())
         self._max_token_bytes = max_token_bytes
         self._clock = clock or SystemClock()
         self._jwt = jwt.PyJWT()
 
-    def issue_access(self, subject: str, *, scope: Sequence[str] = ()) -> str:
+    @property
+    def ring(self) -> KeyRing:
+        return self._ring
+
+    def issue_access(self, subject: str, *, scope: Sequence[str] = (), session_id: str | None = None) -> str:
         if not subject:
             raise ValueError("an access token needs a subject")
         if any(not s or " " in s for s in scope):
             raise ValueError("scope values are non-empty and contain no spaces")
-        return self._sign(subject, ACCESS, scope)
+        if session_id is not None and (not isinstance(session_id, str) or not session_id):
+            raise ValueError("a session id is a non-empty string")
+        return self._sign(subject, ACCESS, scope, session_id)
 
-    def _sign(self, subject: str, token_type: str, scope: Sequence[str]) -> str:
+    def _sign(self, subject: str, token_type: str, scope: Sequence[str], session_id: str | None = None) -> str:
         key = self._ring.active
         issued_at = int(self._clock.now().timestamp())
         payload: dict[str, Any] = {
@@ -314,6 +361,8 @@ class JwtTokenService(TokenService):
         }
         if scope:
             payload["scope"] = " ".join(scope)
+        if session_id is not None:
+            payload["sid"] = session_id
         return self._jwt.encode(
             payload, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid, "typ": ACCESS_TYP}
         )
@@ -329,9 +378,13 @@ class JwtTokenService(TokenService):
         if header.get("alg") != self._ring.algorithm or header.get("typ") != ACCESS_TYP:
             raise InvalidToken(detail="wrong alg or typ")
         kid = header.get("kid")
-        key = self._ring.verification_key(kid) if isinstance(kid, str) else None
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken(detail="missing kid")
+        key = self._ring.verification_key(kid)
         if key is None:
-            raise InvalidToken(detail="unknown or missing kid")
+            if not self._ring.holds(kid):
+                raise UnknownKeyId(kid)
+            raise InvalidToken(detail="the kid's key no longer verifies")
         try:
             payload = self._jwt.decode(
                 token,
@@ -360,6 +413,9 @@ class JwtTokenService(TokenService):
             raise InvalidToken(detail="empty sub or jti")
         if not isinstance(scope, str):
             raise InvalidToken(detail="scope is not a string")
+        session_id = payload.get("sid")
+        if session_id is not None and (not isinstance(session_id, str) or not session_id):
+            raise InvalidToken(detail="sid is not a non-empty string")
         issued_at, expires_at = _timestamp(payload, "iat"), _timestamp(payload, "exp")
         not_before = _timestamp(payload, "nbf") if "nbf" in payload else issued_at
         now = self._clock.now().timestamp()
@@ -376,6 +432,7 @@ class JwtTokenService(TokenService):
             issuer=self._issuer,
             token_type=ACCESS,
             scope=tuple(scope.split()),
+            session_id=session_id,
         )
 
     def jwks(self) -> dict[str, Any]:
