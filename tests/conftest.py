@@ -22,12 +22,24 @@ from sqlalchemy.engine import make_url
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.identity import IDENTITY_TABLES
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ELEARNING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = bool(os.environ.get("CI"))
-ALL_TABLES = ("course_lessons", "course_sections", "course_tags", "courses", "dead_letters", "inbox", "outbox")
+# Every table a test may write, children first. Not ``signing_keys``: a running app holds its key ring
+# in memory, and tokens it signs must keep verifying after a test empties the tables.
+ALL_TABLES = (
+    *IDENTITY_TABLES,
+    "course_lessons",
+    "course_sections",
+    "course_tags",
+    "courses",
+    "dead_letters",
+    "inbox",
+    "outbox",
+)
 
 
 def _libpq(url: str) -> str:

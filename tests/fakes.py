@@ -1,22 +1,39 @@
-"""In-memory test doubles for the course module's ports, and builders for test data.
+"""In-memory test doubles for the course, identity and auth ports, and builders for test data.
 
 The fakes follow the SQL adapters' semantics closely enough that one contract
-suite (tests/contract) runs against both: changes are staged and applied at
-commit, loads return private copies of the committed state, slugs are unique
-at commit, and a stale version makes the commit fail with Conflict.
+suite (tests/contract) runs against both: aggregates (courses, users,
+organizations) are staged and applied at commit, loads return private copies
+of the committed state, slugs and emails are unique at commit, and a stale
+version makes the commit fail with Conflict. Records the SQL adapters write at
+once (tokens, sessions, links, memberships, pending logins) go through a fake
+transaction with row locks, so single-use tokens are spent exactly once even by
+concurrent units of work, and a rollback forgets them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import copy
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+from elearning_core.auth.model import Grant
+from elearning_core.auth.ports import (
+    AuthUnitOfWork,
+    LoginSession,
+    PendingLogin,
+    PendingLoginRepository,
+    PrincipalQueries,
+    PrincipalRecord,
+    RefreshTokenRecord,
+    SessionRepository,
+)
 from elearning_core.course.model import Course, CourseStatus, Level
 from elearning_core.course.ports import CourseRepository, CourseUnitOfWork
 from elearning_core.course.queries import (
@@ -28,6 +45,23 @@ from elearning_core.course.queries import (
     outline_of,
 )
 from elearning_core.course.service import CourseService
+from elearning_core.identity.model import (
+    ExternalIdentity,
+    OneTimeToken,
+    Organization,
+    TokenPurpose,
+    User,
+    UserStatus,
+    email_key,
+)
+from elearning_core.identity.ports import (
+    ExternalIdentityRepository,
+    OneTimeTokenRepository,
+    OrganizationRepository,
+    UserListFilter,
+    UserQueries,
+    UserRepository,
+)
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
@@ -39,6 +73,7 @@ T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 ADMIN = SYSTEM
 A_USER = Principal(subject="user:42", roles=frozenset({"learner"}), user_id=uuid.UUID(int=42))
 CURSOR_SECRET = b"test-cursor-secret-0123456789"
+RECORD_TABLES = ("members", "tokens", "links", "sessions", "refresh", "pending")
 
 
 def _snapshot(course: Course, version: int) -> Course:
@@ -50,11 +85,31 @@ def _snapshot(course: Course, version: int) -> Course:
 
 
 @dataclass
-class CourseStore:
-    """The committed state every unit of work built on this store shares (the fake's database)."""
+class FakeStore:
+    """The committed state every unit of work built on this store shares (the fake's database).
+
+    ``records`` holds the tables the SQL adapters write at once rather than at
+    commit (tokens, sessions, links, memberships, pending logins), by table name
+    and key; ``locks`` are their row locks, held by a unit of work until it ends.
+    """
 
     courses: dict[uuid.UUID, Course] = field(default_factory=dict)
     outbox: list[DomainEvent] = field(default_factory=list)
+    users: dict[uuid.UUID, User] = field(default_factory=dict)
+    organizations: dict[uuid.UUID, Organization] = field(default_factory=dict)
+    records: dict[str, dict[Any, Any]] = field(default_factory=lambda: {name: {} for name in RECORD_TABLES})
+    locks: dict[tuple[str, Any], object] = field(default_factory=dict)
+    _released: asyncio.Condition | None = field(default=None, repr=False)
+
+    def released(self) -> asyncio.Condition:
+        """Notified whenever a unit of work gives its row locks back (created in the running loop)."""
+        if self._released is None:
+            self._released = asyncio.Condition()
+        return self._released
+
+
+CourseStore = FakeStore
+"""The store's name from when it held courses only."""
 
 
 class InMemoryCourseRepository(CourseRepository):
@@ -108,6 +163,10 @@ class InMemoryCourseRepository(CourseRepository):
 
     def flush(self) -> None:
         """Apply every staged change to the store at once, or none (raising Conflict)."""
+        self.apply(self.plan())
+
+    def plan(self) -> tuple[dict[uuid.UUID, Course], dict[uuid.UUID, int]]:
+        """The store's courses after this commit, and the new versions; raises Conflict, changing nothing."""
         state = dict(self._store.courses)
         versions: dict[uuid.UUID, int] = {}
         for course_id, course in self._seen.items():
@@ -130,6 +189,10 @@ class InMemoryCourseRepository(CourseRepository):
                 state[course_id] = _snapshot(course, course.version + 1)
         if any(n > 1 for n in Counter(c.slug for c in state.values()).values()):
             raise Conflict("slug is already taken by another course")
+        return state, versions
+
+    def apply(self, plan: tuple[dict[uuid.UUID, Course], dict[uuid.UUID, int]]) -> None:
+        state, versions = plan
         self._store.courses.clear()
         self._store.courses.update(state)
         for course_id, version in versions.items():
@@ -140,24 +203,538 @@ class InMemoryCourseRepository(CourseRepository):
         self._removed.clear()
 
 
-class FakeUnitOfWork(CourseUnitOfWork):
-    """A unit of work over a CourseStore.
+# -- identity and auth ---------------------------------------------------------------
+
+_GONE = object()
+_REFERENCE_CONFLICT = "the change conflicts with existing data"
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    provider: str
+    user_id: UserId
+    linked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Refresh:
+    digest: str
+    session_id: uuid.UUID
+    issued_at: datetime
+    used_at: datetime | None = None
+
+
+class _Transaction:
+    """The fake's transaction over ``FakeStore.records``, with the row locking PostgreSQL does.
+
+    Reads see the committed rows plus this transaction's own changes (read
+    committed). A write takes the row's lock first, waiting while another open
+    unit of work holds it, then re-reads the row: so of two concurrent
+    ``consume`` calls the second waits for the first to end, and wins only if
+    the first rolled back, exactly as ``UPDATE ... WHERE used_at IS NULL`` does.
+    """
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+        self._changes: dict[str, dict[Any, Any]] = {}
+        self._held: set[tuple[str, Any]] = set()
+
+    def get(self, table: str, key: Any) -> Any:
+        changes = self._changes.get(table, {})
+        if key in changes:
+            value = changes[key]
+            return None if value is _GONE else value
+        return self._store.records[table].get(key)
+
+    def items(self, table: str) -> list[tuple[Any, Any]]:
+        merged = dict(self._store.records[table])
+        merged.update(self._changes.get(table, {}))
+        return [(key, value) for key, value in merged.items() if value is not _GONE]
+
+    def changed(self, table: str) -> list[tuple[Any, Any]]:
+        """The rows this transaction wrote (inserted or updated) in ``table``."""
+        return [(key, value) for key, value in self._changes.get(table, {}).items() if value is not _GONE]
+
+    async def lock(self, table: str, key: Any) -> None:
+        name = (table, key)
+        if name in self._held:
+            return
+        released = self._store.released()
+        async with released:
+            await released.wait_for(lambda: name not in self._store.locks)
+            self._store.locks[name] = self
+        self._held.add(name)
+
+    async def insert(self, table: str, key: Any, value: Any) -> bool:
+        """Insert unless the key exists (waiting on a concurrent insert of it); False when it did."""
+        await self.lock(table, key)
+        if self.get(table, key) is not None:
+            return False
+        self.put(table, key, value)
+        return True
+
+    def put(self, table: str, key: Any, value: Any) -> None:
+        assert (table, key) in self._held, "write a record only under its lock"
+        self._changes.setdefault(table, {})[key] = value
+
+    def delete(self, table: str, key: Any) -> None:
+        self.put(table, key, _GONE)
+
+    def apply(self) -> None:
+        for table, changes in self._changes.items():
+            rows = self._store.records[table]
+            for key, value in changes.items():
+                if value is _GONE:
+                    rows.pop(key, None)
+                else:
+                    rows[key] = value
+
+    async def end(self) -> None:
+        """Forget the changes (apply them first to commit) and give the locks back."""
+        self._changes.clear()
+        if self._held:
+            for name in self._held:
+                self._store.locks.pop(name, None)
+            self._held.clear()
+            released = self._store.released()
+            async with released:
+                released.notify_all()
+
+
+def _user_state(user: User) -> tuple[object, ...]:
+    """Everything SqlUserRepository stores about a user, to tell whether it changed."""
+    return (
+        user.email,
+        user.display_name,
+        user.locale,
+        user.time_zone,
+        user.status,
+        user.password_hash,
+        user.email_verified_at,
+        user.bio,
+        user.suspended_reason,
+        user.deleted_at,
+        user.created_at,
+        user.updated_at,
+        frozenset(user.grants),
+    )
+
+
+def _stored_user(user: User, version: int) -> User:
+    stored = copy.deepcopy(user)
+    stored.pull_events()
+    stored.version = version
+    return stored
+
+
+UserPlan = tuple[dict[uuid.UUID, User], dict[uuid.UUID, int]]
+
+
+class InMemoryUserRepository(UserRepository):
+    """Like SqlUserRepository: private copies; new users inserted and changed ones written back at commit."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+        self._seen: dict[uuid.UUID, User] = {}
+        self._new: set[uuid.UUID] = set()
+        self._loaded: dict[uuid.UUID, tuple[object, ...]] = {}
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        if user_id in self._seen:
+            return self._seen[user_id]
+        stored = self._store.users.get(user_id)
+        return self._load(stored) if stored is not None else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        key = email_key(email)
+        for user in self._seen.values():
+            if user.email_key == key and user.status is not UserStatus.DELETED:
+                return user
+        for stored in self._store.users.values():
+            if stored.email_key == key and stored.status is not UserStatus.DELETED:
+                return None if stored.id in self._seen else self._load(stored)
+        return None
+
+    async def email_taken(self, email: str) -> bool:
+        key = email_key(email)
+        if any(self._seen[user_id].email_key == key for user_id in self._new):
+            return True
+        return any(u.email_key == key for u in self._store.users.values())
+
+    def add(self, user: User) -> None:
+        self._seen[user.id] = user
+        self._new.add(user.id)
+
+    def seen(self) -> Iterable[User]:
+        return self._seen.values()
+
+    def _load(self, stored: User) -> User:
+        user = copy.deepcopy(stored)
+        self._seen[user.id] = user
+        self._loaded[user.id] = _user_state(user)
+        return user
+
+    def plan(self) -> UserPlan:
+        state = dict(self._store.users)
+        versions: dict[uuid.UUID, int] = {}
+        for user_id, user in self._seen.items():
+            stored = state.get(user_id)
+            if user_id in self._new:
+                if stored is not None:
+                    raise Conflict(_REFERENCE_CONFLICT)
+                versions[user_id] = 1
+            elif _user_state(user) != self._loaded[user_id]:
+                if stored is None or stored.version != user.version:
+                    raise Conflict("the account was changed by someone else at the same time; retry")
+                versions[user_id] = user.version + 1
+            else:
+                continue
+            state[user_id] = _stored_user(user, versions[user_id])
+        if any(n > 1 for n in Counter(u.email_key for u in state.values()).values()):
+            raise Conflict("an account with this email already exists")
+        return state, versions
+
+    def apply(self, plan: UserPlan) -> None:
+        state, versions = plan
+        self._store.users.clear()
+        self._store.users.update(state)
+        for user_id, version in versions.items():
+            self._seen[user_id].version = version
+            self._loaded[user_id] = _user_state(self._seen[user_id])
+        self._new.clear()
+
+
+class InMemoryUserQueries(UserQueries):
+    """UserQueries over a FakeStore's committed state, with SqlUserQueries' semantics."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def list_users(self, where: UserListFilter, after: uuid.UUID | None, limit: int) -> list[User]:
+        members = {key[1] for key in self._store.records["members"] if key[0] == where.organization_id}
+        needle = where.text.lower() if where.text else None
+
+        def matches(user: User) -> bool:
+            return (
+                (where.status is None or user.status is where.status)
+                and (needle is None or needle in user.email_key or needle in user.display_name.lower())
+                and (where.organization_id is None or user.id in members)
+                and (after is None or user.id > after)
+            )
+
+        found = sorted((u for u in self._store.users.values() if matches(u)), key=lambda u: u.id)
+        return [copy.deepcopy(u) for u in found[:limit]]
+
+
+class InMemoryOrganizationRepository(OrganizationRepository):
+    """Organizations staged like aggregates; memberships written through the transaction at once."""
+
+    def __init__(self, store: FakeStore, tx: _Transaction) -> None:
+        self._store = store
+        self._tx = tx
+        self._seen: dict[uuid.UUID, Organization] = {}
+        self._new: set[uuid.UUID] = set()
+
+    async def get(self, organization_id: uuid.UUID) -> Organization | None:
+        if organization_id in self._seen:
+            return self._seen[organization_id]
+        stored = self._store.organizations.get(organization_id)
+        return self._mapped(stored) if stored is not None else None
+
+    async def get_by_slug(self, slug: str) -> Organization | None:
+        for organization in self._seen.values():
+            if organization.slug == slug:
+                return organization
+        for stored in self._store.organizations.values():
+            if stored.slug == slug:
+                return self._mapped(stored)
+        return None
+
+    async def slug_taken(self, slug: str) -> bool:
+        if any(self._seen[o].slug == slug for o in self._new):
+            return True
+        return any(o.slug == slug for o in self._store.organizations.values())
+
+    def add(self, organization: Organization) -> None:
+        self._seen[organization.id] = organization
+        self._new.add(organization.id)
+
+    def seen(self) -> Iterable[Organization]:
+        return self._seen.values()
+
+    def _visible(self) -> dict[uuid.UUID, Organization]:
+        """The committed organizations and this unit of work's new ones (SQL writes those before reading)."""
+        self.plan()
+        return {**self._store.organizations, **{o: self._seen[o] for o in self._new}}
+
+    async def list(self, after: uuid.UUID | None, limit: int) -> list[Organization]:
+        found = sorted((o for o in self._visible().values() if after is None or o.id > after), key=lambda o: o.id)
+        return [self._mapped(o) for o in found[:limit]]
+
+    async def add_member(self, organization_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> bool:
+        return await self._tx.insert("members", (organization_id, user_id), at)
+
+    async def remove_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        key = (organization_id, user_id)
+        if self._tx.get("members", key) is None:
+            return False
+        await self._tx.lock("members", key)
+        if self._tx.get("members", key) is None:
+            return False
+        self._tx.delete("members", key)
+        return True
+
+    async def member_count(self, organization_id: uuid.UUID) -> int:
+        return sum(1 for key, _ in self._tx.items("members") if key[0] == organization_id)
+
+    async def organizations_of(self, user_id: uuid.UUID) -> builtins.list[Organization]:
+        visible = self._visible()
+        mine = [visible[key[0]] for key, _ in self._tx.items("members") if key[1] == user_id and key[0] in visible]
+        return [self._mapped(o) for o in sorted(mine, key=lambda o: (o.name, o.id))]
+
+    def _mapped(self, stored: Organization) -> Organization:
+        if stored.id not in self._seen:
+            organization = copy.deepcopy(stored)
+            organization.pull_events()
+            self._seen[stored.id] = organization
+        return self._seen[stored.id]
+
+    def plan(self) -> dict[uuid.UUID, Organization]:
+        """The committed organizations after this commit; raises Conflict on a taken slug."""
+        state = dict(self._store.organizations)
+        for organization_id in self._new:
+            if organization_id in state:
+                raise Conflict(_REFERENCE_CONFLICT)
+            state[organization_id] = _stored_organization(self._seen[organization_id])
+        if any(n > 1 for n in Counter(o.slug for o in state.values()).values()):
+            raise Conflict("slug is already taken by another organization")
+        return state
+
+    def apply(self, state: dict[uuid.UUID, Organization]) -> None:
+        self._store.organizations.clear()
+        self._store.organizations.update(state)
+        self._new.clear()
+
+
+def _stored_organization(organization: Organization) -> Organization:
+    stored = copy.deepcopy(organization)
+    stored.pull_events()
+    return stored
+
+
+class InMemoryOneTimeTokenRepository(OneTimeTokenRepository):
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def add(self, token: OneTimeToken) -> None:
+        if not await self._tx.insert("tokens", token.digest, token):
+            raise Conflict(_REFERENCE_CONFLICT)
+
+    async def consume(self, digest: str, purpose: TokenPurpose, at: datetime) -> UserId | None:
+        def usable() -> OneTimeToken | None:
+            token: OneTimeToken | None = self._tx.get("tokens", digest)
+            ok = token is not None and token.purpose is purpose and token.used_at is None and token.expires_at > at
+            return token if ok else None
+
+        if usable() is None:
+            return None
+        await self._tx.lock("tokens", digest)
+        token = usable()  # again, now that no one else can change it
+        if token is None:
+            return None
+        self._tx.put("tokens", digest, replace(token, used_at=at))
+        return token.user_id
+
+    async def revoke_all(self, user_id: uuid.UUID, purpose: TokenPurpose, at: datetime) -> int:
+        def unused(token: OneTimeToken | None) -> bool:
+            return token is not None and token.user_id == user_id and token.purpose is purpose and token.used_at is None
+
+        revoked = 0
+        for digest, token in self._tx.items("tokens"):
+            if unused(token):
+                await self._tx.lock("tokens", digest)
+                token = self._tx.get("tokens", digest)
+                if unused(token):
+                    self._tx.put("tokens", digest, replace(token, used_at=at))
+                    revoked += 1
+        return revoked
+
+
+class InMemoryExternalIdentityRepository(ExternalIdentityRepository):
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def find(self, issuer: str, subject: str) -> UserId | None:
+        link: _Link | None = self._tx.get("links", (issuer, subject))
+        return link.user_id if link is not None else None
+
+    async def link(self, identity: ExternalIdentity, user_id: uuid.UUID, at: datetime) -> None:
+        key = (identity.issuer, identity.subject)
+        inserted = await self._tx.insert("links", key, _Link(identity.provider, UserId(user_id), at))
+        if not inserted and self._tx.get("links", key).user_id != user_id:
+            raise Conflict("this external account is already linked to another user")
+
+    async def links_of(self, user_id: uuid.UUID) -> list[tuple[str, str]]:
+        return sorted((link.provider, key[0]) for key, link in self._tx.items("links") if link.user_id == user_id)
+
+    async def unlink_all(self, user_id: uuid.UUID) -> int:
+        removed = 0
+        for key, link in self._tx.items("links"):
+            if link.user_id == user_id:
+                await self._tx.lock("links", key)
+                if self._tx.get("links", key) is not None:
+                    self._tx.delete("links", key)
+                    removed += 1
+        return removed
+
+
+class InMemorySessionRepository(SessionRepository):
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def create(self, session: LoginSession, first_digest: str) -> None:
+        if not await self._tx.insert("sessions", session.id, session):
+            raise Conflict(_REFERENCE_CONFLICT)
+        await self.add_token(session.id, first_digest, session.created_at)
+
+    async def get(self, session_id: uuid.UUID) -> LoginSession | None:
+        session: LoginSession | None = self._tx.get("sessions", session_id)
+        return session
+
+    async def find_token(self, digest: str) -> RefreshTokenRecord | None:
+        token: _Refresh | None = self._tx.get("refresh", digest)
+        session = self._tx.get("sessions", token.session_id) if token is not None else None
+        if token is None or session is None:
+            return None
+        return RefreshTokenRecord(digest=digest, session=session, issued_at=token.issued_at, used_at=token.used_at)
+
+    async def use_token(self, digest: str, at: datetime) -> bool:
+        def unused() -> _Refresh | None:
+            token: _Refresh | None = self._tx.get("refresh", digest)
+            return token if token is not None and token.used_at is None else None
+
+        if unused() is None:
+            return False
+        await self._tx.lock("refresh", digest)
+        token = unused()
+        if token is None:
+            return False
+        self._tx.put("refresh", digest, replace(token, used_at=at))
+        return True
+
+    async def add_token(self, session_id: uuid.UUID, digest: str, at: datetime) -> None:
+        # The SQL foreign key to the session is checked at once (not deferred).
+        if self._tx.get("sessions", session_id) is None:
+            raise Conflict(_REFERENCE_CONFLICT)
+        if not await self._tx.insert("refresh", digest, _Refresh(digest, session_id, at)):
+            raise Conflict(_REFERENCE_CONFLICT)
+
+    async def revoke(self, session_id: uuid.UUID, at: datetime, reason: str) -> bool:
+        return await self._revoke(session_id, at, reason, lambda s: s.revoked_at is None)
+
+    async def revoke_all_of(self, user_id: uuid.UUID, at: datetime, reason: str) -> int:
+        def active(session: LoginSession) -> bool:
+            return session.user_id == user_id and session.active_at(at)
+
+        ended = 0
+        for session_id, session in self._tx.items("sessions"):
+            if active(session) and await self._revoke(session_id, at, reason, active):
+                ended += 1
+        return ended
+
+    async def _revoke(
+        self, session_id: uuid.UUID, at: datetime, reason: str, which: Callable[[LoginSession], bool]
+    ) -> bool:
+        session: LoginSession | None = self._tx.get("sessions", session_id)
+        if session is None or not which(session):
+            return False
+        await self._tx.lock("sessions", session_id)
+        session = self._tx.get("sessions", session_id)
+        if session is None or not which(session):
+            return False
+        self._tx.put("sessions", session_id, replace(session, revoked_at=at, revoked_reason=reason[:200]))
+        return True
+
+
+class InMemoryPendingLoginRepository(PendingLoginRepository):
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def put(self, pending: PendingLogin) -> None:
+        if not await self._tx.insert("pending", pending.state_digest, pending):
+            raise Conflict(_REFERENCE_CONFLICT)
+
+    async def take(self, state_digest: str, at: datetime) -> PendingLogin | None:
+        if self._tx.get("pending", state_digest) is None:
+            return None
+        await self._tx.lock("pending", state_digest)
+        pending: PendingLogin | None = self._tx.get("pending", state_digest)
+        if pending is None:
+            return None
+        self._tx.delete("pending", state_digest)  # an expired one is dropped too
+        return pending if pending.expires_at > at else None
+
+
+class InMemoryPrincipalQueries(PrincipalQueries):
+    """PrincipalQueries over a FakeStore's committed state, with SqlPrincipalQueries' semantics."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def principal_record(
+        self, user_id: uuid.UUID, session_id: uuid.UUID | None, at: datetime
+    ) -> PrincipalRecord | None:
+        user = self._store.users.get(user_id)
+        if user is None:
+            return None
+        session: LoginSession | None = self._store.records["sessions"].get(session_id) if session_id else None
+        active = session_id is None or (session is not None and session.user_id == user_id and session.active_at(at))
+        return PrincipalRecord(
+            user_id=user.id, status=user.status.value, grants=tuple(user.grants), session_active=active
+        )
+
+
+# -- the unit of work ------------------------------------------------------------------
+
+
+class FakeUnitOfWork(CourseUnitOfWork, AuthUnitOfWork):
+    """A unit of work over a FakeStore, serving every module's repositories.
 
     ``lambda: FakeUnitOfWork(store)`` gives a fresh unit of work per use case on
     one shared state; a single instance may also be handed to a service as
     ``lambda: uow`` to inspect ``outbox`` and ``committed`` afterwards.
-    Leaving the block without ``commit()`` discards the staged changes.
+    Leaving the block without ``commit()`` discards the staged changes and
+    the records written since, and releases their row locks.
+
+    Like the SQL schema's deferred foreign keys, ``commit()`` refuses records
+    that name a user or organization that does not exist by then.
     """
 
     courses: InMemoryCourseRepository
+    users: InMemoryUserRepository
+    organizations: InMemoryOrganizationRepository
+    one_time_tokens: InMemoryOneTimeTokenRepository
+    external_identities: InMemoryExternalIdentityRepository
+    sessions: InMemorySessionRepository
+    pending_logins: InMemoryPendingLoginRepository
 
-    def __init__(self, store: CourseStore | None = None) -> None:
-        self.store = store if store is not None else CourseStore()
-        self.courses = InMemoryCourseRepository(self.store)
+    def __init__(self, store: FakeStore | None = None) -> None:
+        self.store = store if store is not None else FakeStore()
+        self._open()
         self.outbox: list[DomainEvent] = []
         self.committed = False
         self.rolled_back = False
         self._committed_in_block = False
+
+    def _open(self) -> None:
+        self._tx = _Transaction(self.store)
+        self.courses = InMemoryCourseRepository(self.store)
+        self.users = InMemoryUserRepository(self.store)
+        self.organizations = InMemoryOrganizationRepository(self.store, self._tx)
+        self.one_time_tokens = InMemoryOneTimeTokenRepository(self._tx)
+        self.external_identities = InMemoryExternalIdentityRepository(self._tx)
+        self.sessions = InMemorySessionRepository(self._tx)
+        self.pending_logins = InMemoryPendingLoginRepository(self._tx)
 
     async def __aenter__(self) -> Self:
         self._committed_in_block = False
@@ -168,11 +745,23 @@ class FakeUnitOfWork(CourseUnitOfWork):
     ) -> None:
         if not self._committed_in_block:
             await self.rollback()
-        self.courses = InMemoryCourseRepository(self.store)
+        else:
+            await self._tx.end()  # whatever was written after the commit
+            self._open()
 
     async def commit(self) -> None:
-        aggregates = list(self.courses.seen())
-        self.courses.flush()
+        aggregates: list[Course | User | Organization] = [
+            *self.courses.seen(),
+            *self.users.seen(),
+            *self.organizations.seen(),
+        ]
+        courses, users, organizations = self.courses.plan(), self.users.plan(), self.organizations.plan()
+        self._check_references(users[0], organizations)
+        self.courses.apply(courses)
+        self.users.apply(users)
+        self.organizations.apply(organizations)
+        self._tx.apply()
+        await self._tx.end()
         events = [e for a in aggregates for e in a.pending_events]
         self.outbox.extend(events)
         self.store.outbox.extend(events)
@@ -181,9 +770,22 @@ class FakeUnitOfWork(CourseUnitOfWork):
         self.committed = True
         self._committed_in_block = True
 
+    def _check_references(self, users: dict[uuid.UUID, User], organizations: dict[uuid.UUID, Organization]) -> None:
+        tx = self._tx
+        referenced = [
+            *(token.user_id for _, token in tx.changed("tokens")),
+            *(link.user_id for _, link in tx.changed("links")),
+            *(session.user_id for _, session in tx.changed("sessions")),
+            *(user_id for (_, user_id), _ in tx.changed("members")),
+        ]
+        memberships_of = [organization_id for (organization_id, _), _ in tx.changed("members")]
+        if any(u not in users for u in referenced) or any(o not in organizations for o in memberships_of):
+            raise Conflict(_REFERENCE_CONFLICT)
+
     async def rollback(self) -> None:
         self.rolled_back = True
-        self.courses = InMemoryCourseRepository(self.store)
+        await self._tx.end()
+        self._open()
 
 
 def _summary(course: Course) -> CourseSummary:
@@ -289,6 +891,29 @@ def a_course(
             course.archive(published_at or at)
     course.pull_events()
     return course
+
+
+def a_user(
+    *,
+    email: str | None = None,
+    display_name: str = "Ada Lovelace",
+    at: datetime = T0,
+    password_hash: str | None = "$argon2id$fake",
+    grants: Iterable[Grant] = (),
+    user_id: UserId | None = None,
+) -> User:
+    """A registered, active user; ``email`` defaults to a unique one. Its events already pulled."""
+    user = User.register(
+        email=email or f"user-{uuid.uuid4().hex[:12]}@example.org",
+        display_name=display_name,
+        at=at,
+        password_hash=password_hash,
+        user_id=user_id,
+    )
+    for grant in grants:
+        user.grant(grant, at, by="test")
+    user.pull_events()
+    return user
 
 
 def a_service(

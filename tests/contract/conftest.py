@@ -4,31 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.course import SqlCatalogQueries, catalog_queries_for
 from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.identity import IDENTITY_TABLES, SqlPrincipalQueries, SqlUserQueries
+from elearning_adapters.sql.outbox import outbox
 from elearning_adapters.sql.uow import SqlUnitOfWork
+from elearning_core.auth.ports import AuthUnitOfWork, PrincipalQueries
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.course.queries import CatalogQueries
+from elearning_core.identity.ports import UserQueries
 from tests.conftest import ALL_TABLES
-from tests.fakes import CourseStore, FakeUnitOfWork, InMemoryCatalogQueries
+from tests.fakes import FakeStore, FakeUnitOfWork, InMemoryCatalogQueries, InMemoryPrincipalQueries, InMemoryUserQueries
+
+
+class PlatformUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, Protocol):
+    """Every module's view at once: what both the SQL unit of work and the fake offer."""
 
 
 @dataclass(frozen=True)
 class Backend:
     name: str
-    uow: Callable[[], CourseUnitOfWork]
+    uow: Callable[[], PlatformUnitOfWork]
     queries: CatalogQueries
     # SQLite serialises write transactions (BEGIN IMMEDIATE plus an in-process lock),
     # so two of its units of work can never be open at the same time.
     overlapping_writers: bool
+    users: UserQueries
+    principals: PrincipalQueries
+    # The event types in the outbox, in the order they were committed.
+    outbox_types: Callable[[], Awaitable[list[str]]]
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +78,7 @@ def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def _empty(db: Database) -> None:
     """Delete every row (for a handful of rows, far quicker than TRUNCATE)."""
     async with db.write() as conn:
-        for table in ALL_TABLES:
+        for table in (*IDENTITY_TABLES, *ALL_TABLES):
             await conn.execute(text(f"DELETE FROM {table}"))
         await conn.commit()
 
@@ -80,8 +93,20 @@ async def _empty(db: Database) -> None:
 )
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "fake":
-        store = CourseStore()
-        yield Backend("fake", lambda: FakeUnitOfWork(store), InMemoryCatalogQueries(store), overlapping_writers=True)
+        store = FakeStore()
+
+        async def fake_outbox() -> list[str]:
+            return [e.type for e in store.outbox]
+
+        yield Backend(
+            "fake",
+            lambda: FakeUnitOfWork(store),
+            InMemoryCatalogQueries(store),
+            overlapping_writers=True,
+            users=InMemoryUserQueries(store),
+            principals=InMemoryPrincipalQueries(store),
+            outbox_types=fake_outbox,
+        )
         return
     if request.param == "sqlite":
         shutil.copy(request.getfixturevalue("migrated_sqlite_file"), tmp_path / "contract.db")
@@ -92,8 +117,22 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await _empty(db)
     # "postgres" reads through the psycopg fast path the container picks; "postgres-core"
     # through the portable SQLAlchemy Core queries, so both stay honest on PostgreSQL.
-    queries = SqlCatalogQueries(db) if request.param == "postgres-core" else catalog_queries_for(db)
+    core = request.param == "postgres-core"
+    queries = SqlCatalogQueries(db) if core else catalog_queries_for(db)
+
+    async def sql_outbox() -> list[str]:
+        async with db.read() as conn:
+            return list((await conn.execute(select(outbox.c.event_type).order_by(outbox.c.id))).scalars())
+
     try:
-        yield Backend(request.param, lambda: SqlUnitOfWork(db), queries, overlapping_writers=not db.is_sqlite)
+        yield Backend(
+            request.param,
+            lambda: SqlUnitOfWork(db),
+            queries,
+            overlapping_writers=not db.is_sqlite,
+            users=SqlUserQueries(db),
+            principals=SqlPrincipalQueries(db, fast_path=False if core else None),
+            outbox_types=sql_outbox,
+        )
     finally:
         await db.dispose()

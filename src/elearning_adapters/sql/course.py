@@ -66,6 +66,8 @@ courses = Table(
     Column("lesson_count", Integer, nullable=False),
     # Lowercased title + summary + tags, for the "text contains" filter.
     Column("search_text", Text, nullable=False),
+    # The owning organization (identity module); no foreign key across modules, like owner_id.
+    Column("organization_id", Uuid, nullable=True),
 )
 # Keyset indexes: each catalog filter walks its own index in cursor order.
 Index("ix_courses_status_published", courses.c.status, courses.c.published_at, courses.c.id)
@@ -129,6 +131,7 @@ def _course_row(course: Course) -> dict[str, Any]:
         "level": course.level.value,
         "tags": list(course.tags),
         "owner_id": course.owner_id,
+        "organization_id": course.organization_id,
         "status": course.status.value,
         "created_at": course.created_at,
         "updated_at": course.updated_at,
@@ -211,6 +214,7 @@ class SqlCourseRepository(CourseRepository):
             updated_at=row["updated_at"],
             published_at=row["published_at"],
             version=row["version"],
+            organization_id=row["organization_id"],
         )
         sections: dict[uuid.UUID, Section] = {}
         for s in await self._conn.execute(
@@ -391,6 +395,7 @@ class SqlCatalogQueries(CatalogQueries):
             updated_at=row.updated_at,
             published_at=row.published_at,
             sections=_group_outline(outline_rows),
+            organization_id=row.organization_id,
         )
 
 
@@ -416,7 +421,7 @@ _PG_SUMMARY_COLUMNS = (
 )
 _PG_OUTLINE = """
 SELECT c.id, c.slug, c.title, c.summary, c.description, c.language, c.level, c.tags, c.owner_id, c.status,
-       c.version, c.created_at, c.updated_at, c.published_at,
+       c.version, c.created_at, c.updated_at, c.published_at, c.organization_id,
        COALESCE((
          SELECT json_agg(json_build_object(
                   'id', s.id, 'title', s.title,
@@ -500,6 +505,7 @@ class PgCatalogQueries(CatalogQueries):
             created_at=row[11],
             updated_at=row[12],
             published_at=row[13],
+            organization_id=row[14],
             sections=[
                 SectionView(
                     id=uuid.UUID(s["id"]),
@@ -510,7 +516,7 @@ class PgCatalogQueries(CatalogQueries):
                         for j, lesson in enumerate(s["lessons"])
                     ],
                 )
-                for i, s in enumerate(row[14])
+                for i, s in enumerate(row[15])
             ],
         )
 

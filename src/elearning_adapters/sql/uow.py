@@ -6,14 +6,24 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.course import SqlCourseRepository
 from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.identity import (
+    ORGANIZATION_SLUG_TAKEN,
+    SqlExternalIdentityRepository,
+    SqlOneTimeTokenRepository,
+    SqlOrganizationRepository,
+    SqlPendingLoginRepository,
+    SqlSessionRepository,
+    SqlUserRepository,
+)
 from elearning_adapters.sql.outbox import append_to_outbox
+from elearning_core.auth.ports import AuthUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
@@ -23,7 +33,16 @@ log = logging.getLogger(__name__)
 AfterCommit = Callable[[Sequence[DomainEvent]], Awaitable[None]]
 
 
-class SqlUnitOfWork(CourseUnitOfWork):
+class _Aggregate(Protocol):
+    """What the unit of work needs of every aggregate a repository loaded or added: its events."""
+
+    @property
+    def pending_events(self) -> list[DomainEvent]: ...
+
+    def pull_events(self) -> list[DomainEvent]: ...
+
+
+class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork):
     """Serves every module's unit-of-work view from one connection and transaction.
 
     ``commit()`` flushes the repositories, appends the events of every aggregate
@@ -38,6 +57,12 @@ class SqlUnitOfWork(CourseUnitOfWork):
     """
 
     courses: SqlCourseRepository
+    users: SqlUserRepository
+    organizations: SqlOrganizationRepository
+    one_time_tokens: SqlOneTimeTokenRepository
+    external_identities: SqlExternalIdentityRepository
+    sessions: SqlSessionRepository
+    pending_logins: SqlPendingLoginRepository
 
     def __init__(self, db: Database, after_commit: AfterCommit | None = None) -> None:
         self._db = db
@@ -61,7 +86,14 @@ class SqlUnitOfWork(CourseUnitOfWork):
             stack, self._stack, self._conn = self._stack, None, None
             await stack.aclose()
             raise
-        self.courses = SqlCourseRepository(self._conn)
+        conn = self._conn
+        self.courses = SqlCourseRepository(conn)
+        self.users = SqlUserRepository(conn)
+        self.organizations = SqlOrganizationRepository(conn)
+        self.one_time_tokens = SqlOneTimeTokenRepository(conn)
+        self.external_identities = SqlExternalIdentityRepository(conn)
+        self.sessions = SqlSessionRepository(conn)
+        self.pending_logins = SqlPendingLoginRepository(conn)
         return self
 
     async def __aexit__(
@@ -77,9 +109,11 @@ class SqlUnitOfWork(CourseUnitOfWork):
 
     async def commit(self) -> None:
         conn = self.connection
-        aggregates = list(self.courses.seen())
+        aggregates: list[_Aggregate] = [*self.courses.seen(), *self.users.seen(), *self.organizations.seen()]
         try:
             await self.courses.flush()
+            await self.users.flush()
+            await self.organizations.flush()
             await append_to_outbox(conn, [e for a in aggregates for e in a.pending_events])
             await conn.commit()
         except IntegrityError as exc:
@@ -98,6 +132,10 @@ class SqlUnitOfWork(CourseUnitOfWork):
 
 def _integrity_message(exc: IntegrityError) -> str:
     text = str(exc.orig).lower()
+    if "email_key" in text:
+        return "an account with this email already exists"
+    if "organizations" in text and "slug" in text:
+        return ORGANIZATION_SLUG_TAKEN
     if "slug" in text:
         return "slug is already taken by another course"
     return "the change conflicts with existing data"

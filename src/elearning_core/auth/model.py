@@ -11,8 +11,13 @@ of the organization, and a platform admin everything.
 grant that allowed it, or says why nothing did: the same text the use cases
 raise in ``PermissionDenied`` and ``GET /me/permissions`` will show.
 
-Groundwork of the identity and authorization issue: the course service still
-runs on ``AdminOnlyPolicy`` until principals carry grants.
+Two rules keep "instructors edit only their courses" true:
+
+- an instructor granted on the platform or an organization may *create*
+  courses there (``permissions_of``), nothing more; the course-level
+  permissions come from a grant on the course itself;
+- the owner of a course (``Owned``) holds an implicit instructor grant on it,
+  so a course an instructor creates is theirs to edit at once.
 """
 
 from __future__ import annotations
@@ -119,6 +124,34 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 which the use cases check by ownership, not by permission."""
 
 
+_BROAD_SCOPE_LIMITS: dict[Role, frozenset[Permission]] = {
+    Role.INSTRUCTOR: frozenset({Permission.COURSE_CREATE}),
+    Role.LEARNER: frozenset(),
+}
+
+
+def permissions_of(grant: Grant) -> frozenset[Permission]:
+    """What ``grant`` allows on the resources within its scope.
+
+    A course role granted more broadly than one course (an instructor of the
+    platform or of an organization) allows creating courses there, and not
+    editing everyone else's: course-level rights need the course's own grant
+    or its ownership.
+    """
+    permissions = ROLE_PERMISSIONS[grant.role]
+    if grant.scope.kind is not ScopeKind.COURSE and grant.role in _BROAD_SCOPE_LIMITS:
+        return permissions & _BROAD_SCOPE_LIMITS[grant.role]
+    return permissions
+
+
+@runtime_checkable
+class Owned(Protocol):
+    """A resource with an owner (a course and its instructor who created it)."""
+
+    @property
+    def owner_id(self) -> uuid.UUID | None: ...
+
+
 @runtime_checkable
 class Scoped(Protocol):
     """A resource that says where it lives, innermost scope first (the platform is implied)."""
@@ -136,10 +169,28 @@ LEGACY_ADMIN_ROLE = "admin"
 """The service accounts' role until identity lands (admin token, CLI, scripts): a platform admin."""
 
 
-class RolePolicy:
-    """The ``Policy`` port, decided by the principal's grants (looked up through ``grants_of``)."""
+def _carried_grants(principal: Principal) -> Iterable[Grant]:
+    return [g for g in principal.grants if isinstance(g, Grant)]
 
-    def __init__(self, grants_of: Callable[[Principal], Iterable[Grant]]) -> None:
+
+def owner_grant(principal: Principal, resource: object | None) -> Grant | None:
+    """The implicit instructor grant of a course's owner on that course, if ``principal`` owns ``resource``."""
+    if principal.user_id is None or not isinstance(resource, Owned) or not isinstance(resource, Scoped):
+        return None
+    if resource.owner_id != principal.user_id:
+        return None
+    own = [s for s in resource.authorization_scopes() if s.kind is ScopeKind.COURSE]
+    return Grant(Role.INSTRUCTOR, own[0]) if own else None
+
+
+class RolePolicy:
+    """The ``Policy`` port, decided by the principal's grants.
+
+    ``grants_of`` looks them up; by default they are the ones the principal
+    carries (loaded once when the request was authenticated).
+    """
+
+    def __init__(self, grants_of: Callable[[Principal], Iterable[Grant]] = _carried_grants) -> None:
         self._grants_of = grants_of
 
     def authorize(self, principal: Principal, permission: str, resource: object | None = None) -> Decision:
@@ -154,9 +205,34 @@ class RolePolicy:
             grants.insert(0, Grant(Role.PLATFORM_ADMIN))
         reachable = scopes_of(resource)
         for grant in grants:
-            if wanted in ROLE_PERMISSIONS[grant.role] and grant.scope in reachable:
+            if wanted in permissions_of(grant) and grant.scope in reachable:
                 return Decision(True, f"{grant} grants {wanted.value}")
+        owned = owner_grant(principal, resource)
+        if owned is not None and wanted in permissions_of(owned):
+            return Decision(True, f"owner of {owned.scope}: {owned.role.value} grants {wanted.value}")
         where = reachable[0]
         if not grants:
             return Decision(False, f"no role grants {wanted.value} on {where}: the principal holds no role")
         return Decision(False, f"no role grants {wanted.value} on {where}")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    """A resource as the policy sees it, for checks made outside its own module
+    (granting a course role, explaining permissions): its scopes and its owner."""
+
+    kind: ScopeKind
+    id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+
+    def authorization_scopes(self) -> tuple[Scope, ...]:
+        if self.kind is ScopeKind.PLATFORM or self.id is None:
+            return ()
+        own = Scope(self.kind, self.id)
+        if self.organization_id is not None and self.kind is ScopeKind.COURSE:
+            return (own, Scope.organization(self.organization_id))
+        return (own,)
+
+    def __str__(self) -> str:
+        return "the platform" if self.id is None else f"{self.kind.value} {self.id}"

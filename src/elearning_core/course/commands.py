@@ -38,6 +38,9 @@ class CreateCourse(Command):
     level: Level = Level.BEGINNER
     tags: list[str] = Field(default_factory=list, max_length=TAGS_MAX)
     owner_id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = Field(
+        default=None, description="The organization the course belongs to; none for a platform-wide course"
+    )
 
 
 class UpdateCourse(Command):
@@ -133,6 +136,7 @@ class CourseSpec(Command):
     level: Level = Level.BEGINNER
     tags: list[str] = Field(default_factory=list, max_length=TAGS_MAX)
     owner_id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = None
     status: CourseStatus = CourseStatus.DRAFT
     sections: list[SectionSpec] = Field(default_factory=list, max_length=200)
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from elearning_core.auth.model import Scope
 from elearning_core.course import events as ev
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from elearning_core.shared.events import DomainEvent
@@ -158,6 +159,7 @@ class Course:
     published_at: datetime | None = None
     sections: list[Section] = field(default_factory=list)
     version: int = 0
+    organization_id: uuid.UUID | None = None
     _events: list[DomainEvent] = field(default_factory=list, repr=False)
 
     # -- creation ----------------------------------------------------------------
@@ -176,6 +178,7 @@ class Course:
         tags: Sequence[str] = (),
         owner_id: UserId | None = None,
         course_id: CourseId | None = None,
+        organization_id: uuid.UUID | None = None,
     ) -> Course:
         title = check_title(title)
         course = cls(
@@ -191,6 +194,7 @@ class Course:
             status=CourseStatus.DRAFT,
             created_at=at,
             updated_at=at,
+            organization_id=organization_id,
         )
         course._record(ev.CourseCreated, at, slug=course.slug, title=course.title, owner_id=owner_id)
         return course
@@ -210,6 +214,12 @@ class Course:
         return events
 
     # -- queries on the aggregate ------------------------------------------------
+
+    def authorization_scopes(self) -> tuple[Scope, ...]:
+        """Where the course lives for the role policy: its own scope, then its organization's."""
+        if self.organization_id is None:
+            return (Scope.course(self.id),)
+        return (Scope.course(self.id), Scope.organization(self.organization_id))
 
     @property
     def lesson_count(self) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from elearning_core.auth.model import Scope
 from elearning_core.course.model import Course, CourseStatus, Level
 
 
@@ -65,6 +66,13 @@ class CourseOutline:
     updated_at: datetime
     published_at: datetime | None
     sections: list[SectionView]
+    organization_id: uuid.UUID | None = None
+
+    def authorization_scopes(self) -> tuple[Scope, ...]:
+        """Where the course lives, for the role policy (as ``Course.authorization_scopes``)."""
+        if self.organization_id is None:
+            return (Scope.course(self.id),)
+        return (Scope.course(self.id), Scope.organization(self.organization_id))
 
 
 def outline_of(course: Course) -> CourseOutline:
@@ -84,6 +92,7 @@ def outline_of(course: Course) -> CourseOutline:
         created_at=course.created_at,
         updated_at=course.updated_at,
         published_at=course.published_at,
+        organization_id=course.organization_id,
         sections=[
             SectionView(
                 id=s.id,

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from elearning_core.auth.model import ResourceRef, ScopeKind
 from elearning_core.course.commands import (
     AddLesson,
     AddSection,
@@ -60,7 +61,10 @@ class CourseService:
     # -- writes ------------------------------------------------------------------
 
     async def create(self, actor: Principal, cmd: CreateCourse) -> Course:
-        require(self._policy, actor, CREATE)
+        # Creating in an organization needs the right there (an organization's instructor may);
+        # otherwise on the platform.
+        where = ResourceRef(ScopeKind.ORGANIZATION, cmd.organization_id) if cmd.organization_id else None
+        require(self._policy, actor, CREATE, where)
         course = Course.create(
             title=cmd.title,
             slug=cmd.slug,
@@ -71,6 +75,7 @@ class CourseService:
             level=cmd.level,
             tags=cmd.tags,
             owner_id=_owner(cmd.owner_id or actor.user_id),
+            organization_id=cmd.organization_id,
         )
         async with self._uow() as uow:
             if await uow.courses.slug_taken(course.slug):
@@ -80,7 +85,7 @@ class CourseService:
         return course
 
     async def update(self, actor: Principal, cmd: UpdateCourse) -> Course:
-        require(self._policy, actor, EDIT)
+        _refuse_anonymous(self._policy, actor, EDIT)
         async with self._uow() as uow:
             course = await self._load(uow, cmd.course_id)
             require(self._policy, actor, EDIT, course)
@@ -96,7 +101,7 @@ class CourseService:
         return course
 
     async def delete(self, actor: Principal, cmd: CourseRef) -> None:
-        require(self._policy, actor, DELETE)
+        _refuse_anonymous(self._policy, actor, DELETE)
         async with self._uow() as uow:
             course = await self._load(uow, cmd.course_id)
             require(self._policy, actor, DELETE, course)
@@ -256,9 +261,7 @@ class CourseService:
     async def _editable(
         self, uow: CourseUnitOfWork, actor: Principal, course_id: uuid.UUID, permission: str = EDIT
     ) -> Course:
-        # Asked twice: first whether the actor may do this at all (so that a caller who may
-        # not cannot learn which ids exist), then for this very course once it is loaded.
-        require(self._policy, actor, permission)
+        _refuse_anonymous(self._policy, actor, permission)
         course = await self._load(uow, course_id)
         require(self._policy, actor, permission, course)
         return course
@@ -275,6 +278,16 @@ class CourseService:
             change(course, self._clock.now())
             await uow.commit()
         return course
+
+
+def _refuse_anonymous(policy: Policy, actor: Principal, permission: str) -> None:
+    """Before loading anything: the anonymous learn nothing, not even which course ids exist.
+
+    Whether a signed-in caller may act on the course is decided once it is
+    loaded, since the grant that allows it may be on that very course.
+    """
+    if actor.is_anonymous:
+        require(policy, actor, permission)
 
 
 def _owner(user_id: uuid.UUID | None) -> UserId | None:
@@ -311,6 +324,7 @@ def _build_from_spec(index: int, spec: CourseSpec, at: datetime) -> Course:
             tags=spec.tags,
             owner_id=UserId(spec.owner_id) if spec.owner_id else None,
             course_id=CourseId(spec.id) if spec.id else None,
+            organization_id=spec.organization_id,
         )
         for section_spec in spec.sections:
             section = course.add_section(

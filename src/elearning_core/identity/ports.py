@@ -1,8 +1,15 @@
-"""What the identity module needs from outside: a password hasher."""
+"""What the identity module needs from outside: storage, a password hasher and a mailer."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+
+from elearning_core.identity.model import ExternalIdentity, OneTimeToken, Organization, TokenPurpose, User, UserStatus
+from elearning_core.shared.ids import UserId
+from elearning_core.shared.ports import UnitOfWork
 
 
 class PasswordHasher(Protocol):
@@ -51,3 +58,106 @@ class PasswordHasher(Protocol):
         answer measurably faster and tell an attacker which emails exist.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class MailMessage:
+    to: str
+    subject: str
+    text: str
+
+
+class Mailer(Protocol):
+    """Sends one message. Raises ``MailError`` when the message was not accepted for delivery."""
+
+    async def send(self, message: MailMessage) -> None: ...
+
+
+class MailError(Exception):
+    """The mail server refused or could not be reached; the text is safe to log."""
+
+
+class UserRepository(Protocol):
+    """Users with their grants. Loaded and added users are written when the unit of work commits."""
+
+    async def get(self, user_id: uuid.UUID) -> User | None: ...
+
+    async def get_by_email(self, email: str) -> User | None:
+        """The user whose email matches case-insensitively (deleted users never match: their email is gone)."""
+        ...
+
+    async def email_taken(self, email: str) -> bool: ...
+
+    def add(self, user: User) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserListFilter:
+    status: UserStatus | None = None
+    text: str | None = None  # case-insensitive substring of email or display name
+    organization_id: uuid.UUID | None = None
+
+
+class UserQueries(Protocol):
+    async def list_users(self, where: UserListFilter, after: uuid.UUID | None, limit: int) -> list[User]:
+        """Users in id order (ids are time-ordered), after the key ``after``; grants loaded."""
+        ...
+
+
+class OrganizationRepository(Protocol):
+    async def get(self, organization_id: uuid.UUID) -> Organization | None: ...
+
+    async def get_by_slug(self, slug: str) -> Organization | None: ...
+
+    async def slug_taken(self, slug: str) -> bool: ...
+
+    def add(self, organization: Organization) -> None: ...
+
+    async def add_member(self, organization_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> bool:
+        """False when the user already is a member."""
+        ...
+
+    async def remove_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> bool: ...
+
+    async def member_count(self, organization_id: uuid.UUID) -> int: ...
+
+    async def organizations_of(self, user_id: uuid.UUID) -> list[Organization]: ...
+
+    # Last: a method named ``list`` shadows the builtin in the annotations that follow it.
+    async def list(self, after: uuid.UUID | None, limit: int) -> list[Organization]: ...
+
+
+class OneTimeTokenRepository(Protocol):
+    """Email-verification and password-reset tokens, stored by digest."""
+
+    async def add(self, token: OneTimeToken) -> None: ...
+
+    async def consume(self, digest: str, purpose: TokenPurpose, at: datetime) -> UserId | None:
+        """Mark the token used and return its user, atomically: None when it is unknown, used or expired.
+
+        Two concurrent consumers of one token: exactly one gets the user id.
+        """
+        ...
+
+    async def revoke_all(self, user_id: uuid.UUID, purpose: TokenPurpose, at: datetime) -> int:
+        """Mark every unused token of the user for ``purpose`` used (a reset kills the other reset links)."""
+        ...
+
+
+class ExternalIdentityRepository(Protocol):
+    async def find(self, issuer: str, subject: str) -> UserId | None: ...
+
+    async def link(self, identity: ExternalIdentity, user_id: uuid.UUID, at: datetime) -> None: ...
+
+    async def links_of(self, user_id: uuid.UUID) -> list[tuple[str, str]]:
+        """(provider, issuer) pairs linked to the user."""
+        ...
+
+    async def unlink_all(self, user_id: uuid.UUID) -> int: ...
+
+
+class IdentityUnitOfWork(UnitOfWork, Protocol):
+    users: UserRepository
+    organizations: OrganizationRepository
+    one_time_tokens: OneTimeTokenRepository
+    external_identities: ExternalIdentityRepository

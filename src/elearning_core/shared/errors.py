@@ -58,3 +58,19 @@ class PermissionDenied(DomainError):
         super().__init__(f"not allowed to {action}" + (f": {reason}" if reason else ""))
         self.action = action
         self.reason = reason
+
+
+class Unauthenticated(DomainError):
+    """Credentials were missing, wrong or expired. The detail never says which part was wrong."""
+
+    code = "unauthenticated"
+
+
+class TooManyAttempts(DomainError):
+    """A throttle refused the attempt; ``retry_after_seconds`` says when the next one may succeed."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, detail: str, retry_after_seconds: float) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds

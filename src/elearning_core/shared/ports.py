@@ -36,14 +36,20 @@ class UnitOfWork(Protocol):
 class Principal:
     """Who is acting: a user, a service account, or nobody (anonymous).
 
-    Until the auth module lands there are two kinds: the anonymous public and
-    service accounts holding the ``admin`` role (the admin token, the CLI, an
-    embedding script).
+    A user principal carries the role grants it held when the request was
+    authenticated (``grants``), so the policy decides without I/O. Service
+    accounts (the admin token, the CLI, an embedding script) hold the legacy
+    ``admin`` role, which the role policy treats as a platform admin.
+    ``session_id`` names the login session (refresh-token family) a user's
+    access token belongs to, so logout can end it.
     """
 
     subject: str
     roles: frozenset[str] = field(default_factory=frozenset)
     user_id: uuid.UUID | None = None
+    grants: tuple[object, ...] = ()
+    """``elearning_core.auth.model.Grant`` values (typed loosely: shared cannot import the auth module)."""
+    session_id: uuid.UUID | None = None
 
     @property
     def is_anonymous(self) -> bool:

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 from elearning_core.auth.model import (
     GRANTABLE_ON,
     PLATFORM,
-    ROLE_PERMISSIONS,
     Grant,
     Permission,
     Role,
     RolePolicy,
     Scope,
     ScopeKind,
+    permissions_of,
     scopes_of,
 )
 from elearning_core.shared.ports import ANONYMOUS, SYSTEM, Principal
@@ -157,7 +157,7 @@ def test_allowed_exactly_when_a_grant_has_the_permission_on_a_scope_of_the_resou
     grants: list[Grant], permission: Permission, resource: object
 ) -> None:
     decision = policy_with(u=grants).authorize(user("u"), permission, resource)
-    expected = any(permission in ROLE_PERMISSIONS[g.role] and g.scope in scopes_of(resource) for g in grants)
+    expected = any(permission in permissions_of(g) and g.scope in scopes_of(resource) for g in grants)
     assert decision.allowed is expected
     assert permission.value in decision.reason
 

@@ -1,0 +1,86 @@
+"""Identity events: what other modules may react to about users and organizations.
+
+No event carries a password, a token or (after deletion) any personal data:
+``UserDeleted`` is the signal for every module to drop what it holds about the
+person while keeping the learning records keyed by the user id.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from elearning_core.shared.events import DomainEvent
+
+
+class UserRegistered(DomainEvent):
+    type = "identity.user_registered.v1"
+    email: str
+    display_name: str
+    source: str  # "password", "admin" or "oidc:<provider>"
+
+
+class EmailVerified(DomainEvent):
+    type = "identity.email_verified.v1"
+
+
+class PasswordChanged(DomainEvent):
+    type = "identity.password_changed.v1"
+    reason: str  # "change", "reset" or "rehash"
+
+
+class ProfileUpdated(DomainEvent):
+    type = "identity.profile_updated.v1"
+    fields: list[str]
+
+
+class UserSuspended(DomainEvent):
+    type = "identity.user_suspended.v1"
+    reason: str
+
+
+class UserReactivated(DomainEvent):
+    type = "identity.user_reactivated.v1"
+
+
+class UserDeleted(DomainEvent):
+    type = "identity.user_deleted.v1"
+
+
+class ExternalIdentityLinked(DomainEvent):
+    type = "identity.external_identity_linked.v1"
+    provider: str
+    issuer: str
+
+
+class OrganizationCreated(DomainEvent):
+    type = "identity.organization_created.v1"
+    slug: str
+    name: str
+
+
+class MemberAdded(DomainEvent):
+    type = "identity.member_added.v1"
+    user_id: uuid.UUID
+
+
+class MemberRemoved(DomainEvent):
+    type = "identity.member_removed.v1"
+    user_id: uuid.UUID
+
+
+class RoleGranted(DomainEvent):
+    """aggregate_id: the user who holds the grant."""
+
+    type = "identity.role_granted.v1"
+    role: str
+    scope_kind: str
+    scope_id: uuid.UUID | None
+    granted_by: str
+
+
+class RoleRevoked(DomainEvent):
+    type = "identity.role_revoked.v1"
+    role: str
+    scope_kind: str
+    scope_id: uuid.UUID | None
+    revoked_by: str
