@@ -5,9 +5,12 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from elearning_adapters.security.oidc_config import OidcProviderConfig, check_public_base_url
 
 MEMORY_URL = "sqlite+aiosqlite:///:memory:"
 
@@ -34,6 +37,17 @@ class Settings(BaseSettings):
     log_json: bool = True
     access_log: bool = True
     cors_origins: list[str] = Field(default_factory=list)
+    public_base_url: str | None = Field(
+        default=None,
+        description="The externally visible base URL of the API (scheme, host, port, optional path prefix), used "
+        "to build the OpenID Connect callback URL; default: http://{host}:{port}",
+    )
+    oidc_providers: list[OidcProviderConfig] = Field(
+        default_factory=list,
+        description="Trusted external OpenID Connect providers, a JSON list of objects: name, issuer, client_id, "
+        "client_secret (unset for a public client), audience, scopes, claims, allowed_algorithms, provision, "
+        "discovery_url",
+    )
     redis_url: str | None = Field(
         default=None, description="Redis URL, e.g. redis://127.0.0.1:6379/0; unset = no Redis"
     )
@@ -62,6 +76,74 @@ class Settings(BaseSettings):
     events_poll_seconds: float = Field(
         default=0.2, gt=0, le=60, description="How often the in-process event transport looks for new events"
     )
+    mail_backend: Literal["console", "smtp"] = Field(
+        default="console",
+        description="console: print mails to standard error (the embedded default, nothing is delivered); "
+        "smtp: deliver through the ELEARNING_SMTP_* server",
+    )
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server host (mail_backend=smtp)")
+    smtp_port: int = Field(
+        default=25, ge=1, le=65535, description="SMTP server port: usually 25, 587 with STARTTLS, 465 with SSL"
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP AUTH username; unset = no authentication")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP AUTH password (with smtp_username)")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the connection with STARTTLS; sending fails if the server does not offer it"
+    )
+    smtp_ssl: bool = Field(default=False, description="TLS from the first byte (SMTPS, port 465); not with STARTTLS")
+    smtp_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Bound on the connection and on each exchange with the SMTP server"
+    )
+    mail_from: str = Field(
+        default="E-learning <no-reply@localhost>",
+        description="From header of every mail, one address with an optional display name; its address is also "
+        "the envelope sender",
+    )
+
+    access_token_ttl_seconds: int = Field(
+        default=600, ge=30, le=86_400, description="Lifetime of an access token (JWT); a refresh renews it"
+    )
+    refresh_token_ttl_days: float = Field(
+        default=14, gt=0, le=365, description="A session unused (not refreshed) for this long ends"
+    )
+    session_lifetime_days: float = Field(
+        default=90, gt=0, le=3650, description="Absolute end of a session, however often it is refreshed"
+    )
+    token_algorithm: Literal["EdDSA", "ES256"] = Field(
+        default="EdDSA", description="Signature algorithm of new signing keys (the only one tokens may use)"
+    )
+    token_issuer: str | None = Field(
+        default=None, max_length=500, description="iss of access tokens; default: the public base URL"
+    )
+    token_audience: str = Field(default="elearning-api", max_length=200, description="aud of access tokens")
+    signing_key_reload_seconds: float = Field(
+        default=30, gt=0, le=3600, description="How often each process re-reads the shared signing keys"
+    )
+    registration_open: bool = Field(default=True, description="Whether anyone may sign up (POST /auth/register)")
+    login_limit_per_account: int = Field(default=10, ge=1, description="Sign-in attempts per email per window")
+    login_limit_per_ip: int = Field(default=100, ge=1, description="Sign-in attempts per client IP per window")
+    login_window_seconds: float = Field(default=900, gt=0, le=86_400)
+    reset_limit_per_account: int = Field(default=3, ge=1, description="Reset mails per email per window")
+    reset_limit_per_ip: int = Field(default=20, ge=1, description="Reset requests per client IP per window")
+    reset_window_seconds: float = Field(default=3600, gt=0, le=86_400)
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description="Secure flag of the session cookies; default: on when the public base URL is https",
+    )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_public_base_url(value)
+
+    @field_validator("oidc_providers")
+    @classmethod
+    def _oidc_provider_names_unique(cls, value: list[OidcProviderConfig]) -> list[OidcProviderConfig]:
+        names = [p.name for p in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"OIDC provider names must be unique; repeated: {', '.join(duplicates)}")
+        return value
 
     @model_validator(mode="after")
     def _process_cache_needs_in_process_events(self) -> Settings:
@@ -101,6 +183,31 @@ class Settings(BaseSettings):
         if self.events_in_process and self.workers == 1:
             return "memory"
         return "none"
+
+    @property
+    def resolved_public_base_url(self) -> str:
+        """The base URL browsers reach the API at, without a trailing slash."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def resolved_token_issuer(self) -> str:
+        return self.token_issuer or self.resolved_public_base_url
+
+    @property
+    def resolved_cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.resolved_public_base_url.startswith("https://")
+
+    def callback_url(self, provider: str) -> str:
+        """Where ``provider`` sends the browser back after sign-in (registered at the provider as is)."""
+        return f"{self.resolved_public_base_url}/api/v1/auth/oidc/{quote(provider, safe='')}/callback"
+
+    def oidc_provider(self, name: str) -> OidcProviderConfig | None:
+        return next((p for p in self.oidc_providers if p.name == name), None)
 
     @property
     def is_sqlite(self) -> bool:

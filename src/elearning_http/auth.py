@@ -1,69 +1,131 @@
-"""Who is calling: resolves the request's principal.
+"""Who is calling: resolves the request's principal, and guards cookie sessions against CSRF.
 
-Until the auth module lands, the only credential is the admin service
-account's bearer token (``ELEARNING_ADMIN_TOKEN``). No header means the
-anonymous public; a wrong token is refused outright with 401, so a typo in a
-token is never mistaken for anonymous access.
+Credentials, in order:
+
+- ``Authorization: Bearer <token>``: the admin service account's token
+  (``ELEARNING_ADMIN_TOKEN``), else an access token of ours or of a trusted
+  external OIDC issuer, which ``AuthService.authenticate`` checks against the
+  user's current status, grants and session;
+- the browser session cookie (``elearning_access``), set by a cookie-mode
+  sign-in. A request that changes state with it must also send the session's
+  CSRF token in ``X-CSRF-Token``: a signed double submit, the token being an
+  HMAC of the session id, which a cross-site page can neither read nor forge;
+- nothing: the anonymous public.
+
+A credential that is present but wrong is refused with 401, never downgraded
+to anonymous, so a typo in a token is not mistaken for public access.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import uuid
 from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from elearning_core.auth.service import AuthService
+from elearning_core.shared.errors import Unauthenticated
 from elearning_core.shared.ports import ANONYMOUS, Principal
 
 ADMIN_SERVICE_ACCOUNT = Principal(subject="service:admin-token", roles=frozenset({"admin"}))
-_MAX_TOKEN_LENGTH = 4096
+ACCESS_COOKIE = "elearning_access"
+REFRESH_COOKIE = "elearning_refresh"
+CSRF_COOKIE = "elearning_csrf"
+CSRF_HEADER = "x-csrf-token"
+_MAX_TOKEN_LENGTH = 8192
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SCOPE_KEY = "elearning_principal"
 
 
-class BearerTokenAuthenticator:
-    def __init__(self, admin_token: str | None) -> None:
+class CsrfTokens:
+    """The CSRF token of a cookie session: HMAC-SHA256(secret, session id), URL-safe."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = hashlib.sha256(b"elearning csrf:" + secret).digest()
+
+    def for_session(self, session_id: uuid.UUID) -> str:
+        mac = hmac.new(self._key, session_id.bytes, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def valid(self, session_id: uuid.UUID | None, presented: str | None) -> bool:
+        if session_id is None or not presented:
+            return False
+        return hmac.compare_digest(self.for_session(session_id).encode(), presented.encode())
+
+
+class Authenticator:
+    def __init__(self, auth: AuthService, csrf: CsrfTokens, admin_token: str | None) -> None:
+        self._auth = auth
+        self._csrf = csrf
         self._admin_token = admin_token.encode() if admin_token else None
 
-    def __call__(self, request: Request[Any, Any, Any]) -> Principal:
-        cached = request.scope.get("elearning_principal")
+    async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+        cached = connection.scope.get(_SCOPE_KEY)
         if isinstance(cached, Principal):
             return cached
-        principal = self._authenticate(request)
-        request.scope["elearning_principal"] = principal  # type: ignore[typeddict-unknown-key]
-        request.scope["principal_anonymous"] = principal.is_anonymous  # type: ignore[typeddict-unknown-key]
+        principal = await self._authenticate(connection)
+        connection.scope[_SCOPE_KEY] = principal  # type: ignore[literal-required]
+        connection.scope["principal_anonymous"] = principal.is_anonymous  # type: ignore[typeddict-unknown-key]
         return principal
 
-    def _authenticate(self, request: Request[Any, Any, Any]) -> Principal:
-        header = request.headers.get("authorization")
-        if header is None:
-            return ANONYMOUS
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > _MAX_TOKEN_LENGTH:
-            raise NotAuthorizedException("the Authorization header must be 'Bearer <token>'")
-        if self._admin_token is None or not hmac.compare_digest(token.encode(), self._admin_token):
-            raise NotAuthorizedException("the bearer token is invalid")
-        return ADMIN_SERVICE_ACCOUNT
+    async def _authenticate(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+        header = connection.headers.get("authorization")
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token or len(token) > _MAX_TOKEN_LENGTH:
+                raise NotAuthorizedException("the Authorization header must be 'Bearer <token>'")
+            if self._admin_token is not None and hmac.compare_digest(token.encode(), self._admin_token):
+                return ADMIN_SERVICE_ACCOUNT
+            return await self._verified(token)
+        cookie = connection.cookies.get(ACCESS_COOKIE)
+        if cookie:
+            if len(cookie) > _MAX_TOKEN_LENGTH:
+                raise NotAuthorizedException("the session cookie is invalid")
+            principal = await self._verified(cookie)
+            if connection.scope.get("method") not in _SAFE_METHODS and not self._csrf.valid(
+                principal.session_id, connection.headers.get(CSRF_HEADER)
+            ):
+                raise PermissionDeniedException(
+                    "a cookie session must send its CSRF token in the X-CSRF-Token header to change anything"
+                )
+            return principal
+        return ANONYMOUS
+
+    async def _verified(self, token: str) -> Principal:
+        try:
+            return await self._auth.authenticate(token)
+        except Unauthenticated as exc:
+            raise NotAuthorizedException(exc.detail) from None
 
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def authenticated_writes(authenticate: BearerTokenAuthenticator) -> Any:
-    """A guard: anonymous callers may read, never write.
+def authenticated_writes(authenticate: Authenticator) -> Any:
+    """A guard: anonymous callers may read, never write (routes marked ``public_write`` excepted).
 
     It runs before the body is parsed, so an anonymous write gets 401 rather
     than a validation error that would describe the API to it. What an
     authenticated caller may do is still decided by the use case's policy.
     """
 
-    # async: Litestar runs a plain-function guard in a worker thread, a thread hop on every request.
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if handler.opt.get("public_write"):
+            # Sign-in, registration, refresh: a stale session cookie must not stand in the way.
+            return
+        principal = await authenticate(connection)
         if connection.scope.get("method") in _SAFE_METHODS:
             return
-        if authenticate(connection).is_anonymous:  # type: ignore[arg-type]
+        if principal.is_anonymous:
             raise NotAuthorizedException("authentication required: send 'Authorization: Bearer <token>'")
 
     return guard
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    """The peer address (a reverse proxy's X-Forwarded-For is honoured by uvicorn's --forwarded-allow-ips)."""
+    return request.client.host if request.client is not None else "unknown"

@@ -8,6 +8,7 @@ and answered with a bare 500 that reveals nothing.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -16,7 +17,15 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
-from elearning_core.shared.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from elearning_core.shared.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    TooManyAttempts,
+    Unauthenticated,
+    ValidationFailed,
+)
 from elearning_http.observability import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
@@ -48,6 +57,7 @@ _DESCRIPTIONS = {
     404: "No such resource (or not visible to the caller)",
     409: "Conflicts with the current state (a rule, a taken slug, a stale version)",
     422: "Invalid input; `errors` names each bad field",
+    429: "Too many attempts; `Retry-After` says how many seconds to wait",
 }
 
 
@@ -96,6 +106,18 @@ def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response
     if isinstance(exc, ValidationFailed):
         errors = [{"field": e.field, "message": e.message} for e in exc.errors]
         return problem(422, exc.detail, code="validation-failed", request=request, errors=errors)
+    if isinstance(exc, Unauthenticated):
+        return _unauthorized(request, exc.detail)
+    if isinstance(exc, TooManyAttempts):
+        retry_after = max(1, math.ceil(exc.retry_after_seconds))
+        return problem(
+            429,
+            exc.detail,
+            code="too-many-attempts",
+            request=request,
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )
     if isinstance(exc, PermissionDenied):
         if request.scope.get("principal_anonymous", True):
             return _unauthorized(request, "authentication required: send 'Authorization: Bearer <token>'")

@@ -173,6 +173,9 @@ async def serve(settings: Settings, *, run_migrations: bool | None = None) -> As
     try:
         if not settings.is_sqlite and run_migrations is None:
             await truncate_all(platform.database)
+        if migrate or run_migrations is None:
+            # On this loop, not on the test client's lifespan loop (an unreachable database skips it).
+            await platform.start_keys()
         configure_logging(settings.log_level, json_lines=settings.log_json)
         # Litestar's test client runs lifespan hooks on a loop of its own, which must not own the
         # in-process event transport: tests that need events drive ``platform.events`` on theirs.

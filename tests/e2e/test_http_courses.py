@@ -150,6 +150,7 @@ async def test_authoring_flow_from_draft_to_archive(api: Api) -> None:
         "version": 1,
         "published_at": None,
         "sections": [],
+        "organization_id": None,
     }
     assert created["created_at"] == created["updated_at"]
     # What the write returned is what the read model serves.
