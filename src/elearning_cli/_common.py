@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -26,11 +27,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from elearning_core.shared.errors import DomainError, ValidationFailed
+from elearning_core.shared.errors import DomainError, NotFound, ValidationFailed
+from elearning_core.shared.ports import SYSTEM
 
 if TYPE_CHECKING:
     from elearning_adapters.container import Platform
     from elearning_adapters.settings import Settings
+    from elearning_core.identity.model import Organization, User
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -276,3 +279,55 @@ def _database_error(exc: BaseException, label: str) -> CliError | None:
 
 def format_time(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# -- identity references -------------------------------------------------------------
+
+
+def as_uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        return None
+
+
+def parse_uuid(text: str, what: str) -> uuid.UUID:
+    """``text`` as a UUID, or a one-line error naming ``what`` it should have been."""
+    value = as_uuid(text)
+    if value is None:
+        raise CliError(f"{what} {text!r} is not a UUID")
+    return value
+
+
+async def resolve_user(platform: Platform, ref: str) -> User:
+    """The account ``ref`` names: a user id, or an email address (matched case-insensitively).
+
+    Admins know people by email; the use cases take ids. The lookup goes
+    through the unit of work, as the sign-in does, so deleted accounts never match.
+    """
+    text = ref.strip()
+    if "@" in text:
+        async with platform.container.adapters.unit_of_work() as uow:
+            user: User | None = await uow.users.get_by_email(text)
+        if user is None:
+            raise NotFound("user", text)
+        return user
+    user_id = as_uuid(text)
+    if user_id is None:
+        raise CliError(f"{ref!r} is neither a user id (UUID) nor an email address")
+    return await platform.identity.get_user(SYSTEM, user_id)
+
+
+async def resolve_organization(platform: Platform, ref: str) -> Organization:
+    """The organization ``ref`` names: its id or its slug."""
+    text = ref.strip()
+    organization_id = as_uuid(text)
+    organization: Organization | None
+    async with platform.container.adapters.unit_of_work() as uow:
+        if organization_id is not None:
+            organization = await uow.organizations.get(organization_id)
+        else:
+            organization = await uow.organizations.get_by_slug(text)
+    if organization is None:
+        raise NotFound("organization", text)
+    return organization

@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 
-from elearning_cli import courses, db, events, outbox, serve, worker
+from elearning_cli import courses, db, events, keys, orgs, outbox, serve, users, worker
 from elearning_cli._common import state
 
 app = typer.Typer(
     name="elearning",
     help=(
-        "Administer the e-learning platform: run the API, migrate the database, import and export courses.\n\n"
+        "Administer the e-learning platform: run the API, migrate the database, import and export courses, "
+        "manage accounts, organizations and signing keys.\n\n"
         "Configured by ELEARNING_* environment variables, e.g. ELEARNING_DATABASE_URL "
         "(default: a SQLite file in ELEARNING_DATA_DIR, ./.elearning). "
         "Commands act as the platform's admin service account."
@@ -26,6 +27,9 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
 app.add_typer(courses.app, name="courses")
+app.add_typer(users.app, name="users")
+app.add_typer(orgs.app, name="orgs")
+app.add_typer(keys.app, name="keys")
 app.add_typer(outbox.outbox_app, name="outbox")
 app.add_typer(events.events_app, name="events")
 app.add_typer(worker.worker_app, name="worker")

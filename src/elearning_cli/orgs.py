@@ -1,0 +1,149 @@
+"""``elearning orgs``: create and list organizations, and add accounts to them.
+
+An organization is named by id or slug, a user by id or email. Listing an
+organization's members is ``elearning users list --org ORG``; making someone
+its administrator is ``elearning users grant-role USER organization_admin:organization:<id>``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from elearning_cli._common import (
+    format_time,
+    handle_errors,
+    info,
+    load_settings,
+    open_platform,
+    resolve_organization,
+    resolve_user,
+    run,
+    stdout_console,
+)
+from elearning_core.identity.commands import CreateOrganization
+from elearning_core.identity.model import Organization, User
+from elearning_core.shared.pagination import MAX_PAGE_SIZE
+from elearning_core.shared.ports import SYSTEM
+
+if TYPE_CHECKING:
+    from elearning_core.identity.service import IdentityService
+
+app = typer.Typer(help="Create and list organizations; add members.", no_args_is_help=True)
+
+PAGE_SIZE = MAX_PAGE_SIZE
+"""Organizations fetched per listing page while walking the pages."""
+
+
+# -- create -------------------------------------------------------------------------
+
+
+async def _create(cmd: CreateOrganization) -> Organization:
+    async with open_platform(load_settings()) as platform:
+        return await platform.identity.create_organization(SYSTEM, cmd)
+
+
+@app.command("create")
+@handle_errors
+def create_organization(
+    slug: Annotated[
+        str, typer.Argument(help="Lowercase letters, digits and inner hyphens, at most 63.", metavar="SLUG")
+    ],
+    name: Annotated[str, typer.Option("--name", "-n", help="The organization's display name.")],
+) -> None:
+    """Create an organization and print its id."""
+    organization = run(_create(CreateOrganization(slug=slug, name=name)))
+    typer.echo(str(organization.id))
+    info(f"Created organization {organization.slug} ({organization.name}).")
+
+
+# -- list ---------------------------------------------------------------------------
+
+
+async def collect_organizations(service: IdentityService, limit: int) -> tuple[list[Organization], bool]:
+    """Walk the pages (keyed by the last id) until ``limit`` organizations; also say whether more exist."""
+    items: list[Organization] = []
+    after: uuid.UUID | None = None
+    while True:
+        size = min(PAGE_SIZE, limit + 1 - len(items))  # one more than asked tells whether more exist
+        page = await service.list_organizations(SYSTEM, after=after, limit=size)
+        items.extend(page)
+        if len(items) > limit:
+            return items[:limit], True
+        if len(page) < size:
+            return items, False
+        after = page[-1].id
+
+
+async def _list(limit: int) -> tuple[list[Organization], bool]:
+    async with open_platform(load_settings()) as platform:
+        return await collect_organizations(platform.identity, limit)
+
+
+def organization_json(organization: Organization) -> dict[str, Any]:
+    return {
+        "id": str(organization.id),
+        "slug": organization.slug,
+        "name": organization.name,
+        "created_at": organization.created_at.isoformat(),
+    }
+
+
+def _table(organizations: list[Organization], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("Id", no_wrap=True)
+    table.add_column("Slug", style="bold", overflow="fold")
+    table.add_column("Name", overflow="fold")
+    table.add_column("Created", no_wrap=True)
+    for o in organizations:
+        table.add_row(str(o.id), Text(o.slug), Text(o.name), format_time(o.created_at))
+    return table
+
+
+@app.command("list")
+@handle_errors
+def list_organizations(
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many organizations (oldest first).")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
+) -> None:
+    """List organizations, oldest first, as a table (or JSON)."""
+    organizations, more = run(_list(limit))
+    if as_json:
+        typer.echo(json.dumps([organization_json(o) for o in organizations], indent=2, ensure_ascii=False))
+    elif not organizations:
+        info("No organizations yet.")
+    else:
+        title = f"Organizations: {len(organizations)}{'+' if more else ''}"
+        stdout_console().print(_table(organizations, title))
+    if more:
+        info(f"Showing the first {len(organizations)} organizations; more exist (raise --limit to see them).")
+
+
+# -- members ------------------------------------------------------------------------
+
+
+async def _add_member(org: str, user: str) -> tuple[Organization, User, bool]:
+    async with open_platform(load_settings()) as platform:
+        organization = await resolve_organization(platform, org)
+        account = await resolve_user(platform, user)
+        added = await platform.identity.add_member(SYSTEM, organization.id, account.id)
+        return organization, account, added
+
+
+@app.command("add-member")
+@handle_errors
+def add_member(
+    org: Annotated[str, typer.Argument(help="The organization's id or slug.", metavar="ORG")],
+    user: Annotated[str, typer.Argument(help="The user's id or email address.", metavar="USER")],
+) -> None:
+    """Add an account to an organization (no change if it already is a member)."""
+    organization, account, added = run(_add_member(org, user))
+    if added:
+        info(f"Added {account.email} to {organization.slug}.")
+    else:
+        info(f"Already a member: {account.email} already belongs to {organization.slug}; nothing changed.")

@@ -1,0 +1,350 @@
+"""``elearning users``: create accounts, list them, suspend and reactivate them, grant and revoke roles.
+
+A user is named by id or by email on every command. A role is written
+``ROLE[:SCOPE:ID]``: ``platform_admin``, ``instructor`` (on the platform),
+``instructor:course:<uuid>``, ``organization_admin:organization:<uuid>``; the
+same form the tables print, so what ``list`` shows can be pasted back.
+
+Passwords never travel as arguments (shell history, ``ps``): ``--password-stdin``
+reads one line from standard input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from elearning_cli._common import (
+    CliError,
+    handle_errors,
+    info,
+    load_settings,
+    open_platform,
+    parse_uuid,
+    resolve_organization,
+    resolve_user,
+    run,
+    stdout_console,
+)
+from elearning_core.auth.model import Grant, ScopeKind
+from elearning_core.identity.commands import CreateUser, RoleGrantSpec
+from elearning_core.identity.model import User, UserStatus, make_grant
+from elearning_core.identity.ports import UserListFilter
+from elearning_core.shared.errors import ValidationFailed
+from elearning_core.shared.pagination import MAX_PAGE_SIZE
+from elearning_core.shared.ports import SYSTEM
+
+if TYPE_CHECKING:
+    from elearning_adapters.container import Platform
+    from elearning_core.identity.service import IdentityService
+
+app = typer.Typer(
+    help="Create accounts, list them, suspend or reactivate them, grant and revoke roles.", no_args_is_help=True
+)
+
+PAGE_SIZE = MAX_PAGE_SIZE
+"""Users fetched per listing page while walking the pages."""
+
+UserArgument = Annotated[str, typer.Argument(help="The user's id or email address.", metavar="USER")]
+ROLE_FORMAT = "ROLE[:SCOPE:ID], e.g. platform_admin, instructor:course:<uuid>, organization_admin:organization:<uuid>"
+
+
+# -- roles --------------------------------------------------------------------------
+
+
+def parse_role(text: str) -> Grant:
+    """``ROLE[:SCOPE[:ID]]`` as a grant, checked by the domain's rules (role names, where each may be granted)."""
+    role, _, rest = text.strip().partition(":")
+    scope, _, scope_id = rest.partition(":")
+    if ":" in scope_id:
+        raise CliError(f"invalid role {text!r}: expected {ROLE_FORMAT}")
+    return checked_grant(text, role, scope or ScopeKind.PLATFORM.value, scope_id or None)
+
+
+def checked_grant(label: str, role: str, scope: str, scope_id: str | None) -> Grant:
+    parsed_id = parse_uuid(scope_id, f"invalid role {label!r}: the {scope} id") if scope_id else None
+    try:
+        return make_grant(role, scope, parsed_id)
+    except ValidationFailed as exc:
+        problem = f"{exc.errors[0].field}: {exc.errors[0].message}" if exc.errors else exc.detail
+        raise CliError(f"invalid role {label!r}: {problem}") from None
+
+
+def role_text(grant: Grant) -> str:
+    """The ``ROLE[:SCOPE:ID]`` form of a grant (what ``--role`` and ``grant-role`` read)."""
+    if grant.scope.id is None:
+        return grant.role.value
+    return f"{grant.role.value}:{grant.scope.kind.value}:{grant.scope.id}"
+
+
+def sorted_roles(user: User) -> list[str]:
+    return sorted(role_text(g) for g in user.grants)
+
+
+def _spec(grant: Grant) -> RoleGrantSpec:
+    return RoleGrantSpec(role=grant.role.value, scope=grant.scope.kind.value, scope_id=grant.scope.id)
+
+
+async def _check_scopes(platform: Platform, grants: list[Grant]) -> None:
+    """Every course and organization the grants name exists (NotFound names the first that does not)."""
+    for grant in grants:
+        await platform.identity.resource(grant.scope.kind.value, grant.scope.id)
+
+
+# -- create -------------------------------------------------------------------------
+
+
+def read_password() -> str:
+    """One line of standard input (a hidden, confirmed prompt when it is a terminal)."""
+    if sys.stdin.isatty():
+        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CliError("--password-stdin: standard input holds no password (expected one line)")
+    return password
+
+
+async def _create(cmd: CreateUser, grants: list[Grant]) -> User:
+    async with open_platform(load_settings()) as platform:
+        # Checked before the account exists, so a mistyped --role leaves nothing half done.
+        await _check_scopes(platform, grants)
+        user = await platform.identity.create_user(SYSTEM, cmd)
+        for grant in grants:
+            user, _ = await platform.identity.grant_role(SYSTEM, user.id, _spec(grant))
+        return user
+
+
+@app.command("create")
+@handle_errors
+def create_user(
+    email: Annotated[str, typer.Argument(help="The sign-in email address.", metavar="EMAIL")],
+    name: Annotated[str, typer.Option("--name", "-n", help="The display name.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from one line of standard input. Without it the account has no password "
+            "(it signs in through OIDC or after a password reset).",
+        ),
+    ] = False,
+    locale: Annotated[str, typer.Option(help="BCP 47 language tag, e.g. en or pt-BR.")] = "en",
+    time_zone: Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Paris.")] = "UTC",
+    roles: Annotated[
+        list[str] | None,
+        typer.Option("--role", help=f"Grant this role (repeatable): {ROLE_FORMAT}.", metavar="ROLE"),
+    ] = None,
+) -> None:
+    """Create an account with a verified email and print its id.
+
+    The password is never an argument: pipe it with --password-stdin, e.g. `pass show ada | elearning users create ada@example.org --name Ada --password-stdin`.
+    """
+    grants = [parse_role(text) for text in roles or []]
+    password = read_password() if password_stdin else None
+    cmd = CreateUser(email=email, display_name=name, password=password, locale=locale, time_zone=time_zone)
+    user = run(_create(cmd, grants))
+    typer.echo(str(user.id))
+    granted = f"; roles: {', '.join(sorted_roles(user))}" if user.grants else ""
+    login = "with a password" if password else "without a password"
+    info(f"Created {user.email} ({user.display_name}), email verified, {login}{granted}.")
+
+
+# -- list ---------------------------------------------------------------------------
+
+
+async def collect_users(service: IdentityService, where: UserListFilter, limit: int) -> tuple[list[User], bool]:
+    """Walk the pages (keyed by the last id) until ``limit`` users; also say whether more match."""
+    items: list[User] = []
+    after: uuid.UUID | None = None
+    while True:
+        size = min(PAGE_SIZE, limit + 1 - len(items))  # one more than asked tells whether more match
+        page = await service.list_users(SYSTEM, where, after=after, limit=size)
+        items.extend(page)
+        if len(items) > limit:
+            return items[:limit], True
+        if len(page) < size:
+            return items, False
+        after = page[-1].id
+
+
+async def _list(status: UserStatus | None, search: str | None, org: str | None, limit: int) -> tuple[list[User], bool]:
+    async with open_platform(load_settings()) as platform:
+        organization_id = (await resolve_organization(platform, org)).id if org else None
+        where = UserListFilter(status=status, text=search or None, organization_id=organization_id)
+        return await collect_users(platform.identity, where, limit)
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.display_name,
+        "status": user.status.value,
+        "email_verified": user.email_verified,
+        "has_password": user.password_hash is not None,
+        "locale": user.locale,
+        "time_zone": user.time_zone,
+        "roles": sorted_roles(user),
+        "created_at": user.created_at.isoformat(),
+        "suspended_reason": user.suspended_reason or None,
+    }
+
+
+_STATUS_STYLE = {UserStatus.ACTIVE: "green", UserStatus.SUSPENDED: "yellow", UserStatus.DELETED: "dim"}
+
+
+def _table(users: list[User], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("Id", no_wrap=True)
+    table.add_column("Email", style="bold", overflow="fold")
+    table.add_column("Name", overflow="fold")
+    table.add_column("Status")
+    table.add_column("Verified")
+    table.add_column("Roles", overflow="fold")
+    for u in users:
+        table.add_row(
+            str(u.id),
+            Text(u.email),
+            Text(u.display_name),
+            Text(u.status.value, style=_STATUS_STYLE[u.status]),
+            "yes" if u.email_verified else "no",
+            Text("\n".join(sorted_roles(u)) or "-"),
+        )
+    return table
+
+
+@app.command("list")
+@handle_errors
+def list_users(
+    status: Annotated[UserStatus | None, typer.Option("--status", "-s", help="Only accounts in this state.")] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Only accounts whose email or name contains this text (any case).")
+    ] = None,
+    org: Annotated[
+        str | None, typer.Option("--org", help="Only members of this organization (id or slug).", metavar="ORG")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many accounts (oldest first).")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
+) -> None:
+    """List accounts, oldest first, with their roles, as a table (or JSON)."""
+    users, more = run(_list(status, search, org, limit))
+    if as_json:
+        typer.echo(json.dumps([user_json(u) for u in users], indent=2, ensure_ascii=False))
+    elif not users:
+        info("No accounts match.")
+    else:
+        stdout_console().print(_table(users, f"Users: {len(users)}{'+' if more else ''}"))
+    if more:
+        info(f"Showing the first {len(users)} accounts; more match (raise --limit to see them).")
+
+
+# -- suspend, reactivate ------------------------------------------------------------
+
+
+async def _set_status(ref: str, *, suspended: bool, reason: str) -> tuple[User, bool]:
+    """The user after the change, and whether anything changed."""
+    async with open_platform(load_settings()) as platform:
+        user = await resolve_user(platform, ref)
+        target = UserStatus.SUSPENDED if suspended else UserStatus.ACTIVE
+        before = user.status
+        user = await platform.identity.set_status(SYSTEM, user.id, suspended=suspended, reason=reason)
+        return user, before is not target
+
+
+@app.command("suspend")
+@handle_errors
+def suspend_user(
+    user: UserArgument,
+    reason: Annotated[str, typer.Option(help="Why; kept with the account.")] = "",
+) -> None:
+    """Suspend an account: it cannot sign in, and every session it has ends now."""
+    account, changed = run(_set_status(user, suspended=True, reason=reason))
+    if changed:
+        info(f"Suspended {account.email} ({account.id}); every session of the account has ended.")
+    else:
+        info(f"{account.email} ({account.id}) was already suspended; nothing changed.")
+
+
+@app.command("reactivate")
+@handle_errors
+def reactivate_user(user: UserArgument) -> None:
+    """Lift a suspension: the account can sign in again."""
+    account, changed = run(_set_status(user, suspended=False, reason=""))
+    if changed:
+        info(f"Reactivated {account.email} ({account.id}).")
+    else:
+        info(f"{account.email} ({account.id}) is not suspended; nothing changed.")
+
+
+# -- grant-role, revoke-role --------------------------------------------------------
+
+
+RoleArgument = Annotated[
+    str, typer.Argument(help=f"The role: a name, or {ROLE_FORMAT} (then no --scope).", metavar="ROLE")
+]
+ScopeOption = Annotated[
+    str | None,
+    typer.Option("--scope", help="Where the role applies: platform (default), organization or course."),
+]
+ScopeIdOption = Annotated[
+    str | None,
+    typer.Option("--scope-id", help="The organization's or course's id (for those scopes).", metavar="UUID"),
+]
+
+
+def grant_from_arguments(role: str, scope: str | None, scope_id: str | None) -> Grant:
+    if ":" in role:
+        if scope is not None or scope_id is not None:
+            raise CliError("give the scope either in ROLE (role:scope:id) or with --scope/--scope-id, not both")
+        return parse_role(role)
+    # Named in messages the way the user wrote it, in the ROLE[:SCOPE:ID] form.
+    label = ":".join(
+        part for part in (role, scope or (ScopeKind.PLATFORM.value if scope_id else None), scope_id) if part
+    )
+    return checked_grant(label, role, scope or ScopeKind.PLATFORM.value, scope_id)
+
+
+async def _grant(ref: str, grant: Grant) -> tuple[User, bool]:
+    async with open_platform(load_settings()) as platform:
+        user = await resolve_user(platform, ref)
+        return await platform.identity.grant_role(SYSTEM, user.id, _spec(grant))
+
+
+async def _revoke(ref: str, grant: Grant) -> User:
+    async with open_platform(load_settings()) as platform:
+        user = await resolve_user(platform, ref)
+        if grant not in user.grants:
+            raise CliError(f"{user.email} does not hold {grant}; nothing to revoke")
+        return await platform.identity.revoke_role(SYSTEM, user.id, _spec(grant))
+
+
+@app.command("grant-role")
+@handle_errors
+def grant_role(
+    user: UserArgument, role: RoleArgument, scope: ScopeOption = None, scope_id: ScopeIdOption = None
+) -> None:
+    """Grant a role to an account (no change if it already holds it)."""
+    grant = grant_from_arguments(role, scope, scope_id)
+    account, changed = run(_grant(user, grant))
+    if changed:
+        info(f"Granted {grant} to {account.email}.")
+    else:
+        info(f"Already held: {account.email} already has {grant}; nothing changed.")
+
+
+@app.command("revoke-role")
+@handle_errors
+def revoke_role(
+    user: UserArgument, role: RoleArgument, scope: ScopeOption = None, scope_id: ScopeIdOption = None
+) -> None:
+    """Take a role away from an account (the same arguments as grant-role)."""
+    grant = grant_from_arguments(role, scope, scope_id)
+    account = run(_revoke(user, grant))
+    remaining = sorted_roles(account)
+    left = f"; roles left: {', '.join(remaining)}" if remaining else f"; {account.email} holds no role now"
+    info(f"Revoked {grant} from {account.email}{left}.")
