@@ -13,27 +13,42 @@ concurrent units of work, and a rollback forgets them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import copy
+import json
+import math
+import secrets
+import time
+import urllib.parse
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from elearning_core.auth.model import Grant
+from elearning_core.auth.model import Grant, ResourceRef, RolePolicy, ScopeKind
 from elearning_core.auth.ports import (
+    AccessClaims,
     AuthUnitOfWork,
+    ExternalSignInError,
+    InvalidToken,
     LoginSession,
+    OidcProvider,
     PendingLogin,
     PendingLoginRepository,
     PrincipalQueries,
     PrincipalRecord,
+    RateDecision,
+    RateLimiter,
     RefreshTokenRecord,
+    ResourceDirectory,
     SessionRepository,
+    TokenService,
 )
+from elearning_core.auth.service import AuthConfig, AuthService, pkce_challenge, user_principal
 from elearning_core.course.model import Course, CourseStatus, Level
 from elearning_core.course.ports import CourseRepository, CourseUnitOfWork
 from elearning_core.course.queries import (
@@ -56,13 +71,18 @@ from elearning_core.identity.model import (
 )
 from elearning_core.identity.ports import (
     ExternalIdentityRepository,
+    Mailer,
+    MailError,
+    MailMessage,
     OneTimeTokenRepository,
     OrganizationRepository,
+    PasswordHasher,
     UserListFilter,
     UserQueries,
     UserRepository,
 )
-from elearning_core.shared.clock import FixedClock
+from elearning_core.identity.service import IdentityConfig, IdentityService, MailQueue
+from elearning_core.shared.clock import Clock, FixedClock
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ids import CourseId, UserId
@@ -865,6 +885,7 @@ def a_course(
     at: datetime = T0,
     published_at: datetime | None = None,
     course_id: CourseId | None = None,
+    organization_id: uuid.UUID | None = None,
 ) -> Course:
     """A valid course with ``sections`` sections of ``lessons`` lessons each, its events already pulled.
 
@@ -880,6 +901,7 @@ def a_course(
         tags=list(tags),
         owner_id=owner_id,
         course_id=course_id,
+        organization_id=organization_id,
     )
     for s in range(sections):
         section = course.add_section(f"Section {s + 1}", at)
@@ -936,3 +958,417 @@ def a_service(
 
 def minutes(n: int) -> timedelta:
     return timedelta(minutes=n)
+
+
+# -- identity and auth collaborators ---------------------------------------------------
+#
+# Fast, inspectable stand-ins for the adapters the identity and auth services take
+# (the Argon2 hasher, the mailers, the rate limiters, the JWT token service, the OIDC
+# providers, the SQL resource directory). Unit tests never import an adapter.
+
+
+class FakePasswordHasher(PasswordHasher):
+    """Stores ``hashed:<params>:<password>``: instant, readable in a failing assertion.
+
+    ``params`` are the "current parameters": change them (``hasher.params = "v2"``)
+    and every hash made before needs a rehash, as with raised Argon2 costs.
+    ``verify_unknown_calls`` counts the dummy verifications of logins for unknown
+    emails, so a test can check that such a login did the same work.
+    """
+
+    MAX_PASSWORD = 1024
+
+    def __init__(self, params: str = "v1") -> None:
+        self.params = params
+        self.hash_calls = 0
+        self.verify_calls = 0
+        self.verify_unknown_calls = 0
+
+    def hashed(self, password: str) -> str:
+        """What ``hash`` returns, synchronously (to seed stored users)."""
+        return f"hashed:{self.params}:{password}"
+
+    async def hash(self, password: str) -> str:
+        if len(password) > self.MAX_PASSWORD:
+            raise ValueError(f"a password is at most {self.MAX_PASSWORD} characters")
+        self.hash_calls += 1
+        return self.hashed(password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.verify_calls += 1
+        parts = password_hash.split(":", 2)
+        return len(parts) == 3 and parts[0] == "hashed" and parts[2] == password
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        parts = password_hash.split(":", 2)
+        return len(parts) != 3 or parts[0] != "hashed" or parts[1] != self.params
+
+    async def verify_unknown(self, password: str) -> bool:
+        self.verify_unknown_calls += 1
+        return False
+
+
+class FakeMailer(Mailer):
+    """Keeps what it is given, like ``elearning_adapters.email.RecordingMailer``.
+
+    Set ``failure`` to make every send raise it (a mail server that is down).
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[MailMessage] = []
+        self.failure: MailError | None = None
+
+    async def send(self, message: MailMessage) -> None:
+        if "@" not in message.to or any(c in message.subject for c in "\r\n"):
+            raise MailError("refused: a malformed recipient or a line break in the subject")
+        if self.failure is not None:
+            raise self.failure
+        self.sent.append(message)
+
+    def to(self, address: str) -> list[MailMessage]:
+        """Every message to ``address`` (compared ignoring case), oldest first."""
+        return [m for m in self.sent if m.to.casefold() == address.casefold()]
+
+    def last_to(self, address: str) -> MailMessage | None:
+        mails = self.to(address)
+        return mails[-1] if mails else None
+
+
+class FakeRateLimiter(RateLimiter):
+    """The RateLimiter port's sliding window log on an injectable clock (seconds, as a float).
+
+    The same rule as the adapters (``tests/contract/test_rate_limiter.py`` runs it
+    with them): allowed when fewer than ``limit`` attempts were allowed in the
+    last ``window_seconds``; refusals are not counted. No eviction: tests are small.
+    ``hits`` records every key hit, in order.
+    """
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock or time.monotonic
+        self._allowed: dict[str, list[float]] = {}
+        self.hits: list[str] = []
+
+    async def hit(self, key: str, limit: int, window_seconds: float) -> RateDecision:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, not {limit!r}")
+        if not (isinstance(window_seconds, int | float) and math.isfinite(window_seconds) and window_seconds > 0):
+            raise ValueError(f"window_seconds must be a positive finite number, not {window_seconds!r}")
+        now = self._clock()
+        self.hits.append(key)
+        times = [t for t in self._allowed.get(key, []) if t > now - window_seconds]
+        self._allowed[key] = times
+        if len(times) < limit:
+            times.append(now)
+            return RateDecision(True, limit - len(times), 0.0)
+        release = times[len(times) - limit] + window_seconds
+        return RateDecision(False, 0, max(release - now, 1e-6))
+
+    async def reset(self, key: str) -> None:
+        self._allowed.pop(key, None)
+
+
+class FakeTokenService(TokenService):
+    """Opaque access tokens (``at_<hex>``) mapped to their claims; expiry read from ``clock``.
+
+    ``verify_access`` raises ``InvalidToken`` for a string it never issued (or
+    one ``revoke``d), and ``InvalidToken("expired")`` once the clock passes
+    ``expires_at``. Not JWT-shaped, so ``peek_issuer`` finds no issuer in them.
+    """
+
+    ISSUER = "https://elearning.test"
+    AUDIENCE = "elearning-api"
+
+    def __init__(self, clock: Clock, ttl: timedelta = timedelta(minutes=10)) -> None:
+        self._clock = clock
+        self._ttl = ttl
+        self.issued: dict[str, AccessClaims] = {}
+
+    def issue_access(self, subject: str, *, scope: Sequence[str] = (), session_id: str | None = None) -> str:
+        if not subject:
+            raise ValueError("an access token needs a subject")
+        token = f"at_{secrets.token_hex(16)}"
+        now = self._clock.now()
+        self.issued[token] = AccessClaims(
+            subject=subject,
+            token_id=uuid.uuid4().hex,
+            issued_at=now,
+            expires_at=now + self._ttl,
+            audience=self.AUDIENCE,
+            issuer=self.ISSUER,
+            token_type="access",
+            scope=tuple(scope),
+            session_id=session_id,
+        )
+        return token
+
+    def verify_access(self, token: str) -> AccessClaims:
+        claims = self.issued.get(token)
+        if claims is None:
+            raise InvalidToken(detail="not a token this service issued")
+        if self._clock.now() >= claims.expires_at:
+            raise InvalidToken("expired", detail="expired")
+        return claims
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": []}
+
+
+@dataclass(frozen=True, slots=True)
+class _Authorization:
+    nonce: str
+    code_challenge: str
+    redirect_uri: str
+
+
+def _b64json(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode("ascii")
+
+
+class FakeOidcProvider(OidcProvider):
+    """An external OpenID Connect provider in memory, checking what the real one checks.
+
+    The flow as a test drives it: the service's ``begin_external`` asks for
+    ``authorization_url``; the person signs in at the provider
+    (``code = provider.sign_in(url, identity)``); the service's
+    ``complete_external`` redeems the code with ``exchange``, which refuses an
+    unknown or reused code, a PKCE verifier that does not match the challenge,
+    another nonce or another redirect URI. ``access_token(identity)`` mints a
+    JWT-shaped bearer token naming this issuer, which ``verify_access_token`` knows.
+    """
+
+    def __init__(self, name: str = "acme", issuer: str | None = None, *, provision: bool = True) -> None:
+        self.name = name
+        self.issuer = issuer or f"https://id.{name}.test"
+        self.provision = provision
+        self.available = True
+        self._authorizations: dict[str, _Authorization] = {}
+        self._codes: dict[str, tuple[_Authorization, ExternalIdentity]] = {}
+        self._access_tokens: dict[str, ExternalIdentity] = {}
+
+    def identity(
+        self, subject: str, email: str | None, *, email_verified: bool = True, name: str | None = None
+    ) -> ExternalIdentity:
+        return ExternalIdentity(
+            provider=self.name,
+            issuer=self.issuer,
+            subject=subject,
+            email=email,
+            email_verified=email_verified,
+            name=name,
+        )
+
+    async def authorization_url(self, *, state: str, nonce: str, code_challenge: str, redirect_uri: str) -> str:
+        if not self.available:
+            raise ExternalSignInError("the provider cannot be reached")
+        self._authorizations[state] = _Authorization(nonce, code_challenge, redirect_uri)
+        query = urllib.parse.urlencode(
+            {
+                "response_type": "code",
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": code_challenge,
+                "code_challenge_method": "S256",
+                "redirect_uri": redirect_uri,
+            }
+        )
+        return f"{self.issuer}/authorize?{query}"
+
+    def sign_in(self, authorization_url: str, identity: ExternalIdentity) -> tuple[str, str]:
+        """The person signs in at the provider: the (code, state) the browser brings back to the callback."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(authorization_url).query)
+        state = query["state"][0]
+        code = secrets.token_urlsafe(16)
+        self._codes[code] = (self._authorizations[state], identity)
+        return code, state
+
+    async def exchange(self, *, code: str, code_verifier: str, nonce: str, redirect_uri: str) -> ExternalIdentity:
+        entry = self._codes.pop(code, None)
+        if entry is None:
+            raise ExternalSignInError("invalid_grant: the code is unknown or was already used")
+        authorization, identity = entry
+        if pkce_challenge(code_verifier) != authorization.code_challenge:
+            raise ExternalSignInError("invalid_grant: PKCE verification failed")
+        if nonce != authorization.nonce:
+            raise ExternalSignInError("the ID token's nonce does not match")
+        if redirect_uri != authorization.redirect_uri:
+            raise ExternalSignInError("invalid_grant: redirect_uri mismatch")
+        return identity
+
+    def access_token(self, identity: ExternalIdentity) -> str:
+        header = _b64json({"alg": "RS256", "typ": "JWT"})
+        payload = _b64json({"iss": self.issuer, "sub": identity.subject, "aud": "elearning-api"})
+        token = f"{header}.{payload}.{secrets.token_urlsafe(16)}"
+        self._access_tokens[token] = identity
+        return token
+
+    async def verify_access_token(self, token: str) -> ExternalIdentity:
+        identity = self._access_tokens.get(token)
+        if identity is None:
+            raise InvalidToken(detail="signature does not verify")
+        return identity
+
+
+class InMemoryResourceDirectory(ResourceDirectory):
+    """ResourceDirectory over a FakeStore's committed courses and organizations, like SqlResourceDirectory."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def course(self, course_id: uuid.UUID) -> ResourceRef | None:
+        course = self._store.courses.get(course_id)
+        if course is None:
+            return None
+        return ResourceRef(
+            ScopeKind.COURSE, course_id, organization_id=course.organization_id, owner_id=course.owner_id
+        )
+
+    async def organization_exists(self, organization_id: uuid.UUID) -> bool:
+        return organization_id in self._store.organizations
+
+
+class SettableClock(FixedClock):
+    """A FixedClock that can also be set to a moment (``advance`` moves it by a delta)."""
+
+    def set(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("SettableClock needs a timezone-aware datetime")
+        self._at = at
+
+    def seconds(self) -> float:
+        """The time as a float, for collaborators that take a seconds clock (FakeRateLimiter)."""
+        return self._at.timestamp()
+
+
+# -- the identity and auth services on the fakes ------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class IdentityPlatform:
+    """IdentityService and AuthService on one FakeStore, every collaborator at hand to inspect or steer.
+
+    ``clock`` drives the services, the token service and the rate limiter alike,
+    so moving it expires links, sessions, access tokens and throttle windows together.
+    """
+
+    store: FakeStore
+    clock: SettableClock
+    hasher: FakePasswordHasher
+    mailer: FakeMailer
+    mail: MailQueue
+    limiter: FakeRateLimiter
+    tokens: FakeTokenService
+    resources: InMemoryResourceDirectory
+    providers: dict[str, FakeOidcProvider]
+    identity: IdentityService
+    auth: AuthService
+
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.store)
+
+    async def mails_to(self, address: str) -> list[MailMessage]:
+        """Every mail sent to ``address`` so far, once the queued ones have left."""
+        await self.mail.drain()
+        return self.mailer.to(address)
+
+    async def add_user(
+        self,
+        email: str | None = None,
+        *,
+        password: str | None = PASSWORD,
+        grants: Iterable[Grant] = (),
+        verified: bool = False,
+        display_name: str = "Ada Lovelace",
+    ) -> User:
+        """A committed, active user (events pulled) whose password is ``password``."""
+        user = User.register(
+            email=email or f"user-{uuid.uuid4().hex[:12]}@example.org",
+            display_name=display_name,
+            at=self.clock.now(),
+            password_hash=self.hasher.hashed(password) if password is not None else None,
+            email_verified=verified,
+        )
+        for grant in grants:
+            user.grant(grant, self.clock.now(), by="test")
+        user.pull_events()
+        async with self.uow() as uow:
+            uow.users.add(user)
+            await uow.commit()
+        return user
+
+    async def add_organization(self, slug: str) -> Organization:
+        organization = Organization.create(slug=slug, name=slug.title(), at=self.clock.now())
+        organization.pull_events()
+        async with self.uow() as uow:
+            uow.organizations.add(organization)
+            await uow.commit()
+        return organization
+
+    async def add_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        async with self.uow() as uow:
+            assert await uow.organizations.add_member(organization_id, user_id, self.clock.now())
+            await uow.commit()
+
+    async def add_course(self, *, organization_id: uuid.UUID | None = None, owner_id: UserId | None = None) -> Course:
+        course = a_course(organization_id=organization_id, owner_id=owner_id, at=self.clock.now())
+        async with self.uow() as uow:
+            uow.courses.add(course)
+            await uow.commit()
+        return course
+
+    def stored(self, user_id: uuid.UUID) -> User:
+        """The committed state of a user."""
+        return self.store.users[user_id]
+
+    def sessions_of(self, user_id: uuid.UUID) -> list[LoginSession]:
+        return [s for s in self.store.records["sessions"].values() if s.user_id == user_id]
+
+    def active_sessions_of(self, user_id: uuid.UUID) -> list[LoginSession]:
+        return [s for s in self.sessions_of(user_id) if s.active_at(self.clock.now())]
+
+    @staticmethod
+    def principal(user: User) -> Principal:
+        """The principal a request signed in as ``user`` would carry (its grants at this moment)."""
+        return user_principal(user.id, tuple(user.grants), None)
+
+
+def an_identity_platform(
+    *,
+    identity_config: IdentityConfig | None = None,
+    auth_config: AuthConfig | None = None,
+    providers: Iterable[FakeOidcProvider] = (),
+    at: datetime = T0,
+) -> IdentityPlatform:
+    store = FakeStore()
+    clock = SettableClock(at)
+    hasher = FakePasswordHasher()
+    mailer = FakeMailer()
+    mail = MailQueue(mailer)
+    limiter = FakeRateLimiter(clock.seconds)
+    tokens = FakeTokenService(clock, (auth_config or AuthConfig()).access_ttl)
+    resources = InMemoryResourceDirectory(store)
+    by_name = {p.name: p for p in providers}
+    policy = RolePolicy()
+    identity = IdentityService(
+        lambda: FakeUnitOfWork(store),
+        InMemoryUserQueries(store),
+        hasher,
+        mail,
+        limiter,
+        resources,
+        clock,
+        policy,
+        identity_config,
+    )
+    auth = AuthService(
+        lambda: FakeUnitOfWork(store),
+        hasher,
+        tokens,
+        InMemoryPrincipalQueries(store),
+        limiter,
+        clock,
+        by_name,
+        auth_config,
+    )
+    return IdentityPlatform(store, clock, hasher, mailer, mail, limiter, tokens, resources, by_name, identity, auth)

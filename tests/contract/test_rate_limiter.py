@@ -1,4 +1,5 @@
-"""The RateLimiter port contract, run on InMemoryRateLimiter and on RedisRateLimiter against a real Redis.
+"""The RateLimiter port contract, run on InMemoryRateLimiter, on RedisRateLimiter against a real Redis,
+and on the unit tests' FakeRateLimiter (so the fake stays honest).
 
 Also what only one adapter has: the in-memory bounds and sliding window on a
 manual clock, and the Redis adapter's key layout and circuit breaker. Redis is
@@ -22,6 +23,7 @@ from elearning_adapters.ratelimit import InMemoryRateLimiter
 from elearning_adapters.redis.ratelimit import RedisRateLimiter
 from elearning_core.auth.ports import RateDecision, RateLimiter
 from tests.contract.test_cache import REDIS_URL, CuttableProxy, HungServer, ManualClock, delete_prefix, require_redis
+from tests.fakes import FakeRateLimiter
 
 LONG = 60.0  # a window that cannot roll over during a test
 SHORT = 0.4  # a window a test waits out on Redis
@@ -34,15 +36,18 @@ class LimiterUnderTest:
     advance: Callable[[float], Awaitable[None]]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "fake", "redis"])
 async def subject(request: pytest.FixtureRequest) -> AsyncIterator[LimiterUnderTest]:
-    if request.param == "memory":
+    if request.param in ("memory", "fake"):
         clock = ManualClock()
 
         async def tick(seconds: float) -> None:
             clock.advance(seconds)
 
-        yield LimiterUnderTest(InMemoryRateLimiter(clock=clock), tick)
+        in_process: RateLimiter = (
+            InMemoryRateLimiter(clock=clock) if request.param == "memory" else FakeRateLimiter(clock)
+        )
+        yield LimiterUnderTest(in_process, tick)
         return
     require_redis()
     prefix = f"test:{uuid.uuid4().hex}:"

@@ -37,7 +37,14 @@ from elearning_core.auth.ports import (
     ReloadingTokenService,
     TokenService,
 )
-from elearning_core.identity.model import ExternalIdentity, User, UserStatus, check_email, email_key
+from elearning_core.identity.model import (
+    DISPLAY_NAME_MAX,
+    ExternalIdentity,
+    User,
+    UserStatus,
+    check_email,
+    email_key,
+)
 from elearning_core.identity.ports import PasswordHasher
 from elearning_core.identity.service import Throttle, throttle, token_digest
 from elearning_core.shared.clock import Clock
@@ -177,6 +184,12 @@ class AuthService:
             await uow.commit()
         return self._issue(user.id, record.session, fresh, now)
 
+    async def session_of(self, refresh_token: str) -> uuid.UUID | None:
+        """The session a refresh token belongs to, without spending it (to check a cookie session's CSRF token first)."""
+        async with self._uow() as uow:
+            record = await uow.sessions.find_token(token_digest(refresh_token))
+        return record.session.id if record is not None else None
+
     async def logout(self, *, refresh_token: str | None = None, actor: Principal | None = None) -> bool:
         """End the session named by the refresh token or by the caller's access token; True if one ended."""
         now = self._clock.now()
@@ -297,6 +310,10 @@ class AuthService:
             raise Unauthenticated(
                 f"{provider.name} did not confirm a verified email address, so no account can be linked"
             )
+        try:
+            check_email(identity.email)
+        except ValidationFailed:
+            raise Unauthenticated(f"{provider.name} gave an email address this platform cannot use") from None
         user = await uow.users.get_by_email(identity.email)
         if user is not None:
             if not user.is_active:
@@ -304,9 +321,11 @@ class AuthService:
             # The provider vouches for the mailbox, as a verification link would.
             user.verify_email(now)
         elif provider.provision:
+            # The provider's name is free text: fit it to the display-name rule rather than fail the sign-in.
+            name = " ".join((identity.name or "").split())[:DISPLAY_NAME_MAX].strip()
             user = User.register(
                 email=identity.email,
-                display_name=identity.name or identity.email.split("@", 1)[0],
+                display_name=name or identity.email.split("@", 1)[0],
                 at=now,
                 password_hash=None,
                 source=f"oidc:{provider.name}",

@@ -41,8 +41,11 @@ from elearning_core.identity.model import (
     TokenPurpose,
     User,
     UserStatus,
+    check_display_name,
     check_email,
+    check_locale,
     check_password,
+    check_time_zone,
     email_key,
     make_grant,
 )
@@ -146,6 +149,10 @@ class IdentityService:
             raise PermissionDenied("register", "self-service registration is closed on this platform")
         email = check_email(cmd.email)
         check_password(cmd.password, email=email)
+        # Checked before the lookup: an invalid field refused for a new email only would tell a taken one apart.
+        check_display_name(cmd.display_name)
+        check_locale(cmd.locale)
+        check_time_zone(cmd.time_zone)
         password_hash = await self._hash(cmd.password)
         now = self._clock.now()
         async with self._uow() as uow:
@@ -252,7 +259,7 @@ class IdentityService:
         return user
 
     async def change_password(self, actor: Principal, cmd: ChangePassword) -> None:
-        """Change the caller's password; every other session of the account ends."""
+        """Change the caller's password; every session of the account ends, this one included (sign in again)."""
         user_id = _user_of(actor)
         async with self._uow() as uow:
             user = await self._active_user(uow, user_id)

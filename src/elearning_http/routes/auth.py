@@ -29,6 +29,7 @@ from elearning_http.auth import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH
 from elearning_http.errors import problem_responses
 
 PUBLIC = {"public_write": True}
+"""Sign-in routes: the guard resolves no principal for them, so a dead session cookie cannot block a new sign-in."""
 AUTH_ERRORS = problem_responses(400, 401, 422, 429)
 
 
@@ -170,8 +171,8 @@ def _require_json(request: Request[Any, Any, Any]) -> None:
 
 def _safe_return_to(return_to: str | None, cookies: SessionSettings) -> str | None:
     """Only a path on this site, or an origin the CORS settings trust: no open redirect."""
-    if not return_to:
-        return None
+    if not return_to or "\\" in return_to or any(ord(c) < 33 for c in return_to):
+        return None  # browsers read "/\\host" as "//host", another site
     parts = urlsplit(return_to)
     if not parts.scheme and not parts.netloc and return_to.startswith("/") and not return_to.startswith("//"):
         return return_to
@@ -244,12 +245,12 @@ class AuthController(Controller):
         if not cookie:
             raise NotAuthorizedException("send refresh_token, or use a cookie session")
         _require_json(request)
-        tokens = await auth_service.refresh(cookie)
-        # The CSRF token is bound to the session, which a rotation keeps.
-        if not session_settings.csrf.valid(tokens.session_id, request.headers.get(CSRF_HEADER)):
-            await auth_service.logout(refresh_token=tokens.refresh_token)
+        # The CSRF token is bound to the session (which a rotation keeps): checked before the token is spent,
+        # so a forged cross-site refresh can neither rotate nor end the victim's session.
+        session_id = await auth_service.session_of(cookie)
+        if not session_settings.csrf.valid(session_id, request.headers.get(CSRF_HEADER)):
             raise PermissionDeniedException("a cookie session must send its CSRF token in X-CSRF-Token")
-        return _session_response(tokens, True, session_settings)
+        return _session_response(await auth_service.refresh(cookie), True, session_settings)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End the session", responses=problem_responses(401))
     async def logout(
@@ -276,7 +277,7 @@ class AuthController(Controller):
         user = await identity_service.verify_email(data.token)
         return EmailVerification(str(user.id), user.email_verified)
 
-    @get("/verify-email", summary="Confirm an email address (the link in the mail)", responses=AUTH_ERRORS)
+    @get("/verify-email", opt=PUBLIC, summary="Confirm an email address (the link in the mail)", responses=AUTH_ERRORS)
     async def verify_email_link(
         self,
         identity_service: NamedDependency[IdentityService],
@@ -326,12 +327,13 @@ class AuthController(Controller):
     ) -> None:
         await identity_service.confirm_password_reset(data)
 
-    @get("/providers", summary="External identity providers configured for sign-in")
+    @get("/providers", opt=PUBLIC, summary="External identity providers configured for sign-in")
     async def providers(self, auth_service: NamedDependency[AuthService]) -> dict[str, list[str]]:
         return {"providers": auth_service.providers}
 
     @get(
         "/oidc/{provider:str}/authorize",
+        opt=PUBLIC,
         summary="Start an external sign-in (302 to the provider)",
         responses=problem_responses(401, 404),
     )
@@ -357,7 +359,7 @@ class AuthController(Controller):
         )
         return Redirect(url, status_code=302)
 
-    @get("/oidc/{provider:str}/callback", summary="Finish an external sign-in", responses=AUTH_ERRORS)
+    @get("/oidc/{provider:str}/callback", opt=PUBLIC, summary="Finish an external sign-in", responses=AUTH_ERRORS)
     async def oidc_callback(
         self,
         request: Request[Any, Any, Any],
