@@ -45,6 +45,7 @@ EDIT = "course.edit"
 PUBLISH = "course.publish"
 DELETE = "course.delete"
 VIEW_UNPUBLISHED = "course.view_unpublished"
+GRANT = "role.grant"
 
 
 class CourseService:
@@ -65,6 +66,10 @@ class CourseService:
         # otherwise on the platform.
         where = ResourceRef(ScopeKind.ORGANIZATION, cmd.organization_id) if cmd.organization_id else None
         require(self._policy, actor, CREATE, where)
+        if cmd.owner_id is not None and cmd.owner_id != actor.user_id:
+            # The owner holds an implicit instructor grant on the course: naming someone else as owner
+            # grants them a role, which needs role.grant there (an instructor creates only for themselves).
+            require(self._policy, actor, GRANT, where)
         course = Course.create(
             title=cmd.title,
             slug=cmd.slug,

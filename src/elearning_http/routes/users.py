@@ -191,6 +191,10 @@ async def my_permissions(
         str, QueryParameter(max_length=100, description="platform, organization:<id> or course:<id>")
     ] = "platform",
 ) -> PermissionReport:
+    if principal.is_anonymous:
+        # Nobody may do anything; and a report (200) on a course id where an unknown one gets 404
+        # would tell strangers which draft courses and organizations exist, which no other route does.
+        raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
     kind, _, raw_id = resource.partition(":")
     resource_id = None
     if raw_id:
