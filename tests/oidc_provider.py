@@ -39,7 +39,6 @@ import hashlib
 import importlib.util
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -52,6 +51,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
+
+from tests.processes import stop_process_group
 
 IN_CI = bool(os.environ.get("CI"))
 READY_TIMEOUT = 10.0
@@ -110,16 +111,7 @@ class OidcProviderProcess:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not exited in time; the listening socket stays ours."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(STOP_TIMEOUT)
+        stop_process_group(process, STOP_TIMEOUT)
 
     def restart(self) -> None:
         """A new process on the same address: same issuer, a new signing key, no users or codes."""

@@ -29,7 +29,6 @@ Without aiosmtpd the tests skip with the reason, and fail in CI (``CI`` set).
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import importlib.util
 import json
@@ -218,18 +217,11 @@ class SmtpServer:
 
     def stop(self) -> None:
         """SIGTERM to the process group, then SIGKILL if it has not ended within STOP_TIMEOUT."""
+        # Imported here: this file also runs as the server script itself, where ``tests`` is not importable.
+        from tests.processes import stop_process_group
+
         process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(STOP_TIMEOUT)
+        stop_process_group(process, STOP_TIMEOUT)
 
     def _all(self) -> list[ReceivedMail]:
         try:

@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
-from typer.testing import CliRunner, Result
 
 from elearning_adapters.container import bootstrap
 from elearning_adapters.settings import Settings
@@ -23,12 +22,10 @@ from elearning_adapters.sql.engine import Database
 from elearning_cli import courses as courses_module
 from elearning_cli import serve as serve_module
 from elearning_cli._common import CliError
-from elearning_cli.main import app
 from elearning_core.course.queries import CatalogFilter
 from elearning_core.shared.ports import SYSTEM
 from tests.conftest import _libpq, truncate_all
-
-runner = CliRunner()
+from tests.e2e.cli_helpers import error_lines, invoke, ok
 
 COURSES: list[dict[str, Any]] = [
     {
@@ -79,24 +76,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) ->
 
 def use_database(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("ELEARNING_DATABASE_URL", url)
-
-
-def invoke(*args: str, input: str | None = None) -> Result:
-    """Run the CLI; whatever happens, no traceback and no exception escaping the error handling."""
-    result = runner.invoke(app, list(args), input=input)
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
-
-
-def ok(*args: str, input: str | None = None) -> Result:
-    result = invoke(*args, input=input)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def error_lines(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.strip()]
 
 
 def write_json(path: Path, data: Any) -> str:

@@ -22,14 +22,12 @@ import psycopg
 import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
-from typer.testing import CliRunner, Result
 
 from elearning_adapters.container import Platform, bootstrap
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.signing_keys import signing_keys
 from elearning_cli import orgs as orgs_module
 from elearning_cli import users as users_module
-from elearning_cli.main import app
 from elearning_core.auth.model import Grant, Role, Scope
 from elearning_core.course.commands import CourseSpec
 from elearning_core.course.queries import CatalogFilter
@@ -38,8 +36,8 @@ from elearning_core.identity.ports import UserListFilter
 from elearning_core.shared.errors import Unauthenticated
 from elearning_core.shared.ports import SYSTEM
 from tests.conftest import _libpq
+from tests.e2e.cli_helpers import error_lines, invoke, ok
 
-runner = CliRunner()
 T = TypeVar("T")
 
 PASSWORD = "correct horse battery staple"
@@ -64,24 +62,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) ->
 @pytest.fixture
 def migrated() -> None:
     ok("db", "upgrade")
-
-
-def invoke(*args: str, input: str | None = None) -> Result:
-    """Run the CLI; whatever happens, no traceback and no exception escaping the error handling."""
-    result = runner.invoke(app, list(args), input=input)
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
-
-
-def ok(*args: str, input: str | None = None) -> Result:
-    result = invoke(*args, input=input)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def error_lines(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.strip()]
 
 
 def fails(*args: str, message: str, input: str | None = None) -> str:

@@ -26,7 +26,6 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from typer.testing import CliRunner, Result
 
 from elearning_adapters import Settings, bootstrap
 from elearning_adapters.kafka import KafkaEventPublisher
@@ -36,7 +35,6 @@ from elearning_adapters.sql.outbox import outbox
 from elearning_adapters.sql.outbox_store import OutboxRecord
 from elearning_cli import _kafka
 from elearning_cli import outbox as outbox_cli
-from elearning_cli.main import app
 from elearning_core.course import events as ev
 from elearning_core.course.commands import CreateCourse
 from elearning_core.course.model import Course
@@ -45,13 +43,13 @@ from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
 from elearning_workers.consumer import ConsumerRunner
 from tests.conftest import truncate_all
+from tests.e2e.cli_helpers import error_lines, invoke, ok
 from tests.fakes import T0
 
 # The broker fixtures (kafka_broker); loaded as a plugin so pytest rewrites its asserts.
 pytest_plugins = ["tests.integration.kafka_broker"]
 
 WAIT = 20.0  # the bound of every wait in this module, in seconds
-runner = CliRunner()
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -73,24 +71,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) ->
 def kafka_env(monkeypatch: pytest.MonkeyPatch, kafka_broker: str) -> str:
     monkeypatch.setenv("ELEARNING_KAFKA_BOOTSTRAP_SERVERS", kafka_broker)
     return kafka_broker
-
-
-def invoke(*args: str, input: str | None = None) -> Result:
-    """Run the CLI; whatever happens, no traceback and no exception escaping the error handling."""
-    result = runner.invoke(app, list(args), input=input)
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
-
-
-def ok(*args: str, input: str | None = None) -> Result:
-    result = invoke(*args, input=input)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def error_lines(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.strip()]
 
 
 def table_rows(output: str) -> list[list[str]]:

@@ -14,11 +14,9 @@ Import the fixtures into a test module::
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -28,6 +26,8 @@ from typing import NoReturn
 
 import pytest
 from confluent_kafka.admin import AdminClient
+
+from tests.processes import stop_process_group
 
 IN_CI = bool(os.environ.get("CI"))
 EXTERNAL_BOOTSTRAP = os.environ.get("ELEARNING_TEST_KAFKA_BOOTSTRAP")
@@ -112,16 +112,7 @@ class KafkaBroker:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(STOP_TIMEOUT)
+        stop_process_group(process, STOP_TIMEOUT)
 
     def restart(self) -> None:
         self.stop()
