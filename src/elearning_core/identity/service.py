@@ -317,8 +317,10 @@ class IdentityService:
             await uow.external_identities.unlink_all(user.id)
             for purpose in TokenPurpose:
                 await uow.one_time_tokens.revoke_all(user.id, purpose, now)
-            for organization in await uow.organizations.organizations_of(user.id):
-                await uow.organizations.remove_member(organization.id, user.id)
+            for membership in await uow.organizations.organizations_of(user.id):
+                organization = await uow.organizations.get(membership.id)
+                if organization is not None and await uow.organizations.remove_member(organization.id, user.id):
+                    organization.member_removed(user.id, now)
             await uow.commit()
 
     async def set_status(self, actor: Principal, user_id: uuid.UUID, *, suspended: bool, reason: str = "") -> User:

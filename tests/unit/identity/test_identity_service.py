@@ -19,6 +19,7 @@ from elearning_core.identity.commands import (
     RoleGrantSpec,
     UpdateProfile,
 )
+from elearning_core.identity.events import MemberRemoved, UserDeleted
 from elearning_core.identity.model import ExternalIdentity, TokenPurpose, User, UserStatus
 from elearning_core.identity.ports import MailMessage, UserListFilter
 from elearning_core.identity.service import INVALID_LINK, IdentityConfig, token_digest
@@ -406,6 +407,10 @@ async def test_the_owner_deletes_the_account_with_the_password(platform: Identit
         assert await uow.external_identities.find(identity.issuer, identity.subject) is None
         assert await uow.organizations.member_count(organization.id) == 0
         assert await uow.organizations.organizations_of(user.id) == []
+    # Other modules learn of it: the deletion, and the membership it ended, as removing a member would say.
+    removed = [e for e in platform.store.outbox if isinstance(e, MemberRemoved)]
+    assert [(e.aggregate_id, e.user_id) for e in removed] == [(organization.id, user.id)]
+    assert any(isinstance(e, UserDeleted) and e.aggregate_id == user.id for e in platform.store.outbox)
     with pytest.raises(ValidationFailed):
         await platform.identity.confirm_password_reset(
             ConfirmPasswordReset(token=reset_token(reset_mail), new_password=NEW_PASSWORD)
