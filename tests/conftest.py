@@ -23,6 +23,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.identity import IDENTITY_TABLES
+from elearning_adapters.sql.video import VIDEO_TABLES
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ELEARNING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -31,10 +32,15 @@ IN_CI = bool(os.environ.get("CI"))
 # Every table a test may write, children first. Not ``signing_keys``: a running app holds its key ring
 # in memory, and tokens it signs must keep verifying after a test empties the tables.
 ALL_TABLES = (
+    *VIDEO_TABLES,
+    "enrollments",
+    "cohorts",
+    "course_enrollment_settings",
     *IDENTITY_TABLES,
     "course_lessons",
     "course_sections",
     "course_tags",
+    "course_versions",
     "courses",
     "dead_letters",
     "inbox",

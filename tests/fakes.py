@@ -49,7 +49,7 @@ from elearning_core.auth.ports import (
     TokenService,
 )
 from elearning_core.auth.service import AuthConfig, AuthService, pkce_challenge, user_principal
-from elearning_core.course.model import Course, CourseStatus, Level
+from elearning_core.course.model import Course, CourseStatus, CourseVersion, Level
 from elearning_core.course.ports import CourseRepository, CourseUnitOfWork
 from elearning_core.course.queries import (
     CatalogFilter,
@@ -57,7 +57,10 @@ from elearning_core.course.queries import (
     CatalogQueries,
     CourseOutline,
     CourseSummary,
+    LiveCourse,
+    VersionSummary,
     outline_of,
+    published_outline_of,
 )
 from elearning_core.course.service import CourseService
 from elearning_core.identity.model import (
@@ -100,6 +103,7 @@ def _snapshot(course: Course, version: int) -> Course:
     """A private copy of ``course`` as stored state: no pending events, the given version."""
     stored = copy.deepcopy(course)
     stored.pull_events()
+    stored.pull_versions()
     stored.version = version
     return stored
 
@@ -114,6 +118,8 @@ class FakeStore:
     """
 
     courses: dict[uuid.UUID, Course] = field(default_factory=dict)
+    # Published course versions by (course id, number); snapshots stored as JSON text, as in SQL.
+    course_versions: dict[tuple[uuid.UUID, int], tuple[CourseVersion, str]] = field(default_factory=dict)
     outbox: list[DomainEvent] = field(default_factory=list)
     users: dict[uuid.UUID, User] = field(default_factory=dict)
     organizations: dict[uuid.UUID, Organization] = field(default_factory=dict)
@@ -130,6 +136,18 @@ class FakeStore:
 
 CourseStore = FakeStore
 """The store's name from when it held courses only."""
+
+CoursePlan = tuple[
+    dict[uuid.UUID, Course], dict[uuid.UUID, int], dict[tuple[uuid.UUID, int], tuple[CourseVersion, str]]
+]
+
+
+def seed_course(store: FakeStore, course: Course, version: int = 1) -> None:
+    """Put ``course`` into the store as committed state, with the versions it published (no unit of work)."""
+    course.version = version
+    store.courses[course.id] = course
+    for v in course.pull_versions():
+        store.course_versions[(v.course_id, v.number)] = (replace(v, snapshot={}), json.dumps(v.snapshot))
 
 
 class InMemoryCourseRepository(CourseRepository):
@@ -181,14 +199,25 @@ class InMemoryCourseRepository(CourseRepository):
     def seen(self) -> Iterable[Course]:
         return self._seen.values()
 
+    async def get_version(self, course_id: uuid.UUID, number: int) -> CourseVersion | None:
+        stored = self._store.course_versions.get((course_id, number))
+        if stored is None:
+            return None
+        version, text = stored
+        return replace(version, snapshot=json.loads(text))
+
     def flush(self) -> None:
         """Apply every staged change to the store at once, or none (raising Conflict)."""
         self.apply(self.plan())
 
-    def plan(self) -> tuple[dict[uuid.UUID, Course], dict[uuid.UUID, int]]:
-        """The store's courses after this commit, and the new versions; raises Conflict, changing nothing."""
+    def plan(self) -> CoursePlan:
+        """The store's courses after this commit, their new row versions and the published versions to store.
+
+        Raises Conflict, changing nothing.
+        """
         state = dict(self._store.courses)
         versions: dict[uuid.UUID, int] = {}
+        published: dict[tuple[uuid.UUID, int], tuple[CourseVersion, str]] = {}
         for course_id, course in self._seen.items():
             stored = state.get(course_id)
             if course_id in self._removed:
@@ -209,12 +238,26 @@ class InMemoryCourseRepository(CourseRepository):
                 state[course_id] = _snapshot(course, course.version + 1)
         if any(n > 1 for n in Counter(c.slug for c in state.values()).values()):
             raise Conflict("slug is already taken by another course")
-        return state, versions
+        for course_id, course in self._seen.items():
+            if course_id in self._removed:
+                continue
+            for v in course.unsaved_versions:
+                key = (v.course_id, v.number)
+                if key in self._store.course_versions or key in published:
+                    raise Conflict(_REFERENCE_CONFLICT)
+                published[key] = (replace(v, snapshot={}), json.dumps(v.snapshot))
+        return state, versions, published
 
-    def apply(self, plan: tuple[dict[uuid.UUID, Course], dict[uuid.UUID, int]]) -> None:
-        state, versions = plan
+    def apply(self, plan: CoursePlan) -> None:
+        state, versions, published = plan
         self._store.courses.clear()
         self._store.courses.update(state)
+        self._store.course_versions.update(published)
+        # A deleted course takes its versions with it (ON DELETE CASCADE).
+        for key in [k for k in self._store.course_versions if k[0] not in state]:
+            del self._store.course_versions[key]
+        for course in self._seen.values():
+            course.pull_versions()
         for course_id, version in versions.items():
             self._seen[course_id].version = version
         for course_id in self._removed:
@@ -808,21 +851,34 @@ class FakeUnitOfWork(CourseUnitOfWork, AuthUnitOfWork):
         self._open()
 
 
+def _listed(course: Course) -> Course:
+    """The course as the catalog lists it: with the latest version's details while published."""
+    details = course.published_details
+    if course.status is not CourseStatus.PUBLISHED or details is None:
+        return course
+    listed = copy.copy(course)
+    listed.title, listed.summary, listed.language = details.title, details.summary, details.language
+    listed.level, listed.tags = details.level, list(details.tags)
+    return listed
+
+
 def _summary(course: Course) -> CourseSummary:
+    details = course.published_details if course.status is CourseStatus.PUBLISHED else None
+    listed = _listed(course)
     return CourseSummary(
         id=course.id,
         slug=course.slug,
-        title=course.title,
-        summary=course.summary,
-        language=course.language,
-        level=course.level,
-        tags=list(course.tags),
+        title=listed.title,
+        summary=listed.summary,
+        language=listed.language,
+        level=listed.level,
+        tags=list(listed.tags),
         owner_id=course.owner_id,
         status=course.status,
         created_at=course.created_at,
         published_at=course.published_at,
-        section_count=len(course.sections),
-        lesson_count=course.lesson_count,
+        section_count=details.section_count if details else len(course.sections),
+        lesson_count=details.lesson_count if details else course.lesson_count,
     )
 
 
@@ -843,12 +899,13 @@ class InMemoryCatalogQueries(CatalogQueries):
             return at, course.id
 
         def matches(course: Course) -> bool:
-            search_text = " ".join([course.title, course.summary, *course.tags]).lower()
+            listed = _listed(course)
+            search_text = " ".join([listed.title, listed.summary, *listed.tags]).lower()
             return (
                 (where.status is None or course.status is where.status)
-                and (not where.language or course.language == where.language)
-                and (not where.level or course.level is where.level)
-                and (not where.tag or where.tag.lower() in course.tags)
+                and (not where.language or listed.language == where.language)
+                and (not where.level or listed.level is where.level)
+                and (not where.tag or where.tag.lower() in listed.tags)
                 and (not where.text or where.text.lower() in search_text)
                 and (after is None or sort_key(course) < after)
             )
@@ -865,6 +922,40 @@ class InMemoryCatalogQueries(CatalogQueries):
             if course.slug == slug:
                 return _outline(course)
         return None
+
+    async def published_outline(self, course_id: uuid.UUID, number: int | None = None) -> CourseOutline | None:
+        course = self._store.courses.get(course_id)
+        if course is None:
+            return None
+        stored = self._store.course_versions.get((course_id, number or course.published_version or 0))
+        if stored is None:
+            return None
+        version, text = stored
+        live = LiveCourse(
+            id=course.id,
+            slug=course.slug,
+            owner_id=course.owner_id,
+            organization_id=course.organization_id,
+            status=course.status,
+            version=course.version,
+            created_at=course.created_at,
+            published_version=course.published_version,
+            has_unpublished_changes=course.has_unpublished_changes,
+        )
+        return published_outline_of(live, version.number, version.published_at, json.loads(text))
+
+    async def published_outline_by_slug(self, slug: str, number: int | None = None) -> CourseOutline | None:
+        for course in self._store.courses.values():
+            if course.slug == slug:
+                return await self.published_outline(course.id, number)
+        return None
+
+    async def versions(self, course_id: uuid.UUID) -> list[VersionSummary]:
+        found = [v for (c, _), (v, _) in self._store.course_versions.items() if c == course_id]
+        return [
+            VersionSummary(number=v.number, published_at=v.published_at, published_by=v.published_by)
+            for v in sorted(found, key=lambda v: v.number, reverse=True)
+        ]
 
 
 # -- builders ----------------------------------------------------------------------
@@ -1372,3 +1463,279 @@ def an_identity_platform(
         auth_config,
     )
     return IdentityPlatform(store, clock, hasher, mailer, mail, limiter, tokens, resources, by_name, identity, auth)
+
+
+# -- enrollment -------------------------------------------------------------------------
+#
+# The enrollment module's fakes keep a store of their own (courses as the enrollment
+# module sees them: a ResourceRef and whether published; which users are active), so
+# they stay independent of the course aggregate. Like the SQL adapter, a unit of work
+# that calls ``enrollment_settings.lock(course)`` holds the course's lock until it ends,
+# and its changes become visible to others only when it commits.
+# (Their imports are here, apart from the shared block at the top.)
+
+from elearning_core.enrollment.model import Cohort, Enrollment, EnrollmentPolicy  # noqa: E402
+from elearning_core.enrollment.ports import (  # noqa: E402
+    CourseLookup,
+    EnrollmentUnitOfWork,
+    LearnerLookup,
+    PrerequisiteChecker,
+)
+from elearning_core.enrollment.queries import EnrollmentFilter, EnrollmentQueries, EnrollmentView  # noqa: E402
+from elearning_core.enrollment.service import EnrollmentService  # noqa: E402
+
+
+@dataclass
+class EnrollmentStore:
+    settings: dict[uuid.UUID, EnrollmentPolicy] = field(default_factory=dict)
+    cohorts: dict[uuid.UUID, Cohort] = field(default_factory=dict)
+    enrollments: dict[uuid.UUID, Enrollment] = field(default_factory=dict)
+    outbox: list[DomainEvent] = field(default_factory=list)
+    courses: dict[uuid.UUID, tuple[ResourceRef, bool]] = field(default_factory=dict)
+    slugs: dict[str, uuid.UUID] = field(default_factory=dict)
+    active_users: set[uuid.UUID] = field(default_factory=set)
+    locks: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
+
+    def add_course(
+        self,
+        *,
+        published: bool = True,
+        owner_id: uuid.UUID | None = None,
+        organization_id: uuid.UUID | None = None,
+        slug: str | None = None,
+    ) -> uuid.UUID:
+        course_id = uuid.uuid4()
+        ref = ResourceRef(ScopeKind.COURSE, course_id, organization_id=organization_id, owner_id=owner_id)
+        self.courses[course_id] = (ref, published)
+        self.slugs[slug or f"course-{course_id.hex[:8]}"] = course_id
+        return course_id
+
+    def add_user(self) -> uuid.UUID:
+        user_id = uuid.uuid4()
+        self.active_users.add(user_id)
+        return user_id
+
+
+class _FakeSettings:
+    def __init__(self, uow: FakeEnrollmentUnitOfWork) -> None:
+        self._uow = uow
+
+    async def get(self, course_id: uuid.UUID) -> EnrollmentPolicy:
+        staged = self._uow.staged_settings.get(course_id)
+        return staged or self._uow.store.settings.get(course_id) or EnrollmentPolicy.default(course_id)
+
+    async def lock(self, course_id: uuid.UUID) -> EnrollmentPolicy:
+        await self._uow.lock_course(course_id)
+        return await self.get(course_id)
+
+    async def save(self, policy: EnrollmentPolicy) -> None:
+        self._uow.staged_settings[policy.course_id] = policy
+
+
+class _FakeCohorts:
+    def __init__(self, uow: FakeEnrollmentUnitOfWork) -> None:
+        self._uow = uow
+
+    def _all(self) -> dict[uuid.UUID, Cohort]:
+        merged: dict[uuid.UUID, Cohort | None] = {k: copy.copy(v) for k, v in self._uow.store.cohorts.items()}
+        merged.update({k: copy.copy(v) for k, v in self._uow.staged_cohorts.items()})
+        return {k: v for k, v in merged.items() if v is not None}
+
+    async def get(self, cohort_id: uuid.UUID) -> Cohort | None:
+        return self._all().get(cohort_id)
+
+    async def lock(self, cohort_id: uuid.UUID) -> Cohort | None:
+        return self._all().get(cohort_id)  # cohorts change only under their course's lock
+
+    async def name_taken(self, course_id: uuid.UUID, name: str, *, other_than: uuid.UUID | None = None) -> bool:
+        return any(c.course_id == course_id and c.name == name and c.id != other_than for c in self._all().values())
+
+    async def add(self, cohort: Cohort) -> None:
+        if await self.name_taken(cohort.course_id, cohort.name):
+            raise Conflict("the course already has a cohort with this name")
+        self._uow.staged_cohorts[cohort.id] = copy.copy(cohort)
+
+    async def save(self, cohort: Cohort) -> None:
+        if await self.name_taken(cohort.course_id, cohort.name, other_than=cohort.id):
+            raise Conflict("the course already has a cohort with this name")
+        self._uow.staged_cohorts[cohort.id] = copy.copy(cohort)
+
+    async def remove(self, cohort_id: uuid.UUID) -> None:
+        self._uow.staged_cohorts[cohort_id] = None
+        for enrollment in [*self._uow.store.enrollments.values(), *self._uow.seen.values()]:
+            if enrollment.cohort_id == cohort_id:
+                loaded = await self._uow.enrollments.get(enrollment.id)
+                assert loaded is not None
+                loaded.cohort_id = None
+
+    async def list(self, course_id: uuid.UUID) -> builtins.list[Cohort]:
+        found = [c for c in self._all().values() if c.course_id == course_id]
+        return sorted(found, key=lambda c: (c.created_at, c.id))
+
+
+class _FakeEnrollments:
+    def __init__(self, uow: FakeEnrollmentUnitOfWork) -> None:
+        self._uow = uow
+
+    async def get(self, enrollment_id: uuid.UUID) -> Enrollment | None:
+        seen = self._uow.seen
+        if enrollment_id not in seen:
+            stored = self._uow.store.enrollments.get(enrollment_id)
+            if stored is None:
+                return None
+            seen[enrollment_id] = copy.deepcopy(stored)
+        return seen[enrollment_id]
+
+    async def find(self, course_id: uuid.UUID, user_id: uuid.UUID) -> Enrollment | None:
+        for enrollment in [*self._uow.seen.values(), *self._uow.store.enrollments.values()]:
+            if enrollment.course_id == course_id and enrollment.user_id == user_id:
+                return await self.get(enrollment.id)
+        return None
+
+    def add(self, enrollment: Enrollment) -> None:
+        self._uow.seen[enrollment.id] = enrollment
+
+    async def count_active(self, course_id: uuid.UUID, cohort_id: uuid.UUID | None = None) -> int:
+        merged = {**self._uow.store.enrollments, **self._uow.seen}
+        return sum(
+            1
+            for e in merged.values()
+            if e.course_id == course_id and e.is_active and (cohort_id is None or e.cohort_id == cohort_id)
+        )
+
+
+class FakeEnrollmentUnitOfWork(EnrollmentUnitOfWork):
+    """The enrollment module's unit of work over an EnrollmentStore (``EnrollmentUnitOfWork``)."""
+
+    def __init__(self, store: EnrollmentStore) -> None:
+        self.store = store
+        self.committed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.staged_settings: dict[uuid.UUID, EnrollmentPolicy] = {}
+        self.staged_cohorts: dict[uuid.UUID, Cohort | None] = {}
+        self.seen: dict[uuid.UUID, Enrollment] = {}
+        self._held: list[asyncio.Lock] = []
+        self.enrollment_settings = _FakeSettings(self)
+        self.cohorts = _FakeCohorts(self)
+        self.enrollments = _FakeEnrollments(self)
+
+    async def lock_course(self, course_id: uuid.UUID) -> None:
+        lock = self.store.locks.setdefault(course_id, asyncio.Lock())
+        if lock in self._held:
+            return
+        await lock.acquire()
+        self._held.append(lock)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.rollback()
+
+    async def commit(self) -> None:
+        keys: dict[tuple[uuid.UUID, uuid.UUID], uuid.UUID] = {}
+        for e in [*self.store.enrollments.values(), *self.seen.values()]:
+            if keys.setdefault((e.course_id, e.user_id), e.id) != e.id:
+                raise Conflict("the learner is already enrolled in this course")
+        self.store.settings.update(self.staged_settings)
+        for cohort_id, cohort in self.staged_cohorts.items():
+            if cohort is None:
+                self.store.cohorts.pop(cohort_id, None)
+            else:
+                self.store.cohorts[cohort_id] = cohort
+        events = [e for enrollment in self.seen.values() for e in enrollment.pull_events()]
+        self.store.enrollments.update({k: copy.deepcopy(v) for k, v in self.seen.items()})
+        self.store.outbox.extend(events)
+        self.committed = True
+        await self.rollback()
+
+    async def rollback(self) -> None:
+        for lock in self._held:
+            lock.release()
+        self._reset()
+
+
+class InMemoryEnrollmentQueries(EnrollmentQueries):
+    def __init__(self, store: EnrollmentStore) -> None:
+        self._store = store
+
+    def _views(self) -> list[EnrollmentView]:
+        return [EnrollmentView.of(e) for e in self._store.enrollments.values()]
+
+    async def list_enrollments(
+        self, course_id: uuid.UUID, where: EnrollmentFilter, after: uuid.UUID | None, limit: int
+    ) -> list[EnrollmentView]:
+        found = [
+            v
+            for v in self._views()
+            if v.course_id == course_id
+            and (where.status is None or v.status is where.status)
+            and (where.cohort_id is None or v.cohort_id == where.cohort_id)
+            and (after is None or v.id > after)
+        ]
+        return sorted(found, key=lambda v: v.id)[:limit]
+
+    async def enrollments_of(self, user_id: uuid.UUID) -> list[EnrollmentView]:
+        return sorted((v for v in self._views() if v.user_id == user_id), key=lambda v: v.enrolled_at, reverse=True)
+
+    async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
+        return any(
+            v.user_id == user_id and v.course_id == course_id and v.status.value != "unenrolled" for v in self._views()
+        )
+
+    async def active_counts(self, course_id: uuid.UUID) -> tuple[int, dict[uuid.UUID, int]]:
+        active = [v for v in self._views() if v.course_id == course_id and v.status.value == "active"]
+        return len(active), dict(Counter(v.cohort_id for v in active if v.cohort_id is not None))
+
+
+class InMemoryEnrollmentDirectory(ResourceDirectory, CourseLookup, LearnerLookup, PrerequisiteChecker):
+    """ResourceDirectory, CourseLookup, LearnerLookup and PrerequisiteChecker over an EnrollmentStore."""
+
+    def __init__(self, store: EnrollmentStore) -> None:
+        self._store = store
+
+    async def course(self, course_id: uuid.UUID) -> ResourceRef | None:
+        found = self._store.courses.get(course_id)
+        return found[0] if found else None
+
+    async def organization_exists(self, organization_id: uuid.UUID) -> bool:
+        return False
+
+    async def published(self, course_id: uuid.UUID) -> bool:
+        found = self._store.courses.get(course_id)
+        return bool(found and found[1])
+
+    async def id_by_slug(self, slug: str) -> uuid.UUID | None:
+        return self._store.slugs.get(slug)
+
+    async def active(self, user_id: uuid.UUID) -> bool:
+        return user_id in self._store.active_users
+
+    async def completed(self, user_id: uuid.UUID, course_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        return {
+            e.course_id
+            for e in self._store.enrollments.values()
+            if e.user_id == user_id and e.course_id in course_ids and e.status.value == "completed"
+        }
+
+
+def an_enrollment_service(
+    store: EnrollmentStore | None = None, *, clock: Clock | None = None, policy: Policy | None = None
+) -> EnrollmentService:
+    """An EnrollmentService on the enrollment fakes (a fresh unit of work per use case over one store)."""
+    store = store if store is not None else EnrollmentStore()
+    directory = InMemoryEnrollmentDirectory(store)
+    return EnrollmentService(
+        lambda: FakeEnrollmentUnitOfWork(store),
+        InMemoryEnrollmentQueries(store),
+        directory,
+        directory,
+        directory,
+        directory,
+        clock or FixedClock(T0),
+        policy or RolePolicy(),
+    )

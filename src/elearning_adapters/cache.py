@@ -6,7 +6,9 @@ Key layout of ``CachedCatalogQueries`` (under ``<prefix>:<codec version>:``):
   bumps ``ver:list``; ``invalidate_all`` bumps both.
 - ``list:<ver:list>:<digest of filter scope, after key, limit>``: one list page.
   Bumping the version orphans every page at once; orphans expire by TTL.
-- ``id:<ver:all>:<course id>``: an outline, or ``null`` for an unknown id.
+- ``id:<ver:all>:<course id>``: an outline (the draft), or ``null`` for an unknown id.
+- ``pub:<ver:all>:<course id>``: the latest published version's outline (what learners
+  read), or ``null``; invalidated with the id entry. Numbered versions are not cached.
 - ``slug:<ver:all>:<slug>``: the course id of a slug (16 bytes), so that an
   invalidation knowing only the id also covers the by-slug read: that read
   resolves the id, goes through the by-id read and checks the outline still
@@ -41,12 +43,19 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from elearning_core.course.model import SLUG_MAX
-from elearning_core.course.queries import CatalogFilter, CatalogKey, CatalogQueries, CourseOutline, CourseSummary
+from elearning_core.course.queries import (
+    CatalogFilter,
+    CatalogKey,
+    CatalogQueries,
+    CourseOutline,
+    CourseSummary,
+    VersionSummary,
+)
 from elearning_core.shared.cache import Cache
 from elearning_core.shared.events import DomainEvent
 
@@ -137,7 +146,7 @@ class CatalogCodec:
     then never read.
     """
 
-    VERSION = "c1"
+    VERSION = "c2"  # c2: lesson content, published versions
 
     def __init__(self) -> None:
         self._encoder = msgspec.json.Encoder()
@@ -213,13 +222,45 @@ class CachedCatalogQueries(CatalogQueries):
 
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         _, all_version = await self._current_versions()
-        key = self._id_key(all_version, course_id)
+        return await self._guarded_outline(self._id_key(all_version, course_id), course_id, self._inner.outline)
+
+    async def published_outline(self, course_id: uuid.UUID, number: int | None = None) -> CourseOutline | None:
+        if number is not None:
+            return await self._inner.published_outline(course_id, number)
+        _, all_version = await self._current_versions()
+        return await self._guarded_outline(
+            self._pub_key(all_version, course_id), course_id, self._inner.published_outline
+        )
+
+    async def published_outline_by_slug(self, slug: str, number: int | None = None) -> CourseOutline | None:
+        if number is not None or len(slug) > SLUG_MAX:
+            return await self._inner.published_outline_by_slug(slug, number)
+        _, all_version = await self._current_versions()
+        slug_key = f"{self._prefix}slug:{all_version}:{slug}"
+        pointer = await self._cache.get(slug_key)
+        if pointer is not None and len(pointer) == 16:
+            outline = await self.published_outline(uuid.UUID(bytes=pointer))
+            if outline is not None and outline.slug == slug:
+                return outline
+        outline = await self._inner.published_outline_by_slug(slug)
+        if outline is not None:
+            await self._cache.set(slug_key, outline.id.bytes, self._ttl)
+        return outline
+
+    async def versions(self, course_id: uuid.UUID) -> list[VersionSummary]:
+        # Staff only, and rare: not worth an invalidation path of its own.
+        return await self._inner.versions(course_id)
+
+    async def _guarded_outline(
+        self, key: str, course_id: uuid.UUID, read: Callable[[uuid.UUID], Awaitable[CourseOutline | None]]
+    ) -> CourseOutline | None:
+        """A cached outline, or ``read`` it and cache it unless the course was invalidated meanwhile."""
         found, outline = await self._cached_outline(key)
         if found:
             return outline
         gen_key = self._gen_key(course_id)
         before = await self._cache.get(gen_key)
-        outline = await self._inner.outline(course_id)
+        outline = await read(course_id)
         if await self._cache.get(gen_key) == before:
             await self._cache.set(key, self._codec.encode_outline(outline), self._ttl)
         return outline
@@ -302,6 +343,7 @@ class CachedCatalogQueries(CatalogQueries):
         # (read as 0), these are the keys an unreachable Redis must delete once it is back.
         all_versions = dict.fromkeys([all_version, *([known[1]] if known else [])])
         keys = [self._id_key(v, course_id) for v in all_versions]
+        keys.extend(self._pub_key(v, course_id) for v in all_versions)
         if slug:
             keys.extend(f"{self._prefix}slug:{v}:{slug}" for v in all_versions)
         await self._cache.delete(*keys)
@@ -332,6 +374,9 @@ class CachedCatalogQueries(CatalogQueries):
 
     def _id_key(self, all_version: int, course_id: uuid.UUID) -> str:
         return f"{self._prefix}id:{all_version}:{course_id}"
+
+    def _pub_key(self, all_version: int, course_id: uuid.UUID) -> str:
+        return f"{self._prefix}pub:{all_version}:{course_id}"
 
     def _gen_key(self, course_id: uuid.UUID) -> str:
         return f"{self._prefix}gen:{course_id}"

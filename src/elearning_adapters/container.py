@@ -17,8 +17,12 @@ from typing import Any, Self
 from dependency_injector import containers, providers
 
 from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
+from elearning_adapters.content import SanitizingMarkdownRenderer
 from elearning_adapters.email import mailer_from_settings
 from elearning_adapters.events import InProcessEventTransport, Subscription, catalog_cache_subscription
+from elearning_adapters.media.ffmpeg import FfmpegTranscoder, FfprobeMediaProber
+from elearning_adapters.media.processor import VideoProcessor, video_processing_subscription
+from elearning_adapters.media.signer import HmacPlaybackSigner
 from elearning_adapters.ratelimit import InMemoryRateLimiter
 from elearning_adapters.redis.cache import RedisCache
 from elearning_adapters.redis.ratelimit import RedisRateLimiter
@@ -29,21 +33,31 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.course import catalog_queries_for
 from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.enrollment import (
+    SqlCourseLookup,
+    SqlEnrollmentQueries,
+    SqlLearnerLookup,
+    SqlPrerequisiteChecker,
+)
 from elearning_adapters.sql.identity import SqlPrincipalQueries, SqlUserQueries
 from elearning_adapters.sql.outbox_store import retention_of
 from elearning_adapters.sql.resources import SqlResourceDirectory
 from elearning_adapters.sql.signing_keys import SqlSigningKeyStore
 from elearning_adapters.sql.uow import SqlUnitOfWork
+from elearning_adapters.sql.video import SqlEnrollmentLookup
+from elearning_adapters.storage import LocalFileStorage
 from elearning_core.auth.model import RolePolicy
 from elearning_core.auth.ports import AccessClaims, OidcProvider, RateLimiter, TokenService
 from elearning_core.auth.service import AuthConfig, AuthService
 from elearning_core.course.queries import CatalogQueries
 from elearning_core.course.service import CourseService
+from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityConfig, IdentityService, MailQueue, Throttle
 from elearning_core.shared.cache import Cache
 from elearning_core.shared.clock import SystemClock
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.pagination import CursorCodec
+from elearning_core.video.service import VideoConfig, VideoService
 
 log = logging.getLogger("elearning.platform")
 
@@ -69,11 +83,12 @@ def _catalog_queries(database: Database, cache: Cache | None, settings: Settings
     return CachedCatalogQueries(inner, cache, settings.cache_ttl_seconds)
 
 
-def _subscriptions(catalog: CatalogQueries) -> list[Subscription]:
+def _subscriptions(catalog: CatalogQueries, video_processor: VideoProcessor) -> list[Subscription]:
     """Every consumer this configuration runs (a cache-less catalog needs no invalidation)."""
     subscriptions = []
     if isinstance(catalog, CachedCatalogQueries):
         subscriptions.append(catalog_cache_subscription(catalog))
+    subscriptions.append(video_processing_subscription(video_processor))
     return subscriptions
 
 
@@ -194,7 +209,34 @@ def _identity_config(settings: Settings) -> IdentityConfig:
     )
 
 
+def _media_storage(settings: Settings) -> LocalFileStorage:
+    return LocalFileStorage(settings.resolved_media_dir)
+
+
+def _playback_signer(settings: Settings) -> HmacPlaybackSigner:
+    return HmacPlaybackSigner(settings.resolved_secret())
+
+
+def _video_config(settings: Settings) -> VideoConfig:
+    return VideoConfig(
+        max_upload_bytes=settings.video_max_upload_bytes,
+        playback_ttl=timedelta(seconds=settings.playback_url_ttl_seconds),
+        transcode_timeout_seconds=settings.transcode_timeout_seconds,
+    )
+
+
+def _video_processor(adapters: Any, settings: Settings) -> VideoProcessor:
+    # The subscriptions (built early: the transport needs them) hold the processor, which needs the
+    # video service, which needs the unit of work, which needs the transport: resolved at first use.
+    def service() -> VideoService:
+        built: VideoService = adapters.video_service()
+        return built
+
+    return VideoProcessor(service, settings.transcode_concurrency)
+
+
 class Adapters(containers.DeclarativeContainer):
+    __self__ = providers.Self()
     settings = providers.Dependency(instance_of=Settings)
 
     database = providers.Singleton(Database.from_settings, settings)
@@ -203,7 +245,8 @@ class Adapters(containers.DeclarativeContainer):
     cursors = providers.Singleton(_cursor_codec, settings)
     cache = providers.Singleton(_cache, settings)
     catalog_queries = providers.Singleton(_catalog_queries, database, cache, settings)
-    subscriptions = providers.Singleton(_subscriptions, catalog_queries)
+    video_processor = providers.Singleton(_video_processor, __self__, settings)
+    subscriptions = providers.Singleton(_subscriptions, catalog_queries, video_processor)
     event_transport = providers.Singleton(_event_transport, database, subscriptions, settings)
     after_commit = providers.Singleton(AfterCommit, catalog_queries, event_transport)
     unit_of_work = providers.Factory(SqlUnitOfWork, database, after_commit=after_commit)
@@ -217,6 +260,28 @@ class Adapters(containers.DeclarativeContainer):
     user_queries = providers.Singleton(SqlUserQueries, database)
     resources = providers.Singleton(SqlResourceDirectory, database)
     oidc_providers = providers.Singleton(_oidc_providers, settings)
+    media_storage = providers.Singleton(_media_storage, settings)
+    enrollment_lookup = providers.Singleton(SqlEnrollmentLookup, database)
+    playback_signer = providers.Singleton(_playback_signer, settings)
+    media_prober = providers.Singleton(FfprobeMediaProber)
+    transcoder = providers.Singleton(FfmpegTranscoder)
+    video_service = providers.Singleton(
+        VideoService,
+        uow=unit_of_work.provider,
+        storage=media_storage,
+        resources=resources,
+        enrollments=enrollment_lookup,
+        signer=playback_signer,
+        prober=media_prober,
+        transcoder=transcoder,
+        clock=clock,
+        policy=policy,
+        config=providers.Singleton(_video_config, settings),
+    )
+    enrollment_queries = providers.Singleton(SqlEnrollmentQueries, database)
+    course_lookup = providers.Singleton(SqlCourseLookup, database)
+    learner_lookup = providers.Singleton(SqlLearnerLookup, database)
+    prerequisites = providers.Singleton(SqlPrerequisiteChecker, database)
 
 
 class Services(containers.DeclarativeContainer):
@@ -254,7 +319,22 @@ class Services(containers.DeclarativeContainer):
         clock=adapters.clock,
         policy=adapters.policy,
         cursors=adapters.cursors,
+        renderer=providers.Singleton(SanitizingMarkdownRenderer),
     )
+
+    enrollment = providers.Singleton(
+        EnrollmentService,
+        uow=adapters.unit_of_work.provider,
+        queries=adapters.enrollment_queries,
+        courses=adapters.course_lookup,
+        learners=adapters.learner_lookup,
+        prerequisites=adapters.prerequisites,
+        resources=adapters.resources,
+        clock=adapters.clock,
+        policy=adapters.policy,
+    )
+
+    video = adapters.video_service
 
 
 class Container(containers.DeclarativeContainer):
@@ -277,8 +357,20 @@ class Platform:
     courses: CourseService
     identity: IdentityService
     auth: AuthService
+    enrollments: EnrollmentService
     events: InProcessEventTransport | None
     """The in-process event transport (None with Kafka): ``start()`` it, or ``await drain()`` for the effects now."""
+
+    @property
+    def videos(self) -> VideoService:
+        service: VideoService = self.container.services.video()
+        return service
+
+    @property
+    def video_processor(self) -> VideoProcessor:
+        """Runs the pipeline in this process for the events ``events`` delivers (``wait_idle`` to await it)."""
+        processor: VideoProcessor = self.container.adapters.video_processor()
+        return processor
 
     async def start_keys(self) -> None:
         """Load the token signing keys (creating the first on a new database); idempotent."""
@@ -320,6 +412,7 @@ async def bootstrap(
         courses=container.services.course(),
         identity=container.services.identity(),
         auth=container.services.auth(),
+        enrollments=container.services.enrollment(),
         events=container.adapters.event_transport(),
     )
 
@@ -331,6 +424,7 @@ async def close_adapters(container: Container) -> None:
         transport = adapters.event_transport()
         if transport is not None:
             await transport.stop()
+        await adapters.video_processor().aclose()
         cache = adapters.cache()
         if isinstance(cache, RedisCache):
             await cache.aclose()

@@ -130,6 +130,21 @@ class Settings(BaseSettings):
         default=None,
         description="Secure flag of the session cookies; default: on when the public base URL is https",
     )
+    media_dir: Path | None = Field(
+        default=None, description="Where videos, uploads and captions are stored; default: the data directory's media/"
+    )
+    video_max_upload_bytes: int = Field(
+        default=5 * 1024**3, ge=1, description="Largest video upload accepted (tus Upload-Length); larger gets 413"
+    )
+    playback_url_ttl_seconds: float = Field(
+        default=3600, gt=0, le=7 * 86_400, description="Lifetime of a signed playback URL"
+    )
+    transcode_timeout_seconds: float = Field(
+        default=3600, gt=0, description="Bound on probing and transcoding one video; beyond it the video fails"
+    )
+    transcode_concurrency: int = Field(
+        default=1, ge=1, le=64, description="Videos one consuming process transcodes at the same time"
+    )
 
     @field_validator("public_base_url")
     @classmethod
@@ -208,6 +223,10 @@ class Settings(BaseSettings):
 
     def oidc_provider(self, name: str) -> OidcProviderConfig | None:
         return next((p for p in self.oidc_providers if p.name == name), None)
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
     @property
     def is_sqlite(self) -> bool:

@@ -38,9 +38,9 @@ from elearning_cli._common import (
     stdout_console,
     warn,
 )
-from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec
+from elearning_core.course.commands import AttachmentSpec, CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
 from elearning_core.course.model import CourseStatus, Level, check_language, check_slug, check_tags, check_title
-from elearning_core.course.queries import CatalogFilter, CourseOutline, CourseSummary
+from elearning_core.course.queries import CatalogFilter, CourseOutline, CourseSummary, LessonView
 from elearning_core.shared.errors import DomainError, NotFound, ValidationFailed
 from elearning_core.shared.pagination import MAX_PAGE_SIZE
 from elearning_core.shared.ports import SYSTEM
@@ -440,11 +440,37 @@ def spec_from_outline(outline: CourseOutline) -> CourseSpec:
             SectionSpec(
                 id=section.id,
                 title=section.title,
-                lessons=[LessonSpec(id=lesson.id, title=lesson.title) for lesson in section.lessons],
+                lessons=[
+                    LessonSpec(id=lesson.id, title=lesson.title, content=_content_spec(lesson))
+                    for lesson in section.lessons
+                ],
             )
             for section in outline.sections
         ],
     )
+
+
+def _content_spec(lesson: LessonView) -> LessonContentSpec | None:
+    """The lesson's draft content, or None when it has none (the file then reads as before content existed)."""
+    spec = LessonContentSpec(
+        kind=lesson.kind,
+        body_markdown=lesson.body_markdown or "",
+        video_id=lesson.video_id,
+        assessment_id=lesson.assessment_id,
+        attachments=[
+            AttachmentSpec(
+                id=a.id,
+                name=a.name,
+                url=a.url,
+                storage_key=a.storage_key,
+                size_bytes=a.size_bytes,
+                content_type=a.content_type,
+            )
+            for a in lesson.attachments
+        ],
+        duration_seconds=lesson.duration_seconds,
+    )
+    return None if spec == LessonContentSpec() else spec
 
 
 async def _export(settings: Settings, status: CourseStatus | None) -> list[CourseSpec]:

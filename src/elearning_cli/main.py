@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from elearning_cli import courses, db, events, keys, orgs, outbox, serve, users, worker
+from elearning_cli import courses, db, enrollments, events, keys, orgs, outbox, serve, users, videos, worker
 from elearning_cli._common import state
 
 app = typer.Typer(
@@ -28,11 +28,13 @@ app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
 app.add_typer(courses.app, name="courses")
 app.add_typer(users.app, name="users")
+app.add_typer(enrollments.app, name="enrollments")
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(keys.app, name="keys")
 app.add_typer(outbox.outbox_app, name="outbox")
 app.add_typer(events.events_app, name="events")
 app.add_typer(worker.worker_app, name="worker")
+app.add_typer(videos.app, name="videos")
 
 
 def _version(value: bool) -> None:

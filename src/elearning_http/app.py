@@ -29,8 +29,11 @@ from elearning_http.errors import exception_handlers
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.courses import CourseController
+from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
 from elearning_http.routes.system import health, metrics, ready
+from elearning_http.routes.uploads import UploadController
 from elearning_http.routes.users import AdminUserController, MeController, OrganizationController, my_permissions
+from elearning_http.routes.videos import VideoController, media
 
 API_VERSION = "1.0.0"
 
@@ -50,6 +53,9 @@ def create_app(
     course_service = container.services.course()
     identity_service = container.services.identity()
     auth_service = container.services.auth()
+    video_service = container.services.video()
+    media_storage = container.adapters.media_storage()
+    enrollment_service = container.services.enrollment()
     tokens = container.adapters.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -98,6 +104,11 @@ def create_app(
             AdminUserController,
             OrganizationController,
             my_permissions,
+            VideoController,
+            UploadController,
+            media,
+            EnrollmentController,
+            my_enrollments,
             jwks,
             openid_configuration,
             health,
@@ -108,6 +119,9 @@ def create_app(
             "course_service": Provide(lambda: course_service, sync_to_thread=False),
             "identity_service": Provide(lambda: identity_service, sync_to_thread=False),
             "auth_service": Provide(lambda: auth_service, sync_to_thread=False),
+            "video_service": Provide(lambda: video_service, sync_to_thread=False),
+            "media_storage": Provide(lambda: media_storage, sync_to_thread=False),
+            "enrollment_service": Provide(lambda: enrollment_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

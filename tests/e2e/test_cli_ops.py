@@ -658,15 +658,19 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     env = {k: v for k, v in os.environ.items()} | {"ELEARNING_REDIS_URL": "redis://127.0.0.1:6379/0"}
     listed = run_worker_cli("consume", "--list", env=env)
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.split("\t")[:2] == ["catalog-cache", "elearning.course"]
+    rows = [line.split("\t")[:2] for line in listed.stdout.splitlines() if line.strip()]
+    assert rows == [["catalog-cache", "elearning.course"], ["video-processing", "elearning.video"]]
 
     unknown = run_worker_cli("consume", "no-such-group", env=env)
     assert unknown.returncode == 2
-    assert unknown.stderr.strip() == "error: unknown consumer group no-such-group; known: catalog-cache"
+    assert unknown.stderr.strip() == (
+        "error: unknown consumer group no-such-group; known: catalog-cache, video-processing"
+    )
 
-    no_cache = run_worker_cli("consume", env={k: v for k, v in os.environ.items()})  # Kafka, but no Redis
-    assert no_cache.returncode == 2
-    assert "no consumer groups in this configuration" in no_cache.stderr
+    # Kafka but no Redis: no cache to invalidate, so no catalog-cache group; the video pipeline remains.
+    no_cache = run_worker_cli("consume", "--list", env={k: v for k, v in os.environ.items()})
+    assert no_cache.returncode == 0, no_cache.stderr
+    assert [line.split("\t")[0] for line in no_cache.stdout.splitlines() if line.strip()] == ["video-processing"]
 
 
 def test_worker_help_names_both_workers() -> None:

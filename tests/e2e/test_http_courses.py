@@ -67,6 +67,24 @@ def shape(outline: Json) -> list[tuple[str, list[str]]]:
     return [(s["title"], [lesson["title"] for lesson in s["lessons"]]) for s in sections]
 
 
+# A lesson's content fields in the draft (staff) view before any content is set.
+EMPTY_DRAFT_CONTENT: Json = {
+    "kind": "text",
+    "body_html": "",
+    "body_markdown": "",
+    "video_id": None,
+    "assessment_id": None,
+    "attachments": [],
+    "duration_seconds": None,
+}
+
+
+def as_version(draft: Json, number: int) -> Json:
+    """The draft outline as learners read it once published as version ``number`` (no Markdown sources)."""
+    sections = [{**s, "lessons": [{**x, "body_markdown": None} for x in s["lessons"]]} for s in draft["sections"]]
+    return {**draft, "version_number": number, "has_unpublished_changes": False, "sections": sections}
+
+
 def section_of(outline: Json, title: str) -> Json:
     return next(s for s in outline["sections"] if s["title"] == title)
 
@@ -151,6 +169,9 @@ async def test_authoring_flow_from_draft_to_archive(api: Api) -> None:
         "published_at": None,
         "sections": [],
         "organization_id": None,
+        "published_version": None,
+        "has_unpublished_changes": False,
+        "version_number": None,
     }
     assert created["created_at"] == created["updated_at"]
     # What the write returned is what the read model serves.
@@ -168,7 +189,7 @@ async def test_authoring_flow_from_draft_to_archive(api: Api) -> None:
 
     # Lessons, the same way, inside one section.
     first = await api.add_lesson(course_id, basics["id"], "Variables")
-    assert first == {"id": first["id"], "title": "Variables", "position": 0}
+    assert first == {"id": first["id"], "title": "Variables", "position": 0, **EMPTY_DRAFT_CONTENT}
     assert (await api.add_lesson(course_id, basics["id"], "Loops"))["position"] == 1
     assert (await api.add_lesson(course_id, basics["id"], "Functions", position=1))["position"] == 1
     assert (await api.add_lesson(course_id, basics["id"], "Modules", position=50))["position"] == 3
@@ -256,12 +277,14 @@ async def test_authoring_flow_from_draft_to_archive(api: Api) -> None:
     published = await write("POST", "/publish")
     assert published["status"] == "published"
     assert datetime.fromisoformat(published["published_at"]) >= datetime.fromisoformat(published["created_at"])
+    assert (published["published_version"], published["has_unpublished_changes"]) == (1, False)
     anonymous = await client.get(url)
     assert anonymous.status_code == 200, anonymous.text
-    assert anonymous.json() == published
+    # Learners read version 1: the draft as published, without the Markdown sources.
+    assert anonymous.json() == as_version(published, 1)
     by_slug = await client.get(f"{COURSES}/by-slug/python-analysts")
     assert by_slug.status_code == 200, by_slug.text
-    assert by_slug.json() == published
+    assert by_slug.json() == as_version(published, 1)
     assert await list_slugs(api) == ["python-analysts"]
 
     # A published course keeps its slug and cannot be deleted.
@@ -995,10 +1018,12 @@ async def test_reads_are_public(api: Api) -> None:
     for url in (COURSES, f"{COURSES}/{outline['id']}", f"{COURSES}/by-slug/open-course"):
         anonymous = await api.client.get(url)
         assert anonymous.status_code == 200, anonymous.text
-        assert anonymous.json() == (await api.client.get(url, headers=ADMIN)).json()
+        # What staff read when they ask for the published version (by default they get the draft).
+        params = {} if url == COURSES else {"version": "published"}
+        assert anonymous.json() == (await api.client.get(url, params=params, headers=ADMIN)).json()
         # A typo in a token is never mistaken for anonymous access.
         assert_unauthenticated(await api.client.get(url, headers={"Authorization": "Bearer typo"}))
-    assert (await api.client.get(f"{COURSES}/{outline['id']}")).json() == published
+    assert (await api.client.get(f"{COURSES}/{outline['id']}")).json() == as_version(published, 1)
 
 
 async def test_bearer_scheme_is_case_insensitive(api: Api) -> None:

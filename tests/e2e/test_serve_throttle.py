@@ -58,7 +58,6 @@ def two_workers(postgres_url: str, tmp_path: Path) -> Iterator[str]:
         "ELEARNING_LOGIN_LIMIT_PER_ACCOUNT": str(LIMIT),
         "ELEARNING_LOGIN_LIMIT_PER_IP": "10000",
         "ELEARNING_ADMIN_TOKEN": "throttle-admin",
-        "ELEARNING_SECRET_KEY": "throttle-test-secret-key-0123456789",
         "ELEARNING_ACCESS_LOG": "false",
         "ELEARNING_LOG_JSON": "false",
     }

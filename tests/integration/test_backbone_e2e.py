@@ -128,7 +128,6 @@ def deployment(postgres_url: str, kafka_broker: str, prefix: str, tmp_path: Path
         redis_key_prefix=prefix,
         admin_token="backbone-e2e-token",
         access_log=False,
-        secret_key="backbone-e2e-secret",
     )
 
 
@@ -202,6 +201,8 @@ async def test_changes_reach_the_redis_cached_catalog_through_the_relay_and_the_
             assert (await client.get(f"/api/v1/courses/{course.id}")).json()["title"] == "Through Kafka"  # cached
 
             await svc.update(SYSTEM, UpdateCourse(course_id=course.id, title="Renamed through Kafka"))
+            # Learners see published versions only: the rename reaches them with the next publish.
+            await svc.publish(SYSTEM, CourseRef(course_id=course.id))
 
             async def renamed() -> bool:
                 response = await client.get(f"/api/v1/courses/{course.id}")

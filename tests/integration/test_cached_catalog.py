@@ -321,6 +321,8 @@ async def test_without_invalidation_the_stale_value_is_served_until_the_ttl(
     await cached.list_courses(CatalogFilter(), None, 20)
     await cached.outline(course.id)
     await platform.courses.update(SYSTEM, UpdateCourse(course_id=course.id, title="New title"))
+    # The catalog lists published versions: the new title is listed once published.
+    await platform.courses.publish(SYSTEM, CourseRef(course_id=course.id))
 
     [row] = await cached.list_courses(CatalogFilter(), None, 20)
     outline = await cached.outline(course.id)
@@ -560,6 +562,7 @@ async def test_redis_failing_mid_way_degrades_to_uncached_reads_and_catches_up_a
         attempts = cache.attempts
         # The change and its invalidation happen while Redis is unreachable.
         await platform.courses.update(SYSTEM, UpdateCourse(course_id=course.id, title="Changed in the outage"))
+        await platform.courses.publish(SYSTEM, CourseRef(course_id=course.id))  # the catalog lists published versions
         await cached.invalidate_course(course.id, course.slug)
         [row] = await cached.list_courses(CatalogFilter(), None, 20)
         outline = await cached.outline(course.id)

@@ -524,21 +524,30 @@ class CrashPoints(RuleBasedStateMachine):
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
-                    select(courses.c.id, courses.c.version, courses.c.status, courses.c.title, courses.c.summary)
+                    select(
+                        courses.c.id,
+                        courses.c.version,
+                        courses.c.status,
+                        courses.c.title,
+                        courses.c.summary,
+                        courses.c.draft_details,
+                    )
                 )
             ).all()
             sections = (await conn.execute(select(course_sections.c.course_id, course_sections.c.id))).all()
             lessons = (await conn.execute(select(course_lessons.c.course_id, course_lessons.c.id))).all()
+        # The events describe the draft: while a course is published its row lists the published
+        # version's title and summary, and the draft's are in draft_details.
         return {
             cid: (
                 version,
                 status,
-                title,
-                summary,
+                (draft or {}).get("title", title),
+                (draft or {}).get("summary", summary),
                 frozenset(s for c, s in sections if c == cid),
                 frozenset(lesson for c, lesson in lessons if c == cid),
             )
-            for cid, version, status, title, summary in rows
+            for cid, version, status, title, summary, draft in rows
         }
 
     async def _projection(self) -> dict[uuid.UUID, tuple[Any, ...]]:

@@ -11,6 +11,7 @@ from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.container import build_container, close_adapters
 from elearning_adapters.events import InProcessEventTransport
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
+from elearning_adapters.media.processor import VIDEO_PROCESSING
 from elearning_adapters.redis.cache import RedisCache
 from elearning_adapters.settings import Settings
 
@@ -71,13 +72,14 @@ async def test_the_container_builds_the_cached_catalog_the_subscription_and_the_
         catalog = container.adapters.catalog_queries()
         assert isinstance(catalog, CachedCatalogQueries)
         assert isinstance(container.adapters.cache(), InMemoryCache)
-        (subscription,) = container.adapters.subscriptions()
-        assert subscription.name == CATALOG_CACHE
+        subscriptions = container.adapters.subscriptions()
+        assert [s.name for s in subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING]
+        subscription = subscriptions[0]
         assert subscription.topics == ["elearning.course"]
         assert "course.published.v1" in subscription.handlers
         transport = container.adapters.event_transport()
         assert isinstance(transport, InProcessEventTransport)
-        assert transport.subscriptions == [subscription]
+        assert transport.subscriptions == subscriptions
     finally:
         await close_adapters(container)
 
@@ -87,7 +89,7 @@ async def test_with_kafka_the_api_runs_no_transport_and_redis_backs_the_cache() 
     try:
         assert container.adapters.event_transport() is None
         assert isinstance(container.adapters.cache(), RedisCache)
-        assert [s.name for s in container.adapters.subscriptions()] == [CATALOG_CACHE]
+        assert [s.name for s in container.adapters.subscriptions()] == [CATALOG_CACHE, VIDEO_PROCESSING]
     finally:
         await close_adapters(container)
 
@@ -96,6 +98,6 @@ async def test_without_a_cache_there_is_nothing_to_invalidate() -> None:
     container = build_container(Settings.in_memory(cache="none"))
     try:
         assert not isinstance(container.adapters.catalog_queries(), CachedCatalogQueries)
-        assert container.adapters.subscriptions() == []
+        assert [s.name for s in container.adapters.subscriptions()] == [VIDEO_PROCESSING]
     finally:
         await close_adapters(container)

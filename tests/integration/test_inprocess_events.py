@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from elearning_adapters import Platform, Settings, bootstrap
 from elearning_adapters.events import InProcessEventTransport, Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
+from elearning_adapters.media.processor import VIDEO_PROCESSING
 from elearning_adapters.sql.dead_letters import DeadLetterStore
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.inbox import inbox, record_processed
@@ -363,10 +364,11 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
     writer = await bootstrap(Settings(database_url=url, data_dir=tmp_path, cache="none"), run_migrations=False)
     try:
         assert reader.events is not None
-        assert [s.name for s in reader.events.subscriptions] == [CATALOG_CACHE]
+        assert [s.name for s in reader.events.subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")
         await reader.events.drain()
         before = await reader.courses.get_outline(ANONYMOUS, course_id)
+        assert (await reader.courses.get_outline(SYSTEM, course_id)).title == before.title  # the draft, cached too
         listed = await reader.courses.list_courses(ANONYMOUS)
         assert [c.id for c in listed.items] == [course_id]
 
@@ -391,14 +393,18 @@ async def test_a_writer_reads_its_own_write_through_its_cache_at_once(tmp_path: 
     async with await bootstrap(settings) as platform:
         (course_id,) = await write_course_events(platform, courses=1, title="Own")
         assert (await platform.courses.get_outline(ANONYMOUS, course_id)).summary == "updated"
+        assert (await platform.courses.get_outline(SYSTEM, course_id)).summary == "updated"  # the draft, cached too
         await platform.courses.update(SYSTEM, UpdateCourse(course_id=course_id, summary="again"))
+        assert (await platform.courses.get_outline(SYSTEM, course_id)).summary == "again"
+        # Learners read published versions: theirs changes with the next publish, as soon.
+        await platform.courses.publish(SYSTEM, CourseRef(course_id=course_id))
         assert (await platform.courses.get_outline(ANONYMOUS, course_id)).summary == "again"
         assert await unpublished(platform.database) > 0  # the transport has not run: the hook did it
 
 
 async def test_a_bulk_import_invalidates_the_catalog_cache_at_once_not_course_by_course(tmp_path: Path) -> None:
     """An import of many courses commits once: one namespace bump, not several cache round trips per course."""
-    from elearning_adapters.cache import BULK_INVALIDATION, CachedCatalogQueries, InMemoryCache
+    from elearning_adapters.cache import BULK_INVALIDATION, CachedCatalogQueries, CatalogCodec, InMemoryCache
     from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec
 
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'bulk.db'}", data_dir=tmp_path, cache="memory")
@@ -415,6 +421,7 @@ async def test_a_bulk_import_invalidates_the_catalog_cache_at_once_not_course_by
         imported = await platform.courses.import_courses(SYSTEM, specs)
 
         assert len((await platform.courses.list_courses(ANONYMOUS, limit=100)).items) == len(specs)
-        assert await cache.get("catalog:c1:ver:all") == b"1"  # one bump for the whole import
+        prefix = f"catalog:{CatalogCodec.VERSION}:"
+        assert await cache.get(f"{prefix}ver:all") == b"1"  # one bump for the whole import
         for course in imported:  # and no per-course invalidation token was written
-            assert await cache.get(f"catalog:c1:gen:{course.id}") is None
+            assert await cache.get(f"{prefix}gen:{course.id}") is None

@@ -13,6 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.course import SqlCourseRepository
 from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.enrollment import (
+    ALREADY_ENROLLED,
+    COHORT_NAME_TAKEN,
+    SqlCohortRepository,
+    SqlEnrollmentRepository,
+    SqlEnrollmentSettingsRepository,
+)
 from elearning_adapters.sql.identity import (
     ORGANIZATION_SLUG_TAKEN,
     SqlExternalIdentityRepository,
@@ -23,10 +30,18 @@ from elearning_adapters.sql.identity import (
     SqlUserRepository,
 )
 from elearning_adapters.sql.outbox import append_to_outbox
+from elearning_adapters.sql.video import (
+    SqlCaptionRepository,
+    SqlPlaybackPositionRepository,
+    SqlUploadRepository,
+    SqlVideoRepository,
+)
 from elearning_core.auth.ports import AuthUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
+from elearning_core.enrollment.ports import EnrollmentUnitOfWork
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
+from elearning_core.video.ports import VideoUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +57,7 @@ class _Aggregate(Protocol):
     def pull_events(self) -> list[DomainEvent]: ...
 
 
-class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork):
+class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, VideoUnitOfWork):
     """Serves every module's unit-of-work view from one connection and transaction.
 
     ``commit()`` flushes the repositories, appends the events of every aggregate
@@ -63,6 +78,13 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork):
     external_identities: SqlExternalIdentityRepository
     sessions: SqlSessionRepository
     pending_logins: SqlPendingLoginRepository
+    videos: SqlVideoRepository
+    video_uploads: SqlUploadRepository
+    video_captions: SqlCaptionRepository
+    playback_positions: SqlPlaybackPositionRepository
+    enrollment_settings: SqlEnrollmentSettingsRepository
+    cohorts: SqlCohortRepository
+    enrollments: SqlEnrollmentRepository
 
     def __init__(self, db: Database, after_commit: AfterCommit | None = None) -> None:
         self._db = db
@@ -94,6 +116,13 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork):
         self.external_identities = SqlExternalIdentityRepository(conn)
         self.sessions = SqlSessionRepository(conn)
         self.pending_logins = SqlPendingLoginRepository(conn)
+        self.videos = SqlVideoRepository(conn)
+        self.video_uploads = SqlUploadRepository(conn)
+        self.video_captions = SqlCaptionRepository(conn)
+        self.playback_positions = SqlPlaybackPositionRepository(conn)
+        self.enrollment_settings = SqlEnrollmentSettingsRepository(conn)
+        self.cohorts = SqlCohortRepository(conn)
+        self.enrollments = SqlEnrollmentRepository(conn)
         return self
 
     async def __aexit__(
@@ -110,10 +139,14 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork):
     async def commit(self) -> None:
         conn = self.connection
         aggregates: list[_Aggregate] = [*self.courses.seen(), *self.users.seen(), *self.organizations.seen()]
+        aggregates.extend(self.videos.seen())
+        aggregates.extend(self.enrollments.seen())
         try:
             await self.courses.flush()
             await self.users.flush()
             await self.organizations.flush()
+            await self.videos.flush()
+            await self.enrollments.flush()
             await append_to_outbox(conn, [e for a in aggregates for e in a.pending_events])
             await conn.commit()
         except IntegrityError as exc:
@@ -134,6 +167,10 @@ def _integrity_message(exc: IntegrityError) -> str:
     text = str(exc.orig).lower()
     if "email_key" in text:
         return "an account with this email already exists"
+    if "enrollments" in text and "user_id" in text:
+        return ALREADY_ENROLLED
+    if "cohorts" in text and "name" in text:
+        return COHORT_NAME_TAKEN
     if "organizations" in text and "slug" in text:
         return ORGANIZATION_SLUG_TAKEN
     if "slug" in text:

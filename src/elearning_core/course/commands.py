@@ -12,13 +12,22 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from elearning_core.course.model import (
+    ATTACHMENT_NAME_MAX,
+    ATTACHMENT_SIZE_MAX,
+    ATTACHMENTS_MAX,
+    BODY_MAX_BYTES,
+    CONTENT_TYPE_MAX,
     DESCRIPTION_MAX,
+    DURATION_MAX,
     SLUG_MAX,
+    STORAGE_KEY_MAX,
     SUMMARY_MAX,
     TAG_MAX,
     TAGS_MAX,
     TITLE_MAX,
+    URL_MAX,
     CourseStatus,
+    LessonKind,
     Level,
 )
 
@@ -113,9 +122,42 @@ class RemoveLesson(Command):
     lesson_id: uuid.UUID
 
 
+class AttachmentSpec(Command):
+    """A downloadable file: exactly one of ``url`` (http or https) and ``storage_key``."""
+
+    id: uuid.UUID | None = Field(default=None, description="Kept when given; a new one otherwise")
+    name: str = Field(min_length=1, max_length=ATTACHMENT_NAME_MAX, description="The file name offered on download")
+    url: str | None = Field(default=None, max_length=URL_MAX, description="An absolute http(s) URL")
+    storage_key: str | None = Field(default=None, max_length=STORAGE_KEY_MAX, description="A key in file storage")
+    size_bytes: int = Field(ge=0, le=ATTACHMENT_SIZE_MAX)
+    content_type: str = Field(min_length=3, max_length=CONTENT_TYPE_MAX, description="e.g. 'application/pdf'")
+
+
+class LessonContentSpec(Command):
+    """A lesson's whole content; setting it replaces the previous content."""
+
+    kind: LessonKind = LessonKind.TEXT
+    body_markdown: str = Field(
+        default="",
+        max_length=BODY_MAX_BYTES,
+        description=f"CommonMark text, at most {BODY_MAX_BYTES // 1024} KB; rendered to sanitised HTML",
+    )
+    video_id: uuid.UUID | None = Field(default=None, description="The video asset (required for a video lesson)")
+    assessment_id: uuid.UUID | None = None
+    attachments: list[AttachmentSpec] = Field(default_factory=list, max_length=ATTACHMENTS_MAX)
+    duration_seconds: int | None = Field(default=None, ge=0, le=DURATION_MAX)
+
+
+class SetLessonContent(LessonContentSpec):
+    course_id: uuid.UUID
+    section_id: uuid.UUID
+    lesson_id: uuid.UUID
+
+
 class LessonSpec(Command):
     id: uuid.UUID | None = None
     title: str = Field(min_length=1, max_length=TITLE_MAX)
+    content: LessonContentSpec | None = None
 
 
 class SectionSpec(Command):
@@ -145,9 +187,11 @@ __all__ = [
     "TAG_MAX",
     "AddLesson",
     "AddSection",
+    "AttachmentSpec",
     "CourseRef",
     "CourseSpec",
     "CreateCourse",
+    "LessonContentSpec",
     "LessonSpec",
     "RemoveLesson",
     "RemoveSection",
@@ -156,5 +200,6 @@ __all__ = [
     "ReorderLessons",
     "ReorderSections",
     "SectionSpec",
+    "SetLessonContent",
     "UpdateCourse",
 ]

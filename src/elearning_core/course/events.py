@@ -71,10 +71,34 @@ class LessonRemoved(DomainEvent):
     lesson_id: uuid.UUID
 
 
-class CoursePublished(DomainEvent):
+class LessonContentChanged(DomainEvent):
+    """A lesson's content was replaced. Carries references, not the (up to 100 KB) text."""
+
+    type: ClassVar[str] = "course.lesson_content_changed.v1"
+    section_id: uuid.UUID
+    lesson_id: uuid.UUID
+    kind: str
+    video_id: uuid.UUID | None
+    assessment_id: uuid.UUID | None
+    attachment_ids: list[uuid.UUID]
+    duration_seconds: int | None
+
+
+class CoursePublishedV1(DomainEvent):
+    """Before published versions: still registered so that old outbox rows and messages decode."""
+
     type: ClassVar[str] = "course.published.v1"
     slug: str
     published_at: datetime
+
+
+class CoursePublished(DomainEvent):
+    """Version ``version_number`` of the course was published; learners see it from now on."""
+
+    type: ClassVar[str] = "course.published.v2"
+    slug: str
+    published_at: datetime
+    version_number: int
 
 
 class CourseUnpublished(DomainEvent):

@@ -1,4 +1,4 @@
-"""What the course module needs from outside: its repository and its unit of work view."""
+"""What the course module needs from outside: its repository, its unit of work view, a Markdown renderer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection
 from typing import Protocol
 
-from elearning_core.course.model import Course
+from elearning_core.course.model import Course, CourseVersion
 from elearning_core.shared.ports import UnitOfWork
 
 
@@ -29,6 +29,16 @@ class CourseRepository(Protocol):
 
     def remove(self, course: Course) -> None:
         """Stage a loaded course for deletion at commit."""
+        ...
+
+    async def get_version(self, course_id: uuid.UUID, number: int) -> CourseVersion | None:
+        """A stored published version (the versions a course publishes are written at commit)."""
+        ...
+
+
+class MarkdownRenderer(Protocol):
+    def render(self, markdown: str) -> str:
+        """CommonMark to HTML that is safe to embed in a page: sanitised, whatever the input."""
         ...
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from elearning_core.auth.model import Scope
-from elearning_core.course.model import Course, CourseStatus, Level
+from elearning_core.course.model import Attachment, Course, CourseStatus, LessonContent, LessonKind, Level
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +36,29 @@ class CourseSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentView:
+    id: uuid.UUID
+    name: str
+    size_bytes: int
+    content_type: str
+    url: str | None = None
+    storage_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LessonView:
     id: uuid.UUID
     title: str
     position: int
+    kind: LessonKind = LessonKind.TEXT
+    body_html: str = ""
+    """The lesson text as sanitised HTML: rendered at publish time for a version, on read for the draft."""
+    body_markdown: str | None = None
+    """The source text: in the draft (staff) view only."""
+    video_id: uuid.UUID | None = None
+    assessment_id: uuid.UUID | None = None
+    attachments: list[AttachmentView] = field(default_factory=list)
+    duration_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +87,135 @@ class CourseOutline:
     published_at: datetime | None
     sections: list[SectionView]
     organization_id: uuid.UUID | None = None
+    published_version: int | None = None
+    """The number of the latest published version (None: never published)."""
+    has_unpublished_changes: bool = False
+    """The draft was edited since the latest version was published (staff only; false for learners)."""
+    version_number: int | None = None
+    """The published version this view shows; None for the draft."""
 
     def authorization_scopes(self) -> tuple[Scope, ...]:
         """Where the course lives, for the role policy (as ``Course.authorization_scopes``)."""
         if self.organization_id is None:
             return (Scope.course(self.id),)
         return (Scope.course(self.id), Scope.organization(self.organization_id))
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSummary:
+    number: int
+    published_at: datetime
+    published_by: uuid.UUID | None
+
+
+def attachment_view(attachment: Attachment) -> AttachmentView:
+    return AttachmentView(
+        id=attachment.id,
+        name=attachment.name,
+        size_bytes=attachment.size_bytes,
+        content_type=attachment.content_type,
+        url=attachment.url,
+        storage_key=attachment.storage_key,
+    )
+
+
+def lesson_view(lesson_id: uuid.UUID, title: str, position: int, content: LessonContent) -> LessonView:
+    """The draft view of a lesson: its source text, no HTML yet (``with_html`` renders it)."""
+    return LessonView(
+        id=lesson_id,
+        title=title,
+        position=position,
+        kind=content.kind,
+        body_markdown=content.body_markdown,
+        video_id=content.video_id,
+        assessment_id=content.assessment_id,
+        attachments=[attachment_view(a) for a in content.attachments],
+        duration_seconds=content.duration_seconds,
+    )
+
+
+def with_html(outline: CourseOutline, render: Callable[[str], str]) -> CourseOutline:
+    """The draft outline with each lesson's text rendered (staff read the draft as learners would see it)."""
+    return replace(
+        outline,
+        sections=[
+            replace(
+                section,
+                lessons=[
+                    replace(lesson, body_html=render(lesson.body_markdown)) if lesson.body_markdown else lesson
+                    for lesson in section.lessons
+                ],
+            )
+            for section in outline.sections
+        ],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCourse:
+    """What a published view takes from the course as it is now, not from the version's snapshot."""
+
+    id: uuid.UUID
+    slug: str
+    owner_id: uuid.UUID | None
+    organization_id: uuid.UUID | None
+    status: CourseStatus
+    version: int
+    created_at: datetime
+    published_version: int | None
+    has_unpublished_changes: bool
+
+
+def published_outline_of(
+    live: LiveCourse, number: int, published_at: datetime, snapshot: dict[str, Any]
+) -> CourseOutline:
+    """The outline of published version ``number`` from its snapshot (``Course.snapshot``'s format)."""
+    return CourseOutline(
+        id=live.id,
+        slug=live.slug,
+        title=snapshot["title"],
+        summary=snapshot["summary"],
+        description=snapshot["description"],
+        language=snapshot["language"],
+        level=Level(snapshot["level"]),
+        tags=list(snapshot["tags"]),
+        owner_id=live.owner_id,
+        status=live.status,
+        version=live.version,
+        created_at=live.created_at,
+        updated_at=datetime.fromisoformat(snapshot["updated_at"]),
+        published_at=published_at,
+        organization_id=live.organization_id,
+        published_version=live.published_version,
+        has_unpublished_changes=live.has_unpublished_changes,
+        version_number=number,
+        sections=[
+            SectionView(
+                id=uuid.UUID(s["id"]),
+                title=s["title"],
+                position=i,
+                lessons=[
+                    LessonView(
+                        id=uuid.UUID(x["id"]),
+                        title=x["title"],
+                        position=j,
+                        kind=LessonKind(x["kind"]),
+                        body_html=x["body_html"],
+                        video_id=_uuid_or_none(x["video_id"]),
+                        assessment_id=_uuid_or_none(x["assessment_id"]),
+                        attachments=[attachment_view(Attachment.from_json(a)) for a in x["attachments"]],
+                        duration_seconds=x["duration_seconds"],
+                    )
+                    for j, x in enumerate(s["lessons"])
+                ],
+            )
+            for i, s in enumerate(snapshot["sections"])
+        ],
+    )
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value is not None else None
 
 
 def outline_of(course: Course) -> CourseOutline:
@@ -93,14 +236,14 @@ def outline_of(course: Course) -> CourseOutline:
         updated_at=course.updated_at,
         published_at=course.published_at,
         organization_id=course.organization_id,
+        published_version=course.published_version,
+        has_unpublished_changes=course.has_unpublished_changes,
         sections=[
             SectionView(
                 id=s.id,
                 title=s.title,
                 position=i,
-                lessons=[
-                    LessonView(id=lesson.id, title=lesson.title, position=j) for j, lesson in enumerate(s.lessons)
-                ],
+                lessons=[lesson_view(lesson.id, lesson.title, j, lesson.content) for j, lesson in enumerate(s.lessons)],
             )
             for i, s in enumerate(course.sections)
         ],
@@ -139,6 +282,21 @@ class CatalogQueries(Protocol):
         """
         ...
 
-    async def outline(self, course_id: uuid.UUID) -> CourseOutline | None: ...
+    async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
+        """The draft outline (lesson source text, no HTML), whatever the course's status."""
+        ...
 
     async def outline_by_slug(self, slug: str) -> CourseOutline | None: ...
+
+    async def published_outline(self, course_id: uuid.UUID, number: int | None = None) -> CourseOutline | None:
+        """Published version ``number`` (the latest when None) with the course's live status; one cheap read.
+
+        None when the course does not exist or has no such version.
+        """
+        ...
+
+    async def published_outline_by_slug(self, slug: str, number: int | None = None) -> CourseOutline | None: ...
+
+    async def versions(self, course_id: uuid.UUID) -> list[VersionSummary]:
+        """The course's published versions, newest first (empty for an unknown course)."""
+        ...

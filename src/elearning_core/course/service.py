@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import Literal, TypeVar
 
 from elearning_core.auth.model import ResourceRef, ScopeKind
 from elearning_core.course.commands import (
@@ -19,10 +21,18 @@ from elearning_core.course.commands import (
     RenameSection,
     ReorderLessons,
     ReorderSections,
+    SetLessonContent,
     UpdateCourse,
 )
-from elearning_core.course.model import Course, CourseStatus, check_slug
-from elearning_core.course.ports import CourseUnitOfWork
+from elearning_core.course.model import (
+    Attachment,
+    Course,
+    CourseStatus,
+    LessonContent,
+    check_slug,
+    escaped_text_html,
+)
+from elearning_core.course.ports import CourseUnitOfWork, MarkdownRenderer
 from elearning_core.course.queries import (
     CatalogFilter,
     CatalogKey,
@@ -31,7 +41,9 @@ from elearning_core.course.queries import (
     CourseSummary,
     LessonView,
     SectionView,
+    VersionSummary,
     outline_of,
+    with_html,
 )
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -47,6 +59,18 @@ DELETE = "course.delete"
 VIEW_UNPUBLISHED = "course.view_unpublished"
 GRANT = "role.grant"
 
+# Which version of a course a read asks for: the default (the draft for staff, the latest
+# published version for everyone else), the latest published version, or version N.
+VersionRef = Literal["published"] | int | None
+
+
+_K = TypeVar("_K", uuid.UUID, str)
+
+
+class _EscapingRenderer:
+    def render(self, markdown: str) -> str:
+        return escaped_text_html(markdown)
+
 
 class CourseService:
     def __init__(
@@ -56,8 +80,11 @@ class CourseService:
         clock: Clock,
         policy: Policy,
         cursors: CursorCodec,
+        renderer: MarkdownRenderer | None = None,
     ) -> None:
         self._uow, self._queries, self._clock, self._policy, self._cursors = uow, queries, clock, policy, cursors
+        # Without a renderer (library callers, tests), text is escaped rather than rendered: still safe.
+        self._renderer: MarkdownRenderer = renderer or _EscapingRenderer()
 
     # -- writes ------------------------------------------------------------------
 
@@ -151,8 +178,28 @@ class CourseService:
     async def remove_lesson(self, actor: Principal, cmd: RemoveLesson) -> Course:
         return await self._edit(actor, cmd.course_id, lambda c, at: c.remove_lesson(cmd.section_id, cmd.lesson_id, at))
 
+    async def set_lesson_content(self, actor: Principal, cmd: SetLessonContent) -> LessonView:
+        """Replace a lesson's content in the draft; learners see it once the course is published again."""
+        content = _content_of(cmd)
+        async with self._uow() as uow:
+            course = await self._editable(uow, actor, cmd.course_id)
+            course.set_lesson_content(cmd.section_id, cmd.lesson_id, content, self._clock.now())
+            await uow.commit()
+        section = next(s for s in outline_of(course).sections if s.id == cmd.section_id)
+        lesson = next(item for item in section.lessons if item.id == cmd.lesson_id)
+        return (
+            replace(lesson, body_html=self._renderer.render(content.body_markdown)) if content.body_markdown else lesson
+        )
+
     async def publish(self, actor: Principal, cmd: CourseRef) -> Course:
-        return await self._edit(actor, cmd.course_id, lambda c, at: c.publish(at), permission=PUBLISH)
+        """Publish the draft as the course's next version (the first, or N+1 after edits)."""
+        render = self._renderer.render
+        return await self._edit(
+            actor,
+            cmd.course_id,
+            lambda c, at: c.publish(at, by=actor.user_id, render=render),
+            permission=PUBLISH,
+        )
 
     async def unpublish(self, actor: Principal, cmd: CourseRef) -> Course:
         return await self._edit(actor, cmd.course_id, lambda c, at: c.unpublish(at), permission=PUBLISH)
@@ -174,7 +221,9 @@ class CourseService:
         """
         require(self._policy, actor, CREATE)
         at = self._clock.now()
-        courses = [_build_from_spec(index, spec, at) for index, spec in enumerate(specs)]
+        courses = [
+            _build_from_spec(index, spec, at, actor.user_id, self._renderer.render) for index, spec in enumerate(specs)
+        ]
         seen: dict[str, int] = {}
         seen_ids: dict[uuid.UUID, int] = {}
         for index, course in enumerate(courses):
@@ -237,22 +286,63 @@ class CourseService:
             next_cursor = self._cursors.encode(where.scope(), [sort_at.isoformat(), str(last.id)])
         return Page(items=items, next_cursor=next_cursor)
 
-    async def get_outline(self, actor: Principal, course_id: uuid.UUID) -> CourseOutline:
-        return self._visible(actor, await self._queries.outline(course_id), course_id)
+    async def get_outline(self, actor: Principal, course_id: uuid.UUID, version: VersionRef = None) -> CourseOutline:
+        """The course as ``actor`` may see it: learners only ever get a published version, never the draft.
 
-    async def get_outline_by_slug(self, actor: Principal, slug: str) -> CourseOutline:
-        return self._visible(actor, await self._queries.outline_by_slug(slug), slug)
+        By default staff (``course.view_unpublished``) get the draft, everyone
+        else the latest published version; ``version`` asks for the latest
+        published version or a numbered one (public while the course is published).
+        """
+        return await self._read(actor, course_id, version, self._queries.outline, self._queries.published_outline)
 
-    def _visible(self, actor: Principal, outline: CourseOutline | None, key: object) -> CourseOutline:
-        """Unpublished courses look absent to those who may not see them, so ids do not leak."""
+    async def get_outline_by_slug(self, actor: Principal, slug: str, version: VersionRef = None) -> CourseOutline:
+        return await self._read(
+            actor, slug, version, self._queries.outline_by_slug, self._queries.published_outline_by_slug
+        )
+
+    async def list_versions(self, actor: Principal, course_id: uuid.UUID) -> list[VersionSummary]:
+        """The published versions, newest first: for those who may see the draft."""
+        outline = await self._queries.outline(course_id)
         if outline is None:
+            raise NotFound("course", course_id)
+        if not self._may_see_drafts(actor, outline):
+            if outline.status is not CourseStatus.PUBLISHED:
+                raise NotFound("course", course_id)
+            require(self._policy, actor, VIEW_UNPUBLISHED, outline)
+        return await self._queries.versions(course_id)
+
+    async def _read(
+        self,
+        actor: Principal,
+        key: _K,
+        version: VersionRef,
+        draft_of: Callable[[_K], Awaitable[CourseOutline | None]],
+        published_of: Callable[[_K, int | None], Awaitable[CourseOutline | None]],
+    ) -> CourseOutline:
+        number = version if isinstance(version, int) else None
+        # The learners' read comes first: one query, the published snapshot with the course's live status.
+        published = await published_of(key, number)
+        if published is not None:
+            staff = self._may_see_drafts(actor, published)
+            if version is not None or not staff:
+                if published.status is not CourseStatus.PUBLISHED and not staff:
+                    raise NotFound("course", key)
+                return published if staff else replace(published, has_unpublished_changes=False)
+        elif version is not None:
+            # No such version: staff learn so much; for others it looks like any unknown course.
+            draft = await draft_of(key)
+            if draft is not None and self._may_see_drafts(actor, draft):
+                raise NotFound("version", version)
             raise NotFound("course", key)
-        if (
-            outline.status is not CourseStatus.PUBLISHED
-            and not self._policy.authorize(actor, VIEW_UNPUBLISHED, outline).allowed
-        ):
+        # The draft, for those who may see it (the published version above was for learners).
+        draft = await draft_of(key)
+        if draft is None or not self._may_see_drafts(actor, draft):
+            # A never-published course: unpublished courses look absent, so ids do not leak.
             raise NotFound("course", key)
-        return outline
+        return with_html(draft, self._renderer.render)
+
+    def _may_see_drafts(self, actor: Principal, outline: CourseOutline) -> bool:
+        return self._policy.authorize(actor, VIEW_UNPUBLISHED, outline).allowed
 
     # -- helpers -----------------------------------------------------------------
 
@@ -275,7 +365,7 @@ class CourseService:
         self,
         actor: Principal,
         course_id: uuid.UUID,
-        change: Callable[[Course, datetime], None],
+        change: Callable[[Course, datetime], object],
         permission: str = EDIT,
     ) -> Course:
         async with self._uow() as uow:
@@ -283,6 +373,30 @@ class CourseService:
             change(course, self._clock.now())
             await uow.commit()
         return course
+
+
+def _content_of(cmd: SetLessonContent) -> LessonContent:
+    """The checked content of the command (a ValidationFailed names the offending field)."""
+    attachments = [
+        Attachment.checked(
+            name=a.name,
+            size_bytes=a.size_bytes,
+            content_type=a.content_type,
+            url=a.url,
+            storage_key=a.storage_key,
+            attachment_id=a.id,
+            field_prefix=f"attachments.{index}",
+        )
+        for index, a in enumerate(cmd.attachments)
+    ]
+    return LessonContent.checked(
+        kind=cmd.kind,
+        body_markdown=cmd.body_markdown,
+        video_id=cmd.video_id,
+        assessment_id=cmd.assessment_id,
+        attachments=attachments,
+        duration_seconds=cmd.duration_seconds,
+    )
 
 
 def _refuse_anonymous(policy: Policy, actor: Principal, permission: str) -> None:
@@ -315,7 +429,9 @@ def _cursor_key(key: list[object]) -> tuple[datetime, uuid.UUID]:
         raise ValidationFailed("cursor is invalid or was altered", [FieldError("cursor", "invalid cursor")]) from None
 
 
-def _build_from_spec(index: int, spec: CourseSpec, at: datetime) -> Course:
+def _build_from_spec(
+    index: int, spec: CourseSpec, at: datetime, by: uuid.UUID | None, render: Callable[[str], str]
+) -> Course:
     """Build a course from an import record through the aggregate's own behaviour."""
     try:
         course = Course.create(
@@ -336,11 +452,21 @@ def _build_from_spec(index: int, spec: CourseSpec, at: datetime) -> Course:
                 section_spec.title, at, section_id=SectionId(section_spec.id) if section_spec.id else None
             )
             for lesson_spec in section_spec.lessons:
-                course.add_lesson(
+                lesson = course.add_lesson(
                     section.id, lesson_spec.title, at, lesson_id=LessonId(lesson_spec.id) if lesson_spec.id else None
                 )
+                if lesson_spec.content is not None:
+                    content = _content_of(
+                        SetLessonContent(
+                            course_id=course.id,
+                            section_id=section.id,
+                            lesson_id=lesson.id,
+                            **lesson_spec.content.model_dump(),
+                        )
+                    )
+                    course.set_lesson_content(section.id, lesson.id, content, at)
         if spec.status is CourseStatus.PUBLISHED:
-            course.publish(at)
+            course.publish(at, by=by, render=render)
         elif spec.status is CourseStatus.ARCHIVED:
             course.archive(at)
     except ValidationFailed as exc:

@@ -21,12 +21,14 @@ from elearning_core.course.commands import (
     AddSection,
     CourseRef,
     CreateCourse,
+    LessonContentSpec,
     RemoveLesson,
     RemoveSection,
     RenameLesson,
     RenameSection,
     ReorderLessons,
     ReorderSections,
+    SetLessonContent,
     UpdateCourse,
 )
 from elearning_core.course.model import DESCRIPTION_MAX, SLUG_MAX, SUMMARY_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX, Level
@@ -36,9 +38,11 @@ from elearning_core.course.queries import (
     CourseSummary,
     LessonView,
     SectionView,
+    VersionSummary,
     outline_of,
 )
-from elearning_core.course.service import CourseService
+from elearning_core.course.service import CourseService, VersionRef
+from elearning_core.shared.errors import FieldError, ValidationFailed
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
@@ -90,6 +94,35 @@ class CoursePage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class VersionList:
+    items: list[VersionSummary]
+
+
+VersionQuery = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=12,
+        description=(
+            "Which version to read: 'published' (the latest published version) or a version number. "
+            "By default staff get the draft and everyone else the latest published version."
+        ),
+    ),
+]
+
+
+def _version_ref(raw: str | None) -> VersionRef:
+    if raw is None:
+        return None
+    if raw == "published":
+        return "published"
+    if raw.isascii() and raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    raise ValidationFailed(
+        "version must be 'published' or a version number", [FieldError("version", "must be 'published' or >= 1")]
+    )
+
+
 READ_ERRORS = problem_responses(400, 404, 422)
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
@@ -132,17 +165,59 @@ class CourseController(Controller):
         page = await course_service.list_courses(principal, where, cursor, limit)
         return CoursePage(items=page.items, next_cursor=page.next_cursor)
 
-    @get("/{course_id:uuid}", summary="Get a course with its outline", responses=READ_ERRORS)
+    @get(
+        "/{course_id:uuid}",
+        summary="Get a course with its outline",
+        description=(
+            "Learners and anonymous callers get the latest published version (lesson text as sanitised HTML), "
+            "never the draft. Staff get the draft, with its Markdown, unless they ask for a version."
+        ),
+        responses=READ_ERRORS,
+    )
     async def get_course(
-        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], course_id: CourseId
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        version: VersionQuery = None,
     ) -> CourseOutline:
-        return await course_service.get_outline(principal, course_id)
+        return await course_service.get_outline(principal, course_id, _version_ref(version))
 
     @get("/by-slug/{slug:str}", summary="Get a course by slug with its outline", responses=READ_ERRORS)
     async def get_course_by_slug(
-        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], slug: FromPath[str]
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        slug: FromPath[str],
+        version: VersionQuery = None,
     ) -> CourseOutline:
-        return await course_service.get_outline_by_slug(principal, slug[: SLUG_MAX + 1])
+        return await course_service.get_outline_by_slug(principal, slug[: SLUG_MAX + 1], _version_ref(version))
+
+    @get(
+        "/{course_id:uuid}/versions",
+        summary="List a course's published versions (staff)",
+        description="Newest first. Needs course.view_unpublished on the course.",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def list_versions(
+        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], course_id: CourseId
+    ) -> VersionList:
+        return VersionList(items=await course_service.list_versions(principal, course_id))
+
+    @get(
+        "/{course_id:uuid}/versions/{number:int}",
+        summary="Get one published version of a course",
+        description="Public while the course is published; otherwise for staff only.",
+        responses=READ_ERRORS,
+    )
+    async def get_version(
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        number: FromPath[int],
+    ) -> CourseOutline:
+        return await course_service.get_outline(principal, course_id, _version_ref(str(number)))
 
     # -- course writes -------------------------------------------------------------
 
@@ -309,6 +384,27 @@ class CourseController(Controller):
     ) -> CourseOutline:
         cmd = RenameLesson(course_id=course_id, section_id=section_id, lesson_id=lesson_id, title=data.title)
         return outline_of(await course_service.rename_lesson(principal, cmd))
+
+    @put(
+        "/{course_id:uuid}/sections/{section_id:uuid}/lessons/{lesson_id:uuid}/content",
+        summary="Set a lesson's content (in the draft)",
+        description=(
+            "Replaces the lesson's whole content. Learners see it once the course is published again; "
+            "the answer carries the Markdown and its sanitised HTML."
+        ),
+        responses=WRITE_ERRORS,
+    )
+    async def set_lesson_content(
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        section_id: SectionId,
+        lesson_id: LessonId,
+        data: JSONBody[LessonContentSpec],
+    ) -> LessonView:
+        cmd = SetLessonContent(course_id=course_id, section_id=section_id, lesson_id=lesson_id, **dict(data))
+        return await course_service.set_lesson_content(principal, cmd)
 
     @delete(
         "/{course_id:uuid}/sections/{section_id:uuid}/lessons/{lesson_id:uuid}",

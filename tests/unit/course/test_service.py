@@ -44,6 +44,7 @@ from tests.fakes import (
     a_course,
     a_service,
     minutes,
+    seed_course,
 )
 
 
@@ -65,8 +66,7 @@ def service(store: CourseStore, clock: FixedClock) -> CourseService:
 def put(store: CourseStore, *courses: Course) -> None:
     """Seed committed state directly (the store is the fake's database)."""
     for course in courses:
-        course.version = 1
-        store.courses[course.id] = course
+        seed_course(store, course)
 
 
 def published_events(store: CourseStore) -> list[type[DomainEvent]]:

@@ -1,0 +1,233 @@
+"""Video upload throughput through tus on loopback, and /health latency while a transcode runs.
+
+    python benchmarks/uploads.py [--mb 512] [--chunk-mb 8] [--clip-seconds 30]
+
+1. Starts ``elearning serve`` (the embedded default: SQLite, local media storage, in-process events)
+   on a free loopback port with a throwaway data directory.
+2. Baseline: writes ``--mb`` MB of random bytes to a local file (in 8 MB pieces, no fsync), timed.
+3. Uploads the same file through the tus endpoint (creation, then ``PATCH`` of ``--chunk-mb`` chunks on
+   one keep-alive connection), timed from the creation request to the last 204 (which includes the
+   whole-file SHA-256 and the move into place). Target: >= 50 MB/s.
+4. Uploads a ``--clip-seconds`` 720p clip (made with ffmpeg's test sources) and, while the server
+   transcodes it (ffmpeg as its child process), requests ``/health`` back to back; compares p50/p99
+   with the same number of requests on the idle server.
+
+Prints the figures and appends them to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+ELEARNING = str(Path(sys.executable).parent / "elearning")
+TOKEN = "bench-uploads-token"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+TUS = {"Tus-Resumable": "1.0.0"}
+MB = 1024 * 1024
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELEARNING_")} | {
+        "ELEARNING_DATA_DIR": str(data_dir),
+        "ELEARNING_ADMIN_TOKEN": TOKEN,
+        "ELEARNING_ACCESS_LOG": "false",
+        "ELEARNING_LOG_LEVEL": "WARNING",
+        "ELEARNING_LOG_JSON": "false",
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen([ELEARNING, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise SystemExit(f"the server did not start:\n{log.read_text()}")
+
+
+def new_video(client: httpx.Client) -> str:
+    course = client.post("/api/v1/courses", json={"title": f"Bench {time.time_ns()}"}, headers=ADMIN)
+    course.raise_for_status()
+    video = client.post(f"/api/v1/courses/{course.json()['id']}/videos", json={"title": "bench"}, headers=ADMIN)
+    video.raise_for_status()
+    return str(video.json()["id"])
+
+
+def tus_upload(client: httpx.Client, video_id: str, path: Path, chunk: int) -> float:
+    """Seconds from the creation request to the last chunk's 204."""
+    size = path.stat().st_size
+    metadata = "video_id " + base64.b64encode(video_id.encode()).decode()
+    started = time.perf_counter()
+    created = client.post(
+        "/api/v1/uploads", headers={**ADMIN, **TUS, "Upload-Length": str(size), "Upload-Metadata": metadata}
+    )
+    assert created.status_code == 201, created.text
+    url = created.headers["location"]
+    offset = 0
+    with path.open("rb") as source:
+        while offset < size:
+            data = source.read(chunk)
+            response = client.patch(
+                url,
+                content=data,
+                headers={
+                    **ADMIN,
+                    **TUS,
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                },
+            )
+            assert response.status_code == 204, response.text
+            offset = int(response.headers["upload-offset"])
+    return time.perf_counter() - started
+
+
+def baseline_write(path: Path, size: int) -> tuple[float, Path]:
+    """Random bytes written to ``path`` (timed: the write only), and the file."""
+    blocks = [os.urandom(8 * MB) for _ in range(4)]
+    data_file = path
+    started = time.perf_counter()
+    with data_file.open("wb") as out:
+        written = 0
+        i = 0
+        while written < size:
+            block = blocks[i % len(blocks)][: size - written]
+            out.write(block)
+            written += len(block)
+            i += 1
+    return time.perf_counter() - started, data_file
+
+
+def health_latencies(client: httpx.Client, count: int, while_true: object = None) -> list[float]:
+    latencies = []
+    for _ in range(count):
+        if while_true is not None and not while_true():  # type: ignore[operator]
+            break
+        started = time.perf_counter()
+        response = client.get("/health")
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    return latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=int, default=512)
+    parser.add_argument("--chunk-mb", type=int, default=8)
+    parser.add_argument("--clip-seconds", type=int, default=30)
+    parser.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args()
+    size = args.mb * MB
+    with tempfile.TemporaryDirectory(prefix="bench-uploads-") as tmp:
+        work = Path(tmp)
+        process, base = start_server(work / "data", work / "serve.log")
+        try:
+            with httpx.Client(base_url=base, timeout=120) as client:
+                # 1. throughput
+                baseline_seconds, payload = baseline_write(work / "payload.bin", size)
+                uploads = []
+                for _ in range(3):
+                    uploads.append(tus_upload(client, new_video(client), payload, args.chunk_mb * MB))
+                payload.unlink()
+                upload_seconds = statistics.median(uploads)
+                baseline_rate = args.mb / baseline_seconds
+                upload_rate = args.mb / upload_seconds
+
+                # 2. /health while a transcode runs
+                clip = work / "clip.mp4"
+                subprocess.run(
+                    ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+                     "-f", "lavfi", "-i", f"testsrc=duration={args.clip_seconds}:size=1280x720:rate=25",
+                     "-f", "lavfi", "-i", f"sine=frequency=440:duration={args.clip_seconds}",
+                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                     str(clip)],
+                    check=True, timeout=600,
+                )  # fmt: skip
+                idle = health_latencies(client, 300)
+                video_id = new_video(client)
+                tus_upload(client, video_id, clip, 8 * MB)
+
+                def processing() -> bool:
+                    status = client.get(f"/api/v1/videos/{video_id}", headers=ADMIN).json()["status"]
+                    return status in ("uploading", "processing")
+
+                started = time.perf_counter()
+                busy: list[float] = []
+                while processing() and time.perf_counter() - started < 900:
+                    busy += health_latencies(client, 50)
+                transcode_seconds = time.perf_counter() - started
+                final = client.get(f"/api/v1/videos/{video_id}", headers=ADMIN).json()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    met = "met" if upload_rate >= 50 else "NOT met"
+    lines = [
+        "",
+        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC - video uploads (tus) and /health during a transcode",
+        "",
+        f"- Command: `python benchmarks/uploads.py --mb {args.mb} --chunk-mb {args.chunk_mb} "
+        f"--clip-seconds {args.clip_seconds}`",
+        f"- Machine: {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}",
+        "- Server: `elearning serve` (embedded default: SQLite, local media storage, in-process events), one process,"
+        " loopback; client: httpx, one keep-alive connection",
+        "",
+        "| what | MB | seconds | MB/s |",
+        "|---|---:|---:|---:|",
+        f"| baseline: write the bytes to a local file | {args.mb} | {baseline_seconds:.2f} | {baseline_rate:.0f} |",
+        f"| tus upload, {args.chunk_mb} MB chunks (median of 3) | {args.mb} | {upload_seconds:.2f} | {upload_rate:.0f} |",
+        "",
+        f"- **tus upload {upload_rate:.0f} MB/s** (target >= 50 MB/s: {met}); "
+        f"{upload_rate / baseline_rate:.2f} of the local-file baseline",
+        f"- Transcode of a {args.clip_seconds} s 720p clip to 360p + 720p took {transcode_seconds:.1f} s "
+        f"(final status: {final['status']})",
+        "",
+        "| /health | requests | p50 (ms) | p99 (ms) | max (ms) |",
+        "|---|---:|---:|---:|---:|",
+        f"| idle server | {len(idle)} | {percentile(idle, 50):.2f} | {percentile(idle, 99):.2f} | {max(idle):.2f} |",
+        f"| during the transcode | {len(busy)} | {percentile(busy, 50):.2f} | {percentile(busy, 99):.2f} "
+        f"| {max(busy):.2f} |",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_append:
+        with RESULTS.open("a") as out:
+            out.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Media adapters: ffprobe/ffmpeg, playback URL signing, and the video-processing consumer."""

@@ -1,0 +1,184 @@
+"""``elearning enrollments``: list a course's learners, enroll one, unenroll one.
+
+A course is named by id or slug, a user by id or email, a cohort by id or name.
+The CLI acts as the platform's admin, so it enrolls as course staff do: the
+window, openness and prerequisites do not apply, the capacity does.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from elearning_cli._common import (
+    as_uuid,
+    format_time,
+    handle_errors,
+    info,
+    load_settings,
+    open_platform,
+    resolve_user,
+    run,
+    stdout_console,
+)
+from elearning_core.enrollment.model import EnrollmentStatus
+from elearning_core.enrollment.queries import EnrollmentFilter, EnrollmentView
+from elearning_core.shared.errors import NotFound
+from elearning_core.shared.pagination import MAX_PAGE_SIZE
+from elearning_core.shared.ports import SYSTEM
+
+if TYPE_CHECKING:
+    from elearning_adapters.container import Platform
+
+app = typer.Typer(help="List a course's enrollments, enroll a learner, unenroll one.", no_args_is_help=True)
+
+CourseArgument = Annotated[str, typer.Argument(help="The course's id or slug.", metavar="COURSE")]
+UserArgument = Annotated[str, typer.Argument(help="The user's id or email address.", metavar="USER")]
+
+
+async def resolve_course(platform: Platform, ref: str) -> uuid.UUID:
+    """The id of the course ``ref`` names (its id or its slug); NotFound when there is none."""
+    text = ref.strip()
+    course_id = as_uuid(text)
+    if course_id is None:
+        course_id = await platform.container.adapters.course_lookup().id_by_slug(text)
+    if course_id is None or await platform.container.adapters.resources().course(course_id) is None:
+        raise NotFound("course", text)
+    return course_id
+
+
+async def resolve_cohort(platform: Platform, course_id: uuid.UUID, ref: str) -> uuid.UUID:
+    """The id of the course's cohort ``ref`` names (its id or its name)."""
+    text = ref.strip()
+    for cohort in await platform.enrollments.list_cohorts(SYSTEM, course_id):
+        if str(cohort.id) == text or cohort.name == text:
+            return cohort.id
+    raise NotFound("cohort", f"{text!r} of course {course_id}")
+
+
+def enrollment_json(e: EnrollmentView, email: str | None = None) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "course_id": str(e.course_id),
+        "user_id": str(e.user_id),
+        "email": email,
+        "cohort_id": str(e.cohort_id) if e.cohort_id else None,
+        "status": e.status.value,
+        "source": e.source.value,
+        "enrolled_at": e.enrolled_at.isoformat(),
+        "completed_at": e.completed_at.isoformat() if e.completed_at else None,
+        "unenrolled_at": e.unenrolled_at.isoformat() if e.unenrolled_at else None,
+    }
+
+
+async def _emails(platform: Platform, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    found: dict[uuid.UUID, str] = {}
+    async with platform.container.adapters.unit_of_work() as uow:
+        for user_id in user_ids:
+            user = await uow.users.get(user_id)
+            if user is not None:
+                found[user_id] = user.email
+    return found
+
+
+async def _list(
+    course: str, status: EnrollmentStatus | None, cohort: str | None
+) -> tuple[list[EnrollmentView], dict[uuid.UUID, str]]:
+    async with open_platform(load_settings()) as platform:
+        course_id = await resolve_course(platform, course)
+        cohort_id = await resolve_cohort(platform, course_id, cohort) if cohort else None
+        where = EnrollmentFilter(status=status, cohort_id=cohort_id)
+        items: list[EnrollmentView] = []
+        after = None
+        while True:
+            page = await platform.enrollments.list_enrollments(
+                SYSTEM, course_id, where, after=after, limit=MAX_PAGE_SIZE
+            )
+            items.extend(page)
+            if len(page) < MAX_PAGE_SIZE:
+                break
+            after = page[-1].id
+        return items, await _emails(platform, [e.user_id for e in items])
+
+
+_STATUS_STYLE = {
+    EnrollmentStatus.ACTIVE: "green",
+    EnrollmentStatus.COMPLETED: "cyan",
+    EnrollmentStatus.UNENROLLED: "dim",
+}
+
+
+@app.command("list")
+@handle_errors
+def list_enrollments(
+    course: CourseArgument,
+    status: Annotated[EnrollmentStatus | None, typer.Option(help="Only enrollments with this status.")] = None,
+    cohort: Annotated[str | None, typer.Option(help="Only this cohort (its id or name).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
+) -> None:
+    """List a course's enrollments (every page)."""
+    items, emails = run(_list(course, status, cohort))
+    if as_json:
+        typer.echo(json.dumps([enrollment_json(e, emails.get(e.user_id)) for e in items], indent=2))
+        return
+    if not items:
+        info("no enrollments")
+        return
+    table = Table(title=f"{len(items)} enrollment(s)", title_justify="left")
+    for name in ("User", "Email", "Status", "Cohort", "Source", "Enrolled at"):
+        table.add_column(name, overflow="fold")
+    for e in items:
+        table.add_row(
+            Text(str(e.user_id)),
+            Text(emails.get(e.user_id, "-")),
+            Text(e.status.value, style=_STATUS_STYLE[e.status]),
+            Text(str(e.cohort_id) if e.cohort_id else "-"),
+            Text(e.source.value),
+            format_time(e.enrolled_at),
+        )
+    stdout_console().print(table)
+
+
+async def _add(course: str, user: str, cohort: str | None) -> tuple[EnrollmentView, bool, str]:
+    async with open_platform(load_settings()) as platform:
+        course_id = await resolve_course(platform, course)
+        learner = await resolve_user(platform, user)
+        cohort_id = await resolve_cohort(platform, course_id, cohort) if cohort else None
+        enrollment, created = await platform.enrollments.enroll(SYSTEM, course_id, learner.id, cohort_id)
+        return EnrollmentView.of(enrollment), created, learner.email
+
+
+@app.command("add")
+@handle_errors
+def add(
+    course: CourseArgument,
+    user: UserArgument,
+    cohort: Annotated[str | None, typer.Option(help="Put the learner in this cohort (its id or name).")] = None,
+) -> None:
+    """Enroll a learner (as staff: the capacity holds, the window and openness do not apply)."""
+    enrollment, created, email = run(_add(course, user, cohort))
+    if created:
+        info(f"enrolled {email} in course {enrollment.course_id} (enrollment {enrollment.id})")
+    else:
+        info(f"{email} is already enrolled in course {enrollment.course_id} ({enrollment.status.value})")
+
+
+async def _remove(course: str, user: str) -> str:
+    async with open_platform(load_settings()) as platform:
+        course_id = await resolve_course(platform, course)
+        learner = await resolve_user(platform, user)
+        await platform.enrollments.unenroll(SYSTEM, course_id, learner.id)
+        return learner.email
+
+
+@app.command("remove")
+@handle_errors
+def remove(course: CourseArgument, user: UserArgument) -> None:
+    """Unenroll a learner (the row stays, as unenrolled; enrolling again reactivates it)."""
+    email = run(_remove(course, user))
+    info(f"unenrolled {email}")

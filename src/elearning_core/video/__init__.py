@@ -1,0 +1,1 @@
+"""Videos: uploads, the media pipeline, captions and playback."""

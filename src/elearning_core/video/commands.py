@@ -1,0 +1,17 @@
+"""Inputs of the video use cases."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CreateVideo(_Command):
+    title: str = Field(max_length=200)
+
+
+class SavePosition(_Command):
+    position_seconds: float = Field(ge=0, le=7 * 24 * 3600)

@@ -1,0 +1,169 @@
+"""What the video module needs from outside: storage for bytes, a prober and a transcoder, an
+enrollment read, a playback URL signer, and its repositories."""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from elearning_core.shared.ports import UnitOfWork
+from elearning_core.video.model import Caption, PlaybackPosition, ProbeResult, Rendition, Rung, Video, VideoUpload
+
+
+class BlobStorage(Protocol):
+    """Bytes under slash-separated keys (``videos/<id>/hls/master.m3u8``).
+
+    The media tools need files, so an adapter also maps a key to a local path
+    (a remote store would stage there); keys are never taken from clients
+    without checking them, and an adapter refuses ``..`` and absolute keys.
+    """
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """Store the stream under ``key`` (replacing it atomically); returns the size."""
+        ...
+
+    async def write_at(self, key: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
+        """Write the stream at ``offset`` of the (possibly new) object, dropping anything after it;
+        returns the new size. Bytes received before the stream broke are kept."""
+        ...
+
+    async def truncate(self, key: str, size: int) -> None: ...
+
+    async def size(self, key: str) -> int | None:
+        """The object's size, or None when there is none."""
+        ...
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterable[bytes]:
+        """The bytes ``[start, end)`` of the object."""
+        ...
+
+    async def sha256(self, key: str) -> str:
+        """Hex SHA-256 of the whole object (computed off the event loop)."""
+        ...
+
+    async def move(self, source: str, target: str) -> None:
+        """Rename an object or a prefix (``a/``), replacing the target."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Delete an object, or everything under a prefix ending in ``/``; absent is fine."""
+        ...
+
+    def local_path(self, key: str) -> Path: ...
+
+    def lock(self, key: str) -> StorageLock:
+        """An exclusive, non-blocking lock on ``key`` that holds across processes (one writer per upload)."""
+        ...
+
+
+class StorageLock(Protocol):
+    def acquire(self) -> bool:
+        """True when taken; False when another writer holds it."""
+        ...
+
+    def release(self) -> None: ...
+
+
+class MediaError(Exception):
+    """The source cannot be turned into a playable video; ``reason`` is shown to the course staff as is."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MediaProber(Protocol):
+    async def probe(self, source: Path) -> ProbeResult:
+        """What the source holds; ``MediaError`` when it is not a video or cannot be read."""
+        ...
+
+
+ProgressCallback = Callable[[float], Awaitable[None]]
+"""Called with the fraction (0..1) of the source transcoded so far."""
+
+
+class Transcoder(Protocol):
+    async def transcode(
+        self, source: Path, target: Path, probe: ProbeResult, ladder: Sequence[Rung], progress: ProgressCallback
+    ) -> list[Rendition]:
+        """Write the HLS ladder into ``target`` (``master.m3u8``, ``<name>/index.m3u8`` with its segments,
+        ``thumbnail.jpg``); ``MediaError`` when the source breaks on the way."""
+        ...
+
+
+class EnrollmentLookup(Protocol):
+    async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
+        """Whether the user holds an active or completed enrollment in the course."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignedPrefix:
+    token: str
+    expires_at: datetime
+
+
+class PlaybackSigner(Protocol):
+    """Signs a storage prefix for one user until a time, as a token that goes into the media URL path."""
+
+    def sign(self, prefix: str, user_id: uuid.UUID, expires_at: datetime) -> SignedPrefix: ...
+
+    def verify(self, token: str, prefix: str, at: datetime) -> uuid.UUID | None:
+        """The user the token was issued to, when it signs ``prefix`` and has not expired; else None."""
+        ...
+
+
+class VideoRepository(Protocol):
+    async def get(self, video_id: uuid.UUID) -> Video | None: ...
+
+    def add(self, video: Video) -> None: ...
+
+    async def remove(self, video: Video) -> None: ...
+
+    async def list(self, course_id: uuid.UUID | None, after: uuid.UUID | None, limit: int) -> builtins.list[Video]:
+        """Videos in id order (of one course, or all)."""
+        ...
+
+
+class UploadRepository(Protocol):
+    async def get(self, upload_id: uuid.UUID) -> VideoUpload | None: ...
+
+    async def add(self, upload: VideoUpload) -> None: ...
+
+    async def set_offset(self, upload_id: uuid.UUID, offset: int) -> None: ...
+
+    async def delete(self, upload_id: uuid.UUID) -> None: ...
+
+    async def of_video(self, video_id: uuid.UUID) -> builtins.list[VideoUpload]: ...
+
+
+class CaptionRepository(Protocol):
+    async def put(self, caption: Caption) -> bool:
+        """Insert or replace; True when it was new."""
+        ...
+
+    async def get(self, video_id: uuid.UUID, language: str) -> Caption | None: ...
+
+    async def of_video(self, video_id: uuid.UUID) -> builtins.list[Caption]: ...
+
+    async def delete(self, video_id: uuid.UUID, language: str) -> bool: ...
+
+
+class PlaybackPositionRepository(Protocol):
+    async def save(self, position: PlaybackPosition) -> PlaybackPosition:
+        """Upsert; a write older than the stored one loses. Returns what is stored afterwards."""
+        ...
+
+    async def get(self, user_id: uuid.UUID, video_id: uuid.UUID) -> PlaybackPosition | None: ...
+
+
+class VideoUnitOfWork(UnitOfWork, Protocol):
+    videos: VideoRepository
+    video_uploads: UploadRepository
+    video_captions: CaptionRepository
+    playback_positions: PlaybackPositionRepository
