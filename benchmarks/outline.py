@@ -4,7 +4,7 @@
 
 The issue's figure: "Course outline for an enrolled learner (200 lessons) p95 < 100 ms at 50
 requests/s". The run creates a throwaway database, imports one published course of 10 sections x
-20 lessons (each with a Markdown body), creates a learner, enrolls them, signs them in over HTTP,
+20 lessons (each with a ~1 KB Markdown body, rendered to HTML at publish), creates a learner, enrolls them, signs them in over HTTP,
 and then an open-loop client starts ``GET /api/v1/courses/{id}`` with the learner's bearer token
 every 1/rate s (whatever the previous requests are doing) and records each latency. In the same
 run and at the same rate it measures ``GET /health`` as the baseline: the machine's and the
@@ -30,11 +30,19 @@ LESSONS_PER_SECTION = 20
 SECTIONS = 10
 TARGET_P95_MS = 100.0
 PASSWORD = "benchmark-password-0"
+BODY = (
+    "## What you will learn\n\nA paragraph with **bold**, *emphasis*, `code` and [a link](https://example.org).\n\n"
+    "- one point\n- another point\n- a third point\n\n```python\nprint('hello')\n```\n\n"
+    + "More explanation in plain sentences, enough to make a lesson of about a kilobyte. "
+    * 8
+)
 
 
 def _spec() -> Any:
-    from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec
+    from elearning_core.course.commands import CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
     from elearning_core.course.model import CourseStatus
+
+    body = LessonContentSpec(body_markdown=BODY)
 
     return CourseSpec(
         slug="bench-outline-200-lessons",
@@ -46,7 +54,8 @@ def _spec() -> Any:
             SectionSpec(
                 title=f"Part {s + 1}",
                 lessons=[
-                    LessonSpec(title=f"Lesson {s * LESSONS_PER_SECTION + n + 1}") for n in range(LESSONS_PER_SECTION)
+                    LessonSpec(title=f"Lesson {s * LESSONS_PER_SECTION + n + 1}", content=body)
+                    for n in range(LESSONS_PER_SECTION)
                 ],
             )
             for s in range(SECTIONS)
