@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import text
 from tusclient import client as tus_client
 
 from elearning_adapters.sql.engine import Database
@@ -141,9 +142,13 @@ class Server:
 
 
 async def _empty(database_url: str) -> None:
+    """Empty tables, and no signing keys: an earlier test may have stored them under another secret."""
     db = Database(database_url)
     try:
         await truncate_all(db)
+        async with db.write() as conn:
+            await conn.execute(text("DELETE FROM signing_keys"))
+            await conn.commit()
     finally:
         await db.dispose()
 
@@ -156,8 +161,6 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     if request.param == "postgres":
         url = request.getfixturevalue("postgres_url")
         asyncio.run(_empty(url))
-        # No ELEARNING_SECRET_KEY: the session database keeps its signing keys across tests, encrypted under the
-        # secret derived from its URL, as every other test process on it derives it.
         database_env = {"ELEARNING_DATABASE_URL": url}
     env = (
         database_env
