@@ -173,7 +173,10 @@ class PlatformTokens(TokenService):
         return self._started().verify_access(token)
 
     async def verify_access_fresh(self, token: str) -> AccessClaims:
-        await self.ready()
+        # The inner service reloads stale keys itself: only a process that could not load them at start-up
+        # tries here (without a second staleness check on every request).
+        if self._service is None:
+            await self.start()
         return await self._started().verify_access_fresh(token)
 
     async def ready(self) -> None:

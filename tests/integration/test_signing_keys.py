@@ -73,12 +73,18 @@ class Process:
 
 
 @pytest.fixture
-async def db(database: Database) -> Database:
-    """The migrated database, without the keys a previous test left (the shared truncation skips this table)."""
+async def db(database: Database) -> AsyncIterator[Database]:
+    """The migrated database without stored keys, before and after: these tests store keys under secrets of
+    their own, which a later test's platform on the shared database could not decrypt."""
+    await _drop_keys(database)
+    yield database
+    await _drop_keys(database)
+
+
+async def _drop_keys(database: Database) -> None:
     async with database.write() as conn:
         await conn.execute(delete(signing_keys))
         await conn.commit()
-    return database
 
 
 @pytest.fixture

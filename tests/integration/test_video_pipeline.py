@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import text
 from tusclient import client as tus_client
 
 from elearning_adapters.sql.engine import Database
@@ -142,13 +141,9 @@ class Server:
 
 
 async def _empty(database_url: str) -> None:
-    """Empty tables, and no signing keys: an earlier test may have stored them under another secret."""
     db = Database(database_url)
     try:
         await truncate_all(db)
-        async with db.write() as conn:
-            await conn.execute(text("DELETE FROM signing_keys"))
-            await conn.commit()
     finally:
         await db.dispose()
 
