@@ -1,0 +1,1 @@
+"""The assessment engine: question bank, quizzes, attempts, grading, regrading and the gradebook."""

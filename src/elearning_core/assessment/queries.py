@@ -1,0 +1,221 @@
+"""Assessment read models and the query port: listings, the grading queue, the gradebook's inputs,
+and the per-item scores behind item statistics. Reads skip the aggregates."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from elearning_core.assessment.model import (
+    AttemptStatus,
+    Category,
+    QuestionKind,
+    QuizStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionSummary:
+    id: uuid.UUID
+    course_id: uuid.UUID
+    version: int
+    kind: QuestionKind
+    prompt: str
+    points: float
+    tags: tuple[str, ...]
+    archived: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QuizSummary:
+    id: uuid.UUID
+    course_id: uuid.UUID
+    title: str
+    category: str
+    status: QuizStatus
+    opens_at: datetime | None
+    due_at: datetime | None
+    closes_at: datetime | None
+    max_attempts: int | None
+    time_limit_seconds: int | None
+    missing_grade_percent: float | None
+    """From the late policy: the grade of a learner with no submitted attempt after the close."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptSummary:
+    id: uuid.UUID
+    quiz_id: uuid.UUID
+    user_id: uuid.UUID
+    number: int
+    status: AttemptStatus
+    started_at: datetime
+    submitted_at: datetime | None
+    late_seconds: int
+    score: float | None
+    max_score: float
+    percent: float | None
+    passed: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """One item waiting for a person's grade."""
+
+    attempt_id: uuid.UUID
+    quiz_id: uuid.UUID
+    quiz_title: str
+    user_id: uuid.UUID
+    question_id: uuid.UUID
+    position: int
+    note: str | None
+    submitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Learner:
+    user_id: uuid.UUID
+    display_name: str
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class GradeCell:
+    user_id: uuid.UUID
+    quiz_id: uuid.UUID
+    percent: float | None
+    attempts: int
+    pending: int
+
+
+@dataclass(frozen=True, slots=True)
+class GradebookInputs:
+    """Everything the gradebook is computed from, read in a few queries."""
+
+    quizzes: list[QuizSummary]
+    """The course's published quizzes (the graded items), by due date then title."""
+    learners: list[Learner]
+    """Learners with an active or completed enrollment, by display name."""
+    grades: list[GradeCell]
+    categories: list[Category]
+    extended_closes: dict[tuple[uuid.UUID, uuid.UUID], datetime | None]
+    """(quiz id, user id) -> the close an extension gives that learner (missing work waits for it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemScore:
+    attempt_id: uuid.UUID
+    question_id: uuid.UUID
+    score: float
+    points: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptItemView:
+    """One question of an attempt as its reader may see it."""
+
+    position: int
+    question_id: uuid.UUID
+    version: int
+    points: float
+    question: dict[str, Any]
+    """``present(...)``: prompt, kind, options in the attempt's order; the key only when revealed."""
+    response: dict[str, Any] | None
+    saved_at: datetime | None
+    score: float | None
+    """None until graded, and hidden from a learner before answers may be reviewed."""
+    needs_grading: bool
+    feedback: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    attempt: AttemptSummary
+    time_ends_at: datetime | None
+    """When saving stops counting (time limit end, or the window's close), without the grace."""
+    items: list[AttemptItemView]
+    feedback: str | None
+    review: bool
+    """Whether the answer key and per-item scores are shown."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegradeChange:
+    attempt_id: uuid.UUID
+    user_id: uuid.UUID
+    number: int
+    item_before: float | None
+    item_after: float
+    percent_before: float | None
+    percent_after: float | None
+    passed_before: bool | None
+    passed_after: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegradeReport:
+    question_id: uuid.UUID
+    dry_run: bool
+    new_version: int | None
+    """The key-fix version written (None in a dry run)."""
+    attempts: int
+    """Attempts looked at (submitted or graded, with this question)."""
+    changes: list[RegradeChange]
+    """Only the attempts whose item score changes."""
+
+
+@dataclass(frozen=True, slots=True)
+class GradebookRow:
+    user_id: uuid.UUID
+    display_name: str
+    email: str
+    cells: dict[uuid.UUID, float | None]
+    """Quiz id -> grade in percent (the late deduction applied; missing work per the late policy)."""
+    categories: dict[str, float | None]
+    """Category -> percent after drop-lowest; None when the learner has no grade in it."""
+    total: float | None
+    """Weighted over the categories the learner has grades in."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gradebook:
+    course_id: uuid.UUID
+    quizzes: list[QuizSummary]
+    categories: list[Category]
+    rows: list[GradebookRow]
+
+
+class AssessmentQueries(Protocol):
+    async def questions(
+        self, course_id: uuid.UUID, tag: str | None, include_archived: bool, after: uuid.UUID | None, limit: int
+    ) -> list[QuestionSummary]:
+        """The course's bank in id order after ``after`` (optionally one tag)."""
+        ...
+
+    async def quizzes(self, course_id: uuid.UUID, published_only: bool) -> list[QuizSummary]: ...
+
+    async def attempts(
+        self, quiz_id: uuid.UUID, user_id: uuid.UUID | None, after: uuid.UUID | None, limit: int
+    ) -> list[AttemptSummary]:
+        """A quiz's attempts (one learner's when given) in id order after ``after``."""
+        ...
+
+    async def grading_queue(
+        self, course_id: uuid.UUID, quiz_id: uuid.UUID | None, after: tuple[datetime, uuid.UUID, int] | None, limit: int
+    ) -> list[QueueEntry]:
+        """Items needing a person's grade in the course's submitted attempts, oldest submission first
+        (key: submitted_at, attempt id, position)."""
+        ...
+
+    async def gradebook_inputs(self, course_id: uuid.UUID) -> GradebookInputs: ...
+
+    async def learner_grades(self, course_id: uuid.UUID, user_id: uuid.UUID) -> GradebookInputs:
+        """The same inputs restricted to one learner (``learners`` has them alone, or nobody)."""
+        ...
+
+    async def item_scores(self, quiz_id: uuid.UUID) -> list[ItemScore]:
+        """Every scored item of the quiz's graded attempts (for item statistics)."""
+        ...
