@@ -219,3 +219,18 @@ class AssessmentQueries(Protocol):
     async def item_scores(self, quiz_id: uuid.UUID) -> list[ItemScore]:
         """Every scored item of the quiz's graded attempts (for item statistics)."""
         ...
+
+
+def build_gradebook(course_id: uuid.UUID, inputs: GradebookInputs, now: datetime) -> Gradebook:
+    """Every learner x every published quiz: the stored quiz grades; missing work (no submitted
+    attempt once the learner's close has passed) at the quiz's ``missing_grade_percent`` when set;
+    per category the mean after dropping the learner's ``drop_lowest`` lowest grades (never all);
+    the total weighted over the categories the learner has grades in (renormalised)."""
+    raise NotImplementedError
+
+
+def gradebook_csv(gradebook: Gradebook) -> str:
+    """The gradebook as CSV (RFC 4180): user id, name, email, one column per quiz, one per category,
+    total; numbers with 2 decimals, blanks for no grade. Text cells that a spreadsheet would run as
+    a formula (starting with = + - @ tab or CR) are prefixed with an apostrophe."""
+    raise NotImplementedError

@@ -7,6 +7,9 @@ from elearning_core.assessment.model._gradebook import (
     GradingScheme,
     ItemStatistic,
     QuizGrade,
+    apply_late,
+    combine,
+    item_statistics,
 )
 from elearning_core.assessment.model._questions import (
     OPTION_ID,
@@ -125,8 +128,11 @@ __all__ = [
     "Tolerance",
     "TrueFalse",
     "Window",
+    "apply_late",
     "check_body",
     "check_response",
+    "combine",
+    "item_statistics",
     "key_compatible",
     "max_points_of",
     "option_ids",

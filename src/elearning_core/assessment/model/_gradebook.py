@@ -4,8 +4,11 @@ drop-lowest, and item statistics. All pure functions over plain values."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from elearning_core.assessment.model._quiz import GradingPolicy, LatePolicy
 
 CATEGORIES_MAX = 20
 
@@ -55,3 +58,21 @@ class ItemStatistic:
     discrimination: float | None
     """Point-biserial (Pearson) correlation of the item's score with the rest of the attempt's score
     (the total minus this item); None when either has no variance or fewer than 2 responses."""
+
+
+def combine(policy: GradingPolicy, percents: Sequence[float]) -> float | None:
+    """The quiz grade from the graded attempts' percents (in attempt-number order) by the grading
+    policy; None when there are none."""
+    raise NotImplementedError
+
+
+def apply_late(policy: LatePolicy, raw_percent: float, late_seconds: int) -> tuple[float, float]:
+    """``(final_percent, deduction)``: ``deduction_percent`` per started hour/day late, never taking
+    the grade below ``floor_percent`` (a raw grade under the floor stays as it is), never below 0."""
+    raise NotImplementedError
+
+
+def item_statistics(scores: Iterable[tuple[uuid.UUID, uuid.UUID, float, float]]) -> list[ItemStatistic]:
+    """Facility and discrimination per question from ``(attempt_id, question_id, score, points)``
+    rows of graded attempts, in question-id order."""
+    raise NotImplementedError
