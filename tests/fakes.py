@@ -18,6 +18,7 @@ import builtins
 import copy
 import json
 import math
+import re
 import secrets
 import time
 import urllib.parse
@@ -29,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
+from elearning_core.assessment.model import PATTERN_MAX, PatternMatcher, PatternTimeout
 from elearning_core.auth.model import Grant, ResourceRef, RolePolicy, ScopeKind
 from elearning_core.auth.ports import (
     AccessClaims,
@@ -1739,3 +1741,28 @@ def an_enrollment_service(
         clock or FixedClock(T0),
         policy or RolePolicy(),
     )
+
+
+class FakePatternMatcher(PatternMatcher):
+    """The stdlib ``re`` without a time limit, for core unit tests. Patterns listed in ``slow`` raise
+    ``PatternTimeout`` as the real matcher does past its limit, so the timeout path needs no real
+    catastrophic backtracking (the contract suite checks that the real one raises it)."""
+
+    def __init__(self, slow: Collection[str] = ()) -> None:
+        self.slow = frozenset(slow)
+        self.calls: list[tuple[str, str]] = []
+
+    def problem(self, pattern: str) -> str | None:
+        if len(pattern) > PATTERN_MAX:
+            return f"the pattern is {len(pattern)} characters long; at most {PATTERN_MAX}"
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            return f"the pattern does not compile: {exc}"
+        return None
+
+    def fullmatch(self, pattern: str, text: str, *, ignore_case: bool) -> bool:
+        self.calls.append((pattern, text))
+        if pattern in self.slow:
+            raise PatternTimeout(f"the pattern {pattern!r} ran out of time")
+        return re.fullmatch(pattern, text, re.IGNORECASE if ignore_case else 0) is not None

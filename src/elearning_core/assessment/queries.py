@@ -3,6 +3,9 @@ and the per-item scores behind item statistics. Reads skip the aggregates."""
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -226,11 +229,114 @@ def build_gradebook(course_id: uuid.UUID, inputs: GradebookInputs, now: datetime
     attempt once the learner's close has passed) at the quiz's ``missing_grade_percent`` when set;
     per category the mean after dropping the learner's ``drop_lowest`` lowest grades (never all);
     the total weighted over the categories the learner has grades in (renormalised)."""
-    raise NotImplementedError
+    categories = _effective_categories(inputs.categories, inputs.quizzes)
+    # Everything that does not depend on the learner is settled once, so the per-cell work is a dict
+    # lookup: a 500-learner course is recomputed on every gradebook view and export.
+    grades = {(cell.user_id, cell.quiz_id): cell for cell in inputs.grades}
+    quiz_closes = [(quiz.id, quiz.missing_grade_percent, quiz.closes_at or quiz.due_at) for quiz in inputs.quizzes]
+    members: dict[str, list[uuid.UUID]] = {category.name: [] for category in categories}
+    for quiz in inputs.quizzes:
+        members[quiz.category].append(quiz.id)
+    counted = [
+        (category.name, members[category.name], max(category.drop_lowest, 0), max(category.weight, 0.0))
+        for category in categories
+        if members[category.name]
+    ]
+    extended_closes = inputs.extended_closes
+
+    rows: list[GradebookRow] = []
+    for learner in inputs.learners:
+        user_id = learner.user_id
+        raw: dict[uuid.UUID, float | None] = {}
+        for quiz_id, missing_percent, quiz_close in quiz_closes:
+            grade = grades.get((user_id, quiz_id))
+            percent = grade.percent if grade is not None else None
+            if percent is None and missing_percent is not None and (grade is None or grade.attempts == 0):
+                extended = extended_closes.get((quiz_id, user_id))
+                close = extended if extended is not None else quiz_close
+                # At the close itself the quiz no longer takes attempts, so the work is already missing.
+                if close is not None and now >= close:
+                    percent = missing_percent
+            raw[quiz_id] = percent
+
+        by_category: dict[str, float | None] = {category.name: None for category in categories}
+        weighted = 0.0
+        weights = 0.0
+        for name, quiz_ids, drop_lowest, weight in counted:
+            graded = sorted(p for quiz_id in quiz_ids if (p := raw[quiz_id]) is not None)
+            if not graded:
+                continue
+            kept = graded[min(drop_lowest, len(graded) - 1) :]
+            percent = math.fsum(kept) / len(kept)
+            by_category[name] = round(percent, 2)
+            weighted += weight * percent
+            weights += weight
+        rows.append(
+            GradebookRow(
+                user_id=user_id,
+                display_name=learner.display_name,
+                email=learner.email,
+                cells={quiz_id: None if p is None else round(p, 2) for quiz_id, p in raw.items()},
+                categories=by_category,
+                # Totals come from the unrounded category means: rounding twice could move a total by a cent.
+                total=round(weighted / weights, 2) if weights > 0 else None,
+            )
+        )
+    return Gradebook(course_id=course_id, quizzes=list(inputs.quizzes), categories=categories, rows=rows)
 
 
 def gradebook_csv(gradebook: Gradebook) -> str:
     """The gradebook as CSV (RFC 4180): user id, name, email, one column per quiz, one per category,
     total; numbers with 2 decimals, blanks for no grade. Text cells that a spreadsheet would run as
     a formula (starting with = + - @ tab or CR) are prefixed with an apostrophe."""
-    raise NotImplementedError
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180 line ends, whatever the platform
+    writer.writerow(
+        [
+            "user_id",
+            "name",
+            "email",
+            *(_text_cell(quiz.title) for quiz in gradebook.quizzes),
+            *(_text_cell(f"category: {category.name}") for category in gradebook.categories),
+            "total",
+        ]
+    )
+    for row in gradebook.rows:
+        writer.writerow(
+            [
+                str(row.user_id),
+                _text_cell(row.display_name),
+                _text_cell(row.email),
+                *(_number_cell(row.cells.get(quiz.id)) for quiz in gradebook.quizzes),
+                *(_number_cell(row.categories.get(category.name)) for category in gradebook.categories),
+                _number_cell(row.total),
+            ]
+        )
+    return out.getvalue()
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(text: str) -> str:
+    """Names, emails and titles are typed by users; opened in a spreadsheet, one starting like a formula
+    would run (``=HYPERLINK(...)`` exfiltrating the sheet), so it is turned into plain text."""
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+def _number_cell(value: float | None) -> str:
+    # ``+ 0.0`` turns a -0.0 into 0.0, which would otherwise print as "-0.00".
+    return "" if value is None else f"{value + 0.0:.2f}"
+
+
+def _effective_categories(scheme: list[Category], quizzes: list[QuizSummary]) -> list[Category]:
+    """The scheme's categories, then one of weight 1 per quiz category the scheme does not list (so a
+    course without a scheme weighs its categories equally). A repeated scheme name keeps its first entry
+    rather than counting twice."""
+    categories: dict[str, Category] = {}
+    for category in scheme:
+        categories.setdefault(category.name, category)
+    for quiz in quizzes:
+        if quiz.category not in categories:
+            categories[quiz.category] = Category(name=quiz.category, weight=1.0)
+    return list(categories.values())
