@@ -1766,3 +1766,614 @@ class FakePatternMatcher(PatternMatcher):
         if pattern in self.slow:
             raise PatternTimeout(f"the pattern {pattern!r} ran out of time")
         return re.fullmatch(pattern, text, re.IGNORECASE if ignore_case else 0) is not None
+
+
+# -- assessment -------------------------------------------------------------------------
+#
+# The assessment fakes keep a store of their own, like the enrollment ones: courses as the
+# module sees them (a ResourceRef and whether published), enrollments as (course, learner)
+# pairs, and the bank, quizzes, attempts and grades as committed state. A unit of work works
+# on private copies and applies them at commit, where the SQL schema's keys hold too: a second
+# attempt with the same (quiz, learner, number), or a second one in progress, raises
+# AttemptExists; a question or quiz changed by another unit of work since this one loaded it
+# raises Conflict, and so does an attempt whose stored version moved meanwhile. As in
+# SqlAttemptRepository, only what changed is written back: an attempt's own fields (with its
+# version) when one of them changed, and the items that changed, so two autosaves of
+# different items both stay while a save loaded before a submit fails. ``attempts.lock``
+# (and ``using_question``) hold the attempt's lock until the unit of work ends, like
+# FOR UPDATE, and read it again once taken. Leaving without ``commit()`` forgets every change.
+# (Their imports are here, apart from the shared block at the top.)
+
+import dataclasses  # noqa: E402
+
+from elearning_core.assessment.model import (  # noqa: E402
+    Attempt,
+    AttemptStatus,
+    Extension,
+    GradingScheme,
+    Question,
+    QuestionVersion,
+    Quiz,
+    QuizGrade,
+    QuizStatus,
+)
+from elearning_core.assessment.ports import (  # noqa: E402
+    AssessmentUnitOfWork,
+    AttemptExists,
+    AttemptRepository,
+    EnrollmentLookup,
+    GradeRepository,
+    QuestionRepository,
+    QuizRepository,
+)
+from elearning_core.assessment.ports import CourseLookup as AssessmentCourseLookup  # noqa: E402
+from elearning_core.assessment.queries import (  # noqa: E402
+    AssessmentQueries,
+    AttemptSummary,
+    GradebookInputs,
+    GradeCell,
+    ItemScore,
+    Learner,
+    QuestionSummary,
+    QueueEntry,
+    QuizSummary,
+)
+from elearning_core.assessment.service import AssessmentService, attempt_summary, quiz_summary  # noqa: E402
+from elearning_core.auth.model import Role, Scope  # noqa: E402
+from elearning_core.auth.service import user_principal as _assessment_principal  # noqa: E402
+
+
+@dataclass
+class AssessmentStore:
+    """The assessment module's committed state (the fake's database)."""
+
+    questions: dict[uuid.UUID, Question] = field(default_factory=dict)
+    question_versions: dict[tuple[uuid.UUID, int], QuestionVersion] = field(default_factory=dict)
+    quizzes: dict[uuid.UUID, Quiz] = field(default_factory=dict)
+    extensions: dict[tuple[uuid.UUID, uuid.UUID], Extension] = field(default_factory=dict)
+    attempts: dict[uuid.UUID, Attempt] = field(default_factory=dict)
+    grades: dict[tuple[uuid.UUID, uuid.UUID], QuizGrade] = field(default_factory=dict)
+    schemes: dict[uuid.UUID, GradingScheme] = field(default_factory=dict)
+    outbox: list[DomainEvent] = field(default_factory=list)
+    courses: dict[uuid.UUID, tuple[ResourceRef, bool]] = field(default_factory=dict)
+    enrolled: set[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=set)
+    """(course id, user id) of active or completed enrollments."""
+    learners: dict[uuid.UUID, Learner] = field(default_factory=dict)
+    locks: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
+    commits: int = 0
+
+    def add_course(
+        self, *, published: bool = True, owner_id: uuid.UUID | None = None, organization_id: uuid.UUID | None = None
+    ) -> uuid.UUID:
+        course_id = uuid.uuid4()
+        ref = ResourceRef(ScopeKind.COURSE, course_id, organization_id=organization_id, owner_id=owner_id)
+        self.courses[course_id] = (ref, published)
+        return course_id
+
+    def enroll(self, course_id: uuid.UUID, user_id: uuid.UUID | None = None, *, name: str | None = None) -> uuid.UUID:
+        user_id = user_id or uuid.uuid4()
+        self.enrolled.add((course_id, user_id))
+        label = name or f"Learner {user_id.hex[:6]}"
+        self.learners.setdefault(user_id, Learner(user_id, label, f"{user_id.hex[:8]}@example.test"))
+        return user_id
+
+    def events(self, *types: type[DomainEvent]) -> list[DomainEvent]:
+        """The committed events, of the given types when any are given."""
+        return [e for e in self.outbox if not types or isinstance(e, types)]
+
+
+def _assessment_stored(aggregate: Any) -> Any:
+    """A private copy of an aggregate as committed state (no pending events or versions)."""
+    stored = copy.deepcopy(aggregate)
+    stored.pull_events()
+    if isinstance(stored, Question):
+        stored.pull_new_versions()
+    return stored
+
+
+def _fields_of(value: Any) -> tuple[Any, ...]:
+    """A dataclass's public fields as a comparable tuple (the aggregates compare by identity)."""
+    return tuple(getattr(value, f.name) for f in dataclasses.fields(value) if not f.name.startswith("_"))
+
+
+def _attempt_changes(attempt: Attempt, before: Attempt) -> tuple[bool, list[int]]:
+    """Whether the attempt's own fields (its version aside) changed since load, and which items did."""
+    own = [
+        f.name for f in dataclasses.fields(Attempt) if f.name not in ("items", "version") and not f.name.startswith("_")
+    ]
+    row_changed = any(getattr(attempt, name) != getattr(before, name) for name in own)
+    items = [
+        i
+        for i, (now, then) in enumerate(zip(attempt.items, before.items, strict=False))
+        if _fields_of(now) != _fields_of(then)
+    ]
+    return row_changed, items
+
+
+class InMemoryQuestionRepository(QuestionRepository):
+    def __init__(self, uow: FakeAssessmentUnitOfWork) -> None:
+        self._uow = uow
+
+    async def get(self, question_id: uuid.UUID) -> Question | None:
+        await asyncio.sleep(0)  # a read is I/O: let concurrent units of work interleave, as on a database
+        seen = self._uow.questions_seen
+        if question_id not in seen:
+            stored = self._uow.store.questions.get(question_id)
+            if stored is None:
+                return None
+            seen[question_id] = copy.deepcopy(stored)
+            self._uow.snapshots[question_id] = copy.deepcopy(stored)
+        return seen[question_id]
+
+    def add(self, question: Question) -> None:
+        self._uow.questions_seen[question.id] = question
+
+    def _live(self) -> dict[uuid.UUID, Question]:
+        return {**self._uow.store.questions, **self._uow.questions_seen}
+
+    async def versions(self, refs: Collection[tuple[uuid.UUID, int]]) -> dict[tuple[uuid.UUID, int], QuestionVersion]:
+        await asyncio.sleep(0)
+        found = {ref: v for ref in refs if (v := self._uow.store.question_versions.get(ref)) is not None}
+        for question in self._uow.questions_seen.values():
+            ref = (question.id, question.current.version)
+            if ref in refs:
+                found[ref] = question.current
+        return found
+
+    async def current(self, question_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, QuestionVersion]:
+        live = self._live()
+        return {q: live[q].current for q in question_ids if q in live and not live[q].archived}
+
+    async def tagged(self, course_id: uuid.UUID, tags: Collection[str]) -> builtins.list[uuid.UUID]:
+        wanted = set(tags)
+        return sorted(
+            q.id
+            for q in self._live().values()
+            if q.course_id == course_id and not q.archived and wanted <= set(q.current.tags)
+        )
+
+
+class InMemoryQuizRepository(QuizRepository):
+    def __init__(self, uow: FakeAssessmentUnitOfWork) -> None:
+        self._uow = uow
+
+    async def get(self, quiz_id: uuid.UUID) -> Quiz | None:
+        await asyncio.sleep(0)
+        seen = self._uow.quizzes_seen
+        if quiz_id not in seen:
+            stored = self._uow.store.quizzes.get(quiz_id)
+            if stored is None:
+                return None
+            seen[quiz_id] = copy.deepcopy(stored)
+            self._uow.snapshots[quiz_id] = copy.deepcopy(stored)
+        return seen[quiz_id]
+
+    def add(self, quiz: Quiz) -> None:
+        self._uow.quizzes_seen[quiz.id] = quiz
+
+    async def extension(self, quiz_id: uuid.UUID, user_id: uuid.UUID) -> Extension | None:
+        key = (quiz_id, user_id)
+        if key in self._uow.staged_extensions:
+            return self._uow.staged_extensions[key]
+        return self._uow.store.extensions.get(key)
+
+    async def put_extension(self, extension: Extension) -> None:
+        self._uow.staged_extensions[(extension.quiz_id, extension.user_id)] = extension
+
+    async def remove_extension(self, quiz_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        existed = await self.extension(quiz_id, user_id) is not None
+        self._uow.staged_extensions[(quiz_id, user_id)] = None
+        return existed
+
+
+class InMemoryAttemptRepository(AttemptRepository):
+    def __init__(self, uow: FakeAssessmentUnitOfWork) -> None:
+        self._uow = uow
+
+    async def get(self, attempt_id: uuid.UUID) -> Attempt | None:
+        await asyncio.sleep(0)
+        seen = self._uow.attempts_seen
+        if attempt_id not in seen:
+            stored = self._uow.store.attempts.get(attempt_id)
+            if stored is None:
+                return None
+            seen[attempt_id] = copy.deepcopy(stored)
+            self._uow.snapshots[attempt_id] = copy.deepcopy(stored)
+        return seen[attempt_id]
+
+    async def lock(self, attempt_id: uuid.UUID) -> Attempt | None:
+        await self._uow.hold(attempt_id)
+        mine, before = self._uow.attempts_seen.get(attempt_id), self._uow.snapshots.get(attempt_id)
+        if mine is not None and isinstance(before, Attempt) and not _attempt_changes(mine, before)[0]:
+            del self._uow.attempts_seen[attempt_id]  # read before the lock, unchanged: read again, as FOR UPDATE does
+        return await self.get(attempt_id)
+
+    def add(self, attempt: Attempt) -> None:
+        self._uow.attempts_seen[attempt.id] = attempt
+
+    def _live(self) -> dict[uuid.UUID, Attempt]:
+        return {**self._uow.store.attempts, **self._uow.attempts_seen}
+
+    async def of_learner(self, quiz_id: uuid.UUID, user_id: uuid.UUID) -> builtins.list[Attempt]:
+        await asyncio.sleep(0)
+        ids = [a.id for a in self._live().values() if a.quiz_id == quiz_id and a.user_id == user_id]
+        found = [a for i in ids if (a := await self.get(i)) is not None]
+        return sorted(found, key=lambda a: a.number)
+
+    async def using_question(self, question_id: uuid.UUID) -> builtins.list[Attempt]:
+        ids = sorted(
+            a.id
+            for a in self._live().values()
+            if a.status is not AttemptStatus.IN_PROGRESS and any(i.question_id == question_id for i in a.items)
+        )
+        found = [a for i in ids if (a := await self.lock(i)) is not None]
+        return [a for a in found if a.status is not AttemptStatus.IN_PROGRESS]
+
+    async def expired(self, before: uuid.UUID | None, limit: int, now: datetime) -> builtins.list[uuid.UUID]:
+        ids = sorted(
+            a.id for a in self._uow.store.attempts.values() if a.expired(now) and (before is None or a.id > before)
+        )
+        return ids[:limit]
+
+
+class InMemoryGradeRepository(GradeRepository):
+    def __init__(self, uow: FakeAssessmentUnitOfWork) -> None:
+        self._uow = uow
+
+    async def put(self, grade: QuizGrade) -> None:
+        self._uow.staged_grades[(grade.quiz_id, grade.user_id)] = grade
+
+    async def scheme(self, course_id: uuid.UUID) -> GradingScheme:
+        staged = self._uow.staged_schemes.get(course_id)
+        return staged or self._uow.store.schemes.get(course_id) or GradingScheme(course_id)
+
+    async def save_scheme(self, scheme: GradingScheme) -> None:
+        self._uow.staged_schemes[scheme.course_id] = scheme
+
+
+class FakeAssessmentUnitOfWork(AssessmentUnitOfWork):
+    """The assessment module's unit of work over an AssessmentStore (``AssessmentUnitOfWork``)."""
+
+    questions: InMemoryQuestionRepository
+    quizzes: InMemoryQuizRepository
+    attempts: InMemoryAttemptRepository
+    grades: InMemoryGradeRepository
+
+    def __init__(self, store: AssessmentStore) -> None:
+        self.store = store
+        self.committed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.questions_seen: dict[uuid.UUID, Question] = {}
+        self.quizzes_seen: dict[uuid.UUID, Quiz] = {}
+        self.attempts_seen: dict[uuid.UUID, Attempt] = {}
+        self.snapshots: dict[uuid.UUID, Question | Quiz | Attempt] = {}
+        """Each loaded aggregate as it was read, to write back only what changed."""
+        self.staged_extensions: dict[tuple[uuid.UUID, uuid.UUID], Extension | None] = {}
+        self.staged_grades: dict[tuple[uuid.UUID, uuid.UUID], QuizGrade] = {}
+        self.staged_schemes: dict[uuid.UUID, GradingScheme] = {}
+        self._held: list[asyncio.Lock] = []
+        self.questions = InMemoryQuestionRepository(self)
+        self.quizzes = InMemoryQuizRepository(self)
+        self.attempts = InMemoryAttemptRepository(self)
+        self.grades = InMemoryGradeRepository(self)
+
+    async def hold(self, attempt_id: uuid.UUID) -> None:
+        lock = self.store.locks.setdefault(attempt_id, asyncio.Lock())
+        if lock not in self._held:
+            await lock.acquire()
+            self._held.append(lock)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.rollback()
+
+    async def commit(self) -> None:
+        store = self.store
+        attempts = self._attempt_writes()
+        questions, versions = self._question_writes()
+        quizzes = self._quiz_writes()
+        aggregates: list[Question | Quiz | Attempt] = [
+            *self.questions_seen.values(),
+            *self.quizzes_seen.values(),
+            *self.attempts_seen.values(),
+        ]
+        events = [e for aggregate in aggregates for e in aggregate.pull_events()]
+        store.question_versions.update(versions)
+        store.questions.update(questions)
+        store.quizzes.update(quizzes)
+        store.attempts.update(attempts)
+        for key, extension in self.staged_extensions.items():
+            if extension is None:
+                store.extensions.pop(key, None)
+            else:
+                store.extensions[key] = extension
+        store.grades.update(self.staged_grades)
+        store.schemes.update(self.staged_schemes)
+        store.outbox.extend(events)
+        store.commits += 1
+        self.committed = True
+        await self.rollback()
+
+    def _attempt_writes(self) -> dict[uuid.UUID, Attempt]:
+        """The attempts to store: new ones (unique keys checked) and the changed parts of loaded ones."""
+        store, writes = self.store, {}
+        numbers = {(a.quiz_id, a.user_id, a.number): a.id for a in store.attempts.values()}
+        running = {
+            (a.quiz_id, a.user_id): a.id for a in store.attempts.values() if a.status is AttemptStatus.IN_PROGRESS
+        }
+        for attempt in self.attempts_seen.values():
+            before = self.snapshots.get(attempt.id)
+            if not isinstance(before, Attempt):
+                key = (attempt.quiz_id, attempt.user_id)
+                if attempt.id in store.attempts or numbers.setdefault((*key, attempt.number), attempt.id) != attempt.id:
+                    raise AttemptExists(f"attempt {attempt.number} of this learner at this quiz exists already")
+                if attempt.status is AttemptStatus.IN_PROGRESS and running.setdefault(key, attempt.id) != attempt.id:
+                    raise AttemptExists("this learner has an attempt at this quiz in progress already")
+                writes[attempt.id] = _assessment_stored(attempt)
+                continue
+            row_changed, items_changed = _attempt_changes(attempt, before)
+            if not row_changed and not items_changed:
+                continue
+            stored = store.attempts[attempt.id]
+            if stored.version != before.version:
+                raise Conflict("the attempt was changed by someone else meanwhile; try again")
+            merged = copy.deepcopy(stored)
+            if row_changed:
+                for f in dataclasses.fields(Attempt):
+                    if f.name != "items" and not f.name.startswith("_"):
+                        setattr(merged, f.name, copy.deepcopy(getattr(attempt, f.name)))
+            for index in items_changed:
+                merged.items[index] = copy.deepcopy(attempt.items[index])
+            if row_changed and attempt.status is AttemptStatus.IN_PROGRESS:
+                key = (attempt.quiz_id, attempt.user_id)
+                if running.setdefault(key, attempt.id) != attempt.id:
+                    raise AttemptExists("this learner has an attempt at this quiz in progress already")
+            elif row_changed and running.get((attempt.quiz_id, attempt.user_id)) == attempt.id:
+                del running[(attempt.quiz_id, attempt.user_id)]
+            writes[attempt.id] = merged
+        return writes
+
+    def _question_writes(
+        self,
+    ) -> tuple[dict[uuid.UUID, Question], dict[tuple[uuid.UUID, int], QuestionVersion]]:
+        store = self.store
+        heads: dict[uuid.UUID, Question] = {}
+        versions: dict[tuple[uuid.UUID, int], QuestionVersion] = {}
+        for question in self.questions_seen.values():
+            before = self.snapshots.get(question.id)
+            new = question.pull_new_versions()
+            for version in new:
+                ref = (question.id, version.version)
+                if ref in store.question_versions or ref in versions:
+                    raise Conflict("the question was changed by someone else meanwhile; try again")
+                versions[ref] = version
+            if isinstance(before, Question):
+                if not new and _fields_of(question) == _fields_of(before):
+                    continue
+                stored = store.questions[question.id]
+                if (stored.current.version, stored.updated_at) != (before.current.version, before.updated_at):
+                    raise Conflict("the question was changed by someone else meanwhile; try again")
+            heads[question.id] = _assessment_stored(question)
+        return heads, versions
+
+    def _quiz_writes(self) -> dict[uuid.UUID, Quiz]:
+        writes: dict[uuid.UUID, Quiz] = {}
+        for quiz in self.quizzes_seen.values():
+            before = self.snapshots.get(quiz.id)
+            if isinstance(before, Quiz):
+                if _fields_of(quiz) == _fields_of(before):
+                    continue
+                if self.store.quizzes[quiz.id].updated_at != before.updated_at:
+                    raise Conflict("the quiz was changed by someone else meanwhile; try again")
+            writes[quiz.id] = _assessment_stored(quiz)
+        return writes
+
+    async def rollback(self) -> None:
+        for lock in self._held:
+            lock.release()
+        self._reset()
+
+
+def _sort_due(quiz: QuizSummary) -> tuple[bool, datetime, str]:
+    return (quiz.due_at is None, quiz.due_at or datetime.max.replace(tzinfo=UTC), quiz.title)
+
+
+class InMemoryAssessmentQueries(AssessmentQueries):
+    """The query port over an AssessmentStore's committed state."""
+
+    def __init__(self, store: AssessmentStore) -> None:
+        self._store = store
+
+    async def questions(
+        self, course_id: uuid.UUID, tag: str | None, include_archived: bool, after: uuid.UUID | None, limit: int
+    ) -> list[QuestionSummary]:
+        found = [
+            QuestionSummary(
+                q.id,
+                q.course_id,
+                q.current.version,
+                q.current.kind,
+                q.current.prompt,
+                q.current.points,
+                q.current.tags,
+                q.archived,
+                q.updated_at,
+            )
+            for q in self._store.questions.values()
+            if q.course_id == course_id
+            and (include_archived or not q.archived)
+            and (tag is None or tag in q.current.tags)
+            and (after is None or q.id > after)
+        ]
+        return sorted(found, key=lambda s: s.id)[:limit]
+
+    async def quizzes(self, course_id: uuid.UUID, published_only: bool) -> list[QuizSummary]:
+        found = [
+            quiz_summary(q)
+            for q in self._store.quizzes.values()
+            if q.course_id == course_id and (not published_only or q.status is QuizStatus.PUBLISHED)
+        ]
+        return sorted(found, key=_sort_due)
+
+    async def attempts(
+        self, quiz_id: uuid.UUID, user_id: uuid.UUID | None, after: uuid.UUID | None, limit: int
+    ) -> list[AttemptSummary]:
+        found = [
+            attempt_summary(a)
+            for a in self._store.attempts.values()
+            if a.quiz_id == quiz_id and (user_id is None or a.user_id == user_id) and (after is None or a.id > after)
+        ]
+        return sorted(found, key=lambda s: s.id)[:limit]
+
+    async def grading_queue(
+        self, course_id: uuid.UUID, quiz_id: uuid.UUID | None, after: tuple[datetime, uuid.UUID, int] | None, limit: int
+    ) -> list[QueueEntry]:
+        entries = [
+            QueueEntry(
+                a.id,
+                a.quiz_id,
+                self._store.quizzes[a.quiz_id].title,
+                a.user_id,
+                i.question_id,
+                i.position,
+                i.grading_note,
+                a.submitted_at,
+            )
+            for a in self._store.attempts.values()
+            if a.course_id == course_id
+            and a.status is AttemptStatus.SUBMITTED
+            and a.submitted_at is not None
+            and (quiz_id is None or a.quiz_id == quiz_id)
+            for i in a.items
+            if i.needs_grading
+        ]
+        entries.sort(key=lambda e: (e.submitted_at, e.attempt_id, e.position))
+        if after is not None:
+            entries = [e for e in entries if (e.submitted_at, e.attempt_id, e.position) > after]
+        return entries[:limit]
+
+    async def gradebook_inputs(self, course_id: uuid.UUID) -> GradebookInputs:
+        return self._inputs(course_id, None)
+
+    async def learner_grades(self, course_id: uuid.UUID, user_id: uuid.UUID) -> GradebookInputs:
+        return self._inputs(course_id, user_id)
+
+    def _inputs(self, course_id: uuid.UUID, only: uuid.UUID | None) -> GradebookInputs:
+        store = self._store
+        quizzes = sorted(
+            (
+                quiz_summary(q)
+                for q in store.quizzes.values()
+                if q.course_id == course_id and q.status is QuizStatus.PUBLISHED
+            ),
+            key=_sort_due,
+        )
+        ids = {q.id for q in quizzes}
+        learners = sorted(
+            (
+                store.learners.get(u) or Learner(u, str(u), "")
+                for c, u in store.enrolled
+                if c == course_id and (only is None or u == only)
+            ),
+            key=lambda learner: (learner.display_name, learner.user_id),
+        )
+        grades = [
+            GradeCell(g.user_id, g.quiz_id, g.percent, g.attempts, g.pending)
+            for g in store.grades.values()
+            if g.quiz_id in ids and (only is None or g.user_id == only)
+        ]
+        scheme = store.schemes.get(course_id) or GradingScheme(course_id)
+        closes = {
+            key: e.closes_at
+            for key, e in store.extensions.items()
+            if key[0] in ids and (only is None or key[1] == only)
+        }
+        return GradebookInputs(quizzes, learners, grades, list(scheme.categories), closes)
+
+    async def item_scores(self, quiz_id: uuid.UUID) -> list[ItemScore]:
+        return [
+            ItemScore(a.id, i.question_id, i.score, i.points)
+            for a in sorted(self._store.attempts.values(), key=lambda a: a.id)
+            if a.quiz_id == quiz_id and a.status is AttemptStatus.GRADED
+            for i in a.items
+            if i.score is not None
+        ]
+
+
+class InMemoryAssessmentDirectory(ResourceDirectory, AssessmentCourseLookup, EnrollmentLookup):
+    """ResourceDirectory, CourseLookup and EnrollmentLookup over an AssessmentStore."""
+
+    def __init__(self, store: AssessmentStore) -> None:
+        self._store = store
+
+    async def course(self, course_id: uuid.UUID) -> ResourceRef | None:
+        found = self._store.courses.get(course_id)
+        return found[0] if found else None
+
+    async def organization_exists(self, organization_id: uuid.UUID) -> bool:
+        return False
+
+    async def published(self, course_id: uuid.UUID) -> bool:
+        found = self._store.courses.get(course_id)
+        return bool(found and found[1])
+
+    async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
+        return (course_id, user_id) in self._store.enrolled
+
+
+@dataclass
+class AssessmentPlatform:
+    """An AssessmentService on the assessment fakes, with its store, clock and matcher at hand."""
+
+    store: AssessmentStore
+    clock: SettableClock
+    matcher: FakePatternMatcher
+    service: AssessmentService
+
+    def course(self, *, published: bool = True) -> uuid.UUID:
+        return self.store.add_course(published=published)
+
+    def learner(self, course_id: uuid.UUID, *, name: str | None = None) -> Principal:
+        """A signed-in learner enrolled in the course."""
+        return _assessment_principal(self.store.enroll(course_id, name=name), (), None)
+
+    def outsider(self) -> Principal:
+        """A signed-in user enrolled nowhere."""
+        return _assessment_principal(uuid.uuid4(), (), None)
+
+    def instructor(self, course_id: uuid.UUID) -> Principal:
+        return _assessment_principal(uuid.uuid4(), (Grant(Role.INSTRUCTOR, Scope.course(course_id)),), None)
+
+    def assistant(self, course_id: uuid.UUID) -> Principal:
+        return _assessment_principal(uuid.uuid4(), (Grant(Role.TEACHING_ASSISTANT, Scope.course(course_id)),), None)
+
+
+def an_assessment_platform(
+    *,
+    store: AssessmentStore | None = None,
+    clock: SettableClock | None = None,
+    matcher: FakePatternMatcher | None = None,
+    policy: Policy | None = None,
+) -> AssessmentPlatform:
+    """An AssessmentService on the fakes: a fresh unit of work per use case over one store."""
+    store = store if store is not None else AssessmentStore()
+    clock = clock or SettableClock(T0)
+    matcher = matcher or FakePatternMatcher()
+    directory = InMemoryAssessmentDirectory(store)
+    service = AssessmentService(
+        lambda: FakeAssessmentUnitOfWork(store),
+        InMemoryAssessmentQueries(store),
+        directory,
+        directory,
+        directory,
+        matcher,
+        clock,
+        policy or RolePolicy(),
+    )
+    return AssessmentPlatform(store, clock, matcher, service)

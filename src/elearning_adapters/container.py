@@ -16,6 +16,7 @@ from typing import Any, Self
 
 from dependency_injector import containers, providers
 
+from elearning_adapters.assessment.patterns import RegexPatternMatcher
 from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.content import SanitizingMarkdownRenderer
 from elearning_adapters.email import mailer_from_settings
@@ -31,6 +32,7 @@ from elearning_adapters.security.oidc import HttpOidcProvider
 from elearning_adapters.security.passwords import Argon2PasswordHasher
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
+from elearning_adapters.sql.assessment import SqlAssessmentQueries
 from elearning_adapters.sql.course import catalog_queries_for
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import (
@@ -46,6 +48,7 @@ from elearning_adapters.sql.signing_keys import SqlSigningKeyStore
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_adapters.sql.video import SqlEnrollmentLookup
 from elearning_adapters.storage import LocalFileStorage
+from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.model import RolePolicy
 from elearning_core.auth.ports import AccessClaims, OidcProvider, RateLimiter, TokenService
 from elearning_core.auth.service import AuthConfig, AuthService
@@ -285,6 +288,8 @@ class Adapters(containers.DeclarativeContainer):
     course_lookup = providers.Singleton(SqlCourseLookup, database)
     learner_lookup = providers.Singleton(SqlLearnerLookup, database)
     prerequisites = providers.Singleton(SqlPrerequisiteChecker, database)
+    assessment_queries = providers.Singleton(SqlAssessmentQueries, database)
+    pattern_matcher = providers.Singleton(RegexPatternMatcher, timeout_seconds=0.05)
 
 
 class Services(containers.DeclarativeContainer):
@@ -339,6 +344,18 @@ class Services(containers.DeclarativeContainer):
 
     video = adapters.video_service
 
+    assessment = providers.Singleton(
+        AssessmentService,
+        uow=adapters.unit_of_work.provider,
+        queries=adapters.assessment_queries,
+        enrollments=adapters.enrollment_lookup,
+        courses=adapters.course_lookup,
+        resources=adapters.resources,
+        matcher=adapters.pattern_matcher,
+        clock=adapters.clock,
+        policy=adapters.policy,
+    )
+
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
@@ -367,6 +384,11 @@ class Platform:
     @property
     def videos(self) -> VideoService:
         service: VideoService = self.container.services.video()
+        return service
+
+    @property
+    def assessment(self) -> AssessmentService:
+        service: AssessmentService = self.container.services.assessment()
         return service
 
     @property

@@ -1,6 +1,27 @@
 """Every table of every module on one MetaData: what Alembic compares the migrations with."""
 
-from elearning_adapters.sql import course, dead_letters, enrollment, identity, inbox, outbox, signing_keys, video
+from elearning_adapters.sql import (
+    assessment,
+    course,
+    dead_letters,
+    enrollment,
+    identity,
+    inbox,
+    outbox,
+    signing_keys,
+    video,
+)
 from elearning_adapters.sql.engine import metadata
 
-__all__ = ["course", "dead_letters", "enrollment", "identity", "inbox", "metadata", "outbox", "signing_keys", "video"]
+__all__ = [
+    "assessment",
+    "course",
+    "dead_letters",
+    "enrollment",
+    "identity",
+    "inbox",
+    "metadata",
+    "outbox",
+    "signing_keys",
+    "video",
+]

@@ -11,6 +11,14 @@ from typing import Protocol, Self
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from elearning_adapters.sql.assessment import (
+    ATTEMPT_EXISTS,
+    SqlAttemptRepository,
+    SqlGradeRepository,
+    SqlQuestionRepository,
+    SqlQuizRepository,
+    is_attempt_key_violation,
+)
 from elearning_adapters.sql.course import SqlCourseRepository
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import (
@@ -36,6 +44,7 @@ from elearning_adapters.sql.video import (
     SqlUploadRepository,
     SqlVideoRepository,
 )
+from elearning_core.assessment.ports import AssessmentUnitOfWork, AttemptExists
 from elearning_core.auth.ports import AuthUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
@@ -57,7 +66,7 @@ class _Aggregate(Protocol):
     def pull_events(self) -> list[DomainEvent]: ...
 
 
-class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, VideoUnitOfWork):
+class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, VideoUnitOfWork, AssessmentUnitOfWork):
     """Serves every module's unit-of-work view from one connection and transaction.
 
     ``commit()`` flushes the repositories, appends the events of every aggregate
@@ -85,6 +94,10 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
     enrollment_settings: SqlEnrollmentSettingsRepository
     cohorts: SqlCohortRepository
     enrollments: SqlEnrollmentRepository
+    questions: SqlQuestionRepository
+    quizzes: SqlQuizRepository
+    attempts: SqlAttemptRepository
+    grades: SqlGradeRepository
 
     def __init__(self, db: Database, after_commit: AfterCommit | None = None) -> None:
         self._db = db
@@ -123,6 +136,10 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
         self.enrollment_settings = SqlEnrollmentSettingsRepository(conn)
         self.cohorts = SqlCohortRepository(conn)
         self.enrollments = SqlEnrollmentRepository(conn)
+        self.questions = SqlQuestionRepository(conn)
+        self.quizzes = SqlQuizRepository(conn)
+        self.attempts = SqlAttemptRepository(conn)
+        self.grades = SqlGradeRepository(conn)
         return self
 
     async def __aexit__(
@@ -141,16 +158,22 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
         aggregates: list[_Aggregate] = [*self.courses.seen(), *self.users.seen(), *self.organizations.seen()]
         aggregates.extend(self.videos.seen())
         aggregates.extend(self.enrollments.seen())
+        aggregates.extend([*self.questions.seen(), *self.quizzes.seen(), *self.attempts.seen()])
         try:
             await self.courses.flush()
             await self.users.flush()
             await self.organizations.flush()
             await self.videos.flush()
             await self.enrollments.flush()
+            await self.questions.flush()
+            await self.quizzes.flush()
+            await self.attempts.flush()
             await append_to_outbox(conn, [e for a in aggregates for e in a.pending_events])
             await conn.commit()
         except IntegrityError as exc:
             await conn.rollback()
+            if is_attempt_key_violation(exc):
+                raise AttemptExists(ATTEMPT_EXISTS) from None
             raise Conflict(_integrity_message(exc)) from None
         events = [e for a in aggregates for e in a.pull_events()]
         if events and self._after_commit is not None:

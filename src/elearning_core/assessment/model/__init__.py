@@ -1,6 +1,13 @@
 """The assessment model, re-exported from its parts."""
 
-from elearning_core.assessment.model._attempt import Attempt, AttemptItem, AttemptStatus, SubmitReason
+from elearning_core.assessment.model._attempt import (
+    Attempt,
+    AttemptClosed,
+    AttemptItem,
+    AttemptStatus,
+    Rescore,
+    SubmitReason,
+)
 from elearning_core.assessment.model._gradebook import (
     CATEGORIES_MAX,
     Category,
@@ -68,8 +75,11 @@ from elearning_core.assessment.model._quiz import (
     LatePolicy,
     LateUnit,
     Quiz,
+    QuizSpec,
     QuizStatus,
     Slot,
+    StartRefusal,
+    StartRefused,
     Window,
 )
 
@@ -88,6 +98,7 @@ __all__ = [
     "TITLE_MAX",
     "AnswerReview",
     "Attempt",
+    "AttemptClosed",
     "AttemptItem",
     "AttemptStatus",
     "Category",
@@ -117,13 +128,17 @@ __all__ = [
     "QuestionVersion",
     "Quiz",
     "QuizGrade",
+    "QuizSpec",
     "QuizStatus",
+    "Rescore",
     "RubricCriterion",
     "RubricLevel",
     "Scored",
     "ShortText",
     "SingleChoice",
     "Slot",
+    "StartRefusal",
+    "StartRefused",
     "SubmitReason",
     "TextAnswer",
     "TextMatch",
