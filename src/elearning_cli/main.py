@@ -7,7 +7,21 @@ from typing import Annotated
 
 import typer
 
-from elearning_cli import courses, db, enrollments, events, keys, orgs, outbox, serve, users, videos, worker
+from elearning_cli import (
+    courses,
+    db,
+    enrollments,
+    events,
+    grades,
+    keys,
+    orgs,
+    outbox,
+    quizzes,
+    serve,
+    users,
+    videos,
+    worker,
+)
 from elearning_cli._common import state
 
 app = typer.Typer(
@@ -35,6 +49,8 @@ app.add_typer(outbox.outbox_app, name="outbox")
 app.add_typer(events.events_app, name="events")
 app.add_typer(worker.worker_app, name="worker")
 app.add_typer(videos.app, name="videos")
+app.add_typer(quizzes.app, name="quizzes")
+app.add_typer(grades.app, name="grades")
 
 
 def _version(value: bool) -> None:

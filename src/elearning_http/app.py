@@ -27,6 +27,7 @@ from elearning_core.shared.ports import Principal
 from elearning_http.auth import Authenticator, CsrfTokens, authenticated_writes
 from elearning_http.errors import exception_handlers
 from elearning_http.observability import RequestContextMiddleware, configure_logging
+from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.courses import CourseController
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
@@ -56,6 +57,7 @@ def create_app(
     video_service = container.services.video()
     media_storage = container.adapters.media_storage()
     enrollment_service = container.services.enrollment()
+    assessment_service = container.services.assessment()
     tokens = container.adapters.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -109,6 +111,7 @@ def create_app(
             media,
             EnrollmentController,
             my_enrollments,
+            *ASSESSMENT_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -122,6 +125,7 @@ def create_app(
             "video_service": Provide(lambda: video_service, sync_to_thread=False),
             "media_storage": Provide(lambda: media_storage, sync_to_thread=False),
             "enrollment_service": Provide(lambda: enrollment_service, sync_to_thread=False),
+            "assessment_service": Provide(lambda: assessment_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

@@ -1,0 +1,248 @@
+"""Response shapes of the assessment routes, and the mapping from the core's results.
+
+Where a core read model already has the right shape (summaries, the gradebook, a regrade report,
+item statistics) the routes return it as it is; these are the shapes that differ: a question with
+its current version, a quiz whose slots and late policy read back in the form ``PUT`` takes, and an
+attempt flattened into one object.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from elearning_core.assessment.commands import DrawSlotInput, FixedSlotInput, LatePolicyInput
+from elearning_core.assessment.model import (
+    AnswerReview,
+    AttemptStatus,
+    DrawSlot,
+    GradingPolicy,
+    QuestionBody,
+    QuestionKind,
+    QuestionVersion,
+    Quiz,
+    QuizStatus,
+)
+from elearning_core.assessment.queries import (
+    AttemptItemView,
+    AttemptSummary,
+    AttemptView,
+    QuestionSummary,
+    QueueEntry,
+)
+from elearning_core.shared.errors import FieldError, ValidationFailed
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionOut:
+    """One version of a question, answer key included (only course staff read it)."""
+
+    id: uuid.UUID
+    course_id: uuid.UUID
+    version: int
+    kind: QuestionKind
+    prompt: str
+    points: float
+    body: QuestionBody
+    tags: list[str]
+    feedback: str | None
+    key_fix_of: int | None
+    """Set on a version a regrade wrote: the version whose answer key it corrects."""
+    created_at: dt.datetime
+    """When this version was written."""
+    archived: bool | None
+    """Known on writes (null when one version is read: the listing says it too)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionPage:
+    items: list[QuestionSummary]
+    next_after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuizOut:
+    """A quiz: its settings in the shape ``PUT /quizzes/{id}`` takes, plus its state."""
+
+    id: uuid.UUID
+    course_id: uuid.UUID
+    status: QuizStatus
+    title: str
+    description: str
+    category: str
+    slots: list[FixedSlotInput | DrawSlotInput]
+    shuffle_questions: bool
+    shuffle_options: bool
+    time_limit_seconds: int | None
+    grace_seconds: int
+    max_attempts: int | None
+    opens_at: dt.datetime | None
+    due_at: dt.datetime | None
+    closes_at: dt.datetime | None
+    late_policy: LatePolicyInput
+    grading_policy: GradingPolicy
+    pass_mark_percent: float | None
+    answer_review: AnswerReview
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    published_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOut:
+    """An attempt as its reader may see it: the answer key and item scores only once review is allowed."""
+
+    id: uuid.UUID
+    quiz_id: uuid.UUID
+    user_id: uuid.UUID
+    number: int
+    status: AttemptStatus
+    started_at: dt.datetime
+    time_ends_at: dt.datetime | None
+    """When saving stops counting (the time limit or the window's close), before the grace period."""
+    submitted_at: dt.datetime | None
+    late_seconds: int
+    score: float | None
+    max_score: float
+    percent: float | None
+    """The grade in percent, after any late deduction."""
+    passed: bool | None
+    feedback: str | None
+    review: bool
+    """Whether the answer key and per-item scores are shown."""
+    items: list[AttemptItemView]
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedAttemptOut(AttemptOut):
+    submitted_now: bool
+    """True for the request that submitted the attempt; false when it was already submitted."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptPage:
+    items: list[AttemptSummary]
+    next_after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    items: list[QueueEntry]
+    next_after: str | None
+    """Opaque: pass it back as ``after`` for the next page."""
+
+
+def question_out(version: QuestionVersion, archived: bool | None = None) -> QuestionOut:
+    return QuestionOut(
+        id=version.question_id,
+        course_id=version.course_id,
+        version=version.version,
+        kind=version.kind,
+        prompt=version.prompt,
+        points=version.points,
+        body=version.body,
+        tags=list(version.tags),
+        feedback=version.feedback,
+        key_fix_of=version.key_fix_of,
+        created_at=version.created_at,
+        archived=archived,
+    )
+
+
+def quiz_out(quiz: Quiz) -> QuizOut:
+    late = quiz.late_policy
+    return QuizOut(
+        id=quiz.id,
+        course_id=quiz.course_id,
+        status=quiz.status,
+        title=quiz.title,
+        description=quiz.description,
+        category=quiz.category,
+        slots=[
+            DrawSlotInput(tags=list(slot.tags), count=slot.count, points=slot.points)
+            if isinstance(slot, DrawSlot)
+            else FixedSlotInput(question_id=slot.question_id, points=slot.points)
+            for slot in quiz.slots
+        ],
+        shuffle_questions=quiz.shuffle_questions,
+        shuffle_options=quiz.shuffle_options,
+        time_limit_seconds=quiz.time_limit_seconds,
+        grace_seconds=quiz.grace_seconds,
+        max_attempts=quiz.max_attempts,
+        opens_at=quiz.opens_at,
+        due_at=quiz.due_at,
+        closes_at=quiz.closes_at,
+        late_policy=LatePolicyInput(
+            deduction_percent=late.deduction_percent,
+            per=late.per,
+            floor_percent=late.floor_percent,
+            missing_grade_percent=late.missing_grade_percent,
+        ),
+        grading_policy=quiz.grading_policy,
+        pass_mark_percent=quiz.pass_mark_percent,
+        answer_review=quiz.answer_review,
+        created_at=quiz.created_at,
+        updated_at=quiz.updated_at,
+        published_at=quiz.published_at,
+    )
+
+
+def _attempt_fields(view: AttemptView) -> dict[str, Any]:
+    a = view.attempt
+    return {
+        "id": a.id,
+        "quiz_id": a.quiz_id,
+        "user_id": a.user_id,
+        "number": a.number,
+        "status": a.status,
+        "started_at": a.started_at,
+        "time_ends_at": view.time_ends_at,
+        "submitted_at": a.submitted_at,
+        "late_seconds": a.late_seconds,
+        "score": a.score,
+        "max_score": a.max_score,
+        "percent": a.percent,
+        "passed": a.passed,
+        "feedback": view.feedback,
+        "review": view.review,
+        "items": list(view.items),
+    }
+
+
+def attempt_out(view: AttemptView) -> AttemptOut:
+    return AttemptOut(**_attempt_fields(view))
+
+
+def submitted_out(view: AttemptView, submitted_now: bool) -> SubmittedAttemptOut:
+    return SubmittedAttemptOut(**_attempt_fields(view), submitted_now=submitted_now)
+
+
+# -- the grading queue's cursor ---------------------------------------------------------------
+
+_CURSOR_MAX = 200
+
+
+def encode_queue_cursor(entry: QueueEntry) -> str:
+    """The queue's sort key after ``entry`` (submitted at, attempt, position), as opaque text."""
+    raw = f"{entry.submitted_at.isoformat()}|{entry.attempt_id}|{entry.position}"
+    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
+def decode_queue_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID, int]:
+    """The key ``encode_queue_cursor`` wrote; a 422 naming ``after`` for anything else."""
+    invalid = ValidationFailed("the cursor is invalid", [FieldError("after", "not a cursor this listing gave")])
+    if not cursor or len(cursor) > _CURSOR_MAX:
+        raise invalid
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, attempt, position = raw.split("|")
+        key = (dt.datetime.fromisoformat(at), uuid.UUID(attempt), int(position))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid from None
+    if key[0].tzinfo is None or key[2] < 0:
+        raise invalid
+    return key
