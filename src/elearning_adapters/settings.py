@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     transcode_timeout_seconds: float = Field(
         default=3600, gt=0, description="Bound on probing and transcoding one video; beyond it the video fails"
     )
+    attempt_sweep_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description="How often `elearning serve` submits quiz attempts whose time ran out (0: never; use cron)",
+    )
     transcode_concurrency: int = Field(
         default=1, ge=1, le=64, description="Videos one consuming process transcodes at the same time"
     )

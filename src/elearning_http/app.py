@@ -20,6 +20,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
+from elearning_adapters.assessment.sweeper import ExpiredAttemptSweeper
 from elearning_adapters.container import Container, build_container, close_adapters
 from elearning_adapters.settings import Settings
 from elearning_core.course.service import CourseService
@@ -67,6 +68,11 @@ def create_app(
         secure=settings.resolved_cookie_secure, csrf=csrf, cors_origins=tuple(settings.cors_origins)
     )
     events = container.adapters.event_transport() if run_events else None
+    sweeper = (
+        ExpiredAttemptSweeper(assessment_service, settings.attempt_sweep_seconds)
+        if run_events and settings.attempt_sweep_seconds > 0
+        else None
+    )
     subscriptions = container.adapters.subscriptions()
 
     async def provide_principal(
@@ -88,8 +94,12 @@ def create_app(
         # The embedded default (no Kafka): this process relays the outbox to the handlers itself.
         if events is not None:
             events.start()
+        if sweeper is not None:
+            sweeper.start()
 
     async def shutdown() -> None:
+        if sweeper is not None:
+            await sweeper.stop()
         await close_adapters(container)
 
     prometheus = PrometheusConfig(

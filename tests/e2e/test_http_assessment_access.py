@@ -16,8 +16,7 @@ assistants); grading and the gradebook ``grade.view_all``/``grade.edit`` (teachi
 the course's staff (authors and graders) read its questions, drafts and every attempt; taking a quiz
 needs an enrollment (staff may take one as a preview). What the caller may not know exists is "not
 found" rather than forbidden: a question or a draft quiz for whoever is not staff, another learner's
-attempt for whoever is neither that learner nor a grader (the anonymous included). Otherwise the
-anonymous get 401, and a signed-in caller without the permission 403. Every refused write is checked
+attempt for whoever is neither that learner nor a grader. The anonymous get 401 everywhere, and a signed-in caller without the permission 403. Every refused write is checked
 to have changed nothing (every row of the assessment tables, and the outbox); an allowed write runs
 on a resource made for it, so it never changes what another cell sees.
 """
@@ -258,7 +257,7 @@ READS = [
         "GET",
         lambda t: f"{API}/attempts/{t.attempt_a}",
         200,
-        expect(404, OK, OK, 404, OK, OK, 404, 404),  # not the anonymous's either: no hint it exists
+        expect(401, OK, OK, 404, OK, OK, 404, 404),
     ),
     Row("the grading queue", "GET", lambda t: f"{COURSES}/{t.course}/grading-queue", 200, GRADERS),
     Row("the gradebook", "GET", lambda t: f"{COURSES}/{t.course}/gradebook", 200, GRADERS),

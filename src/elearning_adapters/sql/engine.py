@@ -4,12 +4,19 @@ SQLite (the embedded default) gets WAL mode, a busy timeout, foreign keys and
 ``BEGIN IMMEDIATE`` for write transactions, so concurrent writers queue on
 the lock instead of failing with "database is locked" on lock upgrade.
 In-memory SQLite is one shared connection; a lock serialises its users.
+
+A read made while the same task holds a write transaction of this database
+(a use case asking another module's read port from inside its unit of work)
+runs on that transaction's connection: it sees what the unit has written so
+far, costs no second connection, and cannot wait for the lock the unit itself
+holds (which on in-memory SQLite would wait for ever).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as _dt
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +31,10 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from elearning_adapters.settings import Settings
+
+_WRITING: contextvars.ContextVar[tuple[Database, SAConnection, asyncio.Task[Any] | None] | None] = (
+    contextvars.ContextVar("elearning_open_write_transaction", default=None)
+)
 
 
 class Database:
@@ -57,7 +68,12 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[SAConnection]:
-        """A connection for queries; its transaction is rolled back at the end."""
+        """A connection for queries; its transaction is rolled back at the end. Inside this task's
+        own write transaction, that transaction's connection (left as it is)."""
+        open_write = _WRITING.get()
+        if open_write is not None and open_write[0] is self and open_write[2] is _current_task():
+            yield open_write[1]
+            return
         async with self._guard(self._lock), self.engine.connect() as conn:
             yield conn
 
@@ -67,9 +83,14 @@ class Database:
         async with self._guard(self._lock), self._guard(self._write_lock), self.engine.connect() as conn:
             if self.is_sqlite:
                 await conn.execution_options(sqlite_immediate=True)
+            token = _WRITING.set((self, conn, _current_task()))
             try:
                 yield conn
             finally:
+                try:
+                    _WRITING.reset(token)
+                except ValueError:  # left from another context than it was entered in
+                    _WRITING.set(None)
                 if self.is_sqlite:
                     await _end_open_sqlite_transaction(conn)
 
@@ -115,6 +136,13 @@ class Database:
             await self._read_pool.close()
             self._read_pool = None
         await self.engine.dispose()
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
 
 
 async def _end_open_sqlite_transaction(conn: SAConnection) -> None:

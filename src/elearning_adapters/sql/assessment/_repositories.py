@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import threading
 import uuid
+import weakref
+from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
@@ -108,6 +111,47 @@ def is_attempt_key_violation(exc: IntegrityError) -> bool:
     return "uq_attempts_" in text or "attempts.quiz_id" in text
 
 
+class VersionCache:
+    """Question versions already read, per database engine: a version never changes once written (a
+    corrected key is a new version), so a submit or an attempt view reads the 50 bodies it needs
+    from here instead of fetching and validating them again. Only rows read back from the database
+    enter it (versions are inserted at commit, so a read never sees one that may still roll back).
+    Least recently used first out, at most ``size`` per engine."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._by_engine: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[uuid.UUID, int], QuestionVersion]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _entries(self, conn: AsyncConnection) -> OrderedDict[tuple[uuid.UUID, int], QuestionVersion]:
+        engine = conn.sync_engine
+        entries = self._by_engine.get(engine)
+        if entries is None:
+            entries = self._by_engine.setdefault(engine, OrderedDict())
+        return entries
+
+    def get(self, conn: AsyncConnection, key: tuple[uuid.UUID, int]) -> QuestionVersion | None:
+        entries = self._entries(conn)
+        with self._lock:
+            version = entries.get(key)
+            if version is not None:
+                entries.move_to_end(key)
+            return version
+
+    def put(self, conn: AsyncConnection, version: QuestionVersion) -> None:
+        entries = self._entries(conn)
+        with self._lock:
+            entries[(version.question_id, version.version)] = version
+            entries.move_to_end((version.question_id, version.version))
+            while len(entries) > self._size:
+                entries.popitem(last=False)
+
+
+VERSIONS = VersionCache()
+
+
 def upsert(conn: AsyncConnection, target: Any) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(target)
 
@@ -150,6 +194,8 @@ class SqlQuestionRepository(QuestionRepository):
             staged = self._seen.get(question_id)
             if staged is not None and staged.current.version == version:
                 found[(question_id, version)] = staged.current
+            elif (cached := VERSIONS.get(self._conn, (question_id, version))) is not None:
+                found[(question_id, version)] = cached
             else:
                 wanted.append((question_id, version))
         if wanted:
@@ -157,7 +203,9 @@ class SqlQuestionRepository(QuestionRepository):
                 tuple_(question_versions.c.question_id, question_versions.c.version).in_(wanted)
             )
             for row in await self._conn.execute(query):
-                found[(row.question_id, row.version)] = version_from(row)
+                read = version_from(row)
+                VERSIONS.put(self._conn, read)
+                found[(row.question_id, row.version)] = read
         return found
 
     async def current(self, question_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, QuestionVersion]:
@@ -170,19 +218,13 @@ class SqlQuestionRepository(QuestionRepository):
             elif not staged.archived:
                 found[question_id] = staged.current
         if wanted:
-            query = (
-                select(question_versions)
-                .join(
-                    questions,
-                    and_(
-                        questions.c.id == question_versions.c.question_id,
-                        questions.c.current_version == question_versions.c.version,
-                    ),
-                )
-                .where(questions.c.id.in_(wanted), questions.c.archived.is_(False))
+            # The current version numbers, then the versions themselves (mostly from the cache).
+            query = select(questions.c.id, questions.c.current_version).where(
+                questions.c.id.in_(wanted), questions.c.archived.is_(False)
             )
-            for row in await self._conn.execute(query):
-                found[row.question_id] = version_from(row)
+            latest = {row.id: row.current_version for row in await self._conn.execute(query)}
+            versions = await self.versions(latest.items())
+            found.update((question_id, versions[(question_id, n)]) for question_id, n in latest.items())
         return found
 
     async def tagged(self, course_id: uuid.UUID, tags: Collection[str]) -> builtins.list[uuid.UUID]:

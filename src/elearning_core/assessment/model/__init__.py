@@ -53,14 +53,10 @@ from elearning_core.assessment.model._questions import (
     TrueFalse,
     body_problems,
     check_body,
-    check_response,
     key_compatible,
     max_points_of,
     option_ids,
     parse_body,
-    present,
-    score_response,
-    score_rubric,
 )
 from elearning_core.assessment.model._quiz import (
     CATEGORY_MAX,
@@ -82,6 +78,7 @@ from elearning_core.assessment.model._quiz import (
     StartRefused,
     Window,
 )
+from elearning_core.assessment.model._scoring import check_response, present, score_response, score_rubric
 
 __all__ = [
     "CATEGORIES_MAX",

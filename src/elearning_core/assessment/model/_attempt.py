@@ -43,10 +43,9 @@ from elearning_core.assessment.model._questions import (
     QuestionKind,
     QuestionVersion,
     max_points_of,
-    score_response,
-    score_rubric,
 )
 from elearning_core.assessment.model._quiz import LatePolicy, Quiz, StartRefusal, StartRefused, Window
+from elearning_core.assessment.model._scoring import score_response, score_rubric
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ids import new_uuid

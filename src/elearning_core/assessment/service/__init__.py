@@ -43,7 +43,7 @@ grade for what they saved.
 
 from __future__ import annotations
 
-from elearning_core.assessment.service._authoring import _Authoring
+from elearning_core.assessment.service._authoring import _Authoring, quiz_settings
 from elearning_core.assessment.service._grading import _Grading
 from elearning_core.assessment.service._taking import SWEEP_MAX, _Taking
 from elearning_core.assessment.service._views import attempt_summary, attempt_view, quiz_summary, review_allowed
@@ -53,4 +53,12 @@ class AssessmentService(_Authoring, _Taking, _Grading):
     """The module's use cases, one async method each (grouped by who uses them in the private parts)."""
 
 
-__all__ = ["SWEEP_MAX", "AssessmentService", "attempt_summary", "attempt_view", "quiz_summary", "review_allowed"]
+__all__ = [
+    "SWEEP_MAX",
+    "AssessmentService",
+    "attempt_summary",
+    "attempt_view",
+    "quiz_settings",
+    "quiz_summary",
+    "review_allowed",
+]

@@ -354,13 +354,19 @@ def _spec_of(cmd: QuizSettings, slots: tuple[Slot, ...]) -> QuizSpec:
     )
 
 
-def _document_quiz(quiz: Quiz, slots: list[DocumentFixedSlot | DrawSlotInput]) -> DocumentQuiz:
+def quiz_settings(quiz: Quiz) -> QuizSettings:
+    """The quiz's settings in the shape ``update_quiz`` takes (the HTTP view and the export reuse it)."""
     late = quiz.late_policy
-    return DocumentQuiz(
+    return QuizSettings(
         title=quiz.title,
         description=quiz.description,
         category=quiz.category,
-        slots=slots,
+        slots=[
+            DrawSlotInput(tags=list(slot.tags), count=slot.count, points=slot.points)
+            if isinstance(slot, DrawSlot)
+            else FixedSlotInput(question_id=slot.question_id, points=slot.points)
+            for slot in quiz.slots
+        ],
         shuffle_questions=quiz.shuffle_questions,
         shuffle_options=quiz.shuffle_options,
         time_limit_seconds=quiz.time_limit_seconds,
@@ -379,6 +385,12 @@ def _document_quiz(quiz: Quiz, slots: list[DocumentFixedSlot | DrawSlotInput]) -
         pass_mark_percent=quiz.pass_mark_percent,
         answer_review=quiz.answer_review,
     )
+
+
+def _document_quiz(quiz: Quiz, slots: list[DocumentFixedSlot | DrawSlotInput]) -> DocumentQuiz:
+    settings = quiz_settings(quiz)
+    fields = {name: getattr(settings, name) for name in QuizSettings.model_fields if name != "slots"}
+    return DocumentQuiz(slots=slots, **fields)
 
 
 def _prefixed(errors: Collection[FieldError], prefix: str) -> list[FieldError]:

@@ -296,5 +296,5 @@ class _Base:
 
 def _user_of(actor: Principal) -> uuid.UUID:
     if actor.user_id is None:
-        raise Unauthenticated("taking a quiz needs a user's sign-in (a service account cannot be a learner)")
+        raise Unauthenticated("this needs a user's sign-in: a service account takes no quizzes and has no grades")
     return actor.user_id

@@ -37,6 +37,7 @@ from elearning_core.shared.errors import (
     DomainError,
     FieldError,
     NotFound,
+    Unauthenticated,
     ValidationFailed,
 )
 from elearning_core.shared.pagination import check_page_size
@@ -70,6 +71,8 @@ class _Taking(_Base):
 
     async def view_attempt(self, actor: Principal, attempt_id: uuid.UUID) -> AttemptView:
         """The attempt as its reader may see it; one whose time is over is submitted first."""
+        if actor.is_anonymous:
+            raise Unauthenticated("reading an attempt needs a sign-in")
         async with self._uow() as uow:
             attempt = await self._attempt(uow, attempt_id, lock=False)
             ref = await self._course(attempt.course_id)

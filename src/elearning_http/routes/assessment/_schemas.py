@@ -15,11 +15,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from elearning_core.assessment.commands import DrawSlotInput, FixedSlotInput, LatePolicyInput
+from elearning_core.assessment.commands import DrawSlotInput, FixedSlotInput, LatePolicyInput, QuizSettings
 from elearning_core.assessment.model import (
     AnswerReview,
     AttemptStatus,
-    DrawSlot,
     GradingPolicy,
     QuestionBody,
     QuestionKind,
@@ -34,6 +33,7 @@ from elearning_core.assessment.queries import (
     QuestionSummary,
     QueueEntry,
 )
+from elearning_core.assessment.service import quiz_settings
 from elearning_core.shared.errors import FieldError, ValidationFailed
 
 
@@ -154,40 +154,15 @@ def question_out(version: QuestionVersion, archived: bool | None = None) -> Ques
 
 
 def quiz_out(quiz: Quiz) -> QuizOut:
-    late = quiz.late_policy
+    settings = quiz_settings(quiz)
     return QuizOut(
         id=quiz.id,
         course_id=quiz.course_id,
         status=quiz.status,
-        title=quiz.title,
-        description=quiz.description,
-        category=quiz.category,
-        slots=[
-            DrawSlotInput(tags=list(slot.tags), count=slot.count, points=slot.points)
-            if isinstance(slot, DrawSlot)
-            else FixedSlotInput(question_id=slot.question_id, points=slot.points)
-            for slot in quiz.slots
-        ],
-        shuffle_questions=quiz.shuffle_questions,
-        shuffle_options=quiz.shuffle_options,
-        time_limit_seconds=quiz.time_limit_seconds,
-        grace_seconds=quiz.grace_seconds,
-        max_attempts=quiz.max_attempts,
-        opens_at=quiz.opens_at,
-        due_at=quiz.due_at,
-        closes_at=quiz.closes_at,
-        late_policy=LatePolicyInput(
-            deduction_percent=late.deduction_percent,
-            per=late.per,
-            floor_percent=late.floor_percent,
-            missing_grade_percent=late.missing_grade_percent,
-        ),
-        grading_policy=quiz.grading_policy,
-        pass_mark_percent=quiz.pass_mark_percent,
-        answer_review=quiz.answer_review,
         created_at=quiz.created_at,
         updated_at=quiz.updated_at,
         published_at=quiz.published_at,
+        **{name: getattr(settings, name) for name in QuizSettings.model_fields},
     )
 
 
