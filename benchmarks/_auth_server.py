@@ -36,7 +36,7 @@ def create_bench_app() -> Litestar:
     settings = Settings(access_log=False, log_level="WARNING")
     configure_logging(settings.log_level, json_lines=settings.log_json)
     container = build_container(settings)
-    app = create_app(settings, container)
+    app = create_app(settings, container, freeze_startup_objects=True)  # as server_app() does
     identity = container.services.identity()
     user_id = uuid.UUID(os.environ["BENCH_USER_ID"])
     body = Path(os.environ["BENCH_BARE_BODY_FILE"]).read_bytes()
