@@ -24,11 +24,11 @@ import time
 import urllib.parse
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from elearning_core.assessment.model import PATTERN_MAX, PatternMatcher, PatternTimeout
 from elearning_core.auth.model import Grant, ResourceRef, RolePolicy, ScopeKind
@@ -1895,15 +1895,7 @@ class InMemoryQuestionRepository(QuestionRepository):
         self._uow = uow
 
     async def get(self, question_id: uuid.UUID) -> Question | None:
-        await asyncio.sleep(0)  # a read is I/O: let concurrent units of work interleave, as on a database
-        seen = self._uow.questions_seen
-        if question_id not in seen:
-            stored = self._uow.store.questions.get(question_id)
-            if stored is None:
-                return None
-            seen[question_id] = copy.deepcopy(stored)
-            self._uow.snapshots[question_id] = copy.deepcopy(stored)
-        return seen[question_id]
+        return await self._uow.load(self._uow.questions_seen, self._uow.store.questions, question_id)
 
     def add(self, question: Question) -> None:
         self._uow.questions_seen[question.id] = question
@@ -1938,15 +1930,7 @@ class InMemoryQuizRepository(QuizRepository):
         self._uow = uow
 
     async def get(self, quiz_id: uuid.UUID) -> Quiz | None:
-        await asyncio.sleep(0)
-        seen = self._uow.quizzes_seen
-        if quiz_id not in seen:
-            stored = self._uow.store.quizzes.get(quiz_id)
-            if stored is None:
-                return None
-            seen[quiz_id] = copy.deepcopy(stored)
-            self._uow.snapshots[quiz_id] = copy.deepcopy(stored)
-        return seen[quiz_id]
+        return await self._uow.load(self._uow.quizzes_seen, self._uow.store.quizzes, quiz_id)
 
     def add(self, quiz: Quiz) -> None:
         self._uow.quizzes_seen[quiz.id] = quiz
@@ -1971,15 +1955,7 @@ class InMemoryAttemptRepository(AttemptRepository):
         self._uow = uow
 
     async def get(self, attempt_id: uuid.UUID) -> Attempt | None:
-        await asyncio.sleep(0)
-        seen = self._uow.attempts_seen
-        if attempt_id not in seen:
-            stored = self._uow.store.attempts.get(attempt_id)
-            if stored is None:
-                return None
-            seen[attempt_id] = copy.deepcopy(stored)
-            self._uow.snapshots[attempt_id] = copy.deepcopy(stored)
-        return seen[attempt_id]
+        return await self._uow.load(self._uow.attempts_seen, self._uow.store.attempts, attempt_id)
 
     async def lock(self, attempt_id: uuid.UUID) -> Attempt | None:
         await self._uow.hold(attempt_id)
@@ -2031,6 +2007,9 @@ class InMemoryGradeRepository(GradeRepository):
         self._uow.staged_schemes[scheme.course_id] = scheme
 
 
+_A = TypeVar("_A", Question, Quiz, Attempt)
+
+
 class FakeAssessmentUnitOfWork(AssessmentUnitOfWork):
     """The assessment module's unit of work over an AssessmentStore (``AssessmentUnitOfWork``)."""
 
@@ -2058,6 +2037,18 @@ class FakeAssessmentUnitOfWork(AssessmentUnitOfWork):
         self.quizzes = InMemoryQuizRepository(self)
         self.attempts = InMemoryAttemptRepository(self)
         self.grades = InMemoryGradeRepository(self)
+
+    async def load(self, seen: dict[uuid.UUID, _A], stored: Mapping[uuid.UUID, _A], key: uuid.UUID) -> _A | None:
+        """The aggregate as this unit sees it: loaded once (a copy of the store's), with a snapshot
+        of how it was read, so commit writes back only what changed."""
+        await asyncio.sleep(0)  # a read is I/O: let concurrent units of work interleave, as on a database
+        if key not in seen:
+            found = stored.get(key)
+            if found is None:
+                return None
+            seen[key] = copy.deepcopy(found)
+            self.snapshots[key] = copy.deepcopy(found)
+        return seen[key]
 
     async def hold(self, attempt_id: uuid.UUID) -> None:
         lock = self.store.locks.setdefault(attempt_id, asyncio.Lock())

@@ -16,9 +16,13 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
+import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
@@ -331,3 +335,40 @@ async def resolve_organization(platform: Platform, ref: str) -> Organization:
     if organization is None:
         raise NotFound("organization", text)
     return organization
+
+
+def read_json(source: str, expected: str) -> tuple[str, Any]:
+    """The parsed JSON of a file, or of stdin for ``-``; and a name for it in messages. ``expected``
+    says what the file should hold, for the message when it is empty."""
+    name = "stdin" if source == "-" else source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{name} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {name}: {exc.strerror or exc}") from None
+    if not text.strip():
+        raise CliError(f"{name} is empty; expected {expected}")
+    try:
+        return name, json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a complete file or none: a failed export never leaves half a JSON document behind.
+
+    A new file is readable by its owner only (mkstemp): exports can hold unpublished courses.
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None

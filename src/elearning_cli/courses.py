@@ -8,9 +8,6 @@ import reads, so export -> import into an empty database round-trips.
 from __future__ import annotations
 
 import json
-import os
-import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,9 +31,11 @@ from elearning_cli._common import (
     open_platform,
     plural,
     progress,
+    read_json,
     run,
     stdout_console,
     warn,
+    write_atomically,
 )
 from elearning_core.course.commands import AttachmentSpec, CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
 from elearning_core.course.model import CourseStatus, Level, check_language, check_slug, check_tags, check_title
@@ -174,23 +173,6 @@ def list_courses(
 
 
 # -- import -------------------------------------------------------------------------
-
-
-def read_json(source: str) -> tuple[str, Any]:
-    """The parsed JSON of a file, or of stdin for ``-``; and a name for it in messages."""
-    name = "stdin" if source == "-" else source
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CliError(f"{name} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    except OSError as exc:
-        raise CliError(f"cannot read {name}: {exc.strerror or exc}") from None
-    if not text.strip():
-        raise CliError(f"{name} is empty; expected a JSON array of courses")
-    try:
-        return name, json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
 
 
 def extract_records(name: str, data: Any) -> list[Any]:
@@ -401,7 +383,7 @@ def import_courses(
     Every record is checked first and every problem is reported. Then all courses are created in one transaction: either all are imported or none.
     """
     settings = load_settings()
-    name, data = read_json(file)
+    name, data = read_json(file, "a JSON array of courses")
     records = extract_records(name, data)
     checked = validate_records(records)
     if checked.problems:
@@ -488,25 +470,6 @@ async def _export(settings: Settings, status: CourseStatus | None) -> list[Cours
         return specs
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write a complete file or none: a failed export never leaves half a JSON document behind.
-
-    A new file is readable by its owner only (mkstemp): exports can hold unpublished courses.
-    """
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 @app.command("export")
 @handle_errors
 def export_courses(
@@ -527,5 +490,5 @@ def export_courses(
         typer.echo(text, nl=False)
         info(f"Exported {_totals(specs)}.")
     else:
-        _write_atomically(output, text)
+        write_atomically(output, text)
         info(f"Exported {_totals(specs)} to {output}.")

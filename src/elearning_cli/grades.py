@@ -20,8 +20,8 @@ from elearning_cli._common import (
     plural,
     run,
     stderr_console,
+    write_atomically,
 )
-from elearning_cli.courses import _write_atomically as write_atomically
 from elearning_cli.enrollments import resolve_course
 from elearning_cli.quizzes import count_quizzes
 from elearning_core.assessment.queries import Gradebook, gradebook_csv

@@ -9,7 +9,6 @@ so a quiz moves between courses and platforms without its database ids.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -30,11 +29,12 @@ from elearning_cli._common import (
     open_platform,
     parse_uuid,
     plural,
+    read_json,
     run,
     stderr_console,
     stdout_console,
+    write_atomically,
 )
-from elearning_cli.courses import _write_atomically as write_atomically
 from elearning_cli.enrollments import resolve_course
 from elearning_core.assessment.commands import QuizDocument
 from elearning_core.assessment.model import Quiz, QuizStatus
@@ -66,19 +66,7 @@ CLOSE_MAX_ROUNDS = 10_000
 
 def read_document(source: str) -> tuple[str, QuizDocument]:
     """The quiz document in a file, or on stdin for ``-``; a one-line error naming the first problem."""
-    name = "stdin" if source == "-" else source
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CliError(f"{name} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    except OSError as exc:
-        raise CliError(f"cannot read {name}: {exc.strerror or exc}") from None
-    if not text.strip():
-        raise CliError(f"{name} is empty; expected a quiz document (JSON)")
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    name, data = read_json(source, "a quiz document (JSON)")
     if not isinstance(data, dict):
         raise CliError(f'{name}: expected a quiz document, a JSON object with "quiz" and "questions"')
     try:

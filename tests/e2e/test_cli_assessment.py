@@ -8,7 +8,6 @@ import asyncio
 import csv
 import io
 import json
-import os
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ from typing import Any, TypeVar
 import pytest
 from dependency_injector import providers
 
-from elearning_adapters.container import Platform, bootstrap, build_container, close_adapters
+from elearning_adapters.container import Platform, build_container, close_adapters
 from elearning_adapters.settings import Settings
 from elearning_core.assessment.commands import QuizDocument, SaveAnswer
 from elearning_core.assessment.service import AssessmentService
@@ -27,7 +26,7 @@ from elearning_core.identity.commands import CreateUser
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.ports import SYSTEM, Principal
 from tests.e2e.assessment_helpers import KINDS, a_question
-from tests.e2e.cli_helpers import error_lines, invoke, ok
+from tests.e2e.cli_helpers import error_lines, invoke, isolate_cli_env, ok, on_platform
 from tests.e2e.http_helpers import course_spec
 
 T = TypeVar("T")
@@ -35,22 +34,9 @@ T = TypeVar("T")
 
 @pytest.fixture(autouse=True)
 def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> str:
-    for name in list(os.environ):
-        if name.startswith("ELEARNING_") and name != "ELEARNING_TEST_POSTGRES_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ELEARNING_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ELEARNING_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("COLUMNS", "250")
+    isolate_cli_env(monkeypatch, tmp_path, sqlite_url)
     ok("db", "upgrade")
     return sqlite_url
-
-
-def on_platform(use: Callable[[Platform], Awaitable[T]]) -> T:
-    async def go() -> T:
-        async with await bootstrap(Settings(), run_migrations=False, start_keys=False) as platform:
-            return await use(platform)
-
-    return asyncio.run(go())
 
 
 def at(moment: datetime, use: Callable[[AssessmentService], Awaitable[T]]) -> T:

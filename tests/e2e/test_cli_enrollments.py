@@ -2,45 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
-from elearning_adapters.container import Platform, bootstrap
-from elearning_adapters.settings import Settings
+from elearning_adapters.container import Platform
 from elearning_core.enrollment.commands import CreateCohort, EnrollmentSettings
 from elearning_core.identity.commands import CreateUser
 from elearning_core.shared.ports import SYSTEM
-from tests.e2e.cli_helpers import error_lines, invoke, ok
+from tests.e2e.cli_helpers import error_lines, invoke, isolate_cli_env, ok, on_platform
 from tests.e2e.http_helpers import course_spec
-
-T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
 def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> str:
-    for name in list(os.environ):
-        if name.startswith("ELEARNING_") and name != "ELEARNING_TEST_POSTGRES_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ELEARNING_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ELEARNING_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("COLUMNS", "250")
+    isolate_cli_env(monkeypatch, tmp_path, sqlite_url)
     ok("db", "upgrade")
     return sqlite_url
-
-
-def on_platform(use: Callable[[Platform], Awaitable[T]]) -> T:
-    async def go() -> T:
-        async with await bootstrap(Settings(), run_migrations=False, start_keys=False) as platform:
-            return await use(platform)
-
-    return asyncio.run(go())
 
 
 def fails(*args: str, message: str) -> None:

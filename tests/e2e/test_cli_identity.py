@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import jwt
 import psycopg
@@ -23,8 +22,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
-from elearning_adapters.container import Platform, bootstrap
-from elearning_adapters.settings import Settings
+from elearning_adapters.container import Platform
 from elearning_adapters.sql.signing_keys import signing_keys
 from elearning_cli import orgs as orgs_module
 from elearning_cli import users as users_module
@@ -36,9 +34,7 @@ from elearning_core.identity.ports import UserListFilter
 from elearning_core.shared.errors import Unauthenticated
 from elearning_core.shared.ports import SYSTEM
 from tests.conftest import _libpq
-from tests.e2e.cli_helpers import error_lines, invoke, ok
-
-T = TypeVar("T")
+from tests.e2e.cli_helpers import error_lines, invoke, isolate_cli_env, ok, on_platform
 
 PASSWORD = "correct horse battery staple"
 MISSING = "01900000-0000-7000-8000-00000000dead"
@@ -50,12 +46,7 @@ MISSING = "01900000-0000-7000-8000-00000000dead"
 @pytest.fixture(autouse=True)
 def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> str:
     """Every test runs on its own SQLite file, with wide tables and no stray configuration."""
-    for name in list(os.environ):
-        if name.startswith("ELEARNING_") and name != "ELEARNING_TEST_POSTGRES_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ELEARNING_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ELEARNING_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("COLUMNS", "250")
+    isolate_cli_env(monkeypatch, tmp_path, sqlite_url)
     return sqlite_url
 
 
@@ -74,16 +65,6 @@ def fails(*args: str, message: str, input: str | None = None) -> str:
     assert message in lines[0], lines[0]
     assert result.stdout == ""
     return lines[0]
-
-
-def on_platform(use: Callable[[Platform], Awaitable[T]], *, keys: bool = False) -> T:
-    """Run ``use`` on a platform of its own over the database the CLI uses (as another process would)."""
-
-    async def go() -> T:
-        async with await bootstrap(Settings(), run_migrations=False, start_keys=keys) as platform:
-            return await use(platform)
-
-    return asyncio.run(go())
 
 
 async def _by_email(platform: Platform, email: str) -> User | None:

@@ -152,6 +152,13 @@ class VersionCache:
 VERSIONS = VersionCache()
 
 
+async def _put_per_learner(conn: AsyncConnection, table: Any, values: dict[str, Any]) -> None:
+    """Insert or replace the row keyed by (quiz_id, user_id)."""
+    changes = {k: v for k, v in values.items() if k not in ("quiz_id", "user_id")}
+    statement = upsert(conn, table).values(**values)
+    await conn.execute(statement.on_conflict_do_update(index_elements=["quiz_id", "user_id"], set_=changes))
+
+
 def upsert(conn: AsyncConnection, target: Any) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(target)
 
@@ -292,6 +299,9 @@ class SqlQuizRepository(QuizRepository):
         self._conn = conn
         self._seen: dict[uuid.UUID, Quiz] = {}
         self._stored: dict[uuid.UUID, dict[str, Any] | None] = {}
+        # Extensions read or written in this unit of work: a submit and the view it answers with
+        # both need the learner's, and the answer cannot change under the unit's own transaction.
+        self._extensions: dict[tuple[uuid.UUID, uuid.UUID], Extension | None] = {}
 
     async def get(self, quiz_id: uuid.UUID) -> Quiz | None:
         if quiz_id in self._seen:
@@ -312,23 +322,25 @@ class SqlQuizRepository(QuizRepository):
         return self._seen.values()
 
     async def extension(self, quiz_id: uuid.UUID, user_id: uuid.UUID) -> Extension | None:
-        query = select(quiz_extensions).where(
-            quiz_extensions.c.quiz_id == quiz_id, quiz_extensions.c.user_id == user_id
-        )
-        row = (await self._conn.execute(query)).first()
-        return None if row is None else extension_from(row)
+        key = (quiz_id, user_id)
+        if key not in self._extensions:
+            query = select(quiz_extensions).where(
+                quiz_extensions.c.quiz_id == quiz_id, quiz_extensions.c.user_id == user_id
+            )
+            row = (await self._conn.execute(query)).first()
+            self._extensions[key] = None if row is None else extension_from(row)
+        return self._extensions[key]
 
     async def put_extension(self, extension: Extension) -> None:
         await self.flush()  # a quiz added in this unit of work must exist first
-        values = extension_row(extension)
-        statement = upsert(self._conn, quiz_extensions).values(**values)
-        changes = {k: v for k, v in values.items() if k not in ("quiz_id", "user_id")}
-        await self._conn.execute(statement.on_conflict_do_update(index_elements=["quiz_id", "user_id"], set_=changes))
+        await _put_per_learner(self._conn, quiz_extensions, extension_row(extension))
+        self._extensions[(extension.quiz_id, extension.user_id)] = extension
 
     async def remove_extension(self, quiz_id: uuid.UUID, user_id: uuid.UUID) -> bool:
         result = await self._conn.execute(
             delete(quiz_extensions).where(quiz_extensions.c.quiz_id == quiz_id, quiz_extensions.c.user_id == user_id)
         )
+        self._extensions[(quiz_id, user_id)] = None
         return bool(result.rowcount)
 
     async def flush(self) -> None:
@@ -511,10 +523,7 @@ class SqlGradeRepository(GradeRepository):
         self._conn = conn
 
     async def put(self, grade: QuizGrade) -> None:
-        values = grade_row(grade)
-        statement = upsert(self._conn, quiz_grades).values(**values)
-        changes = {k: v for k, v in values.items() if k not in ("quiz_id", "user_id")}
-        await self._conn.execute(statement.on_conflict_do_update(index_elements=["quiz_id", "user_id"], set_=changes))
+        await _put_per_learner(self._conn, quiz_grades, grade_row(grade))
 
     async def scheme(self, course_id: uuid.UUID) -> GradingScheme:
         query = select(grading_schemes.c.categories).where(grading_schemes.c.course_id == course_id)
