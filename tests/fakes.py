@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from elearning_core.assessment.model import PATTERN_MAX, PatternMatcher, PatternTimeout
 from elearning_core.auth.model import Grant, ResourceRef, RolePolicy, ScopeKind
@@ -1694,10 +1694,14 @@ class InMemoryEnrollmentQueries(EnrollmentQueries):
         return len(active), dict(Counter(v.cohort_id for v in active if v.cohort_id is not None))
 
 
-class InMemoryEnrollmentDirectory(ResourceDirectory, CourseLookup, LearnerLookup, PrerequisiteChecker):
-    """ResourceDirectory, CourseLookup, LearnerLookup and PrerequisiteChecker over an EnrollmentStore."""
+class _CoursesHeld(Protocol):
+    courses: dict[uuid.UUID, tuple[ResourceRef, bool]]
 
-    def __init__(self, store: EnrollmentStore) -> None:
+
+class _StoredCourseDirectory(ResourceDirectory):
+    """A store's courses (``id -> (ref, published)``) as other modules see them through their ports."""
+
+    def __init__(self, store: _CoursesHeld) -> None:
         self._store = store
 
     async def course(self, course_id: uuid.UUID) -> ResourceRef | None:
@@ -1710,6 +1714,15 @@ class InMemoryEnrollmentDirectory(ResourceDirectory, CourseLookup, LearnerLookup
     async def published(self, course_id: uuid.UUID) -> bool:
         found = self._store.courses.get(course_id)
         return bool(found and found[1])
+
+
+class InMemoryEnrollmentDirectory(_StoredCourseDirectory, CourseLookup, LearnerLookup, PrerequisiteChecker):
+    """ResourceDirectory, CourseLookup, LearnerLookup and PrerequisiteChecker over an EnrollmentStore."""
+
+    _store: EnrollmentStore
+
+    def __init__(self, store: EnrollmentStore) -> None:
+        super().__init__(store)
 
     async def id_by_slug(self, slug: str) -> uuid.UUID | None:
         return self._store.slugs.get(slug)
@@ -2297,22 +2310,13 @@ class InMemoryAssessmentQueries(AssessmentQueries):
         ]
 
 
-class InMemoryAssessmentDirectory(ResourceDirectory, AssessmentCourseLookup, EnrollmentLookup):
+class InMemoryAssessmentDirectory(_StoredCourseDirectory, AssessmentCourseLookup, EnrollmentLookup):
     """ResourceDirectory, CourseLookup and EnrollmentLookup over an AssessmentStore."""
 
+    _store: AssessmentStore
+
     def __init__(self, store: AssessmentStore) -> None:
-        self._store = store
-
-    async def course(self, course_id: uuid.UUID) -> ResourceRef | None:
-        found = self._store.courses.get(course_id)
-        return found[0] if found else None
-
-    async def organization_exists(self, organization_id: uuid.UUID) -> bool:
-        return False
-
-    async def published(self, course_id: uuid.UUID) -> bool:
-        found = self._store.courses.get(course_id)
-        return bool(found and found[1])
+        super().__init__(store)
 
     async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
         return (course_id, user_id) in self._store.enrolled

@@ -83,6 +83,29 @@ async def _empty(db: Database) -> None:
         await conn.commit()
 
 
+async def sql_database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """The backend's database, migrated and empty: a copy of the session's migrated SQLite file,
+    or the session's PostgreSQL database emptied."""
+    if request.param == "sqlite":
+        shutil.copy(request.getfixturevalue("migrated_sqlite_file"), tmp_path / "contract.db")
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
+        assert await migrate.is_up_to_date(db)
+        return db
+    db = Database(request.getfixturevalue("postgres_url"))
+    await _empty(db)
+    return db
+
+
+def outbox_reader(db: Database) -> Callable[[], Awaitable[list[str]]]:
+    """The event types in the database's outbox, in the order they were written."""
+
+    async def sql_outbox() -> list[str]:
+        async with db.read() as conn:
+            return list((await conn.execute(select(outbox.c.event_type).order_by(outbox.c.id))).scalars())
+
+    return sql_outbox
+
+
 @pytest.fixture(
     params=[
         "fake",
@@ -108,21 +131,13 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             outbox_types=fake_outbox,
         )
         return
-    if request.param == "sqlite":
-        shutil.copy(request.getfixturevalue("migrated_sqlite_file"), tmp_path / "contract.db")
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
-        assert await migrate.is_up_to_date(db)
-    else:
-        db = Database(request.getfixturevalue("postgres_url"))
-        await _empty(db)
+    db = await sql_database(request, tmp_path)
     # "postgres" reads through the psycopg fast path the container picks; "postgres-core"
     # through the portable SQLAlchemy Core queries, so both stay honest on PostgreSQL.
     core = request.param == "postgres-core"
     queries = SqlCatalogQueries(db) if core else catalog_queries_for(db)
 
-    async def sql_outbox() -> list[str]:
-        async with db.read() as conn:
-            return list((await conn.execute(select(outbox.c.event_type).order_by(outbox.c.id))).scalars())
+    sql_outbox = outbox_reader(db)
 
     try:
         yield Backend(

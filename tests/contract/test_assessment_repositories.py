@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -16,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event
 
-from elearning_adapters.sql import migrate
 from elearning_adapters.sql.assessment import SqlAssessmentQueries
 from elearning_adapters.sql.engine import Database
-from elearning_adapters.sql.outbox import outbox
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.assessment.model import (
     AnswerReview,
@@ -66,7 +63,7 @@ from elearning_core.assessment.ports import AssessmentUnitOfWork, AttemptExists
 from elearning_core.assessment.queries import AssessmentQueries, GradeCell, Learner
 from elearning_core.enrollment.model import Enrollment, EnrollmentSource, EnrollmentStatus
 from elearning_core.shared.errors import Conflict
-from tests.contract.conftest import _empty
+from tests.contract.conftest import outbox_reader, sql_database
 from tests.fakes import (
     T0,
     AssessmentStore,
@@ -123,17 +120,9 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             add_learner=fake_learner,
         )
         return
-    if request.param == "sqlite":
-        shutil.copy(request.getfixturevalue("migrated_sqlite_file"), tmp_path / "contract.db")
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
-        assert await migrate.is_up_to_date(db)
-    else:
-        db = Database(request.getfixturevalue("postgres_url"))
-        await _empty(db)
+    db = await sql_database(request, tmp_path)
 
-    async def sql_outbox() -> list[str]:
-        async with db.read() as conn:
-            return list((await conn.execute(select(outbox.c.event_type).order_by(outbox.c.id))).scalars())
+    sql_outbox = outbox_reader(db)
 
     async def add_course() -> uuid.UUID:
         course = a_course()

@@ -4,7 +4,6 @@ the prerequisite check), run on the fakes, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -12,18 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from elearning_adapters.sql import migrate
-from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import SqlEnrollmentQueries, SqlPrerequisiteChecker
-from elearning_adapters.sql.outbox import outbox
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.enrollment.model import Cohort, Enrollment, EnrollmentPolicy, EnrollmentSource, EnrollmentStatus
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork, PrerequisiteChecker
 from elearning_core.enrollment.queries import EnrollmentFilter, EnrollmentQueries
 from elearning_core.shared.errors import Conflict
-from tests.contract.conftest import _empty
+from tests.contract.conftest import outbox_reader, sql_database
 from tests.fakes import (
     T0,
     EnrollmentStore,
@@ -62,17 +57,9 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             outbox_types=fake_outbox,
         )
         return
-    if request.param == "sqlite":
-        shutil.copy(request.getfixturevalue("migrated_sqlite_file"), tmp_path / "contract.db")
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}")
-        assert await migrate.is_up_to_date(db)
-    else:
-        db = Database(request.getfixturevalue("postgres_url"))
-        await _empty(db)
+    db = await sql_database(request, tmp_path)
 
-    async def sql_outbox() -> list[str]:
-        async with db.read() as conn:
-            return list((await conn.execute(select(outbox.c.event_type).order_by(outbox.c.id))).scalars())
+    sql_outbox = outbox_reader(db)
 
     try:
         yield Backend(
