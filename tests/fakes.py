@@ -2370,5 +2370,6 @@ def an_assessment_platform(
         matcher,
         clock,
         policy or RolePolicy(),
+        CursorCodec(CURSOR_SECRET),
     )
     return AssessmentPlatform(store, clock, matcher, service)

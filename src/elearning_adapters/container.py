@@ -354,6 +354,7 @@ class Services(containers.DeclarativeContainer):
         matcher=adapters.pattern_matcher,
         clock=adapters.clock,
         policy=adapters.policy,
+        cursors=adapters.cursors,
     )
 
 

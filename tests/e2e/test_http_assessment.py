@@ -379,22 +379,26 @@ async def test_grading_queue_pages_with_an_opaque_cursor(api: Api) -> None:
 
     url = f"{COURSES}/{c.id}/grading-queue"
     seen: list[str] = []
-    after: str | None = None
+    cursor: str | None = None
     for _ in range(5):
-        params: dict[str, Any] = {"limit": 2, "quiz_id": quiz["id"]} | ({"after": after} if after else {})
+        params: dict[str, Any] = {"limit": 2, "quiz_id": quiz["id"]} | ({"cursor": cursor} if cursor else {})
         page = await api.client.get(url, params=params, headers=c.ta.headers)
         assert page.status_code == 200, page.text
         seen += [e["attempt_id"] for e in page.json()["items"]]
         assert all(e["quiz_id"] == quiz["id"] for e in page.json()["items"])
-        after = page.json()["next_after"]
-        if after is None:
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
             break
     assert seen == attempts  # oldest submission first, each once
     everything = await api.client.get(url, headers=c.ta.headers)
     assert [e["attempt_id"] for e in everything.json()["items"]] == [*attempts, outside["id"]]
 
     for bad in ("not-a-cursor", "AAAA", "x" * 201):
-        assert_problem(await api.client.get(url, params={"after": bad}, headers=c.ta.headers), 422, field="after")
+        assert_problem(await api.client.get(url, params={"cursor": bad}, headers=c.ta.headers), 422, field="cursor")
+    # A cursor is bound to its listing: one from the quiz's queue does not page the whole course's.
+    first = await api.client.get(url, params={"limit": 1, "quiz_id": quiz["id"]}, headers=c.ta.headers)
+    other_listing = {"cursor": first.json()["next_cursor"]}
+    assert_problem(await api.client.get(url, params=other_listing, headers=c.ta.headers), 422, field="cursor")
 
 
 # -- regrading --------------------------------------------------------------------------------

@@ -116,14 +116,14 @@ async def test_an_essay_waits_in_the_queue_for_a_teaching_assistant(
     assert (pending.attempt.status, pending.attempt.percent) == (AttemptStatus.SUBMITTED, None)
     grade = platform.store.grades[(quiz, uid(course.ada))]
     assert (grade.percent, grade.attempts, grade.pending) == (None, 1, 1)
-    queue = await service.grading_queue(course.assistant, course.id)
+    queue = (await service.grading_queue(course.assistant, course.id)).items
     assert [(e.attempt_id, e.question_id) for e in queue] == [(view.attempt.id, text)]
     graded = await service.grade_item(
         course.assistant, view.attempt.id, text, ManualGrade(rubric={"quality": 2, "length": 0}, feedback="Good.")
     )
     assert (graded.attempt.status, graded.attempt.percent) == (AttemptStatus.GRADED, 87.5)
     assert platform.store.grades[(quiz, uid(course.ada))].percent == 87.5
-    assert await service.grading_queue(course.assistant, course.id) == []
+    assert (await service.grading_queue(course.assistant, course.id)).items == []
     with pytest.raises(ValidationFailed):
         await service.grade_item(
             course.assistant, view.attempt.id, text, ManualGrade(points=1.0, rubric={"quality": 0})

@@ -42,6 +42,7 @@ from elearning_core.shared.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from elearning_core.shared.pagination import CursorCodec
 from elearning_core.shared.ports import Policy, Principal, require
 
 _PAGE = 100
@@ -60,9 +61,11 @@ class _Base:
         matcher: PatternMatcher,
         clock: Clock,
         policy: Policy,
+        cursors: CursorCodec,
     ) -> None:
         self._uow, self._queries, self._enrollments, self._courses = uow, queries, enrollments, courses
         self._resources, self._matcher, self._clock, self._policy = resources, matcher, clock, policy
+        self._cursors = cursors
 
     async def _submit(
         self, uow: AssessmentUnitOfWork, attempt: Attempt, quiz: Quiz, reason: SubmitReason, now: datetime

@@ -36,7 +36,7 @@ from elearning_core.shared.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from elearning_core.shared.pagination import check_page_size
+from elearning_core.shared.pagination import Page, check_page_size
 from elearning_core.shared.ports import Principal
 
 
@@ -47,11 +47,22 @@ class _Grading(_Base):
         course_id: uuid.UUID,
         *,
         quiz_id: uuid.UUID | None = None,
-        after: tuple[datetime, uuid.UUID, int] | None = None,
+        cursor: str | None = None,
         limit: int = 20,
-    ) -> list[QueueEntry]:
+    ) -> Page[QueueEntry]:
+        """Items waiting for a person, oldest submission first; ``cursor`` is the previous page's
+        ``next_cursor`` (signed, and bound to this course and quiz filter)."""
         await self._require(actor, Permission.GRADE_VIEW_ALL, await self._course(course_id))
-        return await self._queries.grading_queue(course_id, quiz_id, after, check_page_size(limit))
+        limit = check_page_size(limit)
+        scope = f"grading-queue:{course_id}:{quiz_id or ''}"
+        after = _queue_key(self._cursors.decode(scope, cursor)) if cursor else None
+        items = await self._queries.grading_queue(course_id, quiz_id, after, limit)
+        if len(items) < limit:
+            return Page(items, None)
+        last = items[-1]
+        return Page(
+            items, self._cursors.encode(scope, [last.submitted_at.isoformat(), str(last.attempt_id), last.position])
+        )
 
     async def grade_item(
         self, actor: Principal, attempt_id: uuid.UUID, question_id: uuid.UUID, cmd: ManualGrade
@@ -198,3 +209,12 @@ class _Grading(_Base):
         await self._require(actor, Permission.GRADE_VIEW_ALL, await self._course(quiz.course_id))
         scores = await self._queries.item_scores(quiz_id)
         return item_statistics((s.attempt_id, s.question_id, s.score, s.points) for s in scores)
+
+
+def _queue_key(key: list[object]) -> tuple[datetime, uuid.UUID, int]:
+    """The queue's sort key from a verified cursor (signed by us, so only a malformed one fails)."""
+    try:
+        at, attempt, position = key
+        return datetime.fromisoformat(str(at)), uuid.UUID(str(attempt)), int(str(position))
+    except (TypeError, ValueError):
+        raise ValidationFailed("cursor is invalid", [FieldError("cursor", "invalid cursor")]) from None

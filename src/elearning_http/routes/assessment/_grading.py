@@ -32,8 +32,6 @@ from elearning_http.routes.assessment._schemas import (
     AttemptOut,
     QueuePage,
     attempt_out,
-    decode_queue_cursor,
-    encode_queue_cursor,
 )
 
 CSV = "text/csv"
@@ -57,14 +55,13 @@ class GradingController(Controller):
         principal: Caller,
         course_id: CourseId,
         quiz_id: Annotated[uuid.UUID | None, QueryParameter(description="Only this quiz's items")] = None,
-        after: Annotated[
-            str | None, QueryParameter(max_length=200, description="next_after of the previous page (opaque)")
+        cursor: Annotated[
+            str | None, QueryParameter(max_length=512, description="next_cursor of the previous page (opaque)")
         ] = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> QueuePage:
-        key = decode_queue_cursor(after) if after is not None else None
-        items = await assessment_service.grading_queue(principal, course_id, quiz_id=quiz_id, after=key, limit=limit)
-        return QueuePage(items, encode_queue_cursor(items[-1]) if len(items) == limit else None)
+        page = await assessment_service.grading_queue(principal, course_id, quiz_id=quiz_id, cursor=cursor, limit=limit)
+        return QueuePage(page.items, page.next_cursor)
 
     @put(
         "/attempts/{attempt_id:uuid}/items/{question_id:uuid}/grade",

@@ -8,8 +8,6 @@ attempt flattened into one object.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -34,7 +32,6 @@ from elearning_core.assessment.queries import (
     QueueEntry,
 )
 from elearning_core.assessment.service import quiz_settings
-from elearning_core.shared.errors import FieldError, ValidationFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +129,8 @@ class AttemptPage:
 @dataclass(frozen=True, slots=True)
 class QueuePage:
     items: list[QueueEntry]
-    next_after: str | None
-    """Opaque: pass it back as ``after`` for the next page."""
+    next_cursor: str | None
+    """Opaque: pass it back as ``cursor`` for the next page."""
 
 
 def question_out(version: QuestionVersion, archived: bool | None = None) -> QuestionOut:
@@ -194,30 +191,3 @@ def attempt_out(view: AttemptView) -> AttemptOut:
 
 def submitted_out(view: AttemptView, submitted_now: bool) -> SubmittedAttemptOut:
     return SubmittedAttemptOut(**_attempt_fields(view), submitted_now=submitted_now)
-
-
-# -- the grading queue's cursor ---------------------------------------------------------------
-
-_CURSOR_MAX = 200
-
-
-def encode_queue_cursor(entry: QueueEntry) -> str:
-    """The queue's sort key after ``entry`` (submitted at, attempt, position), as opaque text."""
-    raw = f"{entry.submitted_at.isoformat()}|{entry.attempt_id}|{entry.position}"
-    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
-
-
-def decode_queue_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID, int]:
-    """The key ``encode_queue_cursor`` wrote; a 422 naming ``after`` for anything else."""
-    invalid = ValidationFailed("the cursor is invalid", [FieldError("after", "not a cursor this listing gave")])
-    if not cursor or len(cursor) > _CURSOR_MAX:
-        raise invalid
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, attempt, position = raw.split("|")
-        key = (dt.datetime.fromisoformat(at), uuid.UUID(attempt), int(position))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise invalid from None
-    if key[0].tzinfo is None or key[2] < 0:
-        raise invalid
-    return key
