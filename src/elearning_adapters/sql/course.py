@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -53,6 +54,7 @@ from elearning_core.course.model import (
     Level,
     PublishedDetails,
     Section,
+    SectionRelease,
 )
 from elearning_core.course.ports import CourseRepository
 from elearning_core.course.queries import (
@@ -124,6 +126,9 @@ course_sections = Table(
     Column("course_id", Uuid, ForeignKey("courses.id", ondelete="CASCADE"), nullable=False),
     Column("position", Integer, nullable=False),
     Column("title", String(200), nullable=False),
+    # Content gating: when the section opens to learners (at most one of the two).
+    Column("release_at", UtcDateTime, nullable=True),
+    Column("release_after_days", Integer, nullable=True),
 )
 Index("ix_course_sections_course_id_position", course_sections.c.course_id, course_sections.c.position)
 
@@ -142,6 +147,8 @@ course_lessons = Table(
     Column("assessment_id", Uuid, nullable=True),
     Column("attachments", JSON(none_as_null=True), nullable=True),
     Column("duration_seconds", Integer, nullable=True),
+    # A free preview lesson: open to everyone (content gating).
+    Column("preview", Boolean, nullable=False, server_default=false()),
 )
 Index(
     "ix_course_lessons_course_id_section_id_position",
@@ -228,6 +235,7 @@ def _lesson_content_row(content: LessonContent) -> dict[str, Any]:
         "assessment_id": content.assessment_id,
         "attachments": [a.to_json() for a in content.attachments] or None,
         "duration_seconds": content.duration_seconds,
+        "preview": content.preview,
     }
 
 
@@ -239,6 +247,7 @@ def _lesson_content(r: Any) -> LessonContent:
         assessment_id=r.assessment_id,
         attachments=tuple(Attachment.from_json(a) for a in r.attachments or ()),
         duration_seconds=r.duration_seconds,
+        preview=bool(r.preview),
     )
 
 
@@ -343,11 +352,18 @@ class SqlCourseRepository(CourseRepository):
         )
         sections: dict[uuid.UUID, Section] = {}
         for s in await self._conn.execute(
-            select(course_sections.c.id, course_sections.c.title)
+            select(
+                course_sections.c.id,
+                course_sections.c.title,
+                course_sections.c.release_at,
+                course_sections.c.release_after_days,
+            )
             .where(course_sections.c.course_id == course.id)
             .order_by(course_sections.c.position)
         ):
-            sections[s.id] = Section(id=SectionId(s.id), title=s.title)
+            sections[s.id] = Section(
+                id=SectionId(s.id), title=s.title, release=SectionRelease(s.release_at, s.release_after_days)
+            )
         for lesson in await self._conn.execute(
             select(*_LESSON_COLUMNS)
             .where(course_lessons.c.course_id == course.id)
@@ -413,7 +429,14 @@ class SqlCourseRepository(CourseRepository):
             await self._conn.execute(
                 insert(course_sections),
                 [
-                    {"id": s.id, "course_id": course.id, "position": i, "title": s.title}
+                    {
+                        "id": s.id,
+                        "course_id": course.id,
+                        "position": i,
+                        "title": s.title,
+                        "release_at": s.release.release_at,
+                        "release_after_days": s.release.release_after_days,
+                    }
                     for i, s in enumerate(course.sections)
                 ],
             )
@@ -443,6 +466,7 @@ _LESSON_COLUMNS = (
     course_lessons.c.assessment_id,
     course_lessons.c.attachments,
     course_lessons.c.duration_seconds,
+    course_lessons.c.preview,
 )
 
 
@@ -581,6 +605,8 @@ class SqlCatalogQueries(CatalogQueries):
                     select(
                         course_sections.c.id,
                         course_sections.c.title,
+                        course_sections.c.release_at,
+                        course_sections.c.release_after_days,
                         course_lessons.c.id.label("lesson_id"),
                         course_lessons.c.title.label("lesson_title"),
                         course_lessons.c.kind,
@@ -589,6 +615,7 @@ class SqlCatalogQueries(CatalogQueries):
                         course_lessons.c.assessment_id,
                         course_lessons.c.attachments,
                         course_lessons.c.duration_seconds,
+                        course_lessons.c.preview,
                     )
                     .select_from(course_sections)
                     .outerjoin(course_lessons, course_lessons.c.section_id == course_sections.c.id)
@@ -671,6 +698,7 @@ def _draft_lesson(
     assessment_id: uuid.UUID | None,
     attachments: list[dict[str, Any]] | None,
     duration_seconds: int | None,
+    preview: bool,
 ) -> LessonView:
     return LessonView(
         id=lesson_id,
@@ -682,6 +710,7 @@ def _draft_lesson(
         assessment_id=assessment_id,
         attachments=_attachment_views(attachments),
         duration_seconds=duration_seconds,
+        preview=bool(preview),
     )
 
 
@@ -691,7 +720,16 @@ def _group_outline(rows: Sequence[Any]) -> list[SectionView]:
     for r in rows:
         if r.id != current_id:
             current_id = r.id
-            sections.append(SectionView(id=r.id, title=r.title, position=len(sections), lessons=[]))
+            sections.append(
+                SectionView(
+                    id=r.id,
+                    title=r.title,
+                    position=len(sections),
+                    lessons=[],
+                    release_at=r.release_at,
+                    release_after_days=r.release_after_days,
+                )
+            )
         if r.lesson_id is not None:
             lessons = sections[-1].lessons
             lessons.append(
@@ -705,6 +743,7 @@ def _group_outline(rows: Sequence[Any]) -> list[SectionView]:
                     r.assessment_id,
                     r.attachments,
                     r.duration_seconds,
+                    r.preview,
                 )
             )
     return sections
@@ -722,12 +761,14 @@ SELECT c.id, c.slug, c.title, c.summary, c.description, c.language, c.level, c.t
        c.version, c.created_at, c.updated_at, c.published_at, c.organization_id,
        COALESCE((
          SELECT json_agg(json_build_object(
-                  'id', s.id, 'title', s.title,
+                  'id', s.id, 'title', s.title, 'release_at', s.release_at,
+                  'release_after_days', s.release_after_days,
                   'lessons', COALESCE((
                      SELECT json_agg(json_build_object(
                               'id', l.id, 'title', l.title, 'kind', l.kind, 'body_markdown', l.body_markdown,
                               'video_id', l.video_id, 'assessment_id', l.assessment_id,
-                              'attachments', l.attachments, 'duration_seconds', l.duration_seconds)
+                              'attachments', l.attachments, 'duration_seconds', l.duration_seconds,
+                              'preview', l.preview)
                             ORDER BY l.position)
                      FROM course_lessons l WHERE l.section_id = s.id), '[]'::json))
                 ORDER BY s.position)
@@ -829,6 +870,8 @@ class PgCatalogQueries(CatalogQueries):
                     id=uuid.UUID(s["id"]),
                     title=s["title"],
                     position=i,
+                    release_at=_pg_datetime(s["release_at"]),
+                    release_after_days=s["release_after_days"],
                     lessons=[
                         _draft_lesson(
                             uuid.UUID(x["id"]),
@@ -840,6 +883,7 @@ class PgCatalogQueries(CatalogQueries):
                             _uuid_or_none(x["assessment_id"]),
                             x["attachments"],
                             x["duration_seconds"],
+                            x["preview"],
                         )
                         for j, x in enumerate(s["lessons"])
                     ],
@@ -871,6 +915,11 @@ class PgCatalogQueries(CatalogQueries):
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value is not None else None
+
+
+def _pg_datetime(value: str | None) -> datetime | None:
+    """A timestamptz as json_build_object writes it (ISO 8601 with the session's offset)."""
+    return datetime.fromisoformat(value) if value is not None else None
 
 
 def catalog_queries_for(db: Database) -> CatalogQueries:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -369,9 +370,23 @@ class SqlEnrollmentLookup(EnrollmentLookup):
         "SELECT 1 FROM enrollments WHERE course_id = :c AND user_id = :u AND status IN ('active', 'completed')"
     ).bindparams(bindparam("c", type_=Uuid), bindparam("u", type_=Uuid))
 
+    _SINCE = (
+        text(
+            "SELECT enrolled_at FROM enrollments WHERE course_id = :c AND user_id = :u AND status IN ('active', 'completed')"
+        )
+        .bindparams(bindparam("c", type_=Uuid), bindparam("u", type_=Uuid))
+        .columns(enrolled_at=UtcDateTime)
+    )
+
     def __init__(self, database: Database) -> None:
         self._db = database
 
     async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
         async with self._db.read() as conn:
             return (await conn.execute(self._QUERY, {"c": course_id, "u": user_id})).first() is not None
+
+    async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None:
+        """One lookup on the (course_id, user_id) unique key; the gating read of every content route."""
+        async with self._db.read() as conn:
+            row = (await conn.execute(self._SINCE, {"c": course_id, "u": user_id})).first()
+        return None if row is None else row[0]

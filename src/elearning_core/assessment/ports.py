@@ -115,6 +115,10 @@ class EnrollmentLookup(Protocol):
         """Whether the learner may follow the course (an active or completed enrollment)."""
         ...
 
+    async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None:
+        """When that enrollment started (relative release dates count from it); None without one."""
+        ...
+
 
 class CourseLookup(Protocol):
     """A narrow read of the course module."""

@@ -8,6 +8,7 @@ skip these models cannot break them.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +20,7 @@ from elearning_core.course.model import (
     CONTENT_TYPE_MAX,
     DESCRIPTION_MAX,
     DURATION_MAX,
+    RELEASE_AFTER_DAYS_MAX,
     SLUG_MAX,
     STORAGE_KEY_MAX,
     SUMMARY_MAX,
@@ -91,6 +93,25 @@ class ReorderSections(Command):
     section_ids: list[uuid.UUID] = Field(max_length=1_000)
 
 
+class SectionReleaseSpec(Command):
+    """When a section opens to learners: at most one of the two; neither means with the course."""
+
+    release_at: datetime | None = Field(
+        default=None, description="Opens at this time (ISO 8601 with a time zone), for every learner"
+    )
+    release_after_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=RELEASE_AFTER_DAYS_MAX,
+        description="Opens this many days after each learner enrolled (self-paced courses)",
+    )
+
+
+class SetSectionRelease(SectionReleaseSpec):
+    course_id: uuid.UUID
+    section_id: uuid.UUID
+
+
 class RemoveSection(Command):
     course_id: uuid.UUID
     section_id: uuid.UUID
@@ -146,6 +167,7 @@ class LessonContentSpec(Command):
     assessment_id: uuid.UUID | None = None
     attachments: list[AttachmentSpec] = Field(default_factory=list, max_length=ATTACHMENTS_MAX)
     duration_seconds: int | None = Field(default=None, ge=0, le=DURATION_MAX)
+    preview: bool = Field(default=False, description="A free preview: open to everyone, enrolled or not")
 
 
 class SetLessonContent(LessonContentSpec):
@@ -164,6 +186,8 @@ class SectionSpec(Command):
     id: uuid.UUID | None = None
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     lessons: list[LessonSpec] = Field(default_factory=list, max_length=1_000)
+    release_at: datetime | None = None
+    release_after_days: int | None = Field(default=None, ge=0, le=RELEASE_AFTER_DAYS_MAX)
 
 
 class CourseSpec(Command):
@@ -199,7 +223,9 @@ __all__ = [
     "RenameSection",
     "ReorderLessons",
     "ReorderSections",
+    "SectionReleaseSpec",
     "SectionSpec",
     "SetLessonContent",
+    "SetSectionRelease",
     "UpdateCourse",
 ]

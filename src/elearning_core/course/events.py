@@ -34,6 +34,15 @@ class SectionRenamed(DomainEvent):
     title: str
 
 
+class SectionReleaseChanged(DomainEvent):
+    """When a section opens to learners changed: a date, days after enrolling, or neither (both None)."""
+
+    type: ClassVar[str] = "course.section_release_changed.v1"
+    section_id: uuid.UUID
+    release_at: datetime | None
+    release_after_days: int | None
+
+
 class SectionsReordered(DomainEvent):
     type: ClassVar[str] = "course.sections_reordered.v1"
     section_ids: list[uuid.UUID]
@@ -82,6 +91,8 @@ class LessonContentChanged(DomainEvent):
     assessment_id: uuid.UUID | None
     attachment_ids: list[uuid.UUID]
     duration_seconds: int | None
+    preview: bool = False
+    """A free preview lesson (added later with a default, so older messages still decode)."""
 
 
 class CoursePublishedV1(DomainEvent):

@@ -20,7 +20,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -44,6 +44,7 @@ STORAGE_KEY_MAX = 512
 CONTENT_TYPE_MAX = 127
 ATTACHMENT_SIZE_MAX = 5 * 1024**3
 DURATION_MAX = 24 * 3600
+RELEASE_AFTER_DAYS_MAX = 3_650
 SNAPSHOT_FORMAT = 1
 
 _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -65,6 +66,14 @@ class LessonKind(StrEnum):
     TEXT = "text"
     VIDEO = "video"
     ASSESSMENT = "assessment"
+
+
+class Access(StrEnum):
+    """What a caller may do with a lesson's content (see ``elearning_core.course.gating``)."""
+
+    OPEN = "open"
+    ENROLLMENT_REQUIRED = "enrollment_required"
+    NOT_YET_RELEASED = "not_yet_released"
 
 
 class Level(StrEnum):
@@ -267,6 +276,8 @@ class LessonContent:
     assessment_id: uuid.UUID | None = None
     attachments: tuple[Attachment, ...] = ()
     duration_seconds: int | None = None
+    preview: bool = False
+    """A free preview: open to everyone, enrolled or not (see ``elearning_core.course.gating``)."""
 
     @classmethod
     def checked(
@@ -278,6 +289,7 @@ class LessonContent:
         assessment_id: uuid.UUID | None = None,
         attachments: Sequence[Attachment] = (),
         duration_seconds: int | None = None,
+        preview: bool = False,
     ) -> LessonContent:
         try:
             kind = LessonKind(kind)
@@ -303,7 +315,37 @@ class LessonContent:
             assessment_id=assessment_id,
             attachments=tuple(attachments),
             duration_seconds=duration_seconds,
+            preview=bool(preview),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SectionRelease:
+    """When a section's content opens to learners: at a date, or some days after each learner enrolled.
+
+    At most one of the two; neither means "with the course". Staff are never held back.
+    """
+
+    release_at: datetime | None = None
+    release_after_days: int | None = None
+
+    @classmethod
+    def checked(cls, release_at: datetime | None = None, release_after_days: int | None = None) -> SectionRelease:
+        if release_at is not None and release_after_days is not None:
+            raise _invalid("release_after_days", "give release_at or release_after_days, not both")
+        if release_at is not None and release_at.tzinfo is None:
+            raise _invalid("release_at", "must carry a time zone (e.g. 2026-09-01T00:00:00Z)")
+        if release_after_days is not None and not 0 <= release_after_days <= RELEASE_AFTER_DAYS_MAX:
+            raise _invalid("release_after_days", f"must be 0 to {RELEASE_AFTER_DAYS_MAX} days")
+        return cls(release_at, release_after_days)
+
+    def available_at(self, enrolled_at: datetime | None) -> datetime | None:
+        """When the section opens for a learner enrolled at ``enrolled_at`` (None: no release date)."""
+        if self.release_at is not None:
+            return self.release_at
+        if self.release_after_days is not None and enrolled_at is not None:
+            return enrolled_at + timedelta(days=self.release_after_days)
+        return None
 
 
 @dataclass(slots=True)
@@ -318,6 +360,7 @@ class Section:
     id: SectionId
     title: str
     lessons: list[Lesson] = field(default_factory=list)
+    release: SectionRelease = field(default_factory=SectionRelease)
 
     def lesson(self, lesson_id: uuid.UUID) -> Lesson:
         for lesson in self.lessons:
@@ -383,6 +426,7 @@ _DRAFT_EDITS: frozenset[type[DomainEvent]] = frozenset(
         ev.LessonsReordered,
         ev.LessonRemoved,
         ev.LessonContentChanged,
+        ev.SectionReleaseChanged,
     }
 )
 
@@ -558,6 +602,21 @@ class Course:
             section.title = title
             self._record(ev.SectionRenamed, at, section_id=section.id, title=title)
 
+    def set_section_release(self, section_id: uuid.UUID, release: SectionRelease, at: datetime) -> None:
+        """Set when the section opens to learners (already checked by ``SectionRelease.checked``)."""
+        self._ensure_editable()
+        section = self.section(section_id)
+        if section.release == release:
+            return
+        section.release = release
+        self._record(
+            ev.SectionReleaseChanged,
+            at,
+            section_id=section.id,
+            release_at=release.release_at,
+            release_after_days=release.release_after_days,
+        )
+
     def reorder_sections(self, section_ids: Sequence[uuid.UUID], at: datetime) -> None:
         self._ensure_editable()
         _check_permutation("section", [s.id for s in self.sections], section_ids)
@@ -638,6 +697,7 @@ class Course:
             assessment_id=content.assessment_id,
             attachment_ids=[a.id for a in content.attachments],
             duration_seconds=content.duration_seconds,
+            preview=content.preview,
         )
 
     def remove_lesson(self, section_id: uuid.UUID, lesson_id: uuid.UUID, at: datetime) -> None:
@@ -703,6 +763,8 @@ class Course:
                 {
                     "id": str(section.id),
                     "title": section.title,
+                    "release_at": section.release.release_at.isoformat() if section.release.release_at else None,
+                    "release_after_days": section.release.release_after_days,
                     "lessons": [
                         {
                             "id": str(lesson.id),
@@ -714,6 +776,7 @@ class Course:
                             "assessment_id": _str_or_none(lesson.content.assessment_id),
                             "attachments": [a.to_json() for a in lesson.content.attachments],
                             "duration_seconds": lesson.content.duration_seconds,
+                            "preview": lesson.content.preview,
                         }
                         for lesson in section.lessons
                     ],

@@ -15,7 +15,16 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from elearning_core.auth.model import Scope
-from elearning_core.course.model import Attachment, Course, CourseStatus, LessonContent, LessonKind, Level
+from elearning_core.course.model import (
+    Access,
+    Attachment,
+    Course,
+    CourseStatus,
+    LessonContent,
+    LessonKind,
+    Level,
+    SectionRelease,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +68,12 @@ class LessonView:
     assessment_id: uuid.UUID | None = None
     attachments: list[AttachmentView] = field(default_factory=list)
     duration_seconds: int | None = None
+    preview: bool = False
+    """A free preview: its content is open to everyone."""
+    access: Access = Access.OPEN
+    """Whether the caller may open the content; when not, the body, video, assessment and attachments are empty."""
+    available_at: datetime | None = None
+    """When a ``not_yet_released`` lesson opens for the caller."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +82,16 @@ class SectionView:
     title: str
     position: int
     lessons: list[LessonView] = field(default_factory=list)
+    release_at: datetime | None = None
+    """The section opens to learners at this time (absolute release)."""
+    release_after_days: int | None = None
+    """The section opens this many days after each learner enrolled (self-paced release)."""
+    available_at: datetime | None = None
+    """When the section opens for the caller (learners only; None when open or undated for them)."""
+
+    @property
+    def release(self) -> SectionRelease:
+        return SectionRelease(self.release_at, self.release_after_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +156,7 @@ def lesson_view(lesson_id: uuid.UUID, title: str, position: int, content: Lesson
         assessment_id=content.assessment_id,
         attachments=[attachment_view(a) for a in content.attachments],
         duration_seconds=content.duration_seconds,
+        preview=content.preview,
     )
 
 
@@ -194,6 +220,8 @@ def published_outline_of(
                 id=uuid.UUID(s["id"]),
                 title=s["title"],
                 position=i,
+                release_at=_datetime_or_none(s.get("release_at")),
+                release_after_days=s.get("release_after_days"),
                 lessons=[
                     LessonView(
                         id=uuid.UUID(x["id"]),
@@ -205,6 +233,7 @@ def published_outline_of(
                         assessment_id=_uuid_or_none(x["assessment_id"]),
                         attachments=[attachment_view(Attachment.from_json(a)) for a in x["attachments"]],
                         duration_seconds=x["duration_seconds"],
+                        preview=x.get("preview", False),
                     )
                     for j, x in enumerate(s["lessons"])
                 ],
@@ -216,6 +245,10 @@ def published_outline_of(
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value is not None else None
+
+
+def _datetime_or_none(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
 
 
 def outline_of(course: Course) -> CourseOutline:
@@ -243,6 +276,8 @@ def outline_of(course: Course) -> CourseOutline:
                 id=s.id,
                 title=s.title,
                 position=i,
+                release_at=s.release.release_at,
+                release_after_days=s.release.release_after_days,
                 lessons=[lesson_view(lesson.id, lesson.title, j, lesson.content) for j, lesson in enumerate(s.lessons)],
             )
             for i, s in enumerate(course.sections)

@@ -22,13 +22,24 @@ from elearning_core.course.commands import (
     ReorderLessons,
     ReorderSections,
     SetLessonContent,
+    SetSectionRelease,
     UpdateCourse,
+)
+from elearning_core.course.gating import (
+    OUTSIDER,
+    Decision,
+    EnrollmentDates,
+    Viewer,
+    find_lesson,
+    gate_outline,
+    require_open,
 )
 from elearning_core.course.model import (
     Attachment,
     Course,
     CourseStatus,
     LessonContent,
+    SectionRelease,
     check_slug,
     escaped_text_html,
 )
@@ -62,6 +73,8 @@ GRANT = "role.grant"
 # Which version of a course a read asks for: the default (the draft for staff, the latest
 # published version for everyone else), the latest published version, or version N.
 VersionRef = Literal["published"] | int | None
+# ``learner``: staff read as an enrolled learner would (see ``CourseService.get_outline``).
+ViewAs = Literal["learner"] | None
 
 
 _K = TypeVar("_K", uuid.UUID, str)
@@ -81,8 +94,12 @@ class CourseService:
         policy: Policy,
         cursors: CursorCodec,
         renderer: MarkdownRenderer | None = None,
+        enrollments: EnrollmentDates | None = None,
     ) -> None:
         self._uow, self._queries, self._clock, self._policy, self._cursors = uow, queries, clock, policy, cursors
+        # Without the enrollment read (library callers, tests), nobody counts as enrolled: learners see
+        # the preview lessons only. The platform wires the (cached) enrollment read.
+        self._enrollments = enrollments
         # Without a renderer (library callers, tests), text is escaped rather than rendered: still safe.
         self._renderer: MarkdownRenderer = renderer or _EscapingRenderer()
 
@@ -150,6 +167,14 @@ class CourseService:
 
     async def rename_section(self, actor: Principal, cmd: RenameSection) -> Course:
         return await self._edit(actor, cmd.course_id, lambda c, at: c.rename_section(cmd.section_id, cmd.title, at))
+
+    async def set_section_release(self, actor: Principal, cmd: SetSectionRelease) -> SectionView:
+        """Set when a section opens to learners (in the draft; learners see it once published again)."""
+        release = SectionRelease.checked(cmd.release_at, cmd.release_after_days)
+        course = await self._edit(
+            actor, cmd.course_id, lambda c, at: c.set_section_release(cmd.section_id, release, at)
+        )
+        return next(s for s in outline_of(course).sections if s.id == cmd.section_id)
 
     async def reorder_sections(self, actor: Principal, cmd: ReorderSections) -> Course:
         return await self._edit(actor, cmd.course_id, lambda c, at: c.reorder_sections(cmd.section_ids, at))
@@ -286,19 +311,41 @@ class CourseService:
             next_cursor = self._cursors.encode(where.scope(), [sort_at.isoformat(), str(last.id)])
         return Page(items=items, next_cursor=next_cursor)
 
-    async def get_outline(self, actor: Principal, course_id: uuid.UUID, version: VersionRef = None) -> CourseOutline:
+    async def get_outline(
+        self, actor: Principal, course_id: uuid.UUID, version: VersionRef = None, view_as: ViewAs = None
+    ) -> CourseOutline:
         """The course as ``actor`` may see it: learners only ever get a published version, never the draft.
 
         By default staff (``course.view_unpublished``) get the draft, everyone
         else the latest published version; ``version`` asks for the latest
         published version or a numbered one (public while the course is published).
+        Learners' reads are gated (``elearning_core.course.gating``): every title, the
+        content of what they may open. ``view_as="learner"`` gives staff the latest
+        published version as an enrolled learner sees it (enrolled now, unless they are).
         """
-        return await self._read(actor, course_id, version, self._queries.outline, self._queries.published_outline)
-
-    async def get_outline_by_slug(self, actor: Principal, slug: str, version: VersionRef = None) -> CourseOutline:
         return await self._read(
-            actor, slug, version, self._queries.outline_by_slug, self._queries.published_outline_by_slug
+            actor, course_id, version, view_as, self._queries.outline, self._queries.published_outline
         )
+
+    async def get_outline_by_slug(
+        self, actor: Principal, slug: str, version: VersionRef = None, view_as: ViewAs = None
+    ) -> CourseOutline:
+        return await self._read(
+            actor, slug, version, view_as, self._queries.outline_by_slug, self._queries.published_outline_by_slug
+        )
+
+    async def get_lesson(
+        self, actor: Principal, course_id: uuid.UUID, lesson_id: uuid.UUID, view_as: ViewAs = None
+    ) -> LessonView:
+        """One lesson with its content, when the caller may open it.
+
+        Gated as the outline is: a lesson of the course the caller may not open yet is
+        ``ContentLocked`` (403, saying why); an unknown lesson, or one only in the draft, NotFound.
+        """
+        outline = await self.get_outline(actor, course_id, None, view_as)
+        lesson = find_lesson(outline, lesson_id).lesson
+        require_open(Decision(lesson.access, lesson.available_at))
+        return lesson
 
     async def list_versions(self, actor: Principal, course_id: uuid.UUID) -> list[VersionSummary]:
         """The published versions, newest first: for those who may see the draft."""
@@ -316,10 +363,13 @@ class CourseService:
         actor: Principal,
         key: _K,
         version: VersionRef,
+        view_as: ViewAs,
         draft_of: Callable[[_K], Awaitable[CourseOutline | None]],
         published_of: Callable[[_K, int | None], Awaitable[CourseOutline | None]],
     ) -> CourseOutline:
         number = version if isinstance(version, int) else None
+        if view_as is not None and version is None:
+            version = "published"  # a learner never reads the draft
         # The learners' read comes first: one query, the published snapshot with the course's live status.
         published = await published_of(key, number)
         if published is not None:
@@ -327,7 +377,10 @@ class CourseService:
             if version is not None or not staff:
                 if published.status is not CourseStatus.PUBLISHED and not staff:
                     raise NotFound("course", key)
-                return published if staff else replace(published, has_unpublished_changes=False)
+                if staff and view_as is None:
+                    return published
+                viewer = await self._viewer(actor, published.id, as_learner=staff)
+                return gate_outline(replace(published, has_unpublished_changes=False), viewer, self._clock.now())
         elif version is not None:
             # No such version: staff learn so much; for others it looks like any unknown course.
             draft = await draft_of(key)
@@ -343,6 +396,18 @@ class CourseService:
 
     def _may_see_drafts(self, actor: Principal, outline: CourseOutline) -> bool:
         return self._policy.authorize(actor, VIEW_UNPUBLISHED, outline).allowed
+
+    async def _viewer(self, actor: Principal, course_id: uuid.UUID, *, as_learner: bool = False) -> Viewer:
+        """The gating viewer of a non-staff read: one indexed query for a signed-in caller (none if cached).
+
+        ``as_learner``: staff reading as a learner, enrolled since their own enrollment, or since now.
+        """
+        if actor.user_id is None or self._enrollments is None:
+            return Viewer(enrolled_at=self._clock.now()) if as_learner else OUTSIDER
+        enrolled_at = await self._enrollments.enrolled_since(actor.user_id, course_id)
+        if as_learner and enrolled_at is None:
+            enrolled_at = self._clock.now()
+        return Viewer(enrolled_at=enrolled_at)
 
     # -- helpers -----------------------------------------------------------------
 
@@ -396,6 +461,7 @@ def _content_of(cmd: SetLessonContent) -> LessonContent:
         assessment_id=cmd.assessment_id,
         attachments=attachments,
         duration_seconds=cmd.duration_seconds,
+        preview=cmd.preview,
     )
 
 
@@ -451,6 +517,8 @@ def _build_from_spec(
             section = course.add_section(
                 section_spec.title, at, section_id=SectionId(section_spec.id) if section_spec.id else None
             )
+            release = SectionRelease.checked(section_spec.release_at, section_spec.release_after_days)
+            course.set_section_release(section.id, release, at)
             for lesson_spec in section_spec.lessons:
                 lesson = course.add_lesson(
                     section.id, lesson_spec.title, at, lesson_id=LessonId(lesson_spec.id) if lesson_spec.id else None

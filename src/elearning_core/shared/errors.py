@@ -7,6 +7,7 @@ details, a CLI exit code), so the core never knows about status codes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 
@@ -74,3 +75,18 @@ class TooManyAttempts(DomainError):
     def __init__(self, detail: str, retry_after_seconds: float) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ContentLocked(DomainError):
+    """Content the caller may know exists but may not open yet; ``reason`` says why.
+
+    ``reason`` is ``enrollment-required`` or ``not-yet-released`` (the problem type's last part);
+    ``available_at`` says when released content opens for this caller.
+    """
+
+    code = "content_locked"
+
+    def __init__(self, reason: str, detail: str, *, available_at: datetime | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.available_at = available_at

@@ -101,6 +101,10 @@ class EnrollmentLookup(Protocol):
         """Whether the user holds an active or completed enrollment in the course."""
         ...
 
+    async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None:
+        """When that enrollment started (relative release dates count from it); None without one."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SignedPrefix:

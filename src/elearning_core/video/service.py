@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from elearning_core.auth.model import ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
+from elearning_core.course.gating import NO_OUTLINES, ContentGate, PublishedOutlines, require_open
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from elearning_core.shared.ids import new_uuid
@@ -99,8 +100,11 @@ class VideoService:
         clock: Clock,
         policy: Policy,
         config: VideoConfig | None = None,
+        outlines: PublishedOutlines = NO_OUTLINES,
     ) -> None:
         self._uow, self._storage, self._resources, self._enrollments = uow, storage, resources, enrollments
+        # Who may watch is the course's gating decision, by the published lessons that show the video.
+        self._gate = ContentGate(outlines, enrollments)
         self._signer, self._prober, self._transcoder = signer, prober, transcoder
         self._clock, self._policy = clock, policy
         self.config = config or VideoConfig()
@@ -116,15 +120,17 @@ class VideoService:
     async def _require_staff(self, actor: Principal, course_id: uuid.UUID) -> None:
         require(self._policy, actor, "course.edit", await self._course(course_id))
 
-    async def _require_viewer(self, actor: Principal, course_id: uuid.UUID) -> None:
-        ref = await self._course(course_id)
-        if self._policy.authorize(actor, "course.view_unpublished", ref).allowed:
-            return
-        if actor.is_anonymous:
-            raise PermissionDenied("watch this video", "authentication required")
-        if actor.user_id is not None and await self._enrollments.is_enrolled(actor.user_id, course_id):
-            return
-        raise PermissionDenied("watch this video", "only learners enrolled in the course and its staff may")
+    async def _require_viewer(self, actor: Principal, video: Video) -> None:
+        """Staff; anyone for a video a preview lesson shows; else enrolled learners once its section is released.
+
+        The refusal says why (``ContentLocked``); a video of a course the caller cannot see is not found.
+        """
+        ref = await self._course(video.course_id)
+        staff = self._policy.authorize(actor, "course.view_unpublished", ref).allowed
+        decision = await self._gate.material(
+            video.course_id, actor.user_id, self._clock.now(), staff=staff, video_id=video.id
+        )
+        require_open(decision, "video")
 
     @staticmethod
     async def _video(uow: VideoUnitOfWork, video_id: uuid.UUID) -> Video:
@@ -146,7 +152,7 @@ class VideoService:
     async def get_video(self, actor: Principal, video_id: uuid.UUID) -> Video:
         async with self._uow() as uow:
             video = await self._video(uow, video_id)
-        await self._require_viewer(actor, video.course_id)
+        await self._require_viewer(actor, video)
         return video
 
     async def list_videos(
@@ -360,7 +366,7 @@ class VideoService:
         async with self._uow() as uow:
             video = await self._video(uow, video_id)
             captions = await uow.video_captions.of_video(video_id)
-        await self._require_viewer(actor, video.course_id)
+        await self._require_viewer(actor, video)
         return captions
 
     async def delete_caption(self, actor: Principal, video_id: uuid.UUID, language: str) -> None:
@@ -379,7 +385,7 @@ class VideoService:
         async with self._uow() as uow:
             video = await self._video(uow, video_id)
             captions = await uow.video_captions.of_video(video_id)
-        await self._require_viewer(actor, video.course_id)
+        await self._require_viewer(actor, video)
         if video.status is not VideoStatus.READY:
             raise Conflict(f"the video is not ready to play: it is {video.status.value}")
         viewer = actor.user_id or SERVICE_ACCOUNT_VIEWER
@@ -413,7 +419,7 @@ class VideoService:
     async def _viewer_id(self, actor: Principal, video_id: uuid.UUID) -> uuid.UUID:
         async with self._uow() as uow:
             video = await self._video(uow, video_id)
-        await self._require_viewer(actor, video.course_id)
+        await self._require_viewer(actor, video)
         if actor.user_id is None:
             raise PermissionDenied("keep a playback position", "only a user's sign-in has one")
         return actor.user_id

@@ -33,6 +33,7 @@ from elearning_core.assessment.queries import (
 from elearning_core.assessment.service._views import attempt_view
 from elearning_core.auth.model import Permission, ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
+from elearning_core.course.gating import NO_OUTLINES, ContentGate, PublishedOutlines, require_open
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import (
     Conflict,
@@ -62,10 +63,13 @@ class _Base:
         clock: Clock,
         policy: Policy,
         cursors: CursorCodec,
+        outlines: PublishedOutlines = NO_OUTLINES,
     ) -> None:
         self._uow, self._queries, self._enrollments, self._courses = uow, queries, enrollments, courses
         self._resources, self._matcher, self._clock, self._policy = resources, matcher, clock, policy
         self._cursors = cursors
+        # Who may read and take a quiz is the course's gating decision, by the published lessons that show it.
+        self._gate = ContentGate(outlines, enrollments)
 
     async def _submit(
         self, uow: AssessmentUnitOfWork, attempt: Attempt, quiz: Quiz, reason: SubmitReason, now: datetime
@@ -286,15 +290,18 @@ class _Base:
         require(self._policy, actor, permission, ref)
 
     async def _check_learner(self, actor: Principal, quiz: Quiz) -> None:
-        """A learner may see and take the quiz: an enrolled learner of a published course, and a
-        published quiz (a draft or archived quiz is not found)."""
+        """A learner may see and take the quiz: a published quiz of a published course (a draft or
+        archived quiz is not found) that the course's gating opens to them (enrolled, released, or
+        shown by a preview lesson); the refusal says why (``ContentLocked``)."""
         user_id = _user_of(actor)
         if not await self._courses.published(quiz.course_id):
             raise NotFound("course", quiz.course_id)
         if quiz.status is not QuizStatus.PUBLISHED:
             raise NotFound("quiz", quiz.id)
-        if not await self._enrollments.is_enrolled(user_id, quiz.course_id):
-            raise PermissionDenied("quiz.take", "enroll in the course to take its quizzes")
+        decision = await self._gate.material(
+            quiz.course_id, user_id, self._clock.now(), staff=False, assessment_id=quiz.id
+        )
+        require_open(decision, "quiz")
 
 
 def _user_of(actor: Principal) -> uuid.UUID:

@@ -1,0 +1,240 @@
+"""Content gating: the one decision of who may open a lesson's content, and what an outline shows them.
+
+Every content route of every module asks ``decide`` (directly, or through the
+helpers below), so they all gate the same way:
+
+- staff (``course.view_unpublished`` on the course) open everything, released or not;
+- a ``preview`` lesson is open to everyone, signed in or not, enrolled or not, whatever its
+  section's release date (the author chose to show it);
+- anyone else needs an enrollment (active or completed): without one, ``enrollment_required``;
+- an enrolled learner waits for the section's release: an absolute ``release_at``, or
+  ``release_after_days`` counted from their enrollment; before it, ``not_yet_released`` with
+  the time it opens (``available_at``).
+
+What a caller may not open is still listed (title, kind, duration, preview flag), with the
+reason and the date, never its body, video, assessment or attachments. Drafts and unknown
+content are not this module's business: they are a 404 before gating is asked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from elearning_core.course.model import Access, SectionRelease
+from elearning_core.course.queries import CourseOutline, LessonView, SectionView
+from elearning_core.shared.errors import ContentLocked, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who reads, as far as gating cares: staff, or a learner enrolled since a time, or neither."""
+
+    staff: bool = False
+    enrolled_at: datetime | None = None
+    """When the caller's enrollment (active or completed) started; None when not enrolled."""
+
+    @property
+    def enrolled(self) -> bool:
+        return self.enrolled_at is not None
+
+
+NO_RELEASE = SectionRelease()
+STAFF = Viewer(staff=True)
+OUTSIDER = Viewer()
+"""Anonymous, or signed in without an enrollment."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    access: Access
+    available_at: datetime | None = None
+    """When a ``not_yet_released`` lesson opens for this viewer."""
+
+    @property
+    def allowed(self) -> bool:
+        return self.access is Access.OPEN
+
+
+OPEN = Decision(Access.OPEN)
+ENROLLMENT_REQUIRED = Decision(Access.ENROLLMENT_REQUIRED)
+
+
+def decide(viewer: Viewer, *, preview: bool, release: SectionRelease, now: datetime) -> Decision:
+    """Whether ``viewer`` may open a lesson (``preview`` or not) of a section released as ``release``."""
+    if viewer.staff or preview:
+        return OPEN
+    if viewer.enrolled_at is None:
+        return ENROLLMENT_REQUIRED
+    available_at = release.available_at(viewer.enrolled_at)
+    if available_at is not None and available_at > now:
+        return Decision(Access.NOT_YET_RELEASED, available_at)
+    return OPEN
+
+
+def require_open(decision: Decision, what: str = "lesson") -> None:
+    """Raise the 403 refusal that says why, unless the decision opens the content."""
+    if decision.access is Access.ENROLLMENT_REQUIRED:
+        raise ContentLocked("enrollment-required", f"enroll in the course to open this {what}")
+    if decision.access is Access.NOT_YET_RELEASED:
+        assert decision.available_at is not None
+        raise ContentLocked(
+            "not-yet-released",
+            f"this {what} opens at {decision.available_at.isoformat()}",
+            available_at=decision.available_at,
+        )
+
+
+def _locked(lesson: LessonView, decision: Decision) -> LessonView:
+    """A lesson the caller may not open: title, kind, duration and the reason; no content."""
+    return replace(
+        lesson,
+        body_html="",
+        body_markdown=None,
+        video_id=None,
+        assessment_id=None,
+        attachments=[],
+        access=decision.access,
+        available_at=decision.available_at,
+    )
+
+
+def gate_section(section: SectionView, viewer: Viewer, now: datetime) -> SectionView:
+    """The section as ``viewer`` may see it."""
+    if viewer.staff:
+        return section
+    release = section.release
+    available_at = release.available_at(viewer.enrolled_at)
+    section_open = viewer.enrolled and (available_at is None or available_at <= now)
+    if section_open:
+        return section  # the common case of an enrolled learner: nothing to copy
+    lessons = []
+    for lesson in section.lessons:
+        decision = decide(viewer, preview=lesson.preview, release=release, now=now)
+        lessons.append(lesson if decision.allowed else _locked(lesson, decision))
+    return replace(section, lessons=lessons, available_at=available_at if viewer.enrolled else None)
+
+
+def gate_outline(outline: CourseOutline, viewer: Viewer, now: datetime) -> CourseOutline:
+    """The outline as ``viewer`` may see it: every title, and the content of what they may open."""
+    if viewer.staff:
+        return outline
+    sections = [gate_section(section, viewer, now) for section in outline.sections]
+    if all(new is old for new, old in zip(sections, outline.sections, strict=True)):
+        return outline
+    return replace(outline, sections=sections)
+
+
+@dataclass(frozen=True, slots=True)
+class GatedLesson:
+    """One lesson of a published version, with what gating needs to know about it."""
+
+    lesson: LessonView
+    section: SectionView
+
+    def decision(self, viewer: Viewer, now: datetime) -> Decision:
+        return decide(viewer, preview=self.lesson.preview, release=self.section.release, now=now)
+
+
+def find_lesson(outline: CourseOutline, lesson_id: uuid.UUID) -> GatedLesson:
+    for section in outline.sections:
+        for lesson in section.lessons:
+            if lesson.id == lesson_id:
+                return GatedLesson(lesson, section)
+    raise NotFound("lesson", lesson_id)
+
+
+def lessons_with(
+    outline: CourseOutline, *, video_id: uuid.UUID | None = None, assessment_id: uuid.UUID | None = None
+) -> list[GatedLesson]:
+    """The lessons of ``outline`` that show this video or this assessment."""
+    return [
+        GatedLesson(lesson, section)
+        for section in outline.sections
+        for lesson in section.lessons
+        if (video_id is not None and lesson.video_id == video_id)
+        or (assessment_id is not None and lesson.assessment_id == assessment_id)
+    ]
+
+
+def decide_any(lessons: list[GatedLesson], viewer: Viewer, now: datetime) -> Decision:
+    """The most open decision over the lessons that show one thing (a video in two lessons opens with either).
+
+    Material no published lesson shows (a quiz or a video of the course that no lesson embeds) is
+    course material like any other: open to staff and enrolled learners, with no preview and no
+    release date.
+    """
+    if not lessons:
+        return decide(viewer, preview=False, release=NO_RELEASE, now=now)
+    decisions = [gated.decision(viewer, now) for gated in lessons]
+    for decision in decisions:
+        if decision.allowed:
+            return decision
+    dated = [d for d in decisions if d.access is Access.NOT_YET_RELEASED and d.available_at is not None]
+    if dated:
+        return min(dated, key=lambda d: d.available_at or now)
+    return ENROLLMENT_REQUIRED
+
+
+# -- the narrow read other modules gate their content through ------------------------------------
+
+
+class PublishedOutlines(Protocol):
+    """The latest published version of a course (``CatalogQueries`` is one, cached where configured)."""
+
+    async def published_outline(self, course_id: uuid.UUID, number: int | None = None) -> CourseOutline | None: ...
+
+
+class EnrollmentDates(Protocol):
+    """A narrow read of the enrollment module."""
+
+    async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None:
+        """When the learner's active or completed enrollment in the course started; None when there is none."""
+        ...
+
+
+class _NoOutlines:
+    async def published_outline(self, course_id: uuid.UUID, number: int | None = None) -> CourseOutline | None:
+        return None
+
+
+NO_OUTLINES: PublishedOutlines = _NoOutlines()
+"""For services built without the course reads (library callers, unit tests): no lesson shows anything."""
+
+
+class ContentGate:
+    """Gates another module's material (a video, a quiz) by the published lessons that show it.
+
+    Not a service: a read over two narrow ports and ``decide``. The video and assessment services
+    hold one, so their routes gate exactly as the course's own lesson reads do.
+    """
+
+    def __init__(self, outlines: PublishedOutlines, enrollments: EnrollmentDates) -> None:
+        self._outlines, self._enrollments = outlines, enrollments
+
+    async def viewer(self, user_id: uuid.UUID | None, course_id: uuid.UUID) -> Viewer:
+        """A non-staff caller: enrolled since a time, or an outsider (anonymous callers cost no query)."""
+        if user_id is None:
+            return OUTSIDER
+        return Viewer(enrolled_at=await self._enrollments.enrolled_since(user_id, course_id))
+
+    async def material(
+        self,
+        course_id: uuid.UUID,
+        user_id: uuid.UUID | None,
+        now: datetime,
+        *,
+        staff: bool,
+        video_id: uuid.UUID | None = None,
+        assessment_id: uuid.UUID | None = None,
+    ) -> Decision:
+        """Whether the caller may open this video or quiz of the course (``require_open`` raises the refusal)."""
+        if staff:
+            return OPEN
+        outline = await self._outlines.published_outline(course_id)
+        lessons = lessons_with(outline, video_id=video_id, assessment_id=assessment_id) if outline else []
+        if any(gated.lesson.preview for gated in lessons):
+            return OPEN
+        return decide_any(lessons, await self.viewer(user_id, course_id), now)
