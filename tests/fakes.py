@@ -95,6 +95,8 @@ from elearning_core.shared.pagination import CursorCodec
 from elearning_core.shared.ports import SYSTEM, AdminOnlyPolicy, Policy, Principal
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+ENROLLED_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+"""When the assessment fakes' enrollments started (they keep no dates)."""
 ADMIN = SYSTEM
 A_USER = Principal(subject="user:42", roles=frozenset({"learner"}), user_id=uuid.UUID(int=42))
 CURSOR_SECRET = b"test-cursor-secret-0123456789"
@@ -1685,8 +1687,16 @@ class InMemoryEnrollmentQueries(EnrollmentQueries):
         return sorted((v for v in self._views() if v.user_id == user_id), key=lambda v: v.enrolled_at, reverse=True)
 
     async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
-        return any(
-            v.user_id == user_id and v.course_id == course_id and v.status.value != "unenrolled" for v in self._views()
+        return await self.enrolled_since(user_id, course_id) is not None
+
+    async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None:
+        return next(
+            (
+                v.enrolled_at
+                for v in self._views()
+                if v.user_id == user_id and v.course_id == course_id and v.status.value != "unenrolled"
+            ),
+            None,
         )
 
     async def active_counts(self, course_id: uuid.UUID) -> tuple[int, dict[uuid.UUID, int]]:
@@ -2320,6 +2330,10 @@ class InMemoryAssessmentDirectory(_StoredCourseDirectory, AssessmentCourseLookup
 
     async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
         return (course_id, user_id) in self._store.enrolled
+
+    async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None:
+        """The store keeps no dates: an enrollment counts from long before any test's clock."""
+        return ENROLLED_LONG_AGO if (course_id, user_id) in self._store.enrolled else None
 
 
 @dataclass

@@ -146,7 +146,7 @@ class CatalogCodec:
     then never read.
     """
 
-    VERSION = "c2"  # c2: lesson content, published versions
+    VERSION = "c3"  # c2: lesson content, published versions; c3: preview, release dates, access
 
     def __init__(self) -> None:
         self._encoder = msgspec.json.Encoder()

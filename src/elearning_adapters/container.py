@@ -20,6 +20,7 @@ from elearning_adapters.assessment.patterns import RegexPatternMatcher
 from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.content import SanitizingMarkdownRenderer
 from elearning_adapters.email import mailer_from_settings
+from elearning_adapters.enrollment_cache import CachedEnrollmentLookup
 from elearning_adapters.events import InProcessEventTransport, Subscription, catalog_cache_subscription
 from elearning_adapters.media.ffmpeg import FfmpegTranscoder, FfprobeMediaProber
 from elearning_adapters.media.processor import VideoProcessor, video_processing_subscription
@@ -111,18 +112,35 @@ def _event_transport(
     )
 
 
+def _enrollment_lookup(
+    database: Database, cache: Cache | None, settings: Settings
+) -> SqlEnrollmentLookup | CachedEnrollmentLookup:
+    inner = SqlEnrollmentLookup(database)
+    if cache is None:
+        return inner
+    return CachedEnrollmentLookup(inner, cache, settings.cache_ttl_seconds)
+
+
 class AfterCommit:
     """What a commit does at once in its own process: wake the in-process transport, drop local cache entries."""
 
-    def __init__(self, catalog: CatalogQueries, transport: InProcessEventTransport | None) -> None:
+    def __init__(
+        self,
+        catalog: CatalogQueries,
+        transport: InProcessEventTransport | None,
+        enrollments: object = None,
+    ) -> None:
         self._catalog = catalog if isinstance(catalog, CachedCatalogQueries) else None
         self._transport = transport
+        self._enrollments = enrollments if isinstance(enrollments, CachedEnrollmentLookup) else None
 
     async def __call__(self, events: Sequence[DomainEvent]) -> None:
         if self._transport is not None:
             self._transport.wake()
         if self._catalog is not None:
             await self._catalog.invalidate_for(*events)
+        if self._enrollments is not None:
+            await self._enrollments.invalidate_for(*events)
 
 
 def _rate_limiter(settings: Settings) -> RateLimiter:
@@ -254,7 +272,8 @@ class Adapters(containers.DeclarativeContainer):
     video_processor = providers.Singleton(_video_processor, __self__, settings)
     subscriptions = providers.Singleton(_subscriptions, catalog_queries, video_processor)
     event_transport = providers.Singleton(_event_transport, database, subscriptions, settings)
-    after_commit = providers.Singleton(AfterCommit, catalog_queries, event_transport)
+    enrollment_lookup = providers.Singleton(_enrollment_lookup, database, cache, settings)
+    after_commit = providers.Singleton(AfterCommit, catalog_queries, event_transport, enrollment_lookup)
     unit_of_work = providers.Factory(SqlUnitOfWork, database, after_commit=after_commit)
     password_hasher = providers.Singleton(Argon2PasswordHasher)
     mailer = providers.Singleton(mailer_from_settings, settings)
@@ -267,7 +286,6 @@ class Adapters(containers.DeclarativeContainer):
     resources = providers.Singleton(SqlResourceDirectory, database)
     oidc_providers = providers.Singleton(_oidc_providers, settings)
     media_storage = providers.Singleton(_media_storage, settings)
-    enrollment_lookup = providers.Singleton(SqlEnrollmentLookup, database)
     playback_signer = providers.Singleton(_playback_signer, settings)
     media_prober = providers.Singleton(FfprobeMediaProber)
     transcoder = providers.Singleton(FfmpegTranscoder)
@@ -283,6 +301,7 @@ class Adapters(containers.DeclarativeContainer):
         clock=clock,
         policy=policy,
         config=providers.Singleton(_video_config, settings),
+        outlines=catalog_queries,
     )
     enrollment_queries = providers.Singleton(SqlEnrollmentQueries, database)
     course_lookup = providers.Singleton(SqlCourseLookup, database)
@@ -328,6 +347,7 @@ class Services(containers.DeclarativeContainer):
         policy=adapters.policy,
         cursors=adapters.cursors,
         renderer=providers.Singleton(SanitizingMarkdownRenderer),
+        enrollments=adapters.enrollment_lookup,
     )
 
     enrollment = providers.Singleton(
@@ -355,6 +375,7 @@ class Services(containers.DeclarativeContainer):
         clock=adapters.clock,
         policy=adapters.policy,
         cursors=adapters.cursors,
+        outlines=adapters.catalog_queries,
     )
 
 

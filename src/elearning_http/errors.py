@@ -19,6 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from elearning_core.shared.errors import (
     Conflict,
+    ContentLocked,
     DomainError,
     NotFound,
     PermissionDenied,
@@ -48,12 +49,15 @@ class ProblemDetails:
     instance: str | None = None
     request_id: str | None = None
     errors: list[FieldProblem] | None = None
+    available_at: str | None = None
+    """Content gating (403 ``not-yet-released``): when the content opens for the caller, ISO 8601."""
 
 
 _DESCRIPTIONS = {
     400: "Malformed request (e.g. a body that is not JSON)",
     401: "Missing or invalid bearer token",
-    403: "Authenticated, but not allowed",
+    403: "Not allowed; for course content, `type` says why: `urn:elearning:problem:enrollment-required`, "
+    "or `urn:elearning:problem:not-yet-released` with `available_at`",
     404: "No such resource (or not visible to the caller)",
     409: "Conflicts with the current state (a rule, a taken slug, a stale version)",
     422: "Invalid input; `errors` names each bad field",
@@ -118,6 +122,10 @@ def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response
             headers={"Retry-After": str(retry_after)},
             retry_after=retry_after,
         )
+    if isinstance(exc, ContentLocked):
+        # Whoever asks, signed in or not: the content exists for them to see, it is not open yet.
+        extra: dict[str, Any] = {"available_at": exc.available_at.isoformat()} if exc.available_at else {}
+        return problem(403, exc.detail, code=exc.reason, request=request, **extra)
     if isinstance(exc, PermissionDenied):
         if request.scope.get("principal_anonymous", True):
             return _unauthorized(request, "authentication required: send 'Authorization: Bearer <token>'")

@@ -68,7 +68,9 @@ ACTORS: Final = (
 )
 OK: Final = 0
 """In a table: allowed, answered with the row's own success status."""
-PROBLEM_TYPES = {401: "unauthenticated", 403: "permission-denied", 404: "not-found"}
+ENROLL: Final = -403
+"""In a table: 403 whose type is content gating's ``enrollment-required`` (not ``permission-denied``)."""
+PROBLEM_TYPES = {401: "unauthenticated", 403: "permission-denied", 404: "not-found", ENROLL: "enrollment-required"}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -220,6 +222,8 @@ async def _new_attempt_b(w: World) -> Target:
 AUTHOR_ONLY = expect(401, OK, OK, 403, 403, 403, 403, 403)
 GRADERS = expect(401, OK, OK, 403, OK, 403, 403, 403)
 COURSE_MEMBERS = expect(401, OK, OK, 403, OK, OK, OK, 403)
+COURSE_CONTENT = expect(401, OK, OK, ENROLL, OK, OK, OK, ENROLL)
+"""A quiz, gated as every course content: staff and enrolled learners; the rest are told to enroll."""
 STAFF_ELSE_HIDDEN = expect(401, OK, OK, 404, OK, 404, 404, 404)
 """Course staff (authors and graders) only; hidden from everyone else, as a draft course is."""
 AUTHOR_ELSE_HIDDEN = expect(401, OK, OK, 404, 403, 404, 404, 404)
@@ -229,7 +233,7 @@ READS = [
     Row("list the bank", "GET", lambda t: f"{COURSES}/{t.course}/questions", 200, AUTHOR_ONLY),
     Row("read a question and its key", "GET", lambda t: f"{API}/questions/{t.question}", 200, STAFF_ELSE_HIDDEN),
     Row("list quizzes", "GET", lambda t: f"{COURSES}/{t.course}/quizzes", 200, COURSE_MEMBERS),
-    Row("read a published quiz", "GET", lambda t: f"{API}/quizzes/{t.quiz}", 200, COURSE_MEMBERS),
+    Row("read a published quiz", "GET", lambda t: f"{API}/quizzes/{t.quiz}", 200, COURSE_CONTENT),
     Row(
         "read a draft quiz",
         "GET",
@@ -357,7 +361,7 @@ WRITES = [
         "POST",
         lambda t: f"{API}/quizzes/{t.quiz}/attempts",
         201,
-        COURSE_MEMBERS,
+        COURSE_CONTENT,
         fresh=_new_quiz,
     ),
     Row(
@@ -400,7 +404,7 @@ def body_of(row: Row, target: Target) -> Json | None:
 
 
 def check_status(response: httpx.Response, wanted: int, ok: int) -> None:
-    status = ok if wanted == OK else wanted
+    status = ok if wanted == OK else abs(wanted)
     assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:300]}"
     if wanted != OK:
         assert response.headers["content-type"].startswith("application/problem+json")

@@ -121,7 +121,8 @@ def assert_inert(html: str) -> None:
 async def test_learners_never_see_drafts(api: Api) -> None:
     outline = await api.course_with_outline("Versioned course", slug="versioned-course")
     course = f"{COURSES}/{outline['id']}"
-    await set_content(api, outline, {"body_markdown": "Original **text**"})
+    # A preview lesson: open to the anonymous reader and the learner (gating: test_http_gating.py).
+    await set_content(api, outline, {"body_markdown": "Original **text**", "preview": True})
     published = await api.publish(outline["id"])
     assert (published["published_version"], published["has_unpublished_changes"]) == (1, False)
     student = await learner(api)
@@ -132,7 +133,7 @@ async def test_learners_never_see_drafts(api: Api) -> None:
     assert response.json()["status"] == "published"  # still published: the draft has changes
     response = await api.client.patch(lesson_url(outline), json={"title": "Edited lesson"}, headers=ADMIN)
     assert response.status_code == 200, response.text
-    await set_content(api, outline, {"body_markdown": "Edited *text*"})
+    await set_content(api, outline, {"body_markdown": "Edited *text*", "preview": True})
 
     for headers in (None, student):
         for url in (course, f"{COURSES}/by-slug/versioned-course"):
@@ -211,7 +212,7 @@ XSS_PAYLOADS = [
 async def test_xss_payloads_in_lesson_text_are_neutralised(api: Api) -> None:
     outline = await api.course_with_outline()
     body = "\n\n".join(["# Lesson", *XSS_PAYLOADS, "[safe](https://docs.example.org)"])
-    written = await set_content(api, outline, {"body_markdown": body})
+    written = await set_content(api, outline, {"body_markdown": body, "preview": True})
     assert written["body_markdown"] == body  # kept as written...
     assert_inert(written["body_html"])  # ...and rendered inert
     await api.publish(outline["id"])
@@ -248,6 +249,7 @@ async def test_setting_rich_content(api: Api) -> None:
             {"name": "data.csv", "storage_key": "courses/x/data.csv", "size_bytes": 10, "content_type": "text/csv"},
         ],
         "duration_seconds": 300,
+        "preview": True,  # so that the anonymous reader below sees it all
     }
     written = await set_content(api, outline, body, section=0, lesson=1)
     assert {k: written[k] for k in ("kind", "video_id", "assessment_id", "duration_seconds")} == {

@@ -76,13 +76,26 @@ EMPTY_DRAFT_CONTENT: Json = {
     "assessment_id": None,
     "attachments": [],
     "duration_seconds": None,
+    "preview": False,
+    "access": "open",
+    "available_at": None,
 }
+# What a new section carries besides its id, title, position and lessons: no release date.
+NO_RELEASE: Json = {"release_at": None, "release_after_days": None, "available_at": None}
 
 
 def as_version(draft: Json, number: int) -> Json:
     """The draft outline as learners read it once published as version ``number`` (no Markdown sources)."""
     sections = [{**s, "lessons": [{**x, "body_markdown": None} for x in s["lessons"]]} for s in draft["sections"]]
     return {**draft, "version_number": number, "has_unpublished_changes": False, "sections": sections}
+
+
+def as_anonymous(outline: Json) -> Json:
+    """A published outline as the anonymous read gates it: no lesson open (none of these is a preview)."""
+    sections = [
+        {**s, "lessons": [{**x, "access": "enrollment_required"} for x in s["lessons"]]} for s in outline["sections"]
+    ]
+    return {**outline, "sections": sections}
 
 
 def section_of(outline: Json, title: str) -> Json:
@@ -179,7 +192,7 @@ async def test_authoring_flow_from_draft_to_archive(api: Api) -> None:
 
     # Sections: appended by default, inserted at a position, clamped to the end when past it.
     basics = await api.add_section(course_id, "Basics")
-    assert basics == {"id": basics["id"], "title": "Basics", "position": 0, "lessons": []}
+    assert basics == {"id": basics["id"], "title": "Basics", "position": 0, "lessons": [], **NO_RELEASE}
     assert (await api.add_section(course_id, "Advanced"))["position"] == 1
     assert (await api.add_section(course_id, "Intro", position=0))["position"] == 0
     assert (await api.add_section(course_id, "Appendix", position=99))["position"] == 3
@@ -280,11 +293,12 @@ async def test_authoring_flow_from_draft_to_archive(api: Api) -> None:
     assert (published["published_version"], published["has_unpublished_changes"]) == (1, False)
     anonymous = await client.get(url)
     assert anonymous.status_code == 200, anonymous.text
-    # Learners read version 1: the draft as published, without the Markdown sources.
-    assert anonymous.json() == as_version(published, 1)
+    # Learners read version 1: the draft as published, without the Markdown sources (gated: the
+    # anonymous reader may open no lesson).
+    assert anonymous.json() == as_anonymous(as_version(published, 1))
     by_slug = await client.get(f"{COURSES}/by-slug/python-analysts")
     assert by_slug.status_code == 200, by_slug.text
-    assert by_slug.json() == as_version(published, 1)
+    assert by_slug.json() == as_anonymous(as_version(published, 1))
     assert await list_slugs(api) == ["python-analysts"]
 
     # A published course keeps its slug and cannot be deleted.
@@ -1018,12 +1032,14 @@ async def test_reads_are_public(api: Api) -> None:
     for url in (COURSES, f"{COURSES}/{outline['id']}", f"{COURSES}/by-slug/open-course"):
         anonymous = await api.client.get(url)
         assert anonymous.status_code == 200, anonymous.text
-        # What staff read when they ask for the published version (by default they get the draft).
+        # What staff read when they ask for the published version (by default they get the draft),
+        # except that the anonymous reader may open none of the lessons (none is a preview).
         params = {} if url == COURSES else {"version": "published"}
-        assert anonymous.json() == (await api.client.get(url, params=params, headers=ADMIN)).json()
+        staff = (await api.client.get(url, params=params, headers=ADMIN)).json()
+        assert anonymous.json() == (staff if url == COURSES else as_anonymous(staff))
         # A typo in a token is never mistaken for anonymous access.
         assert_unauthenticated(await api.client.get(url, headers={"Authorization": "Bearer typo"}))
-    assert (await api.client.get(f"{COURSES}/{outline['id']}")).json() == as_version(published, 1)
+    assert (await api.client.get(f"{COURSES}/{outline['id']}")).json() == as_anonymous(as_version(published, 1))
 
 
 async def test_bearer_scheme_is_case_insensitive(api: Api) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from elearning_core.course.model import Access, SectionRelease
+from elearning_core.course.model import Access, CourseStatus, SectionRelease
 from elearning_core.course.queries import CourseOutline, LessonView, SectionView
 from elearning_core.shared.errors import ContentLocked, NotFound
 
@@ -195,15 +195,6 @@ class EnrollmentDates(Protocol):
         ...
 
 
-class _NoOutlines:
-    async def published_outline(self, course_id: uuid.UUID, number: int | None = None) -> CourseOutline | None:
-        return None
-
-
-NO_OUTLINES: PublishedOutlines = _NoOutlines()
-"""For services built without the course reads (library callers, unit tests): no lesson shows anything."""
-
-
 class ContentGate:
     """Gates another module's material (a video, a quiz) by the published lessons that show it.
 
@@ -211,7 +202,9 @@ class ContentGate:
     hold one, so their routes gate exactly as the course's own lesson reads do.
     """
 
-    def __init__(self, outlines: PublishedOutlines, enrollments: EnrollmentDates) -> None:
+    def __init__(self, outlines: PublishedOutlines | None, enrollments: EnrollmentDates) -> None:
+        # None (library callers, unit tests without the course reads): no lesson shows anything, and
+        # whether the course is published is left to the caller.
         self._outlines, self._enrollments = outlines, enrollments
 
     async def viewer(self, user_id: uuid.UUID | None, course_id: uuid.UUID) -> Viewer:
@@ -230,10 +223,17 @@ class ContentGate:
         video_id: uuid.UUID | None = None,
         assessment_id: uuid.UUID | None = None,
     ) -> Decision:
-        """Whether the caller may open this video or quiz of the course (``require_open`` raises the refusal)."""
+        """Whether the caller may open this video or quiz of the course (``require_open`` raises the refusal).
+
+        NotFound for everyone but staff while the course is not published: its material is a draft to them.
+        """
         if staff:
             return OPEN
-        outline = await self._outlines.published_outline(course_id)
+        outline = None
+        if self._outlines is not None:
+            outline = await self._outlines.published_outline(course_id)
+            if outline is None or outline.status is not CourseStatus.PUBLISHED:
+                raise NotFound("video", video_id) if video_id is not None else NotFound("quiz", assessment_id)
         lessons = lessons_with(outline, video_id=video_id, assessment_id=assessment_id) if outline else []
         if any(gated.lesson.preview for gated in lessons):
             return OPEN

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from elearning_core.auth.model import ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
-from elearning_core.course.gating import NO_OUTLINES, ContentGate, PublishedOutlines, require_open
+from elearning_core.course.gating import ContentGate, PublishedOutlines, require_open
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from elearning_core.shared.ids import new_uuid
@@ -100,7 +100,7 @@ class VideoService:
         clock: Clock,
         policy: Policy,
         config: VideoConfig | None = None,
-        outlines: PublishedOutlines = NO_OUTLINES,
+        outlines: PublishedOutlines | None = None,
     ) -> None:
         self._uow, self._storage, self._resources, self._enrollments = uow, storage, resources, enrollments
         # Who may watch is the course's gating decision, by the published lessons that show the video.

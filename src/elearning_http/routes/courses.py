@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
@@ -28,7 +28,9 @@ from elearning_core.course.commands import (
     RenameSection,
     ReorderLessons,
     ReorderSections,
+    SectionReleaseSpec,
     SetLessonContent,
+    SetSectionRelease,
     UpdateCourse,
 )
 from elearning_core.course.model import DESCRIPTION_MAX, SLUG_MAX, SUMMARY_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX, Level
@@ -41,7 +43,7 @@ from elearning_core.course.queries import (
     VersionSummary,
     outline_of,
 )
-from elearning_core.course.service import CourseService, VersionRef
+from elearning_core.course.service import CourseService, VersionRef, ViewAs
 from elearning_core.shared.errors import FieldError, ValidationFailed
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from elearning_core.shared.ports import Principal
@@ -111,6 +113,21 @@ VersionQuery = Annotated[
 ]
 
 
+ViewAsQuery = Annotated[
+    Literal["learner"] | None,
+    QueryParameter(
+        description=(
+            "Staff only: 'learner' reads the latest published version gated as an enrolled learner sees it "
+            "(enrolled now, or since the caller's own enrollment). Ignored for everyone else, who are always gated."
+        ),
+    ),
+]
+
+
+def _view_as(raw: str | None) -> ViewAs:
+    return "learner" if raw == "learner" else None
+
+
 def _version_ref(raw: str | None) -> VersionRef:
     if raw is None:
         return None
@@ -124,6 +141,7 @@ def _version_ref(raw: str | None) -> VersionRef:
 
 
 READ_ERRORS = problem_responses(400, 404, 422)
+GATED_READ_ERRORS = problem_responses(400, 403, 404, 422)
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
 CourseId = FromPath[uuid.UUID]
@@ -170,7 +188,10 @@ class CourseController(Controller):
         summary="Get a course with its outline",
         description=(
             "Learners and anonymous callers get the latest published version (lesson text as sanitised HTML), "
-            "never the draft. Staff get the draft, with its Markdown, unless they ask for a version."
+            "never the draft. Staff get the draft, with its Markdown, unless they ask for a version. "
+            "Content is gated: every title, kind and duration is listed, but a lesson the caller may not open "
+            "(not enrolled, or its section not yet released) has no body, video, assessment or attachments, and "
+            "its `access` says why (`available_at`: when it opens). Preview lessons are open to everyone."
         ),
         responses=READ_ERRORS,
     )
@@ -180,18 +201,48 @@ class CourseController(Controller):
         principal: NamedDependency[Principal],
         course_id: CourseId,
         version: VersionQuery = None,
+        view_as: ViewAsQuery = None,
     ) -> CourseOutline:
-        return await course_service.get_outline(principal, course_id, _version_ref(version))
+        return await course_service.get_outline(principal, course_id, _version_ref(version), _view_as(view_as))
 
-    @get("/by-slug/{slug:str}", summary="Get a course by slug with its outline", responses=READ_ERRORS)
+    @get(
+        "/by-slug/{slug:str}",
+        summary="Get a course by slug with its outline",
+        description="As `GET /api/v1/courses/{course_id}`, gated the same way.",
+        responses=READ_ERRORS,
+    )
     async def get_course_by_slug(
         self,
         course_service: NamedDependency[CourseService],
         principal: NamedDependency[Principal],
         slug: FromPath[str],
         version: VersionQuery = None,
+        view_as: ViewAsQuery = None,
     ) -> CourseOutline:
-        return await course_service.get_outline_by_slug(principal, slug[: SLUG_MAX + 1], _version_ref(version))
+        return await course_service.get_outline_by_slug(
+            principal, slug[: SLUG_MAX + 1], _version_ref(version), _view_as(view_as)
+        )
+
+    @get(
+        "/{course_id:uuid}/lessons/{lesson_id:uuid}",
+        summary="Get one lesson with its content",
+        description=(
+            "Enrolled learners once the lesson's section is released, staff always (the draft), everyone for "
+            "a preview lesson. Otherwise 403 whose `type` says why: `urn:elearning:problem:enrollment-required`, "
+            "or `urn:elearning:problem:not-yet-released` with `available_at`. An unknown lesson, or one only in "
+            "the draft, is 404."
+        ),
+        responses=GATED_READ_ERRORS,
+    )
+    async def get_lesson(
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        lesson_id: FromPath[uuid.UUID],
+        view_as: ViewAsQuery = None,
+    ) -> LessonView:
+        return await course_service.get_lesson(principal, course_id, lesson_id, _view_as(view_as))
 
     @get(
         "/{course_id:uuid}/versions",
@@ -317,6 +368,27 @@ class CourseController(Controller):
     ) -> CourseOutline:
         cmd = RenameSection(course_id=course_id, section_id=section_id, title=data.title)
         return outline_of(await course_service.rename_section(principal, cmd))
+
+    @put(
+        "/{course_id:uuid}/sections/{section_id:uuid}/release",
+        summary="Set when a section opens to learners (in the draft)",
+        description=(
+            "`release_at` (a time, for every learner) or `release_after_days` (days after each learner "
+            "enrolled), not both; neither opens the section with the course. Learners see it once the course "
+            "is published again; staff are never held back."
+        ),
+        responses=WRITE_ERRORS,
+    )
+    async def set_section_release(
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        section_id: SectionId,
+        data: JSONBody[SectionReleaseSpec],
+    ) -> SectionView:
+        cmd = SetSectionRelease(course_id=course_id, section_id=section_id, **dict(data))
+        return await course_service.set_section_release(principal, cmd)
 
     @delete(
         "/{course_id:uuid}/sections/{section_id:uuid}",

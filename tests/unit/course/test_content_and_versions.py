@@ -264,9 +264,14 @@ def service(store: CourseStore) -> CourseService:
 
 
 def content_cmd(course: Course, body: str, **extra: Any) -> SetLessonContent:
+    """A preview lesson by default, so that anonymous readers see its text (gating: test_gating.py)."""
     section = course.sections[0]
     return SetLessonContent(
-        course_id=course.id, section_id=section.id, lesson_id=section.lessons[0].id, body_markdown=body, **extra
+        course_id=course.id,
+        section_id=section.id,
+        lesson_id=section.lessons[0].id,
+        body_markdown=body,
+        **{"preview": True, **extra},
     )
 
 
@@ -402,7 +407,9 @@ async def test_import_keeps_content_and_publishes_version_1(service: CourseServi
             SectionSpec(
                 title="S",
                 lessons=[
-                    LessonSpec(title="L", content=LessonContentSpec(body_markdown="<i>x</i>", duration_seconds=5))
+                    LessonSpec(
+                        title="L", content=LessonContentSpec(body_markdown="<i>x</i>", duration_seconds=5, preview=True)
+                    )
                 ],
             )
         ],

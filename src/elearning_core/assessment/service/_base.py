@@ -33,7 +33,7 @@ from elearning_core.assessment.queries import (
 from elearning_core.assessment.service._views import attempt_view
 from elearning_core.auth.model import Permission, ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
-from elearning_core.course.gating import NO_OUTLINES, ContentGate, PublishedOutlines, require_open
+from elearning_core.course.gating import ContentGate, PublishedOutlines, require_open
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import (
     Conflict,
@@ -63,7 +63,7 @@ class _Base:
         clock: Clock,
         policy: Policy,
         cursors: CursorCodec,
-        outlines: PublishedOutlines = NO_OUTLINES,
+        outlines: PublishedOutlines | None = None,
     ) -> None:
         self._uow, self._queries, self._enrollments, self._courses = uow, queries, enrollments, courses
         self._resources, self._matcher, self._clock, self._policy = resources, matcher, clock, policy
