@@ -1039,6 +1039,7 @@ def a_service(
     clock: FixedClock | None = None,
     policy: Policy | None = None,
     cursors: CursorCodec | None = None,
+    enrollments: InMemoryEnrollmentDates | None = None,
 ) -> CourseService:
     """A CourseService on the fakes: a fresh FakeUnitOfWork per use case over one store."""
     store = store if store is not None else CourseStore()
@@ -1048,7 +1049,23 @@ def a_service(
         clock or FixedClock(T0),
         policy or AdminOnlyPolicy(),
         cursors or CursorCodec(CURSOR_SECRET),
+        enrollments=enrollments,
     )
+
+
+class InMemoryEnrollmentDates:
+    """Content gating's narrow enrollment read: who is enrolled in which course since when."""
+
+    def __init__(self) -> None:
+        self.since: dict[tuple[uuid.UUID, uuid.UUID], datetime] = {}
+        self.reads = 0
+
+    def enroll(self, user_id: uuid.UUID, course_id: uuid.UUID, at: datetime) -> None:
+        self.since[(user_id, course_id)] = at
+
+    async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None:
+        self.reads += 1
+        return self.since.get((user_id, course_id))
 
 
 def minutes(n: int) -> timedelta:

@@ -422,6 +422,8 @@ def spec_from_outline(outline: CourseOutline) -> CourseSpec:
             SectionSpec(
                 id=section.id,
                 title=section.title,
+                release_at=section.release_at,
+                release_after_days=section.release_after_days,
                 lessons=[
                     LessonSpec(id=lesson.id, title=lesson.title, content=_content_spec(lesson))
                     for lesson in section.lessons
@@ -451,6 +453,7 @@ def _content_spec(lesson: LessonView) -> LessonContentSpec | None:
             for a in lesson.attachments
         ],
         duration_seconds=lesson.duration_seconds,
+        preview=lesson.preview,
     )
     return None if spec == LessonContentSpec() else spec
 
