@@ -37,9 +37,7 @@ def write(path: Path, courses: list[dict[str, Any]]) -> str:
     return str(path)
 
 
-def test_preview_and_release_dates_round_trip(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
-) -> None:
+def test_preview_and_release_dates_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> None:
     isolate_cli_env(monkeypatch, tmp_path, sqlite_url)
     ok("db", "upgrade")
     ok("courses", "import", write(tmp_path / "in.json", [GATED_COURSE]))

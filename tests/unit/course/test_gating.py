@@ -122,14 +122,25 @@ async def author(service: CourseService, course: Course) -> None:
                     section_id=section.id,
                     lesson_id=lesson.id,
                     body_markdown=f"{SECRET} {lesson.title}",
-                    attachments=[{"name": "notes.pdf", "url": "https://x.example/n.pdf", "size_bytes": 1, "content_type": "application/pdf"}],  # type: ignore[list-item]
+                    attachments=[
+                        {
+                            "name": "notes.pdf",
+                            "url": "https://x.example/n.pdf",
+                            "size_bytes": 1,
+                            "content_type": "application/pdf",
+                        }
+                    ],  # type: ignore[list-item]
                     duration_seconds=60,
                     preview=preview,
                 ),
             )
     s2, s3 = course.sections[1].id, course.sections[2].id
-    await service.set_section_release(ADMIN, SetSectionRelease(course_id=course.id, section_id=s2, release_at=T0 + 3 * DAY))
-    await service.set_section_release(ADMIN, SetSectionRelease(course_id=course.id, section_id=s3, release_after_days=7))
+    await service.set_section_release(
+        ADMIN, SetSectionRelease(course_id=course.id, section_id=s2, release_at=T0 + 3 * DAY)
+    )
+    await service.set_section_release(
+        ADMIN, SetSectionRelease(course_id=course.id, section_id=s3, release_after_days=7)
+    )
     await service.publish(ADMIN, CourseRef(course_id=course.id))
 
 
@@ -151,10 +162,16 @@ async def test_outsiders_see_titles_kinds_durations_and_the_preview_only(world) 
         outline = await service.get_outline(reader, course.id)
         assert accesses(outline) == [["open", "enrollment_required"]] + [["enrollment_required"] * 2] * 2
         preview, locked = outline.sections[0].lessons
-        assert SECRET in preview.body_html and preview.attachments
+        assert SECRET in preview.body_html
+        assert preview.attachments
         for section in outline.sections:
             for lesson in section.lessons[1 if section is outline.sections[0] else 0 :]:
-                assert (lesson.body_html, lesson.attachments, lesson.video_id, lesson.assessment_id) == ("", [], None, None)
+                assert (lesson.body_html, lesson.attachments, lesson.video_id, lesson.assessment_id) == (
+                    "",
+                    [],
+                    None,
+                    None,
+                )
                 assert (lesson.title, lesson.kind.value, lesson.duration_seconds) != ("", "", None)
         # Learners see the release dates (the absolute one as a date; no personal date without an enrollment).
         assert [(s.release_at, s.release_after_days, s.available_at) for s in outline.sections] == [
@@ -209,7 +226,10 @@ async def test_staff_are_never_held_back_and_can_read_as_a_learner(world) -> Non
     with pytest.raises(ContentLocked):
         await service.get_lesson(ADMIN, course.id, course.sections[1].lessons[0].id, "learner")
     # view_as changes nothing for learners: they are always gated as themselves.
-    assert accesses(await service.get_outline(STRANGER, course.id, None, "learner"))[0] == ["open", "enrollment_required"]
+    assert accesses(await service.get_outline(STRANGER, course.id, None, "learner"))[0] == [
+        "open",
+        "enrollment_required",
+    ]
     assert enrollments.reads >= 1
 
 
@@ -296,7 +316,9 @@ async def test_the_content_gate_decides_material_by_the_lessons_that_show_it(wor
         await service.set_lesson_content(
             ADMIN, SetLessonContent(course_id=course.id, section_id=section.id, lesson_id=lesson.id, **content)
         )
-    await service.set_section_release(ADMIN, SetSectionRelease(course_id=course.id, section_id=s2.id, release_at=T0 + DAY))
+    await service.set_section_release(
+        ADMIN, SetSectionRelease(course_id=course.id, section_id=s2.id, release_at=T0 + DAY)
+    )
     await service.publish(ADMIN, CourseRef(course_id=course.id))
     gate = ContentGate(InMemoryCatalogQueries(store), enrollments)
     outline = await InMemoryCatalogQueries(store).published_outline(course.id)
