@@ -9,6 +9,17 @@ and then an open-loop client starts ``GET /api/v1/courses/{id}`` with the learne
 every 1/rate s (whatever the previous requests are doing) and records each latency. In the same
 run and at the same rate it measures ``GET /health`` as the baseline: the machine's and the
 server's floor, so a busy machine shows in both numbers.
+
+Content gating's figure ("at most 0.3 ms of server CPU per request"): after the latency phases,
+alternating closed-loop rounds read the same outline as the enrolled learner (gated: the published
+version, the learner's enrollment looked up, the gate applied) and as the course's instructor with
+``?version=published`` (the ungated staff read of the same version: the same sign-in work, the same
+bytes, no enrollment read, no gate). The server's CPU time (``/proc/<pid>/stat``) over each round,
+divided by its requests, gives CPU ms per request; the difference of the medians is what gating
+costs. Two sections carry a release date in the past, so the gate evaluates releases while every
+lesson stays open and both reads answer the same bytes (checked).
+
+    python benchmarks/outline.py --seconds 10 --cpu-requests 1500 --no-record   # about a minute
 """
 
 from __future__ import annotations
@@ -24,12 +35,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from auth import run_server
-from catalog import DEFAULT_ADMIN_URL, OUT, RESULTS, ROOT, environment_facts, log, throwaway_database
+from catalog import DEFAULT_ADMIN_URL, OUT, RESULTS, ROOT, _cpu_seconds, environment_facts, log, throwaway_database
 
 LESSONS_PER_SECTION = 20
 SECTIONS = 10
 TARGET_P95_MS = 100.0
 PASSWORD = "benchmark-password-0"
+TARGET_GATING_CPU_MS = 0.3
 BODY = (
     "## What you will learn\n\nA paragraph with **bold**, *emphasis*, `code` and [a link](https://example.org).\n\n"
     "- one point\n- another point\n- a third point\n\n```python\nprint('hello')\n```\n\n"
@@ -39,10 +51,13 @@ BODY = (
 
 
 def _spec() -> Any:
+    from datetime import timedelta
+
     from elearning_core.course.commands import CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
     from elearning_core.course.model import CourseStatus
 
     body = LessonContentSpec(body_markdown=BODY)
+    released = datetime.now(UTC) - timedelta(days=1)  # a release date the gate checks, already past
 
     return CourseSpec(
         slug="bench-outline-200-lessons",
@@ -53,6 +68,7 @@ def _spec() -> Any:
         sections=[
             SectionSpec(
                 title=f"Part {s + 1}",
+                release_at=released if s >= SECTIONS - 2 else None,
                 lessons=[
                     LessonSpec(title=f"Lesson {s * LESSONS_PER_SECTION + n + 1}", content=body)
                     for n in range(LESSONS_PER_SECTION)
@@ -66,7 +82,7 @@ def _spec() -> Any:
 async def _seed(env: dict[str, str]) -> tuple[str, str]:
     from elearning_adapters.container import bootstrap
     from elearning_adapters.settings import Settings
-    from elearning_core.identity.commands import CreateUser
+    from elearning_core.identity.commands import CreateUser, RoleGrantSpec
     from elearning_core.shared.ports import SYSTEM
 
     settings = Settings(
@@ -78,6 +94,12 @@ async def _seed(env: dict[str, str]) -> tuple[str, str]:
             SYSTEM, CreateUser(email="learner@example.org", display_name="Learner", password=PASSWORD)
         )
         await platform.enrollments.enroll(SYSTEM, course.id, learner.id)
+        instructor = await platform.identity.create_user(
+            SYSTEM, CreateUser(email="instructor@example.org", display_name="Instructor", password=PASSWORD)
+        )
+        await platform.identity.grant_role(
+            SYSTEM, instructor.id, RoleGrantSpec(role="instructor", scope="course", scope_id=course.id)
+        )
         return str(course.id), str(learner.id)
 
 
@@ -103,13 +125,46 @@ async def _open_loop(base: str, path: str, headers: dict[str, str], rate: float,
         return list(await asyncio.gather(*tasks))
 
 
-async def _token(base: str) -> str:
+async def _token(base: str, email: str = "learner@example.org") -> str:
     import httpx
 
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        response = await client.post("/api/v1/auth/login", json={"email": "learner@example.org", "password": PASSWORD})
+        response = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         response.raise_for_status()
         return str(response.json()["access_token"])
+
+
+async def _cpu_rounds(
+    base: str, pid: int, reads: dict[str, tuple[str, dict[str, str]]], requests: int, rounds: int, concurrency: int
+) -> dict[str, list[float]]:
+    """Server CPU ms per request of each read, per round; the reads alternate round by round."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    per_request: dict[str, list[float]] = {name: [] for name in reads}
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        bodies = {}
+        for name, (path, headers) in reads.items():
+            for _ in range(20):  # warm-up: connections, prepared statements, caches
+                response = await client.get(path, headers=headers)
+                response.raise_for_status()
+            bodies[name] = response.content
+        if len(set(bodies.values())) != 1:
+            raise RuntimeError("the gated and the ungated reads do not answer the same bytes")
+
+        async def worker(path: str, headers: dict[str, str], count: int) -> None:
+            for _ in range(count):
+                (await client.get(path, headers=headers)).raise_for_status()
+
+        for _ in range(rounds):
+            for name, (path, headers) in reads.items():
+                shares = [
+                    requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)
+                ]
+                before = _cpu_seconds(pid)
+                await asyncio.gather(*(worker(path, headers, n) for n in shares))
+                per_request[name].append((_cpu_seconds(pid) - before) * 1000 / requests)
+    return per_request
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -123,6 +178,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--wrk", default="wrk")
+    parser.add_argument("--cpu-requests", type=int, default=2000, help="requests per CPU round")
+    parser.add_argument("--cpu-rounds", type=int, default=3, help="rounds per read (alternating)")
+    parser.add_argument("--concurrency", type=int, default=8, help="connections of the CPU rounds")
+    parser.add_argument("--cache", choices=["none", "memory"], default="none", help="the server's catalog cache")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -133,7 +192,7 @@ def main(argv: list[str]) -> None:
             "ELEARNING_DATABASE_URL": url,
             "ELEARNING_SECRET_KEY": secrets.token_urlsafe(32),
             "ELEARNING_ACCESS_TOKEN_TTL_SECONDS": "3600",
-            "ELEARNING_CACHE": "none",
+            "ELEARNING_CACHE": args.cache,
             "ELEARNING_KAFKA_BOOTSTRAP_SERVERS": "",
             "ELEARNING_REDIS_URL": "",
             "BENCH_USER_ID": "00000000-0000-0000-0000-000000000000",
@@ -141,25 +200,33 @@ def main(argv: list[str]) -> None:
         }
         (OUT / "outline_bare.json").write_bytes(b"{}")
         course_id, _ = asyncio.run(_seed(env))
-        with run_server(env, OUT / "outline_server.log") as (_, base):
+        with run_server(env, OUT / "outline_server.log") as (server, base):
             token = asyncio.run(_token(base))
             auth = {"Authorization": f"Bearer {token}"}
+            staff = {"Authorization": f"Bearer {asyncio.run(_token(base, 'instructor@example.org'))}"}
             path = f"/api/v1/courses/{course_id}"
             log(f"baseline: GET /health at {args.rate:g}/s for {args.seconds:.0f} s")
             health = asyncio.run(_open_loop(base, "/health", {}, args.rate, args.seconds))
             log(f"outline: GET {path} at {args.rate:g}/s for {args.seconds:.0f} s")
             outline = asyncio.run(_open_loop(base, path, auth, args.rate, args.seconds))
+            log(f"server CPU: {args.cpu_rounds} rounds x {args.cpu_requests} requests, gated learner vs ungated staff")
+            reads = {"learner": (path, auth), "staff": (f"{path}?version=published", staff)}
+            cpu = asyncio.run(
+                _cpu_rounds(base, server.pid, reads, args.cpu_requests, args.cpu_rounds, args.concurrency)
+            )
     total = time.perf_counter() - started
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     p95 = _pct(outline, 0.95)
+    learner_cpu, staff_cpu = statistics.median(cpu["learner"]), statistics.median(cpu["staff"])
+    gating_cpu = learner_cpu - staff_cpu
     lines = [
         f"## {now} - outline for an enrolled learner: {SECTIONS * LESSONS_PER_SECTION} lessons at {args.rate:g} req/s",
         "",
         f"- Command: `python benchmarks/outline.py{''.join(' ' + a for a in sys.argv[1:])}` (total {total:.0f} s)",
         f"- Code: {facts['revision']}",
         f"- Machine: {facts['cpus']} CPUs, {facts['os']}, Python {facts['python']}",
-        "- Server: one uvicorn process, production app, PostgreSQL (throwaway database), no cache; open-loop client,"
-        f" {len(outline)} requests per endpoint",
+        f"- Server: one uvicorn process, production app, PostgreSQL (throwaway database), cache {args.cache};"
+        f" open-loop client, {len(outline)} requests per endpoint",
         "",
         "| endpoint | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) |",
         "|---|---:|---:|---:|---:|",
@@ -169,6 +236,19 @@ def main(argv: list[str]) -> None:
         f" | {_pct(outline, 0.99):.1f} | {max(outline):.1f} |",
         "",
         f"- **Outline p95 {p95:.1f} ms** (target < {TARGET_P95_MS:.0f} ms: {'met' if p95 < TARGET_P95_MS else 'NOT met'})",
+        "",
+        f"Server CPU per request, {args.cpu_rounds} alternating rounds x {args.cpu_requests} requests"
+        f" ({args.concurrency} connections; median of rounds, rounds in brackets):",
+        "",
+        "| read | server CPU ms/request |",
+        "|---|---:|",
+        f"| enrolled learner, gated (`GET /api/v1/courses/{{id}}`) | {learner_cpu:.3f}"
+        f" ({', '.join(f'{v:.3f}' for v in cpu['learner'])}) |",
+        f"| instructor, ungated (`?version=published`, same bytes) | {staff_cpu:.3f}"
+        f" ({', '.join(f'{v:.3f}' for v in cpu['staff'])}) |",
+        "",
+        f"- **Content gating: {gating_cpu:+.3f} ms of server CPU per request** (target <= {TARGET_GATING_CPU_MS} ms:"
+        f" {'met' if gating_cpu <= TARGET_GATING_CPU_MS else 'NOT met'})",
     ]
     print("\n".join(lines))
     if not args.no_record:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -385,8 +385,17 @@ class SqlEnrollmentLookup(EnrollmentLookup):
         async with self._db.read() as conn:
             return (await conn.execute(self._QUERY, {"c": course_id, "u": user_id})).first() is not None
 
+    _PG_SINCE = "SELECT enrolled_at FROM enrollments WHERE course_id = %s AND user_id = %s AND status IN ('active', 'completed')"
+
     async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None:
-        """One lookup on the (course_id, user_id) unique key; the gating read of every content route."""
+        """One lookup on the (course_id, user_id) unique key: content gating's read on every learner's content
+        read. On PostgreSQL through the plain psycopg pool, as the catalog reads it gates (a prepared
+        statement; SQLAlchemy's async bridge would cost more CPU than the gate itself)."""
+        if not self._db.is_sqlite:
+            pool = await self._db.read_pool()
+            async with pool.connection() as conn:
+                found = await (await conn.execute(self._PG_SINCE, (course_id, user_id))).fetchone()
+            return None if found is None else found[0].astimezone(UTC)
         async with self._db.read() as conn:
             row = (await conn.execute(self._SINCE, {"c": course_id, "u": user_id})).first()
         return None if row is None else row[0]
