@@ -296,7 +296,7 @@ def main(argv: list[str]) -> None:
         " on a shared machine: compare it with the rounds' spread)",
         "",
         f"In-process CPU per call (`time.process_time`, {args.cpu_rounds} rounds x {args.in_process_calls} calls,"
-        " medians), the course service without HTTP:",
+        " medians), the course service without HTTP and without a cache:",
         "",
         "| call | CPU ms/call |",
         "|---|---:|",
