@@ -61,5 +61,5 @@ class CourseWiring(ModuleWiring):
         renderer=renderer,
     )
 
-    subscriptions = providers.Callable(_subscriptions, catalog_queries)
-    commit_listeners = providers.Callable(_commit_listeners, catalog_queries)
+    subscriptions = providers.Singleton(_subscriptions, catalog_queries)
+    commit_listeners = providers.Singleton(_commit_listeners, catalog_queries)

@@ -112,4 +112,4 @@ class IdentityWiring(ModuleWiring):
         config=providers.Singleton(_auth_config, settings),
     )
 
-    closers = providers.Callable(_closers, rate_limiter, oidc_providers, mail_queue)
+    closers = providers.Singleton(_closers, rate_limiter, oidc_providers, mail_queue)

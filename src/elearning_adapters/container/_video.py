@@ -7,6 +7,7 @@ from datetime import timedelta
 from dependency_injector import providers
 
 from elearning_adapters.container._wiring import Closer, ModuleWiring
+from elearning_adapters.events import Subscription
 from elearning_adapters.media.ffmpeg import FfmpegTranscoder, FfprobeMediaProber
 from elearning_adapters.media.processor import VideoProcessor, video_processing_subscription
 from elearning_adapters.media.signer import HmacPlaybackSigner
@@ -37,6 +38,10 @@ def _processor(settings: Settings, service: providers.Provider[VideoService]) ->
     return VideoProcessor(service, settings.transcode_concurrency)
 
 
+def _subscriptions(processor: VideoProcessor) -> list[Subscription]:
+    return [video_processing_subscription(processor)]
+
+
 def _closers(processor: VideoProcessor) -> list[Closer]:
     return [processor.aclose]
 
@@ -65,5 +70,5 @@ class VideoWiring(ModuleWiring):
     )
     processor = providers.Singleton(_processor, settings, service.provider)
 
-    subscriptions = providers.List(providers.Callable(video_processing_subscription, processor))
-    closers = providers.Callable(_closers, processor)
+    subscriptions = providers.Singleton(_subscriptions, processor)
+    closers = providers.Singleton(_closers, processor)

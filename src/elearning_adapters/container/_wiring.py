@@ -18,8 +18,9 @@ class ModuleWiring(containers.DeclarativeContainer):
     A wiring declares ``shared = providers.DependenciesContainer()`` and
     ``settings = providers.Dependency(instance_of=Settings)`` (the assembly
     passes the shared adapters and the settings), its adapters and services,
-    and, where it has any, overrides these three lists, which the assembly
-    gathers from every module (a new module adds nothing to a central list):
+    and, where it has any, overrides these three lists (a ``Singleton``
+    returning a list, so each is built once), which the assembly gathers from
+    every module (a new module adds nothing to a central list):
     """
 
     subscriptions: providers.Provider[list[Subscription]] = providers.List()
