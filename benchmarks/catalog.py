@@ -79,7 +79,7 @@ BATCH = 1_000
 
 ENDPOINTS = ("bare_app", "bare", "list", "outline")
 LABELS = {
-    "bare_app": "bare app  GET /bench/bare (a separate minimal app)",
+    "bare_app": "bare app  GET /bench/bare",
     "bare": "bare  GET /bench/bare",
     "list": "list  GET /api/v1/courses?limit=20",
     "outline": "outline  GET /api/v1/courses/{id}",

@@ -20,7 +20,8 @@ class ModuleWiring(containers.DeclarativeContainer):
     passes the shared adapters and the settings), its adapters and services,
     and, where it has any, overrides these three lists (a ``Singleton``
     returning a list, so each is built once), which the assembly gathers from
-    every module (a new module adds nothing to a central list):
+    every module: a new module adds nothing to a central list (see
+    docs/composition-root.md).
     """
 
     subscriptions: providers.Provider[list[Subscription]] = providers.List()
@@ -37,7 +38,8 @@ def module_wirings(container: Any) -> list[Any]:
     for provider in container.providers.values():
         if isinstance(provider, providers.Container):
             sub = provider()
-            if issubclass(sub.declarative_parent, ModuleWiring):
+            parent = getattr(sub, "declarative_parent", None)
+            if isinstance(parent, type) and issubclass(parent, ModuleWiring):
                 wirings.append(sub)
     return wirings
 
