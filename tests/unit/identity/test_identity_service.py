@@ -593,11 +593,13 @@ async def test_listing_users_needs_user_manage(platform: IdentityPlatform) -> No
         await platform.identity.list_users(platform.principal(ada), UserListFilter())
     with pytest.raises(PermissionDenied, match=r"user\.manage"):
         await platform.identity.list_users(platform.principal(olga), UserListFilter())  # the whole platform
-    members = await platform.identity.list_users(platform.principal(olga), UserListFilter(organization_id=acme.id))
+    members = (
+        await platform.identity.list_users(platform.principal(olga), UserListFilter(organization_id=acme.id))
+    ).items
     assert [u.id for u in members] == [ada.id]
-    everyone = await platform.identity.list_users(SYSTEM, UserListFilter())
+    everyone = (await platform.identity.list_users(SYSTEM, UserListFilter())).items
     assert {u.id for u in everyone} == {olga.id, ada.id}
-    assert [u.id for u in await platform.identity.list_users(SYSTEM, UserListFilter(text="OLGA"))] == [olga.id]
+    assert [u.id for u in (await platform.identity.list_users(SYSTEM, UserListFilter(text="OLGA"))).items] == [olga.id]
 
 
 async def test_explain_permissions_gives_every_permission_with_a_reason(platform: IdentityPlatform) -> None:
