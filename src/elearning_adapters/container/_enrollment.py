@@ -28,4 +28,5 @@ class EnrollmentWiring(ModuleWiring):
         resources=shared.resources,
         clock=shared.clock,
         policy=shared.policy,
+        cursors=shared.cursors,
     )

@@ -98,6 +98,7 @@ class IdentityWiring(ModuleWiring):
         resources=shared.resources,
         clock=shared.clock,
         policy=shared.policy,
+        cursors=shared.cursors,
         config=providers.Singleton(_identity_config, settings),
     )
     auth = providers.Singleton(

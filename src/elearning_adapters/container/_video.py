@@ -66,6 +66,7 @@ class VideoWiring(ModuleWiring):
         transcoder=transcoder,
         clock=shared.clock,
         policy=shared.policy,
+        cursors=shared.cursors,
         config=providers.Singleton(_video_config, settings),
     )
     processor = providers.Singleton(_processor, settings, service.provider)
