@@ -145,6 +145,8 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/courses/{course_id}/sections/order", "put"),
     ("/api/v1/courses/{course_id}/sections/{section_id}", "patch"),
     ("/api/v1/courses/{course_id}/sections/{section_id}", "delete"),
+    ("/api/v1/courses/{course_id}/sections/{section_id}/release", "put"),
+    ("/api/v1/courses/{course_id}/lessons/{lesson_id}", "get"),
     ("/api/v1/courses/{course_id}/sections/{section_id}/lessons", "post"),
     ("/api/v1/courses/{course_id}/sections/{section_id}/lessons/order", "put"),
     ("/api/v1/courses/{course_id}/sections/{section_id}/lessons/{lesson_id}", "patch"),
