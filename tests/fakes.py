@@ -596,6 +596,16 @@ class InMemoryOneTimeTokenRepository(OneTimeTokenRepository):
             raise Conflict(_REFERENCE_CONFLICT)
 
     async def consume(self, digest: str, purpose: TokenPurpose, at: datetime) -> UserId | None:
+        token = await self._consume(digest, purpose, at)
+        return token.user_id if token is not None else None
+
+    async def consume_email_change(self, digest: str, at: datetime) -> tuple[UserId, str] | None:
+        token = await self._consume(digest, TokenPurpose.EMAIL_CHANGE, at)
+        if token is None or token.new_email is None:
+            return None
+        return token.user_id, token.new_email
+
+    async def _consume(self, digest: str, purpose: TokenPurpose, at: datetime) -> OneTimeToken | None:
         def usable() -> OneTimeToken | None:
             token: OneTimeToken | None = self._tx.get("tokens", digest)
             ok = token is not None and token.purpose is purpose and token.used_at is None and token.expires_at > at
@@ -608,7 +618,7 @@ class InMemoryOneTimeTokenRepository(OneTimeTokenRepository):
         if token is None:
             return None
         self._tx.put("tokens", digest, replace(token, used_at=at))
-        return token.user_id
+        return token
 
     async def revoke_all(self, user_id: uuid.UUID, purpose: TokenPurpose, at: datetime) -> int:
         def unused(token: OneTimeToken | None) -> bool:
@@ -755,7 +765,11 @@ class InMemoryPrincipalQueries(PrincipalQueries):
         session: LoginSession | None = self._store.records["sessions"].get(session_id) if session_id else None
         active = session_id is None or (session is not None and session.user_id == user_id and session.active_at(at))
         return PrincipalRecord(
-            user_id=user.id, status=user.status.value, grants=tuple(user.grants), session_active=active
+            user_id=user.id,
+            status=user.status.value,
+            grants=tuple(user.grants),
+            session_active=active,
+            email_verified=user.email_verified,
         )
 
 
@@ -1423,7 +1437,7 @@ class IdentityPlatform:
     @staticmethod
     def principal(user: User) -> Principal:
         """The principal a request signed in as ``user`` would carry (its grants at this moment)."""
-        return user_principal(user.id, tuple(user.grants), None)
+        return user_principal(user.id, tuple(user.grants), None, email_verified=user.email_verified)
 
 
 def an_identity_platform(

@@ -247,7 +247,9 @@ class Adapters(containers.DeclarativeContainer):
 
     database = providers.Singleton(Database.from_settings, settings)
     clock = providers.Singleton(SystemClock)
-    policy = providers.Singleton(RolePolicy)
+    policy = providers.Singleton(
+        RolePolicy, require_verified_email=providers.Callable(lambda s: s.require_verified_email, settings)
+    )
     cursors = providers.Singleton(_cursor_codec, settings)
     cache = providers.Singleton(_cache, settings)
     catalog_queries = providers.Singleton(_catalog_queries, database, cache, settings)

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         default=30, gt=0, le=3600, description="How often each process re-reads the shared signing keys"
     )
     registration_open: bool = Field(default=True, description="Whether anyone may sign up (POST /auth/register)")
+    require_verified_email: bool = Field(
+        default=True,
+        description="An account must confirm its email address before it may enroll on its own (and post); "
+        "admin-created, OIDC-verified and service accounts count as verified",
+    )
     login_limit_per_account: int = Field(default=10, ge=1, description="Sign-in attempts per email per window")
     login_limit_per_ip: int = Field(default=100, ge=1, description="Sign-in attempts per client IP per window")
     login_window_seconds: float = Field(default=900, gt=0, le=86_400)

@@ -33,6 +33,7 @@ from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.courses import CourseController
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
+from elearning_http.routes.mail_links import MailLinkController
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
 from elearning_http.routes.users import AdminUserController, MeController, OrganizationController, my_permissions
@@ -124,6 +125,7 @@ def create_app(
         route_handlers=[
             CourseController,
             AuthController,
+            MailLinkController,
             MeController,
             AdminUserController,
             OrganizationController,

@@ -20,6 +20,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from elearning_core.shared.errors import (
     Conflict,
     DomainError,
+    EmailVerificationRequired,
     NotFound,
     PermissionDenied,
     TooManyAttempts,
@@ -118,6 +119,10 @@ def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response
             headers={"Retry-After": str(retry_after)},
             retry_after=retry_after,
         )
+    if isinstance(exc, EmailVerificationRequired):
+        # 403, not 409: a refusal about who the caller is (their account's state), not about the
+        # resource's state; the same request succeeds, unchanged, once the caller verifies.
+        return problem(403, exc.detail, code="email-verification-required", request=request)
     if isinstance(exc, PermissionDenied):
         if request.scope.get("principal_anonymous", True):
             return _unauthorized(request, "authentication required: send 'Authorization: Bearer <token>'")

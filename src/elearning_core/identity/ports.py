@@ -128,7 +128,7 @@ class OrganizationRepository(Protocol):
 
 
 class OneTimeTokenRepository(Protocol):
-    """Email-verification and password-reset tokens, stored by digest."""
+    """Email-verification, password-reset and email-change tokens, stored by digest."""
 
     async def add(self, token: OneTimeToken) -> None: ...
 
@@ -137,6 +137,10 @@ class OneTimeTokenRepository(Protocol):
 
         Two concurrent consumers of one token: exactly one gets the user id.
         """
+        ...
+
+    async def consume_email_change(self, digest: str, at: datetime) -> tuple[UserId, str] | None:
+        """``consume`` for an ``EMAIL_CHANGE`` token: its user and the address it confirms."""
         ...
 
     async def revoke_all(self, user_id: uuid.UUID, purpose: TokenPurpose, at: datetime) -> int:

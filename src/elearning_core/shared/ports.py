@@ -41,7 +41,9 @@ class Principal:
     accounts (the admin token, the CLI, an embedding script) hold the legacy
     ``admin`` role, which the role policy treats as a platform admin.
     ``session_id`` names the login session (refresh-token family) a user's
-    access token belongs to, so logout can end it.
+    access token belongs to, so logout can end it. ``email_verified`` is the
+    user's state at authentication (read with the grants, in the same query);
+    it means nothing for a service account, which has no email.
     """
 
     subject: str
@@ -50,6 +52,7 @@ class Principal:
     grants: tuple[object, ...] = ()
     """``elearning_core.auth.model.Grant`` values (typed loosely: shared cannot import the auth module)."""
     session_id: uuid.UUID | None = None
+    email_verified: bool = False
 
     @property
     def is_anonymous(self) -> bool:

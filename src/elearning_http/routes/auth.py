@@ -277,15 +277,6 @@ class AuthController(Controller):
         user = await identity_service.verify_email(data.token)
         return EmailVerification(str(user.id), user.email_verified)
 
-    @get("/verify-email", opt=PUBLIC, summary="Confirm an email address (the link in the mail)", responses=AUTH_ERRORS)
-    async def verify_email_link(
-        self,
-        identity_service: NamedDependency[IdentityService],
-        token: Annotated[str, QueryParameter(max_length=200)],
-    ) -> EmailVerification:
-        user = await identity_service.verify_email(token)
-        return EmailVerification(str(user.id), user.email_verified)
-
     @post(
         "/verify-email/resend",
         status_code=HTTP_202_ACCEPTED,
