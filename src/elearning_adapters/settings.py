@@ -15,6 +15,15 @@ from elearning_adapters.security.oidc_config import OidcProviderConfig, check_pu
 MEMORY_URL = "sqlite+aiosqlite:///:memory:"
 
 
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+def reachable_host(host: str) -> str:
+    """``host`` as a URL names it: a wildcard listening address becomes its loopback, IPv6 is bracketed."""
+    shown = _WILDCARDS.get(host, host)
+    return f"[{shown}]" if ":" in shown and not shown.startswith("[") else shown
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ELEARNING_", extra="ignore", frozen=True)
 
@@ -212,11 +221,14 @@ class Settings(BaseSettings):
 
     @property
     def resolved_public_base_url(self) -> str:
-        """The base URL browsers reach the API at, without a trailing slash."""
+        """The base URL browsers reach the API at, without a trailing slash.
+
+        Without ``public_base_url``: the host and port served (``elearning serve --host/--port`` set them),
+        a wildcard address (listen everywhere) named by its loopback, which a browser on this machine reaches.
+        """
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{reachable_host(self.host)}:{self.port}"
 
     @property
     def resolved_token_issuer(self) -> str:

@@ -22,7 +22,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CO
 from pydantic import BaseModel, ConfigDict, Field
 
 from elearning_core.auth.service import AuthService, IssuedTokens
-from elearning_core.identity.commands import ConfirmPasswordReset, RegisterUser
+from elearning_core.identity.commands import RegisterUser
 from elearning_core.identity.service import IdentityService
 from elearning_core.shared.ports import Principal
 from elearning_http.auth import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE, CsrfTokens, client_ip
@@ -265,19 +265,6 @@ class AuthController(Controller):
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_cleared_cookies(session_settings))
 
     @post(
-        "/verify-email",
-        opt=PUBLIC,
-        summary="Confirm an email address with the mailed token",
-        status_code=HTTP_200_OK,
-        responses=AUTH_ERRORS,
-    )
-    async def verify_email(
-        self, identity_service: NamedDependency[IdentityService], data: JSONBody[TokenBody]
-    ) -> EmailVerification:
-        user = await identity_service.verify_email(data.token)
-        return EmailVerification(str(user.id), user.email_verified)
-
-    @post(
         "/verify-email/resend",
         status_code=HTTP_202_ACCEPTED,
         summary="Mail a new confirmation link",
@@ -305,18 +292,6 @@ class AuthController(Controller):
     ) -> Accepted:
         await identity_service.request_password_reset(data.email, client_ip=client_ip(request))
         return Accepted("accepted", "if the address has an account, a reset message is on its way")
-
-    @post(
-        "/password-reset/confirm",
-        status_code=HTTP_204_NO_CONTENT,
-        opt=PUBLIC,
-        summary="Choose a new password with the mailed token",
-        responses=AUTH_ERRORS,
-    )
-    async def confirm_reset(
-        self, identity_service: NamedDependency[IdentityService], data: JSONBody[ConfirmPasswordReset]
-    ) -> None:
-        await identity_service.confirm_password_reset(data)
 
     @get("/providers", opt=PUBLIC, summary="External identity providers configured for sign-in")
     async def providers(self, auth_service: NamedDependency[AuthService]) -> dict[str, list[str]]:

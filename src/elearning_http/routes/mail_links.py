@@ -1,5 +1,5 @@
 """The links people open from their mail, under ``/api/v1/auth``: verify an address, reset a password,
-confirm a new address.
+confirm a new address (each path's GET for the link, POST for API clients, in this one controller).
 
 Each GET answers a browser (``Accept: text/html``) with a small readable page
 (``elearning_http.pages``) and an API client with JSON. The reset link's page
@@ -18,7 +18,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from pydantic import BaseModel, ConfigDict, Field
 
 from elearning_core.identity.commands import ConfirmPasswordReset
@@ -88,6 +88,19 @@ class MailLinkController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
 
+    @post(
+        "/verify-email",
+        opt=PUBLIC,
+        summary="Confirm an email address with the mailed token",
+        status_code=HTTP_200_OK,
+        responses=ERRORS,
+    )
+    async def verify_email(
+        self, identity_service: NamedDependency[IdentityService], data: JSONBody[TokenBody]
+    ) -> EmailVerification:
+        user = await identity_service.verify_email(data.token)
+        return EmailVerification(str(user.id), user.email_verified)
+
     @get(
         "/verify-email",
         opt=PUBLIC,
@@ -105,7 +118,10 @@ class MailLinkController(Controller):
             user = await identity_service.verify_email(token)
         except DomainError as exc:
             return _refusal_page("This link cannot confirm your address", exc, "Sign in and ask for a new link.")
-        return page("Email address confirmed", f"Thank you: {user.email} is confirmed. You can close this page.")
+        return page(
+            "Email address confirmed",
+            f"Thank you, {user.display_name}: {user.email} is confirmed. You can close this page.",
+        )
 
     @get(
         "/password-reset/confirm",
@@ -127,6 +143,18 @@ class MailLinkController(Controller):
         return page(
             "Choose a new password", "Every session of the account ends when it is set.", form=_reset_form(token)
         )
+
+    @post(
+        "/password-reset/confirm",
+        status_code=HTTP_204_NO_CONTENT,
+        opt=PUBLIC,
+        summary="Choose a new password with the mailed token",
+        responses=ERRORS,
+    )
+    async def confirm_reset(
+        self, identity_service: NamedDependency[IdentityService], data: JSONBody[ConfirmPasswordReset]
+    ) -> None:
+        await identity_service.confirm_password_reset(data)
 
     @post(
         "/password-reset/form",
