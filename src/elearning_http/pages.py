@@ -17,6 +17,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.enums import MediaType
+from litestar.openapi.datastructures import ResponseSpec
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 _STYLE = (
@@ -44,6 +45,29 @@ class Form:
     action: str
     fields: tuple[Field, ...]
     submit: str
+
+
+def page_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the pages a form-posting route answers with (``text/html``, refusals included)."""
+    return {
+        status: ResponseSpec(
+            data_container=str,
+            media_type=MediaType.HTML,
+            description="A page saying why (the same status a problem document would carry)",
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+def json_or_page(data_container: type, description: str) -> dict[int, ResponseSpec]:
+    """The 200 of a mailed link's GET: ``data_container`` as JSON; a browser gets a page instead."""
+    return {
+        200: ResponseSpec(
+            data_container=data_container,
+            description=f"{description} (JSON; a browser that prefers text/html gets a small page instead)",
+        )
+    }
 
 
 def wants_html(request: Request[Any, Any, Any]) -> bool:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
+from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +27,7 @@ from elearning_core.identity.service import IdentityService
 from elearning_core.shared.errors import Conflict, DomainError, TooManyAttempts, ValidationFailed
 from elearning_http.errors import problem_responses
 from elearning_http.pages import Field as PageField
-from elearning_http.pages import Form, page, wants_html
+from elearning_http.pages import Form, json_or_page, page, page_responses, wants_html
 from elearning_http.routes.auth import EmailVerification, TokenBody
 
 PUBLIC = {"public_write": True}
@@ -105,7 +105,7 @@ class MailLinkController(Controller):
         "/verify-email",
         opt=PUBLIC,
         summary="Confirm an email address (the link in the mail)",
-        responses=ERRORS,
+        responses={**ERRORS, **json_or_page(EmailVerification, "The address is verified")},
         description="Confirms at once (the token is single-use)." + HTML_NOTE,
     )
     async def verify_email_link(
@@ -127,7 +127,7 @@ class MailLinkController(Controller):
         "/password-reset/confirm",
         opt=PUBLIC,
         summary="The password reset link in the mail: a form to choose the new password",
-        responses=ERRORS,
+        responses=json_or_page(ResetInstructions, "What to POST to reset the password"),
         description="Changes nothing: a browser gets a form posting to /password-reset/form; a JSON client "
         "gets instructions (POST the token and new_password to this path).",
     )
@@ -162,7 +162,8 @@ class MailLinkController(Controller):
         opt=PUBLIC,
         summary="The reset page's form (form-encoded; answers with a page)",
         description="For browsers: API clients use POST /password-reset/confirm with JSON.",
-        responses={**problem_responses(400)},
+        media_type=MediaType.HTML,
+        responses={**problem_responses(400), **page_responses(409, 422, 429)},
     )
     async def reset_form(
         self,
@@ -186,7 +187,7 @@ class MailLinkController(Controller):
         "/email-change/confirm",
         opt=PUBLIC,
         summary="Confirm a new email address (the link mailed to it)",
-        responses=ERRORS,
+        responses={**ERRORS, **json_or_page(EmailChanged, "The account's new address")},
         description="Moves the account to the new address (single-use token)." + HTML_NOTE,
     )
     async def email_change_link(
