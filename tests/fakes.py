@@ -603,6 +603,7 @@ class InMemoryOneTimeTokenRepository(OneTimeTokenRepository):
         token = await self._consume(digest, TokenPurpose.EMAIL_CHANGE, at)
         if token is None or token.new_email is None:
             return None
+        self._tx.put("tokens", digest, replace(token, used_at=at, new_email=None))
         return token.user_id, token.new_email
 
     async def _consume(self, digest: str, purpose: TokenPurpose, at: datetime) -> OneTimeToken | None:
@@ -630,7 +631,7 @@ class InMemoryOneTimeTokenRepository(OneTimeTokenRepository):
                 await self._tx.lock("tokens", digest)
                 token = self._tx.get("tokens", digest)
                 if unused(token):
-                    self._tx.put("tokens", digest, replace(token, used_at=at))
+                    self._tx.put("tokens", digest, replace(token, used_at=at, new_email=None))
                     revoked += 1
         return revoked
 

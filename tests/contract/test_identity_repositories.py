@@ -474,6 +474,18 @@ async def test_an_email_change_token_gives_its_user_and_address_once(backend: Ba
         assert await uow.one_time_tokens.consume_email_change(change.digest, T1) is None
         await uow.commit()
     assert await consume(backend, reset) == user.id
+    assert await backend.token_addresses() == []  # a spent token keeps no address
+
+
+async def test_revoked_email_change_tokens_keep_no_address(backend: Backend) -> None:
+    user = a_user()
+    await save(backend, user)
+    await save_tokens(backend, replace(a_token(user, TokenPurpose.EMAIL_CHANGE), new_email="ada@new.example.org"))
+    assert await backend.token_addresses() == ["ada@new.example.org"]
+    async with backend.uow() as uow:
+        assert await uow.one_time_tokens.revoke_all(user.id, TokenPurpose.EMAIL_CHANGE, T1) == 1
+        await uow.commit()
+    assert await backend.token_addresses() == []
 
 
 async def test_a_rolled_back_consume_leaves_the_token_usable(backend: Backend) -> None:

@@ -140,7 +140,10 @@ class OneTimeTokenRepository(Protocol):
         ...
 
     async def consume_email_change(self, digest: str, at: datetime) -> tuple[UserId, str] | None:
-        """``consume`` for an ``EMAIL_CHANGE`` token: its user and the address it confirms."""
+        """``consume`` for an ``EMAIL_CHANGE`` token: its user and the address it confirms.
+
+        A spent or revoked token keeps no address (``revoke_all`` drops it too).
+        """
         ...
 
     async def revoke_all(self, user_id: uuid.UUID, purpose: TokenPurpose, at: datetime) -> int:

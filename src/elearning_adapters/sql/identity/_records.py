@@ -61,6 +61,11 @@ class SqlOneTimeTokenRepository(OneTimeTokenRepository):
         row = await self._consume(digest, TokenPurpose.EMAIL_CHANGE, at)
         if row is None or row[1] is None:
             return None
+        # A spent token keeps no address: only its digest and purpose remain (an account deleted later
+        # leaves none of its addresses behind here).
+        await self._conn.execute(
+            update(one_time_tokens).where(one_time_tokens.c.digest == digest).values(new_email=None)
+        )
         return UserId(row[0]), str(row[1])
 
     async def _consume(self, digest: str, purpose: TokenPurpose, at: datetime) -> Any:
@@ -86,7 +91,7 @@ class SqlOneTimeTokenRepository(OneTimeTokenRepository):
                 one_time_tokens.c.purpose == purpose.value,
                 one_time_tokens.c.used_at.is_(None),
             )
-            .values(used_at=at)
+            .values(used_at=at, new_email=None)
         )
         return int(result.rowcount)
 

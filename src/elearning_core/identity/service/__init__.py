@@ -7,6 +7,10 @@ token is good once, for one thing, for a while. Mail leaves after the
 transaction commits, on a background task, so neither a slow mail server nor
 the difference between "account exists" and "no such account" shows in the
 time a request takes.
+
+Answers that could tell an outsider whether an email has an account
+(register, request a reset) are the same either way: the owner of the
+address learns by mail, nobody else learns anything.
 """
 
 from __future__ import annotations

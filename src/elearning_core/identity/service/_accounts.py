@@ -1,13 +1,5 @@
 """Account use cases: sign-up, verification, password reset and change, profiles, deletion, status.
 
-Credentials that travel by mail (email verification, password reset) are
-random 256-bit tokens of which only the SHA-256 digest is stored, each with a
-purpose, an expiry and a ``used_at`` that one atomic update sets: a token is
-good once, for one thing, for a while. Mail leaves after the transaction
-commits, on a background task, so neither a slow mail server nor the
-difference between "account exists" and "no such account" shows in the time a
-request takes.
-
 Answers that could tell an outsider whether an email has an account (register,
 request a reset) are the same either way: the owner of the address learns by
 mail, nobody else learns anything.
