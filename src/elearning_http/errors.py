@@ -99,6 +99,22 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+_STATUSES: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (ValidationFailed, 422),
+    (Unauthenticated, 401),
+    (TooManyAttempts, 429),
+    (PermissionDenied, 403),
+)
+
+
+def status_of(exc: DomainError) -> int:
+    """The status ``_domain_error`` answers ``exc`` with, for answers that are not problem documents (the
+    HTML pages of mailed links keep the status their problem would carry)."""
+    return next((status for kind, status in _STATUSES if isinstance(exc, kind)), 400)
+
+
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
     if isinstance(exc, NotFound):
         return problem(404, exc.detail, code="not-found", request=request)
@@ -169,4 +185,4 @@ exception_handlers: dict[type[Exception], Any] = {
     Exception: _unexpected,
 }
 
-__all__ = ["PROBLEM_JSON", "ProblemDetails", "exception_handlers", "problem", "problem_responses"]
+__all__ = ["PROBLEM_JSON", "ProblemDetails", "exception_handlers", "problem", "problem_responses", "status_of"]

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from elearning_core.identity.commands import ConfirmPasswordReset
 from elearning_core.identity.model import PASSWORD_MIN
 from elearning_core.identity.service import IdentityService
-from elearning_core.shared.errors import Conflict, DomainError, TooManyAttempts, ValidationFailed
-from elearning_http.errors import problem_responses
+from elearning_core.shared.errors import DomainError, ValidationFailed
+from elearning_http.errors import problem_responses, status_of
 from elearning_http.pages import Field as PageField
 from elearning_http.pages import Form, json_or_page, page, page_responses, wants_html
 from elearning_http.routes.auth import EmailVerification, TokenBody
@@ -59,18 +59,8 @@ class ResetInstructions:
     fields: list[str]
 
 
-def _status_of(exc: DomainError) -> int:
-    if isinstance(exc, ValidationFailed):
-        return 422
-    if isinstance(exc, Conflict):
-        return 409
-    if isinstance(exc, TooManyAttempts):
-        return 429
-    return 400
-
-
 def _refusal_page(title: str, exc: DomainError, *hints: str) -> Response[str]:
-    return page(title, *hints, status=_status_of(exc), error=exc.detail)
+    return page(title, *hints, status=status_of(exc), error=exc.detail)
 
 
 def _reset_form(token: str) -> Form:
