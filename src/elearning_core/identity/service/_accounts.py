@@ -39,7 +39,7 @@ from elearning_core.identity.service._base import (
 )
 from elearning_core.identity.service._mails import already_registered, reset_mail, verification_mail
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
-from elearning_core.shared.pagination import check_page_size
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, Page, check_page_size, scope_of, uuid_key
 from elearning_core.shared.ports import Principal, require
 
 
@@ -242,8 +242,13 @@ class _Accounts(_IdentityBase):
         return user
 
     async def list_users(
-        self, actor: Principal, where: UserListFilter, *, after: uuid.UUID | None = None, limit: int = 50
-    ) -> list[User]:
+        self, actor: Principal, where: UserListFilter, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[User]:
+        """Accounts in id order (oldest first); ``cursor`` is the previous page's ``next_cursor``."""
         scope = ResourceRef(ScopeKind.ORGANIZATION, where.organization_id) if where.organization_id else None
         require(self._policy, actor, Permission.USER_MANAGE, scope)
-        return await self._users.list_users(where, after, check_page_size(limit))
+        limit = check_page_size(limit)
+        listing = scope_of("users", where.status, where.text, where.organization_id)
+        after = self._cursors.after(listing, cursor, uuid_key)
+        rows = await self._users.list_users(where, after, limit + 1)
+        return self._cursors.page(listing, rows, limit, lambda u: [str(u.id)])

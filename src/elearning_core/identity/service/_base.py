@@ -19,6 +19,7 @@ from elearning_core.identity.ports import Mailer, MailMessage, PasswordHasher, U
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import FieldError, TooManyAttempts, Unauthenticated, ValidationFailed
 from elearning_core.shared.ids import UserId
+from elearning_core.shared.pagination import CursorCodec
 from elearning_core.shared.ports import Policy, Principal
 
 log = logging.getLogger("elearning.identity")
@@ -93,10 +94,12 @@ class _IdentityBase:
         resources: ResourceDirectory,
         clock: Clock,
         policy: Policy,
+        cursors: CursorCodec,
         config: IdentityConfig | None = None,
     ) -> None:
         self._uow, self._users, self._hasher, self._mail = uow, users, hasher, mail
         self._limiter, self._resources, self._clock, self._policy = limiter, resources, clock, policy
+        self._cursors = cursors
         self._config = config or IdentityConfig()
 
     async def _hash(self, password: str) -> str:

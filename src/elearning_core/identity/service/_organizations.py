@@ -9,7 +9,7 @@ from elearning_core.identity.commands import CreateOrganization, RoleGrantSpec
 from elearning_core.identity.model import Organization, User, UserStatus, make_grant
 from elearning_core.identity.service._base import _decide, _IdentityBase, _org, _user_of
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
-from elearning_core.shared.pagination import check_page_size
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, Page, check_page_size, scope_of, uuid_key
 from elearning_core.shared.ports import Principal, require
 
 
@@ -25,16 +25,24 @@ class _Organizations(_IdentityBase):
         return organization
 
     async def list_organizations(
-        self, actor: Principal, *, after: uuid.UUID | None = None, limit: int = 50
-    ) -> list[Organization]:
-        """Every organization for platform admins; the caller's own ones for everyone else."""
+        self, actor: Principal, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[Organization]:
+        """Every organization for platform admins; the caller's own ones for everyone else; in id
+        order (oldest first)."""
+        limit = check_page_size(limit)
         if self._policy.authorize(actor, Permission.ORGANIZATION_MANAGE).allowed:
+            listing = scope_of("organizations")
+            after = self._cursors.after(listing, cursor, uuid_key)
             async with self._uow() as uow:
-                return await uow.organizations.list(after, check_page_size(limit))
-        user_id = _user_of(actor)
-        async with self._uow() as uow:
-            mine = await uow.organizations.organizations_of(user_id)
-        return [o for o in mine if after is None or o.id > after][: check_page_size(limit)]
+                rows = await uow.organizations.list(after, limit + 1)
+        else:
+            user_id = _user_of(actor)
+            listing = scope_of("organizations-of", user_id)
+            after = self._cursors.after(listing, cursor, uuid_key)
+            async with self._uow() as uow:
+                mine = await uow.organizations.organizations_of(user_id)  # a person's few memberships
+            rows = sorted((o for o in mine if after is None or o.id > after), key=lambda o: o.id)[: limit + 1]
+        return self._cursors.page(listing, rows, limit, lambda o: [str(o.id)])
 
     async def get_organization(self, actor: Principal, organization_id: uuid.UUID) -> tuple[Organization, int]:
         async with self._uow() as uow:
