@@ -789,13 +789,14 @@ async def test_a_cookie_login_must_be_json(api: AuthApi) -> None:
     address = an_email()
     await api.new_user(address)
     form = await api.client.post(f"{AUTH}/login", data={"email": address, "password": PASSWORD, "cookie": "true"})
-    assert assert_problem(form, 400)["type"] == "urn:elearning:problem:bad-request"  # not JSON
+    # Neither body is read as JSON: every JSON route refuses another media type (415) before decoding.
+    assert assert_problem(form, 415)["type"] == "urn:elearning:problem:unsupported-media-type"
     plain = await api.client.post(
         f"{AUTH}/login",
         content=json.dumps({"email": address, "password": PASSWORD, "cookie": True}),
         headers={"Content-Type": "text/plain"},
     )
-    assert_problem(plain, 403)
+    assert assert_problem(plain, 415)["type"] == "urn:elearning:problem:unsupported-media-type"
     for refused in (form, plain):
         assert "set-cookie" not in refused.headers
     assert not jar_names(api)
