@@ -15,7 +15,6 @@ See docs/bounded-inputs.md.
 
 from __future__ import annotations
 
-import re
 from itertools import accumulate
 from typing import Any
 
@@ -34,25 +33,54 @@ defines (a quiz document: slots, a question, its body, a blank's accepted answer
 
 # -- JSON depth ------------------------------------------------------------------------------------
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_STEP = tuple(1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256))
+# Brackets (one kind: depth does not care which), quotes, backslashes, and the letters a backslash can
+# escape in JSON (as "x"), so an escape stays a backslash and the character right after it.
+_STRUCTURE = bytes.maketrans(b"{}/bfnrtu", b"[]xxxxxxx")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"\\/bfnrtu')
+_STEP = tuple(1 if b == ord("[") else -1 if b == ord("]") else 0 for b in range(256))
+_PASSES = 8
+
+
+def _deepest(brackets: bytes) -> int:
+    """The largest running total of ``[`` (+1) and ``]`` (-1): a Python-level step per bracket."""
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether the JSON text ``body`` nests arrays and objects more than ``limit`` deep.
 
-    A body with at most ``limit`` opening brackets cannot (two C-level counts:
-    every ordinary request stops there). Otherwise strings are cut out (a
-    bracket inside one does not nest), the brackets kept, and the deepest
-    running total taken, all in C loops.
+    Every step is a C-level pass over bytes; no JSON is decoded. A body with at
+    most ``limit`` opening brackets, as nearly every request is, stops after
+    one translation of its bytes and a count. Otherwise everything but
+    brackets and quotes is dropped, escapes resolved on the way (an escaped quote ends no string), then what
+    strings hold (a bracket in a string does not nest; adjacent quotes are an
+    empty string or the end and start of two strings, so ``""`` goes first),
+    and innermost pairs ``[]`` are
+    removed a few times: a wide document of ordinary depth vanishes. Each pass
+    lowers the depth by at most one, so what remains bounds the answer; only a
+    body near the limit is walked bracket by bracket.
     """
-    if body.count(b"[") + body.count(b"{") <= limit:
+    brackets = body.translate(_STRUCTURE, _NOT_STRUCTURE)
+    if brackets.count(b"[") <= limit:
         return False
-    if b'"' in body:
-        body = _STRING.sub(b"", body)
-    brackets = body.translate(None, _NOT_BRACKETS)
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
+    if b"\\" in brackets:  # escapes, left to right as JSON reads them: \\ first, then \" and \x
+        brackets = brackets.replace(b"\\\\", b"").replace(b'\\"', b"").replace(b"\\x", b"")
+    brackets = brackets.translate(None, b"x\\").replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = b"".join(brackets.split(b'"')[::2])
+        if brackets.count(b"[") <= limit:
+            return False
+    remainder, passes = brackets, 0
+    while remainder and passes < _PASSES:
+        remainder, passes = remainder.replace(b"[]", b""), passes + 1
+    if len(remainder) - len(remainder.lstrip(b"[")) > limit:
+        return True  # the usual attack, [[[[...: no need to walk it
+    deepest_left = _deepest(remainder)
+    if deepest_left > limit:
+        return True
+    if deepest_left + passes <= limit:
+        return False
+    return _deepest(brackets) > limit
 
 
 # -- media types -----------------------------------------------------------------------------------
