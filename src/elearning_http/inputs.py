@@ -24,7 +24,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.types import Empty
 
 from elearning_core.shared.errors import FieldError, ValidationFailed
-from elearning_core.shared.inputs import text_problem
+from elearning_core.shared.inputs import NUL_MESSAGE, text_problem
 from elearning_http.errors import RequestRefused
 
 MAX_JSON_DEPTH = 64
@@ -144,14 +144,15 @@ def refuse_unstorable_parameters(connection: ASGIConnection[Any, Any, Any, Any],
     errors = [
         FieldError(str(name), problem)
         for name, value in connection.path_params.items()
-        if isinstance(value, str) and (problem := text_problem(value))
+        if (problem := text_problem(str(value)))
     ]
     for name, value in connection.query_params.multi_items():
         problem = text_problem(name) or text_problem(value)
         if problem and all(error.field != name for error in errors):
             errors.append(FieldError(name.replace("\x00", "\\u0000"), problem))
-    if errors:
-        raise ValidationFailed("a parameter cannot be stored as text", errors)
+    if not errors:  # a NUL in no parameter of the route: still not a path or query this API can use
+        errors.append(FieldError("path" if "\x00" in scope["path"] else "query", NUL_MESSAGE))
+    raise ValidationFailed("a parameter cannot be stored as text", errors)
 
 
 __all__ = [

@@ -149,6 +149,10 @@ async def test_a_nul_character_in_a_query_or_path_parameter_is_a_422_naming_it(w
         ("catalog tag", f"{COURSES}?tag=%00", "tag"),
         ("catalog language", f"{COURSES}?language=e%00n", "language"),
         ("slug in the path", f"{COURSES}/by-slug/intro%00python", "slug"),
+        ("media token in the path", f"{API}/media/t%00k/videos/{world.course}/index.m3u8", "token"),
+        ("media file in the path", f"{API}/media/tok/videos/{world.course}/a%00.m3u8", "file_path"),
+        ("a cursor", f"{COURSES}?cursor=%00", "cursor"),
+        ("an admin search", f"{API}/admin/users?q=%00", "q"),
     ]
     checks = Checks()
     for name, url, field in cases:
