@@ -80,8 +80,21 @@ def storable_json(value: Any) -> Any:
 
 
 _GUARDS = (storable_text, storable_json)
+# Keys whose values are not schemas to guard: references, functions, and data (a default, a literal's values).
 _OPAQUE_KEYS = frozenset(
-    {"metadata", "serialization", "ref", "schema_ref", "cls", "function", "json_schema_input_schema"}
+    {
+        "metadata",
+        "serialization",
+        "ref",
+        "schema_ref",
+        "cls",
+        "function",
+        "json_schema_input_schema",
+        "default",
+        "expected",
+        "members",
+        "config",
+    }
 )
 
 
