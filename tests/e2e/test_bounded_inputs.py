@@ -231,6 +231,17 @@ async def test_the_openapi_document_shows_the_integer_bounds() -> None:
     # Litestar puts the bounds of an optional parameter beside its oneOf; either place states them.
     options = [version_schema, *version_schema.get("oneOf", [])]
     assert any((o.get("minimum"), o.get("maximum")) == (1, INT32_MAX) for o in options), version_schema
+    # And so for every integer parameter of every operation: none can overflow what stores or compares it.
+    unbounded = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                options = [parameter["schema"], *parameter["schema"].get("oneOf", [])]
+                if any(o.get("type") == "integer" for o in options):
+                    bounds = [o for o in options if "minimum" in o and "maximum" in o]
+                    if not bounds or bounds[0]["maximum"] > INT64_MAX:
+                        unbounded.append(f"{method.upper()} {path} {parameter['name']}")
+    assert unbounded == []
 
 
 # -- JSON depth --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from elearning_core.assessment.commands import ManualGrade, SaveAnswer
 from elearning_core.course.commands import CourseSpec, CreateCourse, UpdateCourse
@@ -160,34 +160,56 @@ def test_course_positions_and_versions_fit_an_int4_column() -> None:
     )
 
 
-def test_every_input_model_of_the_platform_derives_from_input_model() -> None:
-    """The convention, executable: a new module's commands or request bodies cannot skip the rules."""
+def _platform_models() -> set[type[BaseModel]]:
+    """Every pydantic model defined in the core and the HTTP layer (their modules imported first)."""
     import importlib
     import pkgutil
 
-    from pydantic import BaseModel
-
     import elearning_core
     import elearning_http
-    from elearning_core.shared.envelope import EventEnvelope
-    from elearning_core.shared.events import DomainEvent
 
     for package in (elearning_core, elearning_http):
         for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
             importlib.import_module(module.name)
 
-    def subclasses(cls: type) -> set[type]:
+    def subclasses(cls: type[BaseModel]) -> set[type[BaseModel]]:
         found = set(cls.__subclasses__())
         for sub in list(found):
             found |= subclasses(sub)
         return found
 
-    ours = {
+    return {
         cls
         for cls in subclasses(BaseModel)
-        if cls.__module__.startswith(("elearning_core.", "elearning_http."))
-        and not issubclass(cls, DomainEvent | EventEnvelope)
-        and "[" not in cls.__name__  # parametrised generics are instances of a checked class
+        if cls.__module__.startswith(("elearning_core.", "elearning_http.")) and "[" not in cls.__name__
+    }
+
+
+def test_every_input_model_of_the_platform_derives_from_input_model() -> None:
+    """The convention, executable: a new module's commands or request bodies cannot skip the rules."""
+    from elearning_core.shared.envelope import EventEnvelope
+    from elearning_core.shared.events import DomainEvent
+
+    ours = {
+        cls
+        for cls in _platform_models()
+        if not issubclass(cls, DomainEvent | EventEnvelope)  # outputs, not inputs
     }
     assert len(ours) > 40
     assert [cls.__qualname__ for cls in ours if not issubclass(cls, InputModel)] == []
+
+
+def test_every_integer_field_of_an_input_model_is_bounded() -> None:
+    """An integer without a maximum could overflow its column: each one states its range in the schema."""
+
+    def unbounded(node: Any, path: str) -> list[str]:
+        if isinstance(node, dict):
+            here = [path] if node.get("type") == "integer" and not {"minimum", "maximum"} <= node.keys() else []
+            return here + [p for key, value in node.items() for p in unbounded(value, f"{path}.{key}")]
+        if isinstance(node, list):
+            return [p for i, value in enumerate(node) for p in unbounded(value, f"{path}.{i}")]
+        return []
+
+    models = [cls for cls in _platform_models() if issubclass(cls, InputModel) and cls is not InputModel]
+    found = [p for cls in models for p in unbounded(cls.model_json_schema(), cls.__qualname__)]
+    assert found == []
