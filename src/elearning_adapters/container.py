@@ -282,6 +282,7 @@ class Adapters(containers.DeclarativeContainer):
         transcoder=transcoder,
         clock=clock,
         policy=policy,
+        cursors=cursors,
         config=providers.Singleton(_video_config, settings),
     )
     enrollment_queries = providers.Singleton(SqlEnrollmentQueries, database)
@@ -306,6 +307,7 @@ class Services(containers.DeclarativeContainer):
         resources=adapters.resources,
         clock=adapters.clock,
         policy=adapters.policy,
+        cursors=adapters.cursors,
         config=providers.Singleton(_identity_config, settings),
     )
     auth = providers.Singleton(
@@ -340,6 +342,7 @@ class Services(containers.DeclarativeContainer):
         resources=adapters.resources,
         clock=adapters.clock,
         policy=adapters.policy,
+        cursors=adapters.cursors,
     )
 
     video = adapters.video_service
