@@ -12,8 +12,11 @@ from pydantic import BaseModel, Field, ValidationError
 
 from elearning_core.assessment.commands import ManualGrade, SaveAnswer
 from elearning_core.course.commands import CourseSpec, CreateCourse, UpdateCourse
+from elearning_core.course.model import check_text
 from elearning_core.enrollment.commands import CreateCohort
 from elearning_core.identity.commands import RegisterUser
+from elearning_core.identity.model import check_bio, check_display_name, check_org_name
+from elearning_core.shared.errors import ValidationFailed
 from elearning_core.shared.inputs import (
     INT32_MAX,
     NUL_MESSAGE,
@@ -213,3 +216,19 @@ def test_every_integer_field_of_an_input_model_is_bounded() -> None:
     models = [cls for cls in _platform_models() if issubclass(cls, InputModel) and cls is not InputModel]
     found = [p for cls in models for p in unbounded(cls.model_json_schema(), cls.__qualname__)]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("check", "field"),
+    [
+        (lambda v: check_display_name(v), "display_name"),  # also fed by an identity provider's claims
+        (lambda v: check_bio(v), "bio"),
+        (lambda v: check_org_name(v), "name"),
+        (lambda v: check_text(v, "description", 100), "description"),
+    ],
+)
+def test_aggregates_apply_the_same_rule_for_callers_that_skip_the_commands(check: Any, field: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        check("Ada\x00 Lovelace")
+    assert [(e.field, e.message) for e in refused.value.errors] == [(field, NUL_MESSAGE)]
+    assert check("Ada Lovelace") == "Ada Lovelace"
