@@ -938,6 +938,19 @@ async def test_external_sign_in_provisions_a_verified_account_once(
         )
 
 
+async def test_a_provider_name_claim_with_a_nul_character_is_refused_not_a_500(
+    api: AuthApi, oidc_provider: OidcProviderProcess
+) -> None:
+    # No command checks a provider's claims: the user aggregate's own check applies the shared text rule.
+    subject, address = f"nul-{uuid.uuid4().hex[:8]}", an_email("nul")
+    profile = {"email": address, "email_verified": True, "name": "Ada\u0000 Lovelace"}
+    response, _ = await external_sign_in(api, subject, profile)
+    problem = assert_problem(response, 422, field="display_name")
+    assert problem["type"] == "urn:elearning:problem:validation-failed"
+    assert await api.count("users") == 0
+    assert await api.count("external_identities") == 0
+
+
 async def test_external_sign_in_with_return_to_starts_a_cookie_session_without_an_open_redirect(
     api: AuthApi, oidc_provider: OidcProviderProcess
 ) -> None:
