@@ -604,7 +604,7 @@ def test_without_kafka_dlq_list_shows_the_in_process_dead_letters(cli_env: str) 
     assert all("RuntimeError: handler bug" in r[-1] for r in rows)
     assert "Showing 3 of 3 dead letters" in result.stderr
 
-    whole = json.loads(ok("events", "dlq", "list", "--json", "--limit", "2").stdout)
+    whole = json.loads(ok("events", "dlq", "list", "-o", "json", "--limit", "2").stdout)
     assert len(whole) == 2
     assert whole[0]["error"] == "RuntimeError: handler bug"
     assert json.loads(whole[0]["message"])["type"] == ev.CourseCreated.type

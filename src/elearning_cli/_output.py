@@ -1,0 +1,243 @@
+"""How every list command prints its rows: a table for people, JSON or CSV for scripts.
+
+A command declares its columns once, as ``Field``s, and hands its rows to
+``render`` with the format of its ``--output``/``-o`` option (``FormatOption``).
+Nothing else differs between commands, so every list behaves the same way:
+
+- ``json``: one JSON array of objects, keys in the order of the fields, ids as
+  strings, datetimes in ISO 8601 (UTC), absent values ``null``; pretty-printed.
+- ``csv``: RFC 4180 (``\\r\\n`` line ends, quoting only where needed), a header row
+  of the same keys, then one row per item; lists joined with ``"; "``, absent
+  values empty, booleans ``true``/``false``, text that a spreadsheet would run as
+  a formula prefixed with an apostrophe (as the gradebook export does).
+- ``table``: a rich table of the fields that have a ``header``. Columns marked
+  ``whole`` (ids, slugs, emails, keys, roles) are never cut or wrapped: they get
+  the width of their longest cell and the other columns wrap around them; when
+  even that does not fit the terminal, the table is printed wider than the
+  terminal rather than cutting an id.
+
+Only the rows go to stdout; titles of empty results, "more match" notes and
+progress go to stderr, so ``-o json | jq`` always reads a complete document.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum, StrEnum
+from typing import Annotated, Any, Generic, TypeVar
+
+import typer
+from rich.cells import cell_len
+from rich.console import JustifyMethod
+from rich.table import Table
+from rich.text import Text
+
+from elearning_cli._common import format_time, info, report_error, stdout_console
+from elearning_core.shared.spreadsheet import spreadsheet_text
+
+T = TypeVar("T")
+
+LIST_SEPARATOR = "; "
+"""Joins the items of a list value in a CSV cell."""
+NARROWEST = 6
+"""Characters a wrapping column keeps at least (or its header's length, if shorter) when space is short."""
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+FORMATS = ", ".join(f.value for f in OutputFormat)
+
+
+def parse_output(value: str) -> OutputFormat:
+    """The ``--output`` value as a format, or one line on stderr and exit 2 (before any work is done).
+
+    A plain string option with this callback, rather than an Enum option: Click's own message for a bad
+    choice is a five-line usage box, and a script's log wants one line.
+    """
+    try:
+        return OutputFormat(value.strip().lower())
+    except ValueError:
+        report_error(f"unknown output format {value!r}: use one of {FORMATS}")
+        raise typer.Exit(2) from None
+
+
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="table|json|csv",
+        callback=parse_output,
+        help="table (for people), json (an array of objects) or csv (a header row, then a row per item).",
+    ),
+]
+"""The ``--output``/``-o`` option every list command takes; its value is an ``OutputFormat``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field(Generic[T]):
+    """One column of a listing.
+
+    ``key`` names it in JSON and CSV (None: only in the table); ``header`` names it in the table (None:
+    only in JSON and CSV). ``value`` is the raw value (UUID, datetime, enum, number, bool, text, list,
+    None), converted per format; ``cell`` overrides how the table shows it, ``style`` colours it.
+    """
+
+    key: str | None
+    value: Callable[[T], Any]
+    header: str | None = None
+    whole: bool = False
+    cell: Callable[[T], str] | None = None
+    style: Callable[[T], str] | None = None
+    justify: JustifyMethod = "left"
+
+
+def render(
+    rows: Sequence[T], fields: Sequence[Field[T]], output: str, *, title: str, empty: str = "Nothing to list."
+) -> None:
+    """Print ``rows`` in the ``output`` format (see the module docstring); ``empty`` goes to stderr
+    when a table would have no rows (JSON prints ``[]``, CSV its header)."""
+    form = OutputFormat(output)
+    if form is OutputFormat.JSON:
+        typer.echo(json.dumps(rows_as_json(rows, fields), indent=2, ensure_ascii=False))
+    elif form is OutputFormat.CSV:
+        typer.echo(rows_as_csv(rows, fields), nl=False)
+    elif not rows:
+        info(empty)
+    else:
+        print_table(rows, fields, title)
+
+
+# -- json and csv ---------------------------------------------------------------------
+
+
+def rows_as_json(rows: Sequence[T], fields: Sequence[Field[T]]) -> list[dict[str, Any]]:
+    keyed = [f for f in fields if f.key is not None]
+    return [{f.key: json_value(f.value(row)) for f in keyed if f.key is not None} for row in rows]
+
+
+def json_value(value: Any) -> Any:
+    """A value as JSON: ids as strings, datetimes ISO 8601 in UTC (naive ones are UTC), enums by value."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Enum):
+        return json_value(value.value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_value(v) for v in value]
+    raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+def rows_as_csv(rows: Sequence[T], fields: Sequence[Field[T]]) -> str:
+    keyed = [f for f in fields if f.key is not None]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180 line ends, whatever the platform
+    writer.writerow([f.key for f in keyed])
+    for row in rows:
+        writer.writerow([csv_value(f.value(row)) for f in keyed])
+    return out.getvalue()
+
+
+def csv_value(value: Any) -> str:
+    """A value as one CSV cell; text cells are made safe to open in a spreadsheet."""
+    plain = json_value(value)
+    if plain is None:
+        return ""
+    if isinstance(plain, bool):
+        return "true" if plain else "false"
+    if isinstance(plain, int | float):
+        return str(plain)
+    if isinstance(plain, list):
+        text = LIST_SEPARATOR.join(_csv_item(v) for v in plain)
+    elif isinstance(plain, dict):
+        text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = str(plain)
+    return spreadsheet_text(text)
+
+
+def _csv_item(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+# -- table ----------------------------------------------------------------------------
+
+
+def display(value: Any) -> str:
+    """How the table shows a raw value: ``-`` for nothing, yes/no, times to the second in UTC."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Enum):
+        return display(value.value)
+    if isinstance(value, datetime):
+        return format_time(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+    if isinstance(value, list | tuple | set | frozenset):
+        return "\n".join(display(v) for v in value) or "-"
+    if isinstance(value, Mapping):
+        return json.dumps(json_value(value), ensure_ascii=False)
+    return str(value)
+
+
+def _cell(field: Field[T], row: T) -> Text:
+    text = field.cell(row) if field.cell is not None else display(field.value(row))
+    return Text(text, style=field.style(row) if field.style is not None else "")
+
+
+def _widest(header: str, cells: list[Text]) -> int:
+    return max([cell_len(header), *(cell_len(line) for cell in cells for line in cell.plain.splitlines())])
+
+
+def build_table(rows: Sequence[T], fields: Sequence[Field[T]], title: str) -> tuple[Table, int]:
+    """The table, and the narrowest width at which it shows every ``whole`` column uncut."""
+    shown = [f for f in fields if f.header is not None]
+    columns = [[_cell(f, row) for row in rows] for f in shown]
+    table = Table(title=title, title_justify="left")
+    needed = len(shown) + 1  # the vertical rules
+    for field, cells in zip(shown, columns, strict=True):
+        header = field.header or ""
+        if field.whole:
+            width = _widest(header, cells)
+            table.add_column(header, no_wrap=True, min_width=width, justify=field.justify)
+        else:
+            width = min(cell_len(header), NARROWEST)
+            table.add_column(header, overflow="fold", justify=field.justify)
+        needed += width + 2  # + the cell padding
+    for index in range(len(rows)):
+        table.add_row(*(cells[index] for cells in columns))
+    return table, needed
+
+
+def print_table(rows: Sequence[T], fields: Sequence[Field[T]], title: str) -> None:
+    table, needed = build_table(rows, fields, title)
+    console = stdout_console()
+    if console.width < needed:
+        console.width = needed  # wider than the terminal rather than an id cut in two
+    console.print(table)
