@@ -9,7 +9,8 @@ Nothing else differs between commands, so every list behaves the same way:
 - ``csv``: RFC 4180 (``\\r\\n`` line ends, quoting only where needed), a header row
   of the same keys, then one row per item; lists joined with ``"; "``, absent
   values empty, booleans ``true``/``false``, text that a spreadsheet would run as
-  a formula prefixed with an apostrophe (as the gradebook export does).
+  a formula prefixed with an apostrophe (as the gradebook export does), except
+  identifiers made only of letters, digits, ``-`` and ``_`` (a key id may start with ``-``).
 - ``table``: a rich table of the fields that have a ``header``. Columns marked
   ``whole`` (ids, slugs, emails, keys, roles) are never cut or wrapped: they get
   the width of their longest cell and the other columns wrap around them; when
@@ -25,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,8 +47,12 @@ T = TypeVar("T")
 
 LIST_SEPARATOR = "; "
 """Joins the items of a list value in a CSV cell."""
-NARROWEST = 6
-"""Characters a wrapping column keeps at least (or its header's length, if shorter) when space is short."""
+LONGEST_WORD = 12
+"""A wrapping column is not squeezed below its longest word, up to this many characters (then it folds)."""
+
+
+_INERT = re.compile(r"[A-Za-z0-9_-]+")
+"""Identifiers of this alphabet (UUIDs, slugs, key ids) hold no formula a spreadsheet could run."""
 
 
 class OutputFormat(StrEnum):
@@ -156,12 +162,14 @@ def rows_as_csv(rows: Sequence[T], fields: Sequence[Field[T]]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180 line ends, whatever the platform
     writer.writerow([f.key for f in keyed])
     for row in rows:
-        writer.writerow([csv_value(f.value(row)) for f in keyed])
+        writer.writerow([csv_value(f.value(row), identifier=f.whole) for f in keyed])
     return out.getvalue()
 
 
-def csv_value(value: Any) -> str:
-    """A value as one CSV cell; text cells are made safe to open in a spreadsheet."""
+def csv_value(value: Any, *, identifier: bool = False) -> str:
+    """A value as one CSV cell; text cells are made safe to open in a spreadsheet, except an
+    ``identifier`` (a ``whole`` field) made only of letters, digits, ``-`` and ``_``: such a cell cannot
+    call anything, and a key id that starts with ``-`` must reach a script as it is."""
     plain = json_value(value)
     if plain is None:
         return ""
@@ -175,7 +183,7 @@ def csv_value(value: Any) -> str:
         text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
     else:
         text = str(plain)
-    return spreadsheet_text(text)
+    return text if identifier and _INERT.fullmatch(text) else spreadsheet_text(text)
 
 
 def _csv_item(value: Any) -> str:
@@ -211,33 +219,40 @@ def _cell(field: Field[T], row: T) -> Text:
     return Text(text, style=field.style(row) if field.style is not None else "")
 
 
-def _widest(header: str, cells: list[Text]) -> int:
-    return max([cell_len(header), *(cell_len(line) for cell in cells for line in cell.plain.splitlines())])
+def _narrowest(field: Field[Any], cells: list[Text]) -> int:
+    """The least width of a column: its longest line for ``whole`` ones, else its longest word (up to
+    ``LONGEST_WORD``)."""
+    lines = [field.header or "", *(line for cell in cells for line in cell.plain.splitlines())]
+    if field.whole:
+        return max(cell_len(line) for line in lines)
+    return max(1, min(LONGEST_WORD, max((cell_len(word) for line in lines for word in line.split()), default=1)))
 
 
-def build_table(rows: Sequence[T], fields: Sequence[Field[T]], title: str) -> tuple[Table, int]:
-    """The table, and the narrowest width at which it shows every ``whole`` column uncut."""
+def build_table(rows: Sequence[T], fields: Sequence[Field[T]], title: str) -> tuple[Table, list[int]]:
+    """The table, and each column's narrowest width (``_narrowest``)."""
     shown = [f for f in fields if f.header is not None]
     columns = [[_cell(f, row) for row in rows] for f in shown]
     table = Table(title=title, title_justify="left")
-    needed = len(shown) + 1  # the vertical rules
+    narrowest = []
     for field, cells in zip(shown, columns, strict=True):
-        header = field.header or ""
+        narrowest.append(_narrowest(field, cells))
         if field.whole:
-            width = _widest(header, cells)
-            table.add_column(header, no_wrap=True, min_width=width, justify=field.justify)
+            table.add_column(field.header or "", no_wrap=True, min_width=narrowest[-1], justify=field.justify)
         else:
-            width = min(cell_len(header), NARROWEST)
-            table.add_column(header, overflow="fold", justify=field.justify)
-        needed += width + 2  # + the cell padding
+            table.add_column(field.header or "", overflow="fold", justify=field.justify)
     for index in range(len(rows)):
         table.add_row(*(cells[index] for cells in columns))
-    return table, needed
+    return table, narrowest
 
 
 def print_table(rows: Sequence[T], fields: Sequence[Field[T]], title: str) -> None:
-    table, needed = build_table(rows, fields, title)
+    table, narrowest = build_table(rows, fields, title)
+    needed = sum(narrowest) + 2 * len(narrowest) + len(narrowest) + 1  # + cell padding and vertical rules
     console = stdout_console()
     if console.width < needed:
-        console.width = needed  # wider than the terminal rather than an id cut in two
+        # Wider than the terminal rather than an id cut in two, every other column at its narrowest.
+        for column, width in zip(table.columns, narrowest, strict=True):
+            if not column.no_wrap:
+                column.width = width
+        console.width = needed
     console.print(table)

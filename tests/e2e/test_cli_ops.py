@@ -43,7 +43,7 @@ from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
 from elearning_workers.consumer import ConsumerRunner
 from tests.conftest import truncate_all
-from tests.e2e.cli_helpers import error_lines, invoke, ok
+from tests.e2e.cli_helpers import error_lines, invoke, make_in_process_dead_letters, ok
 from tests.fakes import T0
 
 # The broker fixtures (kafka_broker); loaded as a plugin so pytest rewrites its asserts.
@@ -567,26 +567,6 @@ def test_kafka_error_codes_used_by_the_cli_exist() -> None:
 
 
 # -- dead letters of the in-process transport (no Kafka configured) --------------------------------
-
-
-def make_in_process_dead_letters(url: str, courses: int) -> list[uuid.UUID]:
-    """Course events whose handler always fails, relayed by the real in-process transport: real dead letters."""
-    from elearning_adapters.events import InProcessEventTransport, Subscription
-
-    async def failing(_event: DomainEvent, _envelope: EventEnvelope, _conn: AsyncConnection) -> None:
-        raise RuntimeError("handler bug")
-
-    async def make() -> list[uuid.UUID]:
-        async with await bootstrap(Settings(database_url=url)) as platform:
-            ids = [(await platform.courses.create(SYSTEM, CreateCourse(title=f"Dead {i}"))).id for i in range(courses)]
-            subscription = Subscription("failing", "test", {ev.CourseCreated.type: failing})
-            transport = InProcessEventTransport(
-                platform.database, [subscription], max_attempts=2, initial_backoff=0.0, max_backoff=0.0
-            )
-            await transport.drain()
-            return ids
-
-    return asyncio.run(make())
 
 
 def test_without_kafka_dlq_list_shows_the_in_process_dead_letters(cli_env: str) -> None:
