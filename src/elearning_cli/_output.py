@@ -256,3 +256,30 @@ def print_table(rows: Sequence[T], fields: Sequence[Field[T]], title: str) -> No
                 column.width = width
         console.width = needed
     console.print(table)
+
+
+# -- one record (a status) ------------------------------------------------------------
+
+
+def render_record(row: T, fields: Sequence[Field[T]], output: str, *, title: str) -> None:
+    """A status (one record, not a list) in the ``output`` format: JSON is one object rather than an
+    array, CSV a header and one row, the table one line per field (``header``, value)."""
+    form = OutputFormat(output)
+    if form is OutputFormat.JSON:
+        typer.echo(json.dumps(rows_as_json([row], fields)[0], indent=2, ensure_ascii=False))
+    elif form is OutputFormat.CSV:
+        typer.echo(rows_as_csv([row], fields), nl=False)
+    else:
+        shown = [f for f in fields if f.header is not None]
+        table = Table(title=title, show_header=False, title_justify="left")
+        table.add_column("what", style="bold", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        for field in shown:
+            table.add_row(field.header or "", _cell(field, row))
+        labels = max((cell_len(f.header or "") for f in shown), default=0)
+        whole = [cell_len(line) for f in shown if f.whole for line in _cell(f, row).plain.splitlines()]
+        console = stdout_console()
+        needed = labels + max(whole, default=0) + 7  # 2 x padding and 3 rules
+        if console.width < needed:
+            console.width = needed
+        console.print(table)

@@ -251,7 +251,7 @@ def test_every_command_help_shows_flags_not_boolean_values(monkeypatch: pytest.M
     assert checked > 40  # every group and command, not just the root
 
 
-def test_every_list_command_takes_the_output_option() -> None:
+def test_every_list_and_status_command_takes_the_output_option() -> None:
     lists = [(path, command) for path, command in _commands() if path.endswith(" list")]
     assert {path for path, _ in lists} == {
         "users list",
@@ -263,7 +263,8 @@ def test_every_list_command_takes_the_output_option() -> None:
         "keys list",
         "events dlq list",
     }
-    for path, command in lists:
+    statuses = [(path, command) for path, command in _commands() if path in ("outbox status", "db current")]
+    for path, command in [*lists, *statuses]:
         options = {opt for param in command.params for opt in param.opts}
         assert {"--output", "-o"} <= options, path
         assert "--json" not in options, path
@@ -274,3 +275,30 @@ def test_the_video_status_json_is_the_list_object(seeded: tuple[str, Path, dict[
     (listed,) = [v for v in as_json(seeded[2]["videos"]) if v["id"] == video_id]
     assert json.loads(ok("videos", "status", video_id, "--json").stdout) == listed
     assert uuid.UUID(listed["course_id"])
+
+
+# -- statuses: one record ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [("outbox", "status"), ("db", "current")])
+def test_a_status_is_one_object_in_json_and_one_row_in_csv(
+    args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = json.loads(ok(*args, "-o", "json").stdout)
+    assert isinstance(record, dict)
+    assert record["database"].startswith("sqlite+aiosqlite:///")
+    header, row = list(csv.reader(io.StringIO(ok(*args, "-o", "csv").stdout_bytes.decode(), newline="")))
+    assert header == list(record)
+    assert row[header.index("database")] == record["database"]
+    monkeypatch.setenv("COLUMNS", "60")
+    assert record["database"] in ok(*args).stdout  # the long database URL stays whole
+    assert invoke(*args, "-o", "yaml").exit_code == 2
+
+
+def test_status_records_say_what_a_monitor_needs() -> None:
+    schema = json.loads(ok("db", "current", "-o", "json").stdout)
+    assert schema["pending"] is False
+    assert schema["current_revision"] == schema["head_revision"] is not None
+    outbox = json.loads(ok("outbox", "status", "-o", "json").stdout)
+    assert all(isinstance(outbox[key], int) for key in ("pending", "failing", "published_last_minute", "total"))
+    assert outbox["total"] >= outbox["pending"]
