@@ -84,7 +84,7 @@ FormatOption = Annotated[
         "-o",
         metavar="table|json|csv",
         callback=parse_output,
-        help="table (for people), json (an array of objects) or csv (a header row, then a row per item).",
+        help="table (for people), json (an array of objects; one object for a status) or csv (a header row, then a row per item).",
     ),
 ]
 """The ``--output``/``-o`` option every list command takes; its value is an ``OutputFormat``."""

@@ -246,7 +246,8 @@ def test_every_command_help_shows_flags_not_boolean_values(monkeypatch: pytest.M
                 assert param.is_flag, (path, param.opts)
         help_text = ok(*path.split(), "--help").stdout
         assert "BOOLEAN" not in help_text.upper(), path
-        assert "[true|false]" not in help_text.lower(), path
+        assert "<bool>" not in help_text.lower(), path
+        assert "true|false" not in help_text.lower(), path
         checked += 1
     assert checked > 40  # every group and command, not just the root
 
