@@ -9,6 +9,8 @@ checked by reading the original topic back.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import re
@@ -422,6 +424,24 @@ def test_dlq_list_shows_every_dead_letter_with_its_origin(kafka_env: str, dead_l
     limited = ok("events", "dlq", "list", dead_letters.dlq, "--limit", "2")
     assert len([r for r in table_rows(limited.stdout) if r[0] == dead_letters.dlq]) == 2
     assert "Showing 2 of 4 dead letters" in limited.stderr
+
+
+def test_dlq_list_as_json_and_csv_carries_every_dead_letter_whole(kafka_env: str, dead_letters: DeadLetters) -> None:
+    rows = json.loads(ok("events", "dlq", "list", dead_letters.dlq, "-o", "json").stdout)
+    assert len(rows) == 4
+    by_position = {(row["partition"], row["offset"]): row for row in rows}
+    for letter in dead_letters.letters:
+        row = by_position[(letter.partition, letter.offset)]
+        assert row["topic"] == dead_letters.dlq
+        assert row["original_topic"] == dead_letters.topic
+        assert row["original_offset"] == int(letter.header("dlq-original-offset") or "-1")
+        assert row["error"] == letter.header("dlq-error")  # whole: the table shortens it
+        assert row["event_id"] == letter.header("event-id")  # null for the undecodable one
+        assert row["attempts"] == int(letter.header("dlq-attempts") or "-1")
+    text = ok("events", "dlq", "list", dead_letters.dlq, "-o", "csv").stdout_bytes.decode()
+    header, *records = list(csv.reader(io.StringIO(text, newline="")))
+    assert header == list(rows[0])
+    assert sorted(record[header.index("offset")] for record in records) == sorted(str(row["offset"]) for row in rows)
 
 
 def test_dlq_list_of_a_missing_topic_is_one_line(kafka_env: str) -> None:
