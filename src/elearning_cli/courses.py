@@ -98,7 +98,7 @@ async def _list(where: CatalogFilter, limit: int) -> tuple[list[CourseSummary], 
 _STATUS_STYLE = {CourseStatus.PUBLISHED: "green", CourseStatus.DRAFT: "yellow", CourseStatus.ARCHIVED: "dim"}
 
 COURSE_FIELDS: list[Field[CourseSummary]] = [
-    Field("id", lambda c: c.id),
+    Field("id", lambda c: c.id, "Id", whole=True),
     Field("slug", lambda c: c.slug, "Slug", whole=True, style=lambda _: "bold"),
     Field("title", lambda c: c.title, "Title"),
     Field("status", lambda c: c.status, "Status", style=lambda c: _STATUS_STYLE[c.status]),

@@ -93,7 +93,7 @@ def _seed(url: str) -> dict[str, Listing]:
     return {
         "users": Listing(("users", "list"), "id", frozenset(made["users"]), (*made["users"], *EMAILS, made["role"])),
         "orgs": Listing(("orgs", "list"), "id", frozenset([made["org"]]), (made["org"], ORG_SLUG)),
-        "courses": Listing(("courses", "list"), "slug", frozenset([COURSE_SLUG]), (COURSE_SLUG,)),
+        "courses": Listing(("courses", "list"), "slug", frozenset([COURSE_SLUG]), (made["course"], COURSE_SLUG)),
         "enrollments": Listing(
             ("enrollments", "list", COURSE_SLUG), "user_id", frozenset(made["users"]), (*made["users"], *EMAILS)
         ),
