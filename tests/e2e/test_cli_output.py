@@ -7,6 +7,7 @@ a role naming a course, a display name that a spreadsheet would run as a formula
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -22,11 +23,13 @@ import pytest
 from typer.main import get_command
 
 from elearning_adapters.container import Platform
+from elearning_adapters.sql.engine import Database
 from elearning_cli.main import app
 from elearning_core.assessment.commands import QuizDocument
 from elearning_core.identity.commands import CreateOrganization, CreateUser, RoleGrantSpec
 from elearning_core.shared.ports import SYSTEM
 from elearning_core.video.commands import CreateVideo
+from tests.conftest import truncate_all
 from tests.e2e.assessment_helpers import a_question
 from tests.e2e.cli_helpers import error_lines, invoke, isolate_cli_env, make_in_process_dead_letters, ok, on_platform
 from tests.e2e.http_helpers import course_spec
@@ -109,15 +112,33 @@ def _seed(url: str) -> dict[str, Listing]:
     }
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict[str, Listing]]:
+async def _empty(url: str) -> None:
+    db = Database(url)
+    try:
+        await truncate_all(db)
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path, dict[str, Listing]]]:
+    """The seeded database the CLI is pointed at: a SQLite file, then the session's PostgreSQL database
+    (emptied before and after, as the other modules expect to find it)."""
     directory = tmp_path_factory.mktemp("cli-output")
-    url = f"sqlite+aiosqlite:///{directory / 'elearning.db'}"
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{directory / 'elearning.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        asyncio.run(_empty(url))
     with pytest.MonkeyPatch.context() as patch:
         isolate_cli_env(patch, directory, url)
         ok("db", "upgrade")
         listings = _seed(url)
-    return url, directory, listings
+    yield url, directory, listings
+    if request.param != "sqlite":
+        asyncio.run(_empty(url))
 
 
 @pytest.fixture(autouse=True)
@@ -287,7 +308,7 @@ def test_a_status_is_one_object_in_json_and_one_row_in_csv(
 ) -> None:
     record = json.loads(ok(*args, "-o", "json").stdout)
     assert isinstance(record, dict)
-    assert record["database"].startswith("sqlite+aiosqlite:///")
+    assert record["database"].split("://")[0] in ("sqlite+aiosqlite", "postgresql+psycopg")
     header, row = list(csv.reader(io.StringIO(ok(*args, "-o", "csv").stdout_bytes.decode(), newline="")))
     assert header == list(record)
     assert row[header.index("database")] == record["database"]
