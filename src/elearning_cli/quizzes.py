@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from elearning_cli._common import (
     CliError,
+    collect,
     format_pydantic_errors,
     handle_errors,
     info,
@@ -144,7 +145,11 @@ def export_quiz(
 
 async def _list(course: str) -> list[QuizSummary]:
     async with open_platform(load_settings()) as platform:
-        return await platform.assessment.list_quizzes(SYSTEM, await resolve_course(platform, course))
+        course_id = await resolve_course(platform, course)
+        quizzes, _ = await collect(
+            lambda cursor, size: platform.assessment.list_quizzes(SYSTEM, course_id, cursor=cursor, limit=size)
+        )
+        return quizzes
 
 
 _STATUS_STYLE = {QuizStatus.PUBLISHED: "green", QuizStatus.DRAFT: "yellow", QuizStatus.ARCHIVED: "dim"}

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from elearning_cli._common import (
     CliError,
+    collect,
     handle_errors,
     info,
     load_settings,
@@ -42,7 +43,10 @@ _STYLE = {"draft": "dim", "uploading": "cyan", "processing": "yellow", "ready": 
 
 async def _list(course: uuid.UUID | None, limit: int) -> list[Video]:
     async with open_platform(load_settings()) as platform:
-        return await platform.videos.list_videos(SYSTEM, course, limit=limit)
+        videos, _ = await collect(
+            lambda cursor, size: platform.videos.list_videos(SYSTEM, course, cursor=cursor, limit=size), limit
+        )
+        return videos
 
 
 def _status_cell(video: Video) -> str:
