@@ -19,12 +19,13 @@ from litestar.di import NamedDependency
 from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from elearning_core.identity.commands import ConfirmPasswordReset
 from elearning_core.identity.model import PASSWORD_MIN
 from elearning_core.identity.service import IdentityService
 from elearning_core.shared.errors import DomainError, ValidationFailed
+from elearning_core.shared.inputs import InputModel
 from elearning_http.errors import problem_responses, status_of
 from elearning_http.pages import Field as PageField
 from elearning_http.pages import Form, json_or_page, page, page_responses, wants_html
@@ -37,10 +38,13 @@ RESET_FORM_PATH = "/api/v1/auth/password-reset/form"
 HTML_NOTE = " A browser (`Accept: text/html`) gets a small HTML page instead of JSON."
 
 
-class ResetForm(BaseModel):
-    """The reset page's form, as a browser posts it (form-encoded)."""
+class ResetForm(InputModel):
+    """The reset page's form, as a browser posts it (form-encoded; not JSON, so the JSON rules do not apply).
 
-    model_config = ConfigDict(frozen=True)
+    Fields a browser adds (a password manager's) are ignored rather than refused: the page, not a client,
+    wrote this form. Missing fields are empty, so the page (not a problem document) says what is wrong."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
     token: str = Field(default="", max_length=200)
     new_password: str = Field(default="", max_length=256)
 
