@@ -187,6 +187,10 @@ class InMemoryCourseRepository(CourseRepository):
             return True
         return any(c.slug == slug and c.id != excluding for c in self._store.courses.values())
 
+    async def slugs_starting_with(self, prefix: str) -> set[str]:
+        staged = [c for c in self._seen.values() if c.id in self._new]
+        return {c.slug for c in [*staged, *self._store.courses.values()] if c.slug.startswith(prefix)}
+
     async def taken(self, slugs: Collection[str], ids: Collection[uuid.UUID]) -> tuple[set[str], set[uuid.UUID]]:
         stored = self._store.courses.values()
         return {c.slug for c in stored} & set(slugs), {c.id for c in stored} & set(ids)

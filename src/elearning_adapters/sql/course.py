@@ -278,6 +278,12 @@ class SqlCourseRepository(CourseRepository):
         query = select(exists().where(courses.c.slug == slug, *([courses.c.id != excluding] if excluding else [])))
         return bool((await self._conn.execute(query)).scalar())
 
+    async def slugs_starting_with(self, prefix: str) -> set[str]:
+        staged = {c.slug for c in self._seen.values() if c.id in self._new and c.slug.startswith(prefix)}
+        # LIKE, not a range: PostgreSQL's locale collations do not order '-' as ASCII does.
+        query = select(courses.c.slug).where(courses.c.slug.like(f"{_like_escape(prefix)}%", escape="\\"))
+        return staged | set((await self._conn.execute(query)).scalars())
+
     async def taken(self, slugs: Collection[str], ids: Collection[uuid.UUID]) -> tuple[set[str], set[uuid.UUID]]:
         slug_list, id_list = list(slugs), list(ids)
         found_slugs: set[str] = set()
