@@ -41,6 +41,7 @@ from elearning_adapters.sql.enrollment import (
     SqlLearnerLookup,
     SqlPrerequisiteChecker,
 )
+from elearning_adapters.sql.idempotency import SqlIdempotencyStore
 from elearning_adapters.sql.identity import SqlPrincipalQueries, SqlUserQueries
 from elearning_adapters.sql.outbox_store import retention_of
 from elearning_adapters.sql.resources import SqlResourceDirectory
@@ -290,6 +291,7 @@ class Adapters(containers.DeclarativeContainer):
     prerequisites = providers.Singleton(SqlPrerequisiteChecker, database)
     assessment_queries = providers.Singleton(SqlAssessmentQueries, database)
     pattern_matcher = providers.Singleton(RegexPatternMatcher, timeout_seconds=0.05)
+    idempotency_store = providers.Singleton(SqlIdempotencyStore, database)
 
 
 class Services(containers.DeclarativeContainer):

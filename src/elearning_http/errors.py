@@ -86,16 +86,24 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response[dict[str, Any]]:
+    body = problem_document(status, detail, code=code, instance=request.url.path if request else None, **extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_document(
+    status: int, detail: str, *, code: str | None = None, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The problem document itself, for ASGI middleware that answers without a Litestar ``Response``."""
     title = HTTPStatus(status).phrase
     code = code or title.lower().replace(" ", "-").replace("'", "")
     body: dict[str, Any] = {"type": f"urn:elearning:problem:{code}", "title": title, "status": status, "detail": detail}
-    if request is not None:
-        body["instance"] = request.url.path
+    if instance is not None:
+        body["instance"] = instance
     request_id = request_id_var.get()
     if request_id:
         body["request_id"] = request_id
     body.update(extra)
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return body
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
@@ -164,4 +172,11 @@ exception_handlers: dict[type[Exception], Any] = {
     Exception: _unexpected,
 }
 
-__all__ = ["PROBLEM_JSON", "ProblemDetails", "exception_handlers", "problem", "problem_responses"]
+__all__ = [
+    "PROBLEM_JSON",
+    "ProblemDetails",
+    "exception_handlers",
+    "problem",
+    "problem_document",
+    "problem_responses",
+]
