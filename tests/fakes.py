@@ -60,6 +60,7 @@ from elearning_core.course.queries import (
     CourseOutline,
     CourseSummary,
     LiveCourse,
+    TeachingScope,
     VersionSummary,
     outline_of,
     published_outline_of,
@@ -922,6 +923,21 @@ class InMemoryCatalogQueries(CatalogQueries):
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         course = self._store.courses.get(course_id)
         return _outline(course) if course is not None else None
+
+    async def teaching(self, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        def taught(course: Course) -> bool:
+            return (
+                course.owner_id == where.user_id
+                or course.id in where.course_ids
+                or course.organization_id in where.organization_ids
+            )
+
+        found = sorted(
+            (c for c in self._store.courses.values() if taught(c) and (after is None or (c.created_at, c.id) < after)),
+            key=lambda c: (c.created_at, c.id),
+            reverse=True,
+        )
+        return [_summary(c) for c in found[:limit]]
 
     async def outline_by_slug(self, slug: str) -> CourseOutline | None:
         for course in self._store.courses.values():

@@ -34,7 +34,7 @@ from elearning_http.idempotency import Idempotency
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
-from elearning_http.routes.courses import CourseController
+from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
@@ -132,6 +132,7 @@ def create_app(
     app = Litestar(
         route_handlers=[
             CourseController,
+            my_teaching,
             AuthController,
             MeController,
             AdminUserController,

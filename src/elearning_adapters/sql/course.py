@@ -65,6 +65,7 @@ from elearning_core.course.queries import (
     LessonView,
     LiveCourse,
     SectionView,
+    TeachingScope,
     VersionSummary,
     published_outline_of,
 )
@@ -510,6 +511,21 @@ def _like_escape(text: str) -> str:
     return text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+async def _teaching(db: Database, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+    mine = courses.c.owner_id == where.user_id
+    if where.course_ids:
+        mine = mine | courses.c.id.in_(sorted(where.course_ids))
+    if where.organization_ids:
+        mine = mine | courses.c.organization_id.in_(sorted(where.organization_ids))
+    query = select(*_SUMMARY_COLUMNS).where(mine)
+    if after is not None:
+        query = query.where(tuple_(courses.c.created_at, courses.c.id) < tuple_(after[0], after[1]))
+    query = query.order_by(courses.c.created_at.desc(), courses.c.id.desc()).limit(limit)
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+    return [_summary_from_row(r) for r in rows]
+
+
 class SqlCatalogQueries(CatalogQueries):
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -538,6 +554,9 @@ class SqlCatalogQueries(CatalogQueries):
 
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         return await self._outline(courses.c.id == course_id)
+
+    async def teaching(self, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        return await _teaching(self._db, where, after, limit)
 
     async def outline_by_slug(self, slug: str) -> CourseOutline | None:
         return await self._outline(courses.c.slug == slug)
@@ -799,6 +818,10 @@ class PgCatalogQueries(CatalogQueries):
 
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         return await self._outline("id", course_id)
+
+    async def teaching(self, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        # Not a hot path: the SQLAlchemy statement both backends share.
+        return await _teaching(self._db, where, after, limit)
 
     async def outline_by_slug(self, slug: str) -> CourseOutline | None:
         return await self._outline("slug", slug)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Literal, TypeVar
 
-from elearning_core.auth.model import ResourceRef, ScopeKind
+from elearning_core.auth.model import Grant, ResourceRef, Role, ScopeKind
 from elearning_core.course.commands import (
     AddLesson,
     AddSection,
@@ -45,12 +45,14 @@ from elearning_core.course.queries import (
     CourseSummary,
     LessonView,
     SectionView,
+    TeachingCourse,
+    TeachingScope,
     VersionSummary,
     outline_of,
     with_html,
 )
 from elearning_core.shared.clock import Clock
-from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from elearning_core.shared.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
 from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size
 from elearning_core.shared.ports import Policy, Principal, require
@@ -317,6 +319,41 @@ class CourseService:
             next_cursor = self._cursors.encode(where.scope(), [sort_at.isoformat(), str(last.id)])
         return Page(items=items, next_cursor=next_cursor)
 
+    async def list_teaching(
+        self, actor: Principal, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[TeachingCourse]:
+        """The courses ``actor`` teaches, drafts included, newest created first, with the actor's role on each.
+
+        Teaching means owning the course (its implicit instructor), an instructor or teaching assistant
+        grant on the course, or a teaching assistant grant on its organization. Administrators are not
+        listed every course: they administer, they do not teach.
+        """
+        if actor.user_id is None:
+            raise Unauthenticated("listing one's teaching needs a user's sign-in (a service account teaches nothing)")
+        check_page_size(limit)
+        roles, organizations = _teaching_grants(actor)
+        where = TeachingScope(actor.user_id, frozenset(roles), frozenset(organizations))
+        listing = f"teaching:{actor.user_id}"
+        after = _cursor_key(self._cursors.decode(listing, cursor)) if cursor else None
+        rows = await self._queries.teaching(where, after, limit + 1)
+        items, more = rows[:limit], len(rows) > limit
+        next_cursor = None
+        if more:
+            last = items[-1]
+            next_cursor = self._cursors.encode(listing, [last.created_at.isoformat(), str(last.id)])
+        return Page(
+            items=[
+                TeachingCourse(
+                    course=item,
+                    role="owner"
+                    if item.owner_id == actor.user_id
+                    else roles.get(item.id, Role.TEACHING_ASSISTANT.value),
+                )
+                for item in items
+            ],
+            next_cursor=next_cursor,
+        )
+
     async def get_outline(self, actor: Principal, course_id: uuid.UUID, version: VersionRef = None) -> CourseOutline:
         """The course as ``actor`` may see it: learners only ever get a published version, never the draft.
 
@@ -548,3 +585,18 @@ def _lesson_copy(lesson: LessonSpec) -> LessonSpec:
             update={"attachments": [a.model_copy(update={"id": None}) for a in content.attachments]}
         )
     return lesson.model_copy(update={"id": None, "content": content})
+
+
+def _teaching_grants(actor: Principal) -> tuple[dict[uuid.UUID, str], set[uuid.UUID]]:
+    """The actor's course roles by course (instructor wins over assistant) and the organizations it assists."""
+    roles: dict[uuid.UUID, str] = {}
+    organizations: set[uuid.UUID] = set()
+    for grant in actor.grants:
+        if not isinstance(grant, Grant) or grant.scope.id is None:
+            continue
+        if grant.scope.kind is ScopeKind.COURSE and grant.role in (Role.INSTRUCTOR, Role.TEACHING_ASSISTANT):
+            if roles.get(grant.scope.id) != Role.INSTRUCTOR.value:
+                roles[grant.scope.id] = grant.role.value
+        elif grant.scope.kind is ScopeKind.ORGANIZATION and grant.role is Role.TEACHING_ASSISTANT:
+            organizations.add(grant.scope.id)
+    return roles, organizations
