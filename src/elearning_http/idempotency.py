@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from litestar.connection import ASGIConnection
@@ -46,6 +47,9 @@ STATE_KEY = "idempotency"
 MAX_BODY_BYTES = 1024 * 1024
 IN_PROGRESS_LOCK = timedelta(minutes=5)
 """How long a running first request holds its key; a request that died holding it frees it after this."""
+PRUNE_EVERY = timedelta(hours=1)
+
+log = logging.getLogger("elearning.http")
 
 _KEPT_HEADERS = frozenset({b"content-type", b"location", b"link", b"etag", b"last-modified", b"cache-control"})
 _NOT_STORED = frozenset({401, 408, 425, 429})
@@ -91,7 +95,7 @@ IDEMPOTENCY_RESPONSES: dict[int, ResponseSpec] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Idempotency:
     """What the middleware needs, kept in the app's state under ``STATE_KEY`` by ``create_app``."""
 
@@ -100,6 +104,22 @@ class Idempotency:
     clock: Clock
     ttl: timedelta
     lock: timedelta = IN_PROGRESS_LOCK
+    prune_every: timedelta = PRUNE_EVERY
+    pruned_at: datetime | None = None
+
+    async def prune_if_due(self) -> None:
+        """Delete expired keys, at most once per ``prune_every`` in this process (after an answer was sent)."""
+        now = self.clock.now()
+        if self.pruned_at is not None and now - self.pruned_at < self.prune_every:
+            return
+        self.pruned_at = now
+        try:
+            pruned = await self.store.prune(now)
+        except Exception as exc:  # housekeeping: a database blip must not fail the request that was served
+            log.warning("pruning expired idempotency keys failed: %s", exc)
+            return
+        if pruned:
+            log.info("pruned %d expired idempotency key(s)", pruned)
 
 
 class IdempotencyMiddleware:
@@ -208,6 +228,7 @@ class IdempotencyMiddleware:
         finally:
             if not settled:
                 await config.store.release(where, fingerprint)
+        await config.prune_if_due()
 
 
 def _key_of(scope: Scope) -> str | None:

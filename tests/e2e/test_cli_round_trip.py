@@ -196,3 +196,31 @@ def test_export_then_import_round_trips(records: list[Doc]) -> None:
             assert not ids_of(copy) & original_ids
             assert {**without_ids(copy), "slug": original["slug"]} == without_ids(original)
             assert after[original["slug"]] == original  # the originals are untouched
+
+
+def test_a_file_imports_beside_its_own_courses_only_as_a_copy(tmp_path: Path) -> None:
+    database = tmp_path / "copies.db"
+    cli(database, "db", "upgrade")
+    record = {
+        "slug": "intro-to-python",
+        "title": "Intro to Python",
+        "status": "published",
+        "sections": [{"title": "Basics", "lessons": [{"title": "Hello"}]}],
+    }
+    import_file(database, [record])
+    exported = export(database)
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps({"courses": exported}), encoding="utf-8")
+    refused = runner.invoke(
+        app, ["courses", "import", str(again)], env={"ELEARNING_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    )
+    assert refused.exit_code == 1
+    assert "clash with courses already in the database" in refused.stderr
+
+    dry = import_file(database, exported, "--as-copy", "--dry-run")
+    assert "importing it as copies would create 1 course" in dry
+    assert [c["slug"] for c in export(database)] == ["intro-to-python"]
+    for expected in ("intro-to-python-2", "intro-to-python-3"):
+        report = import_file(database, exported, "--as-copy")
+        assert f"intro-to-python -> {expected}" in report
+    assert [c["slug"] for c in export(database)] == ["intro-to-python", "intro-to-python-2", "intro-to-python-3"]

@@ -8,6 +8,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,9 +17,11 @@ from sqlalchemy import func, select
 
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.enrollment import enrollments
+from elearning_adapters.sql.idempotency import idempotency_keys
 from elearning_adapters.sql.outbox import outbox
 from elearning_core.identity.commands import CreateUser
-from elearning_core.shared.ports import SYSTEM
+from elearning_core.shared.ports import SYSTEM, IdempotencyScope
+from elearning_http.idempotency import STATE_KEY, Idempotency
 from tests.e2e.http_helpers import ADMIN, BACKENDS, COURSES, Api, assert_problem, backend_settings, course_spec, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -192,3 +195,19 @@ async def test_the_schema_documents_the_header_and_its_problems(api: Api) -> Non
         success = next(status for status in operation["responses"] if status.startswith("2"))
         replayed = operation["responses"][success]["headers"]["Idempotent-Replayed"]
         assert replayed["schema"]["type"] == "string"
+
+
+async def test_expired_keys_are_pruned_after_a_keyed_request(api: Api) -> None:
+    store = api.platform.container.adapters.idempotency_store()
+    stale = IdempotencyScope("someone", "POST /elsewhere", "old")
+    await store.claim(stale, "f", now=datetime(2020, 1, 1, tzinfo=UTC), ttl=timedelta(hours=24), lock=timedelta(0))
+    rows = select(func.count()).select_from(idempotency_keys)
+    assert await count(api, rows) == 1
+    state: Idempotency = api.client.app.state[STATE_KEY]
+    state.pruned_at = None
+
+    course_id, who = await course(api), await learner(api)
+    response = await api.client.post(f"{COURSES}/{course_id}/enrollments", json={}, headers=who.with_key("new"))
+    assert response.status_code == 201, response.text
+    assert await count(api, rows) == 1  # the stale key went, the new one stays
+    assert await count(api, rows.where(idempotency_keys.c.key == "new")) == 1
