@@ -78,6 +78,12 @@ REPLAYED_HEADER = ResponseHeader(
 )
 
 IDEMPOTENCY_RESPONSES: dict[int, ResponseSpec] = {
+    413: ResponseSpec(
+        data_container=ProblemDetails,
+        media_type=PROBLEM_JSON,
+        description=f"A body of more than {MAX_BODY_BYTES} bytes sent with an Idempotency-Key",
+        generate_examples=False,
+    ),
     409: ResponseSpec(
         data_container=ProblemDetails,
         media_type=PROBLEM_JSON,
