@@ -248,9 +248,11 @@ class CachedCatalogQueries(CatalogQueries):
             await self._cache.set(slug_key, outline.id.bytes, self._ttl)
         return outline
 
-    async def versions(self, course_id: uuid.UUID) -> list[VersionSummary]:
+    async def versions(
+        self, course_id: uuid.UUID, before: int | None = None, limit: int | None = None
+    ) -> list[VersionSummary]:
         # Staff only, and rare: not worth an invalidation path of its own.
-        return await self._inner.versions(course_id)
+        return await self._inner.versions(course_id, before, limit)
 
     async def teaching(self, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
         # Per user and staff only: drafts change under the author's hands, so never cached.

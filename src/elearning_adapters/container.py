@@ -283,6 +283,7 @@ class Adapters(containers.DeclarativeContainer):
         transcoder=transcoder,
         clock=clock,
         policy=policy,
+        cursors=cursors,
         config=providers.Singleton(_video_config, settings),
     )
     enrollment_queries = providers.Singleton(SqlEnrollmentQueries, database)
@@ -308,6 +309,7 @@ class Services(containers.DeclarativeContainer):
         resources=adapters.resources,
         clock=adapters.clock,
         policy=adapters.policy,
+        cursors=adapters.cursors,
         config=providers.Singleton(_identity_config, settings),
     )
     auth = providers.Singleton(
@@ -342,6 +344,7 @@ class Services(containers.DeclarativeContainer):
         resources=adapters.resources,
         clock=adapters.clock,
         policy=adapters.policy,
+        cursors=adapters.cursors,
     )
 
     video = adapters.video_service

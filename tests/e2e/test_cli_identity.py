@@ -80,7 +80,10 @@ def stored_user(email: str) -> User:
 
 
 def all_users() -> list[User]:
-    return on_platform(lambda p: p.identity.list_users(SYSTEM, UserListFilter(), limit=100))
+    async def go(platform: Platform) -> list[User]:
+        return (await platform.identity.list_users(SYSTEM, UserListFilter(), limit=100)).items
+
+    return on_platform(go)
 
 
 def login(email: str, password: str) -> Any:

@@ -54,9 +54,10 @@ from elearning_core.course.queries import (
 )
 from elearning_core.course.service import CourseService, VersionRef
 from elearning_core.shared.errors import FieldError, ValidationFailed
-from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
+from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
 # -- request bodies (HTTP shapes of the commands; ids come from the path) ----------
 
@@ -97,17 +98,6 @@ class LessonOrder(_Body):
     lesson_ids: list[uuid.UUID] = Field(
         max_length=1_000, description="Every lesson of the section, once, in the new order"
     )
-
-
-@dataclass(frozen=True, slots=True)
-class CoursePage:
-    items: list[CourseSummary]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class VersionList:
-    items: list[VersionSummary]
 
 
 VersionQuery = Annotated[
@@ -151,11 +141,13 @@ class CourseController(Controller):
     @get(
         "/",
         summary="List courses",
-        description="Published courses, newest first, with filters and a cursor.",
+        description="Published courses, newest first, with filters; paged (docs/pagination.md).",
         responses=READ_ERRORS,
+        response_headers=LINK,
     )
     async def list_courses(
         self,
+        request: Request[Any, Any, Any],
         course_service: NamedDependency[CourseService],
         principal: NamedDependency[Principal],
         language: Annotated[str | None, QueryParameter(max_length=35)] = None,
@@ -164,17 +156,16 @@ class CourseController(Controller):
         q: Annotated[
             str | None, QueryParameter(max_length=200, description="Text the title, summary or tags contain")
         ] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    ) -> CoursePage:
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[CourseSummary]]:
         where = CatalogFilter(
             language=language.lower() if language else None,
             level=level,
             tag=tag.lower() if tag else None,
             text=q or None,
         )
-        page = await course_service.list_courses(principal, where, cursor, limit)
-        return CoursePage(items=page.items, next_cursor=page.next_cursor)
+        return paged(request, await course_service.list_courses(principal, where, cursor, limit))
 
     @get(
         "/{course_id:uuid}",
@@ -207,13 +198,20 @@ class CourseController(Controller):
     @get(
         "/{course_id:uuid}/versions",
         summary="List a course's published versions (staff)",
-        description="Newest first. Needs course.view_unpublished on the course.",
-        responses=problem_responses(400, 401, 403, 404),
+        description="Newest first; paged (every publish adds one). Needs course.view_unpublished on the course.",
+        responses=problem_responses(400, 401, 403, 404, 422),
+        response_headers=LINK,
     )
     async def list_versions(
-        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], course_id: CourseId
-    ) -> VersionList:
-        return VersionList(items=await course_service.list_versions(principal, course_id))
+        self,
+        request: Request[Any, Any, Any],
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[VersionSummary]]:
+        return paged(request, await course_service.list_versions(principal, course_id, cursor=cursor, limit=limit))
 
     @get(
         "/{course_id:uuid}/versions/{number:int}",
@@ -458,12 +456,6 @@ class TeachingItem:
     role: str
 
 
-@dataclass(frozen=True, slots=True)
-class TeachingPage:
-    items: list[TeachingItem]
-    next_cursor: str | None
-
-
 def _teaching_item(taught: TeachingCourse) -> TeachingItem:
     c = taught.course
     return TeachingItem(
@@ -489,17 +481,16 @@ def _teaching_item(taught: TeachingCourse) -> TeachingItem:
     tags=["courses"],
     summary="The courses the caller teaches",
     description="Courses the caller owns, or holds an instructor or teaching assistant role on (on the course, "
-    "or as a teaching assistant of its organization), drafts included, newest created first. "
-    "`role` is `owner`, `instructor` or `teaching_assistant`. Needs a user's sign-in.",
+    "or as a teaching assistant of its organization), drafts included, newest created first; paged "
+    "(docs/pagination.md). `role` is `owner`, `instructor` or `teaching_assistant`. Needs a user's sign-in.",
     responses=problem_responses(400, 401, 422),
+    response_headers=LINK,
 )
 async def my_teaching(
+    request: Request[Any, Any, Any],
     course_service: NamedDependency[CourseService],
     principal: NamedDependency[Principal],
-    cursor: Annotated[
-        str | None, QueryParameter(max_length=512, description="next_cursor of the previous page")
-    ] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description="Courses per page")] = DEFAULT_PAGE_SIZE,
-) -> TeachingPage:
-    page = await course_service.list_teaching(principal, cursor, limit)
-    return TeachingPage(items=[_teaching_item(t) for t in page.items], next_cursor=page.next_cursor)
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+) -> Response[Paged[TeachingItem]]:
+    return paged(request, await course_service.list_teaching(principal, cursor, limit), _teaching_item)
