@@ -109,9 +109,9 @@ def check_slug(value: str) -> str:
 def slugify(text: str) -> str:
     """A valid slug derived from ``text``: transliterated to ASCII, lowercased, hyphenated, padded if short.
 
-    Transliteration is python-slugify's (Cyrillic ``Kurs po Java`` gives ``kurs-po-java``,
-    ``Crème brûlée`` gives ``creme-brulee``): a pure, maintained text library, no
-    infrastructure, so the core may use it (import-linter forbids I/O libraries only).
+    Transliteration is python-slugify's (the Russian title "Kurs po Java", in Cyrillic letters,
+    gives ``kurs-po-java``; ``Crème brûlée`` gives ``creme-brulee``): a pure, maintained text
+    library without I/O, so the core may use it (import-linter forbids infrastructure libraries).
     """
     slug = _slugify(text, max_length=SLUG_MAX, word_boundary=True)
     if len(slug) < SLUG_MIN:
