@@ -465,6 +465,19 @@ async def test_import_refuses_a_record_that_already_exists(
     assert published_events(store) == [ev.CourseCreated]
 
 
+async def test_import_as_copy_gives_new_ids_and_the_first_free_slugs(
+    service: CourseService, store: CourseStore
+) -> None:
+    originals = await service.import_courses(ADMIN, [spec("abc", id=uuid.uuid4()), spec("abc-2")])
+    records = [spec("abc", id=originals[0].id), spec("abc-2", id=originals[1].id)]
+    copies = await service.import_courses(ADMIN, records, as_copy=True)
+    assert [c.slug for c in copies] == ["abc-3", "abc-2-2"]
+    assert not {c.id for c in copies} & {c.id for c in originals}
+    assert not {s.id for c in copies for s in c.sections} & {s.id for c in originals for s in c.sections}
+    assert [c.title for c in copies] == [c.title for c in originals]
+    assert len(store.courses) == 4
+
+
 # -- listing and pagination ----------------------------------------------------------------------
 
 
