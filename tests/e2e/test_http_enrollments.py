@@ -59,7 +59,7 @@ async def person(api: Api, *, role: str | None = None, course_id: str | None = N
     if role is not None:
         spec = RoleGrantSpec(role=role, scope="course", scope_id=uuid.UUID(course_id))
         await api.platform.identity.grant_role(SYSTEM, user.id, spec)
-    token = api.platform.container.adapters.tokens().issue_access(str(user.id))
+    token = api.platform.container.identity.tokens().issue_access(str(user.id))
     return Person(str(user.id), {"Authorization": f"Bearer {token}"})
 
 

@@ -59,7 +59,7 @@ async def learner(api: Api) -> Person:
     user = await api.platform.identity.create_user(
         SYSTEM, CreateUser(email=f"learner-{next(_serial)}-{uuid.uuid4().hex[:6]}@example.org", display_name="L")
     )
-    token = api.platform.container.adapters.tokens().issue_access(str(user.id))
+    token = api.platform.container.identity.tokens().issue_access(str(user.id))
     return Person(str(user.id), {"Authorization": f"Bearer {token}"})
 
 

@@ -42,7 +42,7 @@ async def user(api: Api) -> tuple[uuid.UUID, dict[str, str]]:
     created = await api.platform.identity.create_user(
         SYSTEM, CreateUser(email=f"teacher-{next(_serial)}-{uuid.uuid4().hex[:6]}@example.org", display_name="T")
     )
-    token = api.platform.container.adapters.tokens().issue_access(str(created.id))
+    token = api.platform.container.identity.tokens().issue_access(str(created.id))
     return created.id, {"Authorization": f"Bearer {token}"}
 
 
