@@ -31,6 +31,7 @@ from elearning_http.auth import Authenticator, CsrfTokens, authenticated_writes
 from elearning_http.errors import exception_handlers
 from elearning_http.idempotency import STATE_KEY as IDEMPOTENCY_STATE_KEY
 from elearning_http.idempotency import Idempotency
+from elearning_http.inputs import ApiRequest, refuse_unstorable_parameters
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
@@ -165,7 +166,8 @@ def create_app(
             "subscriptions": Provide(lambda: subscriptions, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
-        guards=[authenticated_writes(authenticate)],
+        guards=[authenticated_writes(authenticate), refuse_unstorable_parameters],
+        request_class=ApiRequest,
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         middleware=[prometheus.middleware],
         compression_config=CompressionConfig(backend="gzip", minimum_size=500, gzip_compress_level=6),

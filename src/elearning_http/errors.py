@@ -51,7 +51,7 @@ class ProblemDetails:
 
 
 _DESCRIPTIONS = {
-    400: "Malformed request (e.g. a body that is not JSON)",
+    400: "Malformed request (e.g. a body that is not JSON, or JSON nested too deep)",
     401: "Missing or invalid bearer token",
     403: "Authenticated, but not allowed",
     404: "No such resource (or not visible to the caller)",
@@ -154,7 +154,18 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     return problem(422, "the request has invalid fields", code="validation-failed", request=request, errors=errors)
 
 
+class RequestRefused(HTTPException):
+    """A request refused at the HTTP edge, with a problem ``type`` of its own (``json-too-deep``)."""
+
+    def __init__(self, status_code: int, detail: str, *, code: str, **extra: Any) -> None:
+        super().__init__(detail=detail, status_code=status_code)
+        self.code = code
+        self.problem_extra = extra
+
+
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if isinstance(exc, RequestRefused):
+        return problem(exc.status_code, exc.detail, code=exc.code, request=request, **exc.problem_extra)
     if isinstance(exc, NotAuthorizedException):
         return _unauthorized(request, exc.detail)
     return problem(exc.status_code, exc.detail, request=request, headers=dict(exc.headers or {}))
@@ -175,6 +186,7 @@ exception_handlers: dict[type[Exception], Any] = {
 __all__ = [
     "PROBLEM_JSON",
     "ProblemDetails",
+    "RequestRefused",
     "exception_handlers",
     "problem",
     "problem_document",

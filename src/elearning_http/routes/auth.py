@@ -19,11 +19,12 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from elearning_core.auth.service import AuthService, IssuedTokens
 from elearning_core.identity.commands import ConfirmPasswordReset, RegisterUser
 from elearning_core.identity.service import IdentityService
+from elearning_core.shared.inputs import InputModel
 from elearning_core.shared.ports import Principal
 from elearning_http.auth import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE, CsrfTokens, client_ip
 from elearning_http.errors import problem_responses
@@ -33,7 +34,7 @@ PUBLIC = {"public_write": True}
 AUTH_ERRORS = problem_responses(400, 401, 422, 429)
 
 
-class _Body(BaseModel):
+class _Body(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
