@@ -60,6 +60,7 @@ from elearning_core.course.queries import (
     CourseOutline,
     CourseSummary,
     LiveCourse,
+    TeachingScope,
     VersionSummary,
     outline_of,
     published_outline_of,
@@ -186,6 +187,10 @@ class InMemoryCourseRepository(CourseRepository):
         if any(c.slug == slug and c.id != excluding for c in self._seen.values() if c.id in self._new):
             return True
         return any(c.slug == slug and c.id != excluding for c in self._store.courses.values())
+
+    async def slugs_starting_with(self, prefix: str) -> set[str]:
+        staged = [c for c in self._seen.values() if c.id in self._new]
+        return {c.slug for c in [*staged, *self._store.courses.values()] if c.slug.startswith(prefix)}
 
     async def taken(self, slugs: Collection[str], ids: Collection[uuid.UUID]) -> tuple[set[str], set[uuid.UUID]]:
         stored = self._store.courses.values()
@@ -933,6 +938,21 @@ class InMemoryCatalogQueries(CatalogQueries):
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         course = self._store.courses.get(course_id)
         return _outline(course) if course is not None else None
+
+    async def teaching(self, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        def taught(course: Course) -> bool:
+            return (
+                course.owner_id == where.user_id
+                or course.id in where.course_ids
+                or course.organization_id in where.organization_ids
+            )
+
+        found = sorted(
+            (c for c in self._store.courses.values() if taught(c) and (after is None or (c.created_at, c.id) < after)),
+            key=lambda c: (c.created_at, c.id),
+            reverse=True,
+        )
+        return [_summary(c) for c in found[:limit]]
 
     async def outline_by_slug(self, slug: str) -> CourseOutline | None:
         for course in self._store.courses.values():

@@ -1,7 +1,7 @@
 """Email change: the address an ``email_change`` one-time token confirms.
 
 Revision ID: 0012
-Revises: 0013 (main merged 0013 first; chained after it so a database already at 0013 upgrades)
+Revises: 0011
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0013"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

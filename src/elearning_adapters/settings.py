@@ -165,6 +165,12 @@ class Settings(BaseSettings):
     transcode_concurrency: int = Field(
         default=1, ge=1, le=64, description="Videos one consuming process transcodes at the same time"
     )
+    idempotency_key_ttl_hours: float = Field(
+        default=24,
+        gt=0,
+        le=24 * 30,
+        description="How long an Idempotency-Key and its stored answer are kept (a repeat after that runs again)",
+    )
 
     @field_validator("public_base_url")
     @classmethod

@@ -87,16 +87,24 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response[dict[str, Any]]:
+    body = problem_document(status, detail, code=code, instance=request.url.path if request else None, **extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_document(
+    status: int, detail: str, *, code: str | None = None, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The problem document itself, for ASGI middleware that answers without a Litestar ``Response``."""
     title = HTTPStatus(status).phrase
     code = code or title.lower().replace(" ", "-").replace("'", "")
     body: dict[str, Any] = {"type": f"urn:elearning:problem:{code}", "title": title, "status": status, "detail": detail}
-    if request is not None:
-        body["instance"] = request.url.path
+    if instance is not None:
+        body["instance"] = instance
     request_id = request_id_var.get()
     if request_id:
         body["request_id"] = request_id
     body.update(extra)
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return body
 
 
 _STATUSES: tuple[tuple[type[DomainError], int], ...] = (
@@ -202,6 +210,7 @@ __all__ = [
     "RequestRefused",
     "exception_handlers",
     "problem",
+    "problem_document",
     "problem_responses",
     "status_of",
 ]
