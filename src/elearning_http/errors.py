@@ -21,6 +21,7 @@ from elearning_core.shared.errors import (
     Conflict,
     ContentLocked,
     DomainError,
+    EmailVerificationRequired,
     NotFound,
     PermissionDenied,
     TooManyAttempts,
@@ -54,7 +55,7 @@ class ProblemDetails:
 
 
 _DESCRIPTIONS = {
-    400: "Malformed request (e.g. a body that is not JSON)",
+    400: "Malformed request (e.g. a body that is not JSON, or JSON nested too deep)",
     401: "Missing or invalid bearer token",
     403: "Not allowed; for course content, `type` says why: `urn:elearning:problem:enrollment-required`, "
     "or `urn:elearning:problem:not-yet-released` with `available_at`",
@@ -90,16 +91,40 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response[dict[str, Any]]:
+    body = problem_document(status, detail, code=code, instance=request.url.path if request else None, **extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_document(
+    status: int, detail: str, *, code: str | None = None, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The problem document itself, for ASGI middleware that answers without a Litestar ``Response``."""
     title = HTTPStatus(status).phrase
     code = code or title.lower().replace(" ", "-").replace("'", "")
     body: dict[str, Any] = {"type": f"urn:elearning:problem:{code}", "title": title, "status": status, "detail": detail}
-    if request is not None:
-        body["instance"] = request.url.path
+    if instance is not None:
+        body["instance"] = instance
     request_id = request_id_var.get()
     if request_id:
         body["request_id"] = request_id
     body.update(extra)
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return body
+
+
+_STATUSES: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (ValidationFailed, 422),
+    (Unauthenticated, 401),
+    (TooManyAttempts, 429),
+    (PermissionDenied, 403),
+)
+
+
+def status_of(exc: DomainError) -> int:
+    """The status ``_domain_error`` answers ``exc`` with, for answers that are not problem documents (the
+    HTML pages of mailed links keep the status their problem would carry)."""
+    return next((status for kind, status in _STATUSES if isinstance(exc, kind)), 400)
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
@@ -126,6 +151,10 @@ def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response
         # Whoever asks, signed in or not: the content exists for them to see, it is not open yet.
         extra: dict[str, Any] = {"available_at": exc.available_at.isoformat()} if exc.available_at else {}
         return problem(403, exc.detail, code=exc.reason, request=request, **extra)
+    if isinstance(exc, EmailVerificationRequired):
+        # 403, not 409: a refusal about who the caller is (their account's state), not about the
+        # resource's state; the same request succeeds, unchanged, once the caller verifies.
+        return problem(403, exc.detail, code="email-verification-required", request=request)
     if isinstance(exc, PermissionDenied):
         if request.scope.get("principal_anonymous", True):
             return _unauthorized(request, "authentication required: send 'Authorization: Bearer <token>'")
@@ -154,7 +183,18 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     return problem(422, "the request has invalid fields", code="validation-failed", request=request, errors=errors)
 
 
+class RequestRefused(HTTPException):
+    """A request refused at the HTTP edge, with a problem ``type`` of its own (``json-too-deep``)."""
+
+    def __init__(self, status_code: int, detail: str, *, code: str, **extra: Any) -> None:
+        super().__init__(detail=detail, status_code=status_code)
+        self.code = code
+        self.problem_extra = extra
+
+
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if isinstance(exc, RequestRefused):
+        return problem(exc.status_code, exc.detail, code=exc.code, request=request, **exc.problem_extra)
     if isinstance(exc, NotAuthorizedException):
         return _unauthorized(request, exc.detail)
     return problem(exc.status_code, exc.detail, request=request, headers=dict(exc.headers or {}))
@@ -172,4 +212,13 @@ exception_handlers: dict[type[Exception], Any] = {
     Exception: _unexpected,
 }
 
-__all__ = ["PROBLEM_JSON", "ProblemDetails", "exception_handlers", "problem", "problem_responses"]
+__all__ = [
+    "PROBLEM_JSON",
+    "ProblemDetails",
+    "RequestRefused",
+    "exception_handlers",
+    "problem",
+    "problem_document",
+    "problem_responses",
+    "status_of",
+]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from elearning_core.shared.inputs import InputModel
 
 
-class _Command(BaseModel):
+class _Command(InputModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=4096)
 
 
@@ -47,6 +49,15 @@ class UpdateProfile(_Command):
 class ChangePassword(_Command):
     current_password: str = Field(max_length=256)
     new_password: str = Field(max_length=256)
+
+
+class ChangeEmail(_Command):
+    """Move the caller's account to ``new_email``; a password account confirms with its current password."""
+
+    new_email: str = Field(max_length=254, description="The new sign-in address (a link is mailed to it)")
+    current_password: str | None = Field(
+        default=None, max_length=256, description="Required when the account has a password"
+    )
 
 
 class ConfirmPasswordReset(_Command):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from elearning_core.shared.inputs import InputModel
 
 
-class _Command(BaseModel):
+class _Command(InputModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -14,4 +16,6 @@ class CreateVideo(_Command):
 
 
 class SavePosition(_Command):
-    position_seconds: float = Field(ge=0, le=7 * 24 * 3600)
+    position_seconds: float = Field(
+        ge=0, le=7 * 24 * 3600, description="Seconds from the start; past the video's end it is kept as the end"
+    )

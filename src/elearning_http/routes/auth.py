@@ -19,11 +19,12 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from elearning_core.auth.service import AuthService, IssuedTokens
-from elearning_core.identity.commands import ConfirmPasswordReset, RegisterUser
+from elearning_core.identity.commands import RegisterUser
 from elearning_core.identity.service import IdentityService
+from elearning_core.shared.inputs import InputModel
 from elearning_core.shared.ports import Principal
 from elearning_http.auth import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE, CsrfTokens, client_ip
 from elearning_http.errors import problem_responses
@@ -33,7 +34,7 @@ PUBLIC = {"public_write": True}
 AUTH_ERRORS = problem_responses(400, 401, 422, 429)
 
 
-class _Body(BaseModel):
+class _Body(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -265,28 +266,6 @@ class AuthController(Controller):
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_cleared_cookies(session_settings))
 
     @post(
-        "/verify-email",
-        opt=PUBLIC,
-        summary="Confirm an email address with the mailed token",
-        status_code=HTTP_200_OK,
-        responses=AUTH_ERRORS,
-    )
-    async def verify_email(
-        self, identity_service: NamedDependency[IdentityService], data: JSONBody[TokenBody]
-    ) -> EmailVerification:
-        user = await identity_service.verify_email(data.token)
-        return EmailVerification(str(user.id), user.email_verified)
-
-    @get("/verify-email", opt=PUBLIC, summary="Confirm an email address (the link in the mail)", responses=AUTH_ERRORS)
-    async def verify_email_link(
-        self,
-        identity_service: NamedDependency[IdentityService],
-        token: Annotated[str, QueryParameter(max_length=200)],
-    ) -> EmailVerification:
-        user = await identity_service.verify_email(token)
-        return EmailVerification(str(user.id), user.email_verified)
-
-    @post(
         "/verify-email/resend",
         status_code=HTTP_202_ACCEPTED,
         summary="Mail a new confirmation link",
@@ -314,18 +293,6 @@ class AuthController(Controller):
     ) -> Accepted:
         await identity_service.request_password_reset(data.email, client_ip=client_ip(request))
         return Accepted("accepted", "if the address has an account, a reset message is on its way")
-
-    @post(
-        "/password-reset/confirm",
-        status_code=HTTP_204_NO_CONTENT,
-        opt=PUBLIC,
-        summary="Choose a new password with the mailed token",
-        responses=AUTH_ERRORS,
-    )
-    async def confirm_reset(
-        self, identity_service: NamedDependency[IdentityService], data: JSONBody[ConfirmPasswordReset]
-    ) -> None:
-        await identity_service.confirm_password_reset(data)
 
     @get("/providers", opt=PUBLIC, summary="External identity providers configured for sign-in")
     async def providers(self, auth_service: NamedDependency[AuthService]) -> dict[str, list[str]]:

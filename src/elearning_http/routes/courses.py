@@ -7,13 +7,15 @@ map the result to a response. Rules and permissions live in the core.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from elearning_core.course.commands import (
     AddLesson,
@@ -32,18 +34,29 @@ from elearning_core.course.commands import (
     SetSectionRelease,
     UpdateCourse,
 )
-from elearning_core.course.model import DESCRIPTION_MAX, SLUG_MAX, SUMMARY_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX, Level
+from elearning_core.course.model import (
+    DESCRIPTION_MAX,
+    SLUG_MAX,
+    SUMMARY_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+    CourseStatus,
+    Level,
+)
 from elearning_core.course.queries import (
     CatalogFilter,
     CourseOutline,
     CourseSummary,
     LessonView,
     SectionView,
+    TeachingCourse,
     VersionSummary,
     outline_of,
 )
 from elearning_core.course.service import CourseService, VersionRef, ViewAs
 from elearning_core.shared.errors import FieldError, ValidationFailed
+from elearning_core.shared.inputs import INT32_MAX, InputModel, NonNegativeInt32
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
@@ -52,7 +65,7 @@ from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 # -- request bodies (HTTP shapes of the commands; ids come from the path) ----------
 
 
-class _Body(BaseModel):
+class _Body(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -66,12 +79,12 @@ class CoursePatch(_Body):
     language: Annotated[str, Field(max_length=35)] = None  # type: ignore[assignment]
     level: Level = None  # type: ignore[assignment]
     tags: Annotated[list[Annotated[str, Field(max_length=TAG_MAX)]], Field(max_length=TAGS_MAX)] = None  # type: ignore[assignment]
-    expected_version: Annotated[int, Field(ge=0)] = None  # type: ignore[assignment]
+    expected_version: NonNegativeInt32 = None  # type: ignore[assignment]
 
 
 class NewItem(_Body):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
-    position: int | None = Field(default=None, ge=0, description="Zero-based; appended when omitted")
+    position: NonNegativeInt32 | None = Field(default=None, description="Zero-based; appended when omitted")
 
 
 class Rename(_Body):
@@ -122,10 +135,11 @@ def _version_ref(raw: str | None) -> VersionRef:
         return None
     if raw == "published":
         return "published"
-    if raw.isascii() and raw.isdigit() and int(raw) >= 1:
+    if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= INT32_MAX:
         return int(raw)
     raise ValidationFailed(
-        "version must be 'published' or a version number", [FieldError("version", "must be 'published' or >= 1")]
+        "version must be 'published' or a version number",
+        [FieldError("version", f"must be 'published' or a number from 1 to {INT32_MAX}")],
     )
 
 
@@ -263,7 +277,7 @@ class CourseController(Controller):
         course_service: NamedDependency[CourseService],
         principal: NamedDependency[Principal],
         course_id: CourseId,
-        number: FromPath[int],
+        number: Annotated[int, PathParameter(ge=1, le=INT32_MAX, description="A published version number")],
     ) -> CourseOutline:
         return await course_service.get_outline(principal, course_id, _version_ref(str(number)))
 
@@ -491,3 +505,66 @@ class CourseController(Controller):
     ) -> None:
         cmd = RemoveLesson(course_id=course_id, section_id=section_id, lesson_id=lesson_id)
         await course_service.remove_lesson(principal, cmd)
+
+
+# -- the caller's teaching ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TeachingItem:
+    """A course the caller teaches, as the catalog lists it, with the caller's role on it."""
+
+    id: uuid.UUID
+    slug: str
+    title: str
+    summary: str
+    status: CourseStatus
+    language: str
+    level: Level
+    tags: list[str]
+    owner_id: uuid.UUID | None
+    created_at: datetime
+    published_at: datetime | None
+    section_count: int
+    lesson_count: int
+    role: str
+
+
+def _teaching_item(taught: TeachingCourse) -> TeachingItem:
+    c = taught.course
+    return TeachingItem(
+        id=c.id,
+        slug=c.slug,
+        title=c.title,
+        summary=c.summary,
+        status=c.status,
+        language=c.language,
+        level=c.level,
+        tags=c.tags,
+        owner_id=c.owner_id,
+        created_at=c.created_at,
+        published_at=c.published_at,
+        section_count=c.section_count,
+        lesson_count=c.lesson_count,
+        role=taught.role,
+    )
+
+
+@get(
+    "/api/v1/me/teaching",
+    tags=["courses"],
+    summary="The courses the caller teaches",
+    description="Courses the caller owns, or holds an instructor or teaching assistant role on (on the course, "
+    "or as a teaching assistant of its organization), drafts included, newest created first; paged "
+    "(docs/pagination.md). `role` is `owner`, `instructor` or `teaching_assistant`. Needs a user's sign-in.",
+    responses=problem_responses(400, 401, 422),
+    response_headers=LINK,
+)
+async def my_teaching(
+    request: Request[Any, Any, Any],
+    course_service: NamedDependency[CourseService],
+    principal: NamedDependency[Principal],
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+) -> Response[Paged[TeachingItem]]:
+    return paged(request, await course_service.list_teaching(principal, cursor, limit), _teaching_item)

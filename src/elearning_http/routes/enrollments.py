@@ -18,22 +18,24 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from elearning_core.enrollment.commands import CreateCohort, EnrollmentSettings, UpdateCohort
 from elearning_core.enrollment.model import Enrollment, EnrollmentPolicy, EnrollmentRefused, EnrollmentStatus
 from elearning_core.enrollment.queries import CohortView, EnrollmentFilter, EnrollmentView, LearnerEnrollmentView
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.shared.errors import Unauthenticated
+from elearning_core.shared.inputs import InputModel
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem, problem_responses
+from elearning_http.idempotency import IDEMPOTENCY_RESPONSES, REPLAYED_HEADER, IdempotencyKey, IdempotencyMiddleware
 from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
 
-class _Body(BaseModel):
+class _Body(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -165,9 +167,12 @@ class EnrollmentController(Controller):
     @post(
         "/enrollments",
         summary="Enroll (the caller)",
-        responses=ERRORS,
+        responses=ERRORS | IDEMPOTENCY_RESPONSES,
         description="201 when enrolled, 200 with the existing enrollment when already enrolled. "
-        "409 names the rule that refused it (full, closed, window, prerequisites).",
+        "409 names the rule that refused it (full, closed, window, prerequisites). "
+        "Takes an `Idempotency-Key` (docs/idempotency.md).",
+        middleware=[IdempotencyMiddleware],
+        response_headers=[REPLAYED_HEADER],
     )
     async def self_enroll(
         self,
@@ -175,7 +180,9 @@ class EnrollmentController(Controller):
         principal: Caller,
         course_id: CourseId,
         data: JSONBody[CohortChoice | None] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[EnrollmentOut]:
+        del idempotency_key  # handled by IdempotencyMiddleware; declared for validation and the schema
         enrollment, created = await enrollment_service.self_enroll(
             principal, course_id, data.cohort_id if data else None
         )
@@ -214,9 +221,11 @@ class EnrollmentController(Controller):
     @put(
         "/enrollments/{user_id:uuid}",
         summary="Enroll a learner (staff)",
-        responses=ERRORS,
+        responses=ERRORS | IDEMPOTENCY_RESPONSES,
         description="201 when enrolled, 200 when already enrolled. Staff bypass the window, openness and "
-        "prerequisites, never the capacity.",
+        "prerequisites, never the capacity. Takes an `Idempotency-Key` (docs/idempotency.md).",
+        middleware=[IdempotencyMiddleware],
+        response_headers=[REPLAYED_HEADER],
     )
     async def enroll(
         self,
@@ -225,7 +234,9 @@ class EnrollmentController(Controller):
         course_id: CourseId,
         user_id: UserId,
         data: JSONBody[CohortChoice | None] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[EnrollmentOut]:
+        del idempotency_key  # handled by IdempotencyMiddleware; declared for validation and the schema
         enrollment, created = await enrollment_service.enroll(
             principal, course_id, user_id, data.cohort_id if data else None
         )
