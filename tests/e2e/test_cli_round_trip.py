@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +64,34 @@ def contents(draw: st.DrawFn) -> Doc | None:
         "assessment_id": str(draw(st.uuids())) if kind is LessonKind.ASSESSMENT and draw(st.booleans()) else None,
         "attachments": draw(st.lists(attachments, max_size=1)),
         "duration_seconds": draw(st.none() | st.integers(0, 24 * 3600)),
+        "preview": draw(st.booleans()),  # content gating: a free preview lesson
     }
-    empty = not (content["body_markdown"] or content["attachments"] or content["duration_seconds"] is not None)
+    empty = not (
+        content["body_markdown"]
+        or content["attachments"]
+        or content["duration_seconds"] is not None
+        or content["preview"]
+    )
     # The format leaves out content that is all defaults: such a lesson reads back as having none.
     return None if empty and kind is LessonKind.TEXT else content
 
 
 lessons = st.builds(lambda title, content: {"id": None, "title": title, "content": content}, titles, contents())
+# Content gating: a section opens at a time (written as the export writes it), some days after enrolling, or with
+# the course.
+release_times = st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)).map(
+    lambda at: at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+)
+releases = st.one_of(
+    st.just({"release_at": None, "release_after_days": None}),
+    release_times.map(lambda at: {"release_at": at, "release_after_days": None}),
+    st.integers(0, 3650).map(lambda days: {"release_at": None, "release_after_days": days}),
+)
 sections = st.builds(
-    lambda title, items: {"id": None, "title": title, "lessons": items}, titles, st.lists(lessons, max_size=3)
+    lambda title, items, release: {"id": None, "title": title, "lessons": items, **release},
+    titles,
+    st.lists(lessons, max_size=3),
+    releases,
 )
 
 
@@ -80,7 +100,7 @@ def courses(draw: st.DrawFn, slug: str) -> Doc:
     status = draw(st.sampled_from(list(CourseStatus)))
     outline = draw(st.lists(sections, max_size=2))
     if status is CourseStatus.PUBLISHED and not any(s["lessons"] for s in outline):
-        outline = [{"id": None, "title": "Only section", "lessons": [draw(lessons)]}]
+        outline = [{"id": None, "title": "Only section", "lessons": [draw(lessons)], **draw(releases)}]
     return {
         "id": None,
         "slug": slug,
