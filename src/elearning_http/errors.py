@@ -26,6 +26,7 @@ from elearning_core.shared.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from elearning_http.field_paths import json_path
 from elearning_http.observability import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
@@ -50,14 +51,20 @@ class ProblemDetails:
     errors: list[FieldProblem] | None = None
 
 
-_DESCRIPTIONS = {
+PROBLEM_STATUS_DESCRIPTIONS = {
     400: "Malformed request (e.g. a body that is not JSON)",
-    401: "Missing or invalid bearer token",
-    403: "Authenticated, but not allowed",
+    401: "Missing or invalid credentials (bearer token or session cookie)",
+    403: "Authenticated, but not allowed (or a cookie session's write without its X-CSRF-Token)",
     404: "No such resource (or not visible to the caller)",
-    409: "Conflicts with the current state (a rule, a taken slug, a stale version)",
-    422: "Invalid input; `errors` names each bad field",
+    409: "Conflicts with the current state: `type` names the rule (a taken slug, a stale version, a full course)",
+    412: "Precondition failed (tus: send `Tus-Resumable: 1.0.0`)",
+    413: "The body is larger than this route accepts",
+    415: "The body's Content-Type is not one this route accepts",
+    422: "Invalid input; `errors` names each bad field by its JSON path",
+    423: "Locked: another request is writing to this resource; retry later",
     429: "Too many attempts; `Retry-After` says how many seconds to wait",
+    460: "Checksum mismatch (tus): the chunk was discarded",
+    503: "Not ready: a dependency (the database) does not answer",
 }
 
 
@@ -67,7 +74,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         status: ResponseSpec(
             data_container=ProblemDetails,
             media_type=PROBLEM_JSON,
-            description=_DESCRIPTIONS[status],
+            description=PROBLEM_STATUS_DESCRIPTIONS[status],
             generate_examples=False,
         )
         for status in statuses
@@ -138,12 +145,23 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
             # Litestar's way of saying the JSON body is missing altogether.
             return problem(400, "the request needs a JSON body", code="bad-request", request=request)
         if isinstance(item, dict):
-            field = item.get("key") or item.get("source") or "body"
+            field = _field_path(request, item) or item.get("source") or "body"
             errors.append({"field": str(field), "message": str(item.get("message", "invalid value"))})
     if not errors:
         # A body that is not JSON at all, or the wrong content type.
         return problem(400, exc.detail or "malformed request", code="bad-request", request=request)
     return problem(422, "the request has invalid fields", code="validation-failed", request=request, errors=errors)
+
+
+def _field_path(request: Request[Any, Any, Any], item: dict[str, Any]) -> str:
+    """A body field by its JSON path: pydantic's key less the union members it names (``FixedSlotInput``, a tag)."""
+    key = str(item.get("key") or "")
+    if not key or item.get("source") != "body":
+        return key
+    parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if parameter is None:
+        return key
+    return ".".join(json_path(parameter.annotation, key.split(".")))
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -164,4 +182,4 @@ exception_handlers: dict[type[Exception], Any] = {
     Exception: _unexpected,
 }
 
-__all__ = ["PROBLEM_JSON", "ProblemDetails", "exception_handlers", "problem", "problem_responses"]
+__all__ = ["PROBLEM_JSON", "PROBLEM_STATUS_DESCRIPTIONS", "ProblemDetails", "exception_handlers", "problem", "problem_responses"]

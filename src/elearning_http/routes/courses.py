@@ -124,6 +124,8 @@ def _version_ref(raw: str | None) -> VersionRef:
 
 
 READ_ERRORS = problem_responses(400, 404, 422)
+OPEN = {"public": True}
+"""Catalog reads: anyone may make them (a credential, when sent, must still be valid)."""
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
 CourseId = FromPath[uuid.UUID]
@@ -139,6 +141,7 @@ class CourseController(Controller):
 
     @get(
         "/",
+        opt=OPEN,
         summary="List courses",
         description="Published courses, newest first, with filters and a cursor.",
         responses=READ_ERRORS,
@@ -167,6 +170,7 @@ class CourseController(Controller):
 
     @get(
         "/{course_id:uuid}",
+        opt=OPEN,
         summary="Get a course with its outline",
         description=(
             "Learners and anonymous callers get the latest published version (lesson text as sanitised HTML), "
@@ -183,7 +187,13 @@ class CourseController(Controller):
     ) -> CourseOutline:
         return await course_service.get_outline(principal, course_id, _version_ref(version))
 
-    @get("/by-slug/{slug:str}", summary="Get a course by slug with its outline", responses=READ_ERRORS)
+    @get(
+        "/by-slug/{slug:str}",
+        opt=OPEN,
+        summary="Get a course by slug with its outline",
+        description="As `GET /api/v1/courses/{course_id}`, by the course's slug.",
+        responses=READ_ERRORS,
+    )
     async def get_course_by_slug(
         self,
         course_service: NamedDependency[CourseService],
@@ -206,6 +216,7 @@ class CourseController(Controller):
 
     @get(
         "/{course_id:uuid}/versions/{number:int}",
+        opt=OPEN,
         summary="Get one published version of a course",
         description="Public while the course is published; otherwise for staff only.",
         responses=READ_ERRORS,

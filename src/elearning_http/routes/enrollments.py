@@ -28,6 +28,7 @@ from elearning_core.shared.errors import Unauthenticated
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem, problem_responses
+from elearning_http.openapi import alternative
 
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
@@ -136,7 +137,7 @@ class EnrollmentController(Controller):
     @post(
         "/enrollments",
         summary="Enroll (the caller)",
-        responses=ERRORS,
+        responses={**ERRORS, **alternative(HTTP_200_OK, EnrollmentOut, "Already enrolled: the enrollment")},
         description="201 when enrolled, 200 with the existing enrollment when already enrolled. "
         "409 names the rule that refused it (full, closed, window, prerequisites).",
     )
@@ -179,7 +180,7 @@ class EnrollmentController(Controller):
     @put(
         "/enrollments/{user_id:uuid}",
         summary="Enroll a learner (staff)",
-        responses=ERRORS,
+        responses={**ERRORS, **alternative(HTTP_201_CREATED, EnrollmentOut, "Enrolled")},
         description="201 when enrolled, 200 when already enrolled. Staff bypass the window, openness and "
         "prerequisites, never the capacity.",
     )
