@@ -12,7 +12,7 @@ import gc
 import logging
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -26,6 +26,7 @@ from elearning_adapters.container import Container, build_container, close_adapt
 from elearning_adapters.settings import Settings
 from elearning_core.course.service import CourseService
 from elearning_core.shared.ports import Principal
+from elearning_http.bodies import StrictJsonBodies
 from elearning_http.auth import Authenticator, CsrfTokens, authenticated_writes
 from elearning_http.errors import exception_handlers
 from elearning_http.observability import RequestContextMiddleware, configure_logging
@@ -157,6 +158,7 @@ def create_app(
             "principal": Provide(provide_principal),
         },
         guards=[authenticated_writes(authenticate)],
+        plugins=[StrictJsonBodies()],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         middleware=[prometheus.middleware],
         compression_config=CompressionConfig(backend="gzip", minimum_size=500, gzip_compress_level=6),
@@ -169,6 +171,8 @@ def create_app(
             "the access token (bearer), or a browser session cookie plus its X-CSRF-Token for writes.",
             path="/schema",
             render_plugins=render_plugins(),
+            # The docs and the document are public (the guard lets anonymous callers read ``public`` routes).
+            openapi_router=Router("/schema", route_handlers=[], include_in_schema=False, opt={"public": True}),
             components=Components(),
         ),
         on_startup=[start_events],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -146,17 +147,24 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
             return problem(400, "the request needs a JSON body", code="bad-request", request=request)
         if isinstance(item, dict):
             field = _field_path(request, item) or item.get("source") or "body"
-            errors.append({"field": str(field), "message": str(item.get("message", "invalid value"))})
+            message = str(item.get("message", "invalid value"))
+            if tag := _MISSING_TAG.match(message):
+                # A tagged union's member without its tag: name the tag (``slots.0.type``), not the member.
+                field, message = f"{field}.{tag.group(1)}" if field != "body" else tag.group(1), "Field required"
+            errors.append({"field": str(field), "message": message})
     if not errors:
         # A body that is not JSON at all, or the wrong content type.
         return problem(400, exc.detail or "malformed request", code="bad-request", request=request)
     return problem(422, "the request has invalid fields", code="validation-failed", request=request, errors=errors)
 
 
+_MISSING_TAG = re.compile(r"Unable to extract tag using discriminator '(\w+)'")
+
+
 def _field_path(request: Request[Any, Any, Any], item: dict[str, Any]) -> str:
     """A body field by its JSON path: pydantic's key less the union members it names (``FixedSlotInput``, a tag)."""
     key = str(item.get("key") or "")
-    if not key or item.get("source") != "body":
+    if not key or item.get("source") not in (None, "body"):
         return key
     parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
     if parameter is None:

@@ -167,6 +167,10 @@ def _operation(
     opt = handler.opt if handler is not None else {}
     if "request_body" in opt:
         operation["requestBody"] = copy.deepcopy(opt["request_body"])
+    elif "requestBody" in operation and handler is not None and _body_optional(handler):
+        operation["requestBody"]["required"] = False
+    if "header_parameters" in opt:
+        operation.setdefault("parameters", []).extend(copy.deepcopy(opt["header_parameters"]))
     responses = operation.setdefault("responses", {})
     body = operation.get("requestBody", {}).get("content", {})
     shared: list[int] = []
@@ -205,6 +209,12 @@ def _operation(
         example = REQUEST_EXAMPLES.get(ref.rsplit("/", 1)[-1] if ref else media_type)
         if example is not None and "example" not in entry and "examples" not in entry:
             entry["example"] = copy.deepcopy(example)
+
+
+def _body_optional(handler: HTTPRouteHandler) -> bool:
+    """``data: JSONBody[X | None] = None``: the route works without a body, so the document must not require one."""
+    parameter = handler.parsed_fn_signature.parameters.get("data")
+    return parameter is not None and parameter.has_default
 
 
 def _problem(status: int) -> dict[str, Any]:

@@ -376,6 +376,7 @@ class AuthController(Controller):
         "session and redirects there (303).",
         responses={
             **AUTH_ERRORS,
+            **problem_responses(404),
             **alternative(HTTP_303_SEE_OTHER, None, "Signed in with a cookie session: on to `return_to`"),
         },
     )

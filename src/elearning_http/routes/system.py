@@ -59,7 +59,7 @@ OUTBOX_OLDEST_PENDING = Gauge(
 OUTBOX_UP = Gauge("elearning_outbox_stats_up", "1 if the outbox could be read for this scrape, else 0")
 
 
-@get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
+@get("/metrics", tags=["operations"], opt={"public": True}, summary="Prometheus metrics", include_in_schema=False)
 async def metrics(
     database: NamedDependency[Database],
     settings: NamedDependency[Settings],

@@ -48,6 +48,41 @@ OFFSET_OCTET_STREAM = "application/offset+octet-stream"
 CHECKSUM_MISMATCH = 460
 UPLOADS = "/api/v1/uploads"
 TUS_ERRORS = problem_responses(401, 403, 404, 412)
+TUS_RESUMABLE = {
+    "name": "Tus-Resumable",
+    "in": "header",
+    "required": True,
+    "description": "The tus protocol version: 1.0.0 (412 otherwise)",
+    "schema": {"type": "string", "enum": [TUS_VERSION]},
+}
+UPLOAD_LENGTH = {
+    "name": "Upload-Length",
+    "in": "header",
+    "required": True,
+    "description": "The whole file's size in bytes (413 above the maximum)",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+}
+UPLOAD_METADATA = {
+    "name": "Upload-Metadata",
+    "in": "header",
+    "required": True,
+    "description": "Comma-separated `key base64(value)` pairs: `video_id` (required) and `checksum` (the file's hex SHA-256)",
+    "schema": {"type": "string"},
+}
+UPLOAD_OFFSET = {
+    "name": "Upload-Offset",
+    "in": "header",
+    "required": True,
+    "description": "Where this chunk starts: the server's current offset (409 otherwise)",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+}
+UPLOAD_CHECKSUM = {
+    "name": "Upload-Checksum",
+    "in": "header",
+    "required": False,
+    "description": "`sha1` or `sha256`, a space, and the base64 digest of this chunk (460 on mismatch)",
+    "schema": {"type": "string"},
+}
 """Every tus request: a credential, the upload (or its video), and the protocol version (412 without it)."""
 
 
@@ -169,6 +204,7 @@ class UploadController(Controller):
         media_type=MediaType.TEXT,
         summary="Create an upload for a video (tus creation)",
         responses={**TUS_ERRORS, **problem_responses(409, 413, 422)},
+        opt={"header_parameters": [TUS_RESUMABLE, UPLOAD_LENGTH, UPLOAD_METADATA]},
         description="Headers: `Tus-Resumable: 1.0.0`, `Upload-Length`, `Upload-Metadata` with `video_id` "
         "(and optionally `checksum`, the file's hex SHA-256), each value base64. 413 above the maximum size.",
     )
@@ -209,6 +245,7 @@ class UploadController(Controller):
         description="`Upload-Offset` and `Upload-Length` in the answer's headers. Needs `Tus-Resumable: 1.0.0`.",
         status_code=200,
         responses=TUS_ERRORS,
+        opt={"header_parameters": [TUS_RESUMABLE]},
     )
     async def offset(
         self,
@@ -239,6 +276,7 @@ class UploadController(Controller):
         summary="Append a chunk (tus core, checksum)",
         responses={**TUS_ERRORS, **problem_responses(409, 413, 415, 422, 423, 460)},
         opt={
+            "header_parameters": [TUS_RESUMABLE, UPLOAD_OFFSET, UPLOAD_CHECKSUM],
             "request_body": {
                 "required": True,
                 "content": {OFFSET_OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}},
@@ -347,6 +385,7 @@ class UploadController(Controller):
         summary="Abandon an upload (tus termination)",
         description="Deletes what arrived of the upload. Needs `Tus-Resumable: 1.0.0`.",
         responses=TUS_ERRORS,
+        opt={"header_parameters": [TUS_RESUMABLE]},
     )
     async def terminate(
         self,
