@@ -205,7 +205,8 @@ def _operation(
                 parameter["description"] = text
     content = operation.get("requestBody", {}).get("content", {})
     for media_type, entry in content.items():
-        ref = entry.get("schema", {}).get("$ref", "")
+        schema = entry.get("schema", {})
+        ref = schema.get("$ref") or next((m["$ref"] for m in schema.get("oneOf", []) if "$ref" in m), "")
         example = REQUEST_EXAMPLES.get(ref.rsplit("/", 1)[-1] if ref else media_type)
         if example is not None and "example" not in entry and "examples" not in entry:
             entry["example"] = copy.deepcopy(example)

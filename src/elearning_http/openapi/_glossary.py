@@ -94,6 +94,7 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "CreateVideo": {"title": "Loops in 5 minutes"},
     "SavePosition": {"position_seconds": 42.5},
     "text/vtt": "WEBVTT\n\n00:00.000 --> 00:02.000\nHello\n",
+    "application/offset+octet-stream": "(the file's bytes from Upload-Offset on)",
     # assessment
     "QuestionInput": {
         "prompt": "Which keyword defines a function?",
