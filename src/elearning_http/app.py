@@ -26,8 +26,8 @@ from elearning_adapters.container import Container, build_container, close_adapt
 from elearning_adapters.settings import Settings
 from elearning_core.course.service import CourseService
 from elearning_core.shared.ports import Principal
-from elearning_http.bodies import StrictJsonBodies
 from elearning_http.auth import Authenticator, CsrfTokens, authenticated_writes
+from elearning_http.bodies import StrictJsonBodies
 from elearning_http.errors import exception_handlers
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.openapi import fix_options_allow, render_plugins

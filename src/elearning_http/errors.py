@@ -190,4 +190,11 @@ exception_handlers: dict[type[Exception], Any] = {
     Exception: _unexpected,
 }
 
-__all__ = ["PROBLEM_JSON", "PROBLEM_STATUS_DESCRIPTIONS", "ProblemDetails", "exception_handlers", "problem", "problem_responses"]
+__all__ = [
+    "PROBLEM_JSON",
+    "PROBLEM_STATUS_DESCRIPTIONS",
+    "ProblemDetails",
+    "exception_handlers",
+    "problem",
+    "problem_responses",
+]

@@ -10,7 +10,6 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel
 
 
-
 def json_path(annotation: Any, keys: list[str]) -> list[str]:
     """``keys`` as pydantic names them, without the union members it inserts (class names, tags).
 

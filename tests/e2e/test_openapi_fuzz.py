@@ -107,8 +107,12 @@ schema.app = APP
 schema.config.generation.update(max_examples=MAX_EXAMPLES, deterministic=True, allow_extra_parameters=False)
 # Schema-valid data may still break a rule no JSON Schema can state (closes_at after opens_at, an expired
 # mail token, an IANA time zone): a 422 problem naming the field is a right answer to it.
-# A throttled route (429 with Retry-After) refuses valid data too.
-schema.config.checks.positive_data_acceptance.expected_statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
+# A throttled route (429 with Retry-After) and a size limit from the settings (413) refuse valid data too.
+schema.config.checks.positive_data_acceptance.expected_statuses = [
+    *("2xx", "3xx", "401", "403", "404", "409", "413", "422", "429"),
+]
+# A tus chunk is raw bytes.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 # tus refuses a request without its version header with its own 412, before looking at anything else.
 for _check in (schema.config.checks.negative_data_rejection, schema.config.checks.missing_required_header):
     _check.expected_statuses = [*_check.expected_statuses, "412"]
@@ -146,15 +150,11 @@ def _call(case: schemathesis.Case, seeds: dict[str, str], headers: dict[str, str
 
 @schema.parametrize()
 @FUZZ_SETTINGS
-def test_the_api_keeps_its_document_for_the_admin(
-    case: schemathesis.Case, seeds: dict[str, str]
-) -> None:
+def test_the_api_keeps_its_document_for_the_admin(case: schemathesis.Case, seeds: dict[str, str]) -> None:
     _call(case, seeds, dict(ADMIN))
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
-def test_the_api_keeps_its_document_for_anonymous_callers(
-    case: schemathesis.Case, seeds: dict[str, str]
-) -> None:
+def test_the_api_keeps_its_document_for_anonymous_callers(case: schemathesis.Case, seeds: dict[str, str]) -> None:
     _call(case, seeds, {})

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar
-from litestar.routes import HTTPRoute
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.routes import HTTPRoute
 
 from elearning_http.openapi._document import SECURITY_SCHEMES, access_of, finalize, handlers_by_operation
 from elearning_http.openapi._ui import ASSET_FILES, SWAGGER_UI_VERSION, DocumentJson, SelfHostedSwagger, ServedDocument

@@ -22,11 +22,9 @@ through ``problem_responses`` and ``alternative``.
 from __future__ import annotations
 
 import copy
-import dataclasses
-import types
 import typing
 from collections.abc import Iterator
-from typing import Any, Union, get_args, get_origin
+from typing import Any, get_args
 
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler

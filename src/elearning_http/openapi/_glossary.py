@@ -84,7 +84,11 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "Rename": {"title": "The basics"},
     "SectionOrder": {"section_ids": [ID, OTHER_ID]},
     "LessonOrder": {"lesson_ids": [ID, OTHER_ID]},
-    "LessonContentSpec": {"kind": "text", "body_markdown": "# Variables\n\nA name for a value.", "duration_seconds": 300},
+    "LessonContentSpec": {
+        "kind": "text",
+        "body_markdown": "# Variables\n\nA name for a value.",
+        "duration_seconds": 300,
+    },
     # enrollments
     "CohortChoice": {"cohort_id": ID},
     "EnrollmentSettings": {"self_enrollment": True, "capacity": 30, "prerequisites": []},

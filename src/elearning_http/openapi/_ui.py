@@ -56,7 +56,9 @@ class SelfHostedSwagger(OpenAPIRenderPlugin):
 
     def __init__(self, served: ServedDocument, *, path: str = "/", mount: str = "/schema") -> None:
         self._assets = f"{mount}/assets/{SWAGGER_UI_VERSION}"
-        super().__init__(path=path, favicon=f"<link rel='icon' type='image/png' href='{self._assets}/favicon-32x32.png'>")
+        super().__init__(
+            path=path, favicon=f"<link rel='icon' type='image/png' href='{self._assets}/favicon-32x32.png'>"
+        )
         self._served = served
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:

@@ -18,7 +18,13 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT, HTTP_302_FOUND, HTTP_303_SEE_OTHER
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_202_ACCEPTED,
+    HTTP_204_NO_CONTENT,
+    HTTP_302_FOUND,
+    HTTP_303_SEE_OTHER,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 from elearning_core.auth.service import AuthService, IssuedTokens
@@ -212,7 +218,7 @@ class AuthController(Controller):
         opt=PUBLIC,
         summary="Sign in with email and password",
         responses=AUTH_ERRORS,
-        description="Answers with a bearer token pair, or with `\"cookie\": true` sets a browser session "
+        description='Answers with a bearer token pair, or with `"cookie": true` sets a browser session '
         "(HttpOnly cookies) and answers with its CSRF token. Throttled per account and per IP address "
         "(429 with Retry-After).",
     )
@@ -334,7 +340,12 @@ class AuthController(Controller):
     ) -> None:
         await identity_service.confirm_password_reset(data)
 
-    @get("/providers", opt=OPEN, summary="External identity providers configured for sign-in")
+    @get(
+        "/providers",
+        opt=PUBLIC,
+        summary="External identity providers configured for sign-in",
+        description="Part of signing in: served whatever credentials come with it (a dead session cookie too).",
+    )
     async def providers(self, auth_service: NamedDependency[AuthService]) -> dict[str, list[str]]:
         return {"providers": auth_service.providers}
 
@@ -397,7 +408,7 @@ class AuthController(Controller):
         )
         if return_to is None:
             return _session_response(tokens, False, session_settings)
-        return Redirect(  # type: ignore[return-value]
+        return Redirect(
             return_to,
             status_code=303,
             cookies=_session_cookies(tokens, session_settings, dt.datetime.now(dt.UTC)),

@@ -280,7 +280,7 @@ class UploadController(Controller):
             "request_body": {
                 "required": True,
                 "content": {OFFSET_OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}},
-            }
+            },
         },
         description="Headers: `Tus-Resumable`, `Upload-Offset` (must equal the server's; 409 otherwise), "
         "`Content-Type: application/offset+octet-stream`, optionally `Upload-Checksum: sha1|sha256 <base64>` "
