@@ -37,8 +37,8 @@ from elearning_http.app import create_app
 from elearning_http.openapi import document_of
 from tests.e2e.http_helpers import ADMIN, ADMIN_TOKEN, settings_for
 
-MAX_EXAMPLES = 6
-"""Per operation and caller: ~110 operations x 2 callers x 6 cases, plus the negative and auth checks' calls."""
+MAX_EXAMPLES = 5
+"""Per operation and caller: ~110 operations x 2 callers x 5 cases, plus the negative and auth checks' calls."""
 
 FUZZ_SETTINGS = settings(
     max_examples=MAX_EXAMPLES,
