@@ -15,8 +15,8 @@ nox.options.default_venv_backend = "none"
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff: lint rules and formatting."""
-    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "migrations", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "migrations", "noxfile.py")
 
 
 @nox.session

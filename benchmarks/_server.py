@@ -57,7 +57,7 @@ def create_bench_app() -> Litestar:
     @get(CACHE_PATH, include_in_schema=False)
     async def cache_state() -> dict[str, object]:
         """What serves the catalog reads: the cache kind, its adapter, and signs that it is used."""
-        catalog = container.adapters.catalog_queries()
+        catalog = container.course.catalog_queries()
         cache = container.adapters.cache()
         state: dict[str, object] = {
             "setting": settings.cache,

@@ -145,7 +145,7 @@ async def run(args: argparse.Namespace) -> None:
                 await conn.execute(text("ANALYZE"))
                 await conn.commit()
 
-            sql = embedded.container.adapters.catalog_queries()
+            sql = embedded.container.course.catalog_queries()
             prefix = f"cachebench:{uuid.uuid4().hex}:"
             redis_cache = RedisCache(args.redis_url, key_prefix=prefix)
             paths = {

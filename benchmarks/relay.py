@@ -703,7 +703,7 @@ async def latency_phase(db: Any, url: str, broker: Broker, args: argparse.Namesp
             container = platform_.container
             service = CourseService(
                 uow=lambda: _recording_uow_class()(db, sink),
-                queries=container.adapters.catalog_queries(),
+                queries=container.course.catalog_queries(),
                 clock=container.adapters.clock(),
                 policy=container.adapters.policy(),
                 cursors=container.adapters.cursors(),

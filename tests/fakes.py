@@ -952,12 +952,18 @@ class InMemoryCatalogQueries(CatalogQueries):
                 return await self.published_outline(course.id, number)
         return None
 
-    async def versions(self, course_id: uuid.UUID) -> list[VersionSummary]:
-        found = [v for (c, _), (v, _) in self._store.course_versions.items() if c == course_id]
+    async def versions(
+        self, course_id: uuid.UUID, before: int | None = None, limit: int | None = None
+    ) -> list[VersionSummary]:
+        found = [
+            v
+            for (c, _), (v, _) in self._store.course_versions.items()
+            if c == course_id and (before is None or v.number < before)
+        ]
         return [
             VersionSummary(number=v.number, published_at=v.published_at, published_by=v.published_by)
             for v in sorted(found, key=lambda v: v.number, reverse=True)
-        ]
+        ][:limit]
 
 
 # -- builders ----------------------------------------------------------------------
@@ -1452,6 +1458,7 @@ def an_identity_platform(
         resources,
         clock,
         policy,
+        CursorCodec(CURSOR_SECRET),
         identity_config,
     )
     auth = AuthService(
@@ -1483,7 +1490,12 @@ from elearning_core.enrollment.ports import (  # noqa: E402
     LearnerLookup,
     PrerequisiteChecker,
 )
-from elearning_core.enrollment.queries import EnrollmentFilter, EnrollmentQueries, EnrollmentView  # noqa: E402
+from elearning_core.enrollment.queries import (  # noqa: E402
+    EnrollmentFilter,
+    EnrollmentQueries,
+    EnrollmentView,
+    LearnerEnrollmentView,
+)
 from elearning_core.enrollment.service import EnrollmentService  # noqa: E402
 
 
@@ -1495,6 +1507,7 @@ class EnrollmentStore:
     outbox: list[DomainEvent] = field(default_factory=list)
     courses: dict[uuid.UUID, tuple[ResourceRef, bool]] = field(default_factory=dict)
     slugs: dict[str, uuid.UUID] = field(default_factory=dict)
+    titles: dict[uuid.UUID, str] = field(default_factory=dict)
     active_users: set[uuid.UUID] = field(default_factory=set)
     locks: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
 
@@ -1681,8 +1694,20 @@ class InMemoryEnrollmentQueries(EnrollmentQueries):
         ]
         return sorted(found, key=lambda v: v.id)[:limit]
 
-    async def enrollments_of(self, user_id: uuid.UUID) -> list[EnrollmentView]:
-        return sorted((v for v in self._views() if v.user_id == user_id), key=lambda v: v.enrolled_at, reverse=True)
+    async def enrollments_of(
+        self, user_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[LearnerEnrollmentView]:
+        slugs = {course_id: slug for slug, course_id in self._store.slugs.items()}
+        mine = sorted(
+            (v for v in self._views() if v.user_id == user_id and v.course_id in slugs),
+            key=lambda v: (v.enrolled_at, v.id),
+            reverse=True,
+        )
+        return [
+            LearnerEnrollmentView(v, self._store.titles.get(v.course_id, slugs[v.course_id]), slugs[v.course_id])
+            for v in mine
+            if after is None or (v.enrolled_at, v.id) < after
+        ][:limit]
 
     async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
         return any(
@@ -1753,6 +1778,7 @@ def an_enrollment_service(
         directory,
         clock or FixedClock(T0),
         policy or RolePolicy(),
+        CursorCodec(CURSOR_SECRET),
     )
 
 

@@ -247,9 +247,11 @@ class CachedCatalogQueries(CatalogQueries):
             await self._cache.set(slug_key, outline.id.bytes, self._ttl)
         return outline
 
-    async def versions(self, course_id: uuid.UUID) -> list[VersionSummary]:
+    async def versions(
+        self, course_id: uuid.UUID, before: int | None = None, limit: int | None = None
+    ) -> list[VersionSummary]:
         # Staff only, and rare: not worth an invalidation path of its own.
-        return await self._inner.versions(course_id)
+        return await self._inner.versions(course_id, before, limit)
 
     async def _guarded_outline(
         self, key: str, course_id: uuid.UUID, read: Callable[[uuid.UUID], Awaitable[CourseOutline | None]]

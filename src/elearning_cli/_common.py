@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -32,6 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.text import Text
 
 from elearning_core.shared.errors import DomainError, NotFound, ValidationFailed
+from elearning_core.shared.pagination import MAX_PAGE_SIZE, Page
 from elearning_core.shared.ports import SYSTEM
 
 if TYPE_CHECKING:
@@ -372,3 +373,21 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+async def collect(
+    fetch: Callable[[str | None, int], Awaitable[Page[T]]], limit: int | None = None, page_size: int = MAX_PAGE_SIZE
+) -> tuple[list[T], bool]:
+    """Follow a listing's cursors (``fetch(cursor, page_size)``) until ``limit`` items, all of them
+    when None; also say whether more exist beyond those."""
+    items: list[T] = []
+    cursor: str | None = None
+    while True:
+        size = page_size if limit is None else max(1, min(page_size, limit - len(items)))
+        page = await fetch(cursor, size)
+        items.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return items, False
+        if limit is not None and len(items) >= limit:
+            return items, True

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from elearning_cli._common import (
     as_uuid,
+    collect,
     format_time,
     handle_errors,
     info,
@@ -29,7 +30,6 @@ from elearning_cli._common import (
 from elearning_core.enrollment.model import EnrollmentStatus
 from elearning_core.enrollment.queries import EnrollmentFilter, EnrollmentView
 from elearning_core.shared.errors import NotFound
-from elearning_core.shared.pagination import MAX_PAGE_SIZE
 from elearning_core.shared.ports import SYSTEM
 
 if TYPE_CHECKING:
@@ -55,7 +55,10 @@ async def resolve_course(platform: Platform, ref: str) -> uuid.UUID:
 async def resolve_cohort(platform: Platform, course_id: uuid.UUID, ref: str) -> uuid.UUID:
     """The id of the course's cohort ``ref`` names (its id or its name)."""
     text = ref.strip()
-    for cohort in await platform.enrollments.list_cohorts(SYSTEM, course_id):
+    cohorts, _ = await collect(
+        lambda cursor, size: platform.enrollments.list_cohorts(SYSTEM, course_id, cursor=cursor, limit=size)
+    )
+    for cohort in cohorts:
         if str(cohort.id) == text or cohort.name == text:
             return cohort.id
     raise NotFound("cohort", f"{text!r} of course {course_id}")
@@ -93,16 +96,11 @@ async def _list(
         course_id = await resolve_course(platform, course)
         cohort_id = await resolve_cohort(platform, course_id, cohort) if cohort else None
         where = EnrollmentFilter(status=status, cohort_id=cohort_id)
-        items: list[EnrollmentView] = []
-        after = None
-        while True:
-            page = await platform.enrollments.list_enrollments(
-                SYSTEM, course_id, where, after=after, limit=MAX_PAGE_SIZE
+        items, _ = await collect(
+            lambda cursor, size: platform.enrollments.list_enrollments(
+                SYSTEM, course_id, where, cursor=cursor, limit=size
             )
-            items.extend(page)
-            if len(page) < MAX_PAGE_SIZE:
-                break
-            after = page[-1].id
+        )
         return items, await _emails(platform, [e.user_id for e in items])
 
 

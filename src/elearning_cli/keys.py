@@ -99,7 +99,7 @@ async def _stored_views(platform: Platform) -> list[KeyView]:
     from elearning_adapters.sql.signing_keys import SqlSigningKeyStore
 
     store = SqlSigningKeyStore(platform.database, platform.settings.resolved_secret())
-    retention = platform.container.adapters.key_ring().retention
+    retention = platform.container.identity.key_ring().retention
     return key_views(await store.load(), retention, _clock_now(platform))
 
 
@@ -180,7 +180,7 @@ async def _rotate(older_than: timedelta | None, prune: bool) -> Rotation:
     async with open_platform(load_settings()) as platform, _key_store_errors():
         first = not await _stored_views(platform)
         await platform.start_keys()  # on a new database this makes the first key: no need to rotate it
-        keys = platform.container.adapters.key_ring()
+        keys = platform.container.identity.key_ring()
         before = keys.ring.active.kid
         after = keys.ring.active if first else await keys.rotate(older_than=older_than)
         pruned = await keys.prune() if prune else None

@@ -8,7 +8,6 @@ its administrator is ``elearning users grant-role USER organization_admin:organi
 from __future__ import annotations
 
 import json
-import uuid
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from elearning_cli._common import (
+    collect,
     format_time,
     handle_errors,
     info,
@@ -66,18 +66,10 @@ def create_organization(
 
 
 async def collect_organizations(service: IdentityService, limit: int) -> tuple[list[Organization], bool]:
-    """Walk the pages (keyed by the last id) until ``limit`` organizations; also say whether more exist."""
-    items: list[Organization] = []
-    after: uuid.UUID | None = None
-    while True:
-        size = min(PAGE_SIZE, limit + 1 - len(items))  # one more than asked tells whether more exist
-        page = await service.list_organizations(SYSTEM, after=after, limit=size)
-        items.extend(page)
-        if len(items) > limit:
-            return items[:limit], True
-        if len(page) < size:
-            return items, False
-        after = page[-1].id
+    """Follow the listing's cursors until ``limit`` organizations; also say whether more exist."""
+    return await collect(
+        lambda cursor, size: service.list_organizations(SYSTEM, cursor=cursor, limit=size), limit, PAGE_SIZE
+    )
 
 
 async def _list(limit: int) -> tuple[list[Organization], bool]:

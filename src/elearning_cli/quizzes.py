@@ -21,6 +21,7 @@ from rich.text import Text
 
 from elearning_cli._common import (
     CliError,
+    collect,
     format_pydantic_errors,
     format_time,
     handle_errors,
@@ -147,7 +148,11 @@ def export_quiz(
 
 async def _list(course: str) -> list[QuizSummary]:
     async with open_platform(load_settings()) as platform:
-        return await platform.assessment.list_quizzes(SYSTEM, await resolve_course(platform, course))
+        course_id = await resolve_course(platform, course)
+        quizzes, _ = await collect(
+            lambda cursor, size: platform.assessment.list_quizzes(SYSTEM, course_id, cursor=cursor, limit=size)
+        )
+        return quizzes
 
 
 def summary_json(q: QuizSummary) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -22,6 +21,7 @@ from rich.text import Text
 
 from elearning_cli._common import (
     CliError,
+    collect,
     handle_errors,
     info,
     load_settings,
@@ -158,18 +158,10 @@ def create_user(
 
 
 async def collect_users(service: IdentityService, where: UserListFilter, limit: int) -> tuple[list[User], bool]:
-    """Walk the pages (keyed by the last id) until ``limit`` users; also say whether more match."""
-    items: list[User] = []
-    after: uuid.UUID | None = None
-    while True:
-        size = min(PAGE_SIZE, limit + 1 - len(items))  # one more than asked tells whether more match
-        page = await service.list_users(SYSTEM, where, after=after, limit=size)
-        items.extend(page)
-        if len(items) > limit:
-            return items[:limit], True
-        if len(page) < size:
-            return items, False
-        after = page[-1].id
+    """Follow the listing's cursors until ``limit`` users; also say whether more match."""
+    return await collect(
+        lambda cursor, size: service.list_users(SYSTEM, where, cursor=cursor, limit=size), limit, PAGE_SIZE
+    )
 
 
 async def _list(status: UserStatus | None, search: str | None, org: str | None, limit: int) -> tuple[list[User], bool]:

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from elearning_cli._common import (
     CliError,
+    collect,
     format_time,
     handle_errors,
     info,
@@ -62,7 +63,10 @@ def video_json(video: Video) -> dict[str, Any]:
 
 async def _list(course: uuid.UUID | None, limit: int) -> list[Video]:
     async with open_platform(load_settings()) as platform:
-        return await platform.videos.list_videos(SYSTEM, course, limit=limit)
+        videos, _ = await collect(
+            lambda cursor, size: platform.videos.list_videos(SYSTEM, course, cursor=cursor, limit=size), limit
+        )
+        return videos
 
 
 @app.command("list")

@@ -65,10 +65,10 @@ def create_app(
     identity_service = container.services.identity()
     auth_service = container.services.auth()
     video_service = container.services.video()
-    media_storage = container.adapters.media_storage()
+    media_storage = container.video.media_storage()
     enrollment_service = container.services.enrollment()
     assessment_service = container.services.assessment()
-    tokens = container.adapters.tokens()
+    tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
         auth_service, csrf, settings.admin_token.get_secret_value() if settings.admin_token else None

@@ -244,6 +244,10 @@ async def test_versions_are_listed_newest_first(backend: Backend) -> None:
         (2, T2, None),
         (1, T1, uuid.UUID(int=1)),
     ]
+    # Paged by number (the primary key): below a number, at most a limit.
+    assert [v.number for v in await backend.queries.versions(course.id, None, 2)] == [3, 2]
+    assert [v.number for v in await backend.queries.versions(course.id, 2, 2)] == [1]
+    assert await backend.queries.versions(course.id, 1, 2) == []
 
 
 async def test_deleting_a_course_deletes_its_versions(backend: Backend) -> None:

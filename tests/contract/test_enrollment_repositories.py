@@ -14,6 +14,7 @@ import pytest
 
 from elearning_adapters.sql.enrollment import SqlEnrollmentQueries, SqlPrerequisiteChecker
 from elearning_adapters.sql.uow import SqlUnitOfWork
+from elearning_core.course.model import Course
 from elearning_core.enrollment.model import Cohort, Enrollment, EnrollmentPolicy, EnrollmentSource, EnrollmentStatus
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork, PrerequisiteChecker
 from elearning_core.enrollment.queries import EnrollmentFilter, EnrollmentQueries
@@ -38,6 +39,8 @@ class Backend:
     prerequisites: PrerequisiteChecker
     overlapping_writers: bool
     outbox_types: Callable[[], Awaitable[list[str]]]
+    add_course: Callable[[str, str], Awaitable[uuid.UUID]]
+    """Store a course (title, slug) where the enrollment queries read it; its id."""
 
 
 @pytest.fixture(params=["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -48,6 +51,11 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         async def fake_outbox() -> list[str]:
             return [e.type for e in store.outbox]
 
+        async def fake_course(title: str, slug: str) -> uuid.UUID:
+            course_id = store.add_course(slug=slug)
+            store.titles[course_id] = title
+            return course_id
+
         yield Backend(
             "fake",
             lambda: FakeEnrollmentUnitOfWork(store),
@@ -55,11 +63,19 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             InMemoryEnrollmentDirectory(store),
             overlapping_writers=True,
             outbox_types=fake_outbox,
+            add_course=fake_course,
         )
         return
     db = await sql_database(request, tmp_path)
 
     sql_outbox = outbox_reader(db)
+
+    async def sql_course(title: str, slug: str) -> uuid.UUID:
+        course = Course.create(title=title, slug=slug, at=T0)
+        async with SqlUnitOfWork(db) as uow:
+            uow.courses.add(course)
+            await uow.commit()
+        return course.id
 
     try:
         yield Backend(
@@ -69,6 +85,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             SqlPrerequisiteChecker(db),
             overlapping_writers=not db.is_sqlite,
             outbox_types=sql_outbox,
+            add_course=sql_course,
         )
     finally:
         await db.dispose()
@@ -224,7 +241,6 @@ async def test_queries_and_the_prerequisite_check(backend: Backend) -> None:
     assert [e.id for e in first + rest] == [e.id for e in everyone]
     active = await backend.queries.list_enrollments(course, EnrollmentFilter(status=EnrollmentStatus.ACTIVE), None, 10)
     assert [e.user_id for e in active] == [eve]
-    assert {e.course_id for e in await backend.queries.enrollments_of(ada)} == {course, other}
     assert await backend.queries.is_enrolled(ada, course)  # completed still follows the course
     assert await backend.queries.is_enrolled(eve, course)
     assert not await backend.queries.is_enrolled(bob, course)  # unenrolled
@@ -254,3 +270,29 @@ async def test_the_settings_lock_holds_off_a_second_writer(backend: Backend) -> 
         uow.enrollments.add(_enrollment(course))
         await uow.commit()
     assert await asyncio.wait_for(task, 10) == 1  # counted after the first committed
+
+
+async def test_a_learners_enrollments_come_newest_first_with_the_course_and_page_by_key(backend: Backend) -> None:
+    ada, bob = uuid.uuid4(), uuid.uuid4()
+    courses = [await backend.add_course(f"Course {i}", f"course-{i}") for i in range(5)]
+    async with backend.uow() as uow:
+        for minutes, course_id in enumerate(courses):
+            # Two enrollments share a time: the id breaks the tie, in the same order everywhere.
+            at = T0 + timedelta(minutes=min(minutes, 3))
+            uow.enrollments.add(Enrollment.enroll(course_id, ada, cohort_id=None, source=EnrollmentSource.SELF, at=at))
+        uow.enrollments.add(_enrollment(courses[0], bob))
+        await uow.commit()
+    everything = await backend.queries.enrollments_of(ada, None, 10)
+    keys = [(v.enrollment.enrolled_at, v.enrollment.id) for v in everything]
+    assert keys == sorted(keys, reverse=True)
+    assert {v.enrollment.course_id for v in everything} == set(courses)
+    assert {(v.course_title, v.course_slug) for v in everything} == {(f"Course {i}", f"course-{i}") for i in range(5)}
+    pages, after = [], None
+    while True:
+        page = await backend.queries.enrollments_of(ada, after, 2)
+        pages.extend(page)
+        if len(page) < 2:
+            break
+        after = (page[-1].enrollment.enrolled_at, page[-1].enrollment.id)
+    assert [v.enrollment.id for v in pages] == [v.enrollment.id for v in everything]
+    assert await backend.queries.enrollments_of(uuid.uuid4(), None, 10) == []

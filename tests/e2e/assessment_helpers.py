@@ -43,7 +43,7 @@ async def person(api: Api, *, role: str | None = None, course_id: str | None = N
     if role is not None:
         scope = {"scope": "course", "scope_id": uuid.UUID(course_id)} if course_id else {}
         await api.platform.identity.grant_role(SYSTEM, user.id, RoleGrantSpec(role=role, **scope))
-    token = api.platform.container.adapters.tokens().issue_access(str(user.id))
+    token = api.platform.container.identity.tokens().issue_access(str(user.id))
     return Person(str(user.id), email, {"Authorization": f"Bearer {token}"})
 
 

@@ -77,7 +77,8 @@ def bank(course_id: str) -> tuple[int, int]:
         questions = await platform.assessment.list_questions(
             SYSTEM, uuid.UUID(course_id), include_archived=True, limit=100
         )
-        return len(questions), len(await platform.assessment.list_quizzes(SYSTEM, uuid.UUID(course_id)))
+        quizzes = await platform.assessment.list_quizzes(SYSTEM, uuid.UUID(course_id), limit=100)
+        return len(questions.items), len(quizzes.items)
 
     return on_platform(go)
 

@@ -80,7 +80,10 @@ def stored_user(email: str) -> User:
 
 
 def all_users() -> list[User]:
-    return on_platform(lambda p: p.identity.list_users(SYSTEM, UserListFilter(), limit=100))
+    async def go(platform: Platform) -> list[User]:
+        return (await platform.identity.list_users(SYSTEM, UserListFilter(), limit=100)).items
+
+    return on_platform(go)
 
 
 def login(email: str, password: str) -> Any:
@@ -533,7 +536,7 @@ def test_rotate_keeps_old_tokens_verifying_and_list_shows_both_keys() -> None:
 
     async def sign_in(platform: Platform) -> tuple[str, str]:
         issued = await platform.auth.login("ada@example.org", PASSWORD, client_ip="127.0.0.1")
-        return issued.access_token, platform.container.adapters.tokens().issue_access("service:test")
+        return issued.access_token, platform.container.identity.tokens().issue_access("service:test")
 
     old_token, old_service_token = on_platform(sign_in, keys=True)
     [first] = list_keys()
@@ -559,7 +562,7 @@ def test_rotate_keeps_old_tokens_verifying_and_list_shows_both_keys() -> None:
     assert re.search(rf"{re.escape(first['kid'])}\s*│\s*EdDSA.*verifying", table)
 
     async def after_rotation(platform: Platform) -> tuple[str, str, str]:
-        tokens = platform.container.adapters.tokens()
+        tokens = platform.container.identity.tokens()
         user_claims = await tokens.verify_access_fresh(old_token)
         service_claims = tokens.verify_access(old_service_token)
         new_token = tokens.issue_access("service:test")
@@ -573,14 +576,14 @@ def test_rotate_keeps_old_tokens_verifying_and_list_shows_both_keys() -> None:
 
 
 async def issue_for_x(platform: Platform) -> str:
-    token: str = platform.container.adapters.tokens().issue_access("x")
+    token: str = platform.container.identity.tokens().issue_access("x")
     return token
 
 
 @pytest.mark.usefixtures("migrated")
 def test_a_process_started_before_the_rotation_follows_it() -> None:
     async def scenario(platform: Platform) -> tuple[str, str]:
-        tokens = platform.container.adapters.tokens()
+        tokens = platform.container.identity.tokens()
         before = tokens.issue_access("service:before")
         # Another process rotates (the CLI, run in a thread: this loop is busy).
         rotated = await asyncio.to_thread(ok, "keys", "rotate")
@@ -709,5 +712,5 @@ def test_users_orgs_and_keys_on_postgres(empty_postgres_url: str, monkeypatch: p
     [first] = list_keys()
     new_kid = ok("keys", "rotate").stdout.strip()
     assert [(k["kid"], k["status"]) for k in list_keys()] == [(new_kid, "active"), (first["kid"], "verifying")]
-    claims = on_platform(lambda p: p.container.adapters.tokens().verify_access_fresh(old_token), keys=True)
+    claims = on_platform(lambda p: p.container.identity.tokens().verify_access_fresh(old_token), keys=True)
     assert claims.subject == user_id

@@ -127,19 +127,19 @@ async def test_author_take_grade_and_report(api: Api) -> None:
 
     # The bank pages by id, and filters by tag.
     seen: list[str] = []
-    after: str | None = None
+    cursor: str | None = None
     for _ in range(5):
-        params: dict[str, Any] = {"limit": 5} | ({"after": after} if after else {})
+        params: dict[str, Any] = {"limit": 5} | ({"cursor": cursor} if cursor else {})
         page = await api.client.get(f"{COURSES}/{c.id}/questions", params=params, headers=owner.headers)
         assert page.status_code == 200, page.text
         seen += [q["id"] for q in page.json()["items"]]
-        after = page.json()["next_after"]
-        if after is None:
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
             break
     assert sorted(seen) == sorted([q["id"] for q in questions.values()] + [q["id"] for q in pool])
     tagged = await api.client.get(f"{COURSES}/{c.id}/questions", params={"tag": "pool"}, headers=owner.headers)
     assert sorted(q["id"] for q in tagged.json()["items"]) == sorted(q["id"] for q in pool)
-    assert tagged.json()["next_after"] is None
+    assert tagged.json()["next_cursor"] is None
 
     # A quiz of nine fixed slots and a draw of one from the pool; published; the learner lists it.
     slots = [fixed(q) for q in questions.values()] + [{"type": "draw", "tags": ["pool"], "count": 1}]
@@ -153,7 +153,7 @@ async def test_author_take_grade_and_report(api: Api) -> None:
     assert published.status_code == 200, published.text
     assert published.json()["status"] == "published"
     listed = await api.client.get(f"{COURSES}/{c.id}/quizzes", headers=learner.headers)
-    assert [(q["id"], q["status"]) for q in listed.json()] == [(quiz["id"], "published")]
+    assert [(q["id"], q["status"]) for q in listed.json()["items"]] == [(quiz["id"], "published")]
 
     # Start twice: one attempt (201, then 200 with the same one); nothing of the key in it.
     first = await api.client.post(f"{API}/quizzes/{quiz['id']}/attempts", headers=learner.headers)
@@ -254,7 +254,7 @@ async def test_author_take_grade_and_report(api: Api) -> None:
     # Item statistics: one graded attempt, so facility is each item's fraction and discrimination unknown.
     stats = await api.client.get(f"{API}/quizzes/{quiz['id']}/statistics", headers=ta.headers)
     assert stats.status_code == 200, stats.text
-    by_id = {s["question_id"]: s for s in stats.json()}
+    by_id = {s["question_id"]: s for s in stats.json()["items"]}
     assert set(by_id) == set(expected)
     assert by_id[questions["true_false"]["id"]]["facility"] == 0.0
     assert by_id[questions["single_choice"]["id"]]["facility"] == 1.0
@@ -327,9 +327,9 @@ async def test_an_extension_gives_another_attempt(api: Api) -> None:
     )
     draft = await create_quiz(api, c.id, quiz_settings("Not yet", [fixed(question)]), c.owner.headers, publish=False)
     as_learner = await api.client.get(f"{COURSES}/{c.id}/quizzes", headers=c.learner.headers)
-    assert [q["id"] for q in as_learner.json()] == [quiz["id"]]
+    assert [q["id"] for q in as_learner.json()["items"]] == [quiz["id"]]
     as_owner = await api.client.get(f"{COURSES}/{c.id}/quizzes", headers=c.owner.headers)
-    assert sorted(q["id"] for q in as_owner.json()) == sorted([quiz["id"], draft["id"]])
+    assert sorted(q["id"] for q in as_owner.json()["items"]) == sorted([quiz["id"], draft["id"]])
 
     first = await start(api, quiz["id"], c.learner)
     await submit(api, first["id"], c.learner)
@@ -355,7 +355,7 @@ async def test_an_extension_gives_another_attempt(api: Api) -> None:
         f"{API}/quizzes/{quiz['id']}/attempts", params={"user_id": c.learner.id}, headers=c.ta.headers
     )
     assert [a["number"] for a in listed.json()["items"]] == [1, 2]
-    assert listed.json()["next_after"] is None
+    assert listed.json()["next_cursor"] is None
 
 
 # -- the grading queue ------------------------------------------------------------------------

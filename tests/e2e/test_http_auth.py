@@ -854,7 +854,7 @@ async def test_jwks_and_discovery_describe_the_tokens_and_survive_a_key_rotation
     )
     assert verified["sub"] == before["user_id"]
 
-    new_key = await api.platform.container.adapters.key_ring().rotate()
+    new_key = await api.platform.container.identity.key_ring().rotate()
     assert new_key.kid != kid
     rotated = {k["kid"] for k in (await api.client.get(JWKS)).json()["keys"]}
     assert {kid, new_key.kid} <= rotated
@@ -1026,7 +1026,7 @@ async def test_an_unknown_email_takes_as_long_as_a_wrong_password(
             return False
 
         with monkeypatch.context() as patch:
-            patch.setattr(app.platform.container.adapters.password_hasher(), "verify_unknown", instant)
+            patch.setattr(app.platform.container.identity.password_hasher(), "verify_unknown", instant)
             fast, slow = await login_medians(app, known, rounds)
         assert relative_gap(fast, slow) >= bound, f"without the dummy: {fast * 1e3:.1f} ms vs {slow * 1e3:.1f} ms"
         assert fast < slow

@@ -59,7 +59,7 @@ async def person(api: Api, *, role: str | None = None, course_id: str | None = N
     if role is not None:
         spec = RoleGrantSpec(role=role, scope="course", scope_id=uuid.UUID(course_id))
         await api.platform.identity.grant_role(SYSTEM, user.id, spec)
-    token = api.platform.container.adapters.tokens().issue_access(str(user.id))
+    token = api.platform.container.identity.tokens().issue_access(str(user.id))
     return Person(str(user.id), {"Authorization": f"Bearer {token}"})
 
 
@@ -97,10 +97,13 @@ async def test_self_enroll_is_idempotent_and_listed_in_my_enrollments(api: Api) 
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     mine = await api.client.get("/api/v1/me/enrollments", headers=ada.headers)
-    assert [e["course_id"] for e in mine.json()] == [course_id]
+    assert [e["course_id"] for e in mine.json()["items"]] == [course_id]
+    assert mine.json()["items"][0]["course_slug"].startswith("course-")
+    assert mine.json()["items"][0]["course_title"]
     left = await api.client.delete(f"{COURSES}/{course_id}/enrollments/me", headers=ada.headers)
     assert left.status_code == 204
-    assert (await api.client.get("/api/v1/me/enrollments", headers=ada.headers)).json()[0]["status"] == "unenrolled"
+    mine = await api.client.get("/api/v1/me/enrollments", headers=ada.headers)
+    assert mine.json()["items"][0]["status"] == "unenrolled"
     assert_problem(await api.client.delete(f"{COURSES}/{course_id}/enrollments/me", headers=ada.headers), 404)
 
 
@@ -209,7 +212,7 @@ async def test_cohorts_crud_listing_and_moves(api: Api) -> None:
     moved = await api.client.post(f"{base}/enrollments/{ada.id}/move", json={"cohort_id": big["id"]}, headers=ADMIN)
     assert moved.status_code == 200, moved.text
     assert moved.json()["cohort_id"] == big["id"]
-    cohorts = (await api.client.get(f"{base}/cohorts", headers=ada.headers)).json()
+    cohorts = (await api.client.get(f"{base}/cohorts", headers=ada.headers)).json()["items"]
     assert {c["name"]: c["active"] for c in cohorts} == {"Small": 0, "Big": 2}
     in_big = await api.client.get(f"{base}/enrollments", params={"cohort_id": big["id"]}, headers=ADMIN)
     assert sorted(e["user_id"] for e in in_big.json()["items"]) == sorted([ada.id, bob.id])

@@ -157,7 +157,7 @@ async def test_captions_are_validated_stored_listed_and_removed(api: Api) -> Non
     assert created.json()["label"] == "Português"
     assert (await api.client.put(f"{url}/pt-BR", content=good, headers=vtt)).status_code == 200
     listed = await api.client.get(url, headers=ADMIN)
-    assert [c["language"] for c in listed.json()] == ["pt-BR"]
+    assert [c["language"] for c in listed.json()["items"]] == ["pt-BR"]
     assert (await api.client.delete(f"{url}/pt-BR", headers=ADMIN)).status_code == 204
     assert_problem(await api.client.delete(f"{url}/pt-BR", headers=ADMIN), 404)
     assert_problem(await api.client.put(f"/api/v1/videos/{uuid.uuid4()}/captions/en", content=good, headers=vtt), 404)

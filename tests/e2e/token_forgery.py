@@ -20,7 +20,8 @@ from typing import Any
 
 import jwt
 
-from elearning_adapters.container import Platform, PlatformTokens
+from elearning_adapters.container import Platform
+from elearning_adapters.security import PlatformTokens
 from elearning_adapters.security.tokens import JwtTokenService, KeyRing, SigningKey
 from elearning_core.shared.clock import FixedClock
 
@@ -64,7 +65,7 @@ class Forger:
 
     @classmethod
     def of(cls, platform: Platform) -> Forger:
-        tokens = platform.container.adapters.tokens()
+        tokens = platform.container.identity.tokens()
         assert isinstance(tokens, PlatformTokens)
         assert tokens.started
         settings = platform.settings

@@ -81,7 +81,7 @@ async def test_the_sweeper_submits_and_grades_an_abandoned_timed_attempt(tmp_pat
         finally:
             await sweeper.stop()
         assert sweeper.closed == 1
-        (summary,) = await service.list_attempts(who, quiz.id)
+        (summary,) = (await service.list_attempts(who, quiz.id)).items
         assert summary.percent == 100.0
         assert summary.submitted_at is not None
     finally:

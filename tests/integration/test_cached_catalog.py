@@ -80,7 +80,7 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
 
 @pytest.fixture
 def db_reads(platform: Platform) -> CountingQueries:
-    return CountingQueries(platform.container.adapters.catalog_queries())
+    return CountingQueries(platform.container.course.catalog_queries())
 
 
 @dataclass
@@ -338,7 +338,7 @@ async def test_a_read_that_started_before_an_invalidation_does_not_store_the_old
     platform: Platform, cache_setup: CacheSetup
 ) -> None:
     course = await a_course(platform, "Raced")
-    inner = platform.container.adapters.catalog_queries()
+    inner = platform.container.course.catalog_queries()
     cached: CachedCatalogQueries | None = None
 
     class ChangedDuringTheRead(CountingQueries):

@@ -69,7 +69,7 @@ def test_the_environment_configures_the_backbone(monkeypatch: pytest.MonkeyPatch
 async def test_the_container_builds_the_cached_catalog_the_subscription_and_the_transport() -> None:
     container = build_container(Settings.in_memory())
     try:
-        catalog = container.adapters.catalog_queries()
+        catalog = container.course.catalog_queries()
         assert isinstance(catalog, CachedCatalogQueries)
         assert isinstance(container.adapters.cache(), InMemoryCache)
         subscriptions = container.adapters.subscriptions()
@@ -97,7 +97,7 @@ async def test_with_kafka_the_api_runs_no_transport_and_redis_backs_the_cache() 
 async def test_without_a_cache_there_is_nothing_to_invalidate() -> None:
     container = build_container(Settings.in_memory(cache="none"))
     try:
-        assert not isinstance(container.adapters.catalog_queries(), CachedCatalogQueries)
+        assert not isinstance(container.course.catalog_queries(), CachedCatalogQueries)
         assert [s.name for s in container.adapters.subscriptions()] == [VIDEO_PROCESSING]
     finally:
         await close_adapters(container)

@@ -411,7 +411,7 @@ async def test_a_bulk_import_invalidates_the_catalog_cache_at_once_not_course_by
     async with await bootstrap(settings) as platform:
         cache = platform.container.adapters.cache()
         assert isinstance(cache, InMemoryCache)
-        assert isinstance(platform.container.adapters.catalog_queries(), CachedCatalogQueries)
+        assert isinstance(platform.container.course.catalog_queries(), CachedCatalogQueries)
         assert (await platform.courses.list_courses(ANONYMOUS)).items == []  # cached: an empty first page
         section = SectionSpec(title="S", lessons=[LessonSpec(title="L")])
         specs = [

@@ -2,8 +2,9 @@
 
 A subscription's name is both its Kafka consumer group and its inbox
 consumer name, so ``elearning worker consume NAME`` and the in-process
-transport dedupe against the same inbox rows. Later modules add their
-subscriptions here; the container builds them with their adapters.
+transport dedupe against the same inbox rows. A module declares its
+subscriptions in its own wiring (``elearning_adapters/container/_<module>.py``),
+which builds them with its adapters; the container gathers them.
 """
 
 from __future__ import annotations

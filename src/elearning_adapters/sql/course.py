@@ -542,12 +542,18 @@ class SqlCatalogQueries(CatalogQueries):
     async def published_outline_by_slug(self, slug: str, number: int | None = None) -> CourseOutline | None:
         return await self._published(courses.c.slug == slug, number)
 
-    async def versions(self, course_id: uuid.UUID) -> list[VersionSummary]:
+    async def versions(
+        self, course_id: uuid.UUID, before: int | None = None, limit: int | None = None
+    ) -> list[VersionSummary]:
+        # The primary key (course_id, number) serves the filter and the order.
         query = (
             select(course_versions.c.number, course_versions.c.published_at, course_versions.c.published_by)
             .where(course_versions.c.course_id == course_id)
             .order_by(course_versions.c.number.desc())
+            .limit(limit)
         )
+        if before is not None:
+            query = query.where(course_versions.c.number < before)
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
         return [VersionSummary(number=r.number, published_at=r.published_at, published_by=r.published_by) for r in rows]
@@ -743,7 +749,8 @@ FROM courses c JOIN course_versions v ON v.course_id = c.id AND v.number = COALE
 WHERE c.{key} = %s
 """
 _PG_VERSIONS = (
-    "SELECT number, published_at, published_by FROM course_versions WHERE course_id = %s ORDER BY number DESC"
+    "SELECT number, published_at, published_by FROM course_versions WHERE course_id = %s "
+    "AND (%s::integer IS NULL OR number < %s::integer) ORDER BY number DESC LIMIT %s::integer"
 )
 
 
@@ -862,10 +869,12 @@ class PgCatalogQueries(CatalogQueries):
             return None
         return published_outline_of(_live_from_row(row), row[9], row[10], row[11])
 
-    async def versions(self, course_id: uuid.UUID) -> list[VersionSummary]:
+    async def versions(
+        self, course_id: uuid.UUID, before: int | None = None, limit: int | None = None
+    ) -> list[VersionSummary]:
         pool = await self._db.read_pool()
         async with pool.connection() as conn:
-            rows = await (await conn.execute(_PG_VERSIONS, (course_id,))).fetchall()
+            rows = await (await conn.execute(_PG_VERSIONS, (course_id, before, before, limit))).fetchall()
         return [VersionSummary(number=r[0], published_at=r[1], published_by=r[2]) for r in rows]
 
 

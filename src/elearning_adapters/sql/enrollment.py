@@ -41,6 +41,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     table,
     update,
@@ -67,7 +68,13 @@ from elearning_core.enrollment.ports import (
     LearnerLookup,
     PrerequisiteChecker,
 )
-from elearning_core.enrollment.queries import EnrollmentFilter, EnrollmentQueries, EnrollmentView
+from elearning_core.enrollment.queries import (
+    EnrollmentFilter,
+    EnrollmentQueries,
+    EnrollmentView,
+    LearnerEnrollmentKey,
+    LearnerEnrollmentView,
+)
 from elearning_core.shared.errors import Conflict
 
 ENROLLMENT_TABLES = ("enrollments", "cohorts", "course_enrollment_settings")
@@ -115,13 +122,17 @@ enrollments = Table(
 )
 # "Is this learner enrolled?" (playback checks, my enrollments) and the prerequisite check: index-only.
 Index("ix_enrollments_user_id_course_id_status", enrollments.c.user_id, enrollments.c.course_id, enrollments.c.status)
+# The staff listing of a course's enrollments, paged in id order (keyset).
+Index("ix_enrollments_course_id_id", enrollments.c.course_id, enrollments.c.id)
 # Seats taken in a course or a cohort (counted under the course's lock on every enrollment).
 Index(
     "ix_enrollments_course_id_status_cohort_id", enrollments.c.course_id, enrollments.c.status, enrollments.c.cohort_id
 )
 
 # The course module's table, as far as this module reads it (no import of the course adapter).
-_courses = table("courses", column("id", Uuid), column("slug", String), column("status", String))
+_courses = table(
+    "courses", column("id", Uuid), column("slug", String), column("title", String), column("status", String)
+)
 
 
 # -- mapping ---------------------------------------------------------------------------
@@ -348,11 +359,28 @@ class SqlEnrollmentQueries(EnrollmentQueries):
             rows = (await conn.execute(query.order_by(enrollments.c.id).limit(limit))).all()
         return [_view_from(r) for r in rows]
 
-    async def enrollments_of(self, user_id: uuid.UUID) -> list[EnrollmentView]:
-        query = select(enrollments).where(enrollments.c.user_id == user_id).order_by(enrollments.c.enrolled_at.desc())
+    async def enrollments_of(
+        self, user_id: uuid.UUID, after: LearnerEnrollmentKey | None, limit: int
+    ) -> list[LearnerEnrollmentView]:
+        # A learner has tens of enrollments: the (user_id, ...) index finds them, the sort is small.
+        query = (
+            select(enrollments, _courses.c.title.label("course_title"), _courses.c.slug.label("course_slug"))
+            .join(_courses, _courses.c.id == enrollments.c.course_id)
+            .where(enrollments.c.user_id == user_id)
+            .order_by(enrollments.c.enrolled_at.desc(), enrollments.c.id.desc())
+            .limit(limit)
+        )
+        if after is not None:
+            at, last_id = after
+            query = query.where(
+                or_(
+                    enrollments.c.enrolled_at < at,
+                    and_(enrollments.c.enrolled_at == at, enrollments.c.id < last_id),
+                )
+            )
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_view_from(r) for r in rows]
+        return [LearnerEnrollmentView(_view_from(r), r.course_title, r.course_slug) for r in rows]
 
     async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
         query = select(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from alembic import command
@@ -12,7 +13,24 @@ from sqlalchemy.engine import Connection
 
 from elearning_adapters.sql.engine import Database
 
-SCRIPT_LOCATION = Path(__file__).resolve().parent.parent / "migrations"
+
+def _script_location() -> Path:
+    """The repository's top-level ``migrations/`` in a source checkout, else the installed ``elearning_migrations``.
+
+    The checkout comes first so that a worktree run from its ``src/`` migrates
+    with its own scripts, even where another checkout is installed (editable).
+    The wheel ships ``migrations/`` as the ``elearning_migrations`` package.
+    """
+    checkout = Path(__file__).resolve().parents[3]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "migrations" / "env.py").is_file():
+        return checkout / "migrations"
+    spec = importlib.util.find_spec("elearning_migrations")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the migration scripts are missing: elearning_migrations is not installed")
+    return Path(spec.origin).parent
+
+
+SCRIPT_LOCATION = _script_location()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -297,6 +297,9 @@ class CatalogQueries(Protocol):
 
     async def published_outline_by_slug(self, slug: str, number: int | None = None) -> CourseOutline | None: ...
 
-    async def versions(self, course_id: uuid.UUID) -> list[VersionSummary]:
-        """The course's published versions, newest first (empty for an unknown course)."""
+    async def versions(
+        self, course_id: uuid.UUID, before: int | None = None, limit: int | None = None
+    ) -> list[VersionSummary]:
+        """The course's published versions, newest first (empty for an unknown course): those
+        numbered below ``before`` when given, at most ``limit`` when given."""
         ...

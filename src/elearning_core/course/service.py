@@ -48,7 +48,7 @@ from elearning_core.course.queries import (
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId
-from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of
 from elearning_core.shared.ports import Policy, Principal, require
 
 # Permission names, checked by the use cases themselves.
@@ -300,8 +300,14 @@ class CourseService:
             actor, slug, version, self._queries.outline_by_slug, self._queries.published_outline_by_slug
         )
 
-    async def list_versions(self, actor: Principal, course_id: uuid.UUID) -> list[VersionSummary]:
-        """The published versions, newest first: for those who may see the draft."""
+    async def list_versions(
+        self, actor: Principal, course_id: uuid.UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[VersionSummary]:
+        """The published versions, newest first: for those who may see the draft. Every publish adds
+        one, so they come a page at a time."""
+        limit = check_page_size(limit)
+        listing = scope_of("course-versions", course_id)
+        before = self._cursors.after(listing, cursor, _number_key)
         outline = await self._queries.outline(course_id)
         if outline is None:
             raise NotFound("course", course_id)
@@ -309,7 +315,8 @@ class CourseService:
             if outline.status is not CourseStatus.PUBLISHED:
                 raise NotFound("course", course_id)
             require(self._policy, actor, VIEW_UNPUBLISHED, outline)
-        return await self._queries.versions(course_id)
+        rows = await self._queries.versions(course_id, before, limit + 1)
+        return self._cursors.page(listing, rows, limit, lambda v: [v.number])
 
     async def _read(
         self,
@@ -419,6 +426,13 @@ def _slug_conflict(slug: str) -> Conflict:
 
 def _record_error(index: int, slug: str, message: str, field: str) -> ValidationFailed:
     return ValidationFailed(f"record {index} ({slug}): {message}", [FieldError(f"[{index}].{field}", message)])
+
+
+def _number_key(key: list[object]) -> int:
+    (number,) = key
+    if not isinstance(number, int):
+        raise ValueError("not a version number")
+    return number
 
 
 def _cursor_key(key: list[object]) -> tuple[datetime, uuid.UUID]:

@@ -39,6 +39,19 @@ class EnrollmentView:
 
 
 @dataclass(frozen=True, slots=True)
+class LearnerEnrollmentView:
+    """One of a learner's enrollments with what a "my courses" page shows of the course."""
+
+    enrollment: EnrollmentView
+    course_title: str
+    course_slug: str
+
+
+# Keyset position in a learner's enrollments, newest first: (enrolled_at, id).
+LearnerEnrollmentKey = tuple[datetime, uuid.UUID]
+
+
+@dataclass(frozen=True, slots=True)
 class CohortView:
     id: uuid.UUID
     course_id: uuid.UUID
@@ -69,8 +82,11 @@ class EnrollmentQueries(Protocol):
         """The course's enrollments in id order, after the key ``after``."""
         ...
 
-    async def enrollments_of(self, user_id: uuid.UUID) -> list[EnrollmentView]:
-        """Every enrollment of the learner (any status), newest first."""
+    async def enrollments_of(
+        self, user_id: uuid.UUID, after: LearnerEnrollmentKey | None, limit: int
+    ) -> list[LearnerEnrollmentView]:
+        """The learner's enrollments (any status, in courses that still exist), newest first
+        (``enrolled_at``, then id, descending), after the key ``after``."""
         ...
 
     async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:

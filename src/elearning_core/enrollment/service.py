@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 
 from elearning_core.auth.model import Permission, ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
@@ -39,10 +40,25 @@ from elearning_core.enrollment.ports import (
     LearnerLookup,
     PrerequisiteChecker,
 )
-from elearning_core.enrollment.queries import CohortView, EnrollmentFilter, EnrollmentQueries, EnrollmentView
+from elearning_core.enrollment.queries import (
+    CohortView,
+    EnrollmentFilter,
+    EnrollmentQueries,
+    EnrollmentView,
+    LearnerEnrollmentKey,
+    LearnerEnrollmentView,
+)
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
-from elearning_core.shared.pagination import check_page_size
+from elearning_core.shared.pagination import (
+    DEFAULT_PAGE_SIZE,
+    CursorCodec,
+    Page,
+    check_page_size,
+    iso_time,
+    scope_of,
+    uuid_key,
+)
 from elearning_core.shared.ports import Policy, Principal, require
 
 RULES_CHANGED = "the course's enrollment rules changed while enrolling; try again"
@@ -59,9 +75,11 @@ class EnrollmentService:
         resources: ResourceDirectory,
         clock: Clock,
         policy: Policy,
+        cursors: CursorCodec,
     ) -> None:
         self._uow, self._queries, self._courses, self._learners = uow, queries, courses, learners
         self._prerequisites, self._resources, self._clock, self._policy = prerequisites, resources, clock, policy
+        self._cursors = cursors
 
     # -- learners ------------------------------------------------------------------------
 
@@ -95,8 +113,18 @@ class EnrollmentService:
             await uow.commit()
         return enrollment, True
 
-    async def my_enrollments(self, actor: Principal) -> list[EnrollmentView]:
-        return await self._queries.enrollments_of(_user_of(actor))
+    async def my_enrollments(
+        self, actor: Principal, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[LearnerEnrollmentView]:
+        """The caller's enrollments, newest first, with each course's title and slug."""
+        user_id = _user_of(actor)
+        limit = check_page_size(limit)
+        listing = scope_of("my-enrollments", user_id)
+        after = self._cursors.after(listing, cursor, _time_id_key)
+        rows = await self._queries.enrollments_of(user_id, after, limit + 1)
+        return self._cursors.page(
+            listing, rows, limit, lambda v: [v.enrollment.enrolled_at.isoformat(), str(v.enrollment.id)]
+        )
 
     async def is_enrolled(self, user_id: uuid.UUID, course_id: uuid.UUID) -> bool:
         """For other modules: whether the learner may follow the course (active or completed)."""
@@ -169,16 +197,19 @@ class EnrollmentService:
         course_id: uuid.UUID,
         where: EnrollmentFilter | None = None,
         *,
-        after: uuid.UUID | None = None,
-        limit: int = 50,
-    ) -> list[EnrollmentView]:
-        """The course's learners, for its staff (teaching assistants included: they grade them)."""
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> Page[EnrollmentView]:
+        """The course's learners in id order, for its staff (teaching assistants included: they grade them)."""
         ref = await self._course(course_id)
         if not self._policy.authorize(actor, Permission.GRADE_VIEW_ALL, ref).allowed:
             await self._staff(actor, course_id, ref)
-        return await self._queries.list_enrollments(
-            course_id, where or EnrollmentFilter(), after, check_page_size(limit)
-        )
+        where = where or EnrollmentFilter()
+        limit = check_page_size(limit)
+        listing = scope_of("enrollments", course_id, where.status, where.cohort_id)
+        after = self._cursors.after(listing, cursor, uuid_key)
+        rows = await self._queries.list_enrollments(course_id, where, after, limit + 1)
+        return self._cursors.page(listing, rows, limit, lambda e: [str(e.id)])
 
     # -- the course's rules --------------------------------------------------------------
 
@@ -213,13 +244,19 @@ class EnrollmentService:
 
     # -- cohorts -------------------------------------------------------------------------
 
-    async def list_cohorts(self, actor: Principal, course_id: uuid.UUID) -> list[CohortView]:
-        """A course's cohorts with their seats taken: anyone who can see the course may choose one."""
+    async def list_cohorts(
+        self, actor: Principal, course_id: uuid.UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[CohortView]:
+        """A course's cohorts, oldest first, with their seats taken: anyone who can see the course may
+        choose one. A course has a few cohorts (one per intake), read whole and paged here."""
         await self._visible(actor, course_id)
+        limit = check_page_size(limit)
         async with self._uow() as uow:
             cohorts = await uow.cohorts.list(course_id)
+        listing = scope_of("cohorts", course_id)
+        page = self._cursors.slice(listing, cohorts, cursor, limit, lambda c: [iso_time(c.created_at), str(c.id)])
         _, per_cohort = await self._queries.active_counts(course_id)
-        return [CohortView.of(c, per_cohort.get(c.id, 0)) for c in cohorts]
+        return Page([CohortView.of(c, per_cohort.get(c.id, 0)) for c in page.items], page.next_cursor)
 
     async def create_cohort(self, actor: Principal, course_id: uuid.UUID, cmd: CreateCohort) -> CohortView:
         await self._staff(actor, course_id)
@@ -341,3 +378,8 @@ def _user_of(actor: Principal) -> uuid.UUID:
     if actor.user_id is None:
         raise Unauthenticated("enrolling needs a user's sign-in (a service account cannot be a learner)")
     return actor.user_id
+
+
+def _time_id_key(key: list[object]) -> LearnerEnrollmentKey:
+    at, enrollment_id = key
+    return datetime.fromisoformat(str(at)), uuid.UUID(str(enrollment_id))

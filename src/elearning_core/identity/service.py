@@ -61,7 +61,7 @@ from elearning_core.shared.errors import (
     ValidationFailed,
 )
 from elearning_core.shared.ids import UserId
-from elearning_core.shared.pagination import check_page_size
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of, uuid_key
 from elearning_core.shared.ports import Policy, Principal, require
 
 log = logging.getLogger("elearning.identity")
@@ -135,10 +135,12 @@ class IdentityService:
         resources: ResourceDirectory,
         clock: Clock,
         policy: Policy,
+        cursors: CursorCodec,
         config: IdentityConfig | None = None,
     ) -> None:
         self._uow, self._users, self._hasher, self._mail = uow, users, hasher, mail
         self._limiter, self._resources, self._clock, self._policy = limiter, resources, clock, policy
+        self._cursors = cursors
         self._config = config or IdentityConfig()
 
     # -- accounts ----------------------------------------------------------------
@@ -341,11 +343,16 @@ class IdentityService:
         return user
 
     async def list_users(
-        self, actor: Principal, where: UserListFilter, *, after: uuid.UUID | None = None, limit: int = 50
-    ) -> list[User]:
+        self, actor: Principal, where: UserListFilter, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[User]:
+        """Accounts in id order (oldest first); ``cursor`` is the previous page's ``next_cursor``."""
         scope = ResourceRef(ScopeKind.ORGANIZATION, where.organization_id) if where.organization_id else None
         require(self._policy, actor, Permission.USER_MANAGE, scope)
-        return await self._users.list_users(where, after, check_page_size(limit))
+        limit = check_page_size(limit)
+        listing = scope_of("users", where.status, where.text, where.organization_id)
+        after = self._cursors.after(listing, cursor, uuid_key)
+        rows = await self._users.list_users(where, after, limit + 1)
+        return self._cursors.page(listing, rows, limit, lambda u: [str(u.id)])
 
     # -- organizations -----------------------------------------------------------
 
@@ -360,16 +367,24 @@ class IdentityService:
         return organization
 
     async def list_organizations(
-        self, actor: Principal, *, after: uuid.UUID | None = None, limit: int = 50
-    ) -> list[Organization]:
-        """Every organization for platform admins; the caller's own ones for everyone else."""
+        self, actor: Principal, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[Organization]:
+        """Every organization for platform admins; the caller's own ones for everyone else; in id
+        order (oldest first)."""
+        limit = check_page_size(limit)
         if self._policy.authorize(actor, Permission.ORGANIZATION_MANAGE).allowed:
+            listing = scope_of("organizations")
+            after = self._cursors.after(listing, cursor, uuid_key)
             async with self._uow() as uow:
-                return await uow.organizations.list(after, check_page_size(limit))
-        user_id = _user_of(actor)
-        async with self._uow() as uow:
-            mine = await uow.organizations.organizations_of(user_id)
-        return [o for o in mine if after is None or o.id > after][: check_page_size(limit)]
+                rows = await uow.organizations.list(after, limit + 1)
+        else:
+            user_id = _user_of(actor)
+            listing = scope_of("organizations-of", user_id)
+            after = self._cursors.after(listing, cursor, uuid_key)
+            async with self._uow() as uow:
+                mine = await uow.organizations.organizations_of(user_id)  # a person's few memberships
+            rows = sorted((o for o in mine if after is None or o.id > after), key=lambda o: o.id)[: limit + 1]
+        return self._cursors.page(listing, rows, limit, lambda o: [str(o.id)])
 
     async def get_organization(self, actor: Principal, organization_id: uuid.UUID) -> tuple[Organization, int]:
         async with self._uow() as uow:

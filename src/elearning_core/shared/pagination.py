@@ -12,12 +12,16 @@ import functools
 import hashlib
 import hmac
 import json
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from elearning_core.shared.errors import FieldError, ValidationFailed
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -37,6 +41,30 @@ def check_page_size(limit: int) -> int:
             [FieldError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")],
         )
     return limit
+
+
+def scope_of(listing: str, *filters: object) -> str:
+    """A short stable name for one listing and its filter values, to bind cursors to it.
+
+    Hashed, so a long text filter does not make the cursor long; ``None`` and ``""`` differ.
+    """
+    parts = json.dumps([None if f is None else str(f) for f in filters], separators=(",", ":"))
+    return f"{listing}:{hashlib.sha256(parts.encode()).hexdigest()[:24]}"
+
+
+def iso_time(at: datetime) -> str:
+    """A time as a cursor key part that sorts as text in time order (UTC, always with microseconds)."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def uuid_key(key: list[Any]) -> uuid.UUID:
+    """The sort key of a listing in id order (ids are time-ordered and unique)."""
+    (value,) = key
+    return uuid.UUID(str(value))
+
+
+def _invalid_cursor() -> ValidationFailed:
+    return ValidationFailed("cursor is invalid or was altered", [FieldError("cursor", "invalid cursor")])
 
 
 class CursorCodec:
@@ -63,8 +91,39 @@ class CursorCodec:
         body = json.dumps([scope, list(key)], separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(body + self._mac(body)).rstrip(b"=").decode()
 
+    def after(self, scope: str, cursor: str | None, parse: Callable[[list[Any]], K]) -> K | None:
+        """The sort key ``cursor`` carries (None for the first page), through ``parse``; a key that
+        does not parse is an invalid cursor, a cursor of another listing or filter is refused."""
+        if not cursor:
+            return None
+        key = self.decode(scope, cursor)
+        try:
+            return parse(key)
+        except (TypeError, ValueError):
+            raise _invalid_cursor() from None
+
+    def page(self, scope: str, rows: Sequence[T], limit: int, key: Callable[[T], list[Any]]) -> Page[T]:
+        """A page from ``rows`` read with ``limit + 1``: the extra row only says that a next page exists,
+        and the next cursor carries ``key`` of the page's last item."""
+        items = list(rows[:limit])
+        if len(rows) <= limit:
+            return Page(items, None)
+        return Page(items, self.encode(scope, key(items[-1])))
+
+    def slice(
+        self, scope: str, items: Sequence[T], cursor: str | None, limit: int, key: Callable[[T], list[Any]]
+    ) -> Page[T]:
+        """A page of a short list read whole (a video's captions, a course's cohorts), in the order of
+        ``key``: JSON strings, numbers or booleans (``iso_time`` for times), unique per item."""
+        after = self.after(scope, cursor, list)
+        try:
+            rest = sorted((item for item in items if after is None or key(item) > after), key=key)
+        except TypeError:  # a key of another shape: not one of ours
+            raise _invalid_cursor() from None
+        return self.page(scope, rest[: limit + 1], limit, key)
+
     def decode(self, scope: str, cursor: str) -> list[Any]:
-        invalid = ValidationFailed("cursor is invalid or was altered", [FieldError("cursor", "invalid cursor")])
+        invalid = _invalid_cursor()
         if len(cursor) > _MAX_CURSOR_LENGTH:
             raise invalid
         try:

@@ -26,6 +26,7 @@ from elearning_core.auth.ports import ResourceDirectory
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from elearning_core.shared.ids import new_uuid
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of, uuid_key
 from elearning_core.shared.ports import Policy, Principal, require
 from elearning_core.video.commands import CreateVideo, SavePosition
 from elearning_core.video.model import (
@@ -98,11 +99,12 @@ class VideoService:
         transcoder: Transcoder,
         clock: Clock,
         policy: Policy,
+        cursors: CursorCodec,
         config: VideoConfig | None = None,
     ) -> None:
         self._uow, self._storage, self._resources, self._enrollments = uow, storage, resources, enrollments
         self._signer, self._prober, self._transcoder = signer, prober, transcoder
-        self._clock, self._policy = clock, policy
+        self._clock, self._policy, self._cursors = clock, policy, cursors
         self.config = config or VideoConfig()
 
     # -- authorization -------------------------------------------------------------------
@@ -150,14 +152,24 @@ class VideoService:
         return video
 
     async def list_videos(
-        self, actor: Principal, course_id: uuid.UUID | None, *, after: uuid.UUID | None = None, limit: int = 100
-    ) -> list[Video]:
+        self,
+        actor: Principal,
+        course_id: uuid.UUID | None,
+        *,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> Page[Video]:
+        """Videos in id order (oldest first), of one course or (platform staff) of every course."""
         if course_id is None:
             require(self._policy, actor, "course.edit", None)  # every course: platform staff only
         else:
             await self._require_staff(actor, course_id)
+        limit = check_page_size(limit)
+        listing = scope_of("videos", course_id)
+        after = self._cursors.after(listing, cursor, uuid_key)
         async with self._uow() as uow:
-            return await uow.videos.list(course_id, after, limit)
+            rows = await uow.videos.list(course_id, after, limit + 1)
+        return self._cursors.page(listing, rows, limit, lambda v: [str(v.id)])
 
     async def delete_video(self, actor: Principal, video_id: uuid.UUID) -> None:
         async with self._uow() as uow:
@@ -356,12 +368,16 @@ class VideoService:
             await uow.commit()
         return caption, created
 
-    async def list_captions(self, actor: Principal, video_id: uuid.UUID) -> list[Caption]:
+    async def list_captions(
+        self, actor: Principal, video_id: uuid.UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[Caption]:
+        """The video's captions by language (one per language: read whole, paged here)."""
+        limit = check_page_size(limit)
         async with self._uow() as uow:
             video = await self._video(uow, video_id)
             captions = await uow.video_captions.of_video(video_id)
         await self._require_viewer(actor, video.course_id)
-        return captions
+        return self._cursors.slice(scope_of("captions", video_id), captions, cursor, limit, lambda c: [c.language])
 
     async def delete_caption(self, actor: Principal, video_id: uuid.UUID, language: str) -> None:
         async with self._uow() as uow:

@@ -7,7 +7,6 @@ map the result to a response. Rules and permissions live in the core.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
@@ -43,9 +42,10 @@ from elearning_core.course.queries import (
 )
 from elearning_core.course.service import CourseService, VersionRef
 from elearning_core.shared.errors import FieldError, ValidationFailed
-from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
+from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
 # -- request bodies (HTTP shapes of the commands; ids come from the path) ----------
 
@@ -86,17 +86,6 @@ class LessonOrder(_Body):
     lesson_ids: list[uuid.UUID] = Field(
         max_length=1_000, description="Every lesson of the section, once, in the new order"
     )
-
-
-@dataclass(frozen=True, slots=True)
-class CoursePage:
-    items: list[CourseSummary]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class VersionList:
-    items: list[VersionSummary]
 
 
 VersionQuery = Annotated[
@@ -143,11 +132,13 @@ class CourseController(Controller):
         "/",
         opt=OPEN,
         summary="List courses",
-        description="Published courses, newest first, with filters and a cursor.",
+        description="Published courses, newest first, with filters; paged (docs/pagination.md).",
         responses=READ_ERRORS,
+        response_headers=LINK,
     )
     async def list_courses(
         self,
+        request: Request[Any, Any, Any],
         course_service: NamedDependency[CourseService],
         principal: NamedDependency[Principal],
         language: Annotated[str | None, QueryParameter(max_length=35)] = None,
@@ -156,17 +147,16 @@ class CourseController(Controller):
         q: Annotated[
             str | None, QueryParameter(max_length=200, description="Text the title, summary or tags contain")
         ] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    ) -> CoursePage:
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[CourseSummary]]:
         where = CatalogFilter(
             language=language.lower() if language else None,
             level=level,
             tag=tag.lower() if tag else None,
             text=q or None,
         )
-        page = await course_service.list_courses(principal, where, cursor, limit)
-        return CoursePage(items=page.items, next_cursor=page.next_cursor)
+        return paged(request, await course_service.list_courses(principal, where, cursor, limit))
 
     @get(
         "/{course_id:uuid}",
@@ -206,13 +196,20 @@ class CourseController(Controller):
     @get(
         "/{course_id:uuid}/versions",
         summary="List a course's published versions (staff)",
-        description="Newest first. Needs course.view_unpublished on the course.",
-        responses=problem_responses(400, 401, 403, 404),
+        description="Newest first; paged (every publish adds one). Needs course.view_unpublished on the course.",
+        responses=problem_responses(400, 401, 403, 404, 422),
+        response_headers=LINK,
     )
     async def list_versions(
-        self, course_service: NamedDependency[CourseService], principal: NamedDependency[Principal], course_id: CourseId
-    ) -> VersionList:
-        return VersionList(items=await course_service.list_versions(principal, course_id))
+        self,
+        request: Request[Any, Any, Any],
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[VersionSummary]]:
+        return paged(request, await course_service.list_versions(principal, course_id, cursor=cursor, limit=limit))
 
     @get(
         "/{course_id:uuid}/versions/{number:int}",

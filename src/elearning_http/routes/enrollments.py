@@ -22,13 +22,14 @@ from pydantic import BaseModel, ConfigDict
 
 from elearning_core.enrollment.commands import CreateCohort, EnrollmentSettings, UpdateCohort
 from elearning_core.enrollment.model import Enrollment, EnrollmentPolicy, EnrollmentRefused, EnrollmentStatus
-from elearning_core.enrollment.queries import CohortView, EnrollmentFilter, EnrollmentView
+from elearning_core.enrollment.queries import CohortView, EnrollmentFilter, EnrollmentView, LearnerEnrollmentView
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.shared.errors import Unauthenticated
-from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem, problem_responses
 from elearning_http.openapi import alternative
+from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
@@ -55,9 +56,20 @@ class EnrollmentOut:
 
 
 @dataclass(frozen=True, slots=True)
-class EnrollmentPage:
-    items: list[EnrollmentOut]
-    next_after: str | None
+class MyEnrollmentOut:
+    """One of the caller's enrollments, with the course's title and slug."""
+
+    id: str
+    course_id: str
+    course_title: str
+    course_slug: str
+    user_id: str
+    cohort_id: str | None
+    status: str
+    source: str
+    enrolled_at: dt.datetime
+    completed_at: dt.datetime | None
+    unenrolled_at: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +107,23 @@ def enrollment_out(e: Enrollment | EnrollmentView) -> EnrollmentOut:
     )
 
 
+def my_enrollment_out(v: LearnerEnrollmentView) -> MyEnrollmentOut:
+    e = enrollment_out(v.enrollment)
+    return MyEnrollmentOut(
+        e.id,
+        e.course_id,
+        v.course_title,
+        v.course_slug,
+        e.user_id,
+        e.cohort_id,
+        e.status,
+        e.source,
+        e.enrolled_at,
+        e.completed_at,
+        e.unenrolled_at,
+    )
+
+
 def settings_out(p: EnrollmentPolicy) -> SettingsOut:
     return SettingsOut(
         str(p.course_id), p.self_enrollment, p.capacity, p.opens_at, p.closes_at, [str(c) for c in p.prerequisites]
@@ -122,7 +151,7 @@ def enrollment_refused(request: Request[Any, Any, Any], exc: EnrollmentRefused) 
 
 CourseId = FromPath[uuid.UUID]
 UserId = FromPath[uuid.UUID]
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)]
+Req = Request[Any, Any, Any]
 Service = NamedDependency[EnrollmentService]
 Caller = NamedDependency[Principal]
 
@@ -161,21 +190,27 @@ class EnrollmentController(Controller):
 
     # -- staff -----------------------------------------------------------------------
 
-    @get("/enrollments", summary="The course's enrollments (staff)", responses=ERRORS)
+    @get(
+        "/enrollments",
+        summary="The course's enrollments (staff)",
+        description="In id order (oldest first); paged.",
+        responses=ERRORS,
+        response_headers=LINK,
+    )
     async def list_enrollments(
         self,
+        request: Req,
         enrollment_service: Service,
         principal: Caller,
         course_id: CourseId,
         status: Annotated[EnrollmentStatus | None, QueryParameter()] = None,
         cohort_id: Annotated[uuid.UUID | None, QueryParameter()] = None,
-        after: Annotated[uuid.UUID | None, QueryParameter(description="next_after of the previous page")] = None,
+        cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
-    ) -> EnrollmentPage:
-        items = await enrollment_service.list_enrollments(
-            principal, course_id, EnrollmentFilter(status=status, cohort_id=cohort_id), after=after, limit=limit
-        )
-        return EnrollmentPage([enrollment_out(e) for e in items], str(items[-1].id) if len(items) == limit else None)
+    ) -> Response[Paged[EnrollmentOut]]:
+        where = EnrollmentFilter(status=status, cohort_id=cohort_id)
+        page = await enrollment_service.list_enrollments(principal, course_id, where, cursor=cursor, limit=limit)
+        return paged(request, page, enrollment_out)
 
     @put(
         "/enrollments/{user_id:uuid}",
@@ -246,11 +281,24 @@ class EnrollmentController(Controller):
 
     # -- cohorts ---------------------------------------------------------------------
 
-    @get("/cohorts", summary="The course's cohorts, with seats taken", responses=ERRORS)
+    @get(
+        "/cohorts",
+        summary="The course's cohorts, with seats taken",
+        description="Oldest first; paged.",
+        responses=ERRORS,
+        response_headers=LINK,
+    )
     async def list_cohorts(
-        self, enrollment_service: Service, principal: Caller, course_id: CourseId
-    ) -> list[CohortOut]:
-        return [cohort_out(c) for c in await enrollment_service.list_cohorts(principal, course_id)]
+        self,
+        request: Req,
+        enrollment_service: Service,
+        principal: Caller,
+        course_id: CourseId,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[CohortOut]]:
+        page = await enrollment_service.list_cohorts(principal, course_id, cursor=cursor, limit=limit)
+        return paged(request, page, cohort_out)
 
     @post("/cohorts", status_code=HTTP_201_CREATED, summary="Create a cohort (staff)", responses=ERRORS)
     async def create_cohort(
@@ -281,6 +329,20 @@ class EnrollmentController(Controller):
         await enrollment_service.delete_cohort(principal, course_id, cohort_id)
 
 
-@get("/api/v1/me/enrollments", tags=["enrollments"], summary="The caller's enrollments", responses=ERRORS)
-async def my_enrollments(enrollment_service: Service, principal: Caller) -> list[EnrollmentOut]:
-    return [enrollment_out(e) for e in await enrollment_service.my_enrollments(principal)]
+@get(
+    "/api/v1/me/enrollments",
+    tags=["enrollments"],
+    summary="The caller's enrollments",
+    description="Newest first, each with its course's title and slug; paged.",
+    responses=ERRORS,
+    response_headers=LINK,
+)
+async def my_enrollments(
+    request: Req,
+    enrollment_service: Service,
+    principal: Caller,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+) -> Response[Paged[MyEnrollmentOut]]:
+    page = await enrollment_service.my_enrollments(principal, cursor=cursor, limit=limit)
+    return paged(request, page, my_enrollment_out)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -25,10 +25,11 @@ from elearning_core.identity.model import Organization, User, UserStatus, grant_
 from elearning_core.identity.ports import UserListFilter
 from elearning_core.identity.service import IdentityService
 from elearning_core.shared.errors import FieldError, Unauthenticated, ValidationFailed
-from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
 from elearning_http.openapi import alternative
+from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
@@ -67,24 +68,12 @@ class UserView:
 
 
 @dataclass(frozen=True, slots=True)
-class UserPage:
-    items: list[UserView]
-    next_after: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class OrganizationView:
     id: str
     slug: str
     name: str
     created_at: dt.datetime
     member_count: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OrganizationPage:
-    items: list[OrganizationView]
-    next_after: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +118,7 @@ def _me(principal: Principal) -> uuid.UUID:
 
 
 UserId = FromPath[uuid.UUID]
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)]
+Req = Request[Any, Any, Any]
 
 
 class MeController(Controller):
@@ -217,21 +206,28 @@ class AdminUserController(Controller):
     path = "/api/v1/admin/users"
     tags = ["admin"]
 
-    @get("/", summary="List accounts", responses=ERRORS)
+    @get(
+        "/",
+        summary="List accounts",
+        description="In id order (oldest first); paged.",
+        responses=ERRORS,
+        response_headers=LINK,
+    )
     async def list_users(
         self,
+        request: Req,
         identity_service: NamedDependency[IdentityService],
         principal: NamedDependency[Principal],
         status: Annotated[UserStatus | None, QueryParameter()] = None,
         q: Annotated[str | None, QueryParameter(max_length=100)] = None,
         organization_id: Annotated[uuid.UUID | None, QueryParameter()] = None,
-        after: Annotated[uuid.UUID | None, QueryParameter(description="next_after of the previous page")] = None,
+        cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
-    ) -> UserPage:
-        users = await identity_service.list_users(
-            principal, UserListFilter(status=status, text=q, organization_id=organization_id), after=after, limit=limit
+    ) -> Response[Paged[UserView]]:
+        where = UserListFilter(status=status, text=q, organization_id=organization_id)
+        return paged(
+            request, await identity_service.list_users(principal, where, cursor=cursor, limit=limit), user_view
         )
-        return UserPage([user_view(u) for u in users], str(users[-1].id) if len(users) == limit else None)
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create an account (email verified)", responses=ERRORS)
     async def create_user(
@@ -310,18 +306,25 @@ class OrganizationController(Controller):
     path = "/api/v1/organizations"
     tags = ["organizations"]
 
-    @get("/", summary="Organizations (all for platform admins, the caller's own for others)", responses=ERRORS)
+    @get(
+        "/",
+        summary="Organizations (all for platform admins, the caller's own for others)",
+        description="In id order (oldest first); paged.",
+        responses=ERRORS,
+        response_headers=LINK,
+    )
     async def list_organizations(
         self,
+        request: Req,
         identity_service: NamedDependency[IdentityService],
         principal: NamedDependency[Principal],
-        after: Annotated[uuid.UUID | None, QueryParameter()] = None,
+        cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
-    ) -> OrganizationPage:
+    ) -> Response[Paged[OrganizationView]]:
         if principal.is_anonymous:
             raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
-        orgs = await identity_service.list_organizations(principal, after=after, limit=limit)
-        return OrganizationPage([org_view(o) for o in orgs], str(orgs[-1].id) if len(orgs) == limit else None)
+        page = await identity_service.list_organizations(principal, cursor=cursor, limit=limit)
+        return paged(request, page, org_view)
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create an organization", responses=ERRORS)
     async def create_organization(

@@ -22,13 +22,14 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 from elearning_adapters.settings import Settings
 from elearning_adapters.storage import LocalFileStorage
 from elearning_core.shared.errors import PermissionDenied
-from elearning_core.shared.pagination import MAX_PAGE_SIZE
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_core.video.commands import CreateVideo, SavePosition
 from elearning_core.video.model import CAPTION_MAX_BYTES, Caption, PlaybackPosition, Video
 from elearning_core.video.service import VideoService
 from elearning_http.errors import problem, problem_responses
 from elearning_http.openapi import alternative
+from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 MEDIA_TYPES = {
@@ -64,12 +65,6 @@ class VideoView:
     renditions: list[RenditionView]
     created_at: dt.datetime
     updated_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class VideoPage:
-    items: list[VideoView]
-    next_after: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,17 +150,24 @@ class VideoController(Controller):
     ) -> VideoView:
         return video_view(await video_service.create_video(principal, course_id, data))
 
-    @get("/courses/{course_id:uuid}/videos", summary="A course's videos (course staff)", responses=ERRORS)
+    @get(
+        "/courses/{course_id:uuid}/videos",
+        summary="A course's videos (course staff)",
+        description="In id order (oldest first); paged.",
+        responses=ERRORS,
+        response_headers=LINK,
+    )
     async def list_videos(
         self,
+        request: Request[Any, Any, Any],
         video_service: NamedDependency[VideoService],
         principal: NamedDependency[Principal],
         course_id: FromPath[uuid.UUID],
-        after: Annotated[uuid.UUID | None, QueryParameter(description="next_after of the previous page")] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = 50,
-    ) -> VideoPage:
-        videos = await video_service.list_videos(principal, course_id, after=after, limit=limit)
-        return VideoPage([video_view(v) for v in videos], str(videos[-1].id) if len(videos) == limit else None)
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[VideoView]]:
+        page = await video_service.list_videos(principal, course_id, cursor=cursor, limit=limit)
+        return paged(request, page, video_view)
 
     @get(
         "/videos/{video_id:uuid}",
@@ -230,11 +232,24 @@ class VideoController(Controller):
         caption, created = await video_service.put_caption(principal, video_id, language, await request.body(), label)
         return Response(caption_view(caption), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @get("/videos/{video_id:uuid}/captions", summary="The captions of a video", responses=ERRORS)
+    @get(
+        "/videos/{video_id:uuid}/captions",
+        summary="The captions of a video",
+        description="One per language, by language tag; paged.",
+        responses=ERRORS,
+        response_headers=LINK,
+    )
     async def list_captions(
-        self, video_service: NamedDependency[VideoService], principal: NamedDependency[Principal], video_id: VideoId
-    ) -> list[CaptionView]:
-        return [caption_view(c) for c in await video_service.list_captions(principal, video_id)]
+        self,
+        request: Request[Any, Any, Any],
+        video_service: NamedDependency[VideoService],
+        principal: NamedDependency[Principal],
+        video_id: VideoId,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[CaptionView]]:
+        page = await video_service.list_captions(principal, video_id, cursor=cursor, limit=limit)
+        return paged(request, page, caption_view)
 
     @delete(
         "/videos/{video_id:uuid}/captions/{language:str}",

@@ -147,9 +147,11 @@ async def test_a_learner_never_sees_another_learners_attempt(course: Course, ser
     ):
         with pytest.raises(NotFound):
             await refused
-    assert await service.list_attempts(course.bob, quiz) == []
-    assert [a.id for a in await service.list_attempts(course.ada, quiz)] == [attempt]
-    assert [a.id for a in await service.list_attempts(course.assistant, quiz, user_id=uid(course.ada))] == [attempt]
+    assert (await service.list_attempts(course.bob, quiz)).items == []
+    assert [a.id for a in (await service.list_attempts(course.ada, quiz)).items] == [attempt]
+    assert [a.id for a in (await service.list_attempts(course.assistant, quiz, user_id=uid(course.ada))).items] == [
+        attempt
+    ]
     with pytest.raises(PermissionDenied):  # staff see it, but only its learner answers it
         await service.submit_attempt(course.assistant, attempt)
 
@@ -193,8 +195,8 @@ async def test_taking_a_quiz_needs_an_enrollment_and_a_published_quiz(
         await service.get_quiz(course.ada, draft)
     with pytest.raises(Unauthenticated):
         await service.start_attempt(ANONYMOUS, quiz)
-    assert [q.id for q in await service.list_quizzes(course.ada, course.id)] == [quiz]
-    assert {q.id for q in await service.list_quizzes(course.assistant, course.id)} == {quiz, draft}
+    assert [q.id for q in (await service.list_quizzes(course.ada, course.id)).items] == [quiz]
+    assert {q.id for q in (await service.list_quizzes(course.assistant, course.id)).items} == {quiz, draft}
     preview, created = await service.start_attempt(course.instructor, draft)  # staff preview a draft
     assert created
     assert preview.review
@@ -562,7 +564,7 @@ async def test_item_statistics_and_the_gradebook_are_for_staff(course: Course, s
         view, _ = await service.start_attempt(actor, quiz)
         await answer_all(service, actor, view, choice)
         await service.submit_attempt(actor, view.attempt.id)
-    stats = await service.item_statistics(course.assistant, quiz)
+    stats = (await service.item_statistics(course.assistant, quiz)).items
     assert [s.responses for s in stats] == [2, 2]
     assert all(s.facility == 0.5 for s in stats)
     with pytest.raises(PermissionDenied):
@@ -605,9 +607,11 @@ async def test_the_bank_and_the_grading_scheme(
         await service.get_question(course.assistant, question, 9)
     with pytest.raises(NotFound):
         await service.get_question(course.ada, question)
-    assert [q.id for q in await service.list_questions(course.instructor, course.id, tag="algebra")] == [question]
+    assert [q.id for q in (await service.list_questions(course.instructor, course.id, tag="algebra")).items] == [
+        question
+    ]
     await service.archive_question(course.instructor, question)
-    assert await service.list_questions(course.instructor, course.id) == []
+    assert (await service.list_questions(course.instructor, course.id)).items == []
     with pytest.raises(ValidationFailed):
         await service.list_questions(course.instructor, course.id, tag="Not A Tag")
 

@@ -327,7 +327,7 @@ async def test_version_1_stays_byte_identical_after_version_2(service: CourseSer
     await service.publish(ADMIN, CourseRef(course_id=course.id))
     assert store.course_versions[(course.id, 1)][1] == v1_text
     assert json.loads(store.course_versions[(course.id, 2)][1])["title"] == "Other"
-    assert [v.number for v in await service.list_versions(ADMIN, course.id)] == [2, 1]
+    assert [v.number for v in (await service.list_versions(ADMIN, course.id)).items] == [2, 1]
 
 
 async def test_unknown_versions_and_unpublished_courses_look_absent(service: CourseService, store: CourseStore) -> None:
@@ -360,7 +360,7 @@ async def test_the_version_list_is_for_staff(service: CourseService, store: Cour
         await service.list_versions(A_USER, draft.id)
     with pytest.raises(NotFound):
         await service.list_versions(ADMIN, uuid.uuid4())
-    [only] = await service.list_versions(ADMIN, published.id)
+    [only] = (await service.list_versions(ADMIN, published.id)).items
     assert (only.number, only.published_at) == (1, T0)
 
 

@@ -196,7 +196,7 @@ async def test_cohorts_have_seats_and_moves_respect_them(store: EnrollmentStore,
     assert moved.cohort_id == big.id
     assert CohortChanged in [type(e) for e in store.outbox]
     await service.move(SYSTEM, course, bob.user_id, small.id)  # type: ignore[arg-type]
-    counts = {c.name: c.active for c in await service.list_cohorts(ada, course)}
+    counts = {c.name: c.active for c in (await service.list_cohorts(ada, course)).items}
     assert counts == {"Small": 1, "Big": 1}
     with pytest.raises(Conflict):
         await service.delete_cohort(SYSTEM, course, small.id)

@@ -593,11 +593,35 @@ async def test_listing_users_needs_user_manage(platform: IdentityPlatform) -> No
         await platform.identity.list_users(platform.principal(ada), UserListFilter())
     with pytest.raises(PermissionDenied, match=r"user\.manage"):
         await platform.identity.list_users(platform.principal(olga), UserListFilter())  # the whole platform
-    members = await platform.identity.list_users(platform.principal(olga), UserListFilter(organization_id=acme.id))
+    members = (
+        await platform.identity.list_users(platform.principal(olga), UserListFilter(organization_id=acme.id))
+    ).items
     assert [u.id for u in members] == [ada.id]
-    everyone = await platform.identity.list_users(SYSTEM, UserListFilter())
+    everyone = (await platform.identity.list_users(SYSTEM, UserListFilter())).items
     assert {u.id for u in everyone} == {olga.id, ada.id}
-    assert [u.id for u in await platform.identity.list_users(SYSTEM, UserListFilter(text="OLGA"))] == [olga.id]
+    assert [u.id for u in (await platform.identity.list_users(SYSTEM, UserListFilter(text="OLGA"))).items] == [olga.id]
+
+
+async def test_a_member_pages_through_their_own_organizations_only(platform: IdentityPlatform) -> None:
+    ada = await platform.add_user("ada@example.org")
+    theirs = [await platform.add_organization(f"org-{i}") for i in range(5)]
+    others = await platform.add_organization("not-ada")
+    for organization in theirs:
+        await platform.add_member(organization.id, ada.id)
+    seen, cursor = [], None
+    while True:
+        page = await platform.identity.list_organizations(platform.principal(ada), cursor=cursor, limit=2)
+        seen += [o.id for o in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == sorted(o.id for o in theirs)  # id order, each once, never someone else's
+    assert others.id not in seen
+    everything = await platform.identity.list_organizations(SYSTEM, limit=2)  # an admin's listing
+    assert everything.next_cursor is not None
+    with pytest.raises(ValidationFailed) as refused:  # an admin's cursor is not a member's
+        await platform.identity.list_organizations(platform.principal(ada), cursor=everything.next_cursor)
+    assert [e.field for e in refused.value.errors] == ["cursor"]
 
 
 async def test_explain_permissions_gives_every_permission_with_a_reason(platform: IdentityPlatform) -> None:

@@ -6,13 +6,23 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elearning_core.shared.errors import ValidationFailed
-from elearning_core.shared.pagination import MAX_PAGE_SIZE, CursorCodec, check_page_size
+from elearning_core.shared.pagination import (
+    MAX_PAGE_SIZE,
+    CursorCodec,
+    Page,
+    check_page_size,
+    iso_time,
+    scope_of,
+    uuid_key,
+)
 
 SECRET = b"0123456789abcdef-cursor-secret"
 SCOPE = "published||||"
@@ -128,3 +138,75 @@ def test_page_size_out_of_range_is_refused(limit: int) -> None:
 @pytest.mark.parametrize("limit", [1, 20, MAX_PAGE_SIZE])
 def test_page_size_in_range_is_accepted(limit: int) -> None:
     assert check_page_size(limit) == limit
+
+
+# -- the paging helpers every listing uses -----------------------------------------------
+
+
+def walk(codec: CursorCodec, fetch: Callable[[str | None], Page[int]]) -> list[list[int]]:
+    """Every page of a listing, following next_cursor from the first page to the last."""
+    pages, cursor = [], None
+    for _ in range(1_000):
+        page = fetch(cursor)
+        pages.append(page.items)
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+    raise AssertionError("the listing never ended")
+
+
+@given(st.lists(st.integers(-1_000, 1_000), unique=True, max_size=40), st.integers(1, 7))
+@settings(max_examples=60, deadline=None)
+def test_keyset_pages_cover_every_row_once(rows: list[int], limit: int) -> None:
+    codec, ordered = CursorCodec(SECRET), sorted(rows)
+    scope = scope_of("numbers")
+
+    def fetch(cursor: str | None) -> Page[int]:
+        after = codec.after(scope, cursor, lambda key: int(key[0]))
+        read = [r for r in ordered if after is None or r > after][: limit + 1]  # what a query with limit + 1 reads
+        return codec.page(scope, read, limit, lambda r: [r])
+
+    pages = walk(codec, fetch)
+    assert [r for page in pages for r in page] == ordered
+    assert all(len(page) == limit for page in pages[:-1])
+    assert len(pages[-1]) <= limit
+    assert pages[-1] or not ordered  # no empty last page after a full one
+
+
+@given(st.lists(st.text(max_size=5), unique=True, max_size=30), st.integers(1, 6))
+@settings(max_examples=60, deadline=None)
+def test_a_list_read_whole_pages_in_key_order(values: list[str], limit: int) -> None:
+    codec, scope = CursorCodec(SECRET), scope_of("words", "filter")
+    pages = walk(codec, lambda cursor: codec.slice(scope, values, cursor, limit, lambda v: [v]))
+    assert [v for page in pages for v in page] == sorted(values)
+
+
+def test_a_cursor_of_another_listing_or_filter_is_refused(codec: CursorCodec) -> None:
+    first = codec.page(scope_of("users", "active"), [1, 2, 3], 2, lambda r: [r])
+    assert first.next_cursor is not None
+    for other in (scope_of("users", "suspended"), scope_of("users", None), scope_of("videos", "active")):
+        with pytest.raises(ValidationFailed) as info:
+            codec.after(other, first.next_cursor, lambda key: int(key[0]))
+        assert [e.field for e in info.value.errors] == ["cursor"]
+
+
+def test_a_signed_key_of_the_wrong_shape_is_an_invalid_cursor(codec: CursorCodec) -> None:
+    cursor = codec.encode("ids", ["not-a-uuid"])
+    with pytest.raises(ValidationFailed) as info:
+        codec.after("ids", cursor, uuid_key)
+    assert [e.field for e in info.value.errors] == ["cursor"]
+    mixed = codec.encode("words", [1])
+    with pytest.raises(ValidationFailed):
+        codec.slice("words", ["a", "b"], mixed, 1, lambda v: [v])
+
+
+def test_no_cursor_is_the_first_page_and_scopes_stay_short(codec: CursorCodec) -> None:
+    assert codec.after("ids", None, uuid_key) is None
+    assert codec.after("ids", "", uuid_key) is None
+    assert scope_of("users", None) != scope_of("users", "")
+    assert len(scope_of("users", "x" * 5_000)) < 40  # a long filter does not make a long cursor
+
+
+def test_iso_time_sorts_as_text_in_time_order() -> None:
+    times = [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 0, 500, tzinfo=UTC)]
+    assert sorted(iso_time(t) for t in times) == [iso_time(t) for t in sorted(times)]

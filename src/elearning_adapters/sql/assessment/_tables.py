@@ -190,6 +190,8 @@ Index(
     postgresql_where=IN_PROGRESS,
     sqlite_where=IN_PROGRESS,
 )
+# A quiz's attempts, paged in id order (keyset).
+Index("ix_attempts_quiz_id_id", attempts.c.quiz_id, attempts.c.id)
 # The sweep: in-progress attempts whose time (with grace) is over.
 Index("ix_attempts_expires_at", attempts.c.expires_at, postgresql_where=IN_PROGRESS, sqlite_where=IN_PROGRESS)
 

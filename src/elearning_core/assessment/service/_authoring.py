@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from elearning_core.assessment.commands import (
     DocumentFixedSlot,
@@ -46,7 +47,7 @@ from elearning_core.shared.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from elearning_core.shared.pagination import check_page_size
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, Page, check_page_size, iso_time, scope_of, uuid_key
 from elearning_core.shared.ports import Principal
 
 _DOCUMENT_QUESTIONS_MAX = 2000
@@ -111,13 +112,18 @@ class _Authoring(_Base):
         *,
         tag: str | None = None,
         include_archived: bool = False,
-        after: uuid.UUID | None = None,
-        limit: int = 20,
-    ) -> list[QuestionSummary]:
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> Page[QuestionSummary]:
+        """The course's question bank in id order (oldest first)."""
         await self._require(actor, Permission.COURSE_EDIT, await self._course(course_id))
         if tag is not None and not _TAG.fullmatch(tag):
             raise ValidationFailed(f"tag {tag!r} is not a valid tag", [FieldError("tag", f"must match {TAG}")])
-        return await self._queries.questions(course_id, tag, include_archived, after, check_page_size(limit))
+        limit = check_page_size(limit)
+        listing = scope_of("questions", course_id, tag, include_archived)
+        after = self._cursors.after(listing, cursor, uuid_key)
+        rows = await self._queries.questions(course_id, tag, include_archived, after, limit + 1)
+        return self._cursors.page(listing, rows, limit, lambda q: [str(q.id)])
 
     async def create_quiz(self, actor: Principal, course_id: uuid.UUID, cmd: QuizSettings) -> Quiz:
         await self._require(actor, Permission.COURSE_EDIT, await self._course(course_id))
@@ -178,16 +184,21 @@ class _Authoring(_Base):
             await self._check_learner(actor, quiz)
         return quiz
 
-    async def list_quizzes(self, actor: Principal, course_id: uuid.UUID) -> list[QuizSummary]:
-        """Staff see every quiz of the course; its enrolled learners the published ones."""
+    async def list_quizzes(
+        self, actor: Principal, course_id: uuid.UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[QuizSummary]:
+        """Staff see every quiz of the course; its enrolled learners the published ones. Due date
+        first (quizzes without one last), then title; a course's quizzes are read whole, paged here."""
+        limit = check_page_size(limit)
         ref = await self._course(course_id)
-        if self._is_staff(actor, ref):
-            return await self._queries.quizzes(course_id, False)
-        user_id = _user_of(actor)
-        await self._visible(actor, ref)
-        if not await self._enrollments.is_enrolled(user_id, course_id):
-            raise PermissionDenied("quiz.take", "enroll in the course to see its quizzes")
-        return await self._queries.quizzes(course_id, True)
+        staff = self._is_staff(actor, ref)
+        if not staff:
+            user_id = _user_of(actor)
+            await self._visible(actor, ref)
+            if not await self._enrollments.is_enrolled(user_id, course_id):
+                raise PermissionDenied("quiz.take", "enroll in the course to see its quizzes")
+        quizzes = await self._queries.quizzes(course_id, not staff)
+        return self._cursors.slice(scope_of("quizzes", course_id, staff), quizzes, cursor, limit, _due_order)
 
     async def set_extension(
         self, actor: Principal, quiz_id: uuid.UUID, user_id: uuid.UUID, cmd: ExtensionInput
@@ -395,3 +406,8 @@ def _document_quiz(quiz: Quiz, slots: list[DocumentFixedSlot | DrawSlotInput]) -
 
 def _prefixed(errors: Collection[FieldError], prefix: str) -> list[FieldError]:
     return [FieldError(f"{prefix}{e.field}" if e.field else prefix.rstrip("."), e.message) for e in errors]
+
+
+def _due_order(quiz: QuizSummary) -> list[Any]:
+    """The quiz list's order as a cursor key: due date first (none last), then title, then id."""
+    return [quiz.due_at is None, iso_time(quiz.due_at) if quiz.due_at else "", quiz.title, str(quiz.id)]

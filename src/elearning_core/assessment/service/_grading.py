@@ -36,7 +36,7 @@ from elearning_core.shared.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from elearning_core.shared.pagination import Page, check_page_size
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, Page, check_page_size, scope_of
 from elearning_core.shared.ports import Principal
 
 
@@ -55,13 +55,10 @@ class _Grading(_Base):
         await self._require(actor, Permission.GRADE_VIEW_ALL, await self._course(course_id))
         limit = check_page_size(limit)
         scope = f"grading-queue:{course_id}:{quiz_id or ''}"
-        after = _queue_key(self._cursors.decode(scope, cursor)) if cursor else None
-        items = await self._queries.grading_queue(course_id, quiz_id, after, limit)
-        if len(items) < limit:
-            return Page(items, None)
-        last = items[-1]
-        return Page(
-            items, self._cursors.encode(scope, [last.submitted_at.isoformat(), str(last.attempt_id), last.position])
+        after = self._cursors.after(scope, cursor, _queue_key)
+        rows = await self._queries.grading_queue(course_id, quiz_id, after, limit + 1)
+        return self._cursors.page(
+            scope, rows, limit, lambda last: [last.submitted_at.isoformat(), str(last.attempt_id), last.position]
         )
 
     async def grade_item(
@@ -203,12 +200,19 @@ class _Grading(_Base):
         inputs = await self._queries.learner_grades(course_id, user_id)
         return build_gradebook(course_id, inputs, self._clock.now())
 
-    async def item_statistics(self, actor: Principal, quiz_id: uuid.UUID) -> list[ItemStatistic]:
+    async def item_statistics(
+        self, actor: Principal, quiz_id: uuid.UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[ItemStatistic]:
+        """Per question of the quiz, in question-id order: computed over every graded attempt, then paged."""
+        limit = check_page_size(limit)
         async with self._uow() as uow:
             quiz = await self._quiz(uow, quiz_id)
         await self._require(actor, Permission.GRADE_VIEW_ALL, await self._course(quiz.course_id))
+        listing = scope_of("item-statistics", quiz_id)
+        self._cursors.after(listing, cursor, list)  # a bad cursor is refused before the work
         scores = await self._queries.item_scores(quiz_id)
-        return item_statistics((s.attempt_id, s.question_id, s.score, s.points) for s in scores)
+        statistics = item_statistics((s.attempt_id, s.question_id, s.score, s.points) for s in scores)
+        return self._cursors.slice(listing, statistics, cursor, limit, lambda s: [str(s.question_id)])
 
 
 def _queue_key(key: list[object]) -> tuple[datetime, uuid.UUID, int]:

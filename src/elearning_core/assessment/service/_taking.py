@@ -40,7 +40,7 @@ from elearning_core.shared.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from elearning_core.shared.pagination import check_page_size
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, Page, check_page_size, scope_of, uuid_key
 from elearning_core.shared.ports import Principal
 
 SWEEP_MAX = 10_000
@@ -145,22 +145,25 @@ class _Taking(_Base):
         quiz_id: uuid.UUID,
         *,
         user_id: uuid.UUID | None = None,
-        after: uuid.UUID | None = None,
-        limit: int = 20,
-    ) -> list[AttemptSummary]:
-        """A learner's own attempts; staff (``grade.view_all``) anyone's, or all."""
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> Page[AttemptSummary]:
+        """A learner's own attempts; staff (``grade.view_all``) anyone's, or all; in id order."""
         limit = check_page_size(limit)
         async with self._uow() as uow:
             quiz = await self._quiz(uow, quiz_id)
         ref = await self._course(quiz.course_id)
-        if self._is_grader(actor, ref):
-            return await self._queries.attempts(quiz_id, user_id, after, limit)
-        me = _user_of(actor)
-        if quiz.status is QuizStatus.DRAFT and not self._is_staff(actor, ref):
-            raise NotFound("quiz", quiz_id)
-        if user_id is not None and user_id != me:
-            raise NotFound("attempts", f"of user {user_id} on quiz {quiz_id}")
-        return await self._queries.attempts(quiz_id, me, after, limit)
+        if not self._is_grader(actor, ref):
+            me = _user_of(actor)
+            if quiz.status is QuizStatus.DRAFT and not self._is_staff(actor, ref):
+                raise NotFound("quiz", quiz_id)
+            if user_id is not None and user_id != me:
+                raise NotFound("attempts", f"of user {user_id} on quiz {quiz_id}")
+            user_id = me
+        listing = scope_of("attempts", quiz_id, user_id)
+        after = self._cursors.after(listing, cursor, uuid_key)
+        rows = await self._queries.attempts(quiz_id, user_id, after, limit + 1)
+        return self._cursors.page(listing, rows, limit, lambda a: [str(a.id)])
 
     async def close_expired(self, limit: int = 500) -> int:
         """Submit (reason ``time_up``) in-progress attempts whose time or window is over; how many.

@@ -8,27 +8,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from elearning_core.assessment.commands import ExtensionInput, QuestionInput, QuizDocument, QuizSettings, Regrade
 from elearning_core.assessment.model import TAG, Extension
-from elearning_core.assessment.queries import QuizSummary, RegradeReport
+from elearning_core.assessment.queries import QuestionSummary, QuizSummary, RegradeReport
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
+from elearning_http.pagination import LINK, Paged, paged
 from elearning_http.routes.assessment._common import (
     ERRORS,
     REFUSALS,
-    After,
     Caller,
     CourseId,
+    Cursor,
     Limit,
     QuestionId,
     QuizId,
+    Req,
     Service,
     UserId,
 )
-from elearning_http.routes.assessment._schemas import QuestionOut, QuestionPage, QuizOut, question_out, quiz_out
+from elearning_http.routes.assessment._schemas import QuestionOut, QuizOut, question_out, quiz_out
 
 
 class QuestionController(Controller):
@@ -50,21 +52,28 @@ class QuestionController(Controller):
         question = await assessment_service.create_question(principal, course_id, data)
         return question_out(question.current, question.archived)
 
-    @get("/courses/{course_id:uuid}/questions", summary="The course's question bank", responses=ERRORS)
+    @get(
+        "/courses/{course_id:uuid}/questions",
+        summary="The course's question bank",
+        description="In id order (oldest first); paged.",
+        responses=ERRORS,
+        response_headers=LINK,
+    )
     async def list_questions(
         self,
+        request: Req,
         assessment_service: Service,
         principal: Caller,
         course_id: CourseId,
         tag: Annotated[str | None, QueryParameter(pattern=TAG, description="Only questions with this tag")] = None,
         include_archived: Annotated[bool, QueryParameter()] = False,
-        after: After = None,
+        cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
-    ) -> QuestionPage:
-        items = await assessment_service.list_questions(
-            principal, course_id, tag=tag, include_archived=include_archived, after=after, limit=limit
+    ) -> Response[Paged[QuestionSummary]]:
+        page = await assessment_service.list_questions(
+            principal, course_id, tag=tag, include_archived=include_archived, cursor=cursor, limit=limit
         )
-        return QuestionPage(items, str(items[-1].id) if len(items) == limit else None)
+        return paged(request, page)
 
     @get(
         "/questions/{question_id:uuid}",
@@ -140,12 +149,20 @@ class QuizController(Controller):
         "/courses/{course_id:uuid}/quizzes",
         summary="The course's quizzes",
         responses=ERRORS,
-        description="Staff see every quiz; enrolled learners the published ones.",
+        description="Staff see every quiz; enrolled learners the published ones. Due date first (none last), "
+        "then title; paged.",
+        response_headers=LINK,
     )
     async def list_quizzes(
-        self, assessment_service: Service, principal: Caller, course_id: CourseId
-    ) -> list[QuizSummary]:
-        return await assessment_service.list_quizzes(principal, course_id)
+        self,
+        request: Req,
+        assessment_service: Service,
+        principal: Caller,
+        course_id: CourseId,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[QuizSummary]]:
+        return paged(request, await assessment_service.list_quizzes(principal, course_id, cursor=cursor, limit=limit))
 
     @post(
         "/courses/{course_id:uuid}/quizzes/import",

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 from litestar.types import ExceptionHandlersMap
 
 # Not re-exported by ``elearning_core.assessment.model`` (yet): the service imports them from here too.
 from elearning_core.assessment.model import AttemptClosed, StartRefused
 from elearning_core.assessment.service import AssessmentService
-from elearning_core.shared.pagination import MAX_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem, problem_responses
+from elearning_http.pagination import Cursor, Limit
+
+__all__ = ["Cursor", "Limit"]  # the shared paging parameters, re-exported for the controllers
 
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
@@ -26,8 +28,7 @@ QuestionId = FromPath[uuid.UUID]
 QuizId = FromPath[uuid.UUID]
 AttemptId = FromPath[uuid.UUID]
 UserId = FromPath[uuid.UUID]
-Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)]
-After = Annotated[uuid.UUID | None, QueryParameter(description="next_after of the previous page")]
+Req = Request[Any, Any, Any]
 
 
 def start_refused(request: Request[Any, Any, Any], exc: StartRefused) -> Response[dict[str, Any]]:

@@ -16,21 +16,23 @@ from litestar.status_codes import HTTP_200_OK
 
 from elearning_core.assessment.commands import AttemptFeedback, GradingSchemeInput, ManualGrade
 from elearning_core.assessment.model import GradingScheme, ItemStatistic
-from elearning_core.assessment.queries import Gradebook, gradebook_csv
+from elearning_core.assessment.queries import Gradebook, QueueEntry, gradebook_csv
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
+from elearning_http.pagination import LINK, Paged, paged
 from elearning_http.routes.assessment._common import (
     ERRORS,
     AttemptId,
     Caller,
     CourseId,
+    Cursor,
     Limit,
     QuestionId,
     QuizId,
+    Req,
     Service,
 )
 from elearning_http.routes.assessment._schemas import (
     AttemptOut,
-    QueuePage,
     attempt_out,
 )
 
@@ -47,21 +49,21 @@ class GradingController(Controller):
         summary="Items waiting for a person's grade, oldest submission first",
         responses=ERRORS,
         description="Essays, and items whose automatic scoring could not decide (a pattern that timed out). "
-        "Course staff (grade.view_all).",
+        "Course staff (grade.view_all). Paged.",
+        response_headers=LINK,
     )
     async def grading_queue(
         self,
+        request: Req,
         assessment_service: Service,
         principal: Caller,
         course_id: CourseId,
         quiz_id: Annotated[uuid.UUID | None, QueryParameter(description="Only this quiz's items")] = None,
-        cursor: Annotated[
-            str | None, QueryParameter(max_length=512, description="next_cursor of the previous page (opaque)")
-        ] = None,
+        cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
-    ) -> QueuePage:
+    ) -> Response[Paged[QueueEntry]]:
         page = await assessment_service.grading_queue(principal, course_id, quiz_id=quiz_id, cursor=cursor, limit=limit)
-        return QueuePage(page.items, page.next_cursor)
+        return paged(request, page)
 
     @put(
         "/attempts/{attempt_id:uuid}/items/{question_id:uuid}/grade",
@@ -95,12 +97,20 @@ class GradingController(Controller):
         "/quizzes/{quiz_id:uuid}/statistics",
         summary="Item statistics of a quiz (facility, discrimination)",
         responses=ERRORS,
-        description="Per question, over the graded attempts. Course staff (grade.view_all).",
+        description="Per question (in question-id order), over the graded attempts. Course staff "
+        "(grade.view_all). Paged.",
+        response_headers=LINK,
     )
     async def item_statistics(
-        self, assessment_service: Service, principal: Caller, quiz_id: QuizId
-    ) -> list[ItemStatistic]:
-        return await assessment_service.item_statistics(principal, quiz_id)
+        self,
+        request: Req,
+        assessment_service: Service,
+        principal: Caller,
+        quiz_id: QuizId,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[ItemStatistic]]:
+        return paged(request, await assessment_service.item_statistics(principal, quiz_id, cursor=cursor, limit=limit))
 
 
 class GradebookController(Controller):

@@ -26,10 +26,7 @@ from elearning_core.assessment.model import (
 )
 from elearning_core.assessment.queries import (
     AttemptItemView,
-    AttemptSummary,
     AttemptView,
-    QuestionSummary,
-    QueueEntry,
 )
 from elearning_core.assessment.service import quiz_settings
 
@@ -53,12 +50,6 @@ class QuestionOut:
     """When this version was written."""
     archived: bool | None
     """Known on writes (null when one version is read: the listing says it too)."""
-
-
-@dataclass(frozen=True, slots=True)
-class QuestionPage:
-    items: list[QuestionSummary]
-    next_after: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,19 +109,6 @@ class AttemptOut:
 class SubmittedAttemptOut(AttemptOut):
     submitted_now: bool
     """True for the request that submitted the attempt; false when it was already submitted."""
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptPage:
-    items: list[AttemptSummary]
-    next_after: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class QueuePage:
-    items: list[QueueEntry]
-    next_cursor: str | None
-    """Opaque: pass it back as ``cursor`` for the next page."""
 
 
 def question_out(version: QuestionVersion, archived: bool | None = None) -> QuestionOut:

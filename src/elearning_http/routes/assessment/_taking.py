@@ -15,22 +15,24 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from elearning_core.assessment.commands import SaveAnswer
+from elearning_core.assessment.queries import AttemptSummary
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_http.openapi import alternative
+from elearning_http.pagination import LINK, Paged, paged
 from elearning_http.routes.assessment._common import (
     ERRORS,
     REFUSALS,
-    After,
     AttemptId,
     Caller,
+    Cursor,
     Limit,
     QuestionId,
     QuizId,
+    Req,
     Service,
 )
 from elearning_http.routes.assessment._schemas import (
     AttemptOut,
-    AttemptPage,
     SubmittedAttemptOut,
     attempt_out,
     submitted_out,
@@ -61,19 +63,22 @@ class AttemptController(Controller):
         "/quizzes/{quiz_id:uuid}/attempts",
         summary="Attempts at a quiz",
         responses=ERRORS,
-        description="A learner gets their own; staff (grade.view_all) anyone's (`user_id`), or all.",
+        description="A learner gets their own; staff (grade.view_all) anyone's (`user_id`), or all. "
+        "In id order (oldest first); paged.",
+        response_headers=LINK,
     )
     async def list_attempts(
         self,
+        request: Req,
         assessment_service: Service,
         principal: Caller,
         quiz_id: QuizId,
         user_id: Annotated[uuid.UUID | None, QueryParameter(description="Only this learner's attempts")] = None,
-        after: After = None,
+        cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
-    ) -> AttemptPage:
-        items = await assessment_service.list_attempts(principal, quiz_id, user_id=user_id, after=after, limit=limit)
-        return AttemptPage(items, str(items[-1].id) if len(items) == limit else None)
+    ) -> Response[Paged[AttemptSummary]]:
+        page = await assessment_service.list_attempts(principal, quiz_id, user_id=user_id, cursor=cursor, limit=limit)
+        return paged(request, page)
 
     @get(
         "/attempts/{attempt_id:uuid}",

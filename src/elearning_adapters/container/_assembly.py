@@ -1,0 +1,65 @@
+"""The top-level container: the shared adapters and one wiring per module, assembled; nothing else."""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from elearning_adapters.container._assessment import AssessmentWiring
+from elearning_adapters.container._course import CourseWiring
+from elearning_adapters.container._enrollment import EnrollmentWiring
+from elearning_adapters.container._identity import IdentityWiring
+from elearning_adapters.container._shared import SharedWiring
+from elearning_adapters.container._video import VideoWiring
+from elearning_adapters.container._wiring import gather_commit_listeners, gather_subscriptions
+from elearning_adapters.settings import Settings
+from elearning_core.assessment.service import AssessmentService
+from elearning_core.auth.service import AuthService
+from elearning_core.course.service import CourseService
+from elearning_core.enrollment.service import EnrollmentService
+from elearning_core.identity.service import IdentityService
+from elearning_core.video.service import VideoService
+
+
+class Services(containers.DeclarativeContainer):
+    """The use-case services runtimes ask for (``container.services.course()``), each from its module's wiring."""
+
+    identity = providers.Dependency(instance_of=IdentityService)
+    auth = providers.Dependency(instance_of=AuthService)
+    course = providers.Dependency(instance_of=CourseService)
+    enrollment = providers.Dependency(instance_of=EnrollmentService)
+    video = providers.Dependency(instance_of=VideoService)
+    assessment = providers.Dependency(instance_of=AssessmentService)
+
+
+class Container(containers.DeclarativeContainer):
+    __self__ = providers.Self()
+    settings = providers.Dependency(instance_of=Settings)
+
+    # What every module's wiring declares, gathered from the wirings below (see ``ModuleWiring``).
+    subscriptions = providers.Singleton(gather_subscriptions, __self__)
+    commit_listeners = providers.Singleton(gather_commit_listeners, __self__)
+
+    adapters = providers.Container(
+        SharedWiring, settings=settings, subscriptions=subscriptions, commit_listeners=commit_listeners
+    )
+
+    # One line per module.
+    identity = providers.Container(IdentityWiring, shared=adapters, settings=settings)
+    course = providers.Container(CourseWiring, shared=adapters, settings=settings)
+    enrollment = providers.Container(EnrollmentWiring, shared=adapters, settings=settings)
+    video = providers.Container(VideoWiring, shared=adapters, settings=settings)
+    assessment = providers.Container(AssessmentWiring, shared=adapters, settings=settings)
+
+    services = providers.Container(
+        Services,
+        identity=identity.service,
+        auth=identity.auth,
+        course=course.service,
+        enrollment=enrollment.service,
+        video=video.service,
+        assessment=assessment.service,
+    )
+
+
+def build_container(settings: Settings) -> Container:
+    return Container(settings=settings)

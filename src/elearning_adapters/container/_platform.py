@@ -1,0 +1,134 @@
+"""The embedding facade: the platform's services on one database, for scripts, tests and tools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from elearning_adapters.container._assembly import Container, build_container
+from elearning_adapters.container._wiring import gather_closers
+from elearning_adapters.events import InProcessEventTransport
+from elearning_adapters.media.processor import VideoProcessor
+from elearning_adapters.redis.cache import RedisCache
+from elearning_adapters.settings import Settings
+from elearning_adapters.sql import migrate
+from elearning_adapters.sql.engine import Database
+from elearning_core.assessment.service import AssessmentService
+from elearning_core.auth.service import AuthService
+from elearning_core.course.service import CourseService
+from elearning_core.enrollment.service import EnrollmentService
+from elearning_core.identity.service import IdentityService
+from elearning_core.video.service import VideoService
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The platform's services on one database, for scripts, tests and tools.
+
+    Every service is a property resolved from the container, so a provider
+    overridden on ``container`` (as tests do) is what the next service built uses.
+    """
+
+    settings: Settings
+    container: Container
+
+    @property
+    def database(self) -> Database:
+        database: Database = self.container.adapters.database()
+        return database
+
+    @property
+    def courses(self) -> CourseService:
+        service: CourseService = self.container.services.course()
+        return service
+
+    @property
+    def identity(self) -> IdentityService:
+        service: IdentityService = self.container.services.identity()
+        return service
+
+    @property
+    def auth(self) -> AuthService:
+        service: AuthService = self.container.services.auth()
+        return service
+
+    @property
+    def enrollments(self) -> EnrollmentService:
+        service: EnrollmentService = self.container.services.enrollment()
+        return service
+
+    @property
+    def videos(self) -> VideoService:
+        service: VideoService = self.container.services.video()
+        return service
+
+    @property
+    def assessment(self) -> AssessmentService:
+        service: AssessmentService = self.container.services.assessment()
+        return service
+
+    @property
+    def events(self) -> InProcessEventTransport | None:
+        """The in-process event transport (None with Kafka): ``start()`` it, or ``await drain()`` for the effects now."""
+        transport: InProcessEventTransport | None = self.container.adapters.event_transport()
+        return transport
+
+    @property
+    def video_processor(self) -> VideoProcessor:
+        """Runs the pipeline in this process for the events ``events`` delivers (``wait_idle`` to await it)."""
+        processor: VideoProcessor = self.container.video.processor()
+        return processor
+
+    async def start_keys(self) -> None:
+        """Load the token signing keys (creating the first on a new database); idempotent."""
+        await self.container.identity.tokens().start()
+
+    async def aclose(self) -> None:
+        await close_adapters(self.container)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+async def bootstrap(
+    settings: Settings | None = None, *, run_migrations: bool = True, start_keys: bool | None = None
+) -> Platform:
+    """Build the platform on the database ``settings`` names (in-memory SQLite when omitted).
+
+    Pending migrations are applied first unless ``run_migrations`` is false.
+    ``start_keys`` (default: when migrating) loads the token signing keys,
+    creating the first one on a new database; a platform that issues or checks
+    tokens needs them (``await platform.start_keys()`` later does the same).
+    """
+    settings = settings or Settings.in_memory()
+    platform = Platform(settings=settings, container=build_container(settings))
+    if run_migrations:
+        await migrate.upgrade(platform.database)
+    if run_migrations if start_keys is None else start_keys:
+        await platform.start_keys()
+    return platform
+
+
+async def close_adapters(container: Container) -> None:
+    """Stop the in-process transport, release every module's clients, close the cache and the database.
+
+    Runtimes call this on shutdown; each module's wiring declares its own ``closers``.
+    """
+    adapters = container.adapters
+    try:
+        transport = adapters.event_transport()
+        if transport is not None:
+            await transport.stop()
+        for close in gather_closers(container):
+            await close()
+        cache = adapters.cache()
+        if isinstance(cache, RedisCache):
+            await cache.aclose()
+    finally:
+        await adapters.database().dispose()

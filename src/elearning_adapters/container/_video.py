@@ -1,0 +1,75 @@
+"""The video module's wiring: media storage, playback signing, ffprobe/ffmpeg, the service and its pipeline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dependency_injector import providers
+
+from elearning_adapters.container._wiring import Closer, ModuleWiring
+from elearning_adapters.events import Subscription
+from elearning_adapters.media.ffmpeg import FfmpegTranscoder, FfprobeMediaProber
+from elearning_adapters.media.processor import VideoProcessor, video_processing_subscription
+from elearning_adapters.media.signer import HmacPlaybackSigner
+from elearning_adapters.settings import Settings
+from elearning_adapters.storage import LocalFileStorage
+from elearning_core.video.service import VideoConfig, VideoService
+
+
+def _media_storage(settings: Settings) -> LocalFileStorage:
+    return LocalFileStorage(settings.resolved_media_dir)
+
+
+def _playback_signer(settings: Settings) -> HmacPlaybackSigner:
+    return HmacPlaybackSigner(settings.resolved_secret())
+
+
+def _video_config(settings: Settings) -> VideoConfig:
+    return VideoConfig(
+        max_upload_bytes=settings.video_max_upload_bytes,
+        playback_ttl=timedelta(seconds=settings.playback_url_ttl_seconds),
+        transcode_timeout_seconds=settings.transcode_timeout_seconds,
+    )
+
+
+def _processor(settings: Settings, service: providers.Provider[VideoService]) -> VideoProcessor:
+    # The subscription (built early: the transport needs it) holds the processor, which needs the service,
+    # which needs the unit of work, which needs the transport: the service is resolved at the first run.
+    return VideoProcessor(service, settings.transcode_concurrency)
+
+
+def _subscriptions(processor: VideoProcessor) -> list[Subscription]:
+    return [video_processing_subscription(processor)]
+
+
+def _closers(processor: VideoProcessor) -> list[Closer]:
+    return [processor.aclose]
+
+
+class VideoWiring(ModuleWiring):
+    shared = providers.DependenciesContainer()
+    settings = providers.Dependency(instance_of=Settings)
+
+    media_storage = providers.Singleton(_media_storage, settings)
+    playback_signer = providers.Singleton(_playback_signer, settings)
+    media_prober = providers.Singleton(FfprobeMediaProber)
+    transcoder = providers.Singleton(FfmpegTranscoder)
+
+    service = providers.Singleton(
+        VideoService,
+        uow=shared.unit_of_work.provider,
+        storage=media_storage,
+        resources=shared.resources,
+        enrollments=shared.enrollment_lookup,
+        signer=playback_signer,
+        prober=media_prober,
+        transcoder=transcoder,
+        clock=shared.clock,
+        policy=shared.policy,
+        cursors=shared.cursors,
+        config=providers.Singleton(_video_config, settings),
+    )
+    processor = providers.Singleton(_processor, settings, service.provider)
+
+    subscriptions = providers.Singleton(_subscriptions, processor)
+    closers = providers.Singleton(_closers, processor)

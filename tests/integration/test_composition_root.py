@@ -1,0 +1,126 @@
+"""The composition root grows by module: each wiring declares its own parts, the assembly gathers them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dependency_injector import providers
+
+from elearning_adapters.container import ModuleWiring, Platform, bootstrap, build_container, close_adapters
+from elearning_adapters.events import Subscription
+from elearning_adapters.events.subscriptions import CATALOG_CACHE
+from elearning_adapters.media.processor import VIDEO_PROCESSING
+from elearning_adapters.settings import Settings
+from elearning_adapters.sql import migrate
+from elearning_core.assessment.service import AssessmentService
+from elearning_core.auth.service import AuthService
+from elearning_core.course.commands import CreateCourse
+from elearning_core.course.events import CourseCreated
+from elearning_core.course.service import CourseService
+from elearning_core.enrollment.service import EnrollmentService
+from elearning_core.identity.service import IdentityService
+from elearning_core.shared.clock import FixedClock
+from elearning_core.shared.events import DomainEvent
+from elearning_core.shared.ports import SYSTEM
+from elearning_core.video.service import VideoService
+from tests.fakes import T0
+
+seen: list[object] = []
+
+
+async def _remember_commit(events: Sequence[DomainEvent]) -> None:
+    seen.append([type(e) for e in events])
+
+
+async def _remember_close() -> None:
+    seen.append("closed")
+
+
+class NotesWiring(ModuleWiring):
+    """A module that does not exist yet, declared the way a new one is: its own file, nothing central."""
+
+    shared = providers.DependenciesContainer()
+    settings = providers.Dependency(instance_of=Settings)
+
+    subscriptions = providers.List(providers.Object(Subscription(name="notes", description="test", handlers={})))
+    commit_listeners = providers.List(providers.Object(_remember_commit))
+    closers = providers.List(providers.Object(_remember_close))
+
+
+async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_closer_from_its_own_declaration() -> None:
+    seen.clear()
+    container = build_container(Settings.in_memory())
+    # The one line a module adds to the assembly (here on the instance; in _assembly.py on the class).
+    container.notes = providers.Container(NotesWiring, shared=container.adapters, settings=container.settings)
+
+    assert [s.name for s in container.adapters.subscriptions()] == [CATALOG_CACHE, VIDEO_PROCESSING, "notes"]
+    transport = container.adapters.event_transport()
+    assert transport is not None
+    assert [s.name for s in transport.subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING, "notes"]
+    assert container.notes.shared.database() is container.adapters.database()
+
+    await migrate.upgrade(container.adapters.database())
+    await container.services.course().create(SYSTEM, CreateCourse(title="Wired"))
+    assert seen == [[CourseCreated]]
+
+    await close_adapters(container)
+    assert seen == [[CourseCreated], "closed"]
+
+
+async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps_their_order() -> None:
+    container = build_container(Settings.in_memory())
+    try:
+        assert [s.name for s in container.course.subscriptions()] == [CATALOG_CACHE]
+        assert [s.name for s in container.video.subscriptions()] == [VIDEO_PROCESSING]
+        assert not container.identity.subscriptions()
+        assert not container.enrollment.subscriptions()
+        assert not container.assessment.subscriptions()
+        assert container.adapters.subscriptions() == [
+            *container.course.subscriptions(),
+            *container.video.subscriptions(),
+        ]
+        assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
+    finally:
+        await close_adapters(container)
+
+
+async def test_without_a_cache_the_course_module_declares_no_subscription_and_no_commit_listener() -> None:
+    container = build_container(Settings.in_memory(cache="none"))
+    try:
+        assert not container.course.subscriptions()
+        assert not container.course.commit_listeners()
+        assert [s.name for s in container.adapters.subscriptions()] == [VIDEO_PROCESSING]
+    finally:
+        await close_adapters(container)
+
+
+async def test_the_platform_exposes_every_service_the_same_way_from_its_container() -> None:
+    async with await bootstrap() as platform:
+        services = platform.container.services
+        expected = {
+            "courses": (CourseService, services.course),
+            "identity": (IdentityService, services.identity),
+            "auth": (AuthService, services.auth),
+            "enrollments": (EnrollmentService, services.enrollment),
+            "videos": (VideoService, services.video),
+            "assessment": (AssessmentService, services.assessment),
+        }
+        for name, (kind, provider) in expected.items():
+            assert isinstance(getattr(type(platform), name), property), name
+            service = getattr(platform, name)
+            assert isinstance(service, kind), name
+            assert service is provider() is getattr(platform, name), name
+        assert platform.database is platform.container.adapters.database()
+        assert platform.events is platform.container.adapters.event_transport()
+
+
+async def test_a_shared_adapter_overridden_before_first_use_reaches_the_module_services() -> None:
+    container = build_container(Settings.in_memory())
+    container.adapters.clock.override(providers.Object(FixedClock(T0)))
+    platform = Platform(settings=container.settings(), container=container)
+    try:
+        await migrate.upgrade(platform.database)
+        course = await platform.courses.create(SYSTEM, CreateCourse(title="Timed"))
+        assert course.created_at == T0
+    finally:
+        await platform.aclose()
