@@ -8,15 +8,12 @@ again and deletes each one its handler now accepts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rich.table import Table
-from rich.text import Text
-
-from elearning_cli._common import CliError, format_time, info, open_platform, plural, run, stdout_console
+from elearning_cli._common import CliError, info, open_platform, plural, run
 from elearning_cli._kafka import truncate
+from elearning_cli._output import Field, OutputFormat, render
 
 if TYPE_CHECKING:
     from elearning_adapters.settings import Settings
@@ -36,52 +33,33 @@ async def _load(settings: Settings, topic: str | None) -> list[DeadLetter]:
         return await DeadLetterStore(platform.database).all(topic=topic)
 
 
-def list_dead_letters(settings: Settings, topic: str, limit: int, as_json: bool) -> None:
+DEAD_LETTER_FIELDS: list[Field[DeadLetter]] = [
+    Field("id", lambda d: str(d.id), "Id", whole=True),
+    Field("topic", lambda d: d.topic, "Topic", whole=True),
+    Field("consumer", lambda d: d.consumer, "Consumer", whole=True),
+    Field("event_type", lambda d: d.event_type, "Event type", whole=True, cell=lambda d: d.event_type or "?"),
+    Field("event_id", lambda d: d.event_id, "Event id", whole=True, cell=lambda d: str(d.event_id or "?")),
+    Field("attempts", lambda d: d.attempts, "Attempts", justify="right"),
+    Field("created_at", lambda d: d.created_at, "At"),
+    Field(
+        "replay_requested_at",
+        lambda d: d.replay_requested_at,
+        "Replay",
+        cell=lambda d: "requested" if d.replay_requested_at else "",
+    ),
+    Field("error", lambda d: d.error, "Error", cell=lambda d: truncate(d.error, ERROR_WIDTH)),
+    Field("key", lambda d: d.message_key),
+    Field("message", lambda d: d.message),
+]
+
+
+def list_dead_letters(settings: Settings, topic: str, limit: int, output: str) -> None:
     rows = run(_load(settings, _topic_filter(topic)))
     shown = rows[-limit:]
-    if as_json:
-        stdout_console().print_json(
-            json.dumps(
-                [
-                    {
-                        "id": d.id,
-                        "consumer": d.consumer,
-                        "topic": d.topic,
-                        "key": d.message_key,
-                        "event_id": str(d.event_id) if d.event_id else None,
-                        "event_type": d.event_type,
-                        "attempts": d.attempts,
-                        "error": d.error,
-                        "created_at": d.created_at.isoformat(),
-                        "replay_requested_at": d.replay_requested_at.isoformat() if d.replay_requested_at else None,
-                        "message": d.message,
-                    }
-                    for d in shown
-                ]
-            )
-        )
-        return
-    if not shown:
-        info("No dead letters (in-process transport; Kafka is not configured).")
-        return
-    table = Table(title="Dead letters (in-process transport)", title_justify="left")
-    for column in ("Id", "Topic", "Consumer", "Event type", "Event id", "Attempts", "At", "Replay"):
-        table.add_column(column, overflow="fold")
-    table.add_column("Error", overflow="fold", max_width=ERROR_WIDTH + 2)
-    for d in shown:
-        table.add_row(
-            str(d.id),
-            Text(d.topic),
-            Text(d.consumer),
-            Text(d.event_type or "?"),
-            Text(str(d.event_id) if d.event_id else "?"),
-            str(d.attempts),
-            format_time(d.created_at),
-            "requested" if d.replay_requested_at else "",
-            Text(truncate(d.error, ERROR_WIDTH)),
-        )
-    stdout_console().print(table)
-    info(f"Showing {len(shown)} of {plural(len(rows), 'dead letter')}; --json prints them whole.")
+    empty = "No dead letters (in-process transport; Kafka is not configured)."
+    render(shown, DEAD_LETTER_FIELDS, output, title="Dead letters (in-process transport)", empty=empty)
+    if shown and OutputFormat(output) is OutputFormat.TABLE:
+        info(f"Showing {len(shown)} of {plural(len(rows), 'dead letter')}; -o json prints them whole.")
 
 
 async def _request_replay(settings: Settings, topic: str | None, ids: Sequence[int] | None) -> int:

@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
-from rich.text import Text
 
 from elearning_cli._common import (
     CliError,
@@ -33,10 +31,10 @@ from elearning_cli._common import (
     progress,
     read_json,
     run,
-    stdout_console,
     warn,
     write_atomically,
 )
+from elearning_cli._output import Field, FormatOption, render
 from elearning_core.course.commands import AttachmentSpec, CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
 from elearning_core.course.model import CourseStatus, Level, check_language, check_slug, check_tags, check_title
 from elearning_core.course.queries import CatalogFilter, CourseOutline, CourseSummary, LessonView
@@ -97,47 +95,26 @@ async def _list(where: CatalogFilter, limit: int) -> tuple[list[CourseSummary], 
         return await collect_summaries(platform.courses, where, limit)
 
 
-def _summary_json(course: CourseSummary) -> dict[str, Any]:
-    return {
-        "id": str(course.id),
-        "slug": course.slug,
-        "title": course.title,
-        "status": course.status.value,
-        "language": course.language,
-        "level": course.level.value,
-        "tags": list(course.tags),
-        "sections": course.section_count,
-        "lessons": course.lesson_count,
-        "created_at": course.created_at.isoformat(),
-        "published_at": course.published_at.isoformat() if course.published_at else None,
-    }
-
-
 _STATUS_STYLE = {CourseStatus.PUBLISHED: "green", CourseStatus.DRAFT: "yellow", CourseStatus.ARCHIVED: "dim"}
 
-
-def _table(courses: list[CourseSummary], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("Slug", style="bold", overflow="fold")
-    table.add_column("Title", overflow="fold")
-    table.add_column("Status")
-    table.add_column("Language")
-    table.add_column("Level")
-    table.add_column("Sections", justify="right")
-    table.add_column("Lessons", justify="right")
-    table.add_column("Published at", no_wrap=True)
-    for c in courses:
-        table.add_row(
-            Text(c.slug),
-            Text(c.title),
-            Text(c.status.value, style=_STATUS_STYLE[c.status]),
-            Text(c.language),
-            Text(c.level.value),
-            str(c.section_count),
-            str(c.lesson_count),
-            c.published_at.strftime("%Y-%m-%d %H:%M") if c.published_at else "-",
-        )
-    return table
+COURSE_FIELDS: list[Field[CourseSummary]] = [
+    Field("id", lambda c: c.id, "Id", whole=True),
+    Field("slug", lambda c: c.slug, "Slug", whole=True, style=lambda _: "bold"),
+    Field("title", lambda c: c.title, "Title"),
+    Field("status", lambda c: c.status, "Status", style=lambda c: _STATUS_STYLE[c.status]),
+    Field("language", lambda c: c.language, "Language"),
+    Field("level", lambda c: c.level, "Level"),
+    Field("tags", lambda c: list(c.tags)),
+    Field("sections", lambda c: c.section_count, "Sections", justify="right"),
+    Field("lessons", lambda c: c.lesson_count, "Lessons", justify="right"),
+    Field("created_at", lambda c: c.created_at),
+    Field(
+        "published_at",
+        lambda c: c.published_at,
+        "Published at",
+        cell=lambda c: c.published_at.strftime("%Y-%m-%d %H:%M") if c.published_at else "-",
+    ),
+]
 
 
 @app.command("list")
@@ -151,9 +128,9 @@ def list_courses(
         str | None, typer.Option(help="Only courses whose title, summary or tags contain this text.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many courses (newest first).")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
+    output: FormatOption = "table",
 ) -> None:
-    """List courses, newest first, as a table (or JSON)."""
+    """List courses, newest first."""
     where = CatalogFilter(
         status=status.as_status(),
         language=language.strip().lower() if language else None,
@@ -162,12 +139,8 @@ def list_courses(
         text=search,
     )
     courses, more = run(_list(where, limit))
-    if as_json:
-        typer.echo(json.dumps([_summary_json(c) for c in courses], indent=2, ensure_ascii=False))
-    elif not courses:
-        info("No courses match.")
-    else:
-        stdout_console().print(_table(courses, f"Courses ({status.value}): {len(courses)}{'+' if more else ''}"))
+    title = f"Courses ({status.value}): {len(courses)}{'+' if more else ''}"
+    render(courses, COURSE_FIELDS, output, title=title, empty="No courses match.")
     if more:
         info(f"Showing the first {len(courses)} courses; more match (raise --limit to see them).")
 

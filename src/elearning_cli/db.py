@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from elearning_cli._common import (
     database_label,
@@ -15,8 +13,8 @@ from elearning_cli._common import (
     load_settings,
     open_platform,
     run,
-    stdout_console,
 )
+from elearning_cli._output import Field, FormatOption, render_record
 
 app = typer.Typer(
     help="Migrate the database schema (Alembic, one linear history for SQLite and PostgreSQL).",
@@ -104,23 +102,35 @@ def downgrade(
         info(f"Downgraded {label} from revision {_name(before)} to {_name(after)}.")
 
 
+def _pending(revisions: tuple[str | None, str | None]) -> str:
+    current_rev, head = revisions
+    if current_rev == head:
+        return "no, up to date"
+    if current_rev is None:
+        return "yes, the schema is not created; run `elearning db upgrade`"
+    return "yes; run `elearning db upgrade`"
+
+
+SchemaState = tuple[str, tuple[str | None, str | None]]
+"""The database's label, its revision and the head revision."""
+
+SCHEMA_FIELDS: list[Field[SchemaState]] = [
+    Field("database", lambda s: s[0], "Database", whole=True),
+    Field("current_revision", lambda s: s[1][0], "Current revision", cell=lambda s: _name(s[1][0])),
+    Field("head_revision", lambda s: s[1][1], "Head revision", cell=lambda s: _name(s[1][1])),
+    Field(
+        "pending",
+        lambda s: s[1][0] != s[1][1],
+        "Pending migrations",
+        cell=lambda s: _pending(s[1]),
+        style=lambda s: "green" if s[1][0] == s[1][1] else "yellow",
+    ),
+]
+
+
 @app.command()
 @handle_errors
-def current() -> None:
+def current(output: FormatOption = "table") -> None:
     """Show the database's revision, the newest one this version knows, and whether migrations are pending."""
     label = database_label(load_settings())
-    current_rev, head = run(_current())
-    if current_rev == head:
-        status = "[green]no, up to date[/green]"
-    elif current_rev is None:
-        status = "[yellow]yes, the schema is not created; run `elearning db upgrade`[/yellow]"
-    else:
-        status = "[yellow]yes; run `elearning db upgrade`[/yellow]"
-    table = Table(title="Database schema", show_header=False, title_justify="left")
-    table.add_column("what", style="bold")
-    table.add_column("value", overflow="fold")
-    table.add_row("Database", Text(label))
-    table.add_row("Current revision", _name(current_rev))
-    table.add_row("Head revision", _name(head))
-    table.add_row("Pending migrations", status)
-    stdout_console().print(table)
+    render_record((label, run(_current())), SCHEMA_FIELDS, output, title="Database schema")

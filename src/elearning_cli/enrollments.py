@@ -7,26 +7,22 @@ window, openness and prerequisites do not apply, the capacity does.
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from elearning_cli._common import (
     as_uuid,
     collect,
-    format_time,
     handle_errors,
     info,
     load_settings,
     open_platform,
     resolve_user,
     run,
-    stdout_console,
 )
+from elearning_cli._output import Field, FormatOption, render
 from elearning_core.enrollment.model import EnrollmentStatus
 from elearning_core.enrollment.queries import EnrollmentFilter, EnrollmentView
 from elearning_core.shared.errors import NotFound
@@ -64,21 +60,6 @@ async def resolve_cohort(platform: Platform, course_id: uuid.UUID, ref: str) -> 
     raise NotFound("cohort", f"{text!r} of course {course_id}")
 
 
-def enrollment_json(e: EnrollmentView, email: str | None = None) -> dict[str, Any]:
-    return {
-        "id": str(e.id),
-        "course_id": str(e.course_id),
-        "user_id": str(e.user_id),
-        "email": email,
-        "cohort_id": str(e.cohort_id) if e.cohort_id else None,
-        "status": e.status.value,
-        "source": e.source.value,
-        "enrolled_at": e.enrolled_at.isoformat(),
-        "completed_at": e.completed_at.isoformat() if e.completed_at else None,
-        "unenrolled_at": e.unenrolled_at.isoformat() if e.unenrolled_at else None,
-    }
-
-
 async def _emails(platform: Platform, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     found: dict[uuid.UUID, str] = {}
     async with platform.container.adapters.unit_of_work() as uow:
@@ -110,6 +91,22 @@ _STATUS_STYLE = {
     EnrollmentStatus.UNENROLLED: "dim",
 }
 
+Row = tuple[EnrollmentView, str | None]
+"""An enrollment and its learner's email (None if the account is gone)."""
+
+ENROLLMENT_FIELDS: list[Field[Row]] = [
+    Field("id", lambda r: r[0].id),
+    Field("course_id", lambda r: r[0].course_id),
+    Field("user_id", lambda r: r[0].user_id, "User", whole=True),
+    Field("email", lambda r: r[1], "Email", whole=True),
+    Field("status", lambda r: r[0].status, "Status", style=lambda r: _STATUS_STYLE[r[0].status]),
+    Field("cohort_id", lambda r: r[0].cohort_id, "Cohort", whole=True),
+    Field("source", lambda r: r[0].source, "Source"),
+    Field("enrolled_at", lambda r: r[0].enrolled_at, "Enrolled at"),
+    Field("completed_at", lambda r: r[0].completed_at),
+    Field("unenrolled_at", lambda r: r[0].unenrolled_at),
+]
+
 
 @app.command("list")
 @handle_errors
@@ -117,29 +114,12 @@ def list_enrollments(
     course: CourseArgument,
     status: Annotated[EnrollmentStatus | None, typer.Option(help="Only enrollments with this status.")] = None,
     cohort: Annotated[str | None, typer.Option(help="Only this cohort (its id or name).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
+    output: FormatOption = "table",
 ) -> None:
     """List a course's enrollments (every page)."""
     items, emails = run(_list(course, status, cohort))
-    if as_json:
-        typer.echo(json.dumps([enrollment_json(e, emails.get(e.user_id)) for e in items], indent=2))
-        return
-    if not items:
-        info("no enrollments")
-        return
-    table = Table(title=f"{len(items)} enrollment(s)", title_justify="left")
-    for name in ("User", "Email", "Status", "Cohort", "Source", "Enrolled at"):
-        table.add_column(name, overflow="fold")
-    for e in items:
-        table.add_row(
-            Text(str(e.user_id)),
-            Text(emails.get(e.user_id, "-")),
-            Text(e.status.value, style=_STATUS_STYLE[e.status]),
-            Text(str(e.cohort_id) if e.cohort_id else "-"),
-            Text(e.source.value),
-            format_time(e.enrolled_at),
-        )
-    stdout_console().print(table)
+    rows = [(e, emails.get(e.user_id)) for e in items]
+    render(rows, ENROLLMENT_FIELDS, output, title=f"{len(items)} enrollment(s)", empty="no enrollments")
 
 
 async def _add(course: str, user: str, cohort: str | None) -> tuple[EnrollmentView, bool, str]:

@@ -36,6 +36,7 @@ from elearning_cli._common import (
     plural,
     stdout_console,
 )
+from elearning_cli._output import Field, FormatOption, render
 
 if TYPE_CHECKING:
     from elearning_core.shared.envelope import EventEnvelope
@@ -98,6 +99,56 @@ def _original(record: Record) -> str:
     return f"{topic} {record.header(DLQ_ORIGINAL_PARTITION) or '?'}/{record.header(DLQ_ORIGINAL_OFFSET) or '?'}"
 
 
+def _int_header(record: Record, name: str) -> int | None:
+    value = record.header(name)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+DeadLetterRow = tuple[Record, "EventEnvelope | None"]
+"""A dead letter on Kafka and its event, when its value decodes."""
+
+KAFKA_DEAD_LETTER_FIELDS: list[Field[DeadLetterRow]] = [
+    Field("topic", lambda r: r[0].topic, "DLQ topic", whole=True),
+    Field("partition", lambda r: r[0].partition),
+    Field("offset", lambda r: r[0].offset),
+    Field(None, lambda r: r[0].where, "P/offset", whole=True),
+    Field("original_topic", lambda r: r[0].header(DLQ_ORIGINAL_TOPIC)),
+    Field("original_partition", lambda r: _int_header(r[0], DLQ_ORIGINAL_PARTITION)),
+    Field("original_offset", lambda r: _int_header(r[0], DLQ_ORIGINAL_OFFSET)),
+    Field(None, lambda r: _original(r[0]), "Original (topic P/offset)", whole=True),
+    Field(
+        "event_type",
+        lambda r: None if _event_type(*r) == "?" else _event_type(*r),
+        "Event type",
+        whole=True,
+        cell=lambda r: _event_type(*r),
+    ),
+    Field(
+        "event_id",
+        lambda r: None if _event_id(*r) == "?" else _event_id(*r),
+        "Event id",
+        whole=True,
+        cell=lambda r: _event_id(*r),
+    ),
+    Field("consumer", lambda r: r[0].header(DLQ_CONSUMER)),
+    Field(
+        "attempts",
+        lambda r: _int_header(r[0], DLQ_ATTEMPTS),
+        "Attempts",
+        cell=lambda r: r[0].header(DLQ_ATTEMPTS) or "?",
+        justify="right",
+    ),
+    Field(
+        "error",
+        lambda r: r[0].header(DLQ_ERROR),
+        "Error",
+        cell=lambda r: truncate(r[0].header(DLQ_ERROR) or "", ERROR_WIDTH),
+    ),
+    Field("key", lambda r: None if r[0].key is None else text_of(r[0].key)),
+    Field("dead_lettered_at", lambda r: r[0].timestamp),
+]
+
+
 @dlq_app.command("list")
 @handle_errors
 def dlq_list(
@@ -111,17 +162,16 @@ def dlq_list(
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="Show at most this many dead letters, the newest ones.")
     ] = 50,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Without Kafka: print the dead letters whole, as JSON.")
-    ] = False,
+    output: FormatOption = "table",
 ) -> None:
     """List dead letters: where they are, where they came from, their event, attempts and error.
 
     Without Kafka configured, the in-process transport's dead letters (a database table) are listed.
+    Tables shorten the error; `-o json` and `-o csv` carry it whole.
     """
     settings = load_settings()
     if settings.events_in_process:
-        list_dead_letters(settings, topic, limit, as_json)
+        list_dead_letters(settings, topic, limit, output)
         return
     bootstrap = kafka_bootstrap(settings)
     with reader(bootstrap) as consumer, kafka_errors(bootstrap):
@@ -138,33 +188,17 @@ def dlq_list(
                 total += high - low
                 ranges[(name, partition)] = (max(low, high - limit), high)
         records, complete = read_ranges(consumer, ranges, READ_TIMEOUT)
-    if not chosen:
-        info(f"No dead-letter topic (*{DLQ_SUFFIX}) on Kafka at {bootstrap}.")
-        return
     by_time = sorted(
         records, key=lambda r: (r.timestamp or datetime.min.replace(tzinfo=UTC), r.topic, r.partition, r.offset)
     )
-    shown = by_time[-limit:]
-    if not shown:
-        info(f"No dead letters in {', '.join(chosen)}.")
-        return
-    table = Table(title="Dead letters", title_justify="left")
-    for column in ("DLQ topic", "P/offset", "Original (topic P/offset)", "Event type", "Event id", "Attempts"):
-        table.add_column(column, overflow="fold")
-    table.add_column("Error", overflow="fold", max_width=ERROR_WIDTH + 2)  # + the cell padding
-    for record in shown:
-        envelope, _reason = decode_value(record.value)
-        table.add_row(
-            Text(record.topic),
-            record.where,
-            Text(_original(record)),
-            Text(_event_type(record, envelope)),
-            Text(_event_id(record, envelope)),
-            record.header(DLQ_ATTEMPTS) or "?",
-            Text(truncate(record.header(DLQ_ERROR) or "", ERROR_WIDTH)),
-        )
-    stdout_console().print(table)
-    info(f"Showing {len(shown)} of {plural(total, 'dead letter')} in {plural(len(chosen), 'topic')}.")
+    shown: list[DeadLetterRow] = [(record, decode_value(record.value)[0]) for record in by_time[-limit:]]
+    if chosen:
+        empty = f"No dead letters in {', '.join(chosen)}."
+    else:
+        empty = f"No dead-letter topic (*{DLQ_SUFFIX}) on Kafka at {bootstrap}."
+    render(shown, KAFKA_DEAD_LETTER_FIELDS, output, title="Dead letters", empty=empty)
+    if shown:
+        info(f"Showing {len(shown)} of {plural(total, 'dead letter')} in {plural(len(chosen), 'topic')}.")
     if not complete:
         info(f"warning: stopped reading after {READ_TIMEOUT:g}s; some dead letters may be missing.")
 

@@ -13,15 +13,12 @@ vanish at the next reload.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from elearning_cli._common import (
     CliError,
@@ -32,8 +29,8 @@ from elearning_cli._common import (
     open_platform,
     plural,
     run,
-    stdout_console,
 )
+from elearning_cli._output import Field, FormatOption, render
 
 if TYPE_CHECKING:
     from elearning_adapters.container import Platform
@@ -54,16 +51,6 @@ class KeyView:
     retired_at: datetime | None
     verifies_until: datetime | None
     status: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "kid": self.kid,
-            "algorithm": self.algorithm,
-            "created_at": self.created_at.isoformat(),
-            "retired_at": self.retired_at.isoformat() if self.retired_at else None,
-            "verifies_until": self.verifies_until.isoformat() if self.verifies_until else None,
-            "status": self.status,
-        }
 
 
 def key_views(keys: list[SigningKey], retention: timedelta, now: datetime) -> list[KeyView]:
@@ -123,40 +110,28 @@ def _when(at: datetime | None) -> str:
     return format_time(at) if at else "-"
 
 
-def _table(views: list[KeyView]) -> Table:
-    table = Table(title=f"Signing keys: {len(views)}", title_justify="left")
-    table.add_column("Kid", style="bold", no_wrap=True)
-    table.add_column("Algorithm")
-    table.add_column("Created", no_wrap=True)
-    table.add_column("Retired", no_wrap=True)
-    table.add_column("Verifies until", no_wrap=True)
-    table.add_column("Status")
-    for v in views:
-        until = "(while active)" if v.status == ACTIVE else _when(v.verifies_until)
-        table.add_row(
-            Text(v.kid),
-            v.algorithm,
-            _when(v.created_at),
-            _when(v.retired_at),
-            until,
-            Text(v.status, style=_STATUS_STYLE[v.status]),
-        )
-    return table
+KEY_FIELDS: list[Field[KeyView]] = [
+    Field("kid", lambda v: v.kid, "Kid", whole=True, style=lambda _: "bold"),
+    Field("algorithm", lambda v: v.algorithm, "Algorithm"),
+    Field("created_at", lambda v: v.created_at, "Created"),
+    Field("retired_at", lambda v: v.retired_at, "Retired"),
+    Field(
+        "verifies_until",
+        lambda v: v.verifies_until,
+        "Verifies until",
+        cell=lambda v: "(while active)" if v.status == ACTIVE else _when(v.verifies_until),
+    ),
+    Field("status", lambda v: v.status, "Status", style=lambda v: _STATUS_STYLE[v.status]),
+]
 
 
 @app.command("list")
 @handle_errors
-def list_keys(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
-) -> None:
+def list_keys(output: FormatOption = "table") -> None:
     """List the signing keys, newest first: the active one, retired ones still verifying, expired ones."""
     views = run(_list())
-    if as_json:
-        typer.echo(json.dumps([v.as_json() for v in views], indent=2))
-    elif not views:
-        info("No signing keys yet: the first is made when the platform starts, or by `elearning keys rotate`.")
-    else:
-        stdout_console().print(_table(views))
+    empty = "No signing keys yet: the first is made when the platform starts, or by `elearning keys rotate`."
+    render(views, KEY_FIELDS, output, title=f"Signing keys: {len(views)}", empty=empty)
 
 
 # -- rotate -------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,6 +23,26 @@ from elearning_cli import (
     worker,
 )
 from elearning_cli._common import state
+
+
+def _flags_show_no_value_type() -> None:
+    """Typer's rich help prints a type after every option, so a flag reads ``--dry-run <bool>``, as if it
+    took a value (``--dry-run true``); a flag takes none, so its type column stays empty. Options that
+    take values keep theirs. ``tests/e2e/test_cli_output.py`` walks every command's help to hold this."""
+    from typer.core import TyperOption
+
+    typed = TyperOption.display_type_rich
+    if getattr(typed, "flags_untyped", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else typed(self, ctx)
+
+    display_type_rich.flags_untyped = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_value_type()
 
 app = typer.Typer(
     name="elearning",

@@ -7,16 +7,12 @@ its administrator is ``elearning users grant-role USER organization_admin:organi
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from elearning_cli._common import (
     collect,
-    format_time,
     handle_errors,
     info,
     load_settings,
@@ -24,8 +20,8 @@ from elearning_cli._common import (
     resolve_organization,
     resolve_user,
     run,
-    stdout_console,
 )
+from elearning_cli._output import Field, FormatOption, render
 from elearning_core.identity.commands import CreateOrganization
 from elearning_core.identity.model import Organization, User
 from elearning_core.shared.pagination import MAX_PAGE_SIZE
@@ -77,41 +73,24 @@ async def _list(limit: int) -> tuple[list[Organization], bool]:
         return await collect_organizations(platform.identity, limit)
 
 
-def organization_json(organization: Organization) -> dict[str, Any]:
-    return {
-        "id": str(organization.id),
-        "slug": organization.slug,
-        "name": organization.name,
-        "created_at": organization.created_at.isoformat(),
-    }
-
-
-def _table(organizations: list[Organization], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("Id", no_wrap=True)
-    table.add_column("Slug", style="bold", overflow="fold")
-    table.add_column("Name", overflow="fold")
-    table.add_column("Created", no_wrap=True)
-    for o in organizations:
-        table.add_row(str(o.id), Text(o.slug), Text(o.name), format_time(o.created_at))
-    return table
+ORGANIZATION_FIELDS: list[Field[Organization]] = [
+    Field("id", lambda o: o.id, "Id", whole=True),
+    Field("slug", lambda o: o.slug, "Slug", whole=True, style=lambda _: "bold"),
+    Field("name", lambda o: o.name, "Name"),
+    Field("created_at", lambda o: o.created_at, "Created"),
+]
 
 
 @app.command("list")
 @handle_errors
 def list_organizations(
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many organizations (oldest first).")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
+    output: FormatOption = "table",
 ) -> None:
-    """List organizations, oldest first, as a table (or JSON)."""
+    """List organizations, oldest first."""
     organizations, more = run(_list(limit))
-    if as_json:
-        typer.echo(json.dumps([organization_json(o) for o in organizations], indent=2, ensure_ascii=False))
-    elif not organizations:
-        info("No organizations yet.")
-    else:
-        title = f"Organizations: {len(organizations)}{'+' if more else ''}"
-        stdout_console().print(_table(organizations, title))
+    title = f"Organizations: {len(organizations)}{'+' if more else ''}"
+    render(organizations, ORGANIZATION_FIELDS, output, title=title, empty="No organizations yet.")
     if more:
         info(f"Showing the first {len(organizations)} organizations; more exist (raise --limit to see them).")
 

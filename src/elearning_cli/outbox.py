@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from elearning_cli._common import (
     database_label,
@@ -20,8 +18,8 @@ from elearning_cli._common import (
     open_platform,
     plural,
     run,
-    stdout_console,
 )
+from elearning_cli._output import Field, FormatOption, render_record
 
 if TYPE_CHECKING:
     from elearning_adapters.sql.engine import Database
@@ -133,23 +131,34 @@ def format_age(age: timedelta | None) -> str:
     return " ".join(parts[:3])
 
 
+OUTBOX_STATUS_FIELDS: list[Field[tuple[str, OutboxStatus]]] = [
+    Field("database", lambda r: r[0], "Database", whole=True),
+    Field("pending", lambda r: r[1].pending, "Pending"),
+    Field(
+        "oldest_pending_age_seconds",
+        lambda r: r[1].oldest_pending_age,
+        "Oldest pending age",
+        cell=lambda r: format_age(r[1].oldest_pending_age),
+    ),
+    Field("failing", lambda r: r[1].failing, "Pending after a failed attempt"),
+    Field("published_last_minute", lambda r: r[1].published_last_window, "Published in the last minute"),
+    Field(
+        "published_per_second",
+        lambda r: round(r[1].published_per_second, 2),
+        "Published/s (last minute)",
+        cell=lambda r: f"{r[1].published_per_second:.2f}",
+    ),
+    Field("total", lambda r: r[1].total, "Total rows"),
+]
+
+
 @outbox_app.command("status")
 @handle_errors
-def outbox_status() -> None:
+def outbox_status(output: FormatOption = "table") -> None:
     """Show how much the relay still has to publish, how old the oldest of it is, and how fast it publishes."""
     label = database_label(load_settings())
     status = run(_outbox_status())
-    table = Table(title="Outbox", show_header=False, title_justify="left")
-    table.add_column("what", style="bold")
-    table.add_column("value", overflow="fold")
-    table.add_row("Database", Text(label))
-    table.add_row("Pending", str(status.pending))
-    table.add_row("Oldest pending age", format_age(status.oldest_pending_age))
-    table.add_row("Pending after a failed attempt", str(status.failing))
-    table.add_row("Published in the last minute", str(status.published_last_window))
-    table.add_row("Published/s (last minute)", f"{status.published_per_second:.2f}")
-    table.add_row("Total rows", str(status.total))
-    stdout_console().print(table)
+    render_record((label, status), OUTBOX_STATUS_FIELDS, output, title="Outbox")
 
 
 @outbox_app.command("prune")

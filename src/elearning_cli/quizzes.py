@@ -12,18 +12,15 @@ import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
-from rich.text import Text
 
 from elearning_cli._common import (
     CliError,
     collect,
     format_pydantic_errors,
-    format_time,
     handle_errors,
     info,
     load_settings,
@@ -33,9 +30,9 @@ from elearning_cli._common import (
     read_json,
     run,
     stderr_console,
-    stdout_console,
     write_atomically,
 )
+from elearning_cli._output import Field, FormatOption, render
 from elearning_cli.enrollments import resolve_course
 from elearning_core.assessment.commands import QuizDocument
 from elearning_core.assessment.model import Quiz, QuizStatus
@@ -155,24 +152,6 @@ async def _list(course: str) -> list[QuizSummary]:
         return quizzes
 
 
-def summary_json(q: QuizSummary) -> dict[str, Any]:
-    def at(value: Any) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    return {
-        "id": str(q.id),
-        "course_id": str(q.course_id),
-        "title": q.title,
-        "category": q.category,
-        "status": q.status.value,
-        "opens_at": at(q.opens_at),
-        "due_at": at(q.due_at),
-        "closes_at": at(q.closes_at),
-        "max_attempts": q.max_attempts,
-        "time_limit_seconds": q.time_limit_seconds,
-    }
-
-
 _STATUS_STYLE = {QuizStatus.PUBLISHED: "green", QuizStatus.DRAFT: "yellow", QuizStatus.ARCHIVED: "dim"}
 
 
@@ -184,36 +163,38 @@ def _minutes(seconds: int | None) -> str:
     return "-" if seconds is None else f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
+QUIZ_FIELDS: list[Field[QuizSummary]] = [
+    Field("id", lambda q: q.id, "Quiz", whole=True),
+    Field("course_id", lambda q: q.course_id),
+    Field("title", lambda q: q.title, "Title", style=lambda _: "bold"),
+    Field("category", lambda q: q.category, "Category"),
+    Field("status", lambda q: q.status, "Status", style=lambda q: _STATUS_STYLE.get(q.status, "")),
+    Field("opens_at", lambda q: q.opens_at, "Opens"),
+    Field("due_at", lambda q: q.due_at, "Due"),
+    Field("closes_at", lambda q: q.closes_at, "Closes"),
+    Field(
+        "max_attempts",
+        lambda q: q.max_attempts,
+        "Attempts",
+        cell=lambda q: str(q.max_attempts) if q.max_attempts is not None else "unlimited",
+        justify="right",
+    ),
+    Field(
+        "time_limit_seconds",
+        lambda q: q.time_limit_seconds,
+        "Time limit",
+        cell=lambda q: _minutes(q.time_limit_seconds),
+        justify="right",
+    ),
+]
+
+
 @app.command("list")
 @handle_errors
-def list_quizzes(
-    course: CourseArgument,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
-) -> None:
+def list_quizzes(course: CourseArgument, output: FormatOption = "table") -> None:
     """List a course's quizzes (drafts included)."""
     quizzes = run(_list(course))
-    if as_json:
-        typer.echo(json.dumps([summary_json(q) for q in quizzes], indent=2, ensure_ascii=False))
-        return
-    if not quizzes:
-        info("no quizzes")
-        return
-    table = Table(title=count_quizzes(len(quizzes)), title_justify="left")
-    for name in ("Quiz", "Title", "Category", "Status", "Opens", "Due", "Closes", "Attempts", "Time limit"):
-        table.add_column(name, overflow="fold", justify="right" if name in ("Attempts", "Time limit") else "left")
-    for q in quizzes:
-        table.add_row(
-            Text(str(q.id)),
-            Text(q.title, style="bold"),
-            Text(q.category),
-            Text(q.status.value, style=_STATUS_STYLE.get(q.status, "")),
-            format_time(q.opens_at) if q.opens_at else "-",
-            format_time(q.due_at) if q.due_at else "-",
-            format_time(q.closes_at) if q.closes_at else "-",
-            str(q.max_attempts) if q.max_attempts is not None else "unlimited",
-            _minutes(q.time_limit_seconds),
-        )
-    stdout_console().print(table)
+    render(quizzes, QUIZ_FIELDS, output, title=count_quizzes(len(quizzes)), empty="no quizzes")
 
 
 # -- close expired attempts ---------------------------------------------------------------

@@ -11,13 +11,10 @@ reads one line from standard input.
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from elearning_cli._common import (
     CliError,
@@ -30,8 +27,8 @@ from elearning_cli._common import (
     resolve_organization,
     resolve_user,
     run,
-    stdout_console,
 )
+from elearning_cli._output import Field, FormatOption, render
 from elearning_core.auth.model import Grant, ScopeKind
 from elearning_core.identity.commands import CreateUser, RoleGrantSpec
 from elearning_core.identity.model import User, UserStatus, make_grant
@@ -171,43 +168,21 @@ async def _list(status: UserStatus | None, search: str | None, org: str | None, 
         return await collect_users(platform.identity, where, limit)
 
 
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "id": str(user.id),
-        "email": user.email,
-        "name": user.display_name,
-        "status": user.status.value,
-        "email_verified": user.email_verified,
-        "has_password": user.password_hash is not None,
-        "locale": user.locale,
-        "time_zone": user.time_zone,
-        "roles": sorted_roles(user),
-        "created_at": user.created_at.isoformat(),
-        "suspended_reason": user.suspended_reason or None,
-    }
-
-
 _STATUS_STYLE = {UserStatus.ACTIVE: "green", UserStatus.SUSPENDED: "yellow", UserStatus.DELETED: "dim"}
 
-
-def _table(users: list[User], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("Id", no_wrap=True)
-    table.add_column("Email", style="bold", overflow="fold")
-    table.add_column("Name", overflow="fold")
-    table.add_column("Status")
-    table.add_column("Verified")
-    table.add_column("Roles", overflow="fold")
-    for u in users:
-        table.add_row(
-            str(u.id),
-            Text(u.email),
-            Text(u.display_name),
-            Text(u.status.value, style=_STATUS_STYLE[u.status]),
-            "yes" if u.email_verified else "no",
-            Text("\n".join(sorted_roles(u)) or "-"),
-        )
-    return table
+USER_FIELDS: list[Field[User]] = [
+    Field("id", lambda u: u.id, "Id", whole=True),
+    Field("email", lambda u: u.email, "Email", whole=True, style=lambda _: "bold"),
+    Field("name", lambda u: u.display_name, "Name"),
+    Field("status", lambda u: u.status, "Status", style=lambda u: _STATUS_STYLE[u.status]),
+    Field("email_verified", lambda u: u.email_verified, "Verified"),
+    Field("has_password", lambda u: u.password_hash is not None),
+    Field("locale", lambda u: u.locale),
+    Field("time_zone", lambda u: u.time_zone),
+    Field("roles", sorted_roles, "Roles", whole=True),
+    Field("created_at", lambda u: u.created_at),
+    Field("suspended_reason", lambda u: u.suspended_reason or None),
+]
 
 
 @app.command("list")
@@ -221,16 +196,11 @@ def list_users(
         str | None, typer.Option("--org", help="Only members of this organization (id or slug).", metavar="ORG")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many accounts (oldest first).")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
+    output: FormatOption = "table",
 ) -> None:
-    """List accounts, oldest first, with their roles, as a table (or JSON)."""
+    """List accounts, oldest first, with their roles."""
     users, more = run(_list(status, search, org, limit))
-    if as_json:
-        typer.echo(json.dumps([user_json(u) for u in users], indent=2, ensure_ascii=False))
-    elif not users:
-        info("No accounts match.")
-    else:
-        stdout_console().print(_table(users, f"Users: {len(users)}{'+' if more else ''}"))
+    render(users, USER_FIELDS, output, title=f"Users: {len(users)}{'+' if more else ''}", empty="No accounts match.")
     if more:
         info(f"Showing the first {len(users)} accounts; more match (raise --limit to see them).")
 

@@ -13,16 +13,14 @@ import asyncio
 import json
 import time
 import uuid
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from elearning_cli._common import (
     CliError,
     collect,
-    format_time,
     handle_errors,
     info,
     load_settings,
@@ -31,6 +29,7 @@ from elearning_cli._common import (
     run,
     stdout_console,
 )
+from elearning_cli._output import Field, FormatOption, render, rows_as_json
 from elearning_core.shared.ports import SYSTEM
 
 if TYPE_CHECKING:
@@ -42,25 +41,6 @@ VideoArgument = Annotated[str, typer.Argument(help="The video's id.", metavar="V
 _STYLE = {"draft": "dim", "uploading": "cyan", "processing": "yellow", "ready": "green", "failed": "bold red"}
 
 
-def video_json(video: Video) -> dict[str, Any]:
-    return {
-        "id": str(video.id),
-        "course_id": str(video.course_id),
-        "title": video.title,
-        "status": video.status.value,
-        "progress": video.progress,
-        "failure_reason": video.failure_reason or None,
-        "duration_seconds": video.duration_seconds,
-        "width": video.width,
-        "height": video.height,
-        "renditions": [r.name for r in video.renditions],
-        "source_size": video.source.size if video.source else None,
-        "source_sha256": video.source.sha256 if video.source else None,
-        "created_at": video.created_at.isoformat(),
-        "updated_at": video.updated_at.isoformat(),
-    }
-
-
 async def _list(course: uuid.UUID | None, limit: int) -> list[Video]:
     async with open_platform(load_settings()) as platform:
         videos, _ = await collect(
@@ -69,36 +49,44 @@ async def _list(course: uuid.UUID | None, limit: int) -> list[Video]:
         return videos
 
 
+def _status_cell(video: Video) -> str:
+    return video.status.value + (f" {video.progress}%" if video.status.value == "processing" else "")
+
+
+VIDEO_FIELDS: list[Field[Video]] = [
+    Field("id", lambda v: v.id, "Id", whole=True),
+    Field("course_id", lambda v: v.course_id, "Course", whole=True),
+    Field("title", lambda v: v.title, "Title"),
+    Field("status", lambda v: v.status, "Status", cell=_status_cell, style=lambda v: _STYLE[v.status.value]),
+    Field("progress", lambda v: v.progress),
+    Field("failure_reason", lambda v: v.failure_reason or None),
+    Field("duration_seconds", lambda v: v.duration_seconds),
+    Field("width", lambda v: v.width),
+    Field("height", lambda v: v.height),
+    Field(
+        "renditions",
+        lambda v: [r.name for r in v.renditions],
+        "Renditions",
+        cell=lambda v: ",".join(r.name for r in v.renditions) or "-",
+    ),
+    Field("source_size", lambda v: v.source.size if v.source else None),
+    Field("source_sha256", lambda v: v.source.sha256 if v.source else None),
+    Field("created_at", lambda v: v.created_at),
+    Field("updated_at", lambda v: v.updated_at, "Updated"),
+]
+
+
 @app.command("list")
 @handle_errors
 def list_videos(
     course: Annotated[str | None, typer.Option("--course", help="Only this course's videos (its id).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many (oldest first).")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a table.")] = False,
+    output: FormatOption = "table",
 ) -> None:
     """List videos, oldest first, with their status."""
     course_id = parse_uuid(course, "the course id") if course else None
     videos = run(_list(course_id, limit))
-    if as_json:
-        typer.echo(json.dumps([video_json(v) for v in videos], indent=2, ensure_ascii=False))
-        return
-    if not videos:
-        info("No videos.")
-        return
-    table = Table(title=f"Videos: {len(videos)}")
-    for column in ("id", "course", "title", "status", "renditions", "updated"):
-        table.add_column(column)
-    for v in videos:
-        status = v.status.value + (f" {v.progress}%" if v.status.value == "processing" else "")
-        table.add_row(
-            str(v.id),
-            str(v.course_id),
-            Text(v.title),
-            Text(status, style=_STYLE[v.status.value]),
-            ",".join(r.name for r in v.renditions) or "-",
-            format_time(v.updated_at),
-        )
-    stdout_console().print(table)
+    render(videos, VIDEO_FIELDS, output, title=f"Videos: {len(videos)}", empty="No videos.")
 
 
 async def _get(video_id: uuid.UUID) -> Video:
@@ -108,7 +96,7 @@ async def _get(video_id: uuid.UUID) -> Video:
 
 def _print_status(video: Video, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(video_json(video), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(rows_as_json([video], VIDEO_FIELDS)[0], indent=2, ensure_ascii=False))
         return
     lines = [f"{video.title} ({video.id})", f"status: {video.status.value}"]
     if video.status.value == "processing":

@@ -29,6 +29,7 @@ from elearning_core.shared.ports import Principal
 from elearning_http.auth import Authenticator, CsrfTokens, authenticated_writes
 from elearning_http.bodies import StrictJsonBodies
 from elearning_http.errors import exception_handlers
+from elearning_http.inputs import ApiRequest, refuse_unstorable_parameters
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.openapi import fix_options_allow, render_plugins
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
@@ -157,7 +158,8 @@ def create_app(
             "subscriptions": Provide(lambda: subscriptions, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
-        guards=[authenticated_writes(authenticate)],
+        guards=[authenticated_writes(authenticate), refuse_unstorable_parameters],
+        request_class=ApiRequest,
         plugins=[StrictJsonBodies()],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         middleware=[prometheus.middleware],

@@ -53,7 +53,7 @@ class ProblemDetails:
 
 
 PROBLEM_STATUS_DESCRIPTIONS = {
-    400: "Malformed request (e.g. a body that is not JSON)",
+    400: "Malformed request (e.g. a body that is not JSON, or JSON nested too deep)",
     401: "Missing or invalid credentials (bearer token or session cookie)",
     403: "Authenticated, but not allowed (or a cookie session's write without its X-CSRF-Token)",
     404: "No such resource (or not visible to the caller)",
@@ -172,7 +172,18 @@ def _field_path(request: Request[Any, Any, Any], item: dict[str, Any]) -> str:
     return ".".join(json_path(parameter.annotation, key.split(".")))
 
 
+class RequestRefused(HTTPException):
+    """A request refused at the HTTP edge, with a problem ``type`` of its own (``json-too-deep``)."""
+
+    def __init__(self, status_code: int, detail: str, *, code: str, **extra: Any) -> None:
+        super().__init__(detail=detail, status_code=status_code)
+        self.code = code
+        self.problem_extra = extra
+
+
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if isinstance(exc, RequestRefused):
+        return problem(exc.status_code, exc.detail, code=exc.code, request=request, **exc.problem_extra)
     if isinstance(exc, NotAuthorizedException):
         return _unauthorized(request, exc.detail)
     return problem(exc.status_code, exc.detail, request=request, headers=dict(exc.headers or {}))
@@ -194,6 +205,7 @@ __all__ = [
     "PROBLEM_JSON",
     "PROBLEM_STATUS_DESCRIPTIONS",
     "ProblemDetails",
+    "RequestRefused",
     "exception_handlers",
     "problem",
     "problem_responses",

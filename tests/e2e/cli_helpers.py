@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 from typer.testing import CliRunner, Result
 
 from elearning_adapters.container import Platform, bootstrap
 from elearning_adapters.settings import Settings
 from elearning_cli.main import app
+from elearning_core.course import events as ev
+from elearning_core.course.commands import CreateCourse
+from elearning_core.shared.envelope import EventEnvelope
+from elearning_core.shared.events import DomainEvent
+from elearning_core.shared.ports import SYSTEM
 
 runner = CliRunner()
 T = TypeVar("T")
@@ -56,3 +63,23 @@ def ok(*args: str, input: str | None = None) -> Result:
 
 def error_lines(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def make_in_process_dead_letters(url: str, courses: int) -> list[uuid.UUID]:
+    """Course events whose handler always fails, relayed by the real in-process transport: real dead letters."""
+    from elearning_adapters.events import InProcessEventTransport, Subscription
+
+    async def failing(_event: DomainEvent, _envelope: EventEnvelope, _conn: AsyncConnection) -> None:
+        raise RuntimeError("handler bug")
+
+    async def make() -> list[uuid.UUID]:
+        async with await bootstrap(Settings(database_url=url)) as platform:
+            ids = [(await platform.courses.create(SYSTEM, CreateCourse(title=f"Dead {i}"))).id for i in range(courses)]
+            subscription = Subscription("failing", "test", {ev.CourseCreated.type: failing})
+            transport = InProcessEventTransport(
+                platform.database, [subscription], max_attempts=2, initial_backoff=0.0, max_backoff=0.0
+            )
+            await transport.drain()
+            return ids
+
+    return asyncio.run(make())

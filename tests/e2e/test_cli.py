@@ -105,7 +105,7 @@ def export_records(*extra: str) -> list[dict[str, Any]]:
         ([], ["serve", "db", "courses", "ELEARNING_DATABASE_URL"]),
         (["db"], ["upgrade", "downgrade", "current"]),
         (["courses"], ["list", "import", "export"]),
-        (["courses", "list"], ["--status", "--language", "--level", "--tag", "--search", "--limit", "--json"]),
+        (["courses", "list"], ["--status", "--language", "--level", "--tag", "--search", "--limit", "--output"]),
         (["courses", "import"], ["FILE", "--dry-run", "one transaction"]),
         (["courses", "export"], ["--output", "--status"]),
         (["db", "downgrade"], ["REVISION", "--yes"]),
@@ -189,15 +189,15 @@ def test_import_list_and_export_round_trip(tmp_path: Path, monkeypatch: pytest.M
     assert "SQL [deep] dive" in table  # user text is not taken for markup
     assert re.search(r"retired-course.*archived.*│ -", table)
 
-    published = json.loads(ok("courses", "list", "--status", "published", "--json").stdout)
+    published = json.loads(ok("courses", "list", "--status", "published", "-o", "json").stdout)
     assert [c["slug"] for c in published] == ["intro-to-python"]
-    assert [c["slug"] for c in json.loads(ok("courses", "list", "--level", "advanced", "--json").stdout)] == [
+    assert [c["slug"] for c in json.loads(ok("courses", "list", "--level", "advanced", "-o", "json").stdout)] == [
         "sql-deep-dive"
     ]
-    assert [c["slug"] for c in json.loads(ok("courses", "list", "--tag", "python", "--json").stdout)] == [
+    assert [c["slug"] for c in json.loads(ok("courses", "list", "--tag", "python", "-o", "json").stdout)] == [
         "intro-to-python"
     ]
-    assert [c["slug"] for c in json.loads(ok("courses", "list", "--search", "retired", "--json").stdout)] == [
+    assert [c["slug"] for c in json.loads(ok("courses", "list", "--search", "retired", "-o", "json").stdout)] == [
         "retired-course"
     ]
     assert "No courses match" in ok("courses", "list", "--language", "de").stderr
@@ -239,10 +239,10 @@ def test_listing_and_export_follow_cursors_up_to_the_limit(tmp_path: Path, monke
         write_json(tmp_path / "many.json", [{"slug": f"course-{n}", "title": f"C{n}"} for n in range(5)]),
     )
 
-    listed = ok("courses", "list", "--limit", "3", "--json")
+    listed = ok("courses", "list", "--limit", "3", "-o", "json")
     assert len({c["slug"] for c in json.loads(listed.stdout)}) == 3
     assert "Showing the first 3 courses; more match" in listed.stderr
-    everything = ok("courses", "list", "--limit", "10", "--json")
+    everything = ok("courses", "list", "--limit", "10", "-o", "json")
     assert {c["slug"] for c in json.loads(everything.stdout)} == {f"course-{n}" for n in range(5)}
     assert "more match" not in everything.stderr
     assert len(export_records()) == 5
@@ -520,7 +520,7 @@ def test_import_list_export_on_postgres(postgres_url: str, tmp_path: Path, monke
     asyncio.run(empty())
     use_database(monkeypatch, postgres_url)
     ok("courses", "import", write_json(tmp_path / "c.json", COURSES))
-    assert {c["slug"] for c in json.loads(ok("courses", "list", "--json").stdout)} == {c["slug"] for c in COURSES}
+    assert {c["slug"] for c in json.loads(ok("courses", "list", "-o", "json").stdout)} == {c["slug"] for c in COURSES}
     assert "intro-to-python" in ok("courses", "list", "--status", "published").stdout
     exported = export_records()
 

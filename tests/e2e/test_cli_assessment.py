@@ -224,7 +224,7 @@ def test_list_is_a_table_and_json(tmp_path: Path) -> None:
     assert "┃ Title" in table or "│ Title" in table  # drawn as a table
     for text in (quiz_id, second, "Unit 1 check", "published", "draft", "checks", "10 min"):
         assert text in table, text
-    rows = json.loads(ok("quizzes", "list", course_id, "--json").stdout)
+    rows = json.loads(ok("quizzes", "list", course_id, "-o", "json").stdout)
     assert sorted((r["id"], r["status"]) for r in rows) == sorted([(quiz_id, "published"), (second, "draft")])
     assert all(r["max_attempts"] == 3 and r["time_limit_seconds"] == 600 for r in rows)
 

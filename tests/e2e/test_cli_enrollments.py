@@ -49,7 +49,7 @@ def a_user(email: str) -> str:
 
 
 def listed(course: str, *options: str) -> list[dict[str, str]]:
-    return list(json.loads(ok("enrollments", "list", course, "--json", *options).stdout))
+    return list(json.loads(ok("enrollments", "list", course, "-o", "json", *options).stdout))
 
 
 def test_add_list_remove_by_slug_and_email() -> None:

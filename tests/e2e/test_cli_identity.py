@@ -129,7 +129,7 @@ def table_rows(text: str) -> list[str]:
         ([], ["users", "orgs", "keys"]),
         (["users"], ["create", "list", "suspend", "reactivate", "grant-role", "revoke-role"]),
         (["users", "create"], ["EMAIL", "--name", "--password-stdin", "--locale", "--time-zone", "--role"]),
-        (["users", "list"], ["--status", "--search", "--org", "--limit", "--json"]),
+        (["users", "list"], ["--status", "--search", "--org", "--limit", "--output"]),
         (["users", "suspend"], ["USER", "--reason"]),
         (["users", "grant-role"], ["USER", "ROLE", "--scope", "--scope-id"]),
         (["users", "revoke-role"], ["USER", "ROLE", "--scope", "--scope-id"]),
@@ -138,7 +138,7 @@ def table_rows(text: str) -> list[str]:
         (["orgs", "add-member"], ["ORG", "USER"]),
         (["keys"], ["list", "rotate"]),
         (["keys", "rotate"], ["--if-older-than", "--prune"]),
-        (["keys", "list"], ["--json"]),
+        (["keys", "list"], ["--output", "table|json|csv"]),
     ],
 )
 def test_help_describes_every_group_and_command(args: list[str], expected: list[str]) -> None:
@@ -306,7 +306,7 @@ def test_list_shows_accounts_with_their_roles_and_filters() -> None:
     assert f"organization_admin:organization:{org_id}" in table
     assert re.search(rf"{cy}.*suspended.*│ -", table)
 
-    listed = json.loads(ok("users", "list", "--json").stdout)
+    listed = json.loads(ok("users", "list", "-o", "json").stdout)
     assert [u["id"] for u in listed] == [ada, bob, cy]  # oldest first
     assert listed[0] == {
         "id": ada,
@@ -324,7 +324,7 @@ def test_list_shows_accounts_with_their_roles_and_filters() -> None:
     assert datetime.fromisoformat(listed[0]["created_at"]).tzinfo is not None
 
     def ids(*args: str) -> list[str]:
-        return [u["id"] for u in json.loads(ok("users", "list", "--json", *args).stdout)]
+        return [u["id"] for u in json.loads(ok("users", "list", "-o", "json", *args).stdout)]
 
     assert ids("--status", "suspended") == [cy]
     assert ids("--status", "active") == [ada, bob]
@@ -333,7 +333,7 @@ def test_list_shows_accounts_with_their_roles_and_filters() -> None:
     assert ids("--org", "acme") == [bob]
     assert ids("--org", org_id) == [bob]
     assert "No accounts match" in ok("users", "list", "--search", "nobody").stderr
-    assert ok("users", "list", "--search", "nobody", "--json").stdout.strip() == "[]"
+    assert ok("users", "list", "--search", "nobody", "-o", "json").stdout.strip() == "[]"
 
     fails("users", "list", "--org", "no-such-org", message="organization no-such-org was not found")
     fails("users", "list", "--org", MISSING, message=f"organization {MISSING} was not found")
@@ -345,10 +345,10 @@ def test_list_walks_the_pages_up_to_the_limit(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(users_module, "PAGE_SIZE", 2)
     created = [create(f"user{n}@example.org") for n in range(5)]
 
-    limited = ok("users", "list", "--limit", "3", "--json")
+    limited = ok("users", "list", "--limit", "3", "-o", "json")
     assert [u["id"] for u in json.loads(limited.stdout)] == created[:3]
     assert "Showing the first 3 accounts; more match" in limited.stderr
-    everything = ok("users", "list", "--limit", "5", "--json")
+    everything = ok("users", "list", "--limit", "5", "-o", "json")
     assert [u["id"] for u in json.loads(everything.stdout)] == created
     assert "more match" not in everything.stderr
     assert "Users: 4+" in ok("users", "list", "--limit", "4").stdout
@@ -477,7 +477,7 @@ def test_orgs_create_list_and_add_member() -> None:
     table = ok("orgs", "list").stdout
     assert re.search(rf"{acme}\s*│\s*acme\s*│\s*Acme \[Corp\]\s*│\s*\d{{4}}-\d\d-\d\d", table)
     assert len(table_rows(table)) == 2
-    listed = json.loads(ok("orgs", "list", "--json").stdout)
+    listed = json.loads(ok("orgs", "list", "-o", "json").stdout)
     assert [(o["id"], o["slug"], o["name"]) for o in listed] == [
         (acme, "acme", "Acme [Corp]"),
         (globex, "globex", "Globex"),
@@ -502,7 +502,7 @@ def test_orgs_create_list_and_add_member() -> None:
     fails("orgs", "add-member", MISSING, "ada@example.org", message=f"organization {MISSING} was not found")
     fails("orgs", "add-member", "acme", "ghost@example.org", message="user ghost@example.org was not found")
     fails("orgs", "add-member", "acme", "ghost", message="'ghost' is neither a user id (UUID) nor an email address")
-    assert [o["slug"] for o in json.loads(ok("orgs", "list", "--json").stdout)] == ["acme", "globex"]
+    assert [o["slug"] for o in json.loads(ok("orgs", "list", "-o", "json").stdout)] == ["acme", "globex"]
 
 
 @pytest.mark.usefixtures("migrated")
@@ -512,17 +512,17 @@ def test_orgs_list_walks_the_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     slugs = [f"org-{n}" for n in range(5)]
     for slug in slugs:
         create_org(slug)
-    limited = ok("orgs", "list", "--limit", "3", "--json")
+    limited = ok("orgs", "list", "--limit", "3", "-o", "json")
     assert [o["slug"] for o in json.loads(limited.stdout)] == slugs[:3]
     assert "more exist" in limited.stderr
-    assert [o["slug"] for o in json.loads(ok("orgs", "list", "--json").stdout)] == slugs
+    assert [o["slug"] for o in json.loads(ok("orgs", "list", "-o", "json").stdout)] == slugs
 
 
 # -- keys --------------------------------------------------------------------------
 
 
 def list_keys() -> list[dict[str, Any]]:
-    keys = json.loads(ok("keys", "list", "--json").stdout)
+    keys = json.loads(ok("keys", "list", "-o", "json").stdout)
     for key in keys:  # public facts only, never key material
         assert set(key) == {"kid", "algorithm", "created_at", "retired_at", "verifies_until", "status"}
     return keys
@@ -699,7 +699,7 @@ def test_users_orgs_and_keys_on_postgres(empty_postgres_url: str, monkeypatch: p
     fails("users", "create", "ADA@example.org", "--name", "Again", message="already exists")
     ok("orgs", "add-member", "acme", "ada@example.org")
     ok("users", "grant-role", user_id, "organization_admin", "--scope", "organization", "--scope-id", org_id)
-    listed = json.loads(ok("users", "list", "--org", "acme", "--json").stdout)
+    listed = json.loads(ok("users", "list", "--org", "acme", "-o", "json").stdout)
     assert [(u["id"], u["roles"]) for u in listed] == [
         (user_id, [f"organization_admin:organization:{org_id}", "platform_admin"])
     ]

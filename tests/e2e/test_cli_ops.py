@@ -9,6 +9,8 @@ checked by reading the original topic back.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import re
@@ -43,7 +45,7 @@ from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
 from elearning_workers.consumer import ConsumerRunner
 from tests.conftest import truncate_all
-from tests.e2e.cli_helpers import error_lines, invoke, ok
+from tests.e2e.cli_helpers import error_lines, invoke, make_in_process_dead_letters, ok
 from tests.fakes import T0
 
 # The broker fixtures (kafka_broker); loaded as a plugin so pytest rewrites its asserts.
@@ -424,6 +426,24 @@ def test_dlq_list_shows_every_dead_letter_with_its_origin(kafka_env: str, dead_l
     assert "Showing 2 of 4 dead letters" in limited.stderr
 
 
+def test_dlq_list_as_json_and_csv_carries_every_dead_letter_whole(kafka_env: str, dead_letters: DeadLetters) -> None:
+    rows = json.loads(ok("events", "dlq", "list", dead_letters.dlq, "-o", "json").stdout)
+    assert len(rows) == 4
+    by_position = {(row["partition"], row["offset"]): row for row in rows}
+    for letter in dead_letters.letters:
+        row = by_position[(letter.partition, letter.offset)]
+        assert row["topic"] == dead_letters.dlq
+        assert row["original_topic"] == dead_letters.topic
+        assert row["original_offset"] == int(letter.header("dlq-original-offset") or "-1")
+        assert row["error"] == letter.header("dlq-error")  # whole: the table shortens it
+        assert row["event_id"] == letter.header("event-id")  # null for the undecodable one
+        assert row["attempts"] == int(letter.header("dlq-attempts") or "-1")
+    text = ok("events", "dlq", "list", dead_letters.dlq, "-o", "csv").stdout_bytes.decode()
+    header, *records = list(csv.reader(io.StringIO(text, newline="")))
+    assert header == list(rows[0])
+    assert sorted(record[header.index("offset")] for record in records) == sorted(str(row["offset"]) for row in rows)
+
+
 def test_dlq_list_of_a_missing_topic_is_one_line(kafka_env: str) -> None:
     result = invoke("events", "dlq", "list", "no.such.topic")
     assert result.exit_code == 1
@@ -569,26 +589,6 @@ def test_kafka_error_codes_used_by_the_cli_exist() -> None:
 # -- dead letters of the in-process transport (no Kafka configured) --------------------------------
 
 
-def make_in_process_dead_letters(url: str, courses: int) -> list[uuid.UUID]:
-    """Course events whose handler always fails, relayed by the real in-process transport: real dead letters."""
-    from elearning_adapters.events import InProcessEventTransport, Subscription
-
-    async def failing(_event: DomainEvent, _envelope: EventEnvelope, _conn: AsyncConnection) -> None:
-        raise RuntimeError("handler bug")
-
-    async def make() -> list[uuid.UUID]:
-        async with await bootstrap(Settings(database_url=url)) as platform:
-            ids = [(await platform.courses.create(SYSTEM, CreateCourse(title=f"Dead {i}"))).id for i in range(courses)]
-            subscription = Subscription("failing", "test", {ev.CourseCreated.type: failing})
-            transport = InProcessEventTransport(
-                platform.database, [subscription], max_attempts=2, initial_backoff=0.0, max_backoff=0.0
-            )
-            await transport.drain()
-            return ids
-
-    return asyncio.run(make())
-
-
 def test_without_kafka_dlq_list_shows_the_in_process_dead_letters(cli_env: str) -> None:
     asyncio.run(migrate_sqlite(cli_env))
     assert "No dead letters" in ok("events", "dlq", "list").stderr
@@ -604,7 +604,7 @@ def test_without_kafka_dlq_list_shows_the_in_process_dead_letters(cli_env: str) 
     assert all("RuntimeError: handler bug" in r[-1] for r in rows)
     assert "Showing 3 of 3 dead letters" in result.stderr
 
-    whole = json.loads(ok("events", "dlq", "list", "--json", "--limit", "2").stdout)
+    whole = json.loads(ok("events", "dlq", "list", "-o", "json", "--limit", "2").stdout)
     assert len(whole) == 2
     assert whole[0]["error"] == "RuntimeError: handler bug"
     assert json.loads(whole[0]["message"])["type"] == ev.CourseCreated.type

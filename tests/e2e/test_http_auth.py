@@ -789,13 +789,14 @@ async def test_a_cookie_login_must_be_json(api: AuthApi) -> None:
     address = an_email()
     await api.new_user(address)
     form = await api.client.post(f"{AUTH}/login", data={"email": address, "password": PASSWORD, "cookie": "true"})
-    assert assert_problem(form, 400)["type"] == "urn:elearning:problem:bad-request"  # not JSON
+    # Neither body is read as JSON: every JSON route refuses another media type (415) before decoding.
+    assert assert_problem(form, 415)["type"] == "urn:elearning:problem:unsupported-media-type"
     plain = await api.client.post(
         f"{AUTH}/login",
         content=json.dumps({"email": address, "password": PASSWORD, "cookie": True}),
         headers={"Content-Type": "text/plain"},
     )
-    assert_problem(plain, 403)
+    assert assert_problem(plain, 415)["type"] == "urn:elearning:problem:unsupported-media-type"
     for refused in (form, plain):
         assert "set-cookie" not in refused.headers
     assert not jar_names(api)
@@ -935,6 +936,19 @@ async def test_external_sign_in_provisions_a_verified_account_once(
             ),
             404,
         )
+
+
+async def test_a_provider_name_claim_with_a_nul_character_is_refused_not_a_500(
+    api: AuthApi, oidc_provider: OidcProviderProcess
+) -> None:
+    # No command checks a provider's claims: the user aggregate's own check applies the shared text rule.
+    subject, address = f"nul-{uuid.uuid4().hex[:8]}", an_email("nul")
+    profile = {"email": address, "email_verified": True, "name": "Ada\u0000 Lovelace"}
+    response, _ = await external_sign_in(api, subject, profile)
+    problem = assert_problem(response, 422, field="display_name")
+    assert problem["type"] == "urn:elearning:problem:validation-failed"
+    assert await api.count("users") == 0
+    assert await api.count("external_identities") == 0
 
 
 async def test_external_sign_in_with_return_to_starts_a_cookie_session_without_an_open_redirect(

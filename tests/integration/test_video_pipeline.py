@@ -402,7 +402,7 @@ def test_reprocess_replaces_the_output_and_the_cli_shows_the_status(server: Serv
     after = (server.media / "videos" / video_id / "hls" / "master.m3u8").stat().st_mtime_ns
     assert after > before
     listed = subprocess.run(
-        [ELEARNING, "videos", "list", "--json"], env=env, capture_output=True, text=True, timeout=60, check=False
+        [ELEARNING, "videos", "list", "-o", "json"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert listed.returncode == 0, listed.stderr
     assert video_id in listed.stdout

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from elearning_core.assessment.model import (
     CATEGORIES_MAX,
@@ -28,9 +28,10 @@ from elearning_core.assessment.model import (
     LateUnit,
     QuestionBody,
 )
+from elearning_core.shared.inputs import InputModel, Int32
 
 
-class _Command(BaseModel):
+class _Command(InputModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=PROMPT_MAX)
 
 
@@ -104,7 +105,7 @@ class ManualGrade(_Command):
     """A person's grade of one item: the rubric level per criterion (essays), or points directly
     (any item: an override, e.g. after a regex timed out)."""
 
-    rubric: dict[str, int] | None = None
+    rubric: dict[str, Int32] | None = None
     points: float | None = Field(default=None, ge=0, le=POINTS_MAX)
     feedback: str | None = Field(default=None, max_length=PROMPT_MAX)
 

@@ -17,6 +17,7 @@ from elearning_core.assessment.model import (
     QuestionKind,
     QuizStatus,
 )
+from elearning_core.shared.spreadsheet import spreadsheet_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +297,8 @@ def gradebook_csv(gradebook: Gradebook) -> str:
             "user_id",
             "name",
             "email",
-            *(_text_cell(quiz.title) for quiz in gradebook.quizzes),
-            *(_text_cell(f"category: {category.name}") for category in gradebook.categories),
+            *(spreadsheet_text(quiz.title) for quiz in gradebook.quizzes),
+            *(spreadsheet_text(f"category: {category.name}") for category in gradebook.categories),
             "total",
         ]
     )
@@ -305,23 +306,14 @@ def gradebook_csv(gradebook: Gradebook) -> str:
         writer.writerow(
             [
                 str(row.user_id),
-                _text_cell(row.display_name),
-                _text_cell(row.email),
+                spreadsheet_text(row.display_name),
+                spreadsheet_text(row.email),
                 *(_number_cell(row.cells.get(quiz.id)) for quiz in gradebook.quizzes),
                 *(_number_cell(row.categories.get(category.name)) for category in gradebook.categories),
                 _number_cell(row.total),
             ]
         )
     return out.getvalue()
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _text_cell(text: str) -> str:
-    """Names, emails and titles are typed by users; opened in a spreadsheet, one starting like a formula
-    would run (``=HYPERLINK(...)`` exfiltrating the sheet), so it is turned into plain text."""
-    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
 
 
 def _number_cell(value: float | None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from elearning_core.course.model import (
     ATTACHMENT_NAME_MAX,
@@ -30,11 +30,12 @@ from elearning_core.course.model import (
     LessonKind,
     Level,
 )
+from elearning_core.shared.inputs import InputModel, NonNegativeInt32
 
 Title = Field(min_length=1, max_length=TITLE_MAX)
 
 
-class Command(BaseModel):
+class Command(InputModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
 
@@ -63,7 +64,9 @@ class UpdateCourse(Command):
     language: str | None = Field(default=None, max_length=35)
     level: Level | None = None
     tags: list[str] | None = Field(default=None, max_length=TAGS_MAX)
-    expected_version: int | None = Field(default=None, ge=0, description="Fail with 409 if the course changed since")
+    expected_version: NonNegativeInt32 | None = Field(
+        default=None, description="Fail with 409 if the course changed since"
+    )
 
     def changes(self) -> dict[str, object]:
         fields = {"title", "slug", "summary", "description", "language", "level", "tags"}
@@ -77,7 +80,7 @@ class CourseRef(Command):
 class AddSection(Command):
     course_id: uuid.UUID
     title: str = Field(min_length=1, max_length=TITLE_MAX)
-    position: int | None = Field(default=None, ge=0, description="Zero-based; appended when omitted")
+    position: NonNegativeInt32 | None = Field(default=None, description="Zero-based; appended when omitted")
 
 
 class RenameSection(Command):
@@ -100,7 +103,7 @@ class AddLesson(Command):
     course_id: uuid.UUID
     section_id: uuid.UUID
     title: str = Field(min_length=1, max_length=TITLE_MAX)
-    position: int | None = Field(default=None, ge=0)
+    position: NonNegativeInt32 | None = None
 
 
 class RenameLesson(Command):

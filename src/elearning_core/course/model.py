@@ -29,6 +29,7 @@ from elearning_core.course import events as ev
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId, new_uuid
+from elearning_core.shared.inputs import text_problem
 
 TITLE_MAX = 200
 SUMMARY_MAX = 500
@@ -92,6 +93,9 @@ def check_title(value: str, field_name: str = "title") -> str:
 def check_text(value: str, field_name: str, max_length: int) -> str:
     if len(value) > max_length:
         raise _invalid(field_name, f"must be at most {max_length} characters")
+    problem = text_problem(value)  # the shared rule again, for callers that skip the commands
+    if problem is not None:
+        raise _invalid(field_name, problem)
     return value
 
 

@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from elearning_core.enrollment.model import CAPACITY_MAX, COHORT_NAME_MAX, PREREQUISITES_MAX
+from elearning_core.shared.inputs import InputModel
 
 
-class _Command(BaseModel):
+class _Command(InputModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=4096)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from elearning_core.shared.inputs import InputModel
 
 
-class _Command(BaseModel):
+class _Command(InputModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=4096)
 
 

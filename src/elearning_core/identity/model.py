@@ -25,6 +25,7 @@ from elearning_core.identity import events as ev
 from elearning_core.shared.errors import Conflict, FieldError, ValidationFailed
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ids import UserId, new_uuid
+from elearning_core.shared.inputs import text_problem
 
 EMAIL_MAX = 254
 DISPLAY_NAME_MAX = 100
@@ -44,6 +45,14 @@ def _invalid(name: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{name} {message}", [FieldError(name, message)])
 
 
+def _storable(value: str, name: str) -> str:
+    """The shared text rule (``elearning_core.shared.inputs``), again in the aggregate for callers that skip the commands."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise _invalid(name, problem)
+    return value
+
+
 def check_email(value: str) -> str:
     email = value.strip()
     if len(email) > EMAIL_MAX or not _EMAIL.match(email) or any(ord(c) < 32 for c in email):
@@ -61,7 +70,7 @@ def check_display_name(value: str) -> str:
     name = " ".join(value.split())
     if not name or len(name) > DISPLAY_NAME_MAX:
         raise _invalid("display_name", f"must be 1 to {DISPLAY_NAME_MAX} characters")
-    return name
+    return _storable(name, "display_name")  # also from an identity provider's claims, which no command checks
 
 
 def check_locale(value: str) -> str:
@@ -84,7 +93,7 @@ def check_time_zone(value: str) -> str:
 def check_bio(value: str) -> str:
     if len(value) > BIO_MAX:
         raise _invalid("bio", f"must be at most {BIO_MAX} characters")
-    return value
+    return _storable(value, "bio")
 
 
 def check_password(password: str, *, email: str | None = None) -> str:
@@ -106,7 +115,7 @@ def check_org_name(value: str) -> str:
     name = " ".join(value.split())
     if not name or len(name) > ORG_NAME_MAX:
         raise _invalid("name", f"must be 1 to {ORG_NAME_MAX} characters")
-    return name
+    return _storable(name, "name")
 
 
 def make_grant(role: str, scope_kind: str = "platform", scope_id: uuid.UUID | None = None) -> Grant:

@@ -25,11 +25,12 @@ from litestar.status_codes import (
     HTTP_302_FOUND,
     HTTP_303_SEE_OTHER,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from elearning_core.auth.service import AuthService, IssuedTokens
 from elearning_core.identity.commands import ConfirmPasswordReset, RegisterUser
 from elearning_core.identity.service import IdentityService
+from elearning_core.shared.inputs import InputModel
 from elearning_core.shared.ports import Principal
 from elearning_http.auth import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE, CsrfTokens, client_ip
 from elearning_http.errors import problem_responses
@@ -42,7 +43,7 @@ OPEN = {"public": True}
 AUTH_ERRORS = problem_responses(400, 401, 422, 429)
 
 
-class _Body(BaseModel):
+class _Body(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

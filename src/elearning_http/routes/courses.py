@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from elearning_core.course.commands import (
     AddLesson,
@@ -42,6 +42,7 @@ from elearning_core.course.queries import (
 )
 from elearning_core.course.service import CourseService, VersionRef
 from elearning_core.shared.errors import FieldError, ValidationFailed
+from elearning_core.shared.inputs import INT32_MAX, InputModel, NonNegativeInt32
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
@@ -50,7 +51,7 @@ from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 # -- request bodies (HTTP shapes of the commands; ids come from the path) ----------
 
 
-class _Body(BaseModel):
+class _Body(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -64,12 +65,12 @@ class CoursePatch(_Body):
     language: Annotated[str, Field(max_length=35)] = None  # type: ignore[assignment]
     level: Level = None  # type: ignore[assignment]
     tags: Annotated[list[Annotated[str, Field(max_length=TAG_MAX)]], Field(max_length=TAGS_MAX)] = None  # type: ignore[assignment]
-    expected_version: Annotated[int, Field(ge=0)] = None  # type: ignore[assignment]
+    expected_version: NonNegativeInt32 = None  # type: ignore[assignment]
 
 
 class NewItem(_Body):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
-    position: int | None = Field(default=None, ge=0, description="Zero-based; appended when omitted")
+    position: NonNegativeInt32 | None = Field(default=None, description="Zero-based; appended when omitted")
 
 
 class Rename(_Body):
@@ -105,10 +106,11 @@ def _version_ref(raw: str | None) -> VersionRef:
         return None
     if raw == "published":
         return "published"
-    if raw.isascii() and raw.isdigit() and int(raw) >= 1:
+    if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= INT32_MAX:
         return int(raw)
     raise ValidationFailed(
-        "version must be 'published' or a version number", [FieldError("version", "must be 'published' or >= 1")]
+        "version must be 'published' or a version number",
+        [FieldError("version", f"must be 'published' or a number from 1 to {INT32_MAX}")],
     )
 
 
@@ -223,7 +225,7 @@ class CourseController(Controller):
         course_service: NamedDependency[CourseService],
         principal: NamedDependency[Principal],
         course_id: CourseId,
-        number: FromPath[int],
+        number: Annotated[int, PathParameter(ge=1, le=INT32_MAX, description="A published version number")],
     ) -> CourseOutline:
         return await course_service.get_outline(principal, course_id, _version_ref(str(number)))
 

@@ -18,13 +18,14 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from elearning_core.enrollment.commands import CreateCohort, EnrollmentSettings, UpdateCohort
 from elearning_core.enrollment.model import Enrollment, EnrollmentPolicy, EnrollmentRefused, EnrollmentStatus
 from elearning_core.enrollment.queries import CohortView, EnrollmentFilter, EnrollmentView, LearnerEnrollmentView
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.shared.errors import Unauthenticated
+from elearning_core.shared.inputs import InputModel
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem, problem_responses
@@ -34,7 +35,7 @@ from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
 
-class _Body(BaseModel):
+class _Body(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -12,7 +12,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from elearning_core.identity.commands import (
     ChangePassword,
@@ -25,6 +25,7 @@ from elearning_core.identity.model import Organization, User, UserStatus, grant_
 from elearning_core.identity.ports import UserListFilter
 from elearning_core.identity.service import IdentityService
 from elearning_core.shared.errors import FieldError, Unauthenticated, ValidationFailed
+from elearning_core.shared.inputs import InputModel
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
@@ -34,7 +35,7 @@ from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
 
-class _Body(BaseModel):
+class _Body(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from elearning_core.shared.errors import FieldError, ValidationFailed
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ids import new_uuid
+from elearning_core.shared.inputs import InputModel
 
 OPTION_ID = r"^[A-Za-z0-9_-]{1,40}$"
 TAG = r"^[a-z0-9][a-z0-9_.:-]{0,39}$"
@@ -76,7 +77,7 @@ class Tolerance(enum.StrEnum):
     PERCENT = "percent"
 
 
-class _Spec(BaseModel):
+class _Spec(InputModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=TEXT_MAX)
 
 

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from elearning_core.assessment.commands import ExtensionInput, QuestionInput, QuizDocument, QuizSettings, Regrade
 from elearning_core.assessment.model import TAG, Extension
 from elearning_core.assessment.queries import QuestionSummary, QuizSummary, RegradeReport
+from elearning_core.shared.inputs import INT32_MAX
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_http.pagination import LINK, Paged, paged
 from elearning_http.routes.assessment._common import (
@@ -85,7 +86,7 @@ class QuestionController(Controller):
         assessment_service: Service,
         principal: Caller,
         question_id: QuestionId,
-        version: Annotated[int | None, QueryParameter(ge=1, description="A past version")] = None,
+        version: Annotated[int | None, QueryParameter(ge=1, le=INT32_MAX, description="A past version")] = None,
     ) -> QuestionOut:
         return question_out(await assessment_service.get_question(principal, question_id, version))
 
