@@ -45,6 +45,7 @@ ALL_TABLES = (
     "course_versions",
     "courses",
     "dead_letters",
+    "idempotency_keys",
     "inbox",
     "outbox",
 )

@@ -60,6 +60,7 @@ from elearning_core.course.queries import (
     CourseOutline,
     CourseSummary,
     LiveCourse,
+    TeachingScope,
     VersionSummary,
     outline_of,
     published_outline_of,
@@ -186,6 +187,10 @@ class InMemoryCourseRepository(CourseRepository):
         if any(c.slug == slug and c.id != excluding for c in self._seen.values() if c.id in self._new):
             return True
         return any(c.slug == slug and c.id != excluding for c in self._store.courses.values())
+
+    async def slugs_starting_with(self, prefix: str) -> set[str]:
+        staged = [c for c in self._seen.values() if c.id in self._new]
+        return {c.slug for c in [*staged, *self._store.courses.values()] if c.slug.startswith(prefix)}
 
     async def taken(self, slugs: Collection[str], ids: Collection[uuid.UUID]) -> tuple[set[str], set[uuid.UUID]]:
         stored = self._store.courses.values()
@@ -596,6 +601,17 @@ class InMemoryOneTimeTokenRepository(OneTimeTokenRepository):
             raise Conflict(_REFERENCE_CONFLICT)
 
     async def consume(self, digest: str, purpose: TokenPurpose, at: datetime) -> UserId | None:
+        token = await self._consume(digest, purpose, at)
+        return token.user_id if token is not None else None
+
+    async def consume_email_change(self, digest: str, at: datetime) -> tuple[UserId, str] | None:
+        token = await self._consume(digest, TokenPurpose.EMAIL_CHANGE, at)
+        if token is None or token.new_email is None:
+            return None
+        self._tx.put("tokens", digest, replace(token, used_at=at, new_email=None))
+        return token.user_id, token.new_email
+
+    async def _consume(self, digest: str, purpose: TokenPurpose, at: datetime) -> OneTimeToken | None:
         def usable() -> OneTimeToken | None:
             token: OneTimeToken | None = self._tx.get("tokens", digest)
             ok = token is not None and token.purpose is purpose and token.used_at is None and token.expires_at > at
@@ -608,7 +624,7 @@ class InMemoryOneTimeTokenRepository(OneTimeTokenRepository):
         if token is None:
             return None
         self._tx.put("tokens", digest, replace(token, used_at=at))
-        return token.user_id
+        return token
 
     async def revoke_all(self, user_id: uuid.UUID, purpose: TokenPurpose, at: datetime) -> int:
         def unused(token: OneTimeToken | None) -> bool:
@@ -620,7 +636,7 @@ class InMemoryOneTimeTokenRepository(OneTimeTokenRepository):
                 await self._tx.lock("tokens", digest)
                 token = self._tx.get("tokens", digest)
                 if unused(token):
-                    self._tx.put("tokens", digest, replace(token, used_at=at))
+                    self._tx.put("tokens", digest, replace(token, used_at=at, new_email=None))
                     revoked += 1
         return revoked
 
@@ -755,7 +771,11 @@ class InMemoryPrincipalQueries(PrincipalQueries):
         session: LoginSession | None = self._store.records["sessions"].get(session_id) if session_id else None
         active = session_id is None or (session is not None and session.user_id == user_id and session.active_at(at))
         return PrincipalRecord(
-            user_id=user.id, status=user.status.value, grants=tuple(user.grants), session_active=active
+            user_id=user.id,
+            status=user.status.value,
+            grants=tuple(user.grants),
+            session_active=active,
+            email_verified=user.email_verified,
         )
 
 
@@ -918,6 +938,21 @@ class InMemoryCatalogQueries(CatalogQueries):
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         course = self._store.courses.get(course_id)
         return _outline(course) if course is not None else None
+
+    async def teaching(self, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        def taught(course: Course) -> bool:
+            return (
+                course.owner_id == where.user_id
+                or course.id in where.course_ids
+                or course.organization_id in where.organization_ids
+            )
+
+        found = sorted(
+            (c for c in self._store.courses.values() if taught(c) and (after is None or (c.created_at, c.id) < after)),
+            key=lambda c: (c.created_at, c.id),
+            reverse=True,
+        )
+        return [_summary(c) for c in found[:limit]]
 
     async def outline_by_slug(self, slug: str) -> CourseOutline | None:
         for course in self._store.courses.values():
@@ -1429,7 +1464,7 @@ class IdentityPlatform:
     @staticmethod
     def principal(user: User) -> Principal:
         """The principal a request signed in as ``user`` would carry (its grants at this moment)."""
-        return user_principal(user.id, tuple(user.grants), None)
+        return user_principal(user.id, tuple(user.grants), None, email_verified=user.email_verified)
 
 
 def an_identity_platform(

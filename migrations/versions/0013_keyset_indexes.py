@@ -4,7 +4,7 @@ Both lists page in id order under one parent (``WHERE course_id = ? AND id > ? O
 without an index on (parent, id) every page sorted all of the parent's rows.
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -54,6 +54,7 @@ from elearning_core.course.queries import (
     CatalogQueries,
     CourseOutline,
     CourseSummary,
+    TeachingScope,
     VersionSummary,
 )
 from elearning_core.shared.cache import Cache
@@ -252,6 +253,10 @@ class CachedCatalogQueries(CatalogQueries):
     ) -> list[VersionSummary]:
         # Staff only, and rare: not worth an invalidation path of its own.
         return await self._inner.versions(course_id, before, limit)
+
+    async def teaching(self, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        # Per user and staff only: drafts change under the author's hands, so never cached.
+        return await self._inner.teaching(where, after, limit)
 
     async def _guarded_outline(
         self, key: str, course_id: uuid.UUID, read: Callable[[uuid.UUID], Awaitable[CourseOutline | None]]

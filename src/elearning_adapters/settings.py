@@ -15,6 +15,15 @@ from elearning_adapters.security.oidc_config import OidcProviderConfig, check_pu
 MEMORY_URL = "sqlite+aiosqlite:///:memory:"
 
 
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+def reachable_host(host: str) -> str:
+    """``host`` as a URL names it: a wildcard listening address becomes its loopback, IPv6 is bracketed."""
+    shown = _WILDCARDS.get(host, host)
+    return f"[{shown}]" if ":" in shown and not shown.startswith("[") else shown
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ELEARNING_", extra="ignore", frozen=True)
 
@@ -120,6 +129,11 @@ class Settings(BaseSettings):
         default=30, gt=0, le=3600, description="How often each process re-reads the shared signing keys"
     )
     registration_open: bool = Field(default=True, description="Whether anyone may sign up (POST /auth/register)")
+    require_verified_email: bool = Field(
+        default=True,
+        description="An account must confirm its email address before it may enroll on its own (and post); "
+        "admin-created, OIDC-verified and service accounts count as verified",
+    )
     login_limit_per_account: int = Field(default=10, ge=1, description="Sign-in attempts per email per window")
     login_limit_per_ip: int = Field(default=100, ge=1, description="Sign-in attempts per client IP per window")
     login_window_seconds: float = Field(default=900, gt=0, le=86_400)
@@ -150,6 +164,12 @@ class Settings(BaseSettings):
     )
     transcode_concurrency: int = Field(
         default=1, ge=1, le=64, description="Videos one consuming process transcodes at the same time"
+    )
+    idempotency_key_ttl_hours: float = Field(
+        default=24,
+        gt=0,
+        le=24 * 30,
+        description="How long an Idempotency-Key and its stored answer are kept (a repeat after that runs again)",
     )
 
     @field_validator("public_base_url")
@@ -207,11 +227,14 @@ class Settings(BaseSettings):
 
     @property
     def resolved_public_base_url(self) -> str:
-        """The base URL browsers reach the API at, without a trailing slash."""
+        """The base URL browsers reach the API at, without a trailing slash.
+
+        Without ``public_base_url``: the host and port served (``elearning serve --host/--port`` set them),
+        a wildcard address (listen everywhere) named by its loopback, which a browser on this machine reaches.
+        """
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{reachable_host(self.host)}:{self.port}"
 
     @property
     def resolved_token_issuer(self) -> str:

@@ -316,9 +316,12 @@ def _totals(specs: list[CourseSpec]) -> ImportTotals:
     )
 
 
-async def _import(settings: Settings, name: str, specs: list[CourseSpec], dry_run: bool) -> None:
+async def _import(
+    settings: Settings, name: str, specs: list[CourseSpec], dry_run: bool, as_copy: bool = False
+) -> list[str]:
+    """Import ``specs``; returns the slugs the courses got (a copy's differ from the file's)."""
     async with open_platform(settings) as platform:
-        clashes = await _existing(platform.courses, specs)
+        clashes = {} if as_copy else await _existing(platform.courses, specs)
         if clashes:
             raise CliError(
                 f"{name}: {plural(len(clashes), 'record')} clash with courses already in the database; "
@@ -336,9 +339,10 @@ async def _import(settings: Settings, name: str, specs: list[CourseSpec], dry_ru
                     if done == total:  # what is left is the commit
                         update(description="Checking constraints" if dry_run else "Writing to the database")
 
-                await platform.courses.import_courses(SYSTEM, specs, on_progress)
+                courses = await platform.courses.import_courses(SYSTEM, specs, on_progress, as_copy=as_copy)
         except DomainError as exc:
             raise CliError(f"{name}: {exc.detail}; nothing was imported") from None
+        return [course.slug for course in courses]
 
 
 @app.command("import")
@@ -348,12 +352,22 @@ def import_courses(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check everything (file and database), then write nothing.")
     ] = False,
+    as_copy: Annotated[
+        bool,
+        typer.Option(
+            "--as-copy",
+            help="Import each course as a new copy: new ids, and the first free slug derived from the file's "
+            "(intro -> intro-2). For duplicating courses within one database.",
+        ),
+    ] = False,
 ) -> None:
     """Import courses from a JSON file (the format `elearning courses export` writes).
 
     The file holds a JSON array of course records, or an object {"courses": [...]}.
 
     Every record is checked first and every problem is reported. Then all courses are created in one transaction: either all are imported or none.
+
+    Ids and slugs are kept, so importing into a database that has the same courses is refused; --as-copy imports copies beside them instead.
     """
     settings = load_settings()
     name, data = read_json(file, "a JSON array of courses")
@@ -368,12 +382,16 @@ def import_courses(
     if not checked.specs:
         info(f"{name} holds no courses; nothing to import.")
         return
-    run(_import(settings, name, checked.specs, dry_run))
+    slugs = run(_import(settings, name, checked.specs, dry_run, as_copy))
     target = database_label(settings)
+    copies = " as copies" if as_copy else ""
     if dry_run:
-        info(f"Dry run: {name} is valid; importing it would create {totals} in {target}. Nothing was written.")
+        info(f"Dry run: {name} is valid; importing it{copies} would create {totals} in {target}. Nothing was written.")
     else:
-        info(f"Imported {totals} into {target}.")
+        info(f"Imported {totals}{copies} into {target}.")
+    if as_copy:
+        for spec, slug in zip(checked.specs, slugs, strict=True):
+            info(f"  {spec.slug} -> {slug}")
 
 
 # -- export -------------------------------------------------------------------------
@@ -390,6 +408,7 @@ def spec_from_outline(outline: CourseOutline) -> CourseSpec:
         level=outline.level,
         tags=list(outline.tags),
         owner_id=outline.owner_id,
+        organization_id=outline.organization_id,
         status=outline.status,
         sections=[
             SectionSpec(

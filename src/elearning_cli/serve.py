@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 APP_FACTORY = "elearning_http.app:server_app"
 ADMIN_TOKEN_ENV = "ELEARNING_ADMIN_TOKEN"
 WORKERS_ENV = "ELEARNING_WORKERS"
+HOST_ENV = "ELEARNING_HOST"
+PORT_ENV = "ELEARNING_PORT"
 
 
 async def preflight(settings: Settings) -> str:
@@ -93,10 +95,9 @@ def ensure_admin_token() -> str | None:
 
 
 def docs_url(host: str, port: int) -> str:
-    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
-    if ":" in shown and not shown.startswith("["):
-        shown = f"[{shown}]"
-    return f"http://{shown}:{port}/schema"
+    from elearning_adapters.settings import reachable_host
+
+    return f"http://{reachable_host(host)}:{port}/schema"
 
 
 @handle_errors
@@ -133,8 +134,11 @@ def serve(
     if workers > 1 and settings.is_sqlite:
         warn("several workers share one SQLite file; writes are serialised. Use PostgreSQL for real load")
     # The server processes read their settings from the environment: make them see the worker count
-    # (the catalog cache is process-local only when one process serves).
+    # (the catalog cache is process-local only when one process serves), and the host and port served,
+    # which name the public base URL (mail links, the token issuer, the OIDC callback) unless it is set.
     os.environ[WORKERS_ENV] = str(workers)
+    os.environ[HOST_ENV] = host
+    os.environ[PORT_ENV] = str(port)
     info(events_summary(settings.model_copy(update={"workers": workers})))
 
     import uvicorn

@@ -1,4 +1,5 @@
-"""``elearning users``: create accounts, list them, suspend and reactivate them, grant and revoke roles.
+"""``elearning users``: create accounts, list them, suspend and reactivate them, change their email, grant and
+revoke roles.
 
 A user is named by id or by email on every command. A role is written
 ``ROLE[:SCOPE:ID]``: ``platform_admin``, ``instructor`` (on the platform),
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     from elearning_core.identity.service import IdentityService
 
 app = typer.Typer(
-    help="Create accounts, list them, suspend or reactivate them, grant and revoke roles.", no_args_is_help=True
+    help="Create accounts, list them, suspend or reactivate them, change their email, grant and revoke roles.",
+    no_args_is_help=True,
 )
 
 PAGE_SIZE = MAX_PAGE_SIZE
@@ -241,6 +243,35 @@ def reactivate_user(user: UserArgument) -> None:
         info(f"Reactivated {account.email} ({account.id}).")
     else:
         info(f"{account.email} ({account.id}) is not suspended; nothing changed.")
+
+
+# -- set-email ----------------------------------------------------------------------
+
+
+async def _set_email(reference: str, email: str) -> tuple[User, str]:
+    async with open_platform(load_settings()) as platform:
+        user = await resolve_user(platform, reference)
+        before = user.email
+        changed = await platform.identity.set_email(SYSTEM, user.id, email)
+        return changed, before
+
+
+@app.command("set-email")
+@handle_errors
+def set_email(
+    user: UserArgument,
+    email: Annotated[str, typer.Argument(help="The new sign-in address.", metavar="EMAIL")],
+) -> None:
+    """Move an account to another email address at once, verified (for a user who lost the old mailbox).
+
+    The old address gets a notice; sessions and the password are kept. A user who still reads their
+    mailbox changes it themselves (POST /api/v1/users/me/email), confirming through a mailed link.
+    """
+    account, before = run(_set_email(user, email))
+    if before == account.email:
+        info(f"{account.email} ({account.id}) already has this address; nothing changed.")
+    else:
+        info(f"Changed the email of {account.id} from {before} to {account.email} (verified); {before} was told.")
 
 
 # -- grant-role, revoke-role --------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar, Request, Router
@@ -29,13 +30,16 @@ from elearning_core.shared.ports import Principal
 from elearning_http.auth import Authenticator, CsrfTokens, authenticated_writes
 from elearning_http.bodies import StrictJsonBodies
 from elearning_http.errors import exception_handlers
+from elearning_http.idempotency import STATE_KEY as IDEMPOTENCY_STATE_KEY
+from elearning_http.idempotency import Idempotency
 from elearning_http.inputs import ApiRequest, refuse_unstorable_parameters
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.openapi import fix_options_allow, render_plugins
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
-from elearning_http.routes.courses import CourseController
+from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
+from elearning_http.routes.mail_links import MailLinkController
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
 from elearning_http.routes.users import AdminUserController, MeController, OrganizationController, my_permissions
@@ -76,6 +80,12 @@ def create_app(
     )
     session_settings = SessionSettings(
         secure=settings.resolved_cookie_secure, csrf=csrf, cors_origins=tuple(settings.cors_origins)
+    )
+    idempotency = Idempotency(
+        store=container.adapters.idempotency_store(),
+        authenticate=authenticate,
+        clock=container.adapters.clock(),
+        ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
     )
     events = container.adapters.event_transport() if run_events else None
     sweeper = (
@@ -126,7 +136,9 @@ def create_app(
     app = Litestar(
         route_handlers=[
             CourseController,
+            my_teaching,
             AuthController,
+            MailLinkController,
             MeController,
             AdminUserController,
             OrganizationController,
@@ -183,6 +195,7 @@ def create_app(
                 "public_base_url": settings.resolved_public_base_url,
                 "token_issuer": settings.resolved_token_issuer,
                 "token_algorithms": [settings.token_algorithm],
+                IDEMPOTENCY_STATE_KEY: idempotency,
             }
         ),
         on_shutdown=[shutdown],

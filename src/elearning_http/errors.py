@@ -21,6 +21,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from elearning_core.shared.errors import (
     Conflict,
     DomainError,
+    EmailVerificationRequired,
     NotFound,
     PermissionDenied,
     TooManyAttempts,
@@ -94,16 +95,40 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response[dict[str, Any]]:
+    body = problem_document(status, detail, code=code, instance=request.url.path if request else None, **extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_document(
+    status: int, detail: str, *, code: str | None = None, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The problem document itself, for ASGI middleware that answers without a Litestar ``Response``."""
     title = HTTPStatus(status).phrase
     code = code or title.lower().replace(" ", "-").replace("'", "")
     body: dict[str, Any] = {"type": f"urn:elearning:problem:{code}", "title": title, "status": status, "detail": detail}
-    if request is not None:
-        body["instance"] = request.url.path
+    if instance is not None:
+        body["instance"] = instance
     request_id = request_id_var.get()
     if request_id:
         body["request_id"] = request_id
     body.update(extra)
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return body
+
+
+_STATUSES: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (ValidationFailed, 422),
+    (Unauthenticated, 401),
+    (TooManyAttempts, 429),
+    (PermissionDenied, 403),
+)
+
+
+def status_of(exc: DomainError) -> int:
+    """The status ``_domain_error`` answers ``exc`` with, for answers that are not problem documents (the
+    HTML pages of mailed links keep the status their problem would carry)."""
+    return next((status for kind, status in _STATUSES if isinstance(exc, kind)), 400)
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
@@ -126,6 +151,10 @@ def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response
             headers={"Retry-After": str(retry_after)},
             retry_after=retry_after,
         )
+    if isinstance(exc, EmailVerificationRequired):
+        # 403, not 409: a refusal about who the caller is (their account's state), not about the
+        # resource's state; the same request succeeds, unchanged, once the caller verifies.
+        return problem(403, exc.detail, code="email-verification-required", request=request)
     if isinstance(exc, PermissionDenied):
         if request.scope.get("principal_anonymous", True):
             return _unauthorized(request, "authentication required: send 'Authorization: Bearer <token>'")
@@ -208,5 +237,7 @@ __all__ = [
     "RequestRefused",
     "exception_handlers",
     "problem",
+    "problem_document",
     "problem_responses",
+    "status_of",
 ]

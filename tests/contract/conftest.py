@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.course import SqlCatalogQueries, catalog_queries_for
 from elearning_adapters.sql.engine import Database
-from elearning_adapters.sql.identity import IDENTITY_TABLES, SqlPrincipalQueries, SqlUserQueries
+from elearning_adapters.sql.identity import IDENTITY_TABLES, SqlPrincipalQueries, SqlUserQueries, one_time_tokens
 from elearning_adapters.sql.outbox import outbox
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.auth.ports import AuthUnitOfWork, PrincipalQueries
@@ -42,6 +42,8 @@ class Backend:
     principals: PrincipalQueries
     # The event types in the outbox, in the order they were committed.
     outbox_types: Callable[[], Awaitable[list[str]]]
+    # Every address the one-time tokens hold (pending email changes), sorted.
+    token_addresses: Callable[[], Awaitable[list[str]]]
 
 
 @pytest.fixture(autouse=True)
@@ -121,6 +123,9 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         async def fake_outbox() -> list[str]:
             return [e.type for e in store.outbox]
 
+        async def fake_addresses() -> list[str]:
+            return sorted(t.new_email for t in store.records["tokens"].values() if t.new_email is not None)
+
         yield Backend(
             "fake",
             lambda: FakeUnitOfWork(store),
@@ -129,6 +134,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             users=InMemoryUserQueries(store),
             principals=InMemoryPrincipalQueries(store),
             outbox_types=fake_outbox,
+            token_addresses=fake_addresses,
         )
         return
     db = await sql_database(request, tmp_path)
@@ -139,6 +145,11 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
     sql_outbox = outbox_reader(db)
 
+    async def sql_addresses() -> list[str]:
+        async with db.read() as conn:
+            query = select(one_time_tokens.c.new_email).where(one_time_tokens.c.new_email.is_not(None))
+            return sorted((await conn.execute(query)).scalars())
+
     try:
         yield Backend(
             request.param,
@@ -148,6 +159,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             users=SqlUserQueries(db),
             principals=SqlPrincipalQueries(db, fast_path=False if core else None),
             outbox_types=sql_outbox,
+            token_addresses=sql_addresses,
         )
     finally:
         await db.dispose()

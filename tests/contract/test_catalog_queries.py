@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from elearning_core.course.model import Course, CourseStatus, Level
-from elearning_core.course.queries import CatalogFilter, CourseSummary
+from elearning_core.course.queries import CatalogFilter, CourseSummary, TeachingScope
 from elearning_core.course.service import CourseService
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.ids import UserId
@@ -300,3 +300,22 @@ async def test_the_service_pages_through_this_backend_without_gaps_or_duplicates
             assert seen == expected
         else:
             assert len(seen) == 11
+
+
+async def test_teaching_lists_owned_granted_and_organization_courses_newest_first(backend: Backend) -> None:
+    me, someone, organization = uuid.uuid4(), UserId(uuid.uuid4()), uuid.uuid4()
+    owned = a_course(owner_id=UserId(me), at=T0)
+    granted = a_course(owner_id=someone, status=CourseStatus.PUBLISHED, at=T0 + minutes(1))
+    in_organization = a_course(owner_id=someone, organization_id=organization, at=T0 + minutes(2))
+    same_time = a_course(owner_id=UserId(me), at=T0 + minutes(2))
+    others = [a_course(owner_id=someone, at=T0 + minutes(3)), a_course(organization_id=uuid.uuid4())]
+    await seed(backend, owned, granted, in_organization, same_time, *others)
+    where = TeachingScope(me, frozenset({granted.id}), frozenset({organization}))
+
+    rows = await backend.queries.teaching(where, None, 10)
+    assert ids(rows) == newest_first([owned, granted, in_organization, same_time], by="created_at")
+    assert rows[-1].status is CourseStatus.DRAFT
+    first = await backend.queries.teaching(where, None, 2)
+    rest = await backend.queries.teaching(where, (first[-1].created_at, first[-1].id), 10)
+    assert ids(first) + ids(rest) == ids(rows)
+    assert await backend.queries.teaching(TeachingScope(uuid.uuid4()), None, 10) == []

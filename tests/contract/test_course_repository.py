@@ -268,6 +268,15 @@ async def test_slug_taken(backend: Backend) -> None:
         assert not await uow.courses.slug_taken("staged-slug", excluding=staged.id)
 
 
+async def test_slugs_starting_with_names_stored_and_staged_slugs_with_that_prefix(backend: Backend) -> None:
+    await save(backend, *(a_course(slug=s) for s in ("intro", "intro-2", "introduction", "other-intro", "intr")))
+    async with backend.uow() as uow:
+        uow.courses.add(a_course(slug="intro-9"))
+        assert await uow.courses.slugs_starting_with("intro") == {"intro", "intro-2", "introduction", "intro-9"}
+        assert await uow.courses.slugs_starting_with("intro-") == {"intro-2", "intro-9"}
+        assert await uow.courses.slugs_starting_with("zzz") == set()
+
+
 async def test_taken_names_exactly_the_stored_slugs_and_ids_asked_about(backend: Backend) -> None:
     stored = [a_course(slug=f"stored-{i}") for i in range(3)]
     for course in stored:

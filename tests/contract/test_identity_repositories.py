@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -460,6 +461,33 @@ async def test_an_expired_token_or_one_of_another_purpose_is_refused(backend: Ba
     assert await consume(backend, token, at=T0) == user.id  # still valid before it expires
 
 
+async def test_an_email_change_token_gives_its_user_and_address_once(backend: Backend) -> None:
+    user = a_user()
+    await save(backend, user)
+    change = replace(a_token(user, TokenPurpose.EMAIL_CHANGE), new_email="Ada@New.example.org")
+    reset = a_token(user)
+    await save_tokens(backend, change, reset)
+    async with backend.uow() as uow:
+        assert await uow.one_time_tokens.consume_email_change(reset.digest, T1) is None  # another purpose
+        assert await uow.one_time_tokens.consume_email_change(change.digest, T2) is None  # expired
+        assert await uow.one_time_tokens.consume_email_change(change.digest, T1) == (user.id, "Ada@New.example.org")
+        assert await uow.one_time_tokens.consume_email_change(change.digest, T1) is None
+        await uow.commit()
+    assert await consume(backend, reset) == user.id
+    assert await backend.token_addresses() == []  # a spent token keeps no address
+
+
+async def test_revoked_email_change_tokens_keep_no_address(backend: Backend) -> None:
+    user = a_user()
+    await save(backend, user)
+    await save_tokens(backend, replace(a_token(user, TokenPurpose.EMAIL_CHANGE), new_email="ada@new.example.org"))
+    assert await backend.token_addresses() == ["ada@new.example.org"]
+    async with backend.uow() as uow:
+        assert await uow.one_time_tokens.revoke_all(user.id, TokenPurpose.EMAIL_CHANGE, T1) == 1
+        await uow.commit()
+    assert await backend.token_addresses() == []
+
+
 async def test_a_rolled_back_consume_leaves_the_token_usable(backend: Backend) -> None:
     user = a_user()
     await save(backend, user)
@@ -790,7 +818,15 @@ async def test_principal_record(backend: Backend) -> None:
 
     plain = await principals.principal_record(bare.id, None, T1)
     assert plain is not None
-    assert (plain.status, plain.grants, plain.session_active) == ("active", (), True)
+    assert (plain.status, plain.grants, plain.session_active, plain.email_verified) == ("active", (), True, False)
+    async with backend.uow() as uow:
+        stored = await uow.users.get(bare.id)
+        assert stored is not None
+        stored.verify_email(T1)
+        await uow.commit()
+    verified = await principals.principal_record(bare.id, None, T1)
+    assert verified is not None
+    assert verified.email_verified
     assert await principals.principal_record(uuid.uuid4(), None, T1) is None
     assert await principals.principal_record(uuid.uuid4(), live.id, T1) is None
 

@@ -65,7 +65,7 @@ def a_learner(email: str, course_id: str, name: str = "Learner") -> Principal:
     async def go(platform: Platform) -> Principal:
         user = await platform.identity.create_user(SYSTEM, CreateUser(email=email, display_name=name))
         await platform.enrollments.enroll(SYSTEM, uuid.UUID(course_id), user.id)
-        return user_principal(user.id, (), None)
+        return user_principal(user.id, (), None, email_verified=user.email_verified)
 
     return on_platform(go)
 

@@ -255,7 +255,7 @@ def verification_link(mail: str) -> str:
 
 
 def reset_token(mail: str) -> str:
-    return token_in(mail, r"\):\n\n(\S+)\n")
+    return token_in(mail, r"https?://\S+/api/v1/auth/password-reset/confirm\?token=(\S+)\n")
 
 
 def set_cookies(response: httpx.Response) -> dict[str, dict[str, str]]:

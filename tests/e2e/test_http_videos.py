@@ -16,6 +16,7 @@ import pytest
 
 from elearning_core.identity.commands import CreateUser
 from elearning_core.shared.ports import SYSTEM
+from elearning_core.video.model import ProbeResult, Rendition, VideoSource
 from tests.e2e.http_helpers import ADMIN, Api, assert_problem, serve, settings_for
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -221,3 +222,30 @@ async def test_the_video_routes_are_in_the_openapi_schema(api: Api) -> None:
     ):
         assert path in paths, path
     assert {"head", "patch", "delete"} <= paths["/api/v1/uploads/{upload_id}"].keys()
+
+
+async def test_a_position_past_the_end_of_a_ready_video_is_kept_as_the_end(api: Api) -> None:
+    """No ffmpeg here: the video is marked ready through its aggregate, as the pipeline does after probing."""
+    video = await a_video(api)
+    async with api.platform.container.adapters.unit_of_work() as uow:
+        stored = await uow.videos.get(uuid.UUID(video["id"]))
+        assert stored is not None
+        stored.start_upload(stored.created_at)
+        stored.complete_upload(VideoSource(f"videos/{video['id']}/source", 1000, "a" * 64), stored.created_at)
+        rendition = Rendition("360p", 640, 360, 896_000, "360p/index.m3u8")
+        stored.mark_ready(ProbeResult(2.5, 1280, 720, True, "h264"), [rendition], stored.created_at)
+        await uow.commit()
+    user = await api.platform.identity.create_user(
+        SYSTEM, CreateUser(email="lee@example.com", display_name="Lee", password=PASSWORD)
+    )
+    await api.platform.enrollments.enroll(SYSTEM, uuid.UUID(video["course_id"]), user.id)
+    login = await api.client.post("/api/v1/auth/login", json={"email": "lee@example.com", "password": PASSWORD})
+    learner = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    url = f"/api/v1/videos/{video['id']}/position"
+
+    beyond = await api.client.put(url, json={"position_seconds": 3600}, headers=learner)
+    assert beyond.status_code == 200, beyond.text
+    assert beyond.json()["position_seconds"] == 2.5
+    assert (await api.client.get(url, headers=learner)).json()["position_seconds"] == 2.5
+    within = await api.client.put(url, json={"position_seconds": 1.25}, headers=learner)
+    assert within.json()["position_seconds"] == 1.25

@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 
 from elearning_adapters.settings import Settings
-from elearning_core.identity.commands import CreateOrganization
+from elearning_core.identity.commands import CreateOrganization, RoleGrantSpec
 from elearning_core.shared.ports import SYSTEM
 from tests.e2e.assessment_helpers import (
     API,
@@ -217,6 +217,11 @@ async def world(running: Api) -> World:
         )
         organizations.append(str(created.id))
 
+    # The owner teaches its course and assists in the five catalog courses.
+    for course_id in catalog:
+        grant = RoleGrantSpec(role="teaching_assistant", scope="course", scope_id=uuid.UUID(course_id))
+        await api.platform.identity.grant_role(SYSTEM, uuid.UUID(owner.id), grant)
+
     published = {*catalog, main, versioned["id"]}
     w.listings = {
         "catalog": (COURSES, {}, published),
@@ -237,6 +242,7 @@ async def world(running: Api) -> World:
         "attempts": (f"{API}/quizzes/{quizzes[0]['id']}/attempts", ADMIN, set(attempts)),
         "statistics": (f"{API}/quizzes/{graded['id']}/statistics", ADMIN, {q["id"] for q in questions[:3]}),
         "grading queue": (f"{base}/grading-queue", ADMIN, {f"{attempt['id']}/{q['id']}" for q in essays}),
+        "teaching": ("/api/v1/me/teaching", owner.headers, {*catalog, main}),
     }
     return w
 
@@ -303,6 +309,7 @@ LISTINGS = [
     "attempts",
     "statistics",
     "grading queue",
+    "teaching",
 ]
 
 

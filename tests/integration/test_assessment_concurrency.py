@@ -63,7 +63,7 @@ async def a_quiz_with_a_learner(platform: Platform) -> Setting:
     (course,) = await platform.courses.import_courses(SYSTEM, [course_spec(f"quiz-{uuid.uuid4().hex[:8]}")])
     email = f"learner-{uuid.uuid4().hex[:8]}@example.org"
     user = await platform.identity.create_user(SYSTEM, CreateUser(email=email, display_name="Ada Learner"))
-    learner = user_principal(user.id, (), None)
+    learner = user_principal(user.id, (), None, email_verified=user.email_verified)
     await platform.enrollments.self_enroll(learner, course.id)
     service = platform.assessment
     options = [Option(id="a", text="Wrong"), Option(id="b", text="Right")]

@@ -44,7 +44,7 @@ async def learners(platform: Platform, count: int) -> list[Principal]:
     async def one(n: int) -> Principal:
         email = f"learner-{n}-{uuid.uuid4().hex[:6]}@example.org"
         user = await platform.identity.create_user(SYSTEM, CreateUser(email=email, display_name=f"Learner {n}"))
-        return user_principal(user.id, (), None)
+        return user_principal(user.id, (), None, email_verified=user.email_verified)
 
     return list(await asyncio.gather(*(one(n) for n in range(count))))
 

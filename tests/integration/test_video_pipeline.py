@@ -382,6 +382,14 @@ def test_playback_urls_are_for_enrolled_learners_expire_and_refuse_tampering(
     assert server.http.get(f"/api/v1/videos/{video_id}/position", headers=learner).json()["position_seconds"] == 1.25
     refused = server.http.put(f"/api/v1/videos/{video_id}/position", json={"position_seconds": 1}, headers=stranger)
     assert refused.status_code == 403
+    # Past the end (a player's clock a frame beyond the probed duration, or a wrong client): kept as the end.
+    duration = server.http.get(f"/api/v1/videos/{video_id}", headers=ADMIN).json()["duration_seconds"]
+    beyond = server.http.put(f"/api/v1/videos/{video_id}/position", json={"position_seconds": 3600}, headers=learner)
+    assert beyond.status_code == 200, beyond.text
+    assert beyond.json()["position_seconds"] == duration
+    assert (
+        server.http.get(f"/api/v1/videos/{video_id}/position", headers=learner).json()["position_seconds"] == duration
+    )
 
 
 def test_reprocess_replaces_the_output_and_the_cli_shows_the_status(server: Server, clips: dict[str, Path]) -> None:

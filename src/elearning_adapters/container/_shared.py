@@ -12,6 +12,7 @@ from elearning_adapters.redis.cache import RedisCache
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import SqlCourseLookup
+from elearning_adapters.sql.idempotency import SqlIdempotencyStore
 from elearning_adapters.sql.outbox_store import retention_of
 from elearning_adapters.sql.resources import SqlResourceDirectory
 from elearning_adapters.sql.uow import SqlUnitOfWork
@@ -61,12 +62,16 @@ class SharedWiring(containers.DeclarativeContainer):
 
     database = providers.Singleton(Database.from_settings, settings)
     clock = providers.Singleton(SystemClock)
-    policy = providers.Singleton(RolePolicy)
+    policy = providers.Singleton(
+        RolePolicy, require_verified_email=providers.Callable(lambda s: s.require_verified_email, settings)
+    )
     cursors = providers.Singleton(_cursor_codec, settings)
     cache = providers.Singleton(_cache, settings)
     event_transport = providers.Singleton(_event_transport, database, subscriptions, settings)
     after_commit = providers.Singleton(AfterCommit, event_transport, commit_listeners)
     unit_of_work = providers.Factory(SqlUnitOfWork, database, after_commit=after_commit)
+    # Idempotency-Key answers, for every runtime route that takes the header (enrollment, later checkout).
+    idempotency_store = providers.Singleton(SqlIdempotencyStore, database)
 
     # Narrow read ports that several modules read (a module never calls another module's service).
     resources = providers.Singleton(SqlResourceDirectory, database)

@@ -65,6 +65,7 @@ from elearning_core.course.queries import (
     LessonView,
     LiveCourse,
     SectionView,
+    TeachingScope,
     VersionSummary,
     published_outline_of,
 )
@@ -277,6 +278,12 @@ class SqlCourseRepository(CourseRepository):
             return True
         query = select(exists().where(courses.c.slug == slug, *([courses.c.id != excluding] if excluding else [])))
         return bool((await self._conn.execute(query)).scalar())
+
+    async def slugs_starting_with(self, prefix: str) -> set[str]:
+        staged = {c.slug for c in self._seen.values() if c.id in self._new and c.slug.startswith(prefix)}
+        # LIKE, not a range: PostgreSQL's locale collations do not order '-' as ASCII does.
+        query = select(courses.c.slug).where(courses.c.slug.like(f"{_like_escape(prefix)}%", escape="\\"))
+        return staged | set((await self._conn.execute(query)).scalars())
 
     async def taken(self, slugs: Collection[str], ids: Collection[uuid.UUID]) -> tuple[set[str], set[uuid.UUID]]:
         slug_list, id_list = list(slugs), list(ids)
@@ -504,6 +511,21 @@ def _like_escape(text: str) -> str:
     return text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+async def _teaching(db: Database, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+    mine = courses.c.owner_id == where.user_id
+    if where.course_ids:
+        mine = mine | courses.c.id.in_(sorted(where.course_ids))
+    if where.organization_ids:
+        mine = mine | courses.c.organization_id.in_(sorted(where.organization_ids))
+    query = select(*_SUMMARY_COLUMNS).where(mine)
+    if after is not None:
+        query = query.where(tuple_(courses.c.created_at, courses.c.id) < tuple_(after[0], after[1]))
+    query = query.order_by(courses.c.created_at.desc(), courses.c.id.desc()).limit(limit)
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+    return [_summary_from_row(r) for r in rows]
+
+
 class SqlCatalogQueries(CatalogQueries):
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -532,6 +554,9 @@ class SqlCatalogQueries(CatalogQueries):
 
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         return await self._outline(courses.c.id == course_id)
+
+    async def teaching(self, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        return await _teaching(self._db, where, after, limit)
 
     async def outline_by_slug(self, slug: str) -> CourseOutline | None:
         return await self._outline(courses.c.slug == slug)
@@ -800,6 +825,10 @@ class PgCatalogQueries(CatalogQueries):
 
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         return await self._outline("id", course_id)
+
+    async def teaching(self, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        # Not a hot path: the SQLAlchemy statement both backends share.
+        return await _teaching(self._db, where, after, limit)
 
     async def outline_by_slug(self, slug: str) -> CourseOutline | None:
         return await self._outline("slug", slug)

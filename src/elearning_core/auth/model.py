@@ -18,6 +18,13 @@ Two rules keep "instructors edit only their courses" true:
   permissions come from a grant on the course itself;
 - the owner of a course (``Owned``) holds an implicit instructor grant on it,
   so a course an instructor creates is theirs to edit at once.
+
+One permission is not a role's to give: ``PARTICIPATE`` (act as a member of
+the community: enroll on one's own, and later post) is decided by the
+account's state. With the platform's ``require_verified_email`` rule on, a
+user holds it once their email is verified; service accounts always do.
+Every module that needs the rule calls ``require_participation`` with its
+policy, so the rule and its refusal (``EmailVerificationRequired``) live here.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from elearning_core.shared.ports import Decision, Principal
+from elearning_core.shared.errors import EmailVerificationRequired, PermissionDenied
+from elearning_core.shared.ports import Decision, Policy, Principal
 
 
 class Role(enum.StrEnum):
@@ -183,17 +191,31 @@ def owner_grant(principal: Principal, resource: object | None) -> Grant | None:
     return Grant(Role.INSTRUCTOR, own[0]) if own else None
 
 
+PARTICIPATE = "account.participate"
+"""Enroll on one's own (and post, once discussion lands): decided by the account's state, not by a role."""
+VERIFY_FIRST = "confirm your email address first (the link in the mail; POST /api/v1/auth/verify-email/resend)"
+
+
 class RolePolicy:
     """The ``Policy`` port, decided by the principal's grants.
 
     ``grants_of`` looks them up; by default they are the ones the principal
     carries (loaded once when the request was authenticated).
+    ``require_verified_email`` is the platform's rule for ``PARTICIPATE``.
     """
 
-    def __init__(self, grants_of: Callable[[Principal], Iterable[Grant]] = _carried_grants) -> None:
+    def __init__(
+        self,
+        grants_of: Callable[[Principal], Iterable[Grant]] = _carried_grants,
+        *,
+        require_verified_email: bool = True,
+    ) -> None:
         self._grants_of = grants_of
+        self._require_verified_email = require_verified_email
 
     def authorize(self, principal: Principal, permission: str, resource: object | None = None) -> Decision:
+        if permission == PARTICIPATE:
+            return self._participation(principal)
         try:
             wanted = Permission(permission)
         except ValueError:
@@ -214,6 +236,31 @@ class RolePolicy:
         if not grants:
             return Decision(False, f"no role grants {wanted.value} on {where}: the principal holds no role")
         return Decision(False, f"no role grants {wanted.value} on {where}")
+
+    def _participation(self, principal: Principal) -> Decision:
+        if principal.is_anonymous:
+            return Decision(False, "authentication required")
+        if principal.user_id is None:
+            return Decision(True, "a service account acts for the platform")
+        if principal.email_verified:
+            return Decision(True, "the account's email address is verified")
+        if not self._require_verified_email:
+            return Decision(True, "the platform does not require a verified email address")
+        return Decision(False, VERIFY_FIRST)
+
+
+def require_participation(policy: Policy, principal: Principal, action: str) -> None:
+    """Refuse ``action`` unless the policy lets the principal take part (the verified-email rule).
+
+    An unverified user gets ``EmailVerificationRequired`` (a refusal they can lift themselves);
+    any other refusal is a plain ``PermissionDenied``.
+    """
+    decision = policy.authorize(principal, PARTICIPATE)
+    if decision.allowed:
+        return
+    if principal.user_id is not None and not principal.email_verified:
+        raise EmailVerificationRequired(action, decision.reason)
+    raise PermissionDenied(action, decision.reason)
 
 
 @dataclass(frozen=True, slots=True)

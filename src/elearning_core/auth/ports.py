@@ -175,6 +175,7 @@ class PrincipalRecord:
     status: str
     grants: tuple[Grant, ...]
     session_active: bool
+    email_verified: bool = False
 
 
 class PrincipalQueries(Protocol):

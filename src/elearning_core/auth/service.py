@@ -98,8 +98,16 @@ def peek_issuer(token: str) -> str | None:
     return issuer if isinstance(issuer, str) else None
 
 
-def user_principal(user_id: uuid.UUID, grants: tuple[Grant, ...], session_id: uuid.UUID | None) -> Principal:
-    return Principal(subject=f"{USER_SUBJECT_PREFIX}{user_id}", user_id=user_id, grants=grants, session_id=session_id)
+def user_principal(
+    user_id: uuid.UUID, grants: tuple[Grant, ...], session_id: uuid.UUID | None, *, email_verified: bool = False
+) -> Principal:
+    return Principal(
+        subject=f"{USER_SUBJECT_PREFIX}{user_id}",
+        user_id=user_id,
+        grants=grants,
+        session_id=session_id,
+        email_verified=email_verified,
+    )
 
 
 class AuthService:
@@ -230,7 +238,7 @@ class AuthService:
             raise Unauthenticated("the account is not active")
         if not record.session_active:
             raise Unauthenticated(SESSION_ENDED)
-        return user_principal(user_id, record.grants, session_id)
+        return user_principal(user_id, record.grants, session_id, email_verified=record.email_verified)
 
     async def _authenticate_external(self, provider: OidcProvider, token: str) -> Principal:
         try:

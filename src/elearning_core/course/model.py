@@ -18,11 +18,13 @@ import re
 import unicodedata
 import urllib.parse
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from slugify import slugify as _slugify
 
 from elearning_core.auth.model import Scope
 from elearning_core.course import events as ev
@@ -109,14 +111,32 @@ def check_slug(value: str) -> str:
 
 
 def slugify(text: str) -> str:
-    """Derive a valid slug from a title (ASCII-folded, hyphenated); pads short results."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:SLUG_MAX].strip("-")
+    """A valid slug derived from ``text``: transliterated to ASCII, lowercased, hyphenated, padded if short.
+
+    Transliteration is python-slugify's (the Russian title "Kurs po Java", in Cyrillic letters,
+    gives ``kurs-po-java``; ``Crème brûlée`` gives ``creme-brulee``): a pure, maintained text
+    library without I/O, so the core may use it (import-linter forbids infrastructure libraries).
+    """
+    slug = _slugify(text, max_length=SLUG_MAX, word_boundary=True)
     if len(slug) < SLUG_MIN:
-        slug = (slug + "-course").strip("-") if slug else "course"
-        if len(slug) < SLUG_MIN:
-            slug = f"{slug}-course"
+        slug = f"{slug}-course" if slug else "course"
     return slug
+
+
+def slug_with_suffix(base: str, number: int) -> str:
+    """The ``number``-th candidate for ``base``: ``base`` itself for 1, else ``base-N`` cut to fit ``SLUG_MAX``."""
+    if number <= 1:
+        return base
+    suffix = f"-{number}"
+    return base[: SLUG_MAX - len(suffix)].rstrip("-") + suffix
+
+
+def first_free_slug(base: str, taken: Collection[str]) -> str:
+    """``base``, or the lowest ``base-N`` (N >= 2) that is not ``taken``."""
+    number = 1
+    while (candidate := slug_with_suffix(base, number)) in taken:
+        number += 1
+    return candidate
 
 
 def check_language(value: str) -> str:

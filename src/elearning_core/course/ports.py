@@ -19,6 +19,10 @@ class CourseRepository(Protocol):
 
     async def slug_taken(self, slug: str, *, excluding: uuid.UUID | None = None) -> bool: ...
 
+    async def slugs_starting_with(self, prefix: str) -> set[str]:
+        """The stored and staged slugs that begin with ``prefix`` (to pick a free ``base-N``; one query)."""
+        ...
+
     async def taken(self, slugs: Collection[str], ids: Collection[uuid.UUID]) -> tuple[set[str], set[uuid.UUID]]:
         """Which of these slugs and course ids stored courses already use (one query, for bulk imports)."""
         ...

@@ -273,6 +273,25 @@ def _scope(*parts: str | None) -> str:
 CatalogKey = tuple[datetime, uuid.UUID]
 
 
+@dataclass(frozen=True, slots=True)
+class TeachingScope:
+    """Where a user teaches: the courses they own, those they hold a course role on, and the
+    organizations whose every course they assist (a teaching assistant granted on the organization)."""
+
+    user_id: uuid.UUID
+    course_ids: frozenset[uuid.UUID] = frozenset()
+    organization_ids: frozenset[uuid.UUID] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class TeachingCourse:
+    """A course of ``GET /me/teaching``: its listing, and the caller's role on it."""
+
+    course: CourseSummary
+    role: str
+    """``owner``, ``instructor`` or ``teaching_assistant``."""
+
+
 class CatalogQueries(Protocol):
     async def list_courses(self, where: CatalogFilter, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
         """Courses matching ``where``, newest first, strictly after ``after``; at most ``limit``.
@@ -302,4 +321,9 @@ class CatalogQueries(Protocol):
     ) -> list[VersionSummary]:
         """The course's published versions, newest first (empty for an unknown course): those
         numbered below ``before`` when given, at most ``limit`` when given."""
+        ...
+
+    async def teaching(self, where: TeachingScope, after: CatalogKey | None, limit: int) -> list[CourseSummary]:
+        """Every course in ``where``, whatever its status, newest created first (ties: id descending),
+        strictly after ``after``; at most ``limit``."""
         ...

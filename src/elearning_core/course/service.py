@@ -8,13 +8,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Literal, TypeVar
 
-from elearning_core.auth.model import ResourceRef, ScopeKind
+from elearning_core.auth.model import Grant, ResourceRef, Role, ScopeKind
 from elearning_core.course.commands import (
     AddLesson,
     AddSection,
     CourseRef,
     CourseSpec,
     CreateCourse,
+    LessonSpec,
     RemoveLesson,
     RemoveSection,
     RenameLesson,
@@ -30,7 +31,10 @@ from elearning_core.course.model import (
     CourseStatus,
     LessonContent,
     check_slug,
+    check_title,
     escaped_text_html,
+    first_free_slug,
+    slugify,
 )
 from elearning_core.course.ports import CourseUnitOfWork, MarkdownRenderer
 from elearning_core.course.queries import (
@@ -41,12 +45,14 @@ from elearning_core.course.queries import (
     CourseSummary,
     LessonView,
     SectionView,
+    TeachingCourse,
+    TeachingScope,
     VersionSummary,
     outline_of,
     with_html,
 )
 from elearning_core.shared.clock import Clock
-from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from elearning_core.shared.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
 from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of
 from elearning_core.shared.ports import Policy, Principal, require
@@ -58,6 +64,10 @@ PUBLISH = "course.publish"
 DELETE = "course.delete"
 VIEW_UNPUBLISHED = "course.view_unpublished"
 GRANT = "role.grant"
+
+SLUG_ATTEMPTS = 20
+"""Tries of a create that derives its slug. Each round of colliding creates lets one of them commit,
+so N creates of one title at the same instant need N tries at most."""
 
 # Which version of a course a read asks for: the default (the draft for staff, the latest
 # published version for everyone else), the latest published version, or version N.
@@ -97,24 +107,39 @@ class CourseService:
             # The owner holds an implicit instructor grant on the course: naming someone else as owner
             # grants them a role, which needs role.grant there (an instructor creates only for themselves).
             require(self._policy, actor, GRANT, where)
-        course = Course.create(
-            title=cmd.title,
-            slug=cmd.slug,
-            at=self._clock.now(),
-            summary=cmd.summary,
-            description=cmd.description,
-            language=cmd.language,
-            level=cmd.level,
-            tags=cmd.tags,
-            owner_id=_owner(cmd.owner_id or actor.user_id),
-            organization_id=cmd.organization_id,
-        )
-        async with self._uow() as uow:
-            if await uow.courses.slug_taken(course.slug):
-                raise _slug_conflict(course.slug)
-            uow.courses.add(course)
-            await uow.commit()
-        return course
+        base = None if cmd.slug is not None else slugify(check_title(cmd.title))
+        for attempt in range(1, SLUG_ATTEMPTS + 1):
+            async with self._uow() as uow:
+                if base is None:
+                    slug = cmd.slug
+                    assert slug is not None
+                    if await uow.courses.slug_taken(check_slug(slug)):
+                        raise _slug_conflict(slug)
+                else:
+                    # The first free ``base-N`` as this transaction sees it; a concurrent create that took the
+                    # same one first makes the commit fail on the unique slug, and the next attempt looks again.
+                    slug = first_free_slug(base, await uow.courses.slugs_starting_with(base))
+                course = Course.create(
+                    title=cmd.title,
+                    slug=slug,
+                    at=self._clock.now(),
+                    summary=cmd.summary,
+                    description=cmd.description,
+                    language=cmd.language,
+                    level=cmd.level,
+                    tags=cmd.tags,
+                    owner_id=_owner(cmd.owner_id or actor.user_id),
+                    organization_id=cmd.organization_id,
+                )
+                uow.courses.add(course)
+                try:
+                    await uow.commit()
+                except Conflict:
+                    if base is None or attempt == SLUG_ATTEMPTS:
+                        raise
+                    continue
+            return course
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def update(self, actor: Principal, cmd: UpdateCourse) -> Course:
         _refuse_anonymous(self._policy, actor, EDIT)
@@ -212,28 +237,36 @@ class CourseService:
         actor: Principal,
         specs: Sequence[CourseSpec],
         on_progress: Callable[[int], None] | None = None,
+        *,
+        as_copy: bool = False,
     ) -> list[Course]:
         """Create every course of ``specs`` in one transaction, or none of them.
 
         Every record is built and checked (values, slugs unique in the file
         and in the catalog, publishability) before anything is written; the
         first bad record is reported by its index and slug.
+
+        ``as_copy``: each record becomes a new course beside what is stored: new ids (course, sections,
+        lessons, attachments) and the first free slug derived from the record's (``intro`` -> ``intro-2``).
         """
         require(self._policy, actor, CREATE)
         at = self._clock.now()
-        courses = [
-            _build_from_spec(index, spec, at, actor.user_id, self._renderer.render) for index, spec in enumerate(specs)
-        ]
-        seen: dict[str, int] = {}
-        seen_ids: dict[uuid.UUID, int] = {}
-        for index, course in enumerate(courses):
-            if course.slug in seen:
-                raise _record_error(index, course.slug, f"slug duplicates record {seen[course.slug]}", "slug")
-            if course.id in seen_ids:
-                raise _record_error(index, course.slug, f"id duplicates record {seen_ids[course.id]}", "id")
-            seen[course.slug] = index
-            seen_ids[course.id] = index
         async with self._uow() as uow:
+            if as_copy:
+                specs = await _copies(uow, specs)
+            courses = [
+                _build_from_spec(index, spec, at, actor.user_id, self._renderer.render)
+                for index, spec in enumerate(specs)
+            ]
+            seen: dict[str, int] = {}
+            seen_ids: dict[uuid.UUID, int] = {}
+            for index, course in enumerate(courses):
+                if course.slug in seen:
+                    raise _record_error(index, course.slug, f"slug duplicates record {seen[course.slug]}", "slug")
+                if course.id in seen_ids:
+                    raise _record_error(index, course.slug, f"id duplicates record {seen_ids[course.id]}", "id")
+                seen[course.slug] = index
+                seen_ids[course.id] = index
             taken_slugs, taken_ids = await uow.courses.taken(seen, seen_ids)
             for index, course in enumerate(courses):
                 if course.slug in taken_slugs or course.id in taken_ids:
@@ -285,6 +318,41 @@ class CourseService:
             assert sort_at is not None
             next_cursor = self._cursors.encode(where.scope(), [sort_at.isoformat(), str(last.id)])
         return Page(items=items, next_cursor=next_cursor)
+
+    async def list_teaching(
+        self, actor: Principal, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[TeachingCourse]:
+        """The courses ``actor`` teaches, drafts included, newest created first, with the actor's role on each.
+
+        Teaching means owning the course (its implicit instructor), an instructor or teaching assistant
+        grant on the course, or a teaching assistant grant on its organization. Administrators are not
+        listed every course: they administer, they do not teach.
+        """
+        if actor.user_id is None:
+            raise Unauthenticated("listing one's teaching needs a user's sign-in (a service account teaches nothing)")
+        check_page_size(limit)
+        roles, organizations = _teaching_grants(actor)
+        where = TeachingScope(actor.user_id, frozenset(roles), frozenset(organizations))
+        listing = f"teaching:{actor.user_id}"
+        after = _cursor_key(self._cursors.decode(listing, cursor)) if cursor else None
+        rows = await self._queries.teaching(where, after, limit + 1)
+        items, more = rows[:limit], len(rows) > limit
+        next_cursor = None
+        if more:
+            last = items[-1]
+            next_cursor = self._cursors.encode(listing, [last.created_at.isoformat(), str(last.id)])
+        return Page(
+            items=[
+                TeachingCourse(
+                    course=item,
+                    role="owner"
+                    if item.owner_id == actor.user_id
+                    else roles.get(item.id, Role.TEACHING_ASSISTANT.value),
+                )
+                for item in items
+            ],
+            next_cursor=next_cursor,
+        )
 
     async def get_outline(self, actor: Principal, course_id: uuid.UUID, version: VersionRef = None) -> CourseOutline:
         """The course as ``actor`` may see it: learners only ever get a published version, never the draft.
@@ -491,3 +559,58 @@ def _build_from_spec(
     except Conflict as exc:
         raise _record_error(index, spec.slug, exc.detail, "status") from None
     return course
+
+
+async def _copies(uow: CourseUnitOfWork, specs: Sequence[CourseSpec]) -> list[CourseSpec]:
+    """The records as new courses: no ids (fresh ones are made) and the first slugs free in the catalog and the file."""
+    chosen: set[str] = set()
+    copies = []
+    for index, spec in enumerate(specs):
+        try:
+            base = check_slug(spec.slug)
+        except ValidationFailed as exc:
+            raise _record_error(index, spec.slug, exc.errors[0].message, "slug") from None
+        slug = first_free_slug(base, chosen | await uow.courses.slugs_starting_with(base))
+        chosen.add(slug)
+        copies.append(
+            spec.model_copy(
+                update={
+                    "id": None,
+                    "slug": slug,
+                    "sections": [
+                        section.model_copy(
+                            update={
+                                "id": None,
+                                "lessons": [_lesson_copy(lesson) for lesson in section.lessons],
+                            }
+                        )
+                        for section in spec.sections
+                    ],
+                }
+            )
+        )
+    return copies
+
+
+def _lesson_copy(lesson: LessonSpec) -> LessonSpec:
+    content = lesson.content
+    if content is not None and content.attachments:
+        content = content.model_copy(
+            update={"attachments": [a.model_copy(update={"id": None}) for a in content.attachments]}
+        )
+    return lesson.model_copy(update={"id": None, "content": content})
+
+
+def _teaching_grants(actor: Principal) -> tuple[dict[uuid.UUID, str], set[uuid.UUID]]:
+    """The actor's course roles by course (instructor wins over assistant) and the organizations it assists."""
+    roles: dict[uuid.UUID, str] = {}
+    organizations: set[uuid.UUID] = set()
+    for grant in actor.grants:
+        if not isinstance(grant, Grant) or grant.scope.id is None:
+            continue
+        if grant.scope.kind is ScopeKind.COURSE and grant.role in (Role.INSTRUCTOR, Role.TEACHING_ASSISTANT):
+            if roles.get(grant.scope.id) != Role.INSTRUCTOR.value:
+                roles[grant.scope.id] = grant.role.value
+        elif grant.scope.kind is ScopeKind.ORGANIZATION and grant.role is Role.TEACHING_ASSISTANT:
+            organizations.add(grant.scope.id)
+    return roles, organizations

@@ -12,6 +12,10 @@ window, into a course closed to self-enrollment or not yet published, and
 without the prerequisites (an explicit decision of the course's staff), but
 never beyond a capacity.
 
+Self-enrollment also needs the platform's participation rule
+(``require_participation``: a verified email, when the platform requires one).
+Staff enrolling a learner do not: they vouch for the account.
+
 Prerequisites are checked through ``PrerequisiteChecker`` before the lock is
 taken (it is another module's read, which must not run while a row lock is
 held), and the rules read under the lock must not require more than was
@@ -24,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from elearning_core.auth.model import Permission, ResourceRef
+from elearning_core.auth.model import Permission, ResourceRef, require_participation
 from elearning_core.auth.ports import ResourceDirectory
 from elearning_core.enrollment.commands import CreateCohort, EnrollmentSettings, UpdateCohort
 from elearning_core.enrollment.model import (
@@ -89,6 +93,7 @@ class EnrollmentService:
         """Enroll the caller; ``(enrollment, created)``. Enrolling again returns the existing enrollment."""
         user_id = _user_of(actor)
         await self._visible(actor, course_id)
+        require_participation(self._policy, actor, "enroll")
         if not await self._courses.published(course_id):
             raise Conflict("the course is not published: nobody can enroll on their own yet")
         async with self._uow() as uow:

@@ -51,6 +51,15 @@ class ChangePassword(_Command):
     new_password: str = Field(max_length=256)
 
 
+class ChangeEmail(_Command):
+    """Move the caller's account to ``new_email``; a password account confirms with its current password."""
+
+    new_email: str = Field(max_length=254, description="The new sign-in address (a link is mailed to it)")
+    current_password: str | None = Field(
+        default=None, max_length=256, description="Required when the account has a password"
+    )
+
+
 class ConfirmPasswordReset(_Command):
     token: str = Field(max_length=200)
     new_password: str = Field(max_length=256)

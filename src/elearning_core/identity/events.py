@@ -23,6 +23,22 @@ class EmailVerified(DomainEvent):
     type = "identity.email_verified.v1"
 
 
+class EmailChangeRequested(DomainEvent):
+    """A user asked to move their account to another address; nothing changes until the new one is confirmed.
+
+    Carries no address: the request may never be confirmed, and the address may not be the user's."""
+
+    type = "identity.email_change_requested.v1"
+
+
+class EmailChanged(DomainEvent):
+    """The account's sign-in address is now ``email`` (verified)."""
+
+    type = "identity.email_changed.v1"
+    email: str
+    by: str  # "user" (confirmed through the link mailed to the new address) or "admin"
+
+
 class PasswordChanged(DomainEvent):
     type = "identity.password_changed.v1"
     reason: str  # "change", "reset" or "rehash"

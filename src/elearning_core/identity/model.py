@@ -234,6 +234,20 @@ class User(_Aggregate):
             self._touch(at)
             self._record(ev.EmailVerified, at)
 
+    def email_change_requested(self, at: datetime) -> None:
+        self._ensure_not_deleted()
+        self._record(ev.EmailChangeRequested, at)
+
+    def change_email(self, email: str, at: datetime, *, by: str) -> None:
+        """Take ``email`` as the sign-in address, verified: whoever confirms it proved they read its mailbox
+        (a user through the mailed link) or vouches for it (an administrator, ``by="admin"``)."""
+        self._ensure_not_deleted()
+        address = check_email(email)
+        self.email = address
+        self.email_verified_at = at
+        self._touch(at)
+        self._record(ev.EmailChanged, at, email=address, by=by)
+
     def set_password_hash(self, password_hash: str, at: datetime, *, reason: str) -> None:
         self._ensure_not_deleted()
         self.password_hash = password_hash
@@ -356,6 +370,7 @@ class Organization(_Aggregate):
 class TokenPurpose(enum.StrEnum):
     VERIFY_EMAIL = "verify_email"
     PASSWORD_RESET = "password_reset"
+    EMAIL_CHANGE = "email_change"
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +383,8 @@ class OneTimeToken:
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None = None
+    new_email: str | None = None
+    """The address an ``EMAIL_CHANGE`` token confirms (None for the other purposes)."""
 
 
 @dataclass(frozen=True, slots=True)

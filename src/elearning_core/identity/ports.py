@@ -128,7 +128,7 @@ class OrganizationRepository(Protocol):
 
 
 class OneTimeTokenRepository(Protocol):
-    """Email-verification and password-reset tokens, stored by digest."""
+    """Email-verification, password-reset and email-change tokens, stored by digest."""
 
     async def add(self, token: OneTimeToken) -> None: ...
 
@@ -136,6 +136,13 @@ class OneTimeTokenRepository(Protocol):
         """Mark the token used and return its user, atomically: None when it is unknown, used or expired.
 
         Two concurrent consumers of one token: exactly one gets the user id.
+        """
+        ...
+
+    async def consume_email_change(self, digest: str, at: datetime) -> tuple[UserId, str] | None:
+        """``consume`` for an ``EMAIL_CHANGE`` token: its user and the address it confirms.
+
+        A spent or revoked token keeps no address (``revoke_all`` drops it too).
         """
         ...
 

@@ -60,6 +60,15 @@ class PermissionDenied(DomainError):
         self.reason = reason
 
 
+class EmailVerificationRequired(PermissionDenied):
+    """The account must confirm its email address before it may do this (enroll on its own, post).
+
+    A refusal about the caller, not about the resource: the same request succeeds once they verify.
+    """
+
+    code = "email_verification_required"
+
+
 class Unauthenticated(DomainError):
     """Credentials were missing, wrong or expired. The detail never says which part was wrong."""
 

@@ -16,4 +16,6 @@ class CreateVideo(_Command):
 
 
 class SavePosition(_Command):
-    position_seconds: float = Field(ge=0, le=7 * 24 * 3600)
+    position_seconds: float = Field(
+        ge=0, le=7 * 24 * 3600, description="Seconds from the start; past the video's end it is kept as the end"
+    )

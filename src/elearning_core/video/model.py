@@ -348,6 +348,17 @@ class PlaybackPosition:
     position_seconds: float
     updated_at: datetime
 
+    @classmethod
+    def within(cls, user_id: uuid.UUID, video: Video, seconds: float, at: datetime) -> PlaybackPosition:
+        """The position, clamped to the video's duration when it is known.
+
+        Clamped, not refused: a player reports its clock, which at the end of a video may run
+        a frame past the duration the probe measured; refusing would fail the last save of every
+        video watched to the end. A position past the end means "at the end".
+        """
+        duration = video.duration_seconds
+        return cls(user_id, video.id, min(seconds, duration) if duration is not None else seconds, at)
+
 
 # -- WebVTT ------------------------------------------------------------------------------
 

@@ -413,26 +413,27 @@ class VideoService:
         return prefix + path
 
     async def save_position(self, actor: Principal, video_id: uuid.UUID, cmd: SavePosition) -> PlaybackPosition:
-        user_id = await self._viewer_id(actor, video_id)
-        position = PlaybackPosition(user_id, video_id, cmd.position_seconds, self._clock.now())
+        """Keep where the viewer is; a position past the end is kept as the end (``PlaybackPosition.within``)."""
+        user_id, video = await self._viewer(actor, video_id)
+        position = PlaybackPosition.within(user_id, video, cmd.position_seconds, self._clock.now())
         async with self._uow() as uow:
             stored = await uow.playback_positions.save(position)
             await uow.commit()
         return stored
 
     async def get_position(self, actor: Principal, video_id: uuid.UUID) -> PlaybackPosition:
-        user_id = await self._viewer_id(actor, video_id)
+        user_id, _ = await self._viewer(actor, video_id)
         async with self._uow() as uow:
             stored = await uow.playback_positions.get(user_id, video_id)
         return stored or PlaybackPosition(user_id, video_id, 0.0, self._clock.now())
 
-    async def _viewer_id(self, actor: Principal, video_id: uuid.UUID) -> uuid.UUID:
+    async def _viewer(self, actor: Principal, video_id: uuid.UUID) -> tuple[uuid.UUID, Video]:
         async with self._uow() as uow:
             video = await self._video(uow, video_id)
         await self._require_viewer(actor, video.course_id)
         if actor.user_id is None:
             raise PermissionDenied("keep a playback position", "only a user's sign-in has one")
-        return actor.user_id
+        return actor.user_id, video
 
 
 class _ProgressReporter:

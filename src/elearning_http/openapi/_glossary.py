@@ -63,7 +63,9 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "TokenBody": {"token": "dG9rZW4tZnJvbS10aGUtbWFpbA"},
     "EmailBody": {"email": "ada@example.org"},
     "ConfirmPasswordReset": {"token": "dG9rZW4tZnJvbS10aGUtbWFpbA", "new_password": "a new long passphrase"},
+    "ResetForm": {"token": "dG9rZW4tZnJvbS10aGUtbWFpbA", "new_password": "a new long passphrase"},
     # users and organizations
+    "ChangeEmail": {"new_email": "ada.lovelace@example.org", "current_password": "correct horse battery"},
     "UpdateProfile": {"display_name": "Ada L.", "time_zone": "Europe/London"},
     "ChangePassword": {"current_password": "correct horse battery", "new_password": "a new long passphrase"},
     "DeleteAccount": {"password": "correct horse battery"},

@@ -28,7 +28,7 @@ from litestar.status_codes import (
 from pydantic import ConfigDict, Field
 
 from elearning_core.auth.service import AuthService, IssuedTokens
-from elearning_core.identity.commands import ConfirmPasswordReset, RegisterUser
+from elearning_core.identity.commands import RegisterUser
 from elearning_core.identity.service import IdentityService
 from elearning_core.shared.inputs import InputModel
 from elearning_core.shared.ports import Principal
@@ -279,28 +279,6 @@ class AuthController(Controller):
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_cleared_cookies(session_settings))
 
     @post(
-        "/verify-email",
-        opt=PUBLIC,
-        summary="Confirm an email address with the mailed token",
-        status_code=HTTP_200_OK,
-        responses=AUTH_ERRORS,
-    )
-    async def verify_email(
-        self, identity_service: NamedDependency[IdentityService], data: JSONBody[TokenBody]
-    ) -> EmailVerification:
-        user = await identity_service.verify_email(data.token)
-        return EmailVerification(str(user.id), user.email_verified)
-
-    @get("/verify-email", opt=PUBLIC, summary="Confirm an email address (the link in the mail)", responses=AUTH_ERRORS)
-    async def verify_email_link(
-        self,
-        identity_service: NamedDependency[IdentityService],
-        token: Annotated[str, QueryParameter(max_length=200)],
-    ) -> EmailVerification:
-        user = await identity_service.verify_email(token)
-        return EmailVerification(str(user.id), user.email_verified)
-
-    @post(
         "/verify-email/resend",
         status_code=HTTP_202_ACCEPTED,
         summary="Mail a new confirmation link",
@@ -328,18 +306,6 @@ class AuthController(Controller):
     ) -> Accepted:
         await identity_service.request_password_reset(data.email, client_ip=client_ip(request))
         return Accepted("accepted", "if the address has an account, a reset message is on its way")
-
-    @post(
-        "/password-reset/confirm",
-        status_code=HTTP_204_NO_CONTENT,
-        opt=PUBLIC,
-        summary="Choose a new password with the mailed token",
-        responses=AUTH_ERRORS,
-    )
-    async def confirm_reset(
-        self, identity_service: NamedDependency[IdentityService], data: JSONBody[ConfirmPasswordReset]
-    ) -> None:
-        await identity_service.confirm_password_reset(data)
 
     @get(
         "/providers",

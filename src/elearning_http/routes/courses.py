@@ -7,6 +7,8 @@ map the result to a response. Rules and permissions live in the core.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
@@ -30,13 +32,23 @@ from elearning_core.course.commands import (
     SetLessonContent,
     UpdateCourse,
 )
-from elearning_core.course.model import DESCRIPTION_MAX, SLUG_MAX, SUMMARY_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX, Level
+from elearning_core.course.model import (
+    DESCRIPTION_MAX,
+    SLUG_MAX,
+    SUMMARY_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+    CourseStatus,
+    Level,
+)
 from elearning_core.course.queries import (
     CatalogFilter,
     CourseOutline,
     CourseSummary,
     LessonView,
     SectionView,
+    TeachingCourse,
     VersionSummary,
     outline_of,
 )
@@ -432,3 +444,66 @@ class CourseController(Controller):
     ) -> None:
         cmd = RemoveLesson(course_id=course_id, section_id=section_id, lesson_id=lesson_id)
         await course_service.remove_lesson(principal, cmd)
+
+
+# -- the caller's teaching ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TeachingItem:
+    """A course the caller teaches, as the catalog lists it, with the caller's role on it."""
+
+    id: uuid.UUID
+    slug: str
+    title: str
+    summary: str
+    status: CourseStatus
+    language: str
+    level: Level
+    tags: list[str]
+    owner_id: uuid.UUID | None
+    created_at: datetime
+    published_at: datetime | None
+    section_count: int
+    lesson_count: int
+    role: str
+
+
+def _teaching_item(taught: TeachingCourse) -> TeachingItem:
+    c = taught.course
+    return TeachingItem(
+        id=c.id,
+        slug=c.slug,
+        title=c.title,
+        summary=c.summary,
+        status=c.status,
+        language=c.language,
+        level=c.level,
+        tags=c.tags,
+        owner_id=c.owner_id,
+        created_at=c.created_at,
+        published_at=c.published_at,
+        section_count=c.section_count,
+        lesson_count=c.lesson_count,
+        role=taught.role,
+    )
+
+
+@get(
+    "/api/v1/me/teaching",
+    tags=["courses"],
+    summary="The courses the caller teaches",
+    description="Courses the caller owns, or holds an instructor or teaching assistant role on (on the course, "
+    "or as a teaching assistant of its organization), drafts included, newest created first; paged "
+    "(docs/pagination.md). `role` is `owner`, `instructor` or `teaching_assistant`. Needs a user's sign-in.",
+    responses=problem_responses(400, 401, 422),
+    response_headers=LINK,
+)
+async def my_teaching(
+    request: Request[Any, Any, Any],
+    course_service: NamedDependency[CourseService],
+    principal: NamedDependency[Principal],
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+) -> Response[Paged[TeachingItem]]:
+    return paged(request, await course_service.list_teaching(principal, cursor, limit), _teaching_item)

@@ -29,6 +29,7 @@ from elearning_core.shared.inputs import InputModel
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem, problem_responses
+from elearning_http.idempotency import IDEMPOTENCY_RESPONSES, REPLAYED_HEADER, IdempotencyKey, IdempotencyMiddleware
 from elearning_http.openapi import alternative
 from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
@@ -167,9 +168,16 @@ class EnrollmentController(Controller):
     @post(
         "/enrollments",
         summary="Enroll (the caller)",
-        responses={**ERRORS, **alternative(HTTP_200_OK, EnrollmentOut, "Already enrolled: the enrollment")},
+        responses={
+            **ERRORS,
+            **IDEMPOTENCY_RESPONSES,
+            **alternative(HTTP_200_OK, EnrollmentOut, "Already enrolled: the enrollment"),
+        },
         description="201 when enrolled, 200 with the existing enrollment when already enrolled. "
-        "409 names the rule that refused it (full, closed, window, prerequisites).",
+        "409 names the rule that refused it (full, closed, window, prerequisites). "
+        "Takes an `Idempotency-Key` (docs/idempotency.md).",
+        middleware=[IdempotencyMiddleware],
+        response_headers=[REPLAYED_HEADER],
     )
     async def self_enroll(
         self,
@@ -177,7 +185,9 @@ class EnrollmentController(Controller):
         principal: Caller,
         course_id: CourseId,
         data: JSONBody[CohortChoice | None] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[EnrollmentOut]:
+        del idempotency_key  # handled by IdempotencyMiddleware; declared for validation and the schema
         enrollment, created = await enrollment_service.self_enroll(
             principal, course_id, data.cohort_id if data else None
         )
@@ -216,9 +226,11 @@ class EnrollmentController(Controller):
     @put(
         "/enrollments/{user_id:uuid}",
         summary="Enroll a learner (staff)",
-        responses={**ERRORS, **alternative(HTTP_201_CREATED, EnrollmentOut, "Enrolled")},
+        responses={**ERRORS, **IDEMPOTENCY_RESPONSES, **alternative(HTTP_201_CREATED, EnrollmentOut, "Enrolled")},
         description="201 when enrolled, 200 when already enrolled. Staff bypass the window, openness and "
-        "prerequisites, never the capacity.",
+        "prerequisites, never the capacity. Takes an `Idempotency-Key` (docs/idempotency.md).",
+        middleware=[IdempotencyMiddleware],
+        response_headers=[REPLAYED_HEADER],
     )
     async def enroll(
         self,
@@ -227,7 +239,9 @@ class EnrollmentController(Controller):
         course_id: CourseId,
         user_id: UserId,
         data: JSONBody[CohortChoice | None] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[EnrollmentOut]:
+        del idempotency_key  # handled by IdempotencyMiddleware; declared for validation and the schema
         enrollment, created = await enrollment_service.enroll(
             principal, course_id, user_id, data.cohort_id if data else None
         )

@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from pydantic import ConfigDict, Field
 
 from elearning_core.identity.commands import (
+    ChangeEmail,
     ChangePassword,
     CreateOrganization,
     CreateUser,
@@ -66,6 +67,13 @@ class UserView:
     email_verified: bool
     created_at: dt.datetime
     grants: list[GrantView]
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChangeRequested:
+    status: str
+    new_email: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +163,26 @@ class MeController(Controller):
         data: JSONBody[ChangePassword],
     ) -> None:
         await identity_service.change_password(principal, data)
+
+    @post(
+        "/email",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Change the caller's email address (confirmed through a link mailed to the new one)",
+        responses={**ERRORS, **problem_responses(429)},
+        description="A password account sends its `current_password`. The address changes only when the link "
+        "mailed to the new address is opened (single use, 24 hours); the current address gets a notice. "
+        "409 when another account uses the new address (checked again at confirmation). Sessions are kept.",
+    )
+    async def change_email(
+        self,
+        identity_service: NamedDependency[IdentityService],
+        principal: NamedDependency[Principal],
+        data: JSONBody[ChangeEmail],
+    ) -> EmailChangeRequested:
+        address = await identity_service.request_email_change(principal, data)
+        return EmailChangeRequested(
+            "pending", address, "open the link mailed to the new address to complete the change"
+        )
 
     @delete(
         "/",

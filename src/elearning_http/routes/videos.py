@@ -297,7 +297,13 @@ class VideoController(Controller):
             ],
         )
 
-    @put("/videos/{video_id:uuid}/position", summary="Save where the caller is in the video", responses=ERRORS)
+    @put(
+        "/videos/{video_id:uuid}/position",
+        summary="Save where the caller is in the video",
+        responses=ERRORS,
+        description="A position past the end of a ready video is kept as its end (clamped to `duration_seconds`, "
+        "not refused: a player's clock may run a frame past the probed duration); the answer says what was kept.",
+    )
     async def save_position(
         self,
         video_service: NamedDependency[VideoService],

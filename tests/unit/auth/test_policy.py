@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from elearning_core.auth.model import (
     GRANTABLE_ON,
+    PARTICIPATE,
     PLATFORM,
     Grant,
     Permission,
@@ -19,8 +20,10 @@ from elearning_core.auth.model import (
     Scope,
     ScopeKind,
     permissions_of,
+    require_participation,
     scopes_of,
 )
+from elearning_core.shared.errors import EmailVerificationRequired, PermissionDenied
 from elearning_core.shared.ports import ANONYMOUS, SYSTEM, Principal
 
 ORG_A, ORG_B = uuid.UUID(int=1), uuid.UUID(int=2)
@@ -176,3 +179,37 @@ COURSE_GRANTS = GRANTS.filter(lambda g: g.scope.kind is ScopeKind.COURSE)
 def test_a_course_grant_never_reaches_another_course(grant: Grant, permission: Permission) -> None:
     other = FakeCourse(uuid.uuid4(), ORG_A)
     assert not policy_with(u=[grant]).authorize(user("u"), permission, other).allowed
+
+
+# -- the participation rule (verified email), decided by the account, not by a role -----------
+
+
+def verified(name: str, *, is_verified: bool) -> Principal:
+    return Principal(subject=name, user_id=uuid.uuid5(uuid.NAMESPACE_URL, name), email_verified=is_verified)
+
+
+def test_participation_needs_a_verified_email_when_the_platform_requires_it() -> None:
+    strict, relaxed = RolePolicy(), RolePolicy(require_verified_email=False)
+    assert strict.authorize(verified("ada", is_verified=True), PARTICIPATE).allowed
+    refused = strict.authorize(verified("bob", is_verified=False), PARTICIPATE)
+    assert not refused.allowed
+    assert "confirm your email address" in refused.reason
+    assert relaxed.authorize(verified("bob", is_verified=False), PARTICIPATE).allowed
+    # A service account has no mailbox: it acts for the platform. Nobody anonymous takes part.
+    assert strict.authorize(SYSTEM, PARTICIPATE).allowed
+    assert not relaxed.authorize(ANONYMOUS, PARTICIPATE).allowed
+
+
+def test_even_a_platform_admin_role_does_not_replace_verification() -> None:
+    """The rule is about the mailbox, not about rights: a grant does not vouch for an address."""
+    policy = RolePolicy(Directory({"root": [Grant(Role.PLATFORM_ADMIN)]}))
+    assert not policy.authorize(verified("root", is_verified=False), PARTICIPATE).allowed
+
+
+def test_require_participation_names_the_refusal_a_user_can_lift() -> None:
+    with pytest.raises(EmailVerificationRequired, match="not allowed to post"):
+        require_participation(RolePolicy(), verified("bob", is_verified=False), "post")
+    with pytest.raises(PermissionDenied) as refused:
+        require_participation(RolePolicy(), ANONYMOUS, "post")
+    assert not isinstance(refused.value, EmailVerificationRequired)
+    require_participation(RolePolicy(), verified("ada", is_verified=True), "post")

@@ -25,6 +25,8 @@ from elearning_core.course.model import (
     check_slug,
     check_tags,
     check_title,
+    first_free_slug,
+    slug_with_suffix,
     slugify,
 )
 from elearning_core.shared.errors import Conflict, NotFound, ValidationFailed
@@ -514,12 +516,34 @@ def test_valid_slugs_are_accepted_unchanged(slug: str) -> None:
         ("Crème brûlée 101!", "creme-brulee-101"),
         ("  --Hello__World--  ", "hello-world"),
         ("a", "a-course"),
-        ("日本語", "course"),
+        ("Курс по Java", "kurs-po-java"),  # noqa: RUF001
+        ("日本語", "ri-ben-yu"),
+        ("!!!", "course"),
         ("x" * 100, "x" * 80),
     ],
 )
 def test_slugify(title: str, slug: str) -> None:
     assert slugify(title) == slug
+
+
+@pytest.mark.parametrize(
+    ("base", "number", "slug"),
+    [
+        ("intro", 1, "intro"),
+        ("intro", 2, "intro-2"),
+        ("intro", 12, "intro-12"),
+        ("x" * 80, 2, "x" * 78 + "-2"),
+        ("a" * 77 + "-bc", 10, "a" * 77 + "-10"),
+    ],
+)
+def test_slug_with_suffix_stays_a_valid_slug(base: str, number: int, slug: str) -> None:
+    assert slug_with_suffix(base, number) == slug
+    assert check_slug(slug) == slug
+
+
+def test_first_free_slug_skips_the_taken_ones() -> None:
+    assert first_free_slug("intro", set()) == "intro"
+    assert first_free_slug("intro", {"intro", "intro-2", "intro-4", "introduction"}) == "intro-3"
 
 
 @pytest.mark.parametrize(

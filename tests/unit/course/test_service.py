@@ -134,13 +134,30 @@ async def test_create_with_a_taken_slug_is_a_conflict(service: CourseService, st
     assert published_events(store) == [ev.CourseCreated]
 
 
-async def test_create_with_a_derived_slug_that_is_taken_is_a_conflict(
+async def test_a_derived_slug_that_is_taken_gets_the_first_free_suffix(
     service: CourseService, store: CourseStore
 ) -> None:
-    await service.create(ADMIN, CreateCourse(title="Intro to SQL"))
-    with pytest.raises(Conflict):
-        await service.create(ADMIN, CreateCourse(title="intro to sql!"))
-    assert len(store.courses) == 1
+    first = await service.create(ADMIN, CreateCourse(title="Intro to Python"))
+    second = await service.create(ADMIN, CreateCourse(title="Intro to Python"))
+    third = await service.create(ADMIN, CreateCourse(title="intro to python!"))
+    assert [first.slug, second.slug, third.slug] == ["intro-to-python", "intro-to-python-2", "intro-to-python-3"]
+    assert {c.slug for c in store.courses.values()} == {"intro-to-python", "intro-to-python-2", "intro-to-python-3"}
+    created = [e for e in store.outbox if isinstance(e, ev.CourseCreated)]
+    assert [e.slug for e in created] == ["intro-to-python", "intro-to-python-2", "intro-to-python-3"]
+
+
+async def test_a_derived_slug_is_transliterated(service: CourseService) -> None:
+    course = await service.create(ADMIN, CreateCourse(title="Курс по Java"))  # noqa: RUF001
+    assert course.slug == "kurs-po-java"
+
+
+async def test_a_suffix_fills_the_lowest_free_number(service: CourseService, store: CourseStore) -> None:
+    await service.create(ADMIN, CreateCourse(title="Other", slug="intro-to-python-3"))
+    await service.create(ADMIN, CreateCourse(title="Other", slug="intro-to-pythonic"))
+    await service.create(ADMIN, CreateCourse(title="Intro to Python"))
+    second = await service.create(ADMIN, CreateCourse(title="Intro to Python"))
+    fourth = await service.create(ADMIN, CreateCourse(title="Intro to Python"))
+    assert (second.slug, fourth.slug) == ("intro-to-python-2", "intro-to-python-4")
 
 
 # -- permissions ---------------------------------------------------------------------------
@@ -446,6 +463,19 @@ async def test_import_refuses_a_record_that_already_exists(
     assert info.value.detail.startswith("record 1 ")
     assert [c.slug for c in store.courses.values()] == ["existing-course"]
     assert published_events(store) == [ev.CourseCreated]
+
+
+async def test_import_as_copy_gives_new_ids_and_the_first_free_slugs(
+    service: CourseService, store: CourseStore
+) -> None:
+    originals = await service.import_courses(ADMIN, [spec("abc", id=uuid.uuid4()), spec("abc-2")])
+    records = [spec("abc", id=originals[0].id), spec("abc-2", id=originals[1].id)]
+    copies = await service.import_courses(ADMIN, records, as_copy=True)
+    assert [c.slug for c in copies] == ["abc-3", "abc-2-2"]
+    assert not {c.id for c in copies} & {c.id for c in originals}
+    assert not {s.id for c in copies for s in c.sections} & {s.id for c in originals for s in c.sections}
+    assert [c.title for c in copies] == [c.title for c in originals]
+    assert len(store.courses) == 4
 
 
 # -- listing and pagination ----------------------------------------------------------------------

@@ -8,19 +8,27 @@ from datetime import timedelta
 
 import pytest
 
-from elearning_core.auth.model import Grant, Role, Scope
+from elearning_core.auth.model import Grant, Role, RolePolicy, Scope
 from elearning_core.auth.service import user_principal
 from elearning_core.enrollment.commands import CreateCohort, EnrollmentSettings, UpdateCohort
 from elearning_core.enrollment.events import CohortChanged, Enrolled, EnrollmentCompleted, Unenrolled
 from elearning_core.enrollment.model import EnrollmentRefused, EnrollmentStatus, RefusalReason
 from elearning_core.enrollment.service import EnrollmentService
-from elearning_core.shared.errors import Conflict, NotFound, PermissionDenied, Unauthenticated, ValidationFailed
+from elearning_core.shared.errors import (
+    Conflict,
+    EmailVerificationRequired,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationFailed,
+)
 from elearning_core.shared.ports import SYSTEM, Principal
 from tests.fakes import T0, EnrollmentStore, SettableClock, an_enrollment_service
 
 
-def learner(store: EnrollmentStore) -> Principal:
-    return user_principal(store.add_user(), (), None)
+def learner(store: EnrollmentStore, *, verified: bool = True) -> Principal:
+    """A signed-in learner; verified by default (the platform's rule for self-enrollment)."""
+    return user_principal(store.add_user(), (), None, email_verified=verified)
 
 
 def instructor_of(store: EnrollmentStore, course_id: uuid.UUID) -> Principal:
@@ -54,6 +62,26 @@ async def test_self_enrollment_records_one_event_and_is_idempotent(
     assert again.id == first.id
     assert [type(e) for e in store.outbox] == [Enrolled]
     assert await service.is_enrolled(ada.user_id, course)  # type: ignore[arg-type]
+
+
+async def test_an_unverified_learner_may_not_enroll_on_their_own_but_staff_may_enroll_them(
+    store: EnrollmentStore, service: EnrollmentService
+) -> None:
+    course = store.add_course()
+    unverified = learner(store, verified=False)
+    with pytest.raises(EmailVerificationRequired, match="confirm your email address"):
+        await service.self_enroll(unverified, course)
+    assert store.outbox == []
+    _, created = await service.enroll(SYSTEM, course, unverified.user_id)  # type: ignore[arg-type]
+    assert created
+
+
+async def test_with_the_rule_off_an_unverified_learner_enrolls(store: EnrollmentStore, clock: SettableClock) -> None:
+    course = store.add_course()
+    relaxed = an_enrollment_service(store, clock=clock, policy=RolePolicy(require_verified_email=False))
+    _, created = await relaxed.self_enroll(learner(store, verified=False), course)
+    assert created
+    assert [type(e) for e in store.outbox] == [Enrolled]
 
 
 async def test_a_closed_course_refuses_learners_but_not_staff(

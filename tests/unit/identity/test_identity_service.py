@@ -55,7 +55,7 @@ def link_token(mail: MailMessage) -> str:
 
 
 def reset_token(mail: MailMessage) -> str:
-    found = re.search(r":\n\n([A-Za-z0-9_-]{20,})\n\n", mail.text)
+    found = re.search(r"https?://\S+/api/v1/auth/password-reset/confirm\?token=([A-Za-z0-9_-]{20,})\n", mail.text)
     assert found, mail.text
     return found.group(1)
 

@@ -15,6 +15,7 @@ from elearning_core.shared.errors import Conflict, ValidationFailed
 from elearning_core.video.events import VideoFailed, VideoProcessingProgress, VideoReady, VideoUploadCompleted
 from elearning_core.video.model import (
     TRANSITIONS,
+    PlaybackPosition,
     ProbeResult,
     Rendition,
     Video,
@@ -215,3 +216,21 @@ def test_a_tampered_or_foreign_token_is_refused() -> None:
     assert HmacPlaybackSigner(b"another secret").verify(token, PREFIX, T0) is None
     for junk in ("", "a.b", "x.y.z", "1.2.3.4", "9" * 300):
         assert SIGNER.verify(junk, PREFIX, T0) is None
+
+
+@given(seconds=st.floats(min_value=0, max_value=7 * 24 * 3600), duration=st.floats(min_value=0.1, max_value=36_000))
+def test_a_playback_position_past_the_end_is_kept_as_the_end(seconds: float, duration: float) -> None:
+    video = a_video()
+    video.start_upload(T0)
+    video.complete_upload(SOURCE, T0)
+    video.mark_ready(ProbeResult(duration, 1280, 720, True, "h264"), RENDITIONS, T0)
+    user = uuid.uuid4()
+    position = PlaybackPosition.within(user, video, seconds, T0)
+    assert (position.user_id, position.video_id, position.updated_at) == (user, video.id, T0)
+    assert position.position_seconds == min(seconds, duration)
+
+
+def test_a_position_in_a_video_of_unknown_duration_is_kept() -> None:
+    video = a_video()
+    assert video.duration_seconds is None
+    assert PlaybackPosition.within(uuid.uuid4(), video, 5000.0, T0).position_seconds == 5000.0

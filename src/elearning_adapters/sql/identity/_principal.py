@@ -1,4 +1,5 @@
-"""The read every authenticated request makes: user status, grants and session state, in one statement."""
+"""The read every authenticated request makes: user status, email verification, grants and session state, in one
+statement."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from elearning_core.auth.ports import PrincipalQueries, PrincipalRecord
 # One row per grant (one row with NULL grant columns when there are none). The session
 # test does not depend on the user row, so PostgreSQL runs it once (an InitPlan).
 _PG_PRINCIPAL = """
-SELECT u.status, g.role, g.scope_kind, g.scope_id, {session}
+SELECT u.status, g.role, g.scope_kind, g.scope_id, {session}, u.email_verified_at IS NOT NULL
 FROM users u LEFT JOIN user_grants g ON g.user_id = u.id
 WHERE u.id = %(user_id)s
 """
@@ -32,7 +33,13 @@ def _principal_from(user_id: uuid.UUID, rows: Sequence[Sequence[Any]]) -> Princi
     if not rows:
         return None
     grants = tuple(grant_from(r[1], r[2], r[3]) for r in rows if r[1] is not None)
-    return PrincipalRecord(user_id=user_id, status=rows[0][0], grants=grants, session_active=bool(rows[0][4]))
+    return PrincipalRecord(
+        user_id=user_id,
+        status=rows[0][0],
+        grants=grants,
+        session_active=bool(rows[0][4]),
+        email_verified=bool(rows[0][5]),
+    )
 
 
 class SqlPrincipalQueries(PrincipalQueries):
@@ -71,6 +78,7 @@ class SqlPrincipalQueries(PrincipalQueries):
                 user_grants.c.scope_kind,
                 user_grants.c.scope_id,
                 session_active.label("session_active"),
+                users.c.email_verified_at.is_not(None).label("email_verified"),
             )
             .select_from(users.outerjoin(user_grants, user_grants.c.user_id == users.c.id))
             .where(users.c.id == user_id)

@@ -49,10 +49,26 @@ class SqlOneTimeTokenRepository(OneTimeTokenRepository):
                 created_at=token.created_at,
                 expires_at=token.expires_at,
                 used_at=token.used_at,
+                new_email=token.new_email,
             )
         )
 
     async def consume(self, digest: str, purpose: TokenPurpose, at: datetime) -> UserId | None:
+        row = await self._consume(digest, purpose, at)
+        return UserId(row[0]) if row is not None else None
+
+    async def consume_email_change(self, digest: str, at: datetime) -> tuple[UserId, str] | None:
+        row = await self._consume(digest, TokenPurpose.EMAIL_CHANGE, at)
+        if row is None or row[1] is None:
+            return None
+        # A spent token keeps no address: only its digest and purpose remain (an account deleted later
+        # leaves none of its addresses behind here).
+        await self._conn.execute(
+            update(one_time_tokens).where(one_time_tokens.c.digest == digest).values(new_email=None)
+        )
+        return UserId(row[0]), str(row[1])
+
+    async def _consume(self, digest: str, purpose: TokenPurpose, at: datetime) -> Any:
         # One statement: a concurrent consumer blocks on the row lock, then finds used_at set and gets nothing.
         stmt = (
             update(one_time_tokens)
@@ -63,10 +79,9 @@ class SqlOneTimeTokenRepository(OneTimeTokenRepository):
                 one_time_tokens.c.expires_at > at,
             )
             .values(used_at=at)
-            .returning(one_time_tokens.c.user_id)
+            .returning(one_time_tokens.c.user_id, one_time_tokens.c.new_email)
         )
-        user_id = (await self._conn.execute(stmt)).scalar_one_or_none()
-        return UserId(user_id) if user_id is not None else None
+        return (await self._conn.execute(stmt)).one_or_none()
 
     async def revoke_all(self, user_id: uuid.UUID, purpose: TokenPurpose, at: datetime) -> int:
         result = await self._conn.execute(
@@ -76,7 +91,7 @@ class SqlOneTimeTokenRepository(OneTimeTokenRepository):
                 one_time_tokens.c.purpose == purpose.value,
                 one_time_tokens.c.used_at.is_(None),
             )
-            .values(used_at=at)
+            .values(used_at=at, new_email=None)
         )
         return int(result.rowcount)
 

@@ -96,6 +96,8 @@ one_time_tokens = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("used_at", UtcDateTime, nullable=True),
+    # The address an email_change token confirms (migration 0012); NULL for the other purposes.
+    Column("new_email", String(254), nullable=True),
 )
 Index("ix_one_time_tokens_user_id_purpose", one_time_tokens.c.user_id, one_time_tokens.c.purpose)
 
