@@ -9,7 +9,8 @@ from the facts the server itself acts on, rather than repeated on each route:
 - the error responses every operation of a kind can give: 401 (a credential present but wrong),
   403 (a cookie session writing without its CSRF token), 400/413/415 (a JSON body that is malformed,
   too large or not JSON), 422 (parameters or a body that do not validate), all as problem details;
-- any 4xx/5xx left in another shape becomes ``application/problem+json`` with ``ProblemDetails``;
+- any 4xx/5xx left in another shape becomes ``application/problem+json`` with ``ProblemDetails`` (a
+  documented HTML page for browsers stays beside it);
   204 and HEAD answers carry no content;
 - ``additionalProperties: false`` on the request models that refuse unknown fields, a
   ``discriminator`` on every tagged union (and its tag ``required``);
@@ -185,7 +186,9 @@ def _operation(
     for status, response in responses.items():
         if status[0] in "45":
             response.setdefault("description", PROBLEM_STATUS_DESCRIPTIONS.get(int(status), "An error"))
-            response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+            # A page for browsers (a mailed link's form, ``elearning_http.pages``) stays beside the problem document.
+            pages = {t: c for t, c in response.get("content", {}).items() if t.startswith("text/html")}
+            response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}, **pages}
         elif status == "204" or method == "head" or (status.startswith("3") and not response.get("content")):
             response.pop("content", None)
     if "success_content" in opt:
