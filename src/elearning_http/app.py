@@ -13,13 +13,13 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components
 from litestar.plugins.prometheus import PrometheusConfig
 
 from elearning_adapters.assessment.sweeper import ExpiredAttemptSweeper
@@ -28,11 +28,13 @@ from elearning_adapters.settings import Settings
 from elearning_core.course.service import CourseService
 from elearning_core.shared.ports import Principal
 from elearning_http.auth import Authenticator, CsrfTokens, authenticated_writes
+from elearning_http.bodies import StrictJsonBodies
 from elearning_http.errors import exception_handlers
 from elearning_http.idempotency import STATE_KEY as IDEMPOTENCY_STATE_KEY
 from elearning_http.idempotency import Idempotency
 from elearning_http.inputs import ApiRequest, refuse_unstorable_parameters
 from elearning_http.observability import RequestContextMiddleware, configure_logging
+from elearning_http.openapi import fix_options_allow, render_plugins
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.courses import CourseController, my_teaching
@@ -170,6 +172,7 @@ def create_app(
         },
         guards=[authenticated_writes(authenticate), refuse_unstorable_parameters],
         request_class=ApiRequest,
+        plugins=[StrictJsonBodies()],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         middleware=[prometheus.middleware],
         compression_config=CompressionConfig(backend="gzip", minimum_size=500, gzip_compress_level=6),
@@ -177,9 +180,14 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="E-learning platform API",
             version=API_VERSION,
-            description="REST API of the e-learning platform. Errors are RFC 9457 problem details.",
+            description="REST API of the e-learning platform. Errors are RFC 9457 problem details "
+            "(`application/problem+json`). Sign in with `POST /api/v1/auth/login`, then use **Authorize** with "
+            "the access token (bearer), or a browser session cookie plus its X-CSRF-Token for writes.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/"), ScalarRenderPlugin(path="/scalar")],
+            render_plugins=render_plugins(),
+            # The docs and the document are public (the guard lets anonymous callers read ``public`` routes).
+            openapi_router=Router("/schema", route_handlers=[], include_in_schema=False, opt={"public": True}),
+            components=Components(),
         ),
         on_startup=[start_events],
         state=State(
@@ -194,6 +202,7 @@ def create_app(
         logging_config=None,  # configure_logging() above owns the log format
         debug=False,
     )
+    fix_options_allow(app)
     # Outermost, so unrouted requests (404, 405) get a request id and an access line too.
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler, access_log=settings.access_log)
     return app

@@ -106,11 +106,13 @@ class Authenticator:
 
 
 def authenticated_writes(authenticate: Authenticator) -> Any:
-    """A guard: anonymous callers may read, never write (routes marked ``public_write`` excepted).
+    """A guard: anonymous callers may read what is public, never write (``public_write`` routes excepted).
 
-    It runs before the body is parsed, so an anonymous write gets 401 rather
-    than a validation error that would describe the API to it. What an
-    authenticated caller may do is still decided by the use case's policy.
+    A route is open to anonymous reads when its ``opt`` (or a layer's) says ``public``: the catalog, the
+    well-known documents, health, the docs. Any other route answers an anonymous caller 401, whatever the
+    resource, as its OpenAPI ``security`` says (``elearning_http.openapi``). It runs before the body is
+    parsed, so an anonymous write gets 401 rather than a validation error that would describe the API to
+    it. What an authenticated caller may do is still decided by the use case's policy.
     """
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -118,7 +120,8 @@ def authenticated_writes(authenticate: Authenticator) -> Any:
             # Sign-in, registration, refresh: a stale session cookie must not stand in the way.
             return
         principal = await authenticate(connection)
-        if connection.scope.get("method") in _SAFE_METHODS:
+        method = connection.scope.get("method")
+        if method == "OPTIONS" or (method in _SAFE_METHODS and handler.opt.get("public")):
             return
         if principal.is_anonymous:
             raise NotAuthorizedException("authentication required: send 'Authorization: Bearer <token>'")

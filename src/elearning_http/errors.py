@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -28,6 +29,7 @@ from elearning_core.shared.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from elearning_http.field_paths import json_path
 from elearning_http.observability import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
@@ -54,15 +56,22 @@ class ProblemDetails:
     """Content gating (403 ``not-yet-released``): when the content opens for the caller, ISO 8601."""
 
 
-_DESCRIPTIONS = {
+PROBLEM_STATUS_DESCRIPTIONS = {
     400: "Malformed request (e.g. a body that is not JSON, or JSON nested too deep)",
-    401: "Missing or invalid bearer token",
-    403: "Not allowed; for course content, `type` says why: `urn:elearning:problem:enrollment-required`, "
-    "or `urn:elearning:problem:not-yet-released` with `available_at`",
+    401: "Missing or invalid credentials (bearer token or session cookie)",
+    403: "Not allowed (or a cookie session's write without its X-CSRF-Token); for course content, `type` says "
+    "why: `urn:elearning:problem:enrollment-required`, or `urn:elearning:problem:not-yet-released` with "
+    "`available_at`",
     404: "No such resource (or not visible to the caller)",
-    409: "Conflicts with the current state (a rule, a taken slug, a stale version)",
-    422: "Invalid input; `errors` names each bad field",
+    409: "Conflicts with the current state: `type` names the rule (a taken slug, a stale version, a full course)",
+    412: "Precondition failed (tus: send `Tus-Resumable: 1.0.0`)",
+    413: "The body is larger than this route accepts",
+    415: "The body's Content-Type is not one this route accepts",
+    422: "Invalid input; `errors` names each bad field by its JSON path",
+    423: "Locked: another request is writing to this resource; retry later",
     429: "Too many attempts; `Retry-After` says how many seconds to wait",
+    460: "Checksum mismatch (tus): the chunk was discarded",
+    503: "Not ready: a dependency (the database) does not answer",
 }
 
 
@@ -72,7 +81,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         status: ResponseSpec(
             data_container=ProblemDetails,
             media_type=PROBLEM_JSON,
-            description=_DESCRIPTIONS[status],
+            description=PROBLEM_STATUS_DESCRIPTIONS[status],
             generate_examples=False,
         )
         for status in statuses
@@ -175,12 +184,30 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
             # Litestar's way of saying the JSON body is missing altogether.
             return problem(400, "the request needs a JSON body", code="bad-request", request=request)
         if isinstance(item, dict):
-            field = item.get("key") or item.get("source") or "body"
-            errors.append({"field": str(field), "message": str(item.get("message", "invalid value"))})
+            field = _field_path(request, item) or item.get("source") or "body"
+            message = str(item.get("message", "invalid value"))
+            if tag := _MISSING_TAG.match(message):
+                # A tagged union's member without its tag: name the tag (``slots.0.type``), not the member.
+                field, message = f"{field}.{tag.group(1)}" if field != "body" else tag.group(1), "Field required"
+            errors.append({"field": str(field), "message": message})
     if not errors:
         # A body that is not JSON at all, or the wrong content type.
         return problem(400, exc.detail or "malformed request", code="bad-request", request=request)
     return problem(422, "the request has invalid fields", code="validation-failed", request=request, errors=errors)
+
+
+_MISSING_TAG = re.compile(r"Unable to extract tag using discriminator '(\w+)'")
+
+
+def _field_path(request: Request[Any, Any, Any], item: dict[str, Any]) -> str:
+    """A body field by its JSON path: pydantic's key less the union members it names (``FixedSlotInput``, a tag)."""
+    key = str(item.get("key") or "")
+    if not key or item.get("source") not in (None, "body"):
+        return key
+    parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if parameter is None:
+        return key
+    return ".".join(json_path(parameter.annotation, key.split(".")))
 
 
 class RequestRefused(HTTPException):
@@ -214,6 +241,7 @@ exception_handlers: dict[type[Exception], Any] = {
 
 __all__ = [
     "PROBLEM_JSON",
+    "PROBLEM_STATUS_DESCRIPTIONS",
     "ProblemDetails",
     "RequestRefused",
     "exception_handlers",

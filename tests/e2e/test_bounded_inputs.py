@@ -158,7 +158,12 @@ async def test_a_nul_character_in_a_query_or_path_parameter_is_a_422_naming_it(w
     for name, url, field in cases:
         with checks.case(name):
             for headers in ({}, ADMIN):
-                problem = assert_problem(await world.api.client.get(url, headers=headers), 422, field=field)
+                response = await world.api.client.get(url, headers=headers)
+                if not headers and "/admin/" in url:
+                    # Not a public route: an anonymous caller is asked to sign in before anything is parsed.
+                    assert_problem(response, 401)
+                    continue
+                problem = assert_problem(response, 422, field=field)
                 assert problem["type"] == "urn:elearning:problem:validation-failed"
     checks.verify()
     # The same parameters without the NUL are answered as usual.

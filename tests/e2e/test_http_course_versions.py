@@ -339,8 +339,10 @@ async def test_versions_list_and_get(api: Api) -> None:
     assert_problem(await api.client.get(f"{course}/versions", headers=await learner(api)), 403)
     response = await api.client.post(f"{course}/unpublish", headers=ADMIN)
     assert response.status_code == 200, response.text
-    for url in (course, f"{course}/versions/1", f"{course}/versions"):
+    for url in (course, f"{course}/versions/1"):
         assert_problem(await api.client.get(url), 404)
+    # The list is for staff only: anonymous callers are asked to sign in, whatever the course (nothing leaks).
+    assert_problem(await api.client.get(f"{course}/versions"), 401)
     assert (await get(api, f"{course}/versions/1", ADMIN))["version_number"] == 1
     assert_problem(await api.client.get(f"{COURSES}/{random_id()}/versions", headers=ADMIN), 404)
 

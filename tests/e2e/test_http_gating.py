@@ -254,7 +254,7 @@ ROWS = [
     Row("video", "GET", video("v_open"), (E, E, OK, OK, OK, OK)),
     Row("video playback", "GET", video("v_open", "/playback"), (E, E, 409, 409, 409, 409)),
     Row("video captions", "GET", video("v_open", "/captions"), (E, E, OK, OK, OK, OK)),
-    Row("video position", "GET", video("v_open", "/position"), (E, E, OK, OK, OK, OK)),
+    Row("video position", "GET", video("v_open", "/position"), (401, E, OK, OK, OK, OK)),  # a position is a user's
     Row("self-paced video", "GET", video("v_week"), (E, E, R, OK, OK, OK)),
     Row("self-paced video playback", "GET", video("v_week", "/playback"), (E, E, R, 409, 409, 409)),
     Row("unknown video", "GET", lambda w: f"{API}/videos/{random_id()}", (404,) * 6),

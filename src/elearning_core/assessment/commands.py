@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -58,6 +58,10 @@ class DrawSlotInput(_Command):
     points: float | None = Field(default=None, gt=0, le=POINTS_MAX)
 
 
+QuizSlot = Annotated[FixedSlotInput | DrawSlotInput, Field(discriminator="type")]
+"""A slot of a quiz, tagged by ``type`` (required): a fixed question or a random draw."""
+
+
 class LatePolicyInput(_Command):
     deduction_percent: float = Field(default=0.0, ge=0, le=100)
     per: LateUnit = LateUnit.DAY
@@ -71,7 +75,7 @@ class QuizSettings(_Command):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     description: str = Field(default="", max_length=PROMPT_MAX)
     category: str = Field(default="quizzes", min_length=1, max_length=CATEGORY_MAX)
-    slots: list[FixedSlotInput | DrawSlotInput] = Field(default_factory=list, max_length=SLOTS_MAX)
+    slots: list[QuizSlot] = Field(default_factory=list, max_length=SLOTS_MAX)
     shuffle_questions: bool = False
     shuffle_options: bool = True
     time_limit_seconds: int | None = Field(default=None, ge=60, le=7 * 24 * 3600)
@@ -137,8 +141,11 @@ class DocumentFixedSlot(_Command):
     points: float | None = Field(default=None, gt=0, le=POINTS_MAX)
 
 
+DocumentSlot = Annotated[DocumentFixedSlot | DrawSlotInput, Field(discriminator="type")]
+
+
 class DocumentQuiz(QuizSettings):
-    slots: list[DocumentFixedSlot | DrawSlotInput] = Field(default_factory=list, max_length=SLOTS_MAX)  # type: ignore[assignment]
+    slots: list[DocumentSlot] = Field(default_factory=list, max_length=SLOTS_MAX)  # type: ignore[assignment]
 
 
 class QuizDocument(_Command):

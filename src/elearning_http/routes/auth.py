@@ -18,7 +18,13 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_202_ACCEPTED,
+    HTTP_204_NO_CONTENT,
+    HTTP_302_FOUND,
+    HTTP_303_SEE_OTHER,
+)
 from pydantic import ConfigDict, Field
 
 from elearning_core.auth.service import AuthService, IssuedTokens
@@ -28,9 +34,12 @@ from elearning_core.shared.inputs import InputModel
 from elearning_core.shared.ports import Principal
 from elearning_http.auth import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE, CsrfTokens, client_ip
 from elearning_http.errors import problem_responses
+from elearning_http.openapi import alternative
 
 PUBLIC = {"public_write": True}
 """Sign-in routes: the guard resolves no principal for them, so a dead session cookie cannot block a new sign-in."""
+OPEN = {"public": True}
+"""Reads anyone may make (a credential, when sent, must still be valid)."""
 AUTH_ERRORS = problem_responses(400, 401, 422, 429)
 
 
@@ -206,10 +215,13 @@ class AuthController(Controller):
 
     @post(
         "/login",
+        status_code=HTTP_200_OK,
         opt=PUBLIC,
         summary="Sign in with email and password",
         responses=AUTH_ERRORS,
-        description="Throttled per account and per IP address (429 with Retry-After).",
+        description='Answers with a bearer token pair, or with `"cookie": true` sets a browser session '
+        "(HttpOnly cookies) and answers with its CSRF token. Throttled per account and per IP address "
+        "(429 with Retry-After).",
     )
     async def login(
         self,
@@ -217,7 +229,7 @@ class AuthController(Controller):
         auth_service: NamedDependency[AuthService],
         session_settings: NamedDependency[SessionSettings],
         data: JSONBody[Login],
-    ) -> Response[Any]:
+    ) -> Response[TokenPair | CookieSession]:
         if data.cookie:
             _require_json(request)
         tokens = await auth_service.login(
@@ -227,6 +239,7 @@ class AuthController(Controller):
 
     @post(
         "/refresh",
+        status_code=HTTP_200_OK,
         opt=PUBLIC,
         summary="Rotate the refresh token",
         responses=AUTH_ERRORS,
@@ -239,7 +252,7 @@ class AuthController(Controller):
         auth_service: NamedDependency[AuthService],
         session_settings: NamedDependency[SessionSettings],
         data: JSONBody[RefreshBody],
-    ) -> Response[Any]:
+    ) -> Response[TokenPair | CookieSession]:
         if data.refresh_token:
             return _session_response(await auth_service.refresh(data.refresh_token), False, session_settings)
         cookie = request.cookies.get(REFRESH_COOKIE)
@@ -294,14 +307,21 @@ class AuthController(Controller):
         await identity_service.request_password_reset(data.email, client_ip=client_ip(request))
         return Accepted("accepted", "if the address has an account, a reset message is on its way")
 
-    @get("/providers", opt=PUBLIC, summary="External identity providers configured for sign-in")
+    @get(
+        "/providers",
+        opt=PUBLIC,
+        summary="External identity providers configured for sign-in",
+        description="Part of signing in: served whatever credentials come with it (a dead session cookie too).",
+    )
     async def providers(self, auth_service: NamedDependency[AuthService]) -> dict[str, list[str]]:
         return {"providers": auth_service.providers}
 
     @get(
         "/oidc/{provider:str}/authorize",
         opt=PUBLIC,
+        status_code=HTTP_302_FOUND,
         summary="Start an external sign-in (302 to the provider)",
+        description="Redirects the browser to the provider's sign-in page; it comes back to the callback.",
         responses=problem_responses(401, 404),
     )
     async def oidc_authorize(
@@ -326,7 +346,18 @@ class AuthController(Controller):
         )
         return Redirect(url, status_code=302)
 
-    @get("/oidc/{provider:str}/callback", opt=PUBLIC, summary="Finish an external sign-in", responses=AUTH_ERRORS)
+    @get(
+        "/oidc/{provider:str}/callback",
+        opt=PUBLIC,
+        summary="Finish an external sign-in",
+        description="Answers with a bearer token pair, or, when the sign-in began with `return_to`, sets a cookie "
+        "session and redirects there (303).",
+        responses={
+            **AUTH_ERRORS,
+            **problem_responses(404),
+            **alternative(HTTP_303_SEE_OTHER, None, "Signed in with a cookie session: on to `return_to`"),
+        },
+    )
     async def oidc_callback(
         self,
         request: Request[Any, Any, Any],
@@ -336,7 +367,7 @@ class AuthController(Controller):
         code: Annotated[str | None, QueryParameter(max_length=2000)] = None,
         oidc_state: Annotated[str | None, QueryParameter(name="state", max_length=200)] = None,
         error: Annotated[str | None, QueryParameter(max_length=200)] = None,
-    ) -> Response[Any]:
+    ) -> Response[TokenPair]:
         if error or not code or not oidc_state:
             raise NotAuthorizedException(f"the provider did not sign you in ({error or 'no code'})")
         tokens, return_to = await auth_service.complete_external(
@@ -356,12 +387,12 @@ def _callback_url(request: Request[Any, Any, Any], provider: str) -> str:
     return f"{base}/api/v1/auth/oidc/{provider}/callback"
 
 
-@get("/.well-known/jwks.json", tags=["auth"], summary="Public keys that verify this platform's access tokens")
+@get("/.well-known/jwks.json", tags=["auth"], opt=OPEN, summary="Public keys that verify this platform's access tokens")
 async def jwks(jwks_document: NamedDependency[Any]) -> Response[dict[str, Any]]:
     return Response(jwks_document(), headers={"Cache-Control": "public, max-age=300"})
 
 
-@get("/.well-known/openid-configuration", tags=["auth"], summary="OpenID discovery document")
+@get("/.well-known/openid-configuration", tags=["auth"], opt=OPEN, summary="OpenID discovery document")
 async def openid_configuration(request: Request[Any, Any, Any]) -> dict[str, Any]:
     base = request.app.state.get("public_base_url") or str(request.base_url).rstrip("/")
     return {

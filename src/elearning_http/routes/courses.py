@@ -145,6 +145,8 @@ def _version_ref(raw: str | None) -> VersionRef:
 
 READ_ERRORS = problem_responses(400, 404, 422)
 GATED_READ_ERRORS = problem_responses(400, 403, 404, 422)
+OPEN = {"public": True}
+"""Catalog reads: anyone may make them (a credential, when sent, must still be valid)."""
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
 CourseId = FromPath[uuid.UUID]
@@ -160,6 +162,7 @@ class CourseController(Controller):
 
     @get(
         "/",
+        opt=OPEN,
         summary="List courses",
         description="Published courses, newest first, with filters; paged (docs/pagination.md).",
         responses=READ_ERRORS,
@@ -189,6 +192,7 @@ class CourseController(Controller):
 
     @get(
         "/{course_id:uuid}",
+        opt=OPEN,
         summary="Get a course with its outline",
         description=(
             "Learners and anonymous callers get the latest published version (lesson text as sanitised HTML), "
@@ -211,8 +215,9 @@ class CourseController(Controller):
 
     @get(
         "/by-slug/{slug:str}",
+        opt=OPEN,
         summary="Get a course by slug with its outline",
-        description="As `GET /api/v1/courses/{course_id}`, gated the same way.",
+        description="As `GET /api/v1/courses/{course_id}`, by the course's slug, gated the same way.",
         responses=READ_ERRORS,
     )
     async def get_course_by_slug(
@@ -229,6 +234,7 @@ class CourseController(Controller):
 
     @get(
         "/{course_id:uuid}/lessons/{lesson_id:uuid}",
+        opt=OPEN,  # a preview lesson is for everyone; gating decides the rest
         summary="Get one lesson with its content",
         description=(
             "Enrolled learners once the lesson's section is released, staff always (the draft), everyone for "
@@ -268,6 +274,7 @@ class CourseController(Controller):
 
     @get(
         "/{course_id:uuid}/versions/{number:int}",
+        opt=OPEN,
         summary="Get one published version of a course",
         description="Public while the course is published; otherwise for staff only.",
         responses=READ_ERRORS,

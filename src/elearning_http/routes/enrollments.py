@@ -30,6 +30,7 @@ from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem, problem_responses
 from elearning_http.idempotency import IDEMPOTENCY_RESPONSES, REPLAYED_HEADER, IdempotencyKey, IdempotencyMiddleware
+from elearning_http.openapi import alternative
 from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
@@ -167,7 +168,11 @@ class EnrollmentController(Controller):
     @post(
         "/enrollments",
         summary="Enroll (the caller)",
-        responses=ERRORS | IDEMPOTENCY_RESPONSES,
+        responses={
+            **ERRORS,
+            **IDEMPOTENCY_RESPONSES,
+            **alternative(HTTP_200_OK, EnrollmentOut, "Already enrolled: the enrollment"),
+        },
         description="201 when enrolled, 200 with the existing enrollment when already enrolled. "
         "409 names the rule that refused it (full, closed, window, prerequisites). "
         "Takes an `Idempotency-Key` (docs/idempotency.md).",
@@ -221,7 +226,7 @@ class EnrollmentController(Controller):
     @put(
         "/enrollments/{user_id:uuid}",
         summary="Enroll a learner (staff)",
-        responses=ERRORS | IDEMPOTENCY_RESPONSES,
+        responses={**ERRORS, **IDEMPOTENCY_RESPONSES, **alternative(HTTP_201_CREATED, EnrollmentOut, "Enrolled")},
         description="201 when enrolled, 200 when already enrolled. Staff bypass the window, openness and "
         "prerequisites, never the capacity. Takes an `Idempotency-Key` (docs/idempotency.md).",
         middleware=[IdempotencyMiddleware],

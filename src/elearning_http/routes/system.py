@@ -16,12 +16,12 @@ from elearning_adapters.health import database_ok, kafka_ok, redis_ok
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.outbox_store import OutboxStore
-from elearning_http.errors import problem
+from elearning_http.errors import problem, problem_responses
 
 READY_TIMEOUT_S = 2.0
 
 
-@get("/health", tags=["operations"], summary="Liveness: the process is up", include_in_schema=True)
+@get("/health", tags=["operations"], opt={"public": True}, summary="Liveness: the process is up")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -29,6 +29,8 @@ async def health() -> dict[str, str]:
 @get(
     "/ready",
     tags=["operations"],
+    opt={"public": True},
+    responses=problem_responses(503),
     summary="Readiness: the database answers (Redis and Kafka are reported when configured)",
     description=(
         "503 when the database does not answer. Redis and Kafka, when configured, are reported but do not "
@@ -57,7 +59,7 @@ OUTBOX_OLDEST_PENDING = Gauge(
 OUTBOX_UP = Gauge("elearning_outbox_stats_up", "1 if the outbox could be read for this scrape, else 0")
 
 
-@get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
+@get("/metrics", tags=["operations"], opt={"public": True}, summary="Prometheus metrics", include_in_schema=False)
 async def metrics(
     database: NamedDependency[Database],
     settings: NamedDependency[Settings],

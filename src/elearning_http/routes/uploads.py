@@ -27,7 +27,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, head, patch, post, route
 from litestar.di import NamedDependency
-from litestar.enums import HttpMethod
+from litestar.enums import HttpMethod, MediaType
 from litestar.exceptions import InternalServerException
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -47,7 +47,43 @@ CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 OFFSET_OCTET_STREAM = "application/offset+octet-stream"
 CHECKSUM_MISMATCH = 460
 UPLOADS = "/api/v1/uploads"
-ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
+TUS_ERRORS = problem_responses(401, 403, 404, 412)
+TUS_RESUMABLE = {
+    "name": "Tus-Resumable",
+    "in": "header",
+    "required": True,
+    "description": "The tus protocol version: 1.0.0 (412 otherwise)",
+    "schema": {"type": "string", "enum": [TUS_VERSION]},
+}
+UPLOAD_LENGTH = {
+    "name": "Upload-Length",
+    "in": "header",
+    "required": True,
+    "description": "The whole file's size in bytes (413 above the maximum)",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+}
+UPLOAD_METADATA = {
+    "name": "Upload-Metadata",
+    "in": "header",
+    "required": True,
+    "description": "Comma-separated `key base64(value)` pairs: `video_id` (required) and `checksum` (the file's hex SHA-256)",
+    "schema": {"type": "string"},
+}
+UPLOAD_OFFSET = {
+    "name": "Upload-Offset",
+    "in": "header",
+    "required": True,
+    "description": "Where this chunk starts: the server's current offset (409 otherwise)",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+}
+UPLOAD_CHECKSUM = {
+    "name": "Upload-Checksum",
+    "in": "header",
+    "required": False,
+    "description": "`sha1` or `sha256`, a space, and the base64 digest of this chunk (460 on mismatch)",
+    "schema": {"type": "string"},
+}
+"""Every tus request: a credential, the upload (or its video), and the protocol version (412 without it)."""
 
 
 class TusError(Exception):
@@ -144,6 +180,8 @@ class UploadController(Controller):
         "/",
         http_method=[HttpMethod.OPTIONS],
         status_code=HTTP_204_NO_CONTENT,
+        opt={"public": True},
+        description="Answers in headers (`Tus-Version`, `Tus-Extension`, `Tus-Checksum-Algorithm`, `Tus-Max-Size`).",
         summary="tus discovery: versions, extensions, checksum algorithms, maximum size",
     )
     async def capabilities(self, video_service: NamedDependency[VideoService]) -> Response[None]:
@@ -151,6 +189,7 @@ class UploadController(Controller):
             None,
             status_code=HTTP_204_NO_CONTENT,
             headers={
+                "Allow": "OPTIONS, POST",
                 "Tus-Resumable": TUS_VERSION,
                 "Tus-Version": TUS_VERSION,
                 "Tus-Extension": TUS_EXTENSIONS,
@@ -162,8 +201,10 @@ class UploadController(Controller):
     @post(
         "/",
         status_code=HTTP_201_CREATED,
+        media_type=MediaType.TEXT,
         summary="Create an upload for a video (tus creation)",
-        responses=problem_responses(400, 401, 403, 404, 409, 422),
+        responses={**TUS_ERRORS, **problem_responses(409, 413, 422)},
+        opt={"header_parameters": [TUS_RESUMABLE, UPLOAD_LENGTH, UPLOAD_METADATA]},
         description="Headers: `Tus-Resumable: 1.0.0`, `Upload-Length`, `Upload-Metadata` with `video_id` "
         "(and optionally `checksum`, the file's hex SHA-256), each value base64. 413 above the maximum size.",
     )
@@ -198,7 +239,14 @@ class UploadController(Controller):
             headers={"Tus-Resumable": TUS_VERSION, "Location": _location(upload.id), "Upload-Offset": "0"},
         )
 
-    @head("/{upload_id:uuid}", summary="How much of the upload has arrived (tus core)", status_code=200)
+    @head(
+        "/{upload_id:uuid}",
+        summary="How much of the upload has arrived (tus core)",
+        description="`Upload-Offset` and `Upload-Length` in the answer's headers. Needs `Tus-Resumable: 1.0.0`.",
+        status_code=200,
+        responses=TUS_ERRORS,
+        opt={"header_parameters": [TUS_RESUMABLE]},
+    )
     async def offset(
         self,
         request: Request[Any, Any, Any],
@@ -226,7 +274,14 @@ class UploadController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         request_max_body_size=None,
         summary="Append a chunk (tus core, checksum)",
-        responses=problem_responses(400, 401, 403, 404, 409, 422),
+        responses={**TUS_ERRORS, **problem_responses(409, 413, 415, 422, 423, 460)},
+        opt={
+            "header_parameters": [TUS_RESUMABLE, UPLOAD_OFFSET, UPLOAD_CHECKSUM],
+            "request_body": {
+                "required": True,
+                "content": {OFFSET_OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}},
+            },
+        },
         description="Headers: `Tus-Resumable`, `Upload-Offset` (must equal the server's; 409 otherwise), "
         "`Content-Type: application/offset+octet-stream`, optionally `Upload-Checksum: sha1|sha256 <base64>` "
         "(460 on mismatch, the chunk discarded). 423 while another PATCH writes to the upload.",
@@ -328,7 +383,9 @@ class UploadController(Controller):
         "/{upload_id:uuid}",
         status_code=HTTP_204_NO_CONTENT,
         summary="Abandon an upload (tus termination)",
-        responses=problem_responses(401, 403, 404),
+        description="Deletes what arrived of the upload. Needs `Tus-Resumable: 1.0.0`.",
+        responses=TUS_ERRORS,
+        opt={"header_parameters": [TUS_RESUMABLE]},
     )
     async def terminate(
         self,

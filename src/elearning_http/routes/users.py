@@ -30,6 +30,7 @@ from elearning_core.shared.inputs import InputModel
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
+from elearning_http.openapi import alternative
 from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
@@ -300,9 +301,10 @@ class AdminUserController(Controller):
     @post(
         "/{user_id:uuid}/roles",
         summary="Grant a role",
-        responses=ERRORS,
+        responses={**ERRORS, **alternative(HTTP_200_OK, UserView, "The user already held the role")},
         description="201 when granted, 200 when the user already held it. The granter needs role.grant on "
         "the grant's scope.",
+        status_code=HTTP_201_CREATED,
     )
     async def grant_role(
         self,
@@ -377,7 +379,7 @@ class OrganizationController(Controller):
     @put(
         "/{organization_id:uuid}/members/{user_id:uuid}",
         summary="Add a member",
-        responses=ERRORS,
+        responses={**ERRORS, **alternative(HTTP_201_CREATED, dict[str, bool], "Added")},
         description="201 when added, 200 when already a member.",
     )
     async def add_member(

@@ -28,6 +28,7 @@ from elearning_core.video.commands import CreateVideo, SavePosition
 from elearning_core.video.model import CAPTION_MAX_BYTES, Caption, PlaybackPosition, Video
 from elearning_core.video.service import VideoService
 from elearning_http.errors import problem, problem_responses
+from elearning_http.openapi import alternative
 from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
@@ -127,6 +128,8 @@ def position_view(position: PlaybackPosition) -> PositionView:
 
 
 VideoId = FromPath[uuid.UUID]
+GATED = {"public": True}
+"""Reads content gating decides (docs/gating.md): a preview lesson's video is for everyone, signed in or not."""
 
 
 class VideoController(Controller):
@@ -170,6 +173,7 @@ class VideoController(Controller):
 
     @get(
         "/videos/{video_id:uuid}",
+        opt=GATED,
         summary="A video: status, progress, failure reason, renditions",
         responses=ERRORS,
         description="Course staff and enrolled learners.",
@@ -205,8 +209,14 @@ class VideoController(Controller):
 
     @put(
         "/videos/{video_id:uuid}/captions/{language:str}",
+        status_code=HTTP_201_CREATED,
         summary="Add or replace the captions of one language (WebVTT)",
-        responses=ERRORS,
+        responses={
+            **ERRORS,
+            **problem_responses(413, 415),
+            **alternative(HTTP_200_OK, CaptionView, "Replaced the language's captions"),
+        },
+        opt={"request_body": {"required": True, "content": {VTT: {"schema": {"type": "string"}}}}},
         request_max_body_size=CAPTION_MAX_BYTES,
         description="Body: a WebVTT file (`Content-Type: text/vtt`), at most 1 MiB of UTF-8. 201 when new, 200 "
         "when replaced; 422 names the first bad line. `language` is a BCP 47 tag.",
@@ -219,14 +229,15 @@ class VideoController(Controller):
         video_id: VideoId,
         language: FromPath[str],
         label: Annotated[str | None, QueryParameter(max_length=100)] = None,
-    ) -> Response[Any]:
+    ) -> Response[CaptionView]:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != VTT:
-            return problem(415, "captions are sent as text/vtt", code="unsupported-media-type", request=request)
+            return problem(415, "captions are sent as text/vtt", code="unsupported-media-type", request=request)  # type: ignore[return-value]
         caption, created = await video_service.put_caption(principal, video_id, language, await request.body(), label)
         return Response(caption_view(caption), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get(
         "/videos/{video_id:uuid}/captions",
+        opt=GATED,
         summary="The captions of a video",
         description="One per language, by language tag; paged.",
         responses=ERRORS,
@@ -263,6 +274,7 @@ class VideoController(Controller):
 
     @get(
         "/videos/{video_id:uuid}/playback",
+        opt=GATED,
         summary="A signed, expiring URL to play the video (HLS)",
         responses=ERRORS,
         description="Enrolled learners and course staff. 409 while the video is not ready.",
@@ -318,6 +330,7 @@ class VideoController(Controller):
     tags=["videos"],
     summary="A file of a video's HLS ladder or captions, by signed URL",
     responses=problem_responses(403, 404),
+    opt={"public": True, "success_content": sorted({t.split(";")[0] for t in MEDIA_TYPES.values()})},
     description="Reached through the URL `GET /videos/{id}/playback` gives; 403 once expired or if altered.",
 )
 async def media(

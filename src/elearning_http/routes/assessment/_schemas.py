@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from elearning_core.assessment.commands import DrawSlotInput, FixedSlotInput, LatePolicyInput, QuizSettings
+from elearning_core.assessment.commands import LatePolicyInput, QuizSettings, QuizSlot
 from elearning_core.assessment.model import (
     AnswerReview,
     AttemptStatus,
@@ -62,7 +62,7 @@ class QuizOut:
     title: str
     description: str
     category: str
-    slots: list[FixedSlotInput | DrawSlotInput]
+    slots: list[QuizSlot]
     shuffle_questions: bool
     shuffle_options: bool
     time_limit_seconds: int | None

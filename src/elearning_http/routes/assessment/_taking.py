@@ -17,6 +17,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from elearning_core.assessment.commands import SaveAnswer
 from elearning_core.assessment.queries import AttemptSummary
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
+from elearning_http.openapi import alternative
 from elearning_http.pagination import LINK, Paged, paged
 from elearning_http.routes.assessment._common import (
     ERRORS,
@@ -46,7 +47,8 @@ class AttemptController(Controller):
     @post(
         "/quizzes/{quiz_id:uuid}/attempts",
         summary="Start an attempt (or get the one in progress)",
-        responses=ERRORS,
+        status_code=HTTP_201_CREATED,
+        responses={**ERRORS, **alternative(HTTP_200_OK, AttemptOut, "The attempt already in progress")},
         description="Enrolled learners (and staff, for a preview) of a published quiz. 201 with a new attempt; "
         "200 with the attempt already in progress (a double click, a retry, another device). 409 outside the "
         "quiz's window or past the attempt limit.",

@@ -1,0 +1,138 @@
+"""What the document says of parameters shared by many routes, and the example of each request body.
+
+A route's own ``description=`` wins over the glossary. A new parameter name, or a new request model,
+needs an entry here (or on the route): tests/e2e/test_openapi_document.py fails otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ID = "018f6d1e-8a4b-7c3d-9e2f-0a1b2c3d4e5f"
+OTHER_ID = "018f6d1e-8a4b-7c3d-9e2f-0a1b2c3d4e60"
+
+PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
+    # path ids
+    ("path", "course_id"): "The course's id",
+    ("path", "section_id"): "The section's id (in the course)",
+    ("path", "lesson_id"): "The lesson's id (in the section)",
+    ("path", "user_id"): "The user's id",
+    ("path", "organization_id"): "The organization's id",
+    ("path", "cohort_id"): "The cohort's id (in the course)",
+    ("path", "video_id"): "The video's id",
+    ("path", "upload_id"): "The upload's id, from the Location of its creation",
+    ("path", "question_id"): "The question's id",
+    ("path", "quiz_id"): "The quiz's id",
+    ("path", "attempt_id"): "The attempt's id",
+    ("path", "number"): "A published version's number (1, 2, ...)",
+    ("path", "slug"): "The course's slug, as in its URL",
+    ("path", "provider"): "The external identity provider's name, as `GET /api/v1/auth/providers` lists it",
+    ("path", "language"): "The captions' language, a BCP 47 tag (`en`, `pt-BR`)",
+    ("path", "token"): "The signed media token from `GET /api/v1/videos/{video_id}/playback`",
+    ("path", "file_path"): "The file in the video's HLS ladder or captions (`hls/master.m3u8`)",
+    # lists
+    ("query", "limit"): "Most items in the page",
+    ("query", "cursor"): "`next_cursor` of the previous page (opaque)",
+    ("query", "after"): "`next_after` of the previous page",
+    # filters
+    ("query", "language"): "Only courses in this language (BCP 47 tag, case-insensitive)",
+    ("query", "level"): "Only courses of this level",
+    ("query", "tag"): "Only items with this tag",
+    ("query", "status"): "Only items in this status",
+    ("query", "q"): "Text to search for",
+    ("query", "organization_id"): "Only members of this organization",
+    ("query", "cohort_id"): "Only this cohort's enrollments",
+    ("query", "include_archived"): "Include archived questions",
+    ("query", "user_id"): "Only this learner's items",
+    ("query", "quiz_id"): "Only this quiz's items",
+    ("query", "label"): "The captions' label in the player (defaults to the language)",
+    ("query", "token"): "The token of the verification mail",
+    ("query", "code"): "The provider's authorization code",
+    ("query", "state"): "The state this platform sent to the provider",
+    ("query", "error"): "The provider's error code, when it did not sign the user in",
+    ("query", "role"): "The role to revoke",
+    ("query", "scope"): "The grant's scope: platform, organization or course",
+    ("query", "scope_id"): "The organization or course of the grant (none for platform)",
+}
+
+REQUEST_EXAMPLES: dict[str, Any] = {
+    # auth
+    "RegisterUser": {"email": "ada@example.org", "password": "correct horse battery", "display_name": "Ada"},
+    "Login": {"email": "ada@example.org", "password": "correct horse battery"},
+    "RefreshBody": {"refresh_token": "f3N0b2tlbi1mcm9tLXRoZS1sb2dpbi1hbnN3ZXI"},
+    "TokenBody": {"token": "dG9rZW4tZnJvbS10aGUtbWFpbA"},
+    "EmailBody": {"email": "ada@example.org"},
+    "ConfirmPasswordReset": {"token": "dG9rZW4tZnJvbS10aGUtbWFpbA", "new_password": "a new long passphrase"},
+    "ResetForm": {"token": "dG9rZW4tZnJvbS10aGUtbWFpbA", "new_password": "a new long passphrase"},
+    # users and organizations
+    "ChangeEmail": {"new_email": "ada.lovelace@example.org", "current_password": "correct horse battery"},
+    "UpdateProfile": {"display_name": "Ada L.", "time_zone": "Europe/London"},
+    "ChangePassword": {"current_password": "correct horse battery", "new_password": "a new long passphrase"},
+    "DeleteAccount": {"password": "correct horse battery"},
+    "CreateUser": {"email": "grace@example.org", "display_name": "Grace", "password": "a long passphrase"},
+    "Suspension": {"reason": "spam in the forums"},
+    "RoleGrantSpec": {"role": "instructor", "scope": "course", "scope_id": ID},
+    "CreateOrganization": {"slug": "acme", "name": "Acme University"},
+    # courses
+    "CreateCourse": {
+        "title": "Intro to Python",
+        "summary": "Variables, loops and functions",
+        "language": "en",
+        "level": "beginner",
+        "tags": ["python"],
+    },
+    "CoursePatch": {"summary": "Variables, loops, functions and classes", "expected_version": 3},
+    "NewItem": {"title": "Basics"},
+    "Rename": {"title": "The basics"},
+    "SectionOrder": {"section_ids": [ID, OTHER_ID]},
+    "LessonOrder": {"lesson_ids": [ID, OTHER_ID]},
+    "LessonContentSpec": {
+        "kind": "text",
+        "body_markdown": "# Variables\n\nA name for a value.",
+        "duration_seconds": 300,
+    },
+    # enrollments
+    "CohortChoice": {"cohort_id": ID},
+    "EnrollmentSettings": {"self_enrollment": True, "capacity": 30, "prerequisites": []},
+    "CreateCohort": {"name": "Spring 2027", "capacity": 30, "starts_at": "2027-03-01T09:00:00Z"},
+    "UpdateCohort": {"capacity": 40},
+    # videos
+    "CreateVideo": {"title": "Loops in 5 minutes"},
+    "SavePosition": {"position_seconds": 42.5},
+    "text/vtt": "WEBVTT\n\n00:00.000 --> 00:02.000\nHello\n",
+    "application/offset+octet-stream": "(the file's bytes from Upload-Offset on)",
+    # assessment
+    "QuestionInput": {
+        "prompt": "Which keyword defines a function?",
+        "points": 1,
+        "body": {
+            "kind": "single_choice",
+            "options": [{"id": "a", "text": "def"}, {"id": "b", "text": "fun"}],
+            "correct": "a",
+        },
+        "tags": ["functions"],
+    },
+    "Regrade": {"body": {"kind": "true_false", "correct": False}, "dry_run": True},
+    "QuizSettings": {
+        "title": "Functions quiz",
+        "slots": [{"type": "fixed", "question_id": ID}, {"type": "draw", "tags": ["functions"], "count": 2}],
+        "max_attempts": 2,
+        "time_limit_seconds": 900,
+    },
+    "QuizDocument": {
+        "format": "elearning.quiz.v1",
+        "quiz": {"title": "Functions quiz", "slots": [{"type": "fixed", "ref": "q1"}]},
+        "questions": [
+            {
+                "ref": "q1",
+                "prompt": "Python functions are defined with `def`.",
+                "body": {"kind": "true_false", "correct": True},
+            }
+        ],
+    },
+    "ExtensionInput": {"due_at": "2027-03-15T23:59:00Z", "extra_attempts": 1},
+    "SaveAnswer": {"response": {"choice": "a"}},
+    "ManualGrade": {"rubric": {"clarity": 2}, "feedback": "Clear and to the point."},
+    "AttemptFeedback": {"feedback": "Well done."},
+    "GradingSchemeInput": {"categories": [{"name": "quizzes", "weight": 1}, {"name": "exams", "weight": 2}]},
+}
