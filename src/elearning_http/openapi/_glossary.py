@@ -90,7 +90,9 @@ REQUEST_EXAMPLES: dict[str, Any] = {
         "kind": "text",
         "body_markdown": "# Variables\n\nA name for a value.",
         "duration_seconds": 300,
+        "preview": False,
     },
+    "SectionReleaseSpec": {"release_after_days": 7},
     # enrollments
     "CohortChoice": {"cohort_id": ID},
     "EnrollmentSettings": {"self_enrollment": True, "capacity": 30, "prerequisites": []},
