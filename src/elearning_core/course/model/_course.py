@@ -1,441 +1,49 @@
-"""The Course aggregate: a course with ordered sections, each with ordered lessons.
+"""The Course aggregate: the editable draft, its lifecycle (draft -> published -> draft,
+anything -> archived) and its numbered, immutable published versions.
 
-All invariants live here: value rules (titles, slugs, languages, tags, lesson
-content), the lifecycle (draft -> published -> draft, anything -> archived),
-"no publishing without a lesson" and "an archived course is read-only". Each
-state change records a domain event that the unit of work writes to the outbox.
-
-The aggregate is always the editable draft. Publishing freezes the draft into
-an immutable, numbered ``CourseVersion`` (a JSON snapshot with the lessons'
-rendered HTML) that learners read; editing a published course changes the
-draft only, until the next publish makes version N+1.
+Each state change records a domain event that the unit of work writes to the outbox.
 """
 
 from __future__ import annotations
 
-import html
-import re
-import unicodedata
-import urllib.parse
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
-
-from slugify import slugify as _slugify
 
 from elearning_core.auth.model import Scope
 from elearning_core.course import events as ev
-from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
+from elearning_core.course.model._content import (
+    CourseVersion,
+    Lesson,
+    LessonContent,
+    MarkdownToHtml,
+    PublishedDetails,
+    Section,
+    SectionRelease,
+    escaped_text_html,
+)
+from elearning_core.course.model._values import (
+    DESCRIPTION_MAX,
+    LESSONS_MAX,
+    SECTIONS_MAX,
+    SNAPSHOT_FORMAT,
+    SUMMARY_MAX,
+    CourseStatus,
+    Level,
+    _check_permutation,
+    _invalid,
+    check_language,
+    check_slug,
+    check_tags,
+    check_text,
+    check_title,
+    slugify,
+)
+from elearning_core.shared.errors import Conflict, NotFound
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId, new_uuid
-from elearning_core.shared.inputs import text_problem
-
-TITLE_MAX = 200
-SUMMARY_MAX = 500
-DESCRIPTION_MAX = 20_000
-SLUG_MIN, SLUG_MAX = 3, 80
-TAG_MAX, TAGS_MAX = 40, 20
-SECTIONS_MAX, LESSONS_MAX = 200, 1_000
-BODY_MAX_BYTES = 100 * 1024
-ATTACHMENTS_MAX = 20
-ATTACHMENT_NAME_MAX = 255
-URL_MAX = 2_048
-STORAGE_KEY_MAX = 512
-CONTENT_TYPE_MAX = 127
-ATTACHMENT_SIZE_MAX = 5 * 1024**3
-DURATION_MAX = 24 * 3600
-RELEASE_AFTER_DAYS_MAX = 3_650
-SNAPSHOT_FORMAT = 1
-
-_SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
-_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9 +#.\-]*$")
-_STORAGE_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(?:/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
-_CONTENT_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+\-]*/[a-z0-9][a-z0-9!#$&^_.+\-]*$")
-# Characters that are unsafe in a file name on some system or in a Content-Disposition header.
-_UNSAFE_NAME_CHARS = frozenset('/\\<>:"|?*')
-
-
-class CourseStatus(StrEnum):
-    DRAFT = "draft"
-    PUBLISHED = "published"
-    ARCHIVED = "archived"
-
-
-class LessonKind(StrEnum):
-    TEXT = "text"
-    VIDEO = "video"
-    ASSESSMENT = "assessment"
-
-
-class Access(StrEnum):
-    """What a caller may do with a lesson's content (see ``elearning_core.course.gating``)."""
-
-    OPEN = "open"
-    ENROLLMENT_REQUIRED = "enrollment_required"
-    NOT_YET_RELEASED = "not_yet_released"
-
-
-class Level(StrEnum):
-    BEGINNER = "beginner"
-    INTERMEDIATE = "intermediate"
-    ADVANCED = "advanced"
-    ALL_LEVELS = "all_levels"
-
-
-def _invalid(field_name: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"{field_name} {message}", [FieldError(field_name, message)])
-
-
-def check_title(value: str, field_name: str = "title") -> str:
-    value = value.strip()
-    if not value:
-        raise _invalid(field_name, "must not be blank")
-    if len(value) > TITLE_MAX:
-        raise _invalid(field_name, f"must be at most {TITLE_MAX} characters")
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise _invalid(field_name, "must not contain control characters")
-    return value
-
-
-def check_text(value: str, field_name: str, max_length: int) -> str:
-    if len(value) > max_length:
-        raise _invalid(field_name, f"must be at most {max_length} characters")
-    problem = text_problem(value)  # the shared rule again, for callers that skip the commands
-    if problem is not None:
-        raise _invalid(field_name, problem)
-    return value
-
-
-def check_slug(value: str) -> str:
-    """A slug is 3-80 characters of lowercase ASCII letters and digits in hyphen-separated words."""
-    if not SLUG_MIN <= len(value) <= SLUG_MAX:
-        raise _invalid("slug", f"must be {SLUG_MIN} to {SLUG_MAX} characters long")
-    if not _SLUG_RE.fullmatch(value):
-        raise _invalid("slug", "must be lowercase letters and digits separated by single hyphens")
-    return value
-
-
-def slugify(text: str) -> str:
-    """A valid slug derived from ``text``: transliterated to ASCII, lowercased, hyphenated, padded if short.
-
-    Transliteration is python-slugify's (the Russian title "Kurs po Java", in Cyrillic letters,
-    gives ``kurs-po-java``; ``Crème brûlée`` gives ``creme-brulee``): a pure, maintained text
-    library without I/O, so the core may use it (import-linter forbids infrastructure libraries).
-    """
-    slug = _slugify(text, max_length=SLUG_MAX, word_boundary=True)
-    if len(slug) < SLUG_MIN:
-        slug = f"{slug}-course" if slug else "course"
-    return slug
-
-
-def slug_with_suffix(base: str, number: int) -> str:
-    """The ``number``-th candidate for ``base``: ``base`` itself for 1, else ``base-N`` cut to fit ``SLUG_MAX``."""
-    if number <= 1:
-        return base
-    suffix = f"-{number}"
-    return base[: SLUG_MAX - len(suffix)].rstrip("-") + suffix
-
-
-def first_free_slug(base: str, taken: Collection[str]) -> str:
-    """``base``, or the lowest ``base-N`` (N >= 2) that is not ``taken``."""
-    number = 1
-    while (candidate := slug_with_suffix(base, number)) in taken:
-        number += 1
-    return candidate
-
-
-def check_language(value: str) -> str:
-    """A BCP 47 style language tag (``en``, ``pt-br``), stored lowercase."""
-    value = value.strip().lower()
-    if not _LANGUAGE_RE.fullmatch(value) or len(value) > 35:
-        raise _invalid("language", "must be a language tag such as 'en' or 'pt-br'")
-    return value
-
-
-def check_tags(values: Sequence[str]) -> list[str]:
-    """Tags are trimmed, lowercased, de-duplicated (first occurrence wins) and capped."""
-    tags: list[str] = []
-    for raw in values:
-        tag = " ".join(raw.split()).lower()
-        if not tag or len(tag) > TAG_MAX or not _TAG_RE.fullmatch(tag):
-            raise _invalid("tags", f"tag {raw!r} must be 1 to {TAG_MAX} letters, digits, spaces or + # . -")
-        if tag not in tags:
-            tags.append(tag)
-    if len(tags) > TAGS_MAX:
-        raise _invalid("tags", f"at most {TAGS_MAX} tags")
-    return tags
-
-
-def _check_permutation(kind: str, current: Sequence[uuid.UUID], proposed: Sequence[uuid.UUID]) -> None:
-    if len(proposed) != len(set(proposed)):
-        raise _invalid(f"{kind}_ids", "must name each item exactly once (duplicates given)")
-    if set(proposed) != set(current):
-        missing = len(set(current) - set(proposed))
-        unknown = len(set(proposed) - set(current))
-        raise _invalid(
-            f"{kind}_ids",
-            f"must name every {kind} of the course exactly once ({missing} missing, {unknown} unknown)",
-        )
-
-
-def check_attachment_name(value: str, field_name: str) -> str:
-    """A file name a browser may offer to save: no path, no control or reserved characters."""
-    value = value.strip()
-    if not value or len(value) > ATTACHMENT_NAME_MAX:
-        raise _invalid(field_name, f"must be 1 to {ATTACHMENT_NAME_MAX} characters")
-    if value.startswith(".") or any(
-        ch in _UNSAFE_NAME_CHARS or unicodedata.category(ch) in ("Cc", "Cf") for ch in value
-    ):
-        raise _invalid(field_name, 'must be a plain file name (no path, no leading dot, none of / \\ < > : " | ? *)')
-    return value
-
-
-def check_url(value: str, field_name: str) -> str:
-    """An absolute http(s) URL with a host; nothing else (no javascript:, data:, file: ...)."""
-    if len(value) > URL_MAX or any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
-        raise _invalid(field_name, f"must be an http(s) URL of at most {URL_MAX} characters without spaces")
-    try:
-        parts = urllib.parse.urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        host = None
-        parts = None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
-        raise _invalid(field_name, "must be an absolute http:// or https:// URL")
-    return value
-
-
-def check_storage_key(value: str, field_name: str) -> str:
-    """A key in the platform's file storage: relative path segments of safe characters, no ``..``."""
-    segments = value.split("/")
-    if (
-        len(value) > STORAGE_KEY_MAX
-        or not _STORAGE_KEY_RE.fullmatch(value)
-        or any(segment in (".", "..") or segment.startswith("..") for segment in segments)
-    ):
-        raise _invalid(
-            field_name, f"must be a storage key of at most {STORAGE_KEY_MAX} letters, digits, '.', '_', '-' and '/'"
-        )
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    """A downloadable file of a lesson: an external http(s) URL, or a key in the platform's storage."""
-
-    id: uuid.UUID
-    name: str
-    size_bytes: int
-    content_type: str
-    url: str | None = None
-    storage_key: str | None = None
-
-    @classmethod
-    def checked(
-        cls,
-        *,
-        name: str,
-        size_bytes: int,
-        content_type: str,
-        url: str | None = None,
-        storage_key: str | None = None,
-        attachment_id: uuid.UUID | None = None,
-        field_prefix: str = "attachment",
-    ) -> Attachment:
-        if (url is None) == (storage_key is None):
-            raise _invalid(field_prefix, "needs exactly one of url and storage_key")
-        if not 0 <= size_bytes <= ATTACHMENT_SIZE_MAX:
-            raise _invalid(f"{field_prefix}.size_bytes", f"must be 0 to {ATTACHMENT_SIZE_MAX} bytes")
-        content_type = content_type.strip().lower()
-        if len(content_type) > CONTENT_TYPE_MAX or not _CONTENT_TYPE_RE.fullmatch(content_type):
-            raise _invalid(f"{field_prefix}.content_type", "must be a media type such as 'application/pdf'")
-        return cls(
-            id=attachment_id or new_uuid(),
-            name=check_attachment_name(name, f"{field_prefix}.name"),
-            size_bytes=size_bytes,
-            content_type=content_type,
-            url=check_url(url, f"{field_prefix}.url") if url is not None else None,
-            storage_key=check_storage_key(storage_key, f"{field_prefix}.storage_key")
-            if storage_key is not None
-            else None,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "name": self.name,
-            "size_bytes": self.size_bytes,
-            "content_type": self.content_type,
-            "url": self.url,
-            "storage_key": self.storage_key,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Attachment:
-        return cls(
-            id=uuid.UUID(data["id"]),
-            name=data["name"],
-            size_bytes=data["size_bytes"],
-            content_type=data["content_type"],
-            url=data.get("url"),
-            storage_key=data.get("storage_key"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class LessonContent:
-    """What a lesson teaches: Markdown text, a video asset, an assessment, attachments.
-
-    Stored as the author wrote it (Markdown); HTML is rendered and sanitised
-    from it when a version is published, and on read for the draft.
-    """
-
-    kind: LessonKind = LessonKind.TEXT
-    body_markdown: str = ""
-    video_id: uuid.UUID | None = None
-    assessment_id: uuid.UUID | None = None
-    attachments: tuple[Attachment, ...] = ()
-    duration_seconds: int | None = None
-    preview: bool = False
-    """A free preview: open to everyone, enrolled or not (see ``elearning_core.course.gating``)."""
-
-    @classmethod
-    def checked(
-        cls,
-        *,
-        kind: LessonKind | str = LessonKind.TEXT,
-        body_markdown: str = "",
-        video_id: uuid.UUID | None = None,
-        assessment_id: uuid.UUID | None = None,
-        attachments: Sequence[Attachment] = (),
-        duration_seconds: int | None = None,
-        preview: bool = False,
-    ) -> LessonContent:
-        try:
-            kind = LessonKind(kind)
-        except ValueError:
-            raise _invalid("kind", f"must be one of {', '.join(k.value for k in LessonKind)}") from None
-        if len(body_markdown.encode("utf-8", "surrogatepass")) > BODY_MAX_BYTES:
-            raise _invalid("body_markdown", f"must be at most {BODY_MAX_BYTES // 1024} KB of UTF-8 text")
-        if "\x00" in body_markdown:
-            raise _invalid("body_markdown", "must not contain NUL characters")
-        if kind is LessonKind.VIDEO and video_id is None:
-            raise _invalid("video_id", "is required for a video lesson")
-        if len(attachments) > ATTACHMENTS_MAX:
-            raise _invalid("attachments", f"at most {ATTACHMENTS_MAX} attachments")
-        ids = [a.id for a in attachments]
-        if len(ids) != len(set(ids)):
-            raise _invalid("attachments", "must not repeat an attachment id")
-        if duration_seconds is not None and not 0 <= duration_seconds <= DURATION_MAX:
-            raise _invalid("duration_seconds", f"must be 0 to {DURATION_MAX} seconds")
-        return cls(
-            kind=kind,
-            body_markdown=body_markdown,
-            video_id=video_id,
-            assessment_id=assessment_id,
-            attachments=tuple(attachments),
-            duration_seconds=duration_seconds,
-            preview=bool(preview),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SectionRelease:
-    """When a section's content opens to learners: at a date, or some days after each learner enrolled.
-
-    At most one of the two; neither means "with the course". Staff are never held back.
-    """
-
-    release_at: datetime | None = None
-    release_after_days: int | None = None
-
-    @classmethod
-    def checked(cls, release_at: datetime | None = None, release_after_days: int | None = None) -> SectionRelease:
-        if release_at is not None and release_after_days is not None:
-            raise _invalid("release_after_days", "give release_at or release_after_days, not both")
-        if release_at is not None and release_at.tzinfo is None:
-            raise _invalid("release_at", "must carry a time zone (e.g. 2026-09-01T00:00:00Z)")
-        if release_after_days is not None and not 0 <= release_after_days <= RELEASE_AFTER_DAYS_MAX:
-            raise _invalid("release_after_days", f"must be 0 to {RELEASE_AFTER_DAYS_MAX} days")
-        return cls(release_at, release_after_days)
-
-    def available_at(self, enrolled_at: datetime | None) -> datetime | None:
-        """When the section opens for a learner enrolled at ``enrolled_at`` (None: no release date)."""
-        if self.release_at is not None:
-            return self.release_at
-        if self.release_after_days is not None and enrolled_at is not None:
-            return enrolled_at + timedelta(days=self.release_after_days)
-        return None
-
-
-@dataclass(slots=True)
-class Lesson:
-    id: LessonId
-    title: str
-    content: LessonContent = field(default_factory=LessonContent)
-
-
-@dataclass(slots=True)
-class Section:
-    id: SectionId
-    title: str
-    lessons: list[Lesson] = field(default_factory=list)
-    release: SectionRelease = field(default_factory=SectionRelease)
-
-    def lesson(self, lesson_id: uuid.UUID) -> Lesson:
-        for lesson in self.lessons:
-            if lesson.id == lesson_id:
-                return lesson
-        raise NotFound("lesson", lesson_id)
-
-
-@dataclass(frozen=True, slots=True)
-class PublishedDetails:
-    """The catalog-facing details of the latest published version (what the catalog lists)."""
-
-    title: str
-    summary: str
-    description: str
-    language: str
-    level: Level
-    tags: tuple[str, ...]
-    section_count: int
-    lesson_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class CourseVersion:
-    """One published version of a course: immutable once written.
-
-    ``snapshot`` is JSON-ready data (see ``Course.snapshot``): the course's
-    details and its whole outline with lesson content and sanitised HTML, so
-    that reading a version is one row and no rendering.
-    """
-
-    course_id: CourseId
-    number: int
-    published_at: datetime
-    published_by: uuid.UUID | None
-    snapshot: dict[str, Any]
-
-
-MarkdownToHtml = Callable[[str], str]
-
-
-def escaped_text_html(markdown: str) -> str:
-    """The fallback renderer: the text escaped, one paragraph per blank-line block (no Markdown).
-
-    Safe by construction; the platform wires a real Markdown renderer (the
-    ``MarkdownRenderer`` port) into the service, this serves library callers
-    and tests that publish without one.
-    """
-    blocks = [b.strip() for b in re.split(r"\n\s*\n", markdown) if b.strip()]
-    return "".join(f"<p>{html.escape(b)}</p>\n" for b in blocks)
-
 
 # The events of the edits that change what a version would snapshot.
 _DRAFT_EDITS: frozenset[type[DomainEvent]] = frozenset(
