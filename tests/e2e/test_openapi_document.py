@@ -299,3 +299,19 @@ async def test_the_docs_page_and_every_asset_it_loads_come_from_this_server(api:
         assert "max-age" in response.headers.get("cache-control", ""), asset
     # Anonymous callers read the docs (the guard lets them), and the old CDN page is gone.
     assert (await api.client.get("/schema/scalar")).status_code == 404
+
+
+async def test_the_docs_page_loads_the_document_by_url_rather_than_inlining_it(api: Api) -> None:
+    page = await api.client.get("/schema")
+    assert page.status_code == 200, page.text
+    assert len(page.content) < 10 * 1024, f"the page is {len(page.content)} bytes: is the document inlined again?"
+    assert '"paths"' not in page.text
+    urls = re.findall(r"\burl:\s*\"([^\"]+)\"", page.text)
+    assert urls == ["/schema/openapi.json"], urls
+    document = await api.client.get(urls[0])
+    assert document.status_code == 200, document.text
+    assert document.headers["content-type"].startswith("application/")
+    body = json.loads(document.content)
+    assert body["openapi"].startswith("3.1")
+    assert body["info"]["title"] in page.text
+    assert "/api/v1/courses" in body["paths"]

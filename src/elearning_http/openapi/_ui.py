@@ -2,7 +2,8 @@
 
 No CDN: the page and every asset it loads come from this server (``/schema/assets/<version>/...``,
 cached for a year since the version is in the path), so the docs work offline and behind a firewall.
-The page and ``/schema/openapi.json`` both serve the document as ``finalize`` makes it.
+The page is a small shell (a few KB) that loads the document from ``/schema/openapi.json`` (Swagger UI's
+``url``), which serves it as ``finalize`` makes it; the page no longer inlines the ~330 KB document.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from elearning_http.openapi._document import finalize
 
 SWAGGER_UI_VERSION = version("swagger-ui-py")
 ASSETS = Path(swagger_ui.__file__).parent / "static"
+DOCUMENT_PATH = "/openapi.json"  # under the OpenAPI mount: the JSON plugin serves it, the page loads it
 ASSET_FILES = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png")
 
 
@@ -44,7 +46,7 @@ class DocumentJson(JsonRenderPlugin):
     """``/schema/openapi.json``: the finalized document."""
 
     def __init__(self, served: ServedDocument) -> None:
-        super().__init__(path="/openapi.json")
+        super().__init__(path=DOCUMENT_PATH)
         self._served = served
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
@@ -52,10 +54,13 @@ class DocumentJson(JsonRenderPlugin):
 
 
 class SelfHostedSwagger(OpenAPIRenderPlugin):
-    """``/schema``: Swagger UI with its assets from this server, the document inlined."""
+    """``/schema``: Swagger UI with its assets from this server, loading the document from ``spec_url``."""
 
-    def __init__(self, served: ServedDocument, *, path: str = "/", mount: str = "/schema") -> None:
+    def __init__(
+        self, served: ServedDocument, *, path: str = "/", mount: str = "/schema", spec: str = DOCUMENT_PATH
+    ) -> None:
         self._assets = f"{mount}/assets/{SWAGGER_UI_VERSION}"
+        self.spec_url = f"{mount}{spec}"
         super().__init__(
             path=path, favicon=f"<link rel='icon' type='image/png' href='{self._assets}/favicon-32x32.png'>"
         )
@@ -63,7 +68,7 @@ class SelfHostedSwagger(OpenAPIRenderPlugin):
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         document = self._served(request, openapi_schema)
-        spec = json.dumps(document, default=str).replace("</", "<\\/")
+        spec_url = json.dumps(self.spec_url).replace("</", "<\\/")
         return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -80,7 +85,7 @@ class SelfHostedSwagger(OpenAPIRenderPlugin):
   <div id="swagger-container"></div>
   <script>
     window.ui = SwaggerUIBundle({{
-      spec: {spec},
+      url: {spec_url},
       dom_id: "#swagger-container",
       deepLinking: true,
       persistAuthorization: true,
