@@ -32,7 +32,7 @@ from elearning_adapters.sql.outbox import outbox
 from elearning_adapters.sql.outbox_store import OutboxRecord, OutboxStore
 from elearning_core.course import events as ev
 from elearning_core.course.commands import AddLesson, AddSection, CourseRef, CreateCourse, RenameLesson, UpdateCourse
-from elearning_core.course.model import Course, LessonContent
+from elearning_core.course.model import Course, LessonContent, SectionRelease
 from elearning_core.shared.envelope import UndecodableEvent, decode, to_envelope
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
@@ -68,6 +68,7 @@ def every_course_event() -> list[DomainEvent]:
     course.remove_section(b.id, T0)
     course.change_details(T0, level="advanced", tags=["t"], summary="sum")
     course.set_lesson_content(a.id, one.id, LessonContent(body_markdown="text", duration_seconds=3), T0)
+    course.set_section_release(a.id, SectionRelease(release_after_days=7), T0)
     course.publish(T0 + minutes(1))
     course.unpublish(T0 + minutes(2))
     course.archive(T0 + minutes(3))

@@ -134,6 +134,19 @@ class Server:
         assert login.status_code == 200, login.text
         return created.json()["id"], {"Authorization": f"Bearer {login.json()['access_token']}"}
 
+    def publish(self, course_id: str) -> None:
+        """Publish the course with one text lesson: learners reach a course's videos only once it is published."""
+        section = self.http.post(f"/api/v1/courses/{course_id}/sections", json={"title": "Week 1"}, headers=ADMIN)
+        assert section.status_code == 201, section.text
+        lesson = self.http.post(
+            f"/api/v1/courses/{course_id}/sections/{section.json()['id']}/lessons",
+            json={"title": "Hello"},
+            headers=ADMIN,
+        )
+        assert lesson.status_code == 201, lesson.text
+        published = self.http.post(f"/api/v1/courses/{course_id}/publish", headers=ADMIN)
+        assert published.status_code == 200, published.text
+
     def enroll(self, course_id: str, user_id: str) -> None:
         """Through the enrollment API, as course staff would (a draft course: staff may enroll into it)."""
         response = self.http.put(f"/api/v1/courses/{course_id}/enrollments/{user_id}", headers=ADMIN)
@@ -342,10 +355,15 @@ def test_playback_urls_are_for_enrolled_learners_expire_and_refuse_tampering(
 
     learner_id, learner = server.user("learner")
     _, stranger = server.user("stranger")
+    assert server.http.get(f"/api/v1/videos/{video_id}/playback", headers=learner).status_code == 404  # a draft course
+    server.publish(course_id)
     server.enroll(course_id, learner_id)
 
-    assert server.http.get(f"/api/v1/videos/{video_id}/playback").status_code == 401
-    assert server.http.get(f"/api/v1/videos/{video_id}/playback", headers=stranger).status_code == 403
+    # Course material that no preview lesson shows: enrolled learners and staff only (docs/gating.md).
+    for caller in ({}, stranger):
+        refused = server.http.get(f"/api/v1/videos/{video_id}/playback", headers=caller)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"] == "urn:elearning:problem:enrollment-required"
     granted = server.http.get(f"/api/v1/videos/{video_id}/playback", headers=learner)
     assert granted.status_code == 200, granted.text
     playback = granted.json()
