@@ -131,8 +131,11 @@ class ApiRequest(Request[Any, Any, Any]):
 # -- path and query parameters ---------------------------------------------------------------------
 
 
-def refuse_unstorable_parameters(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def refuse_unstorable_parameters(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A guard: a path or query parameter holding a NUL character is a 422 naming the parameter.
+
+    Async although it awaits nothing: Litestar runs a sync guard in a worker thread, which cost every
+    request more CPU than the check itself (benchmarks/RESULTS.md, issue 12).
 
     ASGI gives the path percent-decoded and the query string raw, so two byte
     searches clear an ordinary request; only a request carrying a NUL is parsed.
