@@ -33,7 +33,6 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     # lists
     ("query", "limit"): "Most items in the page",
     ("query", "cursor"): "`next_cursor` of the previous page (opaque)",
-    ("query", "after"): "`next_after` of the previous page",
     # filters
     ("query", "language"): "Only courses in this language (BCP 47 tag, case-insensitive)",
     ("query", "level"): "Only courses of this level",
