@@ -11,6 +11,7 @@ with the same status the problem document would carry.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,7 +23,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from pydantic import ConfigDict, Field
 
 from elearning_core.identity.commands import ConfirmPasswordReset
-from elearning_core.identity.model import PASSWORD_MIN
+from elearning_core.identity.model import PASSWORD_MIN, User
 from elearning_core.identity.service import IdentityService
 from elearning_core.shared.errors import DomainError, ValidationFailed
 from elearning_core.shared.inputs import InputModel
@@ -67,6 +68,25 @@ def _refusal_page(title: str, exc: DomainError, *hints: str) -> Response[str]:
     return page(title, *hints, status=status_of(exc), error=exc.detail)
 
 
+async def _link_answer(
+    request: Request[Any, Any, Any],
+    act: Callable[[], Awaitable[User]],
+    as_json: Callable[[User], Any],
+    as_page: Callable[[User], Response[str]],
+    refusal: str,
+    hint: str,
+) -> Response[Any]:
+    """What a mailed link answers: JSON for an API client (errors as problem documents), a page for a browser
+    (errors as a page with the status the problem would carry)."""
+    if not wants_html(request):
+        return Response(as_json(await act()))
+    try:
+        user = await act()
+    except DomainError as exc:
+        return _refusal_page(refusal, exc, hint)
+    return as_page(user)
+
+
 def _reset_form(token: str) -> Form:
     return Form(
         action=RESET_FORM_PATH,
@@ -105,16 +125,16 @@ class MailLinkController(Controller):
     async def verify_email_link(
         self, request: Request[Any, Any, Any], identity_service: NamedDependency[IdentityService], token: Token
     ) -> Response[Any]:
-        if not wants_html(request):
-            user = await identity_service.verify_email(token)
-            return Response(EmailVerification(str(user.id), user.email_verified))
-        try:
-            user = await identity_service.verify_email(token)
-        except DomainError as exc:
-            return _refusal_page("This link cannot confirm your address", exc, "Sign in and ask for a new link.")
-        return page(
-            "Email address confirmed",
-            f"Thank you, {user.display_name}: {user.email} is confirmed. You can close this page.",
+        return await _link_answer(
+            request,
+            lambda: identity_service.verify_email(token),
+            lambda user: EmailVerification(str(user.id), user.email_verified),
+            lambda user: page(
+                "Email address confirmed",
+                f"Thank you, {user.display_name}: {user.email} is confirmed. You can close this page.",
+            ),
+            "This link cannot confirm your address",
+            "Sign in and ask for a new link.",
         )
 
     @get(
@@ -187,14 +207,16 @@ class MailLinkController(Controller):
     async def email_change_link(
         self, request: Request[Any, Any, Any], identity_service: NamedDependency[IdentityService], token: Token
     ) -> Response[Any]:
-        if not wants_html(request):
-            user = await identity_service.confirm_email_change(token)
-            return Response(EmailChanged(str(user.id), user.email, user.email_verified))
-        try:
-            user = await identity_service.confirm_email_change(token)
-        except DomainError as exc:
-            return _refusal_page("This link cannot change your address", exc, "Sign in and ask for the change again.")
-        return page("Email address changed", f"Your account now signs in with {user.email}. You can close this page.")
+        return await _link_answer(
+            request,
+            lambda: identity_service.confirm_email_change(token),
+            lambda user: EmailChanged(str(user.id), user.email, user.email_verified),
+            lambda user: page(
+                "Email address changed", f"Your account now signs in with {user.email}. You can close this page."
+            ),
+            "This link cannot change your address",
+            "Sign in and ask for the change again.",
+        )
 
     @post(
         "/email-change/confirm",
