@@ -42,6 +42,45 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="`elearning serve`: a request's line and headers must arrive within this, from their first byte "
+        "(408 and the connection closed otherwise)",
+    )
+    body_min_rate_bytes: int = Field(
+        default=1024,
+        ge=1,
+        le=100_000_000,
+        description="`elearning serve`: the slowest a request body may arrive (bytes per second, judged over "
+        "ELEARNING_BODY_RATE_WINDOW_SECONDS); a slower or stalled upload is cut off",
+    )
+    body_rate_window_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="`elearning serve`: the window over which the body data rate is judged",
+    )
+    max_header_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        le=1_048_576,
+        description="`elearning serve`: the largest request line and headers accepted (431 above)",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="`elearning serve`: open connections per server process; past it a new one is answered 503",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=20.0,
+        ge=1,
+        le=3600,
+        description="`elearning serve`: on SIGTERM, how long requests in flight may take to finish before they "
+        "are cancelled",
+    )
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True

@@ -141,6 +141,14 @@ def serve(
     os.environ[PORT_ENV] = str(port)
     info(events_summary(settings.model_copy(update={"workers": workers})))
 
-    import uvicorn
+    from elearning_cli import _server
 
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_config=None)
+    limits = _server.ServerLimits(
+        header_timeout=settings.header_timeout_seconds,
+        body_min_rate=settings.body_min_rate_bytes,
+        body_rate_window=settings.body_rate_window_seconds,
+        max_header_bytes=settings.max_header_bytes,
+        max_connections=settings.max_connections,
+        shutdown_grace=settings.shutdown_grace_seconds,
+    )
+    _server.run_server(APP_FACTORY, limits=limits, host=host, port=port, workers=workers)

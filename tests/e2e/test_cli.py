@@ -19,6 +19,7 @@ from elearning_adapters.container import bootstrap
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
+from elearning_cli import _server as server_runtime
 from elearning_cli import courses as courses_module
 from elearning_cli import serve as serve_module
 from elearning_cli._common import CliError
@@ -432,10 +433,8 @@ def test_serve_preflight_migrates_the_embedded_sqlite_database(sqlite_url: str) 
 
 
 def test_serve_refuses_an_in_memory_database(monkeypatch: pytest.MonkeyPatch) -> None:
-    import uvicorn
-
     started: list[object] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(a))
+    monkeypatch.setattr(server_runtime, "run_server", lambda *a, **kw: started.append(a))
     use_database(monkeypatch, "sqlite+aiosqlite:///:memory:")
     result = invoke("serve")
     assert result.exit_code == 1
@@ -445,14 +444,12 @@ def test_serve_refuses_an_in_memory_database(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_serve_generates_an_admin_token_and_starts_uvicorn_by_import_string(monkeypatch: pytest.MonkeyPatch) -> None:
-    import uvicorn
-
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
     def fake_run(*args: Any, **kwargs: Any) -> None:
         calls.append((args, {**kwargs, "token_in_env": os.environ.get("ELEARNING_ADMIN_TOKEN")}))
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(server_runtime, "run_server", fake_run)
     # Registers the variable with monkeypatch, so what serve puts in os.environ is undone afterwards.
     monkeypatch.setenv("ELEARNING_ADMIN_TOKEN", "placeholder")
     monkeypatch.delenv("ELEARNING_ADMIN_TOKEN")
@@ -462,7 +459,12 @@ def test_serve_generates_an_admin_token_and_starts_uvicorn_by_import_string(monk
     args, kwargs = calls[0]
     assert args == ("elearning_http.app:server_app",)
     token = kwargs.pop("token_in_env")
-    assert kwargs == {"factory": True, "host": "0.0.0.0", "port": 8123, "workers": 2, "log_config": None}
+    assert kwargs == {
+        "limits": server_runtime.ServerLimits(),  # the settings' defaults are the runtime's
+        "host": "0.0.0.0",
+        "port": 8123,
+        "workers": 2,
+    }
     assert token is not None
     assert len(token) >= 40
     assert token in result.stdout
@@ -472,10 +474,8 @@ def test_serve_generates_an_admin_token_and_starts_uvicorn_by_import_string(monk
 
 
 def test_serve_keeps_a_configured_admin_token_and_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    import uvicorn
-
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setattr(server_runtime, "run_server", lambda *a, **kw: calls.append(kw))
     monkeypatch.setenv("ELEARNING_ADMIN_TOKEN", "configured-token")
     monkeypatch.setenv("ELEARNING_PORT", "9001")
     result = ok("serve")

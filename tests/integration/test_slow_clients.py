@@ -1,0 +1,197 @@
+"""Slow clients against a real ``elearning serve`` process on loopback, with raw sockets.
+
+The deadlines are set short here (1 s for a head, 200 bytes/s judged over 1 s for a body) so a flood
+is cut within the bounded waits; what is asserted is behaviour: who gets 200/201, who gets a 408 or a
+431 or a 503 problem, and that the server closes every slow socket, never how long anything took.
+"""
+
+from __future__ import annotations
+
+import json
+import selectors
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.served import ADMIN, Served, serve_env, serving
+
+FLOOD = 300  # half heads + half bodies, all open at once
+NORMAL_REQUESTS = 30
+WAIT = 60.0  # the bound of every wait here
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("slow-clients")
+    env = serve_env(
+        tmp / "data",
+        header_timeout_seconds="1",
+        body_min_rate_bytes="200",
+        body_rate_window_seconds="1",
+        max_header_bytes="8192",
+    )
+    with serving(env, tmp / "serve.log") as served:
+        yield served
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setblocking(False)
+    return sock
+
+
+def read_until_closed(socks: list[socket.socket], seconds: float) -> dict[socket.socket, bytes | None]:
+    """What each socket received until the server closed it; ``None`` for one still open at the end."""
+    received: dict[socket.socket, bytearray] = {s: bytearray() for s in socks}
+    closed: set[socket.socket] = set()
+    with selectors.DefaultSelector() as selector:
+        for sock in socks:
+            selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + seconds
+        while len(closed) < len(socks) and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.5):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    chunk = sock.recv(65536)
+                except (ConnectionResetError, BrokenPipeError):
+                    chunk = b""
+                except BlockingIOError:
+                    continue
+                if chunk:
+                    received[sock] += chunk
+                else:
+                    closed.add(sock)
+                    selector.unregister(sock)
+    return {s: (bytes(received[s]) if s in closed else None) for s in socks}
+
+
+def status_and_body(answer: bytes) -> tuple[int, dict[str, object]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert "content-type: application/problem+json" in [line.lower() for line in lines[1:]], head
+    return int(lines[0].split()[1]), json.loads(body)
+
+
+def test_a_flood_of_half_heads_and_half_bodies_is_cut_while_normal_requests_are_answered(server: Served) -> None:
+    socks: list[socket.socket] = []
+    try:
+        for i in range(FLOOD):
+            sock = connect(server.port)
+            if i % 2:
+                sock.send(b"GET /api/v1/courses HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # half a head
+            else:
+                sock.send(  # an admitted write (the admin's): a head, then a body that stalls
+                    b"POST /api/v1/courses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + f"Authorization: {ADMIN['Authorization']}\r\nContent-Length: 10000\r\n\r\n".encode()
+                    + b'{"title": '
+                )
+            socks.append(sock)
+
+        # While every slow socket is open, a normal client is served.
+        with httpx.Client(base_url=server.base, timeout=30) as client:
+            statuses = [client.get("/api/v1/courses").status_code for _ in range(NORMAL_REQUESTS)]
+        assert statuses == [200] * NORMAL_REQUESTS
+
+        answers = read_until_closed(socks, WAIT)
+        still_open = [s for s, answer in answers.items() if answer is None]
+        assert still_open == [], f"{len(still_open)} of {FLOOD} slow sockets were never closed by the server"
+        # Each was told why before the close.
+        outcomes = [status_and_body(answer) for answer in answers.values() if answer is not None]
+        assert {status for status, _ in outcomes} == {408}
+        assert {body["type"] for _, body in outcomes} == {"urn:elearning:problem:request-timeout"}
+    finally:
+        for sock in socks:
+            sock.close()
+
+    # The server still serves after the flood.
+    assert httpx.get(f"{server.base}/api/v1/courses", timeout=10).status_code == 200
+
+
+def test_a_slow_but_live_upload_above_the_minimum_rate_completes(server: Served) -> None:
+    # Whitespace is JSON: 3,000 bytes sent at about 600 bytes/s (three times the 200 bytes/s minimum).
+    body = json.dumps({"title": "Uploaded slowly", "slug": "uploaded-slowly"}).encode() + b" " * 3000
+    head = (
+        b"POST /api/v1/courses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"Authorization: {ADMIN['Authorization']}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head)
+        for start in range(0, len(body), 60):
+            sock.sendall(body[start : start + 60])
+            time.sleep(0.1)
+        answer = b""
+        for _ in range(1000):  # until the server closes (Connection: close)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
+    assert b'"slug":"uploaded-slowly"' in answer.replace(b" ", b"")
+
+
+def test_a_stalled_body_from_a_live_client_is_answered_408(server: Served) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /api/v1/courses HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Authorization: {ADMIN['Authorization']}\r\nContent-Length: 5000\r\n\r\n".encode()
+            + b'{"title": "never finished", '
+        )
+        sock.setblocking(False)
+        answer = read_until_closed([sock], WAIT)[sock]
+    assert answer is not None, "the server kept a stalled upload open"
+    status, problem = status_and_body(answer)
+    assert status == 408
+    assert problem["status"] == 408
+    # Nothing was created from the half body.
+    listed = httpx.get(f"{server.base}/api/v1/courses", headers=ADMIN, params={"limit": 100}, timeout=10).json()
+    assert "never finished" not in [c["title"] for c in listed["items"]]
+
+
+def test_a_head_larger_than_the_cap_is_answered_431(server: Served) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /api/v1/courses HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n")
+        sock.setblocking(False)
+        answer = read_until_closed([sock], WAIT)[sock]
+    assert answer is not None
+    status, problem = status_and_body(answer)
+    assert (status, problem["type"]) == (431, "urn:elearning:problem:request-header-fields-too-large")
+    # A head under the cap is served as usual.
+    assert httpx.get(f"{server.base}/api/v1/courses", headers={"X-Big": "a" * 4000}, timeout=10).status_code == 200
+
+
+def test_past_the_connection_cap_a_new_connection_is_refused_with_a_503_problem(tmp_path: Path) -> None:
+    cap = 20
+    env = serve_env(tmp_path / "data", max_connections=str(cap), header_timeout_seconds="60")
+    with serving(env, tmp_path / "serve.log") as served:
+        # /ready's connection may linger briefly: fill up to the cap, then one more.
+        held = [connect(served.port) for _ in range(cap)]
+        try:
+            extra = connect(served.port)
+            answer = read_until_closed([extra], WAIT)[extra]
+            extra.close()
+            assert answer is not None, "a connection past the cap was kept open"
+            status, problem = status_and_body(answer)
+            assert (status, problem["type"]) == (503, "urn:elearning:problem:too-many-connections")
+            assert b"\r\nretry-after: 1\r\n" in answer.lower()
+        finally:
+            for sock in held:
+                sock.close()
+        # Once the held connections are gone, new ones are served again.
+        ok = [False]
+
+        def served_again() -> bool:
+            try:
+                ok[0] = httpx.get(f"{served.base}/api/v1/courses", timeout=5).status_code == 200
+            except httpx.HTTPError:
+                ok[0] = False
+            return ok[0]
+
+        deadline = time.monotonic() + WAIT
+        while not served_again() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ok[0]
