@@ -41,3 +41,14 @@ CONSUMER_LAG = Gauge(
 )
 DLQ_WAITING = Gauge("elearning_dlq_messages", "Messages held in a dead-letter topic or table", ["topic"])
 BROKER_UP = Gauge("elearning_broker_stats_up", "1 if the broker answered for this scrape's lag figures, else 0")
+
+# The server runtime (`elearning serve`): what its slow-client limits cut and what its idle trim gave back.
+CONNECTIONS_CUT = Counter(
+    "elearning_server_cut_connections",
+    "Connections the server closed itself, by reason (head-timeout, body-too-slow, head-too-large, "
+    "bad-request, too-many-connections)",
+    ["reason"],
+)
+MEMORY_TRIMS = Counter(
+    "elearning_server_memory_trims", "Times an idle server process returned freed heap memory (malloc_trim)"
+)

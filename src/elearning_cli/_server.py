@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import logging
 import signal
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,8 @@ import h11
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import HANDLED_SIGNALS, Server, ServerState
+
+from elearning_adapters import metrics
 
 log = logging.getLogger("elearning.server")
 
@@ -102,6 +106,53 @@ TOO_MANY_CONNECTIONS = _problem(
 )
 
 
+REFUSED_LINGER = 1.0  # seconds a refused connection is kept half-closed for its client to read the 503
+
+
+class IdleTrim:
+    """Give freed heap back to the OS once the process has had no connection for a moment.
+
+    After a burst, glibc keeps the memory the burst's buffers and objects were freed into (in the main
+    heap and in its per-thread arenas) mapped: the process's RSS stays at its peak while idle.
+    ``malloc_trim(0)`` returns the free pages; it is called once per idle spell, never while a
+    connection is open, so it costs no request anything. A no-op where the C library is not glibc.
+    """
+
+    def __init__(self, delay: float = 1.0) -> None:
+        self.delay = delay
+        self.trims = 0
+        self._handle: asyncio.TimerHandle | None = None
+        self._trim = self._load()
+
+    @staticmethod
+    def _load() -> Callable[[int], int] | None:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            trim: Callable[[int], int] = libc.malloc_trim
+        except (OSError, AttributeError):
+            return None
+        return trim
+
+    def connection_opened(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def last_connection_closed(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._trim is not None and self._handle is None:
+            self._handle = loop.call_later(self.delay, self._run)
+
+    def _run(self) -> None:
+        self._handle = None
+        if self._trim is not None:
+            self._trim(0)
+            self.trims += 1
+            metrics.MEMORY_TRIMS.inc()
+
+
+IDLE_TRIM = IdleTrim()
+
+
 class _Connection(h11.Connection):
     """h11's connection, remembering why it refused the peer's bytes (a head too large, or bad HTTP)."""
 
@@ -141,13 +192,20 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.limits.max_connections:
-            # Refused before anything is read or any task made: the cap bounds this process's memory.
+            # Refused before any request is parsed or any task made: the cap bounds this process's memory.
+            # Half-closed rather than closed, and what the client sends is read and dropped: closing a socket
+            # with unread bytes resets it, and the client would lose the 503 to the reset. It closes when
+            # the client does, or after a second at most.
             self._refused = True
             self.transport = transport
             transport.write(TOO_MANY_CONNECTIONS)
-            transport.close()
+            metrics.CONNECTIONS_CUT.labels("too-many-connections").inc()
+            if transport.can_write_eof():
+                transport.write_eof()
+            self._head_timer = self.loop.call_later(REFUSED_LINGER, transport.close)
             return
         super().connection_made(transport)
+        IDLE_TRIM.connection_opened()
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -155,6 +213,8 @@ class GuardedH11Protocol(H11Protocol):
         if self._refused:
             return
         super().connection_lost(exc)
+        if not self.connections:
+            IDLE_TRIM.last_connection_closed(self.loop)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -167,6 +227,7 @@ class GuardedH11Protocol(H11Protocol):
                     self._arm_head_timer()
             if self._head_too_large(data):
                 self._cancel_timers()
+                metrics.CONNECTIONS_CUT.labels("head-too-large").inc()
                 self.transport.write(HEADERS_TOO_LARGE)
                 self.transport.close()
                 return
@@ -189,6 +250,7 @@ class GuardedH11Protocol(H11Protocol):
         refused = getattr(self.conn, "refused", None)
         too_large = refused is not None and refused.error_status_hint == 431
         self._cancel_timers()
+        metrics.CONNECTIONS_CUT.labels("head-too-large" if too_large else "bad-request").inc()
         self.transport.write(HEADERS_TOO_LARGE if too_large else BAD_REQUEST)
         self.transport.close()
 
@@ -225,6 +287,7 @@ class GuardedH11Protocol(H11Protocol):
         self._head_timer = None
         if not self._awaiting_head or self.transport.is_closing():
             return
+        metrics.CONNECTIONS_CUT.labels("head-timeout").inc()
         self.transport.write(REQUEST_TIMEOUT)
         self._close()
 
@@ -243,6 +306,7 @@ class GuardedH11Protocol(H11Protocol):
             received / self.limits.body_rate_window,
             self.limits.body_min_rate,
         )
+        metrics.CONNECTIONS_CUT.labels("body-too-slow").inc()
         if not self.cycle.response_started:
             self.transport.write(REQUEST_TIMEOUT)
         # The application reading the body sees the client gone (http.disconnect), as on a reset.

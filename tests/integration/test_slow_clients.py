@@ -8,6 +8,7 @@ is cut within the bounded waits; what is asserted is behaviour: who gets 200/201
 from __future__ import annotations
 
 import json
+import platform
 import selectors
 import socket
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.prometheus import metric
 from tests.served import ADMIN, Served, serve_env, serving
 
 FLOOD = 300  # half heads + half bodies, all open at once
@@ -108,8 +110,33 @@ def test_a_flood_of_half_heads_and_half_bodies_is_cut_while_normal_requests_are_
         for sock in socks:
             sock.close()
 
-    # The server still serves after the flood.
+    # The server still serves after the flood, and counts what it cut.
     assert httpx.get(f"{server.base}/api/v1/courses", timeout=10).status_code == 200
+    scraped = httpx.get(f"{server.base}/metrics", timeout=10).text
+    cut = {
+        reason: metric(scraped, "elearning_server_cut_connections_total", reason=reason) or 0
+        for reason in ("head-timeout", "body-too-slow")
+    }
+    assert cut["head-timeout"] >= FLOOD // 2
+    assert cut["body-too-slow"] >= FLOOD // 2
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_an_idle_server_gives_freed_heap_back_once_its_connections_are_gone(server: Served) -> None:
+    def trims() -> float:
+        return metric(httpx.get(f"{server.base}/metrics", timeout=10).text, "elearning_server_memory_trims_total") or 0
+
+    before = trims()
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        assert all(client.get("/api/v1/courses").status_code == 200 for _ in range(20))
+    # Polled slower than the one idle second the trim waits for: each scrape is a connection of its own.
+    after = before
+    for _ in range(15):
+        time.sleep(2)
+        after = trims()
+        if after > before:
+            break
+    assert after > before
 
 
 def test_a_slow_but_live_upload_above_the_minimum_rate_completes(server: Served) -> None:
@@ -172,6 +199,7 @@ def test_past_the_connection_cap_a_new_connection_is_refused_with_a_503_problem(
         held = [connect(served.port) for _ in range(cap)]
         try:
             extra = connect(served.port)
+            extra.send(b"GET /api/v1/courses HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             answer = read_until_closed([extra], WAIT)[extra]
             extra.close()
             assert answer is not None, "a connection past the cap was kept open"
