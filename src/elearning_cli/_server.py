@@ -19,6 +19,9 @@ adds what is missing at the place that sees the bytes arrive:
 - past ``max_connections`` open connections in this process, a new one is
   answered ``503`` with ``Retry-After`` and closed before anything is read.
 
+The deadlines are checked by one watchdog tick per process (not a timer per
+request), which also gives freed heap back to the OS when the process goes idle.
+
 Refusals are small RFC 9457 documents written here, before the application
 (and its one error mapping) is reached: there is no request to map yet.
 
@@ -44,6 +47,7 @@ import logging
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -107,50 +111,77 @@ TOO_MANY_CONNECTIONS = _problem(
 
 
 REFUSED_LINGER = 1.0  # seconds a refused connection is kept half-closed for its client to read the 503
+TRIM_AFTER_IDLE = 1.0  # seconds without a connection before freed heap is given back
 
 
-class IdleTrim:
-    """Give freed heap back to the OS once the process has had no connection for a moment.
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
 
-    After a burst, glibc keeps the memory the burst's buffers and objects were freed into (in the main
-    heap and in its per-thread arenas) mapped: the process's RSS stays at its peak while idle.
-    ``malloc_trim(0)`` returns the free pages; it is called once per idle spell, never while a
-    connection is open, so it costs no request anything. A no-op where the C library is not glibc.
+
+MALLOC_TRIM = _load_malloc_trim()
+
+
+class _Watchdog:
+    """One timer per event loop that walks the open connections and cuts those past a deadline.
+
+    A timer per request (armed at its first byte, cancelled at its last header) cost ~20 us of CPU per
+    request in uvicorn's loop; a shared tick costs a walk of the connections a few times a second, and
+    deadlines hold to within a tick (a quarter of the shortest one, at most a second).
+
+    It also gives freed heap back to the OS once the process has had no connection for a second: after a
+    burst glibc keeps the memory the burst's buffers and objects were freed into mapped, so RSS stays at the
+    peak while idle (docs/overload.md). ``malloc_trim(0)`` runs once per idle spell, never while a
+    connection is open; a no-op where the C library is not glibc.
     """
 
-    def __init__(self, delay: float = 1.0) -> None:
-        self.delay = delay
-        self.trims = 0
-        self._handle: asyncio.TimerHandle | None = None
-        self._trim = self._load()
+    def __init__(self, loop: asyncio.AbstractEventLoop, limits: ServerLimits) -> None:
+        self.loop = loop
+        self.interval = min(1.0, limits.header_timeout / 4, limits.body_rate_window / 4)
+        self.open: set[GuardedH11Protocol] = set()
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._trim_handle: asyncio.TimerHandle | None = None
 
-    @staticmethod
-    def _load() -> Callable[[int], int] | None:
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            trim: Callable[[int], int] = libc.malloc_trim
-        except (OSError, AttributeError):
-            return None
-        return trim
+    def opened(self, protocol: GuardedH11Protocol) -> None:
+        self.open.add(protocol)
+        if self._trim_handle is not None:
+            self._trim_handle.cancel()
+            self._trim_handle = None
+        if self._tick_handle is None:
+            self._tick_handle = self.loop.call_later(self.interval, self._tick)
 
-    def connection_opened(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+    def closed(self, protocol: GuardedH11Protocol) -> None:
+        self.open.discard(protocol)
+        if not self.open and MALLOC_TRIM is not None and self._trim_handle is None:
+            self._trim_handle = self.loop.call_later(TRIM_AFTER_IDLE, self._trim)
 
-    def last_connection_closed(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._trim is not None and self._handle is None:
-            self._handle = loop.call_later(self.delay, self._run)
+    def _tick(self) -> None:
+        self._tick_handle = None
+        now = self.loop.time()
+        for protocol in list(self.open):
+            protocol.check_deadlines(now)
+        if self.open:
+            self._tick_handle = self.loop.call_later(self.interval, self._tick)
 
-    def _run(self) -> None:
-        self._handle = None
-        if self._trim is not None:
-            self._trim(0)
-            self.trims += 1
+    def _trim(self) -> None:
+        self._trim_handle = None
+        if MALLOC_TRIM is not None and not self.open:
+            MALLOC_TRIM(0)
             metrics.MEMORY_TRIMS.inc()
 
 
-IDLE_TRIM = IdleTrim()
+_WATCHDOGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = weakref.WeakKeyDictionary()
+
+
+def _watchdog(loop: asyncio.AbstractEventLoop, limits: ServerLimits) -> _Watchdog:
+    watchdog = _WATCHDOGS.get(loop)
+    if watchdog is None:
+        watchdog = _WATCHDOGS[loop] = _Watchdog(loop, limits)
+    return watchdog
 
 
 class _Connection(h11.Connection):
@@ -179,14 +210,15 @@ class GuardedH11Protocol(H11Protocol):
         super().__init__(config, server_state, app_state, _loop)
         self.limits: ServerLimits = getattr(config, "limits", None) or ServerLimits()
         self.conn = _Connection(h11.SERVER, self.limits.max_header_bytes)
+        self.watchdog = _watchdog(self.loop, self.limits)
         self._awaiting_head = True
-        self._head_started = False
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # when the head being read began; None between requests
+        self._head_bytes, self._head_tail = 0, b""
+        self._window_start: float | None = None  # the body being read: when its current window began
         self._window_bytes = 0
         self._paused_in_window = False
-        self._head_bytes, self._head_tail = 0, b""
         self._refused = False
+        self._linger: asyncio.TimerHandle | None = None
 
     # -- connection ----------------------------------------------------------------------
 
@@ -202,31 +234,28 @@ class GuardedH11Protocol(H11Protocol):
             metrics.CONNECTIONS_CUT.labels("too-many-connections").inc()
             if transport.can_write_eof():
                 transport.write_eof()
-            self._head_timer = self.loop.call_later(REFUSED_LINGER, transport.close)
+            self._linger = self.loop.call_later(REFUSED_LINGER, transport.close)
             return
         super().connection_made(transport)
-        IDLE_TRIM.connection_opened()
-        self._arm_head_timer()
+        self._head_since = self.loop.time()  # the first request's head: from the connection's opening
+        self.watchdog.opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timers()
         if self._refused:
+            if self._linger is not None:
+                self._linger.cancel()
             return
         super().connection_lost(exc)
-        if not self.connections:
-            IDLE_TRIM.last_connection_closed(self.loop)
+        self.watchdog.closed(self)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
         if self._awaiting_head:
-            if not self._head_started:
+            if self._head_since is None:
                 # The first byte of a later request on a kept-alive connection: its head deadline starts now.
-                self._head_started = True
-                if self._head_timer is None:
-                    self._arm_head_timer()
+                self._head_since = self.loop.time()
             if self._head_too_large(data):
-                self._cancel_timers()
                 metrics.CONNECTIONS_CUT.labels("head-too-large").inc()
                 self.transport.write(HEADERS_TOO_LARGE)
                 self.transport.close()
@@ -234,22 +263,25 @@ class GuardedH11Protocol(H11Protocol):
         self._window_bytes += len(data)
         cycle = self.cycle
         super().data_received(data)
-        self._after_events(cycle)
+        if self.transport.get_protocol() is not self:  # upgraded to a WebSocket: its protocol owns it now
+            self.watchdog.closed(self)
+            return
+        if self.cycle is not cycle:
+            self._request_started()
         if self.flow.read_paused:
             self._paused_in_window = True
 
     def on_response_complete(self) -> None:
-        self._cancel_body_timer()
-        self._awaiting_head, self._head_started = True, False
+        self._awaiting_head, self._head_since, self._window_start = True, None, None
         self._head_bytes, self._head_tail = 0, b""
         cycle = self.cycle
         super().on_response_complete()
-        self._after_events(cycle)
+        if self.cycle is not cycle:  # a pipelined request was waiting
+            self._request_started()
 
     def send_400_response(self, msg: str) -> None:
         refused = getattr(self.conn, "refused", None)
         too_large = refused is not None and refused.error_status_hint == 431
-        self._cancel_timers()
         metrics.CONNECTIONS_CUT.labels("head-too-large" if too_large else "bad-request").inc()
         self.transport.write(HEADERS_TOO_LARGE if too_large else BAD_REQUEST)
         self.transport.close()
@@ -263,74 +295,58 @@ class GuardedH11Protocol(H11Protocol):
 
     def _head_too_large(self, data: bytes) -> bool:
         """Count the head's bytes up to its blank line (h11 only bounds a head still incomplete)."""
-        window = self._head_tail + data
-        end = window.find(b"\r\n\r\n")
-        self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._head_tail))
-        self._head_tail = window[-3:]
+        self._head_bytes += len(data)
+        if self._head_bytes > self.limits.max_header_bytes:
+            # Over the cap counting every byte: count the head alone (a body may follow in the same chunk).
+            window = self._head_tail + data
+            end = window.find(b"\r\n\r\n")
+            if end >= 0:
+                self._head_bytes -= len(data) - max(0, end + 4 - len(self._head_tail))
+        self._head_tail = data[-3:]
         return self._head_bytes > self.limits.max_header_bytes
 
-    def _after_events(self, before: object) -> None:
-        """A new request head was parsed: its deadline is met; watch its body's data rate if it has one."""
-        if self.cycle is before or self.cycle is None:
-            return
-        self._awaiting_head, self._head_started = False, False
-        self._cancel_head_timer()
-        if self.cycle.more_body and not self.transport.is_closing():
-            self._window_bytes, self._paused_in_window = 0, False
-            self._body_timer = self.loop.call_later(self.limits.body_rate_window, self._check_body_rate, self.cycle)
+    def _request_started(self) -> None:
+        """A request head was parsed: its deadline is met; watch its body's data rate if it has one."""
+        self._awaiting_head, self._head_since = False, None
+        if self.cycle is not None and self.cycle.more_body:
+            self._window_start, self._window_bytes, self._paused_in_window = self.loop.time(), 0, False
 
-    def _arm_head_timer(self) -> None:
-        self._cancel_head_timer()
-        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
-
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
-        if not self._awaiting_head or self.transport.is_closing():
+    def check_deadlines(self, now: float) -> None:
+        """Called by the watchdog's tick: cut this connection if its head or its body is late."""
+        if self.transport.is_closing():
             return
-        metrics.CONNECTIONS_CUT.labels("head-timeout").inc()
-        self.transport.write(REQUEST_TIMEOUT)
-        self._close()
-
-    def _check_body_rate(self, cycle: object) -> None:
-        self._body_timer = None
-        if cycle is not self.cycle or self.cycle is None or not self.cycle.more_body or self.transport.is_closing():
+        if self._awaiting_head:
+            if self._head_since is not None and now - self._head_since >= self.limits.header_timeout:
+                metrics.CONNECTIONS_CUT.labels("head-timeout").inc()
+                self.transport.write(REQUEST_TIMEOUT)
+                self.transport.close()
             return
-        received, self._window_bytes = self._window_bytes, 0
-        not_reading = self.flow.read_paused or self._paused_in_window or self.cycle.waiting_for_100_continue
-        self._paused_in_window = False
-        if not_reading or received >= self.limits.body_min_rate * self.limits.body_rate_window:
-            self._body_timer = self.loop.call_later(self.limits.body_rate_window, self._check_body_rate, cycle)
+        cycle = self.cycle
+        if self._window_start is None or cycle is None:
+            return
+        if not cycle.more_body or cycle.disconnected:
+            self._window_start = None
+            return
+        elapsed = now - self._window_start
+        if elapsed < self.limits.body_rate_window:
+            return
+        received = self._window_bytes
+        not_reading = self.flow.read_paused or self._paused_in_window or cycle.waiting_for_100_continue
+        self._window_start, self._window_bytes, self._paused_in_window = now, 0, False
+        if not_reading or received >= self.limits.body_min_rate * elapsed:
             return
         log.info(
             "closing a connection whose request body arrived at %.0f bytes/s (minimum %d)",
-            received / self.limits.body_rate_window,
+            received / elapsed,
             self.limits.body_min_rate,
         )
         metrics.CONNECTIONS_CUT.labels("body-too-slow").inc()
-        if not self.cycle.response_started:
+        if not cycle.response_started:
             self.transport.write(REQUEST_TIMEOUT)
         # The application reading the body sees the client gone (http.disconnect), as on a reset.
-        self.cycle.disconnected = True
-        self.cycle.message_event.set()
-        self._close()
-
-    def _close(self) -> None:
-        self._cancel_timers()
+        cycle.disconnected = True
+        cycle.message_event.set()
         self.transport.close()
-
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _cancel_body_timer(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
-
-    def _cancel_timers(self) -> None:
-        self._cancel_head_timer()
-        self._cancel_body_timer()
 
 
 class ServerConfig(Config):
