@@ -20,12 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,15 +31,9 @@ from pathlib import Path
 
 import httpx
 
-ELEARNING = str(Path(sys.executable).parent / "elearning")
-TOKEN = "memory-benchmark-token"
-ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: its tests' server helper
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.served import ADMIN, serve_env, serving
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
@@ -127,54 +116,31 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="elearning-memory-"))
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELEARNING_")} | {
-        "ELEARNING_DATA_DIR": str(data_dir),
-        "ELEARNING_ADMIN_TOKEN": TOKEN,
-        "ELEARNING_ACCESS_LOG": "false",
-        "ELEARNING_LOG_LEVEL": "WARNING",
-    }
-    if args.database_url:
-        env["ELEARNING_DATABASE_URL"] = args.database_url
+    settings = {"log_level": "WARNING"} | ({"database_url": args.database_url} if args.database_url else {})
     extra = dict(item.split("=", 1) for item in args.env)
-    env |= extra
-    log = (data_dir / "serve.log").open("wb")
-    server = subprocess.Popen([ELEARNING, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    env = serve_env(data_dir / "data", **settings) | extra
     try:
-        for _ in range(600):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited: {(data_dir / 'serve.log').read_text()}")
-            time.sleep(0.1)
-        seed(base, args.courses)
-        time.sleep(args.settle)
-        idle_before, _ = rss_kib(server.pid)
-        bursts: list[Burst] = []
-        for run in range(args.bursts):
-            can_reset = reset_peak(server.pid)
-            started = time.monotonic()
-            outcomes = asyncio.run(burst(base, run, args.requests, args.concurrency))
-            seconds = time.monotonic() - started
-            _, peak = rss_kib(server.pid)
+        with serving(env, data_dir / "serve.log") as server:
+            pid = server.process.pid
+            seed(server.base, args.courses)
             time.sleep(args.settle)
-            idle, _ = rss_kib(server.pid)
-            bursts.append(Burst(peak if can_reset or run == 0 else -1, idle, outcomes, seconds))
-            print(
-                f"burst {run + 1}: {dict(outcomes)} in {seconds:.1f}s; peak {peak / 1024:.1f} MiB, "
-                f"idle after {idle / 1024:.1f} MiB",
-                file=sys.stderr,
-            )
+            idle_before, _ = rss_kib(pid)
+            bursts: list[Burst] = []
+            for run in range(args.bursts):
+                can_reset = reset_peak(pid)
+                started = time.monotonic()
+                outcomes = asyncio.run(burst(server.base, run, args.requests, args.concurrency))
+                seconds = time.monotonic() - started
+                _, peak = rss_kib(pid)
+                time.sleep(args.settle)
+                idle, _ = rss_kib(pid)
+                bursts.append(Burst(peak if can_reset or run == 0 else -1, idle, outcomes, seconds))
+                print(
+                    f"burst {run + 1}: {dict(outcomes)} in {seconds:.1f}s; peak {peak / 1024:.1f} MiB, "
+                    f"idle after {idle / 1024:.1f} MiB",
+                    file=sys.stderr,
+                )
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
-        log.close()
         shutil.rmtree(data_dir, ignore_errors=True)
 
     report(args, extra, idle_before, bursts)

@@ -17,14 +17,9 @@ Figures are ratios within the run (flood p50 / no-flood p50 of the same server).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import selectors
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,41 +28,9 @@ from pathlib import Path
 
 import httpx
 
-BIN = Path(sys.executable).parent
-TOKEN = "slow-clients-benchmark-token"
-ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: its tests' server helper
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def started(command: list[str], env: dict[str, str], log: Path) -> object:
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                return
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited ({process.returncode})")
-        time.sleep(0.1)
-    raise SystemExit("the server never became ready")
+from tests.served import ADMIN, read_until_closed, serve_env, serving
 
 
 def latencies(base: str, requests: int) -> list[float]:
@@ -99,48 +62,32 @@ def flood(port: int, count: int) -> list[socket.socket]:
     return socks
 
 
-def closed_by_server(socks: list[socket.socket], seconds: float) -> int:
-    closed = 0
-    with selectors.DefaultSelector() as selector:
-        for sock in socks:
-            selector.register(sock, selectors.EVENT_READ)
-        deadline = time.monotonic() + seconds
-        while closed < len(socks) and time.monotonic() < deadline:
-            for key, _ in selector.select(timeout=0.5):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                try:
-                    chunk = sock.recv(65536)
-                except (ConnectionResetError, BrokenPipeError):
-                    chunk = b""
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    closed += 1
-                    selector.unregister(sock)
-    return closed
+def measure(name: str, env: dict[str, str], log: Path, args: argparse.Namespace, http: str | None) -> dict[str, object]:
+    """One server: reads with no flood, reads during the flood, then how many flood sockets it closed."""
+    argv = None
+    if http is not None:
+        app = [sys.executable, "-m", "uvicorn", "--factory", "elearning_http.app:server_app", "--log-level", "warning"]
 
+        def argv(port: int) -> list[str]:
+            return [*app, "--port", str(port), "--http", http]
 
-def measure(name: str, command: list[str], env: dict[str, str], port: int, args: argparse.Namespace, log: Path):
-    base = f"http://127.0.0.1:{port}"
-    with started(command, env, log) as process:
-        wait_ready(base, process)  # type: ignore[arg-type]
-        latencies(base, 20)  # warm-up
-        quiet = latencies(base, args.requests)
-        socks = flood(port, args.flood)
+    with serving(env, log, argv=argv) as server:
+        latencies(server.base, 20)  # warm-up
+        quiet = latencies(server.base, args.requests)
+        socks = flood(server.port, args.flood)
         try:
-            loud = latencies(base, args.requests)
-            closed = closed_by_server(socks, args.wait)
+            loud = latencies(server.base, args.requests)
+            answers = read_until_closed(socks, args.wait)
         finally:
             for sock in socks:
                 sock.close()
-    row = {
+    row: dict[str, object] = {
         "server": name,
         "p50_quiet": statistics.median(quiet),
         "p99_quiet": statistics.quantiles(quiet, n=100)[98],
         "p50_flood": statistics.median(loud),
         "p99_flood": statistics.quantiles(loud, n=100)[98],
-        "closed": closed,
+        "closed": sum(answer is not None for answer in answers.values()),
     }
     print(row, file=sys.stderr)
     return row
@@ -155,25 +102,17 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="elearning-slow-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELEARNING_")} | {
-        "ELEARNING_DATA_DIR": str(data_dir),
-        "ELEARNING_ADMIN_TOKEN": TOKEN,
-        "ELEARNING_ACCESS_LOG": "false",
-        "ELEARNING_LOG_LEVEL": "WARNING",
-    }
+    env = serve_env(data_dir / "data", log_level="WARNING")
     try:
-        port = _free_port()
-        serve = [str(BIN / "elearning"), "serve", "--port", str(port)]
-        guarded = measure("elearning serve (guarded h11)", serve, env, port, args, data_dir / "serve.log")
-        port = _free_port()
-        plain_cmd = [sys.executable, "-m", "uvicorn", "--factory", "elearning_http.app:server_app", "--port", str(port)]
-        plain_cmd += ["--http", "h11", "--log-level", "warning"]
-        plain = measure("plain uvicorn (h11)", plain_cmd, env, port, args, data_dir / "plain.log")
-        port = _free_port()
-        protocol_cmd = [sys.executable, "-m", "uvicorn", "--factory", "elearning_http.app:server_app"]
-        protocol_cmd += ["--port", str(port), "--http", "elearning_cli._server:GuardedH11Protocol"]
-        protocol_cmd += ["--log-level", "warning"]
-        protocol = measure("uvicorn + the guarded protocol", protocol_cmd, env, port, args, data_dir / "proto.log")
+        guarded = measure("elearning serve (guarded h11)", env, data_dir / "serve.log", args, None)
+        plain = measure("plain uvicorn (h11)", env, data_dir / "plain.log", args, "h11")
+        protocol = measure(
+            "uvicorn + the guarded protocol",
+            env,
+            data_dir / "proto.log",
+            args,
+            "elearning_cli._server:GuardedH11Protocol",
+        )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 

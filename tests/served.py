@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -74,13 +75,14 @@ def ready(base: str) -> bool:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[Served]:
-    """Start ``elearning serve`` and wait for /ready; SIGTERM (then SIGKILL) at the end if still running."""
+def serving(
+    env: dict[str, str], log: Path, *args: str, argv: Callable[[int], list[str]] | None = None
+) -> Iterator[Served]:
+    """Start ``elearning serve`` (or ``argv(port)``) and wait for /ready; SIGTERM (then SIGKILL) at the end."""
     port = free_port()
+    command = argv(port) if argv is not None else [ELEARNING, "serve", "--port", str(port), *args]
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [ELEARNING, "serve", "--port", str(port), *args], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     served = Served(f"http://127.0.0.1:{port}", port, process, log)
     try:
         wait_for(lambda: ready(served.base) or process.poll() is not None, "the server to answer /ready")
@@ -94,3 +96,29 @@ def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[Served]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+
+
+def read_until_closed(socks: list[socket.socket], seconds: float) -> dict[socket.socket, bytes | None]:
+    """What each (non-blocking) socket received until the server closed it; ``None`` for one still open at the end."""
+    received: dict[socket.socket, bytearray] = {s: bytearray() for s in socks}
+    closed: set[socket.socket] = set()
+    with selectors.DefaultSelector() as selector:
+        for sock in socks:
+            selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + seconds
+        while len(closed) < len(socks) and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.5):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    chunk = sock.recv(65536)
+                except (ConnectionResetError, BrokenPipeError):
+                    chunk = b""
+                except BlockingIOError:
+                    continue
+                if chunk:
+                    received[sock] += chunk
+                else:
+                    closed.add(sock)
+                    selector.unregister(sock)
+    return {s: (bytes(received[s]) if s in closed else None) for s in socks}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import platform
-import selectors
 import socket
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from tests.prometheus import metric
-from tests.served import ADMIN, Served, serve_env, serving
+from tests.served import ADMIN, Served, read_until_closed, serve_env, serving
 
 FLOOD = 300  # half heads + half bodies, all open at once
 NORMAL_REQUESTS = 30
@@ -44,32 +43,6 @@ def connect(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.setblocking(False)
     return sock
-
-
-def read_until_closed(socks: list[socket.socket], seconds: float) -> dict[socket.socket, bytes | None]:
-    """What each socket received until the server closed it; ``None`` for one still open at the end."""
-    received: dict[socket.socket, bytearray] = {s: bytearray() for s in socks}
-    closed: set[socket.socket] = set()
-    with selectors.DefaultSelector() as selector:
-        for sock in socks:
-            selector.register(sock, selectors.EVENT_READ)
-        deadline = time.monotonic() + seconds
-        while len(closed) < len(socks) and time.monotonic() < deadline:
-            for key, _ in selector.select(timeout=0.5):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                try:
-                    chunk = sock.recv(65536)
-                except (ConnectionResetError, BrokenPipeError):
-                    chunk = b""
-                except BlockingIOError:
-                    continue
-                if chunk:
-                    received[sock] += chunk
-                else:
-                    closed.add(sock)
-                    selector.unregister(sock)
-    return {s: (bytes(received[s]) if s in closed else None) for s in socks}
 
 
 def status_and_body(answer: bytes) -> tuple[int, dict[str, object]]:
