@@ -30,6 +30,7 @@ from elearning_http.auth import ACCESS_COOKIE
 from elearning_http.errors import problem_document
 
 _COOKIE_NAME = ACCESS_COOKIE.encode() + b"="
+KEY_CACHE_SIZE = 10_000
 
 
 def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
@@ -64,6 +65,8 @@ class RateLimitMiddleware:
             "ip": (per_ip, f'"ip";q={per_ip};w={window}'.encode()),
         }
         self._refused = {name: REFUSED.labels("rate_limited", name) for name in self._policies}
+        # credential -> key: a client sends the same token for minutes, so hash it once (cleared when full).
+        self._keys: dict[bytes, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
@@ -74,9 +77,15 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         credential = credential_of(scope["headers"])
-        if credential is not None and self.counters.hit(token_key(credential), self.per_token) < 0:
-            await self._refuse(scope, send, "token", "too many requests with this credential")
-            return
+        if credential is not None:
+            key = self._keys.get(credential)
+            if key is None:
+                if len(self._keys) >= KEY_CACHE_SIZE:
+                    self._keys.clear()
+                key = self._keys[credential] = token_key(credential)
+            if self.counters.hit(key, self.per_token) < 0:
+                await self._refuse(scope, send, "token", "too many requests with this credential")
+                return
         client = scope.get("client")
         if self.counters.hit("ip:" + (client[0] if client else "unknown"), self.per_ip) < 0:
             await self._refuse(scope, send, "ip", "too many requests from this address")
