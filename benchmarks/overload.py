@@ -40,7 +40,6 @@ import contextlib
 import json
 import os
 import shlex
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -59,13 +58,12 @@ from catalog import (  # noqa: E402  (benchmarks/ is not a package: its helpers 
     RESULTS,
     ROOT,
     _cpu_seconds,
-    _free_port,
     _git_revision,
     _http_get,
     _machine_busy_seconds,
     _postgres_cpu,
     _prepare,
-    _stop,
+    _uvicorn,
     log,
     throwaway_database,
 )
@@ -137,40 +135,18 @@ def middleware_cpu(calls: int = 200_000) -> dict[str, float]:
 @contextlib.contextmanager
 def server(database_url: str, log_path: Path, cpu: int, extra_env: dict[str, str]) -> Iterator[tuple[str, int, int]]:
     """``elearning_http.app:server_app`` under uvicorn (as ``elearning serve`` runs it), pinned to ``cpu``."""
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELEARNING_")} | {
         "ELEARNING_DATABASE_URL": database_url,
         "ELEARNING_ADMIN_TOKEN": ADMIN_TOKEN,
         "ELEARNING_ACCESS_LOG": "false",
         "ELEARNING_LOG_LEVEL": "WARNING",
         "ELEARNING_CACHE": "none",
-        "PYTHONUNBUFFERED": "1",
         **extra_env,
     }
-    command = [
-        "taskset", "-c", str(cpu), sys.executable, "-m", "uvicorn", "--factory", "elearning_http.app:server_app",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-        "--timeout-keep-alive", "30",
-    ]  # fmt: skip
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}; see {log_path}")
-            with contextlib.suppress(OSError):
-                if _http_get(f"http://127.0.0.1:{port}/ready", timeout=2)[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server was not ready within 60 s; see {log_path}")
-            time.sleep(0.2)
-        log(f"server pid {process.pid} on port {port}, pinned to CPU {cpu}")
-        yield "127.0.0.1", process.pid, port
-    finally:
-        _stop(process)
+    with _uvicorn(
+        "elearning_http.app:server_app", env, log_path, "/ready", 60.0, prefix=("taskset", "-c", str(cpu))
+    ) as running:
+        yield "127.0.0.1", running.process.pid, running.port
 
 
 @contextlib.contextmanager
@@ -224,14 +200,24 @@ class Client:
         connection = None
         try:
             async with asyncio.timeout(TIMEOUT_S):
-                if self.idle:
-                    connection = self.idle.pop()
-                else:
-                    connection = await asyncio.open_connection(self.host, self.port)
-                    self.opened += 1
-                reader, writer = connection
-                writer.write(self.request(kind))
-                head = await reader.readuntil(b"\r\n\r\n")
+                request = self.request(kind)
+                head = b""
+                while not head:
+                    reused = bool(self.idle)
+                    if reused:
+                        connection = self.idle.pop()
+                    else:
+                        connection = await asyncio.open_connection(self.host, self.port)
+                        self.opened += 1
+                    reader, writer = connection
+                    writer.write(request)
+                    try:
+                        head = await reader.readuntil(b"\r\n\r\n")
+                    except (asyncio.IncompleteReadError, ConnectionError):
+                        writer.close()
+                        if not reused:
+                            raise
+                        # The server closed this idle keep-alive connection meanwhile: send on a new one.
                 status = int(head[9:12])
                 length = 0
                 keep = True

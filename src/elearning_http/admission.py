@@ -40,6 +40,20 @@ REFUSED = Counter(
 )
 
 
+class Slots:
+    """One admission class: how many are in flight, the bound, and how a refusal is counted and worded."""
+
+    __slots__ = ("count", "detail", "limit", "refused")
+
+    def __init__(self, kind: str, limit: int, detail: str) -> None:
+        self.count = 0
+        self.limit = limit
+        self.detail = detail
+        self.refused = REFUSED.labels("overloaded", kind)
+        # Scrapes read the count; the latest app built in a process is the one reported (tests build many).
+        IN_FLIGHT.labels(kind).set_function(lambda: self.count)
+
+
 class AdmissionMiddleware:
     """Counts the requests in flight; past ``max_in_flight`` (or ``max_streams``) answers 503 at once."""
 
@@ -47,17 +61,18 @@ class AdmissionMiddleware:
         if max_in_flight < 1 or max_streams < 1:
             raise ValueError("admission limits must be positive")
         self.app = app
-        self.max_in_flight = max_in_flight
-        self.max_streams = max_streams
-        self.in_flight = 0
-        self.streams = 0
+        self.requests = Slots("requests", max_in_flight, "this server is working on as many requests as it can")
+        self.uploads = Slots("streams", max_streams, "this server is serving as many uploads as it can")
         self.retry_after = str(retry_after_seconds).encode()
         self._retry_after_seconds = retry_after_seconds
-        # Scrapes read the counters; the latest app built in a process is the one reported (tests build many).
-        IN_FLIGHT.labels("requests").set_function(lambda: self.in_flight)
-        IN_FLIGHT.labels("streams").set_function(lambda: self.streams)
-        self._refused_requests = REFUSED.labels("overloaded", "requests")
-        self._refused_streams = REFUSED.labels("overloaded", "streams")
+
+    @property
+    def in_flight(self) -> int:
+        return self.requests.count
+
+    @property
+    def streams(self) -> int:
+        return self.uploads.count
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
@@ -67,26 +82,16 @@ class AdmissionMiddleware:
         if path in NEVER_REFUSED:
             await self.app(scope, receive, send)
             return
-        if path.startswith(STREAM_PREFIXES):
-            if self.streams >= self.max_streams:
-                self._refused_streams.inc()
-                await self._refuse(scope, send, "this server is serving as many uploads as it can; retry shortly")
-                return
-            self.streams += 1
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                self.streams -= 1
+        slots = self.uploads if path.startswith(STREAM_PREFIXES) else self.requests
+        if slots.count >= slots.limit:
+            slots.refused.inc()
+            await self._refuse(scope, send, f"{slots.detail}; retry shortly")
             return
-        if self.in_flight >= self.max_in_flight:
-            self._refused_requests.inc()
-            await self._refuse(scope, send, "this server is working on as many requests as it can; retry shortly")
-            return
-        self.in_flight += 1
+        slots.count += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            slots.count -= 1
 
     async def _refuse(self, scope: Scope, send: Send, detail: str) -> None:
         body = problem_document(
