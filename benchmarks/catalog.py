@@ -434,12 +434,20 @@ def run_bare_app(body_file: Path, log_path: Path, ready_timeout: float = 60.0) -
 
 @contextlib.contextmanager
 def _uvicorn(
-    factory: str, env: dict[str, str], log_path: Path, ready_path: str, ready_timeout: float
+    factory: str,
+    env: dict[str, str],
+    log_path: Path,
+    ready_path: str,
+    ready_timeout: float,
+    prefix: tuple[str, ...] = (),
 ) -> Iterator[Server]:
-    """One uvicorn process, one worker, the same flags for every app; stopped on the way out."""
+    """One uvicorn process, one worker, the same flags for every app; stopped on the way out.
+
+    ``prefix`` goes before the interpreter (``("taskset", "-c", "0")`` pins the server, as overload.py does).
+    """
     port = _free_port()
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(HERE), factory,
+        *prefix, sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(HERE), factory,
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip

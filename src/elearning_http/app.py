@@ -35,6 +35,7 @@ from elearning_http.idempotency import Idempotency
 from elearning_http.inputs import ApiRequest
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.openapi import fix_options_allow, render_plugins
+from elearning_http.overload import OverloadLayers
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.courses import CourseController, my_teaching
@@ -94,6 +95,7 @@ def create_app(
         else None
     )
     subscriptions = container.adapters.subscriptions()
+    overload = OverloadLayers(settings, container)
 
     async def provide_principal(
         request: Request[Any, Any, Any], course_service: NamedDependency[CourseService]
@@ -114,6 +116,7 @@ def create_app(
         # The embedded default (no Kafka): this process relays the outbox to the handlers itself.
         if events is not None:
             events.start()
+        overload.start()
         if sweeper is not None:
             sweeper.start()
         if freeze_startup_objects:
@@ -125,6 +128,7 @@ def create_app(
     async def shutdown() -> None:
         if sweeper is not None:
             await sweeper.stop()
+        await overload.aclose()
         await close_adapters(container)
 
     app = Litestar(
@@ -189,6 +193,7 @@ def create_app(
                 "token_issuer": settings.resolved_token_issuer,
                 "token_algorithms": [settings.token_algorithm],
                 IDEMPOTENCY_STATE_KEY: idempotency,
+                "overload": overload,
             }
         ),
         on_shutdown=[shutdown],
@@ -197,7 +202,8 @@ def create_app(
     )
     fix_options_allow(app)
     # Outermost, so unrouted requests (404, 405) get a request id, an access line and a sample too.
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, access_log=settings.access_log)
+    # Inside it, the overload layers: client address, rate limit (429), admission control (503).
+    app.asgi_handler = RequestContextMiddleware(overload.wrap(app.asgi_handler), access_log=settings.access_log)
     return app
 
 

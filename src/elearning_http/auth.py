@@ -145,5 +145,5 @@ class RouteChecks:
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
-    """The peer address (a reverse proxy's X-Forwarded-For is honoured by uvicorn's --forwarded-allow-ips)."""
+    """The client address as ``elearning_http.client_ip`` resolved it (forwarded headers only from trusted proxies)."""
     return request.client.host if request.client is not None else "unknown"
