@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 from tests.served import ADMIN, serve_env, serving
 
+from catalog import LIMITS_OUT_OF_REACH
+
 
 def rss_kib(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of ``pid`` in KiB, from /proc."""
@@ -118,7 +120,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="elearning-memory-"))
     settings = {"log_level": "WARNING"} | ({"database_url": args.database_url} if args.database_url else {})
     extra = dict(item.split("=", 1) for item in args.env)
-    env = serve_env(data_dir / "data", **settings) | extra
+    env = serve_env(data_dir / "data", **settings) | LIMITS_OUT_OF_REACH | extra
     try:
         with serving(env, data_dir / "serve.log") as server:
             pid = server.process.pid

@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 from tests.served import ADMIN, read_until_closed, serve_env, serving
 
+from catalog import LIMITS_OUT_OF_REACH
+
 
 def latencies(base: str, requests: int) -> list[float]:
     out: list[float] = []
@@ -102,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="elearning-slow-"))
-    env = serve_env(data_dir / "data", log_level="WARNING")
+    env = serve_env(data_dir / "data", log_level="WARNING") | LIMITS_OUT_OF_REACH
     try:
         guarded = measure("elearning serve (guarded h11)", env, data_dir / "serve.log", args, None)
         plain = measure("plain uvicorn (h11)", env, data_dir / "plain.log", args, "h11")

@@ -54,7 +54,8 @@ from typing import Any
 
 import h11
 from uvicorn.config import STARTUP_FAILURE, Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 from uvicorn.server import HANDLED_SIGNALS, Server, ServerState
 
 from elearning_adapters import metrics
@@ -197,6 +198,17 @@ class _Connection(h11.Connection):
             raise
 
 
+def _declared_length(scope: Any) -> int:
+    """The request's Content-Length; past the buffering bound when it has none (chunked) or a bad one."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                break
+    return HIGH_WATER_LIMIT + 1
+
+
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a head deadline, a body data rate, a head size cap and a connection cap."""
 
@@ -209,6 +221,8 @@ class GuardedH11Protocol(H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits: ServerLimits = getattr(config, "limits", None) or ServerLimits()
+        self._inner_app = self.app
+        self.app = self._app_after_small_body
         self.conn = _Connection(h11.SERVER, self.limits.max_header_bytes)
         self.watchdog = _watchdog(self.loop, self.limits)
         self._awaiting_head = True
@@ -290,6 +304,31 @@ class GuardedH11Protocol(H11Protocol):
         if self._refused:
             return
         super().shutdown()
+
+    # -- small bodies arrive before the application sees the request ---------------------
+
+    async def _app_after_small_body(self, scope: Any, receive: Any, send: Any) -> None:
+        """Call the application once a small body (a declared length up to 64 KiB) is all here.
+
+        A client that sends its body slowly then costs a connection and a few KiB of buffer, not a slot of
+        the application's admission bound or a database connection: a reverse proxy's request buffering,
+        done here. Larger or chunked bodies (uploads) and ``Expect: 100-continue`` go to the application at
+        once, as before; uvicorn's flow control applies to them.
+        """
+        cycle = getattr(receive, "__self__", None)
+        if (
+            isinstance(cycle, RequestResponseCycle)
+            and cycle.more_body
+            and not cycle.waiting_for_100_continue
+            and _declared_length(scope) <= HIGH_WATER_LIMIT
+        ):
+            while cycle.more_body and not cycle.disconnected:
+                await cycle.message_event.wait()
+                cycle.message_event.clear()
+            cycle.message_event.set()  # receive() answers at once with the whole body
+            if cycle.disconnected:
+                return  # cut by the body deadline, or the client left: nothing reached the application
+        await self._inner_app(scope, receive, send)
 
     # -- deadlines -----------------------------------------------------------------------
 

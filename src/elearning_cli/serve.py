@@ -151,4 +151,15 @@ def serve(
         max_connections=settings.max_connections,
         shutdown_grace=settings.shutdown_grace_seconds,
     )
-    _server.run_server(APP_FACTORY, limits=limits, host=host, port=port, workers=workers)
+    # Forwarded headers are believed only from the proxies the operator named (uvicorn would otherwise
+    # believe X-Forwarded-For from 127.0.0.1); the app resolves the client the same way (client_ip.py).
+    proxies = settings.trusted_proxies
+    _server.run_server(
+        APP_FACTORY,
+        limits=limits,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )

@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from elearning_adapters.settings import reachable_host
-from tests.e2e.test_serve_events import ELEARNING, _free_port, _ready, wait_for
 from tests.oidc_provider import OidcProviderProcess, oidc_provider_fixture  # noqa: F401  (the oidc_provider fixture)
+from tests.served import ELEARNING, free_port, ready, wait_for
 
 if TYPE_CHECKING:
     from tests.smtp_server import ReceivedMail, SmtpServer
@@ -54,7 +54,7 @@ def serve(env: dict[str, str], tmp_path: Path) -> Iterator[Serve]:
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(**extra: str) -> str:
-        port = _free_port()
+        port = free_port()
         log = tmp_path / f"serve-{port}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
@@ -65,7 +65,7 @@ def serve(env: dict[str, str], tmp_path: Path) -> Iterator[Serve]:
             )
         processes.append(process)
         base = f"http://{HOST}:{port}"
-        wait_for(lambda: _ready(base) or process.poll() is not None, "the server to answer /ready")
+        wait_for(lambda: ready(base) or process.poll() is not None, "the server to answer /ready")
         assert process.poll() is None, log.read_text()
         return base
 

@@ -28,7 +28,7 @@ from elearning_core.identity.commands import CreateUser
 from elearning_core.shared.ports import SYSTEM
 from tests.conftest import truncate_all
 from tests.contract.test_cache import REDIS_URL, require_redis
-from tests.e2e.test_serve_events import _free_port, _ready, wait_for
+from tests.served import free_port, ready, wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -50,7 +50,7 @@ async def _seed_user(database_url: str) -> None:
 def two_workers(postgres_url: str, tmp_path: Path) -> Iterator[str]:
     require_redis()
     asyncio.run(_seed_user(postgres_url))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELEARNING_")} | {
         "ELEARNING_DATABASE_URL": postgres_url,
         "ELEARNING_REDIS_URL": REDIS_URL,
@@ -72,7 +72,7 @@ def two_workers(postgres_url: str, tmp_path: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _ready(base) or process.poll() is not None, "the server to answer /ready")
+        wait_for(lambda: ready(base) or process.poll() is not None, "the server to answer /ready")
         assert process.poll() is None, log.read_text()
         workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
         assert len(workers) >= 2, f"expected two worker processes under {process.pid}: {workers}"

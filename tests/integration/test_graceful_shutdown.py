@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def _write_until_refused(base: str, writer: int, outcomes: list[tuple[str, str]]
             outcomes.append((slug, f"broken:{type(exc).__name__}"))
             return
         outcomes.append((slug, str(response.status_code)))
+        if response.status_code == 503:
+            time.sleep(0.05)  # refused by admission control: back off a little, as Retry-After asks
         if len([o for o in outcomes if o[1] == "201"]) >= STOP_AFTER:
             answered.set()
 
@@ -80,7 +83,8 @@ def test_sigterm_under_writes_answers_every_admitted_request_exits_0_and_handles
     assert exit_code == 0, log
     kinds = Counter(outcome for _, outcome in outcomes)
     assert kinds["201"] >= STOP_AFTER
-    assert set(kinds) <= {"201", "refused"} | {k for k in kinds if k.startswith("broken:")}, kinds
+    # 503: refused by admission control (50 writers, 40 admitted at once by default), a complete answer too.
+    assert set(kinds) <= {"201", "503", "refused"} | {k for k in kinds if k.startswith("broken:")}, kinds
     # Every write the server admitted (its course exists) got its complete 201; a connection that
     # broke without an answer was never admitted (nothing was created for it).
     created = {slug for (slug,) in _rows(db, "SELECT slug FROM courses")}
