@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.processes import stop_process_group
 
 ELEARNING = str(Path(sys.executable).parent / "elearning")
 TOKEN = "served-admin-token"
@@ -82,20 +83,14 @@ def serving(
     port = free_port()
     command = argv(port) if argv is not None else [ELEARNING, "serve", "--port", str(port), *args]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     served = Served(f"http://127.0.0.1:{port}", port, process, log)
     try:
         wait_for(lambda: ready(served.base) or process.poll() is not None, "the server to answer /ready")
         assert process.poll() is None, served.output()
         yield served
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        stop_process_group(process, 60)
 
 
 def read_until_closed(socks: list[socket.socket], seconds: float) -> dict[socket.socket, bytes | None]:
