@@ -243,7 +243,8 @@ async def open_platform(settings: Settings, *, require_schema: bool = True) -> A
     from elearning_adapters.container import bootstrap
 
     label = database_label(settings)
-    platform = await bootstrap(settings, run_migrations=False)
+    # An admin's command is batch work: it gets the batch statement timeout, not a request's few seconds.
+    platform = await bootstrap(settings.model_copy(update={"db_work_class": "batch"}), run_migrations=False)
     try:
         if require_schema:
             await ensure_schema_current(platform, label)
