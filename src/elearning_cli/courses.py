@@ -35,7 +35,7 @@ from elearning_cli._common import (
     write_atomically,
 )
 from elearning_cli._output import Field, FormatOption, render
-from elearning_core.course.model import CourseStatus, Level, check_language, check_slug, check_tags, check_title
+from elearning_core.course.values import CourseStatus, Level, check_language, check_slug, check_tags, check_title
 from elearning_core.shared.errors import DomainError, NotFound, ValidationFailed
 from elearning_core.shared.pagination import MAX_PAGE_SIZE
 from elearning_core.shared.ports import SYSTEM

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -158,6 +157,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from importlib import metadata  # here: 20 ms of imports that only --version needs
+
         try:
             version = metadata.version("elearning-platform")
         except metadata.PackageNotFoundError:

@@ -26,6 +26,15 @@ HEAVY = (
     "elearning_adapters.container",
 )
 
+MODELS = (
+    "elearning_core.course.model",
+    "elearning_core.course.model._content",
+    "elearning_core.course.model._course",
+    "elearning_core.course.commands",
+    "elearning_core.course.queries",
+)
+"""The course modules that build pydantic models on import (about 40 ms): the options need none of them."""
+
 PROBE = f"""
 import sys
 from elearning_cli.main import run
@@ -34,13 +43,14 @@ try:
     run()
 except SystemExit:
     pass
-print("LOADED=" + ",".join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)
+print("LOADED=" + ",".join(m for m in {HEAVY + MODELS!r} if m in sys.modules), file=sys.stderr)
 """
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def _loaded(*args: str, data_dir: Path) -> list[str]:
+def _loaded(*args: str, data_dir: Path, prints: str | None = None) -> list[str]:
+    """The modules of HEAVY and MODELS the command loaded; ``prints``: a text it must write instead of help."""
     env = {
         **os.environ,
         "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
@@ -59,7 +69,10 @@ def _loaded(*args: str, data_dir: Path) -> list[str]:
     )
     line = next((x for x in result.stderr.splitlines() if x.startswith("LOADED=")), None)
     assert line is not None, result.stderr
-    assert "Usage" in result.stdout or "elearning" in result.stdout, result.stdout
+    if prints is not None:
+        assert prints in result.stderr, result.stderr
+    else:
+        assert "Usage" in result.stdout or "elearning" in result.stdout, result.stdout
     return [m for m in line.removeprefix("LOADED=").split(",") if m]
 
 
@@ -78,7 +91,20 @@ def _loaded(*args: str, data_dir: Path) -> list[str]:
     ids=lambda a: " ".join(a),
 )
 def test_help_and_version_load_no_heavy_library(args: tuple[str, ...], tmp_path: Path) -> None:
+    assert [m for m in _loaded(*args, data_dir=tmp_path) if m in HEAVY] == []
+
+
+@pytest.mark.parametrize("args", [("courses", "--help"), ("courses", "list", "--help")], ids=" ".join)
+def test_the_course_commands_help_builds_no_course_model(args: tuple[str, ...], tmp_path: Path) -> None:
+    """``--level`` and ``--status`` take their choices from ``elearning_core.course.values``, not the models."""
     assert _loaded(*args, data_dir=tmp_path) == []
+
+
+def test_the_probe_would_see_a_course_model(tmp_path: Path) -> None:
+    """The probe is not blind to the models: a command that runs (here: checks a file to import) loads them."""
+    (tmp_path / "bad.json").write_text("[{}]")
+    loaded = _loaded("courses", "import", "bad.json", data_dir=tmp_path, prints="1 of 1 records are invalid")
+    assert "elearning_core.course.commands" in loaded
 
 
 def test_the_probe_would_see_a_heavy_import(tmp_path: Path) -> None:
