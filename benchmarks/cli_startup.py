@@ -3,8 +3,9 @@
     python benchmarks/cli_startup.py [--rounds 15]
 
 Each case is a fresh process running the ``elearning`` entry point (``python -m``-style, no shell), the cases
-interleaved round by round so machine noise falls on all of them alike. Baselines: ``python -c pass`` and
-``python -c "import typer"`` (what any Typer CLI pays before its own code). Prints a Markdown table.
+interleaved round by round so machine noise falls on all of them alike. Baselines: ``python -c pass``,
+``python -c "import typer"`` (what any Typer CLI pays before its own code) and a bare Typer app's
+``group cmd --help`` (what any Typer subcommand's help pays). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -22,9 +23,24 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 ENTRY = "import sys; from elearning_cli.main import run; sys.argv = ['elearning', *sys.argv[1:]]; run()"
 
+# The floor of any Typer CLI's subcommand help: the smallest app with one group and one command, one option.
+# Typer (0.29) builds a pydantic adapter for the parent groups' --help options, so this pays pydantic's import.
+BARE_TYPER = """
+import sys, typer
+app = typer.Typer(add_completion=False)
+group = typer.Typer()
+app.add_typer(group, name="group")
+@group.command("cmd")
+def cmd(level: str = typer.Option("a", help="A level.")) -> None:
+    pass
+sys.argv = ["bare", *sys.argv[1:]]
+app()
+"""
+
 CASES: list[tuple[str, list[str]]] = [
     ("baseline `python -c pass`", ["-c", "pass"]),
     ("baseline `python -c 'import typer'`", ["-c", "import typer"]),
+    ("baseline bare Typer app `group cmd --help`", ["-c", BARE_TYPER, "group", "cmd", "--help"]),
     ("`elearning --help`", ["-c", ENTRY, "--help"]),
     ("`elearning --version`", ["-c", ENTRY, "--version"]),
     ("`elearning courses --help`", ["-c", ENTRY, "courses", "--help"]),

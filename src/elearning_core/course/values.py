@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from enum import StrEnum
 
 from elearning_core.shared.errors import FieldError, ValidationFailed
-from elearning_core.shared.inputs import text_problem
+from elearning_core.shared.text import text_problem
 
 TITLE_MAX = 200
 SUMMARY_MAX = 500
