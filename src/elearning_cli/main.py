@@ -81,7 +81,8 @@ def _load(name: str) -> click.Command:
     entry = GROUPS[name]
     target = getattr(importlib.import_module(entry.module), entry.attribute)
     if isinstance(target, typer.Typer):
-        command = typer.main.get_command(target)
+        # get_group, not get_command: a group with one command (grades) must stay a group, not become it.
+        command: click.Command = typer.main.get_group(target)
         command.help = entry.help
     else:  # a single command: its docstring is its help
         single = typer.Typer()
