@@ -28,16 +28,15 @@ from sqlalchemy import func, select
 
 from elearning_adapters import Platform, Settings
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
-from elearning_adapters.kafka import KafkaEventPublisher
 from elearning_adapters.kafka.lag import group_lag
 from elearning_adapters.sql.outbox import outbox
 from elearning_core.course.commands import CreateCourse
 from elearning_core.shared.ports import SYSTEM
-from tests.contract.test_cache import REDIS_URL
 from tests.integration.test_backbone_e2e import (  # noqa: F401  (prefix, writer: fixtures)
     WAIT,
     Workers,
     _free_port,
+    deployed,
     environment,
     inbox_ids,
     prefix,
@@ -53,7 +52,7 @@ pytest_plugins = ["tests.integration.kafka_broker"]
 pytestmark = pytest.mark.postgres
 
 TOPIC = "elearning.course"
-PARTITIONS = 3
+PARTITIONS = 3  # as deployed() creates the course topic
 MAX_COURSES = 30  # the bound of the loop that publishes until member 0's partitions have new events
 INSTANCE = f"restart-test-{uuid.uuid4().hex[:6]}"
 ASSIGNED = re.compile(r"consumer \S+ (assigned|revoked|lost) (.*)$")
@@ -61,16 +60,8 @@ ASSIGNED = re.compile(r"consumer \S+ (assigned|revoked|lost) (.*)$")
 
 @pytest.fixture
 def deployment(postgres_url: str, own_kafka_broker: str, prefix: str, tmp_path: Path) -> Settings:  # noqa: F811
-    """The settings of every process here (the imported ``writer`` fixture builds on this one)."""
-    KafkaEventPublisher(own_kafka_broker).ensure_topics([TOPIC], partitions=PARTITIONS)
-    return Settings(
-        database_url=postgres_url,
-        data_dir=tmp_path,
-        kafka_bootstrap_servers=own_kafka_broker,
-        redis_url=REDIS_URL,
-        redis_key_prefix=prefix,
-        access_log=False,
-    )
+    """A deployment on a broker of its own (the imported ``writer`` fixture builds on this one)."""
+    return deployed(postgres_url, own_kafka_broker, prefix, tmp_path)
 
 
 def membership(log: str) -> list[tuple[str, set[int]]]:
