@@ -396,6 +396,9 @@ def _check_cache_state(state: dict[str, Any], cache: str) -> None:
 # -- the server ---------------------------------------------------------------------------------
 
 
+# The rate limit stays on in every benchmark server (its cost per request is part of what is measured),
+# with limits no run reaches: one load generator on loopback is one client IP.
+LIMITS_OUT_OF_REACH = {"ELEARNING_RATE_LIMIT_PER_TOKEN": "10000000", "ELEARNING_RATE_LIMIT_PER_IP": "10000000"}
 _CACHE_ENV = ("ELEARNING_CACHE", "ELEARNING_REDIS_URL", "ELEARNING_KAFKA_BOOTSTRAP_SERVERS")
 
 
@@ -419,7 +422,13 @@ def run_server(
     # The cache is the one cache_env names, whatever this shell's environment says about Redis or Kafka
     # (Kafka would turn the in-process events, and with them the in-process cache, off).
     inherited = {k: v for k, v in os.environ.items() if k not in _CACHE_ENV}
-    env = {**inherited, **cache_env, "ELEARNING_DATABASE_URL": database_url, "BENCH_BARE_BODY_FILE": str(body_file)}
+    env = {
+        **inherited,
+        **cache_env,
+        **LIMITS_OUT_OF_REACH,
+        "ELEARNING_DATABASE_URL": database_url,
+        "BENCH_BARE_BODY_FILE": str(body_file),
+    }
     with _uvicorn("_server:create_bench_app", env, log_path, "/ready", ready_timeout) as server:
         yield server
 
@@ -434,12 +443,20 @@ def run_bare_app(body_file: Path, log_path: Path, ready_timeout: float = 60.0) -
 
 @contextlib.contextmanager
 def _uvicorn(
-    factory: str, env: dict[str, str], log_path: Path, ready_path: str, ready_timeout: float
+    factory: str,
+    env: dict[str, str],
+    log_path: Path,
+    ready_path: str,
+    ready_timeout: float,
+    prefix: tuple[str, ...] = (),
 ) -> Iterator[Server]:
-    """One uvicorn process, one worker, the same flags for every app; stopped on the way out."""
+    """One uvicorn process, one worker, the same flags for every app; stopped on the way out.
+
+    ``prefix`` goes before the interpreter (``("taskset", "-c", "0")`` pins the server, as overload.py does).
+    """
     port = _free_port()
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(HERE), factory,
+        *prefix, sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(HERE), factory,
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip

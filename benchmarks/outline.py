@@ -35,7 +35,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from auth import run_server
-from catalog import DEFAULT_ADMIN_URL, OUT, RESULTS, ROOT, _cpu_seconds, environment_facts, log, throwaway_database
+from catalog import (
+    DEFAULT_ADMIN_URL,
+    LIMITS_OUT_OF_REACH,
+    OUT,
+    RESULTS,
+    ROOT,
+    _cpu_seconds,
+    environment_facts,
+    log,
+    throwaway_database,
+)
 
 LESSONS_PER_SECTION = 20
 SECTIONS = 10
@@ -234,6 +244,7 @@ def main(argv: list[str]) -> None:
             "ELEARNING_SECRET_KEY": secrets.token_urlsafe(32),
             "ELEARNING_ACCESS_TOKEN_TTL_SECONDS": "3600",
             "ELEARNING_CACHE": args.cache,
+            **LIMITS_OUT_OF_REACH,
             "ELEARNING_KAFKA_BOOTSTRAP_SERVERS": "",
             "ELEARNING_REDIS_URL": "",
             "BENCH_USER_ID": "00000000-0000-0000-0000-000000000000",

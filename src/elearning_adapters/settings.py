@@ -219,6 +219,76 @@ class Settings(BaseSettings):
         description="How long an Idempotency-Key and its stored answer are kept (a repeat after that runs again)",
     )
 
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Requests one server process works on at once; past it a request is answered 503 at once "
+        "(Retry-After). /health, /ready and /metrics are never refused, uploads have their own bound. "
+        "Default: 2 x the database connections a process may open (db_pool_size plus as many overflow)",
+    )
+    max_streams: int = Field(
+        default=64,
+        ge=1,
+        le=100_000,
+        description="Long-lived requests (tus uploads under /api/v1/uploads) one process serves at once; "
+        "past it 503 with Retry-After. Counted apart from ELEARNING_MAX_IN_FLIGHT",
+    )
+    overload_retry_after_seconds: int = Field(
+        default=1, ge=1, le=3600, description="Retry-After of a 503 refused by admission control"
+    )
+    rate_limit_enabled: bool = Field(
+        default=True, description="The general per-client rate limit (per credential and per client IP)"
+    )
+    rate_limit_per_token: int = Field(
+        default=600,
+        ge=1,
+        le=10_000_000,
+        description="Requests per window for one credential (bearer token or session cookie, keyed on its hash)",
+    )
+    rate_limit_per_ip: int = Field(
+        default=3000,
+        ge=1,
+        le=10_000_000,
+        description="Requests per window from one client IP (whatever the credential); high, since a school or "
+        "an office behind one NAT address shares it",
+    )
+    rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="The rate limit's fixed window, aligned to the clock"
+    )
+    rate_limit_sync_seconds: float = Field(
+        default=0.2,
+        ge=0.01,
+        le=10,
+        description="With Redis: how often each process adds its local counts to the shared ones and reads "
+        "the totals back (replicas agree within about this long)",
+    )
+    rate_limit_max_keys: int = Field(
+        default=100_000, ge=100, le=10_000_000, description="Clients a process tracks per window (memory bound)"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (IPs or CIDRs, a JSON list) whose X-Forwarded-For / Forwarded headers are "
+        "believed for the client address; empty: no forwarded header is believed",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR: {entry!r}") from None
+        return [entry.strip() for entry in value]
+
+    @property
+    def resolved_max_in_flight(self) -> int:
+        """Twice the connections a process's pool may open (pool + as many overflow, see sql/engine.py)."""
+        return self.max_in_flight or 2 * (2 * self.db_pool_size)
+
     @field_validator("public_base_url")
     @classmethod
     def _public_base_url(cls, value: str | None) -> str | None:

@@ -143,4 +143,16 @@ def serve(
 
     import uvicorn
 
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_config=None)
+    # Forwarded headers are believed only from the proxies the operator named (uvicorn would otherwise
+    # believe X-Forwarded-For from 127.0.0.1); the app resolves the client the same way (client_ip.py).
+    proxies = settings.trusted_proxies
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )

@@ -18,23 +18,24 @@ from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components
-from litestar.plugins.prometheus import PrometheusConfig
 
 from elearning_adapters.assessment.sweeper import ExpiredAttemptSweeper
 from elearning_adapters.container import Container, build_container, close_adapters
 from elearning_adapters.settings import Settings
 from elearning_core.course.service import CourseService
 from elearning_core.shared.ports import Principal
-from elearning_http.auth import Authenticator, CsrfTokens, authenticated_writes
+from elearning_http.auth import Authenticator, CsrfTokens, RouteChecks
 from elearning_http.bodies import StrictJsonBodies
 from elearning_http.errors import exception_handlers
 from elearning_http.idempotency import STATE_KEY as IDEMPOTENCY_STATE_KEY
 from elearning_http.idempotency import Idempotency
-from elearning_http.inputs import ApiRequest, refuse_unstorable_parameters
+from elearning_http.inputs import ApiRequest
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.openapi import fix_options_allow, render_plugins
+from elearning_http.overload import OverloadLayers
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.courses import CourseController, my_teaching
@@ -94,6 +95,7 @@ def create_app(
         else None
     )
     subscriptions = container.adapters.subscriptions()
+    overload = OverloadLayers(settings, container)
 
     async def provide_principal(
         request: Request[Any, Any, Any], course_service: NamedDependency[CourseService]
@@ -114,6 +116,7 @@ def create_app(
         # The embedded default (no Kafka): this process relays the outbox to the handlers itself.
         if events is not None:
             events.start()
+        overload.start()
         if sweeper is not None:
             sweeper.start()
         if freeze_startup_objects:
@@ -125,14 +128,9 @@ def create_app(
     async def shutdown() -> None:
         if sweeper is not None:
             await sweeper.stop()
+        await overload.aclose()
         await close_adapters(container)
 
-    prometheus = PrometheusConfig(
-        app_name="elearning",
-        prefix="elearning",
-        group_path=True,
-        exclude=["/metrics", "/schema"],
-    )
     app = Litestar(
         route_handlers=[
             CourseController,
@@ -170,11 +168,10 @@ def create_app(
             "subscriptions": Provide(lambda: subscriptions, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
-        guards=[authenticated_writes(authenticate), refuse_unstorable_parameters],
         request_class=ApiRequest,
         plugins=[StrictJsonBodies()],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
-        middleware=[prometheus.middleware],
+        middleware=[DefineMiddleware(RouteChecks, authenticate=authenticate)],
         compression_config=CompressionConfig(backend="gzip", minimum_size=500, gzip_compress_level=6),
         cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
@@ -196,6 +193,7 @@ def create_app(
                 "token_issuer": settings.resolved_token_issuer,
                 "token_algorithms": [settings.token_algorithm],
                 IDEMPOTENCY_STATE_KEY: idempotency,
+                "overload": overload,
             }
         ),
         on_shutdown=[shutdown],
@@ -203,8 +201,9 @@ def create_app(
         debug=False,
     )
     fix_options_allow(app)
-    # Outermost, so unrouted requests (404, 405) get a request id and an access line too.
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, access_log=settings.access_log)
+    # Outermost, so unrouted requests (404, 405) get a request id, an access line and a sample too.
+    # Inside it, the overload layers: client address, rate limit (429), admission control (503).
+    app.asgi_handler = RequestContextMiddleware(overload.wrap(app.asgi_handler), access_log=settings.access_log)
     return app
 
 

@@ -27,11 +27,12 @@ from typing import Any
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from elearning_core.auth.service import AuthService
 from elearning_core.shared.errors import Unauthenticated
 from elearning_core.shared.ports import ANONYMOUS, Principal
+from elearning_http.inputs import refuse_unstorable_parameters
 
 ADMIN_SERVICE_ACCOUNT = Principal(subject="service:admin-token", roles=frozenset({"admin"}))
 ACCESS_COOKIE = "elearning_access"
@@ -105,30 +106,44 @@ class Authenticator:
             raise NotAuthorizedException(exc.detail) from None
 
 
-def authenticated_writes(authenticate: Authenticator) -> Any:
-    """A guard: anonymous callers may read what is public, never write (``public_write`` routes excepted).
+class RouteChecks:
+    """Route middleware: what every route checks before its code runs, in one raw ASGI pass.
 
-    A route is open to anonymous reads when its ``opt`` (or a layer's) says ``public``: the catalog, the
-    well-known documents, health, the docs. Any other route answers an anonymous caller 401, whatever the
-    resource, as its OpenAPI ``security`` says (``elearning_http.openapi``). It runs before the body is
-    parsed, so an anonymous write gets 401 rather than a validation error that would describe the API to
-    it. What an authenticated caller may do is still decided by the use case's policy.
+    - Anonymous callers may read what is public, never write (``public_write`` routes excepted). A route
+      is open to anonymous reads when its ``opt`` (or a layer's) says ``public``: the catalog, the
+      well-known documents, health, the docs. Any other route answers an anonymous caller 401, whatever
+      the resource, as its OpenAPI ``security`` says (``elearning_http.openapi``). It runs before the
+      body is parsed, so an anonymous write gets 401 rather than a validation error that would describe
+      the API to it. What an authenticated caller may do is still decided by the use case's policy.
+    - A path or query parameter that cannot be stored is refused
+      (:func:`elearning_http.inputs.refuse_unstorable_parameters`).
+
+    These were two Litestar guards; Litestar copies the route handler (some 70 attributes) for each
+    guard on each request, which cost more CPU than both checks (benchmarks/RESULTS.md, issue 13). As a
+    middleware of the app, Litestar builds it into every route's stack, after routing: the matched
+    handler is in the scope.
     """
 
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        if handler.opt.get("public_write"):
-            # Sign-in, registration, refresh: a stale session cookie must not stand in the way.
-            return
-        principal = await authenticate(connection)
-        method = connection.scope.get("method")
-        if method == "OPTIONS" or (method in _SAFE_METHODS and handler.opt.get("public")):
-            return
-        if principal.is_anonymous:
-            raise NotAuthorizedException("authentication required: send 'Authorization: Bearer <token>'")
+    def __init__(self, app: ASGIApp, authenticate: Authenticator) -> None:
+        self.app = app
+        self.authenticate = authenticate
 
-    return guard
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":  # type: ignore[comparison-overlap]
+            connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope, receive)
+            opt = scope["route_handler"].opt
+            if not opt.get("public_write"):
+                # Sign-in, registration, refresh (``public_write``): a stale session cookie must not stand in the way.
+                principal = await self.authenticate(connection)
+                method = scope["method"]  # type: ignore[typeddict-item]
+                if principal.is_anonymous and not (
+                    method == "OPTIONS" or (method in _SAFE_METHODS and opt.get("public"))
+                ):
+                    raise NotAuthorizedException("authentication required: send 'Authorization: Bearer <token>'")
+            refuse_unstorable_parameters(connection)
+        await self.app(scope, receive, send)
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
-    """The peer address (a reverse proxy's X-Forwarded-For is honoured by uvicorn's --forwarded-allow-ips)."""
+    """The client address as ``elearning_http.client_ip`` resolved it (forwarded headers only from trusted proxies)."""
     return request.client.host if request.client is not None else "unknown"

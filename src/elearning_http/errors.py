@@ -71,11 +71,14 @@ PROBLEM_STATUS_DESCRIPTIONS = {
     415: "The body's Content-Type is not one this route accepts",
     422: "Invalid input; `errors` names each bad field by its JSON path",
     423: "Locked: another request is writing to this resource; retry later",
-    429: "Too many attempts; `Retry-After` says how many seconds to wait",
+    429: "Too many requests: the per-client rate limit (`urn:elearning:problem:rate-limited`, with the "
+    "`RateLimit` and `RateLimit-Policy` headers) or a throttle on sign-in and mailed links "
+    "(`too-many-attempts`); `Retry-After` says how many seconds to wait",
     460: "Checksum mismatch (tus): the chunk was discarded",
-    503: "Not ready: a dependency (the database) does not answer, or did not within this request's time budget "
-    "(`type` says what ran out: `urn:elearning:problem:statement-timeout`, `lock-timeout`, `pool-timeout`; "
-    "nothing was written; retry after `Retry-After` seconds)",
+    503: "Unavailable: the server is overloaded (`urn:elearning:problem:overloaded`, with `Retry-After`), or "
+    "not ready because a dependency (the database) does not answer, or did not within this request's time "
+    "budget (`type` says what ran out: `urn:elearning:problem:statement-timeout`, `lock-timeout`, "
+    "`pool-timeout`; nothing was written; retry after `Retry-After` seconds)",
 }
 
 

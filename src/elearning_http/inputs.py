@@ -4,7 +4,7 @@
   whose media type is not JSON is a 415, and one nested deeper than
   :data:`MAX_JSON_DEPTH` is a 400, both before a byte is decoded (a few thousand
   levels made the decoder raise ``RecursionError``: a 500, without a token).
-- :func:`refuse_unstorable_parameters` (an app guard) refuses a path or query
+- :func:`refuse_unstorable_parameters` (run on every route by ``auth.RouteChecks``) refuses a path or query
   parameter holding a NUL character with a 422 naming it, as the input models
   do for body fields (``elearning_core.shared.inputs``).
 
@@ -20,7 +20,6 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
 from litestar.types import Empty
 
 from elearning_core.shared.errors import FieldError, ValidationFailed
@@ -131,13 +130,10 @@ class ApiRequest(Request[Any, Any, Any]):
 # -- path and query parameters ---------------------------------------------------------------------
 
 
-async def refuse_unstorable_parameters(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A guard: a path or query parameter holding a NUL character is a 422 naming the parameter.
+def refuse_unstorable_parameters(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """A path or query parameter holding a NUL character is a 422 naming the parameter.
 
-    Async although it awaits nothing: Litestar runs a sync guard in a worker thread, which cost every
-    request more CPU than the check itself (benchmarks/RESULTS.md, issue 12).
-
-    ASGI gives the path percent-decoded and the query string raw, so two byte
+    Run on every route by :class:`elearning_http.auth.RouteChecks`. ASGI gives the path percent-decoded and the query string raw, so two byte
     searches clear an ordinary request; only a request carrying a NUL is parsed.
     """
     scope = connection.scope

@@ -49,6 +49,12 @@ def settings_for(database_url: str, data_dir: Path, **overrides: Any) -> Setting
         "data_dir": data_dir,  # the SQLite cursor secret lands here, never in the working tree
         "admin_token": ADMIN_TOKEN,
         "access_log": False,
+        # Tests send bursts (100 enrollments at once) and hundreds of requests a minute with one token from
+        # one address; the overload limits they do not test must not refuse them (tests/e2e/test_http_overload.py
+        # sets its own).
+        "max_in_flight": 10_000,
+        "rate_limit_per_token": 1_000_000,
+        "rate_limit_per_ip": 1_000_000,
     }
     return Settings(**(values | overrides))
 

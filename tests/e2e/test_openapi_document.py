@@ -196,6 +196,32 @@ async def test_the_statuses_routes_really_give_are_documented(document: dict[str
     assert "content" not in document["paths"]["/api/v1/uploads/{upload_id}"]["head"]["responses"]["200"]
 
 
+async def test_every_operation_documents_the_rate_limit_and_overload_answers(document: dict[str, Any]) -> None:
+    """429 (rate limit) and 503 (admission control) on every operation the overload layers can refuse."""
+    never_refused = {"/health", "/ready", "/metrics"}
+    problems = []
+    checked = 0
+    for path, method, operation in operations(document):
+        if path in never_refused:
+            assert "429" not in operation["responses"], f"{method.upper()} {path} is never rate limited"
+            continue
+        checked += 1
+        for status, headers in (("429", {"Retry-After", "RateLimit", "RateLimit-Policy"}), ("503", {"Retry-After"})):
+            response = operation["responses"].get(status)
+            if response is None:
+                problems.append(f"{method.upper()} {path}: no {status}")
+                continue
+            if response.get("content", {}).get(PROBLEM_JSON, {}).get("schema", {}).get("$ref") != PROBLEM_REF:
+                problems.append(f"{method.upper()} {path}: {status} is not a problem document")
+            if missing := headers - set(response.get("headers", {})):
+                problems.append(f"{method.upper()} {path}: {status} lacks {sorted(missing)}")
+        retry_after = operation["responses"].get("429", {}).get("headers", {}).get("Retry-After", {})
+        if not retry_after.get("required"):
+            problems.append(f"{method.upper()} {path}: Retry-After of 429 not required")
+    report(problems)
+    assert checked > 50
+
+
 # -- request schemas -----------------------------------------------------------------------------------------
 
 

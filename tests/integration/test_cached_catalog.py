@@ -450,10 +450,13 @@ async def test_concurrent_reads_of_a_page_share_one_cache_read(
 ) -> None:
     await a_catalog(platform)
     gate = GatedCache(cache_setup.cache)
-    # A clock that stands still: the list version is read once, so only page reads reach the gate.
-    cached = CachedCatalogQueries(db_reads, gate, clock=ManualClock())
+    # A clock that moves only when told: the list version is read once per step, and only page reads
+    # reach the gate. Each step outlives the process's near copy of a page (version_ttl_seconds).
+    clock = ManualClock()
+    cached = CachedCatalogQueries(db_reads, gate, clock=clock)
     first_page = await cached.list_courses(CatalogFilter(), None, 20)  # fills the cache
     other_page = await cached.list_courses(CatalogFilter(language="pt-br"), None, 20)
+    clock.advance(0.5)
     gate.close()
     gate.page_reads = 0
     first = [asyncio.create_task(cached.list_courses(CatalogFilter(), None, 20)) for _ in range(5)]
@@ -465,9 +468,42 @@ async def test_concurrent_reads_of_a_page_share_one_cache_read(
     assert gate.page_reads == 2  # one per page key, shared by the reads that came while it was on its way
     assert db_reads.calls == {"list_courses": 2}  # the two fills only
 
-    # Later reads ask the cache again: sharing lasts one round trip, not longer.
+    # Within the near copy's life a read does not ask the shared cache at all...
+    assert await cached.list_courses(CatalogFilter(), None, 20) == first_page
+    assert gate.page_reads == 2
+    # ...after it, reads ask the cache again: sharing lasts one round trip, not longer.
+    clock.advance(0.5)
     assert await cached.list_courses(CatalogFilter(), None, 20) == first_page
     assert gate.page_reads == 3
+
+
+async def test_a_page_is_served_from_the_process_s_near_copy_until_the_list_version_is_looked_up_again(
+    platform: Platform, db_reads: CountingQueries, cache_setup: CacheSetup
+) -> None:
+    """Two processes on one shared cache: each keeps its own near copy of a page for
+    ``version_ttl_seconds``; one's invalidation is seen by the other once it looks the version up again,
+    by itself at once."""
+    course = await a_course(platform, "Near copies")
+    gate = GatedCache(cache_setup.cache)
+    clock = ManualClock()
+    here = CachedCatalogQueries(db_reads, gate, clock=clock)
+    there = CachedCatalogQueries(db_reads, cache_setup.cache, clock=clock)
+    [before] = await here.list_courses(CatalogFilter(), None, 20)
+    assert [before] == await there.list_courses(CatalogFilter(), None, 20)
+    gate.page_reads = 0
+    for _ in range(3):
+        assert await here.list_courses(CatalogFilter(), None, 20) == [before]
+    assert gate.page_reads == 0  # the near copy: no round trip to the shared cache
+
+    await platform.courses.update(SYSTEM, UpdateCourse(course_id=course.id, title="Near copies, renamed"))
+    await platform.courses.publish(SYSTEM, CourseRef(course_id=course.id))
+    await there.invalidate_course(course.id, course.slug)
+    [seen_there] = await there.list_courses(CatalogFilter(), None, 20)
+    assert seen_there.title == "Near copies, renamed"  # the invalidating process: at once
+    clock.advance(0.5)  # the other looks the list version up again...
+    [seen_here] = await here.list_courses(CatalogFilter(), None, 20)
+    assert seen_here.title == "Near copies, renamed"  # ...and reads the new page
+    assert gate.page_reads == 1
 
 
 async def test_a_cancelled_read_leaves_the_reads_that_joined_it_a_correct_answer(
@@ -475,8 +511,10 @@ async def test_a_cancelled_read_leaves_the_reads_that_joined_it_a_correct_answer
 ) -> None:
     await a_catalog(platform)
     gate = GatedCache(cache_setup.cache)
-    cached = CachedCatalogQueries(db_reads, gate, clock=ManualClock())
+    clock = ManualClock()
+    cached = CachedCatalogQueries(db_reads, gate, clock=clock)
     expected = await cached.list_courses(CatalogFilter(), None, 20)
+    clock.advance(0.5)  # past the near copy's life: the next reads ask the cache
     gate.close()
     gate.page_reads = 0
     leader = asyncio.create_task(cached.list_courses(CatalogFilter(), None, 20))
@@ -532,7 +570,9 @@ async def test_with_redis_down_reads_are_correct_and_the_breaker_spares_further_
         await cached.invalidate_all()
         assert cache.breaker_open
         assert cache.attempts == 1  # one refused connection; every later call answered by the breaker
-        assert db_reads.calls == {"list_courses": 2, "outline": 10, "outline_by_slug": 10}
+        # The second list read came within the life of the near copy the first one kept (the clock
+        # stands still); every other read went to the database.
+        assert db_reads.calls == {"list_courses": 1, "outline": 10, "outline_by_slug": 10}
     finally:
         await cache.aclose()
 
@@ -556,6 +596,7 @@ async def test_redis_failing_mid_way_degrades_to_uncached_reads_and_catches_up_a
         assert db_reads.total == 0  # warm
 
         proxy.cut()
+        clock.advance(0.5)  # past the near copy's life: the read asks Redis (versions, then the page)
         [row] = await cached.list_courses(CatalogFilter(), None, 20)
         assert row.title == "Cached before the outage"
         assert cache.breaker_open

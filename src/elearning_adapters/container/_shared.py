@@ -10,6 +10,8 @@ from elearning_adapters.cache import InMemoryCache
 from elearning_adapters.enrollment_cache import CachedEnrollmentLookup
 from elearning_adapters.events import AfterCommit, InProcessEventTransport, Subscription
 from elearning_adapters.redis.cache import RedisCache
+from elearning_adapters.redis.counter_sync import RedisCounterSync
+from elearning_adapters.request_counters import WindowCounters
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import SqlCourseLookup
@@ -36,6 +38,22 @@ def _cache(settings: Settings) -> Cache | None:
     if kind == "memory":
         return InMemoryCache()
     return None
+
+
+def _request_counters(settings: Settings) -> WindowCounters:
+    return WindowCounters(settings.rate_limit_window_seconds, max_keys=settings.rate_limit_max_keys)
+
+
+def _counter_sync(counters: WindowCounters, settings: Settings) -> RedisCounterSync | None:
+    """The rate limit's counters shared through Redis when it is configured; else each process limits alone."""
+    if not settings.redis_url:
+        return None
+    return RedisCounterSync(
+        counters,
+        settings.redis_url,
+        key_prefix=f"{settings.redis_key_prefix}ratelimit:window:",
+        interval_seconds=settings.rate_limit_sync_seconds,
+    )
 
 
 def _enrollment_lookup(
@@ -83,6 +101,9 @@ class SharedWiring(containers.DeclarativeContainer):
     unit_of_work = providers.Factory(SqlUnitOfWork, database, after_commit=after_commit)
     # Idempotency-Key answers, for every runtime route that takes the header (enrollment, later checkout).
     idempotency_store = providers.Singleton(SqlIdempotencyStore, database)
+    # The general per-client rate limit's counters (HTTP), and their background sharing through Redis.
+    request_counters = providers.Singleton(_request_counters, settings)
+    counter_sync = providers.Singleton(_counter_sync, request_counters, settings)
 
     # Narrow read ports that several modules read (a module never calls another module's service).
     resources = providers.Singleton(SqlResourceDirectory, database)

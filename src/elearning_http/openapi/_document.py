@@ -6,6 +6,9 @@ from the facts the server itself acts on, rather than repeated on each route:
 - the security schemes (bearer token, session cookie, CSRF header) and each operation's ``security``,
   from the handler's ``opt`` (``public``, ``public_write``) and the method, as ``elearning_http.auth``
   decides them;
+- the answers of the overload layers on every operation but ``/health``, ``/ready`` and ``/metrics``:
+  429 (the per-client rate limit, with ``Retry-After`` and the ``RateLimit``/``RateLimit-Policy``
+  headers) and 503 (admission control, with ``Retry-After``);
 - the error responses every operation of a kind can give: 401 (a credential present but wrong),
   403 (a cookie session writing without its CSRF token), 400/413/415 (a JSON body that is malformed,
   too large or not JSON), 422 (parameters or a body that do not validate), all as problem details;
@@ -32,6 +35,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 from pydantic import BaseModel
 
+from elearning_http.admission import NEVER_REFUSED
 from elearning_http.auth import ACCESS_COOKIE, CSRF_HEADER
 from elearning_http.errors import PROBLEM_JSON, PROBLEM_STATUS_DESCRIPTIONS
 from elearning_http.openapi._glossary import PARAMETER_DESCRIPTIONS, REQUEST_EXAMPLES
@@ -96,6 +100,26 @@ FIELD_PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 
+_RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "schema": {"type": "integer", "minimum": 1},
+}
+OVERLOAD_HEADERS: dict[int, dict[str, Any]] = {
+    429: {
+        "Retry-After": {**_RETRY_AFTER, "required": True},
+        "RateLimit-Policy": {
+            "description": 'The quota refused (draft-ietf-httpapi-ratelimit-headers): `"token";q=600;w=60` '
+            '(per credential) or `"ip";q=3000;w=60` (per client address); absent on a sign-in throttle\'s 429',
+            "schema": {"type": "string"},
+        },
+        "RateLimit": {
+            "description": 'What is left of it and when it resets: `"token";r=0;t=17`',
+            "schema": {"type": "string"},
+        },
+    },
+    503: {"Retry-After": _RETRY_AFTER},
+}
+
 ACCESS_TEXT = {
     "public_write": "No credentials needed.",
     "public": "Open to anonymous callers; a bearer token or session cookie, when sent, must be valid (401).",
@@ -151,6 +175,8 @@ def finalize(raw: dict[str, Any], app: Litestar) -> dict[str, Any]:
                 continue
             handler = handlers.get((path, method))
             _operation(operation, method, handler, schemas)
+            if path not in NEVER_REFUSED:
+                _overload(operation["responses"])
     for model in _request_models(handlers.values()):
         _close(schemas.get(model.__name__), model)
     for schema in _walk(schemas):
@@ -211,6 +237,15 @@ def _operation(
         example = REQUEST_EXAMPLES.get(ref.rsplit("/", 1)[-1] if ref else media_type)
         if example is not None and "example" not in entry and "examples" not in entry:
             entry["example"] = copy.deepcopy(example)
+
+
+def _overload(responses: dict[str, Any]) -> None:
+    """429 and 503, as the rate limit and admission control answer them before any route runs."""
+    for status, headers in OVERLOAD_HEADERS.items():
+        response = responses.setdefault(str(status), _problem(status))
+        response["description"] = PROBLEM_STATUS_DESCRIPTIONS[status]
+        for name, header in headers.items():
+            response.setdefault("headers", {}).setdefault(name, copy.deepcopy(header))
 
 
 def _body_optional(handler: HTTPRouteHandler) -> bool:
