@@ -462,7 +462,16 @@ def test_serve_generates_an_admin_token_and_starts_uvicorn_by_import_string(monk
     args, kwargs = calls[0]
     assert args == ("elearning_http.app:server_app",)
     token = kwargs.pop("token_in_env")
-    assert kwargs == {"factory": True, "host": "0.0.0.0", "port": 8123, "workers": 2, "log_config": None}
+    assert kwargs == {
+        "factory": True,
+        "host": "0.0.0.0",
+        "port": 8123,
+        "workers": 2,
+        "log_config": None,
+        # No trusted proxies configured: uvicorn must not take the client address from forwarded headers.
+        "proxy_headers": False,
+        "forwarded_allow_ips": None,
+    }
     assert token is not None
     assert len(token) >= 40
     assert token in result.stdout
