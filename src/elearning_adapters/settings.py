@@ -35,6 +35,38 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_echo: bool = False
+    db_statement_timeout_ms: int = Field(
+        default=5_000,
+        ge=0,
+        le=3_600_000,
+        description="PostgreSQL statement_timeout of the API's requests (reads and writes); a request past it is "
+        "rolled back and answered 503 `statement-timeout`; 0 = none",
+    )
+    db_lock_timeout_ms: int = Field(
+        default=2_000,
+        ge=0,
+        le=3_600_000,
+        description="PostgreSQL lock_timeout of the API's requests: how long one may wait for a row or table "
+        "lock before it is rolled back and answered 503 `lock-timeout`; 0 = none",
+    )
+    db_batch_statement_timeout_ms: int = Field(
+        default=600_000,
+        ge=0,
+        le=86_400_000,
+        description="PostgreSQL statement_timeout (and lock_timeout) of batch work: CLI commands, workers and "
+        "consumers; 0 = none",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How long a request waits for a free database connection before it is answered 503 `pool-timeout`",
+    )
+    db_work_class: Literal["request", "batch"] = Field(
+        default="request",
+        description="Which timeouts this process's connections start with: request (the API) or batch "
+        "(the CLI and the workers choose it themselves)",
+    )
     admin_token: SecretStr | None = Field(default=None, description="Bearer token of the admin service account")
     secret_key: SecretStr | None = Field(
         default=None, description="Signs cursors; default: generated once and kept in the data directory"
@@ -119,6 +151,21 @@ class Settings(BaseSettings):
         ge=0,
         description="Inbox rows (handled event ids) older than this are pruned; keep it above the Kafka topics' "
         "retention, since a consumer group reset to a topic's start redelivers that far back; 0 = never",
+    )
+    kafka_instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Static group membership: the prefix of each consumer's group.instance.id, so a restarted "
+        "worker gets its partitions back without a rebalance; default: the host name",
+    )
+    kafka_worker_index: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="Which worker process this is on its host (0, 1, ...): part of group.instance.id, so two "
+        "consumer processes of one group on one host do not fence each other",
     )
     consumer_max_attempts: int = Field(default=5, ge=1, le=100, description="Handler tries before a dead letter")
     events_poll_seconds: float = Field(

@@ -12,7 +12,6 @@ so ``elearning --help`` does not pay for them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -28,7 +27,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from elearning_core.shared.errors import DomainError, NotFound, ValidationFailed
@@ -100,6 +98,8 @@ def progress(description: str, total: int) -> Iterator[Callable[..., None]]:
 
     The bar is dropped if the work fails, so an error is not preceded by a half-full bar.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -230,6 +230,8 @@ def database_label(settings: Settings) -> str:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # here, like rich.progress: a command's help needs neither (about 20 ms of imports)
+
     return asyncio.run(coro)
 
 
@@ -243,7 +245,8 @@ async def open_platform(settings: Settings, *, require_schema: bool = True) -> A
     from elearning_adapters.container import bootstrap
 
     label = database_label(settings)
-    platform = await bootstrap(settings, run_migrations=False)
+    # An admin's command is batch work: it gets the batch statement timeout, not a request's few seconds.
+    platform = await bootstrap(settings.model_copy(update={"db_work_class": "batch"}), run_migrations=False)
     try:
         if require_schema:
             await ensure_schema_current(platform, label)

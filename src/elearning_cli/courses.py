@@ -35,9 +35,7 @@ from elearning_cli._common import (
     write_atomically,
 )
 from elearning_cli._output import Field, FormatOption, render
-from elearning_core.course.commands import AttachmentSpec, CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
-from elearning_core.course.model import CourseStatus, Level, check_language, check_slug, check_tags, check_title
-from elearning_core.course.queries import CatalogFilter, CourseOutline, CourseSummary, LessonView
+from elearning_core.course.values import CourseStatus, Level, check_language, check_slug, check_tags, check_title
 from elearning_core.shared.errors import DomainError, NotFound, ValidationFailed
 from elearning_core.shared.pagination import MAX_PAGE_SIZE
 from elearning_core.shared.ports import SYSTEM
@@ -45,9 +43,14 @@ from elearning_core.shared.ports import SYSTEM
 if TYPE_CHECKING:
     from elearning_adapters.container import Platform
     from elearning_adapters.settings import Settings
+    from elearning_core.course.commands import CourseSpec, LessonContentSpec
+    from elearning_core.course.queries import CatalogFilter, CourseOutline, CourseSummary, LessonView
     from elearning_core.course.service import CourseService
 
-app = typer.Typer(help="List the catalog; import and export courses as JSON.", no_args_is_help=True)
+# The core's pydantic command and query models are imported where they are used, so that
+# `elearning courses list --help` does not build them (see elearning_cli.main.GROUPS).
+
+app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 MAX_REPORTED = 10
 """How many problems of an invalid import file are printed; the rest are counted."""
@@ -131,6 +134,8 @@ def list_courses(
     output: FormatOption = "table",
 ) -> None:
     """List courses, newest first."""
+    from elearning_core.course.queries import CatalogFilter
+
     where = CatalogFilter(
         status=status.as_status(),
         language=language.strip().lower() if language else None,
@@ -221,6 +226,8 @@ class Validated:
 
 def validate_records(records: list[Any]) -> Validated:
     """Check every record (schema, value rules, duplicates within the file), collecting every problem."""
+    from elearning_core.course.commands import CourseSpec
+
     specs: list[CourseSpec] = []
     problems: list[str] = []
     bad: set[int] = set()
@@ -398,6 +405,8 @@ def import_courses(
 
 
 def spec_from_outline(outline: CourseOutline) -> CourseSpec:
+    from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec
+
     return CourseSpec(
         id=outline.id,
         slug=outline.slug,
@@ -428,6 +437,8 @@ def spec_from_outline(outline: CourseOutline) -> CourseSpec:
 
 def _content_spec(lesson: LessonView) -> LessonContentSpec | None:
     """The lesson's draft content, or None when it has none (the file then reads as before content existed)."""
+    from elearning_core.course.commands import AttachmentSpec, LessonContentSpec
+
     spec = LessonContentSpec(
         kind=lesson.kind,
         body_markdown=lesson.body_markdown or "",
@@ -451,6 +462,8 @@ def _content_spec(lesson: LessonView) -> LessonContentSpec | None:
 
 
 async def _export(settings: Settings, status: CourseStatus | None) -> list[CourseSpec]:
+    from elearning_core.course.queries import CatalogFilter
+
     async with open_platform(settings) as platform:
         summaries, _ = await collect_summaries(platform.courses, CatalogFilter(status=status), None)
         summaries.reverse()  # oldest first: the file reads in the order the catalog grew

@@ -16,10 +16,7 @@ from elearning_cli._common import (
 )
 from elearning_cli._output import Field, FormatOption, render_record
 
-app = typer.Typer(
-    help="Migrate the database schema (Alembic, one linear history for SQLite and PostgreSQL).",
-    no_args_is_help=True,
-)
+app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 
 async def _current() -> tuple[str | None, str | None]:

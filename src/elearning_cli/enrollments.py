@@ -31,7 +31,7 @@ from elearning_core.shared.ports import SYSTEM
 if TYPE_CHECKING:
     from elearning_adapters.container import Platform
 
-app = typer.Typer(help="List a course's enrollments, enroll a learner, unenroll one.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 CourseArgument = Annotated[str, typer.Argument(help="The course's id or slug.", metavar="COURSE")]
 UserArgument = Annotated[str, typer.Argument(help="The user's id or email address.", metavar="USER")]

@@ -60,14 +60,7 @@ from elearning_cli._kafka import (
     watermarks,
 )
 
-events_app = typer.Typer(
-    help=(
-        "Look at the event topics: dead letters and live traffic. `tail`, `dlq show` and offsets need "
-        "ELEARNING_KAFKA_BOOTSTRAP_SERVERS; without it `dlq list|replay` act on the in-process transport's "
-        "dead letters. Never commits consumer offsets."
-    ),
-    no_args_is_help=True,
-)
+events_app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 dlq_app = typer.Typer(
     help=(
         "Dead letters: messages a consumer gave up on, in `<topic>.dlq`. "

@@ -27,7 +27,7 @@ from elearning_cli.quizzes import count_quizzes
 from elearning_core.assessment.queries import Gradebook, gradebook_csv
 from elearning_core.shared.ports import SYSTEM
 
-app = typer.Typer(help="Export a course's gradebook.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 
 async def _gradebook(course: str) -> Gradebook:

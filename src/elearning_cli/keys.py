@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from elearning_adapters.container import Platform
     from elearning_adapters.security.tokens import SigningKey
 
-app = typer.Typer(help="List and rotate the token signing keys.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 ACTIVE, VERIFYING, EXPIRED = "active", "verifying", "expired"
 

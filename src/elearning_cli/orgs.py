@@ -30,7 +30,7 @@ from elearning_core.shared.ports import SYSTEM
 if TYPE_CHECKING:
     from elearning_core.identity.service import IdentityService
 
-app = typer.Typer(help="Create and list organizations; add members.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 PAGE_SIZE = MAX_PAGE_SIZE
 """Organizations fetched per listing page while walking the pages."""

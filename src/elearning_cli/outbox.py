@@ -24,10 +24,7 @@ from elearning_cli._output import Field, FormatOption, render_record
 if TYPE_CHECKING:
     from elearning_adapters.sql.engine import Database
 
-outbox_app = typer.Typer(
-    help="Inspect the transactional outbox (what the relay still has to publish) and prune published rows.",
-    no_args_is_help=True,
-)
+outbox_app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 RATE_WINDOW = timedelta(minutes=1)
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")

@@ -43,10 +43,7 @@ from elearning_core.shared.ports import SYSTEM
 if TYPE_CHECKING:
     from elearning_adapters.container import Platform
 
-app = typer.Typer(
-    help="Import and export quizzes (JSON), list a course's quizzes, close attempts whose time ran out.",
-    no_args_is_help=True,
-)
+app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 CourseArgument = Annotated[str, typer.Argument(help="The course's id or slug.", metavar="COURSE")]
 OutputOption = Annotated[

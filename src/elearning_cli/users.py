@@ -42,10 +42,7 @@ if TYPE_CHECKING:
     from elearning_adapters.container import Platform
     from elearning_core.identity.service import IdentityService
 
-app = typer.Typer(
-    help="Create accounts, list them, suspend or reactivate them, change their email, grant and revoke roles.",
-    no_args_is_help=True,
-)
+app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 PAGE_SIZE = MAX_PAGE_SIZE
 """Users fetched per listing page while walking the pages."""

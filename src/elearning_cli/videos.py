@@ -35,7 +35,7 @@ from elearning_core.shared.ports import SYSTEM
 if TYPE_CHECKING:
     from elearning_core.video.model import Video
 
-app = typer.Typer(help="List videos, show their processing status, reprocess them.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 VideoArgument = Annotated[str, typer.Argument(help="The video's id.", metavar="VIDEO")]
 _STYLE = {"draft": "dim", "uploading": "cyan", "processing": "yellow", "ready": "green", "failed": "bold red"}

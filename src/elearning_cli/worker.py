@@ -15,10 +15,7 @@ import typer
 
 from elearning_cli._common import handle_errors
 
-worker_app = typer.Typer(
-    help="Background workers: the outbox relay and the event consumers (need ELEARNING_KAFKA_BOOTSTRAP_SERVERS).",
-    no_args_is_help=True,
-)
+worker_app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 MetricsPort = Annotated[
     int | None, typer.Option(min=1, max=65535, help="Serve Prometheus metrics on this port.", show_default=False)

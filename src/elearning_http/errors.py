@@ -18,9 +18,11 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
+from elearning_adapters.sql.deadlines import DATABASE_ERRORS, deadline_error
 from elearning_core.shared.errors import (
     Conflict,
     ContentLocked,
+    DeadlineExceeded,
     DomainError,
     EmailVerificationRequired,
     NotFound,
@@ -74,7 +76,9 @@ PROBLEM_STATUS_DESCRIPTIONS = {
     "(`too-many-attempts`); `Retry-After` says how many seconds to wait",
     460: "Checksum mismatch (tus): the chunk was discarded",
     503: "Unavailable: the server is overloaded (`urn:elearning:problem:overloaded`, with `Retry-After`), or "
-    "not ready because a dependency (the database) does not answer",
+    "not ready because a dependency (the database) does not answer, or did not within this request's time "
+    "budget (`type` says what ran out: `urn:elearning:problem:statement-timeout`, `lock-timeout`, "
+    "`pool-timeout`; nothing was written; retry after `Retry-After` seconds)",
 }
 
 
@@ -130,6 +134,7 @@ _STATUSES: tuple[tuple[type[DomainError], int], ...] = (
     (Unauthenticated, 401),
     (TooManyAttempts, 429),
     (PermissionDenied, 403),
+    (DeadlineExceeded, 503),
 )
 
 
@@ -159,6 +164,9 @@ def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response
             headers={"Retry-After": str(retry_after)},
             retry_after=retry_after,
         )
+    if isinstance(exc, DeadlineExceeded):
+        retry_after = max(1, math.ceil(exc.retry_after_seconds))
+        return problem(503, exc.detail, code=exc.what, request=request, headers={"Retry-After": str(retry_after)})
     if isinstance(exc, ContentLocked):
         # Whoever asks, signed in or not: the content exists for them to see, it is not open yet.
         extra: dict[str, Any] = {"available_at": exc.available_at.isoformat()} if exc.available_at else {}
@@ -230,6 +238,15 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem(exc.status_code, exc.detail, request=request, headers=dict(exc.headers or {}))
 
 
+def _database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A driver or pool error no unit of work translated (the hot reads use psycopg directly): a deadline
+    that ran out is the 503 above; anything else is unexpected."""
+    translated = deadline_error(exc)
+    if translated is not None:
+        return _domain_error(request, translated)
+    return _unexpected(request, exc)
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("unhandled error", extra={"path": request.url.path})
     return problem(500, "an unexpected error occurred; it has been logged", code="internal-error", request=request)
@@ -239,6 +256,7 @@ exception_handlers: dict[type[Exception], Any] = {
     DomainError: _domain_error,
     ValidationException: _validation_error,
     HTTPException: _http_error,
+    **dict.fromkeys(DATABASE_ERRORS, _database_error),
     Exception: _unexpected,
 }
 

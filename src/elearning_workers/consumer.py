@@ -19,7 +19,10 @@ first.
 
 ``stop()`` is graceful: the message in hand is finished (a message still being
 retried is abandoned uncommitted, so it is redelivered), its offset committed,
-and the consumer closed, which leaves the group at once. Cancelling ``run()``
+and the consumer closed. Without an ``instance_id`` that leaves the group at
+once; a static member (``group.instance.id``) keeps its partitions for the
+session timeout instead, so a restart (or a kill -9 and restart) takes them
+back without a rebalance. Cancelling ``run()``
 is treated like a crash: nothing more is committed, the consumer is closed,
 and whatever was not committed is delivered again (the inbox dedupes it).
 
@@ -90,6 +93,7 @@ class ConsumerRunner:
         database: Database,
         *,
         consumer_name: str | None = None,
+        instance_id: str | None = None,
         max_attempts: int = 5,
         initial_backoff: float = 0.2,
         max_backoff: float = 10.0,
@@ -124,6 +128,9 @@ class ConsumerRunner:
             "heartbeat.interval.ms": 1000,
             # A topic created after the subscription is seen within 10 s rather than librdkafka's 5 minutes.
             "topic.metadata.refresh.interval.ms": 10000,
+            # Static membership: a restarted member with the same id takes its partitions back within the
+            # session timeout, without a rebalance of the group.
+            **({"group.instance.id": instance_id} if instance_id else {}),
             **(config or {}),
         }
         self._producer_config: dict[str, Any] = {

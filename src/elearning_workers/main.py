@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -106,6 +107,12 @@ def choose_subscriptions(available: Sequence[Subscription], names: Sequence[str]
     return [known[n] for n in dict.fromkeys(names)] if names else list(known.values())
 
 
+def static_instance_id(settings: Settings, group: str) -> str:
+    """The consumer's ``group.instance.id``: the same on every start of this worker (host, group, index)."""
+    prefix = settings.kafka_instance_id or socket.gethostname() or "elearning"
+    return f"{prefix}-{group}-{settings.kafka_worker_index}"
+
+
 async def run_consumers(args: argparse.Namespace, settings: Settings, bootstrap_servers: str) -> int:
     container = build_container(settings)
     try:
@@ -122,6 +129,7 @@ async def run_consumers(args: argparse.Namespace, settings: Settings, bootstrap_
                 s.topics,
                 s.handlers,
                 database,
+                instance_id=static_instance_id(settings, s.name),
                 max_attempts=settings.consumer_max_attempts,
             )
             for s in subscriptions
@@ -150,7 +158,7 @@ async def run_consumers(args: argparse.Namespace, settings: Settings, bootstrap_
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings()
+        settings = Settings(db_work_class="batch")  # relaying and handling events are batch work
         bootstrap_servers = kafka_bootstrap_servers(settings)
     except (ConfigurationError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -464,7 +464,8 @@ def test_serve_generates_an_admin_token_and_starts_uvicorn_by_import_string(monk
         "host": "0.0.0.0",
         "port": 8123,
         "workers": 2,
-        "proxy_headers": False,  # no ELEARNING_TRUSTED_PROXIES: no forwarded header is believed
+        # No trusted proxies configured: uvicorn must not take the client address from forwarded headers.
+        "proxy_headers": False,
         "forwarded_allow_ips": None,
     }
     assert token is not None
@@ -541,13 +542,11 @@ def test_import_list_export_on_postgres(postgres_url: str, tmp_path: Path, monke
 def test_serve_refuses_an_unmigrated_postgres_database(
     empty_postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import uvicorn
-
     with pytest.raises(CliError, match=r"no schema yet; run `elearning db upgrade` before `elearning serve`"):
         asyncio.run(serve_module.preflight(Settings(database_url=empty_postgres_url)))
 
     started: list[object] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(a))
+    monkeypatch.setattr(server_runtime, "run_server", lambda *a, **kw: started.append(a))
     use_database(monkeypatch, empty_postgres_url)
     result = invoke("serve")
     assert result.exit_code == 1

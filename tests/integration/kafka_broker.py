@@ -176,3 +176,32 @@ def kafka_control(kafka_broker_process: KafkaBroker | None) -> Iterator[KafkaBro
         yield kafka_broker_process
     finally:
         kafka_broker_process.start()
+
+
+@pytest.fixture
+def own_kafka_broker(tmp_path: Path) -> Iterator[str]:
+    """A broker of this test's own, for tests that leave members behind in consumer groups.
+
+    A consumer killed with -9 stays a member of its group on noida-db (it does not expire members whose
+    session timed out), holding its partitions until the broker restarts; on the shared broker that would
+    starve later tests' consumers of the same group. With ``ELEARNING_TEST_KAFKA_BOOTSTRAP`` the external
+    broker is used (a real Kafka expires such a member after its session timeout).
+    """
+    if EXTERNAL_BOOTSTRAP:
+        if not broker_reachable(EXTERNAL_BOOTSTRAP, timeout=5.0):
+            _unavailable(f"Kafka at {EXTERNAL_BOOTSTRAP} (ELEARNING_TEST_KAFKA_BOOTSTRAP) is unreachable")
+        yield EXTERNAL_BOOTSTRAP
+        return
+    binary = _noida_binary()
+    if binary is None:
+        _unavailable("no Kafka-protocol broker: install noida-db (pip install noida-db)")
+    broker = KafkaBroker(binary, tmp_path / "own-kafka" / "data", _free_port())
+    broker.data_dir.parent.mkdir()
+    try:
+        broker.start()
+    except RuntimeError as exc:
+        _unavailable(str(exc))
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()

@@ -117,18 +117,23 @@ def prefix() -> Iterator[str]:
         pool.submit(asyncio.run, delete_prefix(value)).result()
 
 
-@pytest.fixture
-def deployment(postgres_url: str, kafka_broker: str, prefix: str, tmp_path: Path) -> Settings:
+def deployed(postgres_url: str, kafka_broker: str, prefix: str, data_dir: Path) -> Settings:
+    """The settings of every process of a deployment on these services, the course topic created."""
     KafkaEventPublisher(kafka_broker).ensure_topics([TOPIC], partitions=3)
     return Settings(
         database_url=postgres_url,
-        data_dir=tmp_path,
+        data_dir=data_dir,
         kafka_bootstrap_servers=kafka_broker,
         redis_url=REDIS_URL,
         redis_key_prefix=prefix,
         admin_token="backbone-e2e-token",
         access_log=False,
     )
+
+
+@pytest.fixture
+def deployment(postgres_url: str, kafka_broker: str, prefix: str, tmp_path: Path) -> Settings:
+    return deployed(postgres_url, kafka_broker, prefix, tmp_path)
 
 
 def environment(settings: Settings) -> dict[str, str]:

@@ -31,15 +31,33 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from elearning_adapters.settings import Settings
+from elearning_adapters.sql.deadlines import Budget, WorkClass, current_work, deadline_error
 
 _WRITING: contextvars.ContextVar[tuple[Database, SAConnection, asyncio.Task[Any] | None] | None] = (
     contextvars.ContextVar("elearning_open_write_transaction", default=None)
 )
 
 
+_NO_DEADLINES = {"request": Budget(0, 0), "batch": Budget(0, 0)}
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        echo: bool = False,
+        budgets: dict[WorkClass, Budget] | None = None,
+        work: WorkClass = "request",
+        pool_timeout: float = 30.0,
+    ) -> None:
+        """``budgets``: the PostgreSQL timeouts of each kind of work (none when omitted); ``work``: the kind
+        this process's connections start with (see ``elearning_adapters.sql.deadlines``)."""
         self.url = make_url(url)
+        self.budgets = dict(budgets or _NO_DEADLINES)
+        self.work: WorkClass = work
+        self._pool_timeout = pool_timeout
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.is_memory = self.is_sqlite and self.url.database in (None, "", ":memory:")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -48,7 +66,15 @@ class Database:
         elif self.is_sqlite:
             kwargs |= {"connect_args": {"timeout": 30}}
         else:
-            kwargs |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": False, "pool_recycle": 1800}
+            kwargs |= {
+                "pool_size": pool_size,
+                "max_overflow": pool_size,
+                "pool_pre_ping": False,
+                "pool_recycle": 1800,
+                "pool_timeout": pool_timeout,
+                # The process's own timeouts travel with the connection's start-up: no round trip per request.
+                "connect_args": {"options": self._libpq_options()},
+            }
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine, wal=not self.is_memory)
@@ -64,7 +90,39 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         if settings.is_sqlite and not settings.is_memory:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(settings.resolved_database_url, pool_size=settings.db_pool_size, echo=settings.db_echo)
+        batch = settings.db_batch_statement_timeout_ms
+        budgets: dict[WorkClass, Budget] = {
+            "request": Budget(settings.db_statement_timeout_ms, settings.db_lock_timeout_ms),
+            "batch": Budget(batch, batch),
+        }
+        return cls(
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            echo=settings.db_echo,
+            budgets=budgets,
+            work=settings.db_work_class,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
+
+    def _libpq_options(self) -> str:
+        """This process's timeouts after the URL's own ``?options=`` (a search_path, say), which they would
+        otherwise replace."""
+        given = self.url.query.get("options", "")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        return f"{given} {self.budgets[self.work].libpq_options()}".strip()
+
+    def budget_override(self) -> Budget | None:
+        """The budget to ``SET LOCAL`` in a transaction starting now: None when it is the connection's own."""
+        wanted = current_work()
+        if wanted is None or wanted == self.work or self.is_sqlite:
+            return None
+        return self.budgets[wanted]
+
+    async def apply_budget(self, conn: SAConnection) -> None:
+        """Inside a transaction just begun: give it the timeouts of the work asked for, if not the default."""
+        budget = self.budget_override()
+        if budget is not None:
+            await conn.exec_driver_sql(budget.set_local())
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[SAConnection]:
@@ -74,25 +132,40 @@ class Database:
         if open_write is not None and open_write[0] is self and open_write[2] is _current_task():
             yield open_write[1]
             return
-        async with self._guard(self._lock), self.engine.connect() as conn:
-            yield conn
+        try:
+            async with self._guard(self._lock), self.engine.connect() as conn:
+                if self.budget_override() is not None:
+                    await conn.begin()
+                    await self.apply_budget(conn)
+                yield conn
+        except Exception as exc:
+            translated = deadline_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[SAConnection]:
-        """A connection for a write transaction; the caller commits."""
-        async with self._guard(self._lock), self._guard(self._write_lock), self.engine.connect() as conn:
-            if self.is_sqlite:
-                await conn.execution_options(sqlite_immediate=True)
-            token = _WRITING.set((self, conn, _current_task()))
-            try:
-                yield conn
-            finally:
-                try:
-                    _WRITING.reset(token)
-                except ValueError:  # left from another context than it was entered in
-                    _WRITING.set(None)
+        """A connection for a write transaction; the caller commits (and ``apply_budget``s after beginning)."""
+        try:
+            async with self._guard(self._lock), self._guard(self._write_lock), self.engine.connect() as conn:
                 if self.is_sqlite:
-                    await _end_open_sqlite_transaction(conn)
+                    await conn.execution_options(sqlite_immediate=True)
+                token = _WRITING.set((self, conn, _current_task()))
+                try:
+                    yield conn
+                finally:
+                    try:
+                        _WRITING.reset(token)
+                    except ValueError:  # left from another context than it was entered in
+                        _WRITING.set(None)
+                    if self.is_sqlite:
+                        await _end_open_sqlite_transaction(conn)
+        except Exception as exc:
+            translated = deadline_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     @staticmethod
     @contextlib.asynccontextmanager
@@ -119,11 +192,13 @@ class Database:
             async with self._read_pool_lock:
                 if self._read_pool is None:
                     conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                    options = f"-c TimeZone=UTC {self._libpq_options()}"
                     pool = AsyncConnectionPool(
                         conninfo,
                         min_size=1,
                         max_size=self._pool_size,
-                        kwargs={"autocommit": True, "options": "-c TimeZone=UTC", "prepare_threshold": 0},
+                        timeout=self._pool_timeout,
+                        kwargs={"autocommit": True, "options": options, "prepare_threshold": 0},
                         open=False,
                         name="elearning-read",
                     )

@@ -20,6 +20,7 @@ from elearning_adapters.sql.assessment import (
     is_attempt_key_violation,
 )
 from elearning_adapters.sql.course import SqlCourseRepository
+from elearning_adapters.sql.deadlines import deadline_error
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import (
     ALREADY_ENROLLED,
@@ -116,11 +117,15 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
         self._conn = await self._stack.enter_async_context(self._db.write())
         try:
             await self._conn.begin()
-        except BaseException:
+            await self._db.apply_budget(self._conn)
+        except BaseException as exc:
             # __aexit__ will not run: give the connection (and SQLite's in-process write lock) back now.
             stack, self._stack, self._conn = self._stack, None, None
             await stack.aclose()
-            raise
+            translated = deadline_error(exc) if isinstance(exc, Exception) else None
+            if translated is None:
+                raise
+            raise translated from exc
         conn = self._conn
         self.courses = SqlCourseRepository(conn)
         self.users = SqlUserRepository(conn)
@@ -152,6 +157,10 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
             stack, self._stack, self._conn = self._stack, None, None
             if stack is not None:
                 await stack.aclose()
+        # A statement, lock wait or checkout past its deadline: rolled back above, reported as what ran out.
+        translated = deadline_error(exc) if isinstance(exc, Exception) else None
+        if translated is not None:
+            raise translated from exc
 
     async def commit(self) -> None:
         conn = self.connection

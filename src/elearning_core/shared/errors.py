@@ -101,3 +101,19 @@ class ContentLocked(PermissionDenied):
         self.detail = detail
         self.reason = reason
         self.available_at = available_at
+
+
+class DeadlineExceeded(DomainError):
+    """A dependency did not answer within the budget of this kind of work, and the work was abandoned.
+
+    ``what`` names what ran out (``statement-timeout``, ``lock-timeout``, ``pool-timeout``): the last part of
+    the problem ``type``. Whatever the unit of work had written is rolled back; the same request may succeed
+    when retried after ``retry_after_seconds``.
+    """
+
+    code = "deadline_exceeded"
+
+    def __init__(self, what: str, detail: str, *, retry_after_seconds: float = 1.0) -> None:
+        super().__init__(detail)
+        self.what = what
+        self.retry_after_seconds = retry_after_seconds

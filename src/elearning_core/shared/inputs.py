@@ -22,6 +22,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
+from elearning_core.shared.text import NUL_MESSAGE, text_problem
+
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 """The range of an ``Integer`` column (PostgreSQL int4)."""
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -32,18 +34,6 @@ NonNegativeInt32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
 PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 NonNegativeInt64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
-
-NUL_MESSAGE = "contains a NUL character"
-
-
-def text_problem(value: str) -> str | None:
-    """Why a database cannot store ``value`` as text, or None when it can.
-
-    NUL is the one character of Unicode text that PostgreSQL ``text`` and ``jsonb``
-    refuse. (A lone surrogate is not text at all: pydantic's own string
-    validation and the JSON decoder refuse it already.) One C-level scan.
-    """
-    return NUL_MESSAGE if "\x00" in value else None
 
 
 def storable_text(value: str) -> str:

@@ -10,7 +10,8 @@ an immutable, numbered ``CourseVersion`` (a JSON snapshot with the lessons'
 rendered HTML) that learners read; editing a published course changes the
 draft only, until the next publish makes version N+1.
 
-Re-exported from its parts: ``_values`` (limits, enums and value checks),
+Re-exported from its parts: ``elearning_core.course.values`` (limits, enums and value checks: a
+module of its own, outside this package, so the CLI can build its options without building the models),
 ``_content`` (the outline's values and published versions) and ``_course``
 (the aggregate).
 """
@@ -29,7 +30,7 @@ from elearning_core.course.model._content import (
 from elearning_core.course.model._course import (
     Course,
 )
-from elearning_core.course.model._values import (
+from elearning_core.course.values import (
     ATTACHMENT_NAME_MAX,
     ATTACHMENT_SIZE_MAX,
     ATTACHMENTS_MAX,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from elearning_core.course.model._values import (
+from elearning_core.course.values import (
     _CONTENT_TYPE_RE,
     ATTACHMENT_SIZE_MAX,
     ATTACHMENTS_MAX,

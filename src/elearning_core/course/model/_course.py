@@ -24,7 +24,7 @@ from elearning_core.course.model._content import (
     SectionRelease,
     escaped_text_html,
 )
-from elearning_core.course.model._values import (
+from elearning_core.course.values import (
     DESCRIPTION_MAX,
     LESSONS_MAX,
     SECTIONS_MAX,
