@@ -198,15 +198,23 @@ class _Connection(h11.Connection):
             raise
 
 
-def _declared_length(scope: Any) -> int:
-    """The request's Content-Length; past the buffering bound when it has none (chunked) or a bad one."""
+_RESUMABLE_BODY = b"application/offset+octet-stream"
+"""The media type of a tus ``PATCH``: whatever part of its body arrives is kept, so it is never held back."""
+
+
+def _held_length(scope: Any) -> int:
+    """The request's Content-Length, for holding a small body back until it is complete; past the
+    buffering bound when it has none (chunked) or a bad one, or when it is a resumable upload's chunk."""
+    length = HIGH_WATER_LIMIT + 1
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                break
-    return HIGH_WATER_LIMIT + 1
+                return HIGH_WATER_LIMIT + 1
+        elif name == b"content-type" and value.split(b";", 1)[0].strip().lower() == _RESUMABLE_BODY:
+            return HIGH_WATER_LIMIT + 1
+    return length
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -312,15 +320,16 @@ class GuardedH11Protocol(H11Protocol):
 
         A client that sends its body slowly then costs a connection and a few KiB of buffer, not a slot of
         the application's admission bound or a database connection: a reverse proxy's request buffering,
-        done here. Larger or chunked bodies (uploads) and ``Expect: 100-continue`` go to the application at
-        once, as before; uvicorn's flow control applies to them.
+        done here. Larger or chunked bodies (uploads), a tus ``PATCH`` of any size (a broken one keeps
+        what arrived) and ``Expect: 100-continue`` go to the application at once, as before; uvicorn's
+        flow control applies to them.
         """
         cycle = getattr(receive, "__self__", None)
         if (
             isinstance(cycle, RequestResponseCycle)
             and cycle.more_body
             and not cycle.waiting_for_100_continue
-            and _declared_length(scope) <= HIGH_WATER_LIMIT
+            and _held_length(scope) <= HIGH_WATER_LIMIT
         ):
             while cycle.more_body and not cycle.disconnected:
                 await cycle.message_event.wait()

@@ -81,9 +81,13 @@ async def test_not_ready_when_the_database_is_unreachable(tmp_path: Path) -> Non
         health = await api.client.get("/health")
         assert health.status_code == 200
         assert health.json() == {"status": "ok"}
-        # A read that needs the database fails as a bare 500 problem: no driver text, no traceback.
-        failed = assert_problem(await api.client.get(COURSES), 500)
-        assert failed["type"] == "urn:elearning:problem:internal-error"
+        # A read that needs the database: no connection can be had within the checkout deadline, a 503
+        # problem to retry later (docs/overload.md, Deadlines): no driver text, no traceback.
+        response = await api.client.get(COURSES)
+        failed = assert_problem(response, 503)
+        assert failed["type"] == "urn:elearning:problem:pool-timeout"
+        assert "unreachable" in failed["detail"]
+        assert int(response.headers["retry-after"]) >= 1
         assert "Traceback" not in failed["detail"]
         assert "psycopg" not in failed["detail"]
         assert "127.0.0.1" not in json.dumps(failed)
