@@ -100,7 +100,10 @@ def _classify(exc: BaseException) -> DeadlineExceeded | None:
             return DeadlineExceeded("statement-timeout", "a database statement took longer than its time limit")
         return DeadlineExceeded("query-canceled", "a database statement was cancelled")
     if isinstance(exc, sqlalchemy.exc.TimeoutError | psycopg_pool.PoolTimeout):
-        return DeadlineExceeded("pool-timeout", "no database connection could be had in time: the server is busy or its database unreachable")
+        return DeadlineExceeded(
+            "pool-timeout",
+            "no database connection could be had in time: the server is busy or its database unreachable",
+        )
     if isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc):
         return DeadlineExceeded("lock-timeout", "the database stayed locked by another writer too long")
     return None
