@@ -577,7 +577,24 @@ class Round:
     raw: dict[str, Any] = field(repr=False)
 
 
+def wait_until_idle(pid: int, quiet: float = 0.2, limit: float = 15.0) -> None:
+    """Wait until process ``pid`` has used no CPU for ``quiet`` seconds (at most ``limit`` seconds).
+
+    When wrk stops it closes its connections with requests still in the server, which finishes them: left
+    alone they would take CPU (and admission slots: a 503 for the next round's first requests) from the
+    next round."""
+    deadline = time.perf_counter() + limit
+    last = _cpu_seconds(pid)
+    while time.perf_counter() < deadline:
+        time.sleep(quiet)
+        now = _cpu_seconds(pid)
+        if now - last < 0.01:
+            return
+        last = now
+
+
 def run_wrk(url: str, endpoint: str, index: int, args: argparse.Namespace, server_pid: int) -> Round:
+    wait_until_idle(server_pid)
     command = [
         args.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration if index else args.warmup}s",
         "--latency", "--timeout", "10s", "-s", str(LUA), *args.wrk_header, url,

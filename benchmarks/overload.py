@@ -463,7 +463,7 @@ def report(facts: dict[str, Any], args: argparse.Namespace, argv: list[str]) -> 
         f"- CPU during the open-loop run, in cores: server {facts['cpu']['server']:.2f}, load generator"
         f" {facts['cpu']['client']:.2f}, PostgreSQL {facts['cpu']['postgres']:.2f}, other processes on the machine"
         f" {facts['cpu']['other']:.2f}"
-        + (" (NOT idle: other helpers' work shares the cores)" if facts["cpu"]["other"] > 0.1 else ""),
+        + (" (NOT idle: other processes shared the cores)" if facts["cpu"]["other"] > 0.1 else ""),
         f"- Server metrics after the run: {'; '.join(facts['refused_metric']) or 'none'}",
         f"- Middleware CPU (in-process, constant ASGI app, median of 3 x {args.micro_calls:,} calls): bare"
         f" {micro['bare_us']:.2f} us, behind the rate limit + admission {micro['layered_us']:.2f} us:"

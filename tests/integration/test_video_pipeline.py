@@ -29,6 +29,7 @@ import pytest
 from tusclient import client as tus_client
 
 from elearning_adapters.sql.engine import Database
+from tests import served
 from tests.conftest import truncate_all
 
 ELEARNING = str(Path(sys.executable).parent / "elearning")
@@ -46,13 +47,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def wait_for(check: Callable[[], Any], what: str, seconds: float = WAIT) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+    return served.wait_for(check, what, seconds)
 
 
 def sha256_of(path: Path) -> str:
