@@ -19,12 +19,10 @@ between the test and the increment); nothing is logged per request. Refusals are
 
 from __future__ import annotations
 
-import json
-
 from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import Counter, Gauge
 
-from elearning_http.errors import PROBLEM_JSON, problem_document
+from elearning_http.errors import problem_document, send_problem
 
 NEVER_REFUSED = frozenset({"/health", "/ready", "/metrics"})
 STREAM_PREFIXES = ("/api/v1/uploads",)
@@ -100,21 +98,4 @@ class AdmissionMiddleware:
         await send_problem(send, 503, body, [(b"retry-after", self.retry_after)])
 
 
-async def send_problem(send: Send, status: int, body: dict[str, object], headers: list[tuple[bytes, bytes]]) -> None:
-    """A problem document as a raw ASGI answer (the request body, if any, is left unread: the server drops it)."""
-    payload = json.dumps(body, separators=(",", ":")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload, "more_body": False})
-
-
-__all__ = ["IN_FLIGHT", "NEVER_REFUSED", "REFUSED", "STREAM_PREFIXES", "AdmissionMiddleware", "send_problem"]
+__all__ = ["IN_FLIGHT", "NEVER_REFUSED", "REFUSED", "STREAM_PREFIXES", "AdmissionMiddleware"]

@@ -7,9 +7,11 @@ and answered with a bare 500 that reveals nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -17,8 +19,8 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import Send
 
-from elearning_adapters.sql.deadlines import DATABASE_ERRORS, deadline_error
 from elearning_core.shared.errors import (
     Conflict,
     ContentLocked,
@@ -238,25 +240,35 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem(exc.status_code, exc.detail, request=request, headers=dict(exc.headers or {}))
 
 
-def _database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    """A driver or pool error no unit of work translated (the hot reads use psycopg directly): a deadline
-    that ran out is the 503 above; anything else is unexpected."""
-    translated = deadline_error(exc)
-    if translated is not None:
-        return _domain_error(request, translated)
-    return _unexpected(request, exc)
-
-
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("unhandled error", extra={"path": request.url.path})
     return problem(500, "an unexpected error occurred; it has been logged", code="internal-error", request=request)
+
+
+async def send_problem(
+    send: Send, status: int, body: dict[str, object], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """A problem document as a raw ASGI answer, for middleware that answers before any route (admission,
+    rate limit, idempotency); the request body, if any, is left unread: the server drops it."""
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
 exception_handlers: dict[type[Exception], Any] = {
     DomainError: _domain_error,
     ValidationException: _validation_error,
     HTTPException: _http_error,
-    **dict.fromkeys(DATABASE_ERRORS, _database_error),
     Exception: _unexpected,
 }
 

@@ -21,7 +21,6 @@ Requests without the header, anonymous ones and ones whose credentials fail pass
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.ports import ClaimOutcome, IdempotencyScope, IdempotencyStore, Principal, StoredResponse
-from elearning_http.errors import PROBLEM_JSON, ProblemDetails, problem_document
+from elearning_http.errors import PROBLEM_JSON, ProblemDetails, problem_document, send_problem
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -282,7 +281,4 @@ async def _send_stored(send: Send, response: StoredResponse) -> None:
 
 
 async def _send_problem(send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
-    body = json.dumps(problem_document(status, detail, code=code, instance=scope["path"])).encode()
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send_problem(send, status, problem_document(status, detail, code=code, instance=scope["path"]))

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -66,9 +66,6 @@ _LABELS = ("method", "path", "status_code", "app_name")
 REQUESTS = Counter("elearning_requests_total", "Total requests", _LABELS)
 REQUEST_ERRORS = Counter("elearning_requests_error_total", "Total errors in requests (status 5xx)", _LABELS)
 REQUEST_DURATION = Histogram("elearning_request_duration_seconds", "Request duration, in seconds", _LABELS)
-IN_PROGRESS = Gauge(
-    "elearning_requests_in_progress", "Requests being handled", ("method", "app_name"), multiprocess_mode="livesum"
-)
 UNMATCHED = "<unmatched>"
 """The ``path`` label of a request no route matched (a 404 or 405): one value, so a scan of random
 paths cannot grow the metrics without bound, as ids in the path would."""
@@ -97,7 +94,6 @@ class RequestContextMiddleware:
         self.access_log = access_log
         self.metrics = metrics
         self._samples: dict[tuple[str, str, int], _Samples] = {}
-        self._in_progress: dict[str, Any] = {}
         # Request ids minted here: a random prefix per app (so per process) and a counter. Unique like a
         # uuid4 where they are read (logs, the X-Request-ID header), without the system call per request.
         self._id_prefix = uuid.uuid4().hex[:16]
@@ -127,10 +123,6 @@ class RequestContextMiddleware:
             request_id = f"{self._id_prefix}{next(self._ids):016x}"
         token = request_id_var.set(request_id)
         method: str = scope["method"]  # type: ignore[typeddict-item]
-        in_progress = self._in_progress.get(method)
-        if in_progress is None:
-            in_progress = self._in_progress[method] = IN_PROGRESS.labels(method, APP_NAME)
-        in_progress.inc()
         started = time.perf_counter()
         status = 500
 
@@ -146,7 +138,6 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            in_progress.dec()
             if self.metrics:
                 self._record(method, scope, status, time.perf_counter() - started)
             if self.access_log:

@@ -25,9 +25,9 @@ from collections.abc import Iterable
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from elearning_adapters.request_counters import WindowCounters
-from elearning_http.admission import NEVER_REFUSED, REFUSED, send_problem
+from elearning_http.admission import NEVER_REFUSED, REFUSED
 from elearning_http.auth import ACCESS_COOKIE
-from elearning_http.errors import problem_document
+from elearning_http.errors import problem_document, send_problem
 
 _COOKIE_NAME = ACCESS_COOKIE.encode() + b"="
 KEY_CACHE_SIZE = 10_000

@@ -67,14 +67,19 @@ def current_work() -> WorkClass | None:
     return _WORK.get()
 
 
-DATABASE_ERRORS: tuple[type[Exception], ...] = (
-    sqlalchemy.exc.DBAPIError,
-    sqlalchemy.exc.TimeoutError,
-    psycopg.Error,
-    psycopg_pool.PoolTimeout,
-)
-"""The driver and pool exceptions a deadline can surface as where no unit of work translated it (the hot
-reads on the psycopg pool): the HTTP mapping passes these to ``deadline_error``."""
+@contextlib.contextmanager
+def translated_deadlines() -> Iterator[None]:
+    """Raise a driver or pool error that reports a deadline as ``DeadlineExceeded``; others pass unchanged.
+
+    Every way to the database (``Database.read``, ``write``, ``hot_read``, the unit of work) goes through
+    this, so nothing above the adapters sees a driver's exception for a deadline."""
+    try:
+        yield
+    except Exception as exc:
+        translated = deadline_error(exc)
+        if translated is None:
+            raise
+        raise translated from exc
 
 
 def deadline_error(exc: BaseException) -> DeadlineExceeded | None:

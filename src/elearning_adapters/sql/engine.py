@@ -31,7 +31,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from elearning_adapters.settings import Settings
-from elearning_adapters.sql.deadlines import Budget, WorkClass, current_work, deadline_error
+from elearning_adapters.sql.deadlines import Budget, WorkClass, current_work, translated_deadlines
 
 _WRITING: contextvars.ContextVar[tuple[Database, SAConnection, asyncio.Task[Any] | None] | None] = (
     contextvars.ContextVar("elearning_open_write_transaction", default=None)
@@ -132,22 +132,17 @@ class Database:
         if open_write is not None and open_write[0] is self and open_write[2] is _current_task():
             yield open_write[1]
             return
-        try:
+        with translated_deadlines():
             async with self._guard(self._lock), self.engine.connect() as conn:
                 if self.budget_override() is not None:
                     await conn.begin()
                     await self.apply_budget(conn)
                 yield conn
-        except Exception as exc:
-            translated = deadline_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[SAConnection]:
         """A connection for a write transaction; the caller commits (and ``apply_budget``s after beginning)."""
-        try:
+        with translated_deadlines():
             async with self._guard(self._lock), self._guard(self._write_lock), self.engine.connect() as conn:
                 if self.is_sqlite:
                     await conn.execution_options(sqlite_immediate=True)
@@ -161,11 +156,6 @@ class Database:
                         _WRITING.set(None)
                     if self.is_sqlite:
                         await _end_open_sqlite_transaction(conn)
-        except Exception as exc:
-            translated = deadline_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
 
     @staticmethod
     @contextlib.asynccontextmanager
@@ -179,6 +169,16 @@ class Database:
     async def ping(self) -> None:
         async with self.read() as conn:
             await conn.execute(text("SELECT 1"))
+
+    @contextlib.asynccontextmanager
+    async def hot_read(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """PostgreSQL only: a connection of the psycopg read pool (``read_pool``), for one-statement reads
+        on hot paths; a statement, lock wait or checkout past its deadline raises ``DeadlineExceeded``,
+        as ``read`` does."""
+        with translated_deadlines():
+            pool = await self.read_pool()
+            async with pool.connection() as conn:
+                yield conn
 
     async def read_pool(self) -> AsyncConnectionPool:
         """PostgreSQL only: a plain psycopg pool for hot read paths (autocommit, UTC, prepared statements).

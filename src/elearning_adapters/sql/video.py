@@ -392,8 +392,7 @@ class SqlEnrollmentLookup(EnrollmentLookup):
         read. On PostgreSQL through the plain psycopg pool, as the catalog reads it gates (a prepared
         statement; SQLAlchemy's async bridge would cost more CPU than the gate itself)."""
         if not self._db.is_sqlite:
-            pool = await self._db.read_pool()
-            async with pool.connection() as conn:
+            async with self._db.hot_read() as conn:
                 found = await (await conn.execute(self._PG_SINCE, (course_id, user_id))).fetchone()
             return None if found is None else found[0].astimezone(UTC)
         async with self._db.read() as conn:

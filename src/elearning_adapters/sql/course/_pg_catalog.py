@@ -108,8 +108,7 @@ class PgCatalogQueries(CatalogQueries):
             + f" ORDER BY {sort_at} DESC, id DESC LIMIT %s"
         )
         params.append(limit)
-        pool = await self._db.read_pool()
-        async with pool.connection() as conn:
+        async with self._db.hot_read() as conn:
             rows = await (await conn.execute(query, params)).fetchall()
         return [_summary_from_row(r) for r in rows]
 
@@ -124,8 +123,7 @@ class PgCatalogQueries(CatalogQueries):
         return await self._outline("slug", slug)
 
     async def _outline(self, key: str, value: Any) -> CourseOutline | None:
-        pool = await self._db.read_pool()
-        async with pool.connection() as conn:
+        async with self._db.hot_read() as conn:
             row = await (await conn.execute(_PG_OUTLINE.format(key=key), (value,))).fetchone()
         if row is None:
             return None
@@ -184,8 +182,7 @@ class PgCatalogQueries(CatalogQueries):
         return await self._published("slug", slug, number)
 
     async def _published(self, key: str, value: Any, number: int | None) -> CourseOutline | None:
-        pool = await self._db.read_pool()
-        async with pool.connection() as conn:
+        async with self._db.hot_read() as conn:
             row = await (await conn.execute(_PG_PUBLISHED.format(key=key), (number, value))).fetchone()
         if row is None:
             return None
@@ -194,8 +191,7 @@ class PgCatalogQueries(CatalogQueries):
     async def versions(
         self, course_id: uuid.UUID, before: int | None = None, limit: int | None = None
     ) -> list[VersionSummary]:
-        pool = await self._db.read_pool()
-        async with pool.connection() as conn:
+        async with self._db.hot_read() as conn:
             rows = await (await conn.execute(_PG_VERSIONS, (course_id, before, before, limit))).fetchall()
         return [VersionSummary(number=r[0], published_at=r[1], published_by=r[2]) for r in rows]
 

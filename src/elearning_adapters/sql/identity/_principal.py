@@ -88,13 +88,12 @@ class SqlPrincipalQueries(PrincipalQueries):
         return _principal_from(user_id, rows)
 
     async def _pg(self, user_id: uuid.UUID, session_id: uuid.UUID | None, at: datetime) -> PrincipalRecord | None:
-        pool = await self._db.read_pool()
         params: dict[str, Any] = {"user_id": user_id}
         if session_id is None:
             sql = _PG_PRINCIPAL_WITHOUT_SESSION
         else:
             sql = _PG_PRINCIPAL_WITH_SESSION
             params |= {"session_id": session_id, "at": at}
-        async with pool.connection() as conn:
+        async with self._db.hot_read() as conn:
             rows = await (await conn.execute(sql, params)).fetchall()
         return _principal_from(user_id, rows)
