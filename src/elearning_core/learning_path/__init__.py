@@ -1,0 +1,1 @@
+"""Learning paths: ordered programs of courses with required and elective parts."""

@@ -1,0 +1,1 @@
+"""User progress: learning activity, completion, conditional release and resume (a projection of events)."""
