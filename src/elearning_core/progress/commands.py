@@ -1,0 +1,50 @@
+"""Inputs to the progress use cases."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_VIDEO_SECONDS = 24 * 3600.0
+"""No lesson video is longer than a day: a larger value is a broken player, refused."""
+
+
+class Heartbeat(BaseModel):
+    """What a player reports since its previous heartbeat."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: float = Field(ge=0, le=MAX_VIDEO_SECONDS, description="Start of the interval watched, in seconds.")
+    end: float = Field(ge=0, le=MAX_VIDEO_SECONDS, description="End of the interval watched (>= start).")
+    position: float = Field(ge=0, le=MAX_VIDEO_SECONDS, description="The player's position now.")
+    state: Literal["playing", "paused", "seeking", "ended"] = "playing"
+    playback_rate: float = Field(default=1.0, gt=0, le=16)
+    player_session_id: str = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Heartbeat:
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        if self.end - self.start > 3600:
+            raise ValueError("an interval longer than an hour between two heartbeats is not a heartbeat")
+        return self
+
+
+class SetCompletionRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text_requires_done: bool = False
+    video_percent: int = Field(default=90, ge=1, le=100)
+    assessment_requires_pass: bool = True
+    min_grade_percent: float | None = Field(default=None, ge=0, le=100)
+    optional_lesson_ids: list[uuid.UUID] = Field(default_factory=list, max_length=2000)
+
+
+class StaffDecision(BaseModel):
+    """A completion override or a reset: who is the actor, why is this."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000)
