@@ -8,13 +8,14 @@ reset clears the learner's facts and derived state but not the audit trail.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 from elearning_core.course.queries import CourseOutline
+from elearning_core.course.requirements import LearnerFacts
 from elearning_core.progress.model import (
     CompletionRules,
     CourseProgress,
@@ -260,3 +261,26 @@ class FixedGrades:
 
 def uow_factory(store: ProgressStore) -> Callable[[], FakeProgressUnitOfWork]:
     return lambda: FakeProgressUnitOfWork(store)
+
+
+class FakeLearnerFacts:
+    """``LearnerFactsReader`` and ``PrerequisiteChecker`` over the store (as the SQL reads answer them)."""
+
+    def __init__(self, store: ProgressStore) -> None:
+        self._s = store
+
+    async def learner_facts(self, user_id: uuid.UUID, course_id: uuid.UUID) -> LearnerFacts:
+        progress = self._s.progress.get((course_id, user_id))
+        quizzes = {a: o for (c, u, a), o in self._s.quizzes.items() if (c, u) == (course_id, user_id)}
+        return LearnerFacts(
+            completed_lesson_ids=progress.completed_lesson_ids if progress else frozenset(),
+            best_quiz_percent={a: o.best_percent for a, o in quizzes.items() if o.best_percent is not None},
+            passed_quiz_ids=frozenset(a for a, o in quizzes.items() if o.passed),
+        )
+
+    async def completed(self, user_id: uuid.UUID, course_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        return {
+            c
+            for c in course_ids
+            if (p := self._s.progress.get((c, user_id))) is not None and p.completed_at is not None
+        }

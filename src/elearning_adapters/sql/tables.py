@@ -9,6 +9,7 @@ from elearning_adapters.sql import (
     identity,
     inbox,
     outbox,
+    progress,
     signing_keys,
     video,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "inbox",
     "metadata",
     "outbox",
+    "progress",
     "signing_keys",
     "video",
 ]

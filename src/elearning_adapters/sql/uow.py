@@ -39,6 +39,7 @@ from elearning_adapters.sql.identity import (
     SqlUserRepository,
 )
 from elearning_adapters.sql.outbox import append_to_outbox
+from elearning_adapters.sql.progress import SqlProgressRepository
 from elearning_adapters.sql.video import (
     SqlCaptionRepository,
     SqlPlaybackPositionRepository,
@@ -49,6 +50,7 @@ from elearning_core.assessment.ports import AssessmentUnitOfWork, AttemptExists
 from elearning_core.auth.ports import AuthUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
+from elearning_core.progress.ports import ProgressUnitOfWork
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
 from elearning_core.video.ports import VideoUnitOfWork
@@ -67,7 +69,9 @@ class _Aggregate(Protocol):
     def pull_events(self) -> list[DomainEvent]: ...
 
 
-class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, VideoUnitOfWork, AssessmentUnitOfWork):
+class SqlUnitOfWork(
+    CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, VideoUnitOfWork, AssessmentUnitOfWork, ProgressUnitOfWork
+):
     """Serves every module's unit-of-work view from one connection and transaction.
 
     ``commit()`` flushes the repositories, appends the events of every aggregate
@@ -99,6 +103,7 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
     quizzes: SqlQuizRepository
     attempts: SqlAttemptRepository
     grades: SqlGradeRepository
+    progress: SqlProgressRepository
 
     def __init__(self, db: Database, after_commit: AfterCommit | None = None) -> None:
         self._db = db
@@ -145,6 +150,7 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
         self.quizzes = SqlQuizRepository(conn)
         self.attempts = SqlAttemptRepository(conn)
         self.grades = SqlGradeRepository(conn)
+        self.progress = SqlProgressRepository(conn)
         return self
 
     async def __aexit__(
@@ -168,6 +174,7 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
         aggregates.extend(self.videos.seen())
         aggregates.extend(self.enrollments.seen())
         aggregates.extend([*self.questions.seen(), *self.quizzes.seen(), *self.attempts.seen()])
+        aggregates.extend(self.progress.seen())
         try:
             await self.courses.flush()
             await self.users.flush()
