@@ -41,6 +41,7 @@ from elearning_http.routes.auth import AuthController, SessionSettings, jwks, op
 from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
 from elearning_http.routes.mail_links import MailLinkController
+from elearning_http.routes.progress import ProgressController, my_progress
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
 from elearning_http.routes.users import AdminUserController, MeController, OrganizationController, my_permissions
@@ -74,6 +75,7 @@ def create_app(
     media_storage = container.video.media_storage()
     enrollment_service = container.services.enrollment()
     assessment_service = container.services.assessment()
+    progress_service = container.services.progress()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -147,6 +149,8 @@ def create_app(
             EnrollmentController,
             my_enrollments,
             *ASSESSMENT_HANDLERS,
+            ProgressController,
+            my_progress,
             jwks,
             openid_configuration,
             health,
@@ -161,6 +165,7 @@ def create_app(
             "media_storage": Provide(lambda: media_storage, sync_to_thread=False),
             "enrollment_service": Provide(lambda: enrollment_service, sync_to_thread=False),
             "assessment_service": Provide(lambda: assessment_service, sync_to_thread=False),
+            "progress_service": Provide(lambda: progress_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

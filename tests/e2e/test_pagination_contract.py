@@ -223,6 +223,8 @@ async def world(running: Api) -> World:
         await api.platform.identity.grant_role(SYSTEM, uuid.UUID(owner.id), grant)
 
     published = {*catalog, main, versioned["id"]}
+    assert api.platform.events is not None
+    await api.platform.events.drain()  # the progress projection: one row per enrollment
     w.listings = {
         "catalog": (COURSES, {}, published),
         "versions": (f"{COURSES}/{versioned['id']}/versions", ADMIN, {"1", "2", "3", "4"}),
@@ -243,6 +245,8 @@ async def world(running: Api) -> World:
         "statistics": (f"{API}/quizzes/{graded['id']}/statistics", ADMIN, {q["id"] for q in questions[:3]}),
         "grading queue": (f"{base}/grading-queue", ADMIN, {f"{attempt['id']}/{q['id']}" for q in essays}),
         "teaching": ("/api/v1/me/teaching", owner.headers, {*catalog, main}),
+        "course progress": (f"{base}/progress/learners", ADMIN, {p.id for p in learners}),
+        "my progress": ("/api/v1/me/progress", learners[0].headers, {*catalog, main}),
     }
     return w
 
@@ -266,6 +270,10 @@ def _id_of(name: str, item: Json) -> str:
         return str(item["question_id"])
     if name == "grading queue":
         return f"{item['attempt_id']}/{item['question_id']}"
+    if name == "course progress":
+        return str(item["user_id"])
+    if name == "my progress":
+        return str(item["course_id"])
     return str(item["id"])
 
 
@@ -310,6 +318,8 @@ LISTINGS = [
     "statistics",
     "grading queue",
     "teaching",
+    "course progress",
+    "my progress",
 ]
 
 

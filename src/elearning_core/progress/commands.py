@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from elearning_core.shared.inputs import InputModel
 
 MAX_VIDEO_SECONDS = 24 * 3600.0
 """No lesson video is longer than a day: a larger value is a broken player, refused."""
 
 
-class Heartbeat(BaseModel):
+class Heartbeat(InputModel):
     """What a player reports since its previous heartbeat."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -32,17 +34,19 @@ class Heartbeat(BaseModel):
         return self
 
 
-class SetCompletionRules(BaseModel):
+class SetCompletionRules(InputModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     text_requires_done: bool = False
     video_percent: int = Field(default=90, ge=1, le=100)
     assessment_requires_pass: bool = True
     min_grade_percent: float | None = Field(default=None, ge=0, le=100)
-    optional_lesson_ids: list[uuid.UUID] = Field(default_factory=list, max_length=2000)
+    optional_lesson_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=2000, description="Lessons that never block completion"
+    )
 
 
-class StaffDecision(BaseModel):
+class StaffDecision(InputModel):
     """A completion override or a reset: who is the actor, why is this."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
