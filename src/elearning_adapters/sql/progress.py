@@ -26,11 +26,13 @@ from sqlalchemy import (
     String,
     Table,
     cast,
+    column,
     delete,
     func,
     literal,
     null,
     select,
+    table,
     union,
     union_all,
     update,
@@ -41,6 +43,7 @@ from sqlalchemy.types import Uuid
 
 from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
 from elearning_adapters.sql.enrollment import enrollments
+from elearning_adapters.sql.identity import users
 from elearning_core.course.requirements import LearnerFacts, LearnerFactsReader
 from elearning_core.enrollment.ports import PrerequisiteChecker
 from elearning_core.progress.model import (
@@ -164,6 +167,10 @@ lesson_completions = Table(
 Index(
     "ix_progress_lesson_completions_course_id_lesson_id", lesson_completions.c.course_id, lesson_completions.c.lesson_id
 )
+
+
+_courses = table("courses", column("id", Uuid), column("title", String))
+"""The course module's table, read for the title /me/progress shows (a read, as the enrollment reads do)."""
 
 
 def _insert(conn: AsyncConnection) -> Any:
@@ -390,8 +397,8 @@ class SqlProgressRepository(ProgressRepository):
         return _facts_from(rows)[0]
 
     async def clear_facts(self, course_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        for table in (lesson_marks, video_watches, quiz_outcomes, lesson_completions, course_progress):
-            await self._conn.execute(delete(table).where(_pair(table, course_id, user_id)))
+        for facts in (lesson_marks, video_watches, quiz_outcomes, lesson_completions, course_progress):
+            await self._conn.execute(delete(facts).where(_pair(facts, course_id, user_id)))
 
     # -- audit -------------------------------------------------------------------------------
 
@@ -547,7 +554,11 @@ class SqlProgressQueries(ProgressQueries):
         )
 
     async def my_courses(self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[LearnerProgressRow]:
-        query = select(course_progress).where(course_progress.c.user_id == user_id)
+        query = (
+            select(course_progress, _courses.c.title)
+            .select_from(course_progress.outerjoin(_courses, _courses.c.id == course_progress.c.course_id))
+            .where(course_progress.c.user_id == user_id)
+        )
         if after is not None:
             query = query.where(course_progress.c.course_id > after)
         async with self._db.read() as conn:
@@ -557,7 +568,11 @@ class SqlProgressQueries(ProgressQueries):
     async def learners(
         self, course_id: uuid.UUID, where: ProgressFilter, after: uuid.UUID | None, limit: int
     ) -> list[LearnerProgressRow]:
-        query = select(course_progress).where(course_progress.c.course_id == course_id)
+        query = (
+            select(course_progress, users.c.display_name, users.c.email)
+            .select_from(course_progress.outerjoin(users, users.c.id == course_progress.c.user_id))
+            .where(course_progress.c.course_id == course_id)
+        )
         if after is not None:
             query = query.where(course_progress.c.user_id > after)
         if where.completed is True:
@@ -589,6 +604,9 @@ def _row_from(row: Any) -> LearnerProgressRow:
         completion_source=row.completion_source,
         last_lesson_id=row.last_lesson_id,
         last_activity_at=row.last_activity_at,
+        course_title=getattr(row, "title", None) or "",
+        display_name=getattr(row, "display_name", None) or "",
+        email=getattr(row, "email", None) or "",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from elearning_core.shared.inputs import InputModel
 
@@ -25,13 +25,17 @@ class Heartbeat(InputModel):
     playback_rate: float = Field(default=1.0, gt=0, le=16)
     player_session_id: str = Field(min_length=1, max_length=100)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Heartbeat:
-        if self.end < self.start:
+    @field_validator("end")
+    @classmethod
+    def _ordered(cls, end: float, info: ValidationInfo) -> float:
+        start = info.data.get("start")
+        if start is None:
+            return end
+        if end < start:
             raise ValueError("end must not be before start")
-        if self.end - self.start > 3600:
+        if end - start > 3600:
             raise ValueError("an interval longer than an hour between two heartbeats is not a heartbeat")
-        return self
+        return end
 
 
 class SetCompletionRules(InputModel):

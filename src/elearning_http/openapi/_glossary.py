@@ -128,6 +128,21 @@ REQUEST_EXAMPLES: dict[str, Any] = {
                 "ref": "q1",
                 "prompt": "Python functions are defined with `def`.",
                 "body": {"kind": "true_false", "correct": True},
+                # progress
+                "Heartbeat": {
+                    "start": 120.0,
+                    "end": 145.0,
+                    "position": 145.0,
+                    "state": "playing",
+                    "playback_rate": 1.0,
+                    "player_session_id": "3f1c2a",
+                },
+                "SetCompletionRules": {
+                    "text_requires_done": False,
+                    "video_percent": 90,
+                    "assessment_requires_pass": True,
+                },
+                "StaffDecision": {"reason": "passed the oral exam on 2 March"},
             }
         ],
     },

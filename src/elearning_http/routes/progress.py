@@ -107,6 +107,11 @@ class LearnerProgressOut:
     completion_source: str | None
     last_lesson_id: str | None
     last_activity_at: dt.datetime | None
+    course_title: str
+    """On /me/progress (empty on the staff list)."""
+    display_name: str
+    """On the staff list (empty on /me/progress)."""
+    email: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +201,9 @@ def learner_progress_out(r: LearnerProgressRow) -> LearnerProgressOut:
         r.completion_source,
         str(r.last_lesson_id) if r.last_lesson_id else None,
         r.last_activity_at,
+        r.course_title,
+        r.display_name,
+        r.email,
     )
 
 
