@@ -277,6 +277,9 @@ def evaluate(
         grade_ok = rules.min_grade_percent is None or (
             grade_percent is not None and grade_percent >= rules.min_grade_percent
         )
+        if not state.completed and override is not None:
+            # Staff decided first: the override's own event was recorded then; the state only says so.
+            state = replace(state, completed_at=override.at, completion_source=CompletionSource.OVERRIDE)
         if not state.completed and required and done == len(required) and grade_ok:
             state = replace(state, completed_at=now, completion_source=CompletionSource.RULES)
             events.append(
@@ -290,8 +293,7 @@ def evaluate(
                     grade_percent=grade_percent,
                 )
             )
-    if not state.completed and override is not None:
-        # The override's own event was recorded when staff decided; here it only makes the state say so.
+    if not state.completed and override is not None:  # no published outline: the override still stands
         state = replace(state, completed_at=override.at, completion_source=CompletionSource.OVERRIDE)
     return Evaluation(replace(state, completed_lesson_ids=frozenset(completed)), events)
 
