@@ -536,21 +536,32 @@ class SqlProgressQueries(ProgressQueries):
         self._db = db
 
     async def course_state(self, course_id: uuid.UUID, user_id: uuid.UUID) -> LearnerCourseRead:
-        """Three small indexed statements on one read connection: facts and completions (one union), the
-        learner's row, the course's rules."""
+        """Two small keyed statements: the facts and completions (one union), then the learner's row and the
+        course's rules together (both outer-joined to one row, either may be missing)."""
+        r = completion_rules
+        one = select(literal(1).label("one")).subquery()
+        state = select(
+            course_progress,
+            r.c.course_id.label("rules_course_id"),
+            r.c.text_requires_done,
+            r.c.video_percent,
+            r.c.assessment_requires_pass,
+            r.c.min_grade_percent,
+            r.c.optional_lesson_ids,
+        ).select_from(
+            one.outerjoin(r, r.c.course_id == course_id).outerjoin(
+                course_progress, _pair(course_progress, course_id, user_id)
+            )
+        )
         async with self._db.read() as conn:
             facts, completed = _facts_from((await conn.execute(_facts_query(course_id, user_id))).all())
-            row = (
-                await conn.execute(select(course_progress).where(_pair(course_progress, course_id, user_id)))
-            ).first()
-            rules_row = (
-                await conn.execute(select(completion_rules).where(completion_rules.c.course_id == course_id))
-            ).first()
+            row = (await conn.execute(state)).one()
+        found = row.course_id is not None
         return LearnerCourseRead(
-            rules=_rules_from(course_id, rules_row),
+            rules=_rules_from(course_id, row if row.rules_course_id is not None else None),
             facts=facts,
-            progress=None if row is None else _progress_from(row, completed),
-            last=_last_from(row),
+            progress=_progress_from(row, completed) if found else None,
+            last=_last_from(row) if found else None,
         )
 
     async def my_courses(self, user_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[LearnerProgressRow]:

@@ -98,7 +98,8 @@ class ProgressProjector:
         if outline is not None and outline.status is not CourseStatus.PUBLISHED:
             outline = None
         rules = await repo.rules(course_id)
-        previous = await repo.progress(course_id, user_id) or CourseProgress(course_id, user_id)
+        stored = await repo.progress(course_id, user_id)
+        previous = stored or CourseProgress(course_id, user_id)
         grade = None
         if rules.min_grade_percent is not None and self._grades is not None and not previous.completed:
             grade = await self._grades.course_grade(course_id, user_id)
@@ -111,7 +112,7 @@ class ProgressProjector:
             override=standing_override(await repo.audit(course_id, user_id)),
             now=self._clock.now(),
         )
-        if result.progress != previous or await repo.progress(course_id, user_id) is None:
+        if stored is None or result.progress != stored:
             await repo.save_progress(result.progress)
         return result.events
 
