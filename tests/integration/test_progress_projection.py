@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -25,17 +27,24 @@ from elearning_core.shared.ports import SYSTEM, Principal
 from tests.conftest import truncate_all
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def platform(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Platform]:
+@asynccontextmanager
+async def progress_platform(request: pytest.FixtureRequest, tmp_path: Path, **settings: Any) -> AsyncIterator[Platform]:
+    """A platform on the parameter's backend (a migrated SQLite file, or the session's PostgreSQL emptied)."""
     sqlite = request.param == "sqlite"
     url = f"sqlite+aiosqlite:///{tmp_path / 'progress.db'}" if sqlite else str(request.getfixturevalue("postgres_url"))
-    built = await bootstrap(Settings(database_url=url, data_dir=tmp_path), run_migrations=sqlite)
+    built = await bootstrap(Settings(database_url=url, data_dir=tmp_path, **settings), run_migrations=sqlite)
     if not sqlite:
         await truncate_all(built.database)
     try:
         yield built
     finally:
         await built.aclose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def platform(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Platform]:
+    async with progress_platform(request, tmp_path) as built:
+        yield built
 
 
 async def seeded(platform: Platform, lessons: int = 2) -> tuple[uuid.UUID, list[uuid.UUID], Principal]:

@@ -10,26 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from elearning_adapters.container import Platform, bootstrap
-from elearning_adapters.settings import Settings
+from elearning_adapters.container import Platform
 from elearning_core.course.commands import CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
 from elearning_core.identity.commands import CreateUser
 from elearning_core.shared.ports import SYSTEM, Principal
-from tests.conftest import truncate_all
 from tests.integration.test_gating_queries import count_the_read_pool, counted
+from tests.integration.test_progress_projection import progress_platform
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def platform(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Platform]:
-    sqlite = request.param == "sqlite"
-    url = f"sqlite+aiosqlite:///{tmp_path / 'counted.db'}" if sqlite else str(request.getfixturevalue("postgres_url"))
-    built = await bootstrap(Settings(database_url=url, data_dir=tmp_path, cache="memory"), run_migrations=sqlite)
-    if not sqlite:
-        await truncate_all(built.database)
-    try:
+    async with progress_platform(request, tmp_path, cache="memory") as built:
         yield built
-    finally:
-        await built.aclose()
 
 
 async def a_learner_in(platform: Platform, slug: str, lessons: int) -> tuple[uuid.UUID, Principal, list[uuid.UUID]]:
