@@ -19,7 +19,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql.outbox import outbox
 from elearning_core.course.commands import CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
 from elearning_core.identity.commands import CreateUser
-from elearning_core.progress.commands import StaffDecision
+from elearning_core.progress.commands import SetCompletionRules, StaffDecision
 from elearning_core.progress.model import CourseProgress
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import event_class
@@ -153,3 +153,14 @@ async def test_an_override_and_a_reset_flow_through_to_the_state(platform: Platf
     assert not after.completed
     assert after.completed_lesson_ids == frozenset()
     assert PROGRESS in {s.name for s in platform.container.subscriptions()}
+
+
+async def test_new_rules_are_applied_to_every_learner_of_the_course(platform: Platform) -> None:
+    course_id, lessons, learner = await seeded(platform, lessons=1)
+    await platform.progress.set_rules(SYSTEM, course_id, SetCompletionRules(text_requires_done=True))
+    await platform.progress.view(learner, course_id, lessons[0])
+    await drain(platform)
+    assert not (await derived(platform, course_id, learner)).completed
+    await platform.progress.set_rules(SYSTEM, course_id, SetCompletionRules(text_requires_done=False))
+    await drain(platform)
+    assert (await derived(platform, course_id, learner)).completed

@@ -57,11 +57,17 @@ def progress_subscription(projector: ProgressProjector) -> Subscription:
 
         return handle
 
-    async def published(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
-        """A new version may add required lessons: every learner of the course is recomputed (in pages)."""
+    async def whole_course(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        """A new version may add required lessons, new rules may complete lessons: every learner of the course is
+        recomputed (in pages). The course is the aggregate of both events."""
         repo = SqlProgressRepository(conn)
         _, events = await projector.recompute_course(repo, event.aggregate_id)
         await append_to_outbox(conn, events)
+
+    async def watched(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        assert isinstance(event, progress_events.VideoWatched)
+        repo = SqlProgressRepository(conn)
+        await append_to_outbox(conn, await projector.after_watch(repo, event.course_id, event.user_id, event.lesson_id))
 
     def graded(event: DomainEvent) -> QuizOutcome:
         percent = getattr(event, "percent")  # noqa: B009
@@ -70,14 +76,15 @@ def progress_subscription(projector: ProgressProjector) -> Subscription:
     handlers: dict[str, Handler] = {
         progress_events.LessonViewed.type: recompute,
         progress_events.LessonMarkedDone.type: recompute,
-        progress_events.VideoWatched.type: recompute,
+        progress_events.VideoWatched.type: watched,
+        progress_events.CompletionRulesChanged.type: whole_course,
         progress_events.ProgressReset.type: recompute,
         progress_events.CourseCompleted.type: course_completed,
         enrollment_events.Enrolled.type: recompute,
         assessment_events.AttemptSubmitted.type: quiz(lambda _e: QuizOutcome(None, passed=False, submitted=True)),
         assessment_events.AttemptGraded.type: quiz(graded),
         assessment_events.AttemptRegraded.type: quiz(graded),
-        CoursePublished.type: published,
+        CoursePublished.type: whole_course,
     }
     return Subscription(
         name=PROGRESS,

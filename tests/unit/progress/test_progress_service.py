@@ -200,3 +200,18 @@ async def test_my_progress_pages_over_courses() -> None:
     rest = await world.service.my_progress(ACTOR, cursor=first.next_cursor, limit=2)
     assert len(rest.items) == 1
     assert rest.next_cursor is None
+
+
+async def test_a_heartbeat_that_completes_nothing_skips_the_recompute() -> None:
+    clip = video(seconds=100)
+    world = World(outline([clip]))
+    world.enroll()
+    repo = InMemoryProgressRepository(world.store)
+    beat = Heartbeat(start=0, end=50, position=50, player_session_id="p")
+    await world.service.heartbeat(ACTOR, world.course.id, clip.id, beat)
+    assert await world.projector.after_watch(repo, world.course.id, LEARNER, clip.id) == []
+    assert world.store.progress == {}  # nothing derived was even written
+    beat = Heartbeat(start=50, end=100, position=100, player_session_id="p")
+    await world.service.heartbeat(ACTOR, world.course.id, clip.id, beat)
+    completed = await world.projector.after_watch(repo, world.course.id, LEARNER, clip.id)
+    assert [e.type for e in completed] == [LessonCompleted.type, CourseCompleted.type]
