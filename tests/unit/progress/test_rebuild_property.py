@@ -72,8 +72,11 @@ async def _run(history: list[tuple[str, int, int, float]]) -> None:
             await world.service.override_completion(SYSTEM, COURSE.id, user_id, StaffDecision(reason="r"))
         else:
             await world.service.reset(SYSTEM, COURSE.id, user_id, StaffDecision(reason="r"))
-        # The subscription handles the event: the projection's step for this learner.
-        await world.projector.recompute(repo, COURSE.id, user_id)
+        # The subscription handles the event: the projection's step for this learner (a heartbeat's shortcut).
+        if kind == "watch":
+            await world.projector.after_watch(repo, COURSE.id, user_id, lesson.id)
+        else:
+            await world.projector.recompute(repo, COURSE.id, user_id)
         live = comparable(await repo.progress(COURSE.id, user_id))
         # ... and handles it again (a redelivery without the inbox): nothing changes, nothing is recorded.
         assert await world.projector.recompute(repo, COURSE.id, user_id) == []
