@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dependency_injector import providers
 
 from elearning_adapters.container import ModuleWiring, Platform, bootstrap, build_container, close_adapters
+from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
 from elearning_adapters.media.processor import VIDEO_PROCESSING
@@ -55,10 +56,22 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
     # The one line a module adds to the assembly (here on the instance; in _assembly.py on the class).
     container.notes = providers.Container(NotesWiring, shared=container.adapters, settings=container.settings)
 
-    assert [s.name for s in container.adapters.subscriptions()] == [CATALOG_CACHE, VIDEO_PROCESSING, PROGRESS, "notes"]
+    assert [s.name for s in container.adapters.subscriptions()] == [
+        CATALOG_CACHE,
+        ENROLLMENT_COMPLETION,
+        VIDEO_PROCESSING,
+        PROGRESS,
+        "notes",
+    ]
     transport = container.adapters.event_transport()
     assert transport is not None
-    assert [s.name for s in transport.subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING, PROGRESS, "notes"]
+    assert [s.name for s in transport.subscriptions] == [
+        CATALOG_CACHE,
+        ENROLLMENT_COMPLETION,
+        VIDEO_PROCESSING,
+        PROGRESS,
+        "notes",
+    ]
     assert container.notes.shared.database() is container.adapters.database()
 
     await migrate.upgrade(container.adapters.database())
@@ -75,11 +88,12 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.course.subscriptions()] == [CATALOG_CACHE]
         assert [s.name for s in container.video.subscriptions()] == [VIDEO_PROCESSING]
         assert not container.identity.subscriptions()
-        assert not container.enrollment.subscriptions()
+        assert [s.name for s in container.enrollment.subscriptions()] == [ENROLLMENT_COMPLETION]
         assert not container.assessment.subscriptions()
         assert [s.name for s in container.progress.subscriptions()] == [PROGRESS]
         assert container.adapters.subscriptions() == [
             *container.course.subscriptions(),
+            *container.enrollment.subscriptions(),
             *container.video.subscriptions(),
             *container.progress.subscriptions(),
         ]
@@ -93,7 +107,11 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
     try:
         assert not container.course.subscriptions()
         assert not container.course.commit_listeners()
-        assert [s.name for s in container.adapters.subscriptions()] == [VIDEO_PROCESSING, PROGRESS]
+        assert [s.name for s in container.adapters.subscriptions()] == [
+            ENROLLMENT_COMPLETION,
+            VIDEO_PROCESSING,
+            PROGRESS,
+        ]
     finally:
         await close_adapters(container)
 
