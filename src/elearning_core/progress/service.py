@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from elearning_core.auth.model import Permission, ResourceRef
@@ -267,17 +267,7 @@ class ProgressService:
                 ]
             )
             # The override is a decision, not a derivation: the state says so at once.
-            updated = CourseProgress(
-                course_id,
-                user_id,
-                current.completed_lesson_ids,
-                current.required_lessons,
-                current.required_completed,
-                current.percent,
-                now,
-                CompletionSource.OVERRIDE,
-                current.version_number,
-            )
+            updated = replace(current, completed_at=now, completion_source=CompletionSource.OVERRIDE)
             await uow.progress.save_progress(updated)
             await uow.commit()
         return updated
