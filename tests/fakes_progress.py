@@ -153,6 +153,9 @@ class InMemoryPlaybackPositions(PlaybackPositionRepository):
     async def get(self, user_id: uuid.UUID, video_id: uuid.UUID) -> PlaybackPosition | None:
         return self._s.positions.get((user_id, video_id))
 
+    async def keep(self, position: PlaybackPosition) -> None:
+        await self.save(position)  # every video exists here
+
 
 class FakeProgressUnitOfWork(ProgressUnitOfWork):
     """Writes at once (the fake's facts are idempotent unions); commit moves the events to the outbox."""

@@ -27,6 +27,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     insert,
+    literal,
     select,
     text,
     update,
@@ -351,6 +352,27 @@ class SqlPlaybackPositionRepository(PlaybackPositionRepository):
         stored = await self.get(position.user_id, position.video_id)
         assert stored is not None
         return stored
+
+    async def keep(self, position: PlaybackPosition) -> None:
+        existing_video = select(
+            literal(position.user_id, Uuid),
+            videos.c.id,
+            literal(position.position_seconds, Float),
+            literal(position.updated_at, UtcDateTime),
+        ).where(videos.c.id == position.video_id)
+        statement = _insert_for(self._conn)(playback_positions).from_select(
+            ["user_id", "video_id", "position_seconds", "updated_at"], existing_video
+        )
+        await self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["user_id", "video_id"],
+                set_={
+                    "position_seconds": statement.excluded.position_seconds,
+                    "updated_at": statement.excluded.updated_at,
+                },
+                where=playback_positions.c.updated_at <= statement.excluded.updated_at,
+            )
+        )
 
     async def get(self, user_id: uuid.UUID, video_id: uuid.UUID) -> PlaybackPosition | None:
         row = (

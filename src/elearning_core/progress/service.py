@@ -199,9 +199,7 @@ class ProgressService:
             )
             await uow.commit()
 
-    async def heartbeat(
-        self, actor: Principal, course_id: uuid.UUID, lesson_id: uuid.UUID, beat: Heartbeat
-    ) -> PlaybackPosition:
+    async def heartbeat(self, actor: Principal, course_id: uuid.UUID, lesson_id: uuid.UUID, beat: Heartbeat) -> None:
         """One small transaction: the merged watched union, the last activity, the video module's saved
         position (the same row ``PUT /videos/{id}/position`` writes) and the event."""
         opened = await self._open(actor, course_id, lesson_id)
@@ -215,7 +213,7 @@ class ProgressService:
         async with self._uow() as uow:
             await uow.progress.add_watched(course_id, user_id, video_id, (beat.start, beat.end), duration, now)
             await uow.progress.touch(course_id, user_id, LastActivity(lesson_id, now, video_id, position))
-            stored = await uow.playback_positions.save(PlaybackPosition(user_id, video_id, position, now))
+            await uow.playback_positions.keep(PlaybackPosition(user_id, video_id, position, now))
             uow.progress.record(
                 [
                     VideoWatched(
@@ -235,7 +233,6 @@ class ProgressService:
                 ]
             )
             await uow.commit()
-        return stored
 
     # -- staff -----------------------------------------------------------------------------
 
