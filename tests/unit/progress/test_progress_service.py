@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -215,3 +216,19 @@ async def test_a_heartbeat_that_completes_nothing_skips_the_recompute() -> None:
     await world.service.heartbeat(ACTOR, world.course.id, clip.id, beat)
     completed = await world.projector.after_watch(repo, world.course.id, LEARNER, clip.id)
     assert [e.type for e in completed] == [LessonCompleted.type, CourseCompleted.type]
+
+
+async def test_the_outline_says_why_a_lesson_is_locked_and_continue_skips_it() -> None:
+    later, now = text("Later"), text("Now")
+    course = outline([later], [now])
+    dated = replace(course.sections[0], release_at=T0 + timedelta(days=3))
+    world = World(replace(course, sections=[dated, course.sections[1]]))
+    world.enroll()
+    view = await world.service.course_progress(ACTOR, world.course.id)
+    locked, open_ = view.sections[0].lessons[0], view.sections[1].lessons[0]
+    assert locked.access.value == "not_yet_released"
+    assert locked.available_at == T0 + timedelta(days=3)
+    assert locked.lock_reason == "this lesson is not released yet"
+    assert open_.lock_reason is None
+    assert view.continue_at is not None
+    assert view.continue_at.lesson_id == now.id
