@@ -76,7 +76,9 @@ def contents(draw: st.DrawFn) -> Doc | None:
     return None if empty and kind is LessonKind.TEXT else content
 
 
-lessons = st.builds(lambda title, content: {"id": None, "title": title, "content": content}, titles, contents())
+lessons = st.builds(
+    lambda title, content: {"id": None, "title": title, "content": content, "requirements": []}, titles, contents()
+)
 # Content gating: a section opens at a time (written as the export writes it), some days after enrolling, or with
 # the course.
 release_times = st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)).map(
@@ -88,7 +90,7 @@ releases = st.one_of(
     st.integers(0, 3650).map(lambda days: {"release_at": None, "release_after_days": days}),
 )
 sections = st.builds(
-    lambda title, items, release: {"id": None, "title": title, "lessons": items, **release},
+    lambda title, items, release: {"id": None, "title": title, "lessons": items, **release, "requirements": []},
     titles,
     st.lists(lessons, max_size=3),
     releases,
@@ -100,7 +102,18 @@ def courses(draw: st.DrawFn, slug: str) -> Doc:
     status = draw(st.sampled_from(list(CourseStatus)))
     outline = draw(st.lists(sections, max_size=2))
     if status is CourseStatus.PUBLISHED and not any(s["lessons"] for s in outline):
-        outline = [{"id": None, "title": "Only section", "lessons": [draw(lessons)], **draw(releases)}]
+        outline = [
+            {"id": None, "title": "Only section", "lessons": [draw(lessons)], **draw(releases), "requirements": []}
+        ]
+    # Conditional release: ``previous`` wherever there is something before (not the first section or lesson).
+    first_lesson = True
+    for index, section in enumerate(outline):
+        if index > 0 and draw(st.booleans()):
+            section["requirements"] = [{"kind": "previous"}]
+        for lesson in section["lessons"]:
+            if not first_lesson and draw(st.booleans()):
+                lesson["requirements"] = [{"kind": "previous"}]
+            first_lesson = False
     return {
         "id": None,
         "slug": slug,
