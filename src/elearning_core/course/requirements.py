@@ -170,11 +170,13 @@ class OutlineItem:
     """Per lesson: id, title, the assessment it shows (if any), its requirements."""
 
 
-def requirement_problems(items: Sequence[OutlineItem]) -> list[FieldError]:
+def requirement_problems(items: Sequence[OutlineItem], *, strict: bool = True) -> list[FieldError]:
     """What is wrong with the requirements of a whole outline (empty: nothing).
 
     Checked: a named lesson exists in the course and is not the lesson (or in the section) that
-    requires it; ``previous`` is not set on the course's first lesson or first section; a quiz is
+    requires it; ``previous`` is not set on the course's first lesson or first section (``strict``
+    only: when an edit makes a lesson first, its ``previous`` is harmless, met by nothing before it,
+    and publishing does not refuse it); a quiz is
     an assessment one of the course's lessons shows (the cheap check: no read of the assessment
     module); and nothing waits on itself through any chain of requirements (a cycle would lock
     its lessons for ever). A requirement on a quiz depends on every lesson showing it.
@@ -191,7 +193,7 @@ def requirement_problems(items: Sequence[OutlineItem]) -> list[FieldError]:
         where = f"sections.{s}.requirements"
         for r, req in enumerate(item.requirements):
             problems += _reference_problems(req, f"{where}.{r}", lesson_ids, shown_by)
-            if req.kind is RequirementKind.PREVIOUS and s == 0:
+            if strict and req.kind is RequirementKind.PREVIOUS and s == 0:
                 problems.append(FieldError(f"{where}.{r}", "the first section has no previous section"))
             if req.kind is RequirementKind.LESSON and any(lesson[0] == req.lesson_id for lesson in item.lessons):
                 problems.append(FieldError(f"{where}.{r}.lesson_id", "names a lesson of this very section"))
@@ -199,7 +201,7 @@ def requirement_problems(items: Sequence[OutlineItem]) -> list[FieldError]:
             lesson_where = f"sections.{s}.lessons.{j}.requirements"
             for r, req in enumerate(requirements):
                 problems += _reference_problems(req, f"{lesson_where}.{r}", lesson_ids, shown_by)
-                if req.kind is RequirementKind.PREVIOUS and lesson_id == first_lesson:
+                if strict and req.kind is RequirementKind.PREVIOUS and lesson_id == first_lesson:
                     problems.append(FieldError(f"{lesson_where}.{r}", "the course's first lesson has no previous one"))
                 if req.kind is RequirementKind.LESSON and req.lesson_id == lesson_id:
                     problems.append(FieldError(f"{lesson_where}.{r}.lesson_id", "a lesson cannot require itself"))
