@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -257,3 +258,56 @@ def test_a_file_imports_beside_its_own_courses_only_as_a_copy(tmp_path: Path) ->
         report = import_file(database, exported, "--as-copy")
         assert f"intro-to-python -> {expected}" in report
     assert [c["slug"] for c in export(database)] == ["intro-to-python", "intro-to-python-2", "intro-to-python-3"]
+
+
+def test_requirements_naming_lessons_and_quizzes_round_trip_and_follow_a_copy(tmp_path: Path) -> None:
+    database = tmp_path / "requirements.db"
+    cli(database, "db", "upgrade")
+    first, quiz_lesson, quiz = (str(uuid.UUID(int=n)) for n in (101, 102, 103))
+    record = {
+        "slug": "gated-python",
+        "title": "Gated Python",
+        "status": "published",
+        "sections": [
+            {
+                "title": "Basics",
+                "lessons": [
+                    {"id": first, "title": "Hello"},
+                    {
+                        "id": quiz_lesson,
+                        "title": "Check",
+                        "content": {"kind": "assessment", "assessment_id": quiz},
+                        "requirements": [{"kind": "lesson", "lesson_id": first}],
+                    },
+                ],
+            },
+            {
+                "title": "More",
+                "requirements": [{"kind": "quiz", "assessment_id": quiz, "min_percent": 70}],
+                "lessons": [{"title": "Classes", "requirements": [{"kind": "previous"}]}],
+            },
+        ],
+    }
+    import_file(database, [record])
+    [exported] = export(database)
+    basics, more = exported["sections"]
+    assert basics["lessons"][1]["requirements"] == [{"kind": "lesson", "lesson_id": first}]
+    assert more["requirements"] == [{"kind": "quiz", "assessment_id": quiz, "min_percent": 70.0}]
+    assert more["lessons"][0]["requirements"] == [{"kind": "previous"}]
+    import_file(database, [exported], "--as-copy")
+    copy = next(c for c in export(database) if c["slug"] == "gated-python-2")
+    copied_first = copy["sections"][0]["lessons"][0]["id"]
+    assert copied_first != first
+    assert copy["sections"][0]["lessons"][1]["requirements"] == [{"kind": "lesson", "lesson_id": copied_first}]
+    bad = {**record, "slug": "bad-gated", "sections": record["sections"][1:]}  # no lesson shows the quiz now
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"courses": [bad]}), encoding="utf-8")
+    refused = runner.invoke(
+        app, ["courses", "import", str(path)], env={"ELEARNING_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    )
+    assert refused.exit_code != 0
+    assert "Traceback" not in refused.output
+    assert "record 0 (bad-gated): requirements: sections.0.requirements.0.assessment_id is not an assessment" in (
+        refused.stderr
+    )
+    assert refused.stderr.count("\n") <= 2  # one line (after the progress line's break)
