@@ -142,16 +142,21 @@ def _said(unmet: UnmetRequirement) -> str:
 
 
 def _locked(lesson: LessonView, decision: Decision) -> LessonView:
-    """A lesson the caller may not open: title, kind, duration and the reason; no content."""
-    return replace(
-        lesson,
-        body_html="",
-        body_markdown=None,
-        video_id=None,
-        assessment_id=None,
-        attachments=[],
+    """A lesson the caller may not open: title, kind, duration and the reason; no content.
+
+    Built field by field rather than by ``dataclasses.replace``, which costs three times as much: an
+    outline of 200 lessons behind requirements locks most of them on every read of a new learner.
+    """
+    return LessonView(
+        id=lesson.id,
+        title=lesson.title,
+        position=lesson.position,
+        kind=lesson.kind,
+        duration_seconds=lesson.duration_seconds,
+        preview=lesson.preview,
         access=decision.access,
         available_at=decision.available_at,
+        requirements=lesson.requirements,
         unmet_requirements=list(decision.unmet),
     )
 
@@ -164,7 +169,7 @@ def gate_section(section: SectionView, viewer: Viewer, now: datetime, locks: Loc
     release = section.release
     available_at = release.available_at(viewer.enrolled_at)
     section_open = viewer.enrolled and (available_at is None or available_at <= now)
-    if section_open and not any(locks.get(lesson.id) for lesson in section.lessons):
+    if section_open and (not locks or not any(locks.get(lesson.id) for lesson in section.lessons)):
         return section  # the common case of an enrolled learner: nothing to copy
     lessons = []
     for lesson in section.lessons:
