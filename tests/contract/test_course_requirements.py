@@ -5,8 +5,12 @@ the outbox."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
+from elearning_adapters.cache import CatalogCodec
+from elearning_core.course.gating import Viewer, gate_outline
 from elearning_core.course.model import Course, LessonContent
+from elearning_core.course.queries import outline_of
 from elearning_core.course.requirements import Requirement, RequirementKind
 from tests.contract.conftest import Backend
 from tests.fakes import T0, a_course, minutes
@@ -108,3 +112,12 @@ async def test_clearing_and_pruning_requirements_is_stored(backend: Backend) -> 
     published = await backend.queries.published_outline(course.id)
     assert published is not None
     assert published.sections[0].lessons[0].requirements == [Requirement(RequirementKind.PREVIOUS)]
+
+
+def test_the_catalog_cache_codec_keeps_requirements_and_reasons_exactly() -> None:
+    """Cached outlines carry requirements (and a gated copy its reasons): msgspec decodes them back equal."""
+    course, _ = gated()
+    outline = gate_outline(outline_of(course), Viewer(enrolled_at=T0 - timedelta(days=1)), T0)
+    assert outline.sections[1].lessons[0].unmet_requirements  # something to keep
+    codec = CatalogCodec()
+    assert codec.decode_outline(codec.encode_outline(outline)) == outline

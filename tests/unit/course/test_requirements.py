@@ -491,3 +491,13 @@ async def test_import_sets_requirements_after_the_outline_and_a_copy_follows_its
     )  # ``previous`` on the first section
     with pytest.raises(ValidationFailed, match=r"record 0 .*first section has no previous section"):
         await service.import_courses(ADMIN, [bad])
+
+
+def test_a_previous_left_on_what_became_the_first_lesson_is_met() -> None:
+    course = a_course(sections=1, lessons=2)
+    s0 = course.sections[0]
+    first, second = s0.lessons
+    course.set_lesson_requirements(s0.id, second.id, [PREVIOUS], T0)
+    course.remove_lesson(s0.id, first.id, T0)
+    assert evaluate(outline_of(course), LearnerFacts()) == {second.id: ()}
+    course.publish(T0)  # not refused: nothing before it
