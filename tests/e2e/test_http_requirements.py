@@ -14,7 +14,16 @@ from dependency_injector import providers
 from elearning_adapters.container import Platform
 from elearning_adapters.settings import Settings
 from elearning_core.course.requirements import LearnerFacts, LearnerFactsReader
-from tests.e2e.assessment_helpers import enroll, person
+from tests.e2e.assessment_helpers import (
+    API,
+    a_question,
+    create_question,
+    create_quiz,
+    enroll,
+    fixed,
+    person,
+    quiz_settings,
+)
 from tests.e2e.http_helpers import ADMIN, BACKENDS, COURSES, Api, Json, assert_problem, backend_settings, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -37,7 +46,8 @@ FACTS = ChosenFacts()
 
 def _install_facts(platform: Platform) -> None:
     platform.container.course.learner_facts.override(providers.Object(FACTS))
-    platform.container.course.service.reset()
+    for service in (platform.container.course.service, platform.container.assessment.service):
+        service.reset()  # built again with the stub: the course's reads and the quizzes' gate
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -163,3 +173,47 @@ async def test_a_cycle_is_refused_and_a_learner_needs_to_sign_in_for_nothing_els
         f"{base}/{more['id']}/requirements", json={"requirements": []}, headers=learner.headers
     )
     assert_problem(refused, 403)
+
+
+async def test_a_quiz_shown_only_by_a_locked_lesson_cannot_be_taken_until_it_opens(api: Api) -> None:
+    outline = await api.course_with_outline("Gated quiz")  # Basics: Variables, Loops, Functions; More: Classes
+    course_id = outline["id"]
+    basics = outline["sections"][0]
+    variables, loops = basics["lessons"][0]["id"], basics["lessons"][1]["id"]
+    question = await create_question(api, course_id, a_question("single_choice"), ADMIN)
+    quiz = await create_quiz(api, course_id, quiz_settings("Check", [fixed(question)]), ADMIN, publish=True)
+    lesson_url = f"{COURSES}/{course_id}/sections/{basics['id']}/lessons/{loops}"
+    content = {"kind": "assessment", "assessment_id": quiz["id"]}
+    assert (await api.client.put(f"{lesson_url}/content", json=content, headers=ADMIN)).status_code == 200
+    await put(api, f"{lesson_url}/requirements", [{"kind": "previous"}])
+    # Classes waits on a 50 % pass of the quiz: the quiz is the course's own (shown by Loops).
+    more = outline["sections"][1]
+    requirement = {"kind": "quiz", "assessment_id": quiz["id"], "min_percent": 50}
+    more_view = await put(api, f"{COURSES}/{course_id}/sections/{more['id']}/requirements", [requirement])
+    assert more_view["requirements"][0]["min_percent"] == 50.0
+    await api.publish(course_id)
+    learner = await person(api, name="quizzer")
+    await enroll(api, course_id, learner)
+
+    refused = await api.client.post(f"{API}/quizzes/{quiz['id']}/attempts", headers=learner.headers)
+    body = assert_problem(refused, 403)
+    assert body["type"] == LOCKED
+    assert body["unmet_requirements"][0]["lesson_id"] == variables
+    seen = await api.client.get(f"{COURSES}/{course_id}", headers=learner.headers)
+    [why] = lessons_of(seen.json())["Classes"]["unmet_requirements"]
+    assert why == {
+        "kind": "quiz",
+        "on": "section",
+        "title": "Loops",
+        "lesson_id": None,
+        "section_id": None,
+        "lesson_ids": None,
+        "assessment_id": quiz["id"],
+        "min_percent": 50.0,
+        "best_percent": None,
+        "passed": False,
+    }
+
+    FACTS.completed[uuid.UUID(learner.id)] = frozenset({uuid.UUID(variables)})
+    started = await api.client.post(f"{API}/quizzes/{quiz['id']}/attempts", headers=learner.headers)
+    assert started.status_code == 201, started.text
