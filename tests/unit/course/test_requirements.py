@@ -501,3 +501,17 @@ def test_a_previous_left_on_what_became_the_first_lesson_is_met() -> None:
     course.remove_lesson(s0.id, first.id, T0)
     assert evaluate(outline_of(course), LearnerFacts()) == {second.id: ()}
     course.publish(T0)  # not refused: nothing before it
+
+
+def test_a_reorder_that_makes_a_cycle_is_kept_in_the_draft_but_refused_at_publish() -> None:
+    course = a_course(sections=1, lessons=3)
+    s0 = course.sections[0]
+    a, b, c = (x.id for x in s0.lessons)
+    course.set_lesson_requirements(s0.id, a, [lesson_req(c)], T0)  # a waits on c
+    course.set_lesson_requirements(s0.id, c, [PREVIOUS], T0)  # c waits on b: no cycle
+    course.reorder_lessons(s0.id, [b, a, c], T0)  # now c waits on a, which waits on c
+    with pytest.raises(Conflict, match="cycle"):
+        course.publish(T0)
+    course.set_lesson_requirements(s0.id, b, [lesson_req(c)], T0)  # an unrelated edit is not blocked by it
+    course.set_lesson_requirements(s0.id, a, [], T0)  # the author breaks the cycle
+    assert course.publish(T0).number == 1

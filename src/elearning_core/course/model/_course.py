@@ -285,7 +285,12 @@ class Course:
         before = holder.requirements
         known = set(requirement_problems(self.requirement_outline()))  # an earlier edit's: publish reports them
         holder.requirements = requirements
-        problems = [p for p in requirement_problems(self.requirement_outline()) if p not in known]
+        cycle_known = any(p.field == "requirements" for p in known)  # (named by where the search met it)
+        problems = [
+            p
+            for p in requirement_problems(self.requirement_outline())
+            if p not in known and not (cycle_known and p.field == "requirements")
+        ]
         if problems:
             holder.requirements = before
             raise ValidationFailed(
