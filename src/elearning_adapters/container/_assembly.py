@@ -47,10 +47,21 @@ class Container(containers.DeclarativeContainer):
     identity = providers.Container(IdentityWiring, shared=adapters, settings=settings)
     course = providers.Container(CourseWiring, shared=adapters, settings=settings)
     enrollment = providers.Container(EnrollmentWiring, shared=adapters, settings=settings)
-    # Content gating: video and assessment read the course's published outlines (a narrow read, not its service).
-    video = providers.Container(VideoWiring, shared=adapters, settings=settings, outlines=course.catalog_queries)
+    # Content gating: video and assessment read the course's published outlines (a narrow read, not its service)
+    # and the learner facts its conditional release reads.
+    video = providers.Container(
+        VideoWiring,
+        shared=adapters,
+        settings=settings,
+        outlines=course.catalog_queries,
+        learner_facts=course.learner_facts,
+    )
     assessment = providers.Container(
-        AssessmentWiring, shared=adapters, settings=settings, outlines=course.catalog_queries
+        AssessmentWiring,
+        shared=adapters,
+        settings=settings,
+        outlines=course.catalog_queries,
+        learner_facts=course.learner_facts,
     )
 
     services = providers.Container(

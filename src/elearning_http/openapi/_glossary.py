@@ -92,6 +92,9 @@ REQUEST_EXAMPLES: dict[str, Any] = {
         "preview": False,
     },
     "SectionReleaseSpec": {"release_after_days": 7},
+    "RequirementsSpec": {
+        "requirements": [{"kind": "previous"}, {"kind": "quiz", "assessment_id": ID, "min_percent": 80}]
+    },
     # enrollments
     "CohortChoice": {"cohort_id": ID},
     "EnrollmentSettings": {"self_enrollment": True, "capacity": 30, "prerequisites": []},
