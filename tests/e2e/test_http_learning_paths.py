@@ -218,3 +218,25 @@ async def test_bad_structures_and_publishing_are_clear_problems(running: Api) ->
     assert draft_course in refused["detail"]
     taken = await client.post(PATHS, json={"title": "Again", "slug": "shaky-path"}, headers=ADMIN)
     assert_problem(taken, 409)
+
+
+async def test_enrollment_refusals_name_their_rule(running: Api) -> None:
+    api = await running.reset()
+    client = api.client
+    before, inside = await course(api), await course(api)
+    made = await client.post(PATHS, json={"title": "Advanced", "slug": "advanced-path"}, headers=ADMIN)
+    path_id = made.json()["id"]
+    structure = {"parts": [{"kind": "required", "course_ids": [inside]}], "prerequisites": [before]}
+    assert (await client.put(f"{PATHS}/{path_id}/structure", json=structure, headers=ADMIN)).status_code == 200
+    assert (await client.post(f"{PATHS}/{path_id}/publish", headers=ADMIN)).status_code == 200
+    learner = await person(api, name="eager")
+    refused = assert_problem(await client.post(f"{PATHS}/{path_id}/enrollment", headers=learner.headers), 409)
+    assert refused["type"].endswith(":path-prerequisites-not-met")
+    assert refused["missing_prerequisites"] == [before]
+    await completed(api, learner, before)
+    assert (await client.post(f"{PATHS}/{path_id}/enrollment", headers=learner.headers)).status_code == 201
+    assert (await client.post(f"{PATHS}/{path_id}/archive", headers=ADMIN)).status_code == 200
+    late = await person(api, name="late")
+    closed = assert_problem(await client.post(f"{PATHS}/{path_id}/enrollment", headers=late.headers), 409)
+    assert closed["type"].endswith(":path-not-published")
+    assert_problem(await client.post(f"{PATHS}/{path_id}/enrollment", headers=ADMIN), 401)

@@ -53,6 +53,19 @@ class _RecordsEvents:
         return events
 
 
+class PathEnrollmentRefused(Conflict):
+    """A rule of the path refused the enrollment (a 409 whose type names it: ``reason`` with dashes)."""
+
+    def __init__(self, reason: str, detail: str, *, missing: Iterable[uuid.UUID] = ()) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.missing = list(missing)
+
+
+NOT_PUBLISHED = "path_not_published"
+PREREQUISITES_NOT_MET = "path_prerequisites_not_met"
+
+
 class PathStatus(enum.StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
@@ -270,7 +283,9 @@ class PathEnrollment(_RecordsEvents):
         cls, path: LearningPath, user_id: uuid.UUID, *, open_courses: Sequence[uuid.UUID], at: datetime
     ) -> PathEnrollment:
         if not path.is_published:
-            raise Conflict(f"the path is {path.status.value}: only a published path takes enrollments")
+            raise PathEnrollmentRefused(
+                NOT_PUBLISHED, f"the path is {path.status.value}: only a published path takes enrollments"
+            )
         enrollment = cls(new_uuid(), path.id, user_id, at)
         enrollment._events.append(
             ev.PathEnrolled(

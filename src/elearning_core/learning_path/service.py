@@ -28,10 +28,12 @@ from datetime import datetime
 from elearning_core.auth.model import Permission, require_participation
 from elearning_core.learning_path.commands import CreatePath, SetStructure, UpdatePath
 from elearning_core.learning_path.model import (
+    PREREQUISITES_NOT_MET,
     CourseOutcome,
     CourseOutcomeStatus,
     LearningPath,
     PathEnrollment,
+    PathEnrollmentRefused,
     PathPart,
     PathStatus,
     evaluate,
@@ -187,12 +189,14 @@ class LearningPathService:
             if existing is not None:
                 return existing, False
             path = await self._path(uow, path_id)
-            if not path.is_published:
-                raise Conflict(f"the path is {path.status.value}: only a published path takes enrollments")
             completed = await uow.course_completions.completed(user_id, [*path.prerequisites, *path.course_ids])
             missing = [c for c in path.prerequisites if c not in completed]
-            if missing:
-                raise Conflict(f"complete the path's prerequisite course(s) first: {', '.join(map(str, missing))}")
+            if path.is_published and missing:
+                raise PathEnrollmentRefused(
+                    PREREQUISITES_NOT_MET,
+                    f"complete the path's prerequisite course(s) first: {', '.join(map(str, missing))}",
+                    missing=missing,
+                )
             open_courses = [c for c in path.course_ids if c not in completed]
             enrollment = PathEnrollment.enroll(path, user_id, open_courses=open_courses, at=self._clock.now())
             uow.path_enrollments.add(enrollment)

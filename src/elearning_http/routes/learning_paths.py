@@ -21,12 +21,12 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from elearning_core.learning_path.commands import CreatePath, SetStructure, UpdatePath
-from elearning_core.learning_path.model import LearningPath, PathEnrollment, PathStatus
+from elearning_core.learning_path.model import LearningPath, PathEnrollment, PathEnrollmentRefused, PathStatus
 from elearning_core.learning_path.queries import PathProgressView
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
-from elearning_http.errors import problem_responses
+from elearning_http.errors import problem, problem_responses
 from elearning_http.openapi import alternative
 from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
 
@@ -158,9 +158,21 @@ def progress_out(v: PathProgressView) -> PathProgressOut:
     )
 
 
+def enrollment_refused(request: Req, exc: PathEnrollmentRefused) -> Response[dict[str, Any]]:
+    return problem(
+        409,
+        exc.detail,
+        code=exc.reason.replace("_", "-"),
+        request=request,
+        reason=exc.reason,
+        missing_prerequisites=[str(m) for m in exc.missing],
+    )
+
+
 class LearningPathController(Controller):
     path = "/api/v1/learning-paths"
     tags = ["learning paths"]
+    exception_handlers = {PathEnrollmentRefused: enrollment_refused}
 
     # -- reads -----------------------------------------------------------------------
 
@@ -258,8 +270,8 @@ class LearningPathController(Controller):
     @post(
         "/{path_id:uuid}/enrollment",
         summary="Enroll in the path (the caller)",
-        description="201 when enrolled, 200 with the existing enrollment when already enrolled; 409 when the "
-        "path is not published or its prerequisites are not completed. The enrollments into the path's "
+        description="201 when enrolled, 200 with the existing enrollment when already enrolled; 409 "
+        "`path-not-published`, or `path-prerequisites-not-met` with the `missing_prerequisites`. The enrollments into the path's "
         "courses follow through events, each under its course's rules; `GET .../progress` shows them "
         "(and any refusal, with its reason).",
         responses={**WRITE_ERRORS, **alternative(HTTP_200_OK, PathEnrollmentOut, "Already enrolled: the enrollment")},
