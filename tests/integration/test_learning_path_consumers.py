@@ -3,7 +3,9 @@ or not at all, a refusal undoes only its own course, and a redelivery changes no
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,8 +14,8 @@ from elearning_adapters.container import Platform
 from elearning_adapters.events import InProcessEventTransport, Subscription
 from elearning_adapters.events.dispatch import EventDispatcher, Outcome
 from elearning_adapters.kafka.producer import envelope_for
-from elearning_adapters.learning_path_events import PATH_ENROLLER, path_enroller_subscription
-from elearning_adapters.sql.learning_path import path_course_outcomes
+from elearning_adapters.learning_path_events import PATH_ENROLLER, JoinedUnitOfWork, path_enroller_subscription
+from elearning_adapters.sql.learning_path import path_course_outcomes, path_enrollments
 from elearning_adapters.sql.outbox import outbox
 from elearning_adapters.sql.outbox_store import OutboxRecord
 from elearning_core.enrollment.commands import EnrollmentSettings
@@ -131,3 +133,34 @@ async def test_enrolling_refuses_the_full_course_only_and_a_redelivery_changes_n
     )
     assert await _count(platform, refused) == 1
     assert await _count(platform, select(func.count()).select_from(path_course_outcomes)) == 3
+
+
+async def test_completions_of_one_learner_handled_at_once_complete_the_path_once(platform: Platform) -> None:
+    """Two consumers handling one learner's two completions at once: the path they complete together is
+    completed, once (the learner's path enrollments are locked while the projection decides)."""
+    paths = platform.learning_paths
+    courses = [
+        (await platform.courses.import_courses(SYSTEM, [course_spec(f"both-{i}-{uuid.uuid4().hex[:6]}")]))[0].id
+        for i in range(2)
+    ]
+    path = await paths.create(SYSTEM, CreatePath(title="Both", slug=f"both-{uuid.uuid4().hex[:8]}"))
+    await paths.set_structure(
+        SYSTEM, path.id, SetStructure(parts=[PartInput(kind=PartKind.REQUIRED, course_ids=courses)])
+    )
+    await paths.publish(SYSTEM, path.id)
+    learners = []
+    for n in range(8):
+        user = await platform.identity.create_user(SYSTEM, CreateUser(email=f"both-{n}@example.org", display_name="B"))
+        await paths.enroll(Principal(subject=f"user:{user.id}", user_id=user.id, email_verified=True), path.id)
+        learners.append(user.id)
+
+    async def complete(user_id: uuid.UUID, course_id: uuid.UUID) -> None:
+        async with platform.database.write() as conn, conn.begin():
+            joined = paths.joined(lambda: JoinedUnitOfWork(platform.database, conn))
+            await joined.course_completed(user_id, course_id, datetime.now(UTC))
+
+    await asyncio.wait_for(asyncio.gather(*(complete(u, c) for u in learners for c in courses)), timeout=60)
+    completions = select(func.count()).select_from(outbox).where(outbox.c.event_type == "learning_path.completed.v1")
+    assert await _count(platform, completions) == len(learners)
+    done = select(func.count()).select_from(path_enrollments).where(path_enrollments.c.completed_at.is_not(None))
+    assert await _count(platform, done) == len(learners)

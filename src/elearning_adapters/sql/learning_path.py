@@ -279,10 +279,12 @@ class SqlPathEnrollmentRepository(_Tracked, PathEnrollmentRepository):
 
     async def of_learner(self, user_id: uuid.UUID) -> builtins.list[PathEnrollment]:
         await self.flush()
-        return await self._load(path_enrollments.c.user_id == user_id)
+        return await self._load(path_enrollments.c.user_id == user_id, lock=True)
 
-    async def _load(self, where: Any) -> builtins.list[PathEnrollment]:
+    async def _load(self, where: Any, *, lock: bool = False) -> builtins.list[PathEnrollment]:
         query = select(path_enrollments).where(where).order_by(path_enrollments.c.id)
+        if lock:
+            query = query.with_for_update()
         return [self._track(_enrollment_from(r), new=False) for r in await self._conn.execute(query)]
 
     def add(self, enrollment: PathEnrollment) -> None:

@@ -39,7 +39,13 @@ class PathEnrollmentRepository(Protocol):
     def add(self, enrollment: PathEnrollment) -> None: ...
 
     async def of_learner(self, user_id: uuid.UUID) -> builtins.list[PathEnrollment]:
-        """Every path enrollment of the learner (a learner follows a handful of paths)."""
+        """Every path enrollment of the learner (a handful), their rows locked until the unit of work ends.
+
+        The lock serialises the projection per learner: two completions of one learner handled at once
+        (two consumers, two partitions) would otherwise each miss the other's uncommitted fact, and the
+        path they complete together would never be completed. PostgreSQL: ``FOR UPDATE``; SQLite
+        serialises write transactions already.
+        """
         ...
 
     async def save_outcome(self, outcome: CourseOutcome) -> None:
