@@ -67,6 +67,9 @@ class _Paths(LearningPathRepository):
         self._uow.seen_paths[path_id] = path
         return path
 
+    async def get_many(self, path_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LearningPath]:
+        return {p: path for p in path_ids if (path := await self.get(p)) is not None}
+
     async def by_slug(self, slug: str) -> LearningPath | None:
         for path in [*self._uow.seen_paths.values(), *self._uow.store.paths.values()]:
             if path.slug == slug and path.id not in self._uow.removed:

@@ -125,6 +125,10 @@ async def test_a_path_round_trips_with_its_parts_and_prerequisites(backend: Back
     assert loaded.parts == path.parts
     assert loaded.prerequisites == path.prerequisites
     assert loaded.created_at == T0
+    async with backend.uow() as uow:
+        many = await uow.learning_paths.get_many([path.id, uuid.uuid4()])
+    assert list(many) == [path.id]
+    assert many[path.id].parts == path.parts
 
 
 async def test_publishing_is_saved_with_its_event(backend: Backend) -> None:

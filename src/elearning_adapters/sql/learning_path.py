@@ -235,6 +235,13 @@ class SqlLearningPathRepository(_Tracked, LearningPathRepository):
     async def by_slug(self, slug: str) -> LearningPath | None:
         return await self._load(learning_paths.c.slug == slug)
 
+    async def get_many(self, path_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LearningPath]:
+        missing = [p for p in path_ids if p not in self._seen]
+        if missing:
+            for row in await self._conn.execute(select(learning_paths).where(learning_paths.c.id.in_(missing))):
+                self._track(_path_from(row), new=False)
+        return {p: self._seen[p] for p in path_ids if p in self._seen}
+
     async def _load(self, where: Any) -> LearningPath | None:
         row = (await self._conn.execute(select(learning_paths).where(where))).first()
         return self._track(_path_from(row), new=False) if row is not None else None

@@ -228,11 +228,7 @@ class LearningPathService:
             listing, await self._queries.enrollments_of(user_id, after, limit + 1), limit, lambda e: [str(e.id)]
         )
         async with self._uow() as uow:
-            paths: dict[uuid.UUID, LearningPath] = {}
-            for enrollment in page.items:
-                path = await uow.learning_paths.get(enrollment.path_id)
-                if path is not None:
-                    paths[path.id] = path
+            paths = await uow.learning_paths.get_many({e.path_id for e in page.items})
             every_course = {c for p in paths.values() for c in p.course_ids}
             completed = await uow.course_completions.completed(user_id, every_course)
             outcomes = await uow.path_enrollments.outcomes([e.id for e in page.items])
