@@ -40,6 +40,7 @@ from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
+from elearning_http.routes.learning_paths import LearningPathController, my_learning_paths
 from elearning_http.routes.mail_links import MailLinkController
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
@@ -74,6 +75,7 @@ def create_app(
     media_storage = container.video.media_storage()
     enrollment_service = container.services.enrollment()
     assessment_service = container.services.assessment()
+    learning_path_service = container.services.learning_path()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -147,6 +149,8 @@ def create_app(
             EnrollmentController,
             my_enrollments,
             *ASSESSMENT_HANDLERS,
+            LearningPathController,
+            my_learning_paths,
             jwks,
             openid_configuration,
             health,
@@ -161,6 +165,7 @@ def create_app(
             "media_storage": Provide(lambda: media_storage, sync_to_thread=False),
             "enrollment_service": Provide(lambda: enrollment_service, sync_to_thread=False),
             "assessment_service": Provide(lambda: assessment_service, sync_to_thread=False),
+            "learning_path_service": Provide(lambda: learning_path_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from elearning_adapters import Platform, Settings, bootstrap
 from elearning_adapters.events import InProcessEventTransport, Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
+from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
 from elearning_adapters.media.processor import VIDEO_PROCESSING
 from elearning_adapters.sql.dead_letters import DeadLetterStore
 from elearning_adapters.sql.engine import Database
@@ -364,7 +365,12 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
     writer = await bootstrap(Settings(database_url=url, data_dir=tmp_path, cache="none"), run_migrations=False)
     try:
         assert reader.events is not None
-        assert [s.name for s in reader.events.subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING]
+        assert [s.name for s in reader.events.subscriptions] == [
+            CATALOG_CACHE,
+            VIDEO_PROCESSING,
+            PATH_ENROLLER,
+            PATH_PROGRESS,
+        ]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")
         await reader.events.drain()
         before = await reader.courses.get_outline(ANONYMOUS, course_id)

@@ -8,6 +8,7 @@ from elearning_adapters.container._assessment import AssessmentWiring
 from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._identity import IdentityWiring
+from elearning_adapters.container._learning_path import LearningPathWiring
 from elearning_adapters.container._shared import SharedWiring
 from elearning_adapters.container._video import VideoWiring
 from elearning_adapters.container._wiring import gather_commit_listeners, gather_subscriptions
@@ -17,6 +18,7 @@ from elearning_core.auth.service import AuthService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
+from elearning_core.learning_path.service import LearningPathService
 from elearning_core.video.service import VideoService
 
 
@@ -29,6 +31,7 @@ class Services(containers.DeclarativeContainer):
     enrollment = providers.Dependency(instance_of=EnrollmentService)
     video = providers.Dependency(instance_of=VideoService)
     assessment = providers.Dependency(instance_of=AssessmentService)
+    learning_path = providers.Dependency(instance_of=LearningPathService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -63,6 +66,10 @@ class Container(containers.DeclarativeContainer):
         outlines=course.catalog_queries,
         learner_facts=course.learner_facts,
     )
+    # Enrolling a path's learner into its courses goes through the enrollment module's rules (its service).
+    learning_path = providers.Container(
+        LearningPathWiring, shared=adapters, settings=settings, enrollment=enrollment.service
+    )
 
     services = providers.Container(
         Services,
@@ -72,6 +79,7 @@ class Container(containers.DeclarativeContainer):
         enrollment=enrollment.service,
         video=video.service,
         assessment=assessment.service,
+        learning_path=learning_path.service,
     )
 
 

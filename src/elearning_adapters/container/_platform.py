@@ -19,6 +19,7 @@ from elearning_core.auth.service import AuthService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
+from elearning_core.learning_path.service import LearningPathService
 from elearning_core.video.service import VideoService
 
 
@@ -66,6 +67,11 @@ class Platform:
     @property
     def assessment(self) -> AssessmentService:
         service: AssessmentService = self.container.services.assessment()
+        return service
+
+    @property
+    def learning_paths(self) -> LearningPathService:
+        service: LearningPathService = self.container.services.learning_path()
         return service
 
     @property
