@@ -65,6 +65,7 @@ from elearning_core.course.queries import (
     outline_of,
     published_outline_of,
 )
+from elearning_core.course.requirements import LearnerFacts, LearnerFactsReader
 from elearning_core.course.service import CourseService
 from elearning_core.identity.model import (
     ExternalIdentity,
@@ -1081,6 +1082,7 @@ def a_service(
     policy: Policy | None = None,
     cursors: CursorCodec | None = None,
     enrollments: InMemoryEnrollmentDates | None = None,
+    facts: LearnerFactsReader | None = None,
 ) -> CourseService:
     """A CourseService on the fakes: a fresh FakeUnitOfWork per use case over one store."""
     store = store if store is not None else CourseStore()
@@ -1091,7 +1093,23 @@ def a_service(
         policy or AdminOnlyPolicy(),
         cursors or CursorCodec(CURSOR_SECRET),
         enrollments=enrollments,
+        facts=facts,
     )
+
+
+class InMemoryLearnerFacts(LearnerFactsReader):
+    """Conditional release's read of the progress module: chosen facts per (learner, course)."""
+
+    def __init__(self) -> None:
+        self.facts: dict[tuple[uuid.UUID, uuid.UUID], LearnerFacts] = {}
+        self.reads = 0
+
+    def set(self, user_id: uuid.UUID, course_id: uuid.UUID, facts: LearnerFacts) -> None:
+        self.facts[(user_id, course_id)] = facts
+
+    async def learner_facts(self, user_id: uuid.UUID, course_id: uuid.UUID) -> LearnerFacts:
+        self.reads += 1
+        return self.facts.get((user_id, course_id), LearnerFacts())
 
 
 class InMemoryEnrollmentDates:

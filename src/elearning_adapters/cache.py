@@ -147,7 +147,8 @@ class CatalogCodec:
     then never read.
     """
 
-    VERSION = "c3"  # c2: lesson content, published versions; c3: preview, release dates, access
+    # c2: lesson content, published versions; c3: preview, release dates, access; c4: requirements
+    VERSION = "c4"
 
     def __init__(self) -> None:
         self._encoder = msgspec.json.Encoder()

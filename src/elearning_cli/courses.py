@@ -405,7 +405,7 @@ def import_courses(
 
 
 def spec_from_outline(outline: CourseOutline) -> CourseSpec:
-    from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec
+    from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec, requirement_spec
 
     return CourseSpec(
         id=outline.id,
@@ -425,8 +425,14 @@ def spec_from_outline(outline: CourseOutline) -> CourseSpec:
                 title=section.title,
                 release_at=section.release_at,
                 release_after_days=section.release_after_days,
+                requirements=[requirement_spec(r) for r in section.requirements],
                 lessons=[
-                    LessonSpec(id=lesson.id, title=lesson.title, content=_content_spec(lesson))
+                    LessonSpec(
+                        id=lesson.id,
+                        title=lesson.title,
+                        content=_content_spec(lesson),
+                        requirements=[requirement_spec(r) for r in lesson.requirements],
+                    )
                     for lesson in section.lessons
                 ],
             )

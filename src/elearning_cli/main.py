@@ -43,6 +43,7 @@ GROUPS: dict[str, _Entry] = {
     "enrollments": _Entry(
         "elearning_cli.enrollments", "app", "List a course's enrollments, enroll a learner, unenroll one."
     ),
+    "paths": _Entry("elearning_cli.paths", "app", "List learning paths; import one from a JSON file, export one."),
     "orgs": _Entry("elearning_cli.orgs", "app", "Create and list organizations; add members."),
     "keys": _Entry("elearning_cli.keys", "app", "List and rotate the token signing keys."),
     "outbox": _Entry(

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
@@ -46,6 +46,26 @@ class FieldProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class UnmetRequirementProblem:
+    """One requirement of a locked lesson the caller does not meet (conditional release, docs/gating.md)."""
+
+    kind: Literal["previous", "lesson", "quiz"]
+    on: Literal["section", "lesson"]
+    """Where the requirement is set: on the lesson itself or on its section."""
+    title: str
+    """The lesson (or, for a section's ``previous``, the section) to complete; for ``quiz``, the lesson showing it."""
+    lesson_id: str | None = None
+    section_id: str | None = None
+    lesson_ids: list[str] | None = None
+    """A section's ``previous``: the lessons of the previous section not completed yet."""
+    assessment_id: str | None = None
+    min_percent: float | None = None
+    best_percent: float | None = None
+    """``quiz``: the caller's best graded percent so far (null: no graded attempt)."""
+    passed: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProblemDetails:
     """RFC 9457 problem details, as every error response of this API carries them."""
 
@@ -58,14 +78,16 @@ class ProblemDetails:
     errors: list[FieldProblem] | None = None
     available_at: str | None = None
     """Content gating (403 ``not-yet-released``): when the content opens for the caller, ISO 8601."""
+    unmet_requirements: list[UnmetRequirementProblem] | None = None
+    """Content gating (403 ``locked-by-requirement``): the requirements the caller does not meet yet."""
 
 
 PROBLEM_STATUS_DESCRIPTIONS = {
     400: "Malformed request (e.g. a body that is not JSON, or JSON nested too deep)",
     401: "Missing or invalid credentials (bearer token or session cookie)",
     403: "Not allowed (or a cookie session's write without its X-CSRF-Token); for course content, `type` says "
-    "why: `urn:elearning:problem:enrollment-required`, or `urn:elearning:problem:not-yet-released` with "
-    "`available_at`",
+    "why: `urn:elearning:problem:enrollment-required`, `urn:elearning:problem:not-yet-released` with "
+    "`available_at`, or `urn:elearning:problem:locked-by-requirement` with `unmet_requirements`",
     404: "No such resource (or not visible to the caller)",
     409: "Conflicts with the current state: `type` names the rule (a taken slug, a stale version, a full course)",
     412: "Precondition failed (tus: send `Tus-Resumable: 1.0.0`)",
@@ -172,6 +194,8 @@ def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response
     if isinstance(exc, ContentLocked):
         # Whoever asks, signed in or not: the content exists for them to see, it is not open yet.
         extra: dict[str, Any] = {"available_at": exc.available_at.isoformat()} if exc.available_at else {}
+        if exc.unmet_requirements is not None:
+            extra["unmet_requirements"] = exc.unmet_requirements
         return problem(403, exc.detail, code=exc.reason, request=request, **extra)
     if isinstance(exc, EmailVerificationRequired):
         # 403, not 409: a refusal about who the caller is (their account's state), not about the

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -163,7 +163,12 @@ def backend_settings(request: pytest.FixtureRequest, directory: Path, **override
 
 
 @asynccontextmanager
-async def serve(settings: Settings, *, run_migrations: bool | None = None) -> AsyncIterator[Api]:
+async def serve(
+    settings: Settings,
+    *,
+    run_migrations: bool | None = None,
+    before_app: Callable[[Platform], None] | None = None,
+) -> AsyncIterator[Api]:
     """Run the app on ``settings``: a SQLite file is migrated, PostgreSQL (migrated per session) is emptied.
 
     Logging is set up as the server sets it up (JSON lines on stdout), and the
@@ -185,6 +190,8 @@ async def serve(settings: Settings, *, run_migrations: bool | None = None) -> As
         configure_logging(settings.log_level, json_lines=settings.log_json)
         # Litestar's test client runs lifespan hooks on a loop of its own, which must not own the
         # in-process event transport: tests that need events drive ``platform.events`` on theirs.
+        if before_app is not None:
+            before_app(platform)  # e.g. override a provider before the app resolves its services
         app = create_app(container=platform.container, run_events=False)
         async with AsyncTestClient(app) as client:
             yield Api(client=client, platform=platform)

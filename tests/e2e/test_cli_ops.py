@@ -664,6 +664,8 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         ["catalog-cache", "elearning.course"],
         ["enrollment-completion", "elearning.progress"],
         ["video-processing", "elearning.video"],
+        ["learning-path-enroller", "elearning.learning_path"],
+        ["learning-path-progress", "elearning.learning_path,elearning.progress"],
         ["progress", progress_topics],
     ]
 
@@ -671,7 +673,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
         "error: unknown consumer group no-such-group; known: catalog-cache, enrollment-completion, "
-        "progress, video-processing"
+        "learning-path-enroller, learning-path-progress, progress, video-processing"
     )
 
     # Kafka but no Redis: no cache to invalidate, so no catalog-cache group; the video pipeline remains.
@@ -680,6 +682,8 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     assert [line.split("\t")[0] for line in no_cache.stdout.splitlines() if line.strip()] == [
         "enrollment-completion",
         "video-processing",
+        "learning-path-enroller",
+        "learning-path-progress",
         "progress",
     ]
 

@@ -27,6 +27,8 @@ from elearning_adapters.sql.engine import Database
 from elearning_cli.main import app
 from elearning_core.assessment.commands import QuizDocument
 from elearning_core.identity.commands import CreateOrganization, CreateUser, RoleGrantSpec
+from elearning_core.learning_path.commands import CreatePath, PartInput, SetStructure
+from elearning_core.learning_path.model import PartKind
 from elearning_core.shared.ports import SYSTEM
 from elearning_core.video.commands import CreateVideo
 from tests.conftest import truncate_all
@@ -37,6 +39,7 @@ from tests.e2e.http_helpers import course_spec
 COURSE_SLUG = "a-course-slug-long-enough-to-be-cut-by-a-narrow-terminal"
 ORG_SLUG = "an-organization-slug-that-is-long-for-narrow-terminals"
 EMAILS = ("ada.lovelace.analytical.engine@example.org", "grace.brewster.murray.hopper@example.org")
+PATH_SLUG = "a-learning-path"
 FORMULA_NAME = '=HYPERLINK("http://evil.example","x")'
 
 
@@ -51,7 +54,7 @@ class Listing:
     whole: tuple[str, ...]
 
 
-LIST_COMMANDS = ("users", "orgs", "courses", "enrollments", "videos", "quizzes", "keys", "dead-letters")
+LIST_COMMANDS = ("users", "orgs", "courses", "enrollments", "videos", "quizzes", "paths", "keys", "dead-letters")
 
 
 def _seed(url: str) -> dict[str, Listing]:
@@ -79,6 +82,9 @@ def _seed(url: str) -> dict[str, Listing]:
             "questions": [a_question("true_false") | {"ref": "q"}],
         }
         quiz = await platform.assessment.import_quiz(SYSTEM, course.id, QuizDocument.model_validate(doc))
+        path = await platform.learning_paths.create(SYSTEM, CreatePath(title="A path", slug=PATH_SLUG))
+        parts = [PartInput(kind=PartKind.REQUIRED, course_ids=[course.id])]
+        await platform.learning_paths.set_structure(SYSTEM, path.id, SetStructure(parts=parts))
         letters = await DeadLetterStore(platform.database).all()
         return {
             "org": str(org.id),
@@ -87,6 +93,7 @@ def _seed(url: str) -> dict[str, Listing]:
             "role": f"instructor:course:{course.id}",
             "video": str(video.id),
             "quiz": str(quiz.id),
+            "path": str(path.id),
             "letters": [(str(d.id), str(d.event_id)) for d in letters],
         }
 
@@ -102,6 +109,7 @@ def _seed(url: str) -> dict[str, Listing]:
         ),
         "videos": Listing(("videos", "list"), "id", frozenset([made["video"]]), (made["video"], made["course"])),
         "quizzes": Listing(("quizzes", "list", COURSE_SLUG), "id", frozenset([made["quiz"]]), (made["quiz"],)),
+        "paths": Listing(("paths", "list"), "id", frozenset([made["path"]]), (made["path"], PATH_SLUG)),
         "keys": Listing(("keys", "list"), "kid", frozenset(kids), tuple(kids)),
         "dead-letters": Listing(
             ("events", "dlq", "list"),
@@ -283,6 +291,7 @@ def test_every_list_and_status_command_takes_the_output_option() -> None:
         "enrollments list",
         "videos list",
         "quizzes list",
+        "paths list",
         "keys list",
         "events dlq list",
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,9 @@ def contents(draw: st.DrawFn) -> Doc | None:
     return None if empty and kind is LessonKind.TEXT else content
 
 
-lessons = st.builds(lambda title, content: {"id": None, "title": title, "content": content}, titles, contents())
+lessons = st.builds(
+    lambda title, content: {"id": None, "title": title, "content": content, "requirements": []}, titles, contents()
+)
 # Content gating: a section opens at a time (written as the export writes it), some days after enrolling, or with
 # the course.
 release_times = st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)).map(
@@ -88,7 +91,7 @@ releases = st.one_of(
     st.integers(0, 3650).map(lambda days: {"release_at": None, "release_after_days": days}),
 )
 sections = st.builds(
-    lambda title, items, release: {"id": None, "title": title, "lessons": items, **release},
+    lambda title, items, release: {"id": None, "title": title, "lessons": items, **release, "requirements": []},
     titles,
     st.lists(lessons, max_size=3),
     releases,
@@ -100,7 +103,18 @@ def courses(draw: st.DrawFn, slug: str) -> Doc:
     status = draw(st.sampled_from(list(CourseStatus)))
     outline = draw(st.lists(sections, max_size=2))
     if status is CourseStatus.PUBLISHED and not any(s["lessons"] for s in outline):
-        outline = [{"id": None, "title": "Only section", "lessons": [draw(lessons)], **draw(releases)}]
+        outline = [
+            {"id": None, "title": "Only section", "lessons": [draw(lessons)], **draw(releases), "requirements": []}
+        ]
+    # Conditional release: ``previous`` wherever there is something before (not the first section or lesson).
+    first_lesson = True
+    for index, section in enumerate(outline):
+        if index > 0 and draw(st.booleans()):
+            section["requirements"] = [{"kind": "previous"}]
+        for lesson in section["lessons"]:
+            if not first_lesson and draw(st.booleans()):
+                lesson["requirements"] = [{"kind": "previous"}]
+            first_lesson = False
     return {
         "id": None,
         "slug": slug,
@@ -244,3 +258,56 @@ def test_a_file_imports_beside_its_own_courses_only_as_a_copy(tmp_path: Path) ->
         report = import_file(database, exported, "--as-copy")
         assert f"intro-to-python -> {expected}" in report
     assert [c["slug"] for c in export(database)] == ["intro-to-python", "intro-to-python-2", "intro-to-python-3"]
+
+
+def test_requirements_naming_lessons_and_quizzes_round_trip_and_follow_a_copy(tmp_path: Path) -> None:
+    database = tmp_path / "requirements.db"
+    cli(database, "db", "upgrade")
+    first, quiz_lesson, quiz = (str(uuid.UUID(int=n)) for n in (101, 102, 103))
+    record = {
+        "slug": "gated-python",
+        "title": "Gated Python",
+        "status": "published",
+        "sections": [
+            {
+                "title": "Basics",
+                "lessons": [
+                    {"id": first, "title": "Hello"},
+                    {
+                        "id": quiz_lesson,
+                        "title": "Check",
+                        "content": {"kind": "assessment", "assessment_id": quiz},
+                        "requirements": [{"kind": "lesson", "lesson_id": first}],
+                    },
+                ],
+            },
+            {
+                "title": "More",
+                "requirements": [{"kind": "quiz", "assessment_id": quiz, "min_percent": 70}],
+                "lessons": [{"title": "Classes", "requirements": [{"kind": "previous"}]}],
+            },
+        ],
+    }
+    import_file(database, [record])
+    [exported] = export(database)
+    basics, more = exported["sections"]
+    assert basics["lessons"][1]["requirements"] == [{"kind": "lesson", "lesson_id": first}]
+    assert more["requirements"] == [{"kind": "quiz", "assessment_id": quiz, "min_percent": 70.0}]
+    assert more["lessons"][0]["requirements"] == [{"kind": "previous"}]
+    import_file(database, [exported], "--as-copy")
+    copy = next(c for c in export(database) if c["slug"] == "gated-python-2")
+    copied_first = copy["sections"][0]["lessons"][0]["id"]
+    assert copied_first != first
+    assert copy["sections"][0]["lessons"][1]["requirements"] == [{"kind": "lesson", "lesson_id": copied_first}]
+    bad = {**record, "slug": "bad-gated", "sections": record["sections"][1:]}  # no lesson shows the quiz now
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"courses": [bad]}), encoding="utf-8")
+    refused = runner.invoke(
+        app, ["courses", "import", str(path)], env={"ELEARNING_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    )
+    assert refused.exit_code != 0
+    assert "Traceback" not in refused.output
+    assert "record 0 (bad-gated): requirements: sections.0.requirements.0.assessment_id is not an assessment" in (
+        refused.stderr
+    )
+    assert refused.stderr.count("\n") <= 2  # one line (after the progress line's break)

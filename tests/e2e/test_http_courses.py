@@ -79,9 +79,11 @@ EMPTY_DRAFT_CONTENT: Json = {
     "preview": False,
     "access": "open",
     "available_at": None,
+    "requirements": [],
+    "unmet_requirements": [],
 }
-# What a new section carries besides its id, title, position and lessons: no release date.
-NO_RELEASE: Json = {"release_at": None, "release_after_days": None, "available_at": None}
+# What a new section carries besides its id, title, position and lessons: no release date, no requirements.
+NO_RELEASE: Json = {"release_at": None, "release_after_days": None, "available_at": None, "requirements": []}
 
 
 def as_version(draft: Json, number: int) -> Json:

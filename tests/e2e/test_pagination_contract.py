@@ -222,6 +222,18 @@ async def world(running: Api) -> World:
         grant = RoleGrantSpec(role="teaching_assistant", scope="course", scope_id=uuid.UUID(course_id))
         await api.platform.identity.grant_role(SYSTEM, uuid.UUID(owner.id), grant)
 
+    # Five published paths (one catalog course each), all of which the first learner follows.
+    paths, path_enrollments = [], []
+    for i, course_id in enumerate(catalog):
+        body = {"title": f"Path {i}", "slug": f"path-{i}-{uuid.uuid4().hex[:6]}"}
+        path = await ok(client.post("/api/v1/learning-paths", json=body, headers=ADMIN), 201)
+        structure = {"parts": [{"kind": "required", "course_ids": [course_id]}]}
+        await ok(client.put(f"/api/v1/learning-paths/{path['id']}/structure", json=structure, headers=ADMIN))
+        await ok(client.post(f"/api/v1/learning-paths/{path['id']}/publish", headers=ADMIN))
+        paths.append(path["id"])
+        enrolled = client.post(f"/api/v1/learning-paths/{path['id']}/enrollment", headers=learners[0].headers)
+        path_enrollments.append((await ok(enrolled, 201))["id"])
+
     published = {*catalog, main, versioned["id"]}
     assert api.platform.events is not None
     await api.platform.events.drain()  # the progress projection: one row per enrollment
@@ -247,6 +259,8 @@ async def world(running: Api) -> World:
         "teaching": ("/api/v1/me/teaching", owner.headers, {*catalog, main}),
         "course progress": (f"{base}/progress/learners", ADMIN, {p.id for p in learners}),
         "my progress": ("/api/v1/me/progress", learners[0].headers, {*catalog, main}),
+        "learning paths": ("/api/v1/learning-paths", {}, set(paths)),
+        "my learning paths": ("/api/v1/me/learning-paths", learners[0].headers, set(path_enrollments)),
     }
     return w
 
@@ -268,6 +282,8 @@ def _id_of(name: str, item: Json) -> str:
         return str(item["language"])
     if name == "statistics":
         return str(item["question_id"])
+    if name == "my learning paths":
+        return str(item["enrollment_id"])
     if name == "grading queue":
         return f"{item['attempt_id']}/{item['question_id']}"
     if name == "course progress":
@@ -320,6 +336,8 @@ LISTINGS = [
     "teaching",
     "course progress",
     "my progress",
+    "learning paths",
+    "my learning paths",
 ]
 
 

@@ -11,6 +11,7 @@ from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.container import build_container, close_adapters
 from elearning_adapters.events import InProcessEventTransport
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
+from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
 from elearning_adapters.media.processor import VIDEO_PROCESSING
 from elearning_adapters.redis.cache import RedisCache
 from elearning_adapters.settings import Settings
@@ -73,7 +74,7 @@ async def test_the_container_builds_the_cached_catalog_the_subscription_and_the_
         assert isinstance(catalog, CachedCatalogQueries)
         assert isinstance(container.adapters.cache(), InMemoryCache)
         subscriptions = container.adapters.subscriptions()
-        assert [s.name for s in subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING]
+        assert [s.name for s in subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING, PATH_ENROLLER, PATH_PROGRESS]
         subscription = subscriptions[0]
         assert subscription.topics == ["elearning.course"]
         assert "course.published.v1" in subscription.handlers
@@ -89,7 +90,12 @@ async def test_with_kafka_the_api_runs_no_transport_and_redis_backs_the_cache() 
     try:
         assert container.adapters.event_transport() is None
         assert isinstance(container.adapters.cache(), RedisCache)
-        assert [s.name for s in container.adapters.subscriptions()] == [CATALOG_CACHE, VIDEO_PROCESSING]
+        assert [s.name for s in container.adapters.subscriptions()] == [
+            CATALOG_CACHE,
+            VIDEO_PROCESSING,
+            PATH_ENROLLER,
+            PATH_PROGRESS,
+        ]
     finally:
         await close_adapters(container)
 
@@ -98,6 +104,6 @@ async def test_without_a_cache_there_is_nothing_to_invalidate() -> None:
     container = build_container(Settings.in_memory(cache="none"))
     try:
         assert not isinstance(container.course.catalog_queries(), CachedCatalogQueries)
-        assert [s.name for s in container.adapters.subscriptions()] == [VIDEO_PROCESSING]
+        assert [s.name for s in container.adapters.subscriptions()] == [VIDEO_PROCESSING, PATH_ENROLLER, PATH_PROGRESS]
     finally:
         await close_adapters(container)

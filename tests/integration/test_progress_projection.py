@@ -17,11 +17,18 @@ from elearning_adapters.container import Platform, bootstrap
 from elearning_adapters.progress import PROGRESS, progress_subscription, rebuild
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.outbox import outbox
-from elearning_core.course.commands import CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
+from elearning_core.course.commands import (
+    CourseSpec,
+    LessonContentSpec,
+    LessonSpec,
+    PreviousRequirementSpec,
+    SectionSpec,
+)
 from elearning_core.identity.commands import CreateUser
 from elearning_core.progress.commands import SetCompletionRules, StaffDecision
 from elearning_core.progress.model import CourseProgress
 from elearning_core.shared.envelope import EventEnvelope
+from elearning_core.shared.errors import ContentLocked
 from elearning_core.shared.events import event_class
 from elearning_core.shared.ports import SYSTEM, Principal
 from tests.conftest import truncate_all
@@ -164,3 +171,45 @@ async def test_new_rules_are_applied_to_every_learner_of_the_course(platform: Pl
     await platform.progress.set_rules(SYSTEM, course_id, SetCompletionRules(text_requires_done=False))
     await drain(platform)
     assert (await derived(platform, course_id, learner)).completed
+
+
+async def test_a_lesson_behind_a_requirement_opens_once_the_projection_completes_the_one_before(
+    platform: Platform,
+) -> None:
+    """Conditional release reads progress's facts: activity on a locked lesson is refused with the reason,
+    the outline says why, and completing the lesson before it opens it."""
+    lessons = [
+        LessonSpec(title="First", content=LessonContentSpec(body_markdown="1")),
+        LessonSpec(
+            title="Second",
+            content=LessonContentSpec(body_markdown="2"),
+            requirements=[PreviousRequirementSpec(kind="previous")],
+        ),
+    ]
+    [course] = await platform.courses.import_courses(
+        SYSTEM,
+        [
+            CourseSpec(
+                slug="ordered", title="Ordered", status="published", sections=[SectionSpec(title="S", lessons=lessons)]
+            )
+        ],
+    )
+    first, second = [x.id for x in (await platform.courses.get_outline(SYSTEM, course.id)).sections[0].lessons]
+    user = await platform.identity.create_user(SYSTEM, CreateUser(email="o@example.org", display_name="O"))
+    await platform.enrollments.enroll(SYSTEM, course.id, user.id)
+    learner = Principal(subject=f"user:{user.id}", roles=frozenset({"learner"}), user_id=user.id)
+    with pytest.raises(ContentLocked) as refused:
+        await platform.progress.view(learner, course.id, second)
+    assert refused.value.reason == "locked-by-requirement"
+    view = await platform.progress.course_progress(learner, course.id)
+    locked = view.sections[0].lessons[1]
+    assert locked.access.value == "locked"
+    assert locked.lock_reason is not None
+    assert "'First'" in locked.lock_reason
+    assert view.continue_at is not None
+    assert view.continue_at.lesson_id == first
+    await platform.progress.view(learner, course.id, first)
+    await drain(platform)
+    await platform.progress.view(learner, course.id, second)  # open now
+    await drain(platform)
+    assert (await derived(platform, course.id, learner)).completed

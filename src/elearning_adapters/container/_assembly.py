@@ -8,6 +8,7 @@ from elearning_adapters.container._assessment import AssessmentWiring
 from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._identity import IdentityWiring
+from elearning_adapters.container._learning_path import LearningPathWiring
 from elearning_adapters.container._progress import ProgressWiring
 from elearning_adapters.container._shared import SharedWiring
 from elearning_adapters.container._video import VideoWiring
@@ -18,6 +19,7 @@ from elearning_core.auth.service import AuthService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
+from elearning_core.learning_path.service import LearningPathService
 from elearning_core.progress.service import ProgressService
 from elearning_core.video.service import VideoService
 
@@ -32,6 +34,7 @@ class Services(containers.DeclarativeContainer):
     video = providers.Dependency(instance_of=VideoService)
     assessment = providers.Dependency(instance_of=AssessmentService)
     progress = providers.Dependency(instance_of=ProgressService)
+    learning_path = providers.Dependency(instance_of=LearningPathService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -50,10 +53,25 @@ class Container(containers.DeclarativeContainer):
     identity = providers.Container(IdentityWiring, shared=adapters, settings=settings)
     course = providers.Container(CourseWiring, shared=adapters, settings=settings)
     enrollment = providers.Container(EnrollmentWiring, shared=adapters, settings=settings)
-    # Content gating: video and assessment read the course's published outlines (a narrow read, not its service).
-    video = providers.Container(VideoWiring, shared=adapters, settings=settings, outlines=course.catalog_queries)
+    # Content gating: video and assessment read the course's published outlines (a narrow read, not its service)
+    # and the learner facts its conditional release reads.
+    video = providers.Container(
+        VideoWiring,
+        shared=adapters,
+        settings=settings,
+        outlines=course.catalog_queries,
+        learner_facts=course.learner_facts,
+    )
     assessment = providers.Container(
-        AssessmentWiring, shared=adapters, settings=settings, outlines=course.catalog_queries
+        AssessmentWiring,
+        shared=adapters,
+        settings=settings,
+        outlines=course.catalog_queries,
+        learner_facts=course.learner_facts,
+    )
+    # Enrolling a path's learner into its courses goes through the enrollment module's rules (its service).
+    learning_path = providers.Container(
+        LearningPathWiring, shared=adapters, settings=settings, enrollment=enrollment.service
     )
     progress = providers.Container(
         ProgressWiring,
@@ -72,6 +90,7 @@ class Container(containers.DeclarativeContainer):
         video=video.service,
         assessment=assessment.service,
         progress=progress.service,
+        learning_path=learning_path.service,
     )
 
 

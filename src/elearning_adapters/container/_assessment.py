@@ -10,12 +10,15 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql.assessment import SqlAssessmentQueries
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.course.gating import PublishedOutlines
+from elearning_core.course.requirements import LearnerFactsReader
 
 
 class AssessmentWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
     outlines: providers.Dependency[PublishedOutlines] = providers.Dependency()
+    learner_facts: providers.Dependency[LearnerFactsReader] = providers.Dependency()
+    """What learners have done (the course module's wiring picks the reader): conditional release gates material."""
     """The course module's published outlines (its catalog reads): content gating finds the lessons showing a quiz."""
 
     queries = providers.Singleton(SqlAssessmentQueries, shared.database)
@@ -33,4 +36,5 @@ class AssessmentWiring(ModuleWiring):
         policy=shared.policy,
         cursors=shared.cursors,
         outlines=outlines,
+        learner_facts=learner_facts,
     )

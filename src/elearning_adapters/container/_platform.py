@@ -19,6 +19,7 @@ from elearning_core.auth.service import AuthService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
+from elearning_core.learning_path.service import LearningPathService
 from elearning_core.progress.service import ProgressService
 from elearning_core.video.service import VideoService
 
@@ -72,6 +73,11 @@ class Platform:
     @property
     def progress(self) -> ProgressService:
         service: ProgressService = self.container.services.progress()
+        return service
+
+    @property
+    def learning_paths(self) -> LearningPathService:
+        service: LearningPathService = self.container.services.learning_path()
         return service
 
     @property

@@ -1,4 +1,7 @@
-"""The progress module's wiring: its store and reads, the projector, the ``progress`` subscription, the service."""
+"""The progress module's wiring: its store and reads, the projector, the ``progress`` subscription, the service.
+
+Its ``LearnerFactsReader`` is declared by the course wiring (conditional release reads it), its
+``PrerequisiteChecker`` by the enrollment wiring: each where it is used."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.progress import AssessmentCourseGrades, progress_subscription
 from elearning_adapters.settings import Settings
-from elearning_adapters.sql.progress import SqlCourseCompletions, SqlLearnerFactsReader, SqlProgressQueries
+from elearning_adapters.sql.progress import SqlCourseCompletions, SqlProgressQueries
 from elearning_core.assessment.queries import AssessmentQueries
 from elearning_core.course.gating import PublishedOutlines
 from elearning_core.progress.service import ProgressProjector, ProgressService
@@ -27,8 +30,6 @@ class ProgressWiring(ModuleWiring):
     """The assessment module's reads: the gradebook total, for a course's minimum grade."""
 
     queries = providers.Singleton(SqlProgressQueries, shared.database)
-    learner_facts = providers.Singleton(SqlLearnerFactsReader, shared.database)
-    """``LearnerFactsReader`` for conditional release (the course module's lock rules)."""
     course_completions = providers.Singleton(SqlCourseCompletions, shared.database)
     """``PrerequisiteChecker`` for the enrollment module: the courses a learner completed."""
     grades = providers.Singleton(AssessmentCourseGrades, assessment_queries, shared.clock)

@@ -14,6 +14,7 @@ from elearning_adapters.media.signer import HmacPlaybackSigner
 from elearning_adapters.settings import Settings
 from elearning_adapters.storage import LocalFileStorage
 from elearning_core.course.gating import PublishedOutlines
+from elearning_core.course.requirements import LearnerFactsReader
 from elearning_core.video.service import VideoConfig, VideoService
 
 
@@ -51,6 +52,8 @@ class VideoWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
     outlines: providers.Dependency[PublishedOutlines] = providers.Dependency()
+    learner_facts: providers.Dependency[LearnerFactsReader] = providers.Dependency()
+    """What learners have done (the course module's wiring picks the reader): conditional release gates material."""
     """The course module's published outlines (its catalog reads): content gating finds the lessons showing a video."""
 
     media_storage = providers.Singleton(_media_storage, settings)
@@ -72,6 +75,7 @@ class VideoWiring(ModuleWiring):
         cursors=shared.cursors,
         config=providers.Singleton(_video_config, settings),
         outlines=outlines,
+        learner_facts=learner_facts,
     )
     processor = providers.Singleton(_processor, settings, service.provider)
 

@@ -38,6 +38,11 @@ from elearning_adapters.sql.identity import (
     SqlSessionRepository,
     SqlUserRepository,
 )
+from elearning_adapters.sql.learning_path import (
+    SqlCourseCompletionRepository,
+    SqlLearningPathRepository,
+    SqlPathEnrollmentRepository,
+)
 from elearning_adapters.sql.outbox import append_to_outbox
 from elearning_adapters.sql.progress import SqlProgressRepository
 from elearning_adapters.sql.video import (
@@ -50,6 +55,7 @@ from elearning_core.assessment.ports import AssessmentUnitOfWork, AttemptExists
 from elearning_core.auth.ports import AuthUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
+from elearning_core.learning_path.ports import LearningPathUnitOfWork
 from elearning_core.progress.ports import ProgressUnitOfWork
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
@@ -70,7 +76,13 @@ class _Aggregate(Protocol):
 
 
 class SqlUnitOfWork(
-    CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, VideoUnitOfWork, AssessmentUnitOfWork, ProgressUnitOfWork
+    CourseUnitOfWork,
+    AuthUnitOfWork,
+    EnrollmentUnitOfWork,
+    VideoUnitOfWork,
+    AssessmentUnitOfWork,
+    ProgressUnitOfWork,
+    LearningPathUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
 
@@ -104,6 +116,9 @@ class SqlUnitOfWork(
     attempts: SqlAttemptRepository
     grades: SqlGradeRepository
     progress: SqlProgressRepository
+    learning_paths: SqlLearningPathRepository
+    path_enrollments: SqlPathEnrollmentRepository
+    course_completions: SqlCourseCompletionRepository
 
     def __init__(self, db: Database, after_commit: AfterCommit | None = None) -> None:
         self._db = db
@@ -131,7 +146,11 @@ class SqlUnitOfWork(
             if translated is None:
                 raise
             raise translated from exc
-        conn = self._conn
+        self._bind(self._conn)
+        return self
+
+    def _bind(self, conn: AsyncConnection) -> None:
+        """Every module's repositories, on ``conn``."""
         self.courses = SqlCourseRepository(conn)
         self.users = SqlUserRepository(conn)
         self.organizations = SqlOrganizationRepository(conn)
@@ -151,7 +170,9 @@ class SqlUnitOfWork(
         self.attempts = SqlAttemptRepository(conn)
         self.grades = SqlGradeRepository(conn)
         self.progress = SqlProgressRepository(conn)
-        return self
+        self.learning_paths = SqlLearningPathRepository(conn)
+        self.path_enrollments = SqlPathEnrollmentRepository(conn)
+        self.course_completions = SqlCourseCompletionRepository(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -175,6 +196,7 @@ class SqlUnitOfWork(
         aggregates.extend(self.enrollments.seen())
         aggregates.extend([*self.questions.seen(), *self.quizzes.seen(), *self.attempts.seen()])
         aggregates.extend(self.progress.seen())
+        aggregates.extend([*self.learning_paths.seen(), *self.path_enrollments.seen()])
         try:
             await self.courses.flush()
             await self.users.flush()
@@ -184,10 +206,12 @@ class SqlUnitOfWork(
             await self.questions.flush()
             await self.quizzes.flush()
             await self.attempts.flush()
+            await self.learning_paths.flush()
+            await self.path_enrollments.flush()
             await append_to_outbox(conn, [e for a in aggregates for e in a.pending_events])
-            await conn.commit()
+            await self._end_transaction(commit=True)
         except IntegrityError as exc:
-            await conn.rollback()
+            await self._end_transaction(commit=False)
             if is_attempt_key_violation(exc):
                 raise AttemptExists(ATTEMPT_EXISTS) from None
             raise Conflict(_integrity_message(exc)) from None
@@ -199,7 +223,12 @@ class SqlUnitOfWork(
                 log.exception("after-commit hook failed; the events are in the outbox all the same")
 
     async def rollback(self) -> None:
-        await self.connection.rollback()
+        await self._end_transaction(commit=False)
+
+    async def _end_transaction(self, *, commit: bool) -> None:
+        """Commit or roll back the unit's transaction (a unit joined to another's ends its savepoint)."""
+        conn = self.connection
+        await (conn.commit() if commit else conn.rollback())
 
 
 def _integrity_message(exc: IntegrityError) -> str:
@@ -212,6 +241,10 @@ def _integrity_message(exc: IntegrityError) -> str:
         return COHORT_NAME_TAKEN
     if "organizations" in text and "slug" in text:
         return ORGANIZATION_SLUG_TAKEN
+    if "learning_paths" in text and "slug" in text:
+        return "slug is already taken by another learning path"
+    if "path_enrollments" in text:
+        return "the learner is already enrolled in this learning path"
     if "slug" in text:
         return "slug is already taken by another course"
     return "the change conflicts with existing data"

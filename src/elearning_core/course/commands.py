@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -32,6 +33,7 @@ from elearning_core.course.model import (
     LessonKind,
     Level,
 )
+from elearning_core.course.requirements import REQUIREMENTS_MAX, Requirement
 from elearning_core.shared.inputs import InputModel, NonNegativeInt32
 
 Title = Field(min_length=1, max_length=TITLE_MAX)
@@ -179,10 +181,82 @@ class SetLessonContent(LessonContentSpec):
     lesson_id: uuid.UUID
 
 
+class PreviousRequirementSpec(Command):
+    """On a lesson: the lesson before it (in outline order) completed. On a section: every lesson of the
+    section before it completed."""
+
+    kind: Literal["previous"]
+
+
+class LessonRequirementSpec(Command):
+    """A named lesson of the course completed."""
+
+    kind: Literal["lesson"]
+    lesson_id: uuid.UUID
+
+
+class QuizRequirementSpec(Command):
+    """An assessment shown by a lesson of the course passed, with at least ``min_percent`` when given."""
+
+    kind: Literal["quiz"]
+    assessment_id: uuid.UUID
+    min_percent: float | None = Field(default=None, ge=0, le=100, description="The best graded percent needed")
+
+
+RequirementSpec = Annotated[
+    PreviousRequirementSpec | LessonRequirementSpec | QuizRequirementSpec, Field(discriminator="kind")
+]
+
+
+def requirement_of(spec: RequirementSpec, index: int) -> Requirement:
+    """The checked value of one requirement of a request (a ValidationFailed names it by its index)."""
+    return Requirement.checked(
+        spec.kind,
+        lesson_id=getattr(spec, "lesson_id", None),
+        assessment_id=getattr(spec, "assessment_id", None),
+        min_percent=getattr(spec, "min_percent", None),
+        field_prefix=f"requirements.{index}",
+    )
+
+
+def requirement_spec(requirement: Requirement) -> RequirementSpec:
+    """The request form of a requirement (the export's)."""
+    if requirement.kind.value == "lesson":
+        assert requirement.lesson_id is not None
+        return LessonRequirementSpec(kind="lesson", lesson_id=requirement.lesson_id)
+    if requirement.kind.value == "quiz":
+        assert requirement.assessment_id is not None
+        return QuizRequirementSpec(
+            kind="quiz", assessment_id=requirement.assessment_id, min_percent=requirement.min_percent
+        )
+    return PreviousRequirementSpec(kind="previous")
+
+
+class RequirementsSpec(Command):
+    """Everything a section or lesson requires before a learner may open it; setting it replaces the list.
+
+    A lesson's requirements and its section's all apply. An empty list removes them.
+    """
+
+    requirements: list[RequirementSpec] = Field(default_factory=list, max_length=REQUIREMENTS_MAX)
+
+
+class SetSectionRequirements(RequirementsSpec):
+    course_id: uuid.UUID
+    section_id: uuid.UUID
+
+
+class SetLessonRequirements(RequirementsSpec):
+    course_id: uuid.UUID
+    section_id: uuid.UUID
+    lesson_id: uuid.UUID
+
+
 class LessonSpec(Command):
     id: uuid.UUID | None = None
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     content: LessonContentSpec | None = None
+    requirements: list[RequirementSpec] = Field(default_factory=list, max_length=REQUIREMENTS_MAX)
 
 
 class SectionSpec(Command):
@@ -191,6 +265,7 @@ class SectionSpec(Command):
     lessons: list[LessonSpec] = Field(default_factory=list, max_length=1_000)
     release_at: datetime | None = None
     release_after_days: int | None = Field(default=None, ge=0, le=RELEASE_AFTER_DAYS_MAX)
+    requirements: list[RequirementSpec] = Field(default_factory=list, max_length=REQUIREMENTS_MAX)
 
 
 class CourseSpec(Command):
@@ -219,16 +294,23 @@ __all__ = [
     "CourseSpec",
     "CreateCourse",
     "LessonContentSpec",
+    "LessonRequirementSpec",
     "LessonSpec",
+    "PreviousRequirementSpec",
+    "QuizRequirementSpec",
     "RemoveLesson",
     "RemoveSection",
     "RenameLesson",
     "RenameSection",
     "ReorderLessons",
     "ReorderSections",
+    "RequirementSpec",
+    "RequirementsSpec",
     "SectionReleaseSpec",
     "SectionSpec",
     "SetLessonContent",
+    "SetLessonRequirements",
     "SetSectionRelease",
+    "SetSectionRequirements",
     "UpdateCourse",
 ]

@@ -43,6 +43,19 @@ class SectionReleaseChanged(DomainEvent):
     release_after_days: int | None
 
 
+class RequirementsChanged(DomainEvent):
+    """What a section (``lesson_id`` None) or a lesson requires before a learner may open it changed.
+
+    ``requirements`` is the whole new list, each as ``Requirement.to_json`` (``kind`` with
+    ``lesson_id``, or ``assessment_id`` and ``min_percent``); empty when none remain.
+    """
+
+    type: ClassVar[str] = "course.requirements_changed.v1"
+    section_id: uuid.UUID
+    lesson_id: uuid.UUID | None
+    requirements: list[dict[str, Any]]
+
+
 class SectionsReordered(DomainEvent):
     type: ClassVar[str] = "course.sections_reordered.v1"
     section_ids: list[uuid.UUID]

@@ -25,6 +25,7 @@ from elearning_core.course.model import (
     Level,
     SectionRelease,
 )
+from elearning_core.course.requirements import Requirement, UnmetRequirement, requirements_from_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,10 @@ class LessonView:
     """Whether the caller may open the content; when not, the body, video, assessment and attachments are empty."""
     available_at: datetime | None = None
     """When a ``not_yet_released`` lesson opens for the caller."""
+    requirements: list[Requirement] = field(default_factory=list)
+    """What the lesson itself requires before a learner may open it (its section's apply too)."""
+    unmet_requirements: list[UnmetRequirement] = field(default_factory=list)
+    """Why a ``locked`` lesson is locked for the caller: the requirements (its own and its section's) not met."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,8 @@ class SectionView:
     """The section opens this many days after each learner enrolled (self-paced release)."""
     available_at: datetime | None = None
     """When the section opens for the caller (learners only; None when open or undated for them)."""
+    requirements: list[Requirement] = field(default_factory=list)
+    """What a learner must meet before any lesson of the section opens (conditional release)."""
 
     @property
     def release(self) -> SectionRelease:
@@ -144,7 +151,13 @@ def attachment_view(attachment: Attachment) -> AttachmentView:
     )
 
 
-def lesson_view(lesson_id: uuid.UUID, title: str, position: int, content: LessonContent) -> LessonView:
+def lesson_view(
+    lesson_id: uuid.UUID,
+    title: str,
+    position: int,
+    content: LessonContent,
+    requirements: tuple[Requirement, ...] = (),
+) -> LessonView:
     """The draft view of a lesson: its source text, no HTML yet (``with_html`` renders it)."""
     return LessonView(
         id=lesson_id,
@@ -157,6 +170,7 @@ def lesson_view(lesson_id: uuid.UUID, title: str, position: int, content: Lesson
         attachments=[attachment_view(a) for a in content.attachments],
         duration_seconds=content.duration_seconds,
         preview=content.preview,
+        requirements=list(requirements),
     )
 
 
@@ -222,6 +236,7 @@ def published_outline_of(
                 position=i,
                 release_at=_datetime_or_none(s.get("release_at")),
                 release_after_days=s.get("release_after_days"),
+                requirements=list(requirements_from_json(s.get("requirements"))),
                 lessons=[
                     LessonView(
                         id=uuid.UUID(x["id"]),
@@ -234,6 +249,7 @@ def published_outline_of(
                         attachments=[attachment_view(Attachment.from_json(a)) for a in x["attachments"]],
                         duration_seconds=x["duration_seconds"],
                         preview=x.get("preview", False),
+                        requirements=list(requirements_from_json(x.get("requirements"))),
                     )
                     for j, x in enumerate(s["lessons"])
                 ],
@@ -278,7 +294,11 @@ def outline_of(course: Course) -> CourseOutline:
                 position=i,
                 release_at=s.release.release_at,
                 release_after_days=s.release.release_after_days,
-                lessons=[lesson_view(lesson.id, lesson.title, j, lesson.content) for j, lesson in enumerate(s.lessons)],
+                requirements=list(s.requirements),
+                lessons=[
+                    lesson_view(lesson.id, lesson.title, j, lesson.content, lesson.requirements)
+                    for j, lesson in enumerate(s.lessons)
+                ],
             )
             for i, s in enumerate(course.sections)
         ],

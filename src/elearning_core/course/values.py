@@ -56,6 +56,8 @@ class Access(StrEnum):
     OPEN = "open"
     ENROLLMENT_REQUIRED = "enrollment_required"
     NOT_YET_RELEASED = "not_yet_released"
+    LOCKED = "locked"
+    """Released, but behind a requirement the learner does not meet yet (conditional release)."""
 
 
 class Level(StrEnum):

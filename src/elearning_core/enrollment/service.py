@@ -97,6 +97,32 @@ class EnrollmentService:
         user_id = _user_of(actor)
         await self._visible(actor, course_id)
         require_participation(self._policy, actor, "enroll")
+        return await self._enroll_by_rules(user_id, course_id, cohort_id)
+
+    async def enroll_for_path(self, user_id: uuid.UUID, course_id: uuid.UUID) -> tuple[Enrollment, bool]:
+        """For the learning path module's event handler: enroll a learner who enrolled in a path into one of
+        its courses, under the course's self-enrollment rules (published, open, window, prerequisites, seats).
+        The learner's sign-in and participation were checked when they enrolled in the path."""
+        return await self._enroll_by_rules(user_id, course_id, None)
+
+    def joined(self, uow: Callable[[], EnrollmentUnitOfWork]) -> EnrollmentService:
+        """The same service over another unit-of-work factory (an event handler's own transaction)."""
+        return EnrollmentService(
+            uow,
+            self._queries,
+            self._courses,
+            self._learners,
+            self._prerequisites,
+            self._resources,
+            self._clock,
+            self._policy,
+            self._cursors,
+        )
+
+    async def _enroll_by_rules(
+        self, user_id: uuid.UUID, course_id: uuid.UUID, cohort_id: uuid.UUID | None
+    ) -> tuple[Enrollment, bool]:
+        """A learner's own enrollment under the course's rules; ``(enrollment, created)``."""
         if not await self._courses.published(course_id):
             raise Conflict("the course is not published: nobody can enroll on their own yet")
         async with self._uow() as uow:

@@ -32,3 +32,18 @@ class PathCompleted(DomainEvent):
     type: ClassVar[str] = "learning_path.completed.v1"
     path_id: uuid.UUID
     user_id: uuid.UUID
+
+
+class PathCourseEnrollmentRefused(DomainEvent):
+    """Enrolling the path's learner into one of its courses was refused by a rule of that course.
+
+    ``reason`` is the enrollment module's refusal reason (``course_full``, ``enrollment_closed``,
+    ``prerequisites_not_met``, ...) or ``course_unavailable`` when the course cannot be enrolled in at all.
+    """
+
+    type: ClassVar[str] = "learning_path.course_enrollment_refused.v1"
+    path_id: uuid.UUID
+    user_id: uuid.UUID
+    course_id: uuid.UUID
+    reason: str
+    detail: str

@@ -16,16 +16,19 @@ from datetime import datetime
 from elearning_core.auth.model import Permission, ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
 from elearning_core.course.gating import (
+    Decision,
     GatedLesson,
     PublishedOutlines,
     Viewer,
     decide,
     find_lesson,
+    locks_for,
     require_open,
 )
 from elearning_core.course.model import CourseStatus
 from elearning_core.course.queries import CourseOutline
-from elearning_core.course.values import Access, LessonKind
+from elearning_core.course.requirements import LearnerFacts, has_requirements
+from elearning_core.course.values import LessonKind
 from elearning_core.progress.commands import Heartbeat, SetCompletionRules, StaffDecision
 from elearning_core.progress.events import (
     CompletionRulesChanged,
@@ -66,7 +69,7 @@ from elearning_core.progress.queries import (
     SectionProgressView,
 )
 from elearning_core.shared.clock import Clock
-from elearning_core.shared.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
+from elearning_core.shared.errors import Conflict, ContentLocked, NotFound, PermissionDenied, Unauthenticated
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of, uuid_key
 from elearning_core.shared.ports import Policy, Principal
@@ -74,11 +77,6 @@ from elearning_core.video.model import PlaybackPosition
 
 OVERRIDE = "override"
 RESET = "reset"
-
-LOCK_REASONS = {
-    Access.ENROLLMENT_REQUIRED: "enroll in the course to open this lesson",
-    Access.NOT_YET_RELEASED: "this lesson is not released yet",
-}
 
 
 class ProgressProjector:
@@ -403,7 +401,12 @@ class ProgressService:
         outline = await self._published(course_id)
         gated = find_lesson(outline, lesson_id)
         enrolled_at = await self._enrollments.enrolled_since(user_id, course_id)
-        require_open(gated.decision(Viewer(enrolled_at=enrolled_at), self._clock.now()))
+        viewer = Viewer(enrolled_at=enrolled_at)
+        if enrolled_at is not None and has_requirements(outline):
+            # Conditional release: only a course with requirements pays the read of the learner's facts.
+            viewer = replace(viewer, facts=learner_facts(await self._queries.course_state(course_id, user_id)))
+            gated = replace(gated, unmet=tuple(locks_for(outline, viewer).get(lesson_id, ())))
+        require_open(gated.decision(viewer, self._clock.now()))
         if enrolled_at is None:  # a preview lesson opens to everyone, but only learners have progress
             raise Conflict("enroll in the course to record progress in it")
         return _Opened(user_id, outline, gated)
@@ -433,7 +436,10 @@ class ProgressService:
 
 
 def build_view(outline: CourseOutline, read: LearnerCourseRead, viewer: Viewer, now: datetime) -> CourseProgressView:
-    """The outline with the learner's per-lesson state, lock reasons, percentages and where to continue."""
+    """The outline with the learner's per-lesson state, lock reasons (release dates and conditional release,
+    judged on the facts of this same read), percentages and where to continue."""
+    viewer = replace(viewer, facts=learner_facts(read))
+    locks = locks_for(outline, viewer)
     rules, facts, state, last = read.rules, read.facts, read.progress, read.last
     completed = state.completed_lesson_ids if state else frozenset()
     sections = []
@@ -443,7 +449,9 @@ def build_view(outline: CourseOutline, read: LearnerCourseRead, viewer: Viewer, 
         lessons = []
         section_required = section_done = 0
         for lesson in section.lessons:
-            decision = decide(viewer, preview=lesson.preview, release=section.release, now=now)
+            decision = decide(
+                viewer, preview=lesson.preview, release=section.release, now=now, unmet=locks.get(lesson.id, ())
+            )
             done = lesson.id in completed or lesson_complete(lesson, rules, facts)
             optional = lesson.id in rules.optional_lesson_ids
             if done:
@@ -466,7 +474,7 @@ def build_view(outline: CourseOutline, read: LearnerCourseRead, viewer: Viewer, 
                     state=lesson_state,
                     access=decision.access,
                     available_at=decision.available_at,
-                    lock_reason=None if decision.allowed else LOCK_REASONS.get(decision.access, "locked"),
+                    lock_reason=None if decision.allowed else _refusal(decision),
                 )
             )
         required_total += section_required
@@ -492,3 +500,22 @@ def _user_of(actor: Principal) -> uuid.UUID:
     if actor.user_id is None:
         raise Unauthenticated("progress is a learner's: it needs a user's sign-in")
     return actor.user_id
+
+
+def learner_facts(read: LearnerCourseRead) -> LearnerFacts:
+    """What conditional release needs, from a read of the learner's progress (no second query)."""
+    quizzes = read.facts.quizzes
+    return LearnerFacts(
+        completed_lesson_ids=read.progress.completed_lesson_ids if read.progress else frozenset(),
+        best_quiz_percent={q: o.best_percent for q, o in quizzes.items() if o.best_percent is not None},
+        passed_quiz_ids=frozenset(q for q, o in quizzes.items() if o.passed),
+    )
+
+
+def _refusal(decision: Decision) -> str:
+    """Why the caller may not open the lesson, in the words of gating's own refusal."""
+    try:
+        require_open(decision)
+    except ContentLocked as refused:
+        return refused.detail
+    return "locked"

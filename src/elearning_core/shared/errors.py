@@ -89,18 +89,27 @@ class TooManyAttempts(DomainError):
 class ContentLocked(PermissionDenied):
     """Content the caller may know exists but may not open yet; ``reason`` says why.
 
-    ``reason`` is ``enrollment-required`` or ``not-yet-released`` (the problem type's last part);
-    ``available_at`` says when released content opens for this caller. A refusal like any
+    ``reason`` is ``enrollment-required``, ``not-yet-released`` or ``locked-by-requirement`` (the problem
+    type's last part); ``available_at`` says when released content opens for this caller, and
+    ``unmet_requirements`` what a locked lesson waits for (conditional release). A refusal like any
     ``PermissionDenied``, but always a 403, signed in or not: signing in alone would not open it.
     """
 
     code = "content_locked"
 
-    def __init__(self, reason: str, detail: str, *, available_at: datetime | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        detail: str,
+        *,
+        available_at: datetime | None = None,
+        unmet_requirements: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__("open this content", detail)
         self.detail = detail
         self.reason = reason
         self.available_at = available_at
+        self.unmet_requirements = unmet_requirements
 
 
 class DeadlineExceeded(DomainError):

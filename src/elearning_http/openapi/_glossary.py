@@ -10,6 +10,7 @@ from typing import Any
 
 ID = "018f6d1e-8a4b-7c3d-9e2f-0a1b2c3d4e5f"
 OTHER_ID = "018f6d1e-8a4b-7c3d-9e2f-0a1b2c3d4e60"
+THIRD_ID = "018f6d1e-8a4b-7c3d-9e2f-0a1b2c3d4e61"
 
 PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     # path ids
@@ -24,8 +25,9 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("path", "question_id"): "The question's id",
     ("path", "quiz_id"): "The quiz's id",
     ("path", "attempt_id"): "The attempt's id",
+    ("path", "path_id"): "The learning path's id",
     ("path", "number"): "A published version's number (1, 2, ...)",
-    ("path", "slug"): "The course's slug, as in its URL",
+    ("path", "slug"): "The course's (or learning path's) slug, as in its URL",
     ("path", "provider"): "The external identity provider's name, as `GET /api/v1/auth/providers` lists it",
     ("path", "language"): "The captions' language, a BCP 47 tag (`en`, `pt-BR`)",
     ("path", "token"): "The signed media token from `GET /api/v1/videos/{video_id}/playback`",
@@ -92,11 +94,24 @@ REQUEST_EXAMPLES: dict[str, Any] = {
         "preview": False,
     },
     "SectionReleaseSpec": {"release_after_days": 7},
+    "RequirementsSpec": {
+        "requirements": [{"kind": "previous"}, {"kind": "quiz", "assessment_id": ID, "min_percent": 80}]
+    },
     # enrollments
     "CohortChoice": {"cohort_id": ID},
     "EnrollmentSettings": {"self_enrollment": True, "capacity": 30, "prerequisites": []},
     "CreateCohort": {"name": "Spring 2027", "capacity": 30, "starts_at": "2027-03-01T09:00:00Z"},
     "UpdateCohort": {"capacity": 40},
+    # learning paths
+    "CreatePath": {"title": "Data engineering", "slug": "data-engineering", "description": "From SQL to pipelines"},
+    "UpdatePath": {"title": "Data engineering with Python"},
+    "SetStructure": {
+        "parts": [
+            {"kind": "required", "course_ids": [ID]},
+            {"kind": "elective", "title": "Pick one", "course_ids": [OTHER_ID, THIRD_ID], "required_count": 1},
+        ],
+        "prerequisites": [],
+    },
     # videos
     "CreateVideo": {"title": "Loops in 5 minutes"},
     "SavePosition": {"position_seconds": 42.5},

@@ -228,7 +228,7 @@ async def test_the_outline_says_why_a_lesson_is_locked_and_continue_skips_it() -
     locked, open_ = view.sections[0].lessons[0], view.sections[1].lessons[0]
     assert locked.access.value == "not_yet_released"
     assert locked.available_at == T0 + timedelta(days=3)
-    assert locked.lock_reason == "this lesson is not released yet"
+    assert locked.lock_reason == "this lesson opens at 2026-01-08T09:30:00+00:00"
     assert open_.lock_reason is None
     assert view.continue_at is not None
     assert view.continue_at.lesson_id == now.id

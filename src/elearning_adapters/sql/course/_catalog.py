@@ -34,6 +34,7 @@ from elearning_core.course.queries import (
     VersionSummary,
     published_outline_of,
 )
+from elearning_core.course.requirements import requirements_from_json
 
 _LESSON_COLUMNS = (
     course_lessons.c.id,
@@ -46,6 +47,7 @@ _LESSON_COLUMNS = (
     course_lessons.c.attachments,
     course_lessons.c.duration_seconds,
     course_lessons.c.preview,
+    course_lessons.c.requirements,
 )
 
 
@@ -210,6 +212,7 @@ class SqlCatalogQueries(CatalogQueries):
                         course_sections.c.title,
                         course_sections.c.release_at,
                         course_sections.c.release_after_days,
+                        course_sections.c.requirements,
                         course_lessons.c.id.label("lesson_id"),
                         course_lessons.c.title.label("lesson_title"),
                         course_lessons.c.kind,
@@ -219,6 +222,7 @@ class SqlCatalogQueries(CatalogQueries):
                         course_lessons.c.attachments,
                         course_lessons.c.duration_seconds,
                         course_lessons.c.preview,
+                        course_lessons.c.requirements.label("lesson_requirements"),
                     )
                     .select_from(course_sections)
                     .outerjoin(course_lessons, course_lessons.c.section_id == course_sections.c.id)
@@ -302,6 +306,7 @@ def _draft_lesson(
     attachments: list[dict[str, Any]] | None,
     duration_seconds: int | None,
     preview: bool,
+    requirements: list[dict[str, Any]] | None = None,
 ) -> LessonView:
     return LessonView(
         id=lesson_id,
@@ -314,6 +319,7 @@ def _draft_lesson(
         attachments=_attachment_views(attachments),
         duration_seconds=duration_seconds,
         preview=bool(preview),
+        requirements=list(requirements_from_json(requirements)),
     )
 
 
@@ -331,6 +337,7 @@ def _group_outline(rows: Sequence[Any]) -> list[SectionView]:
                     lessons=[],
                     release_at=r.release_at,
                     release_after_days=r.release_after_days,
+                    requirements=list(requirements_from_json(r.requirements)),
                 )
             )
         if r.lesson_id is not None:
@@ -347,6 +354,7 @@ def _group_outline(rows: Sequence[Any]) -> list[SectionView]:
                     r.attachments,
                     r.duration_seconds,
                     r.preview,
+                    r.lesson_requirements,
                 )
             )
     return sections

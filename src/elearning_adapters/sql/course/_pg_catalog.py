@@ -31,6 +31,7 @@ from elearning_core.course.queries import (
     VersionSummary,
     published_outline_of,
 )
+from elearning_core.course.requirements import requirements_from_json
 
 _PG_SUMMARY_COLUMNS = (
     "id, slug, title, summary, language, level, tags, owner_id, status, created_at, published_at, "
@@ -42,13 +43,13 @@ SELECT c.id, c.slug, c.title, c.summary, c.description, c.language, c.level, c.t
        COALESCE((
          SELECT json_agg(json_build_object(
                   'id', s.id, 'title', s.title, 'release_at', s.release_at,
-                  'release_after_days', s.release_after_days,
+                  'release_after_days', s.release_after_days, 'requirements', s.requirements,
                   'lessons', COALESCE((
                      SELECT json_agg(json_build_object(
                               'id', l.id, 'title', l.title, 'kind', l.kind, 'body_markdown', l.body_markdown,
                               'video_id', l.video_id, 'assessment_id', l.assessment_id,
                               'attachments', l.attachments, 'duration_seconds', l.duration_seconds,
-                              'preview', l.preview)
+                              'preview', l.preview, 'requirements', l.requirements)
                             ORDER BY l.position)
                      FROM course_lessons l WHERE l.section_id = s.id), '[]'::json))
                 ORDER BY s.position)
@@ -155,6 +156,7 @@ class PgCatalogQueries(CatalogQueries):
                     position=i,
                     release_at=_pg_datetime(s["release_at"]),
                     release_after_days=s["release_after_days"],
+                    requirements=list(requirements_from_json(s["requirements"])),
                     lessons=[
                         _draft_lesson(
                             uuid.UUID(x["id"]),
@@ -167,6 +169,7 @@ class PgCatalogQueries(CatalogQueries):
                             x["attachments"],
                             x["duration_seconds"],
                             x["preview"],
+                            x["requirements"],
                         )
                         for j, x in enumerate(s["lessons"])
                     ],

@@ -31,6 +31,7 @@ from elearning_core.course.model import (
     SectionRelease,
 )
 from elearning_core.course.ports import CourseRepository
+from elearning_core.course.requirements import requirements_from_json, requirements_to_json
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId
 
@@ -225,12 +226,16 @@ class SqlCourseRepository(CourseRepository):
                 course_sections.c.title,
                 course_sections.c.release_at,
                 course_sections.c.release_after_days,
+                course_sections.c.requirements,
             )
             .where(course_sections.c.course_id == course.id)
             .order_by(course_sections.c.position)
         ):
             sections[s.id] = Section(
-                id=SectionId(s.id), title=s.title, release=SectionRelease(s.release_at, s.release_after_days)
+                id=SectionId(s.id),
+                title=s.title,
+                release=SectionRelease(s.release_at, s.release_after_days),
+                requirements=requirements_from_json(s.requirements),
             )
         for lesson in await self._conn.execute(
             select(*_LESSON_COLUMNS)
@@ -238,7 +243,12 @@ class SqlCourseRepository(CourseRepository):
             .order_by(course_lessons.c.section_id, course_lessons.c.position)
         ):
             sections[lesson.section_id].lessons.append(
-                Lesson(id=LessonId(lesson.id), title=lesson.title, content=_lesson_content(lesson))
+                Lesson(
+                    id=LessonId(lesson.id),
+                    title=lesson.title,
+                    content=_lesson_content(lesson),
+                    requirements=requirements_from_json(lesson.requirements),
+                )
             )
         course.sections = list(sections.values())
         self._seen[course.id] = course
@@ -304,6 +314,7 @@ class SqlCourseRepository(CourseRepository):
                         "title": s.title,
                         "release_at": s.release.release_at,
                         "release_after_days": s.release.release_after_days,
+                        "requirements": requirements_to_json(s.requirements),
                     }
                     for i, s in enumerate(course.sections)
                 ],
@@ -316,6 +327,7 @@ class SqlCourseRepository(CourseRepository):
                 "position": i,
                 "title": lesson.title,
                 **_lesson_content_row(lesson.content),
+                "requirements": requirements_to_json(lesson.requirements),
             }
             for s in course.sections
             for i, lesson in enumerate(s.lessons)

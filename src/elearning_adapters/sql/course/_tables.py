@@ -74,6 +74,8 @@ course_sections = Table(
     # Content gating: when the section opens to learners (at most one of the two).
     Column("release_at", UtcDateTime, nullable=True),
     Column("release_after_days", Integer, nullable=True),
+    # Conditional release: what a learner must meet first, as ``Requirement.to_json`` items (NULL: nothing).
+    Column("requirements", JSON(none_as_null=True), nullable=True),
 )
 Index("ix_course_sections_course_id_position", course_sections.c.course_id, course_sections.c.position)
 
@@ -94,6 +96,8 @@ course_lessons = Table(
     Column("duration_seconds", Integer, nullable=True),
     # A free preview lesson: open to everyone (content gating).
     Column("preview", Boolean, nullable=False, server_default=false()),
+    # Conditional release: what a learner must meet first, as ``Requirement.to_json`` items (NULL: nothing).
+    Column("requirements", JSON(none_as_null=True), nullable=True),
 )
 Index(
     "ix_course_lessons_course_id_section_id_position",

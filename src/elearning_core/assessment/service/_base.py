@@ -34,6 +34,7 @@ from elearning_core.assessment.service._views import attempt_view
 from elearning_core.auth.model import Permission, ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
 from elearning_core.course.gating import ContentGate, PublishedOutlines, require_open
+from elearning_core.course.requirements import LearnerFactsReader
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import (
     Conflict,
@@ -64,12 +65,14 @@ class _Base:
         policy: Policy,
         cursors: CursorCodec,
         outlines: PublishedOutlines | None = None,
+        learner_facts: LearnerFactsReader | None = None,
     ) -> None:
         self._uow, self._queries, self._enrollments, self._courses = uow, queries, enrollments, courses
         self._resources, self._matcher, self._clock, self._policy = resources, matcher, clock, policy
         self._cursors = cursors
         # Who may read and take a quiz is the course's gating decision, by the published lessons that show it.
-        self._gate = ContentGate(outlines, enrollments)
+        # The lessons' requirements gate it too (conditional release), by the learner's facts.
+        self._gate = ContentGate(outlines, enrollments, learner_facts)
 
     async def _submit(
         self, uow: AssessmentUnitOfWork, attempt: Attempt, quiz: Quiz, reason: SubmitReason, now: datetime

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from elearning_core.course.requirements import Requirement
 from elearning_core.course.values import (
     _CONTENT_TYPE_RE,
     ATTACHMENT_SIZE_MAX,
@@ -183,6 +184,8 @@ class Lesson:
     id: LessonId
     title: str
     content: LessonContent = field(default_factory=LessonContent)
+    requirements: tuple[Requirement, ...] = ()
+    """What a learner must meet before opening the lesson (conditional release)."""
 
 
 @dataclass(slots=True)
@@ -191,6 +194,8 @@ class Section:
     title: str
     lessons: list[Lesson] = field(default_factory=list)
     release: SectionRelease = field(default_factory=SectionRelease)
+    requirements: tuple[Requirement, ...] = ()
+    """What a learner must meet before opening any lesson of the section (conditional release)."""
 
     def lesson(self, lesson_id: uuid.UUID) -> Lesson:
         for lesson in self.lessons:

@@ -24,6 +24,13 @@ from elearning_core.course.model._content import (
     SectionRelease,
     escaped_text_html,
 )
+from elearning_core.course.requirements import (
+    OutlineItem,
+    Requirement,
+    check_requirement_list,
+    requirement_problems,
+    requirements_to_json,
+)
 from elearning_core.course.values import (
     DESCRIPTION_MAX,
     LESSONS_MAX,
@@ -41,7 +48,7 @@ from elearning_core.course.values import (
     check_title,
     slugify,
 )
-from elearning_core.shared.errors import Conflict, NotFound
+from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId, new_uuid
 
@@ -59,6 +66,7 @@ _DRAFT_EDITS: frozenset[type[DomainEvent]] = frozenset(
         ev.LessonRemoved,
         ev.LessonContentChanged,
         ev.SectionReleaseChanged,
+        ev.RequirementsChanged,
     }
 )
 
@@ -249,6 +257,83 @@ class Course:
             release_after_days=release.release_after_days,
         )
 
+    # -- conditional release -------------------------------------------------------
+
+    def set_section_requirements(
+        self, section_id: uuid.UUID, requirements: Sequence[Requirement], at: datetime
+    ) -> None:
+        """What a learner must meet before any lesson of the section opens (values already ``Requirement.checked``)."""
+        self._ensure_editable()
+        section = self.section(section_id)
+        self._set_requirements(section, None, tuple(requirements), at)
+
+    def set_lesson_requirements(
+        self, section_id: uuid.UUID, lesson_id: uuid.UUID, requirements: Sequence[Requirement], at: datetime
+    ) -> None:
+        """What a learner must meet before the lesson opens (values already ``Requirement.checked``)."""
+        self._ensure_editable()
+        section = self.section(section_id)
+        self._set_requirements(section, section.lesson(lesson_id), tuple(requirements), at)
+
+    def _set_requirements(
+        self, section: Section, lesson: Lesson | None, requirements: tuple[Requirement, ...], at: datetime
+    ) -> None:
+        check_requirement_list(requirements)
+        holder: Section | Lesson = lesson if lesson is not None else section
+        if holder.requirements == requirements:
+            return
+        before = holder.requirements
+        known = set(requirement_problems(self.requirement_outline()))  # an earlier edit's: publish reports them
+        holder.requirements = requirements
+        cycle_known = any(p.field == "requirements" for p in known)  # (named by where the search met it)
+        problems = [
+            p
+            for p in requirement_problems(self.requirement_outline())
+            if p not in known and not (cycle_known and p.field == "requirements")
+        ]
+        if problems:
+            holder.requirements = before
+            raise ValidationFailed(
+                f"requirements: {problems[0].field} {problems[0].message}",
+                [FieldError(_local_field(p.field), p.message) for p in problems],
+            )
+        self._record_requirements(section, lesson, at)
+
+    def _record_requirements(self, section: Section, lesson: Lesson | None, at: datetime) -> None:
+        holder: Section | Lesson = lesson if lesson is not None else section
+        self._record(
+            ev.RequirementsChanged,
+            at,
+            section_id=section.id,
+            lesson_id=lesson.id if lesson is not None else None,
+            requirements=requirements_to_json(holder.requirements) or [],
+        )
+
+    def requirement_outline(self) -> list[OutlineItem]:
+        """The draft as the requirement checks read it."""
+        return [
+            OutlineItem(
+                section_id=s.id,
+                title=s.title,
+                requirements=s.requirements,
+                lessons=tuple(
+                    (lesson.id, lesson.title, lesson.content.assessment_id, lesson.requirements) for lesson in s.lessons
+                ),
+            )
+            for s in self.sections
+        ]
+
+    def _prune_requirements(self, removed_lesson_ids: set[uuid.UUID], at: datetime) -> None:
+        """Drop the requirements naming removed lessons (recording each change), rather than refuse the removal."""
+        for section in self.sections:
+            holders: list[tuple[Section | Lesson, Lesson | None]] = [(section, None)]
+            holders += [(x, x) for x in section.lessons]
+            for holder, lesson in holders:
+                kept = tuple(r for r in holder.requirements if r.lesson_id not in removed_lesson_ids)
+                if kept != holder.requirements:
+                    holder.requirements = kept
+                    self._record_requirements(section, lesson, at)
+
     def reorder_sections(self, section_ids: Sequence[uuid.UUID], at: datetime) -> None:
         self._ensure_editable()
         _check_permutation("section", [s.id for s in self.sections], section_ids)
@@ -265,6 +350,7 @@ class Course:
             raise Conflict("removing this section would leave the published course without lessons")
         self.sections.remove(section)
         self._record(ev.SectionRemoved, at, section_id=section.id, lesson_ids=[lesson.id for lesson in section.lessons])
+        self._prune_requirements({lesson.id for lesson in section.lessons}, at)
 
     # -- lessons -----------------------------------------------------------------
 
@@ -340,6 +426,7 @@ class Course:
             raise Conflict("removing the last lesson of a published course is not allowed; unpublish it first")
         section.lessons.remove(lesson)
         self._record(ev.LessonRemoved, at, section_id=section.id, lesson_id=lesson.id)
+        self._prune_requirements({lesson.id}, at)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -358,6 +445,12 @@ class Course:
             raise Conflict("course is already published and its draft has no unpublished changes")
         if self.lesson_count == 0:
             raise Conflict("a course needs at least one lesson before it can be published")
+        problems = requirement_problems(self.requirement_outline(), strict=False)
+        if problems:
+            # Edits after the requirements were set (a reorder, a quiz taken off a lesson) made them wrong.
+            raise Conflict(
+                f"the conditional release requirements no longer hold: {problems[0].field} {problems[0].message}"
+            )
         number = (self.published_version or 0) + 1
         self.status = CourseStatus.PUBLISHED
         self.published_at = at
@@ -397,6 +490,7 @@ class Course:
                     "title": section.title,
                     "release_at": section.release.release_at.isoformat() if section.release.release_at else None,
                     "release_after_days": section.release.release_after_days,
+                    "requirements": requirements_to_json(section.requirements),
                     "lessons": [
                         {
                             "id": str(lesson.id),
@@ -409,6 +503,7 @@ class Course:
                             "attachments": [a.to_json() for a in lesson.content.attachments],
                             "duration_seconds": lesson.content.duration_seconds,
                             "preview": lesson.content.preview,
+                            "requirements": requirements_to_json(lesson.requirements),
                         }
                         for lesson in section.lessons
                     ],
@@ -434,6 +529,13 @@ class Course:
         if self.status is not CourseStatus.DRAFT:
             raise Conflict(f"only a draft course can be deleted (it is {self.status}); archive it instead")
         self._record(ev.CourseDeleted, at, slug=self.slug)
+
+
+def _local_field(path: str) -> str:
+    """A whole-outline field path (``sections.0.lessons.2.requirements.1.lesson_id``) as the request's:
+    the part from ``requirements`` on, which is what the author sent."""
+    index = path.rfind("requirements")
+    return path[index:] if index >= 0 else path
 
 
 def _str_or_none(value: uuid.UUID | None) -> str | None:

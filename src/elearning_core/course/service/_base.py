@@ -26,6 +26,7 @@ from elearning_core.course.queries import (
     CatalogQueries,
     CourseOutline,
 )
+from elearning_core.course.requirements import LearnerFactsReader, NoFactsReader, has_requirements
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import NotFound
 from elearning_core.shared.pagination import CursorCodec
@@ -65,28 +66,35 @@ class _Base:
         cursors: CursorCodec,
         renderer: MarkdownRenderer | None = None,
         enrollments: EnrollmentDates | None = None,
+        facts: LearnerFactsReader | None = None,
     ) -> None:
         self._uow, self._queries, self._clock, self._policy, self._cursors = uow, queries, clock, policy, cursors
         # Without the enrollment read (library callers, tests), nobody counts as enrolled: learners see
         # the preview lessons only. The platform wires the (cached) enrollment read.
         self._enrollments = enrollments
+        # What learners have done, for conditional release: the progress module's read. Without it
+        # (library callers, tests), nobody has done anything yet: lessons behind requirements stay locked.
+        self._facts: LearnerFactsReader = facts or NoFactsReader()
         # Without a renderer (library callers, tests), text is escaped rather than rendered: still safe.
         self._renderer: MarkdownRenderer = renderer or _EscapingRenderer()
 
     def _may_see_drafts(self, actor: Principal, outline: CourseOutline) -> bool:
         return self._policy.authorize(actor, VIEW_UNPUBLISHED, outline).allowed
 
-    async def _viewer(self, actor: Principal, course_id: uuid.UUID, *, as_learner: bool = False) -> Viewer:
-        """The gating viewer of a non-staff read: one indexed query for a signed-in caller (none if cached).
+    async def _viewer(self, actor: Principal, outline: CourseOutline, *, as_learner: bool = False) -> Viewer:
+        """The gating viewer of a non-staff read: one indexed query for a signed-in caller (none if cached),
+        and one read of the learner's facts when the course has requirements (conditional release).
 
         ``as_learner``: staff reading as a learner, enrolled since their own enrollment, or since now.
         """
         if actor.user_id is None or self._enrollments is None:
             return Viewer(enrolled_at=self._clock.now()) if as_learner else OUTSIDER
-        enrolled_at = await self._enrollments.enrolled_since(actor.user_id, course_id)
+        enrolled_at = await self._enrollments.enrolled_since(actor.user_id, outline.id)
         if as_learner and enrolled_at is None:
             enrolled_at = self._clock.now()
-        return Viewer(enrolled_at=enrolled_at)
+        if enrolled_at is None or not has_requirements(outline):
+            return Viewer(enrolled_at=enrolled_at)
+        return Viewer(enrolled_at=enrolled_at, facts=await self._facts.learner_facts(actor.user_id, outline.id))
 
     @staticmethod
     async def _load(uow: CourseUnitOfWork, course_id: uuid.UUID) -> Course:

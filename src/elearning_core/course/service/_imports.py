@@ -8,8 +8,11 @@ from datetime import datetime
 
 from elearning_core.course.commands import (
     CourseSpec,
+    LessonRequirementSpec,
     LessonSpec,
+    RequirementSpec,
     SetLessonContent,
+    requirement_of,
 )
 from elearning_core.course.model import (
     Course,
@@ -21,7 +24,7 @@ from elearning_core.course.model import (
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.course.service._base import CREATE, _Base, _content_of
 from elearning_core.shared.errors import Conflict, FieldError, ValidationFailed
-from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId
+from elearning_core.shared.ids import CourseId, LessonId, SectionId, UserId, new_uuid
 from elearning_core.shared.ports import Principal, require
 
 
@@ -128,6 +131,15 @@ def _build_from_spec(
                         )
                     )
                     course.set_lesson_content(section.id, lesson.id, content, at)
+        # Requirements once the whole outline exists: they may name any lesson of the course.
+        for section_spec, section in zip(spec.sections, course.sections, strict=True):
+            if section_spec.requirements:
+                requirements = [requirement_of(r, i) for i, r in enumerate(section_spec.requirements)]
+                course.set_section_requirements(section.id, requirements, at)
+            for lesson_spec, lesson in zip(section_spec.lessons, section.lessons, strict=True):
+                if lesson_spec.requirements:
+                    requirements = [requirement_of(r, i) for i, r in enumerate(lesson_spec.requirements)]
+                    course.set_lesson_requirements(section.id, lesson.id, requirements, at)
         if spec.status is CourseStatus.PUBLISHED:
             course.publish(at, by=by, render=render)
         elif spec.status is CourseStatus.ARCHIVED:
@@ -153,6 +165,10 @@ async def _copies(uow: CourseUnitOfWork, specs: Sequence[CourseSpec]) -> list[Co
             raise _record_error(index, spec.slug, exc.errors[0].message, "slug") from None
         slug = first_free_slug(base, chosen | await uow.courses.slugs_starting_with(base))
         chosen.add(slug)
+        # Fresh lesson ids made here rather than by the aggregate, so requirements naming a lesson follow it.
+        new_ids = {
+            lesson.id: new_uuid() for section in spec.sections for lesson in section.lessons if lesson.id is not None
+        }
         copies.append(
             spec.model_copy(
                 update={
@@ -162,7 +178,8 @@ async def _copies(uow: CourseUnitOfWork, specs: Sequence[CourseSpec]) -> list[Co
                         section.model_copy(
                             update={
                                 "id": None,
-                                "lessons": [_lesson_copy(lesson) for lesson in section.lessons],
+                                "requirements": _requirements_copy(section.requirements, new_ids),
+                                "lessons": [_lesson_copy(lesson, new_ids) for lesson in section.lessons],
                             }
                         )
                         for section in spec.sections
@@ -173,10 +190,28 @@ async def _copies(uow: CourseUnitOfWork, specs: Sequence[CourseSpec]) -> list[Co
     return copies
 
 
-def _lesson_copy(lesson: LessonSpec) -> LessonSpec:
+def _lesson_copy(lesson: LessonSpec, new_ids: dict[uuid.UUID, uuid.UUID]) -> LessonSpec:
     content = lesson.content
     if content is not None and content.attachments:
         content = content.model_copy(
             update={"attachments": [a.model_copy(update={"id": None}) for a in content.attachments]}
         )
-    return lesson.model_copy(update={"id": None, "content": content})
+    return lesson.model_copy(
+        update={
+            "id": new_ids.get(lesson.id) if lesson.id is not None else None,
+            "content": content,
+            "requirements": _requirements_copy(lesson.requirements, new_ids),
+        }
+    )
+
+
+def _requirements_copy(
+    requirements: list[RequirementSpec], new_ids: dict[uuid.UUID, uuid.UUID]
+) -> list[RequirementSpec]:
+    """The requirements with the lessons they name renamed to the copy's (others are left to be refused)."""
+    return [
+        r.model_copy(update={"lesson_id": new_ids.get(r.lesson_id, r.lesson_id)})
+        if isinstance(r, LessonRequirementSpec)
+        else r
+        for r in requirements
+    ]

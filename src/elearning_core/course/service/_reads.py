@@ -132,7 +132,7 @@ class _Reads(_Base):
         """
         outline = await self.get_outline(actor, course_id, None, view_as)
         lesson = find_lesson(outline, lesson_id).lesson
-        require_open(Decision(lesson.access, lesson.available_at))
+        require_open(Decision(lesson.access, lesson.available_at, tuple(lesson.unmet_requirements)))
         return lesson
 
     async def list_versions(
@@ -174,7 +174,7 @@ class _Reads(_Base):
                     raise NotFound("course", key)
                 if staff and view_as is None:
                     return published
-                viewer = await self._viewer(actor, published.id, as_learner=staff)
+                viewer = await self._viewer(actor, published, as_learner=staff)
                 return gate_outline(replace(published, has_unpublished_changes=False), viewer, self._clock.now())
         elif version is not None:
             # No such version: staff learn so much; for others it looks like any unknown course.

@@ -18,8 +18,11 @@ from elearning_core.course.commands import (
     ReorderLessons,
     ReorderSections,
     SetLessonContent,
+    SetLessonRequirements,
     SetSectionRelease,
+    SetSectionRequirements,
     UpdateCourse,
+    requirement_of,
 )
 from elearning_core.course.model import (
     Course,
@@ -136,6 +139,28 @@ class _Writes(_Base):
             actor, cmd.course_id, lambda c, at: c.set_section_release(cmd.section_id, release, at)
         )
         return next(s for s in outline_of(course).sections if s.id == cmd.section_id)
+
+    async def set_section_requirements(self, actor: Principal, cmd: SetSectionRequirements) -> SectionView:
+        """Set what a learner must meet before any lesson of the section opens (in the draft)."""
+        requirements = [requirement_of(spec, i) for i, spec in enumerate(cmd.requirements)]
+        course = await self._edit(
+            actor, cmd.course_id, lambda c, at: c.set_section_requirements(cmd.section_id, requirements, at)
+        )
+        return next(s for s in outline_of(course).sections if s.id == cmd.section_id)
+
+    async def set_lesson_requirements(self, actor: Principal, cmd: SetLessonRequirements) -> LessonView:
+        """Set what a learner must meet before the lesson opens (in the draft)."""
+        requirements = [requirement_of(spec, i) for i, spec in enumerate(cmd.requirements)]
+        course = await self._edit(
+            actor,
+            cmd.course_id,
+            lambda c, at: c.set_lesson_requirements(cmd.section_id, cmd.lesson_id, requirements, at),
+        )
+        section = next(s for s in outline_of(course).sections if s.id == cmd.section_id)
+        lesson = next(item for item in section.lessons if item.id == cmd.lesson_id)
+        return (
+            replace(lesson, body_html=self._renderer.render(lesson.body_markdown)) if lesson.body_markdown else lesson
+        )
 
     async def reorder_sections(self, actor: Principal, cmd: ReorderSections) -> Course:
         return await self._edit(actor, cmd.course_id, lambda c, at: c.reorder_sections(cmd.section_ids, at))

@@ -21,9 +21,12 @@ from elearning_core.course.commands import (
     RenameSection,
     ReorderLessons,
     ReorderSections,
+    RequirementsSpec,
     SectionReleaseSpec,
     SetLessonContent,
+    SetLessonRequirements,
     SetSectionRelease,
+    SetSectionRequirements,
     UpdateCourse,
 )
 from elearning_core.course.queries import (
@@ -44,6 +47,15 @@ from elearning_http.routes.courses._schemas import (
     Rename,
     SectionId,
     SectionOrder,
+)
+
+_REQUIREMENTS_DESCRIPTION = (
+    "Conditional release: replaces the whole list (empty removes it). Kinds: `previous`; `lesson` "
+    "(a lesson of this course, not the one requiring it, completed); `quiz` (an assessment a lesson of this "
+    "course shows, passed, with at least `min_percent` as the best graded percent when given). 422 names the "
+    "bad item by its path, also when the requirements would wait on each other in a cycle. Learners see them "
+    "once the course is published again; until met, the lesson's access is `locked` and reading it answers "
+    "403 `urn:elearning:problem:locked-by-requirement` with `unmet_requirements`. Staff are never held back."
 )
 
 
@@ -170,6 +182,24 @@ class _Authoring:
         cmd = SetSectionRelease(course_id=course_id, section_id=section_id, **dict(data))
         return await course_service.set_section_release(principal, cmd)
 
+    @put(
+        "/{course_id:uuid}/sections/{section_id:uuid}/requirements",
+        summary="Set what a section requires before its lessons open (in the draft)",
+        description=_REQUIREMENTS_DESCRIPTION
+        + " On a section, `previous` means every lesson of the section before it completed.",
+        responses=WRITE_ERRORS,
+    )
+    async def set_section_requirements(
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        section_id: SectionId,
+        data: JSONBody[RequirementsSpec],
+    ) -> SectionView:
+        cmd = SetSectionRequirements(course_id=course_id, section_id=section_id, requirements=data.requirements)
+        return await course_service.set_section_requirements(principal, cmd)
+
     @delete(
         "/{course_id:uuid}/sections/{section_id:uuid}",
         summary="Remove a section and its lessons",
@@ -257,6 +287,28 @@ class _Authoring:
     ) -> LessonView:
         cmd = SetLessonContent(course_id=course_id, section_id=section_id, lesson_id=lesson_id, **dict(data))
         return await course_service.set_lesson_content(principal, cmd)
+
+    @put(
+        "/{course_id:uuid}/sections/{section_id:uuid}/lessons/{lesson_id:uuid}/requirements",
+        summary="Set what a lesson requires before it opens (in the draft)",
+        description=_REQUIREMENTS_DESCRIPTION
+        + " On a lesson, `previous` means the lesson before it in outline order (across sections) completed; "
+        "its section's requirements apply as well.",
+        responses=WRITE_ERRORS,
+    )
+    async def set_lesson_requirements(
+        self,
+        course_service: NamedDependency[CourseService],
+        principal: NamedDependency[Principal],
+        course_id: CourseId,
+        section_id: SectionId,
+        lesson_id: LessonId,
+        data: JSONBody[RequirementsSpec],
+    ) -> LessonView:
+        cmd = SetLessonRequirements(
+            course_id=course_id, section_id=section_id, lesson_id=lesson_id, requirements=data.requirements
+        )
+        return await course_service.set_lesson_requirements(principal, cmd)
 
     @delete(
         "/{course_id:uuid}/sections/{section_id:uuid}/lessons/{lesson_id:uuid}",
