@@ -257,6 +257,9 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/courses/{course_id}/gradebook", "get"),
     ("/api/v1/courses/{course_id}/gradebook.csv", "get"),
     ("/api/v1/courses/{course_id}/my-grades", "get"),
+    # conditional release
+    ("/api/v1/courses/{course_id}/sections/{section_id}/requirements", "put"),
+    ("/api/v1/courses/{course_id}/sections/{section_id}/lessons/{lesson_id}/requirements", "put"),
     # progress
     ("/api/v1/courses/{course_id}/lessons/{lesson_id}/view", "post"),
     ("/api/v1/courses/{course_id}/lessons/{lesson_id}/done", "post"),
