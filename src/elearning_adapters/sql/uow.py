@@ -11,6 +11,7 @@ from typing import Protocol, Self
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from elearning_adapters.sql import commit_hooks
 from elearning_adapters.sql.assessment import (
     ATTEMPT_EXISTS,
     SqlAttemptRepository,
@@ -79,6 +80,17 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
     cache entries, so a writer reads its own writes at once. It is an
     optimisation only; the outbox and its consumers remain what makes every
     other process see the change, and its failure never fails the commit.
+
+    ``SqlUnitOfWork.joining(conn)`` serves an event handler: it works in the
+    transaction the dispatcher opened on ``conn`` (with the inbox rows of the
+    batch) instead of one of its own. Its ``commit()`` flushes the
+    repositories and appends the events to the outbox in that transaction but
+    does not commit it; the dispatcher commits everything at once, and the
+    after-commit hook runs after that real commit (``commit_hooks``), never if
+    the batch rolls back. Leaving the block without ``commit()`` drops what
+    the repositories buffered; a failure must propagate (the dispatcher then
+    rolls the whole transaction back), since a joined unit of work cannot roll
+    back alone.
     """
 
     courses: SqlCourseRepository
@@ -100,11 +112,25 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
     attempts: SqlAttemptRepository
     grades: SqlGradeRepository
 
-    def __init__(self, db: Database, after_commit: AfterCommit | None = None) -> None:
+    def __init__(
+        self, db: Database | None, after_commit: AfterCommit | None = None, *, connection: AsyncConnection | None = None
+    ) -> None:
+        if db is None and connection is None:
+            raise ValueError("a unit of work needs a database, or a connection to join")
         self._db = db
         self._after_commit = after_commit
+        self._joined = connection
         self._stack: contextlib.AsyncExitStack | None = None
         self._conn: AsyncConnection | None = None
+
+    @classmethod
+    def joining(cls, connection: AsyncConnection, after_commit: AfterCommit | None = None) -> SqlUnitOfWork:
+        """A unit of work inside the transaction already begun on ``connection`` (an event handler's)."""
+        return cls(None, after_commit, connection=connection)
+
+    @property
+    def joined(self) -> bool:
+        return self._joined is not None
 
     @property
     def connection(self) -> AsyncConnection:
@@ -113,6 +139,13 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
         return self._conn
 
     async def __aenter__(self) -> Self:
+        if self._joined is not None:
+            if not self._joined.in_transaction():
+                raise RuntimeError("a joined unit of work needs the transaction of its connection begun")
+            self._conn = self._joined
+            self._open_repositories(self._joined)
+            return self
+        assert self._db is not None
         self._stack = contextlib.AsyncExitStack()
         self._conn = await self._stack.enter_async_context(self._db.write())
         try:
@@ -126,7 +159,10 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
             if translated is None:
                 raise
             raise translated from exc
-        conn = self._conn
+        self._open_repositories(self._conn)
+        return self
+
+    def _open_repositories(self, conn: AsyncConnection) -> None:
         self.courses = SqlCourseRepository(conn)
         self.users = SqlUserRepository(conn)
         self.organizations = SqlOrganizationRepository(conn)
@@ -145,11 +181,13 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
         self.quizzes = SqlQuizRepository(conn)
         self.attempts = SqlAttemptRepository(conn)
         self.grades = SqlGradeRepository(conn)
-        return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._joined is not None:
+            self._conn = None  # the transaction is its owner's: committed or rolled back there
+            return
         try:
             if self._conn is not None and self._conn.in_transaction():
                 await self._conn.rollback()
@@ -178,20 +216,30 @@ class SqlUnitOfWork(CourseUnitOfWork, AuthUnitOfWork, EnrollmentUnitOfWork, Vide
             await self.quizzes.flush()
             await self.attempts.flush()
             await append_to_outbox(conn, [e for a in aggregates for e in a.pending_events])
-            await conn.commit()
+            if self._joined is None:
+                await conn.commit()
         except IntegrityError as exc:
-            await conn.rollback()
+            if self._joined is None:
+                await conn.rollback()
             if is_attempt_key_violation(exc):
                 raise AttemptExists(ATTEMPT_EXISTS) from None
             raise Conflict(_integrity_message(exc)) from None
         events = [e for a in aggregates for e in a.pull_events()]
-        if events and self._after_commit is not None:
+        if events and self._after_commit is not None and self._joined is not None:
+            after_commit = self._after_commit
+            commit_hooks.defer(conn, lambda: after_commit(events))
+        elif events and self._after_commit is not None:
             try:
                 await self._after_commit(events)
             except Exception:
                 log.exception("after-commit hook failed; the events are in the outbox all the same")
 
     async def rollback(self) -> None:
+        if self._joined is not None:
+            raise RuntimeError(
+                "a unit of work joined to a handler's transaction cannot roll back alone: raise, and the "
+                "dispatcher rolls the whole transaction back"
+            )
         await self.connection.rollback()
 
 
