@@ -76,6 +76,7 @@ def _event_transport(
         database,
         subscriptions,
         poll_seconds=settings.events_poll_seconds,
+        batch_size=settings.consumer_batch_size,
         max_attempts=settings.consumer_max_attempts,
         retention=retention_of(settings.outbox_retention_hours),
         inbox_retention=retention_of(settings.inbox_retention_hours),
