@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from elearning_adapters import metrics
-from elearning_adapters.events.dispatch import Dispatched, EventDispatcher, Outcome, describe
+from elearning_adapters.events.dispatch import Dispatched, DispatchStats, EventDispatcher, Outcome, describe
 from elearning_adapters.events.subscriptions import Subscription
 from elearning_adapters.kafka.producer import DEFAULT_PRODUCER_NAME, envelope_for
 from elearning_adapters.sql.dead_letters import DeadLetterStore
@@ -108,6 +108,10 @@ class InProcessEventTransport:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = TransportStats()
+
+    def dispatch_stats(self) -> dict[str, DispatchStats]:
+        """Per subscription: what its dispatcher handled, and in how many batches."""
+        return {name: dispatcher.stats for name, (_, dispatcher, _) in self._dispatchers.items()}
 
     # -- lifecycle -----------------------------------------------------------------------
 
