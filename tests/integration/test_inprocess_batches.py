@@ -17,9 +17,13 @@ from elearning_adapters import Platform
 from elearning_adapters.events import Subscription
 from elearning_adapters.sql.dead_letters import DeadLetterStore
 from elearning_core.course import events as ev
+from elearning_core.course.commands import CreateCourse
+from elearning_core.course.model import Course
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import DomainEvent
-from tests.integration.test_batched_dispatch import counting_commits
+from elearning_core.shared.ports import SYSTEM
+from tests.fakes import T0
+from tests.integration.test_batched_dispatch import counting_commits, course_titles
 from tests.integration.test_inprocess_events import (
     COURSE_TYPES,
     Effects,
@@ -123,3 +127,29 @@ async def test_a_subscription_with_a_batch_handler_gets_the_round_in_one_call(
     await transport(platform, setwise, batch_size=50).drain()
     assert calls == [await committed_event_ids(platform.database)]
     assert set((await effects.counts()).values()) == {1}
+
+
+async def test_a_handler_calls_the_domain_in_the_platforms_joined_unit_of_work_and_its_events_flow_on(
+    platform: Platform, effects: Effects
+) -> None:
+    """The wiring's ``joined_unit_of_work``: the handler's course and its event commit with the batch."""
+    joined = platform.container.adapters.joined_unit_of_work
+    follow_ups: list[uuid.UUID] = []
+
+    async def create_follow_up(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        if event.aggregate_id in follow_ups:
+            return  # a follow-up's own creation: nothing to follow
+        async with joined(conn) as uow:
+            course = Course.create(title=f"Follow-up {event.aggregate_id}", slug=None, at=T0)
+            uow.courses.add(course)
+            await uow.commit()
+        follow_ups.append(course.id)
+
+    reacting = Subscription(name="reacting", description="test", handlers={ev.CourseCreated.type: create_follow_up})
+    original = await platform.courses.create(SYSTEM, CreateCourse(title="Original"))
+    events = transport(platform, reacting, effects.subscription("watching"), batch_size=50)
+    assert await events.drain() == 2  # the original's event, then the follow-up's (committed by the batch)
+    assert len(follow_ups) == 1
+    assert await course_titles(platform.database) == ["Follow-up " + str(original.id), "Original"]
+    watched = await effects.counts()
+    assert len(watched) == 2, "the follow-up's event reached the other subscription through the outbox"
