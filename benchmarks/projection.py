@@ -12,7 +12,7 @@ What it does (see benchmarks/README.md):
    process group, a free loopback port) and creates a throwaway PostgreSQL database
    (``elearning_bench_<random>``) migrated with ``elearning_adapters.sql.migrate.upgrade``, plus a
    projection table ``bench_projection (course_id PRIMARY KEY, events, last_type)``;
-2. per round, publishes real course events (``relay.py``'s ``real_course_events``: what ``Course``
+2. per round, publishes real course events (``relay.py``'s ``in_memory_records``: what ``Course``
    aggregates record) to a fresh 6-partition topic with the relay's producer, BEFORE the consumer starts,
    so the consumer drains a backlog (the figure is the consumer's throughput, not the producer's);
 3. runs ONE real ``ConsumerRunner`` (the worker's class: inbox dedupe, offsets committed after handling)
@@ -32,18 +32,16 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from catalog import DEFAULT_ADMIN_URL, _cpu_model, _git_revision, _version, log, throwaway_database
-from relay import noida_broker, real_course_events
+from relay import in_memory_records, noida_broker
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -84,25 +82,11 @@ class Round:
     counted: int  # sum of bench_projection.events after the round: must equal `events`
 
 
-async def publish(bootstrap: str, topic: str, events: Sequence[Any]) -> None:
+async def publish(bootstrap: str, topic: str, count: int) -> set[str]:
+    """``count`` real course events on ``topic``; returns their types."""
     from elearning_adapters.kafka import KafkaEventPublisher
-    from elearning_adapters.sql.outbox_store import OutboxRecord
 
-    now = datetime.now(UTC)
-    records = [
-        OutboxRecord(
-            id=n + 1,
-            event_id=e.event_id,
-            topic=topic,
-            message_key=str(e.aggregate_id),
-            event_type=e.type,
-            payload=e.payload(),
-            occurred_at=e.occurred_at,
-            created_at=now,
-            attempts=0,
-        )
-        for n, e in enumerate(events)
-    ]
+    records = [replace(r, topic=topic) for r in in_memory_records(count)]
     publisher = KafkaEventPublisher(bootstrap, delivery_timeout=60.0)
     try:
         await asyncio.to_thread(publisher.ensure_topics, [topic], partitions=PARTITIONS)
@@ -110,6 +94,7 @@ async def publish(bootstrap: str, topic: str, events: Sequence[Any]) -> None:
             await publisher.publish(records[start : start + 5_000])
     finally:
         await publisher.aclose()
+    return {r.event_type for r in records}
 
 
 async def one_round(
@@ -129,11 +114,10 @@ async def one_round(
     async with db.write() as conn:
         await conn.execute(text("TRUNCATE bench_projection"))
         await conn.commit()
-    events = real_course_events(count, random.Random(count))
     topic = f"bench.projection.{name.replace(' ', '-')}.{uuid.uuid4().hex[:8]}"
-    await publish(bootstrap, topic, events)
+    types = await publish(bootstrap, topic, count)
     log(f"{name}: {count} events published to {topic}")
-    handlers = dict.fromkeys({e.type for e in events}, upsert)
+    handlers = dict.fromkeys(types, upsert)
     runner = ConsumerRunner(
         f"bench-{uuid.uuid4().hex[:8]}",
         bootstrap,
