@@ -310,15 +310,14 @@ class ConsumerRunner:
             where=[f"{t}[{p}]@{o}" for _, t, p, o in batch],
             sleep=self._sleep_unless_stopped,
         )
-        try:
-            for (message, topic, partition, offset), result in zip(batch, results, strict=False):
-                if not await self._settle(message, result):
-                    break  # stopping: this message and the rest of the batch come again
-                with self._pending_lock:
-                    self._pending[(topic, partition)] = offset + 1
-        finally:
-            if self._consumer is not None:
-                await self._commit_pending(self._consumer)
+        for (message, topic, partition, offset), result in zip(batch, results, strict=False):
+            if not await self._settle(message, result):
+                break  # stopping: this message and the rest of the batch come again
+            with self._pending_lock:
+                self._pending[(topic, partition)] = offset + 1
+        # Not in a ``finally``: a cancelled run is a crash and commits nothing more.
+        if self._consumer is not None:
+            await self._commit_pending(self._consumer)
 
     async def _settle(self, message: Message, result: Dispatched) -> bool:
         """What a result needs before its offset may be committed; False if it may not (stopping)."""

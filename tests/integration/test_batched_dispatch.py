@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -337,3 +338,16 @@ async def test_a_joined_unit_of_work_needs_a_begun_transaction_and_cannot_roll_b
                 await uow.rollback()
     with pytest.raises(ValueError, match="a database, or a connection"):
         SqlUnitOfWork(None)
+
+
+async def test_a_batch_is_measured_in_the_batch_histograms(database: Database, effects: Effects) -> None:
+    consumer = f"measured-{uuid.uuid4().hex[:8]}"
+    events = course_events(3)
+    measured = EventDispatcher(consumer, {CREATED: effects.handler, SECTION_ADDED: effects.handler}, database)
+    raws = [raw(e) for e in events]
+    await measured.dispatch_batch(raws, where=origins(raws), sleep=never_stopped)
+    labels = {"consumer": consumer}
+    assert REGISTRY.get_sample_value("elearning_consumer_batch_size_count", labels) == 1
+    assert REGISTRY.get_sample_value("elearning_consumer_batch_size_sum", labels) == 6
+    assert (REGISTRY.get_sample_value("elearning_consumer_batch_seconds_sum", labels) or 0) > 0
+    assert REGISTRY.get_sample_value("elearning_consumer_messages_total", {**labels, "outcome": "handled"}) == 6
