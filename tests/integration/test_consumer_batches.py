@@ -9,7 +9,6 @@ are rows in a table without a unique key, so a second effect would show.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import pytest
@@ -33,6 +32,7 @@ from tests.integration.test_consumer import (
     run_until,
     runner,
     seen,
+    two_members_through_a_rebalance,
 )
 from tests.integration.test_relay import consume_everything
 
@@ -182,37 +182,12 @@ async def test_a_crash_mid_batch_redelivers_the_batch_with_one_effect_per_event(
 async def test_two_batching_members_share_the_partitions_through_a_rebalance_with_one_effect_per_event(
     sqlite_db: Database, sqlite_effects: Effects, kafka_broker: str, topic: str
 ) -> None:
-    first_events = course_events(30)
-    await publish(kafka_broker, topic, first_events)
-    group = f"g-{uuid.uuid4().hex}"
     small = {"batch_size": 8, "batch_max_wait": 0.05}  # many batches, so the rebalance falls between some
-    one = runner(sqlite_db, kafka_broker, topic, both(sqlite_effects), group, **small)
-    two = runner(sqlite_db, kafka_broker, topic, both(sqlite_effects), group, **small)
-    task_one = asyncio.create_task(one.run())
-    try:
-        deadline = time.monotonic() + WAIT
-        while seen(one.stats) < 8:
-            assert time.monotonic() < deadline, one.stats
-            await asyncio.sleep(0.01)
-        task_two = asyncio.create_task(two.run())  # joins mid-stream: the partitions are rebalanced
-        try:
-            while not (one.assignment and two.assignment):
-                assert time.monotonic() < deadline, (one.assignment, two.assignment)
-                await asyncio.sleep(0.02)
-            second_events = course_events(30)
-            await publish(kafka_broker, topic, second_events)
-            while one.stats.handled + two.stats.handled < 120:
-                assert time.monotonic() < deadline, (one.stats, two.stats)
-                await asyncio.sleep(0.02)
-        finally:
-            two.stop()
-            await asyncio.wait_for(task_two, WAIT)
-    finally:
-        one.stop()
-        await asyncio.wait_for(task_one, WAIT)
+    one, two, events = await two_members_through_a_rebalance(
+        sqlite_db, sqlite_effects, kafka_broker, topic, courses=30, join_after=8, **small
+    )
     assert one.stats.handled + two.stats.handled == 120
     assert one.stats.batches > 1
     assert two.stats.batches > 1
     # A batch fetched across the revocation is dropped or its commit refused: redelivered, never a second effect.
-    assert await sqlite_effects.counts() == {e.event_id: 1 for e in first_events + second_events}
-    assert_everything_committed(kafka_broker, group, topic)
+    assert await sqlite_effects.counts() == {e.event_id: 1 for e in events}
