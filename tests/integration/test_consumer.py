@@ -301,23 +301,38 @@ async def test_a_crash_before_the_offset_commit_redelivers_the_message_with_one_
         doomed = runner(database, kafka_broker, topic, {CREATED: effects.handler}, group, cls=_CrashBeforeOffsetCommit)
         assert isinstance(doomed, _CrashBeforeOffsetCommit)
         doomed.crashed = crashed
+    committed_before = 1 if crash_point == "after-the-handler-committed" else 0
+    await crash_then_restart(doomed, crashed, effects, kafka_broker, topic, events, committed_before=committed_before)
+    assert await inbox_count(database) == 2
+
+
+async def crash_then_restart(
+    doomed: ConsumerRunner,
+    crashed: asyncio.Event,
+    effects: Effects,
+    bootstrap: str,
+    topic: str,
+    events: list[DomainEvent],
+    *,
+    committed_before: int,
+    **options: Any,
+) -> None:
+    """Run ``doomed`` until ``crashed``, kill it (nothing committed to the broker), restart its group: each
+    event then has one effect, ``committed_before`` of them (committed to the database) as duplicates."""
     task = asyncio.create_task(doomed.run())
     await asyncio.wait_for(crashed.wait(), WAIT)
     task.cancel()  # the process dies here
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, WAIT)
-    assert all(o < 0 for o in committed_offsets(kafka_broker, group, topic).values()), "nothing was committed"
-    first_effects = await effects.counts()
-    committed_before = 1 if crash_point == "after-the-handler-committed" else 0
-    assert sum(first_effects.values()) == committed_before
+    assert all(o < 0 for o in committed_offsets(bootstrap, doomed.group, topic).values()), "nothing was committed"
+    assert sum((await effects.counts()).values()) == committed_before
 
     handlers: dict[str, Handler] = {CREATED: effects.handler, SECTION_ADDED: effects.handler}
-    restarted = runner(database, kafka_broker, topic, handlers, group)
-    await run_until(restarted, lambda s: seen(s) == 2, "the redelivery and the next message")
-    assert (restarted.stats.handled, restarted.stats.duplicates) == (2 - committed_before, committed_before)
+    restarted = runner(effects.db, bootstrap, topic, handlers, doomed.group, **options)
+    await run_until(restarted, lambda s: seen(s) == len(events), "the redelivery and the rest")
+    assert (restarted.stats.handled, restarted.stats.duplicates) == (len(events) - committed_before, committed_before)
     assert await effects.counts() == {e.event_id: 1 for e in events}
-    assert await inbox_count(database) == 2
-    assert_everything_committed(kafka_broker, group, topic)
+    assert_everything_committed(bootstrap, doomed.group, topic)
 
 
 # -- dead letters -----------------------------------------------------------------------------

@@ -25,14 +25,13 @@ from tests.integration.test_consumer import (
     WAIT,
     Effects,
     assert_everything_committed,
-    committed_offsets,
     course_events,
+    crash_then_restart,
     inbox_count,
     publish,
     run_until,
     runner,
     seen,
-    two_members_through_a_rebalance,
 )
 from tests.integration.test_relay import consume_everything
 
@@ -163,31 +162,7 @@ async def test_a_crash_mid_batch_redelivers_the_batch_with_one_effect_per_event(
         )
         assert isinstance(doomed, _CrashBeforeTheBatchOffsetCommit)
         doomed.crashed = crashed
-    task = asyncio.create_task(doomed.run())
-    await asyncio.wait_for(crashed.wait(), WAIT)
-    task.cancel()  # the process dies here
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, WAIT)
-    assert all(o < 0 for o in committed_offsets(kafka_broker, group, topic).values()), "nothing was committed"
     committed_before = 20 if crash_point == "after-the-batch-committed" else 0
-    assert sum((await effects.counts()).values()) == committed_before
-
-    restarted = runner(database, kafka_broker, topic, both(effects), group, **BATCH)
-    await run_until(restarted, lambda s: seen(s) == 20, "the redelivered batch")
-    assert (restarted.stats.handled, restarted.stats.duplicates) == (20 - committed_before, committed_before)
-    assert await effects.counts() == {e.event_id: 1 for e in events}
-    assert_everything_committed(kafka_broker, group, topic)
-
-
-async def test_two_batching_members_share_the_partitions_through_a_rebalance_with_one_effect_per_event(
-    sqlite_db: Database, sqlite_effects: Effects, kafka_broker: str, topic: str
-) -> None:
-    small = {"batch_size": 8, "batch_max_wait": 0.05}  # many batches, so the rebalance falls between some
-    one, two, events = await two_members_through_a_rebalance(
-        sqlite_db, sqlite_effects, kafka_broker, topic, courses=30, join_after=8, **small
+    await crash_then_restart(
+        doomed, crashed, effects, kafka_broker, topic, events, committed_before=committed_before, **BATCH
     )
-    assert one.stats.handled + two.stats.handled == 120
-    assert one.stats.batches > 1
-    assert two.stats.batches > 1
-    # A batch fetched across the revocation is dropped or its commit refused: redelivered, never a second effect.
-    assert await sqlite_effects.counts() == {e.event_id: 1 for e in events}
