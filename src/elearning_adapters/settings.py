@@ -168,6 +168,19 @@ class Settings(BaseSettings):
         "consumer processes of one group on one host do not fence each other",
     )
     consumer_max_attempts: int = Field(default=5, ge=1, le=100, description="Handler tries before a dead letter")
+    consumer_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Most events a consumer handles in one transaction (and, under Kafka, one offset commit); "
+        "a subscription may ask for fewer; 1 = one event per transaction",
+    )
+    consumer_batch_max_wait_ms: float = Field(
+        default=50.0,
+        ge=0,
+        le=5_000,
+        description="How long a Kafka consumer waits for more messages to fill a batch once it has one",
+    )
     events_poll_seconds: float = Field(
         default=0.2, gt=0, le=60, description="How often the in-process event transport looks for new events"
     )
