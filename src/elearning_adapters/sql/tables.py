@@ -2,6 +2,7 @@
 
 from elearning_adapters.sql import (
     assessment,
+    certificate,
     course,
     dead_letters,
     enrollment,
@@ -16,6 +17,7 @@ from elearning_adapters.sql.engine import metadata
 
 __all__ = [
     "assessment",
+    "certificate",
     "course",
     "dead_letters",
     "enrollment",
