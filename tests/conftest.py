@@ -35,6 +35,9 @@ IN_CI = bool(os.environ.get("CI"))
 ALL_TABLES = (
     *ASSESSMENT_TABLES,
     *VIDEO_TABLES,
+    "credentials",
+    "certificate_pending",
+    "certificate_awards",
     "enrollments",
     "cohorts",
     "course_enrollment_settings",

@@ -228,6 +228,10 @@ class SqlCredentialRepository(CredentialRepository):
     def seen(self) -> list[Credential]:
         return list(self._seen)
 
+    def _see(self, credential: Credential) -> None:
+        if all(c is not credential for c in self._seen):  # added, then revoked: its events once
+            self._seen.append(credential)
+
     async def get(self, credential_id: uuid.UUID) -> Credential | None:
         row = (await self._conn.execute(select(credentials).where(credentials.c.id == credential_id))).first()
         return None if row is None else _credential(row)
@@ -274,7 +278,7 @@ class SqlCredentialRepository(CredentialRepository):
             if "status_index" in str(exc.orig).lower():
                 raise Conflict("two certificates were issued at once; try again") from None
             raise ActiveCredentialExists(ACTIVE_EXISTS) from None
-        self._seen.append(credential)
+        self._see(credential)
 
     async def save(self, credential: Credential) -> None:
         await self._conn.execute(
@@ -282,7 +286,7 @@ class SqlCredentialRepository(CredentialRepository):
             .where(credentials.c.id == credential.id)
             .values(revoked_at=credential.revoked_at, revoked_reason=credential.revoked_reason)
         )
-        self._seen.append(credential)
+        self._see(credential)
 
     async def next_status_index(self) -> int:
         highest = (await self._conn.execute(select(func.max(credentials.c.status_index)))).scalar()

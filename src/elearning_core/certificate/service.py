@@ -259,7 +259,15 @@ class CertificateService:
             issued_at=now,
             valid_until=award.valid_until(now),
         )
-        await self._sign_and_add(uow, credential)
+        try:
+            await self._sign_and_add(uow, credential)
+        except Conflict:
+            # Another delivery of a completion committed first (the unique indexes decided): that one stands.
+            # A status bit taken by another learner's certificate instead fails this try (retried).
+            winner = await uow.credentials.active_for(user_id, kind, subject_id)
+            if winner is None:
+                raise
+            return winner
         return credential
 
     async def _sign_and_add(self, uow: CertificateUnitOfWork, credential: Credential) -> None:
