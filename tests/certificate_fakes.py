@@ -123,7 +123,7 @@ class InMemoryPending:
 
     async def due(self, now: datetime, limit: int) -> list[Pending]:
         due = []
-        for key, at in sorted(self._store.pending.items(), key=lambda item: item[1]):
+        for key, _at in sorted(self._store.pending.items(), key=lambda item: item[1]):
             award = self._store.awards.get((key[1], key[2]))
             if award is not None and award.enabled and (award.available_from is None or award.available_from <= now):
                 due.append(key)

@@ -164,3 +164,72 @@ def _same_time(numeric: object, text: object) -> bool:
         return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()) == int(numeric)
     except ValueError:
         return False
+
+
+# -- checking a credential against what the platform publishes (``elearning certificates verify``) --
+
+
+async def check_published(
+    token: str, public_base_url: str, *, now: datetime, http_timeout: float = 10.0
+) -> dict[str, Any]:
+    """Verify a VC-JWT with only what the platform publishes: its credential JWKS and the status
+    list the credential names, fetched over HTTP from ``public_base_url``. Checks the signature,
+    the header and claims, the validity period at ``now`` and the revocation bit; returns the
+    payload, or raises ``InvalidCredential`` saying why in one line."""
+    import httpx  # here: only this command needs it
+
+    from elearning_core.certificate.model import StatusListError, bit_at, decode_status_list
+
+    urls = CredentialKeyUrls(public_base_url)
+    async with httpx.AsyncClient(timeout=http_timeout, follow_redirects=False) as client:
+        jwks = await _fetch(client, f"{public_base_url.rstrip('/')}/api/v1/credentials/jwks.json")
+        keys = _public_keys(jwks.json(), urls)
+        claims = verify_vc_jwt(token.strip(), keys, urls)
+        instant = now.timestamp()
+        if instant < float(claims["nbf"]):
+            raise InvalidCredential("not valid yet")
+        if "exp" in claims and instant >= float(claims["exp"]):
+            raise InvalidCredential(f"expired at {claims.get('validUntil')}")
+        status = claims.get("credentialStatus")
+        if not isinstance(status, dict) or status.get("type") != "BitstringStatusListEntry":
+            raise InvalidCredential("the credential has no BitstringStatusListEntry status")
+        list_url = str(status.get("statusListCredential", ""))
+        if not list_url.startswith(f"{public_base_url.rstrip('/')}/api/v1/credentials/status/"):
+            raise InvalidCredential(f"the status list {list_url!r} is not this platform's")
+        status_list = verify_vc_jwt((await _fetch(client, list_url)).text, keys, urls)
+    subject = status_list.get("credentialSubject")
+    if "BitstringStatusListCredential" not in status_list.get("type", []) or not isinstance(subject, dict):
+        raise InvalidCredential("the status list is not a BitstringStatusListCredential")
+    try:
+        revoked = bit_at(decode_status_list(str(subject.get("encodedList", ""))), int(status["statusListIndex"]))
+    except (StatusListError, ValueError, KeyError) as exc:
+        raise InvalidCredential(f"the status list cannot be read: {exc}") from None
+    if revoked:
+        raise InvalidCredential("revoked")
+    return claims
+
+
+async def _fetch(client: Any, url: str) -> Any:
+    import httpx
+
+    try:
+        response = await client.get(url)
+    except httpx.HTTPError as exc:
+        raise InvalidCredential(f"cannot fetch {url}: {exc}") from None
+    if response.status_code != 200:
+        raise InvalidCredential(f"{url} answered HTTP {response.status_code}")
+    return response
+
+
+def _public_keys(jwks: Any, urls: CredentialKeyUrls) -> dict[str, rsa.RSAPublicKey]:
+    keys: dict[str, rsa.RSAPublicKey] = {}
+    for jwk in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+        kid = urls.kid_of(str(jwk.get("kid", "")))
+        if kid is None or jwk.get("kty") != "RSA" or "d" in jwk:
+            continue
+        loaded = RSAAlgorithm.from_jwk(jwk)
+        if isinstance(loaded, rsa.RSAPublicKey):
+            keys[kid] = loaded
+    if not keys:
+        raise InvalidCredential("the platform publishes no credential key")
+    return keys
