@@ -14,8 +14,8 @@ from elearning_adapters.media.processor import VIDEO_PROCESSING
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_core.assessment.service import AssessmentService
-from elearning_core.certificate.service import CertificateService
 from elearning_core.auth.service import AuthService
+from elearning_core.certificate.service import CertificateService
 from elearning_core.course.commands import CreateCourse
 from elearning_core.course.events import CourseCreated
 from elearning_core.course.service import CourseService
