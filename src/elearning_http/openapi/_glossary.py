@@ -33,7 +33,6 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("path", "path_id"): "The learning path's id",
     ("path", "credential_id"): "The certificate's id (its credential's verification URL ends with it)",
     ("path", "kid"): "The credential key's id, the last segment of a credential's JOSE `kid`",
-    ("path", "list_number"): "The status list's number (1, 2, ...), from a credential's `statusListCredential`",
     # lists
     ("query", "limit"): "Most items in the page",
     ("query", "cursor"): "`next_cursor` of the previous page (opaque)",

@@ -13,19 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK
 
 from elearning_adapters.content.certificates import CSP_HEADER
 from elearning_core.certificate.commands import AwardSettings, Revoke
 from elearning_core.certificate.model import Award, Credential, SubjectKind
 from elearning_core.certificate.service import CertificateService, Verification
+from elearning_core.shared.inputs import INT32_MAX
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
@@ -323,7 +324,10 @@ async def credential_issuer(certificate_service: Service) -> dict[str, Any]:
     "131,072 bits, GZIP-compressed and base64url-encoded in `encodedList`; a set bit means revoked.",
     responses=PUBLIC_ERRORS,
 )
-async def status_list(certificate_service: Service, list_number: FromPath[int]) -> Response[str]:
+async def status_list(
+    certificate_service: Service,
+    list_number: Annotated[int, PathParameter(ge=1, le=INT32_MAX, description="The status list's number (1, 2, ...)")],
+) -> Response[str]:
     return Response(
         await certificate_service.status_list(list_number),
         media_type=VC_JWT,
