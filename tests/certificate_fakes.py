@@ -7,7 +7,7 @@ import copy
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -18,6 +18,7 @@ from elearning_core.certificate.ports import (
     CredentialKey,
     Signed,
 )
+from elearning_core.progress.events import CourseCompleted, progress_key
 from elearning_core.shared.events import DomainEvent
 
 Pending = tuple[uuid.UUID, SubjectKind, uuid.UUID]
@@ -194,3 +195,15 @@ class FakeTitles:
 
     async def title_of(self, kind: SubjectKind, subject_id: uuid.UUID) -> str | None:
         return self.titles.get((kind, subject_id))
+
+
+def course_completed(course_id: uuid.UUID, user_id: uuid.UUID) -> CourseCompleted:
+    """The progress module's completion event (by its rules), as the certificate tests feed it."""
+    return CourseCompleted(
+        occurred_at=datetime.now(UTC),
+        aggregate_id=progress_key(course_id, user_id),
+        course_id=course_id,
+        user_id=user_id,
+        version_number=1,
+        source="rules",
+    )

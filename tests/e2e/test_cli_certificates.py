@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,8 +15,8 @@ from elearning_adapters.sql.outbox import append_to_outbox
 from elearning_core.certificate.commands import AwardSettings
 from elearning_core.certificate.model import SubjectKind
 from elearning_core.identity.commands import CreateUser
-from elearning_core.progress.events import CourseCompleted, progress_key
 from elearning_core.shared.ports import SYSTEM
+from tests.certificate_fakes import course_completed
 from tests.e2e.cli_helpers import error_lines, invoke, isolate_cli_env, ok, on_platform
 from tests.e2e.http_helpers import course_spec
 from tests.served import ADMIN, Served, serve_env, serving, wait_for
@@ -47,14 +46,7 @@ def a_completed_course() -> tuple[str, str]:
         (course,) = await platform.courses.import_courses(SYSTEM, [course_spec(f"cli-{uuid.uuid4().hex[:6]}")])
         await platform.certificates.set_award(SYSTEM, SubjectKind.COURSE, course.id, AwardSettings(enabled=True))
         user = await platform.identity.create_user(SYSTEM, CreateUser(email="ada@example.org", display_name="Ada"))
-        event = CourseCompleted(
-            occurred_at=datetime.now(UTC),
-            aggregate_id=progress_key(course.id, user.id),
-            course_id=course.id,
-            user_id=user.id,
-            version_number=1,
-            source="rules",
-        )
+        event = course_completed(course.id, user.id)
         async with platform.database.write() as conn:
             await append_to_outbox(conn, [event])
             await conn.commit()

@@ -20,8 +20,8 @@ from elearning_adapters.sql.dead_letters import dead_letters
 from elearning_adapters.sql.outbox import append_to_outbox
 from elearning_core.identity.commands import UpdateProfile
 from elearning_core.learning_path.events import PathCompleted
-from elearning_core.progress.events import CourseCompleted, progress_key
 from elearning_core.shared.ports import SYSTEM
+from tests.certificate_fakes import course_completed
 from tests.e2e.assessment_helpers import Person, course, person
 from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, Json, assert_problem, backend_settings, serve
 from tests.e2e.independent_verifier import verify_independently
@@ -52,15 +52,7 @@ async def api(running: Api) -> Api:
 
 async def complete(api: Api, course_id: str, learner: Person) -> None:
     """The progress module's completion event, committed to the outbox and delivered in-process."""
-    user_id, cid = uuid.UUID(learner.id), uuid.UUID(course_id)
-    event = CourseCompleted(
-        occurred_at=datetime.now(UTC),
-        aggregate_id=progress_key(cid, user_id),
-        course_id=cid,
-        user_id=user_id,
-        version_number=1,
-        source="rules",
-    )
+    event = course_completed(uuid.UUID(course_id), uuid.UUID(learner.id))
     async with api.platform.database.write() as conn:
         await append_to_outbox(conn, [event])
         await conn.commit()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
@@ -16,9 +15,9 @@ from elearning_adapters.sql.certificate import credentials
 from elearning_core.certificate.commands import AwardSettings
 from elearning_core.certificate.model import SubjectKind
 from elearning_core.identity.commands import CreateUser
-from elearning_core.progress.events import CourseCompleted, progress_key
 from elearning_core.shared.envelope import to_envelope
 from elearning_core.shared.ports import SYSTEM
+from tests.certificate_fakes import course_completed
 from tests.e2e.http_helpers import course_spec
 
 
@@ -33,15 +32,7 @@ async def a_course_with_an_award(platform: Platform) -> uuid.UUID:
 
 
 def completion(course_id: uuid.UUID, user_id: uuid.UUID) -> bytes:
-    event = CourseCompleted(
-        occurred_at=datetime.now(UTC),
-        aggregate_id=progress_key(course_id, user_id),
-        course_id=course_id,
-        user_id=user_id,
-        version_number=1,
-        source="rules",
-    )
-    return to_envelope(event, "test").to_json()
+    return to_envelope(course_completed(course_id, user_id), "test").to_json()
 
 
 async def active_count(platform: Platform, user_id: uuid.UUID) -> int:

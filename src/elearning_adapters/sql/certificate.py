@@ -423,20 +423,6 @@ class SqlCredentialKeys:
             rows = (await conn.execute(select(credential_keys).order_by(credential_keys.c.created_at))).all()
         return {row.kid: self._decrypt(row).private_key.public_key() for row in rows}
 
-    async def rotate(self) -> str:
-        """Retire the active key (it keeps verifying) and make a new one; the new kid."""
-        async with self._db.write() as conn:
-            if not self._db.is_sqlite:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
-            await conn.execute(
-                update(credential_keys)
-                .where(credential_keys.c.retired_at.is_(None))
-                .values(retired_at=self._clock.now())
-            )
-            key = await self.active(conn)
-            await conn.commit()
-        return key.kid
-
 
 class SqlCredentialSigner(CredentialSigner):
     def __init__(self, keys: SqlCredentialKeys, conn: AsyncConnection) -> None:

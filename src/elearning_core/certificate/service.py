@@ -45,7 +45,6 @@ from elearning_core.shared.errors import (
     Conflict,
     FieldError,
     NotFound,
-    PermissionDenied,
     Unauthenticated,
     ValidationFailed,
 )
@@ -318,19 +317,6 @@ class CertificateService:
         async with self._uow() as uow:
             rows = await uow.credentials.of_subject(kind, subject_id, after, limit + 1)
         return self._cursors.page(listing, rows, limit, _key_of)
-
-    async def get(self, actor: Principal, credential_id: uuid.UUID) -> Credential:
-        """One credential, for its learner or the award's staff (404 for anyone else)."""
-        async with self._uow() as uow:
-            credential = await uow.credentials.get(credential_id)
-        if credential is None:
-            raise NotFound("credential", credential_id)
-        if actor.user_id != credential.user_id:
-            try:
-                await self._staff(actor, credential.kind, credential.subject_id)
-            except (PermissionDenied, NotFound, Unauthenticated):
-                raise NotFound("credential", credential_id) from None
-        return credential
 
     # -- public ------------------------------------------------------------------------------
 
