@@ -72,7 +72,7 @@ GROUPS: dict[str, _Entry] = {
     "certificates": _Entry(
         "elearning_cli.certificates",
         "app",
-        "List and revoke certificates, issue those waiting for an award's date, verify a certificate file.",
+        "Set awards, list and revoke certificates, issue those waiting for an award's date, verify a certificate file.",
     ),
 }
 """Every top-level command, in the order ``elearning --help`` lists them, with the help line it shows there.

@@ -3,6 +3,7 @@ running server publishes (its JWKS and status list, over HTTP on loopback)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,3 +93,47 @@ def test_refusals_are_one_line(server: Served, tmp_path: Path) -> None:
     fails("certificates", "revoke", str(uuid.uuid4()), "--reason", "x", message="was not found")
     fails("certificates", "revoke", "nope", "--reason", "x", message="certificate id")
     assert "issued 0 certificate(s)" in ok("certificates", "issue-due").stderr
+
+
+def test_award_shows_and_changes_what_is_asked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str
+) -> None:
+    isolate_cli_env(monkeypatch, tmp_path, sqlite_url)
+    ok("db", "upgrade")
+
+    async def go(platform: Platform) -> str:
+        (course,) = await platform.courses.import_courses(SYSTEM, [course_spec("awarded")])
+        return str(course.id)
+
+    course_id = on_platform(go)
+    shown = json.loads(ok("certificates", "award", "--course", "awarded", "--output", "json").stdout)
+    assert shown == [
+        {
+            "subject_kind": "course",
+            "subject_id": course_id,
+            "enabled": False,
+            "available_from": None,
+            "valid_days": None,
+            "template": "default",
+        }
+    ]
+    template = tmp_path / "page.html"
+    template.write_text("<p>$learner_name completed $title</p>")
+    ok("certificates", "award", "--course", course_id, "--enable", "--valid-days", "365", "--template", str(template))
+    ok("certificates", "award", "--course", course_id, "--available-from", "2030-01-01T00:00:00")
+    (changed,) = json.loads(ok("certificates", "award", "--course", course_id, "--output", "json").stdout)
+    assert (changed["enabled"], changed["valid_days"], changed["template"]) == (True, 365, "custom")
+    assert changed["available_from"].startswith("2030-01-01T00:00:00")
+
+    template.write_text("<p>$nobody</p>")
+    fails(
+        "certificates",
+        "award",
+        "--course",
+        course_id,
+        "--template",
+        str(template),
+        message="unknown placeholder $nobody",
+    )
+    fails("certificates", "award", "--course", course_id, "--valid-days", "-3", message="invalid award")
+    fails("certificates", "award", "--course", "no-such-course", message="was not found")
