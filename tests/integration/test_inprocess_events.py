@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters import Platform, Settings, bootstrap
+from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.events import InProcessEventTransport, Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
 from elearning_adapters.media.processor import VIDEO_PROCESSING
@@ -364,7 +365,7 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
     writer = await bootstrap(Settings(database_url=url, data_dir=tmp_path, cache="none"), run_migrations=False)
     try:
         assert reader.events is not None
-        assert [s.name for s in reader.events.subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING]
+        assert [s.name for s in reader.events.subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING, CERTIFICATES]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")
         await reader.events.drain()
         before = await reader.courses.get_outline(ANONYMOUS, course_id)
