@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         description="The externally visible base URL of the API (scheme, host, port, optional path prefix), used "
         "to build the OpenID Connect callback URL; default: http://{host}:{port}",
     )
+    certificate_issuer_name: str = Field(
+        default="E-learning platform",
+        min_length=1,
+        max_length=200,
+        description="The issuer name certificates (Open Badges 3.0 credentials) carry and their pages show",
+    )
     oidc_providers: list[OidcProviderConfig] = Field(
         default_factory=list,
         description="Trusted external OpenID Connect providers, a JSON list of objects: name, issuer, client_id, "

@@ -70,6 +70,11 @@ GROUPS: dict[str, _Entry] = {
         "Import and export quizzes (JSON), list a course's quizzes, close attempts whose time ran out.",
     ),
     "grades": _Entry("elearning_cli.grades", "app", "Export a course's gradebook."),
+    "certificates": _Entry(
+        "elearning_cli.certificates",
+        "app",
+        "Set awards, list and revoke certificates, issue those waiting for an award's date, verify a certificate file.",
+    ),
 }
 """Every top-level command, in the order ``elearning --help`` lists them, with the help line it shows there.
 

@@ -664,12 +664,13 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         ["video-processing", "elearning.video"],
         ["learning-path-enroller", "elearning.learning_path"],
         ["learning-path-progress", "elearning.learning_path,elearning.progress"],
+        ["certificates", "elearning.identity,elearning.learning_path,elearning.progress"],
     ]
 
     unknown = run_worker_cli("consume", "no-such-group", env=env)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
-        "error: unknown consumer group no-such-group; known: catalog-cache, learning-path-enroller, "
+        "error: unknown consumer group no-such-group; known: catalog-cache, certificates, learning-path-enroller, "
         "learning-path-progress, video-processing"
     )
 
@@ -680,6 +681,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "video-processing",
         "learning-path-enroller",
         "learning-path-progress",
+        "certificates",
     ]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dependency_injector import providers
 
 from elearning_adapters.container import ModuleWiring, Platform, bootstrap, build_container, close_adapters
+from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.events import Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
 from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
@@ -15,6 +16,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
+from elearning_core.certificate.service import CertificateService
 from elearning_core.course.commands import CreateCourse
 from elearning_core.course.events import CourseCreated
 from elearning_core.course.service import CourseService
@@ -60,11 +62,18 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
         CATALOG_CACHE,
         VIDEO_PROCESSING,
         *PATH_CONSUMERS,
+        CERTIFICATES,
         "notes",
     ]
     transport = container.adapters.event_transport()
     assert transport is not None
-    assert [s.name for s in transport.subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING, *PATH_CONSUMERS, "notes"]
+    assert [s.name for s in transport.subscriptions] == [
+        CATALOG_CACHE,
+        VIDEO_PROCESSING,
+        *PATH_CONSUMERS,
+        CERTIFICATES,
+        "notes",
+    ]
     assert container.notes.shared.database() is container.adapters.database()
 
     await migrate.upgrade(container.adapters.database())
@@ -84,10 +93,12 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert not container.enrollment.subscriptions()
         assert not container.assessment.subscriptions()
         assert [s.name for s in container.learning_path.subscriptions()] == PATH_CONSUMERS
+        assert [s.name for s in container.certificate.subscriptions()] == [CERTIFICATES]
         assert container.adapters.subscriptions() == [
             *container.course.subscriptions(),
             *container.video.subscriptions(),
             *container.learning_path.subscriptions(),
+            *container.certificate.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
     finally:
@@ -99,7 +110,7 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
     try:
         assert not container.course.subscriptions()
         assert not container.course.commit_listeners()
-        assert [s.name for s in container.adapters.subscriptions()] == [VIDEO_PROCESSING, *PATH_CONSUMERS]
+        assert [s.name for s in container.adapters.subscriptions()] == [VIDEO_PROCESSING, *PATH_CONSUMERS, CERTIFICATES]
     finally:
         await close_adapters(container)
 
@@ -115,6 +126,7 @@ async def test_the_platform_exposes_every_service_the_same_way_from_its_containe
             "videos": (VideoService, services.video),
             "assessment": (AssessmentService, services.assessment),
             "learning_paths": (LearningPathService, services.learning_path),
+            "certificates": (CertificateService, services.certificate),
         }
         for name, (kind, provider) in expected.items():
             assert isinstance(getattr(type(platform), name), property), name

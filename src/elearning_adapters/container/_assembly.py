@@ -5,6 +5,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from elearning_adapters.container._assessment import AssessmentWiring
+from elearning_adapters.container._certificate import CertificateWiring
 from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._identity import IdentityWiring
@@ -15,6 +16,7 @@ from elearning_adapters.container._wiring import gather_commit_listeners, gather
 from elearning_adapters.settings import Settings
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
+from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
@@ -32,6 +34,7 @@ class Services(containers.DeclarativeContainer):
     video = providers.Dependency(instance_of=VideoService)
     assessment = providers.Dependency(instance_of=AssessmentService)
     learning_path = providers.Dependency(instance_of=LearningPathService)
+    certificate = providers.Dependency(instance_of=CertificateService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -70,6 +73,9 @@ class Container(containers.DeclarativeContainer):
     learning_path = providers.Container(
         LearningPathWiring, shared=adapters, settings=settings, enrollment=enrollment.service
     )
+    certificate = providers.Container(
+        CertificateWiring, shared=adapters, settings=settings, outlines=course.catalog_queries
+    )
 
     services = providers.Container(
         Services,
@@ -80,6 +86,7 @@ class Container(containers.DeclarativeContainer):
         video=video.service,
         assessment=assessment.service,
         learning_path=learning_path.service,
+        certificate=certificate.service,
     )
 
 
