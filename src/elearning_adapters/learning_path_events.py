@@ -14,9 +14,9 @@ completion facts (``progress.course_completed.v1`` adds one,
 rules they satisfy; ``learning_path.enrolled.v1`` checks a new enrollment at once
 (its courses may all be completed already).
 
-Atomicity: every use case a handler runs uses a ``JoinedUnitOfWork`` on the
-dispatcher's connection, the transaction that holds the event's inbox row. Its
-commit only releases a savepoint; the effect (enrollments, outcomes, facts,
+Atomicity: every use case a handler runs uses a unit of work joined to the
+dispatcher's connection (``SqlUnitOfWork.joining``), the transaction that holds
+the event's inbox row. Its commit only releases a savepoint; the effect (enrollments, outcomes, facts,
 completion, their outbox rows) commits with the inbox row, or not at all. A
 refused course rolls back to its savepoint, so one refusal never undoes the
 other courses' enrollments. (On SQLite a second unit of work beside the
@@ -28,15 +28,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Self
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import elearning_core.learning_path.events
 import elearning_core.progress.events  # noqa: F401  (registers the progress event types)
 from elearning_adapters.events import Subscription
-from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.enrollment.model import EnrollmentRefused
 from elearning_core.enrollment.service import EnrollmentService
@@ -55,54 +52,20 @@ PATH_PROGRESS = "learning-path-progress"
 COURSE_UNAVAILABLE = "course_unavailable"
 
 
-class JoinedUnitOfWork(SqlUnitOfWork):
-    """A unit of work inside a transaction another holds (an event handler's, with its inbox row).
-
-    It works in a savepoint of that transaction: ``commit()`` writes the
-    aggregates and their outbox rows and releases the savepoint, leaving the
-    outer transaction to commit them; leaving without committing rolls back to
-    the savepoint. The after-commit hook is not called (nothing is committed
-    yet); the in-process transport finds the outbox rows at its next round.
-    """
-
-    def __init__(self, db: Database, conn: AsyncConnection) -> None:
-        super().__init__(db)
-        self._outer = conn
-        self._savepoint: AsyncTransaction | None = None
-
-    async def __aenter__(self) -> Self:
-        self._conn = self._outer
-        self._savepoint = await self._outer.begin_nested()
-        self._bind(self._outer)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        savepoint, self._savepoint, self._conn = self._savepoint, None, None
-        if savepoint is not None and savepoint.is_active:
-            await savepoint.rollback()
-
-    async def _end_transaction(self, *, commit: bool) -> None:
-        savepoint = self._savepoint
-        if savepoint is not None and savepoint.is_active:
-            await (savepoint.commit() if commit else savepoint.rollback())
-
-
-def _joined(db: Database, conn: AsyncConnection) -> Any:
-    return lambda: JoinedUnitOfWork(db, conn)
+JoinUnitOfWork = Callable[[AsyncConnection], SqlUnitOfWork]
+"""``SqlUnitOfWork.joining`` with the platform's after-commit hook (``SharedWiring.joined_unit_of_work``)."""
 
 
 def path_enroller_subscription(
-    db: Database, enrollment: Callable[[], EnrollmentService], paths: Callable[[], LearningPathService]
+    join: JoinUnitOfWork, enrollment: Callable[[], EnrollmentService], paths: Callable[[], LearningPathService]
 ) -> Subscription:
     """``enrollment`` and ``paths`` are called at the first event (the container builds the services after
     the subscriptions: the transport needs these, the services' unit of work needs the transport)."""
 
     async def enrolled(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
         assert isinstance(event, PathEnrolled)
-        courses = enrollment().joined(_joined(db, conn))
-        outcomes = paths().joined(_joined(db, conn))
+        courses = enrollment().joined(lambda: join(conn))
+        outcomes = paths().joined(lambda: join(conn))
         for course_id in event.course_ids:
             try:
                 await courses.enroll_for_path(event.user_id, course_id)
@@ -133,22 +96,22 @@ def path_enroller_subscription(
     )
 
 
-def path_progress_subscription(db: Database, paths: Callable[[], LearningPathService]) -> Subscription:
+def path_progress_subscription(join: JoinUnitOfWork, paths: Callable[[], LearningPathService]) -> Subscription:
     async def course_completed(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
         assert isinstance(event, CourseCompleted)
         done = (
-            await paths().joined(_joined(db, conn)).course_completed(event.user_id, event.course_id, event.occurred_at)
+            await paths().joined(lambda: join(conn)).course_completed(event.user_id, event.course_id, event.occurred_at)
         )
         for path_id in done:
             log.info("learner %s completed learning path %s", event.user_id, path_id)
 
     async def reset(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
         assert isinstance(event, ProgressReset)
-        await paths().joined(_joined(db, conn)).progress_reset(event.user_id, event.course_id)
+        await paths().joined(lambda: join(conn)).progress_reset(event.user_id, event.course_id)
 
     async def enrolled(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
         assert isinstance(event, PathEnrolled)
-        await paths().joined(_joined(db, conn)).check_completion(event.aggregate_id, event.occurred_at)
+        await paths().joined(lambda: join(conn)).check_completion(event.aggregate_id, event.occurred_at)
 
     return Subscription(
         name=PATH_PROGRESS,

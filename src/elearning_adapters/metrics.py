@@ -9,7 +9,7 @@ scrape by ``backbone_gauges``.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 RELAYED = Counter(
     "elearning_relay_published_events",
@@ -28,6 +28,23 @@ HANDLED = Counter(
 HANDLER_FAILURES = Counter(
     "elearning_consumer_failed_attempts",
     "Handler attempts that raised (each is retried or dead-lettered)",
+    ["consumer"],
+)
+BATCH_SIZE = Histogram(
+    "elearning_consumer_batch_size",
+    "Messages per batch a consumer handled in one transaction (and, under Kafka, one offset commit)",
+    ["consumer"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+)
+BATCH_SECONDS = Histogram(
+    "elearning_consumer_batch_seconds",
+    "Time to handle one batch: decoding, inbox rows, handlers and the commit",
+    ["consumer"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+BATCH_FALLBACKS = Counter(
+    "elearning_consumer_batch_fallbacks",
+    "Batches that failed as a whole and were handled again one message at a time (a poison message inside)",
     ["consumer"],
 )
 DEAD_LETTERED = Counter(

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         description="The externally visible base URL of the API (scheme, host, port, optional path prefix), used "
         "to build the OpenID Connect callback URL; default: http://{host}:{port}",
     )
+    certificate_issuer_name: str = Field(
+        default="E-learning platform",
+        min_length=1,
+        max_length=200,
+        description="The issuer name certificates (Open Badges 3.0 credentials) carry and their pages show",
+    )
     oidc_providers: list[OidcProviderConfig] = Field(
         default_factory=list,
         description="Trusted external OpenID Connect providers, a JSON list of objects: name, issuer, client_id, "
@@ -168,6 +174,19 @@ class Settings(BaseSettings):
         "consumer processes of one group on one host do not fence each other",
     )
     consumer_max_attempts: int = Field(default=5, ge=1, le=100, description="Handler tries before a dead letter")
+    consumer_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Most events a consumer handles in one transaction (and, under Kafka, one offset commit); "
+        "a subscription may ask for fewer; 1 = one event per transaction",
+    )
+    consumer_batch_max_wait_ms: float = Field(
+        default=50.0,
+        ge=0,
+        le=5_000,
+        description="How long a Kafka consumer waits for more messages to fill a batch once it has one",
+    )
     events_poll_seconds: float = Field(
         default=0.2, gt=0, le=60, description="How often the in-process event transport looks for new events"
     )

@@ -116,6 +116,18 @@ def progress(description: str, total: int) -> Iterator[Callable[..., None]]:
             raise
 
 
+@contextlib.contextmanager
+def rebuild_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """The bar of an ``elearning <module> rebuild``: yields the ``progress(done, total)`` callback that
+    ``elearning_core.shared.rebuild.rebuild`` reports to (its total is known once the walk starts)."""
+    with progress(description, 0) as update:
+
+        def report(done: int, total: int) -> None:
+            update(completed=done, total=total)
+
+        yield report
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 

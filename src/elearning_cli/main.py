@@ -73,6 +73,11 @@ GROUPS: dict[str, _Entry] = {
     "progress": _Entry(
         "elearning_cli.progress", "app", "Rebuild learners' progress from the facts; show or reset one learner's."
     ),
+    "certificates": _Entry(
+        "elearning_cli.certificates",
+        "app",
+        "Set awards, list and revoke certificates, issue those waiting for an award's date, verify a certificate file.",
+    ),
 }
 """Every top-level command, in the order ``elearning --help`` lists them, with the help line it shows there.
 

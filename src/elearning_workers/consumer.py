@@ -1,15 +1,20 @@
 """The event consumer runner: Kafka messages to idempotent handlers, offsets committed only after handling.
 
-One runner is one member of a consumer group. Messages are handled one at a
-time, in partition order, by an ``EventDispatcher`` (decode, inbox dedupe,
+One runner is one member of a consumer group. Messages are handled in
+batches, in partition order, by an ``EventDispatcher`` (decode, inbox dedupe,
 retries with backoff; see ``elearning_adapters.events.dispatch``), the same
-one the in-process transport uses. What the dispatcher gives up on is
-produced to ``<topic>.dlq`` (same key and value, the original headers, plus
-``dlq-*`` headers naming the error, the attempts and the origin) and, only
-once the broker acknowledged it, the offset is committed. If the dead letter
-cannot be delivered the runner keeps trying (backing off) and commits
-nothing. The offset is committed synchronously before the next message is
-polled.
+one the in-process transport uses: the runner polls one message (waiting up to
+``poll_timeout``), then takes up to ``batch_size - 1`` more that arrive within
+``batch_max_wait`` (``consume``), and the dispatcher handles the batch in one
+transaction (one at a time if the batch fails, so a poison message is isolated).
+With ``batch_size=1`` (the constructor's default) each message is its own
+batch; the workers pass ``ELEARNING_CONSUMER_BATCH_SIZE`` (500 by default).
+What the dispatcher gives up on is produced to ``<topic>.dlq`` (same key and
+value, the original headers, plus ``dlq-*`` headers naming the error, the
+attempts and the origin) and, only once the broker acknowledged it, counts as
+handled. If the dead letter cannot be delivered the runner keeps trying
+(backing off) and commits nothing past it. The offsets of a batch are committed
+synchronously, ONCE, after the whole batch is handled and before the next poll.
 
 Every call into the librdkafka consumer runs on one dedicated thread, so the
 event loop never blocks on the broker and rebalance callbacks (which
@@ -17,8 +22,9 @@ librdkafka runs inside ``poll``) never race the handling of a message: when a
 partition is revoked nothing is in flight, and what was handled is committed
 first.
 
-``stop()`` is graceful: the message in hand is finished (a message still being
-retried is abandoned uncommitted, so it is redelivered), its offset committed,
+``stop()`` is graceful: the batch in hand is finished (a message still being
+retried is abandoned uncommitted, so it and the rest of its batch are
+redelivered), the handled offsets committed,
 and the consumer closed. Without an ``instance_id`` that leaves the group at
 once; a static member (``group.instance.id``) keeps its partitions for the
 session timeout instead, so a restart (or a kill -9 and restart) takes them
@@ -47,7 +53,14 @@ from typing import Any, TypeVar
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from elearning_adapters import metrics
-from elearning_adapters.events.dispatch import DispatchStats, EventDispatcher, Outcome, describe
+from elearning_adapters.events.dispatch import (
+    BatchHandler,
+    Dispatched,
+    DispatchStats,
+    EventDispatcher,
+    Outcome,
+    describe,
+)
 from elearning_adapters.events.dispatch import Handler as Handler  # re-exported: handlers are typed with it
 from elearning_adapters.kafka import KafkaEventPublisher
 from elearning_adapters.kafka.headers import (
@@ -79,7 +92,8 @@ class DeadLetterFailed(Exception):
 @dataclass
 class ConsumerStats(DispatchStats):
     dead_lettered: int = 0
-    committed: int = 0  # messages whose offset was committed
+    committed: int = 0  # partitions whose offset was committed, summed over the commits
+    offset_commits: int = 0  # successful commit calls (one per batch, plus those of rebalances and the stop)
     commit_failures: int = 0
 
 
@@ -101,7 +115,12 @@ class ConsumerRunner:
         dlq_timeout: float = 10.0,
         ensure_dlq_topics: bool = True,
         config: Mapping[str, Any] | None = None,
+        batch_size: int = 1,
+        batch_max_wait: float = 0.05,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
+        if batch_size < 1 or batch_max_wait < 0:
+            raise ValueError("batch_size must be at least 1 and batch_max_wait >= 0")
         if not group:
             raise ValueError("a consumer group is required")
         if not topics:
@@ -115,6 +134,8 @@ class ConsumerRunner:
         self.topics = list(dict.fromkeys(topics))
         self._bootstrap = bootstrap_servers
         self._poll_timeout = poll_timeout
+        self._batch_size = batch_size
+        self._batch_max_wait = batch_max_wait
         self._dlq_timeout = dlq_timeout
         self._ensure_dlq_topics = ensure_dlq_topics
         self._consumer_config: dict[str, Any] = {
@@ -150,6 +171,7 @@ class ConsumerRunner:
             initial_backoff=initial_backoff,
             max_backoff=max_backoff,
             stats=self.stats,
+            batch_handler=batch_handler,
         )
         self._stop = asyncio.Event()
         self._started = False
@@ -192,14 +214,11 @@ class ConsumerRunner:
             )
             log.info("consumer %s (group %s) subscribed to %s", self.consumer_name, self.group, self.topics)
             while not self._stop.is_set():
-                message = await self._on_consumer_thread(self._consumer.poll, self._poll_timeout)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    self._on_poll_error(error)
-                    continue
-                await self._process(message)
+                messages = await self._on_consumer_thread(self._fetch, self._consumer)
+                if len(messages) == 1:
+                    await self._process(messages[0])
+                elif messages:
+                    await self._process_batch(messages)
         except asyncio.CancelledError:
             self._aborted = True  # a crash: commit nothing more
             raise
@@ -243,6 +262,28 @@ class ConsumerRunner:
         except Exception as exc:
             log.warning("could not check the topics (they may be created on first use): %s", exc)
 
+    def _fetch(self, consumer: Consumer) -> list[Message]:
+        """On the consumer thread: one message (waiting up to ``poll_timeout``), then the batch's others.
+
+        A rebalance callback may run inside ``consume``: a message of a partition
+        revoked meanwhile is dropped (uncommitted), its new owner gets it.
+        """
+        first = consumer.poll(self._poll_timeout)
+        if first is None:
+            return []
+        fetched = [first]
+        batching = self._batch_size > 1 and first.error() is None
+        if batching:
+            fetched.extend(consumer.consume(self._batch_size - 1, self._batch_max_wait))
+        messages: list[Message] = []
+        for message in fetched:
+            error = message.error()
+            if error is not None:
+                self._on_poll_error(error)
+            elif not batching or (message.topic(), message.partition()) in self.assignment:
+                messages.append(message)
+        return messages
+
     def _on_poll_error(self, error: KafkaError) -> None:
         if error.fatal():
             raise KafkaException(error)
@@ -257,13 +298,35 @@ class ConsumerRunner:
         result = await self._dispatcher.dispatch(
             message.value() or b"", where=f"{topic}[{partition}]@{offset}", sleep=self._sleep_unless_stopped
         )
+        if await self._settle(message, result):
+            await self._mark_handled(topic, partition, offset)
+
+    async def _process_batch(self, messages: Sequence[Message]) -> None:
+        """Handle a batch in one transaction, then commit its offsets once."""
+        located = [(m, m.topic(), m.partition(), m.offset()) for m in messages]
+        batch = [(m, t, p, o) for m, t, p, o in located if t is not None and p is not None and o is not None]
+        results = await self._dispatcher.dispatch_batch(
+            [m.value() or b"" for m, _, _, _ in batch],
+            where=[f"{t}[{p}]@{o}" for _, t, p, o in batch],
+            sleep=self._sleep_unless_stopped,
+        )
+        for (message, topic, partition, offset), result in zip(batch, results, strict=False):
+            if not await self._settle(message, result):
+                break  # stopping: this message and the rest of the batch come again
+            with self._pending_lock:
+                self._pending[(topic, partition)] = offset + 1
+        # Not in a ``finally``: a cancelled run is a crash and commits nothing more.
+        if self._consumer is not None:
+            await self._commit_pending(self._consumer)
+
+    async def _settle(self, message: Message, result: Dispatched) -> bool:
+        """What a result needs before its offset may be committed; False if it may not (stopping)."""
         if result.outcome is Outcome.ABANDONED:
-            return
+            return False
         if result.outcome is Outcome.DEAD_LETTER:
             assert result.error is not None
-            if not await self._dead_letter(message, result.error, attempts=result.attempts):
-                return
-        await self._mark_handled(topic, partition, offset)
+            return await self._dead_letter(message, result.error, attempts=result.attempts)
+        return True
 
     async def _sleep_unless_stopped(self, seconds: float) -> bool:
         """Sleep; True if ``stop()`` was called meanwhile (or before)."""
@@ -364,6 +427,7 @@ class ConsumerRunner:
                 if self._pending.get(tp) == committed:
                     del self._pending[tp]
         self.stats.committed += len(chosen)
+        self.stats.offset_commits += 1
 
     # -- rebalances (called by librdkafka on the consumer thread, inside poll/close) -------------
 

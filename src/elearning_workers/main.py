@@ -3,8 +3,8 @@
 Configuration comes from ``ELEARNING_*`` variables like every runtime; the
 Kafka address is ``ELEARNING_KAFKA_BOOTSTRAP_SERVERS``. SIGTERM and SIGINT stop
 the workers gracefully: the relay after the batch in flight (a delivered
-batch is never left unmarked), a consumer after the message in hand (its
-offset committed, the group left at once).
+batch is never left unmarked), a consumer after the batch in hand (its
+offsets committed, the group left at once).
 
 ``--metrics-port`` serves the process's Prometheus metrics (relayed events,
 handled and dead-lettered messages) on ``--metrics-host`` (loopback by default).
@@ -131,6 +131,9 @@ async def run_consumers(args: argparse.Namespace, settings: Settings, bootstrap_
                 database,
                 instance_id=static_instance_id(settings, s.name),
                 max_attempts=settings.consumer_max_attempts,
+                batch_size=s.batch_size_within(settings.consumer_batch_size),
+                batch_max_wait=settings.consumer_batch_max_wait_ms / 1000,
+                batch_handler=s.batch_handler,
             )
             for s in subscriptions
         ]

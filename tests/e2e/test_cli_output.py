@@ -292,6 +292,7 @@ def test_every_list_and_status_command_takes_the_output_option() -> None:
         "videos list",
         "quizzes list",
         "paths list",
+        "certificates list",
         "keys list",
         "events dlq list",
     }

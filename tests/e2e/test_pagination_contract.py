@@ -21,6 +21,8 @@ import pytest
 import pytest_asyncio
 
 from elearning_adapters.settings import Settings
+from elearning_core.certificate.commands import AwardSettings
+from elearning_core.certificate.model import SubjectKind
 from elearning_core.identity.commands import CreateOrganization, RoleGrantSpec
 from elearning_core.shared.ports import SYSTEM
 from tests.e2e.assessment_helpers import (
@@ -233,11 +235,31 @@ async def world(running: Api) -> World:
         paths.append(path["id"])
         enrolled = client.post(f"/api/v1/learning-paths/{path['id']}/enrollment", headers=learners[0].headers)
         path_enrollments.append((await ok(enrolled, 201))["id"])
+    # Certificates: the first learner's in the five catalog courses, and every learner's in the main one.
+    certificates = api.platform.certificates
+    for course_id in [*catalog, main]:
+        await certificates.set_award(SYSTEM, SubjectKind.COURSE, uuid.UUID(course_id), AwardSettings(enabled=True))
+    my_certificates = set()
+    for course_id in catalog:
+        issued = await certificates.record_completion(
+            uuid.UUID(learners[0].id), SubjectKind.COURSE, uuid.UUID(course_id)
+        )
+        assert issued is not None
+        my_certificates.add(str(issued.id))
+    course_certificates = set()
+    for who in learners:
+        issued = await certificates.record_completion(uuid.UUID(who.id), SubjectKind.COURSE, uuid.UUID(main))
+        assert issued is not None
+        course_certificates.add(str(issued.id))
+        if who is learners[0]:
+            my_certificates.add(str(issued.id))
 
     published = {*catalog, main, versioned["id"]}
     assert api.platform.events is not None
     await api.platform.events.drain()  # the progress projection: one row per enrollment
     w.listings = {
+        "my certificates": ("/api/v1/me/certificates", learners[0].headers, my_certificates),
+        "course certificates": (f"{base}/certificates", ADMIN, course_certificates),
         "catalog": (COURSES, {}, published),
         "versions": (f"{COURSES}/{versioned['id']}/versions", ADMIN, {"1", "2", "3", "4"}),
         "users": ("/api/v1/admin/users", ADMIN, {p.id for p in people}),
@@ -320,6 +342,8 @@ async def walk(api: Api, url: str, headers: dict[str, str], params: dict[str, An
 
 LISTINGS = [
     "catalog",
+    "my certificates",
+    "course certificates",
     "versions",
     "users",
     "organizations",

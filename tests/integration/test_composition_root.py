@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dependency_injector import providers
 
 from elearning_adapters.container import ModuleWiring, Platform, bootstrap, build_container, close_adapters
+from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
@@ -17,6 +18,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
+from elearning_core.certificate.service import CertificateService
 from elearning_core.course.commands import CreateCourse
 from elearning_core.course.events import CourseCreated
 from elearning_core.course.service import CourseService
@@ -59,11 +61,11 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
     # The one line a module adds to the assembly (here on the instance; in _assembly.py on the class).
     container.notes = providers.Container(NotesWiring, shared=container.adapters, settings=container.settings)
 
-    everyone = [CATALOG_CACHE, ENROLLMENT_COMPLETION, VIDEO_PROCESSING, *PATH_CONSUMERS, PROGRESS, "notes"]
-    assert [s.name for s in container.adapters.subscriptions()] == everyone
+    everyone = [CATALOG_CACHE, ENROLLMENT_COMPLETION, VIDEO_PROCESSING, *PATH_CONSUMERS, PROGRESS, CERTIFICATES]
+    assert [s.name for s in container.adapters.subscriptions()] == [*everyone, "notes"]
     transport = container.adapters.event_transport()
     assert transport is not None
-    assert [s.name for s in transport.subscriptions] == everyone
+    assert [s.name for s in transport.subscriptions] == [*everyone, "notes"]
     assert container.notes.shared.database() is container.adapters.database()
 
     await migrate.upgrade(container.adapters.database())
@@ -84,12 +86,14 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert not container.assessment.subscriptions()
         assert [s.name for s in container.progress.subscriptions()] == [PROGRESS]
         assert [s.name for s in container.learning_path.subscriptions()] == PATH_CONSUMERS
+        assert [s.name for s in container.certificate.subscriptions()] == [CERTIFICATES]
         assert container.adapters.subscriptions() == [
             *container.course.subscriptions(),
             *container.enrollment.subscriptions(),
             *container.video.subscriptions(),
             *container.learning_path.subscriptions(),
             *container.progress.subscriptions(),
+            *container.certificate.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
     finally:
@@ -106,6 +110,7 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
             VIDEO_PROCESSING,
             *PATH_CONSUMERS,
             PROGRESS,
+            CERTIFICATES,
         ]
     finally:
         await close_adapters(container)
@@ -123,6 +128,7 @@ async def test_the_platform_exposes_every_service_the_same_way_from_its_containe
             "assessment": (AssessmentService, services.assessment),
             "progress": (ProgressService, services.progress),
             "learning_paths": (LearningPathService, services.learning_path),
+            "certificates": (CertificateService, services.certificate),
         }
         for name, (kind, provider) in expected.items():
             assert isinstance(getattr(type(platform), name), property), name

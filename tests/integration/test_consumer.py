@@ -301,23 +301,38 @@ async def test_a_crash_before_the_offset_commit_redelivers_the_message_with_one_
         doomed = runner(database, kafka_broker, topic, {CREATED: effects.handler}, group, cls=_CrashBeforeOffsetCommit)
         assert isinstance(doomed, _CrashBeforeOffsetCommit)
         doomed.crashed = crashed
+    committed_before = 1 if crash_point == "after-the-handler-committed" else 0
+    await crash_then_restart(doomed, crashed, effects, kafka_broker, topic, events, committed_before=committed_before)
+    assert await inbox_count(database) == 2
+
+
+async def crash_then_restart(
+    doomed: ConsumerRunner,
+    crashed: asyncio.Event,
+    effects: Effects,
+    bootstrap: str,
+    topic: str,
+    events: list[DomainEvent],
+    *,
+    committed_before: int,
+    **options: Any,
+) -> None:
+    """Run ``doomed`` until ``crashed``, kill it (nothing committed to the broker), restart its group: each
+    event then has one effect, ``committed_before`` of them (committed to the database) as duplicates."""
     task = asyncio.create_task(doomed.run())
     await asyncio.wait_for(crashed.wait(), WAIT)
     task.cancel()  # the process dies here
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, WAIT)
-    assert all(o < 0 for o in committed_offsets(kafka_broker, group, topic).values()), "nothing was committed"
-    first_effects = await effects.counts()
-    committed_before = 1 if crash_point == "after-the-handler-committed" else 0
-    assert sum(first_effects.values()) == committed_before
+    assert all(o < 0 for o in committed_offsets(bootstrap, doomed.group, topic).values()), "nothing was committed"
+    assert sum((await effects.counts()).values()) == committed_before
 
     handlers: dict[str, Handler] = {CREATED: effects.handler, SECTION_ADDED: effects.handler}
-    restarted = runner(database, kafka_broker, topic, handlers, group)
-    await run_until(restarted, lambda s: seen(s) == 2, "the redelivery and the next message")
-    assert (restarted.stats.handled, restarted.stats.duplicates) == (2 - committed_before, committed_before)
+    restarted = runner(effects.db, bootstrap, topic, handlers, doomed.group, **options)
+    await run_until(restarted, lambda s: seen(s) == len(events), "the redelivery and the rest")
+    assert (restarted.stats.handled, restarted.stats.duplicates) == (len(events) - committed_before, committed_before)
     assert await effects.counts() == {e.event_id: 1 for e in events}
-    assert await inbox_count(database) == 2
-    assert_everything_committed(kafka_broker, group, topic)
+    assert_everything_committed(bootstrap, doomed.group, topic)
 
 
 # -- dead letters -----------------------------------------------------------------------------
@@ -468,19 +483,22 @@ async def test_a_graceful_stop_leaves_no_handled_message_uncommitted(
     assert_everything_committed(kafka_broker, group, topic)
 
 
-async def test_two_members_of_a_group_share_the_partitions_and_handle_each_event_once(
-    sqlite_db: Database, sqlite_effects: Effects, kafka_broker: str, topic: str
-) -> None:
-    first_batch = course_events(6)
-    await publish(kafka_broker, topic, first_batch)
+async def two_members_through_a_rebalance(
+    db: Database, effects: Effects, bootstrap: str, topic: str, *, courses: int, join_after: int, **options: Any
+) -> tuple[ConsumerRunner, ConsumerRunner, list[DomainEvent]]:
+    """Member one handles ``courses`` courses' events; member two joins once ``join_after`` are seen, then as
+    many again are published. Returns both members (stopped, every event handled) and the events."""
+    first_events = course_events(courses)
+    await publish(bootstrap, topic, first_events)
     group = f"g-{uuid.uuid4().hex}"
-    handlers: dict[str, Handler] = {CREATED: sqlite_effects.handler, SECTION_ADDED: sqlite_effects.handler}
-    one = runner(sqlite_db, kafka_broker, topic, handlers, group)
-    two = runner(sqlite_db, kafka_broker, topic, handlers, group)
+    handlers: dict[str, Handler] = {CREATED: effects.handler, SECTION_ADDED: effects.handler}
+    one = runner(db, bootstrap, topic, handlers, group, **options)
+    two = runner(db, bootstrap, topic, handlers, group, **options)
+    total = 4 * courses
     task_one = asyncio.create_task(one.run())
     try:
         deadline = time.monotonic() + WAIT
-        while seen(one.stats) < 3:
+        while seen(one.stats) < join_after:
             assert time.monotonic() < deadline, one.stats
             await asyncio.sleep(0.02)
         task_two = asyncio.create_task(two.run())  # joins mid-stream: the partitions are rebalanced
@@ -488,9 +506,9 @@ async def test_two_members_of_a_group_share_the_partitions_and_handle_each_event
             while not (one.assignment and two.assignment):
                 assert time.monotonic() < deadline, (one.assignment, two.assignment)
                 await asyncio.sleep(0.02)
-            second_batch = course_events(6)
-            await publish(kafka_broker, topic, second_batch)
-            while seen(one.stats) + seen(two.stats) < 24:
+            second_events = course_events(courses)
+            await publish(bootstrap, topic, second_events)
+            while one.stats.handled + two.stats.handled < total:
                 assert time.monotonic() < deadline, (one.stats, two.stats)
                 await asyncio.sleep(0.02)
         finally:
@@ -499,12 +517,21 @@ async def test_two_members_of_a_group_share_the_partitions_and_handle_each_event
     finally:
         one.stop()
         await asyncio.wait_for(task_one, WAIT)
+    assert_everything_committed(bootstrap, group, topic)
+    return one, two, first_events + second_events
+
+
+async def test_two_members_of_a_group_share_the_partitions_and_handle_each_event_once(
+    sqlite_db: Database, sqlite_effects: Effects, kafka_broker: str, topic: str
+) -> None:
+    one, two, events = await two_members_through_a_rebalance(
+        sqlite_db, sqlite_effects, kafka_broker, topic, courses=6, join_after=3
+    )
     # A commit racing the rebalance may fail (its generation is gone) and the message be redelivered to the
     # new owner: the inbox turns that into a duplicate, never a second effect.
     assert one.stats.handled + two.stats.handled == 24
     assert one.stats.duplicates + two.stats.duplicates <= one.stats.commit_failures + two.stats.commit_failures
-    assert await sqlite_effects.counts() == {e.event_id: 1 for e in first_batch + second_batch}
-    assert_everything_committed(kafka_broker, group, topic)
+    assert await sqlite_effects.counts() == {e.event_id: 1 for e in events}
 
 
 async def test_run_consumer_stops_gracefully_on_sigterm(

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.container import build_container, close_adapters
+from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
@@ -18,7 +19,14 @@ from elearning_adapters.progress import PROGRESS
 from elearning_adapters.redis.cache import RedisCache
 from elearning_adapters.settings import Settings
 
-EVERY_MODULE_CONSUMER = [ENROLLMENT_COMPLETION, VIDEO_PROCESSING, PATH_ENROLLER, PATH_PROGRESS, PROGRESS]
+EVERY_MODULE_CONSUMER = [
+    ENROLLMENT_COMPLETION,
+    VIDEO_PROCESSING,
+    PATH_ENROLLER,
+    PATH_PROGRESS,
+    PROGRESS,
+    CERTIFICATES,
+]
 """The consumers that need no cache, in the order the modules' wirings declare them."""
 
 KAFKA = "127.0.0.1:9092"
@@ -55,6 +63,9 @@ def test_auto_settings_pick_the_transport_and_a_cache_that_can_be_invalidated(
         ({"cache": "disk"}, "Input should be"),
         ({"consumer_max_attempts": 0}, "greater than or equal to 1"),
         ({"outbox_retention_hours": -1}, "greater than or equal to 0"),
+        ({"consumer_batch_size": 0}, "greater than or equal to 1"),
+        ({"consumer_batch_size": 10_001}, "less than or equal to 10000"),
+        ({"consumer_batch_max_wait_ms": -1}, "greater than or equal to 0"),
     ],
 )
 def test_contradictory_event_settings_are_refused_with_the_reason(values: dict[str, Any], message: str) -> None:
@@ -67,8 +78,11 @@ def test_the_environment_configures_the_backbone(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ELEARNING_OUTBOX_RETENTION_HOURS", "24")
     monkeypatch.setenv("ELEARNING_CONSUMER_MAX_ATTEMPTS", "7")
     monkeypatch.setenv("ELEARNING_REDIS_KEY_PREFIX", "tenant-a:")
+    monkeypatch.setenv("ELEARNING_CONSUMER_BATCH_SIZE", "64")
+    monkeypatch.setenv("ELEARNING_CONSUMER_BATCH_MAX_WAIT_MS", "10")
     settings = Settings()
     assert (settings.cache, settings.outbox_retention_hours, settings.consumer_max_attempts) == ("none", 24.0, 7)
+    assert (settings.consumer_batch_size, settings.consumer_batch_max_wait_ms) == (64, 10.0)
     assert settings.redis_key_prefix == "tenant-a:"
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters import Platform, Settings, bootstrap
+from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport, Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
@@ -374,6 +375,7 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
             PATH_ENROLLER,
             PATH_PROGRESS,
             PROGRESS,
+            CERTIFICATES,
         ]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")
         await reader.events.drain()

@@ -14,10 +14,11 @@ from elearning_adapters.container import Platform
 from elearning_adapters.events import InProcessEventTransport, Subscription
 from elearning_adapters.events.dispatch import EventDispatcher, Outcome
 from elearning_adapters.kafka.producer import envelope_for
-from elearning_adapters.learning_path_events import PATH_ENROLLER, JoinedUnitOfWork, path_enroller_subscription
+from elearning_adapters.learning_path_events import PATH_ENROLLER, path_enroller_subscription
 from elearning_adapters.sql.learning_path import path_course_outcomes, path_enrollments
 from elearning_adapters.sql.outbox import outbox
 from elearning_adapters.sql.outbox_store import OutboxRecord
+from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.enrollment.commands import EnrollmentSettings
 from elearning_core.identity.commands import CreateUser
 from elearning_core.learning_path.commands import CreatePath, PartInput, SetStructure
@@ -58,7 +59,9 @@ async def _world(platform: Platform) -> tuple[Principal, uuid.UUID, list[uuid.UU
 
 
 def _enroller(platform: Platform) -> Subscription:
-    return path_enroller_subscription(platform.database, lambda: platform.enrollments, lambda: platform.learning_paths)
+    return path_enroller_subscription(
+        SqlUnitOfWork.joining, lambda: platform.enrollments, lambda: platform.learning_paths
+    )
 
 
 async def _redeliver(platform: Platform, subscription: Subscription) -> Outcome:
@@ -156,7 +159,7 @@ async def test_completions_of_one_learner_handled_at_once_complete_the_path_once
 
     async def complete(user_id: uuid.UUID, course_id: uuid.UUID) -> None:
         async with platform.database.write() as conn, conn.begin():
-            joined = paths.joined(lambda: JoinedUnitOfWork(platform.database, conn))
+            joined = paths.joined(lambda: SqlUnitOfWork.joining(conn))
             await joined.course_completed(user_id, course_id, datetime.now(UTC))
 
     await asyncio.wait_for(asyncio.gather(*(complete(u, c) for u in learners for c in courses)), timeout=60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from elearning_adapters.container._assessment import AssessmentWiring
+from elearning_adapters.container._certificate import CertificateWiring
 from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._identity import IdentityWiring
@@ -16,6 +17,7 @@ from elearning_adapters.container._wiring import gather_commit_listeners, gather
 from elearning_adapters.settings import Settings
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
+from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
@@ -35,6 +37,7 @@ class Services(containers.DeclarativeContainer):
     assessment = providers.Dependency(instance_of=AssessmentService)
     progress = providers.Dependency(instance_of=ProgressService)
     learning_path = providers.Dependency(instance_of=LearningPathService)
+    certificate = providers.Dependency(instance_of=CertificateService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -80,6 +83,9 @@ class Container(containers.DeclarativeContainer):
         outlines=course.catalog_queries,
         assessment_queries=assessment.queries,
     )
+    certificate = providers.Container(
+        CertificateWiring, shared=adapters, settings=settings, outlines=course.catalog_queries
+    )
 
     services = providers.Container(
         Services,
@@ -91,6 +97,7 @@ class Container(containers.DeclarativeContainer):
         assessment=assessment.service,
         progress=progress.service,
         learning_path=learning_path.service,
+        certificate=certificate.service,
     )
 
 

@@ -8,22 +8,25 @@ from dependency_injector import providers
 
 from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
-from elearning_adapters.learning_path_events import path_enroller_subscription, path_progress_subscription
+from elearning_adapters.learning_path_events import (
+    JoinUnitOfWork,
+    path_enroller_subscription,
+    path_progress_subscription,
+)
 from elearning_adapters.settings import Settings
-from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.learning_path import SqlLearningPathQueries, SqlPathCourses
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.learning_path.service import LearningPathService
 
 
 def _subscriptions(
-    database: Database,
+    join: JoinUnitOfWork,
     enrollment: Callable[[], EnrollmentService],
     service: Callable[[], LearningPathService],
 ) -> list[Subscription]:
     return [
-        path_enroller_subscription(database, enrollment, service),
-        path_progress_subscription(database, service),
+        path_enroller_subscription(join, enrollment, service),
+        path_progress_subscription(join, service),
     ]
 
 
@@ -47,4 +50,6 @@ class LearningPathWiring(ModuleWiring):
     )
 
     # The services are resolved at the first event: the transport needs these subscriptions first.
-    subscriptions = providers.Singleton(_subscriptions, shared.database, enrollment.provider, service.provider)
+    subscriptions = providers.Singleton(
+        _subscriptions, shared.joined_unit_of_work.provider, enrollment.provider, service.provider
+    )

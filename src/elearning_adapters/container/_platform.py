@@ -16,6 +16,7 @@ from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
+from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
@@ -78,6 +79,11 @@ class Platform:
     @property
     def learning_paths(self) -> LearningPathService:
         service: LearningPathService = self.container.services.learning_path()
+        return service
+
+    @property
+    def certificates(self) -> CertificateService:
+        service: CertificateService = self.container.services.certificate()
         return service
 
     @property

@@ -76,6 +76,7 @@ def _event_transport(
         database,
         subscriptions,
         poll_seconds=settings.events_poll_seconds,
+        batch_size=settings.consumer_batch_size,
         max_attempts=settings.consumer_max_attempts,
         retention=retention_of(settings.outbox_retention_hours),
         inbox_retention=retention_of(settings.inbox_retention_hours),
@@ -99,6 +100,9 @@ class SharedWiring(containers.DeclarativeContainer):
     event_transport = providers.Singleton(_event_transport, database, subscriptions, settings)
     after_commit = providers.Singleton(AfterCommit, event_transport, commit_listeners)
     unit_of_work = providers.Factory(SqlUnitOfWork, database, after_commit=after_commit)
+    # An event handler's unit of work: ``joined_unit_of_work(conn)`` works in the batch's transaction (see
+    # docs/projections.md); its after-commit hook runs once the dispatcher has committed the batch.
+    joined_unit_of_work = providers.Factory(SqlUnitOfWork.joining, after_commit=after_commit)
     # Idempotency-Key answers, for every runtime route that takes the header (enrollment, later checkout).
     idempotency_store = providers.Singleton(SqlIdempotencyStore, database)
     # The general per-client rate limit's counters (HTTP), and their background sharing through Redis.

@@ -8,9 +8,13 @@ between modes:
 - Rows are read in ``id`` order without a claim (``OutboxStore.peek``): the
   handlers write their inbox rows in transactions of their own, and on
   SQLite a claim would hold the only write lock they need.
-- Each row is dispatched to every subscription of its topic, then marked
-  published. A crash before the mark redelivers the row; the inbox turns the
-  second delivery into a no-op (at-least-once delivery, one effect).
+- Each round peeks up to ``batch_size`` rows and hands every subscription the
+  rows of its topics in batches (``EventDispatcher.dispatch_batch``: one
+  transaction per subscription per batch, the subscription's ``batch_size``
+  capping it), then marks published the longest prefix of rows that every
+  subscription concerned has handled. A crash before the mark redelivers the
+  rows; the inbox turns the second delivery into a no-op (at-least-once
+  delivery, one effect).
 - What a dispatcher gives up on is stored in the ``dead_letters`` table
   before the row is marked, never dropped. ``elearning events dlq replay``
   flags dead letters; this transport dispatches flagged ones again.
@@ -28,13 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from elearning_adapters import metrics
-from elearning_adapters.events.dispatch import Dispatched, EventDispatcher, Outcome, describe
+from elearning_adapters.events.dispatch import Dispatched, DispatchStats, EventDispatcher, Outcome, describe
 from elearning_adapters.events.subscriptions import Subscription
 from elearning_adapters.kafka.producer import DEFAULT_PRODUCER_NAME, envelope_for
 from elearning_adapters.sql.dead_letters import DeadLetterStore
@@ -93,7 +98,9 @@ class InProcessEventTransport:
                     max_attempts=max_attempts,
                     initial_backoff=initial_backoff,
                     max_backoff=max_backoff,
+                    batch_handler=s.batch_handler,
                 ),
+                s.batch_size_within(batch_size),
             )
             for s in self.subscriptions
         }
@@ -101,6 +108,10 @@ class InProcessEventTransport:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = TransportStats()
+
+    def dispatch_stats(self) -> dict[str, DispatchStats]:
+        """Per subscription: what its dispatcher handled, and in how many batches."""
+        return {name: dispatcher.stats for name, (_, dispatcher, _) in self._dispatchers.items()}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -163,15 +174,18 @@ class InProcessEventTransport:
     async def deliver_once(self) -> int:
         """Dispatch one batch of outbox rows and mark the delivered ones; returns how many were."""
         records = await self._store.peek(self._batch_size)
-        delivered: list[int] = []
+        raws = [envelope_for(record, self._producer).to_json() for record in records]
+        # How many subscriptions still have to handle each row; a row is delivered at 0.
+        pending = [sum(1 for topics, _, _ in self._dispatchers.values() if r.topic in topics) for r in records]
         try:
-            for record in records:
-                if not await self._deliver(record):
-                    break
-                delivered.append(record.id)
+            for name, (topics, dispatcher, chunk) in self._dispatchers.items():
+                mine = [i for i, record in enumerate(records) if record.topic in topics]
+                if not await self._deliver_to(name, dispatcher, chunk, mine, records, raws, pending):
+                    break  # stopping: what is not handled yet comes again
         finally:
+            delivered = list(itertools.takewhile(lambda i: pending[i] == 0, range(len(records))))
             if delivered:
-                await self._store.mark_published(delivered)
+                await self._store.mark_published([records[i].id for i in delivered])
                 self.stats.delivered += len(delivered)
                 metrics.RELAYED.labels(TRANSPORT).inc(len(delivered))
                 metrics.RELAY_BATCHES.labels(TRANSPORT).inc()
@@ -180,15 +194,37 @@ class InProcessEventTransport:
 
     async def _deliver(self, record: OutboxRecord) -> bool:
         """Dispatch one row to each subscription of its topic; False if stopped before all were done."""
-        raw = envelope_for(record, self._producer).to_json()
-        for name, (topics, dispatcher) in self._dispatchers.items():
-            if record.topic not in topics:
-                continue
-            result = await dispatcher.dispatch(raw, where=f"outbox row {record.id}", sleep=self._sleep_unless_stopped)
-            if result.outcome is Outcome.ABANDONED:
+        raws, pending = [envelope_for(record, self._producer).to_json()], [len(self._dispatchers)]
+        for name, (topics, dispatcher, chunk) in self._dispatchers.items():
+            indexes = [0] if record.topic in topics else []
+            if not await self._deliver_to(name, dispatcher, chunk, indexes, [record], raws, pending):
                 return False
-            if result.outcome is Outcome.DEAD_LETTER:
-                await self._store_dead_letter(name, record, raw, result)
+        return True
+
+    async def _deliver_to(
+        self,
+        name: str,
+        dispatcher: EventDispatcher,
+        chunk: int,
+        indexes: list[int],
+        records: Sequence[OutboxRecord],
+        raws: Sequence[bytes],
+        pending: list[int],
+    ) -> bool:
+        """The rows at ``indexes`` to one subscription, ``chunk`` per transaction; False if stopped before all."""
+        for start in range(0, len(indexes), chunk):
+            batch = indexes[start : start + chunk]
+            results = await dispatcher.dispatch_batch(
+                [raws[i] for i in batch],
+                where=[f"outbox row {records[i].id}" for i in batch],
+                sleep=self._sleep_unless_stopped,
+            )
+            for i, result in zip(batch, results, strict=False):
+                if result.outcome is Outcome.ABANDONED:
+                    return False
+                if result.outcome is Outcome.DEAD_LETTER:
+                    await self._store_dead_letter(name, records[i], raws[i], result)
+                pending[i] -= 1
         return True
 
     async def _store_dead_letter(self, consumer: str, record: OutboxRecord, raw: bytes, result: Dispatched) -> None:

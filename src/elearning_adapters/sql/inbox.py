@@ -11,6 +11,7 @@ key: the second insert waits for the first transaction and then does nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,26 +39,44 @@ async def record_processed(
     Returns False, writing nothing, if it was recorded before. The caller
     commits (together with the handler's effect) or rolls back.
     """
-    values = {"consumer": consumer, "event_id": event_id, "processed_at": at or datetime.now(UTC)}
+    return event_id in await record_processed_many(conn, consumer, [event_id], at=at)
+
+
+INSERT_CHUNK = 300
+"""Rows per multi-row insert: 3 parameters a row stays far below SQLite's (and psycopg's) parameter limits."""
+
+
+async def record_processed_many(
+    conn: AsyncConnection, consumer: str, event_ids: Sequence[uuid.UUID], *, at: datetime | None = None
+) -> set[uuid.UUID]:
+    """Record a batch of events as handled by ``consumer``; returns the ids that were new.
+
+    One multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (per
+    ``INSERT_CHUNK`` ids): the ids it returns were not recorded before. An id
+    given twice is recorded once. The rows go in sorted order, so two
+    transactions recording overlapping batches take their row locks in one
+    order and queue rather than deadlock.
+    """
+    when = at or datetime.now(UTC)
+    unique = sorted(set(event_ids))
+    new: set[uuid.UUID] = set()
+    for start in range(0, len(unique), INSERT_CHUNK):
+        rows = [
+            {"consumer": consumer, "event_id": e, "processed_at": when} for e in unique[start : start + INSERT_CHUNK]
+        ]
+        # RETURNING rather than rowcount: a skipped conflict returns no row on both backends, whatever the driver reports.
+        inserted = await conn.execute(_insert_ignoring_conflicts(conn).values(rows).returning(inbox.c.event_id))
+        new.update(inserted.scalars())
+    return new
+
+
+def _insert_ignoring_conflicts(conn: AsyncConnection) -> Any:
     dialect = conn.dialect.name
-    statement: Any
     if dialect == "postgresql":
-        statement = (
-            postgresql.insert(inbox)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=[inbox.c.consumer, inbox.c.event_id])
-        )
-    elif dialect == "sqlite":
-        statement = (
-            sqlite.insert(inbox)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=[inbox.c.consumer, inbox.c.event_id])
-        )
-    else:  # pragma: no cover - the platform runs on PostgreSQL and SQLite only
-        raise NotImplementedError(f"the inbox does not support the {dialect} dialect")
-    # RETURNING rather than rowcount: a skipped conflict returns no row on both backends, whatever the driver reports.
-    inserted = await conn.execute(statement.returning(inbox.c.event_id))
-    return inserted.first() is not None
+        return postgresql.insert(inbox).on_conflict_do_nothing(index_elements=[inbox.c.consumer, inbox.c.event_id])
+    if dialect == "sqlite":
+        return sqlite.insert(inbox).on_conflict_do_nothing(index_elements=[inbox.c.consumer, inbox.c.event_id])
+    raise NotImplementedError(f"the inbox does not support the {dialect} dialect")  # pragma: no cover
 
 
 async def prune_inbox(conn: AsyncConnection, older_than: timedelta, *, now: datetime | None = None) -> int:

@@ -49,12 +49,31 @@ signing_keys = Table(
 )
 
 
-class SqlSigningKeyStore(SigningKeyStore):
-    def __init__(self, database: Database, secret: bytes, *, clock: Clock | None = None) -> None:
+class KeySealer:
+    """Encrypts private keys at rest: AES-256-GCM, key = HKDF-SHA256(secret, info), the kid as associated data.
+
+    ``info`` names the purpose, so each key set (access tokens, credentials) has its own encryption key."""
+
+    def __init__(self, secret: bytes, info: bytes = HKDF_INFO) -> None:
         if not secret:
             raise ValueError("the signing keys need a non-empty secret to be encrypted with")
+        self._aead = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret))
+
+    def seal(self, kid: str, pem: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, pem, kid.encode())
+
+    def open(self, kid: str, blob: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], kid.encode())
+        except (InvalidTag, ValueError) as exc:
+            raise KeyStoreError(UNDECRYPTABLE) from exc
+
+
+class SqlSigningKeyStore(SigningKeyStore):
+    def __init__(self, database: Database, secret: bytes, *, clock: Clock | None = None) -> None:
         self._db = database
-        self._aead = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(secret))
+        self._sealer = KeySealer(secret)
         self._clock = clock or SystemClock()
 
     async def load(self) -> list[SigningKey]:
@@ -118,8 +137,7 @@ class SqlSigningKeyStore(SigningKeyStore):
         return (await conn.execute(query)).mappings().first()
 
     def _row(self, key: SigningKey) -> dict[str, Any]:
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = nonce + self._aead.encrypt(nonce, key.private_pem(), key.kid.encode())
+        sealed = self._sealer.seal(key.kid, key.private_pem())
         return {
             "kid": key.kid,
             "algorithm": key.algorithm,
@@ -130,11 +148,7 @@ class SqlSigningKeyStore(SigningKeyStore):
         }
 
     def _decrypt(self, row: Any) -> SigningKey:
-        blob: bytes = row["private_key"]
-        try:
-            pem = self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], row["kid"].encode())
-        except (InvalidTag, ValueError) as exc:
-            raise KeyStoreError(UNDECRYPTABLE) from exc
+        pem = self._sealer.open(row["kid"], row["private_key"])
         key = SigningKey.from_pem(row["kid"], pem, created_at=row["created_at"], retired_at=row["retired_at"])
         if key.algorithm != row["algorithm"] or key.public_jwk() != row["public_jwk"]:
             raise KeyStoreError(f"the stored signing key {row['kid']} does not match its public key or algorithm")

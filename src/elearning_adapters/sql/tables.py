@@ -2,6 +2,7 @@
 
 from elearning_adapters.sql import (
     assessment,
+    certificate,
     course,
     dead_letters,
     enrollment,
@@ -18,6 +19,7 @@ from elearning_adapters.sql.engine import metadata
 
 __all__ = [
     "assessment",
+    "certificate",
     "course",
     "dead_letters",
     "enrollment",

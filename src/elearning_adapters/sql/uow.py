@@ -9,8 +9,9 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
+from elearning_adapters.sql import commit_hooks
 from elearning_adapters.sql.assessment import (
     ATTEMPT_EXISTS,
     SqlAttemptRepository,
@@ -95,6 +96,16 @@ class SqlUnitOfWork(
     cache entries, so a writer reads its own writes at once. It is an
     optimisation only; the outbox and its consumers remain what makes every
     other process see the change, and its failure never fails the commit.
+
+    ``SqlUnitOfWork.joining(conn)`` serves an event handler: it works in a
+    savepoint of the transaction the dispatcher opened on ``conn`` (with the
+    inbox rows of the batch) instead of a transaction of its own. Its
+    ``commit()`` flushes the repositories, appends the events to the outbox and
+    releases the savepoint; the dispatcher commits everything at once, and the
+    after-commit hook runs after that real commit (``commit_hooks``), never if
+    the batch rolls back. Leaving the block without ``commit()`` (or
+    ``rollback()``) undoes the unit's work to its savepoint and nothing else, so
+    a handler may refuse one step (one course of a path) and keep the others.
     """
 
     courses: SqlCourseRepository
@@ -120,11 +131,26 @@ class SqlUnitOfWork(
     path_enrollments: SqlPathEnrollmentRepository
     course_completions: SqlCourseCompletionRepository
 
-    def __init__(self, db: Database, after_commit: AfterCommit | None = None) -> None:
+    def __init__(
+        self, db: Database | None, after_commit: AfterCommit | None = None, *, connection: AsyncConnection | None = None
+    ) -> None:
+        if db is None and connection is None:
+            raise ValueError("a unit of work needs a database, or a connection to join")
         self._db = db
         self._after_commit = after_commit
+        self._joined = connection
+        self._savepoint: AsyncTransaction | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._conn: AsyncConnection | None = None
+
+    @classmethod
+    def joining(cls, connection: AsyncConnection, after_commit: AfterCommit | None = None) -> SqlUnitOfWork:
+        """A unit of work inside the transaction already begun on ``connection`` (an event handler's)."""
+        return cls(None, after_commit, connection=connection)
+
+    @property
+    def joined(self) -> bool:
+        return self._joined is not None
 
     @property
     def connection(self) -> AsyncConnection:
@@ -133,6 +159,14 @@ class SqlUnitOfWork(
         return self._conn
 
     async def __aenter__(self) -> Self:
+        if self._joined is not None:
+            if not self._joined.in_transaction():
+                raise RuntimeError("a joined unit of work needs the transaction of its connection begun")
+            self._conn = self._joined
+            self._savepoint = await self._joined.begin_nested()
+            self._open_repositories(self._joined)
+            return self
+        assert self._db is not None
         self._stack = contextlib.AsyncExitStack()
         self._conn = await self._stack.enter_async_context(self._db.write())
         try:
@@ -146,10 +180,10 @@ class SqlUnitOfWork(
             if translated is None:
                 raise
             raise translated from exc
-        self._bind(self._conn)
+        self._open_repositories(self._conn)
         return self
 
-    def _bind(self, conn: AsyncConnection) -> None:
+    def _open_repositories(self, conn: AsyncConnection) -> None:
         """Every module's repositories, on ``conn``."""
         self.courses = SqlCourseRepository(conn)
         self.users = SqlUserRepository(conn)
@@ -177,6 +211,12 @@ class SqlUnitOfWork(
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._joined is not None:
+            # The transaction is its owner's; what this unit did without committing is undone to its savepoint.
+            savepoint, self._savepoint, self._conn = self._savepoint, None, None
+            if savepoint is not None and savepoint.is_active:
+                await savepoint.rollback()
+            return
         try:
             if self._conn is not None and self._conn.in_transaction():
                 await self._conn.rollback()
@@ -216,7 +256,10 @@ class SqlUnitOfWork(
                 raise AttemptExists(ATTEMPT_EXISTS) from None
             raise Conflict(_integrity_message(exc)) from None
         events = [e for a in aggregates for e in a.pull_events()]
-        if events and self._after_commit is not None:
+        if events and self._after_commit is not None and self._joined is not None:
+            after_commit = self._after_commit
+            commit_hooks.defer(conn, lambda: after_commit(events))
+        elif events and self._after_commit is not None:
             try:
                 await self._after_commit(events)
             except Exception:
@@ -226,7 +269,12 @@ class SqlUnitOfWork(
         await self._end_transaction(commit=False)
 
     async def _end_transaction(self, *, commit: bool) -> None:
-        """Commit or roll back the unit's transaction (a unit joined to another's ends its savepoint)."""
+        """Commit or roll back the unit's transaction; a joined unit ends only its savepoint."""
+        if self._joined is not None:
+            savepoint, self._savepoint = self._savepoint, None
+            if savepoint is not None and savepoint.is_active:
+                await (savepoint.commit() if commit else savepoint.rollback())
+            return
         conn = self.connection
         await (conn.commit() if commit else conn.rollback())
 

@@ -32,6 +32,8 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("path", "language"): "The captions' language, a BCP 47 tag (`en`, `pt-BR`)",
     ("path", "token"): "The signed media token from `GET /api/v1/videos/{video_id}/playback`",
     ("path", "file_path"): "The file in the video's HLS ladder or captions (`hls/master.m3u8`)",
+    ("path", "credential_id"): "The certificate's id (its credential's verification URL ends with it)",
+    ("path", "kid"): "The credential key's id, the last segment of a credential's JOSE `kid`",
     # lists
     ("query", "limit"): "Most items in the page",
     ("query", "cursor"): "`next_cursor` of the previous page (opaque)",
@@ -57,6 +59,9 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
 }
 
 REQUEST_EXAMPLES: dict[str, Any] = {
+    # certificates
+    "AwardSettings": {"enabled": True, "available_from": "2026-09-01T00:00:00Z", "valid_days": 730, "template": None},
+    "Revoke": {"reason": "issued in error"},
     # auth
     "RegisterUser": {"email": "ada@example.org", "password": "correct horse battery", "display_name": "Ada"},
     "Login": {"email": "ada@example.org", "password": "correct horse battery"},

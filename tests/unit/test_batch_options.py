@@ -1,0 +1,35 @@
+"""The batch options of subscriptions and consumer runners: what they accept and how they combine."""
+
+from __future__ import annotations
+
+import pytest
+
+from elearning_adapters.events import Subscription
+from elearning_adapters.sql.engine import Database
+from elearning_workers.consumer import ConsumerRunner
+
+
+def test_a_subscription_batch_size_caps_the_transports_and_none_takes_it() -> None:
+    assert Subscription("a", "", {}).batch_size_within(500) == 500
+    assert Subscription("a", "", {}, batch_size=20).batch_size_within(500) == 20
+    assert Subscription("a", "", {}, batch_size=900).batch_size_within(500) == 500
+    assert Subscription("a", "", {}, batch_size=1).batch_size_within(500) == 1
+
+
+def test_a_subscription_batch_size_below_one_is_refused_with_its_name() -> None:
+    with pytest.raises(ValueError, match="subscription progress: batch_size must be at least 1"):
+        Subscription("progress", "", {}, batch_size=0)
+
+
+@pytest.mark.parametrize(("batch_size", "max_wait"), [(0, 0.05), (-1, 0.05), (10, -0.1)])
+def test_a_runner_refuses_a_batch_size_below_one_or_a_negative_wait(batch_size: int, max_wait: float) -> None:
+    with pytest.raises(ValueError, match="batch_size must be at least 1 and batch_max_wait >= 0"):
+        ConsumerRunner(
+            "g",
+            "127.0.0.1:9",
+            ["elearning.course"],
+            {},
+            Database("sqlite+aiosqlite:///:memory:"),
+            batch_size=batch_size,
+            batch_max_wait=max_wait,
+        )
