@@ -260,6 +260,10 @@ DOCUMENTED_OPERATIONS = {
     # conditional release
     ("/api/v1/courses/{course_id}/sections/{section_id}/requirements", "put"),
     ("/api/v1/courses/{course_id}/sections/{section_id}/lessons/{lesson_id}/requirements", "put"),
+    # certificates
+    ("/api/v1/courses/{course_id}/certificate-award", "get"),
+    ("/api/v1/courses/{course_id}/certificate-award", "put"),
+    ("/api/v1/courses/{course_id}/certificates", "get"),
     # progress
     ("/api/v1/courses/{course_id}/lessons/{lesson_id}/view", "post"),
     ("/api/v1/courses/{course_id}/lessons/{lesson_id}/done", "post"),
