@@ -70,6 +70,9 @@ GROUPS: dict[str, _Entry] = {
         "Import and export quizzes (JSON), list a course's quizzes, close attempts whose time ran out.",
     ),
     "grades": _Entry("elearning_cli.grades", "app", "Export a course's gradebook."),
+    "progress": _Entry(
+        "elearning_cli.progress", "app", "Rebuild learners' progress from the facts; show or reset one learner's."
+    ),
     "certificates": _Entry(
         "elearning_cli.certificates",
         "app",

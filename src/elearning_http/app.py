@@ -43,6 +43,7 @@ from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
 from elearning_http.routes.learning_paths import LearningPathController, my_learning_paths
 from elearning_http.routes.mail_links import MailLinkController
+from elearning_http.routes.progress import ProgressController, my_progress
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
 from elearning_http.routes.users import AdminUserController, MeController, OrganizationController, my_permissions
@@ -76,6 +77,7 @@ def create_app(
     media_storage = container.video.media_storage()
     enrollment_service = container.services.enrollment()
     assessment_service = container.services.assessment()
+    progress_service = container.services.progress()
     learning_path_service = container.services.learning_path()
     certificate_service = container.services.certificate()
     tokens = container.identity.tokens()
@@ -151,6 +153,8 @@ def create_app(
             EnrollmentController,
             my_enrollments,
             *ASSESSMENT_HANDLERS,
+            ProgressController,
+            my_progress,
             LearningPathController,
             my_learning_paths,
             *CERTIFICATE_HANDLERS,
@@ -168,6 +172,7 @@ def create_app(
             "media_storage": Provide(lambda: media_storage, sync_to_thread=False),
             "enrollment_service": Provide(lambda: enrollment_service, sync_to_thread=False),
             "assessment_service": Provide(lambda: assessment_service, sync_to_thread=False),
+            "progress_service": Provide(lambda: progress_service, sync_to_thread=False),
             "learning_path_service": Provide(lambda: learning_path_service, sync_to_thread=False),
             "certificate_service": Provide(lambda: certificate_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),

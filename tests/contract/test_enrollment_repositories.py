@@ -1,5 +1,5 @@
-"""The enrollment ports' contract (settings with their lock, cohorts, enrollments, the queries and
-the prerequisite check), run on the fakes, SQLite and PostgreSQL."""
+"""The enrollment ports' contract (settings with their lock, cohorts, enrollments, the queries), run on the
+fakes, SQLite and PostgreSQL. The prerequisite check is the progress module's (tests/contract/test_progress_store.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from elearning_adapters.sql.enrollment import SqlEnrollmentQueries, SqlPrerequisiteChecker
+from elearning_adapters.sql.enrollment import SqlEnrollmentQueries
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.course.model import Course
 from elearning_core.enrollment.model import Cohort, Enrollment, EnrollmentPolicy, EnrollmentSource, EnrollmentStatus
-from elearning_core.enrollment.ports import EnrollmentUnitOfWork, PrerequisiteChecker
+from elearning_core.enrollment.ports import EnrollmentUnitOfWork
 from elearning_core.enrollment.queries import EnrollmentFilter, EnrollmentQueries
 from elearning_core.shared.errors import Conflict
 from tests.contract.conftest import outbox_reader, sql_database
@@ -24,7 +24,6 @@ from tests.fakes import (
     T0,
     EnrollmentStore,
     FakeEnrollmentUnitOfWork,
-    InMemoryEnrollmentDirectory,
     InMemoryEnrollmentQueries,
 )
 
@@ -36,7 +35,6 @@ class Backend:
     name: str
     uow: Callable[[], EnrollmentUnitOfWork]
     queries: EnrollmentQueries
-    prerequisites: PrerequisiteChecker
     overlapping_writers: bool
     outbox_types: Callable[[], Awaitable[list[str]]]
     add_course: Callable[[str, str], Awaitable[uuid.UUID]]
@@ -60,7 +58,6 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             "fake",
             lambda: FakeEnrollmentUnitOfWork(store),
             InMemoryEnrollmentQueries(store),
-            InMemoryEnrollmentDirectory(store),
             overlapping_writers=True,
             outbox_types=fake_outbox,
             add_course=fake_course,
@@ -82,7 +79,6 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             request.param,
             lambda: SqlUnitOfWork(db),
             SqlEnrollmentQueries(db),
-            SqlPrerequisiteChecker(db),
             overlapping_writers=not db.is_sqlite,
             outbox_types=sql_outbox,
             add_course=sql_course,
@@ -222,7 +218,7 @@ async def test_removing_a_cohort_leaves_its_past_enrollments_without_one(backend
         assert found.cohort_id is None
 
 
-async def test_queries_and_the_prerequisite_check(backend: Backend) -> None:
+async def test_queries(backend: Backend) -> None:
     course, other = uuid.uuid4(), uuid.uuid4()
     ada, bob, eve = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with backend.uow() as uow:
@@ -245,9 +241,6 @@ async def test_queries_and_the_prerequisite_check(backend: Backend) -> None:
     assert await backend.queries.is_enrolled(eve, course)
     assert not await backend.queries.is_enrolled(bob, course)  # unenrolled
     assert not await backend.queries.is_enrolled(eve, other)
-    assert await backend.prerequisites.completed(ada, [course, other]) == {course}
-    assert await backend.prerequisites.completed(eve, [course]) == set()
-    assert await backend.prerequisites.completed(ada, []) == set()
 
 
 async def test_the_settings_lock_holds_off_a_second_writer(backend: Backend) -> None:

@@ -659,28 +659,33 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     listed = run_worker_cli("consume", "--list", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = [line.split("\t")[:2] for line in listed.stdout.splitlines() if line.strip()]
+    progress_topics = "elearning.assessment,elearning.course,elearning.enrollment,elearning.progress"
     assert rows == [
         ["catalog-cache", "elearning.course"],
+        ["enrollment-completion", "elearning.progress"],
         ["video-processing", "elearning.video"],
         ["learning-path-enroller", "elearning.learning_path"],
         ["learning-path-progress", "elearning.learning_path,elearning.progress"],
+        ["progress", progress_topics],
         ["certificates", "elearning.identity,elearning.learning_path,elearning.progress"],
     ]
 
     unknown = run_worker_cli("consume", "no-such-group", env=env)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
-        "error: unknown consumer group no-such-group; known: catalog-cache, certificates, learning-path-enroller, "
-        "learning-path-progress, video-processing"
+        "error: unknown consumer group no-such-group; known: catalog-cache, certificates, "
+        "enrollment-completion, learning-path-enroller, learning-path-progress, progress, video-processing"
     )
 
     # Kafka but no Redis: no cache to invalidate, so no catalog-cache group; the video pipeline remains.
     no_cache = run_worker_cli("consume", "--list", env={k: v for k, v in os.environ.items()})
     assert no_cache.returncode == 0, no_cache.stderr
     assert [line.split("\t")[0] for line in no_cache.stdout.splitlines() if line.strip()] == [
+        "enrollment-completion",
         "video-processing",
         "learning-path-enroller",
         "learning-path-progress",
+        "progress",
         "certificates",
     ]
 

@@ -130,9 +130,13 @@ async def test_refusals_are_problem_documents_naming_the_rule(api: Api) -> None:
     assert body["missing_prerequisites"] == [required]
     assert (await enroll_self(api, required, ada)).status_code == 201
     assert_problem(await enroll_self(api, course_id, ada), 409)
-    completed = await api.client.post(f"{COURSES}/{required}/enrollments/{ada.id}/complete", headers=ADMIN)
+    # Staff completion is a progress override (who and why); the prerequisite reads progress at once.
+    assert_problem(await api.client.post(f"{COURSES}/{required}/enrollments/{ada.id}/complete", headers=ADMIN), 400)
+    completed = await api.client.post(
+        f"{COURSES}/{required}/enrollments/{ada.id}/complete", json={"reason": "passed the exam"}, headers=ADMIN
+    )
     assert completed.status_code == 200, completed.text
-    assert completed.json()["status"] == "completed"
+    assert completed.json()["completion_source"] == "override"
     assert (await enroll_self(api, course_id, ada)).status_code == 201
 
     await put_settings(api, course_id, capacity=1)
@@ -181,7 +185,7 @@ async def test_learners_and_teaching_assistants_cannot_manage_enrollments(api: A
         for method, url, body in (
             ("PUT", f"{base}/enrollments/{ada.id}", None),
             ("DELETE", f"{base}/enrollments/{bob.id}", None),
-            ("POST", f"{base}/enrollments/{bob.id}/complete", None),
+            ("POST", f"{base}/enrollments/{bob.id}/complete", {"reason": "done"}),
             ("POST", f"{base}/enrollments/{bob.id}/move", {"cohort_id": None}),
             ("PUT", f"{base}/enrollment-settings", {"capacity": 1}),
             ("POST", f"{base}/cohorts", {"name": "Mine"}),

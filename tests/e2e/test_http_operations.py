@@ -257,6 +257,26 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/courses/{course_id}/gradebook", "get"),
     ("/api/v1/courses/{course_id}/gradebook.csv", "get"),
     ("/api/v1/courses/{course_id}/my-grades", "get"),
+    # conditional release
+    ("/api/v1/courses/{course_id}/sections/{section_id}/requirements", "put"),
+    ("/api/v1/courses/{course_id}/sections/{section_id}/lessons/{lesson_id}/requirements", "put"),
+    # certificates
+    ("/api/v1/courses/{course_id}/certificate-award", "get"),
+    ("/api/v1/courses/{course_id}/certificate-award", "put"),
+    ("/api/v1/courses/{course_id}/certificates", "get"),
+    # progress
+    ("/api/v1/courses/{course_id}/lessons/{lesson_id}/view", "post"),
+    ("/api/v1/courses/{course_id}/lessons/{lesson_id}/done", "post"),
+    ("/api/v1/courses/{course_id}/lessons/{lesson_id}/heartbeats", "post"),
+    ("/api/v1/courses/{course_id}/progress", "get"),
+    ("/api/v1/courses/{course_id}/progress/learners", "get"),
+    ("/api/v1/courses/{course_id}/progress/learners.csv", "get"),
+    ("/api/v1/courses/{course_id}/progress/learners/{user_id}", "get"),
+    ("/api/v1/courses/{course_id}/progress/learners/{user_id}/reset", "post"),
+    ("/api/v1/courses/{course_id}/progress/lessons", "get"),
+    ("/api/v1/courses/{course_id}/completion-rules", "get"),
+    ("/api/v1/courses/{course_id}/completion-rules", "put"),
+    ("/api/v1/me/progress", "get"),
     ("/health", "get"),
     ("/ready", "get"),
 }

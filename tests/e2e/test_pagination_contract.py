@@ -255,6 +255,8 @@ async def world(running: Api) -> World:
             my_certificates.add(str(issued.id))
 
     published = {*catalog, main, versioned["id"]}
+    assert api.platform.events is not None
+    await api.platform.events.drain()  # the progress projection: one row per enrollment
     w.listings = {
         "my certificates": ("/api/v1/me/certificates", learners[0].headers, my_certificates),
         "course certificates": (f"{base}/certificates", ADMIN, course_certificates),
@@ -277,6 +279,8 @@ async def world(running: Api) -> World:
         "statistics": (f"{API}/quizzes/{graded['id']}/statistics", ADMIN, {q["id"] for q in questions[:3]}),
         "grading queue": (f"{base}/grading-queue", ADMIN, {f"{attempt['id']}/{q['id']}" for q in essays}),
         "teaching": ("/api/v1/me/teaching", owner.headers, {*catalog, main}),
+        "course progress": (f"{base}/progress/learners", ADMIN, {p.id for p in learners}),
+        "my progress": ("/api/v1/me/progress", learners[0].headers, {*catalog, main}),
         "learning paths": ("/api/v1/learning-paths", {}, set(paths)),
         "my learning paths": ("/api/v1/me/learning-paths", learners[0].headers, set(path_enrollments)),
     }
@@ -304,6 +308,10 @@ def _id_of(name: str, item: Json) -> str:
         return str(item["enrollment_id"])
     if name == "grading queue":
         return f"{item['attempt_id']}/{item['question_id']}"
+    if name == "course progress":
+        return str(item["user_id"])
+    if name == "my progress":
+        return str(item["course_id"])
     return str(item["id"])
 
 
@@ -350,6 +358,8 @@ LISTINGS = [
     "statistics",
     "grading queue",
     "teaching",
+    "course progress",
+    "my progress",
     "learning paths",
     "my learning paths",
 ]

@@ -8,10 +8,12 @@ from dependency_injector import providers
 
 from elearning_adapters.container import ModuleWiring, Platform, bootstrap, build_container, close_adapters
 from elearning_adapters.container._certificate import CERTIFICATES
+from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
 from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
 from elearning_adapters.media.processor import VIDEO_PROCESSING
+from elearning_adapters.progress import PROGRESS
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_core.assessment.service import AssessmentService
@@ -23,6 +25,7 @@ from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.progress.service import ProgressService
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
@@ -58,22 +61,11 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
     # The one line a module adds to the assembly (here on the instance; in _assembly.py on the class).
     container.notes = providers.Container(NotesWiring, shared=container.adapters, settings=container.settings)
 
-    assert [s.name for s in container.adapters.subscriptions()] == [
-        CATALOG_CACHE,
-        VIDEO_PROCESSING,
-        *PATH_CONSUMERS,
-        CERTIFICATES,
-        "notes",
-    ]
+    everyone = [CATALOG_CACHE, ENROLLMENT_COMPLETION, VIDEO_PROCESSING, *PATH_CONSUMERS, PROGRESS, CERTIFICATES]
+    assert [s.name for s in container.adapters.subscriptions()] == [*everyone, "notes"]
     transport = container.adapters.event_transport()
     assert transport is not None
-    assert [s.name for s in transport.subscriptions] == [
-        CATALOG_CACHE,
-        VIDEO_PROCESSING,
-        *PATH_CONSUMERS,
-        CERTIFICATES,
-        "notes",
-    ]
+    assert [s.name for s in transport.subscriptions] == [*everyone, "notes"]
     assert container.notes.shared.database() is container.adapters.database()
 
     await migrate.upgrade(container.adapters.database())
@@ -90,14 +82,17 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.course.subscriptions()] == [CATALOG_CACHE]
         assert [s.name for s in container.video.subscriptions()] == [VIDEO_PROCESSING]
         assert not container.identity.subscriptions()
-        assert not container.enrollment.subscriptions()
+        assert [s.name for s in container.enrollment.subscriptions()] == [ENROLLMENT_COMPLETION]
         assert not container.assessment.subscriptions()
+        assert [s.name for s in container.progress.subscriptions()] == [PROGRESS]
         assert [s.name for s in container.learning_path.subscriptions()] == PATH_CONSUMERS
         assert [s.name for s in container.certificate.subscriptions()] == [CERTIFICATES]
         assert container.adapters.subscriptions() == [
             *container.course.subscriptions(),
+            *container.enrollment.subscriptions(),
             *container.video.subscriptions(),
             *container.learning_path.subscriptions(),
+            *container.progress.subscriptions(),
             *container.certificate.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
@@ -110,7 +105,13 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
     try:
         assert not container.course.subscriptions()
         assert not container.course.commit_listeners()
-        assert [s.name for s in container.adapters.subscriptions()] == [VIDEO_PROCESSING, *PATH_CONSUMERS, CERTIFICATES]
+        assert [s.name for s in container.adapters.subscriptions()] == [
+            ENROLLMENT_COMPLETION,
+            VIDEO_PROCESSING,
+            *PATH_CONSUMERS,
+            PROGRESS,
+            CERTIFICATES,
+        ]
     finally:
         await close_adapters(container)
 
@@ -125,6 +126,7 @@ async def test_the_platform_exposes_every_service_the_same_way_from_its_containe
             "enrollments": (EnrollmentService, services.enrollment),
             "videos": (VideoService, services.video),
             "assessment": (AssessmentService, services.assessment),
+            "progress": (ProgressService, services.progress),
             "learning_paths": (LearningPathService, services.learning_path),
             "certificates": (CertificateService, services.certificate),
         }

@@ -9,12 +9,25 @@ from pydantic import ValidationError
 
 from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.container import build_container, close_adapters
+from elearning_adapters.container._certificate import CERTIFICATES
+from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
 from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
 from elearning_adapters.media.processor import VIDEO_PROCESSING
+from elearning_adapters.progress import PROGRESS
 from elearning_adapters.redis.cache import RedisCache
 from elearning_adapters.settings import Settings
+
+EVERY_MODULE_CONSUMER = [
+    ENROLLMENT_COMPLETION,
+    VIDEO_PROCESSING,
+    PATH_ENROLLER,
+    PATH_PROGRESS,
+    PROGRESS,
+    CERTIFICATES,
+]
+"""The consumers that need no cache, in the order the modules' wirings declare them."""
 
 KAFKA = "127.0.0.1:9092"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -80,7 +93,7 @@ async def test_the_container_builds_the_cached_catalog_the_subscription_and_the_
         assert isinstance(catalog, CachedCatalogQueries)
         assert isinstance(container.adapters.cache(), InMemoryCache)
         subscriptions = container.adapters.subscriptions()
-        assert [s.name for s in subscriptions] == [CATALOG_CACHE, VIDEO_PROCESSING, PATH_ENROLLER, PATH_PROGRESS]
+        assert [s.name for s in subscriptions] == [CATALOG_CACHE, *EVERY_MODULE_CONSUMER]
         subscription = subscriptions[0]
         assert subscription.topics == ["elearning.course"]
         assert "course.published.v1" in subscription.handlers
@@ -98,9 +111,7 @@ async def test_with_kafka_the_api_runs_no_transport_and_redis_backs_the_cache() 
         assert isinstance(container.adapters.cache(), RedisCache)
         assert [s.name for s in container.adapters.subscriptions()] == [
             CATALOG_CACHE,
-            VIDEO_PROCESSING,
-            PATH_ENROLLER,
-            PATH_PROGRESS,
+            *EVERY_MODULE_CONSUMER,
         ]
     finally:
         await close_adapters(container)
@@ -110,6 +121,6 @@ async def test_without_a_cache_there_is_nothing_to_invalidate() -> None:
     container = build_container(Settings.in_memory(cache="none"))
     try:
         assert not isinstance(container.course.catalog_queries(), CachedCatalogQueries)
-        assert [s.name for s in container.adapters.subscriptions()] == [VIDEO_PROCESSING, PATH_ENROLLER, PATH_PROGRESS]
+        assert [s.name for s in container.adapters.subscriptions()] == EVERY_MODULE_CONSUMER
     finally:
         await close_adapters(container)

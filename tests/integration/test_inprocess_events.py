@@ -22,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters import Platform, Settings, bootstrap
 from elearning_adapters.container._certificate import CERTIFICATES
+from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport, Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
 from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
 from elearning_adapters.media.processor import VIDEO_PROCESSING
+from elearning_adapters.progress import PROGRESS
 from elearning_adapters.sql.dead_letters import DeadLetterStore
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.inbox import inbox, record_processed
@@ -368,9 +370,11 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
         assert reader.events is not None
         assert [s.name for s in reader.events.subscriptions] == [
             CATALOG_CACHE,
+            ENROLLMENT_COMPLETION,
             VIDEO_PROCESSING,
             PATH_ENROLLER,
             PATH_PROGRESS,
+            PROGRESS,
             CERTIFICATES,
         ]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")

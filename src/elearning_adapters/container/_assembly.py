@@ -10,6 +10,7 @@ from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._identity import IdentityWiring
 from elearning_adapters.container._learning_path import LearningPathWiring
+from elearning_adapters.container._progress import ProgressWiring
 from elearning_adapters.container._shared import SharedWiring
 from elearning_adapters.container._video import VideoWiring
 from elearning_adapters.container._wiring import gather_commit_listeners, gather_subscriptions
@@ -21,6 +22,7 @@ from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.progress.service import ProgressService
 from elearning_core.video.service import VideoService
 
 
@@ -33,6 +35,7 @@ class Services(containers.DeclarativeContainer):
     enrollment = providers.Dependency(instance_of=EnrollmentService)
     video = providers.Dependency(instance_of=VideoService)
     assessment = providers.Dependency(instance_of=AssessmentService)
+    progress = providers.Dependency(instance_of=ProgressService)
     learning_path = providers.Dependency(instance_of=LearningPathService)
     certificate = providers.Dependency(instance_of=CertificateService)
 
@@ -73,6 +76,13 @@ class Container(containers.DeclarativeContainer):
     learning_path = providers.Container(
         LearningPathWiring, shared=adapters, settings=settings, enrollment=enrollment.service
     )
+    progress = providers.Container(
+        ProgressWiring,
+        shared=adapters,
+        settings=settings,
+        outlines=course.catalog_queries,
+        assessment_queries=assessment.queries,
+    )
     certificate = providers.Container(
         CertificateWiring, shared=adapters, settings=settings, outlines=course.catalog_queries
     )
@@ -85,6 +95,7 @@ class Container(containers.DeclarativeContainer):
         enrollment=enrollment.service,
         video=video.service,
         assessment=assessment.service,
+        progress=progress.service,
         learning_path=learning_path.service,
         certificate=certificate.service,
     )

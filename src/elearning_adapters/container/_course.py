@@ -13,8 +13,8 @@ from elearning_adapters.events import CommitListener, Subscription, catalog_cach
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.course import catalog_queries_for
 from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.progress import SqlLearnerFactsReader
 from elearning_core.course.queries import CatalogQueries
-from elearning_core.course.requirements import NoFactsReader
 from elearning_core.course.service import CourseService
 from elearning_core.shared.cache import Cache
 from elearning_core.shared.events import DomainEvent
@@ -51,10 +51,9 @@ class CourseWiring(ModuleWiring):
 
     catalog_queries = providers.Singleton(_catalog_queries, shared.database, shared.cache, settings)
     renderer = providers.Singleton(SanitizingMarkdownRenderer)
-    learner_facts = providers.Singleton(NoFactsReader)
-    """Conditional release's read of what learners have done. ``NoFactsReader`` is the stand-in until the
-    progress module lands (nobody has done anything: lessons behind requirements stay locked for learners);
-    at merge, the integrator replaces it with the progress module's reader (its ``LearnerFactsReader``)."""
+    learner_facts = providers.Singleton(SqlLearnerFactsReader, shared.database)
+    """Conditional release's read of what learners have done: the progress module's facts (completed lessons,
+    best quiz percents, passed quizzes), one statement per learner and course."""
 
     service = providers.Singleton(
         CourseService,

@@ -1,4 +1,5 @@
-"""The enrollment module's wiring: its read models, the learner and prerequisite checks, the service."""
+"""The enrollment module's wiring: its read models, the learner and prerequisite checks, the service, and the
+subscription through which enrollments follow the progress module's completions."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from dependency_injector import providers
 
 from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.enrollment_cache import CachedEnrollmentLookup
-from elearning_adapters.events import CommitListener
+from elearning_adapters.enrollment_completion import enrollment_completion_subscription
+from elearning_adapters.events import CommitListener, Subscription
 from elearning_adapters.settings import Settings
-from elearning_adapters.sql.enrollment import SqlEnrollmentQueries, SqlLearnerLookup, SqlPrerequisiteChecker
+from elearning_adapters.sql.enrollment import SqlEnrollmentQueries, SqlLearnerLookup
+from elearning_adapters.sql.progress import SqlCourseCompletions
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.shared.events import DomainEvent
 
@@ -26,13 +29,18 @@ def _commit_listeners(lookup: object) -> list[CommitListener]:
     return [invalidate]
 
 
+def _subscriptions() -> list[Subscription]:
+    return [enrollment_completion_subscription()]
+
+
 class EnrollmentWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
 
     queries = providers.Singleton(SqlEnrollmentQueries, shared.database)
     learner_lookup = providers.Singleton(SqlLearnerLookup, shared.database)
-    prerequisites = providers.Singleton(SqlPrerequisiteChecker, shared.database)
+    prerequisites = providers.Singleton(SqlCourseCompletions, shared.database)
+    """Prerequisites are course completions: answered by the progress module's table."""
 
     service = providers.Singleton(
         EnrollmentService,
@@ -48,3 +56,4 @@ class EnrollmentWiring(ModuleWiring):
     )
 
     commit_listeners = providers.Singleton(_commit_listeners, shared.enrollment_lookup)
+    subscriptions = providers.Singleton(_subscriptions)

@@ -21,6 +21,7 @@ from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.progress.service import ProgressService
 from elearning_core.video.service import VideoService
 
 
@@ -68,6 +69,11 @@ class Platform:
     @property
     def assessment(self) -> AssessmentService:
         service: AssessmentService = self.container.services.assessment()
+        return service
+
+    @property
+    def progress(self) -> ProgressService:
+        service: ProgressService = self.container.services.progress()
         return service
 
     @property

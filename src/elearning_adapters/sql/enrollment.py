@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -66,7 +66,6 @@ from elearning_core.enrollment.ports import (
     EnrollmentRepository,
     EnrollmentSettingsRepository,
     LearnerLookup,
-    PrerequisiteChecker,
 )
 from elearning_core.enrollment.queries import (
     EnrollmentFilter,
@@ -403,24 +402,6 @@ class SqlEnrollmentQueries(EnrollmentQueries):
             rows = (await conn.execute(query)).all()
         per_cohort = {r[0]: int(r[1]) for r in rows if r[0] is not None}
         return sum(int(r[1]) for r in rows), per_cohort
-
-
-class SqlPrerequisiteChecker(PrerequisiteChecker):
-    """Completions recorded by this module (``status = 'completed'``), until the progress module answers."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def completed(self, user_id: uuid.UUID, course_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-        if not course_ids:
-            return set()
-        query = select(enrollments.c.course_id).where(
-            enrollments.c.user_id == user_id,
-            enrollments.c.course_id.in_(list(course_ids)),
-            enrollments.c.status == EnrollmentStatus.COMPLETED.value,
-        )
-        async with self._db.read() as conn:
-            return set((await conn.execute(query)).scalars())
 
 
 class SqlCourseLookup(CourseLookup):

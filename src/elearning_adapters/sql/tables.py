@@ -11,6 +11,7 @@ from elearning_adapters.sql import (
     inbox,
     learning_path,
     outbox,
+    progress,
     signing_keys,
     video,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "learning_path",
     "metadata",
     "outbox",
+    "progress",
     "signing_keys",
     "video",
 ]

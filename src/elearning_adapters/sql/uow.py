@@ -45,6 +45,7 @@ from elearning_adapters.sql.learning_path import (
     SqlPathEnrollmentRepository,
 )
 from elearning_adapters.sql.outbox import append_to_outbox
+from elearning_adapters.sql.progress import SqlProgressRepository
 from elearning_adapters.sql.video import (
     SqlCaptionRepository,
     SqlPlaybackPositionRepository,
@@ -56,6 +57,7 @@ from elearning_core.auth.ports import AuthUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
 from elearning_core.learning_path.ports import LearningPathUnitOfWork
+from elearning_core.progress.ports import ProgressUnitOfWork
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
 from elearning_core.video.ports import VideoUnitOfWork
@@ -80,6 +82,7 @@ class SqlUnitOfWork(
     EnrollmentUnitOfWork,
     VideoUnitOfWork,
     AssessmentUnitOfWork,
+    ProgressUnitOfWork,
     LearningPathUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
@@ -123,6 +126,7 @@ class SqlUnitOfWork(
     quizzes: SqlQuizRepository
     attempts: SqlAttemptRepository
     grades: SqlGradeRepository
+    progress: SqlProgressRepository
     learning_paths: SqlLearningPathRepository
     path_enrollments: SqlPathEnrollmentRepository
     course_completions: SqlCourseCompletionRepository
@@ -199,6 +203,7 @@ class SqlUnitOfWork(
         self.quizzes = SqlQuizRepository(conn)
         self.attempts = SqlAttemptRepository(conn)
         self.grades = SqlGradeRepository(conn)
+        self.progress = SqlProgressRepository(conn)
         self.learning_paths = SqlLearningPathRepository(conn)
         self.path_enrollments = SqlPathEnrollmentRepository(conn)
         self.course_completions = SqlCourseCompletionRepository(conn)
@@ -230,6 +235,7 @@ class SqlUnitOfWork(
         aggregates.extend(self.videos.seen())
         aggregates.extend(self.enrollments.seen())
         aggregates.extend([*self.questions.seen(), *self.quizzes.seen(), *self.attempts.seen()])
+        aggregates.extend(self.progress.seen())
         aggregates.extend([*self.learning_paths.seen(), *self.path_enrollments.seen()])
         try:
             await self.courses.flush()

@@ -38,3 +38,11 @@ class EnrollmentCompleted(DomainEvent):
     type = "enrollment.completed.v1"
     course_id: uuid.UUID
     user_id: uuid.UUID
+
+
+class EnrollmentReopened(DomainEvent):
+    """A completed enrollment is active again: staff reset the learner's progress in the course."""
+
+    type = "enrollment.reopened.v1"
+    course_id: uuid.UUID
+    user_id: uuid.UUID

@@ -271,3 +271,12 @@ class Enrollment:
         self.completed_at = at
         self._record(ev.EnrollmentCompleted, at)
         return True
+
+    def reopen(self, at: datetime) -> bool:
+        """The learner's progress was reset: a completed enrollment is active again; False when it was not completed."""
+        if self.status is not EnrollmentStatus.COMPLETED:
+            return False
+        self.status = EnrollmentStatus.ACTIVE
+        self.completed_at = None
+        self._record(ev.EnrollmentReopened, at)
+        return True

@@ -93,8 +93,7 @@ class LearnerLookup(Protocol):
 
 
 class PrerequisiteChecker(Protocol):
-    """Which courses a learner has completed. The progress module will answer this; until then the
-    adapter reads the completed enrollments this module records."""
+    """Which courses a learner has completed: answered by the progress module (its course completions)."""
 
     async def completed(self, user_id: uuid.UUID, course_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         """The ids among ``course_ids`` the learner has completed."""

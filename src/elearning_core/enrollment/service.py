@@ -1,4 +1,7 @@
-"""Enrollment use cases: self-enrollment, staff enrollment, cohorts, completion, the course's rules.
+"""Enrollment use cases: self-enrollment, staff enrollment, cohorts, the course's rules.
+
+Completion is not decided here: the enrollment follows the progress module's ``progress.course_completed.v1``
+and ``progress.reset.v1`` events (``elearning_adapters.enrollment_completion``).
 
 Seats: every use case that changes an enrollment locks the course's settings
 row first (``EnrollmentSettingsRepository.lock``), then, when a cohort is
@@ -209,16 +212,6 @@ class EnrollmentService:
                 cohort = await self._cohort(uow, course_id, cohort_id)
                 cohort.check_seat(await uow.enrollments.count_active(course_id, cohort_id))
             if enrollment.move(cohort_id, self._clock.now()):
-                await uow.commit()
-        return enrollment
-
-    async def complete(self, actor: Principal, course_id: uuid.UUID, user_id: uuid.UUID) -> Enrollment:
-        """Record that the learner completed the course (until the progress module does it)."""
-        await self._staff(actor, course_id)
-        async with self._uow() as uow:
-            await uow.enrollment_settings.lock(course_id)
-            enrollment = await self._enrollment(uow, course_id, user_id, active_only=False)
-            if enrollment.complete(self._clock.now()):
                 await uow.commit()
         return enrollment
 

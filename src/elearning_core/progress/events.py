@@ -82,3 +82,12 @@ class ProgressReset(DomainEvent):
     user_id: uuid.UUID
     by: uuid.UUID | None
     reason: str
+
+
+class CompletionRulesChanged(DomainEvent):
+    """Staff replaced the course's completion rules: every learner's state is recomputed under them
+    (completions already recorded stand). The aggregate is the course."""
+
+    type: ClassVar[str] = "progress.completion_rules_changed.v1"
+    course_id: uuid.UUID
+    by: uuid.UUID | None

@@ -165,6 +165,11 @@ class PlaybackPositionRepository(Protocol):
 
     async def get(self, user_id: uuid.UUID, video_id: uuid.UUID) -> PlaybackPosition | None: ...
 
+    async def keep(self, position: PlaybackPosition) -> None:
+        """``save`` in one statement for the player's heartbeats (the progress module's hot path): nothing is
+        read back, and a video deleted since the lesson was published is skipped rather than refused."""
+        ...
+
 
 class VideoUnitOfWork(UnitOfWork, Protocol):
     videos: VideoRepository

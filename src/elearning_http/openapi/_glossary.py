@@ -156,4 +156,15 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "ManualGrade": {"rubric": {"clarity": 2}, "feedback": "Clear and to the point."},
     "AttemptFeedback": {"feedback": "Well done."},
     "GradingSchemeInput": {"categories": [{"name": "quizzes", "weight": 1}, {"name": "exams", "weight": 2}]},
+    # progress
+    "Heartbeat": {
+        "start": 120.0,
+        "end": 145.0,
+        "position": 145.0,
+        "state": "playing",
+        "playback_rate": 1.0,
+        "player_session_id": "3f1c2a",
+    },
+    "SetCompletionRules": {"text_requires_done": False, "video_percent": 90, "assessment_requires_pass": True},
+    "StaffDecision": {"reason": "passed the oral exam on 2 March"},
 }

@@ -271,17 +271,6 @@ class EnrollmentController(Controller):
     ) -> EnrollmentOut:
         return enrollment_out(await enrollment_service.move(principal, course_id, user_id, data.cohort_id))
 
-    @post(
-        "/enrollments/{user_id:uuid}/complete",
-        status_code=HTTP_200_OK,
-        summary="Record that the learner completed the course",
-        responses=ERRORS,
-    )
-    async def complete(
-        self, enrollment_service: Service, principal: Caller, course_id: CourseId, user_id: UserId
-    ) -> EnrollmentOut:
-        return enrollment_out(await enrollment_service.complete(principal, course_id, user_id))
-
     # -- rules -----------------------------------------------------------------------
 
     @get("/enrollment-settings", summary="The course's enrollment rules", responses=ERRORS)

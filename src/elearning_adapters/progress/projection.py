@@ -1,0 +1,147 @@
+"""The ``progress`` subscription: the projection of learner activity into completion and percentages.
+
+One handler per event type, each writing through the handler's connection (the transaction that
+also holds the inbox row), and appending the completion events it newly records to the outbox in
+that same transaction. Every handler is idempotent by itself, not only through the inbox: facts are
+unions and maxima, and a recompute over unchanged facts writes the same state and records nothing.
+The same handlers run in-process, under ``elearning worker consume progress``, and (as
+``ProgressProjector.recompute``) in ``elearning progress rebuild``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import elearning_core.assessment.events as assessment_events
+import elearning_core.enrollment.events as enrollment_events
+from elearning_adapters.events.dispatch import Handler
+from elearning_adapters.events.subscriptions import Subscription
+from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.outbox import append_to_outbox
+from elearning_adapters.sql.progress import SqlProgressRepository
+from elearning_core.assessment.queries import AssessmentQueries, build_gradebook
+from elearning_core.course.events import CoursePublished
+from elearning_core.progress import events as progress_events
+from elearning_core.progress.model import CompletionSource, QuizOutcome
+from elearning_core.progress.service import ProgressProjector
+from elearning_core.shared.clock import Clock
+from elearning_core.shared.envelope import EventEnvelope
+from elearning_core.shared.events import DomainEvent
+
+PROGRESS = "progress"
+
+
+def progress_subscription(projector: ProgressProjector) -> Subscription:
+    async def recompute(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        course_id: uuid.UUID = getattr(event, "course_id")  # noqa: B009  (every handled type names both)
+        user_id: uuid.UUID = getattr(event, "user_id")  # noqa: B009
+        repo = SqlProgressRepository(conn)
+        await append_to_outbox(conn, await projector.recompute(repo, course_id, user_id))
+
+    async def course_completed(event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        # Our own "rules" completions come back here too: they change nothing. An override makes the state say so.
+        if isinstance(event, progress_events.CourseCompleted) and event.source == CompletionSource.OVERRIDE.value:
+            await recompute(event, envelope, conn)
+
+    def quiz(outcome: Callable[[DomainEvent], QuizOutcome]) -> Handler:
+        async def handle(event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
+            repo = SqlProgressRepository(conn)
+            quiz_id: uuid.UUID = getattr(event, "quiz_id")  # noqa: B009
+            course_id: uuid.UUID = getattr(event, "course_id")  # noqa: B009
+            user_id: uuid.UUID = getattr(event, "user_id")  # noqa: B009
+            await repo.record_quiz(course_id, user_id, quiz_id, outcome(event), event.occurred_at)
+            await append_to_outbox(conn, await projector.recompute(repo, course_id, user_id))
+
+        return handle
+
+    async def whole_course(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        """A new version may add required lessons, new rules may complete lessons: every learner of the course is
+        recomputed (in pages). The course is the aggregate of both events."""
+        repo = SqlProgressRepository(conn)
+        _, events = await projector.recompute_course(repo, event.aggregate_id)
+        await append_to_outbox(conn, events)
+
+    async def watched(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        assert isinstance(event, progress_events.VideoWatched)
+        repo = SqlProgressRepository(conn)
+        await append_to_outbox(conn, await projector.after_watch(repo, event.course_id, event.user_id, event.lesson_id))
+
+    def graded(event: DomainEvent) -> QuizOutcome:
+        percent = getattr(event, "percent")  # noqa: B009
+        return QuizOutcome(float(percent), passed=bool(getattr(event, "passed")), submitted=True)  # noqa: B009
+
+    handlers: dict[str, Handler] = {
+        progress_events.LessonViewed.type: recompute,
+        progress_events.LessonMarkedDone.type: recompute,
+        progress_events.VideoWatched.type: watched,
+        progress_events.CompletionRulesChanged.type: whole_course,
+        progress_events.ProgressReset.type: recompute,
+        progress_events.CourseCompleted.type: course_completed,
+        enrollment_events.Enrolled.type: recompute,
+        assessment_events.AttemptSubmitted.type: quiz(lambda _e: QuizOutcome(None, passed=False, submitted=True)),
+        assessment_events.AttemptGraded.type: quiz(graded),
+        assessment_events.AttemptRegraded.type: quiz(graded),
+        CoursePublished.type: whole_course,
+    }
+    return Subscription(
+        name=PROGRESS,
+        description="derives lesson and course completion and percentages from learner activity",
+        handlers=handlers,
+    )
+
+
+class AssessmentCourseGrades:
+    """The narrow gradebook read progress needs (``CourseGrades``): the learner's course total."""
+
+    def __init__(self, queries: AssessmentQueries, clock: Clock) -> None:
+        self._queries, self._clock = queries, clock
+
+    async def course_grade(self, course_id: uuid.UUID, user_id: uuid.UUID) -> float | None:
+        gradebook = build_gradebook(
+            course_id, await self._queries.learner_grades(course_id, user_id), self._clock.now()
+        )
+        return next((row.total for row in gradebook.rows if row.user_id == user_id), None)
+
+
+async def rebuild(
+    db: Database,
+    projector: ProgressProjector,
+    *,
+    course_id: uuid.UUID | None = None,
+    from_scratch: bool = False,
+    on_course: Callable[[uuid.UUID, int], None] | None = None,
+    batch: int = 500,
+    max_courses: int = 1_000_000,
+) -> tuple[int, int]:
+    """Recompute the derived state from the facts: one course, or every course with learners (in pages).
+
+    ``from_scratch`` first forgets the derived rows (completions included), so what is left is exactly what
+    the facts give under today's outline and rules. Completions newly found are recorded as events, as the
+    live projection would. One transaction per course; returns (courses, learners).
+    """
+    courses = learners = 0
+    after: uuid.UUID | None = None
+    while courses < max_courses:
+        if course_id is not None:
+            page = [course_id]
+        else:
+            async with db.read() as conn:
+                page = await SqlProgressRepository(conn).courses(after, batch)
+        for course in page:
+            async with db.write() as conn, conn.begin():
+                repo = SqlProgressRepository(conn)
+                if from_scratch:
+                    await repo.wipe_derived(course)
+                seen, events = await projector.recompute_course(repo, course)
+                await append_to_outbox(conn, events)
+            courses += 1
+            learners += seen
+            if on_course is not None:
+                on_course(course, seen)
+        if course_id is not None or len(page) < batch:
+            break
+        after = page[-1]
+    return courses, learners

@@ -1,0 +1,318 @@
+"""The progress store on a caller's connection: the service's unit of work, or a projection handler's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    delete,
+    func,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from elearning_adapters.sql.enrollment import enrollments
+from elearning_adapters.sql.progress._tables import (
+    _facts_from,
+    _facts_query,
+    _insert,
+    _pair,
+    _progress_from,
+    _rules_from,
+    audit_trail,
+    completion_rules,
+    course_progress,
+    lesson_completions,
+    lesson_marks,
+    quiz_outcomes,
+    video_watches,
+)
+from elearning_core.progress.model import (
+    CompletionRules,
+    CourseProgress,
+    Interval,
+    LastActivity,
+    LearnerFactsInCourse,
+    Override,
+    QuizOutcome,
+    covered_seconds,
+    merge_intervals,
+)
+from elearning_core.progress.ports import ProgressRepository
+from elearning_core.shared.events import DomainEvent
+
+
+class SqlProgressRepository(ProgressRepository):
+    """On the caller's connection and transaction: the service's unit of work, or a projection handler's."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self.pending_events: list[DomainEvent] = []
+
+    # -- the unit of work's view of an aggregate: the events to append at commit ---------------
+
+    def record(self, events: Sequence[DomainEvent]) -> None:
+        self.pending_events.extend(events)
+
+    def pull_events(self) -> list[DomainEvent]:
+        events, self.pending_events = self.pending_events, []
+        return events
+
+    def seen(self) -> list[SqlProgressRepository]:
+        return [self]
+
+    # -- facts -------------------------------------------------------------------------------
+
+    async def _mark(
+        self, column: str, course_id: uuid.UUID, user_id: uuid.UUID, lesson_id: uuid.UUID, at: datetime
+    ) -> None:
+        statement = _insert(self._conn)(lesson_marks).values(
+            course_id=course_id, user_id=user_id, lesson_id=lesson_id, **{column: at}
+        )
+        # The first time stands: a later mark never moves it (and marking twice changes nothing).
+        await self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["course_id", "user_id", "lesson_id"],
+                set_={column: func.coalesce(lesson_marks.c[column], statement.excluded[column])},
+            )
+        )
+
+    async def mark_viewed(self, course_id: uuid.UUID, user_id: uuid.UUID, lesson_id: uuid.UUID, at: datetime) -> None:
+        await self._mark("viewed_at", course_id, user_id, lesson_id, at)
+
+    async def mark_done(self, course_id: uuid.UUID, user_id: uuid.UUID, lesson_id: uuid.UUID, at: datetime) -> None:
+        await self._mark("done_at", course_id, user_id, lesson_id, at)
+
+    async def add_watched(
+        self,
+        course_id: uuid.UUID,
+        user_id: uuid.UUID,
+        video_id: uuid.UUID,
+        interval: Interval,
+        duration: float | None,
+        at: datetime,
+    ) -> float:
+        where = _pair(video_watches, course_id, user_id) & (video_watches.c.video_id == video_id)
+        locked = select(video_watches.c.intervals).where(where).with_for_update()
+        current = (await self._conn.execute(locked)).scalar_one_or_none()
+        if current is None:
+            merged = merge_intervals([interval], duration)
+            statement = _insert(self._conn)(video_watches).values(
+                course_id=course_id,
+                user_id=user_id,
+                video_id=video_id,
+                intervals=[list(i) for i in merged],
+                watched_seconds=covered_seconds(merged),
+                updated_at=at,
+            )
+            inserted = await self._conn.execute(statement.on_conflict_do_nothing())
+            if inserted.rowcount == 1:
+                return covered_seconds(merged)
+            current = (await self._conn.execute(locked)).scalar_one()  # a concurrent first heartbeat won
+        merged = merge_intervals([*(tuple(i) for i in current), interval], duration)
+        await self._conn.execute(
+            update(video_watches)
+            .where(where)
+            .values(intervals=[list(i) for i in merged], watched_seconds=covered_seconds(merged), updated_at=at)
+        )
+        return covered_seconds(merged)
+
+    async def record_quiz(
+        self, course_id: uuid.UUID, user_id: uuid.UUID, assessment_id: uuid.UUID, outcome: QuizOutcome, at: datetime
+    ) -> None:
+        q = quiz_outcomes
+        statement = _insert(self._conn)(q).values(
+            course_id=course_id,
+            user_id=user_id,
+            assessment_id=assessment_id,
+            best_percent=outcome.best_percent,
+            passed=outcome.passed,
+            submitted=outcome.submitted,
+            updated_at=at,
+        )
+        excluded = statement.excluded
+        best = func.coalesce(
+            # the larger of the two, either may be NULL
+            func.max(q.c.best_percent, excluded.best_percent)
+            if self._conn.dialect.name == "sqlite"
+            else func.greatest(q.c.best_percent, excluded.best_percent),
+            q.c.best_percent,
+            excluded.best_percent,
+        )
+        await self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["course_id", "user_id", "assessment_id"],
+                set_={
+                    "best_percent": best,
+                    "passed": q.c.passed | excluded.passed,
+                    "submitted": q.c.submitted | excluded.submitted,
+                    "updated_at": excluded.updated_at,
+                },
+            )
+        )
+
+    async def touch(self, course_id: uuid.UUID, user_id: uuid.UUID, last: LastActivity) -> None:
+        p = course_progress
+        statement = _insert(self._conn)(p).values(
+            course_id=course_id,
+            user_id=user_id,
+            last_lesson_id=last.lesson_id,
+            last_video_id=last.video_id,
+            last_position_seconds=last.position_seconds,
+            last_activity_at=last.at,
+        )
+        excluded = statement.excluded
+        await self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["course_id", "user_id"],
+                set_={
+                    "last_lesson_id": excluded.last_lesson_id,
+                    "last_video_id": excluded.last_video_id,
+                    "last_position_seconds": excluded.last_position_seconds,
+                    "last_activity_at": excluded.last_activity_at,
+                },
+                where=p.c.last_activity_at.is_(None) | (p.c.last_activity_at <= excluded.last_activity_at),
+            )
+        )
+
+    async def facts(self, course_id: uuid.UUID, user_id: uuid.UUID) -> LearnerFactsInCourse:
+        rows = (await self._conn.execute(_facts_query(course_id, user_id))).all()
+        return _facts_from(rows)[0]
+
+    async def clear_facts(self, course_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        for facts in (lesson_marks, video_watches, quiz_outcomes, lesson_completions, course_progress):
+            await self._conn.execute(delete(facts).where(_pair(facts, course_id, user_id)))
+
+    # -- audit -------------------------------------------------------------------------------
+
+    async def add_audit(self, course_id: uuid.UUID, user_id: uuid.UUID, entry: Override) -> None:
+        await self._conn.execute(
+            audit_trail.insert().values(
+                course_id=course_id,
+                user_id=user_id,
+                kind=entry.kind,
+                by_user_id=entry.by,
+                reason=entry.reason,
+                at=entry.at,
+            )
+        )
+
+    async def audit(self, course_id: uuid.UUID, user_id: uuid.UUID) -> list[Override]:
+        rows = await self._conn.execute(
+            select(audit_trail.c.kind, audit_trail.c.by_user_id, audit_trail.c.reason, audit_trail.c.at)
+            .where(_pair(audit_trail, course_id, user_id))
+            .order_by(audit_trail.c.id)
+        )
+        return [Override(r.kind, r.by_user_id, r.reason, r.at) for r in rows]
+
+    # -- rules -------------------------------------------------------------------------------
+
+    async def rules(self, course_id: uuid.UUID) -> CompletionRules:
+        row = (
+            await self._conn.execute(select(completion_rules).where(completion_rules.c.course_id == course_id))
+        ).first()
+        return _rules_from(course_id, row)
+
+    async def save_rules(self, rules: CompletionRules) -> None:
+        values = {
+            "text_requires_done": rules.text_requires_done,
+            "video_percent": rules.video_percent,
+            "assessment_requires_pass": rules.assessment_requires_pass,
+            "min_grade_percent": rules.min_grade_percent,
+            "optional_lesson_ids": sorted(str(i) for i in rules.optional_lesson_ids),
+        }
+        statement = _insert(self._conn)(completion_rules).values(course_id=rules.course_id, **values)
+        await self._conn.execute(statement.on_conflict_do_update(index_elements=["course_id"], set_=values))
+
+    # -- derived -----------------------------------------------------------------------------
+
+    async def progress(self, course_id: uuid.UUID, user_id: uuid.UUID) -> CourseProgress | None:
+        row = (
+            await self._conn.execute(select(course_progress).where(_pair(course_progress, course_id, user_id)))
+        ).first()
+        if row is None:
+            return None
+        completed = await self._conn.execute(
+            select(lesson_completions.c.lesson_id).where(_pair(lesson_completions, course_id, user_id))
+        )
+        return _progress_from(row, frozenset(completed.scalars()))
+
+    async def save_progress(self, progress: CourseProgress) -> None:
+        course_id, user_id = progress.course_id, progress.user_id
+        values = {
+            "required_lessons": progress.required_lessons,
+            "required_completed": progress.required_completed,
+            "percent": progress.percent,
+            "completed_at": progress.completed_at,
+            "completion_source": progress.completion_source.value if progress.completion_source else None,
+            "version_number": progress.version_number,
+        }
+        statement = _insert(self._conn)(course_progress).values(course_id=course_id, user_id=user_id, **values)
+        await self._conn.execute(statement.on_conflict_do_update(index_elements=["course_id", "user_id"], set_=values))
+        stored = set(
+            (
+                await self._conn.execute(
+                    select(lesson_completions.c.lesson_id).where(_pair(lesson_completions, course_id, user_id))
+                )
+            ).scalars()
+        )
+        new = progress.completed_lesson_ids - stored
+        if new:
+            at = datetime.now(UTC)  # when the projection recorded it
+            await self._conn.execute(
+                lesson_completions.insert(),
+                [
+                    {"course_id": course_id, "user_id": user_id, "lesson_id": lesson_id, "completed_at": at}
+                    for lesson_id in new
+                ],
+            )
+        gone = stored - progress.completed_lesson_ids
+        if gone:
+            await self._conn.execute(
+                delete(lesson_completions).where(
+                    _pair(lesson_completions, course_id, user_id), lesson_completions.c.lesson_id.in_(list(gone))
+                )
+            )
+
+    async def learners(self, course_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+        known = union(
+            select(course_progress.c.user_id.label("user_id")).where(course_progress.c.course_id == course_id),
+            select(enrollments.c.user_id).where(
+                enrollments.c.course_id == course_id, enrollments.c.status.in_(["active", "completed"])
+            ),
+        ).subquery()
+        query = select(known.c.user_id).order_by(known.c.user_id).limit(limit)
+        if after is not None:
+            query = query.where(known.c.user_id > after)
+        return list((await self._conn.execute(query)).scalars())
+
+    async def courses(self, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+        known = union(
+            select(course_progress.c.course_id.label("course_id")),
+            select(enrollments.c.course_id).where(enrollments.c.status.in_(["active", "completed"])),
+        ).subquery()
+        query = select(known.c.course_id).order_by(known.c.course_id).limit(limit)
+        if after is not None:
+            query = query.where(known.c.course_id > after)
+        return list((await self._conn.execute(query)).scalars())
+
+    async def wipe_derived(self, course_id: uuid.UUID | None) -> None:
+        """Forget the derived state (not the facts, nor the last activity): what a rebuild from scratch starts from."""
+        completions = delete(lesson_completions)
+        progress = update(course_progress).values(
+            required_lessons=0,
+            required_completed=0,
+            percent=0.0,
+            completed_at=None,
+            completion_source=None,
+            version_number=None,
+        )
+        if course_id is not None:
+            completions = completions.where(lesson_completions.c.course_id == course_id)
+            progress = progress.where(course_progress.c.course_id == course_id)
+        await self._conn.execute(completions)
+        await self._conn.execute(progress)
