@@ -158,8 +158,8 @@ class FakeCertificateUnitOfWork(CertificateUnitOfWork):
         )
         self.awards = InMemoryAwards(self._working.awards)
         self.credentials = InMemoryCredentials(self._working.credentials)
-        self.pending = InMemoryPending(self._working)
-        self.signer = FakeSigner(self._store)
+        self.pending_certificates = InMemoryPending(self._working)
+        self.credential_signer = FakeSigner(self._store)
         return self
 
     async def __aexit__(

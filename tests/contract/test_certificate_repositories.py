@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from elearning_adapters.sql.certificate import SqlCertificateUnitOfWork, SqlCredentialKeys
+from elearning_adapters.sql.certificate import SqlCredentialKeys
+from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.certificate.model import STATUS_LIST_SIZE, Award, Credential, SubjectKind
 from elearning_core.certificate.ports import ActiveCredentialExists, CertificateUnitOfWork
 from tests.certificate_fakes import CertificateStore, FakeCertificateUnitOfWork
@@ -41,7 +42,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     db = await sql_database(request, tmp_path)
     keys = SqlCredentialKeys(db, b"contract-test-secret-0123456789", "https://learn.example")
     try:
-        yield Backend(request.param, lambda: SqlCertificateUnitOfWork(db, keys), outbox_reader(db))
+        yield Backend(request.param, lambda: SqlUnitOfWork(db, credential_keys=keys), outbox_reader(db))
     finally:
         await db.dispose()
 
@@ -144,24 +145,24 @@ async def test_pending_completions_are_due_once_their_award_is_available(backend
     async with backend.uow() as uow:
         await uow.awards.save(Award(COURSE, soon, enabled=True, available_from=T0 + timedelta(days=1), updated_at=T0))
         await uow.awards.save(Award(COURSE, later, enabled=True, available_from=T0 + timedelta(days=9), updated_at=T0))
-        await uow.pending.add(user, COURSE, soon, T0)
-        await uow.pending.add(user, COURSE, soon, T0)  # again: still one
-        await uow.pending.add(user, COURSE, later, T0)
+        await uow.pending_certificates.add(user, COURSE, soon, T0)
+        await uow.pending_certificates.add(user, COURSE, soon, T0)  # again: still one
+        await uow.pending_certificates.add(user, COURSE, later, T0)
         await uow.commit()
     async with backend.uow() as uow:
-        assert await uow.pending.due(T0, 10) == []
-        assert await uow.pending.due(T0 + timedelta(days=2), 10) == [(user, COURSE, soon)]
-        await uow.pending.remove(user, COURSE, soon)
+        assert await uow.pending_certificates.due(T0, 10) == []
+        assert await uow.pending_certificates.due(T0 + timedelta(days=2), 10) == [(user, COURSE, soon)]
+        await uow.pending_certificates.remove(user, COURSE, soon)
         await uow.commit()
     async with backend.uow() as uow:
-        assert await uow.pending.due(T0 + timedelta(days=10), 10) == [(user, COURSE, later)]
+        assert await uow.pending_certificates.due(T0 + timedelta(days=10), 10) == [(user, COURSE, later)]
 
 
 async def test_the_events_reach_the_outbox_on_commit_only(backend: Backend) -> None:
     user, subject = uuid.uuid4(), uuid.uuid4()
     async with backend.uow() as uow:
         row = credential(user, subject, 0)
-        signed = await uow.signer.sign({"jti": "urn:x", "iss": "https://learn.example"})
+        signed = await uow.credential_signer.sign({"jti": "urn:x", "iss": "https://learn.example"})
         assert signed.jwt.count(".") == 2
         assert signed.kid
         row.issued()

@@ -1,8 +1,10 @@
-"""The certificate module's wiring: its unit of work, the credential keys, the narrow reads, the
-printable documents, the service, and the ``certificates`` subscription (course and path
-completions issue, a name change reissues)."""
+"""The certificate module's wiring: the narrow reads, the verifier over the credential keys, the
+printable documents, the service (on the shared unit of work), and the ``certificates``
+subscription (course and path completions issue, a name change reissues)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from dependency_injector import providers
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,15 +17,13 @@ from elearning_adapters.content.certificates import CertificateDocuments
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.certificate import (
-    SqlCertificateUnitOfWork,
-    SqlCredentialKeys,
     SqlCredentialVerifier,
     SqlLearnerNames,
     SqlPathTitles,
     SqlSubjectTitles,
 )
-from elearning_adapters.sql.engine import Database
 from elearning_core.certificate.model import SubjectKind
+from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.certificate.service import CertificateConfig, CertificateService
 from elearning_core.course.gating import PublishedOutlines
 from elearning_core.shared.envelope import EventEnvelope
@@ -31,38 +31,34 @@ from elearning_core.shared.events import DomainEvent
 
 CERTIFICATES = "certificates"
 
-
-def _keys(database: Database, settings: Settings) -> SqlCredentialKeys:
-    return SqlCredentialKeys(database, settings.resolved_secret(), settings.resolved_public_base_url)
+JoinUnitOfWork = Callable[[AsyncConnection], CertificateUnitOfWork]
+"""``SharedWiring.joined_unit_of_work``: a unit of work in the savepoint of an event handler's transaction."""
 
 
 def _config(settings: Settings) -> CertificateConfig:
     return CertificateConfig(settings.resolved_public_base_url, settings.certificate_issuer_name)
 
 
-def certificate_subscription(
-    database: Database, keys: SqlCredentialKeys, service: providers.Provider[CertificateService]
-) -> Subscription:
+def certificate_subscription(join: JoinUnitOfWork, service: Callable[[], CertificateService]) -> Subscription:
     """Issue on ``progress.course_completed.v1`` and ``learning_path.completed.v1``, reissue on
-    ``identity.profile_updated.v1``: each in the dispatcher's transaction (with its inbox row)."""
+    ``identity.profile_updated.v1``: each in a unit of work joined to the dispatcher's transaction (with
+    its inbox row; docs/projections.md). ``service`` is called at the first event: the transport needs
+    this subscription before the service's unit of work can be built."""
 
-    def bound(conn: AsyncConnection) -> SqlCertificateUnitOfWork:
-        return SqlCertificateUnitOfWork(database, keys, connection=conn)
+    def joined(conn: AsyncConnection) -> CertificateService:
+        return service().joined(lambda: join(conn))
 
     async def course_completed(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
         assert isinstance(event, progress_events.CourseCompleted)
-        async with bound(conn) as uow:
-            await service().record_completion(event.user_id, SubjectKind.COURSE, event.course_id, within=uow)
+        await joined(conn).record_completion(event.user_id, SubjectKind.COURSE, event.course_id)
 
     async def path_completed(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
         assert isinstance(event, path_events.PathCompleted)
-        async with bound(conn) as uow:
-            await service().record_completion(event.user_id, SubjectKind.PATH, event.path_id, within=uow)
+        await joined(conn).record_completion(event.user_id, SubjectKind.PATH, event.path_id)
 
     async def profile_updated(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
         assert isinstance(event, identity_events.ProfileUpdated)
-        async with bound(conn) as uow:
-            await service().record_profile_update(event.aggregate_id, event.fields, within=uow)
+        await joined(conn).record_profile_update(event.aggregate_id, event.fields)
 
     return Subscription(
         name=CERTIFICATES,
@@ -75,12 +71,8 @@ def certificate_subscription(
     )
 
 
-def _subscriptions(
-    database: Database, keys: SqlCredentialKeys, service: providers.Provider[CertificateService]
-) -> list[Subscription]:
-    # The subscription is built early (the transport needs it); the service, which needs the unit of
-    # work, which needs the transport, is resolved at the first event.
-    return [certificate_subscription(database, keys, service)]
+def _subscriptions(join: JoinUnitOfWork, service: Callable[[], CertificateService]) -> list[Subscription]:
+    return [certificate_subscription(join, service)]
 
 
 class CertificateWiring(ModuleWiring):
@@ -89,16 +81,14 @@ class CertificateWiring(ModuleWiring):
     outlines: providers.Dependency[PublishedOutlines] = providers.Dependency()
     """The course module's published outlines: course titles."""
 
-    keys = providers.Singleton(_keys, shared.database, settings)
-    unit_of_work = providers.Factory(SqlCertificateUnitOfWork, shared.database, keys, shared.after_commit)
     names = providers.Singleton(SqlLearnerNames, shared.database)
     titles = providers.Singleton(SqlSubjectTitles, outlines, providers.Singleton(SqlPathTitles, shared.database))
-    verifier = providers.Singleton(SqlCredentialVerifier, keys)
+    verifier = providers.Singleton(SqlCredentialVerifier, shared.credential_keys)
     printer = providers.Singleton(CertificateDocuments)
 
     service = providers.Singleton(
         CertificateService,
-        uow=unit_of_work.provider,
+        uow=shared.unit_of_work.provider,
         names=names,
         titles=titles,
         verifier=verifier,
@@ -110,4 +100,4 @@ class CertificateWiring(ModuleWiring):
         config=providers.Singleton(_config, settings),
     )
 
-    subscriptions = providers.Singleton(_subscriptions, shared.database, keys, service.provider)
+    subscriptions = providers.Singleton(_subscriptions, shared.joined_unit_of_work.provider, service.provider)

@@ -13,6 +13,7 @@ from elearning_adapters.redis.cache import RedisCache
 from elearning_adapters.redis.counter_sync import RedisCounterSync
 from elearning_adapters.request_counters import WindowCounters
 from elearning_adapters.settings import Settings
+from elearning_adapters.sql.certificate import SqlCredentialKeys
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import SqlCourseLookup
 from elearning_adapters.sql.idempotency import SqlIdempotencyStore
@@ -38,6 +39,10 @@ def _cache(settings: Settings) -> Cache | None:
     if kind == "memory":
         return InMemoryCache()
     return None
+
+
+def _credential_keys(database: Database, settings: Settings) -> SqlCredentialKeys:
+    return SqlCredentialKeys(database, settings.resolved_secret(), settings.resolved_public_base_url)
 
 
 def _request_counters(settings: Settings) -> WindowCounters:
@@ -99,10 +104,16 @@ class SharedWiring(containers.DeclarativeContainer):
     cache = providers.Singleton(_cache, settings)
     event_transport = providers.Singleton(_event_transport, database, subscriptions, settings)
     after_commit = providers.Singleton(AfterCommit, event_transport, commit_listeners)
-    unit_of_work = providers.Factory(SqlUnitOfWork, database, after_commit=after_commit)
+    # The certificate module's signing keys: its signer works in the unit of work's transaction.
+    credential_keys = providers.Singleton(_credential_keys, database, settings)
+    unit_of_work = providers.Factory(
+        SqlUnitOfWork, database, after_commit=after_commit, credential_keys=credential_keys
+    )
     # An event handler's unit of work: ``joined_unit_of_work(conn)`` works in the batch's transaction (see
     # docs/projections.md); its after-commit hook runs once the dispatcher has committed the batch.
-    joined_unit_of_work = providers.Factory(SqlUnitOfWork.joining, after_commit=after_commit)
+    joined_unit_of_work = providers.Factory(
+        SqlUnitOfWork.joining, after_commit=after_commit, credential_keys=credential_keys
+    )
     # Idempotency-Key answers, for every runtime route that takes the header (enrollment, later checkout).
     idempotency_store = providers.Singleton(SqlIdempotencyStore, database)
     # The general per-client rate limit's counters (HTTP), and their background sharing through Redis.

@@ -1,4 +1,4 @@
-"""Certificate tables, repositories, unit of work, the credential key store, and the narrow reads.
+"""Certificate tables, repositories, the credential key store and signer, and the narrow reads.
 
 At most one active credential per learner and award is the partial unique index
 ``uq_credentials_active`` (``revoked_at IS NULL``) on both backends, not only a check:
@@ -6,24 +6,22 @@ two deliveries of one completion racing past ``active_for`` cannot both commit.
 ``status_index`` is unique too, so two issues racing for the next status-list bit
 cannot share it (the loser's transaction fails and its event is retried).
 
-The unit of work works in two ways: opened on the database (a use case's own
-transaction), or bound to the connection a subscription handler was given (the
-dispatcher's transaction, which also holds the inbox row): then ``commit`` only
-appends the events to the outbox and the dispatcher commits everything at once.
-It is this module's own (not a view of ``SqlUnitOfWork``) so the certificate work
-could be built beside the other modules of issue 14; folding it into the shared
-unit of work later changes no caller.
+A credential is inserted when it is added (in a savepoint), not at commit, so the
+unique index's refusal reaches the issuing use case at once as ``ActiveCredentialExists``
+and it answers with the credential that won; the rest of its transaction stands.
+
+The repositories and the signer are part of ``SqlUnitOfWork`` (``sql/uow.py``), the one
+unit of work every module's view is served by; its ``commit`` appends the events of the
+credentials added or revoked to the outbox.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import (
@@ -57,17 +55,14 @@ from elearning_adapters.security.credentials import (
     sign_vc_jwt,
     verify_vc_jwt,
 )
-from elearning_adapters.sql.deadlines import deadline_error
 from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
 from elearning_adapters.sql.identity import users
 from elearning_adapters.sql.learning_path import learning_paths
-from elearning_adapters.sql.outbox import append_to_outbox
 from elearning_adapters.sql.signing_keys import KeySealer
 from elearning_core.certificate.model import STATUS_LIST_SIZE, Award, Credential, SubjectKind
 from elearning_core.certificate.ports import (
     ActiveCredentialExists,
     AwardRepository,
-    CertificateUnitOfWork,
     CredentialRepository,
     CredentialSigner,
     CredentialVerifier,
@@ -83,9 +78,6 @@ from elearning_core.course.gating import PublishedOutlines
 from elearning_core.learning_path.model import PathStatus
 from elearning_core.shared.clock import Clock, SystemClock
 from elearning_core.shared.errors import Conflict
-from elearning_core.shared.events import DomainEvent
-
-AfterCommit = Callable[[Sequence[DomainEvent]], Awaitable[None]]
 
 CREDENTIAL_KEYS_INFO = b"elearning credential keys"
 ACTIVE_EXISTS = "the learner already holds an active certificate for this award"
@@ -427,10 +419,14 @@ class SqlCredentialKeys:
 
 
 class SqlCredentialSigner(CredentialSigner):
-    def __init__(self, keys: SqlCredentialKeys, conn: AsyncConnection) -> None:
+    """Signs in the unit of work's transaction (the first key is created there when none exists)."""
+
+    def __init__(self, keys: SqlCredentialKeys | None, conn: AsyncConnection) -> None:
         self._keys, self._conn = keys, conn
 
     async def sign(self, claims: Mapping[str, Any]) -> Signed:
+        if self._keys is None:
+            raise RuntimeError("this unit of work was built without the credential keys: it cannot sign")
         key = await self._keys.active(self._conn)
         return Signed(sign_vc_jwt(claims, key, self._keys.urls), key.kid)
 
@@ -452,91 +448,6 @@ class SqlCredentialVerifier(CredentialVerifier):
 
     def _jwk(self, kid: str, public: rsa.RSAPublicKey) -> dict[str, Any]:
         return public_jwk(public, self._keys.urls.url(kid))
-
-
-# -- the unit of work ---------------------------------------------------------------------------
-
-
-class SqlCertificateUnitOfWork(CertificateUnitOfWork):
-    awards: SqlAwardRepository
-    credentials: SqlCredentialRepository
-    pending: SqlPendingCompletions
-    signer: SqlCredentialSigner
-
-    def __init__(
-        self,
-        db: Database,
-        keys: SqlCredentialKeys,
-        after_commit: AfterCommit | None = None,
-        *,
-        connection: AsyncConnection | None = None,
-    ) -> None:
-        self._db, self._keys, self._after_commit = db, keys, after_commit
-        self._bound = connection
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._conn: AsyncConnection | None = None
-
-    async def __aenter__(self) -> Self:
-        if self._bound is not None:
-            self._conn = self._bound
-        else:
-            self._stack = contextlib.AsyncExitStack()
-            self._conn = await self._stack.enter_async_context(self._db.write())
-            try:
-                await self._conn.begin()
-                await self._db.apply_budget(self._conn)
-            except BaseException:
-                stack, self._stack, self._conn = self._stack, None, None
-                await stack.aclose()
-                raise
-        conn = self._conn
-        self.awards = SqlAwardRepository(conn)
-        self.credentials = SqlCredentialRepository(conn)
-        self.pending = SqlPendingCompletions(conn)
-        self.signer = SqlCredentialSigner(self._keys, conn)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._bound is not None:  # the dispatcher owns the transaction
-            self._conn = None
-            return
-        try:
-            if self._conn is not None and self._conn.in_transaction():
-                await self._conn.rollback()
-        finally:
-            stack, self._stack, self._conn = self._stack, None, None
-            if stack is not None:
-                await stack.aclose()
-        translated = deadline_error(exc) if isinstance(exc, Exception) else None
-        if translated is not None:
-            raise translated from exc
-
-    async def commit(self) -> None:
-        if self._conn is None:
-            raise RuntimeError("unit of work used outside 'async with'")
-        seen = self.credentials.seen()
-        events = [e for c in seen for e in c.pending_events]
-        await append_to_outbox(self._conn, events)
-        if self._bound is not None:
-            for c in seen:
-                c.pull_events()
-            return
-        try:
-            await self._conn.commit()
-        except IntegrityError:
-            await self._conn.rollback()
-            raise Conflict(ACTIVE_EXISTS) from None
-        for c in seen:
-            c.pull_events()
-        if events and self._after_commit is not None:
-            with contextlib.suppress(Exception):
-                await self._after_commit(events)
-
-    async def rollback(self) -> None:
-        if self._conn is not None and self._bound is None:
-            await self._conn.rollback()
 
 
 # -- narrow reads of other modules ----------------------------------------------------------------
@@ -585,7 +496,6 @@ class SqlSubjectTitles(SubjectTitles):
 
 __all__ = [
     "SqlAwardRepository",
-    "SqlCertificateUnitOfWork",
     "SqlCredentialKeys",
     "SqlCredentialRepository",
     "SqlCredentialSigner",

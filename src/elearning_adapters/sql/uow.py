@@ -20,6 +20,14 @@ from elearning_adapters.sql.assessment import (
     SqlQuizRepository,
     is_attempt_key_violation,
 )
+from elearning_adapters.sql.certificate import (
+    ACTIVE_EXISTS,
+    SqlAwardRepository,
+    SqlCredentialKeys,
+    SqlCredentialRepository,
+    SqlCredentialSigner,
+    SqlPendingCompletions,
+)
 from elearning_adapters.sql.course import SqlCourseRepository
 from elearning_adapters.sql.deadlines import deadline_error
 from elearning_adapters.sql.engine import Database
@@ -54,6 +62,7 @@ from elearning_adapters.sql.video import (
 )
 from elearning_core.assessment.ports import AssessmentUnitOfWork, AttemptExists
 from elearning_core.auth.ports import AuthUnitOfWork
+from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
 from elearning_core.learning_path.ports import LearningPathUnitOfWork
@@ -84,6 +93,7 @@ class SqlUnitOfWork(
     AssessmentUnitOfWork,
     ProgressUnitOfWork,
     LearningPathUnitOfWork,
+    CertificateUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
 
@@ -130,13 +140,23 @@ class SqlUnitOfWork(
     learning_paths: SqlLearningPathRepository
     path_enrollments: SqlPathEnrollmentRepository
     course_completions: SqlCourseCompletionRepository
+    awards: SqlAwardRepository
+    credentials: SqlCredentialRepository
+    pending_certificates: SqlPendingCompletions
+    credential_signer: SqlCredentialSigner
 
     def __init__(
-        self, db: Database | None, after_commit: AfterCommit | None = None, *, connection: AsyncConnection | None = None
+        self,
+        db: Database | None,
+        after_commit: AfterCommit | None = None,
+        *,
+        connection: AsyncConnection | None = None,
+        credential_keys: SqlCredentialKeys | None = None,
     ) -> None:
         if db is None and connection is None:
             raise ValueError("a unit of work needs a database, or a connection to join")
         self._db = db
+        self._credential_keys = credential_keys  # the certificate module's signer signs with these
         self._after_commit = after_commit
         self._joined = connection
         self._savepoint: AsyncTransaction | None = None
@@ -144,9 +164,15 @@ class SqlUnitOfWork(
         self._conn: AsyncConnection | None = None
 
     @classmethod
-    def joining(cls, connection: AsyncConnection, after_commit: AfterCommit | None = None) -> SqlUnitOfWork:
+    def joining(
+        cls,
+        connection: AsyncConnection,
+        after_commit: AfterCommit | None = None,
+        *,
+        credential_keys: SqlCredentialKeys | None = None,
+    ) -> SqlUnitOfWork:
         """A unit of work inside the transaction already begun on ``connection`` (an event handler's)."""
-        return cls(None, after_commit, connection=connection)
+        return cls(None, after_commit, connection=connection, credential_keys=credential_keys)
 
     @property
     def joined(self) -> bool:
@@ -207,6 +233,10 @@ class SqlUnitOfWork(
         self.learning_paths = SqlLearningPathRepository(conn)
         self.path_enrollments = SqlPathEnrollmentRepository(conn)
         self.course_completions = SqlCourseCompletionRepository(conn)
+        self.awards = SqlAwardRepository(conn)
+        self.credentials = SqlCredentialRepository(conn)
+        self.pending_certificates = SqlPendingCompletions(conn)
+        self.credential_signer = SqlCredentialSigner(self._credential_keys, conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -237,6 +267,7 @@ class SqlUnitOfWork(
         aggregates.extend([*self.questions.seen(), *self.quizzes.seen(), *self.attempts.seen()])
         aggregates.extend(self.progress.seen())
         aggregates.extend([*self.learning_paths.seen(), *self.path_enrollments.seen()])
+        aggregates.extend(self.credentials.seen())  # written when added (their conflicts are found there)
         try:
             await self.courses.flush()
             await self.users.flush()
@@ -293,6 +324,8 @@ def _integrity_message(exc: IntegrityError) -> str:
         return "slug is already taken by another learning path"
     if "path_enrollments" in text:
         return "the learner is already enrolled in this learning path"
+    if "credentials" in text and "status_index" not in text:
+        return ACTIVE_EXISTS
     if "slug" in text:
         return "slug is already taken by another course"
     return "the change conflicts with existing data"

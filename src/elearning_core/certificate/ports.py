@@ -123,5 +123,5 @@ class SubjectTitles(Protocol):
 class CertificateUnitOfWork(UnitOfWork, Protocol):
     awards: AwardRepository
     credentials: CredentialRepository
-    pending: PendingCompletions
-    signer: CredentialSigner
+    pending_certificates: PendingCompletions
+    credential_signer: CredentialSigner

@@ -3,10 +3,10 @@ revocation, the learner's and staff's lists, and the public verification and sta
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -133,6 +133,12 @@ class CertificateService:
         self._printer, self._resources, self._clock, self._policy = printer, resources, clock, policy
         self._cursors, self.config = cursors, config
 
+    def joined(self, uow: Callable[[], CertificateUnitOfWork]) -> CertificateService:
+        """The same service over another unit-of-work factory (an event handler's own transaction)."""
+        service = copy.copy(self)
+        service._uow = uow
+        return service
+
     # -- awards (staff) --------------------------------------------------------------------
 
     async def award(self, actor: Principal, kind: SubjectKind, subject_id: uuid.UUID) -> Award:
@@ -163,23 +169,16 @@ class CertificateService:
     # -- issuing (the subscription) ------------------------------------------------------------
 
     async def record_completion(
-        self,
-        user_id: uuid.UUID,
-        kind: SubjectKind,
-        subject_id: uuid.UUID,
-        *,
-        within: CertificateUnitOfWork | None = None,
+        self, user_id: uuid.UUID, kind: SubjectKind, subject_id: uuid.UUID
     ) -> Credential | None:
         """A learner completed a course or path: issue its certificate if it awards one (once: a
         redelivered completion finds the active credential); keep it pending until ``available_from``."""
-        async with self._unit(within) as uow:
+        async with self._uow() as uow:
             credential = await self._issue(uow, user_id, kind, subject_id, self._clock.now())
             await uow.commit()
         return credential
 
-    async def record_profile_update(
-        self, user_id: uuid.UUID, fields: list[str], *, within: CertificateUnitOfWork | None = None
-    ) -> list[Credential]:
+    async def record_profile_update(self, user_id: uuid.UUID, fields: list[str]) -> list[Credential]:
         """The learner's name changed: each active credential carrying the old name is revoked and a
         new one, linked to it (``replaces``), is issued with the new name."""
         if "display_name" not in fields:
@@ -188,7 +187,7 @@ class CertificateService:
         if name is None:
             return []
         reissued: list[Credential] = []
-        async with self._unit(within) as uow:
+        async with self._uow() as uow:
             now = self._clock.now()
             for old in await uow.credentials.active_of_user(user_id):
                 if old.learner_name == name:
@@ -218,7 +217,7 @@ class CertificateService:
         Run by ``elearning certificates issue-due`` (and, once issue 15 brings it, the scheduler)."""
         issued = 0
         async with self._uow() as uow:
-            due = await uow.pending.due(self._clock.now(), limit)
+            due = await uow.pending_certificates.due(self._clock.now(), limit)
         for user_id, kind, subject_id in due:
             async with self._uow() as uow:
                 if await self._issue(uow, user_id, kind, subject_id, self._clock.now()) is not None:
@@ -231,12 +230,12 @@ class CertificateService:
     ) -> Credential | None:
         award = await uow.awards.get(kind, subject_id)
         if award is None or not award.enabled:
-            await uow.pending.remove(user_id, kind, subject_id)
+            await uow.pending_certificates.remove(user_id, kind, subject_id)
             return None
         if not award.issuable(now):
-            await uow.pending.add(user_id, kind, subject_id, now)
+            await uow.pending_certificates.add(user_id, kind, subject_id, now)
             return None
-        await uow.pending.remove(user_id, kind, subject_id)
+        await uow.pending_certificates.remove(user_id, kind, subject_id)
         existing = await uow.credentials.active_for(user_id, kind, subject_id)
         if existing is not None:
             return existing
@@ -271,7 +270,7 @@ class CertificateService:
 
     async def _sign_and_add(self, uow: CertificateUnitOfWork, credential: Credential) -> None:
         document = credential_document(credential, self.config.issuer, self.config.urls(credential))
-        signed = await uow.signer.sign(jwt_claims(document))
+        signed = await uow.credential_signer.sign(jwt_claims(document))
         credential.jwt, credential.kid = signed.jwt, signed.kid
         credential.issued()
         await uow.credentials.add(credential)
@@ -380,7 +379,7 @@ class CertificateService:
             revoked = await uow.credentials.revoked_positions(number)
             url = self.config.status_list_url(number)
             document = status_list_document(url, self.config.issuer, encode_status_list(revoked), self._clock.now())
-            signed = await uow.signer.sign(status_list_claims(document))
+            signed = await uow.credential_signer.sign(status_list_claims(document))
             await uow.commit()  # the first credential key, when this created it
         return signed.jwt
 
@@ -404,14 +403,6 @@ class CertificateService:
         }
 
     # -- helpers -----------------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def _unit(self, within: CertificateUnitOfWork | None) -> AsyncIterator[CertificateUnitOfWork]:
-        if within is not None:
-            yield within
-        else:
-            async with self._uow() as uow:
-                yield uow
 
     async def _staff(self, actor: Principal, kind: SubjectKind, subject_id: uuid.UUID) -> None:
         """Course awards: the course's editors (404 when the course is unknown); path awards: the

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post, put
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK
@@ -172,101 +174,103 @@ async def my_certificates(
 # -- staff ---------------------------------------------------------------------------------------
 
 
-async def _subject_list(
-    request: Req,
-    service: CertificateService,
-    principal: Principal,
-    kind: SubjectKind,
-    subject_id: uuid.UUID,
-    cursor: str | None,
-    limit: int,
-) -> Response[Paged[CertificateOut]]:
-    page = await service.of_subject(principal, kind, subject_id, cursor=cursor, limit=limit)
-    return paged(request, page, lambda c: _out(service, c))
+# A course and a learning path each have the same three staff routes (their certificates, and their award
+# read and set); one factory builds them, so the two kinds cannot drift apart. The path parameter keeps its
+# name per kind (``course_id``, ``path_id``): a dependency per kind reads it and hands it on as ``subject_id``.
+
+SubjectId = NamedDependency[uuid.UUID]
+AWARD_TIMING = "Completions before `available_from` are issued when it passes (docs/modules/certificate.md)."
 
 
-@get(
-    "/api/v1/courses/{course_id:uuid}/certificates",
-    tags=TAGS,
-    summary="The course's certificates (staff)",
-    description="Newest first; paged.",
-    responses=ERRORS,
-    response_headers=LINK,
+def _course_id(course_id: FromPath[uuid.UUID]) -> uuid.UUID:
+    return course_id
+
+
+def _path_id(path_id: FromPath[uuid.UUID]) -> uuid.UUID:
+    return path_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    kind: SubjectKind
+    name: str
+    """In the handlers' names (and so the operation ids): ``course_certificates``, ``get_path_award``."""
+    noun: str
+    """In the summaries."""
+    base: str
+    subject_id: Provide
+
+
+COURSE = _Subject(
+    SubjectKind.COURSE,
+    "course",
+    "course",
+    "/api/v1/courses/{course_id:uuid}",
+    Provide(_course_id, sync_to_thread=False),
 )
-async def course_certificates(
-    request: Req,
-    certificate_service: Service,
-    principal: Caller,
-    course_id: FromPath[uuid.UUID],
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-) -> Response[Paged[CertificateOut]]:
-    return await _subject_list(request, certificate_service, principal, SubjectKind.COURSE, course_id, cursor, limit)
-
-
-@get(
-    "/api/v1/learning-paths/{path_id:uuid}/certificates",
-    tags=TAGS,
-    summary="The learning path's certificates (staff)",
-    description="Newest first; paged.",
-    responses=ERRORS,
-    response_headers=LINK,
+PATH = _Subject(
+    SubjectKind.PATH,
+    "path",
+    "learning path",
+    "/api/v1/learning-paths/{path_id:uuid}",
+    Provide(_path_id, sync_to_thread=False),
 )
-async def path_certificates(
-    request: Req,
-    certificate_service: Service,
-    principal: Caller,
-    path_id: FromPath[uuid.UUID],
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-) -> Response[Paged[CertificateOut]]:
-    return await _subject_list(request, certificate_service, principal, SubjectKind.PATH, path_id, cursor, limit)
 
 
-@get(
-    "/api/v1/courses/{course_id:uuid}/certificate-award",
-    tags=TAGS,
-    summary="The course's certificate award",
-    responses=ERRORS,
-)
-async def get_course_award(certificate_service: Service, principal: Caller, course_id: FromPath[uuid.UUID]) -> AwardOut:
-    return _award_out(await certificate_service.award(principal, SubjectKind.COURSE, course_id))
+def _named(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    fn.__name__ = fn.__qualname__ = name
+    return fn
 
 
-@put(
-    "/api/v1/courses/{course_id:uuid}/certificate-award",
-    tags=TAGS,
-    summary="Set the course's certificate award (staff)",
-    description="Completions before `available_from` are issued when it passes (docs/modules/certificate.md).",
-    responses=ERRORS,
-)
-async def put_course_award(
-    certificate_service: Service, principal: Caller, course_id: FromPath[uuid.UUID], data: JSONBody[AwardSettings]
-) -> AwardOut:
-    return _award_out(await certificate_service.set_award(principal, SubjectKind.COURSE, course_id, data))
+def _subject_handlers(subject: _Subject) -> list[HTTPRouteHandler]:
+    kind = subject.kind
 
+    async def certificates(
+        request: Req,
+        certificate_service: Service,
+        principal: Caller,
+        subject_id: SubjectId,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[CertificateOut]]:
+        page = await certificate_service.of_subject(principal, kind, subject_id, cursor=cursor, limit=limit)
+        return paged(request, page, lambda c: _out(certificate_service, c))
 
-@get(
-    "/api/v1/learning-paths/{path_id:uuid}/certificate-award",
-    tags=TAGS,
-    summary="The learning path's certificate award",
-    responses=ERRORS,
-)
-async def get_path_award(certificate_service: Service, principal: Caller, path_id: FromPath[uuid.UUID]) -> AwardOut:
-    return _award_out(await certificate_service.award(principal, SubjectKind.PATH, path_id))
+    async def get_award(certificate_service: Service, principal: Caller, subject_id: SubjectId) -> AwardOut:
+        return _award_out(await certificate_service.award(principal, kind, subject_id))
 
+    async def put_award(
+        certificate_service: Service, principal: Caller, subject_id: SubjectId, data: JSONBody[AwardSettings]
+    ) -> AwardOut:
+        return _award_out(await certificate_service.set_award(principal, kind, subject_id, data))
 
-@put(
-    "/api/v1/learning-paths/{path_id:uuid}/certificate-award",
-    tags=TAGS,
-    summary="Set the learning path's certificate award (staff)",
-    description="Completions before `available_from` are issued when it passes (docs/modules/certificate.md).",
-    responses=ERRORS,
-)
-async def put_path_award(
-    certificate_service: Service, principal: Caller, path_id: FromPath[uuid.UUID], data: JSONBody[AwardSettings]
-) -> AwardOut:
-    return _award_out(await certificate_service.set_award(principal, SubjectKind.PATH, path_id, data))
+    def route(
+        method: Callable[..., HTTPRouteHandler], suffix: str, fn: Callable[..., Any], name: str, **doc: Any
+    ) -> HTTPRouteHandler:
+        options = {"tags": TAGS, "responses": ERRORS, "dependencies": {"subject_id": subject.subject_id}}
+        return method(f"{subject.base}/{suffix}", **options, **doc)(_named(fn, name.format(subject.name)))
+
+    noun = subject.noun
+    return [
+        route(
+            get,
+            "certificates",
+            certificates,
+            "{}_certificates",
+            summary=f"The {noun}'s certificates (staff)",
+            description="Newest first; paged.",
+            response_headers=LINK,
+        ),
+        route(get, "certificate-award", get_award, "get_{}_award", summary=f"The {noun}'s certificate award"),
+        route(
+            put,
+            "certificate-award",
+            put_award,
+            "put_{}_award",
+            summary=f"Set the {noun}'s certificate award (staff)",
+            description=AWARD_TIMING,
+        ),
+    ]
 
 
 @post(
@@ -382,12 +386,8 @@ async def credential_pdf(certificate_service: Service, credential_id: FromPath[u
 
 CERTIFICATE_HANDLERS = [
     my_certificates,
-    course_certificates,
-    path_certificates,
-    get_course_award,
-    put_course_award,
-    get_path_award,
-    put_path_award,
+    *_subject_handlers(COURSE),
+    *_subject_handlers(PATH),
     revoke_certificate,
     credential_jwks,
     credential_key,

@@ -136,3 +136,17 @@ async def test_only_staff_set_awards_and_revoke(world: World) -> None:
     assert revoked.revoked_reason == "error"
     page = await world.service.mine(learner)
     assert [c.id for c in page.items] == [issued.id]
+
+
+async def test_a_joined_service_works_in_the_unit_of_work_it_is_given(world: World) -> None:
+    """What the subscription does: the same use case in a unit of work joined to the handler's transaction."""
+    await world.award()
+    handler_uow = FakeCertificateUnitOfWork(world.store)
+    issued = await world.service.joined(lambda: handler_uow).record_completion(world.learner, COURSE, world.course_id)
+    assert issued is not None
+    assert handler_uow.committed
+    assert [c.id for c in world.store.credentials.values()] == [issued.id]
+    # The original service keeps its own factory: it finds the credential the joined one issued.
+    again = await world.service.record_completion(world.learner, COURSE, world.course_id)
+    assert again is not None
+    assert again.id == issued.id
