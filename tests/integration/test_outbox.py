@@ -14,6 +14,7 @@ from elearning_adapters.sql.outbox import outbox
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.course import events as ev
 from elearning_core.course.model import Course, LessonContent, SectionRelease
+from elearning_core.course.requirements import Requirement, RequirementKind
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent, event_class
 from tests.fakes import T0, a_course, minutes
@@ -184,6 +185,8 @@ async def test_every_course_event_type_round_trips_through_its_payload(database:
     course.change_details(T0, level="advanced", tags=["t"], summary="sum")
     course.set_lesson_content(a.id, one.id, LessonContent(body_markdown="text", duration_seconds=3), T0)
     course.set_section_release(a.id, SectionRelease(release_after_days=7), T0)
+    three = course.add_lesson(a.id, "Three", T0)
+    course.set_lesson_requirements(a.id, three.id, [Requirement(RequirementKind.LESSON, lesson_id=one.id)], T0)
     course.publish(T1)
     course.unpublish(T1)
     course.archive(T1)
