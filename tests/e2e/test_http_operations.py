@@ -272,6 +272,7 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/courses/{course_id}/progress/learners", "get"),
     ("/api/v1/courses/{course_id}/progress/learners.csv", "get"),
     ("/api/v1/courses/{course_id}/progress/learners/{user_id}", "get"),
+    ("/api/v1/courses/{course_id}/progress/learners/{user_id}/audit", "get"),
     ("/api/v1/courses/{course_id}/progress/learners/{user_id}/reset", "post"),
     ("/api/v1/courses/{course_id}/progress/lessons", "get"),
     ("/api/v1/courses/{course_id}/completion-rules", "get"),

@@ -387,6 +387,13 @@ class ProgressService:
             raise NotFound("progress", user_id)
         return read.progress
 
+    async def audit_trail(self, actor: Principal, course_id: uuid.UUID, user_id: uuid.UUID) -> list[Override]:
+        """The staff decisions on the learner's progress in the course, oldest first: completion overrides and
+        resets, each with who and why (staff only: the reasons are theirs)."""
+        await self._staff(actor, course_id, Permission.GRADE_VIEW_ALL)
+        async with self._uow() as uow:
+            return await uow.progress.audit(course_id, user_id)
+
     # -- helpers ---------------------------------------------------------------------------
 
     async def _published(self, course_id: uuid.UUID) -> CourseOutline:

@@ -18,7 +18,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from elearning_core.progress.commands import Heartbeat, SetCompletionRules, StaffDecision
-from elearning_core.progress.model import CompletionRules, CourseProgress
+from elearning_core.progress.model import CompletionRules, CourseProgress, Override
 from elearning_core.progress.queries import (
     CourseProgressView,
     LearnerProgressRow,
@@ -146,6 +146,28 @@ class RulesOut:
     assessment_requires_pass: bool
     min_grade_percent: float | None
     optional_lesson_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntryOut:
+    kind: str
+    """``override`` (the course completed by staff) or ``reset`` (the learner's progress forgotten)."""
+    by_user_id: str | None
+    """Who decided (null for the platform's admin token or a system job)."""
+    reason: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTrailOut:
+    course_id: str
+    user_id: str
+    entries: list[AuditEntryOut]
+    """Oldest first."""
+
+
+def audit_entry_out(o: Override) -> AuditEntryOut:
+    return AuditEntryOut(o.kind, str(o.by) if o.by else None, o.reason, o.at)
 
 
 def course_progress_out(v: CourseProgressView) -> CourseProgressOut:
@@ -340,6 +362,18 @@ class ProgressController(Controller):
         self, progress_service: Service, principal: Caller, course_id: CourseId, user_id: UserId
     ) -> LearnerStateOut:
         return learner_state_out(await progress_service.learner_progress(principal, course_id, user_id))
+
+    @get(
+        "/progress/learners/{user_id:uuid}/audit",
+        summary="The staff decisions on the learner's progress: completion overrides and resets (staff)",
+        description="Each with who, why and when, oldest first; a reset keeps the trail.",
+        responses=ERRORS,
+    )
+    async def audit(
+        self, progress_service: Service, principal: Caller, course_id: CourseId, user_id: UserId
+    ) -> AuditTrailOut:
+        entries = await progress_service.audit_trail(principal, course_id, user_id)
+        return AuditTrailOut(str(course_id), str(user_id), [audit_entry_out(e) for e in entries])
 
     @post(
         "/progress/learners/{user_id:uuid}/reset",

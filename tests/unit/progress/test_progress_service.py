@@ -164,16 +164,19 @@ async def test_staff_override_and_reset_leave_an_audit_trail() -> None:
     assert isinstance(world.store.outbox[-1], ProgressReset)
     await world.project()
     assert not (await world.service.learner_progress(SYSTEM, world.course.id, LEARNER)).completed
-    assert [a.kind for a in world.store.audit[(world.course.id, LEARNER)]] == ["override", "reset"]
+    trail = await world.service.audit_trail(SYSTEM, world.course.id, LEARNER)
+    assert [(a.kind, a.reason, a.by) for a in trail] == [("override", "offline", None), ("reset", "retake", None)]
 
 
-async def test_learners_may_not_override_or_change_rules() -> None:
+async def test_learners_may_not_override_change_rules_or_read_the_audit_trail() -> None:
     world = World(outline([text()]))
     world.enroll()
     with pytest.raises(PermissionDenied):
         await world.service.override_completion(ACTOR, world.course.id, LEARNER, StaffDecision(reason="me"))
     with pytest.raises(PermissionDenied):
         await world.service.set_rules(ACTOR, world.course.id, SetCompletionRules())
+    with pytest.raises(PermissionDenied):  # the audit trail's reasons are the staff's
+        await world.service.audit_trail(ACTOR, world.course.id, LEARNER)
 
 
 async def test_rules_set_by_staff_drive_the_projection() -> None:
