@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +23,7 @@ from sqlalchemy import (
     null,
     select,
     table,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -161,27 +162,45 @@ def _pair(table: Table, course_id: uuid.UUID, user_id: uuid.UUID) -> Any:
 def _facts_query(course_id: uuid.UUID, user_id: uuid.UUID) -> Any:
     """Every fact and lesson completion of the learner in the course, in ONE statement (the hot read):
     rows of (kind, id, number, flags)."""
+    return _facts_union(lambda t: _pair(t, course_id, user_id), keyed=False)
+
+
+def _facts_query_of(pairs: Collection[tuple[uuid.UUID, uuid.UUID]]) -> Any:
+    """The same for many (course, learner) pairs at once (a projection batch, a rebuild chunk): rows of
+    (course_id, user_id, kind, id, number, flags)."""
+    wanted = sorted(pairs)
+    return _facts_union(lambda t: _pairs_in(t, wanted), keyed=True)
+
+
+def _pairs_in(table: Table, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> Any:
+    """``(course_id, user_id) IN (...)``: served by every progress table's key (or index) prefix."""
+    return tuple_(table.c.course_id, table.c.user_id).in_(pairs)
+
+
+def _facts_union(match: Callable[[Table], Any], *, keyed: bool) -> Any:
     m, v, q, c = lesson_marks, video_watches, quiz_outcomes, lesson_completions
+
+    def pick(t: Table, *columns: Any) -> Any:
+        return select(*((t.c.course_id, t.c.user_id) if keyed else ()), *columns).where(match(t))
+
     return union_all(
-        select(
+        pick(
+            m,
             literal("viewed").label("kind"),
             m.c.lesson_id.label("id"),
             cast(null(), Float).label("number"),
             literal(0).label("flags"),
-        ).where(_pair(m, course_id, user_id), m.c.viewed_at.is_not(None)),
-        select(literal("done"), m.c.lesson_id, cast(null(), Float), literal(0)).where(
-            _pair(m, course_id, user_id), m.c.done_at.is_not(None)
-        ),
-        select(literal("watched"), v.c.video_id, v.c.watched_seconds, literal(0)).where(_pair(v, course_id, user_id)),
-        select(
+        ).where(m.c.viewed_at.is_not(None)),
+        pick(m, literal("done"), m.c.lesson_id, cast(null(), Float), literal(0)).where(m.c.done_at.is_not(None)),
+        pick(v, literal("watched"), v.c.video_id, v.c.watched_seconds, literal(0)),
+        pick(
+            q,
             literal("quiz"),
             q.c.assessment_id,
             q.c.best_percent,
             q.c.passed.cast(Integer) + 2 * q.c.submitted.cast(Integer),
-        ).where(_pair(q, course_id, user_id)),
-        select(literal("completed"), c.c.lesson_id, cast(null(), Float), literal(0)).where(
-            _pair(c, course_id, user_id)
         ),
+        pick(c, literal("completed"), c.c.lesson_id, cast(null(), Float), literal(0)),
     )
 
 
