@@ -252,7 +252,7 @@ class SqlProgressRepository(ProgressRepository):
     async def facts_of(self, pairs: Collection[Pair]) -> dict[Pair, LearnerFactsInCourse]:
         rows: dict[Pair, list[Any]] = {pair: [] for pair in pairs}
         if rows:
-            for course_id, user_id, *fact in await self._conn.execute(_facts_query_of(rows)):
+            for course_id, user_id, *fact in await self._conn.execute(_facts_query_of(self._conn, rows)):
                 rows[(course_id, user_id)].append(fact)
         return {pair: _facts_from(facts)[0] for pair, facts in rows.items()}
 
@@ -260,7 +260,7 @@ class SqlProgressRepository(ProgressRepository):
         c = lesson_completions
         completed: dict[Pair, set[uuid.UUID]] = {pair: set() for pair in pairs}
         if completed:
-            query = select(c.c.course_id, c.c.user_id, c.c.lesson_id).where(_pairs_in(c, sorted(completed)))
+            query = select(c.c.course_id, c.c.user_id, c.c.lesson_id).where(_pairs_in(self._conn, c, completed))
             for course_id, user_id, lesson_id in await self._conn.execute(query):
                 completed[(course_id, user_id)].add(lesson_id)
         return completed
@@ -269,7 +269,7 @@ class SqlProgressRepository(ProgressRepository):
         if not pairs:
             return {}
         rows = (
-            await self._conn.execute(select(course_progress).where(_pairs_in(course_progress, sorted(pairs))))
+            await self._conn.execute(select(course_progress).where(_pairs_in(self._conn, course_progress, pairs)))
         ).all()
         completed = await self._completed_of([(r.course_id, r.user_id) for r in rows])
         return {
@@ -282,7 +282,7 @@ class SqlProgressRepository(ProgressRepository):
         a = audit_trail
         query = (
             select(a.c.course_id, a.c.user_id, a.c.kind, a.c.by_user_id, a.c.reason, a.c.at)
-            .where(_pairs_in(a, sorted(pairs)))
+            .where(_pairs_in(self._conn, a, pairs))
             .order_by(a.c.course_id, a.c.user_id, a.c.id)
         )
         audits: dict[Pair, list[Override]] = {}

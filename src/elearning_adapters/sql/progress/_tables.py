@@ -17,8 +17,10 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    bindparam,
     cast,
     column,
+    func,
     literal,
     null,
     select,
@@ -165,16 +167,26 @@ def _facts_query(course_id: uuid.UUID, user_id: uuid.UUID) -> Any:
     return _facts_union(lambda t: _pair(t, course_id, user_id), keyed=False)
 
 
-def _facts_query_of(pairs: Collection[tuple[uuid.UUID, uuid.UUID]]) -> Any:
+def _facts_query_of(conn: AsyncConnection, pairs: Collection[tuple[uuid.UUID, uuid.UUID]]) -> Any:
     """The same for many (course, learner) pairs at once (a projection batch, a rebuild chunk): rows of
     (course_id, user_id, kind, id, number, flags)."""
+    return _facts_union(lambda t: _pairs_in(conn, t, pairs), keyed=True)
+
+
+def _pairs_in(conn: AsyncConnection, table: Table, pairs: Collection[tuple[uuid.UUID, uuid.UUID]]) -> Any:
+    """``(course_id, user_id) IN (...)``, served by every progress table's key (or index) prefix. On PostgreSQL
+    the pairs are two array parameters (``unnest``): one statement text whatever their number, so it is
+    compiled once and prepared by the server, instead of a new text with two parameters a pair."""
     wanted = sorted(pairs)
-    return _facts_union(lambda t: _pairs_in(t, wanted), keyed=True)
-
-
-def _pairs_in(table: Table, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> Any:
-    """``(course_id, user_id) IN (...)``: served by every progress table's key (or index) prefix."""
-    return tuple_(table.c.course_id, table.c.user_id).in_(pairs)
+    key = tuple_(table.c.course_id, table.c.user_id)
+    if conn.dialect.name != "postgresql":
+        return key.in_(wanted)
+    arrays = (
+        bindparam(name, [pair[n] for pair in wanted], type_=postgresql.ARRAY(Uuid))
+        for n, name in enumerate(("pair_course_ids", "pair_user_ids"))
+    )
+    given = func.unnest(*arrays).table_valued("course_id", "user_id").render_derived()
+    return key.in_(select(given.c.course_id, given.c.user_id))
 
 
 def _facts_union(match: Callable[[Table], Any], *, keyed: bool) -> Any:
