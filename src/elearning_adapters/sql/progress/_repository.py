@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.enrollment import enrollments
 from elearning_adapters.sql.progress._tables import (
+    _as_arrays,
     _facts_from,
     _facts_query,
     _facts_query_of,
@@ -26,6 +27,7 @@ from elearning_adapters.sql.progress._tables import (
     _pairs_in,
     _progress_from,
     _rules_from,
+    _unnest_insert,
     audit_trail,
     completion_rules,
     course_progress,
@@ -308,13 +310,15 @@ class SqlProgressRepository(ProgressRepository):
             }
             for p in sorted(states, key=lambda p: (p.course_id, p.user_id))  # one lock order for every writer
         ]
-        statement = _insert(self._conn)(course_progress)
-        derived = [k for k in rows[0] if k not in ("course_id", "user_id")]
+        columns = list(rows[0])
+        derived = columns[2:]
+        postgres = self._conn.dialect.name == "postgresql"
+        statement = _unnest_insert(course_progress, columns) if postgres else _insert(self._conn)(course_progress)
         await self._conn.execute(
             statement.on_conflict_do_update(
                 index_elements=["course_id", "user_id"], set_={k: statement.excluded[k] for k in derived}
             ),
-            rows,
+            _as_arrays(columns, rows) if postgres else rows,
         )
         stored = await self._completed_of([(p.course_id, p.user_id) for p in states])
         at = datetime.now(UTC)  # when the projection recorded it
@@ -323,7 +327,10 @@ class SqlProgressRepository(ProgressRepository):
             for p in states
             for lesson_id in sorted(p.completed_lesson_ids - stored[(p.course_id, p.user_id)])
         ]
-        if new:
+        if new and self._conn.dialect.name == "postgresql":
+            columns = list(new[0])
+            await self._conn.execute(_unnest_insert(lesson_completions, columns), _as_arrays(columns, new))
+        elif new:
             await self._conn.execute(lesson_completions.insert(), new)
         for p in states:
             gone = stored[(p.course_id, p.user_id)] - p.completed_lesson_ids

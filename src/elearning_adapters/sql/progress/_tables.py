@@ -161,6 +161,19 @@ def _pair(table: Table, course_id: uuid.UUID, user_id: uuid.UUID) -> Any:
     return (table.c.course_id == course_id) & (table.c.user_id == user_id)
 
 
+def _unnest_insert(table: Table, columns: Sequence[str]) -> Any:
+    """PostgreSQL: ``INSERT INTO table (columns) SELECT * FROM unnest(:columns...)``, one array parameter per
+    column: any number of rows in one statement whose text never changes (compiled once, prepared by the
+    server), where an executemany pays a round of the protocol per row."""
+    arrays = [bindparam(name, type_=postgresql.ARRAY(table.c[name].type)) for name in columns]
+    rows = func.unnest(*arrays).table_valued(*columns).render_derived()
+    return postgresql.insert(table).from_select(list(columns), select(*(rows.c[name] for name in columns)))
+
+
+def _as_arrays(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in columns}
+
+
 def _facts_query(course_id: uuid.UUID, user_id: uuid.UUID) -> Any:
     """Every fact and lesson completion of the learner in the course, in ONE statement (the hot read):
     rows of (kind, id, number, flags)."""
