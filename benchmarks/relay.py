@@ -225,6 +225,11 @@ def real_course_events(count: int, rng: random.Random) -> list[Any]:
 
 def in_memory_records(count: int) -> list[Any]:
     """Outbox records that exist only in memory (for warming a producer up)."""
+    return as_records(real_course_events(count, random.Random(1)))
+
+
+def as_records(events: Sequence[Any]) -> list[Any]:
+    """Domain events as the outbox records the relay would produce (in memory only)."""
     from elearning_adapters.sql.outbox import topic_for
     from elearning_adapters.sql.outbox_store import OutboxRecord
 
@@ -241,7 +246,7 @@ def in_memory_records(count: int) -> list[Any]:
             created_at=now,
             attempts=0,
         )
-        for n, e in enumerate(real_course_events(count, random.Random(1)))
+        for n, e in enumerate(events)
     ]
 
 

@@ -123,6 +123,19 @@ class InMemoryProgressRepository(ProgressRepository):
     async def save_progress(self, progress: CourseProgress) -> None:
         self._s.progress[(progress.course_id, progress.user_id)] = progress
 
+    async def facts_of(self, pairs: Collection[Pair]) -> dict[Pair, LearnerFactsInCourse]:
+        return {pair: await self.facts(*pair) for pair in pairs}
+
+    async def progress_of(self, pairs: Collection[Pair]) -> dict[Pair, CourseProgress]:
+        return {pair: self._s.progress[pair] for pair in pairs if pair in self._s.progress}
+
+    async def audits_of(self, pairs: Collection[Pair]) -> dict[Pair, list[Override]]:
+        return {pair: await self.audit(*pair) for pair in pairs if self._s.audit.get(pair)}
+
+    async def save_progress_many(self, states: Sequence[CourseProgress]) -> None:
+        for state in states:
+            await self.save_progress(state)
+
     def _pairs(self) -> set[Pair]:
         pairs: set[Pair] = set(self._s.enrolled) | set(self._s.progress) | set(self._s.viewed) | set(self._s.done)
         pairs |= {k[:2] for k in self._s.intervals} | {k[:2] for k in self._s.quizzes}

@@ -1,61 +1,46 @@
 """``elearning progress``: rebuild the derived progress from the facts, show a learner's progress, reset it.
 
 A course is named by id or slug, a user by id or email. ``rebuild`` runs the projection's own step
-(``ProgressProjector.recompute``) over every learner of every course (or of one), one transaction per
-course; completions it newly finds are recorded as events, as the live projection records them.
+(``ProgressProjector.project``) over every learner of every course (or of one), a chunk of learners per
+transaction (the bar moves per chunk); completions it newly finds are recorded as events, as the live
+projection records them.
 """
 
 from __future__ import annotations
 
-import uuid
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from elearning_cli._common import handle_errors, info, load_settings, open_platform, plural, progress, resolve_user, run
+from elearning_cli._common import (
+    handle_errors,
+    info,
+    load_settings,
+    open_platform,
+    plural,
+    rebuild_progress,
+    resolve_user,
+    run,
+)
 from elearning_cli._output import Field, FormatOption, render
 from elearning_cli.enrollments import CourseArgument, UserArgument, resolve_course
 from elearning_core.progress.commands import StaffDecision
 from elearning_core.progress.queries import CourseProgressView, LessonProgressView
 from elearning_core.shared.ports import SYSTEM, Principal
 
-if TYPE_CHECKING:
-    from elearning_adapters.container import Platform
-
 app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
-
-MAX_COURSES = 1_000_000
-
-
-async def _course_ids(platform: Platform, course: str | None) -> list[uuid.UUID]:
-    if course is not None:
-        return [await resolve_course(platform, course)]
-    from elearning_adapters.sql.progress import SqlProgressRepository
-
-    ids: list[uuid.UUID] = []
-    async with platform.database.read() as conn:
-        repo = SqlProgressRepository(conn)
-        while len(ids) < MAX_COURSES:
-            page = await repo.courses(ids[-1] if ids else None, 1000)
-            ids.extend(page)
-            if len(page) < 1000:
-                break
-    return ids
 
 
 async def _rebuild(course: str | None, from_scratch: bool) -> tuple[int, int]:
     from elearning_adapters.progress import rebuild
 
     async with open_platform(load_settings()) as platform:
-        courses = await _course_ids(platform, course)
+        course_id = await resolve_course(platform, course) if course is not None else None
         projector = platform.container.progress.projector()
-        learners = 0
-        with progress("Rebuilding progress", total=len(courses)) as update:
-            for done, course_id in enumerate(courses, start=1):
-                _, seen = await rebuild(platform.database, projector, course_id=course_id, from_scratch=from_scratch)
-                learners += seen
-                update(completed=done)
-        return len(courses), learners
+        with rebuild_progress("Rebuilding progress") as bar:
+            return await rebuild(
+                platform.database, projector, course_id=course_id, from_scratch=from_scratch, progress=bar
+            )
 
 
 @app.command("rebuild")

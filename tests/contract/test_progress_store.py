@@ -176,3 +176,50 @@ async def test_the_lists_page_in_id_order_and_filter_by_completion(backend: Back
         assert await uow.progress.courses(None, 10) == [COURSE, OTHER_COURSE]
     assert await backend.completions.completed(ANN, [COURSE, OTHER_COURSE]) == {COURSE}
     assert await backend.completions.completed(BOB, []) == set()
+
+
+async def test_set_wise_reads_and_writes_answer_as_the_one_learner_ones(backend: Backend) -> None:
+    """What a projection batch and a rebuild chunk use: many learners per statement, the same answers."""
+    everyone = [(COURSE, ANN), (COURSE, BOB), (OTHER_COURSE, ANN)]
+    async with backend.uow() as uow:
+        await uow.progress.mark_viewed(COURSE, ANN, LESSON, T0)
+        await uow.progress.add_watched(COURSE, BOB, VIDEO, (0, 40), 100, T0)
+        await uow.progress.record_quiz(OTHER_COURSE, ANN, QUIZ, QuizOutcome(80.0, passed=True, submitted=True), T0)
+        await uow.progress.add_audit(COURSE, BOB, Override("override", None, "exam", T0))
+        await uow.progress.add_audit(COURSE, BOB, Override("reset", None, "retake", T0 + timedelta(seconds=1)))
+        await uow.progress.save_progress_many(
+            [
+                CourseProgress(COURSE, ANN, frozenset({LESSON}), 2, 1, 50.0, version_number=1),
+                CourseProgress(
+                    OTHER_COURSE, ANN, frozenset({QUIZ}), 1, 1, 100.0, T0, CompletionSource.RULES, version_number=3
+                ),
+            ]
+        )
+        await uow.commit()
+    async with backend.uow() as uow:
+        repo = uow.progress
+        facts = await repo.facts_of(everyone)
+        assert facts == {pair: await repo.facts(*pair) for pair in everyone}
+        assert facts[(COURSE, ANN)].viewed == {LESSON}
+        assert facts[(COURSE, BOB)].watched == {VIDEO: 40.0}
+        stored = await repo.progress_of(everyone)
+        assert set(stored) == {(COURSE, ANN), (OTHER_COURSE, ANN)}
+        assert stored == {pair: await repo.progress(*pair) for pair in stored}
+        assert stored[(OTHER_COURSE, ANN)].completed_lesson_ids == {QUIZ}
+        assert stored[(OTHER_COURSE, ANN)].completion_source is CompletionSource.RULES
+        audits = await repo.audits_of(everyone)
+        assert audits == {(COURSE, BOB): await repo.audit(COURSE, BOB)}
+        assert [entry.kind for entry in audits[(COURSE, BOB)]] == ["override", "reset"]
+        assert await repo.facts_of([]) == {}
+        assert await repo.progress_of([]) == {}
+    async with backend.uow() as uow:  # a second write adds completions and replaces the rows
+        await uow.progress.save_progress_many(
+            [CourseProgress(COURSE, ANN, frozenset({LESSON, VIDEO}), 2, 2, 100.0, T0, CompletionSource.RULES, 1)]
+        )
+        await uow.progress.save_progress_many([])
+        await uow.commit()
+    async with backend.uow() as uow:
+        again = await uow.progress.progress(COURSE, ANN)
+    assert again is not None
+    assert again.completed_lesson_ids == {LESSON, VIDEO}
+    assert (again.percent, again.completed) == (100.0, True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -19,6 +19,9 @@ from elearning_core.progress.model import (
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import UnitOfWork
 from elearning_core.video.ports import PlaybackPositionRepository
+
+Pair = tuple[uuid.UUID, uuid.UUID]
+"""(course id, user id): one learner in one course."""
 
 
 class ProgressRepository(Protocol):
@@ -80,6 +83,24 @@ class ProgressRepository(Protocol):
     async def progress(self, course_id: uuid.UUID, user_id: uuid.UUID) -> CourseProgress | None: ...
 
     async def save_progress(self, progress: CourseProgress) -> None: ...
+
+    # set-wise: a projection batch or a rebuild chunk reads and writes many learners in a few statements
+
+    async def facts_of(self, pairs: Collection[Pair]) -> dict[Pair, LearnerFactsInCourse]:
+        """``facts`` of every pair (empty facts for a pair with none)."""
+        ...
+
+    async def progress_of(self, pairs: Collection[Pair]) -> dict[Pair, CourseProgress]:
+        """``progress`` of every pair that has a stored state (the others are absent)."""
+        ...
+
+    async def audits_of(self, pairs: Collection[Pair]) -> dict[Pair, list[Override]]:
+        """``audit`` of every pair that has entries (in time order; the others are absent)."""
+        ...
+
+    async def save_progress_many(self, states: Sequence[CourseProgress]) -> None:
+        """``save_progress`` of each (at most one state per pair)."""
+        ...
 
     async def learners(self, course_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
         """Learners with facts, progress or an enrollment in the course, in id order (a page)."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     delete,
@@ -17,12 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.enrollment import enrollments
 from elearning_adapters.sql.progress._tables import (
+    _as_arrays,
     _facts_from,
     _facts_query,
+    _facts_query_of,
     _insert,
     _pair,
+    _pairs_in,
     _progress_from,
     _rules_from,
+    _unnest_insert,
     audit_trail,
     completion_rules,
     course_progress,
@@ -42,7 +47,7 @@ from elearning_core.progress.model import (
     covered_seconds,
     merge_intervals,
 )
-from elearning_core.progress.ports import ProgressRepository
+from elearning_core.progress.ports import Pair, ProgressRepository
 from elearning_core.shared.events import DomainEvent
 
 
@@ -242,41 +247,100 @@ class SqlProgressRepository(ProgressRepository):
         return _progress_from(row, frozenset(completed.scalars()))
 
     async def save_progress(self, progress: CourseProgress) -> None:
-        course_id, user_id = progress.course_id, progress.user_id
-        values = {
-            "required_lessons": progress.required_lessons,
-            "required_completed": progress.required_completed,
-            "percent": progress.percent,
-            "completed_at": progress.completed_at,
-            "completion_source": progress.completion_source.value if progress.completion_source else None,
-            "version_number": progress.version_number,
+        await self.save_progress_many([progress])
+
+    # -- set-wise --------------------------------------------------------------------------
+
+    async def facts_of(self, pairs: Collection[Pair]) -> dict[Pair, LearnerFactsInCourse]:
+        rows: dict[Pair, list[Any]] = {pair: [] for pair in pairs}
+        if rows:
+            for course_id, user_id, *fact in await self._conn.execute(_facts_query_of(self._conn, rows)):
+                rows[(course_id, user_id)].append(fact)
+        return {pair: _facts_from(facts)[0] for pair, facts in rows.items()}
+
+    async def _completed_of(self, pairs: Collection[Pair]) -> dict[Pair, set[uuid.UUID]]:
+        c = lesson_completions
+        completed: dict[Pair, set[uuid.UUID]] = {pair: set() for pair in pairs}
+        if completed:
+            query = select(c.c.course_id, c.c.user_id, c.c.lesson_id).where(_pairs_in(self._conn, c, completed))
+            for course_id, user_id, lesson_id in await self._conn.execute(query):
+                completed[(course_id, user_id)].add(lesson_id)
+        return completed
+
+    async def progress_of(self, pairs: Collection[Pair]) -> dict[Pair, CourseProgress]:
+        if not pairs:
+            return {}
+        rows = (
+            await self._conn.execute(select(course_progress).where(_pairs_in(self._conn, course_progress, pairs)))
+        ).all()
+        completed = await self._completed_of([(r.course_id, r.user_id) for r in rows])
+        return {
+            (r.course_id, r.user_id): _progress_from(r, frozenset(completed[(r.course_id, r.user_id)])) for r in rows
         }
-        statement = _insert(self._conn)(course_progress).values(course_id=course_id, user_id=user_id, **values)
-        await self._conn.execute(statement.on_conflict_do_update(index_elements=["course_id", "user_id"], set_=values))
-        stored = set(
-            (
-                await self._conn.execute(
-                    select(lesson_completions.c.lesson_id).where(_pair(lesson_completions, course_id, user_id))
-                )
-            ).scalars()
+
+    async def audits_of(self, pairs: Collection[Pair]) -> dict[Pair, list[Override]]:
+        if not pairs:
+            return {}
+        a = audit_trail
+        query = (
+            select(a.c.course_id, a.c.user_id, a.c.kind, a.c.by_user_id, a.c.reason, a.c.at)
+            .where(_pairs_in(self._conn, a, pairs))
+            .order_by(a.c.course_id, a.c.user_id, a.c.id)
         )
-        new = progress.completed_lesson_ids - stored
-        if new:
-            at = datetime.now(UTC)  # when the projection recorded it
-            await self._conn.execute(
-                lesson_completions.insert(),
-                [
-                    {"course_id": course_id, "user_id": user_id, "lesson_id": lesson_id, "completed_at": at}
-                    for lesson_id in new
-                ],
-            )
-        gone = stored - progress.completed_lesson_ids
-        if gone:
-            await self._conn.execute(
-                delete(lesson_completions).where(
-                    _pair(lesson_completions, course_id, user_id), lesson_completions.c.lesson_id.in_(list(gone))
+        audits: dict[Pair, list[Override]] = {}
+        for r in await self._conn.execute(query):
+            audits.setdefault((r.course_id, r.user_id), []).append(Override(r.kind, r.by_user_id, r.reason, r.at))
+        return audits
+
+    async def save_progress_many(self, states: Sequence[CourseProgress]) -> None:
+        """Three statements for any number of learners: the rows upserted, their completions read, the new ones
+        inserted (a completion that is gone, only after a reset, is deleted per learner)."""
+        if not states:
+            return
+        rows = [
+            {
+                "course_id": p.course_id,
+                "user_id": p.user_id,
+                "required_lessons": p.required_lessons,
+                "required_completed": p.required_completed,
+                "percent": p.percent,
+                "completed_at": p.completed_at,
+                "completion_source": p.completion_source.value if p.completion_source else None,
+                "version_number": p.version_number,
+            }
+            for p in sorted(states, key=lambda p: (p.course_id, p.user_id))  # one lock order for every writer
+        ]
+        columns = list(rows[0])
+        derived = columns[2:]
+        postgres = self._conn.dialect.name == "postgresql"
+        statement = _unnest_insert(course_progress, columns) if postgres else _insert(self._conn)(course_progress)
+        await self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["course_id", "user_id"], set_={k: statement.excluded[k] for k in derived}
+            ),
+            _as_arrays(columns, rows) if postgres else rows,
+        )
+        stored = await self._completed_of([(p.course_id, p.user_id) for p in states])
+        at = datetime.now(UTC)  # when the projection recorded it
+        new = [
+            {"course_id": p.course_id, "user_id": p.user_id, "lesson_id": lesson_id, "completed_at": at}
+            for p in states
+            for lesson_id in sorted(p.completed_lesson_ids - stored[(p.course_id, p.user_id)])
+        ]
+        if new and self._conn.dialect.name == "postgresql":
+            columns = list(new[0])
+            await self._conn.execute(_unnest_insert(lesson_completions, columns), _as_arrays(columns, new))
+        elif new:
+            await self._conn.execute(lesson_completions.insert(), new)
+        for p in states:
+            gone = stored[(p.course_id, p.user_id)] - p.completed_lesson_ids
+            if gone:
+                await self._conn.execute(
+                    delete(lesson_completions).where(
+                        _pair(lesson_completions, p.course_id, p.user_id),
+                        lesson_completions.c.lesson_id.in_(sorted(gone)),
+                    )
                 )
-            )
 
     async def learners(self, course_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
         known = union(
@@ -299,6 +363,16 @@ class SqlProgressRepository(ProgressRepository):
         if after is not None:
             query = query.where(known.c.course_id > after)
         return list((await self._conn.execute(query)).scalars())
+
+    async def ensure_enrolled_rows(self, course_id: uuid.UUID | None) -> None:
+        """A derived row for every enrolled learner that has none yet (what the live projection gives on
+        enrollment): then the derived rows alone name every learner a rebuild walks."""
+        e = enrollments
+        enrolled = select(e.c.course_id, e.c.user_id).where(e.c.status.in_(["active", "completed"])).distinct()
+        if course_id is not None:
+            enrolled = enrolled.where(e.c.course_id == course_id)
+        statement = _insert(self._conn)(course_progress).from_select(["course_id", "user_id"], enrolled)
+        await self._conn.execute(statement.on_conflict_do_nothing(index_elements=["course_id", "user_id"]))
 
     async def wipe_derived(self, course_id: uuid.UUID | None) -> None:
         """Forget the derived state (not the facts, nor the last activity): what a rebuild from scratch starts from."""

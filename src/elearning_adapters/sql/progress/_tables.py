@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -17,12 +17,15 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    bindparam,
     cast,
     column,
+    func,
     literal,
     null,
     select,
     table,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -158,30 +161,71 @@ def _pair(table: Table, course_id: uuid.UUID, user_id: uuid.UUID) -> Any:
     return (table.c.course_id == course_id) & (table.c.user_id == user_id)
 
 
+def _unnest_insert(table: Table, columns: Sequence[str]) -> Any:
+    """PostgreSQL: ``INSERT INTO table (columns) SELECT * FROM unnest(:columns...)``, one array parameter per
+    column: any number of rows in one statement whose text never changes (compiled once, prepared by the
+    server), where an executemany pays a round of the protocol per row."""
+    arrays = [bindparam(name, type_=postgresql.ARRAY(table.c[name].type)) for name in columns]
+    rows = func.unnest(*arrays).table_valued(*columns).render_derived()
+    return postgresql.insert(table).from_select(list(columns), select(*(rows.c[name] for name in columns)))
+
+
+def _as_arrays(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in columns}
+
+
 def _facts_query(course_id: uuid.UUID, user_id: uuid.UUID) -> Any:
     """Every fact and lesson completion of the learner in the course, in ONE statement (the hot read):
     rows of (kind, id, number, flags)."""
+    return _facts_union(lambda t: _pair(t, course_id, user_id), keyed=False)
+
+
+def _facts_query_of(conn: AsyncConnection, pairs: Collection[tuple[uuid.UUID, uuid.UUID]]) -> Any:
+    """The same for many (course, learner) pairs at once (a projection batch, a rebuild chunk): rows of
+    (course_id, user_id, kind, id, number, flags)."""
+    return _facts_union(lambda t: _pairs_in(conn, t, pairs), keyed=True)
+
+
+def _pairs_in(conn: AsyncConnection, table: Table, pairs: Collection[tuple[uuid.UUID, uuid.UUID]]) -> Any:
+    """``(course_id, user_id) IN (...)``, served by every progress table's key (or index) prefix. On PostgreSQL
+    the pairs are two array parameters (``unnest``): one statement text whatever their number, so it is
+    compiled once and prepared by the server, instead of a new text with two parameters a pair."""
+    wanted = sorted(pairs)
+    key = tuple_(table.c.course_id, table.c.user_id)
+    if conn.dialect.name != "postgresql":
+        return key.in_(wanted)
+    arrays = (
+        bindparam(name, [pair[n] for pair in wanted], type_=postgresql.ARRAY(Uuid))
+        for n, name in enumerate(("pair_course_ids", "pair_user_ids"))
+    )
+    given = func.unnest(*arrays).table_valued("course_id", "user_id").render_derived()
+    return key.in_(select(given.c.course_id, given.c.user_id))
+
+
+def _facts_union(match: Callable[[Table], Any], *, keyed: bool) -> Any:
     m, v, q, c = lesson_marks, video_watches, quiz_outcomes, lesson_completions
+
+    def pick(t: Table, *columns: Any) -> Any:
+        return select(*((t.c.course_id, t.c.user_id) if keyed else ()), *columns).where(match(t))
+
     return union_all(
-        select(
+        pick(
+            m,
             literal("viewed").label("kind"),
             m.c.lesson_id.label("id"),
             cast(null(), Float).label("number"),
             literal(0).label("flags"),
-        ).where(_pair(m, course_id, user_id), m.c.viewed_at.is_not(None)),
-        select(literal("done"), m.c.lesson_id, cast(null(), Float), literal(0)).where(
-            _pair(m, course_id, user_id), m.c.done_at.is_not(None)
-        ),
-        select(literal("watched"), v.c.video_id, v.c.watched_seconds, literal(0)).where(_pair(v, course_id, user_id)),
-        select(
+        ).where(m.c.viewed_at.is_not(None)),
+        pick(m, literal("done"), m.c.lesson_id, cast(null(), Float), literal(0)).where(m.c.done_at.is_not(None)),
+        pick(v, literal("watched"), v.c.video_id, v.c.watched_seconds, literal(0)),
+        pick(
+            q,
             literal("quiz"),
             q.c.assessment_id,
             q.c.best_percent,
             q.c.passed.cast(Integer) + 2 * q.c.submitted.cast(Integer),
-        ).where(_pair(q, course_id, user_id)),
-        select(literal("completed"), c.c.lesson_id, cast(null(), Float), literal(0)).where(
-            _pair(c, course_id, user_id)
         ),
+        pick(c, literal("completed"), c.c.lesson_id, cast(null(), Float), literal(0)),
     )
 
 
