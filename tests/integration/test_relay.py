@@ -33,6 +33,7 @@ from elearning_adapters.sql.outbox_store import OutboxRecord, OutboxStore
 from elearning_core.course import events as ev
 from elearning_core.course.commands import AddLesson, AddSection, CourseRef, CreateCourse, RenameLesson, UpdateCourse
 from elearning_core.course.model import Course, LessonContent, SectionRelease
+from elearning_core.course.requirements import Requirement, RequirementKind
 from elearning_core.shared.envelope import UndecodableEvent, decode, to_envelope
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
@@ -69,6 +70,8 @@ def every_course_event() -> list[DomainEvent]:
     course.change_details(T0, level="advanced", tags=["t"], summary="sum")
     course.set_lesson_content(a.id, one.id, LessonContent(body_markdown="text", duration_seconds=3), T0)
     course.set_section_release(a.id, SectionRelease(release_after_days=7), T0)
+    three = course.add_lesson(a.id, "Three", T0)
+    course.set_lesson_requirements(a.id, three.id, [Requirement(RequirementKind.LESSON, lesson_id=one.id)], T0)
     course.publish(T0 + minutes(1))
     course.unpublish(T0 + minutes(2))
     course.archive(T0 + minutes(3))
