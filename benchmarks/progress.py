@@ -34,6 +34,7 @@ import contextlib
 import os
 import secrets
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -263,16 +264,16 @@ def _kafka_workers(env: dict[str, str], bootstrap: str) -> Iterator[None]:
     """The relay and the progress consumers as operators run them, against the broker."""
     full = {**os.environ, **env, "ELEARNING_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONUNBUFFERED": "1"}
     processes = []
-    try:
-        for name, argv in (("relay", ["relay"]), ("consumer", ["consume"])):
-            log_path = OUT / f"progress_{name}.log"
-            processes.append(
-                (_spawn([sys.executable, "-m", "elearning_workers", *argv], env=full, log_path=log_path), name)
-            )
-        yield
-    finally:
-        for process, name in processes:
-            _stop_group(process, name)
+    with contextlib.ExitStack() as logs:
+        try:
+            for name, argv in (("relay", ["relay"]), ("consumer", ["consume"])):
+                out = logs.enter_context((OUT / f"progress_{name}.log").open("wb"))
+                command = [sys.executable, "-m", "elearning_workers", *argv]
+                processes.append((_spawn(command, env=full, stdout=out, stderr=subprocess.STDOUT), name))
+            yield
+        finally:
+            for process, name in processes:
+                _stop_group(process, name)
 
 
 def _met(ok: bool) -> str:
@@ -288,6 +289,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--learners", type=int, default=200, help="learners sending heartbeats")
     parser.add_argument("--samples", type=int, default=300, help="completions timed per transport")
     parser.add_argument("--skip-kafka", action="store_true")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7", help="the Kafka phase's cache")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -300,6 +302,7 @@ def main(argv: list[str]) -> None:
             "ELEARNING_SECRET_KEY": secrets.token_urlsafe(32),
             "ELEARNING_ACCESS_TOKEN_TTL_SECONDS": "3600",
             "ELEARNING_CACHE": "memory",
+            "ELEARNING_LOGIN_LIMIT_PER_IP": "100000",  # every learner signs in from this one address
             **LIMITS_OUT_OF_REACH,
             "ELEARNING_KAFKA_BOOTSTRAP_SERVERS": "",
             "ELEARNING_REDIS_URL": "",
@@ -363,9 +366,15 @@ def main(argv: list[str]) -> None:
         visible_kafka: list[float] = []
         if not args.skip_kafka:
             with noida_broker(OUT / "progress_broker.log") as broker:
-                kafka_env = {**env, "ELEARNING_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
+                # As deployed with Kafka: the catalog cache in Redis (its invalidation crosses processes).
+                kafka_env = {
+                    **env,
+                    "ELEARNING_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+                    "ELEARNING_CACHE": "redis",
+                    "ELEARNING_REDIS_URL": args.redis_url,
+                }
                 with (
-                    _kafka_workers(env, broker.bootstrap),
+                    _kafka_workers(kafka_env, broker.bootstrap),
                     run_server(kafka_env, OUT / "progress_server_kafka.log") as (
                         _server,
                         base,
