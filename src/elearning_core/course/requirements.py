@@ -55,10 +55,10 @@ class LearnerFactsReader(Protocol):
 
 
 class NoFactsReader(LearnerFactsReader):
-    """The embedded stand-in until the progress module answers: every learner has done nothing yet.
+    """The reader of a course service built without one (library callers): nobody has done anything yet.
 
     With it, a lesson behind a requirement stays locked for every learner (staff and previews are
-    never locked). The integrator replaces it with the progress module's reader in
+    never locked). The platform wires the progress module's reader in
     ``elearning_adapters/container/_course.py``; tests pass a reader that returns chosen facts.
     """
 
