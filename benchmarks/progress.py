@@ -54,6 +54,7 @@ from catalog import (
     log,
     throwaway_database,
 )
+from outline import _pct
 from relay import _spawn, _stop_group, noida_broker
 
 SECTIONS = 10
@@ -153,11 +154,6 @@ async def _tokens(base: str, count: int) -> list[dict[str, str]]:
                 return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
         return list(await asyncio.gather(*(one(n) for n in range(count))))
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 def _row(name: str, values: list[float]) -> str:

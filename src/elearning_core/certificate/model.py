@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elearning_core.certificate.events import CertificateIssued, CertificateRevoked
-from elearning_core.shared.events import DomainEvent
+from elearning_core.shared.events import DomainEvent, RecordsEvents
 
 STATUS_LIST_SIZE = 131_072
 """Bits per status list: the specification's minimum (16 KiB), so one credential hides among many."""
@@ -96,7 +96,7 @@ def render_template(template: str | None, values: dict[str, str]) -> str:
 
 
 @dataclass
-class Credential:
+class Credential(RecordsEvents):
     id: uuid.UUID
     user_id: uuid.UUID
     kind: SubjectKind
@@ -164,14 +164,6 @@ class Credential:
             )
         )
         return True
-
-    @property
-    def pending_events(self) -> list[DomainEvent]:
-        return list(self._events)
-
-    def pull_events(self) -> list[DomainEvent]:
-        events, self._events = self._events, []
-        return events
 
 
 # -- the credential document ---------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 from elearning_core.course.values import check_slug, check_text, check_title
 from elearning_core.learning_path import events as ev
 from elearning_core.shared.errors import Conflict, FieldError, ValidationFailed
-from elearning_core.shared.events import DomainEvent
+from elearning_core.shared.events import DomainEvent, RecordsEvents
 from elearning_core.shared.ids import new_uuid
 
 PARTS_MAX = 20
@@ -37,20 +37,6 @@ DESCRIPTION_MAX = 20_000
 
 def _invalid(name: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{name} {message}", [FieldError(name, message)])
-
-
-class _RecordsEvents:
-    """What the unit of work reads of an aggregate: the events it recorded since it was loaded."""
-
-    _events: list[DomainEvent]
-
-    @property
-    def pending_events(self) -> list[DomainEvent]:
-        return list(self._events)
-
-    def pull_events(self) -> list[DomainEvent]:
-        events, self._events = self._events, []
-        return events
 
 
 class PathEnrollmentRefused(Conflict):
@@ -168,7 +154,7 @@ def check_structure(parts: Sequence[PathPart], prerequisites: Sequence[uuid.UUID
 
 
 @dataclass(slots=True, eq=False)
-class LearningPath(_RecordsEvents):
+class LearningPath(RecordsEvents):
     """The path definition: the aggregate whose publication is ``PathPublished``."""
 
     id: uuid.UUID
@@ -268,7 +254,7 @@ class CourseOutcome:
 
 
 @dataclass(slots=True, eq=False)
-class PathEnrollment(_RecordsEvents):
+class PathEnrollment(RecordsEvents):
     """One learner on one path: the aggregate of ``PathEnrolled`` and ``PathCompleted``."""
 
     id: uuid.UUID

@@ -55,6 +55,20 @@ class DomainEvent(BaseModel):
         return self.model_dump(mode="json")
 
 
+class RecordsEvents:
+    """An aggregate's recorded events, as the unit of work reads them (a mixin; the class declares ``_events``)."""
+
+    _events: list[DomainEvent]
+
+    @property
+    def pending_events(self) -> list[DomainEvent]:
+        return list(self._events)
+
+    def pull_events(self) -> list[DomainEvent]:
+        events, self._events = self._events, []
+        return events
+
+
 def event_class(type_name: str) -> type[DomainEvent] | None:
     """Look up a registered event class by its versioned type name."""
     return _REGISTRY.get(type_name)
