@@ -9,7 +9,7 @@ from dependency_injector import providers
 
 from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.enrollment_cache import CachedEnrollmentLookup
-from elearning_adapters.enrollment_completion import enrollment_completion_subscription
+from elearning_adapters.enrollment_completion import JoinUnitOfWork, enrollment_completion_subscription
 from elearning_adapters.events import CommitListener, Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.enrollment import SqlEnrollmentQueries, SqlLearnerLookup
@@ -29,8 +29,8 @@ def _commit_listeners(lookup: object) -> list[CommitListener]:
     return [invalidate]
 
 
-def _subscriptions() -> list[Subscription]:
-    return [enrollment_completion_subscription()]
+def _subscriptions(join: JoinUnitOfWork) -> list[Subscription]:
+    return [enrollment_completion_subscription(join)]
 
 
 class EnrollmentWiring(ModuleWiring):
@@ -56,4 +56,5 @@ class EnrollmentWiring(ModuleWiring):
     )
 
     commit_listeners = providers.Singleton(_commit_listeners, shared.enrollment_lookup)
-    subscriptions = providers.Singleton(_subscriptions)
+    # Resolved at the first event: the joined unit of work's after-commit hook needs the transport first.
+    subscriptions = providers.Singleton(_subscriptions, shared.joined_unit_of_work.provider)
