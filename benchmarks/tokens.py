@@ -109,8 +109,13 @@ def main() -> None:
         def signature_only() -> None:
             public_key.verify(der, signing_bytes, ECDSA(SHA256()))
 
+    def first_use() -> object:
+        service._verified.clear()  # the full check, as for a token this process has not seen yet
+        return service.verify_access(token)
+
     paths: dict[str, Callable[[], object]] = {
-        "verify_access": lambda: service.verify_access(token),
+        "verify_access": first_use,
+        "verify_access, token seen before": lambda: service.verify_access(token),
         "signature only": signature_only,
         "hmac-sha256": lambda: hmac.new(secret, token_bytes, hashlib.sha256).digest(),
         "json.loads": lambda: json.loads(payload_json),
@@ -143,7 +148,7 @@ def main() -> None:
 - Command: `python benchmarks/tokens.py --algorithm {args.algorithm} --rounds {args.rounds} --calls {args.calls}`
 - Code: {git_describe()}; python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; PyJWT {jwt.__version__}, cryptography {cryptography.__version__}
 - One process, paths timed in alternating rounds; medians of {args.rounds} rounds x {args.calls:,} sequential calls (wall time). Token: {len(token)} bytes, subject + 2 scopes.
-- Headline: **verify_access {verify * 1e6:,.1f} µs ({1 / verify:,.0f}/s per core)**, {verify / medians["signature only"]:.2f}x the bare signature check, {verify / medians["hmac-sha256"]:.0f}x a bare HMAC of the token, {verify / medians["json.loads"]:.0f}x json.loads of its payload.
+- Headline: **verify_access {verify * 1e6:,.1f} µs ({1 / verify:,.0f}/s per core)**, {verify / medians["signature only"]:.2f}x the bare signature check, {verify / medians["hmac-sha256"]:.0f}x a bare HMAC of the token, {verify / medians["json.loads"]:.0f}x json.loads of its payload; a token this process verified before (every later request of a client): **{medians["verify_access, token seen before"] * 1e6:,.1f} µs** (expiry and key checked, the signature not again).
 
 {table}
 """

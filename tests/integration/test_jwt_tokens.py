@@ -394,3 +394,35 @@ def test_replacing_the_keys_of_a_ring_swaps_them_whole(env: Setup) -> None:
     with pytest.raises(ValueError, match="exactly one active key"):
         env.ring.replace_keys([fresh.retired(T0)])
     assert env.ring.active == fresh  # a refused replacement leaves the ring as it was
+
+
+def test_a_token_verified_once_is_still_checked_against_the_clock_and_its_key_on_every_use(env: Setup) -> None:
+    """The per-process memory of verified tokens skips only the signature work: expiry, a retired key and a
+    replaced ring still refuse a token that verified before, and a tampered copy is verified in full."""
+    token = env.service.issue_access("user-1")
+    assert env.service.verify_access(token).subject == "user-1"
+    assert env.service.verify_access(token).subject == "user-1"  # from memory
+    head, body, signature = token.split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    with pytest.raises(InvalidToken):
+        env.service.verify_access(f"{head}.{body}.{flipped}")
+
+    env.clock.advance(TTL + DEFAULT_LEEWAY)
+    with pytest.raises(InvalidToken, match="expired"):
+        env.service.verify_access(token)
+
+    fresh = make()
+    other = fresh.service.issue_access("user-2")
+    assert fresh.service.verify_access(other).subject == "user-2"
+    fresh.ring.replace_keys([SigningKey.generate(now=T0)])  # the key that signed it is gone
+    with pytest.raises(InvalidToken):
+        fresh.service.verify_access(other)
+
+
+def test_the_memory_of_verified_tokens_is_bounded(env: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    from elearning_adapters.security import tokens as module
+
+    monkeypatch.setattr(module, "VERIFIED_TOKENS_KEPT", 3)
+    issued = [env.service.issue_access(f"user-{n}") for n in range(5)]
+    assert [env.service.verify_access(t).subject for t in issued] == [f"user-{n}" for n in range(5)]
+    assert list(env.service._verified) == issued[2:]

@@ -304,6 +304,10 @@ def _timestamp(payload: dict[str, Any], claim: str) -> int:
     return value
 
 
+VERIFIED_TOKENS_KEPT = 10_000
+"""Verified access tokens remembered per process (a few MB at most); see ``JwtTokenService.verify_access``."""
+
+
 class JwtTokenService(TokenService):
     """Signed, short-lived access tokens (PyJWT) from a ``KeyRing``; see the module docstring."""
 
@@ -333,6 +337,13 @@ class JwtTokenService(TokenService):
         self._max_token_bytes = max_token_bytes
         self._clock = clock or SystemClock()
         self._jwt = jwt.PyJWT()
+        # Tokens whose signature and claims verified once: {token: (kid, payload)}. A client sends the same
+        # token with every request for its whole life (a video player, every few seconds), so the signature
+        # check and the decoding are done once per token, not per request; what can change between two
+        # requests (the clock against exp/nbf, and whether the kid's key still verifies) is checked on
+        # every hit (the very key object that verified it: a reloaded or replaced ring is a miss). Keyed by
+        # the whole token, signature included: a tampered token is a miss.
+        self._verified: dict[str, tuple[str, SigningKey, dict[str, Any]]] = {}
 
     @property
     def ring(self) -> KeyRing:
@@ -370,6 +381,9 @@ class JwtTokenService(TokenService):
     def verify_access(self, token: str) -> AccessClaims:
         if not isinstance(token, str) or len(token) > self._max_token_bytes or not token.isascii():
             raise InvalidToken(detail="not an ASCII string or longer than the limit")
+        known = self._verified.get(token)
+        if known is not None and self._ring.verification_key(known[0]) is known[1]:
+            return self._claims(known[2])
         header = _unverified_header(token)
         if not KEY_CARRYING_HEADERS.isdisjoint(header):
             raise InvalidToken(detail="the header carries or points at a key")
@@ -403,7 +417,11 @@ class JwtTokenService(TokenService):
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(detail=type(exc).__name__) from exc
-        return self._claims(payload)
+        claims = self._claims(payload)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest: a bounded memory, whatever the clients
+        self._verified[token] = (kid, key, payload)
+        return claims
 
     def _claims(self, payload: dict[str, Any]) -> AccessClaims:
         if payload["token_type"] != ACCESS:
