@@ -24,9 +24,11 @@ from elearning_core.progress.model import (
     LearnerFactsInCourse,
     Override,
     QuizOutcome,
+    Watch,
+    WatchKey,
     covered_seconds,
     default_rules,
-    merge_intervals,
+    merge_watches,
 )
 from elearning_core.progress.ports import ProgressRepository, ProgressUnitOfWork
 from elearning_core.progress.queries import LearnerCourseRead, LearnerProgressRow, ProgressFilter, ProgressQueries
@@ -72,10 +74,13 @@ class InMemoryProgressRepository(ProgressRepository):
         duration: float | None,
         at: datetime,
     ) -> float:
-        key = (course_id, user_id, video_id)
-        merged = merge_intervals([*self._s.intervals.get(key, ()), interval], duration)
-        self._s.intervals[key] = merged
-        return covered_seconds(merged)
+        watch = Watch(course_id, user_id, video_id, interval, duration, at)
+        return (await self.add_watched_many([watch]))[watch.key]
+
+    async def add_watched_many(self, watches: Sequence[Watch]) -> dict[WatchKey, float]:
+        merged = merge_watches(self._s.intervals, watches)
+        self._s.intervals.update(merged)
+        return {key: covered_seconds(union) for key, union in merged.items()}
 
     async def record_quiz(
         self, course_id: uuid.UUID, user_id: uuid.UUID, assessment_id: uuid.UUID, outcome: QuizOutcome, at: datetime
@@ -87,6 +92,10 @@ class InMemoryProgressRepository(ProgressRepository):
         current = self._s.last.get((course_id, user_id))
         if current is None or current.at <= last.at:
             self._s.last[(course_id, user_id)] = last
+
+    async def touch_many(self, entries: Sequence[tuple[uuid.UUID, uuid.UUID, LastActivity]]) -> None:
+        for course_id, user_id, last in entries:
+            await self.touch(course_id, user_id, last)
 
     async def facts(self, course_id: uuid.UUID, user_id: uuid.UUID) -> LearnerFactsInCourse:
         pair = (course_id, user_id)
@@ -166,8 +175,9 @@ class InMemoryPlaybackPositions(PlaybackPositionRepository):
     async def get(self, user_id: uuid.UUID, video_id: uuid.UUID) -> PlaybackPosition | None:
         return self._s.positions.get((user_id, video_id))
 
-    async def keep(self, position: PlaybackPosition) -> None:
-        await self.save(position)  # every video exists here
+    async def keep(self, positions: Sequence[PlaybackPosition]) -> None:
+        for position in positions:
+            await self.save(position)  # every video exists here
 
 
 class FakeProgressUnitOfWork(ProgressUnitOfWork):

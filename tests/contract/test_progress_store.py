@@ -22,6 +22,7 @@ from elearning_core.progress.model import (
     LastActivity,
     Override,
     QuizOutcome,
+    Watch,
 )
 from elearning_core.progress.ports import ProgressUnitOfWork
 from elearning_core.progress.queries import ProgressFilter, ProgressQueries
@@ -87,6 +88,42 @@ async def test_watched_intervals_merge_and_are_clamped_to_the_duration(backend: 
         await uow.commit()
     async with backend.uow() as uow:
         assert (await uow.progress.facts(COURSE, ANN)).watched == {VIDEO: 60.0}
+
+
+async def test_a_group_of_heartbeats_merges_like_one_at_a_time(backend: Backend) -> None:
+    """``add_watched_many`` and ``touch_many`` (the group commit's writes): several intervals of one union in
+    one group, a union that exists and one that does not, and per learner the latest activity wins."""
+    other_video = uuid.uuid4()
+    async with backend.uow() as uow:
+        await uow.progress.add_watched(COURSE, ANN, VIDEO, (0, 10), 100, T0)
+        await uow.progress.touch(COURSE, BOB, LastActivity(LESSON, T0 + timedelta(seconds=9)))
+        await uow.commit()
+    later = T0 + timedelta(seconds=10)
+    watches = [
+        Watch(COURSE, ANN, VIDEO, (50, 60), 100, later),
+        Watch(COURSE, BOB, other_video, (0, 30), 40, later),
+        Watch(COURSE, ANN, VIDEO, (10, 20), 100, later),
+        Watch(COURSE, BOB, other_video, (20, 90), 40, later),  # clamped to the duration
+    ]
+    async with backend.uow() as uow:
+        covered = await uow.progress.add_watched_many(watches)
+        await uow.progress.touch_many(
+            [
+                (COURSE, ANN, LastActivity(LESSON, later, VIDEO, 60.0)),
+                (COURSE, ANN, LastActivity(LESSON, later, VIDEO, 20.0)),  # same moment, later in the group: wins
+                (COURSE, BOB, LastActivity(LESSON, T0, other_video, 5.0)),  # older than the stored one: loses
+            ]
+        )
+        await uow.commit()
+    assert covered == {(COURSE, ANN, VIDEO): 30.0, (COURSE, BOB, other_video): 40.0}
+    async with backend.uow() as uow:
+        assert (await uow.progress.facts(COURSE, ANN)).watched == {VIDEO: 30.0}
+        assert (await uow.progress.facts(COURSE, BOB)).watched == {other_video: 40.0}
+    assert (await backend.queries.course_state(COURSE, ANN)).last == LastActivity(LESSON, later, VIDEO, 20.0)
+    assert (await backend.queries.course_state(COURSE, BOB)).last == LastActivity(LESSON, T0 + timedelta(seconds=9))
+    async with backend.uow() as uow:
+        assert await uow.progress.add_watched_many([]) == {}
+        await uow.progress.touch_many([])
 
 
 async def test_quiz_outcomes_keep_the_best_percent_and_a_pass_for_good(backend: Backend) -> None:

@@ -8,8 +8,9 @@ statement, the narrow read port playback authorization needs.
 from __future__ import annotations
 
 import builtins
+import functools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +27,8 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
+    func,
     insert,
-    literal,
     select,
     text,
     update,
@@ -38,6 +39,7 @@ from sqlalchemy.types import Uuid
 
 from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
 from elearning_core.shared.errors import Conflict
+from elearning_core.shared.group_commit import latest_per_key
 from elearning_core.video.model import (
     Caption,
     PlaybackPosition,
@@ -336,6 +338,31 @@ def _newer_wins(statement: Any) -> Any:
     )
 
 
+_POSITION_COLUMNS = ("user_id", "video_id", "position_seconds", "updated_at")
+
+
+@functools.cache
+def _keep_statement(dialect: str) -> Any:
+    """``keep``'s one statement, built once per dialect (the heartbeat path): the positions whose video
+    still exists, upserted newer-wins. PostgreSQL takes a group as one array per column (``unnest``);
+    SQLite runs the statement once per position."""
+    types = {name: playback_positions.c[name].type for name in _POSITION_COLUMNS}
+    if dialect == "postgresql":
+        arrays = [bindparam(f"k_{name}", type_=postgresql.ARRAY(types[name])) for name in _POSITION_COLUMNS]
+        given = func.unnest(*arrays).table_valued(*_POSITION_COLUMNS).render_derived()
+        source = select(*(given.c[name] for name in _POSITION_COLUMNS)).join_from(
+            given, videos, videos.c.id == given.c.video_id
+        )
+        return _newer_wins(postgresql.insert(playback_positions).from_select(list(_POSITION_COLUMNS), source))
+    source = select(
+        bindparam("k_user_id", type_=types["user_id"]),
+        videos.c.id,
+        bindparam("k_position_seconds", type_=types["position_seconds"]),
+        bindparam("k_updated_at", type_=types["updated_at"]),
+    ).where(videos.c.id == bindparam("k_video_id", type_=types["video_id"]))
+    return _newer_wins(sqlite.insert(playback_positions).from_select(list(_POSITION_COLUMNS), source))
+
+
 class SqlPlaybackPositionRepository(PlaybackPositionRepository):
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -352,17 +379,26 @@ class SqlPlaybackPositionRepository(PlaybackPositionRepository):
         assert stored is not None
         return stored
 
-    async def keep(self, position: PlaybackPosition) -> None:
-        existing_video = select(
-            literal(position.user_id, Uuid),
-            videos.c.id,
-            literal(position.position_seconds, Float),
-            literal(position.updated_at, UtcDateTime),
-        ).where(videos.c.id == position.video_id)
-        statement = _insert_for(self._conn)(playback_positions).from_select(
-            ["user_id", "video_id", "position_seconds", "updated_at"], existing_video
-        )
-        await self._conn.execute(_newer_wins(statement))
+    async def keep(self, positions: Sequence[PlaybackPosition]) -> None:
+        latest = latest_per_key(((p.user_id, p.video_id), p.updated_at, p) for p in positions)
+        if not latest:
+            return
+        rows = [
+            {
+                "user_id": p.user_id,
+                "video_id": p.video_id,
+                "position_seconds": p.position_seconds,
+                "updated_at": p.updated_at,
+            }
+            for _, p in sorted(latest.items(), key=lambda item: item[0])
+        ]
+        statement = _keep_statement(self._conn.dialect.name)
+        if self._conn.dialect.name == "postgresql":
+            await self._conn.execute(
+                statement, {f"k_{name}": [row[name] for row in rows] for name in _POSITION_COLUMNS}
+            )
+        else:
+            await self._conn.execute(statement, [{f"k_{name}": value for name, value in row.items()} for row in rows])
 
     async def get(self, user_id: uuid.UUID, video_id: uuid.UUID) -> PlaybackPosition | None:
         row = (

@@ -68,6 +68,38 @@ def covered_seconds(intervals: Iterable[Interval]) -> float:
     return sum(end - start for start, end in intervals)
 
 
+WatchKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]
+"""(course id, user id, video id): one learner's union of watched intervals of one video."""
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A heartbeat's fact: ``interval`` of the video watched by the learner in the course, at ``at``."""
+
+    course_id: uuid.UUID
+    user_id: uuid.UUID
+    video_id: uuid.UUID
+    interval: Interval
+    duration: float | None
+    at: datetime
+
+    @property
+    def key(self) -> WatchKey:
+        return (self.course_id, self.user_id, self.video_id)
+
+
+def merge_watches(
+    current: dict[WatchKey, tuple[Interval, ...]], watches: Sequence[Watch]
+) -> dict[WatchKey, tuple[Interval, ...]]:
+    """Each touched union after ``watches`` are merged into ``current`` (several may share one union)."""
+    added: dict[WatchKey, list[Interval]] = {}
+    duration: dict[WatchKey, float | None] = {}
+    for watch in watches:
+        added.setdefault(watch.key, []).append(watch.interval)
+        duration[watch.key] = watch.duration
+    return {key: merge_intervals([*current.get(key, ()), *more], duration[key]) for key, more in added.items()}
+
+
 # -- rules -------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,8 @@ from elearning_core.progress.model import (
     LearnerFactsInCourse,
     Override,
     QuizOutcome,
+    Watch,
+    WatchKey,
 )
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import UnitOfWork
@@ -49,6 +51,11 @@ class ProgressRepository(Protocol):
         """Merge ``interval`` into the learner's union for the video; the seconds covered afterwards."""
         ...
 
+    async def add_watched_many(self, watches: Sequence[Watch]) -> dict[WatchKey, float]:
+        """``add_watched`` for a group of heartbeats in one go (several may share a union): the seconds
+        covered afterwards per union touched."""
+        ...
+
     async def record_quiz(
         self, course_id: uuid.UUID, user_id: uuid.UUID, assessment_id: uuid.UUID, outcome: QuizOutcome, at: datetime
     ) -> None:
@@ -57,6 +64,10 @@ class ProgressRepository(Protocol):
 
     async def touch(self, course_id: uuid.UUID, user_id: uuid.UUID, last: LastActivity) -> None:
         """Remember the learner's last lesson (and video position) in the course; a later one wins."""
+        ...
+
+    async def touch_many(self, entries: Sequence[tuple[uuid.UUID, uuid.UUID, LastActivity]]) -> None:
+        """``touch`` for a group of (course id, user id, last activity) in one go; per learner, the latest wins."""
         ...
 
     async def facts(self, course_id: uuid.UUID, user_id: uuid.UUID) -> LearnerFactsInCourse: ...

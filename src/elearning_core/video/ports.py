@@ -165,9 +165,10 @@ class PlaybackPositionRepository(Protocol):
 
     async def get(self, user_id: uuid.UUID, video_id: uuid.UUID) -> PlaybackPosition | None: ...
 
-    async def keep(self, position: PlaybackPosition) -> None:
-        """``save`` in one statement for the player's heartbeats (the progress module's hot path): nothing is
-        read back, and a video deleted since the lesson was published is skipped rather than refused."""
+    async def keep(self, positions: Sequence[PlaybackPosition]) -> None:
+        """``save`` for a group of the players' heartbeats (the progress module's hot path): nothing is read
+        back, a video deleted since the lesson was published is skipped rather than refused, and per learner
+        and video the latest position wins."""
         ...
 
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    bindparam,
     delete,
     func,
     select,
+    tuple_,
     union,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import Uuid
 
 from elearning_adapters.sql.enrollment import enrollments
 from elearning_adapters.sql.progress._tables import (
@@ -44,11 +50,14 @@ from elearning_core.progress.model import (
     LearnerFactsInCourse,
     Override,
     QuizOutcome,
+    Watch,
+    WatchKey,
     covered_seconds,
-    merge_intervals,
+    merge_watches,
 )
 from elearning_core.progress.ports import Pair, ProgressRepository
 from elearning_core.shared.events import DomainEvent
+from elearning_core.shared.group_commit import latest_per_key
 
 
 class SqlProgressRepository(ProgressRepository):
@@ -101,30 +110,44 @@ class SqlProgressRepository(ProgressRepository):
         duration: float | None,
         at: datetime,
     ) -> float:
-        where = _pair(video_watches, course_id, user_id) & (video_watches.c.video_id == video_id)
-        locked = select(video_watches.c.intervals).where(where).with_for_update()
-        current = (await self._conn.execute(locked)).scalar_one_or_none()
-        if current is None:
-            merged = merge_intervals([interval], duration)
-            statement = _insert(self._conn)(video_watches).values(
-                course_id=course_id,
-                user_id=user_id,
-                video_id=video_id,
-                intervals=[list(i) for i in merged],
-                watched_seconds=covered_seconds(merged),
-                updated_at=at,
+        watch = Watch(course_id, user_id, video_id, interval, duration, at)
+        return (await self.add_watched_many([watch]))[watch.key]
+
+    async def add_watched_many(self, watches: Sequence[Watch]) -> dict[WatchKey, float]:
+        """Lock the touched unions (in key order, so two groups never deadlock), merge in Python, then one
+        insert for the new unions and one update for the others (statements built once: the hot path)."""
+        if not watches:
+            return {}
+        at = max(w.at for w in watches)
+        current = await self._locked_unions({w.key for w in watches})
+        merged = merge_watches(current, watches)
+        fresh = [key for key in sorted(merged) if key not in current]
+        if fresh:
+            rows = [_union_row(key, merged[key], at) for key in fresh]
+            won = {tuple(row) for row in await self._conn.execute(_statements(self._conn).insert_unions, rows)}
+            raced = {key for key in fresh if key not in won}
+            if raced:  # a concurrent first heartbeat of the same union won: merge into what it wrote
+                current.update(await self._locked_unions(raced))
+                merged.update(merge_watches(current, [w for w in watches if w.key in raced]))
+        existing = [key for key in sorted(merged) if key in current]
+        if existing:
+            rows = [
+                {f"b_{name}": value for name, value in _union_row(key, merged[key], at).items()} for key in existing
+            ]
+            await self._conn.execute(_statements(self._conn).update_union, rows)
+        return {key: covered_seconds(union) for key, union in merged.items()}
+
+    async def _locked_unions(self, keys: set[WatchKey]) -> dict[WatchKey, tuple[Interval, ...]]:
+        wanted = sorted(keys)
+        statements = _statements(self._conn)
+        if self._conn.dialect.name == "postgresql":
+            columns = ("w_course_ids", "w_user_ids", "w_video_ids")
+            rows = await self._conn.execute(
+                statements.locked_unions, {name: [key[n] for key in wanted] for n, name in enumerate(columns)}
             )
-            inserted = await self._conn.execute(statement.on_conflict_do_nothing())
-            if inserted.rowcount == 1:
-                return covered_seconds(merged)
-            current = (await self._conn.execute(locked)).scalar_one()  # a concurrent first heartbeat won
-        merged = merge_intervals([*(tuple(i) for i in current), interval], duration)
-        await self._conn.execute(
-            update(video_watches)
-            .where(where)
-            .values(intervals=[list(i) for i in merged], watched_seconds=covered_seconds(merged), updated_at=at)
-        )
-        return covered_seconds(merged)
+        else:
+            rows = await self._conn.execute(statements.locked_unions, {"w_keys": wanted})
+        return {(c, u, vid): tuple(tuple(i) for i in intervals) for c, u, vid, intervals in rows}
 
     async def record_quiz(
         self, course_id: uuid.UUID, user_id: uuid.UUID, assessment_id: uuid.UUID, outcome: QuizOutcome, at: datetime
@@ -161,28 +184,27 @@ class SqlProgressRepository(ProgressRepository):
         )
 
     async def touch(self, course_id: uuid.UUID, user_id: uuid.UUID, last: LastActivity) -> None:
-        p = course_progress
-        statement = _insert(self._conn)(p).values(
-            course_id=course_id,
-            user_id=user_id,
-            last_lesson_id=last.lesson_id,
-            last_video_id=last.video_id,
-            last_position_seconds=last.position_seconds,
-            last_activity_at=last.at,
-        )
-        excluded = statement.excluded
-        await self._conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["course_id", "user_id"],
-                set_={
-                    "last_lesson_id": excluded.last_lesson_id,
-                    "last_video_id": excluded.last_video_id,
-                    "last_position_seconds": excluded.last_position_seconds,
-                    "last_activity_at": excluded.last_activity_at,
-                },
-                where=p.c.last_activity_at.is_(None) | (p.c.last_activity_at <= excluded.last_activity_at),
-            )
-        )
+        await self.touch_many([(course_id, user_id, last)])
+
+    async def touch_many(self, entries: Sequence[tuple[uuid.UUID, uuid.UUID, LastActivity]]) -> None:
+        latest = latest_per_key(((c, u), last.at, last) for c, u, last in entries)
+        if not latest:
+            return
+        rows = [
+            {
+                "course_id": c,
+                "user_id": u,
+                "last_lesson_id": last.lesson_id,
+                "last_video_id": last.video_id,
+                "last_position_seconds": last.position_seconds,
+                "last_activity_at": last.at,
+            }
+            for (c, u), last in sorted(latest.items(), key=lambda item: item[0])
+        ]
+        if self._conn.dialect.name == "postgresql":
+            await self._conn.execute(_statements(self._conn).touch, _as_arrays(_TOUCH_COLUMNS, rows))
+        else:
+            await self._conn.execute(_statements(self._conn).touch, rows)
 
     async def facts(self, course_id: uuid.UUID, user_id: uuid.UUID) -> LearnerFactsInCourse:
         rows = (await self._conn.execute(_facts_query(course_id, user_id))).all()
@@ -390,3 +412,84 @@ class SqlProgressRepository(ProgressRepository):
             progress = progress.where(course_progress.c.course_id == course_id)
         await self._conn.execute(completions)
         await self._conn.execute(progress)
+
+
+def _union_row(key: WatchKey, union: tuple[Interval, ...], at: datetime) -> dict[str, Any]:
+    course_id, user_id, video_id = key
+    return {
+        "course_id": course_id,
+        "user_id": user_id,
+        "video_id": video_id,
+        "intervals": [list(i) for i in union],
+        "watched_seconds": covered_seconds(union),
+        "updated_at": at,
+    }
+
+
+_TOUCH_COLUMNS = (
+    "course_id",
+    "user_id",
+    "last_lesson_id",
+    "last_video_id",
+    "last_position_seconds",
+    "last_activity_at",
+)
+
+
+@dataclass(frozen=True)
+class _HotStatements:
+    """The heartbeat path's statements, built once per dialect (building an upsert costs more CPU than
+    sending it); their parameters are bound per call."""
+
+    locked_unions: Any
+    insert_unions: Any
+    update_union: Any
+    touch: Any
+
+
+@functools.cache
+def _hot_statements(dialect: str) -> _HotStatements:
+    v = video_watches.c
+    triple = tuple_(v.course_id, v.user_id, v.video_id)
+    if dialect == "postgresql":
+        arrays = [
+            bindparam(name, type_=postgresql.ARRAY(Uuid)) for name in ("w_course_ids", "w_user_ids", "w_video_ids")
+        ]
+        given = func.unnest(*arrays).table_valued("course_id", "user_id", "video_id").render_derived()
+        wanted: Any = triple.in_(select(given.c.course_id, given.c.user_id, given.c.video_id))
+    else:
+        wanted = triple.in_(bindparam("w_keys", expanding=True))
+    locked = (
+        select(v.course_id, v.user_id, v.video_id, v.intervals)
+        .where(wanted)
+        .order_by(v.course_id, v.user_id, v.video_id)
+        .with_for_update()
+    )
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_unions = insert(video_watches).on_conflict_do_nothing().returning(v.course_id, v.user_id, v.video_id)
+    update_union = (
+        update(video_watches)
+        .where(
+            v.course_id == bindparam("b_course_id"),
+            v.user_id == bindparam("b_user_id"),
+            v.video_id == bindparam("b_video_id"),
+        )
+        .values(
+            intervals=bindparam("b_intervals"),
+            watched_seconds=bindparam("b_watched_seconds"),
+            updated_at=bindparam("b_updated_at"),
+        )
+    )
+    p = course_progress
+    touch = _unnest_insert(p, _TOUCH_COLUMNS) if dialect == "postgresql" else sqlite.insert(p)
+    excluded = touch.excluded
+    touch = touch.on_conflict_do_update(
+        index_elements=["course_id", "user_id"],
+        set_={name: excluded[name] for name in _TOUCH_COLUMNS[2:]},
+        where=p.c.last_activity_at.is_(None) | (p.c.last_activity_at <= excluded.last_activity_at),
+    )
+    return _HotStatements(locked, insert_unions, update_union, touch)
+
+
+def _statements(conn: AsyncConnection) -> _HotStatements:
+    return _hot_statements(conn.dialect.name)
