@@ -185,7 +185,8 @@ class Settings(BaseSettings):
         default=50.0,
         ge=0,
         le=5_000,
-        description="How long a Kafka consumer waits for more messages to fill a batch once it has one",
+        description="How long a consumer waits for more events to fill a batch once it has some: a Kafka "
+        "consumer once it has a message, the in-process transport after a round that delivered events",
     )
     events_poll_seconds: float = Field(
         default=0.2, gt=0, le=60, description="How often the in-process event transport looks for new events"

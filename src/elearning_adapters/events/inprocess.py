@@ -34,6 +34,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -71,6 +73,7 @@ class InProcessEventTransport:
         producer_name: str = DEFAULT_PRODUCER_NAME,
         batch_size: int = 200,
         poll_seconds: float = 0.2,
+        batch_max_wait: float = 0.0,
         max_attempts: int = 5,
         initial_backoff: float = 0.2,
         max_backoff: float = 10.0,
@@ -85,6 +88,11 @@ class InProcessEventTransport:
         self._producer = producer_name
         self._batch_size = batch_size
         self._poll = poll_seconds
+        # Under load (a round delivered events), the next round waits this long for more: a stream of
+        # events (heartbeats) is handled in batches, not one transaction per event; a lone event after a
+        # quiet moment is delivered at once.
+        self._batch_max_wait = batch_max_wait
+        self._replays_checked = -math.inf
         self._initial_backoff = initial_backoff
         self._max_backoff = max(max_backoff, initial_backoff)
         self.subscriptions = list(subscriptions)
@@ -145,7 +153,9 @@ class InProcessEventTransport:
             self._wake.clear()
             try:
                 delivered = await self.deliver_once()
-                await self._replay_requested()
+                if time.monotonic() - self._replays_checked >= self._poll:  # not a query every round
+                    self._replays_checked = time.monotonic()
+                    await self._replay_requested()
                 await self._retention.maybe_prune()
             except Exception as exc:
                 await self._sleep_unless_stopped(self._after_failure(exc))
@@ -153,7 +163,9 @@ class InProcessEventTransport:
             if self.stats.consecutive_failures:
                 log.info("in-process event transport recovered after %d failed rounds", self.stats.consecutive_failures)
                 self.stats.consecutive_failures = 0
-            if delivered < self._batch_size:
+            if 0 < delivered < self._batch_size and self._batch_max_wait > 0:
+                await self._sleep_unless_stopped(self._batch_max_wait)
+            elif delivered < self._batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
         log.info("in-process event transport stopped: %d events delivered", self.stats.delivered)
