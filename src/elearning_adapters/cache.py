@@ -232,6 +232,12 @@ class CachedCatalogQueries(CatalogQueries):
         self._keep_page(key, data, list(rows))
         return rows
 
+    async def list_version(self) -> int | None:
+        """The list version this process holds (re-read every ``version_ttl_seconds``; 0 until the first
+        change, and while the shared cache does not answer)."""
+        list_version, _ = await self._current_versions()
+        return list_version
+
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         _, all_version = await self._current_versions()
         return await self._guarded_outline(self._id_key(all_version, course_id), course_id, self._inner.outline)

@@ -36,6 +36,8 @@ from elearning_http.inputs import ApiRequest
 from elearning_http.observability import RequestContextMiddleware, configure_logging
 from elearning_http.openapi import fix_options_allow, render_plugins
 from elearning_http.overload import OverloadLayers
+from elearning_http.page_memo import STATE_KEY as PAGE_MEMO_STATE_KEY
+from elearning_http.page_memo import PageMemo
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.certificates import CERTIFICATE_HANDLERS
@@ -208,6 +210,7 @@ def create_app(
                 "token_algorithms": [settings.token_algorithm],
                 IDEMPOTENCY_STATE_KEY: idempotency,
                 "overload": overload,
+                PAGE_MEMO_STATE_KEY: PageMemo(course_service.catalog_version),
             }
         ),
         on_shutdown=[shutdown],

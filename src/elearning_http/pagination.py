@@ -99,11 +99,19 @@ def paged(
     request: Request[Any, Any, Any], page: Page[Any], convert: Callable[[Any], Any] | None = None
 ) -> Response[Paged[Any]]:
     """The answer for ``page``: the body (items passed through ``convert``) and the ``Link`` header."""
+    content, headers = page_parts(request, page, convert)
+    return Response(content, headers=headers)
+
+
+def page_parts(
+    request: Request[Any, Any, Any], page: Page[Any], convert: Callable[[Any], Any] | None = None
+) -> tuple[Paged[Any], dict[str, str]]:
+    """``paged``'s body and headers, for a route that renders them itself (``PageMemo.keep``)."""
     items = page.items if convert is None else [convert(item) for item in page.items]
     headers = {}
     if page.next_cursor is not None:
         headers["Link"] = f'<{next_page_url(request, page.next_cursor)}>; rel="next"'
-    return Response(Paged(items, page.next_cursor), headers=headers)
+    return Paged(items, page.next_cursor), headers
 
 
 def next_page_url(request: Request[Any, Any, Any], cursor: str) -> str:

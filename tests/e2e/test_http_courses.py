@@ -632,6 +632,30 @@ async def test_catalog_filters(api: Api) -> None:
     assert_problem(await api.client.get(COURSES, params={"q": "x" * 201}), 422, field="q")
 
 
+async def test_anonymous_catalog_pages_are_answered_from_their_bytes_and_never_stale(api: Api) -> None:
+    """The page memo on the production app (issue 13): a repeated anonymous page is byte-for-byte the one
+    the handler rendered (body and Link header, and what a signed-in caller gets), a change to the catalog
+    shows on the very next anonymous read, and a caller with a bad token is still refused."""
+    # The embedded default has a catalog cache (in-process), so the memo is in play.
+    assert await api.platform.courses.catalog_version() is not None
+    await api.seed(*CATALOG)
+    first = await api.client.get(COURSES, params={"limit": 2})
+    again = await api.client.get(COURSES, params={"limit": 2})
+    signed_in = await api.client.get(COURSES, params={"limit": 2}, headers=ADMIN)
+    assert first.status_code == again.status_code == signed_in.status_code == 200
+    assert again.content == first.content == signed_in.content
+    assert again.headers["link"] == first.headers["link"] == signed_in.headers["link"]
+    assert again.headers["x-request-id"] != first.headers["x-request-id"]  # the middleware still runs
+
+    course = await api.course_with_outline("Brand new", slug="brand-new")
+    await api.publish(course["id"])
+    after = await api.client.get(COURSES, params={"limit": 2})
+    assert after.json()["items"][0]["slug"] == "brand-new"
+
+    refused = await api.client.get(COURSES, params={"limit": 2}, headers={"Authorization": "Bearer not-a-token"})
+    assert_problem(refused, 401)
+
+
 async def walk(api: Api, limit: int, **params: Any) -> list[list[Json]]:
     """Follow ``next_cursor`` from the first page to the last; returns the pages."""
     pages: list[list[Json]] = []

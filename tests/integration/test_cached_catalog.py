@@ -644,3 +644,25 @@ async def test_closing_the_redis_client_mid_way_keeps_reads_correct(
     finally:
         await cache.aclose()
         await delete_prefix(prefix)
+
+
+async def test_the_list_version_token_moves_with_every_invalidation_and_only_a_cache_has_one(
+    platform: Platform, db_reads: CountingQueries, cache_setup: CacheSetup
+) -> None:
+    """``list_version`` is what the HTTP page memo keys anonymous pages by: it changes on an invalidation in
+    this process at once and in another once it looks the version up again; a reader without a cache has
+    no token (so nothing is memoized over it)."""
+    course = await a_course(platform, "Versioned")
+    clock = ManualClock()
+    here = CachedCatalogQueries(db_reads, cache_setup.cache, clock=clock)
+    there = CachedCatalogQueries(db_reads, cache_setup.cache, clock=clock)
+    before = await here.list_version()
+    assert before is not None
+    assert await there.list_version() == before
+    await here.invalidate_course(course.id, course.slug)
+    after = await here.list_version()
+    assert after != before
+    assert await there.list_version() == before  # within its version_ttl_seconds
+    clock.advance(0.5)
+    assert await there.list_version() == after
+    assert await db_reads.list_version() is None

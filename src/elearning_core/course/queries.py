@@ -356,6 +356,12 @@ class CatalogQueries(Protocol):
         """
         ...
 
+    async def list_version(self) -> int | None:
+        """A token that changes whenever a list page may change (a course published, edited, withdrawn),
+        or None when this reader has no such signal (it reads the database every time). Lets the HTTP layer
+        keep encoded anonymous pages exactly as long as they are current."""
+        return None
+
     async def outline(self, course_id: uuid.UUID) -> CourseOutline | None:
         """The draft outline (lesson source text, no HTML), whatever the course's status."""
         ...

@@ -38,6 +38,10 @@ _K = TypeVar("_K", uuid.UUID, str)
 
 
 class _Reads(_Base):
+    async def catalog_version(self) -> int | None:
+        """The catalog listing's version token (``CatalogQueries.list_version``): None without a cache."""
+        return await self._queries.list_version()
+
     async def list_courses(
         self,
         actor: Principal,

@@ -26,7 +26,8 @@ from elearning_core.shared.inputs import INT32_MAX
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
-from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
+from elearning_http.page_memo import answer_from_memo, page_memo_of
+from elearning_http.pagination import LINK, Cursor, Limit, Paged, page_parts, paged
 from elearning_http.routes.courses._schemas import (
     GATED_READ_ERRORS,
     OPEN,
@@ -49,6 +50,7 @@ class _CatalogReads:
         description="Published courses, newest first, with filters; paged (docs/pagination.md).",
         responses=READ_ERRORS,
         response_headers=LINK,
+        before_request=answer_from_memo,
     )
     async def list_courses(
         self,
@@ -70,7 +72,11 @@ class _CatalogReads:
             tag=tag.lower() if tag else None,
             text=q or None,
         )
-        return paged(request, await course_service.list_courses(principal, where, cursor, limit))
+        page = await course_service.list_courses(principal, where, cursor, limit)
+        memo = page_memo_of(request)
+        if memo is None:
+            return paged(request, page)
+        return memo.keep(request, *page_parts(request, page))
 
     @get(
         "/{course_id:uuid}",
