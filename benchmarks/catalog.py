@@ -68,8 +68,9 @@ PAGE_SIZE = 20
 # Targets against the in-app bare endpoint (the earlier issues):
 TARGET_RATIO = 0.15  # the skeleton issue: both catalog reads, straight from the database
 CACHED_LIST_TARGET = 0.6  # the cache issue: the first list page served from the catalog cache
-# Against the bare app (issue 12): the list's figures when the bare app was added, not to regress from.
-BARE_APP_LIST_TARGETS = {"none": 0.22, "redis": 0.48}
+# Against the bare app: the uncached list's figure when the bare app was added (issue 12), not to regress
+# from; the Redis-cached list's is issue 13's (anonymous pages answered from their encoded bytes).
+BARE_APP_LIST_TARGETS = {"none": 0.22, "redis": 0.7}
 CACHES = ("none", "memory", "redis")
 # A Redis database of its own: the run FLUSHDBs it, so never 0 (the tests and the default URL use 0).
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
