@@ -23,6 +23,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components
 
 from elearning_adapters.assessment.sweeper import ExpiredAttemptSweeper
+from elearning_adapters.cache import CachedCatalogQueries
 from elearning_adapters.container import Container, build_container, close_adapters
 from elearning_adapters.settings import Settings
 from elearning_core.course.service import CourseService
@@ -210,7 +211,13 @@ def create_app(
                 "token_algorithms": [settings.token_algorithm],
                 IDEMPOTENCY_STATE_KEY: idempotency,
                 "overload": overload,
-                PAGE_MEMO_STATE_KEY: PageMemo(course_service.catalog_version),
+                # Anonymous catalog pages from their bytes: only over a catalog cache (its list version is
+                # the memo's token); without one, the list route pays nothing for it.
+                PAGE_MEMO_STATE_KEY: (
+                    PageMemo(course_service.catalog_version)
+                    if isinstance(container.course.catalog_queries(), CachedCatalogQueries)
+                    else None
+                ),
             }
         ),
         on_shutdown=[shutdown],

@@ -4,6 +4,7 @@ entry, an error, a reader without a version token)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -120,3 +121,13 @@ async def test_the_memo_is_bounded_least_recently_used_first(world: World) -> No
         assert world.handled == 3
         await client.get("/things?limit=2")
     assert world.handled == 4
+
+
+@pytest.mark.parametrize(("cache", "memoized"), [("none", False), ("memory", True)])
+def test_the_app_memoizes_catalog_pages_only_over_a_catalog_cache(tmp_path: Path, cache: str, memoized: bool) -> None:
+    from elearning_adapters.settings import Settings
+    from elearning_http.app import create_app
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'memo.db'}", data_dir=tmp_path, cache=cache)
+    app = create_app(settings, run_events=False)
+    assert isinstance(app.state.get(STATE_KEY), PageMemo) is memoized
