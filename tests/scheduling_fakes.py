@@ -1,9 +1,11 @@
-"""An in-memory ``JobRuns`` for the scheduler's unit tests; the contract suite holds it to the SQL store."""
+"""An in-memory ``JobRuns`` for the scheduler's unit tests (the contract suite holds it to the SQL store), and
+a bounded wait."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 
 from elearning_core.scheduling.model import JobRun, RunStatus, claimable
@@ -80,3 +82,12 @@ class InMemoryJobRuns(JobRuns):
         for key in old:
             del self.runs[key]
         return len(old)
+
+
+async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Poll ``predicate`` every 10 ms for at most ``seconds``."""
+    for _ in range(int(seconds / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not reached within {seconds} s")

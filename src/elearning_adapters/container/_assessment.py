@@ -15,7 +15,7 @@ from elearning_adapters.sql.assessment import SqlAssessmentQueries
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.course.gating import PublishedOutlines
 from elearning_core.course.requirements import LearnerFactsReader
-from elearning_core.scheduling.model import Job, Period, Schedule
+from elearning_core.scheduling.model import Job, Period, Schedule, in_batches
 
 EXPIRE_ATTEMPTS = "assessment.expire-attempts"
 EXPIRE_BATCH = 500
@@ -31,12 +31,7 @@ def assessment_jobs(service: Callable[[], AssessmentService], settings: Settings
 
     async def expire(period: Period) -> str:
         del period  # by state: whatever is expired now
-        closed = 0
-        for _ in range(EXPIRE_MAX_BATCHES):
-            batch = await service().close_expired(EXPIRE_BATCH)
-            closed += batch
-            if batch < EXPIRE_BATCH:
-                break
+        closed = await in_batches(service().close_expired, EXPIRE_BATCH, EXPIRE_MAX_BATCHES)
         return f"closed {closed} expired attempt(s)"
 
     every = settings.attempt_sweep_seconds

@@ -28,7 +28,7 @@ from elearning_core.certificate.model import SubjectKind
 from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.certificate.service import CertificateConfig, CertificateService
 from elearning_core.course.gating import PublishedOutlines
-from elearning_core.scheduling.model import Job, Period, Schedule
+from elearning_core.scheduling.model import Job, Period, Schedule, in_batches
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import DomainEvent
 
@@ -89,12 +89,7 @@ def certificate_jobs(service: Callable[[], CertificateService]) -> list[Job]:
 
     async def issue_due(period: Period) -> str:
         del period  # by state: whatever is pending and available now
-        issued = 0
-        for _ in range(ISSUE_MAX_BATCHES):
-            batch = await service().issue_due(ISSUE_BATCH)
-            issued += batch
-            if batch < ISSUE_BATCH:
-                break
+        issued = await in_batches(service().issue_due, ISSUE_BATCH, ISSUE_MAX_BATCHES)
         return f"issued {issued} certificate(s)"
 
     return [

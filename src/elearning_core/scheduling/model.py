@@ -160,6 +160,18 @@ def next_due(job: Job, run: JobRun | None, now: datetime) -> datetime | None:
     return max(run.lease_until, now) if run.lease_until < period.end else period.end
 
 
+async def in_batches(step: Callable[[int], Awaitable[int]], batch: int, max_batches: int) -> int:
+    """Call ``step(batch)`` (it settles up to ``batch`` items, returning how many) until a short batch, at most
+    ``max_batches`` times; the total. A job's run stays bounded: what is left waits for the next period."""
+    total = 0
+    for _ in range(max_batches):
+        done = await step(batch)
+        total += done
+        if done < batch:
+            break
+    return total
+
+
 def one_line(text: str) -> str:
     """A result or error as stored: its first line, at most ``RESULT_MAX`` characters."""
     first = text.strip().splitlines()[0].strip() if text.strip() else ""

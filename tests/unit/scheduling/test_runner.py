@@ -12,17 +12,9 @@ from elearning_adapters.scheduler import SchedulerRunner, holder_id
 from elearning_core.scheduling.model import Job, Period, RunStatus, Schedule
 from elearning_core.scheduling.service import Scheduler
 from elearning_core.shared.clock import FixedClock
-from tests.scheduling_fakes import InMemoryJobRuns
+from tests.scheduling_fakes import InMemoryJobRuns, until
 
 T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
-
-
-async def _until(predicate: object, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.01)):
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"not reached within {seconds} s")
 
 
 async def test_stopping_finishes_the_run_in_hand_then_ticks_no_more() -> None:
@@ -66,7 +58,7 @@ async def test_a_failing_job_does_not_end_the_loop() -> None:
     runner = SchedulerRunner(Scheduler([job], runs, clock, "a"), 0.01)
     runner.start()
     try:
-        await _until(
+        await until(
             lambda: (
                 runs.runs.get(("test.flaky", T0)) is not None and runs.runs[("test.flaky", T0)].status is RunStatus.DONE
             )
@@ -96,9 +88,9 @@ async def test_a_long_job_does_not_hold_back_another() -> None:
     )
     runner.start()
     try:
-        await _until(lambda: len(quick_runs) == 1)
+        await until(lambda: len(quick_runs) == 1)
         clock.advance(timedelta(minutes=1))
-        await _until(lambda: len(quick_runs) == 2)  # the long job is still on its first period
+        await until(lambda: len(quick_runs) == 2)  # the long job is still on its first period
     finally:
         release.set()
         await runner.stop()

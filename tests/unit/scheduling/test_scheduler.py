@@ -8,10 +8,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from elearning_core.scheduling.model import Job, JobRun, Period, RunStatus, Schedule, is_due, next_due, one_line
+from elearning_core.scheduling.model import (
+    Job,
+    JobRun,
+    Period,
+    RunStatus,
+    Schedule,
+    in_batches,
+    is_due,
+    next_due,
+    one_line,
+)
 from elearning_core.scheduling.service import PRUNE_JOB, JobBusy, Scheduler, UnknownJob, prune_job
 from elearning_core.shared.clock import FixedClock
-from tests.scheduling_fakes import InMemoryJobRuns
+from tests.scheduling_fakes import InMemoryJobRuns, until
 
 T0 = datetime(2026, 9, 1, 9, 0, 0, tzinfo=UTC)
 MINUTE = Schedule(timedelta(minutes=1))
@@ -123,6 +133,23 @@ def test_a_job_by_hand_only_is_never_due() -> None:
     assert next_due(job, None, T0) is None
 
 
+async def test_in_batches_stops_at_a_short_batch_or_at_its_bound() -> None:
+    sizes = iter([3, 3, 1, 3])
+    calls: list[int] = []
+
+    async def step(batch: int) -> int:
+        calls.append(batch)
+        return next(sizes)
+
+    assert await in_batches(step, 3, 10) == 7
+    assert calls == [3, 3, 3]
+
+    async def always_full(batch: int) -> int:
+        return batch
+
+    assert await in_batches(always_full, 5, 4) == 20
+
+
 def test_results_are_stored_as_one_short_line() -> None:
     assert one_line("  first\nsecond") == "first"
     assert len(one_line("x" * 2000)) == 500
@@ -215,9 +242,9 @@ async def test_the_lease_is_renewed_while_a_long_job_runs() -> None:
     job = Job("test.long", MINUTE, long, lease=timedelta(milliseconds=60))
     holder = _scheduler([job], runs, clock, "a")
     task = asyncio.ensure_future(holder.run_due(job))
-    await _until(lambda: ("test.long", T0) in runs.runs)
+    await until(lambda: ("test.long", T0) in runs.runs)
     clock.advance(timedelta(seconds=1))  # well past the first lease
-    await _until(lambda: runs.runs[("test.long", T0)].lease_until > T0 + timedelta(seconds=1))
+    await until(lambda: runs.runs[("test.long", T0)].lease_until > T0 + timedelta(seconds=1))
     other = _scheduler([job], runs, clock, "b")
     assert await other.run_due(job) is None  # renewed: nothing to take over
     release.set()
@@ -242,7 +269,7 @@ async def test_a_holder_that_lost_its_lease_stops_its_job() -> None:
     job = Job("test.stuck", MINUTE, stuck, lease=timedelta(milliseconds=60))
     slow = _scheduler([job], runs, clock, "slow")
     task = asyncio.ensure_future(slow.run_due(job))
-    await _until(lambda: ("test.stuck", T0) in runs.runs)
+    await until(lambda: ("test.stuck", T0) in runs.runs)
     # Another replica took the period over (as if this one had paused past its lease).
     taken = runs.runs[("test.stuck", T0)]
     runs.runs[("test.stuck", T0)] = JobRun(taken.job, T0, RunStatus.RUNNING, "other", T0 + timedelta(hours=1), 2, T0)
@@ -326,11 +353,3 @@ async def test_the_prune_job_forgets_old_runs_only() -> None:
     assert job.name == PRUNE_JOB
     assert await job.run(job.schedule.period_at(T0)) == "forgot 2 old run(s)"
     assert [key[1] for key in runs.runs] == [T0 - timedelta(days=1)]
-
-
-async def _until(predicate: object, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.01)):
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"not reached within {seconds} s")
