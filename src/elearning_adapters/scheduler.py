@@ -35,6 +35,9 @@ class SchedulerRunner:
         self._tick, self._stop_timeout = tick_seconds, stop_timeout
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._store_down_until: dict[str, float] = {}
+        """Per job: while its store calls fail, when (loop time) to try again, backing off to a minute."""
+        self._store_failures: dict[str, int] = {}
         self.ticks = 0
         self.outcomes: list[RunOutcome] = []
         """The runs this process made, latest last (the last 100): for tests and the log."""
@@ -62,7 +65,7 @@ class SchedulerRunner:
                 self.ticks += 1
                 now = self.scheduler.now()
                 for job in self.scheduler.jobs:
-                    if job.name not in running and self.scheduler.wants(job, now):
+                    if job.name not in running and self._may_try(job) and self.scheduler.wants(job, now):
                         task = asyncio.get_running_loop().create_task(self._run(job), name=job.name)
                         running[job.name] = task
                         task.add_done_callback(forget)
@@ -71,14 +74,22 @@ class SchedulerRunner:
         finally:
             await self._finish(list(running.values()))
 
+    def _may_try(self, job: Job) -> bool:
+        return self._store_down_until.get(job.name, 0.0) <= asyncio.get_running_loop().time()
+
     async def _run(self, job: Job) -> None:
         try:
             outcome = await self.scheduler.run_due(job)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the store is unreachable: the next tick tries again
-            log.warning("scheduler: could not run job %s: %s", job.name, exc)
+        except Exception as exc:  # the store is unreachable: try again later, backing off (one line per try)
+            failures = self._store_failures[job.name] = self._store_failures.get(job.name, 0) + 1
+            delay = min(self._tick * 2 ** min(failures, 10), 60.0)
+            self._store_down_until[job.name] = asyncio.get_running_loop().time() + delay
+            log.warning("scheduler: could not run job %s (next try in %.0f s): %s", job.name, delay, exc)
             return
+        self._store_failures.pop(job.name, None)
+        self._store_down_until.pop(job.name, None)
         if outcome is not None:
             self.outcomes = [*self.outcomes[-99:], outcome]
 
