@@ -80,6 +80,7 @@ def consume(
 @worker_app.command("scheduler")
 @handle_errors
 def scheduler() -> None:
-    """Run the scheduled jobs until SIGTERM (the runs in hand are finished first). Safe with several
-    replicas: each job runs once per period (docs/scheduling.md). Needs no Kafka."""
+    """Run the scheduled jobs until SIGTERM (the runs in hand are finished first).
+
+    Safe with several replicas: each job runs once per period (docs/scheduling.md). Needs no Kafka."""
     _exec_worker(["scheduler"])
