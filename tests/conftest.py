@@ -53,6 +53,7 @@ ALL_TABLES = (
     "courses",
     "dead_letters",
     "idempotency_keys",
+    "scheduled_job_runs",
     "inbox",
     "outbox",
 )

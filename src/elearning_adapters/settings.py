@@ -266,7 +266,17 @@ class Settings(BaseSettings):
         default=60,
         ge=0,
         le=86_400,
-        description="How often `elearning serve` submits quiz attempts whose time ran out (0: never; use cron)",
+        description="Period of the scheduled job `assessment.expire-attempts`, which submits quiz attempts whose "
+        "time ran out (0: never by itself; `elearning jobs run assessment.expire-attempts` still does)",
+    )
+    scheduler: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Run the scheduled jobs (docs/scheduling.md). auto: inside `elearning serve` when events run "
+        "in-process (no Kafka), and in `elearning worker scheduler`; on: in serve as well with Kafka; off: nowhere "
+        "(the worker refuses to start; `elearning jobs run` still works)",
+    )
+    scheduler_tick_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often a scheduler looks for due jobs"
     )
     transcode_concurrency: int = Field(
         default=1, ge=1, le=64, description="Videos one consuming process transcodes at the same time"
@@ -388,6 +398,14 @@ class Settings(BaseSettings):
     def events_in_process(self) -> bool:
         """No Kafka configured: the API process relays the outbox to the handlers itself."""
         return not (self.kafka_bootstrap_servers or "").strip()
+
+    @property
+    def scheduler_in_serve(self) -> bool:
+        """Whether `elearning serve` runs the scheduler: by default only on the embedded default (events
+        in-process), where no worker runs; with Kafka the workers' `scheduler` command does."""
+        if self.scheduler == "auto":
+            return self.events_in_process
+        return self.scheduler == "on"
 
     @property
     def resolved_cache(self) -> Literal["redis", "memory", "none"]:

@@ -61,7 +61,13 @@ GROUPS: dict[str, _Entry] = {
     "worker": _Entry(
         "elearning_cli.worker",
         "worker_app",
-        "Background workers: the outbox relay and the event consumers (need ELEARNING_KAFKA_BOOTSTRAP_SERVERS).",
+        "Background workers: the outbox relay and the event consumers (need ELEARNING_KAFKA_BOOTSTRAP_SERVERS), "
+        "and the scheduler.",
+    ),
+    "jobs": _Entry(
+        "elearning_cli.jobs",
+        "app",
+        "List the scheduled jobs (last run, next due) and run one now, through the same claim as the schedulers.",
     ),
     "videos": _Entry("elearning_cli.videos", "app", "List videos, show their processing status, reprocess them."),
     "quizzes": _Entry(

@@ -1,4 +1,4 @@
-"""``elearning worker relay|consume``: the background workers, run as this process.
+"""``elearning worker relay|consume|scheduler``: the background workers, run as this process.
 
 The worker runtime is started by module name (``python -m elearning_workers``)
 in place of this process, so the CLI never imports it (runtimes do not
@@ -75,3 +75,12 @@ def consume(
     _exec_worker(
         ["consume", *(groups or []), *(["--list"] if list_groups else []), *_metrics(metrics_port, metrics_host)]
     )
+
+
+@worker_app.command("scheduler")
+@handle_errors
+def scheduler() -> None:
+    """Run the scheduled jobs until SIGTERM (the runs in hand are finished first).
+
+    Safe with several replicas: each job runs once per period (docs/scheduling.md). Needs no Kafka."""
+    _exec_worker(["scheduler"])

@@ -22,7 +22,6 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components
 
-from elearning_adapters.assessment.sweeper import ExpiredAttemptSweeper
 from elearning_adapters.cache import CachedCatalogQueries
 from elearning_adapters.container import Container, build_container, close_adapters
 from elearning_adapters.settings import Settings
@@ -65,7 +64,7 @@ def create_app(
     """The API on ``container`` (built from ``settings`` when omitted).
 
     ``run_events``: with no Kafka configured, start the in-process event
-    transport with the app's lifespan. Test clients that run lifespan hooks on
+    transport with the app's lifespan, and the scheduler (``ELEARNING_SCHEDULER``). Test clients that run lifespan hooks on
     an event loop of their own pass False and drive ``platform.events`` themselves.
     ``freeze_startup_objects``: a server process (``server_app``) moves what start-up built out of
     the garbage collector's reach; apps built over and over in one process (tests) must not.
@@ -98,11 +97,8 @@ def create_app(
         ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
     )
     events = container.adapters.event_transport() if run_events else None
-    sweeper = (
-        ExpiredAttemptSweeper(assessment_service, settings.attempt_sweep_seconds)
-        if run_events and settings.attempt_sweep_seconds > 0
-        else None
-    )
+    # The scheduled jobs (docs/scheduling.md): in this process on the embedded default, where no worker runs.
+    scheduler = container.scheduling.runner() if run_events and settings.scheduler_in_serve else None
     subscriptions = container.adapters.subscriptions()
     overload = OverloadLayers(settings, container)
 
@@ -126,8 +122,8 @@ def create_app(
         if events is not None:
             events.start()
         overload.start()
-        if sweeper is not None:
-            sweeper.start()
+        if scheduler is not None:
+            scheduler.start()
         if freeze_startup_objects:
             # What start-up built lives as long as the process: keep it out of the collector's full
             # passes, which otherwise walk it on every large response (gradebook p95 in RESULTS.md).
@@ -135,8 +131,8 @@ def create_app(
             gc.freeze()
 
     async def shutdown() -> None:
-        if sweeper is not None:
-            await sweeper.stop()
+        if scheduler is not None:
+            await scheduler.stop()
         await overload.aclose()
         await close_adapters(container)
 

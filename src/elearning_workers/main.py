@@ -1,10 +1,12 @@
-"""Worker entry point: ``python -m elearning_workers relay|consume`` (also ``elearning worker ...``).
+"""Worker entry point: ``python -m elearning_workers relay|consume|scheduler`` (also ``elearning worker ...``).
 
 Configuration comes from ``ELEARNING_*`` variables like every runtime; the
-Kafka address is ``ELEARNING_KAFKA_BOOTSTRAP_SERVERS``. SIGTERM and SIGINT stop
+Kafka address is ``ELEARNING_KAFKA_BOOTSTRAP_SERVERS`` (the scheduler needs
+none: it meets its replicas in the database). SIGTERM and SIGINT stop
 the workers gracefully: the relay after the batch in flight (a delivered
 batch is never left unmarked), a consumer after the batch in hand (its
-offsets committed, the group left at once).
+offsets committed, the group left at once), the scheduler after the job
+runs in hand.
 
 ``--metrics-port`` serves the process's Prometheus metrics (relayed events,
 handled and dead-lettered messages) on ``--metrics-host`` (loopback by default).
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 
 from prometheus_client import start_http_server
 
-from elearning_adapters.container import build_container, close_adapters
+from elearning_adapters.container import Container, build_container, close_adapters
 from elearning_adapters.events import Subscription
 from elearning_adapters.kafka import KafkaEventPublisher
 from elearning_adapters.settings import Settings
@@ -62,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     consume = commands.add_parser("consume", help="run the event consumers (all, or the named ones)")
     consume.add_argument("groups", nargs="*", metavar="GROUP", help="consumer groups to run (default: every one)")
     consume.add_argument("--list", action="store_true", help="list the consumer groups and exit")
+    commands.add_parser(
+        "scheduler", help="run the scheduled jobs (once per period across every replica; docs/scheduling.md)"
+    )
     for command in (relay, consume):
         command.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
         command.add_argument("--metrics-host", default="127.0.0.1", help="interface for --metrics-port")
@@ -158,18 +163,46 @@ async def run_consumers(args: argparse.Namespace, settings: Settings, bootstrap_
         await close_adapters(container)
 
 
+async def run_scheduler(container: Container) -> None:
+    """Run ``container``'s scheduler until SIGTERM or SIGINT, then let the job runs in hand finish."""
+    runner = container.scheduling.runner()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("scheduler %s: jobs %s", runner.scheduler.holder, ", ".join(j.name for j in runner.scheduler.jobs))
+    try:
+        await runner.run(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await close_adapters(container)
+
+
+def scheduler_enabled(settings: Settings) -> None:
+    if settings.scheduler == "off":
+        raise ConfigurationError("ELEARNING_SCHEDULER=off: the scheduled jobs are switched off in this deployment")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = Settings(db_work_class="batch")  # relaying and handling events are batch work
-        bootstrap_servers = kafka_bootstrap_servers(settings)
+        settings = Settings(db_work_class="batch")  # relaying, handling events and scheduled jobs are batch work
+        if args.command == "scheduler":
+            scheduler_enabled(settings)
+            bootstrap_servers = ""
+        else:
+            bootstrap_servers = kafka_bootstrap_servers(settings)
     except (ConfigurationError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.metrics_port is not None:
+    if getattr(args, "metrics_port", None) is not None:
         start_http_server(args.metrics_port, addr=args.metrics_host)
     try:
+        if args.command == "scheduler":
+            asyncio.run(run_scheduler(build_container(settings)))
+            return 0
         if args.command == "relay":
             asyncio.run(run_relay(args, settings, bootstrap_servers))
             return 0

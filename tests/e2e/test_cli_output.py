@@ -294,6 +294,7 @@ def test_every_list_and_status_command_takes_the_output_option() -> None:
         "paths list",
         "certificates list",
         "keys list",
+        "jobs list",
         "events dlq list",
     }
     statuses = [(path, command) for path, command in _commands() if path in ("outbox status", "db current")]

@@ -11,9 +11,10 @@ from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._identity import IdentityWiring
 from elearning_adapters.container._learning_path import LearningPathWiring
 from elearning_adapters.container._progress import ProgressWiring
+from elearning_adapters.container._scheduling import SchedulingWiring
 from elearning_adapters.container._shared import SharedWiring
 from elearning_adapters.container._video import VideoWiring
-from elearning_adapters.container._wiring import gather_commit_listeners, gather_subscriptions
+from elearning_adapters.container._wiring import gather_commit_listeners, gather_jobs, gather_subscriptions
 from elearning_adapters.settings import Settings
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
@@ -47,6 +48,7 @@ class Container(containers.DeclarativeContainer):
     # What every module's wiring declares, gathered from the wirings below (see ``ModuleWiring``).
     subscriptions = providers.Singleton(gather_subscriptions, __self__)
     commit_listeners = providers.Singleton(gather_commit_listeners, __self__)
+    jobs = providers.Singleton(gather_jobs, __self__)
 
     adapters = providers.Container(
         SharedWiring, settings=settings, subscriptions=subscriptions, commit_listeners=commit_listeners
@@ -86,6 +88,8 @@ class Container(containers.DeclarativeContainer):
     certificate = providers.Container(
         CertificateWiring, shared=adapters, settings=settings, outlines=course.catalog_queries
     )
+    # The one scheduler, over the jobs every module's wiring declares.
+    scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
 
     services = providers.Container(
         Services,

@@ -1,10 +1,12 @@
 """The certificate module's wiring: the narrow reads, the verifier over the credential keys, the
-printable documents, the service (on the shared unit of work), and the ``certificates``
-subscription (course and path completions issue, a name change reissues)."""
+printable documents, the service (on the shared unit of work), the ``certificates``
+subscription (course and path completions issue, a name change reissues), and the hourly job that
+issues the completions held back by an award's date."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from dependency_injector import providers
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,10 +28,15 @@ from elearning_core.certificate.model import SubjectKind
 from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.certificate.service import CertificateConfig, CertificateService
 from elearning_core.course.gating import PublishedOutlines
+from elearning_core.scheduling.model import Job, Period, Schedule, in_batches
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import DomainEvent
 
 CERTIFICATES = "certificates"
+ISSUE_DUE = "certificates.issue-due"
+ISSUE_BATCH = 500
+ISSUE_MAX_BATCHES = 100
+"""A bound on one run (50,000 certificates); what is left waits for the next hour."""
 
 JoinUnitOfWork = Callable[[AsyncConnection], CertificateUnitOfWork]
 """``SharedWiring.joined_unit_of_work``: a unit of work in the savepoint of an event handler's transaction."""
@@ -75,6 +82,27 @@ def _subscriptions(join: JoinUnitOfWork, service: Callable[[], CertificateServic
     return [certificate_subscription(join, service)]
 
 
+def certificate_jobs(service: Callable[[], CertificateService]) -> list[Job]:
+    """``certificates.issue-due``, hourly: issue the completions whose award's ``available_from`` has passed.
+    Idempotent: each pending completion is issued and removed in one transaction, and a learner holds at
+    most one active certificate per award, so a rerun issues nothing twice."""
+
+    async def issue_due(period: Period) -> str:
+        del period  # by state: whatever is pending and available now
+        issued = await in_batches(service().issue_due, ISSUE_BATCH, ISSUE_MAX_BATCHES)
+        return f"issued {issued} certificate(s)"
+
+    return [
+        Job(
+            ISSUE_DUE,
+            Schedule(timedelta(hours=1)),
+            issue_due,
+            description="issues the certificates held back by an award's availability date",
+            retry_after=timedelta(minutes=1),
+        )
+    ]
+
+
 class CertificateWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
@@ -101,3 +129,4 @@ class CertificateWiring(ModuleWiring):
     )
 
     subscriptions = providers.Singleton(_subscriptions, shared.joined_unit_of_work.provider, service.provider)
+    jobs = providers.Singleton(certificate_jobs, service.provider)

@@ -22,6 +22,7 @@ from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.progress.service import ProgressService
+from elearning_core.scheduling.service import Scheduler
 from elearning_core.video.service import VideoService
 
 
@@ -85,6 +86,12 @@ class Platform:
     def certificates(self) -> CertificateService:
         service: CertificateService = self.container.services.certificate()
         return service
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """Every module's scheduled jobs: ``run_now(name)`` runs one through the same claim as the replicas."""
+        scheduler: Scheduler = self.container.scheduling.scheduler()
+        return scheduler
 
     @property
     def events(self) -> InProcessEventTransport | None:

@@ -8,6 +8,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from elearning_adapters.events import CommitListener, Subscription
+from elearning_core.scheduling.model import Job
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -30,6 +31,8 @@ class ModuleWiring(containers.DeclarativeContainer):
     """``CommitListener``s: called in the committing process with a transaction's events."""
     closers: providers.Provider[list[Closer]] = providers.List()
     """Zero-argument coroutine functions that release the module's clients at shutdown."""
+    jobs: providers.Provider[list[Job]] = providers.List()
+    """``Job``s: the module's scheduled work (docs/scheduling.md), run by the one scheduler."""
 
 
 def module_wirings(container: Any) -> list[Any]:
@@ -54,3 +57,7 @@ def gather_commit_listeners(container: Any) -> list[CommitListener]:
 
 def gather_closers(container: Any) -> list[Closer]:
     return [c for wiring in module_wirings(container) for c in wiring.closers()]
+
+
+def gather_jobs(container: Any) -> list[Job]:
+    return [j for wiring in module_wirings(container) for j in wiring.jobs()]

@@ -12,6 +12,7 @@ from elearning_adapters.sql import (
     learning_path,
     outbox,
     progress,
+    scheduling,
     signing_keys,
     video,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "metadata",
     "outbox",
     "progress",
+    "scheduling",
     "signing_keys",
     "video",
 ]

@@ -214,7 +214,7 @@ class CertificateService:
     async def issue_due(self, limit: int = 500) -> int:
         """Issue the pending completions whose award has become available; how many were issued.
 
-        Run by ``elearning certificates issue-due`` (and, once issue 15 brings it, the scheduler)."""
+        Run hourly by the scheduled job ``certificates.issue-due``, and by ``elearning certificates issue-due``."""
         issued = 0
         async with self._uow() as uow:
             due = await uow.pending_certificates.due(self._clock.now(), limit)

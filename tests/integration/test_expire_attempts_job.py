@@ -1,5 +1,6 @@
-"""The sweeper `elearning serve` runs: attempts whose time ran out get submitted and graded
-without the learner coming back, and a failing round does not end the loop."""
+"""The scheduled job ``assessment.expire-attempts``, as `elearning serve` and the scheduler worker run it:
+attempts whose time ran out get submitted and graded without the learner coming back. (That a failing run
+does not end the loop, and that stopping finishes the run in hand: tests/unit/scheduling/test_runner.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 import pytest
 from dependency_injector import providers
 
-from elearning_adapters.assessment.sweeper import ExpiredAttemptSweeper
 from elearning_adapters.container import bootstrap
 from elearning_adapters.settings import Settings
 from elearning_core.assessment.commands import FixedSlotInput, QuestionInput, QuizSettings, SaveAnswer
@@ -34,9 +34,15 @@ async def _until(predicate: object, seconds: float = 10.0) -> None:
 
 
 @pytest.mark.asyncio
-async def test_the_sweeper_submits_and_grades_an_abandoned_timed_attempt(tmp_path: Path) -> None:
+async def test_the_scheduled_job_submits_and_grades_an_abandoned_timed_attempt(tmp_path: Path) -> None:
     clock = FixedClock(T0)
-    platform = await bootstrap(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'sweep.db'}", data_dir=tmp_path))
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'sweep.db'}",
+        data_dir=tmp_path,
+        attempt_sweep_seconds=60,
+        scheduler_tick_seconds=0.02,
+    )
+    platform = await bootstrap(settings)
     platform.container.adapters.clock.override(providers.Object(clock))
     try:
         service = platform.assessment
@@ -70,17 +76,19 @@ async def test_the_sweeper_submits_and_grades_an_abandoned_timed_attempt(tmp_pat
         view, _ = await service.start_attempt(who, quiz.id)
         await service.save_answer(who, view.attempt.id, question.id, SaveAnswer(response={"choice": "a"}))
 
-        sweeper = ExpiredAttemptSweeper(service, interval=0.05)
-        sweeper.start()
+        runner = platform.container.scheduling.runner()
+        runner.start()
         try:
-            await _until(lambda: _rounds_at_least(sweeper, 3))
+            await _until(lambda: _periods_done(platform, 1))
             staff_view = await _peek(platform, view.attempt.id)
             assert staff_view is AttemptStatus.IN_PROGRESS  # within its time: left alone
-            clock.advance(timedelta(seconds=631))  # past the limit and the grace
+            clock.advance(timedelta(seconds=631))  # past the limit and the grace: a later period
             await _until(lambda: _status_is(platform, view.attempt.id, AttemptStatus.GRADED))
+            await _until(lambda: _periods_done(platform, 2))
         finally:
-            await sweeper.stop()
-        assert sweeper.closed == 1
+            await runner.stop()
+        results = [o.result for o in runner.outcomes if o.job == "assessment.expire-attempts"]
+        assert results == ["closed 0 expired attempt(s)", "closed 1 expired attempt(s)"]
         (summary,) = (await service.list_attempts(who, quiz.id)).items
         assert summary.percent == 100.0
         assert summary.submitted_at is not None
@@ -88,8 +96,9 @@ async def test_the_sweeper_submits_and_grades_an_abandoned_timed_attempt(tmp_pat
         await platform.aclose()
 
 
-async def _rounds_at_least(sweeper: ExpiredAttemptSweeper, n: int) -> bool:
-    return sweeper.rounds >= n
+async def _periods_done(platform: object, n: int) -> bool:
+    runner = platform.container.scheduling.runner()  # type: ignore[attr-defined]
+    return sum(o.ok for o in runner.outcomes if o.job == "assessment.expire-attempts") >= n
 
 
 async def _peek(platform: object, attempt_id: object) -> AttemptStatus:
@@ -100,37 +109,3 @@ async def _peek(platform: object, attempt_id: object) -> AttemptStatus:
 
 async def _status_is(platform: object, attempt_id: object, status: AttemptStatus) -> bool:
     return await _peek(platform, attempt_id) is status
-
-
-class _FailingTwice:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def close_expired(self, limit: int = 500) -> int:
-        self.calls += 1
-        if self.calls <= 2:
-            raise ConnectionError("database unreachable")
-        return 0
-
-
-@pytest.mark.asyncio
-async def test_a_failing_round_does_not_end_the_loop_and_stop_ends_it() -> None:
-    closer = _FailingTwice()
-    sweeper = ExpiredAttemptSweeper(closer, interval=0.02)
-    sweeper.start()
-    try:
-        await _until(lambda: _calls_at_least(closer, 4))
-    finally:
-        await sweeper.stop()
-    calls = closer.calls
-    await asyncio.sleep(0.1)
-    assert closer.calls == calls  # stopped: no more rounds
-
-
-async def _calls_at_least(closer: _FailingTwice, n: int) -> bool:
-    return closer.calls >= n
-
-
-def test_the_interval_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="positive"):
-        ExpiredAttemptSweeper(_FailingTwice(), interval=0)

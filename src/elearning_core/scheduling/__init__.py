@@ -1,0 +1,1 @@
+"""Scheduled work: one scheduler for every module's periodic jobs, safe with several replicas."""
