@@ -38,7 +38,7 @@ def _metrics(port: int | None, host: str) -> list[str]:
 @handle_errors
 def relay(
     batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Events per batch.")] = 500,
-    idle_sleep: Annotated[float, typer.Option(min=0, help="Seconds to wait when the outbox is empty.")] = 0.5,
+    idle_sleep: Annotated[float, typer.Option(min=0, help="Seconds to wait when the outbox is empty.")] = 0.1,
     max_backoff: Annotated[float, typer.Option(min=0.01, help="Longest wait between failed rounds.")] = 30.0,
     delivery_timeout: Annotated[
         float, typer.Option(min=0.1, help="Seconds a batch may take to be acknowledged.")

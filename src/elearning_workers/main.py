@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     relay = commands.add_parser("relay", help="publish committed outbox events to Kafka")
     relay.add_argument("--batch-size", type=int, default=500)
-    relay.add_argument("--idle-sleep", type=float, default=0.5, help="seconds to wait when the outbox is empty")
+    relay.add_argument("--idle-sleep", type=float, default=0.1, help="seconds to wait when the outbox is empty")
     relay.add_argument("--max-backoff", type=float, default=30.0, help="longest wait between failed rounds")
     relay.add_argument(
         "--delivery-timeout", type=float, default=10.0, help="seconds a batch may take to be acknowledged"

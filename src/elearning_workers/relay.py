@@ -51,7 +51,7 @@ class OutboxRelay:
         database: Database,
         publisher: EventPublisher,
         batch_size: int = 500,
-        idle_sleep: float = 0.5,
+        idle_sleep: float = 0.1,
         max_backoff: float = 30.0,
         *,
         initial_backoff: float = 0.2,
@@ -66,6 +66,8 @@ class OutboxRelay:
         self._retention = Retention(self._store, retention, keep_inbox=inbox_retention)
         self._publisher = publisher
         self._batch_size = batch_size
+        # 0.1 s by default: an empty claim (one indexed query) ten times a second buys a committed event's
+        # way to Kafka ~200 ms on average (0.5 s put the Kafka completion-to-visible p99 around 1 s).
         self._idle_sleep = idle_sleep
         self._max_backoff = max_backoff
         self._initial_backoff = min(initial_backoff, max_backoff)
