@@ -10,6 +10,7 @@ from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._identity import IdentityWiring
 from elearning_adapters.container._learning_path import LearningPathWiring
+from elearning_adapters.container._payment import PaymentWiring
 from elearning_adapters.container._progress import ProgressWiring
 from elearning_adapters.container._shared import SharedWiring
 from elearning_adapters.container._video import VideoWiring
@@ -22,6 +23,7 @@ from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.video.service import VideoService
 
@@ -38,6 +40,7 @@ class Services(containers.DeclarativeContainer):
     progress = providers.Dependency(instance_of=ProgressService)
     learning_path = providers.Dependency(instance_of=LearningPathService)
     certificate = providers.Dependency(instance_of=CertificateService)
+    payment = providers.Dependency(instance_of=PaymentService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -86,6 +89,7 @@ class Container(containers.DeclarativeContainer):
     certificate = providers.Container(
         CertificateWiring, shared=adapters, settings=settings, outlines=course.catalog_queries
     )
+    payment = providers.Container(PaymentWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
         Services,
@@ -98,6 +102,7 @@ class Container(containers.DeclarativeContainer):
         progress=progress.service,
         learning_path=learning_path.service,
         certificate=certificate.service,
+        payment=payment.service,
     )
 
 

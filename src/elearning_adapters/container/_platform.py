@@ -21,6 +21,7 @@ from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.video.service import VideoService
 
@@ -84,6 +85,11 @@ class Platform:
     @property
     def certificates(self) -> CertificateService:
         service: CertificateService = self.container.services.certificate()
+        return service
+
+    @property
+    def payments(self) -> PaymentService:
+        service: PaymentService = self.container.services.payment()
         return service
 
     @property
