@@ -109,7 +109,8 @@ async def test_a_success_delivered_after_a_failure_wins_and_a_late_failure_chang
     assert late.json()["outcome"] == "no_effect"
     for payment_id in ("pay_a", "pay_b"):
         record = await api.platform.payments.record_of("fake", payment_id)
-        assert record is not None and record.status is PaymentStatus.SUCCEEDED
+        assert record is not None
+        assert record.status is PaymentStatus.SUCCEEDED
     inbox, _, types = await counts(api)
     assert inbox == 5
     assert types == ["payment.failed.v1", "payment.succeeded.v1", "payment.succeeded.v1"]
@@ -125,18 +126,24 @@ async def test_refunds_accumulate_whatever_the_order_of_their_webhooks(api: Api)
         "outcome"
     ] == "no_effect"
     record = await api.platform.payments.record_of("fake", "pay_r")
-    assert record is not None and record.refunded == 1500 and record.status is PaymentStatus.SUCCEEDED
+    assert record is not None
+    assert (record.refunded, record.status) == (1500, PaymentStatus.SUCCEEDED)
 
 
 async def test_stripe_events_with_a_rotated_secret_are_read_into_payment_events(api: Api) -> None:
     intent = {"id": "pi_123", "object": "payment_intent", "amount": 2500, "currency": "usd", "metadata": {}}
     failed = {**intent, "last_payment_error": {"code": "card_declined", "decline_code": "insufficient_funds"}}
-    response = await deliver(api, stripe_event("evt_s1", "payment_intent.payment_failed", failed), secret="whsec_stripe_old", path=STRIPE)
+    response = await deliver(
+        api, stripe_event("evt_s1", "payment_intent.payment_failed", failed), secret="whsec_stripe_old", path=STRIPE
+    )
     assert response.status_code == 200, response.text
-    response = await deliver(api, stripe_event("evt_s2", "customer.created", {"id": "cus_1"}), secret="whsec_stripe_new", path=STRIPE)
+    response = await deliver(
+        api, stripe_event("evt_s2", "customer.created", {"id": "cus_1"}), secret="whsec_stripe_new", path=STRIPE
+    )
     assert response.json()["outcome"] == "no_effect"
     record = await api.platform.payments.record_of("stripe", "pi_123")
-    assert record is not None and record.status is PaymentStatus.FAILED and record.decline_code == "insufficient_funds"
+    assert record is not None
+    assert (record.status, record.decline_code) == (PaymentStatus.FAILED, "insufficient_funds")
     assert record.amount.currency == "USD"
 
 

@@ -72,9 +72,7 @@ def verify_signature(
     if not matched:
         raise InvalidSignature("invalid-signature", "no signature matches the body under the endpoint's secret")
     if abs(now.timestamp() - int(timestamp)) > tolerance:
-        raise InvalidSignature(
-            "stale-signature", f"the signature's timestamp is more than {tolerance} s away from now"
-        )
+        raise InvalidSignature("stale-signature", f"the signature's timestamp is more than {tolerance} s away from now")
 
 
 Parser = Callable[[str, Mapping[str, Any]], GatewayEvent]

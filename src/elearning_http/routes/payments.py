@@ -40,7 +40,7 @@ _SIGNATURE = {
     "name": "Stripe-Signature",
     "in": "header",
     "required": False,
-    "description": "provider stripe: `t=<unix seconds>,v1=<hex HMAC-SHA256 of \"t.body\">[,v1=...]`; the fake "
+    "description": 'provider stripe: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">[,v1=...]`; the fake '
     "provider sends the same scheme in `Fake-Signature`",
     "schema": {"type": "string", "maxLength": 2000},
 }
