@@ -32,7 +32,13 @@ _BODY = {
             "schema": {
                 "type": "object",
                 "description": "The provider's event, exactly as it signed it (Stripe: an Event object)",
-            }
+            },
+            "example": {
+                "id": "evt_1QxExample",
+                "object": "event",
+                "type": "payment_intent.succeeded",
+                "data": {"object": {"id": "pi_1QxExample", "amount": 4900, "currency": "eur", "metadata": {}}},
+            },
         }
     },
 }
