@@ -124,63 +124,55 @@ _STRIPE_KINDS = {
 }
 
 
-def parse_stripe_event(provider: str, document: Mapping[str, Any]) -> GatewayEvent:
-    """A Stripe ``Event``: PaymentIntent outcomes, and ``charge.refunded`` (cumulative ``amount_refunded``)."""
+def _read(
+    provider: str,
+    document: Mapping[str, Any],
+    kinds: Mapping[str, WebhookKind],
+    obj: Any,
+    payment_id_field: str,
+    decline_code: Callable[[dict[str, Any]], Any],
+) -> GatewayEvent:
+    """The event in the platform's terms: ``obj`` is the payment (or refunded charge) the event is about."""
     event_id = _text(document.get("id"), "the event id")
     event_type = _text(document.get("type"), "the event type")
-    kind = _STRIPE_KINDS.get(event_type)
-    obj = document.get("data", {}).get("object", {})
+    kind = kinds.get(event_type)
     if kind is None or not isinstance(obj, dict):
         return GatewayEvent(provider, event_id, event_type, None, None, None, dict(document))
-    if kind is WebhookKind.REFUNDED:
-        payment_id = _text(obj.get("payment_intent"), "the refunded charge's payment_intent")
-        refunded = obj.get("amount_refunded")
-        return GatewayEvent(
-            provider,
-            event_id,
-            event_type,
-            kind,
-            payment_id,
-            _money(obj.get("amount"), obj.get("currency")),
-            dict(document),
-            metadata=_metadata(obj.get("metadata")),
-            refunded_total=refunded if isinstance(refunded, int) else 0,
-        )
-    error = obj.get("last_payment_error") or {}
+    refunded = obj.get("amount_refunded", 0)
     return GatewayEvent(
         provider,
         event_id,
         event_type,
         kind,
-        _text(obj.get("id"), "the payment intent id"),
+        _text(obj.get(payment_id_field), f"the payment's {payment_id_field}"),
         _money(obj.get("amount"), obj.get("currency")),
         dict(document),
         metadata=_metadata(obj.get("metadata")),
-        decline_code=(error.get("decline_code") or error.get("code")) if kind is WebhookKind.FAILED else None,
+        decline_code=decline_code(obj) if kind is WebhookKind.FAILED else None,
+        refunded_total=refunded if kind is WebhookKind.REFUNDED and isinstance(refunded, int) else 0,
     )
+
+
+def _stripe_decline(intent: dict[str, Any]) -> Any:
+    error = intent.get("last_payment_error") or {}
+    return error.get("decline_code") or error.get("code")
+
+
+def parse_stripe_event(provider: str, document: Mapping[str, Any]) -> GatewayEvent:
+    """A Stripe ``Event``: PaymentIntent outcomes (the decline code from ``last_payment_error``), and
+    ``charge.refunded`` (the charge's cumulative ``amount_refunded``, keyed by its ``payment_intent``)."""
+    obj = document.get("data", {}).get("object")
+    field = "payment_intent" if document.get("type") == "charge.refunded" else "id"
+    return _read(provider, document, _STRIPE_KINDS, obj, field, _stripe_decline)
+
+
+_FAKE_KINDS = {kind.value: kind for kind in WebhookKind}
 
 
 def parse_fake_event(provider: str, document: Mapping[str, Any]) -> GatewayEvent:
     """The fake provider's event: ``{"id", "type": "payment.succeeded"|..., "data": {"payment": {...}}}``."""
-    event_id = _text(document.get("id"), "the event id")
-    event_type = _text(document.get("type"), "the event type")
-    kind = WebhookKind(event_type) if event_type in set(WebhookKind) else None
-    payment = document.get("data", {}).get("payment", {})
-    if kind is None or not isinstance(payment, dict):
-        return GatewayEvent(provider, event_id, event_type, None, None, None, dict(document))
-    refunded = payment.get("amount_refunded", 0)
-    return GatewayEvent(
-        provider,
-        event_id,
-        event_type,
-        kind,
-        _text(payment.get("id"), "the payment id"),
-        _money(payment.get("amount"), payment.get("currency")),
-        dict(document),
-        metadata=_metadata(payment.get("metadata")),
-        decline_code=payment.get("decline_code") if kind is WebhookKind.FAILED else None,
-        refunded_total=refunded if isinstance(refunded, int) else 0,
-    )
+    obj = document.get("data", {}).get("payment")
+    return _read(provider, document, _FAKE_KINDS, obj, "id", lambda payment: payment.get("decline_code"))
 
 
 STRIPE_SIGNATURE_HEADER = "stripe-signature"
