@@ -128,6 +128,32 @@ class Settings(BaseSettings):
         max_length=200,
         description="The issuer name certificates (Open Badges 3.0 credentials) carry and their pages show",
     )
+    payments_provider: Literal["fake", "stripe"] = Field(
+        default="fake",
+        description="The payment gateway: fake (the embedded default, outcomes by test card number) or stripe",
+    )
+    stripe_api_key: SecretStr | None = Field(default=None, description="Stripe secret key (payments_provider=stripe)")
+    stripe_api_base: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Another Stripe API base URL, e.g. a local test server (localstripe); unset = Stripe's",
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The Stripe webhook endpoint's signing secret(s), comma-separated while one is rolled; "
+        "unset = POST /api/v1/webhooks/payments/stripe answers 404",
+    )
+    fake_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The fake provider's webhook signing secret(s), comma-separated; "
+        "unset = POST /api/v1/webhooks/payments/fake answers 404",
+    )
+    payments_webhook_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=86_400,
+        description="How far a webhook's signed timestamp may be from now, either side, before it is refused",
+    )
     oidc_providers: list[OidcProviderConfig] = Field(
         default_factory=list,
         description="Trusted external OpenID Connect providers, a JSON list of objects: name, issuer, client_id, "
@@ -381,6 +407,12 @@ class Settings(BaseSettings):
             )
         if self.cache == "redis" and not self.redis_url:
             raise ValueError("ELEARNING_CACHE=redis needs ELEARNING_REDIS_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _stripe_needs_a_key(self) -> Settings:
+        if self.payments_provider == "stripe" and self.stripe_api_key is None:
+            raise ValueError("ELEARNING_PAYMENTS_PROVIDER=stripe needs ELEARNING_STRIPE_API_KEY")
         return self
 
     @classmethod

@@ -45,6 +45,7 @@ from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
 from elearning_http.routes.learning_paths import LearningPathController, my_learning_paths
 from elearning_http.routes.mail_links import MailLinkController
+from elearning_http.routes.payments import PAYMENT_HANDLERS
 from elearning_http.routes.progress import ProgressController, my_progress
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
@@ -82,6 +83,8 @@ def create_app(
     progress_service = container.services.progress()
     learning_path_service = container.services.learning_path()
     certificate_service = container.services.certificate()
+    payment_service = container.services.payment()
+    webhook_endpoints = container.payment.webhook_endpoints()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -157,6 +160,7 @@ def create_app(
             LearningPathController,
             my_learning_paths,
             *CERTIFICATE_HANDLERS,
+            *PAYMENT_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -174,6 +178,8 @@ def create_app(
             "progress_service": Provide(lambda: progress_service, sync_to_thread=False),
             "learning_path_service": Provide(lambda: learning_path_service, sync_to_thread=False),
             "certificate_service": Provide(lambda: certificate_service, sync_to_thread=False),
+            "payment_service": Provide(lambda: payment_service, sync_to_thread=False),
+            "webhook_endpoints": Provide(lambda: webhook_endpoints, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

@@ -10,6 +10,7 @@ from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._identity import IdentityWiring
 from elearning_adapters.container._learning_path import LearningPathWiring
+from elearning_adapters.container._payment import PaymentWiring
 from elearning_adapters.container._progress import ProgressWiring
 from elearning_adapters.container._scheduling import SchedulingWiring
 from elearning_adapters.container._shared import SharedWiring
@@ -23,6 +24,7 @@ from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.video.service import VideoService
 
@@ -39,6 +41,7 @@ class Services(containers.DeclarativeContainer):
     progress = providers.Dependency(instance_of=ProgressService)
     learning_path = providers.Dependency(instance_of=LearningPathService)
     certificate = providers.Dependency(instance_of=CertificateService)
+    payment = providers.Dependency(instance_of=PaymentService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -88,6 +91,7 @@ class Container(containers.DeclarativeContainer):
     certificate = providers.Container(
         CertificateWiring, shared=adapters, settings=settings, outlines=course.catalog_queries
     )
+    payment = providers.Container(PaymentWiring, shared=adapters, settings=settings)
     # The one scheduler, over the jobs every module's wiring declares.
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
 
@@ -102,6 +106,7 @@ class Container(containers.DeclarativeContainer):
         progress=progress.service,
         learning_path=learning_path.service,
         certificate=certificate.service,
+        payment=payment.service,
     )
 
 

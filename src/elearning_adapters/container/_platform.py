@@ -21,6 +21,7 @@ from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.scheduling.service import Scheduler
 from elearning_core.video.service import VideoService
@@ -92,6 +93,11 @@ class Platform:
         """Every module's scheduled jobs: ``run_now(name)`` runs one through the same claim as the replicas."""
         scheduler: Scheduler = self.container.scheduling.scheduler()
         return scheduler
+
+    @property
+    def payments(self) -> PaymentService:
+        service: PaymentService = self.container.services.payment()
+        return service
 
     @property
     def events(self) -> InProcessEventTransport | None:

@@ -53,6 +53,7 @@ from elearning_adapters.sql.learning_path import (
     SqlPathEnrollmentRepository,
 )
 from elearning_adapters.sql.outbox import append_to_outbox
+from elearning_adapters.sql.payment import SqlPaymentRecords, SqlWebhookInbox
 from elearning_adapters.sql.progress import SqlProgressRepository
 from elearning_adapters.sql.video import (
     SqlCaptionRepository,
@@ -66,6 +67,7 @@ from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
 from elearning_core.learning_path.ports import LearningPathUnitOfWork
+from elearning_core.payment.ports import PaymentUnitOfWork
 from elearning_core.progress.ports import ProgressUnitOfWork
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
@@ -94,6 +96,7 @@ class SqlUnitOfWork(
     ProgressUnitOfWork,
     LearningPathUnitOfWork,
     CertificateUnitOfWork,
+    PaymentUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
 
@@ -144,6 +147,8 @@ class SqlUnitOfWork(
     credentials: SqlCredentialRepository
     pending_certificates: SqlPendingCompletions
     credential_signer: SqlCredentialSigner
+    payment_webhooks: SqlWebhookInbox
+    payment_records: SqlPaymentRecords
 
     def __init__(
         self,
@@ -237,6 +242,8 @@ class SqlUnitOfWork(
         self.credentials = SqlCredentialRepository(conn)
         self.pending_certificates = SqlPendingCompletions(conn)
         self.credential_signer = SqlCredentialSigner(self._credential_keys, conn)
+        self.payment_webhooks = SqlWebhookInbox(conn)
+        self.payment_records = SqlPaymentRecords(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -268,6 +275,7 @@ class SqlUnitOfWork(
         aggregates.extend(self.progress.seen())
         aggregates.extend([*self.learning_paths.seen(), *self.path_enrollments.seen()])
         aggregates.extend(self.credentials.seen())  # written when added (their conflicts are found there)
+        aggregates.extend(self.payment_records.seen())  # written when saved
         try:
             await self.courses.flush()
             await self.users.flush()

@@ -1,0 +1,1 @@
+"""Payment gateway adapters (fake, Stripe) and the signed webhooks they send."""
