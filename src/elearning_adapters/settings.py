@@ -128,6 +128,15 @@ class Settings(BaseSettings):
         max_length=200,
         description="The issuer name certificates (Open Badges 3.0 credentials) carry and their pages show",
     )
+    billing_seller_country: str = Field(
+        default="DE",
+        pattern=r"^[A-Z]{2}$",
+        description="The seller's country (ISO 3166-1 alpha-2): decides EU VAT and reverse charge on invoices",
+    )
+    billing_seller_name: str = Field(
+        default="E-learning platform", min_length=1, max_length=200, description="The seller named on invoices"
+    )
+    billing_seller_address: str = Field(default="", max_length=1000, description="The seller's address on invoices")
     oidc_providers: list[OidcProviderConfig] = Field(
         default_factory=list,
         description="Trusted external OpenID Connect providers, a JSON list of objects: name, issuer, client_id, "

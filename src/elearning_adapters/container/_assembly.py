@@ -5,6 +5,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from elearning_adapters.container._assessment import AssessmentWiring
+from elearning_adapters.container._billing import BillingWiring
 from elearning_adapters.container._certificate import CertificateWiring
 from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
@@ -17,6 +18,7 @@ from elearning_adapters.container._wiring import gather_commit_listeners, gather
 from elearning_adapters.settings import Settings
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
+from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
@@ -38,6 +40,7 @@ class Services(containers.DeclarativeContainer):
     progress = providers.Dependency(instance_of=ProgressService)
     learning_path = providers.Dependency(instance_of=LearningPathService)
     certificate = providers.Dependency(instance_of=CertificateService)
+    billing = providers.Dependency(instance_of=BillingService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -86,6 +89,7 @@ class Container(containers.DeclarativeContainer):
     certificate = providers.Container(
         CertificateWiring, shared=adapters, settings=settings, outlines=course.catalog_queries
     )
+    billing = providers.Container(BillingWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
         Services,
@@ -98,6 +102,7 @@ class Container(containers.DeclarativeContainer):
         progress=progress.service,
         learning_path=learning_path.service,
         certificate=certificate.service,
+        billing=billing.service,
     )
 
 

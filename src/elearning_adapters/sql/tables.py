@@ -2,6 +2,7 @@
 
 from elearning_adapters.sql import (
     assessment,
+    billing,
     certificate,
     course,
     dead_letters,
@@ -19,6 +20,7 @@ from elearning_adapters.sql.engine import metadata
 
 __all__ = [
     "assessment",
+    "billing",
     "certificate",
     "course",
     "dead_letters",

@@ -20,6 +20,12 @@ from elearning_adapters.sql.assessment import (
     SqlQuizRepository,
     is_attempt_key_violation,
 )
+from elearning_adapters.sql.billing import (
+    SqlCreditNoteRepository,
+    SqlInvoiceNumbers,
+    SqlInvoiceRepository,
+    SqlLedger,
+)
 from elearning_adapters.sql.certificate import (
     ACTIVE_EXISTS,
     SqlAwardRepository,
@@ -62,6 +68,7 @@ from elearning_adapters.sql.video import (
 )
 from elearning_core.assessment.ports import AssessmentUnitOfWork, AttemptExists
 from elearning_core.auth.ports import AuthUnitOfWork
+from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
@@ -94,6 +101,7 @@ class SqlUnitOfWork(
     ProgressUnitOfWork,
     LearningPathUnitOfWork,
     CertificateUnitOfWork,
+    BillingUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
 
@@ -144,6 +152,10 @@ class SqlUnitOfWork(
     credentials: SqlCredentialRepository
     pending_certificates: SqlPendingCompletions
     credential_signer: SqlCredentialSigner
+    invoices: SqlInvoiceRepository
+    credit_notes: SqlCreditNoteRepository
+    invoice_numbers: SqlInvoiceNumbers
+    ledger: SqlLedger
 
     def __init__(
         self,
@@ -237,6 +249,10 @@ class SqlUnitOfWork(
         self.credentials = SqlCredentialRepository(conn)
         self.pending_certificates = SqlPendingCompletions(conn)
         self.credential_signer = SqlCredentialSigner(self._credential_keys, conn)
+        self.invoices = SqlInvoiceRepository(conn)
+        self.credit_notes = SqlCreditNoteRepository(conn)
+        self.invoice_numbers = SqlInvoiceNumbers(conn)
+        self.ledger = SqlLedger(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -268,6 +284,7 @@ class SqlUnitOfWork(
         aggregates.extend(self.progress.seen())
         aggregates.extend([*self.learning_paths.seen(), *self.path_enrollments.seen()])
         aggregates.extend(self.credentials.seen())  # written when added (their conflicts are found there)
+        aggregates.extend([*self.invoices.seen(), *self.credit_notes.seen()])  # written when added, too
         try:
             await self.courses.flush()
             await self.users.flush()
