@@ -2,13 +2,17 @@
 note, and the reads (a customer's invoices, the export, revenue per month, balances).
 
 Every use case that moves money posts its ledger transaction in the same unit of work as the
-document it issues, so the books and the documents cannot disagree. Rendering and storing the
-printable documents happens after the commit: a failure there leaves the invoice issued and is
-repaired by asking for the document again (``document`` renders and stores what is missing).
+document it issues, so the books and the documents cannot disagree. The printable documents are
+rendered and stored after the commit, by the ``billing-documents`` subscription to the issue events
+(``keep_documents``): a PDF costs tens of milliseconds of CPU, which the issuing request, holding
+its series' number until it commits, must not spend. A document asked for before that (or whose
+storing failed) is rendered and stored then (``document``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import logging
 import re
 import uuid
@@ -53,7 +57,7 @@ from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
 from elearning_core.shared.ids import new_uuid
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, iso_time, scope_of
-from elearning_core.shared.ports import Policy, Principal, require
+from elearning_core.shared.ports import SYSTEM, Policy, Principal, require
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +151,6 @@ class BillingService:
             await uow.invoices.add(invoice)
             await self._post(uow, f"invoice:{invoice.id}", PostingKind.INVOICE, now, invoice_entries(invoice))
             await uow.commit()
-        await self._keep(Document(invoice, None, self.config.seller_name, self.config.seller_address))
         return invoice
 
     async def record_payment(self, actor: Principal, cmd: RecordPayment) -> InvoiceAccount:
@@ -205,8 +208,20 @@ class BillingService:
                 key = refund_key or f"refund:{note.id}"
                 await self._post(uow, key, PostingKind.REFUND, now, refund_entries(invoice.id, refunded))
             await uow.commit()
-        await self._keep(Document(invoice, note, self.config.seller_name, self.config.seller_address))
         return RefundOutcome(note, refunded)
+
+    async def keep_documents(self, invoice_id: uuid.UUID, credit_note: str | None = None) -> None:
+        """Render and store an issued invoice's (or one of its credit notes') HTML and PDF: the
+        ``billing-documents`` subscription's work. Storing again replaces the same bytes, so a
+        redelivered event does no harm."""
+        invoice, notes = await self.invoice(SYSTEM, invoice_id)
+        await self._keep(self._document(invoice, notes, credit_note))
+
+    def joined(self, uow: Callable[[], BillingUnitOfWork]) -> BillingService:
+        """The same service over another unit-of-work factory (an event handler's own transaction)."""
+        service = copy.copy(self)
+        service._uow = uow
+        return service
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -251,19 +266,22 @@ class BillingService:
     ) -> bytes:
         """A stored document (rendered and stored now if it is missing), for its customer or billing staff."""
         invoice, notes = await self.invoice(actor, invoice_id)
+        document = self._document(invoice, notes, credit_note)
+        stored = await self._store.get(document_key(document.number, kind))
+        if stored is not None:
+            return stored
+        await self._keep(document)
+        return await asyncio.to_thread(self._render, document, kind)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _document(self, invoice: Invoice, notes: list[CreditNote], credit_note: str | None) -> Document:
         note = None
         if credit_note is not None:
             note = next((n for n in notes if n.number == credit_note), None)
             if note is None:
                 raise NotFound("credit note", credit_note)
-        document = Document(invoice, note, self.config.seller_name, self.config.seller_address)
-        stored = await self._store.get(document_key(document.number, kind))
-        if stored is not None:
-            return stored
-        await self._keep(document)
-        return self._render(document, kind)
-
-    # -- helpers -------------------------------------------------------------------------------
+        return Document(invoice, note, self.config.seller_name, self.config.seller_address)
 
     def _may_read(self, actor: Principal, invoice: Invoice) -> bool:
         if actor.user_id is not None and actor.user_id == invoice.customer_id:
@@ -288,10 +306,13 @@ class BillingService:
         return self._printer.pdf(document) if kind == "pdf" else self._printer.html(document).encode()
 
     async def _keep(self, document: Document) -> None:
-        """Render and store both forms; a failure is logged, not raised (the money facts are committed)."""
+        """Render (in a worker thread: a PDF takes tens of milliseconds of CPU, which would hold up every
+        other request of the process) and store both forms; a failure is logged, not raised (the money
+        facts are committed)."""
         try:
             for kind in ("html", "pdf"):
-                await self._store.put(document_key(document.number, kind), self._render(document, kind))
+                rendered = await asyncio.to_thread(self._render, document, kind)
+                await self._store.put(document_key(document.number, kind), rendered)
         except Exception:
             log.exception(
                 "could not store the documents of %s; they are rendered again when asked for", document.number

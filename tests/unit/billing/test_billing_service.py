@@ -72,6 +72,8 @@ async def test_an_invoice_is_numbered_taxed_booked_and_kept(store: BillingStore,
     assert invoice.gross.amount == 6999
     assert invoice.net + invoice.tax_total == invoice.gross
     assert [e.type for e in store.outbox] == ["billing.invoice_issued.v1"] * 2
+    assert documents.files == {}  # rendered after the commit, by the billing-documents subscription
+    await service.keep_documents(invoice.id)
     assert documents.files[document_key(invoice.number, "pdf")].startswith(b"%PDF-")
     assert b"69.99 EUR" in documents.files[document_key(invoice.number, "html")]
     balances = {b.account: b.amount for b in await service.balances(ADMIN)}
