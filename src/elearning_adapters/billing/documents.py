@@ -54,9 +54,11 @@ def _rows(document: Document) -> tuple[str, list[tuple[str, str, str, str, str, 
 
 
 class DocumentRenderer(DocumentPrinter):
-    def __init__(self, font_dir: Path = DEJAVU) -> None:
+    def __init__(self, font_dir: Path = DEJAVU, *, compress: bool = True) -> None:
+        """``compress=False`` leaves the page streams readable (tests read the text of a core-font PDF)."""
         regular, bold = font_dir / "DejaVuSans.ttf", font_dir / "DejaVuSans-Bold.ttf"
         self._fonts = (regular, bold) if regular.is_file() and bold.is_file() else None
+        self._compress = compress
 
     def html(self, document: Document) -> str:
         invoice, e = document.invoice, html.escape
@@ -87,6 +89,7 @@ class DocumentRenderer(DocumentPrinter):
         title, rows, totals = _rows(document)
         invoice = document.invoice
         pdf = FPDF(format="A4")
+        pdf.set_compression(self._compress)
         pdf.set_title(title)
         pdf.set_creator(document.seller_name)
         pdf.add_page()

@@ -124,12 +124,16 @@ class Money:
             parts[index] += 1
         return [Money(sign * p, self.currency) for p in parts]
 
-    def format(self) -> str:
-        """``12.34 EUR``: the amount in major units, for documents and tables (never parsed back)."""
+    def decimal(self) -> str:
+        """``12.34``: the amount in major units as exact decimal text (exports, documents)."""
         exponent = MINOR_UNITS[self.currency]
         sign = "-" if self.amount < 0 else ""
         whole, minor = divmod(abs(self.amount), 10**exponent)
-        return f"{sign}{whole}.{minor:0{exponent}d} {self.currency}" if exponent else f"{sign}{whole} {self.currency}"
+        return f"{sign}{whole}.{minor:0{exponent}d}" if exponent else f"{sign}{whole}"
+
+    def format(self) -> str:
+        """``12.34 EUR``: the amount in major units with its currency, for documents and tables."""
+        return f"{self.decimal()} {self.currency}"
 
 
 def total(amounts: Sequence[Money], currency: str) -> Money:
