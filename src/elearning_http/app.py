@@ -38,6 +38,7 @@ from elearning_http.openapi import fix_options_allow, render_plugins
 from elearning_http.overload import OverloadLayers
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
+from elearning_http.routes.billing import BILLING_HANDLERS
 from elearning_http.routes.certificates import CERTIFICATE_HANDLERS
 from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
@@ -80,6 +81,7 @@ def create_app(
     progress_service = container.services.progress()
     learning_path_service = container.services.learning_path()
     certificate_service = container.services.certificate()
+    billing_service = container.services.billing()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -158,6 +160,7 @@ def create_app(
             LearningPathController,
             my_learning_paths,
             *CERTIFICATE_HANDLERS,
+            *BILLING_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -175,6 +178,7 @@ def create_app(
             "progress_service": Provide(lambda: progress_service, sync_to_thread=False),
             "learning_path_service": Provide(lambda: learning_path_service, sync_to_thread=False),
             "certificate_service": Provide(lambda: certificate_service, sync_to_thread=False),
+            "billing_service": Provide(lambda: billing_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),
