@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from elearning_core.billing.events import CreditNoteIssued, InvoiceIssued
 from elearning_core.billing.money import Money, mul_div_half_up, total
@@ -154,8 +155,38 @@ class LineSpec:
     reference: str = ""
 
 
+class _Priced(Protocol):
+    @property
+    def net(self) -> Money: ...
+
+    @property
+    def tax(self) -> Money: ...
+
+    @property
+    def gross(self) -> Money: ...
+
+
+class Totals:
+    """The totals of a document (an invoice, a credit note): always the sums of its lines."""
+
+    currency: str
+    lines: Sequence[_Priced]
+
+    @property
+    def net(self) -> Money:
+        return total([line.net for line in self.lines], self.currency)
+
+    @property
+    def tax_total(self) -> Money:
+        return total([line.tax for line in self.lines], self.currency)
+
+    @property
+    def gross(self) -> Money:
+        return total([line.gross for line in self.lines], self.currency)
+
+
 @dataclass
-class Invoice(RecordsEvents):
+class Invoice(Totals, RecordsEvents):
     id: uuid.UUID
     number: str
     series: str
@@ -169,18 +200,6 @@ class Invoice(RecordsEvents):
     lines: tuple[InvoiceLine, ...]
     issued_at: datetime
     _events: list[DomainEvent] = field(default_factory=list, repr=False, compare=False)
-
-    @property
-    def net(self) -> Money:
-        return total([line.net for line in self.lines], self.currency)
-
-    @property
-    def tax_total(self) -> Money:
-        return total([line.tax for line in self.lines], self.currency)
-
-    @property
-    def gross(self) -> Money:
-        return total([line.gross for line in self.lines], self.currency)
 
     @classmethod
     def issue(
@@ -279,7 +298,7 @@ class OverCredit(Conflict):
 
 
 @dataclass
-class CreditNote(RecordsEvents):
+class CreditNote(Totals, RecordsEvents):
     id: uuid.UUID
     number: str
     invoice_id: uuid.UUID
@@ -290,18 +309,6 @@ class CreditNote(RecordsEvents):
     lines: tuple[CreditLine, ...]
     issued_at: datetime
     _events: list[DomainEvent] = field(default_factory=list, repr=False, compare=False)
-
-    @property
-    def net(self) -> Money:
-        return total([line.net for line in self.lines], self.currency)
-
-    @property
-    def tax_total(self) -> Money:
-        return total([line.tax for line in self.lines], self.currency)
-
-    @property
-    def gross(self) -> Money:
-        return total([line.gross for line in self.lines], self.currency)
 
     @classmethod
     def against(
