@@ -185,8 +185,10 @@ class BillingService:
         require(self._policy, actor, MANAGE)
         async with self._uow() as uow:
             invoice = await self._invoice(uow, cmd.invoice_id)
-            refund_key = f"refund:{cmd.refund_ref}" if cmd.refund_ref else None
-            if refund_key is not None and await uow.ledger.posted(refund_key):
+            # A refund reference names the credit note's posting too: a repeat is refused even when the
+            # invoice was unpaid (nothing paid back, so no ``refund:`` posting to find).
+            credit_key = f"credit:{cmd.refund_ref}" if cmd.refund_ref else None
+            if credit_key is not None and await uow.ledger.posted(credit_key):
                 raise DuplicatePosting(f"refund {cmd.refund_ref} is already recorded")
             earlier = await uow.credit_notes.of_invoice(invoice.id)
             account = await uow.ledger.invoice_account(invoice.id, invoice.currency)
@@ -202,10 +204,11 @@ class BillingService:
                 at=now,
             )
             await uow.credit_notes.add(note)
-            await self._post(uow, f"credit:{note.id}", PostingKind.CREDIT_NOTE, now, credit_note_entries(note))
+            entries = credit_note_entries(note)
+            await self._post(uow, credit_key or f"credit:{note.id}", PostingKind.CREDIT_NOTE, now, entries)
             refunded = Money(max(0, min(note.gross.amount, account.paid)), invoice.currency)
             if refunded.amount:
-                key = refund_key or f"refund:{note.id}"
+                key = f"refund:{cmd.refund_ref or note.id}"
                 await self._post(uow, key, PostingKind.REFUND, now, refund_entries(invoice.id, refunded))
             await uow.commit()
         return RefundOutcome(note, refunded)

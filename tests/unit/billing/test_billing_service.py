@@ -195,6 +195,18 @@ async def test_a_customer_reads_their_invoices_and_nobody_elses(store: BillingSt
         await service.revenue(learner, "2026-01")
 
 
+async def test_a_refund_reference_is_recorded_once_even_on_an_unpaid_invoice(
+    store: BillingStore, clock: FixedClock
+) -> None:
+    service = a_billing_service(store, clock)
+    invoice = await service.issue_invoice(ADMIN, an_order(uuid.uuid4()))
+    outcome = await service.refund(ADMIN, Refund(invoice_id=invoice.id, amount=100, reason="r", refund_ref="re_9"))
+    assert outcome.refunded.amount == 0  # nothing was paid: nothing goes back
+    with pytest.raises(DuplicatePosting):
+        await service.refund(ADMIN, Refund(invoice_id=invoice.id, amount=100, reason="r", refund_ref="re_9"))
+    assert len(store.credit_notes) == 1
+
+
 def test_month_ranges() -> None:
     start, end = month_range("2026-12")
     assert (start.year, start.month, end.year, end.month) == (2026, 12, 2027, 1)
