@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.assessment import ASSESSMENT_TABLES
+from elearning_adapters.sql.billing import BILLING_TABLES
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.identity import IDENTITY_TABLES
 from elearning_adapters.sql.learning_path import LEARNING_PATH_TABLES
@@ -37,6 +38,7 @@ IN_CI = bool(os.environ.get("CI"))
 # in memory, and tokens it signs must keep verifying after a test empties the tables.
 ALL_TABLES = (
     *PAYMENT_TABLES,
+    *BILLING_TABLES,
     *PROGRESS_TABLES,
     *LEARNING_PATH_TABLES,
     *ASSESSMENT_TABLES,

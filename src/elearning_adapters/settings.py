@@ -154,6 +154,15 @@ class Settings(BaseSettings):
         le=86_400,
         description="How far a webhook's signed timestamp may be from now, either side, before it is refused",
     )
+    billing_seller_country: str = Field(
+        default="DE",
+        pattern=r"^[A-Z]{2}$",
+        description="The seller's country (ISO 3166-1 alpha-2): decides EU VAT and reverse charge on invoices",
+    )
+    billing_seller_name: str = Field(
+        default="E-learning platform", min_length=1, max_length=200, description="The seller named on invoices"
+    )
+    billing_seller_address: str = Field(default="", max_length=1000, description="The seller's address on invoices")
     oidc_providers: list[OidcProviderConfig] = Field(
         default_factory=list,
         description="Trusted external OpenID Connect providers, a JSON list of objects: name, issuer, client_id, "

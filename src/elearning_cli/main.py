@@ -84,6 +84,12 @@ GROUPS: dict[str, _Entry] = {
         "app",
         "Set awards, list and revoke certificates, issue those waiting for an award's date, verify a certificate file.",
     ),
+    "invoices": _Entry(
+        "elearning_cli.billing", "invoices_app", "Export the invoices issued in a period (table, JSON, CSV)."
+    ),
+    "billing": _Entry(
+        "elearning_cli.billing", "billing_app", "The ledger's figures: revenue per course and month, balances."
+    ),
 }
 """Every top-level command, in the order ``elearning --help`` lists them, with the help line it shows there.
 

@@ -40,6 +40,7 @@ from elearning_http.page_memo import STATE_KEY as PAGE_MEMO_STATE_KEY
 from elearning_http.page_memo import PageMemo
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
+from elearning_http.routes.billing import BILLING_HANDLERS
 from elearning_http.routes.certificates import CERTIFICATE_HANDLERS
 from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
@@ -85,6 +86,7 @@ def create_app(
     certificate_service = container.services.certificate()
     payment_service = container.services.payment()
     webhook_endpoints = container.payment.webhook_endpoints()
+    billing_service = container.services.billing()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -161,6 +163,7 @@ def create_app(
             my_learning_paths,
             *CERTIFICATE_HANDLERS,
             *PAYMENT_HANDLERS,
+            *BILLING_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -180,6 +183,7 @@ def create_app(
             "certificate_service": Provide(lambda: certificate_service, sync_to_thread=False),
             "payment_service": Provide(lambda: payment_service, sync_to_thread=False),
             "webhook_endpoints": Provide(lambda: webhook_endpoints, sync_to_thread=False),
+            "billing_service": Provide(lambda: billing_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dependency_injector import providers
 
 from elearning_adapters.container import ModuleWiring, Platform, bootstrap, build_container, close_adapters
+from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
@@ -18,6 +19,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
+from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.commands import CreateCourse
 from elearning_core.course.events import CourseCreated
@@ -61,7 +63,15 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
     # The one line a module adds to the assembly (here on the instance; in _assembly.py on the class).
     container.notes = providers.Container(NotesWiring, shared=container.adapters, settings=container.settings)
 
-    everyone = [CATALOG_CACHE, ENROLLMENT_COMPLETION, VIDEO_PROCESSING, *PATH_CONSUMERS, PROGRESS, CERTIFICATES]
+    everyone = [
+        CATALOG_CACHE,
+        ENROLLMENT_COMPLETION,
+        VIDEO_PROCESSING,
+        *PATH_CONSUMERS,
+        PROGRESS,
+        CERTIFICATES,
+        BILLING_DOCUMENTS,
+    ]
     assert [s.name for s in container.adapters.subscriptions()] == [*everyone, "notes"]
     transport = container.adapters.event_transport()
     assert transport is not None
@@ -87,6 +97,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.progress.subscriptions()] == [PROGRESS]
         assert [s.name for s in container.learning_path.subscriptions()] == PATH_CONSUMERS
         assert [s.name for s in container.certificate.subscriptions()] == [CERTIFICATES]
+        assert [s.name for s in container.billing.subscriptions()] == [BILLING_DOCUMENTS]
         assert container.adapters.subscriptions() == [
             *container.course.subscriptions(),
             *container.enrollment.subscriptions(),
@@ -94,6 +105,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
             *container.learning_path.subscriptions(),
             *container.progress.subscriptions(),
             *container.certificate.subscriptions(),
+            *container.billing.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
     finally:
@@ -111,6 +123,7 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
             *PATH_CONSUMERS,
             PROGRESS,
             CERTIFICATES,
+            BILLING_DOCUMENTS,
         ]
     finally:
         await close_adapters(container)
@@ -129,6 +142,7 @@ async def test_the_platform_exposes_every_service_the_same_way_from_its_containe
             "progress": (ProgressService, services.progress),
             "learning_paths": (LearningPathService, services.learning_path),
             "certificates": (CertificateService, services.certificate),
+            "billing": (BillingService, services.billing),
         }
         for name, (kind, provider) in expected.items():
             assert isinstance(getattr(type(platform), name), property), name

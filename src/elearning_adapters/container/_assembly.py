@@ -5,6 +5,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from elearning_adapters.container._assessment import AssessmentWiring
+from elearning_adapters.container._billing import BillingWiring
 from elearning_adapters.container._certificate import CertificateWiring
 from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
@@ -19,6 +20,7 @@ from elearning_adapters.container._wiring import gather_commit_listeners, gather
 from elearning_adapters.settings import Settings
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
+from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
@@ -42,6 +44,7 @@ class Services(containers.DeclarativeContainer):
     learning_path = providers.Dependency(instance_of=LearningPathService)
     certificate = providers.Dependency(instance_of=CertificateService)
     payment = providers.Dependency(instance_of=PaymentService)
+    billing = providers.Dependency(instance_of=BillingService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -94,6 +97,7 @@ class Container(containers.DeclarativeContainer):
     payment = providers.Container(PaymentWiring, shared=adapters, settings=settings)
     # The one scheduler, over the jobs every module's wiring declares.
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
+    billing = providers.Container(BillingWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
         Services,
@@ -107,6 +111,7 @@ class Container(containers.DeclarativeContainer):
         learning_path=learning_path.service,
         certificate=certificate.service,
         payment=payment.service,
+        billing=billing.service,
     )
 
 

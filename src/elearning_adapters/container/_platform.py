@@ -16,6 +16,7 @@ from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
+from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
@@ -97,6 +98,11 @@ class Platform:
     @property
     def payments(self) -> PaymentService:
         service: PaymentService = self.container.services.payment()
+        return service
+
+    @property
+    def billing(self) -> BillingService:
+        service: BillingService = self.container.services.billing()
         return service
 
     @property

@@ -2,6 +2,7 @@
 
 from elearning_adapters.sql import (
     assessment,
+    billing,
     certificate,
     course,
     dead_letters,
@@ -21,6 +22,7 @@ from elearning_adapters.sql.engine import metadata
 
 __all__ = [
     "assessment",
+    "billing",
     "certificate",
     "course",
     "dead_letters",

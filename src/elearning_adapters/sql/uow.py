@@ -20,6 +20,12 @@ from elearning_adapters.sql.assessment import (
     SqlQuizRepository,
     is_attempt_key_violation,
 )
+from elearning_adapters.sql.billing import (
+    SqlCreditNoteRepository,
+    SqlInvoiceNumbers,
+    SqlInvoiceRepository,
+    SqlLedger,
+)
 from elearning_adapters.sql.certificate import (
     ACTIVE_EXISTS,
     SqlAwardRepository,
@@ -63,6 +69,7 @@ from elearning_adapters.sql.video import (
 )
 from elearning_core.assessment.ports import AssessmentUnitOfWork, AttemptExists
 from elearning_core.auth.ports import AuthUnitOfWork
+from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
@@ -97,6 +104,7 @@ class SqlUnitOfWork(
     LearningPathUnitOfWork,
     CertificateUnitOfWork,
     PaymentUnitOfWork,
+    BillingUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
 
@@ -149,6 +157,10 @@ class SqlUnitOfWork(
     credential_signer: SqlCredentialSigner
     payment_webhooks: SqlWebhookInbox
     payment_records: SqlPaymentRecords
+    invoices: SqlInvoiceRepository
+    credit_notes: SqlCreditNoteRepository
+    invoice_numbers: SqlInvoiceNumbers
+    ledger: SqlLedger
 
     def __init__(
         self,
@@ -244,6 +256,10 @@ class SqlUnitOfWork(
         self.credential_signer = SqlCredentialSigner(self._credential_keys, conn)
         self.payment_webhooks = SqlWebhookInbox(conn)
         self.payment_records = SqlPaymentRecords(conn)
+        self.invoices = SqlInvoiceRepository(conn)
+        self.credit_notes = SqlCreditNoteRepository(conn)
+        self.invoice_numbers = SqlInvoiceNumbers(conn)
+        self.ledger = SqlLedger(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -276,6 +292,7 @@ class SqlUnitOfWork(
         aggregates.extend([*self.learning_paths.seen(), *self.path_enrollments.seen()])
         aggregates.extend(self.credentials.seen())  # written when added (their conflicts are found there)
         aggregates.extend(self.payment_records.seen())  # written when saved
+        aggregates.extend([*self.invoices.seen(), *self.credit_notes.seen()])  # written when added, too
         try:
             await self.courses.flush()
             await self.users.flush()

@@ -111,12 +111,13 @@ class Permission(enum.StrEnum):
     USER_MANAGE = "user.manage"
     ORGANIZATION_MANAGE = "organization.manage"
     ROLE_GRANT = "role.grant"
+    BILLING_MANAGE = "billing.manage"
 
 
 _COURSE_STAFF = frozenset({Permission.COURSE_VIEW_UNPUBLISHED, Permission.GRADE_VIEW_ALL, Permission.GRADE_EDIT})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PLATFORM_ADMIN: frozenset(Permission),
-    Role.ORGANIZATION_ADMIN: frozenset(Permission) - {Permission.ORGANIZATION_MANAGE},
+    Role.ORGANIZATION_ADMIN: frozenset(Permission) - {Permission.ORGANIZATION_MANAGE, Permission.BILLING_MANAGE},
     Role.INSTRUCTOR: _COURSE_STAFF
     | {
         Permission.COURSE_CREATE,

@@ -33,6 +33,7 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("path", "token"): "The signed media token from `GET /api/v1/videos/{video_id}/playback`",
     ("path", "file_path"): "The file in the video's HLS ladder or captions (`hls/master.m3u8`)",
     ("path", "credential_id"): "The certificate's id (its credential's verification URL ends with it)",
+    ("path", "invoice_id"): "The invoice's id",
     ("path", "kid"): "The credential key's id, the last segment of a credential's JOSE `kid`",
     # lists
     ("query", "limit"): "Most items in the page",

@@ -1,0 +1,1 @@
+"""Billing adapters: the table-based tax policy, invoice documents (HTML and PDF) and their store."""

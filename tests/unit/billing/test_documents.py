@@ -1,0 +1,79 @@
+"""The printable invoice and credit note: HTML with every value escaped, and a PDF whose text holds
+the number, the lines and the totals."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+from elearning_adapters.billing.documents import DocumentRenderer
+from elearning_adapters.billing.tax import REVERSE_CHARGE_NOTE
+from elearning_core.billing.model import (
+    BillingProfile,
+    CountryEvidence,
+    CreditNote,
+    EvidenceKind,
+    Invoice,
+    LineSpec,
+    TaxDecision,
+    TaxTreatment,
+)
+from elearning_core.billing.money import Money
+from elearning_core.billing.ports import Document
+from tests.fakes import T0
+
+
+def an_invoice(name: str = "Ada <script>", tax: TaxDecision | None = None) -> Invoice:
+    profile = BillingProfile(
+        name, "1 Road", "FR", (CountryEvidence(EvidenceKind.BILLING_ADDRESS, "FR"),), "FR12345678901"
+    )
+    return Invoice.issue(
+        id=uuid.uuid4(),
+        series="INV",
+        sequence=42,
+        customer_id=uuid.uuid4(),
+        order_ref="order-42",
+        currency="EUR",
+        profile=profile,
+        tax=tax or TaxDecision(2000, TaxTreatment.STANDARD),
+        tax_inclusive=True,
+        lines=[LineSpec("Intro to Python", 2, 6000, "course:py")],
+        at=T0,
+    )
+
+
+def test_the_html_names_the_number_the_lines_and_the_totals_and_escapes_values() -> None:
+    html = DocumentRenderer().html(Document(an_invoice(), None, "Seller GmbH", "Berlin"))
+    assert "Invoice INV-2026-000042" in html
+    assert "Intro to Python" in html
+    assert "120.00 EUR" in html
+    assert "20.00 EUR" in html
+    assert "100.00 EUR" in html
+    assert "<script>" not in html
+    assert "Ada &lt;script&gt;" in html
+
+
+def test_a_reverse_charged_invoice_carries_the_legal_mention() -> None:
+    invoice = an_invoice(tax=TaxDecision(0, TaxTreatment.REVERSE_CHARGE, REVERSE_CHARGE_NOTE))
+    assert "Article 196" in DocumentRenderer().html(Document(invoice))
+
+
+def test_the_pdf_holds_the_number_and_the_totals(tmp_path: Path) -> None:
+    # The core font without compression: the page's text is readable in the stream.
+    pdf = DocumentRenderer(tmp_path / "no-fonts", compress=False).pdf(Document(an_invoice("Ada"), None, "Seller"))
+    assert pdf.startswith(b"%PDF-")
+    assert len(re.findall(rb"/Type /Page\b", pdf)) == 1
+    for text in (b"Invoice INV-2026-000042", b"Total: 120.00 EUR", b"Tax: 20.00 EUR", b"Intro to Python"):
+        assert text in pdf, text
+
+
+def test_a_credit_note_prints_negative_amounts_and_its_invoice() -> None:
+    invoice = an_invoice("Ada")
+    note = CreditNote.against(invoice, [], Money(3000, "EUR"), id=uuid.uuid4(), sequence=7, reason="partial", at=T0)
+    document = Document(invoice, note, "Seller")
+    html = DocumentRenderer().html(document)
+    assert "Credit note CRN-2026-000007 for invoice INV-2026-000042" in html
+    assert "-30.00 EUR" in html
+    assert "Reason: partial" in html
+    assert DocumentRenderer().pdf(document).startswith(b"%PDF-")
