@@ -77,36 +77,39 @@ class PageMemo:
         page = self._pages.get(key)
         if page is not None and page.version == version and self._clock() - page.at < self._max_age:
             self._pages.move_to_end(key)
-            return _Memoized(page)
+            return _Ready(page.ready)
         scope.setdefault("state", {})[_VERSION] = version  # the handler may keep what it answers
         return None
 
     def keep(self, request: Request[Any, Any, Any], content: Any, headers: dict[str, str]) -> Response[Any]:
         """The handler's answer: encoded here and kept when the hook found this request memoizable."""
         scope = request.scope
+        response = ready_json(content, headers)
         version = scope.get("state", {}).get(_VERSION)
-        if version is None:
-            return Response(content, headers=headers)
-        body = encode_json(content)
-        key = _key(scope)
-        ready = ASGIResponse(body=body, headers=headers, media_type=MediaType.JSON)
-        self._pages[key] = _Page(version, self._clock(), ready)
-        self._pages.move_to_end(key)
-        while len(self._pages) > self._kept:
-            self._pages.popitem(last=False)
-        return Response(body, media_type=MediaType.JSON, headers=headers)
+        if version is not None:
+            key = _key(scope)
+            self._pages[key] = _Page(version, self._clock(), response.ready)
+            self._pages.move_to_end(key)
+            while len(self._pages) > self._kept:
+                self._pages.popitem(last=False)
+        return response
 
 
-class _Memoized(Response[Any]):
-    """A memoized page on its way out: straight to the low-level response, since the body is final bytes
-    and the headers are the ones the handler gave (``Response.to_asgi_response`` would merge, encode and
-    check them again: a sixth of the request's CPU on this path)."""
+class _Ready(Response[Any]):
+    """A JSON answer already encoded, on its way out: straight to the low-level response (its body is final
+    bytes and its headers are the handler's; ``Response.to_asgi_response`` would merge, encode and check
+    them again: a sixth of a memoized page's CPU)."""
 
-    def __init__(self, page: _Page) -> None:
-        self._page = page
+    def __init__(self, ready: ASGIResponse) -> None:
+        self.ready = ready
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
-        return self._page.ready  # a GET route's (Litestar routes no HEAD to it)
+        return self.ready  # a GET route's (Litestar routes no HEAD to it)
+
+
+def ready_json(content: Any, headers: dict[str, str]) -> _Ready:
+    """``content`` encoded once (Litestar's default JSON encoding), as a 200 with ``headers``."""
+    return _Ready(ASGIResponse(body=encode_json(content), headers=headers, media_type=MediaType.JSON))
 
 
 def _key(scope: Any) -> tuple[str, str, bytes]:

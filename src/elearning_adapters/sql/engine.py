@@ -21,7 +21,9 @@ import datetime as _dt
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 from psycopg import AsyncConnection
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import make_url
@@ -199,6 +201,7 @@ class Database:
                         max_size=self._pool_size,
                         timeout=self._pool_timeout,
                         kwargs={"autocommit": True, "options": options, "prepare_threshold": 0},
+                        configure=_hot_read_connection,
                         open=False,
                         name="elearning-read",
                     )
@@ -211,6 +214,11 @@ class Database:
             await self._read_pool.close()
             self._read_pool = None
         await self.engine.dispose()
+
+
+async def _hot_read_connection(conn: AsyncConnection[Any]) -> None:
+    """JSON columns decoded by msgspec (a tenth of ``json.loads``'s time: a catalog page decodes 20 tag lists)."""
+    set_json_loads(msgspec.json.decode, conn)
 
 
 def _current_task() -> asyncio.Task[Any] | None:

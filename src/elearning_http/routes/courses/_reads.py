@@ -26,7 +26,7 @@ from elearning_core.shared.inputs import INT32_MAX
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
-from elearning_http.page_memo import answer_from_memo, page_memo_of
+from elearning_http.page_memo import answer_from_memo, page_memo_of, ready_json
 from elearning_http.pagination import LINK, Cursor, Limit, Paged, page_parts, paged
 from elearning_http.routes.courses._schemas import (
     GATED_READ_ERRORS,
@@ -74,8 +74,8 @@ class _CatalogReads:
         )
         page = await course_service.list_courses(principal, where, cursor, limit)
         memo = page_memo_of(request)
-        if memo is None:
-            return paged(request, page)
+        if memo is None:  # no catalog cache: nothing to keep, but encoded once all the same (the hot read)
+            return ready_json(*page_parts(request, page))
         return memo.keep(request, *page_parts(request, page))
 
     @get(
