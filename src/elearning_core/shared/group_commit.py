@@ -51,7 +51,12 @@ class GroupCommit(Generic[T]):
 
     async def submit(self, item: T) -> None:
         """Return once ``item`` is committed with its group; raise what writing it alone raised."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if self._writer is not None and not self._writer.done() and self._writer.get_loop() is not loop:
+            # A writer left behind on an event loop that is gone (an app reused across loops, as tests do):
+            # nothing will run it again, and its waiters went with their loop.
+            self._writer, self._waiting = None, []
         self._waiting.append((item, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
@@ -96,7 +101,7 @@ class GroupCommit(Generic[T]):
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None = None) -> None:
-    if done.done():
+    if done.done() or done.get_loop().is_closed():  # nobody is left to tell on a closed loop
         return
     if error is None:
         done.set_result(None)

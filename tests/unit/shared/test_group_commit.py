@@ -133,3 +133,26 @@ def test_latest_per_key_keeps_the_latest_moment_and_on_a_tie_the_later_entry() -
     later = t0 + timedelta(seconds=1)
     entries = [("ann", later, 1), ("ann", t0, 2), ("bob", t0, 3), ("bob", t0, 4)]
     assert latest_per_key(entries) == {"ann": 1, "bob": 4}
+
+
+def test_a_writer_stranded_on_a_closed_event_loop_does_not_block_the_next_loop() -> None:
+    write = Recorder()
+    commit = GroupCommit(write)
+
+    async def strand() -> None:
+        blocked = asyncio.Event()
+
+        async def never(items: Sequence[str]) -> None:
+            blocked.set()
+            await asyncio.Event().wait()
+
+        commit._write = never
+        asyncio.get_running_loop().create_task(commit.submit("lost"))
+        await blocked.wait()
+
+    first = asyncio.new_event_loop()
+    first.run_until_complete(strand())
+    first.close()  # the writer task never finished
+    commit._write = write
+    asyncio.run(asyncio.wait_for(commit.submit("next"), 1))
+    assert write.committed == ["next"]
