@@ -10,8 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete
 
-from elearning_adapters.sql.certificate import SqlCredentialKeys
+from elearning_adapters.sql.certificate import SqlCredentialKeys, credential_keys
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.certificate.model import STATUS_LIST_SIZE, Award, Credential, SubjectKind
 from elearning_core.certificate.ports import ActiveCredentialExists, CertificateUnitOfWork
@@ -40,6 +41,12 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield Backend("fake", lambda: FakeCertificateUnitOfWork(store), fake_outbox)
         return
     db = await sql_database(request, tmp_path)
+    if request.param == "postgres":
+        # The shared database keeps credential keys across suites (a running app holds them, like signing
+        # keys); one sealed under another suite's secret is not this suite's, whatever ran before it.
+        async with db.write() as conn:
+            await conn.execute(delete(credential_keys))
+            await conn.commit()
     keys = SqlCredentialKeys(db, b"contract-test-secret-0123456789", "https://learn.example")
     try:
         yield Backend(request.param, lambda: SqlUnitOfWork(db, credential_keys=keys), outbox_reader(db))
