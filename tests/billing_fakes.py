@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -25,7 +26,9 @@ from elearning_core.billing.ledger import (
 )
 from elearning_core.billing.model import CreditNote, Invoice
 from elearning_core.billing.ports import BillingUnitOfWork, Document, DocumentPrinter, DuplicatePosting, InvoiceKey
+from elearning_core.billing.reconcile import LedgerMovement
 from elearning_core.billing.service import BillingConfig, BillingService
+from elearning_core.payment.ports import PaymentGateway
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
@@ -156,6 +159,23 @@ class InMemoryLedgerReports:
                     sums[(entry.reference, entry.amount.currency, entry.account)] += entry.amount.amount
         return revenue_rows([(ref, cur, account, amount) for (ref, cur, account), amount in sums.items()])
 
+    async def gateway_movements(self, since: datetime, until: datetime) -> list[LedgerMovement]:
+        return [m for m in self._movements() if since <= m.occurred_at < until]
+
+    async def gateway_movements_by_key(self, keys: Sequence[str]) -> list[LedgerMovement]:
+        wanted = set(keys)
+        return [m for m in self._movements() if m.key in wanted]
+
+    def _movements(self) -> list[LedgerMovement]:
+        found = [
+            LedgerMovement(tx.key, tx.kind, tx.occurred_at, e.invoice_id, abs(e.amount.amount), e.amount.currency)
+            for tx in self._store.transactions.values()
+            if tx.kind in (PostingKind.PAYMENT, PostingKind.REFUND)
+            for e in tx.entries
+            if e.account is Account.GATEWAY_CLEARING
+        ]
+        return sorted(found, key=lambda m: (m.occurred_at, m.key))
+
 
 class InMemoryDocumentStore:
     def __init__(self) -> None:
@@ -216,7 +236,11 @@ class TextPrinter(DocumentPrinter):
 
 
 def a_billing_service(
-    store: BillingStore, clock: Clock, documents: InMemoryDocumentStore | None = None, seller: str = "DE"
+    store: BillingStore,
+    clock: Clock,
+    documents: InMemoryDocumentStore | None = None,
+    seller: str = "DE",
+    gateway: PaymentGateway | None = None,
 ) -> BillingService:
     """The billing service over the fakes, the real tax table and a text printer."""
     return BillingService(
@@ -229,4 +253,5 @@ def a_billing_service(
         RolePolicy(),
         CursorCodec(b"billing-test-secret-0123456789ab"),
         BillingConfig(seller, "Seller GmbH", "1 Platz, Berlin"),
+        gateway,
     )

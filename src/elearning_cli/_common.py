@@ -93,8 +93,9 @@ def report_error(message: str, details: Sequence[str] = ()) -> None:
 
 
 @contextlib.contextmanager
-def progress(description: str, total: int) -> Iterator[Callable[..., None]]:
-    """A progress bar on stderr; yields ``update(completed=..., description=...)``.
+def progress(description: str, total: int | None) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr; yields ``update(completed=..., description=...)``. A ``total`` of None
+    is not known yet (a count of records read so far, paging through a list of unknown length).
 
     The bar is dropped if the work fails, so an error is not preceded by a half-full bar.
     """

@@ -19,8 +19,10 @@ from elearning_core.billing.ledger import (
     LedgerTransaction,
     PostingKind,
     credit_note_entries,
+    fee_entries,
     invoice_entries,
     payment_entries,
+    refund_entries,
 )
 from elearning_core.billing.model import (
     BillingProfile,
@@ -34,6 +36,7 @@ from elearning_core.billing.model import (
 )
 from elearning_core.billing.money import Money
 from elearning_core.billing.ports import BillingUnitOfWork, DuplicatePosting, LedgerReports
+from elearning_core.billing.reconcile import LedgerMovement
 from elearning_core.shared.errors import Conflict
 from tests.billing_fakes import BillingStore, FakeBillingUnitOfWork, InMemoryLedgerReports
 from tests.contract.conftest import outbox_reader, sql_database
@@ -197,3 +200,34 @@ async def test_reports_sum_balances_and_revenue_per_reference_and_period(backend
     assert before[Account.RECEIVABLES] == 13_089
     rows = await backend.reports.revenue(T0, T0 + timedelta(days=1))
     assert [(r.reference, r.revenue, r.refunds) for r in rows] == [("course:a", 10_000, 0), ("course:b", 999, 0)]
+
+
+async def test_gateway_movements_are_the_payment_and_refund_postings_by_window_or_key(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("elearning_adapters.sql.billing._KEYS_PER_QUERY", 2)  # several IN lists
+    invoice = an_invoice(1)
+    eur = lambda amount: Money(amount, "EUR")  # noqa: E731
+    async with backend.uow() as uow:
+        await uow.invoices.add(invoice)
+        await uow.ledger.post(posting(f"invoice:{invoice.id}", PostingKind.INVOICE, invoice_entries(invoice)))
+        for n, days in ((1, 0), (2, 1), (3, 5)):
+            entries = payment_entries(invoice.id, eur(1000 * n))
+            await uow.ledger.post(posting(f"payment:pi_{n}", PostingKind.PAYMENT, entries, days))
+        await uow.ledger.post(posting("fee:pi_1", PostingKind.FEE, fee_entries(invoice.id, eur(30))))
+        await uow.ledger.post(posting("refund:re_1", PostingKind.REFUND, refund_entries(invoice.id, eur(400)), 1))
+        await uow.commit()
+    in_window = await backend.reports.gateway_movements(T0 + timedelta(days=1), T0 + timedelta(days=2))
+    assert in_window == [
+        LedgerMovement("payment:pi_2", PostingKind.PAYMENT, T0 + timedelta(days=1), invoice.id, 2000, "EUR"),
+        LedgerMovement("refund:re_1", PostingKind.REFUND, T0 + timedelta(days=1), invoice.id, 400, "EUR"),
+    ]
+    keyed = await backend.reports.gateway_movements_by_key(
+        ["payment:pi_1", "payment:pi_3", "refund:re_1", "payment:pi_9", "fee:pi_1", f"invoice:{invoice.id}"]
+    )
+    assert sorted((m.key, m.amount) for m in keyed) == [
+        ("payment:pi_1", 1000),
+        ("payment:pi_3", 3000),
+        ("refund:re_1", 400),
+    ]
+    assert await backend.reports.gateway_movements_by_key([]) == []

@@ -1,4 +1,4 @@
-"""``elearning invoices export`` and ``elearning billing revenue|balances`` as an admin uses them."""
+"""``elearning invoices export`` and ``elearning billing revenue|balances|reconcile`` as an admin uses them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from elearning_adapters.container import Platform
-from elearning_core.billing.commands import EvidenceInput, IssueInvoice, LineInput, ProfileInput, Refund
+from elearning_core.billing.commands import EvidenceInput, IssueInvoice, LineInput, ProfileInput, RecordPayment, Refund
 from elearning_core.billing.model import EvidenceKind, Invoice
 from elearning_core.shared.ports import SYSTEM
 from tests.e2e.cli_helpers import error_lines, invoke, isolate_cli_env, ok, on_platform
@@ -92,3 +92,58 @@ def test_bad_input_is_one_line_and_a_non_zero_exit() -> None:
         lines = error_lines(result)
         assert len(lines) == 1, lines
         assert message in lines[0]
+
+
+def book_a_payment_the_gateway_never_saw() -> Invoice:
+    """The CLI's fake gateway lives in its own process and has no records: a booked payment is
+    missing at the gateway."""
+    invoice = two_invoices()[1]
+    payment = RecordPayment(invoice_id=invoice.id, amount=5000, payment_ref="pay_ghost")
+    on_platform(lambda platform: platform.billing.record_payment(SYSTEM, payment))
+    return invoice
+
+
+def test_reconcile_exits_0_when_the_books_and_the_gateway_agree() -> None:
+    result = ok("billing", "reconcile", "--since", "2000-01-01", "-o", "json")
+    assert json.loads(result.stdout) == []
+    assert "no differences: 0 payments and 0 refunds at the gateway, 0 postings in the ledger" in result.stderr
+    table = ok("billing", "reconcile", "--since", "2000-01-01T00:00:00+02:00", "--until", "2100-01-01")
+    assert "no differences" in table.stderr
+
+
+def test_reconcile_lists_the_differences_and_exits_1() -> None:
+    invoice = book_a_payment_the_gateway_never_saw()
+    result = invoke("billing", "reconcile", "--since", "2000-01-01", "-o", "json")
+    assert result.exit_code == 1, result.output
+    [difference] = json.loads(result.stdout)
+    assert difference["kind"] == "missing-at-gateway"
+    assert difference["reference"] == "pay_ghost"
+    assert (difference["ledger_amount"], difference["ledger_currency"]) == (5000, "EUR")
+    assert difference["gateway_amount"] is None
+    assert difference["invoice_id"] == str(invoice.id)
+    assert "1 difference" in result.stderr
+    table = invoke("billing", "reconcile", "--since", "2000-01-01")
+    assert table.exit_code == 1
+    for cell in ("missing-at-gateway", "pay_ghost", "50.00 EUR"):
+        assert cell in table.stdout
+    rows = list(
+        csv.DictReader(io.StringIO(invoke("billing", "reconcile", "--since", "2000-01-01", "-o", "csv").stdout))
+    )
+    assert [(r["kind"], r["ledger_amount"]) for r in rows] == [("missing-at-gateway", "5000")]
+    before = invoke("billing", "reconcile", "--since", "2000-01-01", "--until", "2001-01-01", "-o", "json")
+    assert (before.exit_code, json.loads(before.stdout)) == (0, [])
+
+
+def test_reconcile_refuses_bad_input_in_one_line_with_exit_2() -> None:
+    for args, message in (
+        (("--since", "yesterday"), "'yesterday' is not an ISO 8601 date or time"),
+        (("--since", "2026-02-01", "--until", "2026-01-31T23:59:59"), "--until must be after --since"),
+        (("--since", "2026-02-01", "-o", "xml"), "unknown output format"),
+        (("--since", "2999-01-01"), "--since must be in the past"),
+    ):
+        result = invoke("billing", "reconcile", *args)
+        assert result.exit_code == 2, result.output
+        lines = error_lines(result)
+        assert len(lines) == 1, lines
+        assert message in lines[0]
+    assert "exit status" in ok("billing", "reconcile", "--help").stdout.lower()

@@ -67,6 +67,13 @@ async def test_payments_since_pages_through_the_list_oldest_first() -> None:
     assert all(headers["Stripe-Version"] == STRIPE_API_VERSION for *_, headers in client.requests)
 
 
+async def test_payments_since_keeps_the_oldest_when_more_than_the_limit_were_created() -> None:
+    gateway, client = recorded()
+    payments = await gateway.payments_since(datetime(2026, 12, 6, tzinfo=UTC), limit=1)
+    assert [p.id for p in payments] == ["pi_3QolderBBB"]
+    assert len(client.requests) == 2  # Stripe lists newest first: the oldest is on the last page
+
+
 async def test_refunds_since_read_amounts_in_minor_units() -> None:
     gateway, client = recorded()
     refunds = await gateway.refunds_since(datetime(2026, 12, 6, tzinfo=UTC))

@@ -97,7 +97,7 @@ class Container(containers.DeclarativeContainer):
     payment = providers.Container(PaymentWiring, shared=adapters, settings=settings)
     # The one scheduler, over the jobs every module's wiring declares.
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
-    billing = providers.Container(BillingWiring, shared=adapters, settings=settings)
+    billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
 
     services = providers.Container(
         Services,

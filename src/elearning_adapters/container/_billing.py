@@ -1,6 +1,7 @@
 """The billing module's wiring: the tax table, the documents (rendered and kept in the media
-storage), the ledger's report queries, the service (on the shared unit of work) and the
-``billing-documents`` subscription (an issued invoice or credit note is rendered and stored)."""
+storage), the ledger's report queries, the service (on the shared unit of work, reading the
+payment module's gateway to reconcile) and the ``billing-documents`` subscription (an issued
+invoice or credit note is rendered and stored)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from elearning_adapters.sql.billing import SqlLedgerReports
 from elearning_adapters.storage import LocalFileStorage
 from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.billing.service import BillingConfig, BillingService
+from elearning_core.payment.ports import PaymentGateway
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import DomainEvent
 
@@ -65,6 +67,8 @@ def _subscriptions(join: JoinUnitOfWork, service: Callable[[], BillingService]) 
 class BillingWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
+    gateway: providers.Dependency[PaymentGateway] = providers.Dependency()
+    """The payment module's gateway, whose records ``reconcile`` reads."""
 
     tax = providers.Singleton(TableTaxPolicy)
     printer = providers.Singleton(DocumentRenderer)
@@ -82,6 +86,7 @@ class BillingWiring(ModuleWiring):
         policy=shared.policy,
         cursors=shared.cursors,
         config=providers.Singleton(_config, settings),
+        gateway=gateway,
     )
 
     subscriptions = providers.Singleton(_subscriptions, shared.joined_unit_of_work.provider, service.provider)

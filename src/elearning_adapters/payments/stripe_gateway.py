@@ -31,6 +31,8 @@ from elearning_core.payment.ports import GatewayRefused, GatewayUnavailable
 STRIPE_API_VERSION = "2026-10-28.endive"
 """The API version every request names (``Stripe-Version``); the SDK's major is pinned to match in pyproject."""
 
+MAX_LIST_PAGES = 1_000
+"""A bound on one list walk (100 objects a page): reconciliation asks for windows far smaller."""
 _TRANSIENT = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
 _STATUSES = {
     "succeeded": PaymentStatus.SUCCEEDED,
@@ -145,24 +147,28 @@ class StripePaymentGateway:
         return _refund(refund, payment_id)
 
     async def payments_since(self, since: datetime, *, limit: int = 100) -> list[Payment]:
-        intents = await self._list(self._client.v1.payment_intents.list_async, since, limit)
-        return sorted((_payment(i) for i in intents), key=lambda p: (p.created_at, p.id))
+        intents = await self._list(self._client.v1.payment_intents.list_async, since)
+        return sorted((_payment(i) for i in intents), key=lambda p: (p.created_at, p.id))[:limit]
 
     async def refunds_since(self, since: datetime, *, limit: int = 100) -> list[Refund]:
-        refunds = await self._list(self._client.v1.refunds.list_async, since, limit)
-        return sorted((_refund(r) for r in refunds), key=lambda r: (r.created_at, r.id))
+        refunds = await self._list(self._client.v1.refunds.list_async, since)
+        return sorted((_refund(r) for r in refunds), key=lambda r: (r.created_at, r.id))[:limit]
 
-    async def _list(self, list_async: Any, since: datetime, limit: int) -> list[Any]:
-        """Every object created at or after ``since``, page by page (Stripe lists newest first), at most ``limit``."""
-        params: Any = {"created": {"gte": int(since.timestamp())}, "limit": min(limit, 100)}
+    async def _list(self, list_async: Any, since: datetime) -> list[Any]:
+        """Every object created at or after ``since``, page by page. Stripe lists newest first, so the
+        oldest ``limit`` the port promises are known only at the end of the list: the walk goes there
+        (bounded by ``MAX_LIST_PAGES``) before the caller keeps the oldest."""
+        params: Any = {"created": {"gte": int(since.timestamp())}, "limit": 100}
         found: list[Any] = []
-        while len(found) < limit:
+        for _ in range(MAX_LIST_PAGES):
             page = await self._call(list_async(params))
             found.extend(page["data"])
             if not page.get("has_more") or not page["data"]:
-                break
+                return found
             params = {**params, "starting_after": page["data"][-1]["id"]}
-        return found[:limit]
+        raise GatewayRefused(
+            f"more than {MAX_LIST_PAGES * 100} objects since {since.isoformat()}; ask from a later time"
+        )
 
     @staticmethod
     async def _call(awaitable: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import Uuid
 
 from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
@@ -72,6 +74,7 @@ from elearning_core.billing.ports import (
     Ledger,
     LedgerReports,
 )
+from elearning_core.billing.reconcile import LedgerMovement
 from elearning_core.shared.errors import Conflict
 
 ORDER_INVOICED = "this order is already invoiced"
@@ -488,3 +491,44 @@ class SqlLedgerReports(LedgerReports):
         async with self._db.read() as conn:
             rows = list(await conn.execute(query))
         return revenue_rows([(ref, currency, Account(account), int(amount)) for ref, currency, account, amount in rows])
+
+    async def gateway_movements(self, since: datetime, until: datetime) -> list[LedgerMovement]:
+        window = (ledger_entries.c.occurred_at >= since, ledger_entries.c.occurred_at < until)
+        async with self._db.read() as conn:
+            return await _movements(conn, *window)
+
+    async def gateway_movements_by_key(self, keys: Sequence[str]) -> list[LedgerMovement]:
+        found: list[LedgerMovement] = []
+        async with self._db.read() as conn:
+            for start in range(0, len(keys), _KEYS_PER_QUERY):
+                found += await _movements(conn, ledger_transactions.c.key.in_(keys[start : start + _KEYS_PER_QUERY]))
+        return found
+
+
+_KEYS_PER_QUERY = 500
+"""Keys per ``IN`` list: well under SQLite's bound on a statement's parameters."""
+
+
+async def _movements(conn: AsyncConnection, *where: ColumnElement[bool]) -> list[LedgerMovement]:
+    """Payment and refund postings, each by its gateway clearing entry (one per such transaction)."""
+    query = (
+        select(
+            ledger_transactions.c.key,
+            ledger_entries.c.kind,
+            ledger_entries.c.occurred_at,
+            ledger_entries.c.invoice_id,
+            ledger_entries.c.amount,
+            ledger_entries.c.currency,
+        )
+        .join(ledger_transactions, ledger_transactions.c.id == ledger_entries.c.transaction_id)
+        .where(
+            ledger_entries.c.account == Account.GATEWAY_CLEARING.value,
+            ledger_entries.c.kind.in_([PostingKind.PAYMENT.value, PostingKind.REFUND.value]),
+            *where,
+        )
+        .order_by(ledger_entries.c.occurred_at, ledger_transactions.c.key)
+    )
+    return [
+        LedgerMovement(key, PostingKind(kind), at, invoice_id, abs(int(amount)), currency)
+        for key, kind, at, invoice_id, amount, currency in await conn.execute(query)
+    ]

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from elearning_core.billing.ledger import Balance, InvoiceAccount, LedgerTransaction, RevenueRow
 from elearning_core.billing.model import BillingProfile, CreditNote, Invoice, TaxDecision
+from elearning_core.billing.reconcile import MovementReader
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.ports import UnitOfWork
 
@@ -77,8 +78,9 @@ class Ledger(Protocol):
         ...
 
 
-class LedgerReports(Protocol):
-    """The read port every money report reads (analytics included): sums of ledger entries."""
+class LedgerReports(MovementReader, Protocol):
+    """The read port every money report reads (analytics included): sums of ledger entries, and the
+    payment and refund postings reconciliation matches against the gateway's records."""
 
     async def balances(self, until: datetime | None = None) -> list[Balance]:
         """Each account's balance per currency, of the entries before ``until`` (all when None)."""

@@ -53,6 +53,8 @@ from elearning_core.billing.ports import (
     LedgerReports,
     TaxPolicy,
 )
+from elearning_core.billing.reconcile import Reconciliation, reconcile
+from elearning_core.payment.ports import PaymentGateway
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
 from elearning_core.shared.ids import new_uuid
@@ -113,9 +115,11 @@ class BillingService:
         policy: Policy,
         cursors: CursorCodec,
         config: BillingConfig,
+        gateway: PaymentGateway | None = None,
     ) -> None:
         self._uow, self._reports, self._tax, self._printer, self._store = uow, reports, tax, printer, store
         self._clock, self._policy, self._cursors, self.config = clock, policy, cursors, config
+        self._gateway = gateway
 
     # -- money movements -----------------------------------------------------------------------
 
@@ -263,6 +267,32 @@ class BillingService:
     async def balances(self, actor: Principal) -> list[Balance]:
         require(self._policy, actor, MANAGE)
         return await self._reports.balances()
+
+    async def reconcile(
+        self,
+        actor: Principal,
+        since: datetime,
+        until: datetime | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Reconciliation:
+        """The differences between the gateway's captured payments and refunds and the ledger's postings
+        in ``[since, until)`` (until: now); see ``elearning_core.billing.reconcile``. The gateway is
+        the payment module's port: billing reads its records, never charges through it."""
+        require(self._policy, actor, MANAGE)
+        end = self._clock.now() if until is None else until
+        if since.tzinfo is None or end.tzinfo is None or since >= end:
+            raise ValidationFailed("since must be before until", [FieldError("since", "before until")])
+        if self._gateway is None:
+            raise Conflict("no payment gateway is configured for billing")
+        gateway = self._gateway
+        return await reconcile(
+            lambda at, limit: gateway.payments_since(at, limit=limit),
+            lambda at, limit: gateway.refunds_since(at, limit=limit),
+            self._reports,
+            since,
+            end,
+            progress,
+        )
 
     async def document(
         self, actor: Principal, invoice_id: uuid.UUID, kind: Literal["pdf", "html"], credit_note: str | None = None
