@@ -22,8 +22,8 @@ from elearning_core.identity.commands import CreateUser
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.ports import SYSTEM, Principal
 from tests.conftest import truncate_all
-from tests.e2e.http_helpers import course_spec
 from tests.contract.test_cache import REDIS_URL, delete_prefix, require_redis
+from tests.e2e.http_helpers import course_spec
 from tests.integration.test_gating_queries import count_the_read_pool, counted
 
 
@@ -52,9 +52,7 @@ async def platform(database_url: str, tmp_path: Path) -> AsyncIterator[Platform]
 
 
 async def paid_course_with_learner(platform: Platform) -> tuple[uuid.UUID, Principal]:
-    [course] = await platform.courses.import_courses(
-        SYSTEM, [course_spec(f"paid-{uuid.uuid4().hex[:8]}")]
-    )
+    [course] = await platform.courses.import_courses(SYSTEM, [course_spec(f"paid-{uuid.uuid4().hex[:8]}")])
     user = await platform.identity.create_user(
         SYSTEM, CreateUser(email=f"{uuid.uuid4().hex[:8]}@example.org", display_name="Ada")
     )
