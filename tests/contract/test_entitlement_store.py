@@ -107,26 +107,13 @@ async def entitlement_events(backend: Backend) -> list[str]:
     return [t for t in await backend.outbox_types() if t.startswith("entitlement.")]
 
 
-def _granted(grant: Grant) -> EntitlementGranted:
-    return EntitlementGranted(
-        occurred_at=T0,
-        aggregate_id=grant.id,
-        user_id=grant.user_id,
-        course_id=grant.course_id,
-        source=grant.source.value,
-        status=grant.status.value,
-        starts_at=grant.starts_at,
-    )
-
-
 async def test_an_offer_is_absent_then_saved_and_replaced(backend: Backend) -> None:
     course = await backend.add_course()
     async with backend.uow() as uow:
         assert await uow.entitlements.offer(course) is None
-        await uow.entitlements.save_offer(CourseOffer(course, paid=True, paid_since=T0), T0)
-        uow.entitlements.record(
-            OfferChanged(occurred_at=T0, aggregate_id=course, course_id=course, paid=True, audit_track=False)
-        )
+        offer = CourseOffer(course, paid=True, paid_since=T0)
+        await uow.entitlements.save_offer(offer, T0)
+        uow.entitlements.record(OfferChanged.of(offer, T0))
         await uow.commit()
     async with backend.uow() as uow:
         assert await uow.entitlements.offer(course) == CourseOffer(course, paid=True, paid_since=T0)
@@ -142,23 +129,15 @@ async def test_a_grant_is_stored_with_its_event_and_its_status_changes(backend: 
     grant = Grant(user, course, Source.SUBSCRIPTION, GrantStatus.ACTIVE, T0, T1, "sub_1")
     async with backend.uow() as uow:
         await uow.entitlements.add_grant(grant, T0)
-        uow.entitlements.record(_granted(grant))
+        uow.entitlements.record(EntitlementGranted.of(grant, T0))
         await uow.commit()
     async with backend.uow() as uow:
         assert list(await uow.entitlements.grants(user, course)) == [grant]
         stored = await uow.entitlements.grant(grant.id)
         assert stored == grant
-        await uow.entitlements.save_grant(stored.with_status(GrantStatus.PAST_DUE, T1 + timedelta(days=1)), T1)
-        uow.entitlements.record(
-            EntitlementChanged(
-                occurred_at=T1,
-                aggregate_id=grant.id,
-                user_id=user,
-                course_id=course,
-                status="past_due",
-                previous_status="active",
-            )
-        )
+        past_due = stored.with_status(GrantStatus.PAST_DUE, T1 + timedelta(days=1))
+        await uow.entitlements.save_grant(past_due, T1)
+        uow.entitlements.record(EntitlementChanged.of(stored, past_due, T1))
         await uow.commit()
     async with backend.uow() as uow:
         (changed,) = await uow.entitlements.grants(user, course)
@@ -174,10 +153,9 @@ async def test_nothing_is_stored_without_commit(backend: Backend) -> None:
     course, user = await backend.add_course(), await backend.add_user()
     async with backend.uow() as uow:
         await uow.entitlements.add_grant(Grant(user, course, Source.PURCHASED, GrantStatus.ACTIVE, T0), T0)
-        await uow.entitlements.save_offer(CourseOffer(course, paid=True, paid_since=T0), T0)
-        uow.entitlements.record(
-            OfferChanged(occurred_at=T0, aggregate_id=course, course_id=course, paid=True, audit_track=False)
-        )
+        offer = CourseOffer(course, paid=True, paid_since=T0)
+        await uow.entitlements.save_offer(offer, T0)
+        uow.entitlements.record(OfferChanged.of(offer, T0))
     async with backend.uow() as uow:
         assert list(await uow.entitlements.grants(user, course)) == []
         assert await uow.entitlements.offer(course) is None
@@ -236,13 +214,6 @@ async def test_the_sql_reads_and_the_cached_reads_answer_as_the_store(backend: B
         await uow.entitlements.save_grant(refunded, T1)
         await uow.commit()
     assert list(await cached.grants(user, course)) == [grant]  # not yet invalidated: the cache's copy
-    event = EntitlementChanged(
-        occurred_at=T1,
-        aggregate_id=grant.id,
-        user_id=user,
-        course_id=course,
-        status="refunded",
-        previous_status="active",
-    )
+    event = EntitlementChanged.of(grant, refunded, T1)
     await cached.invalidate_for(event)
     assert list(await cached.grants(user, course)) == [refunded]

@@ -108,16 +108,7 @@ class EntitlementService:
             if offer == (current or CourseOffer(course_id)):
                 return offer
             await uow.entitlements.save_offer(offer, now)
-            uow.entitlements.record(
-                OfferChanged(
-                    occurred_at=now,
-                    aggregate_id=course_id,
-                    course_id=course_id,
-                    paid=offer.paid,
-                    audit_track=offer.audit_track,
-                    paid_since=offer.paid_since,
-                )
-            )
+            uow.entitlements.record(OfferChanged.of(offer, now))
             await uow.commit()
         return offer
 
@@ -139,19 +130,7 @@ class EntitlementService:
         )
         async with self._uow() as uow:
             await uow.entitlements.add_grant(grant, now)
-            uow.entitlements.record(
-                EntitlementGranted(
-                    occurred_at=now,
-                    aggregate_id=grant.id,
-                    user_id=grant.user_id,
-                    course_id=grant.course_id,
-                    source=grant.source.value,
-                    status=grant.status.value,
-                    starts_at=grant.starts_at,
-                    ends_at=grant.ends_at,
-                    reference=grant.reference,
-                )
-            )
+            uow.entitlements.record(EntitlementGranted.of(grant, now))
             await uow.commit()
         return grant
 
@@ -169,17 +148,7 @@ class EntitlementService:
                 return grant  # already so: a repeated refund or webhook changes nothing
             changed = grant.with_status(cmd.status, ends_at)
             await uow.entitlements.save_grant(changed, now)
-            uow.entitlements.record(
-                EntitlementChanged(
-                    occurred_at=now,
-                    aggregate_id=changed.id,
-                    user_id=changed.user_id,
-                    course_id=changed.course_id,
-                    status=changed.status.value,
-                    previous_status=grant.status.value,
-                    ends_at=changed.ends_at,
-                )
-            )
+            uow.entitlements.record(EntitlementChanged.of(grant, changed, now))
             await uow.commit()
         return changed
 
