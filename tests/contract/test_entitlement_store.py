@@ -18,6 +18,7 @@ from elearning_adapters.entitlement_cache import CachedEntitlementReads
 from elearning_adapters.sql.entitlement import SqlEntitlementReads
 from elearning_adapters.sql.resources import SqlResourceDirectory
 from elearning_adapters.sql.uow import SqlUnitOfWork
+from elearning_core.course.events import CourseArchived
 from elearning_core.course.model import Course
 from elearning_core.enrollment.model import Enrollment, EnrollmentSource
 from elearning_core.entitlement.events import EntitlementChanged, EntitlementGranted, OfferChanged
@@ -217,3 +218,34 @@ async def test_the_sql_reads_and_the_cached_reads_answer_as_the_store(backend: B
     event = EntitlementChanged.of(grant, refunded, T1)
     await cached.invalidate_for(event)
     assert list(await cached.grants(user, course)) == [refunded]
+
+
+class CountingDirectory:
+    """The course directory, counting the reads that reach it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.reads = inner, 0
+
+    async def course(self, course_id: uuid.UUID) -> Any:
+        self.reads += 1
+        return await self.inner.course(course_id)
+
+    async def organization_exists(self, organization_id: uuid.UUID) -> bool:
+        return bool(await self.inner.organization_exists(organization_id))
+
+
+async def test_a_course_event_drops_the_cached_scopes_of_that_course_only(backend: Backend) -> None:
+    if backend.reads is None:
+        pytest.skip("the fake's store is its own read side")
+    sql, resources = backend.reads
+    directory = CountingDirectory(resources)
+    cached = CachedEntitlementReads(sql, directory, InMemoryCache(), 60)
+    course, other = await backend.add_course(), await backend.add_course()
+    for _ in range(2):
+        assert (await cached.course(course)) is not None
+        assert (await cached.course(other)) is not None
+    assert directory.reads == 2  # each read once, then from the cache
+    await cached.invalidate_for(CourseArchived(occurred_at=T1, aggregate_id=course))
+    await cached.course(course)
+    await cached.course(other)
+    assert directory.reads == 3
