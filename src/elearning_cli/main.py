@@ -84,6 +84,9 @@ GROUPS: dict[str, _Entry] = {
         "app",
         "Set awards, list and revoke certificates, issue those waiting for an award's date, verify a certificate file.",
     ),
+    "entitlements": _Entry(
+        "elearning_cli.entitlements", "app", "Grant, revoke and show a user's access to a paid course."
+    ),
     "invoices": _Entry(
         "elearning_cli.billing", "invoices_app", "Export the invoices issued in a period (table, JSON, CSV)."
     ),

@@ -44,6 +44,7 @@ from elearning_http.routes.billing import BILLING_HANDLERS
 from elearning_http.routes.certificates import CERTIFICATE_HANDLERS
 from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
+from elearning_http.routes.entitlements import ENTITLEMENT_HANDLERS
 from elearning_http.routes.learning_paths import LearningPathController, my_learning_paths
 from elearning_http.routes.mail_links import MailLinkController
 from elearning_http.routes.payments import PAYMENT_HANDLERS
@@ -87,6 +88,7 @@ def create_app(
     payment_service = container.services.payment()
     webhook_endpoints = container.payment.webhook_endpoints()
     billing_service = container.services.billing()
+    entitlement_service = container.services.entitlement()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -162,6 +164,7 @@ def create_app(
             LearningPathController,
             my_learning_paths,
             *CERTIFICATE_HANDLERS,
+            *ENTITLEMENT_HANDLERS,
             *PAYMENT_HANDLERS,
             *BILLING_HANDLERS,
             jwks,
@@ -184,6 +187,7 @@ def create_app(
             "payment_service": Provide(lambda: payment_service, sync_to_thread=False),
             "webhook_endpoints": Provide(lambda: webhook_endpoints, sync_to_thread=False),
             "billing_service": Provide(lambda: billing_service, sync_to_thread=False),
+            "entitlement_service": Provide(lambda: entitlement_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

@@ -9,6 +9,7 @@ from dependency_injector import providers
 from elearning_adapters.container import ModuleWiring, Platform, bootstrap, build_container, close_adapters
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
+from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
@@ -25,6 +26,7 @@ from elearning_core.course.commands import CreateCourse
 from elearning_core.course.events import CourseCreated
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
+from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.progress.service import ProgressService
@@ -71,6 +73,7 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
         PROGRESS,
         CERTIFICATES,
         BILLING_DOCUMENTS,
+        ENTITLEMENT_CACHE,
     ]
     assert [s.name for s in container.adapters.subscriptions()] == [*everyone, "notes"]
     transport = container.adapters.event_transport()
@@ -98,6 +101,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.learning_path.subscriptions()] == PATH_CONSUMERS
         assert [s.name for s in container.certificate.subscriptions()] == [CERTIFICATES]
         assert [s.name for s in container.billing.subscriptions()] == [BILLING_DOCUMENTS]
+        assert [s.name for s in container.entitlement.subscriptions()] == [ENTITLEMENT_CACHE]
         assert container.adapters.subscriptions() == [
             *container.course.subscriptions(),
             *container.enrollment.subscriptions(),
@@ -106,6 +110,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
             *container.progress.subscriptions(),
             *container.certificate.subscriptions(),
             *container.billing.subscriptions(),
+            *container.entitlement.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
     finally:
@@ -117,6 +122,8 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
     try:
         assert not container.course.subscriptions()
         assert not container.course.commit_listeners()
+        assert not container.entitlement.subscriptions()
+        assert not container.entitlement.commit_listeners()
         assert [s.name for s in container.adapters.subscriptions()] == [
             ENROLLMENT_COMPLETION,
             VIDEO_PROCESSING,
@@ -143,6 +150,7 @@ async def test_the_platform_exposes_every_service_the_same_way_from_its_containe
             "learning_paths": (LearningPathService, services.learning_path),
             "certificates": (CertificateService, services.certificate),
             "billing": (BillingService, services.billing),
+            "entitlements": (EntitlementService, services.entitlement),
         }
         for name, (kind, provider) in expected.items():
             assert isinstance(getattr(type(platform), name), property), name

@@ -21,7 +21,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters import Platform, Settings, bootstrap
+from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
+from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport, Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
@@ -376,6 +378,8 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
             PATH_PROGRESS,
             PROGRESS,
             CERTIFICATES,
+            BILLING_DOCUMENTS,
+            ENTITLEMENT_CACHE,
         ]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")
         await reader.events.drain()

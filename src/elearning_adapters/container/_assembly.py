@@ -9,6 +9,7 @@ from elearning_adapters.container._billing import BillingWiring
 from elearning_adapters.container._certificate import CertificateWiring
 from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
+from elearning_adapters.container._entitlement import EntitlementWiring
 from elearning_adapters.container._identity import IdentityWiring
 from elearning_adapters.container._learning_path import LearningPathWiring
 from elearning_adapters.container._payment import PaymentWiring
@@ -24,6 +25,7 @@ from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
+from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.payment.service import PaymentService
@@ -45,6 +47,7 @@ class Services(containers.DeclarativeContainer):
     certificate = providers.Dependency(instance_of=CertificateService)
     payment = providers.Dependency(instance_of=PaymentService)
     billing = providers.Dependency(instance_of=BillingService)
+    entitlement = providers.Dependency(instance_of=EntitlementService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -98,6 +101,7 @@ class Container(containers.DeclarativeContainer):
     # The one scheduler, over the jobs every module's wiring declares.
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
+    entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
         Services,
@@ -112,6 +116,7 @@ class Container(containers.DeclarativeContainer):
         certificate=certificate.service,
         payment=payment.service,
         billing=billing.service,
+        entitlement=entitlement.service,
     )
 
 

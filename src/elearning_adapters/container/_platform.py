@@ -20,6 +20,7 @@ from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
+from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.payment.service import PaymentService
@@ -103,6 +104,12 @@ class Platform:
     @property
     def billing(self) -> BillingService:
         service: BillingService = self.container.services.billing()
+        return service
+
+    @property
+    def entitlements(self) -> EntitlementService:
+        """The one entitlement check, and the changes of offers and grants (checkout, subscriptions, admins)."""
+        service: EntitlementService = self.container.services.entitlement()
         return service
 
     @property

@@ -44,6 +44,7 @@ from elearning_adapters.sql.enrollment import (
     SqlEnrollmentRepository,
     SqlEnrollmentSettingsRepository,
 )
+from elearning_adapters.sql.entitlement import SqlEntitlementStore
 from elearning_adapters.sql.identity import (
     ORGANIZATION_SLUG_TAKEN,
     SqlExternalIdentityRepository,
@@ -73,6 +74,7 @@ from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
+from elearning_core.entitlement.ports import EntitlementUnitOfWork
 from elearning_core.learning_path.ports import LearningPathUnitOfWork
 from elearning_core.payment.ports import PaymentUnitOfWork
 from elearning_core.progress.ports import ProgressUnitOfWork
@@ -105,6 +107,7 @@ class SqlUnitOfWork(
     CertificateUnitOfWork,
     PaymentUnitOfWork,
     BillingUnitOfWork,
+    EntitlementUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
 
@@ -161,6 +164,7 @@ class SqlUnitOfWork(
     credit_notes: SqlCreditNoteRepository
     invoice_numbers: SqlInvoiceNumbers
     ledger: SqlLedger
+    entitlements: SqlEntitlementStore
 
     def __init__(
         self,
@@ -260,6 +264,7 @@ class SqlUnitOfWork(
         self.credit_notes = SqlCreditNoteRepository(conn)
         self.invoice_numbers = SqlInvoiceNumbers(conn)
         self.ledger = SqlLedger(conn)
+        self.entitlements = SqlEntitlementStore(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -293,6 +298,7 @@ class SqlUnitOfWork(
         aggregates.extend(self.credentials.seen())  # written when added (their conflicts are found there)
         aggregates.extend(self.payment_records.seen())  # written when saved
         aggregates.extend([*self.invoices.seen(), *self.credit_notes.seen()])  # written when added, too
+        aggregates.extend(self.entitlements.seen())  # written when changed
         try:
             await self.courses.flush()
             await self.users.flush()

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+
+from elearning_core.shared.ids import new_uuid
 
 
 class Source(StrEnum):
@@ -95,11 +97,28 @@ class Grant:
     """None: no end (a purchase). A subscription's coverage ends with its paid period."""
     reference: str = ""
     """What granted it (an order, a subscription, a seat id): for support and the audit trail."""
+    id: uuid.UUID = field(default_factory=new_uuid)
+    """The grant's identity, so its source can change its status later (a refund names the grant)."""
 
     def in_force(self, now: datetime) -> bool:
         return (
             self.status is GrantStatus.ACTIVE and self.starts_at <= now and (self.ends_at is None or now < self.ends_at)
         )
+
+    def with_status(self, status: GrantStatus, ends_at: datetime | None) -> Grant:
+        return replace(self, status=status, ends_at=ends_at)
+
+
+def priced(
+    current: CourseOffer | None, course_id: uuid.UUID, paid: bool, audit_track: bool, at: datetime
+) -> CourseOffer:
+    """The course's offer after a change of price: ``paid_since`` is recorded the first time it becomes paid
+    and then kept, also while it is free again, so a learner enrolled before the first price stays
+    grandfathered, and one who enrolled during a free interval is not (the price had been announced)."""
+    paid_since = current.paid_since if current is not None else None
+    if paid and paid_since is None:
+        paid_since = at
+    return CourseOffer(course_id, paid=paid, audit_track=audit_track, paid_since=paid_since)
 
 
 @dataclass(frozen=True, slots=True)

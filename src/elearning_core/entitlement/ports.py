@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Protocol
 
 from elearning_core.entitlement.model import CourseOffer, Grant
+from elearning_core.shared.events import DomainEvent, RecordsEvents
+from elearning_core.shared.ports import UnitOfWork
 
 
 class Offers(Protocol):
@@ -26,3 +28,43 @@ class EnrolledSince(Protocol):
     """The enrollment module's narrow read (grandfathering counts from the enrollment's start)."""
 
     async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None: ...
+
+
+CourseKey = uuid.UUID
+"""The sort key of "my entitlements" (one row per course, in course id order)."""
+
+
+class EntitlementStore(Offers, Grants, Protocol):
+    """The write side, in a unit of work: what checkout, subscriptions, seats and admins change.
+
+    Each change is recorded with its event (``record``), which the unit of work writes to the outbox
+    in the same transaction, so the other processes' caches follow every committed change.
+    """
+
+    async def save_offer(self, offer: CourseOffer, at: datetime) -> None: ...
+
+    async def add_grant(self, grant: Grant, at: datetime) -> None: ...
+
+    async def grant(self, grant_id: uuid.UUID) -> Grant | None:
+        """The grant, locked for the rest of the unit of work where the database can (a status change)."""
+        ...
+
+    async def save_grant(self, grant: Grant, at: datetime) -> None: ...
+
+    async def grants_of_user(self, user_id: uuid.UUID) -> Sequence[Grant]:
+        """Every grant of the user, whatever its status, oldest first."""
+        ...
+
+    async def courses_of_user(self, user_id: uuid.UUID, after: CourseKey | None, limit: int) -> list[uuid.UUID]:
+        """The courses the user holds a grant or an enrollment in, in id order, after ``after``."""
+        ...
+
+    def record(self, event: DomainEvent) -> None: ...
+
+    def seen(self) -> list[RecordsEvents]:
+        """What holds this unit's recorded events (the unit of work writes them to the outbox)."""
+        ...
+
+
+class EntitlementUnitOfWork(UnitOfWork, Protocol):
+    entitlements: EntitlementStore

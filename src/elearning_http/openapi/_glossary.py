@@ -63,6 +63,7 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     # certificates
     "AwardSettings": {"enabled": True, "available_from": "2026-09-01T00:00:00Z", "valid_days": 730, "template": None},
     "Revoke": {"reason": "issued in error"},
+    "SetOffer": {"paid": True, "audit_track": True},
     # auth
     "RegisterUser": {"email": "ada@example.org", "password": "correct horse battery", "display_name": "Ada"},
     "Login": {"email": "ada@example.org", "password": "correct horse battery"},

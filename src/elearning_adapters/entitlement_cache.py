@@ -1,0 +1,166 @@
+"""The entitlement check's reads through the cache: a course's offer, a learner's grants for it, and the
+course's scopes (the staff test), so a check on a cache hit issues no SQL statement.
+
+The cache holds the grants, never the verdict: ``decide`` compares each grant's end with the clock on
+every check, so a cached grant never outlives its end. Keys (under ``<prefix>:v1:``):
+
+- ``offer:<course id>``: the offer, or ``null`` when none is recorded (a free course);
+- ``grants:<course id>:<user id>``: every grant of the user for the course (an empty list too);
+- ``course:<course id>``: the course's owner and organization (only known courses are kept);
+- ``gen:<course id>[:<user id>]``: a short-lived token rewritten by every invalidation. A miss reads it
+  before and after the database read and stores what it read only if it did not change, so a read that
+  began before a commit cannot put the old grants back after the invalidation removed them.
+
+Invalidation, so that a refund or cancellation reaches every process within a second: the process
+that commits the change drops the keys right after its commit (a commit listener); with Redis that is
+every process's cache, so their next check reads the database. A change committed by a process without
+the cache (or whose listener failed: it never fails the commit) reaches the others through its event:
+the ``entitlement-cache`` subscription drops the same keys (the in-process transport looks at the
+outbox every 0.1 s; under Kafka the relay and consumers carry it). Course events drop the course's
+scopes (an owner or organization change).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
+
+import msgspec
+
+from elearning_adapters.sql.entitlement import SqlEntitlementReads
+from elearning_core.auth.model import ResourceRef
+from elearning_core.auth.ports import ResourceDirectory
+from elearning_core.entitlement.model import CourseOffer, Grant
+from elearning_core.entitlement.ports import Grants, Offers
+from elearning_core.shared.cache import Cache
+from elearning_core.shared.events import DomainEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Longer than any database read an invalidation must catch (see ``gen:`` above).
+_GEN_TTL_SECONDS = 30.0
+CODEC_VERSION = "v1"
+
+
+class CachedEntitlementReads(Offers, Grants, ResourceDirectory):
+    """``Offers``, ``Grants`` and the course half of ``ResourceDirectory``, served from a ``Cache``.
+
+    The cache is an optimisation only: an entry that cannot be decoded is a miss, and an unreachable
+    cache answers misses (``RedisCache``), so checks stay correct, merely uncached.
+    """
+
+    def __init__(
+        self,
+        inner: SqlEntitlementReads,
+        resources: ResourceDirectory,
+        cache: Cache,
+        ttl_seconds: float,
+        *,
+        prefix: str = "entitlement",
+    ) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self._inner, self._resources, self._cache, self._ttl = inner, resources, cache, ttl_seconds
+        self._prefix = f"{prefix}:{CODEC_VERSION}:"
+        self._encoder = msgspec.json.Encoder()
+        self._offer_decoder: msgspec.json.Decoder[CourseOffer | None] = msgspec.json.Decoder(CourseOffer | None)
+        self._grants_decoder = msgspec.json.Decoder(list[Grant])
+        self._ref_decoder = msgspec.json.Decoder(ResourceRef)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def offer(self, course_id: uuid.UUID) -> CourseOffer | None:
+        found, offer = await self._read(self._offer_key(course_id), self._offer_decoder.decode)
+        if found:
+            return offer
+        return await self._fill(
+            self._offer_key(course_id), self._gen_key(course_id), lambda: self._inner.offer(course_id), True
+        )
+
+    async def grants(self, user_id: uuid.UUID, course_id: uuid.UUID) -> Sequence[Grant]:
+        key = self._grants_key(course_id, user_id)
+        found, grants = await self._read(key, self._grants_decoder.decode)
+        if found and grants is not None:
+            return grants
+
+        async def read() -> list[Grant]:
+            return list(await self._inner.grants(user_id, course_id))
+
+        return await self._fill(key, self._gen_key(course_id, user_id), read, True)
+
+    async def course(self, course_id: uuid.UUID) -> ResourceRef | None:
+        key = self._course_key(course_id)
+        found, ref = await self._read(key, self._ref_decoder.decode)
+        if found and ref is not None:
+            return ref
+        # Unknown courses are not kept: a course id may come into existence at any time.
+        return await self._fill(key, self._gen_key(course_id), lambda: self._resources.course(course_id), False)
+
+    async def organization_exists(self, organization_id: uuid.UUID) -> bool:
+        return await self._resources.organization_exists(organization_id)
+
+    # -- invalidation ------------------------------------------------------------------------
+
+    async def invalidate_for(self, *events: DomainEvent) -> None:
+        """Drop what these events made stale: offers and course scopes by course, grants by learner and course."""
+        keys: dict[str, str] = {}  # entry key -> its generation key
+        for event in events:
+            for key, gen in self._keys_of(event):
+                keys[key] = gen
+        if not keys:
+            return
+        token = os.urandom(8)
+        for gen in dict.fromkeys(keys.values()):
+            await self._cache.set(gen, token, _GEN_TTL_SECONDS)
+        await self._cache.delete(*keys)
+
+    def _keys_of(self, event: DomainEvent) -> Iterable[tuple[str, str]]:
+        module = event.module()
+        if module == "course":
+            yield self._course_key(event.aggregate_id), self._gen_key(event.aggregate_id)
+            return
+        if module != "entitlement":
+            return
+        course_id, user_id = getattr(event, "course_id", None), getattr(event, "user_id", None)
+        if not isinstance(course_id, uuid.UUID):
+            return
+        if isinstance(user_id, uuid.UUID):
+            yield self._grants_key(course_id, user_id), self._gen_key(course_id, user_id)
+        else:
+            yield self._offer_key(course_id), self._gen_key(course_id)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    async def _read(self, key: str, decode: Callable[[bytes], T]) -> tuple[bool, T | None]:
+        cached = await self._cache.get(key)
+        if cached is None:
+            return False, None
+        try:
+            return True, decode(cached)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.warning("unreadable entitlement cache entry %s (%s); reading the database", key, exc)
+            return False, None
+
+    async def _fill(self, key: str, gen_key: str, read: Callable[[], Awaitable[T]], keep_none: bool) -> T:
+        before = await self._cache.get(gen_key)
+        value = await read()
+        if (value is not None or keep_none) and await self._cache.get(gen_key) == before:
+            await self._cache.set(key, self._encoder.encode(value), self._ttl)
+        return value
+
+    def _offer_key(self, course_id: uuid.UUID) -> str:
+        return f"{self._prefix}offer:{course_id}"
+
+    def _grants_key(self, course_id: uuid.UUID, user_id: uuid.UUID) -> str:
+        return f"{self._prefix}grants:{course_id}:{user_id}"
+
+    def _course_key(self, course_id: uuid.UUID) -> str:
+        return f"{self._prefix}course:{course_id}"
+
+    def _gen_key(self, course_id: uuid.UUID, user_id: uuid.UUID | None = None) -> str:
+        return f"{self._prefix}gen:{course_id}" + (f":{user_id}" if user_id is not None else "")
