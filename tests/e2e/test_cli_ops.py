@@ -668,13 +668,16 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         ["learning-path-progress", "elearning.learning_path,elearning.progress"],
         ["progress", progress_topics],
         ["certificates", "elearning.identity,elearning.learning_path,elearning.progress"],
+        ["billing-documents", "elearning.billing"],
+        ["entitlement-cache", "elearning.entitlement"],
     ]
 
     unknown = run_worker_cli("consume", "no-such-group", env=env)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
-        "error: unknown consumer group no-such-group; known: catalog-cache, certificates, "
-        "enrollment-completion, learning-path-enroller, learning-path-progress, progress, video-processing"
+        "error: unknown consumer group no-such-group; known: billing-documents, catalog-cache, certificates, "
+        "enrollment-completion, entitlement-cache, learning-path-enroller, learning-path-progress, progress, "
+        "video-processing"
     )
 
     # Kafka but no Redis: no cache to invalidate, so no catalog-cache group; the video pipeline remains.
@@ -687,6 +690,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "learning-path-progress",
         "progress",
         "certificates",
+        "billing-documents",
     ]
 
 

@@ -278,6 +278,10 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/courses/{course_id}/completion-rules", "get"),
     ("/api/v1/courses/{course_id}/completion-rules", "put"),
     ("/api/v1/me/progress", "get"),
+    # entitlements
+    ("/api/v1/courses/{course_id}/entitlement", "get"),
+    ("/api/v1/courses/{course_id}/offer", "get"),
+    ("/api/v1/courses/{course_id}/offer", "put"),
     ("/health", "get"),
     ("/ready", "get"),
 }

@@ -9,7 +9,9 @@ from pydantic import ValidationError
 
 from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.container import build_container, close_adapters
+from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
+from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
@@ -26,6 +28,7 @@ EVERY_MODULE_CONSUMER = [
     PATH_PROGRESS,
     PROGRESS,
     CERTIFICATES,
+    BILLING_DOCUMENTS,
 ]
 """The consumers that need no cache, in the order the modules' wirings declare them."""
 
@@ -93,7 +96,7 @@ async def test_the_container_builds_the_cached_catalog_the_subscription_and_the_
         assert isinstance(catalog, CachedCatalogQueries)
         assert isinstance(container.adapters.cache(), InMemoryCache)
         subscriptions = container.adapters.subscriptions()
-        assert [s.name for s in subscriptions] == [CATALOG_CACHE, *EVERY_MODULE_CONSUMER]
+        assert [s.name for s in subscriptions] == [CATALOG_CACHE, *EVERY_MODULE_CONSUMER, ENTITLEMENT_CACHE]
         subscription = subscriptions[0]
         assert subscription.topics == ["elearning.course"]
         assert "course.published.v1" in subscription.handlers
@@ -112,6 +115,7 @@ async def test_with_kafka_the_api_runs_no_transport_and_redis_backs_the_cache() 
         assert [s.name for s in container.adapters.subscriptions()] == [
             CATALOG_CACHE,
             *EVERY_MODULE_CONSUMER,
+            ENTITLEMENT_CACHE,
         ]
     finally:
         await close_adapters(container)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from elearning_core.billing.model import INVOICE_SERIES, BillingProfile, CountryEvidence, EvidenceKind, LineSpec
+from elearning_core.shared.inputs import InputModel
+
+MAX_QUANTITY = 10_000
+MAX_UNIT_PRICE = 10**9
+"""Minor units (ten million in a two-decimal currency): with MAX_QUANTITY and 100 lines, a total stays
+far inside the ledger's 64-bit columns."""
+MAX_AMOUNT = 10**15
 
 
-class _Command(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Command(InputModel):
+    """The platform's input rules (frozen, unknown fields refused, every string storable text)."""
 
 
 class EvidenceInput(_Command):
@@ -32,8 +39,8 @@ class ProfileInput(_Command):
 
 class LineInput(_Command):
     description: str
-    quantity: StrictInt = 1
-    unit_price: StrictInt
+    quantity: StrictInt = Field(default=1, ge=1, le=MAX_QUANTITY)
+    unit_price: StrictInt = Field(ge=0, le=MAX_UNIT_PRICE)
     """Minor units, tax included or not as the invoice says."""
     reference: str = ""
 
@@ -54,15 +61,15 @@ class IssueInvoice(_Command):
 
 class RecordPayment(_Command):
     invoice_id: uuid.UUID
-    amount: StrictInt
+    amount: StrictInt = Field(ge=1, le=MAX_AMOUNT)
     payment_ref: str = Field(min_length=1, max_length=200)
     """The gateway's id of the capture: one posting per reference, however often it is reported."""
-    fee: StrictInt = 0
+    fee: StrictInt = Field(default=0, ge=0, le=MAX_AMOUNT)
 
 
 class Refund(_Command):
     invoice_id: uuid.UUID
-    amount: StrictInt | None = None
+    amount: StrictInt | None = Field(default=None, ge=1, le=MAX_AMOUNT)
     """Gross minor units to credit; None credits all that remains."""
     reason: str
     refund_ref: str | None = Field(default=None, max_length=200)
