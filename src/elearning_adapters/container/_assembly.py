@@ -16,6 +16,7 @@ from elearning_adapters.container._payment import PaymentWiring
 from elearning_adapters.container._progress import ProgressWiring
 from elearning_adapters.container._scheduling import SchedulingWiring
 from elearning_adapters.container._shared import SharedWiring
+from elearning_adapters.container._subscription import SubscriptionWiring
 from elearning_adapters.container._video import VideoWiring
 from elearning_adapters.container._wiring import gather_commit_listeners, gather_jobs, gather_subscriptions
 from elearning_adapters.settings import Settings
@@ -30,6 +31,7 @@ from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
+from elearning_core.subscription.service import PlanService
 from elearning_core.video.service import VideoService
 
 
@@ -48,6 +50,7 @@ class Services(containers.DeclarativeContainer):
     payment = providers.Dependency(instance_of=PaymentService)
     billing = providers.Dependency(instance_of=BillingService)
     entitlement = providers.Dependency(instance_of=EntitlementService)
+    plans = providers.Dependency(instance_of=PlanService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -102,6 +105,7 @@ class Container(containers.DeclarativeContainer):
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
     entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
+    subscription = providers.Container(SubscriptionWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
         Services,
@@ -117,6 +121,7 @@ class Container(containers.DeclarativeContainer):
         payment=payment.service,
         billing=billing.service,
         entitlement=entitlement.service,
+        plans=subscription.plans,
     )
 
 

@@ -26,6 +26,7 @@ from elearning_core.learning_path.service import LearningPathService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.scheduling.service import Scheduler
+from elearning_core.subscription.service import PlanService
 from elearning_core.video.service import VideoService
 
 
@@ -110,6 +111,12 @@ class Platform:
     def entitlements(self) -> EntitlementService:
         """The one entitlement check, and the changes of offers and grants (checkout, subscriptions, admins)."""
         service: EntitlementService = self.container.services.entitlement()
+        return service
+
+    @property
+    def plans(self) -> PlanService:
+        """The subscription plans' catalog: import, list, read (subscriptions themselves come later)."""
+        service: PlanService = self.container.services.plans()
         return service
 
     @property

@@ -17,6 +17,7 @@ from elearning_adapters.sql import (
     progress,
     scheduling,
     signing_keys,
+    subscription,
     video,
 )
 from elearning_adapters.sql.engine import metadata
@@ -39,5 +40,6 @@ __all__ = [
     "progress",
     "scheduling",
     "signing_keys",
+    "subscription",
     "video",
 ]

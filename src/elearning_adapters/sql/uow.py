@@ -62,6 +62,7 @@ from elearning_adapters.sql.learning_path import (
 from elearning_adapters.sql.outbox import append_to_outbox
 from elearning_adapters.sql.payment import SqlPaymentRecords, SqlWebhookInbox
 from elearning_adapters.sql.progress import SqlProgressRepository
+from elearning_adapters.sql.subscription import SqlPlanStore
 from elearning_adapters.sql.video import (
     SqlCaptionRepository,
     SqlPlaybackPositionRepository,
@@ -80,6 +81,7 @@ from elearning_core.payment.ports import PaymentUnitOfWork
 from elearning_core.progress.ports import ProgressUnitOfWork
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
+from elearning_core.subscription.ports import PlanUnitOfWork
 from elearning_core.video.ports import VideoUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,7 @@ class SqlUnitOfWork(
     PaymentUnitOfWork,
     BillingUnitOfWork,
     EntitlementUnitOfWork,
+    PlanUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
 
@@ -165,6 +168,7 @@ class SqlUnitOfWork(
     invoice_numbers: SqlInvoiceNumbers
     ledger: SqlLedger
     entitlements: SqlEntitlementStore
+    plans: SqlPlanStore
 
     def __init__(
         self,
@@ -265,6 +269,7 @@ class SqlUnitOfWork(
         self.invoice_numbers = SqlInvoiceNumbers(conn)
         self.ledger = SqlLedger(conn)
         self.entitlements = SqlEntitlementStore(conn)
+        self.plans = SqlPlanStore(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -299,6 +304,7 @@ class SqlUnitOfWork(
         aggregates.extend(self.payment_records.seen())  # written when saved
         aggregates.extend([*self.invoices.seen(), *self.credit_notes.seen()])  # written when added, too
         aggregates.extend(self.entitlements.seen())  # written when changed
+        aggregates.extend(self.plans.seen())  # written when saved
         try:
             await self.courses.flush()
             await self.users.flush()
