@@ -87,6 +87,9 @@ GROUPS: dict[str, _Entry] = {
     "entitlements": _Entry(
         "elearning_cli.entitlements", "app", "Grant, revoke and show a user's access to a paid course."
     ),
+    "plans": _Entry(
+        "elearning_cli.plans", "app", "Import and list subscription plans (JSON in, table, JSON or CSV out)."
+    ),
     "invoices": _Entry(
         "elearning_cli.billing", "invoices_app", "Export the invoices issued in a period (table, JSON, CSV)."
     ),

@@ -122,26 +122,31 @@ class PlanService:
         return found
 
     async def _check(self, specs: Sequence[PlanSpec]) -> None:
-        errors: list[FieldError] = []
+        problems: list[tuple[int, str, str]] = []
         first: dict[str, int] = {}
         for index, spec in enumerate(specs):
             if spec.code in first:
-                errors.append(FieldError(f"[{index}].code", f"repeats the code of record {first[spec.code]}"))
+                problems.append((index, "code", f"repeats the code of record {first[spec.code]}"))
             first.setdefault(spec.code, index)
             for position, course_id in enumerate(spec.includes.course_ids):
                 if await self._resources.course(course_id) is None:
-                    errors.append(
-                        FieldError(f"[{index}].includes.course_ids[{position}]", f"no course {course_id}")
-                    )
-        if errors:
-            raise ValidationFailed(f"{errors[0].field}: {errors[0].message}", errors)
+                    problems.append((index, f"includes.course_ids[{position}]", f"no course {course_id}"))
+        if problems:
+            raise _invalid(problems)
+
+
+def _invalid(problems: list[tuple[int, str, str]]) -> ValidationFailed:
+    """The first problem as the one-line detail ("record 3: code: ..."), every one as a field error."""
+    index, field, message = problems[0]
+    errors = [FieldError(f"[{i}].{f}", m) for i, f, m in problems]
+    return ValidationFailed(f"record {index}: {field}: {message}", errors)
 
 
 def _check_status(index: int, spec: PlanSpec, before: Plan | None) -> None:
     try:
         check_transition(spec.code, before.status if before is not None else None, spec.status)
     except ValueError as exc:
-        raise ValidationFailed(f"[{index}].status: {exc}", [FieldError(f"[{index}].status", str(exc))]) from None
+        raise _invalid([(index, "status", str(exc))]) from None
 
 
 def _plan(spec: PlanSpec, before: Plan | None, now: datetime) -> Plan:

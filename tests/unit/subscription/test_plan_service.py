@@ -102,7 +102,7 @@ async def test_changes_and_archiving_emit_their_events_and_keep_identity(data: P
 async def test_a_published_plan_cannot_return_to_draft(data: PlanData) -> None:
     plans = service(data)
     await plans.import_plans(SYSTEM, specs(a_spec()))
-    with pytest.raises(ValidationFailed, match=r"\[0\]\.status"):
+    with pytest.raises(ValidationFailed, match=r"record 0: status"):
         await plans.import_plans(SYSTEM, specs(a_spec(status="draft")))
     assert data.plans["pro-monthly"].status is PlanStatus.ACTIVE
 
