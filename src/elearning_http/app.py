@@ -48,6 +48,7 @@ from elearning_http.routes.entitlements import ENTITLEMENT_HANDLERS
 from elearning_http.routes.learning_paths import LearningPathController, my_learning_paths
 from elearning_http.routes.mail_links import MailLinkController
 from elearning_http.routes.payments import PAYMENT_HANDLERS
+from elearning_http.routes.plans import PLAN_HANDLERS
 from elearning_http.routes.progress import ProgressController, my_progress
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
@@ -89,6 +90,7 @@ def create_app(
     webhook_endpoints = container.payment.webhook_endpoints()
     billing_service = container.services.billing()
     entitlement_service = container.services.entitlement()
+    plan_service = container.services.plans()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -165,6 +167,7 @@ def create_app(
             my_learning_paths,
             *CERTIFICATE_HANDLERS,
             *ENTITLEMENT_HANDLERS,
+            *PLAN_HANDLERS,
             *PAYMENT_HANDLERS,
             *BILLING_HANDLERS,
             jwks,
@@ -188,6 +191,7 @@ def create_app(
             "webhook_endpoints": Provide(lambda: webhook_endpoints, sync_to_thread=False),
             "billing_service": Provide(lambda: billing_service, sync_to_thread=False),
             "entitlement_service": Provide(lambda: entitlement_service, sync_to_thread=False),
+            "plan_service": Provide(lambda: plan_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

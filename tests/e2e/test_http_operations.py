@@ -282,6 +282,9 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/courses/{course_id}/entitlement", "get"),
     ("/api/v1/courses/{course_id}/offer", "get"),
     ("/api/v1/courses/{course_id}/offer", "put"),
+    # subscription plans
+    ("/api/v1/plans", "get"),
+    ("/api/v1/plans/{code}", "get"),
     ("/health", "get"),
     ("/ready", "get"),
 }
