@@ -91,7 +91,9 @@ async def test_saving_again_replaces_terms_and_prices_but_keeps_identity(backend
     async with backend.uow() as uow:
         stored = await uow.plans.plan("pro")
     assert stored == changed
-    assert stored is not None and stored.created_at == T0 and stored.id == plan.id
+    assert stored is not None
+    assert stored.created_at == T0
+    assert stored.id == plan.id
 
 
 async def test_plans_list_by_status_in_code_order_after_a_code(backend: Backend) -> None:

@@ -78,7 +78,8 @@ async def test_a_plan_that_is_not_active_is_not_found_except_for_billing_manager
     for code in ("a-draft", "b-gone", "nope"):
         assert_problem(await api.client.get(f"{PLANS}/{code}", headers=learner.headers), 404)
     archived = await api.client.get(f"{PLANS}/b-gone", headers=ADMIN)
-    assert archived.status_code == 200 and archived.json()["status"] == "archived"
+    assert archived.status_code == 200
+    assert archived.json()["status"] == "archived"
     assert await codes(api, PLANS, ADMIN) == ["a-draft", "b-gone", "c-active-0", "c-active-1", "c-active-2"]
     assert await codes(api, f"{PLANS}?status=draft", ADMIN) == ["a-draft"]
 

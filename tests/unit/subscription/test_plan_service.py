@@ -70,7 +70,8 @@ async def test_an_import_creates_plans_with_integer_prices_and_publishes_the_act
     assert result.created == ["pro-monthly", "draft-plan"]
     plan = data.plans["pro-monthly"]
     assert plan.prices == (Money(1900, "EUR"), Money(2100, "USD"))
-    assert plan.price("USD") == Money(2100, "USD") and plan.price("GBP") is None
+    assert plan.price("USD") == Money(2100, "USD")
+    assert plan.price("GBP") is None
     assert [e.type for e in data.outbox] == ["subscription.plan_published.v1"]
 
 
@@ -79,7 +80,9 @@ async def test_importing_the_same_file_twice_changes_nothing(data: PlanData) -> 
     await plans.import_plans(SYSTEM, specs(a_spec()))
     first = data.plans["pro-monthly"]
     again = await plans.import_plans(SYSTEM, specs(a_spec()))
-    assert again.unchanged == ["pro-monthly"] and not again.created and not again.changed
+    assert again.unchanged == ["pro-monthly"]
+    assert not again.created
+    assert not again.changed
     assert data.plans["pro-monthly"] == first
     assert len(data.outbox) == 1
 
@@ -113,13 +116,15 @@ async def test_a_bad_record_is_named_by_index_and_nothing_is_written(data: PlanD
         await service(data).import_plans(SYSTEM, specs(a_spec(), listed, a_spec()))
     fields = [e.field for e in raised.value.errors]
     assert fields == ["[1].includes.course_ids[1]", "[2].code"]
-    assert data.plans == {} and data.outbox == []
+    assert data.plans == {}
+    assert data.outbox == []
 
 
 async def test_a_dry_run_checks_and_writes_nothing(data: PlanData) -> None:
     result = await service(data).import_plans(SYSTEM, specs(a_spec()), dry_run=True)
     assert result.created == ["pro-monthly"]
-    assert data.plans == {} and data.outbox == []
+    assert data.plans == {}
+    assert data.outbox == []
 
 
 async def test_only_billing_managers_import(data: PlanData) -> None:
