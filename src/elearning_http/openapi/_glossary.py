@@ -34,6 +34,7 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("path", "file_path"): "The file in the video's HLS ladder or captions (`hls/master.m3u8`)",
     ("path", "credential_id"): "The certificate's id (its credential's verification URL ends with it)",
     ("path", "invoice_id"): "The invoice's id",
+    ("path", "code"): "The subscription plan's code (`pro-monthly`)",
     ("path", "kid"): "The credential key's id, the last segment of a credential's JOSE `kid`",
     # lists
     ("query", "limit"): "Most items in the page",
