@@ -296,6 +296,7 @@ def test_every_list_and_status_command_takes_the_output_option() -> None:
         "keys list",
         "jobs list",
         "events dlq list",
+        "plans list",
     }
     statuses = [(path, command) for path, command in _commands() if path in ("outbox status", "db current")]
     for path, command in [*lists, *statuses]:
