@@ -35,7 +35,7 @@ from elearning_adapters.sql.identity import users
 from elearning_core.entitlement.model import CourseOffer, Grant, GrantStatus, Source
 from elearning_core.entitlement.ports import CourseKey, EntitlementStore, Grants, Offers
 from elearning_core.shared.errors import NotFound
-from elearning_core.shared.events import DomainEvent, RecordsEvents
+from elearning_core.shared.events import DomainEvent, EventLog, RecordsEvents
 
 course_offers = Table(
     "course_offers",
@@ -113,20 +113,12 @@ class SqlEntitlementReads(Offers, Grants):
         return [_grant(r) for r in rows]
 
 
-class _Recorded(RecordsEvents):
-    def __init__(self) -> None:
-        self._events: list[DomainEvent] = []
-
-    def append(self, event: DomainEvent) -> None:
-        self._events.append(event)
-
-
 class SqlEntitlementStore(EntitlementStore):
     """The write side, on the unit of work's connection."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
-        self._recorded = _Recorded()
+        self._recorded = EventLog()
 
     def record(self, event: DomainEvent) -> None:
         self._recorded.append(event)

@@ -26,9 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.engine import UtcDateTime, metadata
-from elearning_adapters.sql.entitlement import _Recorded
 from elearning_core.billing.money import Money
-from elearning_core.shared.events import DomainEvent, RecordsEvents
+from elearning_core.shared.events import DomainEvent, EventLog, RecordsEvents
 from elearning_core.subscription.model import Includes, Interval, Plan, PlanStatus
 from elearning_core.subscription.ports import PlanStore
 
@@ -96,7 +95,7 @@ class SqlPlanStore(PlanStore):
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
-        self._recorded = _Recorded()
+        self._recorded = EventLog()
 
     def record(self, event: DomainEvent) -> None:
         self._recorded.append(event)

@@ -69,6 +69,17 @@ class RecordsEvents:
         return events
 
 
+class EventLog(RecordsEvents):
+    """Events recorded by a store that is not an aggregate (an entitlement grant, a plan): the unit of work
+    collects them at commit like an aggregate's."""
+
+    def __init__(self) -> None:
+        self._events = []
+
+    def append(self, event: DomainEvent) -> None:
+        self._events.append(event)
+
+
 def event_class(type_name: str) -> type[DomainEvent] | None:
     """Look up a registered event class by its versioned type name."""
     return _REGISTRY.get(type_name)
