@@ -83,6 +83,7 @@ class Connection:
         self._stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def request(self, method: str, path: str, headers: Mapping[str, str], body: Any = None) -> tuple[int, bytes]:
+        reused = self._stream is not None
         if self._stream is None:
             self._stream = await asyncio.open_connection(self._host, self._port)
         reader, writer = self._stream
@@ -90,8 +91,10 @@ class Connection:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except (OSError, asyncio.IncompleteReadError):
-            self.close()  # the server closed an idle connection: once more on a new one
-            return await self.request(method, path, headers, body)
+            self.close()
+            if not reused:
+                raise
+            return await self.request(method, path, headers, body)  # the server closed an idle one: once more
         length = 0
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")

@@ -21,7 +21,7 @@ from elearning_cli._common import (
     run,
 )
 from elearning_cli._output import Field, FormatOption, render
-from elearning_cli.enrollments import resolve_course
+from elearning_cli.enrollments import CourseArgument, UserArgument, resolve_course
 from elearning_core.entitlement.commands import ChangeGrant, GiveGrant
 from elearning_core.entitlement.model import Grant, GrantStatus, Source
 from elearning_core.shared.ports import SYSTEM
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
-UserArg = Annotated[str, typer.Argument(help="The user's id or email address.", metavar="USER")]
-CourseArg = Annotated[str, typer.Argument(help="The course's id or slug.", metavar="COURSE")]
 
 GRANT_FIELDS: list[Field[Grant]] = [
     Field("id", lambda g: g.id, "Id", whole=True),
@@ -65,8 +63,8 @@ async def _grant(user: str, course: str, values: dict[str, object]) -> Grant:
 @app.command("grant")
 @handle_errors
 def grant(
-    user: UserArg,
-    course: CourseArg,
+    user: UserArgument,
+    course: CourseArgument,
     source: Annotated[Source, typer.Option(help="purchased, subscription or organization_seat.")] = Source.PURCHASED,
     until: Annotated[datetime | None, typer.Option(help="When access ends (ISO 8601, UTC when no offset).")] = None,
     reference: Annotated[str, typer.Option(help="What it is for (an order, a ticket).")] = "granted by an admin",
@@ -95,8 +93,8 @@ async def _revoke(user: str, course: str, status: GrantStatus) -> list[Grant]:
 @app.command("revoke")
 @handle_errors
 def revoke(
-    user: UserArg,
-    course: CourseArg,
+    user: UserArgument,
+    course: CourseArgument,
     status: Annotated[
         GrantStatus, typer.Option("--as", help="The status the active grants take: revoked, refunded or canceled.")
     ] = GrantStatus.REVOKED,
@@ -116,7 +114,7 @@ async def _show(user: str, course: str) -> list[Grant]:
 
 @app.command("show")
 @handle_errors
-def show(user: UserArg, course: CourseArg, output: FormatOption = "table") -> None:
+def show(user: UserArgument, course: CourseArgument, output: FormatOption = "table") -> None:
     """A user's grants for a course, lapsed ones included."""
     items = run(_show(user, course))
     render(items, GRANT_FIELDS, output, title=f"{len(items)} grant(s)", empty="no grants")

@@ -147,10 +147,6 @@ class ConsumerRunner:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": 10000,
             "heartbeat.interval.ms": 1000,
-            # An idle fetch waits at most 100 ms at the broker (librdkafka's default is 500): a broker that
-            # answers a waiting fetch only when the wait ends, not when data arrives, adds no more than this
-            # to an event's way; Kafka answers at the first byte either way (fetch.min.bytes 1).
-            "fetch.wait.max.ms": 100,
             # A topic created after the subscription is seen within 10 s rather than librdkafka's 5 minutes.
             "topic.metadata.refresh.interval.ms": 10000,
             # Static membership: a restarted member with the same id takes its partitions back within the

@@ -66,8 +66,8 @@ class OutboxRelay:
         self._retention = Retention(self._store, retention, keep_inbox=inbox_retention)
         self._publisher = publisher
         self._batch_size = batch_size
-        # 0.1 s by default: an empty claim (one indexed query) ten times a second buys a committed event's
-        # way to Kafka ~200 ms on average (0.5 s put the Kafka completion-to-visible p99 around 1 s).
+        # 0.1 s by default: an empty claim (one indexed query) ten times a second; at 0.5 s the idle sleep was
+        # most of a committed event's way to Kafka (completion-to-visible p50 490 ms, about 200 ms at 0.1 s).
         self._idle_sleep = idle_sleep
         self._max_backoff = max_backoff
         self._initial_backoff = min(initial_backoff, max_backoff)
