@@ -52,7 +52,7 @@ class InMemoryEntitlementStore(EntitlementStore):
         self._data.offers[offer.course_id] = offer
 
     async def grants(self, user_id: uuid.UUID, course_id: uuid.UUID) -> Sequence[Grant]:
-        found = [g for g in self._data.grants.values() if (g.user_id, g.course_id) == (user_id, course_id)]
+        found = [g for g in self._data.grants.values() if g.user_id == user_id and g.covers(course_id)]
         return sorted(found, key=lambda g: (g.starts_at, g.id))
 
     async def add_grant(self, grant: Grant, at: datetime) -> None:
@@ -72,7 +72,7 @@ class InMemoryEntitlementStore(EntitlementStore):
         )
 
     async def courses_of_user(self, user_id: uuid.UUID, after: CourseKey | None, limit: int) -> list[uuid.UUID]:
-        courses = {g.course_id for g in self._data.grants.values() if g.user_id == user_id}
+        courses = {g.course_id for g in self._data.grants.values() if g.user_id == user_id and g.course_id is not None}
         courses |= {c for u, c in self._data.enrolled if u == user_id}
         return sorted(c for c in courses if after is None or c > after)[:limit]
 

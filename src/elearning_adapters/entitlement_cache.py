@@ -2,12 +2,13 @@
 course's scopes (the staff test), so a check on a cache hit issues no SQL statement.
 
 The cache holds the grants, never the verdict: ``decide`` compares each grant's end with the clock on
-every check, so a cached grant never outlives its end. Keys (under ``<prefix>:v1:``):
+every check, so a cached grant never outlives its end. Keys (under ``<prefix>:v2:``):
 
 - ``offer:<course id>``: the offer, or ``null`` when none is recorded (a free course);
-- ``grants:<course id>:<user id>``: every grant of the user for the course (an empty list too);
+- ``grants:<user id>``: every grant of the user, all courses (an empty list too): one key per learner, so a
+  grant of every course (a plan or seat that includes all courses) is dropped with the others;
 - ``course:<course id>``: the course's owner and organization (only known courses are kept);
-- ``gen:<course id>[:<user id>]``: a short-lived token rewritten by every invalidation. A miss reads it
+- ``gen:<course id>`` and ``gen:user:<user id>``: a short-lived token rewritten by every invalidation. A miss reads it
   before and after the database read and stores what it read only if it did not change, so a read that
   began before a commit cannot put the old grants back after the invalidation removed them.
 
@@ -44,7 +45,8 @@ T = TypeVar("T")
 
 # Longer than any database read an invalidation must catch (see ``gen:`` above).
 _GEN_TTL_SECONDS = 30.0
-CODEC_VERSION = "v1"
+CODEC_VERSION = "v2"
+"""v2: grants are kept per learner (v1 kept them per learner and course)."""
 
 
 class CachedEntitlementReads(Offers, Grants, ResourceDirectory):
@@ -83,15 +85,15 @@ class CachedEntitlementReads(Offers, Grants, ResourceDirectory):
         )
 
     async def grants(self, user_id: uuid.UUID, course_id: uuid.UUID) -> Sequence[Grant]:
-        key = self._grants_key(course_id, user_id)
+        key = self._grants_key(user_id)
         found, grants = await self._read(key, self._grants_decoder.decode)
-        if found and grants is not None:
-            return grants
+        if not found or grants is None:
 
-        async def read() -> list[Grant]:
-            return list(await self._inner.grants(user_id, course_id))
+            async def read() -> list[Grant]:
+                return list(await self._inner.grants_of_user(user_id))
 
-        return await self._fill(key, self._gen_key(course_id, user_id), read, True)
+            grants = await self._fill(key, self._user_gen_key(user_id), read, True)
+        return [g for g in grants if g.covers(course_id)]
 
     async def course(self, course_id: uuid.UUID) -> ResourceRef | None:
         key = self._course_key(course_id)
@@ -127,11 +129,9 @@ class CachedEntitlementReads(Offers, Grants, ResourceDirectory):
         if module != "entitlement":
             return
         course_id, user_id = getattr(event, "course_id", None), getattr(event, "user_id", None)
-        if not isinstance(course_id, uuid.UUID):
-            return
         if isinstance(user_id, uuid.UUID):
-            yield self._grants_key(course_id, user_id), self._gen_key(course_id, user_id)
-        else:
+            yield self._grants_key(user_id), self._user_gen_key(user_id)
+        elif isinstance(course_id, uuid.UUID):
             yield self._offer_key(course_id), self._gen_key(course_id)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -156,11 +156,14 @@ class CachedEntitlementReads(Offers, Grants, ResourceDirectory):
     def _offer_key(self, course_id: uuid.UUID) -> str:
         return f"{self._prefix}offer:{course_id}"
 
-    def _grants_key(self, course_id: uuid.UUID, user_id: uuid.UUID) -> str:
-        return f"{self._prefix}grants:{course_id}:{user_id}"
+    def _grants_key(self, user_id: uuid.UUID) -> str:
+        return f"{self._prefix}grants:{user_id}"
 
     def _course_key(self, course_id: uuid.UUID) -> str:
         return f"{self._prefix}course:{course_id}"
 
-    def _gen_key(self, course_id: uuid.UUID, user_id: uuid.UUID | None = None) -> str:
-        return f"{self._prefix}gen:{course_id}" + (f":{user_id}" if user_id is not None else "")
+    def _gen_key(self, course_id: uuid.UUID) -> str:
+        return f"{self._prefix}gen:{course_id}"
+
+    def _user_gen_key(self, user_id: uuid.UUID) -> str:
+        return f"{self._prefix}gen:user:{user_id}"

@@ -249,3 +249,32 @@ async def test_a_course_event_drops_the_cached_scopes_of_that_course_only(backen
     await cached.course(course)
     await cached.course(other)
     assert directory.reads == 3
+
+
+async def test_a_grant_of_every_course_covers_each_course_but_lists_none(backend: Backend) -> None:
+    user = await backend.add_user()
+    first, second = await backend.add_course(), await backend.add_course()
+    everything = Grant(user, None, Source.SUBSCRIPTION, GrantStatus.ACTIVE, T0, reference="sub_1")
+    only_first = Grant(user, first, Source.PURCHASED, GrantStatus.ACTIVE, T0, reference="order_1")
+    async with backend.uow() as uow:
+        await uow.entitlements.add_grant(everything, T0)
+        await uow.entitlements.add_grant(only_first, T0)
+        await uow.commit()
+    async with backend.uow() as uow:
+        assert {g.id for g in await uow.entitlements.grants(user, first)} == {everything.id, only_first.id}
+        assert [g.id for g in await uow.entitlements.grants(user, second)] == [everything.id]
+        assert await uow.entitlements.courses_of_user(user, None, 10) == [first]
+    if backend.reads is None:
+        return
+    sql, resources = backend.reads
+    cached = CachedEntitlementReads(sql, resources, InMemoryCache(), 60)
+    for reads in (sql, cached, cached):
+        assert [g.id for g in await reads.grants(user, second)] == [everything.id]
+    # Cancelling the all-courses grant reaches every course's check through the learner's one key.
+    canceled = everything.with_status(GrantStatus.CANCELED, T1)
+    async with backend.uow() as uow:
+        await uow.entitlements.save_grant(canceled, T1)
+        await uow.commit()
+    await cached.invalidate_for(EntitlementChanged.of(everything, canceled, T1))
+    assert [g.status for g in await cached.grants(user, first) if g.id == everything.id] == [GrantStatus.CANCELED]
+    assert [g.status for g in await cached.grants(user, second)] == [GrantStatus.CANCELED]

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Uuid,
     exists,
+    or_,
     select,
     union,
     update,
@@ -52,7 +53,8 @@ entitlement_grants = Table(
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("course_id", Uuid, ForeignKey("courses.id", ondelete="CASCADE"), nullable=False),
+    # NULL: every course (a plan or seat that includes all courses).
+    Column("course_id", Uuid, ForeignKey("courses.id", ondelete="CASCADE"), nullable=True),
     Column("source", String(20), nullable=False),
     Column("status", String(20), nullable=False),
     Column("starts_at", UtcDateTime, nullable=False),
@@ -74,9 +76,14 @@ def _grants_query(user_id: uuid.UUID, course_id: uuid.UUID) -> Any:
     grants = entitlement_grants
     return (
         select(grants)
-        .where(grants.c.user_id == user_id, grants.c.course_id == course_id)
+        .where(grants.c.user_id == user_id, or_(grants.c.course_id == course_id, grants.c.course_id.is_(None)))
         .order_by(grants.c.starts_at, grants.c.id)
     )
+
+
+def _user_grants_query(user_id: uuid.UUID) -> Any:
+    grants = entitlement_grants
+    return select(grants).where(grants.c.user_id == user_id).order_by(grants.c.starts_at, grants.c.id)
 
 
 def _offer(row: Any) -> CourseOffer:
@@ -110,6 +117,12 @@ class SqlEntitlementReads(Offers, Grants):
     async def grants(self, user_id: uuid.UUID, course_id: uuid.UUID) -> Sequence[Grant]:
         async with self._db.read() as conn:
             rows = (await conn.execute(_grants_query(user_id, course_id))).mappings().all()
+        return [_grant(r) for r in rows]
+
+    async def grants_of_user(self, user_id: uuid.UUID) -> Sequence[Grant]:
+        """Every grant of the user, all courses (what the cache keeps per user)."""
+        async with self._db.read() as conn:
+            rows = (await conn.execute(_user_grants_query(user_id))).mappings().all()
         return [_grant(r) for r in rows]
 
 
@@ -166,13 +179,11 @@ class SqlEntitlementStore(EntitlementStore):
         )
 
     async def grants_of_user(self, user_id: uuid.UUID) -> Sequence[Grant]:
-        grants = entitlement_grants
-        query = select(grants).where(grants.c.user_id == user_id).order_by(grants.c.starts_at, grants.c.id)
-        return [_grant(r) for r in (await self._conn.execute(query)).mappings().all()]
+        return [_grant(r) for r in (await self._conn.execute(_user_grants_query(user_id))).mappings().all()]
 
     async def courses_of_user(self, user_id: uuid.UUID, after: CourseKey | None, limit: int) -> list[uuid.UUID]:
         granted = select(entitlement_grants.c.course_id.label("course_id")).where(
-            entitlement_grants.c.user_id == user_id
+            entitlement_grants.c.user_id == user_id, entitlement_grants.c.course_id.is_not(None)
         )
         enrolled = select(enrollments.c.course_id.label("course_id")).where(enrollments.c.user_id == user_id)
         if after is not None:

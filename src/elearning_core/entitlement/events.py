@@ -19,7 +19,8 @@ class EntitlementGranted(DomainEvent):
 
     type: ClassVar[str] = "entitlement.granted.v1"
     user_id: uuid.UUID
-    course_id: uuid.UUID
+    course_id: uuid.UUID | None
+    """None: a grant of every course."""
     source: str
     status: str
     starts_at: datetime
@@ -46,7 +47,8 @@ class EntitlementChanged(DomainEvent):
 
     type: ClassVar[str] = "entitlement.changed.v1"
     user_id: uuid.UUID
-    course_id: uuid.UUID
+    course_id: uuid.UUID | None
+    """None: a grant of every course."""
     status: str
     previous_status: str
     ends_at: datetime | None = None

@@ -89,7 +89,8 @@ class Grant:
     """A purchase, a subscription's coverage or an organization seat, for one user and course."""
 
     user_id: uuid.UUID
-    course_id: uuid.UUID
+    course_id: uuid.UUID | None
+    """None: every course (a subscription plan or an organization seat that includes all courses)."""
     source: Source
     status: GrantStatus
     starts_at: datetime
@@ -99,6 +100,9 @@ class Grant:
     """What granted it (an order, a subscription, a seat id): for support and the audit trail."""
     id: uuid.UUID = field(default_factory=new_uuid)
     """The grant's identity, so its source can change its status later (a refund names the grant)."""
+
+    def covers(self, course_id: uuid.UUID) -> bool:
+        return self.course_id is None or self.course_id == course_id
 
     def in_force(self, now: datetime) -> bool:
         return (
@@ -160,7 +164,7 @@ def decide(
         return _full(Source.FREE)
     if enrolled_at is not None and offer.paid_since is not None and enrolled_at < offer.paid_since:
         return _full(Source.GRANDFATHERED)
-    mine = [g for g in grants if g.course_id == offer.course_id and g.source in GRANT_SOURCES]
+    mine = [g for g in grants if g.covers(offer.course_id) and g.source in GRANT_SOURCES]
     in_force = [g for g in mine if g.in_force(now)]
     if in_force:
         # The one that lasts longest (no end lasts longest), so ``until`` is the real end of access.

@@ -86,7 +86,7 @@ class EntitlementService:
         rows = []
         for course_id in courses:
             verdict = await self.check(actor, course_id)
-            rows.append(CourseEntitlement(course_id, verdict, [g for g in held if g.course_id == course_id]))
+            rows.append(CourseEntitlement(course_id, verdict, [g for g in held if g.covers(course_id)]))
         return cursors.page(listing, rows, limit, lambda row: [str(row.course_id)])
 
     # -- offers ------------------------------------------------------------------------------

@@ -206,3 +206,14 @@ def test_staff_and_free_courses_are_always_open_and_a_live_grant_always_opens_th
     after = decide(offer, [*grants, live], now)
     assert after.allowed
     assert after.track is Track.FULL  # even where the audit track was all the learner had
+
+
+def test_a_grant_of_every_course_opens_any_paid_course_and_its_lapse_names_the_reason() -> None:
+    every = Grant(ANN, None, Source.SUBSCRIPTION, GrantStatus.ACTIVE, T0, NOW + timedelta(days=3), reference="sub")
+    other = CourseOffer(uuid.UUID(int=2), paid=True, paid_since=PAID_SINCE)
+    for offer in (PAID, other):
+        assert decide(offer, [every], NOW) == Verdict(Source.SUBSCRIPTION, Track.FULL, until=every.ends_at)
+    past_due = every.with_status(GrantStatus.PAST_DUE, every.ends_at)
+    assert decide(other, [past_due], NOW).refusal is Refusal.SUBSCRIPTION_PAST_DUE
+    # A grant for one course never opens another.
+    assert decide(other, [grant(Source.PURCHASED)], NOW).refusal is Refusal.PAYMENT_REQUIRED
