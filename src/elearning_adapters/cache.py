@@ -90,6 +90,9 @@ class InMemoryCache(Cache):
     async def get(self, key: str) -> bytes | None:
         return self._live(key)
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        return [self._live(key) for key in keys]
+
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")

@@ -35,7 +35,7 @@ from elearning_adapters.sql.entitlement import SqlEntitlementReads
 from elearning_core.auth.model import ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
 from elearning_core.entitlement.model import CourseOffer, Grant
-from elearning_core.entitlement.ports import Grants, Offers
+from elearning_core.entitlement.ports import AccessReads, Grants, Offers
 from elearning_core.shared.cache import Cache
 from elearning_core.shared.events import DomainEvent
 
@@ -49,7 +49,7 @@ CODEC_VERSION = "v2"
 """v2: grants are kept per learner (v1 kept them per learner and course)."""
 
 
-class CachedEntitlementReads(Offers, Grants, ResourceDirectory):
+class CachedEntitlementReads(Offers, Grants, AccessReads, ResourceDirectory):
     """``Offers``, ``Grants`` and the course half of ``ResourceDirectory``, served from a ``Cache``.
 
     The cache is an optimisation only: an entry that cannot be decoded is a miss, and an unreachable
@@ -85,15 +85,38 @@ class CachedEntitlementReads(Offers, Grants, ResourceDirectory):
         )
 
     async def grants(self, user_id: uuid.UUID, course_id: uuid.UUID) -> Sequence[Grant]:
-        key = self._grants_key(user_id)
-        found, grants = await self._read(key, self._grants_decoder.decode)
+        found, grants = await self._read(self._grants_key(user_id), self._grants_decoder.decode)
         if not found or grants is None:
-
-            async def read() -> list[Grant]:
-                return list(await self._inner.grants_of_user(user_id))
-
-            grants = await self._fill(key, self._user_gen_key(user_id), read, True)
+            grants = await self._user_grants(user_id)
         return [g for g in grants if g.covers(course_id)]
+
+    async def _user_grants(self, user_id: uuid.UUID) -> list[Grant]:
+        """A miss of ``grants:<user>``: every grant of the user from the database, kept if nothing changed meanwhile."""
+
+        async def read() -> list[Grant]:
+            return list(await self._inner.grants_of_user(user_id))
+
+        return await self._fill(self._grants_key(user_id), self._user_gen_key(user_id), read, True)
+
+    async def offer_and_grants(
+        self, user_id: uuid.UUID | None, course_id: uuid.UUID
+    ) -> tuple[CourseOffer | None, Sequence[Grant]]:
+        """The content gates' read: the offer and the learner's grants in one round trip (``get_many``) and
+        no SQL on a hit; a miss fills only what it missed, and a free course never reads the grants."""
+        offer_key = self._offer_key(course_id)
+        if user_id is None:
+            return await self.offer(course_id), ()
+        grants_key = self._grants_key(user_id)
+        cached_offer, cached_grants = await self._cache.get_many(offer_key, grants_key)
+        found, offer = self._decoded(offer_key, cached_offer, self._offer_decoder.decode)
+        if not found:
+            offer = await self._fill(offer_key, self._gen_key(course_id), lambda: self._inner.offer(course_id), True)
+        if offer is None or not offer.paid:
+            return offer, ()
+        found, grants = self._decoded(grants_key, cached_grants, self._grants_decoder.decode)
+        if not found or grants is None:
+            grants = await self._user_grants(user_id)
+        return offer, [g for g in grants if g.covers(course_id)]
 
     async def course(self, course_id: uuid.UUID) -> ResourceRef | None:
         key = self._course_key(course_id)
@@ -137,7 +160,10 @@ class CachedEntitlementReads(Offers, Grants, ResourceDirectory):
     # -- helpers -------------------------------------------------------------------------------
 
     async def _read(self, key: str, decode: Callable[[bytes], T]) -> tuple[bool, T | None]:
-        cached = await self._cache.get(key)
+        return self._decoded(key, await self._cache.get(key), decode)
+
+    @staticmethod
+    def _decoded(key: str, cached: bytes | None, decode: Callable[[bytes], T]) -> tuple[bool, T | None]:
         if cached is None:
             return False, None
         try:

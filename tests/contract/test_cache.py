@@ -118,6 +118,16 @@ async def test_keys_are_distinct_and_may_hold_any_text(subject: CacheUnderTest) 
     assert await subject.cache.get("catalog:slug:ünïcode key with spaces ") == b"2"
 
 
+async def test_get_many_answers_each_key_in_order_with_none_for_misses(subject: CacheUnderTest) -> None:
+    await subject.cache.set("a", b"1", 60)
+    await subject.cache.set("c", b"", 60)
+    assert await subject.cache.get_many("a", "b", "c", "a") == [b"1", None, b"", b"1"]
+    assert await subject.cache.get_many() == []
+    await subject.cache.set("short", b"v", 0.2)
+    await subject.advance(0.4)
+    assert await subject.cache.get_many("short", "a") == [None, b"1"]
+
+
 async def test_set_replaces_the_value(subject: CacheUnderTest) -> None:
     await subject.cache.set("k", b"old", 60)
     await subject.cache.set("k", b"new", 60)
@@ -326,6 +336,7 @@ async def test_a_dead_redis_is_a_miss_and_a_no_op_then_the_breaker_opens(caplog:
             await cache.delete("k")
             assert await cache.incr("n") == 0
             assert await cache.get("k") is None
+            assert await cache.get_many("k", "n") == [None, None]
         # Within the cool-down nothing went to the network, and the outage was logged once.
         assert cache.attempts == 1
         assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1

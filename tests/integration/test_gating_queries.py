@@ -1,6 +1,7 @@
 """What content gating costs an enrolled learner's outline read, in SQL statements (a count, not a timing).
 
-The issue's figure: at most ONE extra indexed query, and none on a cache hit. The queries are
+The issue's figure: at most ONE extra indexed query for gating, plus the entitlement check's read of the
+course's offer (issue 15), and none on a cache hit. The queries are
 counted around the course service's read (so the sign-in's own reads are not in the count): with
 SQLAlchemy's ``before_cursor_execute`` event on the platform's engine and, on PostgreSQL, also on the
 plain psycopg read pool that the catalog reads and the enrollment lookup use there (their hot path
@@ -133,17 +134,20 @@ async def test_an_enrolled_learner_costs_one_indexed_query_and_none_on_a_cache_h
     assert [x.access.value for s in outline.sections for x in s.lessons] == ["open"] * 8 + ["not_yet_released"] * 4
 
     if cached:
-        # The anonymous read filled the outline cache: the learner's read is a hit plus the miss of
-        # their enrollment (one query); the read after it sends no query at all.
+        # The anonymous read filled the outline cache: the learner's read is a hit plus the misses of
+        # their enrollment and of the course's offer (the entitlement check: a free course); the read after
+        # it sends no query at all.
         extra = enrolled
     else:
         assert len(anonymous) == 1  # the published version: one statement (the counting sees it)
-        assert len(enrolled) == len(anonymous) + 1
+        assert len(enrolled) == len(anonymous) + 2
         extra = list(enrolled)
         for statement in anonymous:
             extra.remove(statement)
-    assert len(extra) == 1, extra
+    assert len(extra) == 2, extra
     assert "FROM enrollments" in extra[0]
+    # The entitlement check of a free course reads its offer only (no grants: they cannot matter).
+    assert "FROM course_offers" in extra[1]
 
     with counted(platform, log) as again:
         await platform.courses.get_outline(learner, course_id)

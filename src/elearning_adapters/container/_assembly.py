@@ -68,8 +68,10 @@ class Container(containers.DeclarativeContainer):
 
     # One line per module.
     identity = providers.Container(IdentityWiring, shared=adapters, settings=settings)
-    course = providers.Container(CourseWiring, shared=adapters, settings=settings)
-    enrollment = providers.Container(EnrollmentWiring, shared=adapters, settings=settings)
+    # The one entitlement check, which every content module's gating asks (a narrow read, not its service).
+    entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
+    course = providers.Container(CourseWiring, shared=adapters, settings=settings, access=entitlement.access)
+    enrollment = providers.Container(EnrollmentWiring, shared=adapters, settings=settings, access=entitlement.access)
     # Content gating: video and assessment read the course's published outlines (a narrow read, not its service)
     # and the learner facts its conditional release reads.
     video = providers.Container(
@@ -78,6 +80,7 @@ class Container(containers.DeclarativeContainer):
         settings=settings,
         outlines=course.catalog_queries,
         learner_facts=course.learner_facts,
+        access=entitlement.access,
     )
     assessment = providers.Container(
         AssessmentWiring,
@@ -85,6 +88,7 @@ class Container(containers.DeclarativeContainer):
         settings=settings,
         outlines=course.catalog_queries,
         learner_facts=course.learner_facts,
+        access=entitlement.access,
     )
     # Enrolling a path's learner into its courses goes through the enrollment module's rules (its service).
     learning_path = providers.Container(
@@ -98,13 +102,16 @@ class Container(containers.DeclarativeContainer):
         assessment_queries=assessment.queries,
     )
     certificate = providers.Container(
-        CertificateWiring, shared=adapters, settings=settings, outlines=course.catalog_queries
+        CertificateWiring,
+        shared=adapters,
+        settings=settings,
+        outlines=course.catalog_queries,
+        access=entitlement.access,
     )
     payment = providers.Container(PaymentWiring, shared=adapters, settings=settings)
     # The one scheduler, over the jobs every module's wiring declares.
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
-    entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
     subscription = providers.Container(SubscriptionWiring, shared=adapters, settings=settings)
 
     services = providers.Container(

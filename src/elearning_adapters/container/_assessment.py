@@ -15,6 +15,7 @@ from elearning_adapters.sql.assessment import SqlAssessmentQueries
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.course.gating import PublishedOutlines
 from elearning_core.course.requirements import LearnerFactsReader
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.scheduling.model import Job, Period, Schedule, in_batches
 
 EXPIRE_ATTEMPTS = "assessment.expire-attempts"
@@ -50,6 +51,8 @@ def assessment_jobs(service: Callable[[], AssessmentService], settings: Settings
 class AssessmentWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
+    access: providers.Dependency[AccessCheck] = providers.Dependency()
+    """The entitlement check (the entitlement module's wiring): paid courses open to learners with access only."""
     outlines: providers.Dependency[PublishedOutlines] = providers.Dependency()
     learner_facts: providers.Dependency[LearnerFactsReader] = providers.Dependency()
     """What learners have done (the course module's wiring picks the reader): conditional release gates material."""
@@ -71,6 +74,7 @@ class AssessmentWiring(ModuleWiring):
         cursors=shared.cursors,
         outlines=outlines,
         learner_facts=learner_facts,
+        access=access,
     )
 
     jobs = providers.Singleton(assessment_jobs, service.provider, settings)

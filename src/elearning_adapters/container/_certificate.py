@@ -28,6 +28,7 @@ from elearning_core.certificate.model import SubjectKind
 from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.certificate.service import CertificateConfig, CertificateService
 from elearning_core.course.gating import PublishedOutlines
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.scheduling.model import Job, Period, Schedule, in_batches
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import DomainEvent
@@ -106,6 +107,8 @@ def certificate_jobs(service: Callable[[], CertificateService]) -> list[Job]:
 class CertificateWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
+    access: providers.Dependency[AccessCheck] = providers.Dependency()
+    """The entitlement check: a course's certificate is graded work, for the full track only."""
     outlines: providers.Dependency[PublishedOutlines] = providers.Dependency()
     """The course module's published outlines: course titles."""
 
@@ -126,6 +129,7 @@ class CertificateWiring(ModuleWiring):
         policy=shared.policy,
         cursors=shared.cursors,
         config=providers.Singleton(_config, settings),
+        access=access,
     )
 
     subscriptions = providers.Singleton(_subscriptions, shared.joined_unit_of_work.provider, service.provider)

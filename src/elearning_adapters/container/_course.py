@@ -16,6 +16,7 @@ from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.progress import SqlLearnerFactsReader
 from elearning_core.course.queries import CatalogQueries
 from elearning_core.course.service import CourseService
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.shared.cache import Cache
 from elearning_core.shared.events import DomainEvent
 
@@ -48,6 +49,8 @@ def _commit_listeners(catalog: CatalogQueries) -> list[CommitListener]:
 class CourseWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
+    access: providers.Dependency[AccessCheck] = providers.Dependency()
+    """The entitlement check (the entitlement module's wiring): paid courses open to learners with access only."""
 
     catalog_queries = providers.Singleton(_catalog_queries, shared.database, shared.cache, settings)
     renderer = providers.Singleton(SanitizingMarkdownRenderer)
@@ -65,6 +68,7 @@ class CourseWiring(ModuleWiring):
         renderer=renderer,
         enrollments=shared.enrollment_lookup,
         facts=learner_facts,
+        access=access,
     )
 
     subscriptions = providers.Singleton(_subscriptions, catalog_queries)

@@ -15,6 +15,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql.enrollment import SqlEnrollmentQueries, SqlLearnerLookup
 from elearning_adapters.sql.progress import SqlCourseCompletions
 from elearning_core.enrollment.service import EnrollmentService
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.shared.events import DomainEvent
 
 
@@ -36,6 +37,8 @@ def _subscriptions(join: JoinUnitOfWork) -> list[Subscription]:
 class EnrollmentWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
+    access: providers.Dependency[AccessCheck] = providers.Dependency()
+    """The entitlement check (the entitlement module's wiring): paid courses open to learners with access only."""
 
     queries = providers.Singleton(SqlEnrollmentQueries, shared.database)
     learner_lookup = providers.Singleton(SqlLearnerLookup, shared.database)
@@ -53,6 +56,7 @@ class EnrollmentWiring(ModuleWiring):
         clock=shared.clock,
         policy=shared.policy,
         cursors=shared.cursors,
+        access=access,
     )
 
     commit_listeners = providers.Singleton(_commit_listeners, shared.enrollment_lookup)

@@ -15,6 +15,7 @@ from elearning_adapters.events import CommitListener, Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.entitlement import SqlEntitlementReads
 from elearning_core.auth.ports import ResourceDirectory
+from elearning_core.entitlement.access import EntitlementCheck
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.shared.cache import Cache
 from elearning_core.shared.envelope import EventEnvelope
@@ -91,6 +92,9 @@ class EntitlementWiring(ModuleWiring):
         uow=shared.unit_of_work.provider,
         cursors=shared.cursors,
     )
+
+    access = providers.Singleton(EntitlementCheck, reads, shared.enrollment_lookup, shared.clock)
+    """The narrow check the content modules gate through: offer and grants in one cache round trip on a hit."""
 
     commit_listeners = providers.Singleton(_commit_listeners, cached_reads)
     subscriptions = providers.Singleton(_subscriptions, cached_reads)

@@ -15,6 +15,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.storage import LocalFileStorage
 from elearning_core.course.gating import PublishedOutlines
 from elearning_core.course.requirements import LearnerFactsReader
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.video.service import VideoConfig, VideoService
 
 
@@ -51,6 +52,8 @@ def _closers(processor: VideoProcessor) -> list[Closer]:
 class VideoWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
+    access: providers.Dependency[AccessCheck] = providers.Dependency()
+    """The entitlement check (the entitlement module's wiring): paid courses open to learners with access only."""
     outlines: providers.Dependency[PublishedOutlines] = providers.Dependency()
     learner_facts: providers.Dependency[LearnerFactsReader] = providers.Dependency()
     """What learners have done (the course module's wiring picks the reader): conditional release gates material."""
@@ -76,6 +79,7 @@ class VideoWiring(ModuleWiring):
         config=providers.Singleton(_video_config, settings),
         outlines=outlines,
         learner_facts=learner_facts,
+        access=access,
     )
     processor = providers.Singleton(_processor, settings, service.provider)
 

@@ -68,6 +68,14 @@ class RedisCache(Cache):
         result = await self._call(lambda: self._redis.get(self._prefix + key))
         return None if result is FAILED else result
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        """One ``MGET``: a check's offer, grants and course scopes in one round trip."""
+        if not keys:
+            return []
+        full = [self._prefix + k for k in keys]
+        result = await self._call(lambda: self._redis.mget(full))
+        return [None] * len(keys) if result is FAILED else list(result)
+
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")

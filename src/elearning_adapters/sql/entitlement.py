@@ -34,7 +34,7 @@ from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
 from elearning_adapters.sql.enrollment import enrollments
 from elearning_adapters.sql.identity import users
 from elearning_core.entitlement.model import CourseOffer, Grant, GrantStatus, Source
-from elearning_core.entitlement.ports import CourseKey, EntitlementStore, Grants, Offers
+from elearning_core.entitlement.ports import AccessReads, CourseKey, EntitlementStore, Grants, Offers
 from elearning_core.shared.errors import NotFound
 from elearning_core.shared.events import DomainEvent, EventLog, RecordsEvents
 
@@ -103,7 +103,7 @@ def _grant(row: Any) -> Grant:
     )
 
 
-class SqlEntitlementReads(Offers, Grants):
+class SqlEntitlementReads(Offers, Grants, AccessReads):
     """What the check reads, each in a short read of its own (the cache's miss path)."""
 
     def __init__(self, database: Database) -> None:
@@ -124,6 +124,18 @@ class SqlEntitlementReads(Offers, Grants):
         async with self._db.read() as conn:
             rows = (await conn.execute(_user_grants_query(user_id))).mappings().all()
         return [_grant(r) for r in rows]
+
+    async def offer_and_grants(
+        self, user_id: uuid.UUID | None, course_id: uuid.UUID
+    ) -> tuple[CourseOffer | None, Sequence[Grant]]:
+        """Uncached (no cache configured): the offer, and the grants only for a paid course, in one connection."""
+        async with self._db.read() as conn:
+            row = (await conn.execute(_offer_query(course_id))).mappings().first()
+            offer = None if row is None else _offer(row)
+            if offer is None or not offer.paid or user_id is None:
+                return offer, ()
+            rows = (await conn.execute(_grants_query(user_id, course_id))).mappings().all()
+        return offer, [_grant(r) for r in rows]
 
 
 class SqlEntitlementStore(EntitlementStore):

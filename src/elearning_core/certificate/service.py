@@ -40,6 +40,8 @@ from elearning_core.certificate.ports import (
     LearnerNames,
     SubjectTitles,
 )
+from elearning_core.entitlement.access import graded_refusal
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import (
     Conflict,
@@ -128,10 +130,14 @@ class CertificateService:
         policy: Policy,
         cursors: CursorCodec,
         config: CertificateConfig,
+        access: AccessCheck | None = None,
     ) -> None:
         self._uow, self._names, self._titles, self._verifier = uow, names, titles, verifier
         self._printer, self._resources, self._clock, self._policy = printer, resources, clock, policy
         self._cursors, self.config = cursors, config
+        # A course's certificate is graded work: the full track only (the entitlement check). Without it
+        # (library callers, tests), every course is free.
+        self._access = access
 
     def joined(self, uow: Callable[[], CertificateUnitOfWork]) -> CertificateService:
         """The same service over another unit-of-work factory (an event handler's own transaction)."""
@@ -239,6 +245,13 @@ class CertificateService:
         existing = await uow.credentials.active_for(user_id, kind, subject_id)
         if existing is not None:
             return existing
+        if kind is SubjectKind.COURSE and self._access is not None:
+            refusal = graded_refusal(await self._access.verdict(user_id, subject_id))
+            if refusal is not None:
+                # Not kept pending: the hourly job would find it again every hour. A learner who buys the full
+                # track later gets the certificate with their next completion (or from staff).
+                log.info("no certificate for user %s in course %s: %s", user_id, subject_id, refusal)
+                return None
         name = await self._names.name_of(user_id)
         if name is None:
             log.info("no certificate for user %s: the account no longer exists", user_id)

@@ -10,6 +10,11 @@ helpers below), so they all gate the same way:
 - an enrolled learner waits for the section's release: an absolute ``release_at``, or
   ``release_after_days`` counted from their enrollment; before it, ``not_yet_released`` with
   the time it opens (``available_at``);
+- an enrolled learner of a paid course needs access now (the entitlement check: a purchase, a
+  subscription, a seat, grandfathering or the audit track): without it, ``entitlement_required``
+  with the check's reason (``payment-required``, ``subscription-past-due``, ``refunded``...); graded
+  work (quizzes) also needs the full track (``audit-track``). The enrollment, progress and attempts
+  stay: access comes back with the entitlement;
 - once released, an enrolled learner still waits for the lesson's and its section's
   requirements (conditional release, ``elearning_core.course.requirements``): until met,
   ``locked`` with the requirements not met (``unmet``), evaluated from the learner's facts.
@@ -38,6 +43,8 @@ from elearning_core.course.requirements import (
     evaluate,
     has_requirements,
 )
+from elearning_core.entitlement.access import AUDIT_TRACK, graded_refusal, refusal_detail
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.shared.errors import ContentLocked, NotFound
 
 
@@ -51,6 +58,10 @@ class Viewer:
     facts: LearnerFacts = NO_FACTS
     """What the learner has done in the course, for conditional release (read only when the course has
     requirements)."""
+    refusal: str | None = None
+    """Why the entitlement check refuses this enrolled learner the course now (None: access, or not asked)."""
+    audit: bool = False
+    """On the course's audit track: content, no graded work."""
 
     @property
     def enrolled(self) -> bool:
@@ -70,6 +81,8 @@ class Decision:
     """When a ``not_yet_released`` lesson opens for this viewer."""
     unmet: tuple[UnmetRequirement, ...] = ()
     """Why a ``locked`` lesson is locked: the requirements the viewer does not meet yet."""
+    refusal: str | None = None
+    """Why an ``entitlement_required`` decision refuses: the entitlement check's reason."""
 
     @property
     def allowed(self) -> bool:
@@ -98,6 +111,8 @@ def decide(
         return OPEN
     if viewer.enrolled_at is None:
         return ENROLLMENT_REQUIRED
+    if viewer.refusal is not None:
+        return Decision(Access.ENTITLEMENT_REQUIRED, refusal=viewer.refusal)
     available_at = release.available_at(viewer.enrolled_at)
     if available_at is not None and available_at > now:
         return Decision(Access.NOT_YET_RELEASED, available_at)
@@ -108,7 +123,7 @@ def decide(
 
 def locks_for(outline: CourseOutline, viewer: Viewer) -> Locks:
     """What locks each lesson for ``viewer`` (nothing for staff, outsiders, or a course without requirements)."""
-    if viewer.staff or not viewer.enrolled or not has_requirements(outline):
+    if viewer.staff or not viewer.enrolled or viewer.refusal is not None or not has_requirements(outline):
         return {}
     return evaluate(outline, viewer.facts)
 
@@ -124,6 +139,9 @@ def require_open(decision: Decision, what: str = "lesson") -> None:
             f"this {what} opens at {decision.available_at.isoformat()}",
             available_at=decision.available_at,
         )
+    if decision.access is Access.ENTITLEMENT_REQUIRED:
+        reason = decision.refusal or "payment-required"
+        raise ContentLocked(reason, refusal_detail(reason, what))
     if decision.access is Access.LOCKED:
         raise ContentLocked(
             "locked-by-requirement",
@@ -158,6 +176,7 @@ def _locked(lesson: LessonView, decision: Decision) -> LessonView:
         available_at=decision.available_at,
         requirements=lesson.requirements,
         unmet_requirements=list(decision.unmet),
+        refusal=decision.refusal,
     )
 
 
@@ -168,16 +187,15 @@ def gate_section(section: SectionView, viewer: Viewer, now: datetime, locks: Loc
     locks = locks or {}
     release = section.release
     available_at = release.available_at(viewer.enrolled_at)
-    section_open = viewer.enrolled and (available_at is None or available_at <= now)
+    released = available_at is None or available_at <= now
+    section_open = viewer.enrolled and viewer.refusal is None and released
     if section_open and (not locks or not any(locks.get(lesson.id) for lesson in section.lessons)):
         return section  # the common case of an enrolled learner: nothing to copy
     lessons = []
     for lesson in section.lessons:
         decision = decide(viewer, preview=lesson.preview, release=release, now=now, unmet=locks.get(lesson.id, ()))
         lessons.append(lesson if decision.allowed else _locked(lesson, decision))
-    return replace(
-        section, lessons=lessons, available_at=available_at if viewer.enrolled and not section_open else None
-    )
+    return replace(section, lessons=lessons, available_at=available_at if viewer.enrolled and not released else None)
 
 
 def gate_outline(outline: CourseOutline, viewer: Viewer, now: datetime) -> CourseOutline:
@@ -243,6 +261,9 @@ def decide_any(lessons: list[GatedLesson], viewer: Viewer, now: datetime) -> Dec
     for decision in decisions:
         if decision.allowed:
             return decision
+    refused = [d for d in decisions if d.access is Access.ENTITLEMENT_REQUIRED]
+    if refused:
+        return refused[0]  # the viewer's, the same for every lesson
     dated = [d for d in decisions if d.access is Access.NOT_YET_RELEASED and d.available_at is not None]
     if dated:
         return min(dated, key=lambda d: d.available_at or now)
@@ -281,17 +302,24 @@ class ContentGate:
         outlines: PublishedOutlines | None,
         enrollments: EnrollmentDates,
         facts: LearnerFactsReader | None = None,
+        access: AccessCheck | None = None,
     ) -> None:
         # None (library callers, unit tests without the course reads): no lesson shows anything, and
         # whether the course is published is left to the caller. Without ``facts`` a learner has done
-        # nothing yet: material shown only by lessons behind requirements stays locked.
-        self._outlines, self._enrollments, self._facts = outlines, enrollments, facts
+        # nothing yet: material shown only by lessons behind requirements stays locked. Without ``access``
+        # (library callers, tests) every course is free.
+        self._outlines, self._enrollments, self._facts, self._access = outlines, enrollments, facts, access
 
-    async def viewer(self, user_id: uuid.UUID | None, course_id: uuid.UUID) -> Viewer:
-        """A non-staff caller: enrolled since a time, or an outsider (anonymous callers cost no query)."""
+    async def viewer(self, user_id: uuid.UUID | None, course_id: uuid.UUID, *, graded: bool = False) -> Viewer:
+        """A non-staff caller: enrolled since a time (with the entitlement check's answer), or an outsider
+        (anonymous callers cost no query). ``graded``: the check is asked of a signed-in outsider too (graded
+        work shown by a preview lesson still needs the full track)."""
         if user_id is None:
             return OUTSIDER
-        return Viewer(enrolled_at=await self._enrollments.enrolled_since(user_id, course_id))
+        viewer = Viewer(enrolled_at=await self._enrollments.enrolled_since(user_id, course_id))
+        if viewer.enrolled or graded:
+            viewer = await entitled(viewer, self._access, user_id, course_id)
+        return viewer
 
     async def material(
         self,
@@ -309,15 +337,19 @@ class ContentGate:
         """
         if staff:
             return OPEN
+        graded = assessment_id is not None  # a quiz is graded work: the audit track does not open it
         outline = None
         if self._outlines is not None:
             outline = await self._outlines.published_outline(course_id)
             if outline is None or outline.status is not CourseStatus.PUBLISHED:
                 raise NotFound("video", video_id) if video_id is not None else NotFound("quiz", assessment_id)
         lessons = lessons_with(outline, video_id=video_id, assessment_id=assessment_id) if outline else []
-        if any(gated.lesson.preview for gated in lessons):
+        preview = any(gated.lesson.preview for gated in lessons)
+        if preview and not graded:
             return OPEN
-        viewer = await self.viewer(user_id, course_id)
+        viewer = await self.viewer(user_id, course_id, graded=graded and preview)
+        if preview:
+            return _graded(viewer, OPEN)
         if lessons and outline is not None and user_id is not None and viewer.enrolled and has_requirements(outline):
             # The lessons that show the material are gated by their requirements as the course's own reads are.
             if self._facts is not None:
@@ -325,4 +357,37 @@ class ContentGate:
             lessons = lessons_with(
                 outline, video_id=video_id, assessment_id=assessment_id, locks=locks_for(outline, viewer)
             )
-        return decide_any(lessons, viewer, now)
+        decision = decide_any(lessons, viewer, now)
+        return _graded(viewer, decision) if graded else decision
+
+    async def entitlement(self, course_id: uuid.UUID, user_id: uuid.UUID | None, *, graded: bool) -> Decision:
+        """The entitlement check alone, for work under way (saving or submitting a quiz attempt already
+        started): refused when the learner lost access since, or, for ``graded`` work, is on the audit track."""
+        if user_id is None or self._access is None:
+            return OPEN
+        viewer = await self.viewer(user_id, course_id, graded=True)
+        if graded:
+            return _graded(viewer, OPEN)
+        return OPEN if viewer.refusal is None else Decision(Access.ENTITLEMENT_REQUIRED, refusal=viewer.refusal)
+
+
+def _graded(viewer: Viewer, decision: Decision) -> Decision:
+    """Graded work open to the viewer only on the full track (the audit track opens content, not quizzes)."""
+    if decision.allowed and viewer.refusal is not None:
+        return Decision(Access.ENTITLEMENT_REQUIRED, refusal=viewer.refusal)
+    if decision.allowed and viewer.audit:
+        return Decision(Access.ENTITLEMENT_REQUIRED, refusal=AUDIT_TRACK)
+    return decision
+
+
+async def entitled(viewer: Viewer, access: AccessCheck | None, user_id: uuid.UUID, course_id: uuid.UUID) -> Viewer:
+    """``viewer`` with the entitlement check's answer for the course (a learner's grandfathering counts from
+    ``viewer.enrolled_at``, read already); unchanged without a check (every course free)."""
+    if access is None:
+        return viewer
+    verdict = await access.verdict(user_id, course_id, enrolled_at=viewer.enrolled_at)
+    if verdict.refusal is not None:
+        return replace(viewer, refusal=verdict.refusal.value)
+    if graded_refusal(verdict) is not None:
+        return replace(viewer, audit=True)
+    return viewer

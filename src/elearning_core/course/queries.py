@@ -79,6 +79,8 @@ class LessonView:
     """What the lesson itself requires before a learner may open it (its section's apply too)."""
     unmet_requirements: list[UnmetRequirement] = field(default_factory=list)
     """Why a ``locked`` lesson is locked for the caller: the requirements (its own and its section's) not met."""
+    refusal: str | None = None
+    """Why an ``entitlement_required`` lesson is closed to the caller (``payment-required``, ``refunded``...)."""
 
 
 @dataclass(frozen=True, slots=True)

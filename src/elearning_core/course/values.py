@@ -58,6 +58,8 @@ class Access(StrEnum):
     NOT_YET_RELEASED = "not_yet_released"
     LOCKED = "locked"
     """Released, but behind a requirement the learner does not meet yet (conditional release)."""
+    ENTITLEMENT_REQUIRED = "entitlement_required"
+    """Enrolled, but without access to the paid course now (the entitlement check's ``refusal`` says why)."""
 
 
 class Level(StrEnum):

@@ -54,6 +54,13 @@ class RefusalReason(enum.StrEnum):
     NOT_YET_OPEN = "enrollment_not_open_yet"
     WINDOW_ENDED = "enrollment_window_ended"
     PREREQUISITES = "prerequisites_not_met"
+    # A paid course without access (the entitlement check's refusals, ``elearning_core.entitlement.model.Refusal``).
+    PAYMENT_REQUIRED = "payment_required"
+    SUBSCRIPTION_PAST_DUE = "subscription_past_due"
+    SUBSCRIPTION_CANCELED = "subscription_canceled"
+    REFUNDED = "refunded"
+    SEAT_REVOKED = "seat_revoked"
+    ENTITLEMENT_EXPIRED = "entitlement_expired"
 
 
 class EnrollmentRefused(Conflict):

@@ -38,8 +38,10 @@ from elearning_core.enrollment.model import (
     Cohort,
     Enrollment,
     EnrollmentPolicy,
+    EnrollmentRefused,
     EnrollmentSource,
     EnrollmentStatus,
+    RefusalReason,
 )
 from elearning_core.enrollment.ports import (
     CourseLookup,
@@ -55,6 +57,8 @@ from elearning_core.enrollment.queries import (
     LearnerEnrollmentKey,
     LearnerEnrollmentView,
 )
+from elearning_core.entitlement.access import refusal_detail
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
 from elearning_core.shared.pagination import (
@@ -83,10 +87,14 @@ class EnrollmentService:
         clock: Clock,
         policy: Policy,
         cursors: CursorCodec,
+        access: AccessCheck | None = None,
     ) -> None:
         self._uow, self._queries, self._courses, self._learners = uow, queries, courses, learners
         self._prerequisites, self._resources, self._clock, self._policy = prerequisites, resources, clock, policy
         self._cursors = cursors
+        # Self-enrollment in a paid course needs access (a purchase, a subscription, a seat, or the audit
+        # track): the entitlement check. Without it (library callers, tests), every course is free.
+        self._access = access
 
     # -- learners ------------------------------------------------------------------------
 
@@ -117,6 +125,7 @@ class EnrollmentService:
             self._clock,
             self._policy,
             self._cursors,
+            self._access,
         )
 
     async def _enroll_by_rules(
@@ -134,6 +143,7 @@ class EnrollmentService:
         checked = set(rules.prerequisites)
         if checked:
             rules.check_prerequisites(await self._prerequisites.completed(user_id, checked))
+        await self._check_access(user_id, course_id)
         async with self._uow() as uow:
             locked = await uow.enrollment_settings.lock(course_id)
             existing = await uow.enrollments.find(course_id, user_id)
@@ -146,6 +156,17 @@ class EnrollmentService:
             enrollment = await self._take_seat(uow, locked, user_id, cohort_id, EnrollmentSource.SELF, existing)
             await uow.commit()
         return enrollment, True
+
+    async def _check_access(self, user_id: uuid.UUID, course_id: uuid.UUID) -> None:
+        """A paid course takes its own enrollments from learners with access (the full or the audit track);
+        the refusal is a 409 naming the reason (``payment-required``, ``subscription-past-due``...). Staff
+        enrolling a learner, and checkout enrolling a buyer, do not ask: they vouch for the access."""
+        if self._access is None:
+            return
+        verdict = await self._access.verdict(user_id, course_id, enrolled_at=None)
+        if verdict.refusal is not None:
+            reason = RefusalReason(verdict.refusal.value.replace("-", "_"))
+            raise EnrollmentRefused(reason, refusal_detail(verdict.refusal.value, "course"))
 
     async def my_enrollments(
         self, actor: Principal, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE

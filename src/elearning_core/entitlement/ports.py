@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Protocol
 
-from elearning_core.entitlement.model import CourseOffer, Grant
+from elearning_core.entitlement.model import CourseOffer, Grant, Verdict
 from elearning_core.shared.events import DomainEvent, RecordsEvents
 from elearning_core.shared.ports import UnitOfWork
 
@@ -28,6 +29,40 @@ class EnrolledSince(Protocol):
     """The enrollment module's narrow read (grandfathering counts from the enrollment's start)."""
 
     async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None: ...
+
+
+class Ask(Enum):
+    ASK = "ask"
+
+
+ASK = Ask.ASK
+"""``AccessCheck.verdict(enrolled_at=ASK)``: the caller has not read the enrollment; the check reads it if needed."""
+
+
+class AccessReads(Protocol):
+    """What one check reads, together: on a cache hit one round trip (``Cache.get_many``) and no SQL."""
+
+    async def offer_and_grants(
+        self, user_id: uuid.UUID | None, course_id: uuid.UUID
+    ) -> tuple[CourseOffer | None, Sequence[Grant]]:
+        """The course's offer and, when it is paid and ``user_id`` is given, the user's grants for the course
+        (any status); for a free course the grants are not read (they cannot change the answer)."""
+        ...
+
+
+class AccessCheck(Protocol):
+    """The narrow read the content modules (enrollment, course, video, assessment, certificate) gate through.
+
+    The caller has already decided whether the actor is the course's staff (staff never ask) and read the
+    learner's enrollment date for its own gating, which is passed in, so the check reads nothing twice.
+    """
+
+    async def verdict(
+        self, user_id: uuid.UUID | None, course_id: uuid.UUID, *, enrolled_at: datetime | Ask | None = ASK
+    ) -> Verdict:
+        """``enrolled_at``: the learner's enrollment start as the caller read it (None: not enrolled), or
+        ``ASK``: the check reads it itself, only when it can matter (a paid course, no grant in force)."""
+        ...
 
 
 CourseKey = uuid.UUID

@@ -16,6 +16,11 @@ class Cache(Protocol):
         """The value stored under ``key``, or None when absent, expired or unreachable."""
         ...
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        """The values under ``keys``, in order (None where absent): one round trip where the store allows
+        (Redis ``MGET``). This default asks ``get`` once per key, for adapters without a batch read."""
+        return [await self.get(key) for key in keys]
+
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         """Store ``value`` under ``key`` for ``ttl_seconds`` (> 0), replacing any previous value."""
         ...

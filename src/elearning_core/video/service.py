@@ -25,6 +25,7 @@ from elearning_core.auth.model import ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
 from elearning_core.course.gating import ContentGate, PublishedOutlines, require_open
 from elearning_core.course.requirements import LearnerFactsReader
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict, DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from elearning_core.shared.ids import new_uuid
@@ -105,11 +106,12 @@ class VideoService:
         config: VideoConfig | None = None,
         outlines: PublishedOutlines | None = None,
         learner_facts: LearnerFactsReader | None = None,
+        access: AccessCheck | None = None,
     ) -> None:
         self._uow, self._storage, self._resources, self._enrollments = uow, storage, resources, enrollments
         # Who may watch is the course's gating decision, by the published lessons that show the video.
         # The lessons' requirements gate it too (conditional release), by the learner's facts.
-        self._gate = ContentGate(outlines, enrollments, learner_facts)
+        self._gate = ContentGate(outlines, enrollments, learner_facts, access)
         self._signer, self._prober, self._transcoder = signer, prober, transcoder
         self._clock, self._policy, self._cursors = clock, policy, cursors
         self.config = config or VideoConfig()

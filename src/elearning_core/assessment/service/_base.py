@@ -35,6 +35,7 @@ from elearning_core.auth.model import Permission, ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
 from elearning_core.course.gating import ContentGate, PublishedOutlines, require_open
 from elearning_core.course.requirements import LearnerFactsReader
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import (
     Conflict,
@@ -66,13 +67,14 @@ class _Base:
         cursors: CursorCodec,
         outlines: PublishedOutlines | None = None,
         learner_facts: LearnerFactsReader | None = None,
+        access: AccessCheck | None = None,
     ) -> None:
         self._uow, self._queries, self._enrollments, self._courses = uow, queries, enrollments, courses
         self._resources, self._matcher, self._clock, self._policy = resources, matcher, clock, policy
         self._cursors = cursors
         # Who may read and take a quiz is the course's gating decision, by the published lessons that show it.
         # The lessons' requirements gate it too (conditional release), by the learner's facts.
-        self._gate = ContentGate(outlines, enrollments, learner_facts)
+        self._gate = ContentGate(outlines, enrollments, learner_facts, access)
 
     async def _submit(
         self, uow: AssessmentUnitOfWork, attempt: Attempt, quiz: Quiz, reason: SubmitReason, now: datetime
@@ -305,6 +307,13 @@ class _Base:
             quiz.course_id, user_id, self._clock.now(), staff=False, assessment_id=quiz.id
         )
         require_open(decision, "quiz")
+
+    async def _check_entitled(self, actor: Principal, course_id: uuid.UUID, ref: ResourceRef) -> None:
+        """A learner's attempt under way (an answer saved, a submit) needs access to the course now: a refund,
+        a lapsed subscription or the audit track stops it there (the attempt stays, as it was)."""
+        if self._is_staff(actor, ref):
+            return
+        require_open(await self._gate.entitlement(course_id, actor.user_id, graded=True), "quiz")
 
 
 def _user_of(actor: Principal) -> uuid.UUID:

@@ -101,6 +101,7 @@ class _Taking(_Base):
             attempt = await self._own_attempt(uow, actor, attempt_id)
             quiz = await self._quiz(uow, attempt.quiz_id)
             ref = await self._course(attempt.course_id)
+            await self._check_entitled(actor, attempt.course_id, ref)
             now = self._clock.now()
             if attempt.expired(now):
                 await self._submit(uow, attempt, quiz, SubmitReason.TIME_UP, now)
@@ -131,6 +132,7 @@ class _Taking(_Base):
             attempt = await self._own_attempt(uow, actor, attempt_id)
             quiz = await self._quiz(uow, attempt.quiz_id)
             ref = await self._course(attempt.course_id)
+            await self._check_entitled(actor, attempt.course_id, ref)
             now = self._clock.now()
             reason = SubmitReason.TIME_UP if attempt.expired(now) else SubmitReason.LEARNER
             submitted = await self._submit(uow, attempt, quiz, reason, now)

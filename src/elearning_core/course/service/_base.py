@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Literal
 
@@ -14,6 +15,7 @@ from elearning_core.course.gating import (
     OUTSIDER,
     EnrollmentDates,
     Viewer,
+    entitled,
 )
 from elearning_core.course.model import (
     Attachment,
@@ -27,6 +29,7 @@ from elearning_core.course.queries import (
     CourseOutline,
 )
 from elearning_core.course.requirements import LearnerFactsReader, NoFactsReader, has_requirements
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import NotFound
 from elearning_core.shared.pagination import CursorCodec
@@ -67,6 +70,7 @@ class _Base:
         renderer: MarkdownRenderer | None = None,
         enrollments: EnrollmentDates | None = None,
         facts: LearnerFactsReader | None = None,
+        access: AccessCheck | None = None,
     ) -> None:
         self._uow, self._queries, self._clock, self._policy, self._cursors = uow, queries, clock, policy, cursors
         # Without the enrollment read (library callers, tests), nobody counts as enrolled: learners see
@@ -75,6 +79,9 @@ class _Base:
         # What learners have done, for conditional release: the progress module's read. Without it
         # (library callers, tests), nobody has done anything yet: lessons behind requirements stay locked.
         self._facts: LearnerFactsReader = facts or NoFactsReader()
+        # Whether an enrolled learner has access to the (paid) course now: the entitlement check. Without it
+        # (library callers, tests), every course is free.
+        self._access = access
         # Without a renderer (library callers, tests), text is escaped rather than rendered: still safe.
         self._renderer: MarkdownRenderer = renderer or _EscapingRenderer()
 
@@ -83,7 +90,9 @@ class _Base:
 
     async def _viewer(self, actor: Principal, outline: CourseOutline, *, as_learner: bool = False) -> Viewer:
         """The gating viewer of a non-staff read: one indexed query for a signed-in caller (none if cached),
-        and one read of the learner's facts when the course has requirements (conditional release).
+        the entitlement check for an enrolled learner (one cache round trip on a hit, reusing the enrollment
+        date read here), and one read of the learner's facts when the course has requirements (conditional
+        release) and the learner has access.
 
         ``as_learner``: staff reading as a learner, enrolled since their own enrollment, or since now.
         """
@@ -92,9 +101,14 @@ class _Base:
         enrolled_at = await self._enrollments.enrolled_since(actor.user_id, outline.id)
         if as_learner and enrolled_at is None:
             enrolled_at = self._clock.now()
-        if enrolled_at is None or not has_requirements(outline):
-            return Viewer(enrolled_at=enrolled_at)
-        return Viewer(enrolled_at=enrolled_at, facts=await self._facts.learner_facts(actor.user_id, outline.id))
+        viewer = Viewer(enrolled_at=enrolled_at)
+        if enrolled_at is None:
+            return viewer
+        if not as_learner:  # staff reading as a learner are still staff: the check would say so
+            viewer = await entitled(viewer, self._access, actor.user_id, outline.id)
+        if viewer.refusal is not None or not has_requirements(outline):
+            return viewer
+        return replace(viewer, facts=await self._facts.learner_facts(actor.user_id, outline.id))
 
     @staticmethod
     async def _load(uow: CourseUnitOfWork, course_id: uuid.UUID) -> Course:

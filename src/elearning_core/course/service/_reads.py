@@ -136,7 +136,7 @@ class _Reads(_Base):
         """
         outline = await self.get_outline(actor, course_id, None, view_as)
         lesson = find_lesson(outline, lesson_id).lesson
-        require_open(Decision(lesson.access, lesson.available_at, tuple(lesson.unmet_requirements)))
+        require_open(Decision(lesson.access, lesson.available_at, tuple(lesson.unmet_requirements), lesson.refusal))
         return lesson
 
     async def list_versions(
