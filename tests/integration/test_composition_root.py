@@ -66,7 +66,6 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
     container.notes = providers.Container(NotesWiring, shared=container.adapters, settings=container.settings)
 
     everyone = [
-        ENTITLEMENT_CACHE,  # declared before the content modules, whose gating asks its check
         CATALOG_CACHE,
         ENROLLMENT_COMPLETION,
         VIDEO_PROCESSING,
@@ -74,6 +73,7 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
         PROGRESS,
         CERTIFICATES,
         BILLING_DOCUMENTS,
+        ENTITLEMENT_CACHE,
     ]
     assert [s.name for s in container.adapters.subscriptions()] == [*everyone, "notes"]
     transport = container.adapters.event_transport()
@@ -103,7 +103,6 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.billing.subscriptions()] == [BILLING_DOCUMENTS]
         assert [s.name for s in container.entitlement.subscriptions()] == [ENTITLEMENT_CACHE]
         assert container.adapters.subscriptions() == [
-            *container.entitlement.subscriptions(),
             *container.course.subscriptions(),
             *container.enrollment.subscriptions(),
             *container.video.subscriptions(),
@@ -111,6 +110,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
             *container.progress.subscriptions(),
             *container.certificate.subscriptions(),
             *container.billing.subscriptions(),
+            *container.entitlement.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
     finally:

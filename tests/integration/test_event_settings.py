@@ -96,7 +96,7 @@ async def test_the_container_builds_the_cached_catalog_the_subscription_and_the_
         assert isinstance(catalog, CachedCatalogQueries)
         assert isinstance(container.adapters.cache(), InMemoryCache)
         subscriptions = container.adapters.subscriptions()
-        assert [s.name for s in subscriptions] == [ENTITLEMENT_CACHE, CATALOG_CACHE, *EVERY_MODULE_CONSUMER]
+        assert [s.name for s in subscriptions] == [CATALOG_CACHE, *EVERY_MODULE_CONSUMER, ENTITLEMENT_CACHE]
         subscription = subscriptions[0]
         assert subscription.topics == ["elearning.course"]
         assert "course.published.v1" in subscription.handlers
@@ -113,9 +113,9 @@ async def test_with_kafka_the_api_runs_no_transport_and_redis_backs_the_cache() 
         assert container.adapters.event_transport() is None
         assert isinstance(container.adapters.cache(), RedisCache)
         assert [s.name for s in container.adapters.subscriptions()] == [
-            ENTITLEMENT_CACHE,
             CATALOG_CACHE,
             *EVERY_MODULE_CONSUMER,
+            ENTITLEMENT_CACHE,
         ]
     finally:
         await close_adapters(container)

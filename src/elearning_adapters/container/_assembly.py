@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dependency_injector import containers, providers
 
 from elearning_adapters.container._assessment import AssessmentWiring
@@ -26,6 +28,7 @@ from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
@@ -53,6 +56,11 @@ class Services(containers.DeclarativeContainer):
     plans = providers.Dependency(instance_of=PlanService)
 
 
+def _entitlement_access(container: Any) -> AccessCheck:
+    check: AccessCheck = container.entitlement.access()
+    return check
+
+
 class Container(containers.DeclarativeContainer):
     __self__ = providers.Self()
     settings = providers.Dependency(instance_of=Settings)
@@ -68,10 +76,11 @@ class Container(containers.DeclarativeContainer):
 
     # One line per module.
     identity = providers.Container(IdentityWiring, shared=adapters, settings=settings)
-    # The one entitlement check, which every content module's gating asks (a narrow read, not its service).
-    entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
-    course = providers.Container(CourseWiring, shared=adapters, settings=settings, access=entitlement.access)
-    enrollment = providers.Container(EnrollmentWiring, shared=adapters, settings=settings, access=entitlement.access)
+    # The one entitlement check (the entitlement module's wiring, below), which every content module's gating
+    # asks: a narrow read, not its service. Resolved through the assembly so the modules keep their order.
+    access = providers.Callable(_entitlement_access, __self__)
+    course = providers.Container(CourseWiring, shared=adapters, settings=settings, access=access)
+    enrollment = providers.Container(EnrollmentWiring, shared=adapters, settings=settings, access=access)
     # Content gating: video and assessment read the course's published outlines (a narrow read, not its service)
     # and the learner facts its conditional release reads.
     video = providers.Container(
@@ -80,7 +89,7 @@ class Container(containers.DeclarativeContainer):
         settings=settings,
         outlines=course.catalog_queries,
         learner_facts=course.learner_facts,
-        access=entitlement.access,
+        access=access,
     )
     assessment = providers.Container(
         AssessmentWiring,
@@ -88,7 +97,7 @@ class Container(containers.DeclarativeContainer):
         settings=settings,
         outlines=course.catalog_queries,
         learner_facts=course.learner_facts,
-        access=entitlement.access,
+        access=access,
     )
     # Enrolling a path's learner into its courses goes through the enrollment module's rules (its service).
     learning_path = providers.Container(
@@ -106,12 +115,13 @@ class Container(containers.DeclarativeContainer):
         shared=adapters,
         settings=settings,
         outlines=course.catalog_queries,
-        access=entitlement.access,
+        access=access,
     )
     payment = providers.Container(PaymentWiring, shared=adapters, settings=settings)
     # The one scheduler, over the jobs every module's wiring declares.
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
+    entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
     subscription = providers.Container(SubscriptionWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
