@@ -103,9 +103,10 @@ class EnrollmentService:
     ) -> tuple[Enrollment, bool]:
         """Enroll the caller; ``(enrollment, created)``. Enrolling again returns the existing enrollment."""
         user_id = _user_of(actor)
-        await self._visible(actor, course_id)
+        ref = await self._visible(actor, course_id)
         require_participation(self._policy, actor, "enroll")
-        return await self._enroll_by_rules(user_id, course_id, cohort_id)
+        staff = self._policy.authorize(actor, Permission.COURSE_VIEW_UNPUBLISHED, ref).allowed
+        return await self._enroll_by_rules(user_id, course_id, cohort_id, staff=staff)
 
     async def enroll_for_path(self, user_id: uuid.UUID, course_id: uuid.UUID) -> tuple[Enrollment, bool]:
         """For the learning path module's event handler: enroll a learner who enrolled in a path into one of
@@ -129,9 +130,10 @@ class EnrollmentService:
         )
 
     async def _enroll_by_rules(
-        self, user_id: uuid.UUID, course_id: uuid.UUID, cohort_id: uuid.UUID | None
+        self, user_id: uuid.UUID, course_id: uuid.UUID, cohort_id: uuid.UUID | None, *, staff: bool = False
     ) -> tuple[Enrollment, bool]:
-        """A learner's own enrollment under the course's rules; ``(enrollment, created)``."""
+        """A learner's own enrollment under the course's rules; ``(enrollment, created)``. The course's staff
+        need no access to a paid course (the entitlement check answers ``staff`` for them)."""
         if not await self._courses.published(course_id):
             raise Conflict("the course is not published: nobody can enroll on their own yet")
         async with self._uow() as uow:
@@ -143,7 +145,8 @@ class EnrollmentService:
         checked = set(rules.prerequisites)
         if checked:
             rules.check_prerequisites(await self._prerequisites.completed(user_id, checked))
-        await self._check_access(user_id, course_id)
+        if not staff:
+            await self._check_access(user_id, course_id)
         async with self._uow() as uow:
             locked = await uow.enrollment_settings.lock(course_id)
             existing = await uow.enrollments.find(course_id, user_id)

@@ -31,7 +31,9 @@ class GiveGrant(InputModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     user_id: uuid.UUID
-    course_id: uuid.UUID
+    course_id: uuid.UUID | None = Field(
+        description="None: every course (a plan or an organization seat that includes the whole catalog)"
+    )
     source: Source = Source.PURCHASED
     starts_at: AwareDatetime | None = Field(default=None, description="Default: now")
     ends_at: AwareDatetime | None = Field(default=None, description="None: no end (a purchase)")

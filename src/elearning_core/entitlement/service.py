@@ -117,7 +117,8 @@ class EntitlementService:
     async def give(self, actor: Principal, cmd: GiveGrant) -> Grant:
         """Record a grant (checkout, a subscription's period, a seat, or an admin by hand)."""
         require(self._policy, actor, GRANT_PERMISSION)
-        await self._course(cmd.course_id)
+        if cmd.course_id is not None:
+            await self._course(cmd.course_id)
         now = self._clock.now()
         grant = Grant(
             cmd.user_id,
