@@ -41,7 +41,7 @@ def create_bench_app() -> Litestar:
     configure_logging(settings.log_level, json_lines=settings.log_json)
     container = build_container(settings)
     if os.environ.get("BENCH_ALWAYS_ALLOW") == "1":
-        container.access.override(providers.Object(EveryCourseFree()))
+        container.access.override(providers.Object(EveryCourseFree(container.adapters.enrollment_lookup())))
     app = create_app(settings, container, freeze_startup_objects=True)  # as server_app() does
     entitlements = container.services.entitlement()
 

@@ -48,8 +48,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from catalog import DEFAULT_ADMIN_URL, LIMITS_OUT_OF_REACH, OUT, RESULTS, ROOT, _cpu_seconds, environment_facts, log
-from catalog import throwaway_database
+from catalog import (
+    DEFAULT_ADMIN_URL,
+    LIMITS_OUT_OF_REACH,
+    OUT,
+    RESULTS,
+    ROOT,
+    _cpu_seconds,
+    environment_facts,
+    log,
+    throwaway_database,
+)
 
 HERE = Path(__file__).resolve().parent
 PASSWORD = "benchmark-password-0"
@@ -66,7 +75,9 @@ def _spec() -> Any:
     from elearning_core.course.commands import CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
     from elearning_core.course.model import CourseStatus
 
-    lessons = [LessonSpec(title=f"Lesson {n + 1}", content=LessonContentSpec(body_markdown=BODY)) for n in range(LESSONS)]
+    lessons = [
+        LessonSpec(title=f"Lesson {n + 1}", content=LessonContentSpec(body_markdown=BODY)) for n in range(LESSONS)
+    ]
     return CourseSpec(
         slug="bench-entitlement",
         title="A paid course",
@@ -173,7 +184,12 @@ async def _token(base: str, email: str) -> dict[str, str]:
 
 
 async def _cpu_rounds(
-    servers: dict[str, tuple[int, str]], path: str, headers: dict[str, str], requests: int, rounds: int, concurrency: int
+    servers: dict[str, tuple[int, str]],
+    path: str,
+    headers: dict[str, str],
+    requests: int,
+    rounds: int,
+    concurrency: int,
 ) -> dict[str, list[float]]:
     """Server CPU ms per request of the same read on each server, per round; the servers alternate."""
     import httpx
@@ -197,7 +213,9 @@ async def _cpu_rounds(
 
         for _ in range(rounds):
             for name, (pid, _) in servers.items():
-                shares = [requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)]
+                shares = [
+                    requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)
+                ]
                 before = _cpu_seconds(pid)
                 await asyncio.gather(*(worker(clients[name], n) for n in shares))
                 per_request[name].append((_cpu_seconds(pid) - before) * 1000 / requests)
@@ -283,7 +301,10 @@ async def _propagation(a: str, b: str, ids: dict[str, str], trials: int, poll_ms
     headers = await _token(b, "mover@example.org")
     grant = ids["mover_grant"]
     results: list[float] = []
-    async with httpx.AsyncClient(base_url=a, timeout=10, headers=ADMIN) as to_a, httpx.AsyncClient(base_url=b, timeout=10) as to_b:
+    async with (
+        httpx.AsyncClient(base_url=a, timeout=10, headers=ADMIN) as to_a,
+        httpx.AsyncClient(base_url=b, timeout=10) as to_b,
+    ):
 
         async def status_b() -> int:
             return (await to_b.get(path, headers=headers)).status_code
@@ -294,7 +315,9 @@ async def _propagation(a: str, b: str, ids: dict[str, str], trials: int, poll_ms
                 if await status_b() == wanted:
                     return time.perf_counter()
                 await asyncio.sleep(poll_ms / 1000)
-            raise RuntimeError(f"server B did not answer {wanted} within {limit} s ({time.perf_counter() - started:.2f} s)")
+            raise RuntimeError(
+                f"server B did not answer {wanted} within {limit} s ({time.perf_counter() - started:.2f} s)"
+            )
 
         for _ in range(trials):
             (await to_a.post("/bench/grant-status", json={"grant_id": grant, "status": "active"})).raise_for_status()

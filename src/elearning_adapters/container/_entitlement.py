@@ -10,14 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 import elearning_core.entitlement.events as entitlement_events
 from elearning_adapters.container._wiring import ModuleWiring
-from elearning_adapters.entitlement_cache import CachedEntitlementReads
+from elearning_adapters.enrollment_cache import CachedEnrollmentLookup
+from elearning_adapters.entitlement_cache import CachedAccessCheck, CachedEntitlementReads
 from elearning_adapters.events import CommitListener, Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.entitlement import SqlEntitlementReads
 from elearning_core.auth.ports import ResourceDirectory
 from elearning_core.entitlement.access import EntitlementCheck
+from elearning_core.entitlement.ports import AccessCheck, EnrolledSince
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.shared.cache import Cache
+from elearning_core.shared.clock import Clock
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import DomainEvent
 
@@ -34,6 +37,20 @@ def _cached(
 
 def _either(cached: object | None, plain: object) -> object:
     return cached if cached is not None else plain
+
+
+def _access(
+    cached: CachedEntitlementReads | None,
+    sql: SqlEntitlementReads,
+    enrollments: EnrolledSince,
+    cache: Cache | None,
+    clock: Clock,
+) -> AccessCheck:
+    """The check the content gates ask: over the shared cache (enrollment, offer and grants in one round trip)
+    when there is one, else over the database."""
+    if cached is not None and cache is not None and isinstance(enrollments, CachedEnrollmentLookup):
+        return CachedAccessCheck(cached, enrollments, cache, clock)
+    return EntitlementCheck(cached if cached is not None else sql, enrollments, clock)
 
 
 def _commit_listeners(cached: CachedEntitlementReads | None) -> list[CommitListener]:
@@ -93,7 +110,7 @@ class EntitlementWiring(ModuleWiring):
         cursors=shared.cursors,
     )
 
-    access = providers.Singleton(EntitlementCheck, reads, shared.enrollment_lookup, shared.clock)
+    access = providers.Singleton(_access, cached_reads, sql_reads, shared.enrollment_lookup, shared.cache, shared.clock)
     """The narrow check the content modules gate through: offer and grants in one cache round trip on a hit."""
 
     commit_listeners = providers.Singleton(_commit_listeners, cached_reads)

@@ -44,6 +44,7 @@ from elearning_core.course.requirements import (
     has_requirements,
 )
 from elearning_core.entitlement.access import AUDIT_TRACK, graded_refusal, refusal_detail
+from elearning_core.entitlement.model import Verdict
 from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.shared.errors import ContentLocked, NotFound
 
@@ -316,10 +317,11 @@ class ContentGate:
         work shown by a preview lesson still needs the full track)."""
         if user_id is None:
             return OUTSIDER
-        viewer = Viewer(enrolled_at=await self._enrollments.enrolled_since(user_id, course_id))
-        if viewer.enrolled or graded:
-            viewer = await entitled(viewer, self._access, user_id, course_id)
-        return viewer
+        if self._access is None:
+            return Viewer(enrolled_at=await self._enrollments.enrolled_since(user_id, course_id))
+        enrolled_at, verdict = await self._access.enrolled_verdict(user_id, course_id)
+        viewer = Viewer(enrolled_at=enrolled_at)
+        return with_verdict(viewer, verdict) if viewer.enrolled or graded else viewer
 
     async def material(
         self,
@@ -385,7 +387,11 @@ async def entitled(viewer: Viewer, access: AccessCheck | None, user_id: uuid.UUI
     ``viewer.enrolled_at``, read already); unchanged without a check (every course free)."""
     if access is None:
         return viewer
-    verdict = await access.verdict(user_id, course_id, enrolled_at=viewer.enrolled_at)
+    return with_verdict(viewer, await access.verdict(user_id, course_id, enrolled_at=viewer.enrolled_at))
+
+
+def with_verdict(viewer: Viewer, verdict: Verdict) -> Viewer:
+    """``viewer`` refused (with the reason) or on the audit track as the entitlement check's ``verdict`` says."""
     if verdict.refusal is not None:
         return replace(viewer, refusal=verdict.refusal.value)
     if graded_refusal(verdict) is not None:

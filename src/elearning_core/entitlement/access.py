@@ -41,14 +41,24 @@ class EntitlementCheck(AccessCheck):
         since = await self._enrollments.enrolled_since(user_id, course_id)
         return verdict if since is None else decide(offer, grants, now, enrolled_at=since)
 
+    async def enrolled_verdict(self, user_id: uuid.UUID, course_id: uuid.UUID) -> tuple[datetime | None, Verdict]:
+        enrolled_at = await self._enrollments.enrolled_since(user_id, course_id)
+        return enrolled_at, await self.verdict(user_id, course_id, enrolled_at=enrolled_at)
+
 
 class EveryCourseFree(AccessCheck):
-    """No commerce: every course is free (library callers and tests that build a service without the check)."""
+    """No commerce: every course is free (a benchmark's baseline; tests that want the check out of the way)."""
+
+    def __init__(self, enrollments: EnrolledSince) -> None:
+        self._enrollments = enrollments
 
     async def verdict(
         self, user_id: uuid.UUID | None, course_id: uuid.UUID, *, enrolled_at: datetime | Ask | None = ASK
     ) -> Verdict:
         return FREE_ACCESS
+
+    async def enrolled_verdict(self, user_id: uuid.UUID, course_id: uuid.UUID) -> tuple[datetime | None, Verdict]:
+        return await self._enrollments.enrolled_since(user_id, course_id), FREE_ACCESS
 
 
 _DETAILS = {

@@ -64,6 +64,11 @@ class AccessCheck(Protocol):
         ``ASK``: the check reads it itself, only when it can matter (a paid course, no grant in force)."""
         ...
 
+    async def enrolled_verdict(self, user_id: uuid.UUID, course_id: uuid.UUID) -> tuple[datetime | None, Verdict]:
+        """The learner's enrollment start (active or completed; None: not enrolled) and the verdict, read
+        together: for a gate that needs both (a lesson read), one cache round trip on a hit."""
+        ...
+
 
 CourseKey = uuid.UUID
 """The sort key of "my entitlements" (one row per course, in course id order)."""

@@ -91,7 +91,8 @@ async def test_a_check_given_the_enrollment_date_reads_no_enrollment() -> None:
     assert verdict.refusal is Refusal.PAYMENT_REQUIRED
     assert (await check(reads).verdict(ANN, COURSE, enrolled_at=T0)).source is Source.GRANDFATHERED
     assert reads.enrollment_reads == 0
-    assert (await EveryCourseFree().verdict(ANN, COURSE, enrolled_at=ASK)).source is Source.FREE
+    assert (await EveryCourseFree(reads).verdict(ANN, COURSE, enrolled_at=ASK)).source is Source.FREE
+    assert await EveryCourseFree(reads).enrolled_verdict(ANN, COURSE) == (T0, Verdict(Source.FREE, Track.FULL))
 
 
 def test_graded_work_is_refused_on_the_audit_track_and_without_access() -> None:
@@ -182,7 +183,8 @@ async def test_a_viewer_takes_the_checks_answer_and_a_quiz_refuses_the_audit_tra
         async def enrolled_since(self, user_id: uuid.UUID, course_id: uuid.UUID) -> datetime | None:
             return NOW
 
-    gate = ContentGate(None, _Enrolled(), None, check(Reads(AUDIT)))
+    # The gate reads the enrollment with the check (one round trip where cached): the check's read answers.
+    gate = ContentGate(None, _Enrolled(), None, check(Reads(AUDIT, enrolled_at=NOW)))
     video = await gate.material(COURSE, ANN, NOW, staff=False, video_id=uuid.UUID(int=5))
     assert video.allowed  # content is open on the audit track
     quiz = await gate.material(COURSE, ANN, NOW, staff=False, assessment_id=uuid.UUID(int=6))
