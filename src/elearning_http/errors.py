@@ -87,7 +87,9 @@ PROBLEM_STATUS_DESCRIPTIONS = {
     401: "Missing or invalid credentials (bearer token or session cookie)",
     403: "Not allowed (or a cookie session's write without its X-CSRF-Token); for course content, `type` says "
     "why: `urn:elearning:problem:enrollment-required`, `urn:elearning:problem:not-yet-released` with "
-    "`available_at`, or `urn:elearning:problem:locked-by-requirement` with `unmet_requirements`",
+    "`available_at`, `urn:elearning:problem:locked-by-requirement` with `unmet_requirements`, or, for a paid "
+    "course, the entitlement check's reason (`payment-required`, `subscription-past-due`, "
+    "`subscription-canceled`, `refunded`, `seat-revoked`, `entitlement-expired`, or `audit-track` for graded work)",
     404: "No such resource (or not visible to the caller)",
     409: "Conflicts with the current state: `type` names the rule (a taken slug, a stale version, a full course)",
     412: "Precondition failed (tus: send `Tus-Resumable: 1.0.0`)",

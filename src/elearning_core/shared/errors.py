@@ -89,7 +89,8 @@ class TooManyAttempts(DomainError):
 class ContentLocked(PermissionDenied):
     """Content the caller may know exists but may not open yet; ``reason`` says why.
 
-    ``reason`` is ``enrollment-required``, ``not-yet-released`` or ``locked-by-requirement`` (the problem
+    ``reason`` is ``enrollment-required``, ``not-yet-released``, ``locked-by-requirement`` or, for a paid
+    course, the entitlement check's reason (``payment-required``, ``refunded``, ``audit-track``...) (the problem
     type's last part); ``available_at`` says when released content opens for this caller, and
     ``unmet_requirements`` what a locked lesson waits for (conditional release). A refusal like any
     ``PermissionDenied``, but always a 403, signed in or not: signing in alone would not open it.

@@ -174,7 +174,8 @@ class EnrollmentController(Controller):
             **alternative(HTTP_200_OK, EnrollmentOut, "Already enrolled: the enrollment"),
         },
         description="201 when enrolled, 200 with the existing enrollment when already enrolled. "
-        "409 names the rule that refused it (full, closed, window, prerequisites). "
+        "409 names the rule that refused it (full, closed, window, prerequisites, or for a paid course the "
+        "entitlement check's reason: `payment-required`, `subscription-past-due`, `refunded`...). "
         "Takes an `Idempotency-Key` (docs/idempotency.md).",
         middleware=[IdempotencyMiddleware],
         response_headers=[REPLAYED_HEADER],
