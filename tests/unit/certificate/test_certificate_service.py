@@ -4,7 +4,7 @@ change, staff-only awards and revocation."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -13,6 +13,8 @@ from elearning_core.certificate.commands import AwardSettings
 from elearning_core.certificate.model import SubjectKind
 from elearning_core.certificate.service import NAME_CHANGED, CertificateConfig, CertificateService, PrintablePage
 from elearning_core.course.model import Course
+from elearning_core.entitlement.model import Refusal, Source, Track, Verdict
+from elearning_core.entitlement.ports import ASK, AccessCheck, Ask
 from elearning_core.shared.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from elearning_core.shared.pagination import CursorCodec
 from elearning_core.shared.ports import Principal
@@ -150,3 +152,47 @@ async def test_a_joined_service_works_in_the_unit_of_work_it_is_given(world: Wor
     again = await world.service.record_completion(world.learner, COURSE, world.course_id)
     assert again is not None
     assert again.id == issued.id
+
+
+class FixedAccess(AccessCheck):
+    """The entitlement check answering one verdict (the check itself is tested in tests/unit/entitlement)."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.answer = verdict
+
+    async def verdict(
+        self, user_id: uuid.UUID | None, course_id: uuid.UUID, *, enrolled_at: datetime | Ask | None = ASK
+    ) -> Verdict:
+        return self.answer
+
+    async def enrolled_verdict(self, user_id: uuid.UUID, course_id: uuid.UUID) -> tuple[datetime | None, Verdict]:
+        return T0, self.answer
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [Verdict(Source.AUDIT, Track.AUDIT), Verdict(None, None, refusal=Refusal.REFUNDED)],
+    ids=["audit-track", "refunded"],
+)
+async def test_a_course_certificate_needs_the_full_track(world: World, verdict: Verdict) -> None:
+    access = FixedAccess(verdict)
+    world.service = CertificateService(
+        lambda: FakeCertificateUnitOfWork(world.store),
+        world.names,
+        world.titles,
+        NoVerifier(),
+        TextPrinter(),
+        InMemoryResourceDirectory(world.platform),
+        world.clock,
+        RolePolicy(),
+        CursorCodec(CURSOR_SECRET),
+        CertificateConfig("https://learn.example"),
+        access=access,
+    )
+    await world.award()
+    assert await world.service.record_completion(world.learner, COURSE, world.course_id) is None
+    assert world.store.credentials == {}
+    assert await world.service.issue_due() == 0  # not kept pending either
+    access.answer = Verdict(Source.PURCHASED, Track.FULL)  # bought the full track: the next completion issues
+    assert await world.service.record_completion(world.learner, COURSE, world.course_id) is not None
+    assert len(world.store.credentials) == 1
