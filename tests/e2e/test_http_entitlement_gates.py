@@ -257,3 +257,28 @@ async def test_an_outline_shows_a_learner_without_access_why_and_no_content(worl
     # The purchaser sees the same outline open.
     response = await world.api.client.get(f"{COURSES}/{course.id}", headers=world.people["purchased"].headers)
     assert {(x["access"], x["refusal"]) for s in response.json()["sections"] for x in s["lessons"]} == {("open", None)}
+
+
+async def test_a_refund_stops_an_attempt_under_way_and_keeps_it_and_the_enrollment(world: World) -> None:
+    api, course = world.api, world.courses["paid"]
+    returning = await person(api, name="returning")
+    user_id = uuid.UUID(returning.id)
+    await api.platform.entitlements.give(SYSTEM, GiveGrant(user_id=user_id, course_id=uuid.UUID(course.id)))
+    await _enroll(api, course, returning)
+    attempt = await _ok(await api.client.post(f"{API}/quizzes/{course.quiz}/attempts", headers=returning.headers), 201)
+    [grant] = await api.platform.entitlements.grants_of(SYSTEM, user_id, uuid.UUID(course.id))
+    await api.platform.entitlements.change(SYSTEM, ChangeGrant(grant_id=grant.id, status=GrantStatus.REFUNDED))
+
+    submit = f"{API}/attempts/{attempt['id']}/submit"
+    refused = await api.client.post(submit, headers=returning.headers)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"] == "urn:elearning:problem:refunded"
+    # Nothing was deleted: the attempt is there as it was, and so is the enrollment.
+    kept = await _ok(await api.client.get(f"{API}/attempts/{attempt['id']}", headers=returning.headers))
+    assert (kept["id"], kept["status"]) == (attempt["id"], "in_progress")
+    assert await api.platform.enrollments.is_enrolled(user_id, uuid.UUID(course.id))
+
+    await api.platform.entitlements.change(SYSTEM, ChangeGrant(grant_id=grant.id, status=GrantStatus.ACTIVE))
+    submitted = await _ok(await api.client.post(submit, headers=returning.headers))
+    assert submitted["id"] == attempt["id"]
+    assert submitted["status"] != "in_progress"
