@@ -98,6 +98,9 @@ async def test_a_cached_grant_never_outlives_its_end(platform: Platform, monkeyp
         adapters.policy(),
         FixedClock(ends),
     )
+    # The platform's check read no enrollment date while the grant was in force (it cannot matter then); a
+    # refusal asks it (grandfathering): cached by the enrollment lookup like any gating read.
+    await adapters.enrollment_lookup().enrolled_since(learner.user_id, course_id)
     log: list[str] = []
     await count_the_read_pool(platform, log, monkeypatch)
     with counted(platform, log) as statements:

@@ -98,6 +98,9 @@ class EntitlementWiring(ModuleWiring):
     resources = providers.Singleton(_either, cached_reads, shared.resources)
     """The course's scopes (the staff test), through the cache too: a hit issues no SQL statement."""
 
+    access = providers.Singleton(_access, cached_reads, sql_reads, shared.enrollment_lookup, shared.cache, shared.clock)
+    """The narrow check the content modules gate through: offer and grants in one cache round trip on a hit."""
+
     service = providers.Singleton(
         EntitlementService,
         offers=reads,
@@ -108,10 +111,8 @@ class EntitlementWiring(ModuleWiring):
         clock=shared.clock,
         uow=shared.unit_of_work.provider,
         cursors=shared.cursors,
+        access=access,
     )
-
-    access = providers.Singleton(_access, cached_reads, sql_reads, shared.enrollment_lookup, shared.cache, shared.clock)
-    """The narrow check the content modules gate through: offer and grants in one cache round trip on a hit."""
 
     commit_listeners = providers.Singleton(_commit_listeners, cached_reads)
     subscriptions = providers.Singleton(_subscriptions, cached_reads)
