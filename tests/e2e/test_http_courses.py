@@ -81,6 +81,7 @@ EMPTY_DRAFT_CONTENT: Json = {
     "available_at": None,
     "requirements": [],
     "unmet_requirements": [],
+    "refusal": None,
 }
 # What a new section carries besides its id, title, position and lessons: no release date, no requirements.
 NO_RELEASE: Json = {"release_at": None, "release_after_days": None, "available_at": None, "requirements": []}
