@@ -8,8 +8,9 @@ from datetime import datetime
 
 from elearning_core.discussion.model import Edit, Post, PostState, Thread, ThreadKind, Viewer
 from elearning_core.discussion.ports import Author
+from elearning_core.identity.model import DELETED_NAME
 
-DELETED_USER = "deleted user"
+DELETED_USER = DELETED_NAME
 ANONYMOUS = "anonymous"
 EXCERPT_MAX = 280
 

@@ -20,7 +20,7 @@ from tests.discussion_fakes import (
     InMemoryDiscussionQueries,
     InMemoryDiscussionUnitOfWork,
 )
-from tests.fakes import FakeRateLimiter, SettableClock, T0
+from tests.fakes import T0, FakeRateLimiter, SettableClock
 
 COURSE = uuid.UUID(int=100)
 LESSON = uuid.UUID(int=200)
