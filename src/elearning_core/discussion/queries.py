@@ -89,6 +89,17 @@ class ThreadPage:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueView:
+    """A flagged post in the moderation queue (staff only: the author is always shown)."""
+
+    post: PostView
+    course_id: uuid.UUID
+    thread_title: str
+    flags: int
+    reasons: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class EditView:
     editor: AuthorView
     at: datetime

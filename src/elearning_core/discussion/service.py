@@ -49,7 +49,6 @@ from elearning_core.discussion.ports import (
     DiscussionQueries,
     DiscussionStore,
     DiscussionUnitOfWork,
-    QueueItem,
     ThreadFilter,
     ThreadKey,
     sort_key,
@@ -58,6 +57,7 @@ from elearning_core.discussion.queries import (
     AuthorView,
     EditView,
     PostView,
+    QueueView,
     ThreadPage,
     ThreadView,
     edit_view,
@@ -557,14 +557,28 @@ class DiscussionService:
 
     async def moderation_queue(
         self, actor: Principal, course_id: uuid.UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
-    ) -> Page[QueueItem]:
+    ) -> Page[QueueView]:
         viewer = await self.viewer(actor, course_id)
         self._staff(viewer, "discussion.moderate")
         limit = check_page_size(limit)
         listing = scope_of("moderation-queue", course_id)
         after = self._cursors.after(listing, cursor, lambda k: (int(k[0]), uuid.UUID(str(k[1]))))
         rows = await self._queries.moderation_queue(course_id, after, limit + 1)
-        return self._cursors.page(listing, rows, limit, lambda q: [q.post.flag_count, str(q.post.id)])
+        page = self._cursors.page(listing, rows, limit, lambda q: [q.post.flag_count, str(q.post.id)])
+        authors = await self._authors.authors({q.post.author_id for q in page.items if q.post.author_id})
+        return Page(
+            [
+                QueueView(
+                    self._render(viewer, q.post, False, authors),
+                    q.course_id,
+                    q.thread_title,
+                    q.post.flag_count,
+                    q.reasons,
+                )
+                for q in page.items
+            ],
+            page.next_cursor,
+        )
 
     async def moderation_log(self, actor: Principal, post_id: uuid.UUID) -> list[ModerationEntry]:
         async with self._uow() as uow:
@@ -662,6 +676,9 @@ class DiscussionService:
         )
 
     def _post_view(self, viewer: Viewer, thread: Thread, post: Post, authors: dict[uuid.UUID, Author]) -> PostView:
+        return self._render(viewer, post, thread.accepted_post_id == post.id, authors)
+
+    def _render(self, viewer: Viewer, post: Post, accepted: bool, authors: dict[uuid.UUID, Author]) -> PostView:
         removed = post.state is PostState.DELETED
         return PostView(
             post.id,
@@ -675,7 +692,7 @@ class DiscussionService:
             post.edited_at,
             post.votes,
             post.endorsed,
-            thread.accepted_post_id == post.id,
+            accepted,
             post.state,
         )
 

@@ -28,6 +28,7 @@ from elearning_core.discussion.model import (
     ThreadSort,
 )
 from elearning_core.discussion.ports import Author, ThreadFilter
+from elearning_core.identity.model import DELETED_NAME
 from elearning_core.shared.errors import NotFound, PermissionDenied, TooManyAttempts, ValidationFailed
 from tests.discussion_fakes import InMemoryDiscussionQueries
 from tests.fakes import T0
@@ -296,7 +297,7 @@ async def test_a_deleted_accounts_posts_stay_shown_as_a_deleted_user() -> None:
     page = await w.service.thread_page(w.who("bob"), thread_id)
     assert (page.thread.author.user_id, page.thread.author.name, page.posts[0].body) == (
         None,
-        "deleted user",
+        DELETED_NAME,
         "Question body",
     )
 
