@@ -345,6 +345,7 @@ class CourseDiscussionController(Controller):
     @get(
         "/announcements",
         summary="The course's announcements, latest first",
+        description="Posted by the course's staff; enrolled learners and staff read them.",
         responses=ERRORS,
         response_headers=LINK,
     )
@@ -373,13 +374,19 @@ class CourseDiscussionController(Controller):
     ) -> ThreadOut:
         return thread_out(await discussion_service.announce(principal, course_id, data))
 
-    @get("/discussion/unread", summary="How many of the course's threads the caller has not read", responses=ERRORS)
+    @get(
+        "/discussion/unread",
+        summary="How many of the course's threads the caller has not read",
+        description="Threads with activity since the caller last read them (never read counts as unread); announcements are not counted.",
+        responses=ERRORS,
+    )
     async def unread(self, discussion_service: Service, principal: Caller, course_id: CourseId) -> UnreadOut:
         return UnreadOut(str(course_id), await discussion_service.unread_count(principal, course_id))
 
     @put(
         "/discussion/watch",
         summary="Watch every thread of the course (or stop)",
+        description="A watcher hears of every new thread and reply of the course, except in threads they muted.",
         responses=ERRORS,
         status_code=HTTP_204_NO_CONTENT,
     )
@@ -410,6 +417,7 @@ class CourseDiscussionController(Controller):
     @post(
         "/discussion/bans",
         summary="Ban a user from the course's discussion until a time (course staff)",
+        description="The user keeps reading; until `until` they cannot post (409 `discussion-banned`). Banning again replaces the ban.",
         responses=ERRORS,
         status_code=HTTP_201_CREATED,
     )
@@ -437,7 +445,12 @@ class ThreadController(Controller):
     tags = ["discussion"]
     exception_handlers = {DiscussionRuleBroken: discussion_refused}
 
-    @get("/", summary="A thread with every reply the caller may see, in one read", responses=ERRORS)
+    @get(
+        "/",
+        summary="A thread with every reply the caller may see, in one read",
+        description="The opening post first, then each response followed by its comments. Hidden posts are left out for learners (staff see them, marked); an anonymous author is null for other learners.",
+        responses=ERRORS,
+    )
     async def get_thread(self, discussion_service: Service, principal: Caller, thread_id: ThreadId) -> ThreadPageOut:
         return _page(await discussion_service.thread_page(principal, thread_id))
 
@@ -457,6 +470,7 @@ class ThreadController(Controller):
     @put(
         "/subscription",
         summary="Follow or mute the thread (or neither)",
+        description="Muting takes the caller out of the thread's notifications, even when they watch the course or reply again.",
         responses=ERRORS,
         status_code=HTTP_204_NO_CONTENT,
     )
@@ -480,6 +494,7 @@ class ThreadController(Controller):
     @put(
         "/staff-flags",
         summary="Pin, close (no new replies) or lock (no edits) the thread, or undo it (course staff)",
+        description="`pinned` threads are listed first; `closed` ones take no new replies (409 `thread-closed`); `locked` ones no edits from learners (409 `thread-locked`).",
         responses=ERRORS,
     )
     async def set_flag(
@@ -487,7 +502,13 @@ class ThreadController(Controller):
     ) -> ThreadOut:
         return thread_out(await discussion_service.set_flag(principal, thread_id, data.flag, data.on))
 
-    @put("/read", summary="Mark the thread read", responses=ERRORS, status_code=HTTP_204_NO_CONTENT)
+    @put(
+        "/read",
+        summary="Mark the thread read",
+        description="Its activity up to now stops counting as unread for the caller.",
+        responses=ERRORS,
+        status_code=HTTP_204_NO_CONTENT,
+    )
     async def mark_read(self, discussion_service: Service, principal: Caller, thread_id: ThreadId) -> None:
         await discussion_service.mark_read(principal, thread_id)
 
@@ -508,19 +529,40 @@ class PostController(Controller):
     ) -> PostOut:
         return post_out(await discussion_service.edit(principal, post_id, data))
 
-    @get("/history", summary="A post's previous versions, oldest first", responses=ERRORS)
+    @get(
+        "/history",
+        summary="A post's previous versions, oldest first",
+        description="Who edited (as the caller may see them), when, and the body before the edit.",
+        responses=ERRORS,
+    )
     async def history(self, discussion_service: Service, principal: Caller, post_id: PostId) -> EditsOut:
         return EditsOut([_edit(e) for e in await discussion_service.history(principal, post_id)])
 
-    @put("/vote", summary="Vote for the post (idempotent: one vote per person)", responses=ERRORS)
+    @put(
+        "/vote",
+        summary="Vote for the post (idempotent: one vote per person)",
+        description="Voting again changes nothing; the answer is the post's vote count.",
+        responses=ERRORS,
+    )
     async def vote(self, discussion_service: Service, principal: Caller, post_id: PostId) -> VoteOut:
         return VoteOut(str(post_id), await discussion_service.vote(principal, post_id))
 
-    @delete("/vote", summary="Take the caller's vote back", responses=ERRORS, status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/vote",
+        summary="Take the caller's vote back",
+        description="Idempotent: taking back a vote the caller did not give changes nothing.",
+        responses=ERRORS,
+        status_code=HTTP_204_NO_CONTENT,
+    )
     async def unvote(self, discussion_service: Service, principal: Caller, post_id: PostId) -> None:
         await discussion_service.vote(principal, post_id, up=False)
 
-    @put("/endorsement", summary="Endorse the post or take it back (course staff)", responses=ERRORS)
+    @put(
+        "/endorsement",
+        summary="Endorse the post or take it back (course staff)",
+        description="An endorsed post is marked as vouched for by the course's staff.",
+        responses=ERRORS,
+    )
     async def endorse(
         self, discussion_service: Service, principal: Caller, post_id: PostId, data: JSONBody[EndorseIn]
     ) -> PostOut:
@@ -541,6 +583,7 @@ class PostController(Controller):
     @post(
         "/moderation",
         summary="Hide, restore or delete the post with a reason (course staff and teaching assistants)",
+        description="The reason goes to the post's audit trail; the post's open flags are closed. Hidden and deleted posts disappear for learners.",
         responses=ERRORS,
     )
     async def moderate(
@@ -548,7 +591,12 @@ class PostController(Controller):
     ) -> PostOut:
         return post_out(await discussion_service.moderate(principal, post_id, data.action, data.reason))
 
-    @get("/moderation", summary="The post's moderation audit trail (course staff)", responses=ERRORS)
+    @get(
+        "/moderation",
+        summary="The post's moderation audit trail (course staff)",
+        description="Every hide, restore, delete and automatic hide of the post, oldest first, with who and why.",
+        responses=ERRORS,
+    )
     async def moderation_log(self, discussion_service: Service, principal: Caller, post_id: PostId) -> ModerationLogOut:
         return ModerationLogOut([_moderation(m) for m in await discussion_service.moderation_log(principal, post_id)])
 
