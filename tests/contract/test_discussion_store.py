@@ -242,7 +242,7 @@ async def test_edits_flags_moderation_and_deleted_authors(backend: Backend) -> N
     s = backend.service
     thread = await s.create_thread(c.who("ann"), c.course, NewThread(title="T", body="v1", anonymous=True))
     await s.edit(c.who("ann"), thread.id, EditPost(body="v2"))
-    assert [e.previous_body for e in await s.history(c.who("bob"), thread.id)] == ["v1"]
+    assert [e.previous_body for e in (await s.history(c.who("bob"), thread.id)).items] == ["v1"]
     response = await s.reply(c.who("bob"), thread.id, NewReply(body="meh"))
     await s.flag(c.who("ann"), response.id, "rude")
     await s.flag(c.who("ann"), response.id, "rude")
@@ -253,7 +253,7 @@ async def test_edits_flags_moderation_and_deleted_authors(backend: Backend) -> N
     assert [p.state for p in page.posts] == [PostState.VISIBLE, PostState.HIDDEN]
     await s.moderate(c.who("ta"), response.id, ModerationAction.RESTORE, "fine")
     assert (await s.moderation_queue(c.who("ta"), c.course)).items == []
-    log = await s.moderation_log(c.who("ta"), response.id)
+    log = (await s.moderation_log(c.who("ta"), response.id)).items
     assert [e.action for e in log] == [ModerationAction.AUTO_HIDE, ModerationAction.RESTORE]
     peer = await s.thread_page(c.who("bob"), thread.id)
     assert peer.thread.author.user_id is None

@@ -330,12 +330,19 @@ class DiscussionService:
             await uow.commit()
         return self._post_view(viewer, thread, post, await self._authors.authors([a for a in [post.author_id] if a]))
 
-    async def history(self, actor: Principal, post_id: uuid.UUID) -> list[EditView]:
+    async def history(
+        self, actor: Principal, post_id: uuid.UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[EditView]:
+        """The post's previous versions, oldest first (read whole: a post is edited a handful of times)."""
+        limit = check_page_size(limit)
         async with self._uow() as uow:
             post, _thread, viewer = await self._visible_post(actor, post_id, uow.discussion)
             edits = await uow.discussion.edits(post_id)
-        authors = await self._authors.authors({e.editor_id for e in edits if e.editor_id is not None})
-        return [edit_view(viewer, e, post, authors) for e in edits]
+        page = self._cursors.slice(
+            scope_of("post-history", post_id), list(enumerate(edits)), cursor, limit, lambda e: [e[0]]
+        )
+        authors = await self._authors.authors({e.editor_id for _, e in page.items if e.editor_id is not None})
+        return Page([edit_view(viewer, e, post, authors) for _, e in page.items], page.next_cursor)
 
     async def vote(self, actor: Principal, post_id: uuid.UUID, *, up: bool = True) -> int:
         """Vote for a post (or take the vote back); idempotent. The post's vote count after it."""
@@ -580,11 +587,18 @@ class DiscussionService:
             page.next_cursor,
         )
 
-    async def moderation_log(self, actor: Principal, post_id: uuid.UUID) -> list[ModerationEntry]:
+    async def moderation_log(
+        self, actor: Principal, post_id: uuid.UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[ModerationEntry]:
+        """The post's audit trail, oldest first (read whole: a post is moderated a handful of times)."""
+        limit = check_page_size(limit)
         async with self._uow() as uow:
             _post, _thread, viewer = await self._visible_post(actor, post_id, uow.discussion)
             self._staff(viewer, "discussion.moderate")
-            return await uow.discussion.moderation_log(post_id)
+            entries = await uow.discussion.moderation_log(post_id)
+        return self._cursors.slice(
+            scope_of("moderation-log", post_id), entries, cursor, limit, lambda m: [iso_time(m.at), str(m.id)]
+        )
 
     async def ban(self, actor: Principal, course_id: uuid.UUID, cmd: NewBan) -> Ban:
         viewer = await self.viewer(actor, course_id)

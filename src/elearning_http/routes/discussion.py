@@ -153,11 +153,6 @@ class EditOut:
 
 
 @dataclass(frozen=True, slots=True)
-class EditsOut:
-    items: list[EditOut]
-
-
-@dataclass(frozen=True, slots=True)
 class VoteOut:
     post_id: str
     votes: int
@@ -186,11 +181,6 @@ class ModerationOut:
     actor_id: str | None
     reason: str
     at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ModerationLogOut:
-    items: list[ModerationOut]
 
 
 @dataclass(frozen=True, slots=True)
@@ -532,11 +522,20 @@ class PostController(Controller):
     @get(
         "/history",
         summary="A post's previous versions, oldest first",
-        description="Who edited (as the caller may see them), when, and the body before the edit.",
+        description="Who edited (as the caller may see them), when, and the body before the edit; paged.",
         responses=ERRORS,
+        response_headers=LINK,
     )
-    async def history(self, discussion_service: Service, principal: Caller, post_id: PostId) -> EditsOut:
-        return EditsOut([_edit(e) for e in await discussion_service.history(principal, post_id)])
+    async def history(
+        self,
+        request: Req,
+        discussion_service: Service,
+        principal: Caller,
+        post_id: PostId,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[EditOut]]:
+        return paged(request, await discussion_service.history(principal, post_id, cursor=cursor, limit=limit), _edit)
 
     @put(
         "/vote",
@@ -594,11 +593,22 @@ class PostController(Controller):
     @get(
         "/moderation",
         summary="The post's moderation audit trail (course staff)",
-        description="Every hide, restore, delete and automatic hide of the post, oldest first, with who and why.",
+        description="Every hide, restore, delete and automatic hide of the post, oldest first, with who and why; "
+        "paged.",
         responses=ERRORS,
+        response_headers=LINK,
     )
-    async def moderation_log(self, discussion_service: Service, principal: Caller, post_id: PostId) -> ModerationLogOut:
-        return ModerationLogOut([_moderation(m) for m in await discussion_service.moderation_log(principal, post_id)])
+    async def moderation_log(
+        self,
+        request: Req,
+        discussion_service: Service,
+        principal: Caller,
+        post_id: PostId,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+    ) -> Response[Paged[ModerationOut]]:
+        page = await discussion_service.moderation_log(principal, post_id, cursor=cursor, limit=limit)
+        return paged(request, page, _moderation)
 
 
 @put(

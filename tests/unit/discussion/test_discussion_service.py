@@ -202,8 +202,10 @@ async def test_edits_keep_the_previous_bodies_and_only_the_author_edits() -> Non
     await w.service.edit(w.who("ta"), thread_id, EditPost(body="third"))
     with pytest.raises(PermissionDenied):
         await w.service.edit(w.who("bob"), thread_id, EditPost(body="mine now"))
-    history = await w.service.history(w.who("bob"), thread_id)
-    assert [h.previous_body for h in history] == ["first", "second"]
+    first = await w.service.history(w.who("bob"), thread_id, limit=1)
+    rest = await w.service.history(w.who("bob"), thread_id, cursor=first.next_cursor)
+    assert [h.previous_body for h in first.items + rest.items] == ["first", "second"]
+    assert rest.next_cursor is None
     page = await w.service.thread_page(w.who("bob"), thread_id)
     assert (page.thread.title, page.posts[0].body, page.posts[0].edited_at) == (
         "Better title",
@@ -263,7 +265,7 @@ async def test_moderators_hide_restore_delete_with_reasons_in_the_audit_trail() 
     await w.service.moderate(w.who("ta"), response.id, ModerationAction.RESTORE, "fine after all")
     deleted = await w.service.moderate(w.who("ta"), response.id, ModerationAction.DELETE, "personal data")
     assert deleted.state is PostState.DELETED
-    log = await w.service.moderation_log(w.who("ta"), response.id)
+    log = (await w.service.moderation_log(w.who("ta"), response.id)).items
     assert [(e.action, e.reason, e.actor_id) for e in log] == [
         (ModerationAction.HIDE, "off topic", w.users["ta"]),
         (ModerationAction.RESTORE, "fine after all", w.users["ta"]),
