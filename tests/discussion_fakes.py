@@ -240,7 +240,13 @@ class InMemoryDiscussionQueries(DiscussionQueries, DiscussionAudience):
             excerpt(opening.body) if opening else "",
             _unread(self._data, thread, user_id),
             self._data.lessons.get((thread.course_id, thread.lesson_id)) if thread.lesson_id else None,
+            self._data.users.get(thread.author_id) if thread.author_id else None,
         )
+
+    def _with_blocks(self, viewer: Viewer) -> Viewer:
+        """The viewer with their blocks read here, as the SQL list reads them in its own query."""
+        blocked = frozenset(b for u, b in self._data.blocks if u == viewer.user_id)
+        return replace(viewer, blocked=blocked)
 
     async def threads(
         self,
@@ -251,6 +257,8 @@ class InMemoryDiscussionQueries(DiscussionQueries, DiscussionAudience):
         after: ThreadKey | None,
         limit: int,
     ) -> list[ThreadRow]:
+        viewer = self._with_blocks(viewer)
+
         def wanted(t: Thread) -> bool:
             if t.course_id != course_id or not viewer.sees_thread(t) or not _sees_opening(self._data, viewer, t):
                 return False
@@ -280,6 +288,7 @@ class InMemoryDiscussionQueries(DiscussionQueries, DiscussionAudience):
         return sorted(posts, key=lambda p: (p.depth != 0, p.created_at, p.id))
 
     async def unread_counts(self, user_id: uuid.UUID, viewer: Viewer, course_id: uuid.UUID) -> int:
+        viewer = self._with_blocks(viewer)
         return sum(
             1
             for t in self._data.threads.values()

@@ -548,6 +548,7 @@ async def _blocked_by(conn: AsyncConnection, user_id: uuid.UUID) -> frozenset[uu
 _OPENING = P.alias("opening")
 _READ = discussion_reads.alias("read_mark")
 _LESSON = course_lessons.alias("lesson")
+_AUTHOR = users.alias("author")
 
 
 def _row_query(user_id: uuid.UUID | None) -> Any:
@@ -565,10 +566,13 @@ def _row_query(user_id: uuid.UUID | None) -> Any:
             _OPENING.c.author_id.label("opening_author"),
             unread.label("unread"),
             _LESSON.c.title.label("lesson_title"),
+            _AUTHOR.c.display_name.label("author_name"),
+            _AUTHOR.c.status.label("author_status"),
         )
         .select_from(T)
         .join(_OPENING, _OPENING.c.id == T.c.id)
         .outerjoin(_LESSON, _LESSON.c.id == T.c.lesson_id)
+        .outerjoin(_AUTHOR, _AUTHOR.c.id == T.c.author_id)
     )
     if user_id is not None:
         query = query.outerjoin(_READ, and_(_READ.c.thread_id == T.c.id, _READ.c.user_id == user_id))
@@ -576,12 +580,14 @@ def _row_query(user_id: uuid.UUID | None) -> Any:
 
 
 def _thread_row(row: Any) -> ThreadRow:
-    return ThreadRow(_thread(row), excerpt(row["opening_body"] or ""), bool(row["unread"]), row["lesson_title"])
+    name = row["author_name"]
+    author = None if name is None else Author(name, row["author_status"] == "deleted")
+    return ThreadRow(_thread(row), excerpt(row["opening_body"] or ""), bool(row["unread"]), row["lesson_title"], author)
 
 
 def _visible_to(query: Any, viewer: Viewer) -> Any:
     """A learner's share of the threads: their cohort's or everyone's, opening post visible (or their own
-    hidden one), authors they blocked left out."""
+    hidden one), authors they blocked left out (read in the same statement: ``discussion_blocks``' key)."""
     if viewer.staff:
         return query
     query = query.where(
@@ -591,9 +597,9 @@ def _visible_to(query: Any, viewer: Viewer) -> Any:
             and_(_OPENING.c.state == PostState.HIDDEN.value, _OPENING.c.author_id == viewer.user_id),
         ),
     )
-    if viewer.blocked:
-        query = query.where(or_(T.c.author_id.is_(None), T.c.author_id.not_in(list(viewer.blocked))))
-    return query
+    k = discussion_blocks
+    blocked = select(k.c.blocked_id).where(k.c.user_id == viewer.user_id, k.c.blocked_id == T.c.author_id)
+    return query.where(not_(blocked.exists()))
 
 
 def _sort(sort: ThreadSort) -> tuple[Any, Any, Any]:

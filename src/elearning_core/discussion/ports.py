@@ -82,6 +82,8 @@ class ThreadRow:
     excerpt: str
     unread: bool
     lesson_title: str | None = None
+    author: Author | None = None
+    """The thread's author (read with the row, so a page of threads needs no second read for names)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +190,9 @@ class DiscussionQueries(Protocol):
         after: ThreadKey | None,
         limit: int,
     ) -> list[ThreadRow]:
-        """Threads the viewer may see (cohort, hidden opening posts and blocked authors left out for learners),
-        announcements excluded unless ``where.kind`` asks for them, in ``sort`` order after ``after``."""
+        """Threads the viewer may see (cohort, hidden opening posts and the authors the viewer blocked left out
+        for learners, the blocks read here rather than from ``viewer.blocked``), announcements excluded unless
+        ``where.kind`` asks for them, in ``sort`` order after ``after``."""
         ...
 
     async def thread(self, thread_id: uuid.UUID, user_id: uuid.UUID | None) -> ThreadRow | None:

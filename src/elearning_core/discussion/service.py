@@ -103,9 +103,12 @@ class DiscussionService:
 
     # -- access ------------------------------------------------------------------------------
 
-    async def viewer(self, actor: Principal, course_id: uuid.UUID, *, hide: bool = False) -> Viewer:
+    async def viewer(
+        self, actor: Principal, course_id: uuid.UUID, *, hide: bool = False, blocks: bool = True
+    ) -> Viewer:
         """Who the actor is in the course's discussion. ``hide``: an outsider gets the 404 of what they cannot
-        know exists (a thread by id) rather than the 403 of the course's public list."""
+        know exists (a thread by id) rather than the 403 of the course's public list. ``blocks``: read whom
+        the actor blocked (the thread list filters them in its own query instead)."""
         ref = await self._resources.course(course_id)
         if ref is None:
             raise NotFound("course", course_id)
@@ -121,7 +124,7 @@ class DiscussionService:
             if hide:
                 raise NotFound("thread", course_id)
             raise PermissionDenied("discussion.read", "enroll in the course to read and post in its discussion")
-        blocked = await self._queries.blocked_by(actor.user_id)
+        blocked = await self._queries.blocked_by(actor.user_id) if blocks else frozenset[uuid.UUID]()
         return Viewer(actor.user_id, staff=False, member=True, cohort_id=membership.cohort_id, blocked=blocked)
 
     async def _visible_thread(
@@ -447,7 +450,7 @@ class DiscussionService:
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> Page[ThreadView]:
-        viewer = await self.viewer(actor, course_id)
+        viewer = await self.viewer(actor, course_id, blocks=False)
         where = where or ThreadFilter()
         if (where.followed or where.mine) and actor.user_id is None:
             raise ValidationFailed("followed and mine need a user's sign-in", [FieldError("followed", "sign in")])
@@ -458,7 +461,7 @@ class DiscussionService:
         after = self._cursors.after(listing, cursor, _thread_key(sort))
         rows = await self._queries.threads(course_id, viewer, sort, where, after, limit + 1)
         page = self._cursors.page(listing, rows, limit, lambda r: _key_json(sort_key(r.thread, sort)))
-        authors = await self._authors.authors({r.thread.author_id for r in page.items if r.thread.author_id})
+        authors = {r.thread.author_id: r.author for r in page.items if r.thread.author_id and r.author}
         return Page(
             [
                 thread_view(
@@ -497,7 +500,7 @@ class DiscussionService:
 
     async def unread_count(self, actor: Principal, course_id: uuid.UUID) -> int:
         user_id = self._user(actor)
-        viewer = await self.viewer(actor, course_id)
+        viewer = await self.viewer(actor, course_id, blocks=False)
         return await self._queries.unread_counts(user_id, viewer, course_id)
 
     # -- moderation ----------------------------------------------------------------------------
