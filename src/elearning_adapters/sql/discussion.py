@@ -30,11 +30,13 @@ from sqlalchemy import (
     Uuid,
     and_,
     delete,
+    false,
     func,
     insert,
     not_,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -645,7 +647,14 @@ class SqlDiscussionQueries(DiscussionQueries, DiscussionAudience):
                 .exists()
             )
         if after is not None:
-            query = query.where(tuple_(first, second, third) < tuple_(bool(after[0]), after[1], after[2]))
+            # Not ``(first, second, third) < (...)``: PostgreSQL estimates a row comparison by its leading column,
+            # a boolean here, and for ``pinned < false`` expects no rows, so it sorted the whole course instead of
+            # walking the index (280 ms at 10,000 threads). Equality on the flag keeps the index range scan.
+            rest = tuple_(second, third) < tuple_(after[1], after[2])
+            if after[0]:
+                query = query.where(or_(and_(first == true(), rest), first == false()))
+            else:
+                query = query.where(first == false(), rest)
         query = query.order_by(first.desc(), second.desc(), third.desc()).limit(limit)
         async with self._db.read() as conn:
             rows = (await conn.execute(query)).mappings().all()
