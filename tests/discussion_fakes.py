@@ -12,7 +12,6 @@ from types import TracebackType
 from typing import Self
 
 from elearning_core.auth.model import ResourceRef, ScopeKind
-from elearning_core.auth.ports import ResourceDirectory
 from elearning_core.discussion.model import (
     Ban,
     Blackout,
@@ -341,11 +340,13 @@ class FakeCourseMembers(CourseMembers):
     def __init__(self, data: DiscussionData) -> None:
         self._data = data
 
-    async def membership(self, course_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
-        found = self._data.members.get((course_id, user_id))
+    async def standing(self, course_id: uuid.UUID, user_id: uuid.UUID | None) -> tuple[ResourceRef, Membership] | None:
+        if course_id not in self._data.courses:
+            return None
+        found = self._data.members.get((course_id, user_id)) if user_id is not None else None
         if found is None or found.staff:
-            return Membership(staff=False, enrolled=False)
-        return found
+            found = Membership(staff=False, enrolled=False)
+        return ResourceRef(ScopeKind.COURSE, course_id), found
 
     async def audience(self, course_id: uuid.UUID, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Membership]:
         return {u: m for u in user_ids if (m := self._data.members.get((course_id, u))) is not None}
@@ -360,14 +361,3 @@ class FakeAuthors(Authors):
 
     async def authors(self, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Author]:
         return {u: self._data.users[u] for u in user_ids if u in self._data.users}
-
-
-class FakeCourses(ResourceDirectory):
-    def __init__(self, data: DiscussionData) -> None:
-        self._data = data
-
-    async def course(self, course_id: uuid.UUID) -> ResourceRef | None:
-        return ResourceRef(ScopeKind.COURSE, course_id) if course_id in self._data.courses else None
-
-    async def organization_exists(self, organization_id: uuid.UUID) -> bool:
-        return False

@@ -16,7 +16,6 @@ import pytest
 
 from elearning_adapters.content.markdown import SanitizingMarkdownRenderer
 from elearning_adapters.sql.discussion import SqlAuthors, SqlCourseMembers, SqlDiscussionQueries
-from elearning_adapters.sql.resources import SqlResourceDirectory
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.auth.model import Grant, Role, RolePolicy, Scope, ScopeKind
 from elearning_core.auth.service import user_principal
@@ -35,7 +34,6 @@ from tests.discussion_fakes import (
     DiscussionData,
     FakeAuthors,
     FakeCourseMembers,
-    FakeCourses,
     InMemoryDiscussionQueries,
     InMemoryDiscussionUnitOfWork,
 )
@@ -57,15 +55,12 @@ class Backend:
     make_staff: Callable[[uuid.UUID, uuid.UUID], Awaitable[None]]
 
 
-def _service(
-    uow: Any, queries: Any, members: Any, authors: Any, resources: Any, clock: SettableClock
-) -> DiscussionService:
+def _service(uow: Any, queries: Any, members: Any, authors: Any, clock: SettableClock) -> DiscussionService:
     return DiscussionService(
         uow,
         queries,
         members,
         authors,
-        resources,
         SanitizingMarkdownRenderer(),
         FakeRateLimiter(clock.seconds),
         RolePolicy(),
@@ -110,7 +105,6 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             InMemoryDiscussionQueries(data),
             FakeCourseMembers(data),
             FakeAuthors(data),
-            FakeCourses(data),
             clock,
         )
         yield Backend(
@@ -172,9 +166,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             await uow.commit()
 
     queries = SqlDiscussionQueries(db)
-    service = _service(
-        lambda: SqlUnitOfWork(db), queries, SqlCourseMembers(db), SqlAuthors(db), SqlResourceDirectory(db), clock
-    )
+    service = _service(lambda: SqlUnitOfWork(db), queries, SqlCourseMembers(db), SqlAuthors(db), clock)
     try:
         yield Backend(
             request.param,

@@ -31,7 +31,6 @@ class DiscussionWiring(ModuleWiring):
         queries=queries,
         members=members,
         authors=authors,
-        resources=shared.resources,
         renderer=renderer,
         limiter=rate_limiter,
         policy=shared.policy,

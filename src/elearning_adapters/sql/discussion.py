@@ -43,10 +43,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from elearning_adapters.sql.course import course_lessons
+from elearning_adapters.sql.course import course_lessons, courses
 from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
 from elearning_adapters.sql.enrollment import enrollments
 from elearning_adapters.sql.identity import PLATFORM_SCOPE_ID, user_grants, users
+from elearning_core.auth.model import ResourceRef, ScopeKind
 from elearning_core.discussion.model import (
     Ban,
     Blackout,
@@ -769,14 +770,20 @@ class SqlCourseMembers(CourseMembers):
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def membership(self, course_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
+    async def standing(self, course_id: uuid.UUID, user_id: uuid.UUID | None) -> tuple[ResourceRef, Membership] | None:
         e = enrollments
-        query = select(e.c.cohort_id).where(
-            e.c.course_id == course_id, e.c.user_id == user_id, e.c.status.in_(("active", "completed"))
+        joined = and_(e.c.course_id == courses.c.id, e.c.user_id == user_id, e.c.status.in_(("active", "completed")))
+        query = (
+            select(courses.c.owner_id, courses.c.organization_id, e.c.id.label("enrollment_id"), e.c.cohort_id)
+            .select_from(courses.outerjoin(e, joined))
+            .where(courses.c.id == course_id)
         )
         async with self._db.read() as conn:
             row = (await conn.execute(query)).first()
-        return Membership(staff=False, enrolled=row is not None, cohort_id=None if row is None else row[0])
+        if row is None:
+            return None
+        ref = ResourceRef(ScopeKind.COURSE, course_id, organization_id=row.organization_id, owner_id=row.owner_id)
+        return ref, Membership(staff=False, enrolled=row.enrollment_id is not None, cohort_id=row.cohort_id)
 
     async def audience(self, course_id: uuid.UUID, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Membership]:
         ids = list(user_ids)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from elearning_core.auth.model import ResourceRef
 from elearning_core.discussion.model import (
     Ban,
     Blackout,
@@ -42,9 +43,10 @@ class Author:
 class CourseMembers(Protocol):
     """The enrollment module's narrow read (and the course staff's grants), for access and mentions."""
 
-    async def membership(self, course_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
-        """The user's enrollment (active or completed) and cohort in the course; ``staff`` is False here:
-        the policy decides a caller's staff standing from their grants."""
+    async def standing(self, course_id: uuid.UUID, user_id: uuid.UUID | None) -> tuple[ResourceRef, Membership] | None:
+        """The course as the policy sees it (None: no such course) and the user's enrollment (active or
+        completed) and cohort in it, in one read: every discussion request asks it first. ``staff`` is False
+        here: the policy decides a caller's staff standing from their grants."""
         ...
 
     async def audience(self, course_id: uuid.UUID, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Membership]:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from elearning_core.auth.model import Permission
-from elearning_core.auth.ports import RateLimiter, ResourceDirectory
+from elearning_core.auth.ports import RateLimiter
 from elearning_core.course.ports import MarkdownRenderer
 from elearning_core.discussion import events as ev
 from elearning_core.discussion.commands import Blackouts, EditPost, NewAnnouncement, NewBan, NewReply, NewThread
@@ -84,7 +84,6 @@ class DiscussionService:
         queries: DiscussionQueries,
         members: CourseMembers,
         authors: Authors,
-        resources: ResourceDirectory,
         renderer: MarkdownRenderer,
         limiter: RateLimiter,
         policy: Policy,
@@ -96,7 +95,7 @@ class DiscussionService:
         auto_hide_flags: int = 3,
     ) -> None:
         self._uow, self._queries, self._members, self._authors = uow, queries, members, authors
-        self._resources, self._renderer, self._limiter = resources, renderer, limiter
+        self._renderer, self._limiter = renderer, limiter
         self._policy, self._clock, self._cursors = policy, clock, cursors
         self._posts_per_window, self._window_seconds = posts_per_window, window_seconds
         self._auto_hide_flags = auto_hide_flags
@@ -109,9 +108,10 @@ class DiscussionService:
         """Who the actor is in the course's discussion. ``hide``: an outsider gets the 404 of what they cannot
         know exists (a thread by id) rather than the 403 of the course's public list. ``blocks``: read whom
         the actor blocked (the thread list filters them in its own query instead)."""
-        ref = await self._resources.course(course_id)
-        if ref is None:
+        standing = await self._members.standing(course_id, actor.user_id)
+        if standing is None:
             raise NotFound("course", course_id)
+        ref, membership = standing
         staff = self._policy.authorize(actor, STAFF_PERMISSION, ref).allowed
         if staff:
             return Viewer(actor.user_id, staff=True, member=True)
@@ -119,7 +119,6 @@ class DiscussionService:
             if hide:
                 raise NotFound("thread", course_id)
             raise PermissionDenied("discussion.read", "sign in to read the course's discussion")
-        membership = await self._members.membership(course_id, actor.user_id)
         if not membership.enrolled:
             if hide:
                 raise NotFound("thread", course_id)

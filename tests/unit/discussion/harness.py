@@ -16,7 +16,6 @@ from tests.discussion_fakes import (
     DiscussionData,
     FakeAuthors,
     FakeCourseMembers,
-    FakeCourses,
     InMemoryDiscussionQueries,
     InMemoryDiscussionUnitOfWork,
 )
@@ -57,7 +56,6 @@ def world(*, posts_per_minute: int = 100, auto_hide_flags: int = 2) -> World:
         InMemoryDiscussionQueries(data),
         FakeCourseMembers(data),
         FakeAuthors(data),
-        FakeCourses(data),
         SanitizingMarkdownRenderer(),
         limiter,
         RolePolicy(),
