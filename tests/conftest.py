@@ -23,6 +23,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.assessment import ASSESSMENT_TABLES
 from elearning_adapters.sql.billing import BILLING_TABLES
+from elearning_adapters.sql.discussion import DISCUSSION_TABLES
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.entitlement import ENTITLEMENT_TABLES
 from elearning_adapters.sql.identity import IDENTITY_TABLES
@@ -39,6 +40,7 @@ IN_CI = bool(os.environ.get("CI"))
 # Every table a test may write, children first. Not ``signing_keys``: a running app holds its key ring
 # in memory, and tokens it signs must keep verifying after a test empties the tables.
 ALL_TABLES = (
+    *DISCUSSION_TABLES,
     *SUBSCRIPTION_TABLES,
     *ENTITLEMENT_TABLES,
     *PAYMENT_TABLES,

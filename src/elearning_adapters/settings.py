@@ -370,6 +370,22 @@ class Settings(BaseSettings):
     rate_limit_max_keys: int = Field(
         default=100_000, ge=100, le=10_000_000, description="Clients a process tracks per window (memory bound)"
     )
+    discussion_posts_per_window: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Posts (threads and replies) one learner may write per ELEARNING_DISCUSSION_POST_WINDOW_SECONDS; "
+        "staff are not limited",
+    )
+    discussion_post_window_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="The window of the discussion posting limit (sliding)"
+    )
+    discussion_auto_hide_flags: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Flags from distinct people after which a post is hidden until a moderator reviews it",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Reverse proxies (IPs or CIDRs, a JSON list) whose X-Forwarded-For / Forwarded headers are "

@@ -87,6 +87,9 @@ GROUPS: dict[str, _Entry] = {
     "entitlements": _Entry(
         "elearning_cli.entitlements", "app", "Grant, revoke and show a user's access to a paid course."
     ),
+    "discussion": _Entry(
+        "elearning_cli.discussion", "app", "Review a course's discussion: the moderation queue of flagged posts."
+    ),
     "plans": _Entry(
         "elearning_cli.plans", "app", "Import and list subscription plans (JSON in, table, JSON or CSV out)."
     ),

@@ -43,6 +43,7 @@ from elearning_http.routes.auth import AuthController, SessionSettings, jwks, op
 from elearning_http.routes.billing import BILLING_HANDLERS
 from elearning_http.routes.certificates import CERTIFICATE_HANDLERS
 from elearning_http.routes.courses import CourseController, my_teaching
+from elearning_http.routes.discussion import DISCUSSION_HANDLERS
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
 from elearning_http.routes.entitlements import ENTITLEMENT_HANDLERS
 from elearning_http.routes.learning_paths import LearningPathController, my_learning_paths
@@ -91,6 +92,7 @@ def create_app(
     billing_service = container.services.billing()
     entitlement_service = container.services.entitlement()
     plan_service = container.services.plans()
+    discussion_service = container.services.discussion()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -167,6 +169,7 @@ def create_app(
             my_learning_paths,
             *CERTIFICATE_HANDLERS,
             *ENTITLEMENT_HANDLERS,
+            *DISCUSSION_HANDLERS,
             *PLAN_HANDLERS,
             *PAYMENT_HANDLERS,
             *BILLING_HANDLERS,
@@ -192,6 +195,7 @@ def create_app(
             "billing_service": Provide(lambda: billing_service, sync_to_thread=False),
             "entitlement_service": Provide(lambda: entitlement_service, sync_to_thread=False),
             "plan_service": Provide(lambda: plan_service, sync_to_thread=False),
+            "discussion_service": Provide(lambda: discussion_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

@@ -26,6 +26,9 @@ from elearning_adapters.container import Platform
 from elearning_adapters.sql.engine import Database
 from elearning_cli.main import app
 from elearning_core.assessment.commands import QuizDocument
+from elearning_core.auth.model import Grant, Role, Scope, ScopeKind
+from elearning_core.auth.service import user_principal
+from elearning_core.discussion.commands import NewThread
 from elearning_core.identity.commands import CreateOrganization, CreateUser, RoleGrantSpec
 from elearning_core.learning_path.commands import CreatePath, PartInput, SetStructure
 from elearning_core.learning_path.model import PartKind
@@ -54,7 +57,18 @@ class Listing:
     whole: tuple[str, ...]
 
 
-LIST_COMMANDS = ("users", "orgs", "courses", "enrollments", "videos", "quizzes", "paths", "keys", "dead-letters")
+LIST_COMMANDS = (
+    "users",
+    "orgs",
+    "courses",
+    "enrollments",
+    "videos",
+    "quizzes",
+    "paths",
+    "keys",
+    "dead-letters",
+    "moderation-queue",
+)
 
 
 def _seed(url: str) -> dict[str, Listing]:
@@ -86,6 +100,10 @@ def _seed(url: str) -> dict[str, Listing]:
         parts = [PartInput(kind=PartKind.REQUIRED, course_ids=[course.id])]
         await platform.learning_paths.set_structure(SYSTEM, path.id, SetStructure(parts=parts))
         letters = await DeadLetterStore(platform.database).all()
+        learner = user_principal(users[1].id, (), None, email_verified=True)
+        thread = await platform.discussion.create_thread(learner, course.id, NewThread(title="Flagged", body="spam"))
+        staff = user_principal(users[0].id, (Grant(Role.INSTRUCTOR, Scope(ScopeKind.COURSE, course.id)),), None)
+        await platform.discussion.flag(staff, thread.id, "advertising")
         return {
             "org": str(org.id),
             "course": str(course.id),
@@ -95,6 +113,7 @@ def _seed(url: str) -> dict[str, Listing]:
             "quiz": str(quiz.id),
             "path": str(path.id),
             "letters": [(str(d.id), str(d.event_id)) for d in letters],
+            "flagged": str(thread.id),
         }
 
     made = on_platform(go)
@@ -116,6 +135,12 @@ def _seed(url: str) -> dict[str, Listing]:
             "id",
             frozenset(letter_ids),
             (*letter_ids, *(event_id for _, event_id in made["letters"])),
+        ),
+        "moderation-queue": Listing(
+            ("discussion", "moderation-queue", COURSE_SLUG),
+            "post_id",
+            frozenset([made["flagged"]]),
+            (made["flagged"], "advertising"),
         ),
     }
 

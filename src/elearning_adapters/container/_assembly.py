@@ -10,6 +10,7 @@ from elearning_adapters.container._assessment import AssessmentWiring
 from elearning_adapters.container._billing import BillingWiring
 from elearning_adapters.container._certificate import CertificateWiring
 from elearning_adapters.container._course import CourseWiring
+from elearning_adapters.container._discussion import DiscussionWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._entitlement import EntitlementWiring
 from elearning_adapters.container._identity import IdentityWiring
@@ -27,6 +28,7 @@ from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
+from elearning_core.discussion.service import DiscussionService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.entitlement.service import EntitlementService
@@ -54,6 +56,7 @@ class Services(containers.DeclarativeContainer):
     billing = providers.Dependency(instance_of=BillingService)
     entitlement = providers.Dependency(instance_of=EntitlementService)
     plans = providers.Dependency(instance_of=PlanService)
+    discussion = providers.Dependency(instance_of=DiscussionService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -123,6 +126,14 @@ class Container(containers.DeclarativeContainer):
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
     entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
     subscription = providers.Container(SubscriptionWiring, shared=adapters, settings=settings)
+    # Posts render with the course content's sanitising renderer; posting is limited on the login limiter's store.
+    discussion = providers.Container(
+        DiscussionWiring,
+        shared=adapters,
+        settings=settings,
+        rate_limiter=identity.rate_limiter,
+        renderer=course.renderer,
+    )
 
     services = providers.Container(
         Services,
@@ -139,6 +150,7 @@ class Container(containers.DeclarativeContainer):
         billing=billing.service,
         entitlement=entitlement.service,
         plans=subscription.plans,
+        discussion=discussion.service,
     )
 
 

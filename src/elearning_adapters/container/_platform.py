@@ -19,6 +19,7 @@ from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
+from elearning_core.discussion.service import DiscussionService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
@@ -117,6 +118,12 @@ class Platform:
     def plans(self) -> PlanService:
         """The subscription plans' catalog: import, list, read (subscriptions themselves come later)."""
         service: PlanService = self.container.services.plans()
+        return service
+
+    @property
+    def discussion(self) -> DiscussionService:
+        """Course discussions: threads, replies, votes, moderation, announcements."""
+        service: DiscussionService = self.container.services.discussion()
         return service
 
     @property

@@ -36,6 +36,7 @@ from elearning_adapters.sql.certificate import (
 )
 from elearning_adapters.sql.course import SqlCourseRepository
 from elearning_adapters.sql.deadlines import deadline_error
+from elearning_adapters.sql.discussion import SqlDiscussionStore
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import (
     ALREADY_ENROLLED,
@@ -74,6 +75,7 @@ from elearning_core.auth.ports import AuthUnitOfWork
 from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
+from elearning_core.discussion.ports import DiscussionUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
 from elearning_core.entitlement.ports import EntitlementUnitOfWork
 from elearning_core.learning_path.ports import LearningPathUnitOfWork
@@ -111,6 +113,7 @@ class SqlUnitOfWork(
     BillingUnitOfWork,
     EntitlementUnitOfWork,
     PlanUnitOfWork,
+    DiscussionUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
 
@@ -169,6 +172,7 @@ class SqlUnitOfWork(
     ledger: SqlLedger
     entitlements: SqlEntitlementStore
     plans: SqlPlanStore
+    discussion: SqlDiscussionStore
 
     def __init__(
         self,
@@ -270,6 +274,7 @@ class SqlUnitOfWork(
         self.ledger = SqlLedger(conn)
         self.entitlements = SqlEntitlementStore(conn)
         self.plans = SqlPlanStore(conn)
+        self.discussion = SqlDiscussionStore(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -305,6 +310,7 @@ class SqlUnitOfWork(
         aggregates.extend([*self.invoices.seen(), *self.credit_notes.seen()])  # written when added, too
         aggregates.extend(self.entitlements.seen())  # written when changed
         aggregates.extend(self.plans.seen())  # written when saved
+        aggregates.extend(self.discussion.seen())  # written when changed
         try:
             await self.courses.flush()
             await self.users.flush()

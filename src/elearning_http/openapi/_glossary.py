@@ -35,6 +35,8 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("path", "credential_id"): "The certificate's id (its credential's verification URL ends with it)",
     ("path", "invoice_id"): "The invoice's id",
     ("path", "code"): "The subscription plan's code (`pro-monthly`)",
+    ("path", "thread_id"): "The discussion thread's id (also its opening post's id)",
+    ("path", "post_id"): "The discussion post's id (a thread's opening post, a response or a comment)",
     ("path", "kid"): "The credential key's id, the last segment of a credential's JOSE `kid`",
     # lists
     ("query", "limit"): "Most items in the page",
@@ -170,4 +172,23 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     },
     "SetCompletionRules": {"text_requires_done": False, "video_percent": 90, "assessment_requires_pass": True},
     "StaffDecision": {"reason": "passed the oral exam on 2 March"},
+    # discussion
+    "NewThread": {
+        "kind": "question",
+        "title": "Why does my loop never end?",
+        "body": "I wrote `while True:`",
+        "lesson_id": ID,
+    },
+    "NewReply": {"body": "Add a `break` once the condition holds.", "parent_id": None},
+    "EditPost": {"body": "I wrote `while True:` without a break"},
+    "NewAnnouncement": {"title": "Exam on Monday", "body": "The exam opens on **Monday** at 9:00."},
+    "SetThreadFlag": {"flag": "pinned", "on": True},
+    "Reason": {"reason": "off-topic advertising"},
+    "NewBan": {"user_id": ID, "until": "2027-03-15T00:00:00Z", "reason": "repeated spam"},
+    "Blackouts": {"periods": [{"starts_at": "2027-03-14T00:00:00Z", "ends_at": "2027-03-16T00:00:00Z"}]},
+    "SubscriptionIn": {"state": "follow"},
+    "WatchIn": {"on": True},
+    "AcceptIn": {"post_id": ID},
+    "EndorseIn": {"on": True},
+    "ModerateIn": {"action": "hide", "reason": "personal data in the post"},
 }

@@ -1,0 +1,1 @@
+"""Course discussion: threads, replies, votes, moderation, announcements (docs/modules/discussion.md)."""
