@@ -12,6 +12,7 @@ from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._entitlement import EntitlementWiring
 from elearning_adapters.container._identity import IdentityWiring
 from elearning_adapters.container._learning_path import LearningPathWiring
+from elearning_adapters.container._notification import NotificationWiring
 from elearning_adapters.container._payment import PaymentWiring
 from elearning_adapters.container._progress import ProgressWiring
 from elearning_adapters.container._scheduling import SchedulingWiring
@@ -29,6 +30,7 @@ from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.notification.service import NotificationService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.subscription.service import PlanService
@@ -51,6 +53,7 @@ class Services(containers.DeclarativeContainer):
     billing = providers.Dependency(instance_of=BillingService)
     entitlement = providers.Dependency(instance_of=EntitlementService)
     plans = providers.Dependency(instance_of=PlanService)
+    notification = providers.Dependency(instance_of=NotificationService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -106,6 +109,7 @@ class Container(containers.DeclarativeContainer):
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
     entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
     subscription = providers.Container(SubscriptionWiring, shared=adapters, settings=settings)
+    notification = providers.Container(NotificationWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
         Services,
@@ -122,6 +126,7 @@ class Container(containers.DeclarativeContainer):
         billing=billing.service,
         entitlement=entitlement.service,
         plans=subscription.plans,
+        notification=notification.service,
     )
 
 
