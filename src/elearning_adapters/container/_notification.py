@@ -10,7 +10,7 @@ integrator overrides ``followers`` with the discussion adapter and nothing else 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from elearning_adapters.email.mailers import _mailbox
 from elearning_adapters.events import Subscription
 from elearning_adapters.notification.handlers import Followers, NoFollowers, handlers_for, mappers
 from elearning_adapters.notification.sender import NotificationSender, SenderConfig, UnsubscribeLinks
-from elearning_adapters.notification.stream import LocalStream, RedisStream, stream_item
+from elearning_adapters.notification.stream import LocalStream, RedisStream, StreamTickets, stream_item
 from elearning_adapters.notification.templates import NotificationTemplates
 from elearning_adapters.redis.breaker import redis_client
 from elearning_adapters.settings import Settings
@@ -67,15 +67,12 @@ def _config(settings: Settings) -> SenderConfig:
     return SenderConfig(mail_domain=_mail_domain(settings), max_attempts=settings.notification_max_attempts)
 
 
-def publish_to(stream: LocalStream) -> Callable[[list[Notification]], None]:
-    """Push new in-app notifications to their recipients' open streams (scheduled, never awaited)."""
+def publish_to(stream: LocalStream) -> Callable[[list[Notification]], Awaitable[None]]:
+    """Push new in-app notifications to their recipients' open streams."""
 
-    def publish(written: list[Notification]) -> None:
-        if not written:
-            return
-        loop = asyncio.get_running_loop()
+    async def publish(written: list[Notification]) -> None:
         for n in written:
-            loop.create_task(stream.publish(n.user_id, stream_item(n)))
+            await stream.publish(n.user_id, stream_item(n))
 
     return publish
 
@@ -85,12 +82,20 @@ def notification_subscription(
 ) -> Subscription:
     publish = publish_to(stream)
 
+    pending: set[asyncio.Task[None]] = set()
+
     def after_commit(conn: AsyncConnection, recorded: Recorded) -> None:
+        """Pushed once the dispatcher commits; where nobody collects after-commit hooks, at once."""
+        if not recorded.in_app:
+            return
+
         async def hook() -> None:
-            publish(recorded.in_app)
+            await publish(recorded.in_app)
 
         if not commit_hooks.defer(conn, hook):
-            publish(recorded.in_app)
+            task = asyncio.get_running_loop().create_task(hook())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
 
     handlers = handlers_for(
         mappers(followers),
@@ -134,7 +139,7 @@ def notification_jobs(
             render=lambda kind, data, locale: templates.in_app(kind, data, locale),
             mail_domain=domain,
         )
-        publish(written)
+        await publish(written)
         return f"wrote {count} notice(s)"
 
     async def remind(period: Period) -> str:
@@ -161,6 +166,10 @@ def _mailer_of(settings: Settings) -> Callable[[], Mailer]:
     return lambda: mailer
 
 
+def _closers(stream: LocalStream) -> list[Callable[[], Any]]:
+    return [stream.aclose]
+
+
 class NotificationWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
@@ -171,6 +180,7 @@ class NotificationWiring(ModuleWiring):
     templates = providers.Singleton(NotificationTemplates)
     stream = providers.Singleton(_stream, settings)
     links = providers.Singleton(_links, settings)
+    tickets = providers.Singleton(lambda s: StreamTickets(s.resolved_secret()), settings)
     mailer = providers.Singleton(_mailer_of, settings)
     sender = providers.Singleton(
         NotificationSender, store, mailer, templates, links, shared.clock, providers.Singleton(_config, settings)
@@ -180,6 +190,7 @@ class NotificationWiring(ModuleWiring):
     subscriptions = providers.List(
         providers.Singleton(notification_subscription, templates, stream, shared.clock, followers, settings)
     )
+    closers = providers.Singleton(_closers, stream)
     jobs = providers.Singleton(
         notification_jobs, store, sender.provider, templates, stream, shared.database, shared.clock, settings
     )

@@ -135,7 +135,9 @@ class DiscussionHandlers:
         if course_id is None:
             return None
         data = {"title": str(e.get("title", ""))[:200], "body": str(e.get("body", ""))[:2000]}
-        return Audience(T.ANNOUNCEMENT, course_id, env.event_id, data, f"/courses/{course_id}", _uuid(e.get("author_id")))
+        return Audience(
+            T.ANNOUNCEMENT, course_id, env.event_id, data, f"/courses/{course_id}", _uuid(e.get("author_id"))
+        )
 
     def table(self) -> dict[str, Mapper]:
         return {

@@ -103,7 +103,7 @@ class NotificationSender:
     def _retry_at(self, attempts: int, now: datetime) -> datetime | None:
         if attempts >= self.config.max_attempts:
             return None
-        delay = min(self.config.retry_base * (2 ** max(attempts - 1, 0)), timedelta(hours=1))
+        delay: timedelta = min(self.config.retry_base * (2 ** max(attempts - 1, 0)), timedelta(hours=1))
         return now + delay
 
     async def _send(self, to: str, message: MailMessage) -> str | None:
@@ -128,10 +128,17 @@ class NotificationSender:
                 kind = NotificationType(row["type"])
                 unsubscribe = self._links.url(row["user_id"], kind)
                 mail = self._templates.mail(
-                    kind, row["data"], row["link"], locale=row["locale"], time_zone=row["time_zone"], unsubscribe=unsubscribe
+                    kind,
+                    row["data"],
+                    row["link"],
+                    locale=row["locale"],
+                    time_zone=row["time_zone"],
+                    unsubscribe=unsubscribe,
                 )
                 async with gate:
-                    reason = await self._send(row["email"], self._message(row["email"], mail, row["message_id"], unsubscribe))
+                    reason = await self._send(
+                        row["email"], self._message(row["email"], mail, row["message_id"], unsubscribe)
+                    )
                 if reason is None:
                     await self._store.mark_sent([row["id"]], self._clock.now())
                     return True
@@ -170,10 +177,10 @@ class NotificationSender:
                 shown.append({"title": title, "body": body, "link": item["link"]})
             unsubscribe = self._links.url(user_id, NotificationType(first["type"]))
             mail = self._templates.digest(shown, locale=first["locale"], unsubscribe=unsubscribe)
-            reason = await self._send(first["email"], self._message(first["email"], mail, first["message_id"], unsubscribe))
+            reason = await self._send(
+                first["email"], self._message(first["email"], mail, first["message_id"], unsubscribe)
+            )
             if reason is None:
                 await self._store.mark_sent([i["id"] for i in items], self._clock.now())
                 mails += 1
         return mails
-
-

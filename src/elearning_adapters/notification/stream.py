@@ -11,9 +11,13 @@ notifications of its queue, never blocks the writer: the inbox still has them al
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -121,3 +125,31 @@ def stream_item(notification: Any) -> dict[str, Any]:
         "link": notification.link,
         "created_at": notification.created_at.isoformat(),
     }
+
+
+class StreamTickets:
+    """Short-lived tickets for ``EventSource``, which cannot send an Authorization header:
+    ``<user>.<expiry>.<mac>``, good for ``ttl`` seconds from issue (reusable meanwhile: a reconnect)."""
+
+    def __init__(self, secret: bytes, ttl: float = 60) -> None:
+        self._key = hashlib.sha256(b"elearning notification stream ticket\x00" + secret).digest()
+        self.ttl = ttl
+
+    def _mac(self, body: str) -> str:
+        return base64.urlsafe_b64encode(hmac.new(self._key, body.encode(), hashlib.sha256).digest()[:18]).decode()
+
+    def issue(self, user_id: uuid.UUID, now: float | None = None) -> str:
+        body = f"{user_id}.{int((now if now is not None else time.time()) + self.ttl)}"
+        return f"{body}.{self._mac(body)}"
+
+    def verify(self, ticket: str, now: float | None = None) -> uuid.UUID | None:
+        body, _, mac = ticket.rpartition(".")
+        user, _, expiry = body.partition(".")
+        if not body or not hmac.compare_digest(self._mac(body), mac) or not expiry.isdigit():
+            return None
+        if int(expiry) < (now if now is not None else time.time()):
+            return None
+        try:
+            return uuid.UUID(user)
+        except ValueError:
+            return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
@@ -34,8 +35,7 @@ _FR: Final[dict[str, str]] = {
     "Payment received": "Paiement reçu",
     "We received your payment of {amount}. Thank you!": "Nous avons bien reçu votre paiement de {amount}. Merci !",
     "Your payment failed": "Votre paiement a échoué",
-    "Your payment of {amount} could not be taken. Please update your payment method.":
-        "Votre paiement de {amount} n'a pas pu être encaissé. Veuillez mettre à jour votre moyen de paiement.",
+    "Your payment of {amount} could not be taken. Please update your payment method.": "Votre paiement de {amount} n'a pas pu être encaissé. Veuillez mettre à jour votre moyen de paiement.",
     "{quiz} closes soon": "{quiz} ferme bientôt",
     "{quiz} closes on {when}.": "{quiz} ferme le {when}.",
     "New reply in {thread}": "Nouvelle réponse dans {thread}",
@@ -48,8 +48,7 @@ _FR: Final[dict[str, str]] = {
     "{body}": "{body}",
     "Open": "Ouvrir",
     "Your notifications": "Vos notifications",
-    "You receive this mail because of your notification settings.":
-        "Vous recevez ce message en raison de vos préférences de notification.",
+    "You receive this mail because of your notification settings.": "Vous recevez ce message en raison de vos préférences de notification.",
     "Unsubscribe from these mails": "Ne plus recevoir ces messages",
     "{count} notifications": "{count} notifications",
 }
@@ -61,7 +60,10 @@ TEXTS: Final[dict[NotificationType, tuple[str, str]]] = {
         "You are enrolled in {course}",
         "Welcome! Your enrollment in {course} is confirmed.",
     ),
-    NotificationType.CERTIFICATE_ISSUED: ("Your certificate is ready", "Your certificate for {course} has been issued."),
+    NotificationType.CERTIFICATE_ISSUED: (
+        "Your certificate is ready",
+        "Your certificate for {course} has been issued.",
+    ),
     NotificationType.COURSE_UPDATED: ("{course} was updated", "A new version of {course} is published."),
     NotificationType.GRADE_RELEASED: ("Your grade is available", "Your grade for {quiz}: {percent} %."),
     NotificationType.PAYMENT_RECEIPT: ("Payment received", "We received your payment of {amount}. Thank you!"),
@@ -146,7 +148,7 @@ def _format_data(data: dict[str, Any], language: str, time_zone: str) -> dict[st
         out["amount"] = format_currency(int(data["amount_minor"]) / 10**digits, currency, locale=language)
     if "when_iso" in data:
         out["when"] = format_datetime(
-            datetime.fromisoformat(str(data["when_iso"])), "medium", tzinfo=time_zone, locale=language
+            datetime.fromisoformat(str(data["when_iso"])), "medium", tzinfo=ZoneInfo(time_zone), locale=language
         )
     return out
 
@@ -174,7 +176,9 @@ class NotificationTemplates:
         )
         self._html_env = self._env.overlay(autoescape=True)
 
-    def in_app(self, kind: NotificationType, data: dict[str, Any], locale: str, time_zone: str = "UTC") -> tuple[str, str]:
+    def in_app(
+        self, kind: NotificationType, data: dict[str, Any], locale: str, time_zone: str = "UTC"
+    ) -> tuple[str, str]:
         """(title, body) of ``kind`` in the locale's language."""
         language = language_of(locale)
         values = _Blank(_format_data(data, language, time_zone))
@@ -188,7 +192,14 @@ class NotificationTemplates:
         return env.get_template(name).render(language=language, **context)
 
     def mail(
-        self, kind: NotificationType, data: dict[str, Any], link: str | None, *, locale: str, time_zone: str, unsubscribe: str
+        self,
+        kind: NotificationType,
+        data: dict[str, Any],
+        link: str | None,
+        *,
+        locale: str,
+        time_zone: str,
+        unsubscribe: str,
     ) -> RenderedMail:
         language = language_of(locale)
         title, body = self.in_app(kind, data, locale, time_zone)

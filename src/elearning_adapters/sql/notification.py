@@ -38,8 +38,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
-from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
 from elearning_adapters.sql.assessment._tables import quizzes
+from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
 from elearning_adapters.sql.enrollment import enrollments
 from elearning_adapters.sql.identity import users
 from elearning_core.notification.model import (
@@ -165,7 +165,9 @@ async def chosen_cadences(
 ) -> dict[uuid.UUID, dict[tuple[NotificationType, Channel], Cadence]]:
     p = notification_preferences.c
     chosen: dict[uuid.UUID, dict[tuple[NotificationType, Channel], Cadence]] = {}
-    for row in await conn.execute(select(p.user_id, p.type, p.channel, p.cadence).where(p.user_id.in_(list(set(user_ids))))):
+    for row in await conn.execute(
+        select(p.user_id, p.type, p.channel, p.cadence).where(p.user_id.in_(list(set(user_ids))))
+    ):
         chosen.setdefault(row.user_id, {})[(NotificationType(row.type), Channel(row.channel))] = Cadence(row.cadence)
     return chosen
 
@@ -218,7 +220,8 @@ async def record_notices(
             )
         cadence = cadence_of(prefs, notice.type, Channel.EMAIL)
         delivery_id = uuid.uuid4()
-        status, due, reason = DeliveryStatus.PENDING, at, None
+        due: datetime | None = at
+        status, reason = DeliveryStatus.PENDING, None
         if cadence is Cadence.OFF:
             status, due, reason = DeliveryStatus.SUPPRESSED, None, "turned off in the recipient's preferences"
         elif cadence in (Cadence.DAILY, Cadence.WEEKLY):
@@ -261,17 +264,17 @@ async def record_notices(
 
 
 def _notification_of(row: Any) -> Notification:
-    get = row.get if isinstance(row, dict) else row._mapping.get
+    values = row if isinstance(row, dict) else row._mapping
     return Notification(
-        id=get("id"),
-        user_id=get("user_id"),
-        type=NotificationType(get("type")),
-        event_id=get("event_id"),
-        title=get("title"),
-        body=get("body"),
-        link=get("link"),
-        created_at=get("created_at"),
-        read_at=get("read_at"),
+        id=values["id"],
+        user_id=values["user_id"],
+        type=NotificationType(values["type"]),
+        event_id=values["event_id"],
+        title=values["title"],
+        body=values["body"],
+        link=values["link"],
+        created_at=values["created_at"],
+        read_at=values["read_at"],
     )
 
 
@@ -375,7 +378,9 @@ class SqlNotificationStore(NotificationInbox, PreferenceStore):
         for _ in range(max_batches):
             async with self._db.write() as conn:
                 fan = (
-                    await conn.execute(select(notification_fanouts).where(f.done_at.is_(None)).order_by(f.created_at).limit(1))
+                    await conn.execute(
+                        select(notification_fanouts).where(f.done_at.is_(None)).order_by(f.created_at).limit(1)
+                    )
                 ).one_or_none()
                 if fan is None:
                     await conn.rollback()
@@ -446,7 +451,11 @@ class SqlNotificationStore(NotificationInbox, PreferenceStore):
                 await conn.execute(
                     update(notification_deliveries)
                     .where(d.id.in_(gone))
-                    .values(status=DeliveryStatus.SUPPRESSED.value, next_attempt_at=None, reason="address suppressed or account gone")
+                    .values(
+                        status=DeliveryStatus.SUPPRESSED.value,
+                        next_attempt_at=None,
+                        reason="address suppressed or account gone",
+                    )
                 )
             await conn.commit()
         return [dict(r._mapping) for r in rows if r.id not in gone]
@@ -546,7 +555,6 @@ class SqlNotificationStore(NotificationInbox, PreferenceStore):
         async with self._db.read() as conn:
             rows = await conn.execute(query.order_by(d.created_at.desc(), d.id.desc()).limit(limit))
             return [dict(r._mapping) for r in rows]
-
 
 
 _REMINDERS = uuid.UUID("6f1f6a2e-3c55-4c1e-9d0b-5c2f1c6f0a11")

@@ -123,7 +123,9 @@ class Preference:
     cadence: Cadence
 
 
-def cadence_of(chosen: dict[tuple[NotificationType, Channel], Cadence], kind: NotificationType, channel: Channel) -> Cadence:
+def cadence_of(
+    chosen: dict[tuple[NotificationType, Channel], Cadence], kind: NotificationType, channel: Channel
+) -> Cadence:
     """The user's choice for ``kind`` on ``channel``, else the type's default."""
     return chosen.get((kind, channel), DEFAULTS[kind][channel])
 

@@ -11,7 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from elearning_core.notification.commands import SetPreferences
-from elearning_core.notification.model import Notification, Preference, all_preferences
+from elearning_core.notification.model import (
+    Cadence,
+    Channel,
+    Notification,
+    NotificationType,
+    Preference,
+    all_preferences,
+)
 from elearning_core.notification.ports import NotificationInbox, PreferenceStore
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import NotFound, Unauthenticated
@@ -70,3 +77,7 @@ class NotificationService:
         user_id = _user(actor)
         await self._preferences.choose(user_id, {(c.type, c.channel): c.cadence for c in cmd.preferences})
         return all_preferences(await self._preferences.chosen(user_id))
+
+    async def unsubscribe(self, user_id: uuid.UUID, kind: NotificationType) -> None:
+        """The one-click unsubscribe (RFC 8058): ``kind``'s email off. The caller checked the signed link."""
+        await self._preferences.choose(user_id, {(kind, Channel.EMAIL): Cadence.OFF})
