@@ -23,6 +23,7 @@ from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.notification.service import NotificationService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.scheduling.service import Scheduler
@@ -117,6 +118,12 @@ class Platform:
     def plans(self) -> PlanService:
         """The subscription plans' catalog: import, list, read (subscriptions themselves come later)."""
         service: PlanService = self.container.services.plans()
+        return service
+
+    @property
+    def notifications(self) -> NotificationService:
+        """The users' inboxes and notification preferences (the sending is the module's jobs)."""
+        service: NotificationService = self.container.services.notification()
         return service
 
     @property

@@ -56,6 +56,13 @@ from elearning_core.notification.model import (
 from elearning_core.notification.ports import NotificationInbox, PreferenceStore
 
 REASON_MAX = 300
+NOTIFICATION_TABLES = (
+    "notifications",
+    "notification_deliveries",
+    "notification_fanouts",
+    "notification_preferences",
+    "notification_suppressions",
+)
 
 notifications = Table(
     "notifications",
