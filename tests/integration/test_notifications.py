@@ -194,8 +194,10 @@ async def test_mail_reaches_a_real_smtp_server_in_the_recipients_language(
     assert "/api/v1/notifications/unsubscribe?token=" in link
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
-    assert text is not None and html is not None
-    assert "Bienvenue" in text.get_content() and link in text.get_content()
+    assert text is not None
+    assert html is not None
+    assert "Bienvenue" in text.get_content()
+    assert link in text.get_content()
     assert '<html lang="fr">' in html.get_content()
 
     # The link's token turns this type's mail off (the HTTP route is tested in tests/e2e).
@@ -248,7 +250,8 @@ async def test_a_permanent_refusal_suppresses_the_address(notifying: Platform, s
     assert await sender(notifying).send_due() == (0, 1)
     async with notifying.database.read() as conn:
         row = (await conn.execute(select(notification_deliveries))).one()
-    assert row.status == "failed" and "550" in row.reason
+    assert row.status == "failed"
+    assert "550" in row.reason
     assert (
         await count(notifying, notification_suppressions, notification_suppressions.c.email == "bounce@example.org")
         == 1
@@ -314,5 +317,7 @@ async def test_a_daily_digest_gathers_the_period_in_one_mail(notifying: Platform
     assert await sender(notifying).send_digests() == 1
     (mail,) = smtp_server.wait_for(1, where=lambda m: "fay@example.org" in m.rcpt_tos)
     body = mail.message.get_body(("plain",))
-    assert body is not None and "One" in body.get_content() and "Two" in body.get_content()
+    assert body is not None
+    assert "One" in body.get_content()
+    assert "Two" in body.get_content()
     assert await sender(notifying).send_digests() == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -141,7 +141,7 @@ DIGEST_HOUR = time(8, 0)
 
 def digest_period(cadence: Cadence, time_zone: str, at: datetime) -> tuple[datetime, datetime]:
     """The digest period of ``cadence`` that contains ``at`` for a user in ``time_zone``, in UTC-aware
-    instants: from one local 08:00 (a Monday's, for weekly) to the next. Computed on local dates, so a
+    instants in UTC: from one local 08:00 (a Monday's, for weekly) to the next. Computed on local dates, so a
     period across a DST change is 23 or 25 hours (or 167/169) and always starts at 08:00 local time.
     """
     if cadence not in (Cadence.DAILY, Cadence.WEEKLY):
@@ -155,6 +155,7 @@ def digest_period(cadence: Cadence, time_zone: str, at: datetime) -> tuple[datet
     if cadence is Cadence.WEEKLY:
         day -= timedelta(days=day.weekday())
         days = 7
-    start = datetime.combine(day, DIGEST_HOUR, tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=days), DIGEST_HOUR, tzinfo=zone)
+    # In UTC: arithmetic and comparisons between two datetimes of one ZoneInfo use wall time, not elapsed time.
+    start = datetime.combine(day, DIGEST_HOUR, tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=days), DIGEST_HOUR, tzinfo=zone).astimezone(UTC)
     return start, end
