@@ -12,6 +12,7 @@ from typing import Any
 
 from elearning_core.notification.commands import SetPreferences
 from elearning_core.notification.model import (
+    IN_APP_CADENCES,
     Cadence,
     Channel,
     Notification,
@@ -21,7 +22,7 @@ from elearning_core.notification.model import (
 )
 from elearning_core.notification.ports import NotificationInbox, PreferenceStore
 from elearning_core.shared.clock import Clock
-from elearning_core.shared.errors import NotFound, Unauthenticated
+from elearning_core.shared.errors import FieldError, NotFound, Unauthenticated, ValidationFailed
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, iso_time, scope_of
 from elearning_core.shared.ports import Principal
 
@@ -75,6 +76,13 @@ class NotificationService:
 
     async def set_preferences(self, actor: Principal, cmd: SetPreferences) -> list[Preference]:
         user_id = _user(actor)
+        wrong = [
+            FieldError(f"preferences.{i}.cadence", "in-app notifications are immediate or off")
+            for i, c in enumerate(cmd.preferences)
+            if c.channel is Channel.IN_APP and c.cadence not in IN_APP_CADENCES
+        ]
+        if wrong:
+            raise ValidationFailed("in-app notifications have no digests", wrong)
         await self._preferences.choose(user_id, {(c.type, c.channel): c.cadence for c in cmd.preferences})
         return all_preferences(await self._preferences.chosen(user_id))
 

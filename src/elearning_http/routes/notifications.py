@@ -32,7 +32,7 @@ from elearning_adapters.settings import Settings
 from elearning_core.notification.commands import SetPreferences
 from elearning_core.notification.model import Notification, Preference
 from elearning_core.notification.service import NotificationService
-from elearning_core.shared.errors import ValidationFailed
+from elearning_core.shared.errors import FieldError, ValidationFailed
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
@@ -44,6 +44,7 @@ Req = Request[Any, Any, Any]
 Service = NamedDependency[NotificationService]
 Caller = NamedDependency[Principal]
 Ticket = Annotated[str | None, QueryParameter(max_length=200, description="A stream ticket (for EventSource)")]
+Unread = Annotated[bool, QueryParameter(description="Only the unread notifications")]
 UnsubscribeToken = Annotated[str, QueryParameter(max_length=200, description="The signed token of the mailed link")]
 
 
@@ -106,7 +107,7 @@ async def my_notifications(
     request: Req,
     notification_service: Service,
     principal: Caller,
-    unread: bool = False,
+    unread: Unread = False,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Response[Paged[NotificationOut]]:
@@ -236,7 +237,9 @@ async def unsubscribe(
 ) -> None:
     found = unsubscribe_links.verify(token)
     if found is None:
-        raise ValidationFailed("the unsubscribe link is not valid")
+        raise ValidationFailed(
+            "the unsubscribe link is not valid", [FieldError("token", "not a signed unsubscribe token")]
+        )
     await notification_service.unsubscribe(*found)
 
 
