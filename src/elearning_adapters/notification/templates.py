@@ -9,6 +9,7 @@ more column of the catalog.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -126,6 +127,7 @@ _DIGEST_HTML = """<!doctype html>
 """
 
 
+@functools.lru_cache(maxsize=256)
 def language_of(locale: str) -> str:
     """The supported language closest to a user's BCP 47 locale (Babel's negotiation), English by default."""
     try:

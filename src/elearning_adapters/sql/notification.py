@@ -204,6 +204,7 @@ async def record_notices(
     people = await _recipients(conn, ids)
     chosen = await chosen_cadences(conn, ids)
     in_app_rows: list[dict[str, Any]] = []
+    rendered: dict[tuple[NotificationType, int, str], tuple[str, str]] = {}
     mail_rows: list[dict[str, Any]] = []
     for notice in notices:
         person = people.get(notice.recipient)
@@ -211,7 +212,10 @@ async def record_notices(
             continue
         prefs = chosen.get(notice.recipient, {})
         if cadence_of(prefs, notice.type, Channel.IN_APP) is not Cadence.OFF:
-            title, body = render(notice.type, notice.data, person.locale)
+            key = (notice.type, id(notice.data), person.locale)
+            if key not in rendered:  # a fan-out's notices share their data: one rendering per language
+                rendered[key] = render(notice.type, notice.data, person.locale)
+            title, body = rendered[key]
             in_app_rows.append(
                 {
                     "id": uuid.uuid4(),
@@ -253,18 +257,17 @@ async def record_notices(
         )
     written: list[Notification] = []
     if in_app_rows:
+        # executemany: SQLAlchemy's "insertmanyvalues" batches the rows with one cached statement.
         result = await conn.execute(
-            _insert(conn, notifications).values(in_app_rows).on_conflict_do_nothing().returning(notifications.c.id)
+            _insert(conn, notifications).on_conflict_do_nothing().returning(notifications.c.id), in_app_rows
         )
         new = {row.id for row in result}
         written = [_notification_of(r) for r in in_app_rows if r["id"] in new]
     emails = 0
     if mail_rows:
         result = await conn.execute(
-            _insert(conn, notification_deliveries)
-            .values(mail_rows)
-            .on_conflict_do_nothing()
-            .returning(notification_deliveries.c.id)
+            _insert(conn, notification_deliveries).on_conflict_do_nothing().returning(notification_deliveries.c.id),
+            mail_rows,
         )
         emails = len(result.all())
     return Recorded(written, emails)
