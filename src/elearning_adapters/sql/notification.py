@@ -387,11 +387,10 @@ class SqlNotificationStore(NotificationInbox, PreferenceStore):
         total, written = 0, []
         for _ in range(max_batches):
             async with self._db.write() as conn:
-                fan = (
-                    await conn.execute(
-                        select(notification_fanouts).where(f.done_at.is_(None)).order_by(f.created_at).limit(1)
-                    )
-                ).one_or_none()
+                pick = select(notification_fanouts).where(f.done_at.is_(None)).order_by(f.created_at).limit(1)
+                if conn.dialect.name == "postgresql":  # two runs (one by hand) take different fan-outs
+                    pick = pick.with_for_update(skip_locked=True)
+                fan = (await conn.execute(pick)).one_or_none()
                 if fan is None:
                     await conn.rollback()
                     break
