@@ -43,9 +43,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the repository: its tests' SMTP server helper
 sys.path.insert(0, str(HERE))
 
-from catalog import DEFAULT_ADMIN_URL, log, throwaway_database  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
+from tests.e2e.http_helpers import course_spec  # noqa: E402
+from tests.smtp_server import SmtpServer  # noqa: E402
 
+from catalog import DEFAULT_ADMIN_URL, log, throwaway_database  # noqa: E402
 from elearning_adapters.container import bootstrap  # noqa: E402
 from elearning_adapters.container._notification import notification_subscription  # noqa: E402
 from elearning_adapters.events.dispatch import EventDispatcher  # noqa: E402
@@ -59,8 +61,6 @@ from elearning_adapters.sql.notification import add_fanout, notification_deliver
 from elearning_core.enrollment.events import Enrolled  # noqa: E402
 from elearning_core.shared.envelope import EventEnvelope, to_envelope  # noqa: E402
 from elearning_core.shared.ports import SYSTEM  # noqa: E402
-from tests.e2e.http_helpers import course_spec  # noqa: E402
-from tests.smtp_server import SmtpServer  # noqa: E402
 
 
 async def _seed(platform: Any, learners: int) -> uuid.UUID:
@@ -268,9 +268,12 @@ def main() -> None:
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     parser.add_argument("--redis", default=None, help="a Redis URL: also measure the stream through Redis")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, throwaway_database(args.admin_url) as url:
-        with SmtpServer(Path(tmp) / "smtp") as server:
-            result = asyncio.run(run(args, url, server, Path(tmp) / "data"))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        throwaway_database(args.admin_url) as url,
+        SmtpServer(Path(tmp) / "smtp") as server,
+    ):
+        result = asyncio.run(run(args, url, server, Path(tmp) / "data"))
     out = HERE / "out"
     out.mkdir(exist_ok=True)
     path = out / f"notifications-{time.strftime('%Y%m%d-%H%M%S')}.json"
