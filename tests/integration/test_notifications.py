@@ -6,6 +6,11 @@ dies between the SMTP handoff and its record, and digests."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.smtp_server"]
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+CRASHING_SENDER = Path(__file__).with_name("crashing_notification_sender.py")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -290,6 +296,35 @@ async def test_a_sender_killed_after_the_handoff_sends_at_most_twice_with_one_me
     copies = smtp_server.wait_for(2, where=lambda m: "eve@example.org" in m.rcpt_tos)
     assert len(copies) == 2
     assert len({m.message["Message-ID"] for m in copies}) == 1
+    assert await sender(notifying).send_due() == (0, 0)
+
+
+async def test_a_sender_process_killed_by_sigkill_after_the_handoff_sends_twice_with_one_message_id(
+    notifying: Platform, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """The same, with a real process death: SIGKILL right after the server's 250, before the record."""
+    course_id = await a_course(notifying)
+    user_id = await a_user(notifying, "kim@example.org")
+    await dispatcher(notifying).dispatch(raw(enrolled(course_id, user_id)), where="test", sleep=_never)
+    url = notifying.container.settings().database_url
+    crashed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(CRASHING_SENDER), url, smtp_server.host, str(smtp_server.port)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr.decode()[-2000:]
+    async with notifying.database.read() as conn:
+        row = (await conn.execute(select(notification_deliveries))).one()
+    assert (row.status, row.attempts) == ("pending", 1)  # claimed, handed over, never recorded
+
+    clock(notifying).set(datetime.now(UTC) + timedelta(minutes=6))  # the dead sender's lease ran out
+    assert await sender(notifying).send_due() == (1, 0)
+    copies = smtp_server.wait_for(2, where=lambda m: "kim@example.org" in m.rcpt_tos)
+    assert len(copies) == 2
+    assert {m.message["Message-ID"] for m in copies} == {row.message_id}
     assert await sender(notifying).send_due() == (0, 0)
 
 
