@@ -188,3 +188,17 @@ def test_unsubscribe_links_and_stream_tickets_refuse_tampering_and_age() -> None
     assert tickets.verify(ticket, now=1_059) == user
     assert tickets.verify(ticket, now=1_061) is None
     assert tickets.verify(ticket[:-2] + "AA", now=1_000) is None
+
+
+async def test_a_line_break_in_an_added_header_or_the_message_id_is_refused_like_one_in_the_subject() -> None:
+    from elearning_adapters.email.mailers import RecordingMailer
+    from elearning_core.identity.ports import MailError, MailMessage
+
+    mailer = RecordingMailer()
+    base = {"to": "a@example.org", "subject": "s", "text": "t"}
+    with pytest.raises(MailError, match="header injection"):
+        await mailer.send(MailMessage(**base, headers=(("List-Unsubscribe", "<https://x>\r\nBcc: b@example.org"),)))
+    with pytest.raises(MailError, match="header injection"):
+        await mailer.send(MailMessage(**base, message_id="<a@b>\nBcc: b@example.org"))
+    await mailer.send(MailMessage(**base, html="<p>t</p>", message_id="<a@b>", headers=(("X-Kind", "k"),)))
+    assert [m.message_id for m in mailer.sent] == ["<a@b>"]
