@@ -28,6 +28,7 @@ from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.entitlement import ENTITLEMENT_TABLES
 from elearning_adapters.sql.identity import IDENTITY_TABLES
 from elearning_adapters.sql.learning_path import LEARNING_PATH_TABLES
+from elearning_adapters.sql.notification import NOTIFICATION_TABLES
 from elearning_adapters.sql.payment import PAYMENT_TABLES
 from elearning_adapters.sql.progress import PROGRESS_TABLES
 from elearning_adapters.sql.subscription import SUBSCRIPTION_TABLES
@@ -41,6 +42,7 @@ IN_CI = bool(os.environ.get("CI"))
 # in memory, and tokens it signs must keep verifying after a test empties the tables.
 ALL_TABLES = (
     *DISCUSSION_TABLES,
+    *NOTIFICATION_TABLES,
     *SUBSCRIPTION_TABLES,
     *ENTITLEMENT_TABLES,
     *PAYMENT_TABLES,

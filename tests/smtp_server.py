@@ -215,6 +215,13 @@ class SmtpServer:
         self.stop()
         raise RuntimeError(f"the SMTP test server was not ready within {READY_TIMEOUT}s: {self._tail_log()}")
 
+    def restart(self) -> None:
+        """Start again on the port it had (a mail server back after an outage); the mailbox is kept."""
+        if self.running:
+            return
+        if not self.port or not self._start_on(self.port):
+            raise RuntimeError(f"the SMTP test server did not start again on {self.port}: {self._tail_log()}")
+
     def stop(self) -> None:
         """SIGTERM to the process group, then SIGKILL if it has not ended within STOP_TIMEOUT."""
         # Imported here: this file also runs as the server script itself, where ``tests`` is not importable.
@@ -396,6 +403,15 @@ def _serve(argv: list[str]) -> None:
     parent = os.getppid()
 
     class Handler:
+        async def handle_RCPT(
+            self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+        ) -> str:
+            # A permanent refusal for the tests of bounces: any recipient whose address starts with "bounce".
+            if address.lower().startswith("bounce"):
+                return "550 5.1.1 mailbox unavailable"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
         async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
             transport = getattr(server, "transport", None)
             on_tls = session.ssl is not None or (

@@ -297,6 +297,25 @@ class Settings(BaseSettings):
     transcode_timeout_seconds: float = Field(
         default=3600, gt=0, description="Bound on probing and transcoding one video; beyond it the video fails"
     )
+    notification_send_seconds: float = Field(
+        default=5,
+        gt=0,
+        le=3600,
+        description="Period of the jobs `notifications.send` (due mail) and `notifications.fan-out` (course-wide "
+        "notifications written to each learner in batches)",
+    )
+    notification_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Tries of a notification mail before it is recorded failed"
+    )
+    notification_reminder_hours: int = Field(
+        default=24, ge=1, le=720, description="How long before a quiz closes its learners get the due-date reminder"
+    )
+    notification_stream_max_seconds: float = Field(
+        default=900, gt=0, le=86_400, description="Longest life of one SSE notification stream (the browser reconnects)"
+    )
+    notification_stream_heartbeat_seconds: float = Field(
+        default=15, gt=0, le=300, description="Interval of the SSE stream's heartbeat comments"
+    )
     attempt_sweep_seconds: float = Field(
         default=60,
         ge=0,

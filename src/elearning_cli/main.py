@@ -84,6 +84,11 @@ GROUPS: dict[str, _Entry] = {
         "app",
         "Set awards, list and revoke certificates, issue those waiting for an award's date, verify a certificate file.",
     ),
+    "notifications": _Entry(
+        "elearning_cli.notifications",
+        "app",
+        "Send the due digests, retry failed notification mails, show the delivery log.",
+    ),
     "entitlements": _Entry(
         "elearning_cli.entitlements", "app", "Grant, revoke and show a user's access to a paid course."
     ),

@@ -48,6 +48,7 @@ from elearning_http.routes.enrollments import EnrollmentController, my_enrollmen
 from elearning_http.routes.entitlements import ENTITLEMENT_HANDLERS
 from elearning_http.routes.learning_paths import LearningPathController, my_learning_paths
 from elearning_http.routes.mail_links import MailLinkController
+from elearning_http.routes.notifications import NOTIFICATION_HANDLERS
 from elearning_http.routes.payments import PAYMENT_HANDLERS
 from elearning_http.routes.plans import PLAN_HANDLERS
 from elearning_http.routes.progress import ProgressController, my_progress
@@ -87,6 +88,7 @@ def create_app(
     progress_service = container.services.progress()
     learning_path_service = container.services.learning_path()
     certificate_service = container.services.certificate()
+    notification_service = container.services.notification()
     payment_service = container.services.payment()
     webhook_endpoints = container.payment.webhook_endpoints()
     billing_service = container.services.billing()
@@ -168,6 +170,7 @@ def create_app(
             LearningPathController,
             my_learning_paths,
             *CERTIFICATE_HANDLERS,
+            *NOTIFICATION_HANDLERS,
             *ENTITLEMENT_HANDLERS,
             *DISCUSSION_HANDLERS,
             *PLAN_HANDLERS,
@@ -190,6 +193,10 @@ def create_app(
             "progress_service": Provide(lambda: progress_service, sync_to_thread=False),
             "learning_path_service": Provide(lambda: learning_path_service, sync_to_thread=False),
             "certificate_service": Provide(lambda: certificate_service, sync_to_thread=False),
+            "notification_service": Provide(lambda: notification_service, sync_to_thread=False),
+            "notification_stream_hub": Provide(lambda: container.notification.stream(), sync_to_thread=False),
+            "stream_tickets": Provide(lambda: container.notification.tickets(), sync_to_thread=False),
+            "unsubscribe_links": Provide(lambda: container.notification.links(), sync_to_thread=False),
             "payment_service": Provide(lambda: payment_service, sync_to_thread=False),
             "webhook_endpoints": Provide(lambda: webhook_endpoints, sync_to_thread=False),
             "billing_service": Provide(lambda: billing_service, sync_to_thread=False),

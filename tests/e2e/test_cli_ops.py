@@ -660,6 +660,9 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     assert listed.returncode == 0, listed.stderr
     rows = [line.split("\t")[:2] for line in listed.stdout.splitlines() if line.strip()]
     progress_topics = "elearning.assessment,elearning.course,elearning.enrollment,elearning.progress"
+    notification_topics = (
+        "elearning.assessment,elearning.certificate,elearning.course,elearning.enrollment,elearning.payment"
+    )
     assert rows == [
         ["catalog-cache", "elearning.course"],
         ["enrollment-completion", "elearning.progress"],
@@ -670,14 +673,15 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         ["certificates", "elearning.identity,elearning.learning_path,elearning.progress"],
         ["billing-documents", "elearning.billing"],
         ["entitlement-cache", "elearning.entitlement"],
+        ["notifications", notification_topics],
     ]
 
     unknown = run_worker_cli("consume", "no-such-group", env=env)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
         "error: unknown consumer group no-such-group; known: billing-documents, catalog-cache, certificates, "
-        "enrollment-completion, entitlement-cache, learning-path-enroller, learning-path-progress, progress, "
-        "video-processing"
+        "enrollment-completion, entitlement-cache, learning-path-enroller, learning-path-progress, notifications, "
+        "progress, video-processing"
     )
 
     # Kafka but no Redis: no cache to invalidate, so no catalog-cache group; the video pipeline remains.
@@ -691,6 +695,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "progress",
         "certificates",
         "billing-documents",
+        "notifications",
     ]
 
 

@@ -295,3 +295,38 @@ async def test_announcements_and_unread_counts(api: Api) -> None:
     assert (await api.client.get(unread, headers=c["bob"].headers)).json() == {"course_id": c.course_id, "unread": 1}
     assert (await api.client.put(f"/api/v1/threads/{thread['id']}/read", headers=c["bob"].headers)).status_code == 204
     assert (await api.client.get(unread, headers=c["bob"].headers)).json()["unread"] == 0
+
+
+async def inbox_types(api: Api, who: Person) -> list[str]:
+    response = await api.client.get("/api/v1/me/notifications", headers=who.headers, params={"limit": 100})
+    assert response.status_code == 200, response.text
+    return sorted(item["type"] for item in response.json()["items"])
+
+
+async def test_replies_mentions_and_announcements_reach_the_inboxes_of_those_who_may_see_them(api: Api) -> None:
+    """The discussion events through the notification module: a reply notifies the thread's followers (its
+    author), a mention notifies the mentioned, never the poster; an announcement reaches every learner."""
+    c = await cast(api)
+    thread = await new_thread(api, c, c["ann"])
+    replied = await api.client.post(
+        f"/api/v1/threads/{thread['id']}/replies", json={"body": f"Ask @{c['cid'].id}"}, headers=c["bob"].headers
+    )
+    assert replied.status_code == 201, replied.text
+    events = api.platform.events
+    assert events is not None
+    await events.drain()
+    assert "discussion_reply" in await inbox_types(api, c["ann"])
+    assert "discussion_mention" in await inbox_types(api, c["cid"])
+    assert not {"discussion_reply", "discussion_mention"} & set(await inbox_types(api, c["bob"]))
+    assert not {"discussion_reply", "discussion_mention"} & set(await inbox_types(api, c["out"]))
+    posted = await api.client.post(
+        f"{COURSES}/{c.course_id}/announcements",
+        json={"title": "Exam", "body": "On **Monday**"},
+        headers=c.teacher.headers,
+    )
+    assert posted.status_code == 201, posted.text
+    await events.drain()
+    await api.platform.scheduler.run_now("notifications.fan-out")
+    for name in ("ann", "bob", "cid"):
+        assert "announcement" in await inbox_types(api, c[name]), name
+    assert "announcement" not in await inbox_types(api, c["out"])

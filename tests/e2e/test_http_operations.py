@@ -260,6 +260,16 @@ DOCUMENTED_OPERATIONS = {
     # conditional release
     ("/api/v1/courses/{course_id}/sections/{section_id}/requirements", "put"),
     ("/api/v1/courses/{course_id}/sections/{section_id}/lessons/{lesson_id}/requirements", "put"),
+    # notifications
+    ("/api/v1/me/notifications", "get"),
+    ("/api/v1/me/notifications/unread-count", "get"),
+    ("/api/v1/me/notifications/{notification_id}/read", "post"),
+    ("/api/v1/me/notifications/read-all", "post"),
+    ("/api/v1/me/notifications/stream-ticket", "post"),
+    ("/api/v1/me/notifications/stream", "get"),
+    ("/api/v1/me/notification-preferences", "get"),
+    ("/api/v1/me/notification-preferences", "put"),
+    ("/api/v1/notifications/unsubscribe", "post"),
     # certificates
     ("/api/v1/courses/{course_id}/certificate-award", "get"),
     ("/api/v1/courses/{course_id}/certificate-award", "put"),

@@ -10,6 +10,7 @@ from elearning_adapters.container import ModuleWiring, Platform, bootstrap, buil
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
+from elearning_adapters.container._notification import NOTIFICATIONS
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
@@ -29,6 +30,7 @@ from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.notification.service import NotificationService
 from elearning_core.progress.service import ProgressService
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.events import DomainEvent
@@ -74,6 +76,7 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
         CERTIFICATES,
         BILLING_DOCUMENTS,
         ENTITLEMENT_CACHE,
+        NOTIFICATIONS,
     ]
     assert [s.name for s in container.adapters.subscriptions()] == [*everyone, "notes"]
     transport = container.adapters.event_transport()
@@ -102,6 +105,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.certificate.subscriptions()] == [CERTIFICATES]
         assert [s.name for s in container.billing.subscriptions()] == [BILLING_DOCUMENTS]
         assert [s.name for s in container.entitlement.subscriptions()] == [ENTITLEMENT_CACHE]
+        assert [s.name for s in container.notification.subscriptions()] == [NOTIFICATIONS]
         assert container.adapters.subscriptions() == [
             *container.course.subscriptions(),
             *container.enrollment.subscriptions(),
@@ -111,6 +115,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
             *container.certificate.subscriptions(),
             *container.billing.subscriptions(),
             *container.entitlement.subscriptions(),
+            *container.notification.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
     finally:
@@ -131,6 +136,7 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
             PROGRESS,
             CERTIFICATES,
             BILLING_DOCUMENTS,
+            NOTIFICATIONS,
         ]
     finally:
         await close_adapters(container)
@@ -151,6 +157,7 @@ async def test_the_platform_exposes_every_service_the_same_way_from_its_containe
             "certificates": (CertificateService, services.certificate),
             "billing": (BillingService, services.billing),
             "entitlements": (EntitlementService, services.entitlement),
+            "notifications": (NotificationService, services.notification),
         }
         for name, (kind, provider) in expected.items():
             assert isinstance(getattr(type(platform), name), property), name

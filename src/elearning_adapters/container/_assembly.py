@@ -15,6 +15,7 @@ from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._entitlement import EntitlementWiring
 from elearning_adapters.container._identity import IdentityWiring
 from elearning_adapters.container._learning_path import LearningPathWiring
+from elearning_adapters.container._notification import NotificationWiring
 from elearning_adapters.container._payment import PaymentWiring
 from elearning_adapters.container._progress import ProgressWiring
 from elearning_adapters.container._scheduling import SchedulingWiring
@@ -22,6 +23,7 @@ from elearning_adapters.container._shared import SharedWiring
 from elearning_adapters.container._subscription import SubscriptionWiring
 from elearning_adapters.container._video import VideoWiring
 from elearning_adapters.container._wiring import gather_commit_listeners, gather_jobs, gather_subscriptions
+from elearning_adapters.notification.handlers import DiscussionFollowers
 from elearning_adapters.settings import Settings
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
@@ -34,6 +36,7 @@ from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.notification.service import NotificationService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.subscription.service import PlanService
@@ -57,6 +60,7 @@ class Services(containers.DeclarativeContainer):
     entitlement = providers.Dependency(instance_of=EntitlementService)
     plans = providers.Dependency(instance_of=PlanService)
     discussion = providers.Dependency(instance_of=DiscussionService)
+    notification = providers.Dependency(instance_of=NotificationService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -134,6 +138,13 @@ class Container(containers.DeclarativeContainer):
         rate_limiter=identity.rate_limiter,
         renderer=course.renderer,
     )
+    # Replies fan out to the discussion module's followers of the thread.
+    notification = providers.Container(
+        NotificationWiring,
+        shared=adapters,
+        settings=settings,
+        followers=providers.Singleton(DiscussionFollowers, discussion.audience),
+    )
 
     services = providers.Container(
         Services,
@@ -151,6 +162,7 @@ class Container(containers.DeclarativeContainer):
         entitlement=entitlement.service,
         plans=subscription.plans,
         discussion=discussion.service,
+        notification=notification.service,
     )
 
 

@@ -24,6 +24,7 @@ from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
+from elearning_core.notification.service import NotificationService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.scheduling.service import Scheduler
@@ -124,6 +125,12 @@ class Platform:
     def discussion(self) -> DiscussionService:
         """Course discussions: threads, replies, votes, moderation, announcements."""
         service: DiscussionService = self.container.services.discussion()
+        return service
+
+    @property
+    def notifications(self) -> NotificationService:
+        """The users' inboxes and notification preferences (the sending is the module's jobs)."""
+        service: NotificationService = self.container.services.notification()
         return service
 
     @property

@@ -47,6 +47,11 @@ def _check(message: MailMessage) -> str:
     address = _mailbox(message.to, "recipient")
     if any(char in _LINE_BREAKS for char in message.subject):
         raise MailError("the subject contains a line break: refused (header injection)")
+    for name, value in message.headers:
+        if any(char in _LINE_BREAKS for char in name + value) or ":" in name:
+            raise MailError(f"the {name[:40]!r} header contains a line break: refused (header injection)")
+    if message.message_id is not None and any(char in _LINE_BREAKS for char in message.message_id):
+        raise MailError("the Message-ID contains a line break: refused (header injection)")
     return address
 
 
@@ -168,9 +173,16 @@ class SmtpMailer(Mailer):
         except (ValueError, TypeError) as exc:  # the header parser's own refusals
             raise MailError(f"invalid header: {type(exc).__name__}") from None
         mail["Date"] = format_datetime(datetime.now(UTC))
-        mail["Message-ID"] = make_msgid(domain=self._msgid_domain)
+        mail["Message-ID"] = message.message_id or make_msgid(domain=self._msgid_domain)
+        try:
+            for name, value in message.headers:
+                mail[name] = value
+        except (ValueError, TypeError) as exc:
+            raise MailError(f"invalid header: {type(exc).__name__}") from None
         # Quoted-printable keeps the message 7-bit clean for relays without 8BITMIME.
         mail.set_content(message.text, charset="utf-8", cte="quoted-printable")
+        if message.html is not None:
+            mail.add_alternative(message.html, subtype="html", charset="utf-8", cte="quoted-printable")
         return mail
 
     def _deliver(self, mail: EmailMessage, recipient: str) -> None:

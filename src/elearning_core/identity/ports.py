@@ -65,6 +65,12 @@ class MailMessage:
     to: str
     subject: str
     text: str
+    html: str | None = None
+    """An HTML alternative to ``text`` (the mail is then multipart/alternative)."""
+    message_id: str | None = None
+    """A stable ``Message-ID`` (``<id@domain>``): a message sent again keeps it; None: a new one per send."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """More headers (``List-Unsubscribe``...); a line break in one is refused like one in the subject."""
 
 
 class Mailer(Protocol):

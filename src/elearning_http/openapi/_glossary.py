@@ -25,6 +25,7 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("path", "question_id"): "The question's id",
     ("path", "quiz_id"): "The quiz's id",
     ("path", "attempt_id"): "The attempt's id",
+    ("path", "notification_id"): "The notification's id (one of the caller's)",
     ("path", "path_id"): "The learning path's id",
     ("path", "number"): "A published version's number (1, 2, ...)",
     ("path", "slug"): "The course's (or learning path's) slug, as in its URL",
@@ -64,6 +65,12 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
 
 REQUEST_EXAMPLES: dict[str, Any] = {
     # certificates
+    "SetPreferences": {
+        "preferences": [
+            {"type": "discussion_reply", "channel": "email", "cadence": "daily"},
+            {"type": "announcement", "channel": "in_app", "cadence": "immediate"},
+        ]
+    },
     "AwardSettings": {"enabled": True, "available_from": "2026-09-01T00:00:00Z", "valid_days": 730, "template": None},
     "Revoke": {"reason": "issued in error"},
     "SetOffer": {"paid": True, "audit_track": True},

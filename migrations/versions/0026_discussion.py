@@ -1,7 +1,7 @@
 """Discussion: threads and their posts (the opening post shares the thread's id), edits, votes, flags,
 the moderation audit trail, follows/mutes, course watches, read marks, bans, blocks and blackouts.
 
-Revision ID: 0027
+Revision ID: 0026
 Revises: 0023 (the integrator re-chains it after 0024-0026)
 Create Date: 2026-12-06
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0027"
+revision = "0026"
 down_revision = "0023"
 branch_labels = None
 depends_on = None

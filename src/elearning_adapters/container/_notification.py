@@ -1,0 +1,196 @@
+"""The notification module's wiring: the store, the templates, the live stream (Redis pub/sub when
+Redis is configured, in-process otherwise), the sender, the service, the ``notifications``
+subscription and the jobs that fan out, send, remind and digest.
+
+Discussion events: ``followers`` is the discussion module's read port. Until that branch lands it is
+``NoFollowers`` and the discussion types are not registered, so they are not subscribed; the
+integrator overrides ``followers`` with the discussion adapter and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from dependency_injector import providers
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from elearning_adapters.container._wiring import ModuleWiring
+from elearning_adapters.email import mailer_from_settings
+from elearning_adapters.email.mailers import _mailbox
+from elearning_adapters.events import Subscription
+from elearning_adapters.notification.handlers import Followers, NoFollowers, handlers_for, mappers
+from elearning_adapters.notification.sender import NotificationSender, SenderConfig, UnsubscribeLinks
+from elearning_adapters.notification.stream import LocalStream, RedisStream, StreamTickets, stream_item
+from elearning_adapters.notification.templates import NotificationTemplates
+from elearning_adapters.redis.breaker import redis_client
+from elearning_adapters.settings import Settings
+from elearning_adapters.sql import commit_hooks
+from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.notification import Recorded, SqlNotificationStore, queue_due_reminders
+from elearning_core.identity.ports import Mailer, MailError
+from elearning_core.notification.model import Notification
+from elearning_core.notification.service import NotificationService
+from elearning_core.scheduling.model import Job, Period, Schedule
+from elearning_core.shared.clock import Clock
+
+NOTIFICATIONS = "notifications"
+SEND = "notifications.send"
+FAN_OUT = "notifications.fan-out"
+REMIND = "notifications.due-reminders"
+DIGESTS = "notifications.send-digests"
+FAN_OUT_BATCH = 1_000
+FAN_OUT_MAX_BATCHES = 100
+
+
+def _stream(settings: Settings) -> LocalStream:
+    if settings.redis_url:
+        redis = redis_client(settings.redis_url, max_connections=8, connect_timeout=2, socket_timeout=5)
+        return RedisStream(redis, settings.redis_key_prefix)
+    return LocalStream()
+
+
+def _mail_domain(settings: Settings) -> str:
+    try:
+        return _mailbox(settings.mail_from, "sender").rpartition("@")[2] or "localhost"
+    except MailError:
+        return "localhost"
+
+
+def _links(settings: Settings) -> UnsubscribeLinks:
+    return UnsubscribeLinks(settings.resolved_secret(), settings.resolved_public_base_url)
+
+
+def _config(settings: Settings) -> SenderConfig:
+    return SenderConfig(mail_domain=_mail_domain(settings), max_attempts=settings.notification_max_attempts)
+
+
+def publish_to(stream: LocalStream) -> Callable[[list[Notification]], Awaitable[None]]:
+    """Push new in-app notifications to their recipients' open streams."""
+
+    async def publish(written: list[Notification]) -> None:
+        for n in written:
+            await stream.publish(n.user_id, stream_item(n))
+
+    return publish
+
+
+def notification_subscription(
+    templates: NotificationTemplates, stream: LocalStream, clock: Clock, followers: Followers, settings: Settings
+) -> Subscription:
+    publish = publish_to(stream)
+
+    pending: set[asyncio.Task[None]] = set()
+
+    def after_commit(conn: AsyncConnection, recorded: Recorded) -> None:
+        """Pushed once the dispatcher commits; where nobody collects after-commit hooks, at once."""
+        if not recorded.in_app:
+            return
+
+        async def hook() -> None:
+            await publish(recorded.in_app)
+
+        if not commit_hooks.defer(conn, hook):
+            task = asyncio.get_running_loop().create_task(hook())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    handlers = handlers_for(
+        mappers(followers),
+        now=clock.now,
+        render=lambda kind, data, locale: templates.in_app(kind, data, locale),
+        mail_domain=_mail_domain(settings),
+        after_commit=after_commit,
+    )
+    return Subscription(
+        name=NOTIFICATIONS,
+        description="turns enrollments, certificates, grades, payments, course updates and discussion events "
+        "into in-app notifications and email deliveries",
+        handlers=handlers,
+    )
+
+
+def notification_jobs(
+    store: SqlNotificationStore,
+    sender: Callable[[], NotificationSender],
+    templates: NotificationTemplates,
+    stream: LocalStream,
+    database: Database,
+    clock: Clock,
+    settings: Settings,
+) -> list[Job]:
+    every = Schedule(timedelta(seconds=settings.notification_send_seconds))
+    publish = publish_to(stream)
+    domain = _mail_domain(settings)
+
+    async def send(period: Period) -> str:
+        del period  # by state: the deliveries due now
+        sent, failed = await sender().send_due()
+        return f"sent {sent} mail(s), {failed} failed tr(ies)"
+
+    async def fan_out(period: Period) -> str:
+        del period
+        count, written = await store.expand_fanouts(
+            at=clock.now(),
+            batch=FAN_OUT_BATCH,
+            max_batches=FAN_OUT_MAX_BATCHES,
+            render=lambda kind, data, locale: templates.in_app(kind, data, locale),
+            mail_domain=domain,
+        )
+        await publish(written)
+        return f"wrote {count} notice(s)"
+
+    async def remind(period: Period) -> str:
+        del period
+        queued = await queue_due_reminders(
+            database, at=clock.now(), horizon=timedelta(hours=settings.notification_reminder_hours)
+        )
+        return f"{queued} quiz(zes) closing soon"
+
+    async def digests(period: Period) -> str:
+        del period
+        return f"sent {await sender().send_digests()} digest(s)"
+
+    return [
+        Job(SEND, every, send, description="sends the notification mails due now, retrying failed ones with backoff"),
+        Job(FAN_OUT, every, fan_out, description="writes course-wide notifications to each learner, in batches"),
+        Job(REMIND, Schedule(timedelta(minutes=15)), remind, description="queues reminders of quizzes closing soon"),
+        Job(DIGESTS, Schedule(timedelta(minutes=15)), digests, description="sends the daily and weekly digests due"),
+    ]
+
+
+def _mailer_of(settings: Settings) -> Callable[[], Mailer]:
+    mailer = mailer_from_settings(settings)
+    return lambda: mailer
+
+
+def _closers(stream: LocalStream) -> list[Callable[[], Any]]:
+    return [stream.aclose]
+
+
+class NotificationWiring(ModuleWiring):
+    shared = providers.DependenciesContainer()
+    settings = providers.Dependency(instance_of=Settings)
+    followers: providers.Provider[Any] = providers.Singleton(NoFollowers)
+    """The discussion module's followers read port (override when it lands)."""
+
+    store = providers.Singleton(SqlNotificationStore, shared.database)
+    templates = providers.Singleton(NotificationTemplates)
+    stream = providers.Singleton(_stream, settings)
+    links = providers.Singleton(_links, settings)
+    tickets = providers.Singleton(lambda s: StreamTickets(s.resolved_secret()), settings)
+    mailer = providers.Singleton(_mailer_of, settings)
+    sender = providers.Singleton(
+        NotificationSender, store, mailer, templates, links, shared.clock, providers.Singleton(_config, settings)
+    )
+    service = providers.Singleton(NotificationService, store, store, shared.clock, shared.cursors)
+
+    subscriptions = providers.List(
+        providers.Singleton(notification_subscription, templates, stream, shared.clock, followers, settings)
+    )
+    closers = providers.Singleton(_closers, stream)
+    jobs = providers.Singleton(
+        notification_jobs, store, sender.provider, templates, stream, shared.database, shared.clock, settings
+    )
