@@ -79,7 +79,7 @@ subscriptions = Table(
     "subscriptions",
     metadata,
     Column("id", Uuid, primary_key=True),
-    Column("user_id", Uuid, ForeignKey("users.id"), nullable=False),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("organization_id", Uuid, nullable=True),
     Column("plan_code", String(64), nullable=False),
     Column("currency", String(3), nullable=False),
@@ -119,7 +119,7 @@ subscription_seats = Table(
     "subscription_seats",
     metadata,
     Column("subscription_id", Uuid, ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", Uuid, ForeignKey("users.id"), primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("assigned_at", UtcDateTime, nullable=False),
 )
 
