@@ -39,7 +39,7 @@ class PlanArchived(_PlanEvent):
     type: ClassVar[str] = "subscription.plan_archived.v1"
 
 
-class _SubscriptionEvent(DomainEvent):
+class SubscriptionEvent(DomainEvent):
     """What every subscription event carries (``aggregate_id`` is the subscription's id): who, which plan,
     the period, and the amount in minor units (the period's price, or what the step charged)."""
 
@@ -55,17 +55,17 @@ class _SubscriptionEvent(DomainEvent):
     seats: int = 1
 
 
-class SubscriptionCreated(_SubscriptionEvent):
+class SubscriptionCreated(SubscriptionEvent):
     type: ClassVar[str] = "subscription.created.v1"
 
 
-class SubscriptionTrialEnding(_SubscriptionEvent):
+class SubscriptionTrialEnding(SubscriptionEvent):
     """A few days (``ELEARNING_TRIAL_NOTICE_DAYS``) before the trial ends: ``period_end`` is the first charge."""
 
     type: ClassVar[str] = "subscription.trial_ending.v1"
 
 
-class _Paid(_SubscriptionEvent):
+class _Paid(SubscriptionEvent):
     payment_id: str | None = None
     """None when the credit of a downgrade covered the whole period."""
     charge: str = "renewal"
@@ -82,7 +82,7 @@ class SubscriptionRenewed(_Paid):
     type: ClassVar[str] = "subscription.renewed.v1"
 
 
-class SubscriptionPaymentFailed(_SubscriptionEvent):
+class SubscriptionPaymentFailed(SubscriptionEvent):
     type: ClassVar[str] = "subscription.payment_failed.v1"
     decline_code: str | None = None
     attempt: int = 1
@@ -90,31 +90,31 @@ class SubscriptionPaymentFailed(_SubscriptionEvent):
     """None: no retry left (the subscription is suspended or canceled by the same step)."""
 
 
-class SubscriptionPastDue(_SubscriptionEvent):
+class SubscriptionPastDue(SubscriptionEvent):
     type: ClassVar[str] = "subscription.past_due.v1"
 
 
-class SubscriptionSuspended(_SubscriptionEvent):
+class SubscriptionSuspended(SubscriptionEvent):
     """Every retry failed: ``unpaid`` (access suspended until the subscription is canceled)."""
 
     type: ClassVar[str] = "subscription.suspended.v1"
 
 
-class SubscriptionCanceled(_SubscriptionEvent):
+class SubscriptionCanceled(SubscriptionEvent):
     type: ClassVar[str] = "subscription.canceled.v1"
     at_period_end: bool = False
     """True: it runs until ``period_end``, then expires (a ``resume`` can undo that)."""
 
 
-class SubscriptionExpired(_SubscriptionEvent):
+class SubscriptionExpired(SubscriptionEvent):
     type: ClassVar[str] = "subscription.expired.v1"
 
 
-class SubscriptionResumed(_SubscriptionEvent):
+class SubscriptionResumed(SubscriptionEvent):
     type: ClassVar[str] = "subscription.resumed.v1"
 
 
-class SubscriptionPlanChanged(_SubscriptionEvent):
+class SubscriptionPlanChanged(SubscriptionEvent):
     """``amount`` is what the change charged now (0 for a downgrade, whose ``credit - charge`` is kept).
     Not ``plan_changed``: that name is the catalog's event of a plan's terms changing."""
 
@@ -125,14 +125,14 @@ class SubscriptionPlanChanged(_SubscriptionEvent):
     payment_id: str | None = None
 
 
-class SubscriptionPaymentActionRequired(_SubscriptionEvent):
+class SubscriptionPaymentActionRequired(SubscriptionEvent):
     """The customer must authenticate the payment (``POST /api/v1/subscriptions/{id}/confirm-payment``)."""
 
     type: ClassVar[str] = "subscription.payment_action_required.v1"
     payment_id: str
 
 
-_KINDS: dict[str, type[_SubscriptionEvent]] = {
+_KINDS: dict[str, type[SubscriptionEvent]] = {
     "created": SubscriptionCreated,
     "trial_ending": SubscriptionTrialEnding,
     "activated": SubscriptionActivated,
