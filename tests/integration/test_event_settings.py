@@ -12,6 +12,7 @@ from elearning_adapters.container import build_container, close_adapters
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
+from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
@@ -31,6 +32,8 @@ EVERY_MODULE_CONSUMER = [
     BILLING_DOCUMENTS,
 ]
 """The consumers that need no cache, in the order the modules' wirings declare them."""
+SUBSCRIPTION_CONSUMERS = [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING]
+"""Declared after the entitlement module's (its cache consumer comes and goes with the cache)."""
 
 KAFKA = "127.0.0.1:9092"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -96,7 +99,12 @@ async def test_the_container_builds_the_cached_catalog_the_subscription_and_the_
         assert isinstance(catalog, CachedCatalogQueries)
         assert isinstance(container.adapters.cache(), InMemoryCache)
         subscriptions = container.adapters.subscriptions()
-        assert [s.name for s in subscriptions] == [CATALOG_CACHE, *EVERY_MODULE_CONSUMER, ENTITLEMENT_CACHE]
+        assert [s.name for s in subscriptions] == [
+            CATALOG_CACHE,
+            *EVERY_MODULE_CONSUMER,
+            ENTITLEMENT_CACHE,
+            *SUBSCRIPTION_CONSUMERS,
+        ]
         subscription = subscriptions[0]
         assert subscription.topics == ["elearning.course"]
         assert "course.published.v1" in subscription.handlers
@@ -116,6 +124,7 @@ async def test_with_kafka_the_api_runs_no_transport_and_redis_backs_the_cache() 
             CATALOG_CACHE,
             *EVERY_MODULE_CONSUMER,
             ENTITLEMENT_CACHE,
+            *SUBSCRIPTION_CONSUMERS,
         ]
     finally:
         await close_adapters(container)
@@ -125,6 +134,6 @@ async def test_without_a_cache_there_is_nothing_to_invalidate() -> None:
     container = build_container(Settings.in_memory(cache="none"))
     try:
         assert not isinstance(container.course.catalog_queries(), CachedCatalogQueries)
-        assert [s.name for s in container.adapters.subscriptions()] == EVERY_MODULE_CONSUMER
+        assert [s.name for s in container.adapters.subscriptions()] == [*EVERY_MODULE_CONSUMER, *SUBSCRIPTION_CONSUMERS]
     finally:
         await close_adapters(container)

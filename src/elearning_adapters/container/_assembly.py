@@ -31,7 +31,7 @@ from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
-from elearning_core.subscription.service import PlanService
+from elearning_core.subscription.service import PlanService, SubscriptionService
 from elearning_core.video.service import VideoService
 
 
@@ -51,6 +51,7 @@ class Services(containers.DeclarativeContainer):
     billing = providers.Dependency(instance_of=BillingService)
     entitlement = providers.Dependency(instance_of=EntitlementService)
     plans = providers.Dependency(instance_of=PlanService)
+    subscriptions = providers.Dependency(instance_of=SubscriptionService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -105,7 +106,9 @@ class Container(containers.DeclarativeContainer):
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
     entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
-    subscription = providers.Container(SubscriptionWiring, shared=adapters, settings=settings)
+    subscription = providers.Container(
+        SubscriptionWiring, shared=adapters, settings=settings, gateway=payment.gateway, billing=billing.service
+    )
 
     services = providers.Container(
         Services,
@@ -122,6 +125,7 @@ class Container(containers.DeclarativeContainer):
         billing=billing.service,
         entitlement=entitlement.service,
         plans=subscription.plans,
+        subscriptions=subscription.service,
     )
 
 

@@ -26,7 +26,7 @@ from elearning_core.learning_path.service import LearningPathService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.scheduling.service import Scheduler
-from elearning_core.subscription.service import PlanService
+from elearning_core.subscription.service import PlanService, SubscriptionService
 from elearning_core.video.service import VideoService
 
 
@@ -115,8 +115,14 @@ class Platform:
 
     @property
     def plans(self) -> PlanService:
-        """The subscription plans' catalog: import, list, read (subscriptions themselves come later)."""
+        """The subscription plans' catalog: import, list, read."""
         service: PlanService = self.container.services.plans()
+        return service
+
+    @property
+    def subscriptions(self) -> SubscriptionService:
+        """Subscriptions: subscribe, cancel, resume, change plan, seats, saved payment methods, renewals."""
+        service: SubscriptionService = self.container.services.subscriptions()
         return service
 
     @property

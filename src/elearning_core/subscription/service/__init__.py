@@ -5,6 +5,7 @@ from elearning_core.subscription.service._plans import EVERY_STATUS, MANAGE, PUB
 from elearning_core.subscription.service._subscriptions import (
     ChangeResult,
     PaymentDeclined,
+    SubscriptionInvoice,
     SubscriptionService,
 )
 
@@ -16,5 +17,6 @@ __all__ = [
     "ImportResult",
     "PaymentDeclined",
     "PlanService",
+    "SubscriptionInvoice",
     "SubscriptionService",
 ]

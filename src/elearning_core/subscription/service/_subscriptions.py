@@ -13,6 +13,7 @@ payment, never a second one).
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,17 +22,25 @@ from typing import Any
 
 from elearning_core.auth.model import Grant as RoleGrant
 from elearning_core.auth.model import Permission, Role, Scope
+from elearning_core.billing.commands import EvidenceInput, IssueInvoice, LineInput, ProfileInput
+from elearning_core.billing.model import EvidenceKind
 from elearning_core.entitlement.events import EntitlementChanged, EntitlementGranted
 from elearning_core.entitlement.model import Grant, GrantStatus, Source
 from elearning_core.payment.events import PaymentFailed, PaymentOutcome, PaymentRequiresAction, PaymentSucceeded
 from elearning_core.payment.model import Money, Payment, PaymentRequest, PaymentStatus
-from elearning_core.payment.ports import PaymentGateway
+from elearning_core.payment.ports import GatewayUnavailable, PaymentGateway
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import NotFound, Unauthenticated
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, iso_time, scope_of
 from elearning_core.shared.ids import new_uuid
 from elearning_core.shared.ports import Policy, Principal
 from elearning_core.subscription.commands import AssignSeat, ChangePlan, SavePaymentMethod, Subscribe
+from elearning_core.subscription.events import (
+    SubscriptionActivated,
+    SubscriptionEvent,
+    SubscriptionPlanChanged,
+    SubscriptionRenewed,
+)
 from elearning_core.subscription.model import (
     Charge,
     ChargeKind,
@@ -51,6 +60,8 @@ from elearning_core.subscription.ports import (
     SubscriptionUnitOfWork,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_METHODS = 10
 """Saved payment methods per user: the list is bounded, so it is one page."""
 RENEWING = frozenset({Status.INCOMPLETE, Status.TRIALING, Status.ACTIVE})
@@ -63,6 +74,16 @@ class PaymentDeclined(RuleBroken):
     def __init__(self, decline_code: str | None) -> None:
         super().__init__("payment-declined", f"the payment was declined ({decline_code or 'no reason given'})")
         self.decline_code = decline_code
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionInvoice:
+    """What billing records for a paid period or change: the invoice, and the payment booked on it."""
+
+    invoice: IssueInvoice
+    amount: int
+    payment_id: str | None
+    """None when nothing was charged (a credit covered the period): the invoice of nothing posts nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +346,11 @@ class SubscriptionService:
             ids = await uow.subscriptions.due(now, statuses, None, limit)
         moved = 0
         for subscription_id in ids:
-            moved += await self._advance(subscription_id, statuses, now)
+            try:
+                moved += await self._advance(subscription_id, statuses, now)
+            except GatewayUnavailable:
+                # Nothing was committed; the next run charges again with the same key (never twice).
+                log.warning("gateway unavailable for subscription %s; it is retried next run", subscription_id)
         return moved
 
     async def _advance(self, subscription_id: uuid.UUID, statuses: frozenset[Status], now: datetime) -> int:
@@ -382,6 +407,44 @@ class SubscriptionService:
             if changed:
                 await self._settle(uow, sub, now)
         return changed
+
+    # -- what billing records ------------------------------------------------------------------------
+
+    async def invoice_for(self, event: SubscriptionEvent) -> SubscriptionInvoice | None:
+        """The invoice (and the payment to book on it) of a paid period or an upgrade's charge; None for
+        the other events. ``order_ref`` names the period (or the change), so billing issues it once
+        however often the event is delivered, and the payment is booked once per gateway payment."""
+        if isinstance(event, SubscriptionActivated | SubscriptionRenewed):
+            order_ref = f"subscription:{event.aggregate_id}:{event.period_start.isoformat()}"
+            what = f"{event.plan_code}, {event.period_start:%Y-%m-%d} to {event.period_end:%Y-%m-%d}"
+            if event.credit_used:
+                what += f" (credit of {event.credit_used} minor units applied)"
+            payment_id = event.payment_id
+        elif isinstance(event, SubscriptionPlanChanged) and event.amount > 0:
+            order_ref = f"subscription:{event.aggregate_id}:change:{event.event_id}"
+            what = f"change from {event.previous_plan} to {event.plan_code}, prorated to {event.period_end:%Y-%m-%d}"
+            payment_id = event.payment_id
+        else:
+            return None
+        async with self._uow() as uow:
+            sub = await uow.subscriptions.get(event.aggregate_id)
+            plan = await uow.plans.plan(event.plan_code)
+        if sub is None:
+            return None
+        seats = f" x {event.seats} seats" if event.organization_id is not None else ""
+        invoice = IssueInvoice(
+            customer_id=sub.user_id,
+            order_ref=order_ref,
+            currency=event.currency,
+            profile=ProfileInput(
+                name=sub.billing_name or str(sub.user_id),
+                country=sub.billing_country,
+                evidence=[EvidenceInput(kind=EvidenceKind.DECLARED, country=sub.billing_country)],
+            ),
+            lines=[LineInput(description=f"Subscription {what}{seats}", unit_price=event.amount, reference=str(sub.id))],
+            tax_inclusive=plan.tax_inclusive if plan is not None else True,
+        )
+        return SubscriptionInvoice(invoice, event.amount, payment_id)
 
     # -- helpers ---------------------------------------------------------------------------------
 
