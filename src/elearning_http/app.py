@@ -49,6 +49,7 @@ from elearning_http.routes.learning_paths import LearningPathController, my_lear
 from elearning_http.routes.mail_links import MailLinkController
 from elearning_http.routes.payments import PAYMENT_HANDLERS
 from elearning_http.routes.plans import PLAN_HANDLERS
+from elearning_http.routes.subscriptions import SUBSCRIPTION_HANDLERS
 from elearning_http.routes.progress import ProgressController, my_progress
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
@@ -91,6 +92,7 @@ def create_app(
     billing_service = container.services.billing()
     entitlement_service = container.services.entitlement()
     plan_service = container.services.plans()
+    subscription_service = container.services.subscriptions()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -168,6 +170,7 @@ def create_app(
             *CERTIFICATE_HANDLERS,
             *ENTITLEMENT_HANDLERS,
             *PLAN_HANDLERS,
+            *SUBSCRIPTION_HANDLERS,
             *PAYMENT_HANDLERS,
             *BILLING_HANDLERS,
             jwks,
@@ -192,6 +195,7 @@ def create_app(
             "billing_service": Provide(lambda: billing_service, sync_to_thread=False),
             "entitlement_service": Provide(lambda: entitlement_service, sync_to_thread=False),
             "plan_service": Provide(lambda: plan_service, sync_to_thread=False),
+            "subscription_service": Provide(lambda: subscription_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

@@ -15,10 +15,10 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from elearning_core.auth.model import Grant as RoleGrant
 from elearning_core.auth.model import Permission, Role, Scope
@@ -28,9 +28,9 @@ from elearning_core.entitlement.events import EntitlementChanged, EntitlementGra
 from elearning_core.entitlement.model import Grant, GrantStatus, Source
 from elearning_core.payment.events import PaymentFailed, PaymentOutcome, PaymentRequiresAction, PaymentSucceeded
 from elearning_core.payment.model import Money, Payment, PaymentRequest, PaymentStatus
-from elearning_core.payment.ports import GatewayUnavailable, PaymentGateway
+from elearning_core.payment.ports import GatewayRefused, GatewayUnavailable, PaymentGateway
 from elearning_core.shared.clock import Clock
-from elearning_core.shared.errors import NotFound, Unauthenticated
+from elearning_core.shared.errors import DeadlineExceeded, NotFound, Unauthenticated
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, iso_time, scope_of
 from elearning_core.shared.ids import new_uuid
 from elearning_core.shared.ports import Policy, Principal
@@ -61,6 +61,7 @@ from elearning_core.subscription.ports import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_METHODS = 10
 """Saved payment methods per user: the list is bounded, so it is one page."""
@@ -137,8 +138,8 @@ class SubscriptionService:
 
     async def save_payment_method(self, actor: Principal, cmd: SavePaymentMethod) -> SavedMethod:
         user = _user(actor)
-        customer = await self._gateway.ensure_customer(str(user))
-        saved = await self._gateway.save_payment_method(customer, cmd.token)
+        customer = await _reachable(self._gateway.ensure_customer(str(user)))
+        saved = await _reachable(self._gateway.save_payment_method(customer, cmd.token))
         if not saved.saved:
             raise PaymentDeclined(saved.decline_code)
         async with self._uow() as uow:
@@ -207,7 +208,7 @@ class SubscriptionService:
         )
         charge = sub.first_charge()
         if charge is not None:
-            payment = await self._charge(sub, charge, off_session=False)
+            payment = await _reachable(self._charge(sub, charge, off_session=False))
             if payment.status is PaymentStatus.FAILED:
                 raise PaymentDeclined(payment.decline_code)
             self._apply(sub, charge, payment, now)
@@ -269,7 +270,7 @@ class SubscriptionService:
             proration, charge = sub.change_plan(plan, now)
             payment_id = None
             if charge is not None:
-                payment = await self._charge(sub, charge, off_session=False)
+                payment = await _reachable(self._charge(sub, charge, off_session=False))
                 if payment.status is not PaymentStatus.SUCCEEDED:
                     raise PaymentDeclined(payment.decline_code or "authentication_required")
                 payment_id = payment.id
@@ -283,7 +284,7 @@ class SubscriptionService:
         async with self._uow() as uow:
             sub = self._visible(actor, await uow.subscriptions.lock(subscription_id), subscription_id)
             payment_id = sub.confirmable()
-            payment = await self._gateway.confirm_payment(payment_id)
+            payment = await _reachable(self._gateway.confirm_payment(payment_id))
             if payment.status is PaymentStatus.REQUIRES_ACTION:
                 raise RuleBroken("payment-action-required", f"payment {payment_id} still waits for authentication")
             self._apply(sub, sub.pending_charge(), payment, now)
@@ -579,6 +580,19 @@ class _Grants:
                 if course not in courses:
                     courses.append(course)
         return courses
+
+
+async def _reachable(call: Awaitable[T]) -> T:
+    """A gateway call made for a customer's request: a gateway that cannot be reached is a 503 to retry
+    (with the same ``Idempotency-Key``: the charge's own key makes a retry safe), not a stack trace."""
+    try:
+        return await call
+    except GatewayUnavailable as exc:
+        raise DeadlineExceeded(
+            "payment-gateway-unavailable", f"the payment provider could not be reached ({exc}); try again"
+        ) from None
+    except GatewayRefused as exc:
+        raise RuleBroken("payment-refused", str(exc)) from None
 
 
 def _user(actor: Principal) -> uuid.UUID:
