@@ -80,7 +80,9 @@ async def _cancel(subscription_id: str, now: bool) -> Subscription:
 @handle_errors
 def cancel(
     subscription_id: Annotated[str, typer.Argument(help="The subscription's id.", metavar="ID")],
-    now: Annotated[bool, typer.Option("--now", help="End it and its access now (default: at the period's end).")] = False,
+    now: Annotated[
+        bool, typer.Option("--now", help="End it and its access now (default: at the period's end).")
+    ] = False,
 ) -> None:
     """Cancel a subscription at the end of its paid period, or now."""
     sub = run(_cancel(subscription_id, now))

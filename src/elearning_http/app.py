@@ -49,8 +49,8 @@ from elearning_http.routes.learning_paths import LearningPathController, my_lear
 from elearning_http.routes.mail_links import MailLinkController
 from elearning_http.routes.payments import PAYMENT_HANDLERS
 from elearning_http.routes.plans import PLAN_HANDLERS
-from elearning_http.routes.subscriptions import SUBSCRIPTION_HANDLERS
 from elearning_http.routes.progress import ProgressController, my_progress
+from elearning_http.routes.subscriptions import SUBSCRIPTION_HANDLERS
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
 from elearning_http.routes.users import AdminUserController, MeController, OrganizationController, my_permissions

@@ -97,7 +97,9 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     db = await sql_database(request, tmp_path)
 
     async def sql_user() -> uuid.UUID:
-        user = User.register(email=f"{uuid.uuid4().hex[:12]}@example.org", display_name="A", at=SUB_T0, password_hash=None)
+        user = User.register(
+            email=f"{uuid.uuid4().hex[:12]}@example.org", display_name="A", at=SUB_T0, password_hash=None
+        )
         async with SqlUnitOfWork(db) as uow:
             uow.users.add(user)
             await uow.commit()
@@ -169,7 +171,8 @@ async def test_the_renewal_job_run_twice_and_twice_at_once_charges_one_period_on
     assert sorted(moved) == [0, 1]
     assert backend.gateway.charges == 2
     renewed = await service.subscription(me(user), sub.id)
-    assert renewed.status is Status.ACTIVE and renewed.paid_through == renewed.period_end
+    assert renewed.status is Status.ACTIVE
+    assert renewed.paid_through == renewed.period_end
     assert (await backend.outbox_types()).count("subscription.renewed.v1") == 1
 
 
@@ -217,7 +220,8 @@ async def test_concurrent_seat_assignments_never_exceed_the_seat_count(backend: 
         *(service.assign_seat(admin, sub.id, AssignSeat(user_id=u)) for u in users), return_exceptions=True
     )
     refused = [r for r in results if isinstance(r, Exception)]
-    assert len(refused) == 1 and getattr(refused[0], "rule", None) == "no-seat-left"
+    assert len(refused) == 1
+    assert getattr(refused[0], "rule", None) == "no-seat-left"
     assert len(await service.seats(admin, sub.id)) == seats
     granted = 0
     for u in users:

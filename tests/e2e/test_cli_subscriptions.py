@@ -14,10 +14,10 @@ import pytest
 from elearning_adapters.container import bootstrap
 from elearning_adapters.payments.fake import card_token
 from elearning_adapters.settings import Settings
+from elearning_core.auth.service import user_principal
 from elearning_core.identity.commands import CreateUser
 from elearning_core.shared.ports import SYSTEM
 from elearning_core.subscription.commands import PlanSpec, SavePaymentMethod, Subscribe
-from elearning_core.auth.service import user_principal
 from tests.e2e.cli_helpers import error_lines, invoke, isolate_cli_env, ok
 
 
@@ -46,7 +46,9 @@ def seed(sqlite_url: str, tmp_path: Path) -> tuple[str, str]:
             email = f"ada-{uuid.uuid4().hex[:6]}@example.org"
             user = await platform.identity.create_user(SYSTEM, CreateUser(email=email, display_name="Ada"))
             me = user_principal(user.id, (), None, email_verified=True)
-            await platform.subscriptions.save_payment_method(me, SavePaymentMethod(token=card_token("4242424242424242")))
+            await platform.subscriptions.save_payment_method(
+                me, SavePaymentMethod(token=card_token("4242424242424242"))
+            )
             cmd = Subscribe(plan_code="pro", currency="EUR", billing_name="Ada", billing_country="FR")
             sub = await platform.subscriptions.subscribe(me, cmd)
             return email, str(sub.id)

@@ -75,11 +75,13 @@ async def test_payment_methods_are_saved_listed_and_a_declined_card_is_named(api
     who = await person(api)
     declined = await api.client.post(METHODS, json={"token": card_token(DECLINED)}, headers=who.headers)
     problem = assert_problem(declined, 409)
-    assert problem["type"].endswith(":payment-declined") and "card_declined" in problem["detail"]
+    assert problem["type"].endswith(":payment-declined")
+    assert "card_declined" in problem["detail"]
     first = (await api.client.post(METHODS, json={"token": card_token(SUCCEEDS)}, headers=who.headers)).json()
     listed = await api.client.get(METHODS, headers=who.headers)
     assert listed.json() == {"items": [first], "next_cursor": None}
-    assert first["last4"] == "4242" and first["is_default"] is True
+    assert first["last4"] == "4242"
+    assert first["is_default"] is True
     assert_problem(await api.client.post(METHODS, json={"token": ""}, headers=who.headers), 422, field="token")
     assert_problem(await api.client.delete(f"{METHODS}/pm_nobody", headers=who.headers), 404)
     assert (await api.client.delete(f"{METHODS}/{first['id']}", headers=who.headers)).status_code == 204
@@ -92,7 +94,8 @@ async def test_subscribing_with_an_idempotency_key_replays_and_charges_once(api:
     first = await api.client.post(SUBS, json=body(), headers=headers)
     assert first.status_code == 201, first.text
     again = await api.client.post(SUBS, json=body(), headers=headers)
-    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert gateway(api).charges == charges + 1
     sub = first.json()
@@ -110,16 +113,19 @@ async def test_cancel_resume_and_a_plan_change_with_its_proration(api: Api) -> N
     sub = (await api.client.post(SUBS, json=body(), headers=who.headers)).json()
     url = f"{SUBS}/{sub['id']}"
     canceled = await api.client.post(f"{url}/cancel", json={"at_period_end": True}, headers=who.headers)
-    assert canceled.status_code == 200 and canceled.json()["cancel_at_period_end"] is True
+    assert canceled.status_code == 200
+    assert canceled.json()["cancel_at_period_end"] is True
     resumed = await api.client.post(f"{url}/resume", headers=who.headers)
-    assert resumed.status_code == 200 and resumed.json()["cancel_at_period_end"] is False
+    assert resumed.status_code == 200
+    assert resumed.json()["cancel_at_period_end"] is False
     refused = assert_problem(await api.client.post(f"{url}/resume", headers=who.headers), 409)
     assert refused["type"].endswith(":not-pending-cancel")
     change = await api.client.post(f"{url}/change-plan", json={"plan_code": "plus"}, headers=who.headers)
     assert change.status_code == 200, change.text
     proration = change.json()["proration"]
     # At once (the same instant as subscribing, give or take the request): nearly all of both prices.
-    assert 990 <= proration["credit"] <= 1000 and 2970 <= proration["charge"] <= 3000
+    assert 990 <= proration["credit"] <= 1000
+    assert 2970 <= proration["charge"] <= 3000
     assert proration["charged_now"] == proration["charge"] - proration["credit"]
     assert change.json()["subscription"]["plan_code"] == "plus"
     now = await api.client.post(f"{url}/cancel", json={"at_period_end": False}, headers=who.headers)
@@ -137,7 +143,8 @@ async def test_a_payment_needing_authentication_is_completed_by_confirm_payment(
     assert waiting["type"].endswith(":payment-action-required")
     async with api.platform.container.adapters.unit_of_work() as uow:
         stored = await uow.subscriptions.get(uuid.UUID(sub["id"]))
-    assert stored is not None and stored.pending_payment_id is not None
+    assert stored is not None
+    assert stored.pending_payment_id is not None
     gateway(api).authenticate(stored.pending_payment_id)
     done = await api.client.post(url, headers=who.headers)
     assert done.status_code == 200, done.text
@@ -156,9 +163,7 @@ async def test_an_organization_admin_assigns_and_revokes_seats(api: Api) -> None
     await api.client.post(METHODS, json={"token": card_token(SUCCEEDS)}, headers=admin.headers)
     member, outsider = await person(api), await person(api)
     await api.platform.identity.add_member(SYSTEM, org.id, uuid.UUID(member.id))
-    created = await api.client.post(
-        SUBS, json=body(organization_id=str(org.id), seats=1), headers=admin.headers
-    )
+    created = await api.client.post(SUBS, json=body(organization_id=str(org.id), seats=1), headers=admin.headers)
     assert created.status_code == 201, created.text
     sub = created.json()
     assert (sub["organization_id"], sub["seats"]) == (str(org.id), 1)
@@ -166,7 +171,8 @@ async def test_an_organization_admin_assigns_and_revokes_seats(api: Api) -> None
     not_member = assert_problem(await api.client.post(seats, json={"user_id": outsider.id}, headers=admin.headers), 409)
     assert not_member["type"].endswith(":not-a-member")
     assigned = await api.client.post(seats, json={"user_id": member.id}, headers=admin.headers)
-    assert assigned.status_code == 201 and assigned.json()["items"] == [member.id]
+    assert assigned.status_code == 201
+    assert assigned.json()["items"] == [member.id]
     await api.platform.identity.add_member(SYSTEM, org.id, uuid.UUID(outsider.id))
     full = assert_problem(await api.client.post(seats, json={"user_id": outsider.id}, headers=admin.headers), 409)
     assert full["type"].endswith(":no-seat-left")
@@ -185,7 +191,8 @@ async def test_the_ledger_balances_and_each_paid_period_is_invoiced(api: Api) ->
     if events is not None:
         await events.drain()
     invoices = await api.client.get("/api/v1/me/invoices", headers=who.headers)
-    assert invoices.status_code == 200 and len(invoices.json()["items"]) == 1
+    assert invoices.status_code == 200
+    assert len(invoices.json()["items"]) == 1
     balances = await api.platform.billing.balances(SYSTEM)
     assert sum(b.amount for b in balances) == 0
 

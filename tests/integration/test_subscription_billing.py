@@ -93,7 +93,8 @@ async def test_a_webhook_before_after_and_again_pays_and_books_each_period_once(
     await subs.save_payment_method(me, SavePaymentMethod(token=card_token(REQUIRES_ACTION)))
     cmd = Subscribe(plan_code="pro", currency="EUR", billing_name="Ada", billing_country="FR")
     sub = await subs.subscribe(me, cmd)
-    assert sub.status is Status.INCOMPLETE and sub.pending_payment_id is not None
+    assert sub.status is Status.INCOMPLETE
+    assert sub.pending_payment_id is not None
 
     # The customer authenticates; the provider's webhook arrives before the platform asks (confirm-payment).
     gateway.authenticate(sub.pending_payment_id)
@@ -121,7 +122,8 @@ async def test_a_webhook_before_after_and_again_pays_and_books_each_period_once(
     assert gateway.charges == charges + 1
     await events.drain()
     renewed = await subs.subscription(me, sub.id)
-    assert renewed.status is Status.ACTIVE and renewed.paid_through == renewed.period_end
+    assert renewed.status is Status.ACTIVE
+    assert renewed.paid_through == renewed.period_end
 
     # The webhook of the renewal's payment arrives after the synchronous answer, twice: no second booking.
     renewal = next(p for p in gateway._payments.values() if p.metadata.get("charge") == "renewal")

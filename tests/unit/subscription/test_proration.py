@@ -12,9 +12,7 @@ from hypothesis import strategies as st
 from elearning_core.subscription.model import Interval, add_months, period_boundary, prorate
 
 PRICE = st.integers(min_value=0, max_value=10**9)
-START = st.datetimes(
-    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
-)
+START = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC))
 
 
 @given(old=PRICE, new=PRICE, start=START, days=st.integers(1, 366), offset=st.floats(-0.5, 1.5))
@@ -27,8 +25,10 @@ def test_proration_parts_are_bounded_and_sum_with_the_used_parts(
     assert 0 <= result.credit <= old
     assert 0 <= result.charge <= new
     used_old, unused_new = old - result.credit, new - result.charge
-    assert used_old >= 0 and unused_new >= 0
-    assert used_old + result.credit == old and unused_new + result.charge == new
+    assert used_old >= 0
+    assert unused_new >= 0
+    assert used_old + result.credit == old
+    assert unused_new + result.charge == new
     assert result.net == result.charge - result.credit
     if at <= start:
         assert (result.credit, result.charge) == (old, new)

@@ -157,7 +157,8 @@ async def test_a_payment_needing_authentication_waits_for_confirm_payment() -> N
     world.add_plan(a_plan())
     sub_id = await subscribed(world, REQUIRES_ACTION)
     sub = await world.service.subscription(me(), sub_id)
-    assert sub.status is Status.INCOMPLETE and sub.pending_payment_id is not None
+    assert sub.status is Status.INCOMPLETE
+    assert sub.pending_payment_id is not None
     assert world.grants(ALICE) == []
     assert "subscription.payment_action_required.v1" in world.types()
     world.gateway.authenticate(sub.pending_payment_id)
@@ -201,7 +202,8 @@ async def test_cancel_at_period_end_then_resume_then_cancel_expires_at_the_end()
     world.clock.advance(timedelta(days=40))
     await world.service.renew_due(100)
     sub = await world.service.subscription(me(), sub_id)
-    assert sub.status is Status.EXPIRED and world.gateway.charges == 1
+    assert sub.status is Status.EXPIRED
+    assert world.gateway.charges == 1
     [grant] = world.grants(ALICE)
     assert (grant.status, grant.ends_at) == (GrantStatus.CANCELED, datetime(2026, 2, 28, 12, tzinfo=UTC))
     with pytest.raises(RuleBroken) as refused:
@@ -247,7 +249,8 @@ async def test_organization_seats_follow_the_subscription_and_a_revoked_seat_is_
         plan_code="pro", currency="EUR", organization_id=ORG, seats=1, billing_name="Org", billing_country="DE"
     )
     sub = await world.service.subscribe(admin, cmd)
-    assert world.gateway._payments and next(iter(world.gateway._payments.values())).amount.amount == 1900
+    assert world.gateway._payments
+    assert next(iter(world.gateway._payments.values())).amount.amount == 1900
     with pytest.raises(RuleBroken, match="does not belong"):
         await world.service.assign_seat(admin, sub.id, AssignSeat(user_id=ALICE))
     await world.service.assign_seat(admin, sub.id, AssignSeat(user_id=BOB))

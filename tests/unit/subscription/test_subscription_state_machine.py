@@ -9,6 +9,8 @@ the sum of the paid periods' prices and of the plan changes' prorated nets."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import uuid
 from collections.abc import Coroutine
 from datetime import timedelta
@@ -25,9 +27,9 @@ from elearning_core.shared.errors import DomainError
 from elearning_core.subscription.commands import ChangePlan, SavePaymentMethod, Subscribe
 from elearning_core.subscription.events import (
     SubscriptionActivated,
+    SubscriptionEvent,
     SubscriptionPlanChanged,
     SubscriptionRenewed,
-    SubscriptionEvent,
 )
 from elearning_core.subscription.model import Status, Subscription
 from elearning_core.subscription.service._subscriptions import grant_state, reference
@@ -123,10 +125,8 @@ class SubscriptionLifecycle(RuleBasedStateMachine):
 
     def attempt(self, coro: Coroutine[Any, Any, object]) -> None:
         """A request the rules may refuse: a refusal is a domain error and changes nothing."""
-        try:
+        with contextlib.suppress(DomainError):
             self.run(coro)
-        except DomainError:
-            pass
 
     @invariant()
     def only_legal_states_and_transitions(self) -> None:
@@ -135,7 +135,7 @@ class SubscriptionLifecycle(RuleBasedStateMachine):
             return
         states = [Status(e.status) for e in self.world.data.outbox if isinstance(e, SubscriptionEvent)]
         states.append(self.sub().status)
-        for before, after in zip(states, states[1:], strict=False):
+        for before, after in itertools.pairwise(states):
             assert after in LEGAL[before], (before, after)
         for status in set(states):
             event(f"reached {status.value}")  # --hypothesis-show-statistics: every state is visited
@@ -170,11 +170,11 @@ class SubscriptionLifecycle(RuleBasedStateMachine):
             p.amount.amount for p in self.world.gateway._payments.values() if p.status is PaymentStatus.SUCCEEDED
         )
         due = 0
-        for event in self.world.data.outbox:
-            if isinstance(event, SubscriptionActivated | SubscriptionRenewed):
-                due += PRICES[event.plan_code] * event.seats
-            elif isinstance(event, SubscriptionPlanChanged):
-                due += event.charge - event.credit
+        for step in self.world.data.outbox:
+            if isinstance(step, SubscriptionActivated | SubscriptionRenewed):
+                due += PRICES[step.plan_code] * step.seats
+            elif isinstance(step, SubscriptionPlanChanged):
+                due += step.charge - step.credit
         assert charged - self.sub().credit == due
         assert self.sub().credit >= 0
 

@@ -421,7 +421,9 @@ class Subscription(RecordsEvents):
 
     def _charge(self, kind: ChargeKind) -> Charge:
         start = self.period_start.isoformat()
-        key = f"sub-{self.id}-{start}" if kind is not ChargeKind.RETRY else f"sub-{self.id}-{start}-retry-{self.attempts}"
+        key = (
+            f"sub-{self.id}-{start}" if kind is not ChargeKind.RETRY else f"sub-{self.id}-{start}-retry-{self.attempts}"
+        )
         used = min(self.credit, self.amount)
         return Charge(self.id, kind, self.period_start, self.amount - used, self.currency, key, used)
 

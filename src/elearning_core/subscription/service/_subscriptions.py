@@ -31,8 +31,8 @@ from elearning_core.payment.model import Money, Payment, PaymentRequest, Payment
 from elearning_core.payment.ports import GatewayRefused, GatewayUnavailable, PaymentGateway
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import DeadlineExceeded, NotFound, Unauthenticated
-from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, iso_time, scope_of
 from elearning_core.shared.ids import new_uuid
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, iso_time, scope_of
 from elearning_core.shared.ports import Policy, Principal
 from elearning_core.subscription.commands import AssignSeat, ChangePlan, SavePaymentMethod, Subscribe
 from elearning_core.subscription.events import (
@@ -253,7 +253,9 @@ class SubscriptionService:
         return self._cursors.page(listing, rows, limit, _key_of)
 
     async def cancel(self, actor: Principal, subscription_id: uuid.UUID, *, at_period_end: bool) -> Subscription:
-        return await self._change(actor, subscription_id, lambda sub, now: sub.cancel(at_period_end=at_period_end, at=now))
+        return await self._change(
+            actor, subscription_id, lambda sub, now: sub.cancel(at_period_end=at_period_end, at=now)
+        )
 
     async def resume(self, actor: Principal, subscription_id: uuid.UUID) -> Subscription:
         return await self._change(actor, subscription_id, lambda sub, now: sub.resume(now))
@@ -442,7 +444,9 @@ class SubscriptionService:
                 country=sub.billing_country,
                 evidence=[EvidenceInput(kind=EvidenceKind.DECLARED, country=sub.billing_country)],
             ),
-            lines=[LineInput(description=f"Subscription {what}{seats}", unit_price=event.amount, reference=str(sub.id))],
+            lines=[
+                LineInput(description=f"Subscription {what}{seats}", unit_price=event.amount, reference=str(sub.id))
+            ],
             tax_inclusive=plan.tax_inclusive if plan is not None else True,
         )
         return SubscriptionInvoice(invoice, event.amount, payment_id)
