@@ -275,6 +275,7 @@ def a_plan(
     trial_days: int = 0,
     all_courses: bool = True,
     course_ids: tuple[uuid.UUID, ...] = (),
+    path_ids: tuple[uuid.UUID, ...] = (),
     status: PlanStatus = PlanStatus.ACTIVE,
 ) -> Plan:
     return Plan(
@@ -286,7 +287,7 @@ def a_plan(
         trial_days=trial_days,
         prices=(Money(amount, "EUR"),),
         tax_inclusive=True,
-        includes=Includes(all_courses=all_courses, course_ids=course_ids),
+        includes=Includes(all_courses=all_courses, course_ids=course_ids, path_ids=path_ids),
         status=status,
         created_at=SUB_T0,
         updated_at=SUB_T0,
@@ -320,7 +321,11 @@ class SubscriptionWorld:
 
 
 def a_world(
-    *, retry_days: tuple[int, ...] = (1, 3, 5), final: FinalAction = FinalAction.UNPAID, at: datetime = SUB_T0
+    *,
+    retry_days: tuple[int, ...] = (1, 3, 5),
+    final: FinalAction = FinalAction.UNPAID,
+    at: datetime = SUB_T0,
+    paths: dict[uuid.UUID, list[uuid.UUID]] | None = None,
 ) -> SubscriptionWorld:
     data = SubscriptionData()
     clock = FixedClock(at)
@@ -329,7 +334,7 @@ def a_world(
     service = SubscriptionService(
         lambda: InMemorySubscriptionUnitOfWork(data),
         gateway,
-        FixedCoursesOfPaths(),
+        FixedCoursesOfPaths(paths),
         members,
         RolePolicy(),
         clock,

@@ -111,12 +111,26 @@ class Subscribe(InputModel):
     organization_id: uuid.UUID | None = Field(default=None, description="Subscribe this organization (its admin only)")
     seats: Annotated[int, Field(ge=1, le=MAX_SEATS)] = 1
     billing_name: Annotated[str, Field(min_length=1, max_length=200, description="Printed on the invoices")]
-    billing_country: Annotated[str, Field(min_length=2, max_length=2, description="ISO 3166 alpha-2, for tax")]
+    billing_country: Annotated[
+        str, Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2, for tax")
+    ]
 
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
         return check_currency(value)
+
+    @field_validator("billing_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("billing_name must not be blank (it is printed on the invoices)")
+        return value.strip()
+
+    @field_validator("billing_country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return value.upper()
 
     @model_validator(mode="after")
     def _check(self) -> Subscribe:

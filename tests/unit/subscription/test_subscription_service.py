@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from elearning_adapters.payments.fake import DECLINED, DECLINED_ON_CHARGE, REQUIRES_ACTION, card_token
 from elearning_core.auth.model import Grant as RoleGrant
@@ -264,3 +265,30 @@ async def test_organization_seats_follow_the_subscription_and_a_revoked_seat_is_
     assert world.grants(BOB)[0].status is GrantStatus.REVOKED
     with pytest.raises(NotFound):
         await world.service.subscribe(me(BOB), cmd)  # not this organization's admin
+
+
+def test_subscribe_input_names_bad_fields() -> None:
+    good = {"plan_code": "pro", "currency": "EUR", "billing_name": "Ada", "billing_country": "fr"}
+    assert Subscribe.model_validate(good).billing_country == "FR"
+    for field, value in [("billing_country", "F1"), ("billing_name", "   "), ("currency", "XXX"), ("seats", 2)]:
+        with pytest.raises(ValidationError) as refused:
+            Subscribe.model_validate({**good, field: value})
+        assert field in str(refused.value)
+
+
+async def test_listed_courses_and_paths_give_one_grant_each_and_a_plan_change_moves_them() -> None:
+    c1, c2, c3 = uuid.UUID(int=501), uuid.UUID(int=502), uuid.UUID(int=503)
+    path = uuid.UUID(int=600)
+    world = a_world(paths={path: [c2, c3]})
+    world.add_plan(a_plan("listed", 1000, all_courses=False, course_ids=(c1,), path_ids=(path,)))
+    world.add_plan(a_plan("everything", 1000))
+    sub_id = await subscribed(world, plan="listed")
+    assert sorted(str(g.course_id) for g in world.grants(ALICE)) == sorted(str(c) for c in (c1, c2, c3))
+    await world.service.change_plan(me(), sub_id, ChangePlan(plan_code="everything"))
+    by_course = {g.course_id: g.status for g in world.grants(ALICE)}
+    assert by_course == {
+        c1: GrantStatus.CANCELED,
+        c2: GrantStatus.CANCELED,
+        c3: GrantStatus.CANCELED,
+        None: GrantStatus.ACTIVE,
+    }
