@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 
 from elearning_adapters.payments.fake import FakePaymentGateway, card_token
+from elearning_adapters.sql.subscription import SqlCoursesOfPaths, SqlMemberships
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.auth.model import Grant as RoleGrant
 from elearning_core.auth.model import Role, RolePolicy, Scope
 from elearning_core.auth.service import user_principal
 from elearning_core.entitlement.model import GrantStatus
-from elearning_core.identity.model import User
+from elearning_core.identity.model import Organization, User
+from elearning_core.learning_path.model import LearningPath, PartKind, PathPart
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.pagination import CursorCodec
@@ -228,3 +230,46 @@ async def test_concurrent_seat_assignments_never_exceed_the_seat_count(backend: 
         async with backend.uow() as uow:
             granted += len(await uow.entitlements.grants_of_user(u))
     assert granted == seats
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_the_narrow_reads_see_path_courses_and_organization_members(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The SQL reads of the learning-path and identity modules' tables, written through their own stores
+    (SQL only: the fakes of these reads are fixed tables)."""
+    db = await sql_database(_Param(request, backend), tmp_path)
+    try:
+        c1, c2, c3, c4 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        path = LearningPath.create(slug=f"p-{uuid.uuid4().hex[:8]}", title="Path", at=SUB_T0)
+        path.restructure(
+            [PathPart(PartKind.REQUIRED, (c1, c2), 2), PathPart(PartKind.ELECTIVE, (c3, c4), 1, "pick")], [], SUB_T0
+        )
+        user = User.register(
+            email=f"{uuid.uuid4().hex[:8]}@example.org", display_name="A", at=SUB_T0, password_hash=None
+        )
+        org = Organization.create(slug=f"o-{uuid.uuid4().hex[:8]}", name="Org", at=SUB_T0)
+        async with SqlUnitOfWork(db) as uow:
+            uow.learning_paths.add(path)
+            uow.users.add(user)
+            uow.organizations.add(org)
+            await uow.commit()
+        async with SqlUnitOfWork(db) as uow:
+            await uow.organizations.add_member(org.id, user.id, SUB_T0)
+            await uow.commit()
+        assert await SqlCoursesOfPaths(db).courses_of_paths([path.id, uuid.uuid4()]) == [c1, c2, c3, c4]
+        members = SqlMemberships(db)
+        assert await members.is_member(org.id, user.id) is True
+        assert await members.is_member(org.id, uuid.uuid4()) is False
+    finally:
+        await db.dispose()
+
+
+class _Param:
+    """The request ``sql_database`` expects (its ``param`` names the engine)."""
+
+    def __init__(self, request: pytest.FixtureRequest, engine: str) -> None:
+        self._request, self.param = request, engine
+
+    def getfixturevalue(self, name: str) -> Any:
+        return self._request.getfixturevalue(name)
