@@ -18,6 +18,7 @@ from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.subscription import SqlCoursesOfPaths, SqlMemberships
+from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.billing.commands import RecordPayment
 from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.billing.service import BillingService
@@ -40,6 +41,8 @@ JOB_MAX_BATCHES = 100
 
 JoinUnitOfWork = Callable[[AsyncConnection], SubscriptionUnitOfWork]
 JoinBilling = Callable[[AsyncConnection], BillingUnitOfWork]
+JoinBoth = Callable[[AsyncConnection], SqlUnitOfWork]
+"""``SharedWiring.joined_unit_of_work``: the SQL unit of work serves every module's view."""
 
 
 def _dunning(settings: Settings) -> DunningPolicy:
@@ -101,12 +104,9 @@ def billing_subscription(
 
 
 def _subscriptions(
-    join: JoinUnitOfWork,
-    service: Callable[[], SubscriptionService],
-    billing: Callable[[], BillingService],
+    join: JoinBoth, service: Callable[[], SubscriptionService], billing: Callable[[], BillingService]
 ) -> list[Subscription]:
-    # The shared unit of work serves both views (SqlUnitOfWork is every module's).
-    return [payments_subscription(join, service), billing_subscription(join, join, service, billing)]  # type: ignore[arg-type]
+    return [payments_subscription(join, service), billing_subscription(join, join, service, billing)]
 
 
 def subscription_jobs(service: Callable[[], SubscriptionService], settings: Settings) -> list[Job]:
