@@ -3,7 +3,8 @@ in-process events, the payment webhooks, the billing subscription and the schedu
 
 A webhook reporting success before the synchronous answer, after it, and repeated gives one activation,
 one invoice per period and one ledger posting per payment; the renewal job run twice for a period charges
-once; the ledger stays balanced after each step."""
+once; dunning retries on its schedule (a fixed clock) and then suspends; the ledger stays balanced after
+each step."""
 
 from __future__ import annotations
 
@@ -16,10 +17,17 @@ import pytest
 from dependency_injector import providers
 
 from elearning_adapters.container import Platform, bootstrap
-from elearning_adapters.payments.fake import REQUIRES_ACTION, SUCCEEDS, FakePaymentGateway, card_token
+from elearning_adapters.payments.fake import (
+    DECLINED_ON_CHARGE,
+    REQUIRES_ACTION,
+    SUCCEEDS,
+    FakePaymentGateway,
+    card_token,
+)
 from elearning_adapters.settings import Settings
 from elearning_core.auth.service import user_principal
 from elearning_core.billing.ledger import Account
+from elearning_core.entitlement.model import GrantStatus
 from elearning_core.identity.model import User
 from elearning_core.payment.model import GatewayEvent, Money, WebhookKind
 from elearning_core.payment.service import WebhookOutcome
@@ -132,3 +140,35 @@ async def test_a_webhook_before_after_and_again_pays_and_books_each_period_once(
     assert await app.payments.record_webhook(late) is WebhookOutcome.DUPLICATE
     await events.drain()
     assert await books(app, me) == (2, 0)
+
+
+async def test_dunning_through_the_scheduler_retries_on_schedule_then_suspends(
+    platform: tuple[Platform, FixedClock],
+) -> None:
+    app, clock = platform
+    gateway = app.container.payment.gateway()
+    assert isinstance(gateway, FakePaymentGateway)
+    me = await a_user(app)
+    await app.subscriptions.save_payment_method(me, SavePaymentMethod(token=card_token(SUCCEEDS)))
+    cmd = Subscribe(plan_code="pro", currency="EUR", billing_name="Ada", billing_country="FR")
+    sub = await app.subscriptions.subscribe(me, cmd)
+    gateway._methods[sub.payment_method_id] = (sub.customer_id, DECLINED_ON_CHARGE)
+    runner = app.container.scheduling.scheduler()
+    clock.advance(sub.period_end - SUB_T0)
+    assert (await runner.run_now("subscriptions.renew")).result == "moved 1 subscription(s)"
+    seen = []
+    for days in (1, 3, 5):  # ELEARNING_DUNNING_RETRY_DAYS' default, from the period's start
+        clock.advance(sub.period_end + timedelta(days=days) - clock.now() - timedelta(minutes=1))
+        assert (await runner.run_now("subscriptions.dunning")).result == "retried 0 past-due subscription(s)"
+        clock.advance(timedelta(minutes=1))
+        assert (await runner.run_now("subscriptions.dunning")).result == "retried 1 past-due subscription(s)"
+        assert (await runner.run_now("subscriptions.dunning")).result == "retried 0 past-due subscription(s)"
+        seen.append((await app.subscriptions.subscription(me, sub.id)).status)
+    assert seen == [Status.PAST_DUE, Status.PAST_DUE, Status.UNPAID]
+    async with app.container.adapters.unit_of_work() as uow:
+        (grant,) = await uow.entitlements.grants_of_user(sub.user_id)
+    assert grant.status is GrantStatus.PAST_DUE
+    assert grant.ends_at == sub.period_end
+    assert app.events is not None
+    await app.events.drain()
+    assert await books(app, me) == (1, 0)  # only the first period was paid and invoiced
