@@ -41,8 +41,10 @@ def throwaway_database(admin_url: str) -> Iterator[str]:
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield make_url(admin_url).set(drivername="postgresql+psycopg", database=name).render_as_string(
-            hide_password=False
+        yield (
+            make_url(admin_url)
+            .set(drivername="postgresql+psycopg", database=name)
+            .render_as_string(hide_password=False)
         )
     finally:
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
@@ -81,7 +83,9 @@ async def run(database_url: str, data_dir: Path, count: int) -> None:
                 SYSTEM, CreateUser(email=f"bench-{n}@example.org", display_name=f"Learner {n}")
             )
             me = user_principal(user.id, (), None, email_verified=True)
-            await platform.subscriptions.save_payment_method(me, SavePaymentMethod(token=card_token("4242424242424242")))
+            await platform.subscriptions.save_payment_method(
+                me, SavePaymentMethod(token=card_token("4242424242424242"))
+            )
             cmd = Subscribe(plan_code="pro", currency="EUR", billing_name=f"Learner {n}", billing_country="FR")
             await platform.subscriptions.subscribe(me, cmd)
         seeded = time.perf_counter() - started
