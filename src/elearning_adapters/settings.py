@@ -163,6 +163,28 @@ class Settings(BaseSettings):
         default="E-learning platform", min_length=1, max_length=200, description="The seller named on invoices"
     )
     billing_seller_address: str = Field(default="", max_length=1000, description="The seller's address on invoices")
+    dunning_retry_days: str = Field(
+        default="1,3,5",
+        pattern=r"^(\d{1,2}(,\d{1,2}){0,9})?$",
+        description="When to retry a failed renewal, in days after its period started, comma-separated ascending "
+        "(empty: no retry); after the last failure the subscription becomes ELEARNING_DUNNING_FINAL",
+    )
+    dunning_final: Literal["unpaid", "canceled"] = Field(
+        default="unpaid",
+        description="What a subscription becomes when every retry failed: unpaid (suspended, access past due) "
+        "or canceled",
+    )
+    trial_notice_days: int = Field(
+        default=3, ge=0, le=30, description="How many days before a trial ends subscription.trial_ending.v1 is sent"
+    )
+    subscription_renew_seconds: float = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="Period of the scheduled jobs `subscriptions.renew` and `subscriptions.dunning` (0: never by "
+        "themselves; `elearning jobs run` still does); access granted until a period's end lapses for at most this "
+        "long before its renewal is charged",
+    )
     oidc_providers: list[OidcProviderConfig] = Field(
         default_factory=list,
         description="Trusted external OpenID Connect providers, a JSON list of objects: name, issuer, client_id, "
@@ -427,6 +449,18 @@ class Settings(BaseSettings):
     def resolved_max_in_flight(self) -> int:
         """Twice the connections a process's pool may open (pool + as many overflow, see sql/engine.py)."""
         return self.max_in_flight or 2 * (2 * self.db_pool_size)
+
+    @field_validator("dunning_retry_days")
+    @classmethod
+    def _retry_days_ascending(cls, value: str) -> str:
+        days = [int(d) for d in value.split(",") if d]
+        if days != sorted(set(days)) or any(d < 1 for d in days):
+            raise ValueError("retry days must be ascending whole days from 1, e.g. 1,3,5")
+        return value
+
+    @property
+    def dunning_retries(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.dunning_retry_days.split(",") if d)
 
     @field_validator("public_base_url")
     @classmethod

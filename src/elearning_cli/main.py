@@ -98,6 +98,9 @@ GROUPS: dict[str, _Entry] = {
     "plans": _Entry(
         "elearning_cli.plans", "app", "Import and list subscription plans (JSON in, table, JSON or CSV out)."
     ),
+    "subscriptions": _Entry(
+        "elearning_cli.subscriptions", "app", "List subscriptions (table, JSON or CSV) and cancel one."
+    ),
     "invoices": _Entry(
         "elearning_cli.billing", "invoices_app", "Export the invoices issued in a period (table, JSON, CSV)."
     ),

@@ -52,6 +52,7 @@ from elearning_http.routes.notifications import NOTIFICATION_HANDLERS
 from elearning_http.routes.payments import PAYMENT_HANDLERS
 from elearning_http.routes.plans import PLAN_HANDLERS
 from elearning_http.routes.progress import ProgressController, my_progress
+from elearning_http.routes.subscriptions import SUBSCRIPTION_HANDLERS
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
 from elearning_http.routes.users import AdminUserController, MeController, OrganizationController, my_permissions
@@ -95,6 +96,7 @@ def create_app(
     entitlement_service = container.services.entitlement()
     plan_service = container.services.plans()
     discussion_service = container.services.discussion()
+    subscription_service = container.services.subscriptions()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
     authenticate = Authenticator(
@@ -174,6 +176,7 @@ def create_app(
             *ENTITLEMENT_HANDLERS,
             *DISCUSSION_HANDLERS,
             *PLAN_HANDLERS,
+            *SUBSCRIPTION_HANDLERS,
             *PAYMENT_HANDLERS,
             *BILLING_HANDLERS,
             jwks,
@@ -203,6 +206,7 @@ def create_app(
             "entitlement_service": Provide(lambda: entitlement_service, sync_to_thread=False),
             "plan_service": Provide(lambda: plan_service, sync_to_thread=False),
             "discussion_service": Provide(lambda: discussion_service, sync_to_thread=False),
+            "subscription_service": Provide(lambda: subscription_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),
             "database": Provide(lambda: database, sync_to_thread=False),

@@ -174,7 +174,8 @@ def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response
     if isinstance(exc, NotFound):
         return problem(404, exc.detail, code="not-found", request=request)
     if isinstance(exc, Conflict):
-        return problem(409, exc.detail, code="conflict", request=request)
+        # A refusal that names its rule (``rule``: a subscription's state, a declined payment) says so in ``type``.
+        return problem(409, exc.detail, code=getattr(exc, "rule", "conflict"), request=request)
     if isinstance(exc, ValidationFailed):
         errors = [{"field": e.field, "message": e.message} for e in exc.errors]
         return problem(422, exc.detail, code="validation-failed", request=request, errors=errors)

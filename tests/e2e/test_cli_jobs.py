@@ -34,6 +34,8 @@ def test_list_names_every_registered_job_with_its_period(cli: None) -> None:
         "certificates.issue-due",
         "scheduler.prune-runs",
         *NOTIFICATION_JOBS,
+        "subscriptions.dunning",
+        "subscriptions.renew",
     }
     assert jobs["assessment.expire-attempts"]["period"] == "1m"
     assert jobs["certificates.issue-due"]["period"] == "1h"
@@ -61,7 +63,7 @@ def test_an_unknown_job_is_one_line_naming_the_known_ones(cli: None) -> None:
     assert error_lines(result) == [
         "error: unknown job 'nope'; known: assessment.expire-attempts, certificates.issue-due, "
         "notifications.due-reminders, notifications.fan-out, notifications.send, notifications.send-digests, "
-        "scheduler.prune-runs"
+        "scheduler.prune-runs, subscriptions.dunning, subscriptions.renew"
     ]
 
 

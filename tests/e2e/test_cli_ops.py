@@ -673,6 +673,8 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         ["certificates", "elearning.identity,elearning.learning_path,elearning.progress"],
         ["billing-documents", "elearning.billing"],
         ["entitlement-cache", "elearning.entitlement"],
+        ["subscription-payments", "elearning.payment"],
+        ["subscription-billing", "elearning.subscription"],
         ["notifications", notification_topics],
     ]
 
@@ -681,7 +683,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     assert unknown.stderr.strip() == (
         "error: unknown consumer group no-such-group; known: billing-documents, catalog-cache, certificates, "
         "enrollment-completion, entitlement-cache, learning-path-enroller, learning-path-progress, notifications, "
-        "progress, video-processing"
+        "progress, subscription-billing, subscription-payments, video-processing"
     )
 
     # Kafka but no Redis: no cache to invalidate, so no catalog-cache group; the video pipeline remains.
@@ -695,6 +697,8 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "progress",
         "certificates",
         "billing-documents",
+        "subscription-payments",
+        "subscription-billing",
         "notifications",
     ]
 

@@ -321,6 +321,20 @@ DOCUMENTED_OPERATIONS = {
     # subscription plans
     ("/api/v1/plans", "get"),
     ("/api/v1/plans/{code}", "get"),
+    # subscriptions and saved payment methods
+    ("/api/v1/me/payment-methods", "get"),
+    ("/api/v1/me/payment-methods", "post"),
+    ("/api/v1/me/payment-methods/{method_id}", "delete"),
+    ("/api/v1/subscriptions", "get"),
+    ("/api/v1/subscriptions", "post"),
+    ("/api/v1/subscriptions/{subscription_id}", "get"),
+    ("/api/v1/subscriptions/{subscription_id}/cancel", "post"),
+    ("/api/v1/subscriptions/{subscription_id}/resume", "post"),
+    ("/api/v1/subscriptions/{subscription_id}/change-plan", "post"),
+    ("/api/v1/subscriptions/{subscription_id}/confirm-payment", "post"),
+    ("/api/v1/subscriptions/{subscription_id}/seats", "get"),
+    ("/api/v1/subscriptions/{subscription_id}/seats", "post"),
+    ("/api/v1/subscriptions/{subscription_id}/seats/{user_id}", "delete"),
     ("/health", "get"),
     ("/ready", "get"),
 }

@@ -11,6 +11,7 @@ from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.container._notification import NOTIFICATIONS
+from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
@@ -76,6 +77,8 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
         CERTIFICATES,
         BILLING_DOCUMENTS,
         ENTITLEMENT_CACHE,
+        SUBSCRIPTION_PAYMENTS,
+        SUBSCRIPTION_BILLING,
         NOTIFICATIONS,
     ]
     assert [s.name for s in container.adapters.subscriptions()] == [*everyone, "notes"]
@@ -106,6 +109,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.billing.subscriptions()] == [BILLING_DOCUMENTS]
         assert [s.name for s in container.entitlement.subscriptions()] == [ENTITLEMENT_CACHE]
         assert [s.name for s in container.notification.subscriptions()] == [NOTIFICATIONS]
+        assert [s.name for s in container.subscription.subscriptions()] == [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING]
         assert container.adapters.subscriptions() == [
             *container.course.subscriptions(),
             *container.enrollment.subscriptions(),
@@ -115,6 +119,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
             *container.certificate.subscriptions(),
             *container.billing.subscriptions(),
             *container.entitlement.subscriptions(),
+            *container.subscription.subscriptions(),
             *container.notification.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
@@ -136,6 +141,8 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
             PROGRESS,
             CERTIFICATES,
             BILLING_DOCUMENTS,
+            SUBSCRIPTION_PAYMENTS,
+            SUBSCRIPTION_BILLING,
             NOTIFICATIONS,
         ]
     finally:

@@ -39,7 +39,7 @@ from elearning_core.learning_path.service import LearningPathService
 from elearning_core.notification.service import NotificationService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
-from elearning_core.subscription.service import PlanService
+from elearning_core.subscription.service import PlanService, SubscriptionService
 from elearning_core.video.service import VideoService
 
 
@@ -61,6 +61,7 @@ class Services(containers.DeclarativeContainer):
     plans = providers.Dependency(instance_of=PlanService)
     discussion = providers.Dependency(instance_of=DiscussionService)
     notification = providers.Dependency(instance_of=NotificationService)
+    subscriptions = providers.Dependency(instance_of=SubscriptionService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -129,7 +130,9 @@ class Container(containers.DeclarativeContainer):
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
     entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
-    subscription = providers.Container(SubscriptionWiring, shared=adapters, settings=settings)
+    subscription = providers.Container(
+        SubscriptionWiring, shared=adapters, settings=settings, gateway=payment.gateway, billing=billing.service
+    )
     # Posts render with the course content's sanitising renderer; posting is limited on the login limiter's store.
     discussion = providers.Container(
         DiscussionWiring,
@@ -161,6 +164,7 @@ class Container(containers.DeclarativeContainer):
         billing=billing.service,
         entitlement=entitlement.service,
         plans=subscription.plans,
+        subscriptions=subscription.service,
         discussion=discussion.service,
         notification=notification.service,
     )

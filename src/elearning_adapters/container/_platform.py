@@ -28,7 +28,7 @@ from elearning_core.notification.service import NotificationService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.scheduling.service import Scheduler
-from elearning_core.subscription.service import PlanService
+from elearning_core.subscription.service import PlanService, SubscriptionService
 from elearning_core.video.service import VideoService
 
 
@@ -117,7 +117,7 @@ class Platform:
 
     @property
     def plans(self) -> PlanService:
-        """The subscription plans' catalog: import, list, read (subscriptions themselves come later)."""
+        """The subscription plans' catalog: import, list, read."""
         service: PlanService = self.container.services.plans()
         return service
 
@@ -131,6 +131,12 @@ class Platform:
     def notifications(self) -> NotificationService:
         """The users' inboxes and notification preferences (the sending is the module's jobs)."""
         service: NotificationService = self.container.services.notification()
+        return service
+
+    @property
+    def subscriptions(self) -> SubscriptionService:
+        """Subscriptions: subscribe, cancel, resume, change plan, seats, saved payment methods, renewals."""
+        service: SubscriptionService = self.container.services.subscriptions()
         return service
 
     @property

@@ -63,7 +63,7 @@ from elearning_adapters.sql.learning_path import (
 from elearning_adapters.sql.outbox import append_to_outbox
 from elearning_adapters.sql.payment import SqlPaymentRecords, SqlWebhookInbox
 from elearning_adapters.sql.progress import SqlProgressRepository
-from elearning_adapters.sql.subscription import SqlPlanStore
+from elearning_adapters.sql.subscription import SqlPlanStore, SqlSubscriptionStore
 from elearning_adapters.sql.video import (
     SqlCaptionRepository,
     SqlPlaybackPositionRepository,
@@ -77,13 +77,12 @@ from elearning_core.certificate.ports import CertificateUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.discussion.ports import DiscussionUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
-from elearning_core.entitlement.ports import EntitlementUnitOfWork
 from elearning_core.learning_path.ports import LearningPathUnitOfWork
 from elearning_core.payment.ports import PaymentUnitOfWork
 from elearning_core.progress.ports import ProgressUnitOfWork
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
-from elearning_core.subscription.ports import PlanUnitOfWork
+from elearning_core.subscription.ports import SubscriptionUnitOfWork
 from elearning_core.video.ports import VideoUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -111,8 +110,7 @@ class SqlUnitOfWork(
     CertificateUnitOfWork,
     PaymentUnitOfWork,
     BillingUnitOfWork,
-    EntitlementUnitOfWork,
-    PlanUnitOfWork,
+    SubscriptionUnitOfWork,  # includes EntitlementUnitOfWork and PlanUnitOfWork
     DiscussionUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
@@ -173,6 +171,7 @@ class SqlUnitOfWork(
     entitlements: SqlEntitlementStore
     plans: SqlPlanStore
     discussion: SqlDiscussionStore
+    subscriptions: SqlSubscriptionStore
 
     def __init__(
         self,
@@ -275,6 +274,7 @@ class SqlUnitOfWork(
         self.entitlements = SqlEntitlementStore(conn)
         self.plans = SqlPlanStore(conn)
         self.discussion = SqlDiscussionStore(conn)
+        self.subscriptions = SqlSubscriptionStore(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -311,6 +311,7 @@ class SqlUnitOfWork(
         aggregates.extend(self.entitlements.seen())  # written when changed
         aggregates.extend(self.plans.seen())  # written when saved
         aggregates.extend(self.discussion.seen())  # written when changed
+        aggregates.extend(self.subscriptions.seen())  # new ones written at commit, changes when saved
         try:
             await self.courses.flush()
             await self.users.flush()
@@ -322,6 +323,7 @@ class SqlUnitOfWork(
             await self.attempts.flush()
             await self.learning_paths.flush()
             await self.path_enrollments.flush()
+            await self.subscriptions.flush()
             await append_to_outbox(conn, [e for a in aggregates for e in a.pending_events])
             await self._end_transaction(commit=True)
         except IntegrityError as exc:

@@ -85,3 +85,73 @@ class PlanSpec(InputModel):
         if len(set(currencies)) != len(currencies):
             raise ValueError("prices list a currency twice (one price per currency)")
         return self
+
+
+MAX_SEATS = 10_000
+MAX_TOKEN = 255
+
+
+class SavePaymentMethod(InputModel):
+    """A token from the provider's client-side form (the card itself never reaches the platform)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: Annotated[str, Field(min_length=1, max_length=MAX_TOKEN, description="The provider's payment method token")]
+    make_default: bool = Field(default=True, description="Use it for off-session renewals")
+
+
+class Subscribe(InputModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    plan_code: Annotated[str, Field(min_length=1, max_length=MAX_CODE)]
+    currency: Annotated[str, Field(min_length=3, max_length=3, description="ISO 4217, one of the plan's prices")]
+    payment_method_id: Annotated[str | None, Field(max_length=MAX_TOKEN)] = Field(
+        default=None, description="One of your saved payment methods; your default one when omitted"
+    )
+    organization_id: uuid.UUID | None = Field(default=None, description="Subscribe this organization (its admin only)")
+    seats: Annotated[int, Field(ge=1, le=MAX_SEATS)] = 1
+    billing_name: Annotated[str, Field(min_length=1, max_length=200, description="Printed on the invoices")]
+    billing_country: Annotated[
+        str, Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2, for tax")
+    ]
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return check_currency(value)
+
+    @field_validator("billing_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("billing_name must not be blank (it is printed on the invoices)")
+        return value.strip()
+
+    @field_validator("billing_country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _check(self) -> Subscribe:
+        if self.organization_id is None and self.seats != 1:
+            raise ValueError("seats are for organization subscriptions (give organization_id)")
+        return self
+
+
+class CancelSubscription(InputModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at_period_end: bool = Field(default=True, description="Run until the paid period ends (false: end now)")
+
+
+class ChangePlan(InputModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    plan_code: Annotated[str, Field(min_length=1, max_length=MAX_CODE)]
+
+
+class AssignSeat(InputModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: uuid.UUID

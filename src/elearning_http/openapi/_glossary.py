@@ -38,6 +38,8 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("path", "code"): "The subscription plan's code (`pro-monthly`)",
     ("path", "thread_id"): "The discussion thread's id (also its opening post's id)",
     ("path", "post_id"): "The discussion post's id (a thread's opening post, a response or a comment)",
+    ("path", "subscription_id"): "The subscription's id",
+    ("path", "method_id"): "The saved payment method's id, as `GET /api/v1/me/payment-methods` lists it",
     ("path", "kid"): "The credential key's id, the last segment of a credential's JOSE `kid`",
     # lists
     ("query", "limit"): "Most items in the page",
@@ -74,6 +76,17 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "AwardSettings": {"enabled": True, "available_from": "2026-09-01T00:00:00Z", "valid_days": 730, "template": None},
     "Revoke": {"reason": "issued in error"},
     "SetOffer": {"paid": True, "audit_track": True},
+    # subscriptions
+    "SavePaymentMethod": {"token": "pm_card_from_the_providers_form", "make_default": True},
+    "Subscribe": {
+        "plan_code": "pro-monthly",
+        "currency": "EUR",
+        "billing_name": "Ada Lovelace",
+        "billing_country": "GB",
+    },
+    "CancelSubscription": {"at_period_end": True},
+    "ChangePlan": {"plan_code": "pro-yearly"},
+    "AssignSeat": {"user_id": ID},
     # auth
     "RegisterUser": {"email": "ada@example.org", "password": "correct horse battery", "display_name": "Ada"},
     "Login": {"email": "ada@example.org", "password": "correct horse battery"},

@@ -6,7 +6,7 @@ minor units (``Money``: no floats), and includes either every course or listed c
 
 Its status decides who sees it: ``draft`` (being prepared, staff only), ``active`` (offered to everyone),
 ``archived`` (no longer offered, but still readable by staff, so existing subscribers' plan never
-disappears). A plan is never deleted. Subscriptions themselves are not built yet.
+disappears). A plan is never deleted.
 """
 
 from __future__ import annotations
