@@ -23,6 +23,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.assessment import ASSESSMENT_TABLES
 from elearning_adapters.sql.billing import BILLING_TABLES
+from elearning_adapters.sql.checkout import CHECKOUT_TABLES
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.entitlement import ENTITLEMENT_TABLES
 from elearning_adapters.sql.identity import IDENTITY_TABLES
@@ -39,6 +40,8 @@ IN_CI = bool(os.environ.get("CI"))
 # Every table a test may write, children first. Not ``signing_keys``: a running app holds its key ring
 # in memory, and tokens it signs must keep verifying after a test empties the tables.
 ALL_TABLES = (
+    *CHECKOUT_TABLES,
+    "seat_holds",
     *SUBSCRIPTION_TABLES,
     *ENTITLEMENT_TABLES,
     *PAYMENT_TABLES,

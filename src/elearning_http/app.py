@@ -41,6 +41,7 @@ from elearning_http.page_memo import PageMemo
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.billing import BILLING_HANDLERS
+from elearning_http.routes.checkout import CHECKOUT_HANDLERS
 from elearning_http.routes.certificates import CERTIFICATE_HANDLERS
 from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
@@ -90,6 +91,7 @@ def create_app(
     webhook_endpoints = container.payment.webhook_endpoints()
     billing_service = container.services.billing()
     entitlement_service = container.services.entitlement()
+    checkout_service = container.services.checkout()
     plan_service = container.services.plans()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
@@ -170,6 +172,7 @@ def create_app(
             *PLAN_HANDLERS,
             *PAYMENT_HANDLERS,
             *BILLING_HANDLERS,
+            *CHECKOUT_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -191,6 +194,7 @@ def create_app(
             "webhook_endpoints": Provide(lambda: webhook_endpoints, sync_to_thread=False),
             "billing_service": Provide(lambda: billing_service, sync_to_thread=False),
             "entitlement_service": Provide(lambda: entitlement_service, sync_to_thread=False),
+            "checkout_service": Provide(lambda: checkout_service, sync_to_thread=False),
             "plan_service": Provide(lambda: plan_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),

@@ -6,6 +6,7 @@ from dependency_injector import containers, providers
 
 from elearning_adapters.container._assessment import AssessmentWiring
 from elearning_adapters.container._billing import BillingWiring
+from elearning_adapters.container._checkout import CheckoutWiring
 from elearning_adapters.container._certificate import CertificateWiring
 from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
@@ -23,6 +24,7 @@ from elearning_adapters.settings import Settings
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
+from elearning_core.checkout.service import CheckoutService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
@@ -51,6 +53,7 @@ class Services(containers.DeclarativeContainer):
     billing = providers.Dependency(instance_of=BillingService)
     entitlement = providers.Dependency(instance_of=EntitlementService)
     plans = providers.Dependency(instance_of=PlanService)
+    checkout = providers.Dependency(instance_of=CheckoutService)
 
 
 class Container(containers.DeclarativeContainer):
@@ -106,6 +109,16 @@ class Container(containers.DeclarativeContainer):
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
     entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
     subscription = providers.Container(SubscriptionWiring, shared=adapters, settings=settings)
+    # Checkout runs the enrollment and billing use cases joined to its transactions, and charges the gateway.
+    checkout = providers.Container(
+        CheckoutWiring,
+        shared=adapters,
+        settings=settings,
+        enrollment=enrollment.service,
+        billing=billing.service,
+        gateway=payment.gateway,
+        tax=billing.tax,
+    )
 
     services = providers.Container(
         Services,
@@ -122,6 +135,7 @@ class Container(containers.DeclarativeContainer):
         billing=billing.service,
         entitlement=entitlement.service,
         plans=subscription.plans,
+        checkout=checkout.service,
     )
 
 

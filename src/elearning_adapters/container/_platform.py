@@ -20,6 +20,7 @@ from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
+from elearning_core.checkout.service import CheckoutService
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
@@ -105,6 +106,12 @@ class Platform:
     @property
     def billing(self) -> BillingService:
         service: BillingService = self.container.services.billing()
+        return service
+
+    @property
+    def checkout(self) -> CheckoutService:
+        """Prices, coupons, checkout and orders, refunds."""
+        service: CheckoutService = self.container.services.checkout()
         return service
 
     @property

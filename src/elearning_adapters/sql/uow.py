@@ -34,6 +34,7 @@ from elearning_adapters.sql.certificate import (
     SqlCredentialSigner,
     SqlPendingCompletions,
 )
+from elearning_adapters.sql.checkout import SqlBillingProfiles, SqlCouponStore, SqlOrderStore, SqlPriceStore
 from elearning_adapters.sql.course import SqlCourseRepository
 from elearning_adapters.sql.deadlines import deadline_error
 from elearning_adapters.sql.engine import Database
@@ -43,6 +44,7 @@ from elearning_adapters.sql.enrollment import (
     SqlCohortRepository,
     SqlEnrollmentRepository,
     SqlEnrollmentSettingsRepository,
+    SqlSeatHoldRepository,
 )
 from elearning_adapters.sql.entitlement import SqlEntitlementStore
 from elearning_adapters.sql.identity import (
@@ -73,6 +75,7 @@ from elearning_core.assessment.ports import AssessmentUnitOfWork, AttemptExists
 from elearning_core.auth.ports import AuthUnitOfWork
 from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.certificate.ports import CertificateUnitOfWork
+from elearning_core.checkout.ports import CheckoutUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
 from elearning_core.entitlement.ports import EntitlementUnitOfWork
@@ -99,6 +102,7 @@ class _Aggregate(Protocol):
 
 
 class SqlUnitOfWork(
+    CheckoutUnitOfWork,
     CourseUnitOfWork,
     AuthUnitOfWork,
     EnrollmentUnitOfWork,
@@ -149,6 +153,7 @@ class SqlUnitOfWork(
     enrollment_settings: SqlEnrollmentSettingsRepository
     cohorts: SqlCohortRepository
     enrollments: SqlEnrollmentRepository
+    seat_holds: SqlSeatHoldRepository
     questions: SqlQuestionRepository
     quizzes: SqlQuizRepository
     attempts: SqlAttemptRepository
@@ -169,6 +174,10 @@ class SqlUnitOfWork(
     ledger: SqlLedger
     entitlements: SqlEntitlementStore
     plans: SqlPlanStore
+    prices: SqlPriceStore
+    billing_profiles: SqlBillingProfiles
+    coupons: SqlCouponStore
+    orders: SqlOrderStore
 
     def __init__(
         self,
@@ -250,6 +259,7 @@ class SqlUnitOfWork(
         self.enrollment_settings = SqlEnrollmentSettingsRepository(conn)
         self.cohorts = SqlCohortRepository(conn)
         self.enrollments = SqlEnrollmentRepository(conn)
+        self.seat_holds = SqlSeatHoldRepository(conn)
         self.questions = SqlQuestionRepository(conn)
         self.quizzes = SqlQuizRepository(conn)
         self.attempts = SqlAttemptRepository(conn)
@@ -270,6 +280,10 @@ class SqlUnitOfWork(
         self.ledger = SqlLedger(conn)
         self.entitlements = SqlEntitlementStore(conn)
         self.plans = SqlPlanStore(conn)
+        self.prices = SqlPriceStore(conn)
+        self.billing_profiles = SqlBillingProfiles(conn)
+        self.coupons = SqlCouponStore(conn)
+        self.orders = SqlOrderStore(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
