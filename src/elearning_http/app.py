@@ -41,8 +41,8 @@ from elearning_http.page_memo import PageMemo
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.billing import BILLING_HANDLERS
-from elearning_http.routes.checkout import CHECKOUT_HANDLERS
 from elearning_http.routes.certificates import CERTIFICATE_HANDLERS
+from elearning_http.routes.checkout import CHECKOUT_HANDLERS
 from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
 from elearning_http.routes.entitlements import ENTITLEMENT_HANDLERS

@@ -139,7 +139,8 @@ async def test_a_purchase_is_paid_enrolled_granted_and_invoiced(api: Api) -> Non
     assert response.status_code == 201, response.text
     order = response.json()
     assert (order["status"], order["total"], order["tax"], order["currency"]) == ("paid", 4900, 782, "EUR")
-    assert order["invoice_id"] is not None and order["payment_id"] is not None
+    assert order["invoice_id"] is not None
+    assert order["payment_id"] is not None
     assert (await verdict(api, who, course_id))["source"] == "purchased"
     assert await enrolled(api, who, course_id)
     invoices = await api.client.get("/api/v1/me/invoices", headers=who.headers)
@@ -183,7 +184,16 @@ async def test_a_network_error_leaves_the_order_pending_and_a_retry_charges_once
     async def network_back(request: PaymentRequest) -> Any:
         """The network is back: the same card now reaches the card network (same gateway key)."""
         seen.append(request.idempotency_key)
-        return await real_create(PaymentRequest(request.amount, request.customer_id, card_token(SUCCEEDS), request.idempotency_key, request.off_session, request.metadata))
+        return await real_create(
+            PaymentRequest(
+                request.amount,
+                request.customer_id,
+                card_token(SUCCEEDS),
+                request.idempotency_key,
+                request.off_session,
+                request.metadata,
+            )
+        )
 
     fake.create_payment = network_back  # type: ignore[method-assign]
     try:
@@ -192,7 +202,8 @@ async def test_a_network_error_leaves_the_order_pending_and_a_retry_charges_once
     finally:
         del fake.create_payment
     assert retried.status_code == 201, retried.text
-    assert retried.json()["id"] == pending[0]["id"] and retried.json()["status"] == "paid"
+    assert retried.json()["id"] == pending[0]["id"]
+    assert retried.json()["status"] == "paid"
     assert again.json() == retried.json()
     assert seen == [f"order-{pending[0]['id']}"]
     assert fake.charges - before == 1
@@ -227,7 +238,8 @@ async def test_a_webhook_after_the_answer_changes_nothing(api: Api) -> None:
     order = (await buy(api, who, await priced_course(api))).json()
     await deliver(api, order["payment_id"], "payment.succeeded")
     after = await api.client.get(f"/api/v1/orders/{order['id']}", headers=who.headers)
-    assert after.json()["status"] == "paid" and after.json()["invoice_id"] == order["invoice_id"]
+    assert after.json()["status"] == "paid"
+    assert after.json()["invoice_id"] == order["invoice_id"]
 
 
 async def test_hold_expiry_gives_the_seat_back_and_a_late_payment_is_refunded_when_the_course_filled(api: Api) -> None:
@@ -247,7 +259,8 @@ async def test_hold_expiry_gives_the_seat_back_and_a_late_payment_is_refunded_wh
     fake.authenticate(waiting["payment_id"])
     late = await api.client.post(f"/api/v1/orders/{waiting['id']}/confirm", headers=first.headers)
     assert late.status_code == 200, late.text
-    assert late.json()["status"] == "refunded" and late.json()["refunded"] == waiting["total"]
+    assert late.json()["status"] == "refunded"
+    assert late.json()["refunded"] == waiting["total"]
     assert not await enrolled(api, first, course_id)
     assert (await fake.retrieve_payment(waiting["payment_id"])).amount_refunded == waiting["total"]
 
@@ -257,7 +270,9 @@ async def test_partial_then_full_refund(api: Api) -> None:
     course_id = await priced_course(api)
     order = (await buy(api, who, course_id)).json()
     body = {"order_id": order["id"], "amount": 900, "reason": "goodwill"}
-    partial = await api.client.post("/api/v1/refunds", json=body, headers={**ADMIN, "Idempotency-Key": "r1" + order["id"]})
+    partial = await api.client.post(
+        "/api/v1/refunds", json=body, headers={**ADMIN, "Idempotency-Key": "r1" + order["id"]}
+    )
     assert partial.status_code == 201, partial.text
     assert (partial.json()["status"], partial.json()["refunded"]) == ("paid", 900)
     assert (await verdict(api, who, course_id))["allowed"] is True
@@ -309,7 +324,8 @@ async def test_a_coupon_of_ten_redemptions_gives_exactly_ten_of_fifty_concurrent
     answers = await asyncio.gather(*(buy(api, b, course_id, coupon=code) for b in buyers))
     paid = [a.json() for a in answers if a.status_code == 201]
     refused = [a.json() for a in answers if a.status_code == 409]
-    assert len(paid) == 10 and len(refused) == 40, [a.text for a in answers if a.status_code not in (201, 409)]
+    assert [a.text for a in answers if a.status_code not in (201, 409)] == []
+    assert (len(paid), len(refused)) == (10, 40)
     assert {p["total"] for p in paid} == {3920}
     assert {r["type"] for r in refused} == {"urn:elearning:problem:coupon-used-up"}
     coupon = (await api.client.get(f"/api/v1/coupons/{code}", headers=ADMIN)).json()
@@ -328,6 +344,10 @@ async def test_a_free_order_skips_the_gateway_and_bad_input_is_refused(api: Api)
     assert (free.json()["status"], free.json()["total"], free.json()["payment_id"]) == ("paid", 0, None)
     assert_problem(await buy(api, await buyer(api), course_id, currency="USD"), 409)
     assert_problem(await api.client.post("/api/v1/checkout", json={"item_id": "x"}, headers=who.headers), 422)
-    assert_problem(await api.client.post("/api/v1/coupons", json={"code": "bad code", "percent_off": 5}, headers=ADMIN), 422)
-    assert_problem(await api.client.post("/api/v1/coupons", json={"code": "ZZ", "percent_off": 5}, headers=who.headers), 403)
+    assert_problem(
+        await api.client.post("/api/v1/coupons", json={"code": "bad code", "percent_off": 5}, headers=ADMIN), 422
+    )
+    assert_problem(
+        await api.client.post("/api/v1/coupons", json={"code": "ZZ", "percent_off": 5}, headers=who.headers), 403
+    )
     assert GatewayUnavailable  # the network error's type, named in the saga's docs

@@ -6,8 +6,8 @@ from dependency_injector import containers, providers
 
 from elearning_adapters.container._assessment import AssessmentWiring
 from elearning_adapters.container._billing import BillingWiring
-from elearning_adapters.container._checkout import CheckoutWiring
 from elearning_adapters.container._certificate import CertificateWiring
+from elearning_adapters.container._checkout import CheckoutWiring
 from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
 from elearning_adapters.container._entitlement import EntitlementWiring
@@ -24,8 +24,8 @@ from elearning_adapters.settings import Settings
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
-from elearning_core.checkout.service import CheckoutService
 from elearning_core.certificate.service import CertificateService
+from elearning_core.checkout.service import CheckoutService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
 from elearning_core.entitlement.service import EntitlementService

@@ -65,8 +65,8 @@ def payments_subscription(join: JoinUnitOfWork, service: Callable[[], CheckoutSe
     async def refunded(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
         assert isinstance(event, payment_events.PaymentRefunded)
         if (order_id := await _known_order(event, conn)) is not None:
-            await service().joined(lambda: join(conn)).provider_refunded(
-                order_id, event.payment_id, event.refunded_total
+            await (
+                service().joined(lambda: join(conn)).provider_refunded(order_id, event.payment_id, event.refunded_total)
             )
 
     async def _known_order(event: payment_events.PaymentOutcome, conn: AsyncConnection) -> uuid.UUID | None:

@@ -18,9 +18,9 @@ from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
+from elearning_core.checkout.service import CheckoutService
 from elearning_core.course.service import CourseService
 from elearning_core.enrollment.service import EnrollmentService
-from elearning_core.checkout.service import CheckoutService
 from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService

@@ -262,17 +262,23 @@ class SqlCouponStore(CouponStore):
         )
         if not result.rowcount:
             return False
-        await self._conn.execute(coupon_redemptions.insert().values(code=code, order_id=order_id, customer_id=customer_id))
+        await self._conn.execute(
+            coupon_redemptions.insert().values(code=code, order_id=order_id, customer_id=customer_id)
+        )
         return True
 
     async def give_back(self, code: str, order_id: uuid.UUID) -> bool:
         result = await self._conn.execute(
-            delete(coupon_redemptions).where(coupon_redemptions.c.code == code, coupon_redemptions.c.order_id == order_id)
+            delete(coupon_redemptions).where(
+                coupon_redemptions.c.code == code, coupon_redemptions.c.order_id == order_id
+            )
         )
         if not result.rowcount:
             return False
         await self._conn.execute(
-            update(coupons).where(coupons.c.code == code, coupons.c.redeemed > 0).values(redeemed=coupons.c.redeemed - 1)
+            update(coupons)
+            .where(coupons.c.code == code, coupons.c.redeemed > 0)
+            .values(redeemed=coupons.c.redeemed - 1)
         )
         return True
 

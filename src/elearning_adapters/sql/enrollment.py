@@ -196,6 +196,7 @@ def _enrollment_from(row: Any) -> Enrollment:
 def _view_from(row: Any) -> EnrollmentView:
     return EnrollmentView.of(_enrollment_from(row))
 
+
 # Seats held by checkouts waiting for their payment (one per order): counted with the active enrollments
 # under the course's settings lock; a hold past ``expires_at`` no longer counts, even before the
 # ``checkout.expire-holds`` job deletes it.

@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from elearning_core.billing.commands import IssueInvoice, RecordPayment, Refund
-from elearning_core.billing.model import BillingProfile, Invoice, TaxDecision
 from elearning_core.billing.ledger import InvoiceAccount
+from elearning_core.billing.model import BillingProfile, Invoice, TaxDecision
 from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.checkout.model import Coupon, ItemKind, ItemPrices, Order
 from elearning_core.enrollment.model import Enrollment

@@ -181,9 +181,7 @@ class CheckoutService:
 
     async def create_coupon(self, actor: Principal, cmd: CreateCoupon) -> Coupon:
         require(self._policy, actor, MANAGE)
-        amounts = {
-            _currency(a.currency, f"amounts_off.{i}.currency"): a.amount for i, a in enumerate(cmd.amounts_off)
-        }
+        amounts = {_currency(a.currency, f"amounts_off.{i}.currency"): a.amount for i, a in enumerate(cmd.amounts_off)}
         coupon = Coupon(
             code=cmd.code,
             percent_off=cmd.percent_off,
@@ -480,7 +478,9 @@ class CheckoutService:
         amount = min(refunded_total, order.total) - order.refunded
         ref = f"{payment_id}:{refunded_total}"
         return await self._tx.run(
-            lambda join: self._book_refund(join, order_id, amount, ref, "refunded at the payment provider", order.refunded)
+            lambda join: self._book_refund(
+                join, order_id, amount, ref, "refunded at the payment provider", order.refunded
+            )
         )
 
     # -- refunds ------------------------------------------------------------------------------
@@ -606,9 +606,7 @@ class CheckoutService:
         """The order, for its customer or billing staff (others: not found)."""
         async with self._uow() as uow:
             order = await uow.orders.get(order_id)
-        if order is None or not (
-            order.may_be_read_by(actor.user_id) or self._policy.authorize(actor, MANAGE).allowed
-        ):
+        if order is None or not (order.may_be_read_by(actor.user_id) or self._policy.authorize(actor, MANAGE).allowed):
             raise NotFound("order", order_id)
         return order
 
@@ -689,7 +687,11 @@ class CheckoutService:
                 evidence=[EvidenceInput(kind=e.kind, country=e.country) for e in profile.evidence],
                 tax_id=profile.tax_id,
             ),
-            lines=[LineInput(description=description, unit_price=order.price - order.discount, reference=str(order.item_id))],
+            lines=[
+                LineInput(
+                    description=description, unit_price=order.price - order.discount, reference=str(order.item_id)
+                )
+            ],
             tax_inclusive=order.tax_inclusive,
         )
 

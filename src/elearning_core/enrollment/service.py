@@ -132,7 +132,9 @@ class EnrollmentService:
             if existing is not None and existing.is_active:
                 return False  # already has a seat: paying adds the entitlement only
             taken = await uow.enrollments.count_active(course_id)
-            locked.check_seat(taken + await uow.seat_holds.count_live(course_id, self._clock.now(), other_than=reference))
+            locked.check_seat(
+                taken + await uow.seat_holds.count_live(course_id, self._clock.now(), other_than=reference)
+            )
             await uow.seat_holds.add(course_id, reference, user_id, until)
             await uow.commit()
         return True

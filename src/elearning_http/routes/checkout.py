@@ -153,7 +153,9 @@ def _prices(p: ItemPrices) -> PricesOut:
 
 
 def _profile(p: BillingProfile) -> ProfileOut:
-    return ProfileOut(p.name, p.address, p.country, [EvidenceOut(e.kind.value, e.country) for e in p.evidence], p.tax_id)
+    return ProfileOut(
+        p.name, p.address, p.country, [EvidenceOut(e.kind.value, e.country) for e in p.evidence], p.tax_id
+    )
 
 
 def coupon_out(c: Coupon) -> CouponOut:
