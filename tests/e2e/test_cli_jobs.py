@@ -22,7 +22,12 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) -> Non
 
 def test_list_names_every_registered_job_with_its_period(cli: None) -> None:
     jobs = {j["name"]: j for j in json.loads(ok("jobs", "list", "-o", "json").stdout)}
-    assert set(jobs) == {"assessment.expire-attempts", "certificates.issue-due", "scheduler.prune-runs"}
+    assert set(jobs) == {
+        "assessment.expire-attempts",
+        "certificates.issue-due",
+        "checkout.expire-holds",
+        "scheduler.prune-runs",
+    }
     assert jobs["assessment.expire-attempts"]["period"] == "1m"
     assert jobs["certificates.issue-due"]["period"] == "1h"
     assert jobs["scheduler.prune-runs"]["period"] == "1d +3h"
@@ -47,7 +52,8 @@ def test_an_unknown_job_is_one_line_naming_the_known_ones(cli: None) -> None:
     result = invoke("jobs", "run", "nope")
     assert result.exit_code == 1
     assert error_lines(result) == [
-        "error: unknown job 'nope'; known: assessment.expire-attempts, certificates.issue-due, scheduler.prune-runs"
+        "error: unknown job 'nope'; known: assessment.expire-attempts, certificates.issue-due, checkout.expire-holds, "
+        "scheduler.prune-runs"
     ]
 
 

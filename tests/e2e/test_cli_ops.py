@@ -669,6 +669,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         ["progress", progress_topics],
         ["certificates", "elearning.identity,elearning.learning_path,elearning.progress"],
         ["billing-documents", "elearning.billing"],
+        ["checkout-payments", "elearning.payment"],
         ["entitlement-cache", "elearning.entitlement"],
     ]
 
@@ -676,7 +677,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
         "error: unknown consumer group no-such-group; known: billing-documents, catalog-cache, certificates, "
-        "enrollment-completion, entitlement-cache, learning-path-enroller, learning-path-progress, progress, "
+        "checkout-payments, enrollment-completion, entitlement-cache, learning-path-enroller, learning-path-progress, progress, "
         "video-processing"
     )
 
@@ -691,6 +692,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "progress",
         "certificates",
         "billing-documents",
+        "checkout-payments",
     ]
 
 

@@ -107,8 +107,6 @@ class Container(containers.DeclarativeContainer):
     # The one scheduler, over the jobs every module's wiring declares.
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
-    entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
-    subscription = providers.Container(SubscriptionWiring, shared=adapters, settings=settings)
     # Checkout runs the enrollment and billing use cases joined to its transactions, and charges the gateway.
     checkout = providers.Container(
         CheckoutWiring,
@@ -119,6 +117,8 @@ class Container(containers.DeclarativeContainer):
         gateway=payment.gateway,
         tax=billing.tax,
     )
+    entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
+    subscription = providers.Container(SubscriptionWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
         Services,
