@@ -670,6 +670,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         ["certificates", "elearning.identity,elearning.learning_path,elearning.progress"],
         ["billing-documents", "elearning.billing"],
         ["checkout-payments", "elearning.payment"],
+        ["checkout-invoicing", "elearning.checkout"],
         ["entitlement-cache", "elearning.entitlement"],
     ]
 
@@ -677,8 +678,8 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
         "error: unknown consumer group no-such-group; known: billing-documents, catalog-cache, certificates, "
-        "checkout-payments, enrollment-completion, entitlement-cache, learning-path-enroller, learning-path-progress, progress, "
-        "video-processing"
+        "checkout-invoicing, checkout-payments, enrollment-completion, entitlement-cache, learning-path-enroller, "
+        "learning-path-progress, progress, video-processing"
     )
 
     # Kafka but no Redis: no cache to invalidate, so no catalog-cache group; the video pipeline remains.
@@ -693,6 +694,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "certificates",
         "billing-documents",
         "checkout-payments",
+        "checkout-invoicing",
     ]
 
 

@@ -11,7 +11,7 @@ from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.container import build_container, close_adapters
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
-from elearning_adapters.container._checkout import CHECKOUT_PAYMENTS
+from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport
@@ -31,6 +31,7 @@ EVERY_MODULE_CONSUMER = [
     CERTIFICATES,
     BILLING_DOCUMENTS,
     CHECKOUT_PAYMENTS,
+    CHECKOUT_INVOICING,
 ]
 """The consumers that need no cache, in the order the modules' wirings declare them."""
 

@@ -1,7 +1,8 @@
 """The checkout module's wiring: the service (on the shared unit of work, with one transaction across
 modules for the saga's steps, the enrollment module's seats and the billing module's invoices through their
 services, the payment module's gateway and billing's tax table), the ``checkout-payments`` subscription
-(the payment events settle their orders) and the ``checkout.expire-holds`` job."""
+(the payment events settle their orders), the ``checkout-invoicing`` subscription (a paid order's invoice
+and ledger postings) and the ``checkout.expire-holds`` job."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import timedelta
 from dependency_injector import providers
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import elearning_core.checkout.events as checkout_events
 import elearning_core.payment.events as payment_events
 from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
@@ -31,6 +33,7 @@ from elearning_core.shared.events import DomainEvent
 log = logging.getLogger(__name__)
 
 CHECKOUT_PAYMENTS = "checkout-payments"
+CHECKOUT_INVOICING = "checkout-invoicing"
 EXPIRE_HOLDS = "checkout.expire-holds"
 
 JoinUnitOfWork = Callable[[AsyncConnection], CheckoutUnitOfWork]
@@ -93,6 +96,20 @@ def payments_subscription(join: JoinUnitOfWork, service: Callable[[], CheckoutSe
     )
 
 
+def invoicing_subscription(join: JoinUnitOfWork, service: Callable[[], CheckoutService]) -> Subscription:
+    """A paid order's invoice and payment booking, in the dispatcher's transaction (once: keyed by the order)."""
+
+    async def paid(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        assert isinstance(event, checkout_events.OrderPaid)
+        await service().joined(lambda: join(conn)).invoice_order(event.aggregate_id)
+
+    return Subscription(
+        name=CHECKOUT_INVOICING,
+        description="issues each paid order's invoice and books its payment in the ledger",
+        handlers={checkout_events.OrderPaid.type: paid},
+    )
+
+
 def checkout_jobs(service: Callable[[], CheckoutService], settings: Settings) -> list[Job]:
     """``checkout.expire-holds``: by state (open orders past their hold, refunds still owed), each settled
     under its order's row lock, so a rerun in the same period does nothing twice."""
@@ -116,7 +133,7 @@ def checkout_jobs(service: Callable[[], CheckoutService], settings: Settings) ->
 
 
 def _subscriptions(join: JoinUnitOfWork, service: Callable[[], CheckoutService]) -> list[Subscription]:
-    return [payments_subscription(join, service)]
+    return [payments_subscription(join, service), invoicing_subscription(join, service)]
 
 
 class CheckoutWiring(ModuleWiring):

@@ -49,6 +49,7 @@ from elearning_core.checkout.ports import (
     T,
     Transactions,
 )
+from elearning_core.shared.events import DomainEvent, EventLog, RecordsEvents
 
 if TYPE_CHECKING:
     from elearning_adapters.sql.uow import SqlUnitOfWork
@@ -359,6 +360,13 @@ def _newest_first(query: Any, after: OrderKey | None, limit: int) -> Any:
 class SqlOrderStore(OrderStore):
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        self._recorded = EventLog()
+
+    def record(self, event: DomainEvent) -> None:
+        self._recorded.append(event)
+
+    def seen(self) -> list[RecordsEvents]:
+        return [self._recorded]
 
     async def add(self, order: Order) -> None:
         await self._conn.execute(orders.insert().values(**_order_row(order)))

@@ -319,6 +319,7 @@ class SqlUnitOfWork(
         aggregates.extend([*self.invoices.seen(), *self.credit_notes.seen()])  # written when added, too
         aggregates.extend(self.entitlements.seen())  # written when changed
         aggregates.extend(self.plans.seen())  # written when saved
+        aggregates.extend(self.orders.seen())  # written when saved
         try:
             await self.courses.flush()
             await self.users.flush()

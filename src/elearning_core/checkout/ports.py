@@ -24,6 +24,7 @@ from elearning_core.enrollment.model import Enrollment
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
 from elearning_core.entitlement.ports import EntitlementUnitOfWork
 from elearning_core.learning_path.ports import LearningPathUnitOfWork
+from elearning_core.shared.events import DomainEvent, RecordsEvents
 from elearning_core.shared.ports import Principal
 
 T = TypeVar("T")
@@ -103,6 +104,12 @@ class OrderStore(Protocol):
     async def owed_refunds(self, limit: int) -> list[uuid.UUID]:
         """Orders refunded automatically whose gateway refund has not been made yet."""
         ...
+
+    def record(self, event: DomainEvent) -> None:
+        """An order's event, written to the outbox with the unit of work's commit."""
+        ...
+
+    def seen(self) -> list[RecordsEvents]: ...
 
 
 class CheckoutUnitOfWork(

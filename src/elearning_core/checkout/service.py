@@ -7,8 +7,12 @@ The saga (docs/modules/checkout.md):
    holds a seat when the course has a capacity (the enrollment module's ``hold_seat``). Then, outside any
    transaction, it charges the gateway with the order's idempotency key and ``metadata.order_id``.
 2. A success (at once, after ``confirm``, or by the ``payment.succeeded.v1`` event) completes the order in
-   ONE transaction: paid, ``purchased`` grants, the enrollment (the held seat becomes it), the invoice and
-   its payment in the ledger. A repeat finds the order paid and does nothing.
+   ONE transaction: paid, ``purchased`` grants, the enrollment (the held seat becomes it), the hold released,
+   and ``checkout.order_paid.v1`` in the outbox. A repeat finds the order paid and does nothing. The
+   invoice and the payment's ledger postings follow in one transaction of their own (``invoice_order``,
+   the ``checkout-invoicing`` subscription, or a refund that comes first), keyed by the order and the
+   payment so they happen once: an invoice takes its series' gapless number, whose lock would otherwise
+   be held across the whole completion and serialise every checkout (measured: p50 2.7 s at 20/s).
 3. A decline, a ``payment.failed.v1`` or the hold's expiry (``expire_holds``) fails or expires the order and
    gives back the seat and the coupon. A success after that takes a free seat if one is left; when the
    course filled meanwhile the payment is refunded automatically (the order ends ``refunded``).
@@ -33,6 +37,7 @@ from elearning_core.billing.model import BillingProfile
 from elearning_core.billing.money import check_currency
 from elearning_core.billing.ports import DuplicatePosting
 from elearning_core.checkout.commands import Checkout, CreateCoupon, RefundOrder, SetPrices
+from elearning_core.checkout.events import OrderPaid
 from elearning_core.checkout.model import (
     OPEN,
     Coupon,
@@ -385,9 +390,8 @@ class CheckoutService:
     ) -> Order:
         async with join() as uow:
             order = await _locked(uow, order_id)
-            profile = await uow.billing_profiles.get(order.customer_id)
             await uow.commit()
-        if order.status in (OrderStatus.PAID, OrderStatus.REFUNDED) or profile is None:
+        if order.status in (OrderStatus.PAID, OrderStatus.REFUNDED):
             return order
         now = self._clock.now()
         if order.item_kind is ItemKind.COURSE:
@@ -416,26 +420,52 @@ class CheckoutService:
                 )
                 await uow.entitlements.add_grant(grant, now)
                 uow.entitlements.record(EntitlementGranted.of(grant, now))
-            await uow.commit()
-        billing = self._billing.joined(join)
-        invoice = await billing.issue_invoice(SYSTEM, self._invoice_of(order, profile))
-        if payment_id is not None and order.total > 0:
-            await billing.record_payment(
-                SYSTEM, RecordPayment(invoice_id=invoice.id, amount=order.total, payment_ref=payment_id)
-            )
-        async with join() as uow:
             paid = order.moved(
-                OrderStatus.PAID,
-                now,
-                payment_id=payment_id,
-                invoice_id=invoice.id,
-                client_secret=None,
-                next_action=None,
-                seat_held=False,
+                OrderStatus.PAID, now, payment_id=payment_id, client_secret=None, next_action=None, seat_held=False
             )
             await uow.orders.save(paid)
+            uow.orders.record(
+                OrderPaid(
+                    occurred_at=now,
+                    aggregate_id=order.id,
+                    customer_id=order.customer_id,
+                    payment_id=payment_id,
+                    currency=order.currency,
+                    total=order.total,
+                )
+            )
             await uow.commit()
         return paid
+
+    async def invoice_order(self, order_id: uuid.UUID) -> Order:
+        """Issue a paid order's invoice and book its payment, in one transaction: the ``checkout-invoicing``
+        follow-up of ``checkout.order_paid.v1`` (and of a refund that comes first). Once: a repeat finds the
+        invoice (keyed by the order) and the posting (keyed by the payment). Kept out of the payment's own
+        transaction because an invoice takes its series' gapless number, which holds every other invoice
+        of the series until that transaction ends."""
+
+        async def invoice(join: Callable[[], CheckoutUnitOfWork]) -> Order:
+            async with join() as uow:
+                order = await _locked(uow, order_id)
+                profile = await uow.billing_profiles.get(order.customer_id)
+                await uow.commit()
+            if order.invoice_id is not None or order.status not in (OrderStatus.PAID, OrderStatus.REFUNDED):
+                return order
+            if order.refund_owed or profile is None:
+                return order  # refunded automatically before it was ever paid for: nothing to invoice
+            billing = self._billing.joined(join)
+            issued = await billing.issue_invoice(SYSTEM, self._invoice_of(order, profile))
+            if order.payment_id is not None and order.total > 0:
+                await billing.record_payment(
+                    SYSTEM, RecordPayment(invoice_id=issued.id, amount=order.total, payment_ref=order.payment_id)
+                )
+            async with join() as uow:
+                invoiced = order.moved(order.status, self._clock.now(), invoice_id=issued.id)
+                await uow.orders.save(invoiced)
+                await uow.commit()
+            return invoiced
+
+        return await self._tx.run(invoice)
 
     async def payment_failed(
         self, order_id: uuid.UUID, payment_id: str | None, decline_code: str | None, note: str = ""
@@ -471,10 +501,12 @@ class CheckoutService:
         order has counted already, our own refunds' included, is no news)."""
         async with self._uow() as uow:
             order = await uow.orders.get(order_id)
-        if order is None or order.status not in (OrderStatus.PAID, OrderStatus.REFUNDED) or order.invoice_id is None:
+        if order is None or order.status not in (OrderStatus.PAID, OrderStatus.REFUNDED) or order.refund_owed:
             return order
         if refunded_total <= order.refunded:
             return order
+        if order.invoice_id is None:
+            order = await self.invoice_order(order.id)
         amount = min(refunded_total, order.total) - order.refunded
         ref = f"{payment_id}:{refunded_total}"
         return await self._tx.run(
@@ -491,8 +523,10 @@ class CheckoutService:
             order = await uow.orders.get(cmd.order_id)
         if order is None:
             raise NotFound("order", cmd.order_id)
-        if order.status is not OrderStatus.PAID or order.invoice_id is None:
+        if order.status is not OrderStatus.PAID:
             raise Conflict(f"order {order.id} is {order.status.value}: only a paid order is refunded")
+        if order.invoice_id is None:
+            order = await self.invoice_order(order.id)  # its follow-up has not run yet: run it now
         left = order.total - order.refunded
         amount = left if cmd.amount is None else cmd.amount
         if not 0 < amount <= left:
