@@ -264,7 +264,8 @@ async def test_hold_expiry_gives_the_seat_back_and_a_late_payment_is_refunded_wh
     waiting = (await buy(api, first, course_id, REQUIRES_ACTION)).json()
     assert waiting["seat_held"] is True
     second = await buyer(api)
-    assert_problem(await buy(api, second, course_id), 409)  # the held seat counts
+    full = assert_problem(await buy(api, second, course_id), 409)  # the held seat counts
+    assert full["type"] == "urn:elearning:problem:course-full"
     CLOCK.advance(timedelta(minutes=16))
     expired, _ = await api.platform.checkout.expire_holds()
     assert expired >= 1

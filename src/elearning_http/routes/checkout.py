@@ -24,11 +24,13 @@ from elearning_core.billing.model import BillingProfile
 from elearning_core.checkout.commands import Checkout, CreateCoupon, RefundOrder, SetPrices
 from elearning_core.checkout.model import Coupon, CouponRefused, ItemKind, ItemPrices, Order
 from elearning_core.checkout.service import CheckoutService
+from elearning_core.enrollment.model import EnrollmentRefused
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem, problem_responses
 from elearning_http.idempotency import IDEMPOTENCY_RESPONSES, REPLAYED_HEADER, IdempotencyKey, IdempotencyMiddleware
 from elearning_http.pagination import LINK, Cursor, Limit, Paged, paged
+from elearning_http.routes.enrollments import enrollment_refused
 
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 PAYING = problem_responses(400, 401, 403, 404, 409, 422, 503)
@@ -311,7 +313,7 @@ async def deactivate_coupon(checkout_service: Service, principal: Caller, code: 
     middleware=[IdempotencyMiddleware],
     response_headers=[REPLAYED_HEADER],
     status_code=HTTP_201_CREATED,
-    exception_handlers={CouponRefused: coupon_refused},
+    exception_handlers={CouponRefused: coupon_refused, EnrollmentRefused: enrollment_refused},
 )
 async def checkout(
     checkout_service: Service, principal: Caller, data: JSONBody[Checkout], idempotency_key: IdempotencyKey = None
