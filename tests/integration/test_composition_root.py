@@ -8,8 +8,8 @@ from dependency_injector import providers
 
 from elearning_adapters.container import ModuleWiring, Platform, bootstrap, build_container, close_adapters
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
-from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
+from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
