@@ -94,10 +94,12 @@ async def _seed(env: dict[str, str], users: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def run_server(env: dict[str, str], log_path: Path, ready_timeout: float = 60.0) -> Iterator[tuple[Any, str]]:
+def run_server(
+    env: dict[str, str], log_path: Path, ready_timeout: float = 60.0, app: str = "_auth_server:create_bench_app"
+) -> Iterator[tuple[Any, str]]:
     port = _free_port()
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(HERE), "_auth_server:create_bench_app",
+        sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(HERE), app,
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}

@@ -23,6 +23,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.assessment import ASSESSMENT_TABLES
 from elearning_adapters.sql.billing import BILLING_TABLES
+from elearning_adapters.sql.checkout import CHECKOUT_TABLES
 from elearning_adapters.sql.discussion import DISCUSSION_TABLES
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.entitlement import ENTITLEMENT_TABLES
@@ -43,6 +44,8 @@ IN_CI = bool(os.environ.get("CI"))
 ALL_TABLES = (
     *DISCUSSION_TABLES,
     *NOTIFICATION_TABLES,
+    *CHECKOUT_TABLES,
+    "seat_holds",
     *SUBSCRIPTION_TABLES,
     *ENTITLEMENT_TABLES,
     *PAYMENT_TABLES,

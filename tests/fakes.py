@@ -1582,6 +1582,8 @@ class EnrollmentStore:
     titles: dict[uuid.UUID, str] = field(default_factory=dict)
     active_users: set[uuid.UUID] = field(default_factory=set)
     locks: dict[uuid.UUID, asyncio.Lock] = field(default_factory=dict)
+    holds: dict[str, tuple[uuid.UUID, uuid.UUID, datetime]] = field(default_factory=dict)
+    """Seats held by checkouts: reference -> (course, user, until)."""
 
     def add_course(
         self,
@@ -1691,6 +1693,32 @@ class _FakeEnrollments:
         )
 
 
+class _FakeSeatHolds:
+    """Staged like the other repositories: visible to others when the unit of work commits."""
+
+    def __init__(self, uow: FakeEnrollmentUnitOfWork) -> None:
+        self._uow = uow
+
+    def _all(self) -> dict[str, tuple[uuid.UUID, uuid.UUID, datetime] | None]:
+        return {**self._uow.store.holds, **self._uow.staged_holds}
+
+    async def add(self, course_id: uuid.UUID, reference: str, user_id: uuid.UUID, until: datetime) -> None:
+        if self._all().get(reference) is None:
+            self._uow.staged_holds[reference] = (course_id, user_id, until)
+
+    async def release(self, reference: str) -> bool:
+        held = self._all().get(reference) is not None
+        self._uow.staged_holds[reference] = None
+        return held
+
+    async def count_live(self, course_id: uuid.UUID, at: datetime, *, other_than: str | None = None) -> int:
+        return sum(
+            1
+            for ref, hold in self._all().items()
+            if hold is not None and hold[0] == course_id and hold[2] > at and ref != other_than
+        )
+
+
 class FakeEnrollmentUnitOfWork(EnrollmentUnitOfWork):
     """The enrollment module's unit of work over an EnrollmentStore (``EnrollmentUnitOfWork``)."""
 
@@ -1702,11 +1730,13 @@ class FakeEnrollmentUnitOfWork(EnrollmentUnitOfWork):
     def _reset(self) -> None:
         self.staged_settings: dict[uuid.UUID, EnrollmentPolicy] = {}
         self.staged_cohorts: dict[uuid.UUID, Cohort | None] = {}
+        self.staged_holds: dict[str, tuple[uuid.UUID, uuid.UUID, datetime] | None] = {}
         self.seen: dict[uuid.UUID, Enrollment] = {}
         self._held: list[asyncio.Lock] = []
         self.enrollment_settings = _FakeSettings(self)
         self.cohorts = _FakeCohorts(self)
         self.enrollments = _FakeEnrollments(self)
+        self.seat_holds = _FakeSeatHolds(self)
 
     async def lock_course(self, course_id: uuid.UUID) -> None:
         lock = self.store.locks.setdefault(course_id, asyncio.Lock())
@@ -1734,6 +1764,11 @@ class FakeEnrollmentUnitOfWork(EnrollmentUnitOfWork):
                 self.store.cohorts.pop(cohort_id, None)
             else:
                 self.store.cohorts[cohort_id] = cohort
+        for reference, hold in self.staged_holds.items():
+            if hold is None:
+                self.store.holds.pop(reference, None)
+            else:
+                self.store.holds[reference] = hold
         events = [e for enrollment in self.seen.values() for e in enrollment.pull_events()]
         self.store.enrollments.update({k: copy.deepcopy(v) for k, v in self.seen.items()})
         self.store.outbox.extend(events)

@@ -2,7 +2,7 @@
 the moderation audit trail, follows/mutes, course watches, read marks, bans, blocks and blackouts.
 
 Revision ID: 0026
-Revises: 0023 (the integrator re-chains it after 0024-0026)
+Revises: 0025
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0026"
-down_revision = "0023"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 

@@ -185,6 +185,18 @@ class Settings(BaseSettings):
         "themselves; `elearning jobs run` still does); access granted until a period's end lapses for at most this "
         "long before its renewal is charged",
     )
+    checkout_hold_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description="How long a checkout holds a seat of a course with a capacity while its payment is pending",
+    )
+    checkout_expire_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="How often checkout.expire-holds runs (expired holds, owed automatic refunds); 0: by hand only",
+    )
     oidc_providers: list[OidcProviderConfig] = Field(
         default_factory=list,
         description="Trusted external OpenID Connect providers, a JSON list of objects: name, issuer, client_id, "

@@ -107,6 +107,8 @@ GROUPS: dict[str, _Entry] = {
     "billing": _Entry(
         "elearning_cli.billing", "billing_app", "The ledger's figures: revenue per course and month, balances."
     ),
+    "coupons": _Entry("elearning_cli.checkout", "coupons_app", "Create and list checkout coupons."),
+    "orders": _Entry("elearning_cli.checkout", "orders_app", "List and show checkout orders."),
 }
 """Every top-level command, in the order ``elearning --help`` lists them, with the help line it shows there.
 

@@ -42,6 +42,7 @@ from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.billing import BILLING_HANDLERS
 from elearning_http.routes.certificates import CERTIFICATE_HANDLERS
+from elearning_http.routes.checkout import CHECKOUT_HANDLERS
 from elearning_http.routes.courses import CourseController, my_teaching
 from elearning_http.routes.discussion import DISCUSSION_HANDLERS
 from elearning_http.routes.enrollments import EnrollmentController, my_enrollments
@@ -94,6 +95,7 @@ def create_app(
     webhook_endpoints = container.payment.webhook_endpoints()
     billing_service = container.services.billing()
     entitlement_service = container.services.entitlement()
+    checkout_service = container.services.checkout()
     plan_service = container.services.plans()
     discussion_service = container.services.discussion()
     subscription_service = container.services.subscriptions()
@@ -179,6 +181,7 @@ def create_app(
             *SUBSCRIPTION_HANDLERS,
             *PAYMENT_HANDLERS,
             *BILLING_HANDLERS,
+            *CHECKOUT_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -204,6 +207,7 @@ def create_app(
             "webhook_endpoints": Provide(lambda: webhook_endpoints, sync_to_thread=False),
             "billing_service": Provide(lambda: billing_service, sync_to_thread=False),
             "entitlement_service": Provide(lambda: entitlement_service, sync_to_thread=False),
+            "checkout_service": Provide(lambda: checkout_service, sync_to_thread=False),
             "plan_service": Provide(lambda: plan_service, sync_to_thread=False),
             "discussion_service": Provide(lambda: discussion_service, sync_to_thread=False),
             "subscription_service": Provide(lambda: subscription_service, sync_to_thread=False),

@@ -20,6 +20,7 @@ Requests without the header, anonymous ones and ones whose credentials fail pass
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,8 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Empty, Receive, Scope, Send
+from litestar.utils.scope.state import CONNECTION_STATE_KEY
 
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.ports import ClaimOutcome, IdempotencyScope, IdempotencyStore, Principal, StoredResponse
@@ -187,8 +189,16 @@ class IdempotencyMiddleware:
         receive: Receive,
         send: Send,
     ) -> None:
-        # The stored body must be what any client can read: the route answers uncompressed.
+        # The stored body must be what any client can read: the route answers uncompressed. Litestar caches
+        # the parsed headers in the connection's state (the compression middleware reads that cache), so the
+        # inner scope gets a state whose cache is emptied too, or a large answer would be stored gzipped.
         inner: Any = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"accept-encoding"]}
+        state = dict(scope.get("state", {}))
+        if (cached := state.get(CONNECTION_STATE_KEY)) is not None:
+            cached = copy.copy(cached)
+            cached.headers = Empty
+            state[CONNECTION_STATE_KEY] = cached
+        inner["state"] = state
         delivered = False
 
         async def replay_body() -> Any:

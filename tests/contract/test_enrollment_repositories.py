@@ -289,3 +289,30 @@ async def test_a_learners_enrollments_come_newest_first_with_the_course_and_page
         after = (page[-1].enrollment.enrolled_at, page[-1].enrollment.id)
     assert [v.enrollment.id for v in pages] == [v.enrollment.id for v in everything]
     assert await backend.queries.enrollments_of(uuid.uuid4(), None, 10) == []
+
+
+# -- seats held by checkouts ------------------------------------------------------------------------
+
+
+async def test_seat_holds_count_until_they_expire_or_are_released(backend: Backend) -> None:
+    course, other = uuid.uuid4(), uuid.uuid4()
+    async with backend.uow() as uow:
+        await uow.seat_holds.add(course, "order-1", uuid.uuid4(), T1)
+        await uow.seat_holds.add(course, "order-2", uuid.uuid4(), T1 + timedelta(minutes=5))
+        await uow.seat_holds.add(other, "order-3", uuid.uuid4(), T1)
+        await uow.seat_holds.add(course, "order-1", uuid.uuid4(), T1 + timedelta(hours=1))  # the first hold stays
+        await uow.commit()
+    async with backend.uow() as uow:
+        assert await uow.seat_holds.count_live(course, T0) == 2
+        assert await uow.seat_holds.count_live(course, T0, other_than="order-1") == 1
+        assert await uow.seat_holds.count_live(course, T1) == 1  # order-1 expired at T1
+        assert await uow.seat_holds.release("order-2")
+        assert not await uow.seat_holds.release("order-9")
+        # Not committed: rolled back on leaving.
+    async with backend.uow() as uow:
+        assert await uow.seat_holds.count_live(course, T0) == 2
+        assert await uow.seat_holds.release("order-2")
+        await uow.commit()
+    async with backend.uow() as uow:
+        assert await uow.seat_holds.count_live(course, T0) == 1
+        assert await uow.seat_holds.count_live(other, T0) == 1

@@ -32,6 +32,7 @@ def test_list_names_every_registered_job_with_its_period(cli: None) -> None:
     assert set(jobs) == {
         "assessment.expire-attempts",
         "certificates.issue-due",
+        "checkout.expire-holds",
         "scheduler.prune-runs",
         *NOTIFICATION_JOBS,
         "subscriptions.dunning",
@@ -61,7 +62,7 @@ def test_an_unknown_job_is_one_line_naming_the_known_ones(cli: None) -> None:
     result = invoke("jobs", "run", "nope")
     assert result.exit_code == 1
     assert error_lines(result) == [
-        "error: unknown job 'nope'; known: assessment.expire-attempts, certificates.issue-due, "
+        "error: unknown job 'nope'; known: assessment.expire-attempts, certificates.issue-due, checkout.expire-holds, "
         "notifications.due-reminders, notifications.fan-out, notifications.send, notifications.send-digests, "
         "scheduler.prune-runs, subscriptions.dunning, subscriptions.renew"
     ]

@@ -672,6 +672,8 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         ["progress", progress_topics],
         ["certificates", "elearning.identity,elearning.learning_path,elearning.progress"],
         ["billing-documents", "elearning.billing"],
+        ["checkout-payments", "elearning.payment"],
+        ["checkout-invoicing", "elearning.checkout"],
         ["entitlement-cache", "elearning.entitlement"],
         ["subscription-payments", "elearning.payment"],
         ["subscription-billing", "elearning.subscription"],
@@ -682,8 +684,9 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
         "error: unknown consumer group no-such-group; known: billing-documents, catalog-cache, certificates, "
-        "enrollment-completion, entitlement-cache, learning-path-enroller, learning-path-progress, notifications, "
-        "progress, subscription-billing, subscription-payments, video-processing"
+        "checkout-invoicing, checkout-payments, enrollment-completion, entitlement-cache, learning-path-enroller, "
+        "learning-path-progress, notifications, progress, subscription-billing, subscription-payments, "
+        "video-processing"
     )
 
     # Kafka but no Redis: no cache to invalidate, so no catalog-cache group; the video pipeline remains.
@@ -697,6 +700,8 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "progress",
         "certificates",
         "billing-documents",
+        "checkout-payments",
+        "checkout-invoicing",
         "subscription-payments",
         "subscription-billing",
         "notifications",

@@ -323,6 +323,8 @@ def test_every_list_and_status_command_takes_the_output_option() -> None:
         "events dlq list",
         "plans list",
         "subscriptions list",
+        "coupons list",
+        "orders list",
     }
     statuses = [(path, command) for path, command in _commands() if path in ("outbox status", "db current")]
     for path, command in [*lists, *statuses]:

@@ -9,6 +9,7 @@ from dependency_injector import providers
 from elearning_adapters.container import ModuleWiring, Platform, bootstrap, build_container, close_adapters
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
+from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.container._notification import NOTIFICATIONS
 from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
@@ -76,6 +77,8 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
         PROGRESS,
         CERTIFICATES,
         BILLING_DOCUMENTS,
+        CHECKOUT_PAYMENTS,
+        CHECKOUT_INVOICING,
         ENTITLEMENT_CACHE,
         SUBSCRIPTION_PAYMENTS,
         SUBSCRIPTION_BILLING,
@@ -110,6 +113,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.entitlement.subscriptions()] == [ENTITLEMENT_CACHE]
         assert [s.name for s in container.notification.subscriptions()] == [NOTIFICATIONS]
         assert [s.name for s in container.subscription.subscriptions()] == [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING]
+        assert [s.name for s in container.checkout.subscriptions()] == [CHECKOUT_PAYMENTS, CHECKOUT_INVOICING]
         assert container.adapters.subscriptions() == [
             *container.course.subscriptions(),
             *container.enrollment.subscriptions(),
@@ -118,6 +122,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
             *container.progress.subscriptions(),
             *container.certificate.subscriptions(),
             *container.billing.subscriptions(),
+            *container.checkout.subscriptions(),
             *container.entitlement.subscriptions(),
             *container.subscription.subscriptions(),
             *container.notification.subscriptions(),
@@ -141,6 +146,8 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
             PROGRESS,
             CERTIFICATES,
             BILLING_DOCUMENTS,
+            CHECKOUT_PAYMENTS,
+            CHECKOUT_INVOICING,
             SUBSCRIPTION_PAYMENTS,
             SUBSCRIPTION_BILLING,
             NOTIFICATIONS,

@@ -11,6 +11,7 @@ from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.container import build_container, close_adapters
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
+from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.container._notification import NOTIFICATIONS
 from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
@@ -31,6 +32,8 @@ EVERY_MODULE_CONSUMER = [
     PROGRESS,
     CERTIFICATES,
     BILLING_DOCUMENTS,
+    CHECKOUT_PAYMENTS,
+    CHECKOUT_INVOICING,
 ]
 """The consumers that need no cache, in the order the modules' wirings declare them (up to the entitlement's)."""
 AFTER_ENTITLEMENT = [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING, NOTIFICATIONS]

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from elearning_adapters import Platform, Settings, bootstrap
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
+from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport, Subscription
@@ -379,6 +380,8 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
             PROGRESS,
             CERTIFICATES,
             BILLING_DOCUMENTS,
+            CHECKOUT_PAYMENTS,
+            CHECKOUT_INVOICING,
             ENTITLEMENT_CACHE,
         ]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")

@@ -9,6 +9,7 @@ from dependency_injector import containers, providers
 from elearning_adapters.container._assessment import AssessmentWiring
 from elearning_adapters.container._billing import BillingWiring
 from elearning_adapters.container._certificate import CertificateWiring
+from elearning_adapters.container._checkout import CheckoutWiring
 from elearning_adapters.container._course import CourseWiring
 from elearning_adapters.container._discussion import DiscussionWiring
 from elearning_adapters.container._enrollment import EnrollmentWiring
@@ -29,6 +30,7 @@ from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
+from elearning_core.checkout.service import CheckoutService
 from elearning_core.course.service import CourseService
 from elearning_core.discussion.service import DiscussionService
 from elearning_core.enrollment.service import EnrollmentService
@@ -62,6 +64,7 @@ class Services(containers.DeclarativeContainer):
     discussion = providers.Dependency(instance_of=DiscussionService)
     notification = providers.Dependency(instance_of=NotificationService)
     subscriptions = providers.Dependency(instance_of=SubscriptionService)
+    checkout = providers.Dependency(instance_of=CheckoutService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -129,6 +132,16 @@ class Container(containers.DeclarativeContainer):
     # The one scheduler, over the jobs every module's wiring declares.
     scheduling = providers.Container(SchedulingWiring, shared=adapters, settings=settings, jobs=jobs)
     billing = providers.Container(BillingWiring, shared=adapters, settings=settings, gateway=payment.gateway)
+    # Checkout runs the enrollment and billing use cases joined to its transactions, and charges the gateway.
+    checkout = providers.Container(
+        CheckoutWiring,
+        shared=adapters,
+        settings=settings,
+        enrollment=enrollment.service,
+        billing=billing.service,
+        gateway=payment.gateway,
+        tax=billing.tax,
+    )
     entitlement = providers.Container(EntitlementWiring, shared=adapters, settings=settings)
     subscription = providers.Container(
         SubscriptionWiring, shared=adapters, settings=settings, gateway=payment.gateway, billing=billing.service
@@ -167,6 +180,7 @@ class Container(containers.DeclarativeContainer):
         subscriptions=subscription.service,
         discussion=discussion.service,
         notification=notification.service,
+        checkout=checkout.service,
     )
 
 

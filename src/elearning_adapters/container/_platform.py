@@ -18,6 +18,7 @@ from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
+from elearning_core.checkout.service import CheckoutService
 from elearning_core.course.service import CourseService
 from elearning_core.discussion.service import DiscussionService
 from elearning_core.enrollment.service import EnrollmentService
@@ -107,6 +108,12 @@ class Platform:
     @property
     def billing(self) -> BillingService:
         service: BillingService = self.container.services.billing()
+        return service
+
+    @property
+    def checkout(self) -> CheckoutService:
+        """Prices, coupons, checkout and orders, refunds."""
+        service: CheckoutService = self.container.services.checkout()
         return service
 
     @property

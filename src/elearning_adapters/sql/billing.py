@@ -179,7 +179,7 @@ BILLING_TABLES = (
 # -- mapping ---------------------------------------------------------------------------------------
 
 
-def _profile_json(profile: BillingProfile) -> dict[str, Any]:
+def profile_document(profile: BillingProfile) -> dict[str, Any]:
     return {
         "name": profile.name,
         "address": profile.address,
@@ -189,7 +189,7 @@ def _profile_json(profile: BillingProfile) -> dict[str, Any]:
     }
 
 
-def _profile(data: dict[str, Any]) -> BillingProfile:
+def profile_of(data: dict[str, Any]) -> BillingProfile:
     evidence = tuple(CountryEvidence(EvidenceKind(e["kind"]), e["country"]) for e in data["evidence"])
     return BillingProfile(data["name"], data["address"], data["country"], evidence, data["tax_id"])
 
@@ -204,7 +204,7 @@ def _invoice(row: Any, lines: list[Any]) -> Invoice:
         customer_id=row.customer_id,
         order_ref=row.order_ref,
         currency=currency,
-        profile=_profile(row.profile),
+        profile=profile_of(row.profile),
         tax=TaxDecision(row.tax_rate_bp, TaxTreatment(row.tax_treatment), row.tax_note),
         tax_inclusive=row.tax_inclusive,
         lines=tuple(
@@ -268,7 +268,7 @@ class SqlInvoiceRepository(InvoiceRepository):
             "customer_id": invoice.customer_id,
             "order_ref": invoice.order_ref,
             "currency": invoice.currency,
-            "profile": _profile_json(invoice.profile),
+            "profile": profile_document(invoice.profile),
             "tax_rate_bp": invoice.tax.rate_bp,
             "tax_treatment": invoice.tax.treatment.value,
             "tax_note": invoice.tax.note,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -66,6 +67,7 @@ from elearning_core.enrollment.ports import (
     EnrollmentRepository,
     EnrollmentSettingsRepository,
     LearnerLookup,
+    SeatHoldRepository,
 )
 from elearning_core.enrollment.queries import (
     EnrollmentFilter,
@@ -193,6 +195,20 @@ def _enrollment_from(row: Any) -> Enrollment:
 
 def _view_from(row: Any) -> EnrollmentView:
     return EnrollmentView.of(_enrollment_from(row))
+
+
+# Seats held by checkouts waiting for their payment (one per order): counted with the active enrollments
+# under the course's settings lock; a hold past ``expires_at`` no longer counts, even before the
+# ``checkout.expire-holds`` job deletes it.
+seat_holds = Table(
+    "seat_holds",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("course_id", Uuid, nullable=False),
+    Column("user_id", Uuid, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+Index("ix_seat_holds_course_id_expires_at", seat_holds.c.course_id, seat_holds.c.expires_at)
 
 
 def _upsert(conn: AsyncConnection, target: Table) -> Any:
@@ -338,6 +354,25 @@ class SqlEnrollmentRepository(EnrollmentRepository):
 
 
 # -- reads (outside any unit of work) --------------------------------------------------------
+
+
+class SqlSeatHoldRepository(SeatHoldRepository):
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, course_id: uuid.UUID, reference: str, user_id: uuid.UUID, until: datetime) -> None:
+        values = {"reference": reference, "course_id": course_id, "user_id": user_id, "expires_at": until}
+        await self._conn.execute(_upsert(self._conn, seat_holds).values(**values).on_conflict_do_nothing())
+
+    async def release(self, reference: str) -> bool:
+        result = await self._conn.execute(delete(seat_holds).where(seat_holds.c.reference == reference))
+        return bool(result.rowcount)
+
+    async def count_live(self, course_id: uuid.UUID, at: datetime, *, other_than: str | None = None) -> int:
+        where = and_(seat_holds.c.course_id == course_id, seat_holds.c.expires_at > at)
+        if other_than is not None:
+            where = and_(where, seat_holds.c.reference != other_than)
+        return int((await self._conn.execute(select(func.count()).where(where))).scalar_one())
 
 
 class SqlEnrollmentQueries(EnrollmentQueries):

@@ -34,6 +34,7 @@ from elearning_adapters.sql.certificate import (
     SqlCredentialSigner,
     SqlPendingCompletions,
 )
+from elearning_adapters.sql.checkout import SqlBillingProfiles, SqlCouponStore, SqlOrderStore, SqlPriceStore
 from elearning_adapters.sql.course import SqlCourseRepository
 from elearning_adapters.sql.deadlines import deadline_error
 from elearning_adapters.sql.discussion import SqlDiscussionStore
@@ -44,6 +45,7 @@ from elearning_adapters.sql.enrollment import (
     SqlCohortRepository,
     SqlEnrollmentRepository,
     SqlEnrollmentSettingsRepository,
+    SqlSeatHoldRepository,
 )
 from elearning_adapters.sql.entitlement import SqlEntitlementStore
 from elearning_adapters.sql.identity import (
@@ -74,6 +76,7 @@ from elearning_core.assessment.ports import AssessmentUnitOfWork, AttemptExists
 from elearning_core.auth.ports import AuthUnitOfWork
 from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.certificate.ports import CertificateUnitOfWork
+from elearning_core.checkout.ports import CheckoutUnitOfWork
 from elearning_core.course.ports import CourseUnitOfWork
 from elearning_core.discussion.ports import DiscussionUnitOfWork
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
@@ -100,6 +103,7 @@ class _Aggregate(Protocol):
 
 
 class SqlUnitOfWork(
+    CheckoutUnitOfWork,
     CourseUnitOfWork,
     AuthUnitOfWork,
     EnrollmentUnitOfWork,
@@ -150,6 +154,7 @@ class SqlUnitOfWork(
     enrollment_settings: SqlEnrollmentSettingsRepository
     cohorts: SqlCohortRepository
     enrollments: SqlEnrollmentRepository
+    seat_holds: SqlSeatHoldRepository
     questions: SqlQuestionRepository
     quizzes: SqlQuizRepository
     attempts: SqlAttemptRepository
@@ -172,6 +177,10 @@ class SqlUnitOfWork(
     plans: SqlPlanStore
     discussion: SqlDiscussionStore
     subscriptions: SqlSubscriptionStore
+    prices: SqlPriceStore
+    billing_profiles: SqlBillingProfiles
+    coupons: SqlCouponStore
+    orders: SqlOrderStore
 
     def __init__(
         self,
@@ -253,6 +262,7 @@ class SqlUnitOfWork(
         self.enrollment_settings = SqlEnrollmentSettingsRepository(conn)
         self.cohorts = SqlCohortRepository(conn)
         self.enrollments = SqlEnrollmentRepository(conn)
+        self.seat_holds = SqlSeatHoldRepository(conn)
         self.questions = SqlQuestionRepository(conn)
         self.quizzes = SqlQuizRepository(conn)
         self.attempts = SqlAttemptRepository(conn)
@@ -275,6 +285,10 @@ class SqlUnitOfWork(
         self.plans = SqlPlanStore(conn)
         self.discussion = SqlDiscussionStore(conn)
         self.subscriptions = SqlSubscriptionStore(conn)
+        self.prices = SqlPriceStore(conn)
+        self.billing_profiles = SqlBillingProfiles(conn)
+        self.coupons = SqlCouponStore(conn)
+        self.orders = SqlOrderStore(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -312,6 +326,7 @@ class SqlUnitOfWork(
         aggregates.extend(self.plans.seen())  # written when saved
         aggregates.extend(self.discussion.seen())  # written when changed
         aggregates.extend(self.subscriptions.seen())  # new ones written at commit, changes when saved
+        aggregates.extend(self.orders.seen())  # written when saved
         try:
             await self.courses.flush()
             await self.users.flush()

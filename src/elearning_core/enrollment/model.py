@@ -43,6 +43,8 @@ class EnrollmentStatus(enum.StrEnum):
 class EnrollmentSource(enum.StrEnum):
     SELF = "self"
     STAFF = "staff"
+    PURCHASED = "purchased"
+    """A paid checkout: the seat held for the order becomes the enrollment."""
 
 
 class RefusalReason(enum.StrEnum):

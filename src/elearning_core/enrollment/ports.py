@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Collection
+from datetime import datetime
 from typing import Protocol
 
 from elearning_core.enrollment.model import Cohort, Enrollment, EnrollmentPolicy
@@ -68,10 +69,28 @@ class EnrollmentRepository(Protocol):
         ...
 
 
+class SeatHoldRepository(Protocol):
+    """Seats held for a while (a checkout waiting for its payment): they count against the course's capacity
+    until they expire or are released, under the same course lock as enrollments."""
+
+    async def add(self, course_id: uuid.UUID, reference: str, user_id: uuid.UUID, until: datetime) -> None:
+        """Hold a seat for ``reference`` (an order) until ``until``; holding again keeps the first hold."""
+        ...
+
+    async def release(self, reference: str) -> bool:
+        """Give the seat back; False when there was no hold (released or expired before)."""
+        ...
+
+    async def count_live(self, course_id: uuid.UUID, at: datetime, *, other_than: str | None = None) -> int:
+        """Holds of the course not expired at ``at`` (but the hold ``other_than``, which is becoming an enrollment)."""
+        ...
+
+
 class EnrollmentUnitOfWork(UnitOfWork, Protocol):
     enrollment_settings: EnrollmentSettingsRepository
     cohorts: CohortRepository
     enrollments: EnrollmentRepository
+    seat_holds: SeatHoldRepository
 
 
 class CourseLookup(Protocol):

@@ -129,6 +129,51 @@ class EnrollmentService:
             self._access,
         )
 
+    # -- seats held by a checkout --------------------------------------------------------
+
+    async def hold_seat(self, course_id: uuid.UUID, reference: str, user_id: uuid.UUID, until: datetime) -> bool:
+        """Hold a seat of a course with a capacity for ``reference`` (an order) until ``until``, if one is left
+        (``EnrollmentRefused`` course_full otherwise); False when the course has no capacity (no hold needed)."""
+        async with self._uow() as uow:
+            locked = await uow.enrollment_settings.lock(course_id)
+            if locked.capacity is None:
+                return False
+            existing = await uow.enrollments.find(course_id, user_id)
+            if existing is not None and existing.is_active:
+                return False  # already has a seat: paying adds the entitlement only
+            taken = await uow.enrollments.count_active(course_id)
+            locked.check_seat(
+                taken + await uow.seat_holds.count_live(course_id, self._clock.now(), other_than=reference)
+            )
+            await uow.seat_holds.add(course_id, reference, user_id, until)
+            await uow.commit()
+        return True
+
+    async def release_seat(self, reference: str) -> bool:
+        """Give a held seat back (a failed, expired or refunded order); False when nothing was held."""
+        async with self._uow() as uow:
+            released = await uow.seat_holds.release(reference)
+            await uow.commit()
+        return released
+
+    async def enroll_purchased(self, user_id: uuid.UUID, course_id: uuid.UUID, reference: str) -> Enrollment:
+        """A paid order's enrollment: the seat held for ``reference`` becomes the enrollment (without a live
+        hold, a seat must still be free: ``EnrollmentRefused`` course_full otherwise). The window, openness
+        and prerequisites were the buyer's to read before paying; the capacity holds."""
+        async with self._uow() as uow:
+            locked = await uow.enrollment_settings.lock(course_id)
+            existing = await uow.enrollments.find(course_id, user_id)
+            if existing is not None and existing.grants_access:
+                await uow.seat_holds.release(reference)
+                await uow.commit()
+                return existing
+            enrollment = await self._take_seat(
+                uow, locked, user_id, None, EnrollmentSource.PURCHASED, existing, hold=reference
+            )
+            await uow.seat_holds.release(reference)
+            await uow.commit()
+        return enrollment
+
     async def _enroll_by_rules(
         self, user_id: uuid.UUID, course_id: uuid.UUID, cohort_id: uuid.UUID | None, *, staff: bool = False
     ) -> tuple[Enrollment, bool]:
@@ -356,10 +401,16 @@ class EnrollmentService:
         cohort_id: uuid.UUID | None,
         source: EnrollmentSource,
         existing: Enrollment | None,
+        *,
+        hold: str | None = None,
     ) -> Enrollment:
-        """Enroll (or re-enroll) under the course's lock, if a seat is left in the course and the cohort."""
+        """Enroll (or re-enroll) under the course's lock, if a seat is left in the course and the cohort.
+        Seats held by checkouts count as taken (but ``hold``, the one this enrollment turns into)."""
         course_id = rules.course_id
-        rules.check_seat(await uow.enrollments.count_active(course_id))
+        taken = await uow.enrollments.count_active(course_id)
+        if rules.capacity is not None:
+            taken += await uow.seat_holds.count_live(course_id, self._clock.now(), other_than=hold)
+        rules.check_seat(taken)
         if cohort_id is not None:
             cohort = await self._cohort(uow, course_id, cohort_id)
             cohort.check_seat(await uow.enrollments.count_active(course_id, cohort_id))

@@ -35,7 +35,8 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("path", "file_path"): "The file in the video's HLS ladder or captions (`hls/master.m3u8`)",
     ("path", "credential_id"): "The certificate's id (its credential's verification URL ends with it)",
     ("path", "invoice_id"): "The invoice's id",
-    ("path", "code"): "The subscription plan's code (`pro-monthly`)",
+    ("path", "code"): "The subscription plan's code (`pro-monthly`), or the coupon's (`SPRING20`)",
+    ("path", "order_id"): "The order's id",
     ("path", "thread_id"): "The discussion thread's id (also its opening post's id)",
     ("path", "post_id"): "The discussion post's id (a thread's opening post, a response or a comment)",
     ("path", "subscription_id"): "The subscription's id",
@@ -87,6 +88,32 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "CancelSubscription": {"at_period_end": True},
     "ChangePlan": {"plan_code": "pro-yearly"},
     "AssignSeat": {"user_id": ID},
+    # checkout
+    "SetPrices": {
+        "prices": [{"currency": "EUR", "amount": 4900}, {"currency": "USD", "amount": 5400}],
+        "tax_inclusive": True,
+    },
+    "ProfileInput": {
+        "name": "Ada Lovelace",
+        "address": "12 St James's Square, London",
+        "country": "DE",
+        "evidence": [{"kind": "billing_address", "country": "DE"}],
+        "tax_id": None,
+    },
+    "CreateCoupon": {
+        "code": "SPRING20",
+        "percent_off": 20,
+        "expires_at": "2026-06-01T00:00:00Z",
+        "max_redemptions": 100,
+    },
+    "Checkout": {
+        "item_kind": "course",
+        "item_id": "0190f5a2-7c1e-7d2a-9b3c-4d5e6f708192",
+        "currency": "EUR",
+        "coupon": "SPRING20",
+        "payment_method": "fake_card_4242424242424242",
+    },
+    "RefundOrder": {"order_id": "0190f5a2-7c1e-7d2a-9b3c-4d5e6f708193", "amount": 900, "reason": "goodwill"},
     # auth
     "RegisterUser": {"email": "ada@example.org", "password": "correct horse battery", "display_name": "Ada"},
     "Login": {"email": "ada@example.org", "password": "correct horse battery"},
