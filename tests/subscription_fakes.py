@@ -170,8 +170,11 @@ class InMemorySubscriptionStore(SubscriptionStore):
         )
         return [_copy(s) for s in found[:limit]]
 
-    async def seats(self, subscription_id: uuid.UUID) -> list[uuid.UUID]:
-        return list(self._data.seats.get(subscription_id, []))
+    async def seats(
+        self, subscription_id: uuid.UUID, *, after: uuid.UUID | None = None, limit: int | None = None
+    ) -> list[uuid.UUID]:
+        holders = sorted(u for u in self._data.seats.get(subscription_id, []) if after is None or u > after)
+        return holders if limit is None else holders[:limit]
 
     async def add_seat(self, subscription_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> bool:
         holders = self._data.seats.setdefault(subscription_id, [])

@@ -224,7 +224,7 @@ async def test_concurrent_seat_assignments_never_exceed_the_seat_count(backend: 
     refused = [r for r in results if isinstance(r, Exception)]
     assert len(refused) == 1
     assert getattr(refused[0], "rule", None) == "no-seat-left"
-    assert len(await service.seats(admin, sub.id)) == seats
+    assert len((await service.seats(admin, sub.id)).items) == seats
     granted = 0
     for u in users:
         async with backend.uow() as uow:

@@ -100,14 +100,14 @@ async def test_preferences_show_defaults_and_keep_choices(api: Api) -> None:
     who = await person(api)
     listed = await api.client.get("/api/v1/me/notification-preferences", headers=who.headers)
     assert listed.status_code == 200
-    assert {"type": "course_updated", "channel": "email", "cadence": "weekly"} in listed.json()["items"]
+    assert {"type": "course_updated", "channel": "email", "cadence": "weekly"} in listed.json()["preferences"]
     chosen = await api.client.put(
         "/api/v1/me/notification-preferences",
         headers=who.headers,
         json={"preferences": [{"type": "course_updated", "channel": "email", "cadence": "daily"}]},
     )
     assert chosen.status_code == 200, chosen.text
-    assert {"type": "course_updated", "channel": "email", "cadence": "daily"} in chosen.json()["items"]
+    assert {"type": "course_updated", "channel": "email", "cadence": "daily"} in chosen.json()["preferences"]
     refused = await api.client.put(
         "/api/v1/me/notification-preferences",
         headers=who.headers,
@@ -131,7 +131,7 @@ async def test_the_mailed_unsubscribe_link_turns_the_type_off_without_a_sign_in(
         path, content="List-Unsubscribe=One-Click", headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert response.status_code == 204, response.text
-    prefs = (await api.client.get("/api/v1/me/notification-preferences", headers=who.headers)).json()["items"]
+    prefs = (await api.client.get("/api/v1/me/notification-preferences", headers=who.headers)).json()["preferences"]
     assert {"type": "announcement", "channel": "email", "cadence": "off"} in prefs
     tampered = await api.client.post(path.replace("announcement", "grade_released"))
     assert_problem(tampered, 422, field="token")

@@ -79,7 +79,7 @@ async def test_payment_methods_are_saved_listed_and_a_declined_card_is_named(api
     assert "card_declined" in problem["detail"]
     first = (await api.client.post(METHODS, json={"token": card_token(SUCCEEDS)}, headers=who.headers)).json()
     listed = await api.client.get(METHODS, headers=who.headers)
-    assert listed.json() == {"items": [first], "next_cursor": None}
+    assert listed.json() == {"methods": [first]}
     assert first["last4"] == "4242"
     assert first["is_default"] is True
     assert_problem(await api.client.post(METHODS, json={"token": ""}, headers=who.headers), 422, field="token")
@@ -172,7 +172,11 @@ async def test_an_organization_admin_assigns_and_revokes_seats(api: Api) -> None
     assert not_member["type"].endswith(":not-a-member")
     assigned = await api.client.post(seats, json={"user_id": member.id}, headers=admin.headers)
     assert assigned.status_code == 201
-    assert assigned.json()["items"] == [member.id]
+    assert assigned.json() == {"subscription_id": sub["id"], "user_id": member.id, "seats_taken": 1}
+    assert (await api.client.get(seats, headers=admin.headers)).json() == {
+        "items": [{"user_id": member.id}],
+        "next_cursor": None,
+    }
     await api.platform.identity.add_member(SYSTEM, org.id, uuid.UUID(outsider.id))
     full = assert_problem(await api.client.post(seats, json={"user_id": outsider.id}, headers=admin.headers), 409)
     assert full["type"].endswith(":no-seat-left")

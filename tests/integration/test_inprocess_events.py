@@ -25,6 +25,8 @@ from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
+from elearning_adapters.container._notification import NOTIFICATIONS
+from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport, Subscription
 from elearning_adapters.events.subscriptions import CATALOG_CACHE
@@ -383,6 +385,9 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
             CHECKOUT_PAYMENTS,
             CHECKOUT_INVOICING,
             ENTITLEMENT_CACHE,
+            SUBSCRIPTION_PAYMENTS,
+            SUBSCRIPTION_BILLING,
+            NOTIFICATIONS,
         ]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")
         await reader.events.drain()

@@ -333,12 +333,15 @@ class SqlSubscriptionStore(SubscriptionStore):
         query = query.order_by(subscriptions.c.created_at.desc(), subscriptions.c.id.desc()).limit(limit)
         return [_sub(r._mapping) for r in (await self._conn.execute(query)).all()]
 
-    async def seats(self, subscription_id: uuid.UUID) -> list[uuid.UUID]:
-        query = (
-            select(subscription_seats.c.user_id)
-            .where(subscription_seats.c.subscription_id == subscription_id)
-            .order_by(subscription_seats.c.assigned_at, subscription_seats.c.user_id)
-        )
+    async def seats(
+        self, subscription_id: uuid.UUID, *, after: uuid.UUID | None = None, limit: int | None = None
+    ) -> list[uuid.UUID]:
+        seats = subscription_seats
+        query = select(seats.c.user_id).where(seats.c.subscription_id == subscription_id).order_by(seats.c.user_id)
+        if after is not None:
+            query = query.where(seats.c.user_id > after)
+        if limit is not None:
+            query = query.limit(limit)
         return list((await self._conn.execute(query)).scalars())
 
     async def add_seat(self, subscription_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> bool:

@@ -91,8 +91,10 @@ class SubscriptionStore(Protocol):
         """Newest first; ``user_id``/``organization_id`` None means any."""
         ...
 
-    async def seats(self, subscription_id: uuid.UUID) -> list[uuid.UUID]:
-        """The users holding a seat, in assignment order."""
+    async def seats(
+        self, subscription_id: uuid.UUID, *, after: uuid.UUID | None = None, limit: int | None = None
+    ) -> list[uuid.UUID]:
+        """The users holding a seat, in user id order: after ``after``, at most ``limit`` (None: all)."""
         ...
 
     async def add_seat(self, subscription_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> bool:

@@ -84,7 +84,9 @@ class PreferenceOut:
 
 @dataclass(frozen=True, slots=True)
 class PreferencesOut:
-    items: list[PreferenceOut]
+    """A settings document (every type x channel: bounded), shaped like the PUT body."""
+
+    preferences: list[PreferenceOut]
 
 
 def _out(n: Notification) -> NotificationOut:

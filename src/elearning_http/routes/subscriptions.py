@@ -55,6 +55,13 @@ class PaymentMethodOut:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentMethodsOut:
+    """A customer's wallet: at most 10 saved methods (a bounded document, not a paged list)."""
+
+    methods: list[PaymentMethodOut]
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriptionOut:
     id: str
     user_id: str
@@ -99,10 +106,16 @@ class PlanChangeOut:
 
 
 @dataclass(frozen=True, slots=True)
-class SeatsOut:
-    items: list[str]
-    """The seat holders' user ids, in assignment order (at most the seat count: one page)."""
-    next_cursor: str | None = None
+class SeatOut:
+    subscription_id: str
+    user_id: str
+    seats_taken: int
+    """How many of the subscription's seats are assigned now, this one included."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeatHolderOut:
+    user_id: str
 
 
 def subscription_out(sub: Subscription) -> SubscriptionOut:
@@ -153,11 +166,11 @@ async def save_payment_method(
     "/api/v1/me/payment-methods",
     tags=TAGS,
     summary="My saved payment methods",
-    description="Oldest first; at most 10, so one page (`next_cursor` is always null).",
+    description="Oldest first; a customer keeps at most 10.",
     responses=ERRORS,
 )
-async def list_payment_methods(subscription_service: Service, principal: Caller) -> Paged[PaymentMethodOut]:
-    return Paged([method_out(m) for m in await subscription_service.payment_methods(principal)], None)
+async def list_payment_methods(subscription_service: Service, principal: Caller) -> PaymentMethodsOut:
+    return PaymentMethodsOut([method_out(m) for m in await subscription_service.payment_methods(principal)])
 
 
 @delete(
@@ -311,10 +324,20 @@ async def confirm_payment(
     "/api/v1/subscriptions/{subscription_id:uuid}/seats",
     tags=TAGS,
     summary="An organization subscription's seat holders",
+    description="In user id order, paged (docs/pagination.md). The organization's admins; 404 for others.",
     responses=ERRORS,
+    response_headers=LINK,
 )
-async def list_seats(subscription_service: Service, principal: Caller, subscription_id: SubscriptionId) -> SeatsOut:
-    return SeatsOut([str(u) for u in await subscription_service.seats(principal, subscription_id)])
+async def list_seats(
+    request: Req,
+    subscription_service: Service,
+    principal: Caller,
+    subscription_id: SubscriptionId,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+) -> Response[Paged[SeatHolderOut]]:
+    page = await subscription_service.seats(principal, subscription_id, cursor=cursor, limit=limit)
+    return paged(request, page, lambda user_id: SeatHolderOut(str(user_id)))
 
 
 @post(
@@ -335,9 +358,10 @@ async def assign_seat(
     subscription_id: SubscriptionId,
     data: JSONBody[AssignSeat],
     idempotency_key: IdempotencyKey = None,
-) -> SeatsOut:
+) -> SeatOut:
     del idempotency_key  # handled by IdempotencyMiddleware; declared for validation and the schema
-    return SeatsOut([str(u) for u in await subscription_service.assign_seat(principal, subscription_id, data)])
+    holders = await subscription_service.assign_seat(principal, subscription_id, data)
+    return SeatOut(str(subscription_id), str(data.user_id), len(holders))
 
 
 @delete(

@@ -32,7 +32,15 @@ from elearning_core.payment.ports import GatewayRefused, GatewayUnavailable, Pay
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import DeadlineExceeded, NotFound, Unauthenticated
 from elearning_core.shared.ids import new_uuid
-from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, iso_time, scope_of
+from elearning_core.shared.pagination import (
+    DEFAULT_PAGE_SIZE,
+    CursorCodec,
+    Page,
+    check_page_size,
+    iso_time,
+    scope_of,
+    uuid_key,
+)
 from elearning_core.shared.ports import Policy, Principal
 from elearning_core.subscription.commands import AssignSeat, ChangePlan, SavePaymentMethod, Subscribe
 from elearning_core.subscription.events import (
@@ -327,10 +335,17 @@ class SubscriptionService:
             await _Grants(uow, self._paths, now).revoke(sub, user_id)
             await uow.commit()
 
-    async def seats(self, actor: Principal, subscription_id: uuid.UUID) -> list[uuid.UUID]:
+    async def seats(
+        self, actor: Principal, subscription_id: uuid.UUID, *, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[uuid.UUID]:
+        """The seat holders, in user id order, paged (an organization may hold thousands of seats)."""
+        limit = check_page_size(limit)
+        listing = scope_of("subscription-seats", subscription_id)
+        after = self._cursors.after(listing, cursor, uuid_key)
         async with self._uow() as uow:
             sub = self._seated(actor, await uow.subscriptions.get(subscription_id), subscription_id)
-            return await uow.subscriptions.seats(sub.id)
+            holders = await uow.subscriptions.seats(sub.id, after=after, limit=limit + 1)
+        return self._cursors.page(listing, holders, limit, lambda user_id: [str(user_id)])
 
     # -- the work of time (the jobs) -------------------------------------------------------------
 
