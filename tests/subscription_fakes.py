@@ -13,6 +13,7 @@ from typing import Self
 
 from elearning_adapters.payments.fake import FakePaymentGateway
 from elearning_core.auth.model import RolePolicy
+from elearning_core.billing.model import BillingProfile
 from elearning_core.billing.money import Money
 from elearning_core.entitlement.model import Grant
 from elearning_core.shared.clock import FixedClock
@@ -105,6 +106,7 @@ class SubscriptionData:
     seats: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     methods: dict[uuid.UUID, list[SavedMethod]] = field(default_factory=dict)
     outbox: list[DomainEvent] = field(default_factory=list)
+    profiles: dict[uuid.UUID, BillingProfile] = field(default_factory=dict)
 
     def events(self) -> list[DomainEvent]:
         return [*self.outbox, *self.plans.outbox, *self.entitlements.outbox]
@@ -206,6 +208,17 @@ class InMemorySubscriptionStore(SubscriptionStore):
         return len(kept) != len(mine)
 
 
+class InMemoryBillingProfiles:
+    def __init__(self, profiles: dict[uuid.UUID, BillingProfile]) -> None:
+        self._profiles = profiles
+
+    async def get(self, user_id: uuid.UUID) -> BillingProfile | None:
+        return self._profiles.get(user_id)
+
+    async def save(self, user_id: uuid.UUID, profile: BillingProfile, at: datetime) -> None:
+        self._profiles[user_id] = profile
+
+
 def _copy(sub: Subscription) -> Subscription:
     copied = copy.copy(sub)
     copied._events = []
@@ -230,6 +243,7 @@ class InMemorySubscriptionUnitOfWork:
         self.plans = InMemoryPlanStore(self._work.plans.plans)
         self.entitlements = InMemoryEntitlementStore(self._work.entitlements)
         self.subscriptions = InMemorySubscriptionStore(self._work)
+        self.billing_profiles = InMemoryBillingProfiles(self._data.profiles)
         return self
 
     async def __aexit__(

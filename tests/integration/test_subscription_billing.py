@@ -26,7 +26,9 @@ from elearning_adapters.payments.fake import (
 )
 from elearning_adapters.settings import Settings
 from elearning_core.auth.service import user_principal
+from elearning_core.billing.commands import EvidenceInput, ProfileInput
 from elearning_core.billing.ledger import Account
+from elearning_core.billing.model import EvidenceKind, TaxTreatment
 from elearning_core.entitlement.model import GrantStatus
 from elearning_core.identity.model import User
 from elearning_core.payment.model import GatewayEvent, Money, WebhookKind
@@ -172,3 +174,36 @@ async def test_dunning_through_the_scheduler_retries_on_schedule_then_suspends(
     assert app.events is not None
     await app.events.drain()
     assert await books(app, me) == (1, 0)  # only the first period was paid and invoiced
+
+
+async def test_a_period_is_invoiced_to_the_stored_billing_profile_with_its_reverse_charge(
+    platform: tuple[Platform, FixedClock],
+) -> None:
+    """A business that stored its billing profile (another member state than the seller's Germany, a VAT number) is invoiced to it,
+    not to the name and country declared when subscribing: reverse charge, the tax id on the invoice."""
+    app, _clock = platform
+    events = app.events
+    assert events is not None
+    me = await a_user(app)
+    profile = ProfileInput(
+        name="Lovelace BV",
+        address="Damrak 1, Amsterdam",
+        country="NL",
+        evidence=[EvidenceInput(kind=EvidenceKind.BILLING_ADDRESS, country="NL")],
+        tax_id="NL123456789B01",
+    )
+    await app.checkout.set_profile(me, profile)
+    await app.subscriptions.save_payment_method(me, SavePaymentMethod(token=card_token(SUCCEEDS)))
+    sub = await app.subscriptions.subscribe(
+        me, Subscribe(plan_code="pro", currency="EUR", billing_name="Ada", billing_country="FR")
+    )
+    assert sub.status is Status.ACTIVE
+    await events.drain()
+    (invoice,) = (await app.billing.mine(me, limit=10)).items
+    assert (invoice.profile.name, invoice.profile.country, invoice.profile.tax_id) == (
+        "Lovelace BV",
+        "NL",
+        "NL123456789B01",
+    )
+    assert invoice.tax.treatment is TaxTreatment.REVERSE_CHARGE
+    assert await books(app, me) == (1, 0)

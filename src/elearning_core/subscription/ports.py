@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from elearning_core.checkout.ports import BillingProfiles
 from elearning_core.entitlement.ports import EntitlementUnitOfWork
 from elearning_core.shared.events import DomainEvent, RecordsEvents
 from elearning_core.shared.ports import UnitOfWork
@@ -132,3 +133,5 @@ class SubscriptionUnitOfWork(PlanUnitOfWork, EntitlementUnitOfWork, Protocol):
     """Subscriptions change access: their grants are written in the same transaction."""
 
     subscriptions: SubscriptionStore
+    billing_profiles: BillingProfiles
+    """The customers' stored billing profiles (checkout's): a period's invoice is made out to it."""

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from elearning_core.auth.model import Grant as RoleGrant
 from elearning_core.auth.model import Permission, Role, Scope
 from elearning_core.billing.commands import EvidenceInput, IssueInvoice, LineInput, ProfileInput
-from elearning_core.billing.model import EvidenceKind
+from elearning_core.billing.model import BillingProfile, EvidenceKind
 from elearning_core.entitlement.events import EntitlementChanged, EntitlementGranted
 from elearning_core.entitlement.model import Grant, GrantStatus, Source
 from elearning_core.payment.events import PaymentFailed, PaymentOutcome, PaymentRequiresAction, PaymentSucceeded
@@ -447,6 +447,7 @@ class SubscriptionService:
         async with self._uow() as uow:
             sub = await uow.subscriptions.get(event.aggregate_id)
             plan = await uow.plans.plan(event.plan_code)
+            stored = None if sub is None else await uow.billing_profiles.get(sub.user_id)
         if sub is None:
             return None
         seats = f" x {event.seats} seats" if event.organization_id is not None else ""
@@ -454,11 +455,7 @@ class SubscriptionService:
             customer_id=sub.user_id,
             order_ref=order_ref,
             currency=event.currency,
-            profile=ProfileInput(
-                name=sub.billing_name or str(sub.user_id),
-                country=sub.billing_country,
-                evidence=[EvidenceInput(kind=EvidenceKind.DECLARED, country=sub.billing_country)],
-            ),
+            profile=_profile(sub, stored),
             lines=[
                 LineInput(description=f"Subscription {what}{seats}", unit_price=event.amount, reference=str(sub.id))
             ],
@@ -639,3 +636,21 @@ def _key(key: list[Any]) -> SubscriptionKey:
 
 def _key_of(sub: Subscription) -> list[Any]:
     return [iso_time(sub.created_at), str(sub.id)]
+
+
+def _profile(sub: Subscription, stored: BillingProfile | None) -> ProfileInput:
+    """The customer's stored billing profile (address, evidence, tax id: reverse charge for businesses)
+    as it is when the period is invoiced; without one, the name and country given when subscribing."""
+    if stored is not None:
+        return ProfileInput(
+            name=stored.name,
+            address=stored.address,
+            country=stored.country,
+            evidence=[EvidenceInput(kind=e.kind, country=e.country) for e in stored.evidence],
+            tax_id=stored.tax_id,
+        )
+    return ProfileInput(
+        name=sub.billing_name or str(sub.user_id),
+        country=sub.billing_country,
+        evidence=[EvidenceInput(kind=EvidenceKind.DECLARED, country=sub.billing_country)],
+    )
