@@ -53,6 +53,14 @@ def _rows(document: Document) -> tuple[str, list[tuple[str, str, str, str, str, 
     return title, rows, totals
 
 
+def _latin1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class DocumentRenderer(DocumentPrinter):
     def __init__(self, font_dir: Path = DEJAVU, *, compress: bool = True) -> None:
         """``compress=False`` leaves the page streams readable (tests read the text of a core-font PDF)."""
@@ -93,19 +101,26 @@ class DocumentRenderer(DocumentPrinter):
         pdf.set_title(title)
         pdf.set_creator(document.seller_name)
         pdf.add_page()
+        profile = invoice.profile
+        strings = [title, document.seller_name, document.seller_address, profile.name, profile.address]
+        strings += [profile.tax_id or "", invoice.order_ref, invoice.tax.note, *(c for row in rows for c in row)]
+        strings += [f"{label}{value}" for label, value in totals]
+        strings += [document.credit_note.reason if document.credit_note is not None else ""]
+        # DejaVu only when a text needs more than Latin-1: embedding it parses and subsets the font file, most
+        # of a PDF's cost (about 25 ms against 3), spent on every invoice a checkout issues.
+        unicode = self._fonts is not None and not all(_latin1(value) for value in strings)
         family = "Helvetica"
-        if self._fonts is not None:
+        if unicode and self._fonts is not None:
             family = "DejaVu"
             pdf.add_font(family, "", str(self._fonts[0]))
             pdf.add_font(family, "B", str(self._fonts[1]))
 
         def text(value: str) -> str:
-            return value if self._fonts is not None else value.encode("latin-1", "replace").decode("latin-1")
+            return value if unicode else value.encode("latin-1", "replace").decode("latin-1")
 
         pdf.set_font(family, "B", 16)
         pdf.cell(0, 10, text(title), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(family, size=10)
-        profile = invoice.profile
         issued = (document.credit_note or invoice).issued_at.date().isoformat()
         for line in (
             document.seller_name,

@@ -7,7 +7,9 @@ import re
 import uuid
 from pathlib import Path
 
-from elearning_adapters.billing.documents import DocumentRenderer
+import pytest
+
+from elearning_adapters.billing.documents import DEJAVU, DocumentRenderer
 from elearning_adapters.billing.tax import REVERSE_CHARGE_NOTE
 from elearning_core.billing.model import (
     BillingProfile,
@@ -77,3 +79,13 @@ def test_a_credit_note_prints_negative_amounts_and_its_invoice() -> None:
     assert "-30.00 EUR" in html
     assert "Reason: partial" in html
     assert DocumentRenderer().pdf(document).startswith(b"%PDF-")
+
+
+@pytest.mark.skipif(not (DEJAVU / "DejaVuSans.ttf").is_file(), reason="fonts-dejavu-core is not installed")
+def test_dejavu_is_embedded_only_for_text_beyond_latin_1() -> None:
+    """Embedding a TrueType font costs far more than the rest of a PDF: a Latin-1 invoice uses the core font."""
+    renderer = DocumentRenderer()
+    latin = renderer.pdf(Document(an_invoice("Zoë Müller"), None, "Seller"))
+    cyrillic = renderer.pdf(Document(an_invoice("Ада Лавлейс"), None, "Seller"))
+    assert b"/FontFile2" not in latin and b"Helvetica" in latin
+    assert b"/FontFile2" in cyrillic and b"DejaVu" in cyrillic
