@@ -53,6 +53,10 @@ def _rows(document: Document) -> tuple[str, list[tuple[str, str, str, str, str, 
     return title, rows, totals
 
 
+_NUMBER_WIDTHS = (15, 30, 20, 25, 30)
+"""Millimetres of the quantity, unit price, VAT rate, VAT and amount columns (the description has 70)."""
+
+
 def _latin1(value: str) -> bool:
     try:
         value.encode("latin-1")
@@ -133,12 +137,20 @@ class DocumentRenderer(DocumentPrinter):
             "",
         ):
             pdf.multi_cell(0, 5, text(line), new_x="LMARGIN", new_y="NEXT")
-        with pdf.table(
-            col_widths=(70, 15, 30, 20, 25, 30), text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT")
-        ) as table:
-            table.row([text(c) for c in ("Description", "Qty", "Unit price", "VAT rate", "VAT", "Amount")])
-            for row in rows:
-                table.row([text(c) for c in row])
+        # Plain bordered cells, the description wrapping: fpdf2's table() lays out every cell as a paragraph,
+        # several times the cost of the rest of the page, and an invoice is rendered for every sale.
+        header = ("Description", "Qty", "Unit price", "VAT rate", "VAT", "Amount")
+        for cells in (header, *rows):
+            description, *numbers = (text(c) for c in cells)
+            height = max(7.0, float(pdf.multi_cell(70, 7, description, align="L", dry_run=True, output="HEIGHT")))
+            top = pdf.get_y()
+            if top + height > pdf.page_break_trigger:
+                pdf.add_page()
+                top = pdf.get_y()
+            pdf.multi_cell(70, 7, description, border=1, align="L", new_x="RIGHT", new_y="TOP")
+            for width, value in zip(_NUMBER_WIDTHS, numbers, strict=True):
+                pdf.cell(width, height, value, border=1, align="R", new_x="RIGHT", new_y="TOP")
+            pdf.set_xy(pdf.l_margin, top + height)
         pdf.ln(4)
         pdf.set_font(family, "B", 11)
         for label, value in totals:
