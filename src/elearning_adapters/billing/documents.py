@@ -142,7 +142,8 @@ class DocumentRenderer(DocumentPrinter):
         header = ("Description", "Qty", "Unit price", "VAT rate", "VAT", "Amount")
         for cells in (header, *rows):
             description, *numbers = (text(c) for c in cells)
-            height = max(7.0, float(pdf.multi_cell(70, 7, description, align="L", dry_run=True, output="HEIGHT")))
+            measured = pdf.multi_cell(70, 7, description, align="L", dry_run=True, output="HEIGHT")
+            height = max(7.0, measured if isinstance(measured, float | int) else 7.0)
             top = pdf.get_y()
             if top + height > pdf.page_break_trigger:
                 pdf.add_page()
