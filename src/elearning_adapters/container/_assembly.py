@@ -24,7 +24,6 @@ from elearning_adapters.container._shared import SharedWiring
 from elearning_adapters.container._subscription import SubscriptionWiring
 from elearning_adapters.container._video import VideoWiring
 from elearning_adapters.container._wiring import gather_commit_listeners, gather_jobs, gather_subscriptions
-from elearning_adapters.notification.handlers import DiscussionFollowers
 from elearning_adapters.settings import Settings
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
@@ -159,7 +158,7 @@ class Container(containers.DeclarativeContainer):
         NotificationWiring,
         shared=adapters,
         settings=settings,
-        followers=providers.Singleton(DiscussionFollowers, discussion.audience),
+        followers=discussion.audience,
     )
 
     services = providers.Container(

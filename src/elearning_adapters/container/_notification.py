@@ -2,9 +2,8 @@
 Redis is configured, in-process otherwise), the sender, the service, the ``notifications``
 subscription and the jobs that fan out, send, remind and digest.
 
-Discussion events: ``followers`` is the discussion module's read port. Until that branch lands it is
-``NoFollowers`` and the discussion types are not registered, so they are not subscribed; the
-integrator overrides ``followers`` with the discussion adapter and nothing else changes.
+Discussion events: ``followers`` is the discussion module's audience port (the assembly passes it);
+``NoFollowers`` only where a platform is assembled without the discussion module.
 """
 
 from __future__ import annotations
@@ -174,7 +173,7 @@ class NotificationWiring(ModuleWiring):
     shared = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=Settings)
     followers: providers.Provider[Any] = providers.Singleton(NoFollowers)
-    """The discussion module's followers read port (override when it lands)."""
+    """The discussion module's audience port (the assembly overrides this default)."""
 
     store = providers.Singleton(SqlNotificationStore, shared.database)
     templates = providers.Singleton(NotificationTemplates)

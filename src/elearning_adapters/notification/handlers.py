@@ -8,7 +8,7 @@ writes nothing new: the inbox skips it, and the unique constraints would refuse 
 Types are mapped by name. A type whose event class is not registered in this build (the
 subscription module's ``subscription.payment_failed.v1``, the discussion module's events) is simply
 not subscribed yet: ``handlers_for`` keeps only registered types, so the integrator adds nothing here
-when those modules land, only the discussion's followers port (``DISCUSSION_HANDLERS``' ``followers``).
+when those modules land, only the discussion's audience port as ``followers``.
 """
 
 from __future__ import annotations
@@ -37,32 +37,18 @@ _TAGS = re.compile(r"<[^>]+>")
 
 
 class Followers(Protocol):
-    """The discussion module's read port: who follows a thread (its author included, muters excluded)."""
+    """Who follows a thread (its author included, muters and those who blocked the author excluded): the
+    discussion module's ``DiscussionAudience`` serves it, reading on its own connection (the thread was
+    committed before its event was published)."""
 
-    async def of_thread(self, conn: AsyncConnection, thread_id: uuid.UUID) -> list[uuid.UUID]: ...
+    async def followers(self, thread_id: uuid.UUID) -> list[uuid.UUID]: ...
 
 
 class NoFollowers(Followers):
     """Without the discussion module (a platform assembled without it): nobody follows anything."""
 
-    async def of_thread(self, conn: AsyncConnection, thread_id: uuid.UUID) -> list[uuid.UUID]:
+    async def followers(self, thread_id: uuid.UUID) -> list[uuid.UUID]:
         return []
-
-
-class ThreadAudience(Protocol):
-    async def followers(self, thread_id: uuid.UUID) -> list[uuid.UUID]: ...
-
-
-@dataclass(frozen=True)
-class DiscussionFollowers(Followers):
-    """The discussion module's ``DiscussionAudience`` (followers and course watchers, minus those who muted
-    the thread or blocked its author, within its cohort) as the handlers ask for it. It reads on its own
-    connection: the thread was committed before its event was published."""
-
-    audience: ThreadAudience
-
-    async def of_thread(self, conn: AsyncConnection, thread_id: uuid.UUID) -> list[uuid.UUID]:
-        return await self.audience.followers(thread_id)
 
 
 Effect = list[Notice] | Audience | None
@@ -136,7 +122,7 @@ class DiscussionHandlers:
         link = f"/courses/{e.get('course_id')}/discussion/{thread_id}"
         mentioned = {u for u in (_uuid(m) for m in e.get("mentioned_user_ids", [])) if u is not None} - {author}
         notices = [Notice(T.DISCUSSION_MENTION, u, env.event_id, data, link) for u in sorted(mentioned)]
-        for user in await self.followers.of_thread(conn, thread_id):
+        for user in await self.followers.followers(thread_id):
             if user != author and user not in mentioned:
                 notices.append(Notice(T.DISCUSSION_REPLY, user, env.event_id, data, link))
         return notices

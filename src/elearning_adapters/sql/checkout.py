@@ -38,9 +38,9 @@ from elearning_adapters.sql import commit_hooks
 from elearning_adapters.sql.billing import profile_document, profile_of
 from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
 from elearning_core.billing.model import BillingProfile
+from elearning_core.billing.ports import BillingProfiles
 from elearning_core.checkout.model import Coupon, ItemKind, ItemPrices, Order, OrderStatus
 from elearning_core.checkout.ports import (
-    BillingProfiles,
     CouponStore,
     JoinedWork,
     OrderKey,

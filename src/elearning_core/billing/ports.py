@@ -91,6 +91,15 @@ class LedgerReports(MovementReader, Protocol):
         ...
 
 
+class BillingProfiles(Protocol):
+    """The customers' stored billing profiles (one per user): checkout and subscription invoices are made
+    out to them."""
+
+    async def get(self, user_id: uuid.UUID) -> BillingProfile | None: ...
+
+    async def save(self, user_id: uuid.UUID, profile: BillingProfile, at: datetime) -> None: ...
+
+
 class TaxPolicy(Protocol):
     """Decides the VAT of a sale from the seller's country and the customer's billing profile."""
 

@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 from elearning_core.billing.commands import IssueInvoice, RecordPayment, Refund
 from elearning_core.billing.ledger import InvoiceAccount
 from elearning_core.billing.model import BillingProfile, Invoice, TaxDecision
-from elearning_core.billing.ports import BillingUnitOfWork
+from elearning_core.billing.ports import BillingProfiles, BillingUnitOfWork
 from elearning_core.checkout.model import Coupon, ItemKind, ItemPrices, Order
 from elearning_core.enrollment.model import Enrollment
 from elearning_core.enrollment.ports import EnrollmentUnitOfWork
@@ -38,12 +38,6 @@ class PriceStore(Protocol):
     async def save(self, prices: ItemPrices) -> None:
         """Replace the item's prices (none: it is no longer sold once)."""
         ...
-
-
-class BillingProfiles(Protocol):
-    async def get(self, user_id: uuid.UUID) -> BillingProfile | None: ...
-
-    async def save(self, user_id: uuid.UUID, profile: BillingProfile, at: datetime) -> None: ...
 
 
 class CouponStore(Protocol):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from elearning_core.checkout.ports import BillingProfiles
+from elearning_core.billing.ports import BillingProfiles
 from elearning_core.entitlement.ports import EntitlementUnitOfWork
 from elearning_core.shared.events import DomainEvent, RecordsEvents
 from elearning_core.shared.ports import UnitOfWork

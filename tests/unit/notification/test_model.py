@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -79,7 +78,7 @@ class _Followers(Followers):
     def __init__(self, *users: uuid.UUID) -> None:
         self.users = list(users)
 
-    async def of_thread(self, conn: Any, thread_id: uuid.UUID) -> list[uuid.UUID]:
+    async def followers(self, thread_id: uuid.UUID) -> list[uuid.UUID]:
         return self.users
 
 
