@@ -122,11 +122,19 @@ class DocumentRenderer(DocumentPrinter):
         def text(value: str) -> str:
             return value if unicode else value.encode("latin-1", "replace").decode("latin-1")
 
+        def line(value: str, height: float) -> None:
+            """One line of text, wrapped only when it is too long: a ``multi_cell`` runs fpdf2's line
+            breaker, several times the cost of a ``cell``, and most lines fit."""
+            if pdf.get_string_width(value) + 2 * pdf.c_margin <= pdf.epw:
+                pdf.cell(0, height, value, new_x="LMARGIN", new_y="NEXT")
+            else:
+                pdf.multi_cell(0, height, value, new_x="LMARGIN", new_y="NEXT")
+
         pdf.set_font(family, "B", 16)
         pdf.cell(0, 10, text(title), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(family, size=10)
         issued = (document.credit_note or invoice).issued_at.date().isoformat()
-        for line in (
+        for header_line in (
             document.seller_name,
             document.seller_address,
             "",
@@ -136,19 +144,25 @@ class DocumentRenderer(DocumentPrinter):
             f"Date: {issued}   Order: {invoice.order_ref}   Currency: {invoice.currency}",
             "",
         ):
-            pdf.multi_cell(0, 5, text(line), new_x="LMARGIN", new_y="NEXT")
+            line(text(header_line), 5)
         # Plain bordered cells, the description wrapping: fpdf2's table() lays out every cell as a paragraph,
         # several times the cost of the rest of the page, and an invoice is rendered for every sale.
         header = ("Description", "Qty", "Unit price", "VAT rate", "VAT", "Amount")
         for cells in (header, *rows):
             description, *numbers = (text(c) for c in cells)
-            measured = pdf.multi_cell(70, 7, description, align="L", dry_run=True, output="HEIGHT")
-            height = max(7.0, measured if isinstance(measured, float | int) else 7.0)
+            fits = pdf.get_string_width(description) + 2 * pdf.c_margin <= 70
+            height = 7.0
+            if not fits:
+                measured = pdf.multi_cell(70, 7, description, align="L", dry_run=True, output="HEIGHT")
+                height = max(7.0, measured if isinstance(measured, float | int) else 7.0)
             top = pdf.get_y()
             if top + height > pdf.page_break_trigger:
                 pdf.add_page()
                 top = pdf.get_y()
-            pdf.multi_cell(70, 7, description, border=1, align="L", new_x="RIGHT", new_y="TOP")
+            if fits:
+                pdf.cell(70, 7, description, border=1, align="L", new_x="RIGHT", new_y="TOP")
+            else:
+                pdf.multi_cell(70, 7, description, border=1, align="L", new_x="RIGHT", new_y="TOP")
             for width, value in zip(_NUMBER_WIDTHS, numbers, strict=True):
                 pdf.cell(width, height, value, border=1, align="R", new_x="RIGHT", new_y="TOP")
             pdf.set_xy(pdf.l_margin, top + height)
@@ -158,9 +172,9 @@ class DocumentRenderer(DocumentPrinter):
             pdf.cell(0, 7, text(f"{label}: {value}"), align="R", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(family, size=9)
         if invoice.tax.treatment is not TaxTreatment.STANDARD:
-            pdf.multi_cell(0, 5, text(invoice.tax.note), new_x="LMARGIN", new_y="NEXT")
+            line(text(invoice.tax.note), 5)
         if document.credit_note is not None:
-            pdf.multi_cell(0, 5, text(f"Reason: {document.credit_note.reason}"), new_x="LMARGIN", new_y="NEXT")
+            line(text(f"Reason: {document.credit_note.reason}"), 5)
         return bytes(pdf.output())
 
 

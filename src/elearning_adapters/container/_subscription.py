@@ -19,7 +19,7 @@ from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.subscription import SqlCoursesOfPaths, SqlMemberships
 from elearning_adapters.sql.uow import SqlUnitOfWork
-from elearning_core.billing.commands import RecordPayment
+from elearning_core.billing.commands import Capture
 from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.billing.service import BillingService
 from elearning_core.payment.ports import PaymentGateway
@@ -85,12 +85,10 @@ def billing_subscription(
         request = await service().joined(lambda: join(conn)).invoice_for(event)
         if request is None:
             return
-        books = billing().joined(lambda: join_billing(conn))
-        invoice = await books.issue_invoice(SYSTEM, request.invoice)
+        paid = None
         if request.payment_id is not None and request.amount > 0:
-            await books.record_payment(
-                SYSTEM, RecordPayment(invoice_id=invoice.id, amount=request.amount, payment_ref=request.payment_id)
-            )
+            paid = Capture(amount=request.amount, payment_ref=request.payment_id)
+        await billing().joined(lambda: join_billing(conn)).issue_invoice(SYSTEM, request.invoice, paid)
 
     return Subscription(
         name=SUBSCRIPTION_BILLING,

@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import Uuid
 
-from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
+from elearning_adapters.sql.engine import Database, UtcDateTime, insert_ignoring_duplicates, metadata
 from elearning_core.billing.ledger import (
     Account,
     Balance,
@@ -404,18 +404,20 @@ class SqlLedger(Ledger):
         self._conn = conn
 
     async def post(self, transaction: LedgerTransaction) -> None:
-        try:
-            async with self._conn.begin_nested():
-                await self._conn.execute(
-                    insert(ledger_transactions).values(
-                        id=transaction.id,
-                        key=transaction.key,
-                        kind=transaction.kind.value,
-                        occurred_at=transaction.occurred_at,
-                    )
-                )
-        except IntegrityError:
-            raise DuplicatePosting(f"{transaction.key} is already posted") from None
+        # ON CONFLICT DO NOTHING rather than a savepoint around a failing insert: one statement, and the
+        # transaction stays usable when the key is taken (a concurrent duplicate waits for the first).
+        added = await self._conn.execute(
+            insert_ignoring_duplicates(self._conn, ledger_transactions)
+            .values(
+                id=transaction.id,
+                key=transaction.key,
+                kind=transaction.kind.value,
+                occurred_at=transaction.occurred_at,
+            )
+            .returning(ledger_transactions.c.id)
+        )
+        if added.first() is None:
+            raise DuplicatePosting(f"{transaction.key} is already posted")
         await self._conn.execute(
             insert(ledger_entries),
             [

@@ -25,7 +25,8 @@ import msgspec
 from psycopg import AsyncConnection
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection as SAConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -297,3 +298,13 @@ class UtcDateTime(TypeDecorator[_dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=_dt.UTC) if value.tzinfo is None else value.astimezone(_dt.UTC)
+
+
+def insert_ignoring_duplicates(conn: SAConnection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING``: a concurrent duplicate waits for the first, then does nothing.
+
+    Callers add ``RETURNING`` to learn whether a row went in: the driver's rowcount
+    is not reliable for this statement (psycopg reports -1).
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()

@@ -59,12 +59,17 @@ class IssueInvoice(_Command):
     series: str = INVOICE_SERIES
 
 
-class RecordPayment(_Command):
-    invoice_id: uuid.UUID
+class Capture(_Command):
+    """A payment the gateway captured, to book against an invoice."""
+
     amount: StrictInt = Field(ge=1, le=MAX_AMOUNT)
     payment_ref: str = Field(min_length=1, max_length=200)
     """The gateway's id of the capture: one posting per reference, however often it is reported."""
     fee: StrictInt = Field(default=0, ge=0, le=MAX_AMOUNT)
+
+
+class RecordPayment(Capture):
+    invoice_id: uuid.UUID
 
 
 class Refund(_Command):

@@ -17,11 +17,11 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from elearning_core.billing.commands import IssueInvoice, RecordPayment, Refund
+from elearning_core.billing.commands import Capture, IssueInvoice, RecordPayment, Refund
 from elearning_core.billing.ledger import (
     Balance,
     Entry,
@@ -123,8 +123,12 @@ class BillingService:
 
     # -- money movements -----------------------------------------------------------------------
 
-    async def issue_invoice(self, actor: Principal, cmd: IssueInvoice) -> Invoice:
-        """Invoice an order once: a repeat for the same order answers with the invoice already issued."""
+    async def issue_invoice(self, actor: Principal, cmd: IssueInvoice, payment: Capture | None = None) -> Invoice:
+        """Invoice an order once: a repeat for the same order answers with the invoice already issued.
+
+        With ``payment`` (a checkout's or a renewal's invoice, paid before it was issued), the capture is
+        booked in the same transaction, as ``record_payment`` would book it: one unit of work, and no
+        reading back of the invoice just written."""
         require(self._policy, actor, MANAGE)
         series = check_series(cmd.series)
         currency = _currency(cmd.currency)
@@ -137,6 +141,9 @@ class BillingService:
             if existing is not None:
                 if existing.customer_id != cmd.customer_id:
                     raise Conflict(f"order {cmd.order_ref} is invoiced to another customer")
+                if payment is not None:
+                    await self._pay(uow, existing, payment)
+                    await uow.commit()
                 return existing
             now = self._clock.now()
             invoice = Invoice.issue(
@@ -154,33 +161,18 @@ class BillingService:
             )
             await uow.invoices.add(invoice)
             await self._post(uow, f"invoice:{invoice.id}", PostingKind.INVOICE, now, invoice_entries(invoice))
+            if payment is not None:
+                # Nothing is booked against a new invoice yet: all of it is receivable.
+                await self._pay(uow, invoice, payment, InvoiceAccount(currency, invoiced=invoice.gross.amount))
             await uow.commit()
         return invoice
 
     async def record_payment(self, actor: Principal, cmd: RecordPayment) -> InvoiceAccount:
         """Book a captured payment (and the gateway's fee); a repeat of one ``payment_ref`` books nothing."""
         require(self._policy, actor, MANAGE)
-        if cmd.amount <= 0 or cmd.fee < 0 or cmd.fee > cmd.amount:
-            raise ValidationFailed(
-                "amount must be positive and the fee between 0 and the amount",
-                [FieldError("amount", "positive"), FieldError("fee", "from 0 to the amount")],
-            )
         async with self._uow() as uow:
             invoice = await self._invoice(uow, cmd.invoice_id)
-            key = f"payment:{cmd.payment_ref}"
-            if await uow.ledger.posted(key):
-                return await uow.ledger.invoice_account(invoice.id, invoice.currency)
-            account = await uow.ledger.invoice_account(invoice.id, invoice.currency)
-            if cmd.amount > account.receivable:
-                due = Money(account.receivable, invoice.currency).format()
-                raise Overpayment(f"invoice {invoice.number} has {due} due; a payment of more is refused")
-            now = self._clock.now()
-            amount = Money(cmd.amount, invoice.currency)
-            await self._post(uow, key, PostingKind.PAYMENT, now, payment_entries(invoice.id, amount))
-            if cmd.fee:
-                fee = Money(cmd.fee, invoice.currency)
-                await self._post(uow, f"fee:{cmd.payment_ref}", PostingKind.FEE, now, fee_entries(invoice.id, fee))
-            after = await uow.ledger.invoice_account(invoice.id, invoice.currency)
+            after = await self._pay(uow, invoice, cmd)
             await uow.commit()
         return after
 
@@ -221,6 +213,11 @@ class BillingService:
         """Render and store an issued invoice's (or one of its credit notes') HTML and PDF: the
         ``billing-documents`` subscription's work. Storing again replaces the same bytes, so a
         redelivered event does no harm."""
+        if credit_note is None:  # the invoice's own documents: its credit notes are not read
+            async with self._uow() as uow:
+                invoice = await self._invoice(uow, invoice_id)
+            await self._keep(Document(invoice, None, self.config.seller_name, self.config.seller_address))
+            return
         invoice, notes = await self.invoice(SYSTEM, invoice_id)
         await self._keep(self._document(invoice, notes, credit_note))
 
@@ -326,6 +323,39 @@ class BillingService:
         if invoice is None:
             raise NotFound("invoice", invoice_id)
         return invoice
+
+    async def _pay(
+        self, uow: BillingUnitOfWork, invoice: Invoice, cmd: Capture, known: InvoiceAccount | None = None
+    ) -> InvoiceAccount:
+        """Book ``cmd`` against ``invoice`` (``known``: its account when the caller has just written all of
+        it); the account after. A capture already booked (its reference's posting exists) books nothing."""
+        if cmd.amount <= 0 or cmd.fee < 0 or cmd.fee > cmd.amount:
+            raise ValidationFailed(
+                "amount must be positive and the fee between 0 and the amount",
+                [FieldError("amount", "positive"), FieldError("fee", "from 0 to the amount")],
+            )
+        key = f"payment:{cmd.payment_ref}"
+        account = known
+        if account is None:
+            if await uow.ledger.posted(key):
+                return await uow.ledger.invoice_account(invoice.id, invoice.currency)
+            account = await uow.ledger.invoice_account(invoice.id, invoice.currency)
+        if cmd.amount > account.receivable:
+            due = Money(account.receivable, invoice.currency).format()
+            raise Overpayment(f"invoice {invoice.number} has {due} due; a payment of more is refused")
+        now = self._clock.now()
+        try:
+            await self._post(
+                uow, key, PostingKind.PAYMENT, now, payment_entries(invoice.id, Money(cmd.amount, invoice.currency))
+            )
+        except DuplicatePosting:
+            if known is None:
+                raise  # booked between the check and the posting: the caller's transaction is retried
+            return account  # this capture was booked against another invoice: nothing is booked twice
+        if cmd.fee:
+            fee = Money(cmd.fee, invoice.currency)
+            await self._post(uow, f"fee:{cmd.payment_ref}", PostingKind.FEE, now, fee_entries(invoice.id, fee))
+        return replace(account, captured=account.captured + cmd.amount)
 
     async def _post(
         self, uow: BillingUnitOfWork, key: str, kind: PostingKind, at: datetime, entries: list[Entry]

@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from elearning_core.billing.commands import IssueInvoice, RecordPayment, Refund
-from elearning_core.billing.ledger import InvoiceAccount
+from elearning_core.billing.commands import Capture, IssueInvoice, Refund
 from elearning_core.billing.model import BillingProfile, Invoice, TaxDecision
 from elearning_core.billing.ports import BillingProfiles, BillingUnitOfWork
 from elearning_core.checkout.model import Coupon, ItemKind, ItemPrices, Order
@@ -141,9 +140,9 @@ class Invoicing(Protocol):
 
     def joined(self, uow: Callable[[], BillingUnitOfWork]) -> Invoicing: ...
 
-    async def issue_invoice(self, actor: Principal, cmd: IssueInvoice) -> Invoice: ...
-
-    async def record_payment(self, actor: Principal, cmd: RecordPayment) -> InvoiceAccount: ...
+    async def issue_invoice(self, actor: Principal, cmd: IssueInvoice, payment: Capture | None = None) -> Invoice:
+        """Issue once per order; with ``payment``, book the capture that paid it in the same transaction."""
+        ...
 
     async def refund(self, actor: Principal, cmd: Refund) -> object: ...
 

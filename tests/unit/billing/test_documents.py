@@ -91,3 +91,31 @@ def test_dejavu_is_embedded_only_for_text_beyond_latin_1() -> None:
     assert b"Helvetica" in latin
     assert b"/FontFile2" in cyrillic
     assert b"DejaVu" in cyrillic
+
+
+def test_long_lines_wrap_and_short_ones_stay_single_cells(tmp_path: Path) -> None:
+    """Lines that fit are plain cells (cheap); a description or address too long for its column wraps
+    instead of running off the page, and every word of it is printed."""
+    long_title = " ".join(["Advanced"] * 30)
+    invoice = an_invoice("Ada")
+    wide = Invoice.issue(
+        id=uuid.uuid4(),
+        series="INV",
+        sequence=43,
+        customer_id=invoice.customer_id,
+        order_ref="order-43",
+        currency="EUR",
+        profile=BillingProfile("Ada", "9 " + " ".join(["Boulevard"] * 30), "FR", invoice.profile.evidence),
+        tax=TaxDecision(2000, TaxTreatment.STANDARD),
+        tax_inclusive=True,
+        lines=[LineSpec(long_title, 1, 6000, "course:adv")],
+        at=T0,
+    )
+    renderer = DocumentRenderer(tmp_path / "no-fonts", compress=False)
+    short = renderer.pdf(Document(invoice, None, "Seller"))
+    long = renderer.pdf(Document(wide, None, "Seller"))
+    # Each text line is one text object (BT ... ET); the wrapped ones take several.
+    assert short.count(b"BT ") < long.count(b"BT ")
+    assert long.count(b"Advanced") == 30
+    assert long.count(b"Boulevard") == 30
+    assert b"Intro to Python" in short

@@ -12,11 +12,10 @@ from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.engine import Database, insert_ignoring_duplicates
 from elearning_adapters.sql.identity._tables import (
     grant_key,
     grants_of,
-    insert_ignoring_duplicates,
     like_escape,
     organization_members,
     organizations,

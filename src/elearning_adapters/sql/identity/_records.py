@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from elearning_adapters.sql.engine import insert_ignoring_duplicates
 from elearning_adapters.sql.identity._tables import (
     external_identities,
-    insert_ignoring_duplicates,
     login_sessions,
     one_time_tokens,
     pending_logins,

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Table, Text, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
@@ -227,16 +226,6 @@ async def grants_of(conn: AsyncConnection, user_ids: Sequence[uuid.UUID]) -> dic
         for r in rows:
             found[r.user_id].add(grant_from(r.role, r.scope_kind, r.scope_id))
     return found
-
-
-def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING``: a concurrent duplicate waits for the first, then does nothing.
-
-    Callers add ``RETURNING`` to learn whether a row went in: the driver's rowcount
-    is not reliable for this statement (psycopg reports -1).
-    """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def like_escape(text: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from elearning_core.billing.commands import RecordPayment, Refund
+from elearning_core.billing.commands import Capture, Refund
 from elearning_core.billing.ports import DuplicatePosting
 from elearning_core.checkout.events import OrderPaid
 from elearning_core.checkout.model import (
@@ -109,12 +109,10 @@ class _Saga(_Base):
                 return order
             if order.refund_owed or profile is None:
                 return order  # refunded automatically before it was ever paid for: nothing to invoice
-            billing = self._billing.joined(join)
-            issued = await billing.issue_invoice(SYSTEM, self._invoice_of(order, profile))
+            paid = None
             if order.payment_id is not None and order.total > 0:
-                await billing.record_payment(
-                    SYSTEM, RecordPayment(invoice_id=issued.id, amount=order.total, payment_ref=order.payment_id)
-                )
+                paid = Capture(amount=order.total, payment_ref=order.payment_id)
+            issued = await self._billing.joined(join).issue_invoice(SYSTEM, self._invoice_of(order, profile), paid)
             async with join() as uow:
                 invoiced = order.moved(order.status, self._clock.now(), invoice_id=issued.id)
                 await uow.orders.save(invoiced)
