@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from elearning_adapters.events import Subscription
+from elearning_adapters.events.inprocess import MAX_REST_SECONDS, InProcessEventTransport, rest_after
 from elearning_adapters.sql.engine import Database
 from elearning_workers.consumer import ConsumerRunner
 
@@ -33,3 +34,21 @@ def test_a_runner_refuses_a_batch_size_below_one_or_a_negative_wait(batch_size: 
             batch_size=batch_size,
             batch_max_wait=max_wait,
         )
+
+
+def test_the_in_process_transport_rests_in_proportion_to_its_rounds_under_load() -> None:
+    """After an empty round it waits to be woken; after a full one (a backlog) it goes on at once; after a
+    partial one it rests the batch wait or, when longer, yield_factor x the round's duration, capped."""
+    assert rest_after(0, 500, 0.3, 0.05, 1.0) == 0.0
+    assert rest_after(500, 500, 0.3, 0.05, 1.0) == 0.0
+    assert rest_after(10, 500, 0.01, 0.05, 1.0) == 0.05  # a short round: the batch wait
+    assert rest_after(10, 500, 0.2, 0.05, 1.0) == pytest.approx(0.2)  # a long round: as long again
+    assert rest_after(10, 500, 0.2, 0.05, 2.0) == pytest.approx(0.4)
+    assert rest_after(10, 500, 5.0, 0.05, 2.0) == MAX_REST_SECONDS
+    assert rest_after(10, 500, 0.2, 0.05, 0.0) == 0.05  # factor 0: the batch wait alone, as before
+    assert rest_after(10, 500, 0.2, 0.0, 0.0) == 0.0
+
+
+def test_the_in_process_transport_refuses_a_negative_yield_factor() -> None:
+    with pytest.raises(ValueError, match="yield_factor must be >= 0"):
+        InProcessEventTransport(Database("sqlite+aiosqlite:///:memory:"), [], yield_factor=-1)

@@ -83,6 +83,7 @@ def _event_transport(
         poll_seconds=settings.events_poll_seconds,
         batch_size=settings.consumer_batch_size,
         batch_max_wait=settings.consumer_batch_max_wait_ms / 1000,
+        yield_factor=settings.events_yield_factor,
         max_attempts=settings.consumer_max_attempts,
         retention=retention_of(settings.outbox_retention_hours),
         inbox_retention=retention_of(settings.inbox_retention_hours),

@@ -64,6 +64,20 @@ class TransportStats:
     last_error: str | None = None
 
 
+MAX_REST_SECONDS = 1.0
+"""The longest the transport rests after a round for its own sake (``yield_factor``): what it adds to a
+consumer's latency under load."""
+
+
+def rest_after(delivered: int, batch_size: int, took: float, max_wait: float, yield_factor: float) -> float:
+    """Seconds to rest after a round that ``delivered`` rows in ``took`` seconds: none after an empty round
+    (the transport waits for a wake-up) or a full one (a backlog: go on at once); else the batch wait, or
+    ``yield_factor`` times the round's duration when that is longer, capped at ``MAX_REST_SECONDS``."""
+    if delivered == 0 or delivered >= batch_size:
+        return 0.0
+    return max(max_wait, min(yield_factor * took, MAX_REST_SECONDS))
+
+
 class InProcessEventTransport:
     def __init__(
         self,
@@ -74,6 +88,7 @@ class InProcessEventTransport:
         batch_size: int = 200,
         poll_seconds: float = 0.2,
         batch_max_wait: float = 0.0,
+        yield_factor: float = 0.0,
         max_attempts: int = 5,
         initial_backoff: float = 0.2,
         max_backoff: float = 10.0,
@@ -92,6 +107,13 @@ class InProcessEventTransport:
         # events (heartbeats) is handled in batches, not one transaction per event; a lone event after a
         # quiet moment is delivered at once.
         self._batch_max_wait = batch_max_wait
+        # The consumers share the API process's one event loop (and GIL) with its requests: after a round that
+        # delivered events, the transport also rests ``yield_factor`` times the round's own duration, so under
+        # load the consumers take at most 1 / (1 + yield_factor) of the process and the backlog they leave
+        # makes the next batch bigger, and cheaper per event, instead of starving requests.
+        if yield_factor < 0:
+            raise ValueError("yield_factor must be >= 0")
+        self._yield_factor = yield_factor
         self._replays_checked = -math.inf
         self._initial_backoff = initial_backoff
         self._max_backoff = max(max_backoff, initial_backoff)
@@ -151,6 +173,7 @@ class InProcessEventTransport:
         log.info("in-process event transport started (%d subscriptions)", len(self.subscriptions))
         while not self._stop.is_set():
             self._wake.clear()
+            began = time.monotonic()
             try:
                 delivered = await self.deliver_once()
                 if time.monotonic() - self._replays_checked >= self._poll:  # not a query every round
@@ -163,8 +186,11 @@ class InProcessEventTransport:
             if self.stats.consecutive_failures:
                 log.info("in-process event transport recovered after %d failed rounds", self.stats.consecutive_failures)
                 self.stats.consecutive_failures = 0
-            if 0 < delivered < self._batch_size and self._batch_max_wait > 0:
-                await self._sleep_unless_stopped(self._batch_max_wait)
+            pause = rest_after(
+                delivered, self._batch_size, time.monotonic() - began, self._batch_max_wait, self._yield_factor
+            )
+            if pause > 0:
+                await self._sleep_unless_stopped(pause)
             elif delivered < self._batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
