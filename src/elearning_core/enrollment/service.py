@@ -407,13 +407,14 @@ class EnrollmentService:
         """Enroll (or re-enroll) under the course's lock, if a seat is left in the course and the cohort.
         Seats held by checkouts count as taken (but ``hold``, the one this enrollment turns into)."""
         course_id = rules.course_id
-        taken = await uow.enrollments.count_active(course_id)
-        if rules.capacity is not None:
+        if rules.capacity is not None:  # counting a large course's learners is not free: only when it matters
+            taken = await uow.enrollments.count_active(course_id)
             taken += await uow.seat_holds.count_live(course_id, self._clock.now(), other_than=hold)
-        rules.check_seat(taken)
+            rules.check_seat(taken)
         if cohort_id is not None:
             cohort = await self._cohort(uow, course_id, cohort_id)
-            cohort.check_seat(await uow.enrollments.count_active(course_id, cohort_id))
+            if cohort.capacity is not None:
+                cohort.check_seat(await uow.enrollments.count_active(course_id, cohort_id))
         now = self._clock.now()
         if existing is not None:
             existing.reactivate(cohort_id=cohort_id, source=source, at=now)
