@@ -282,3 +282,30 @@ async def test_a_refund_stops_an_attempt_under_way_and_keeps_it_and_the_enrollme
     submitted = await _ok(await api.client.post(submit, headers=returning.headers))
     assert submitted["id"] == attempt["id"]
     assert submitted["status"] != "in_progress"
+
+
+async def test_a_refund_stops_progress_being_recorded_and_keeps_what_was(world: World) -> None:
+    """Losing access ends access, not the learner's record: done marks are refused with the reason while the
+    grant is refunded, the progress made before is still there, and recording resumes with access."""
+    api, course = world.api, world.courses["paid"]
+    learner = await person(api, name="progressing")
+    user_id = uuid.UUID(learner.id)
+    await api.platform.entitlements.give(SYSTEM, GiveGrant(user_id=user_id, course_id=uuid.UUID(course.id)))
+    await _enroll(api, course, learner)
+    done = f"{COURSES}/{course.id}/lessons/{course.lesson}/done"
+    assert (await api.client.post(done, headers=learner.headers)).status_code == 204
+    [grant] = await api.platform.entitlements.grants_of(SYSTEM, user_id, uuid.UUID(course.id))
+    await api.platform.entitlements.change(SYSTEM, ChangeGrant(grant_id=grant.id, status=GrantStatus.REFUNDED))
+
+    for path in (done, f"{COURSES}/{course.id}/lessons/{course.lesson}/view"):
+        refused = await api.client.post(path, headers=learner.headers)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"] == "urn:elearning:problem:refunded"
+    assert api.platform.events is not None
+    await api.platform.events.drain()
+    progress = await _ok(await api.client.get(f"{COURSES}/{course.id}/progress", headers=learner.headers))
+    states = {x["id"]: x["state"] for s in progress["sections"] for x in s["lessons"]}
+    assert states[course.lesson] == "completed", progress
+
+    await api.platform.entitlements.change(SYSTEM, ChangeGrant(grant_id=grant.id, status=GrantStatus.ACTIVE))
+    assert (await api.client.post(done, headers=learner.headers)).status_code == 204

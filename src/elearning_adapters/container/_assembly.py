@@ -119,6 +119,7 @@ class Container(containers.DeclarativeContainer):
         settings=settings,
         outlines=course.catalog_queries,
         assessment_queries=assessment.queries,
+        access=access,
     )
     certificate = providers.Container(
         CertificateWiring,

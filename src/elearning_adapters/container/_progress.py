@@ -14,6 +14,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql.progress import SqlCourseCompletions, SqlProgressQueries
 from elearning_core.assessment.queries import AssessmentQueries
 from elearning_core.course.gating import PublishedOutlines
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.progress.service import ProgressProjector, ProgressService
 
 
@@ -28,6 +29,8 @@ class ProgressWiring(ModuleWiring):
     """The course module's published outlines (cached): what completion is computed against."""
     assessment_queries: providers.Dependency[AssessmentQueries] = providers.Dependency()
     """The assessment module's reads: the gradebook total, for a course's minimum grade."""
+    access: providers.Dependency[AccessCheck] = providers.Dependency()
+    """The entitlement check: a learner who lost access to a paid course records no more activity in it."""
 
     queries = providers.Singleton(SqlProgressQueries, shared.database)
     course_completions = providers.Singleton(SqlCourseCompletions, shared.database)
@@ -46,6 +49,7 @@ class ProgressWiring(ModuleWiring):
         policy=shared.policy,
         cursors=shared.cursors,
         projector=projector,
+        access=access,
     )
 
     subscriptions = providers.Singleton(_subscriptions, projector)

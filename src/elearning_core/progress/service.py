@@ -24,11 +24,13 @@ from elearning_core.course.gating import (
     find_lesson,
     locks_for,
     require_open,
+    with_verdict,
 )
 from elearning_core.course.model import CourseStatus
 from elearning_core.course.queries import CourseOutline, LessonView
 from elearning_core.course.requirements import LearnerFacts, has_requirements
 from elearning_core.course.values import LessonKind
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.progress.commands import Heartbeat, SetCompletionRules, StaffDecision
 from elearning_core.progress.events import (
     CompletionRulesChanged,
@@ -240,7 +242,11 @@ class ProgressService:
         policy: Policy,
         cursors: CursorCodec,
         projector: ProgressProjector,
+        access: AccessCheck | None = None,
     ) -> None:
+        # ``access``: the entitlement check. A learner who lost access (a refund, a lapsed subscription) keeps
+        # the progress made, but records no more until access is back; None (library callers): every course free.
+        self._access = access
         self._uow, self._queries, self._outlines, self._enrollments = uow, queries, outlines, enrollments
         self._resources, self._clock, self._policy, self._cursors = resources, clock, policy, cursors
         self.projector = projector
@@ -492,8 +498,12 @@ class ProgressService:
         user_id = _user_of(actor)
         outline = await self._published(course_id)
         gated = find_lesson(outline, lesson_id)
-        enrolled_at = await self._enrollments.enrolled_since(user_id, course_id)
-        viewer = Viewer(enrolled_at=enrolled_at)
+        if self._access is None:
+            enrolled_at = await self._enrollments.enrolled_since(user_id, course_id)
+            viewer = Viewer(enrolled_at=enrolled_at)
+        else:  # the enrollment and the entitlement in one read (one cache round trip on a hit)
+            enrolled_at, verdict = await self._access.enrolled_verdict(user_id, course_id)
+            viewer = with_verdict(Viewer(enrolled_at=enrolled_at), verdict) if enrolled_at else Viewer()
         if enrolled_at is not None and has_requirements(outline):
             # Conditional release: only a course with requirements pays the read of the learner's facts.
             viewer = replace(viewer, facts=learner_facts(await self._queries.course_state(course_id, user_id)))
