@@ -159,6 +159,7 @@ class Container(containers.DeclarativeContainer):
         shared=adapters,
         settings=settings,
         followers=discussion.audience,
+        access=access,
     )
 
     services = providers.Container(

@@ -27,7 +27,7 @@ from elearning_adapters.sql.notification._notices import (
     message_id,
     record_notices,
 )
-from elearning_adapters.sql.notification._reminders import queue_due_reminders
+from elearning_adapters.sql.notification._reminders import MayTakeQuizzes, remind_due, reminder_event
 from elearning_adapters.sql.notification._store import SqlNotificationStore
 from elearning_adapters.sql.notification._tables import (
     NOTIFICATION_TABLES,
@@ -42,6 +42,7 @@ from elearning_adapters.sql.notification._tables import (
 __all__ = [
     "NOTIFICATION_TABLES",
     "REASON_MAX",
+    "MayTakeQuizzes",
     "Recipient",
     "Recorded",
     "Render",
@@ -54,6 +55,7 @@ __all__ = [
     "notification_preferences",
     "notification_suppressions",
     "notifications",
-    "queue_due_reminders",
     "record_notices",
+    "remind_due",
+    "reminder_event",
 ]
