@@ -109,7 +109,7 @@ def notification_subscription(
     return Subscription(
         name=NOTIFICATIONS,
         description="turns enrollments, certificates, grades, payments, course updates and discussion events "
-        "into in-app notifications and email deliveries",
+        "into in-app notifications and email deliveries; lifts the mail suppression of a reconfirmed address",
         handlers=handlers,
     )
 

@@ -28,6 +28,8 @@ class NotificationType(enum.StrEnum):
     DISCUSSION_MENTION = "discussion_mention"
     ANSWER_ACCEPTED = "answer_accepted"
     ANNOUNCEMENT = "announcement"
+    SUBSCRIPTION_PAST_DUE = "subscription_past_due"
+    SUBSCRIPTION_SUSPENDED = "subscription_suspended"
 
 
 class Channel(enum.StrEnum):
@@ -56,6 +58,8 @@ DEFAULTS: dict[NotificationType, dict[Channel, Cadence]] = {
     _T.DISCUSSION_MENTION: _IMMEDIATE_BOTH,
     _T.ANSWER_ACCEPTED: _IMMEDIATE_BOTH,
     _T.ANNOUNCEMENT: _IMMEDIATE_BOTH,
+    _T.SUBSCRIPTION_PAST_DUE: _IMMEDIATE_BOTH,
+    _T.SUBSCRIPTION_SUSPENDED: _IMMEDIATE_BOTH,
 }
 """Every type's cadence per channel when the user chose none (any of them may be turned off)."""
 

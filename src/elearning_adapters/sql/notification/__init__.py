@@ -24,6 +24,7 @@ from elearning_adapters.sql.notification._notices import (
     Render,
     add_fanout,
     chosen_cadences,
+    lift_suppression,
     message_id,
     record_notices,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "SqlNotificationStore",
     "add_fanout",
     "chosen_cadences",
+    "lift_suppression",
     "message_id",
     "notification_deliveries",
     "notification_fanouts",

@@ -18,6 +18,7 @@ from elearning_adapters.sql.notification._tables import (
     notification_deliveries,
     notification_fanouts,
     notification_preferences,
+    notification_suppressions,
     notifications,
 )
 from elearning_core.notification.model import (
@@ -192,3 +193,10 @@ async def add_fanout(conn: AsyncConnection, audience: Audience, at: datetime) ->
         )
         .on_conflict_do_nothing()
     )
+
+
+async def lift_suppression(conn: AsyncConnection, email: str) -> bool:
+    """Take ``email`` off the suppression list, in the caller's transaction: its owner confirmed it again."""
+    s = notification_suppressions.c
+    result = await conn.execute(notification_suppressions.delete().where(s.email == email.casefold()))
+    return bool(result.rowcount)

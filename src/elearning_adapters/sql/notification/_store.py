@@ -13,7 +13,13 @@ from sqlalchemy import func, select, tuple_, update
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import enrollments
 from elearning_adapters.sql.identity import users
-from elearning_adapters.sql.notification._notices import Render, _notification_of, chosen_cadences, record_notices
+from elearning_adapters.sql.notification._notices import (
+    Render,
+    _notification_of,
+    chosen_cadences,
+    lift_suppression,
+    record_notices,
+)
 from elearning_adapters.sql.notification._tables import (
     REASON_MAX,
     _insert,
@@ -256,17 +262,11 @@ class SqlNotificationStore(NotificationInbox, PreferenceStore):
             )
             return [dict(r._mapping) for r in rows]
 
-    async def turn_off(self, user_id: uuid.UUID, kind: NotificationType) -> None:
-        """The one-click unsubscribe: this type's email off."""
-        await self.choose(user_id, {(kind, Channel.EMAIL): Cadence.OFF})
-
     async def unsuppress(self, email: str) -> bool:
         async with self._db.write() as conn:
-            result = await conn.execute(
-                notification_suppressions.delete().where(notification_suppressions.c.email == email.casefold())
-            )
+            lifted = await lift_suppression(conn, email)
             await conn.commit()
-        return bool(result.rowcount)
+        return lifted
 
     async def log(
         self, *, after: tuple[datetime, uuid.UUID] | None, limit: int, status: str | None = None
