@@ -178,8 +178,13 @@ def test_unsubscribe_links_and_stream_tickets_refuse_tampering_and_age() -> None
     links = UnsubscribeLinks(b"secret", "https://learn.example.org")
     user = uuid.uuid4()
     token = links.token(user, NotificationType.ANNOUNCEMENT)
-    assert links.verify(token) == (user, NotificationType.ANNOUNCEMENT)
+    assert links.verify(token) == (user, (NotificationType.ANNOUNCEMENT,))
     assert links.verify(token.replace("announcement", "grade_released")) is None
+    digest = links.token(user, NotificationType.DISCUSSION_REPLY, NotificationType.ANNOUNCEMENT)
+    assert digest == links.token(user, NotificationType.ANNOUNCEMENT, NotificationType.DISCUSSION_REPLY)
+    assert links.verify(digest) == (user, (NotificationType.ANNOUNCEMENT, NotificationType.DISCUSSION_REPLY))
+    assert links.verify(digest.replace("announcement-", "")) is None  # a type cut off the signed list
+    assert links.verify(token.replace(".", ".announcement-", 1)) is None  # or added to it
     assert UnsubscribeLinks(b"other", "https://x").verify(token) is None
 
     tickets = StreamTickets(b"secret", ttl=60)
