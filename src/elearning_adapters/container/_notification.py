@@ -196,7 +196,7 @@ class NotificationWiring(ModuleWiring):
     access: providers.Dependency[AccessCheck] = providers.Dependency()
     """The entitlement check: due-date reminders only to learners who may still take the quiz."""
 
-    store = providers.Singleton(SqlNotificationStore, shared.database)
+    store = providers.Singleton(SqlNotificationStore, shared.database, providers.Callable(_mail_domain, settings))
     templates = providers.Singleton(NotificationTemplates)
     stream = providers.Singleton(_stream, settings)
     links = providers.Singleton(_links, settings)

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from elearning_adapters.sql.notification._notices import (
     Recipient,
-    Recorded,
-    Render,
     add_fanout,
+    add_suppression,
     chosen_cadences,
     lift_suppression,
     message_id,
@@ -39,6 +38,7 @@ from elearning_adapters.sql.notification._tables import (
     notification_suppressions,
     notifications,
 )
+from elearning_core.notification.model import Recorded, Render
 
 __all__ = [
     "NOTIFICATION_TABLES",
@@ -49,6 +49,7 @@ __all__ = [
     "Render",
     "SqlNotificationStore",
     "add_fanout",
+    "add_suppression",
     "chosen_cadences",
     "lift_suppression",
     "message_id",

@@ -4,7 +4,7 @@ as their preferences say (``record_notices``), and course-wide fan-outs queued f
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.identity import users
 from elearning_adapters.sql.notification._tables import (
+    REASON_MAX,
     _insert,
     notification_deliveries,
     notification_fanouts,
@@ -29,12 +30,12 @@ from elearning_core.notification.model import (
     Notice,
     Notification,
     NotificationType,
+    Recorded,
+    Render,
     cadence_of,
     digest_period,
+    email_status,
 )
-
-Render = Callable[[NotificationType, dict[str, Any], str], tuple[str, str]]
-"""(type, data, locale) -> (title, body) of an in-app notification, in the recipient's language."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +69,6 @@ async def chosen_cadences(
 
 def message_id(delivery_id: uuid.UUID, domain: str) -> str:
     return f"<notification.{delivery_id}@{domain}>"
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """What ``record_notices`` wrote: the new in-app notifications (for the live stream) and the count
-    of new email deliveries."""
-
-    in_app: list[Notification]
-    emails: int
 
 
 async def record_notices(
@@ -118,12 +110,12 @@ async def record_notices(
             )
         cadence = cadence_of(prefs, notice.type, Channel.EMAIL)
         delivery_id = uuid.uuid4()
+        status, reason = email_status(cadence)
         due: datetime | None = at
-        status, reason = DeliveryStatus.PENDING, None
-        if cadence is Cadence.OFF:
-            status, due, reason = DeliveryStatus.SUPPRESSED, None, "turned off in the recipient's preferences"
-        elif cadence in (Cadence.DAILY, Cadence.WEEKLY):
-            status, due = DeliveryStatus.DIGEST, digest_period(cadence, person.time_zone, at)[1]
+        if status is DeliveryStatus.SUPPRESSED:
+            due = None
+        elif status is DeliveryStatus.DIGEST:
+            due = digest_period(cadence, person.time_zone, at)[1]
         mail_rows.append(
             {
                 "id": delivery_id,
@@ -191,6 +183,15 @@ async def add_fanout(conn: AsyncConnection, audience: Audience, at: datetime) ->
             created_at=at,
             done_at=None,
         )
+        .on_conflict_do_nothing()
+    )
+
+
+async def add_suppression(conn: AsyncConnection, email: str, reason: str, at: datetime) -> None:
+    """Put ``email`` on the suppression list (a permanent refusal), in the caller's transaction."""
+    await conn.execute(
+        _insert(conn, notification_suppressions)
+        .values(email=email.casefold(), reason=reason[:REASON_MAX], created_at=at)
         .on_conflict_do_nothing()
     )
 

@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from elearning_adapters.sql.assessment._tables import attempts, quiz_extensions, quizzes
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import enrollments
-from elearning_adapters.sql.notification._notices import Render, record_notices
+from elearning_adapters.sql.notification._notices import (
+    record_notices,
+)
 from elearning_adapters.sql.notification._tables import notification_deliveries
-from elearning_core.notification.model import Channel, Notice, Notification, NotificationType
+from elearning_core.notification.model import Channel, Notice, Notification, NotificationType, Render
 
 _REMINDERS = uuid.UUID("6f1f6a2e-3c55-4c1e-9d0b-5c2f1c6f0a11")
 

@@ -14,8 +14,8 @@ from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import enrollments
 from elearning_adapters.sql.identity import users
 from elearning_adapters.sql.notification._notices import (
-    Render,
     _notification_of,
+    add_suppression,
     chosen_cadences,
     lift_suppression,
     record_notices,
@@ -29,16 +29,62 @@ from elearning_adapters.sql.notification._tables import (
     notification_suppressions,
     notifications,
 )
-from elearning_core.notification.model import Audience, Cadence, Channel, DeliveryStatus, Notification, NotificationType
-from elearning_core.notification.ports import NotificationInbox, PreferenceStore
+from elearning_core.notification.model import (
+    Audience,
+    Cadence,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Notice,
+    Notification,
+    NotificationType,
+    Recorded,
+    Render,
+)
+from elearning_core.notification.ports import DeliveryRecords, NotificationInbox, PreferenceStore
 
 
-class SqlNotificationStore(NotificationInbox, PreferenceStore):
+class SqlNotificationStore(NotificationInbox, PreferenceStore, DeliveryRecords):
     """The inbox and preferences (the service's ports) and the jobs' work: fan-outs, the sender's claims,
     the delivery log and the suppression list."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, db: Database, mail_domain: str = "localhost") -> None:
+        self._db, self._mail_domain = db, mail_domain
+
+    # -- delivery records
+    async def record(self, notices: Sequence[Notice], *, at: datetime, render: Render) -> Recorded:
+        async with self._db.write() as conn:
+            recorded = await record_notices(conn, notices, at=at, render=render, mail_domain=self._mail_domain)
+            await conn.commit()
+        return recorded
+
+    async def deliveries_of(self, user_id: uuid.UUID) -> list[Delivery]:
+        d = notification_deliveries.c
+        query = select(notification_deliveries).where(d.user_id == user_id).order_by(d.created_at, d.id)
+        async with self._db.read() as conn:
+            return [
+                Delivery(
+                    id=r.id,
+                    user_id=r.user_id,
+                    event_id=r.event_id,
+                    type=NotificationType(r.type),
+                    channel=Channel(r.channel),
+                    status=DeliveryStatus(r.status),
+                    reason=r.reason,
+                    created_at=r.created_at,
+                )
+                for r in await conn.execute(query)
+            ]
+
+    async def suppress(self, email: str, reason: str, at: datetime) -> None:
+        async with self._db.write() as conn:
+            await add_suppression(conn, email, reason, at)
+            await conn.commit()
+
+    async def is_suppressed(self, email: str) -> bool:
+        s = notification_suppressions.c
+        async with self._db.read() as conn:
+            return await conn.scalar(select(s.email).where(s.email == email.casefold())) is not None
 
     # -- the inbox
     async def of_user(
@@ -218,11 +264,7 @@ class SqlNotificationStore(NotificationInbox, PreferenceStore):
                 values.update(status=DeliveryStatus.PENDING.value, next_attempt_at=retry_at)
             await conn.execute(update(notification_deliveries).where(d.id == delivery_id).values(**values))
             if suppress is not None:
-                await conn.execute(
-                    _insert(conn, notification_suppressions)
-                    .values(email=suppress.casefold(), reason=reason[:REASON_MAX], created_at=at)
-                    .on_conflict_do_nothing()
-                )
+                await add_suppression(conn, suppress, reason, at)
             await conn.commit()
 
     async def retry_failed(self, at: datetime) -> int:
