@@ -5,10 +5,12 @@ transaction, with the event's inbox row) or into a course-wide fan-out (one row 
 ``notifications.fan-out`` job writes it to every learner in batches). Either way a redelivered event
 writes nothing new: the inbox skips it, and the unique constraints would refuse its rows anyway.
 
-Types are mapped by name. A type whose event class is not registered in this build (the
-subscription module's ``subscription.payment_failed.v1``, the discussion module's events) is simply
-not subscribed yet: ``handlers_for`` keeps only registered types, so the integrator adds nothing here
-when those modules land, only the discussion's audience port as ``followers``.
+Types are mapped by name. A type whose event class is not registered in this build is simply not
+subscribed: ``handlers_for`` keeps only registered types, so a platform assembled without a module (its
+events unknown) subscribes to the rest.
+
+Besides notices, two identity events lift the suppression of an address its owner confirmed again
+(``address_confirmed``), in the same transaction as the event's inbox row.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from elearning_core.notification.model import (
     Audience,
     Cadence,
     Channel,
+    Notice,
     NotificationType,
     all_preferences,
     cadence_of,
@@ -112,6 +113,23 @@ async def test_a_reply_notifies_followers_and_mentions_once_each_never_the_autho
     assert sorted((n.recipient, n.type) for n in notices) == sorted(
         [(MENTIONED, NotificationType.DISCUSSION_MENTION), (FOLLOWER, NotificationType.DISCUSSION_REPLY)]
     )
+
+
+async def test_a_dunning_step_is_one_notice_whichever_of_its_events_comes() -> None:
+    """``payment_failed`` and ``past_due`` of one step (one instant) name one event id; the next step another."""
+    table = mappers(_Followers())
+    sub, user, at = uuid.uuid4(), uuid.uuid4(), datetime(2026, 4, 1, tzinfo=UTC)
+
+    async def notice_of(kind: str, occurred_at: datetime) -> Notice:
+        event = {"aggregate_id": sub, "occurred_at": occurred_at, "user_id": user, "amount": 1999, "plan_code": "pro"}
+        (notice,) = await table[kind](event, _envelope(kind), None)  # type: ignore[arg-type, misc]
+        return notice
+
+    failed = await notice_of("subscription.payment_failed.v1", at)
+    past_due = await notice_of("subscription.past_due.v1", at)
+    retry = await notice_of("subscription.payment_failed.v1", at + timedelta(days=3))
+    assert (failed.type, failed.recipient, failed.data["plan"]) == (NotificationType.SUBSCRIPTION_PAST_DUE, user, "pro")
+    assert failed.event_id == past_due.event_id != retry.event_id
 
 
 async def test_an_answer_accepted_by_its_own_author_notifies_nobody() -> None:
