@@ -662,7 +662,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     progress_topics = "elearning.assessment,elearning.course,elearning.enrollment,elearning.progress"
     notification_topics = (
         "elearning.assessment,elearning.certificate,elearning.course,elearning.discussion,elearning.enrollment,"
-        "elearning.payment,elearning.subscription"
+        "elearning.identity,elearning.payment,elearning.subscription"
     )
     assert rows == [
         ["catalog-cache", "elearning.course"],

@@ -1,26 +1,38 @@
 """``/api/v1/me/notifications``, ``/api/v1/me/notification-preferences`` and the one-click unsubscribe,
 as a client sees them: an enrollment's notification in the inbox (paged, unread count, read marks),
-preferences with their defaults, and the mailed link that turns a type off without signing in."""
+preferences with their defaults, and the mailed link that turns a type off without signing in (a digest's:
+every type it gathered, read from the mail a real SMTP server process received)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
 
 from elearning_adapters.settings import Settings
-from elearning_core.notification.model import NotificationType
+from elearning_adapters.sql.notification import record_notices
+from elearning_core.notification.model import Notice, NotificationType
 from tests.e2e.assessment_helpers import Person, course, person
 from tests.e2e.http_helpers import BACKENDS, Api, Json, assert_problem, backend_settings, serve
 
+if TYPE_CHECKING:
+    from tests.smtp_server import SmtpServer
+
+pytest_plugins = ["tests.smtp_server"]
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+T = NotificationType
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return backend_settings(request, tmp_path_factory.mktemp("notifications"))
+def settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, smtp_server_process: SmtpServer
+) -> Settings:
+    mail = {"mail_backend": "smtp", "smtp_host": smtp_server_process.host, "smtp_port": smtp_server_process.port}
+    return backend_settings(request, tmp_path_factory.mktemp("notifications"), **mail)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -135,3 +147,43 @@ async def test_the_mailed_unsubscribe_link_turns_the_type_off_without_a_sign_in(
     assert {"type": "announcement", "channel": "email", "cadence": "off"} in prefs
     tampered = await api.client.post(path.replace("announcement", "grade_released"))
     assert_problem(tampered, 422, field="token")
+
+
+async def test_a_digests_link_turns_off_every_type_it_gathered(api: Api, smtp_server: SmtpServer) -> None:
+    who = await person(api, name="digest")
+    user_id = uuid.UUID(who.id)
+    # A reply (daily by default) and a course update (weekly by default), both from periods long over.
+    long_ago = datetime.now(UTC) - timedelta(days=8)
+    notices = [
+        Notice(T.DISCUSSION_REPLY, user_id, uuid.uuid4(), {"thread": "Orbits", "author": "Ada"}),
+        Notice(T.COURSE_UPDATED, user_id, uuid.uuid4(), {"course": "Astronomy", "version": 2}),
+    ]
+    async with api.platform.database.write() as conn:
+        await record_notices(conn, notices, at=long_ago, render=lambda k, d, loc: ("t", "b"), mail_domain="x.org")
+        await conn.commit()
+
+    await api.platform.container.notification.sender().send_digests()  # or the scheduler's run did it first
+
+    (mail,) = smtp_server.wait_for(1, where=lambda m: who.email in m.rcpt_tos)
+    message = mail.message
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = message["List-Unsubscribe"].strip("<>")
+    text = message.get_body(("plain",))
+    assert text is not None
+    assert "Orbits" in text.get_content()
+    assert "Astronomy" in text.get_content()
+    assert link in text.get_content()
+
+    response = await api.client.post(
+        link[link.index("/api/v1/") :],
+        content="List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 204, response.text
+
+    prefs = (await api.client.get("/api/v1/me/notification-preferences", headers=who.headers)).json()["preferences"]
+    email = {p["type"]: p["cadence"] for p in prefs if p["channel"] == "email"}
+    assert (email["discussion_reply"], email["course_updated"]) == ("off", "off")
+    assert {kind for kind, cadence in email.items() if cadence == "off"} == {"discussion_reply", "course_updated"}
+    in_app = {p["type"]: p["cadence"] for p in prefs if p["channel"] == "in_app"}
+    assert in_app["discussion_reply"] == "immediate"  # the mail's link speaks for email only

@@ -209,7 +209,7 @@ async def test_mail_reaches_a_real_smtp_server_in_the_recipients_language(
     # The link's token turns this type's mail off (the HTTP route is tested in tests/e2e).
     links = notifying.container.notification.links()
     found = links.verify(link.rpartition("token=")[2])
-    assert found == (user_id, NotificationType.ENROLLMENT_CONFIRMED)
+    assert found == (user_id, (NotificationType.ENROLLMENT_CONFIRMED,))
     await notifying.notifications.unsubscribe(*found)
     prefs = await notifying.notifications.preferences(Principal(subject=str(user_id), user_id=user_id))
     assert any(

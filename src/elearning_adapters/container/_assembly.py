@@ -160,6 +160,7 @@ class Container(containers.DeclarativeContainer):
         shared=adapters,
         settings=settings,
         followers=discussion.audience,
+        access=access,
     )
 
     services = providers.Container(

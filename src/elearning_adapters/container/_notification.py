@@ -9,8 +9,9 @@ Discussion events: ``followers`` is the discussion module's audience port (the a
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from dependency_injector import providers
@@ -28,7 +29,9 @@ from elearning_adapters.redis.breaker import redis_client
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import commit_hooks
 from elearning_adapters.sql.engine import Database
-from elearning_adapters.sql.notification import Recorded, SqlNotificationStore, queue_due_reminders
+from elearning_adapters.sql.notification import MayTakeQuizzes, Recorded, SqlNotificationStore, remind_due
+from elearning_core.entitlement.access import graded_refusal
+from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.identity.ports import Mailer, MailError
 from elearning_core.notification.model import Notification
 from elearning_core.notification.service import NotificationService
@@ -106,9 +109,18 @@ def notification_subscription(
     return Subscription(
         name=NOTIFICATIONS,
         description="turns enrollments, certificates, grades, payments, course updates and discussion events "
-        "into in-app notifications and email deliveries",
+        "into in-app notifications and email deliveries; lifts the mail suppression of a reconfirmed address",
         handlers=handlers,
     )
+
+
+def may_take_quizzes(access: AccessCheck) -> MayTakeQuizzes:
+    """Whether the entitlement check lets a learner do graded work in a course now (a reminder's gate)."""
+
+    async def may(user_id: uuid.UUID, course_id: uuid.UUID, enrolled_at: datetime) -> bool:
+        return graded_refusal(await access.verdict(user_id, course_id, enrolled_at=enrolled_at)) is None
+
+    return may
 
 
 def notification_jobs(
@@ -119,6 +131,7 @@ def notification_jobs(
     database: Database,
     clock: Clock,
     settings: Settings,
+    access: AccessCheck,
 ) -> list[Job]:
     every = Schedule(timedelta(seconds=settings.notification_send_seconds))
     publish = publish_to(stream)
@@ -143,10 +156,16 @@ def notification_jobs(
 
     async def remind(period: Period) -> str:
         del period
-        queued = await queue_due_reminders(
-            database, at=clock.now(), horizon=timedelta(hours=settings.notification_reminder_hours)
+        reminded, written = await remind_due(
+            database,
+            at=clock.now(),
+            horizon=timedelta(hours=settings.notification_reminder_hours),
+            may_take_quizzes=may_take_quizzes(access),
+            render=lambda kind, data, locale: templates.in_app(kind, data, locale),
+            mail_domain=domain,
         )
-        return f"{queued} quiz(zes) closing soon"
+        await publish(written)
+        return f"reminded {reminded} learner(s) of a quiz closing soon"
 
     async def digests(period: Period) -> str:
         del period
@@ -155,7 +174,7 @@ def notification_jobs(
     return [
         Job(SEND, every, send, description="sends the notification mails due now, retrying failed ones with backoff"),
         Job(FAN_OUT, every, fan_out, description="writes course-wide notifications to each learner, in batches"),
-        Job(REMIND, Schedule(timedelta(minutes=15)), remind, description="queues reminders of quizzes closing soon"),
+        Job(REMIND, Schedule(timedelta(minutes=15)), remind, description="reminds learners of quizzes closing soon"),
         Job(DIGESTS, Schedule(timedelta(minutes=15)), digests, description="sends the daily and weekly digests due"),
     ]
 
@@ -174,8 +193,10 @@ class NotificationWiring(ModuleWiring):
     settings = providers.Dependency(instance_of=Settings)
     followers: providers.Provider[Any] = providers.Singleton(NoFollowers)
     """The discussion module's audience port (the assembly overrides this default)."""
+    access: providers.Dependency[AccessCheck] = providers.Dependency()
+    """The entitlement check: due-date reminders only to learners who may still take the quiz."""
 
-    store = providers.Singleton(SqlNotificationStore, shared.database)
+    store = providers.Singleton(SqlNotificationStore, shared.database, providers.Callable(_mail_domain, settings))
     templates = providers.Singleton(NotificationTemplates)
     stream = providers.Singleton(_stream, settings)
     links = providers.Singleton(_links, settings)
@@ -191,5 +212,5 @@ class NotificationWiring(ModuleWiring):
     )
     closers = providers.Singleton(_closers, stream)
     jobs = providers.Singleton(
-        notification_jobs, store, sender.provider, templates, stream, shared.database, shared.clock, settings
+        notification_jobs, store, sender.provider, templates, stream, shared.database, shared.clock, settings, access
     )

@@ -5,10 +5,12 @@ transaction, with the event's inbox row) or into a course-wide fan-out (one row 
 ``notifications.fan-out`` job writes it to every learner in batches). Either way a redelivered event
 writes nothing new: the inbox skips it, and the unique constraints would refuse its rows anyway.
 
-Types are mapped by name. A type whose event class is not registered in this build (the
-subscription module's ``subscription.payment_failed.v1``, the discussion module's events) is simply
-not subscribed yet: ``handlers_for`` keeps only registered types, so the integrator adds nothing here
-when those modules land, only the discussion's audience port as ``followers``.
+Types are mapped by name. A type whose event class is not registered in this build is simply not
+subscribed: ``handlers_for`` keeps only registered types, so a platform assembled without a module (its
+events unknown) subscribes to the rest.
+
+Besides notices, two identity events lift the suppression of an address its owner confirmed again
+(``address_confirmed``), in the same transaction as the event's inbox row.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from elearning_adapters.events.dispatch import Handler
 from elearning_adapters.sql.assessment._tables import quizzes
 from elearning_adapters.sql.course._tables import courses
-from elearning_adapters.sql.notification import Recorded, Render, add_fanout, record_notices
+from elearning_adapters.sql.identity import users
+from elearning_adapters.sql.notification import Recorded, Render, add_fanout, lift_suppression, record_notices
 from elearning_core.notification.model import Audience, Notice, NotificationType
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import DomainEvent, registered_event_types
@@ -106,6 +109,42 @@ def _payment(kind: NotificationType) -> Mapper:
     return handle
 
 
+async def address_confirmed(e: dict[str, Any], env: EventEnvelope, conn: AsyncConnection) -> Effect:
+    """The user confirmed their address (the verification link, or an email change confirmed through the link
+    mailed to the new address): a hard bounce had put it on the suppression list, mail to it flows again. An
+    administrator's change (``by="admin"``) vouches for the address but proves nobody reads it: kept."""
+    if e.get("by", "user") != "user":
+        return None
+    address = e.get("email") or await conn.scalar(select(users.c.email).where(users.c.id == e["aggregate_id"]))
+    if address:
+        await lift_suppression(conn, str(address))
+    return None
+
+
+_DUNNING = uuid.UUID("0b7d6c1e-5a3f-4e8b-9c2d-7f1a2b3c4d5e")
+
+
+def _dunning(kind: NotificationType) -> Mapper:
+    """A dunning step's notice to the subscriber. ``Subscription.failed`` records ``payment_failed`` and, the
+    first time, ``past_due`` at one instant: both name the step (subscription, instant), which is the notice's
+    event id, so the step tells once (the second adds nothing), and so does each redelivery."""
+
+    async def handle(e: dict[str, Any], env: EventEnvelope, conn: AsyncConnection) -> Effect:
+        user_id = _uuid(e.get("user_id"))
+        if user_id is None:
+            return None
+        at = e["occurred_at"]
+        step = uuid.uuid5(_DUNNING, f"{e['aggregate_id']}:{at.isoformat() if isinstance(at, datetime) else at}")
+        data = {
+            "amount_minor": int(e.get("amount", 0)),
+            "currency": str(e.get("currency", "USD")),
+            "plan": str(e.get("plan_code", "…")),
+        }
+        return [Notice(kind, user_id, step, data, "/me/subscriptions")]
+
+    return handle
+
+
 @dataclass(frozen=True)
 class DiscussionHandlers:
     """The discussion events' handlers, against the payloads issue 16 describes: a reply names its
@@ -173,8 +212,12 @@ def mappers(followers: Followers) -> dict[str, Mapper]:
         "assessment.attempt_graded.v1": attempt_graded,
         "payment.succeeded.v1": _payment(T.PAYMENT_RECEIPT),
         "payment.failed.v1": _payment(T.PAYMENT_FAILED),
-        "subscription.payment_failed.v1": _payment(T.PAYMENT_FAILED),
+        "subscription.payment_failed.v1": _dunning(T.SUBSCRIPTION_PAST_DUE),
+        "subscription.past_due.v1": _dunning(T.SUBSCRIPTION_PAST_DUE),
+        "subscription.suspended.v1": _dunning(T.SUBSCRIPTION_SUSPENDED),
         "subscription.renewed.v1": _payment(T.PAYMENT_RECEIPT),
+        "identity.email_verified.v1": address_confirmed,
+        "identity.email_changed.v1": address_confirmed,
         **DiscussionHandlers(followers).table(),
     }
 

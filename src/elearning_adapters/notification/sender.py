@@ -8,8 +8,8 @@ an hour) until ``max_attempts``; a 5xx refusal of the recipient is permanent: th
 the address goes on the suppression list until the user confirms it again.
 
 Every mail carries RFC 8058's one-click unsubscribe: ``List-Unsubscribe`` with a signed link per
-(user, type) and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``; the ``POST`` endpoint turns
-that type's email off without signing in.
+(user, types) and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``; the ``POST`` endpoint turns
+the email of the type the mail is about (every type a digest gathers) off without signing in.
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ UNSUBSCRIBE_PATH = "/api/v1/notifications/unsubscribe"
 
 
 class UnsubscribeLinks:
-    """Signed one-click unsubscribe tokens: ``<user>.<type>.<mac>``, valid until the secret changes."""
+    """Signed one-click unsubscribe tokens: ``<user>.<type>[-<type>...].<mac>``, valid until the secret changes.
+
+    A mail of one notification names its type; a digest names every type it gathers, so its one link turns
+    off all that the mail brought (the types in a stable order, so a digest's link is the same each time)."""
+
+    SEPARATOR = "-"
 
     def __init__(self, secret: bytes, base_url: str) -> None:
         self._key = hashlib.sha256(b"elearning notification unsubscribe\x00" + secret).digest()
@@ -46,20 +51,23 @@ class UnsubscribeLinks:
         digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()[:18]
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
-    def token(self, user_id: uuid.UUID, kind: NotificationType) -> str:
-        body = f"{user_id}.{kind.value}"
+    def token(self, user_id: uuid.UUID, *kinds: NotificationType) -> str:
+        if not kinds:
+            raise ValueError("an unsubscribe link names at least one type")
+        body = f"{user_id}.{self.SEPARATOR.join(sorted({k.value for k in kinds}))}"
         return f"{body}.{self._mac(body)}"
 
-    def url(self, user_id: uuid.UUID, kind: NotificationType) -> str:
-        return f"{self._base}{UNSUBSCRIBE_PATH}?token={self.token(user_id, kind)}"
+    def url(self, user_id: uuid.UUID, *kinds: NotificationType) -> str:
+        return f"{self._base}{UNSUBSCRIBE_PATH}?token={self.token(user_id, *kinds)}"
 
-    def verify(self, token: str) -> tuple[uuid.UUID, NotificationType] | None:
+    def verify(self, token: str) -> tuple[uuid.UUID, tuple[NotificationType, ...]] | None:
+        """The user and the types the token turns off; None when it was not signed here."""
         user, _, rest = token.partition(".")
-        kind, _, mac = rest.rpartition(".")
-        if not hmac.compare_digest(self._mac(f"{user}.{kind}"), mac):
+        kinds, _, mac = rest.rpartition(".")
+        if not hmac.compare_digest(self._mac(f"{user}.{kinds}"), mac):
             return None
         try:
-            return uuid.UUID(user), NotificationType(kind)
+            return uuid.UUID(user), tuple(NotificationType(k) for k in kinds.split(self.SEPARATOR))
         except ValueError:
             return None
 
@@ -175,7 +183,7 @@ class NotificationSender:
                     NotificationType(item["type"]), item["data"], first["locale"], first["time_zone"]
                 )
                 shown.append({"title": title, "body": body, "link": item["link"]})
-            unsubscribe = self._links.url(user_id, NotificationType(first["type"]))
+            unsubscribe = self._links.url(user_id, *(NotificationType(i["type"]) for i in items))
             mail = self._templates.digest(shown, locale=first["locale"], unsubscribe=unsubscribe)
             reason = await self._send(
                 first["email"], self._message(first["email"], mail, first["message_id"], unsubscribe)

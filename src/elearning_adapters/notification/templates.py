@@ -47,6 +47,10 @@ _FR: Final[dict[str, str]] = {
     "Your answer in {thread} was accepted.": "Votre réponse dans {thread} a été acceptée.",
     "Announcement: {title}": "Annonce : {title}",
     "{body}": "{body}",
+    "Your subscription payment failed": "Votre paiement d'abonnement a échoué",
+    "Your payment of {amount} for your {plan} subscription could not be taken, and the subscription is past due. Please update your payment method.": "Votre paiement de {amount} pour votre abonnement {plan} n'a pas pu être encaissé, et l'abonnement est en retard de paiement. Veuillez mettre à jour votre moyen de paiement.",
+    "Your subscription is suspended": "Votre abonnement est suspendu",
+    "Every attempt to take your payment of {amount} for your {plan} subscription failed, so it is suspended. Update your payment method to restore your access.": "Toutes les tentatives d'encaisser votre paiement de {amount} pour votre abonnement {plan} ont échoué : il est suspendu. Mettez à jour votre moyen de paiement pour retrouver votre accès.",
     "Open": "Ouvrir",
     "Your notifications": "Vos notifications",
     "You receive this mail because of your notification settings.": "Vous recevez ce message en raison de vos préférences de notification.",
@@ -77,6 +81,16 @@ TEXTS: Final[dict[NotificationType, tuple[str, str]]] = {
     NotificationType.DISCUSSION_MENTION: ("{author} mentioned you", "{author} mentioned you in {thread}."),
     NotificationType.ANSWER_ACCEPTED: ("Your answer was accepted", "Your answer in {thread} was accepted."),
     NotificationType.ANNOUNCEMENT: ("Announcement: {title}", "{body}"),
+    NotificationType.SUBSCRIPTION_PAST_DUE: (
+        "Your subscription payment failed",
+        "Your payment of {amount} for your {plan} subscription could not be taken, and the subscription is past "
+        "due. Please update your payment method.",
+    ),
+    NotificationType.SUBSCRIPTION_SUSPENDED: (
+        "Your subscription is suspended",
+        "Every attempt to take your payment of {amount} for your {plan} subscription failed, so it is suspended. "
+        "Update your payment method to restore your access.",
+    ),
 }
 
 _TEXT = """{{ title }}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -28,6 +29,8 @@ class NotificationType(enum.StrEnum):
     DISCUSSION_MENTION = "discussion_mention"
     ANSWER_ACCEPTED = "answer_accepted"
     ANNOUNCEMENT = "announcement"
+    SUBSCRIPTION_PAST_DUE = "subscription_past_due"
+    SUBSCRIPTION_SUSPENDED = "subscription_suspended"
 
 
 class Channel(enum.StrEnum):
@@ -56,6 +59,8 @@ DEFAULTS: dict[NotificationType, dict[Channel, Cadence]] = {
     _T.DISCUSSION_MENTION: _IMMEDIATE_BOTH,
     _T.ANSWER_ACCEPTED: _IMMEDIATE_BOTH,
     _T.ANNOUNCEMENT: _IMMEDIATE_BOTH,
+    _T.SUBSCRIPTION_PAST_DUE: _IMMEDIATE_BOTH,
+    _T.SUBSCRIPTION_SUSPENDED: _IMMEDIATE_BOTH,
 }
 """Every type's cadence per channel when the user chose none (any of them may be turned off)."""
 
@@ -117,6 +122,33 @@ class Notification:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """One email delivery: what the delivery log shows of it."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    event_id: uuid.UUID
+    type: NotificationType
+    channel: Channel
+    status: DeliveryStatus
+    reason: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording notices wrote: the new in-app notifications (for the live stream) and the count of new
+    email deliveries (notices recorded before add neither)."""
+
+    in_app: list[Notification]
+    emails: int
+
+
+Render = Callable[[NotificationType, dict[str, Any], str], tuple[str, str]]
+"""(type, data, locale) -> (title, body) of an in-app notification, in the recipient's language."""
+
+
+@dataclass(frozen=True, slots=True)
 class Preference:
     type: NotificationType
     channel: Channel
@@ -128,6 +160,15 @@ def cadence_of(
 ) -> Cadence:
     """The user's choice for ``kind`` on ``channel``, else the type's default."""
     return chosen.get((kind, channel), DEFAULTS[kind][channel])
+
+
+def email_status(cadence: Cadence) -> tuple[DeliveryStatus, str | None]:
+    """A new email delivery's status under the recipient's cadence, and why when it is not sent."""
+    if cadence is Cadence.OFF:
+        return DeliveryStatus.SUPPRESSED, "turned off in the recipient's preferences"
+    if cadence in (Cadence.DAILY, Cadence.WEEKLY):
+        return DeliveryStatus.DIGEST, None
+    return DeliveryStatus.PENDING, None
 
 
 def all_preferences(chosen: dict[tuple[NotificationType, Channel], Cadence]) -> list[Preference]:

@@ -1,12 +1,24 @@
-"""What the notification module needs from outside: the inbox and the preferences it keeps."""
+"""What the notification module keeps: the inbox, the preferences, and the delivery records (one per recipient,
+event and channel) with the suppression list. One contract suite holds the SQL store and the in-memory double
+to them (tests/contract/test_notification_store.py)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from elearning_core.notification.model import Cadence, Channel, Notification, NotificationType
+from elearning_core.notification.model import (
+    Cadence,
+    Channel,
+    Delivery,
+    Notice,
+    Notification,
+    NotificationType,
+    Recorded,
+    Render,
+)
 
 
 class NotificationInbox(Protocol):
@@ -31,3 +43,28 @@ class PreferenceStore(Protocol):
     async def choose(self, user_id: uuid.UUID, choices: dict[tuple[NotificationType, Channel], Cadence]) -> None:
         """Upserts each choice; types and channels not named keep theirs."""
         ...
+
+
+class DeliveryRecords(Protocol):
+    """Notices turned into records, once: an in-app notification per (recipient, event, type) and an email
+    delivery per (recipient, event, type, channel), as the recipient's preferences say; and the addresses
+    that refused mail permanently."""
+
+    async def record(self, notices: Sequence[Notice], *, at: datetime, render: Render) -> Recorded:
+        """Write what is new among ``notices`` in one transaction; recipients without an account (or an
+        address) get nothing; a notice recorded before adds nothing."""
+        ...
+
+    async def deliveries_of(self, user_id: uuid.UUID) -> list[Delivery]:
+        """The user's email deliveries, oldest first."""
+        ...
+
+    async def suppress(self, email: str, reason: str, at: datetime) -> None:
+        """Put ``email`` (case-insensitively) on the suppression list; already there: nothing changes."""
+        ...
+
+    async def unsuppress(self, email: str) -> bool:
+        """Take ``email`` off the list; False when it was not on it."""
+        ...
+
+    async def is_suppressed(self, email: str) -> bool: ...

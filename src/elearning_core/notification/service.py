@@ -7,6 +7,7 @@ jobs; this service is the user's side of them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -86,6 +87,7 @@ class NotificationService:
         await self._preferences.choose(user_id, {(c.type, c.channel): c.cadence for c in cmd.preferences})
         return all_preferences(await self._preferences.chosen(user_id))
 
-    async def unsubscribe(self, user_id: uuid.UUID, kind: NotificationType) -> None:
-        """The one-click unsubscribe (RFC 8058): ``kind``'s email off. The caller checked the signed link."""
-        await self._preferences.choose(user_id, {(kind, Channel.EMAIL): Cadence.OFF})
+    async def unsubscribe(self, user_id: uuid.UUID, kinds: Iterable[NotificationType]) -> None:
+        """The one-click unsubscribe (RFC 8058): the email of each of ``kinds`` (the mail's type, or every
+        type of a digest) off. The caller checked the signed link."""
+        await self._preferences.choose(user_id, {(kind, Channel.EMAIL): Cadence.OFF for kind in kinds})

@@ -45,7 +45,10 @@ Service = NamedDependency[NotificationService]
 Caller = NamedDependency[Principal]
 Ticket = Annotated[str | None, QueryParameter(max_length=200, description="A stream ticket (for EventSource)")]
 Unread = Annotated[bool, QueryParameter(description="Only the unread notifications")]
-UnsubscribeToken = Annotated[str, QueryParameter(max_length=200, description="The signed token of the mailed link")]
+UnsubscribeToken = Annotated[
+    str,
+    QueryParameter(max_length=600, description="The signed token of the mailed link (a digest's names all its types)"),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +230,9 @@ async def put_preferences(
     "/api/v1/notifications/unsubscribe",
     tags=TAGS,
     summary="One-click unsubscribe (RFC 8058)",
-    description="The `List-Unsubscribe` link of a notification mail: turns that type's email off, without "
-    "signing in. Mail clients POST `List-Unsubscribe=One-Click`; the body is not read.",
+    description="The `List-Unsubscribe` link of a notification mail: turns that type's email off (a digest's "
+    "link: every type the digest gathered), without signing in. Mail clients POST `List-Unsubscribe=One-Click`; "
+    "the body is not read.",
     status_code=HTTP_204_NO_CONTENT,
     responses=problem_responses(400, 422),
     opt={"public_write": True},

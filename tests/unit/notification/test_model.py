@@ -20,6 +20,7 @@ from elearning_core.notification.model import (
     Audience,
     Cadence,
     Channel,
+    Notice,
     NotificationType,
     all_preferences,
     cadence_of,
@@ -114,6 +115,23 @@ async def test_a_reply_notifies_followers_and_mentions_once_each_never_the_autho
     )
 
 
+async def test_a_dunning_step_is_one_notice_whichever_of_its_events_comes() -> None:
+    """``payment_failed`` and ``past_due`` of one step (one instant) name one event id; the next step another."""
+    table = mappers(_Followers())
+    sub, user, at = uuid.uuid4(), uuid.uuid4(), datetime(2026, 4, 1, tzinfo=UTC)
+
+    async def notice_of(kind: str, occurred_at: datetime) -> Notice:
+        event = {"aggregate_id": sub, "occurred_at": occurred_at, "user_id": user, "amount": 1999, "plan_code": "pro"}
+        (notice,) = await table[kind](event, _envelope(kind), None)  # type: ignore[arg-type, misc]
+        return notice
+
+    failed = await notice_of("subscription.payment_failed.v1", at)
+    past_due = await notice_of("subscription.past_due.v1", at)
+    retry = await notice_of("subscription.payment_failed.v1", at + timedelta(days=3))
+    assert (failed.type, failed.recipient, failed.data["plan"]) == (NotificationType.SUBSCRIPTION_PAST_DUE, user, "pro")
+    assert failed.event_id == past_due.event_id != retry.event_id
+
+
 async def test_an_answer_accepted_by_its_own_author_notifies_nobody() -> None:
     handlers = DiscussionHandlers(_Followers())
     env = _envelope("discussion.answer_accepted.v1")
@@ -178,8 +196,13 @@ def test_unsubscribe_links_and_stream_tickets_refuse_tampering_and_age() -> None
     links = UnsubscribeLinks(b"secret", "https://learn.example.org")
     user = uuid.uuid4()
     token = links.token(user, NotificationType.ANNOUNCEMENT)
-    assert links.verify(token) == (user, NotificationType.ANNOUNCEMENT)
+    assert links.verify(token) == (user, (NotificationType.ANNOUNCEMENT,))
     assert links.verify(token.replace("announcement", "grade_released")) is None
+    digest = links.token(user, NotificationType.DISCUSSION_REPLY, NotificationType.ANNOUNCEMENT)
+    assert digest == links.token(user, NotificationType.ANNOUNCEMENT, NotificationType.DISCUSSION_REPLY)
+    assert links.verify(digest) == (user, (NotificationType.ANNOUNCEMENT, NotificationType.DISCUSSION_REPLY))
+    assert links.verify(digest.replace("announcement-", "")) is None  # a type cut off the signed list
+    assert links.verify(token.replace(".", ".announcement-", 1)) is None  # or added to it
     assert UnsubscribeLinks(b"other", "https://x").verify(token) is None
 
     tickets = StreamTickets(b"secret", ttl=60)
