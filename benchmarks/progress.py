@@ -100,7 +100,6 @@ async def _seed(url: str, secret: str, learners: int) -> dict[str, Any]:
     from elearning_adapters.container import bootstrap
     from elearning_adapters.settings import Settings
     from elearning_core.course.commands import AddLesson, AddSection, CourseRef, SetLessonContent
-    from elearning_core.identity.commands import CreateUser
     from elearning_core.shared.ports import SYSTEM
     from elearning_core.video.commands import CreateVideo
 
@@ -125,13 +124,7 @@ async def _seed(url: str, secret: str, learners: int) -> dict[str, Any]:
         await platform.courses.publish(SYSTEM, CourseRef(course_id=course.id))
         outline = await platform.courses.get_outline(SYSTEM, course.id, "published")
         text_lessons = [str(le.id) for s in outline.sections for le in s.lessons if le.video_id is None]
-        ids = []
-        for n in range(learners):
-            user = await platform.identity.create_user(
-                SYSTEM, CreateUser(email=f"learner{n}@example.org", display_name=f"Learner {n}", password=PASSWORD)
-            )
-            await platform.enrollments.enroll(SYSTEM, course.id, user.id)
-            ids.append(str(user.id))
+        ids = await enrol_with_passwords(platform, course.id, [f"learner{n}@example.org" for n in range(learners)])
         if platform.events is not None:
             await platform.events.drain()
         return {
@@ -140,6 +133,22 @@ async def _seed(url: str, secret: str, learners: int) -> dict[str, Any]:
             "text_lessons": text_lessons,
             "learners": ids,
         }
+
+
+async def enrol_with_passwords(platform: Any, course_id: uuid.UUID, emails: list[str]) -> list[str]:
+    """Accounts with ``PASSWORD`` (so they can sign in), enrolled in the course through the services; their ids."""
+    from elearning_core.identity.commands import CreateUser
+    from elearning_core.shared.ports import SYSTEM
+
+    ids = []
+    for email in emails:
+        name = email.split("@")[0].capitalize()
+        user = await platform.identity.create_user(
+            SYSTEM, CreateUser(email=email, display_name=name, password=PASSWORD)
+        )
+        await platform.enrollments.enroll(SYSTEM, course_id, user.id)
+        ids.append(str(user.id))
+    return ids
 
 
 async def _tokens(base: str, count: int) -> list[dict[str, str]]:

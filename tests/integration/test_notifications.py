@@ -7,6 +7,7 @@ dies between the SMTP handoff and its record, and digests."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -356,3 +357,55 @@ async def test_a_daily_digest_gathers_the_period_in_one_mail(notifying: Platform
     assert "One" in body.get_content()
     assert "Two" in body.get_content()
     assert await sender(notifying).send_digests() == 0
+
+
+class _HandoffCounter:
+    """Accepts every mail; counts the sender's work under way: mails being handed over plus records being
+    written (each holds a database connection)."""
+
+    def __init__(self) -> None:
+        self.sending = self.recording = self.most_under_way = 0
+
+    def started(self) -> None:
+        self.most_under_way = max(self.most_under_way, self.sending + self.recording)
+
+    async def send(self, message: Any) -> None:
+        del message
+        self.sending += 1
+        self.started()
+        for _ in range(3):  # let the other sends interleave
+            await asyncio.sleep(0)
+        self.sending -= 1
+
+
+async def test_the_sender_keeps_at_most_its_concurrency_under_way_and_records_them_in_groups(
+    notifying: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fan-out's mails hold at most ``concurrency`` of the process's database connections and event loop:
+    a mail is under way from its rendering to its record, and accepted ones are recorded a group at a time."""
+    course_id = await a_course(notifying)
+    for n in range(5):
+        user_id = await a_user(notifying, f"reader{n}@example.org")
+        await dispatcher(notifying).dispatch(raw(enrolled(course_id, user_id)), where="test", sleep=_never)
+    mailer, groups = _HandoffCounter(), []
+    the_store = store(notifying)
+    mark_sent = the_store.mark_sent
+
+    async def recorded(ids: Any, at: datetime) -> None:
+        mailer.recording += 1
+        mailer.started()
+        await mark_sent(ids, at)
+        mailer.recording -= 1
+        groups.append(len(ids))
+
+    monkeypatch.setattr(the_store, "mark_sent", recorded)
+    wiring = notifying.container.notification
+    two_at_a_time = NotificationSender(
+        the_store, lambda: mailer, wiring.templates(), wiring.links(), clock(notifying),
+        dataclasses.replace(sender(notifying).config, concurrency=2),
+    )  # fmt: skip
+
+    assert await two_at_a_time.send_due() == (5, 0)
+    assert sorted(groups) == [1, 2, 2]
+    assert mailer.most_under_way <= 2
+    assert await count(notifying, notification_deliveries, notification_deliveries.c.status == "sent") == 5

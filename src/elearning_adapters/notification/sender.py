@@ -123,7 +123,13 @@ class NotificationSender:
         return None
 
     async def send_due(self, *, max_batches: int = 50) -> tuple[int, int]:
-        """Send every immediate delivery due now, ``batch`` claimed at a time; (sent, failed tries)."""
+        """Send every immediate delivery due now, ``batch`` claimed at a time; (sent, failed tries).
+
+        At most ``concurrency`` mails are under way at once, from rendering to their record, so a fan-out's
+        thousands of mails hold at most that many database connections and share the event loop with the
+        requests and consumers of the same process instead of queueing ahead of them; accepted mails are
+        recorded sent ``concurrency`` at a time, one transaction per group (a sender that dies before the
+        record sends those again, with the same Message-ID)."""
         sent = failed = 0
         gate = asyncio.Semaphore(self.config.concurrency)
         for _ in range(max_batches):
@@ -131,39 +137,47 @@ class NotificationSender:
             rows = await self._store.claim_mail(at=now, lease=self.config.lease, limit=self.config.batch)
             if not rows:
                 break
-
-            async def one(row: dict[str, Any]) -> bool:
-                kind = NotificationType(row["type"])
-                unsubscribe = self._links.url(row["user_id"], kind)
-                mail = self._templates.mail(
-                    kind,
-                    row["data"],
-                    row["link"],
-                    locale=row["locale"],
-                    time_zone=row["time_zone"],
-                    unsubscribe=unsubscribe,
-                )
-                async with gate:
-                    reason = await self._send(
-                        row["email"], self._message(row["email"], mail, row["message_id"], unsubscribe)
-                    )
-                if reason is None:
-                    await self._store.mark_sent([row["id"]], self._clock.now())
-                    return True
-                permanent = _PERMANENT.search(reason) is not None
-                await self._store.mark_failed(
-                    row["id"],
-                    reason,
-                    retry_at=None if permanent else self._retry_at(row["attempts"] + 1, self._clock.now()),
-                    suppress=row["email"] if permanent else None,
-                    at=self._clock.now(),
-                )
-                return False
-
-            results = await asyncio.gather(*(one(r) for r in rows))
+            accepted: list[uuid.UUID] = []
+            results = await asyncio.gather(*(self._send_one(row, gate, accepted) for row in rows))
+            await self._record_sent(accepted)
             sent += sum(results)
             failed += len(results) - sum(results)
         return sent, failed
+
+    async def _record_sent(self, accepted: list[uuid.UUID]) -> None:
+        ids = accepted[:]
+        accepted.clear()
+        if ids:
+            await self._store.mark_sent(ids, self._clock.now())
+
+    async def _send_one(self, row: dict[str, Any], gate: asyncio.Semaphore, accepted: list[uuid.UUID]) -> bool:
+        """Render, hand over and record one claimed delivery, holding one of the gate's places throughout."""
+        async with gate:
+            kind = NotificationType(row["type"])
+            unsubscribe = self._links.url(row["user_id"], kind)
+            mail = self._templates.mail(
+                kind,
+                row["data"],
+                row["link"],
+                locale=row["locale"],
+                time_zone=row["time_zone"],
+                unsubscribe=unsubscribe,
+            )
+            reason = await self._send(row["email"], self._message(row["email"], mail, row["message_id"], unsubscribe))
+            if reason is None:
+                accepted.append(row["id"])
+                if len(accepted) >= self.config.concurrency:
+                    await self._record_sent(accepted)
+                return True
+            permanent = _PERMANENT.search(reason) is not None
+            await self._store.mark_failed(
+                row["id"],
+                reason,
+                retry_at=None if permanent else self._retry_at(row["attempts"] + 1, self._clock.now()),
+                suppress=row["email"] if permanent else None,
+                at=self._clock.now(),
+            )
+            return False
 
     async def send_digests(self, *, max_users: int = 500) -> int:
         """One mail per user whose digest period ended, with every delivery it gathered; their
