@@ -12,6 +12,7 @@ from elearning_core.enrollment.model import EnrollmentPolicy
 from elearning_core.entitlement.model import Refusal, Source, Track, Verdict
 from elearning_core.entitlement.ports import ASK, Ask
 from elearning_core.recommendation.model import Document, Interaction, Model
+from elearning_core.recommendation.ports import CourseRule
 
 
 @dataclass
@@ -83,12 +84,13 @@ class FakeRules:
     def __init__(self, world: World) -> None:
         self.world = world
 
-    async def rules(
-        self, course_ids: Collection[uuid.UUID], at: datetime
-    ) -> dict[uuid.UUID, tuple[EnrollmentPolicy, int]]:
+    async def rules(self, course_ids: Collection[uuid.UUID], at: datetime) -> dict[uuid.UUID, CourseRule]:
         del at
+        paid = {c for _, c in self.world.paid_without_access}
         return {
-            c: (self.world.policies.get(c, EnrollmentPolicy.default(c)), self.world.taken.get(c, 0))
+            c: CourseRule(
+                self.world.policies.get(c, EnrollmentPolicy.default(c)), self.world.taken.get(c, 0), c in paid
+            )
             for c in course_ids
             if c in self.world.published
         }

@@ -65,16 +65,19 @@ async def test_lists_follow_the_trained_model_with_explanations(running: Api) ->
     closed = await seeded(api, "Python closed", ["python"])
     full = await seeded(api, "Python full", ["python"])
     needs = await seeded(api, "Python needs", ["python"])
+    paid = await seeded(api, "Python paid", ["python"])
     draft = await seeded(api, "Python draft", ["python"], status="draft")
     pottery = await seeded(api, "Pottery", ["art"])
     others = [await person(api, name="learner") for _ in range(4)]
     for who in others:
-        for course_id in (python, advanced, data, closed, full, needs):
+        for course_id in (python, advanced, data, closed, full, needs, paid):
             await enroll(api, course_id, who)
     await enroll(api, pottery, others[0])
     await rules(api, closed, self_enrollment=False)
     await rules(api, full, capacity=4)
     await rules(api, needs, prerequisites=[pottery])
+    offer = await api.client.put(f"{COURSES}/{paid}/offer", json={"paid": True, "audit_track": False}, headers=ADMIN)
+    assert offer.status_code == 200, offer.text
     me = await person(api, name="me")
     await enroll(api, python, me)
 
@@ -84,8 +87,8 @@ async def test_lists_follow_the_trained_model_with_explanations(running: Api) ->
     assert outcome.ok, outcome
 
     also = await get(api, f"{COURSES}/{python}/also-taken")
-    assert {i["id"] for i in also["items"][:5]} == {advanced, data, closed, full, needs}
-    assert also["items"][5]["id"] == pottery  # one learner of four took it too: ranked last
+    assert {i["id"] for i in also["items"][:6]} == {advanced, data, closed, full, needs, paid}
+    assert also["items"][6]["id"] == pottery  # one learner of four took it too: ranked last
     first = also["items"][0]
     assert first["reason"] == "also_taken"
     assert first["because"] == {"id": python, "title": "Python basics"}
@@ -97,7 +100,7 @@ async def test_lists_follow_the_trained_model_with_explanations(running: Api) ->
 
     mine = await get(api, ME, me)
     listed = [i["id"] for i in mine["items"]]
-    assert set(listed) == {advanced, data, pottery}  # not closed, full, needing pottery, a draft or its own
+    assert set(listed) == {advanced, data, pottery}  # not closed, full, needing pottery, paid, a draft or its own
     assert mine["items"][0]["explanation"] == "because you took Python basics"
     assert mine["items"][0]["because"] == {"id": python, "title": "Python basics"}
 

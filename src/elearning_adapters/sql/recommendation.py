@@ -21,6 +21,7 @@ from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
 from elearning_core.enrollment.model import EnrollmentPolicy
 from elearning_core.recommendation.model import Document, Interaction, Model, Neighbours
 from elearning_core.recommendation.ports import (
+    CourseRule,
     CourseRules,
     LearnerHistory,
     ModelStore,
@@ -87,6 +88,7 @@ _settings = table(
     column("prerequisites", JSON),
 )
 _holds = table("seat_holds", column("course_id", Uuid), column("expires_at", UtcDateTime))
+_offers = table("course_offers", column("course_id", Uuid), column("paid", Boolean))
 PUBLISHED = "published"
 
 
@@ -218,23 +220,23 @@ class SqlCourseRules(CourseRules):
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def rules(
-        self, course_ids: Collection[uuid.UUID], at: datetime
-    ) -> dict[uuid.UUID, tuple[EnrollmentPolicy, int]]:
+    async def rules(self, course_ids: Collection[uuid.UUID], at: datetime) -> dict[uuid.UUID, CourseRule]:
         ids = list(dict.fromkeys(course_ids))
-        out: dict[uuid.UUID, tuple[EnrollmentPolicy, int]] = {}
-        s, c = _settings.c, _courses.c
+        out: dict[uuid.UUID, CourseRule] = {}
+        s, c, o = _settings.c, _courses.c, _offers.c
         async with self._db.read() as conn:
             for chunk in _chunks(ids):
                 query = (
-                    select(c.id, s.self_enrollment, s.capacity, s.opens_at, s.closes_at, s.prerequisites)
-                    .select_from(_courses.outerjoin(_settings, s.course_id == c.id))
+                    select(c.id, s.self_enrollment, s.capacity, s.opens_at, s.closes_at, s.prerequisites, o.paid)
+                    .select_from(
+                        _courses.outerjoin(_settings, s.course_id == c.id).outerjoin(_offers, o.course_id == c.id)
+                    )
                     .where(c.id.in_(chunk), c.status == PUBLISHED)
                 )
-                policies = [_policy(row) for row in (await conn.execute(query)).all()]
-                limited = [p.course_id for p in policies if p.capacity is not None]
+                rows = (await conn.execute(query)).all()
+                limited = [r.id for r in rows if r.capacity is not None]
                 taken = await _seats_taken(conn, limited, at) if limited else {}
-                out.update((p.course_id, (p, taken.get(p.course_id, 0))) for p in policies)
+                out.update((r.id, CourseRule(_policy(r), taken.get(r.id, 0), bool(r.paid))) for r in rows)
         return out
 
 

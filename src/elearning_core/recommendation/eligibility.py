@@ -1,5 +1,6 @@
 """Whether a learner could enroll in a course now, asked of the enrollment and entitlement modules through
-their own ports: the same rules their self-enrollment applies (``EnrollmentPolicy``), not a copy of them."""
+their own ports: the same rules their self-enrollment applies (``EnrollmentPolicy``), not a copy of them.
+The entitlement check is asked of paid courses only (a free course's verdict is always access)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ class EnrollmentRules(Enrollability):
         if not course_ids:
             return set()
         open_now = {}
-        for course_id, (policy, taken) in (await self._rules.rules(course_ids, at)).items():
+        rules = await self._rules.rules(course_ids, at)
+        for course_id, rule in rules.items():
             try:
-                policy.check_self_enrollment(at)
-                policy.check_seat(taken)
+                rule.policy.check_self_enrollment(at)
+                rule.policy.check_seat(rule.seats_taken)
             except EnrollmentRefused:
                 continue
-            open_now[course_id] = policy
+            open_now[course_id] = rule.policy
         required = {r for policy in open_now.values() for r in policy.prerequisites}
         completed = await self._prerequisites.completed(user_id, required) if required else set()
         kept = set()
@@ -39,7 +41,7 @@ class EnrollmentRules(Enrollability):
                 policy.check_prerequisites(completed)
             except EnrollmentRefused:
                 continue
-            if self._access is not None:
+            if self._access is not None and rules[course_id].paid:
                 verdict = await self._access.verdict(user_id, course_id, enrolled_at=None)
                 if verdict.refusal is not None:
                     continue

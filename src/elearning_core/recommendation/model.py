@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, S
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
@@ -118,9 +118,9 @@ Neighbours = dict[K, list[tuple[K, float]]]
 """Per course, its most similar courses, best first, with their scores."""
 
 
-def _top(scores: Mapping[K, float], n: int) -> list[tuple[K, float]]:
-    # Ties broken by the id's text so that a training run is reproducible whatever the dict order.
-    best = heapq.nsmallest(n, scores.items(), key=lambda kv: (-kv[1], str(kv[0])))
+def _top(scores: Mapping[K, float], n: int, tie: Callable[[K], Any] = str) -> list[tuple[K, float]]:
+    # Ties broken by the id's text (``tie``) so that a training run is reproducible whatever the dict order.
+    best = heapq.nsmallest(n, scores.items(), key=lambda kv: (-kv[1], tie(kv[0])))
     return [(k, s) for k, s in best if s > 0.0]
 
 
@@ -137,9 +137,10 @@ def item_similarity(
     *,
     shrinkage: float = DEFAULT_SHRINKAGE,
     max_neighbours: int = DEFAULT_MAX_NEIGHBOURS,
+    tie: Callable[[K], Any] = str,
 ) -> Neighbours[K]:
     """Each course's ``max_neighbours`` most co-taken courses. ``baskets``: each learner's set of courses
-    (already cut to ``max_history``; a course counted once per learner)."""
+    (already cut to ``max_history``; a course counted once per learner); equal scores ranked by ``tie``."""
     counts: Counter[K] = Counter()
     pairs: dict[K, Counter[K]] = defaultdict(Counter)
     for basket in baskets:
@@ -152,8 +153,19 @@ def item_similarity(
     for a, row in pairs.items():
         n_a = counts[a]
         scores = {b: cosine_cooccurrence(c, n_a, counts[b], shrinkage) for b, c in row.items() if b != a}
-        neighbours[a] = _top(scores, max_neighbours)
+        neighbours[a] = _top(scores, max_neighbours, tie)
     return neighbours
+
+
+def _indexed_similarity(baskets: list[list[K]], shrinkage: float, max_neighbours: int) -> Neighbours[K]:
+    """``item_similarity`` on small ints standing for the ids (numbered in their text order, so the ties
+    fall as they would on the ids): a UUID's hash and comparison are Python code, an int's are not, and
+    the counting is most of training."""
+    ids = sorted({c for basket in baskets for c in basket}, key=str)
+    number = {c: n for n, c in enumerate(ids)}
+    indexed = [[number[c] for c in basket] for basket in baskets]
+    found = item_similarity(indexed, shrinkage=shrinkage, max_neighbours=max_neighbours, tie=int)
+    return {ids[a]: [(ids[b], score) for b, score in listed] for a, listed in found.items()}
 
 
 def baskets_of(interactions: Iterable[Interaction[K]], max_history: int = DEFAULT_MAX_HISTORY) -> list[list[K]]:
@@ -205,11 +217,14 @@ def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
 
 
 def content_similarity(
-    documents: Sequence[Document[K]], *, max_neighbours: int = DEFAULT_MAX_NEIGHBOURS, max_postings: int = 2_000
+    documents: Sequence[Document[K]], *, max_neighbours: int = DEFAULT_MAX_NEIGHBOURS, max_postings: int | None = None
 ) -> Neighbours[K]:
     """Each course's most similar courses by text. Candidates come from an inverted index; a term held by
-    more than ``max_postings`` courses proposes no candidates (it still counts in the score)."""
+    more than ``max_postings`` courses (default: a tenth of them, at least 50) proposes no candidates (it
+    still counts in the score): a word every course has would make every pair a candidate."""
     vectors = tfidf_vectors(documents)
+    if max_postings is None:
+        max_postings = max(50, len(documents) // 10)
     postings: dict[str, list[K]] = defaultdict(list)
     for course_id, vector in vectors.items():
         for term in vector:
@@ -271,8 +286,7 @@ def train(
     """Every recommender at once; ``progress`` is told each one done (``also_taken``, ``similar``, ``popular``)."""
     step = progress or (lambda _stage: None)
     t = training
-    baskets = baskets_of(interactions, t.max_history)
-    also = item_similarity(baskets, shrinkage=t.shrinkage, max_neighbours=t.max_neighbours)
+    also = _indexed_similarity(baskets_of(interactions, t.max_history), t.shrinkage, t.max_neighbours)
     step("also_taken")
     similar = content_similarity(documents, max_neighbours=t.max_neighbours)
     step("similar")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -60,12 +61,19 @@ class PublishedCourses(Protocol):
         ...
 
 
-class CourseRules(Protocol):
-    """The enrollment module's rules of many courses at once, for the ``EnrollmentRules`` check."""
+@dataclass(frozen=True, slots=True)
+class CourseRule:
+    policy: EnrollmentPolicy
+    """The enrollment module's rules (the default policy when none is stored)."""
+    seats_taken: int
+    """Active enrollments and live checkout holds (counted only for a course with a capacity)."""
+    paid: bool
+    """Sold (an offer marked paid): only then is the entitlement check asked."""
 
-    async def rules(
-        self, course_ids: Collection[uuid.UUID], at: datetime
-    ) -> dict[uuid.UUID, tuple[EnrollmentPolicy, int]]:
-        """The published ones among ``course_ids``: each one's policy (the default when none is stored) and
-        its seats taken at ``at`` (active enrollments and live holds)."""
+
+class CourseRules(Protocol):
+    """What the ``EnrollmentRules`` check reads of many courses at once."""
+
+    async def rules(self, course_ids: Collection[uuid.UUID], at: datetime) -> dict[uuid.UUID, CourseRule]:
+        """The published ones among ``course_ids``, each with its rule."""
         ...

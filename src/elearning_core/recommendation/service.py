@@ -35,7 +35,9 @@ from elearning_core.shared.ports import Principal
 LISTED = 50
 """The longest list served (paged): past that a recommendation says little."""
 CANDIDATES = 200
-"""How many ranked candidates a learner's list checks against the enrollment rules (one batch)."""
+"""How many ranked candidates a learner's list may check against the enrollment rules."""
+CHECKED_AT_ONCE = 60
+"""Candidates checked per batch (one round of the enrollment rules' reads)."""
 CACHE_PREFIX = "recommendations:me"
 TRAIN_STAGES = ("read", "also_taken", "similar", "popular", "stored")
 
@@ -210,8 +212,16 @@ class RecommendationService:
         history = await self._history.courses_of(user_id)
         had = [course_id for course_id, _, _ in history]
         ranked: Sequence[Recommendation[uuid.UUID]] = recommend(had, model, limit=CANDIDATES)
-        allowed = await self._enrollable.enrollable(user_id, [r.course_id for r in ranked], self._clock.now())
-        kept = [r for r in ranked if r.course_id in allowed][:LISTED]
+        kept: list[Recommendation[uuid.UUID]] = []
+        now = self._clock.now()
+        # In chunks, best first: usually the first holds enough courses the learner can take.
+        for start in range(0, len(ranked), CHECKED_AT_ONCE):
+            chunk = ranked[start : start + CHECKED_AT_ONCE]
+            allowed = await self._enrollable.enrollable(user_id, [r.course_id for r in chunk], now)
+            kept.extend(r for r in chunk if r.course_id in allowed)
+            if len(kept) >= LISTED:
+                break
+        kept = kept[:LISTED]
         titles = await self._courses.published({*(r.course_id for r in kept), *(r.because for r in kept if r.because)})
         return [
             Suggestion(
