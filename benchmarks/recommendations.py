@@ -31,7 +31,16 @@ import time
 from datetime import UTC, datetime
 
 from auth import run_server
-from catalog import DEFAULT_ADMIN_URL, LIMITS_OUT_OF_REACH, OUT, RESULTS, ROOT, environment_facts, log, throwaway_database
+from catalog import (
+    DEFAULT_ADMIN_URL,
+    LIMITS_OUT_OF_REACH,
+    OUT,
+    RESULTS,
+    ROOT,
+    environment_facts,
+    log,
+    throwaway_database,
+)
 from loadgen import open_loop
 
 sys.path.insert(0, str(ROOT))
@@ -47,13 +56,16 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _seed_and_train(env: dict[str, str], history: object, users: int) -> tuple[float, float, int, list[str]]:
+    from tests.recommendation_data import load_history
+
     from elearning_adapters.container import bootstrap
     from elearning_adapters.settings import Settings
     from elearning_core.identity.commands import CreateUser
     from elearning_core.shared.ports import SYSTEM
-    from tests.recommendation_data import load_history
 
-    settings = Settings(database_url=env["ELEARNING_DATABASE_URL"], secret_key=env["ELEARNING_SECRET_KEY"], cache="none")
+    settings = Settings(
+        database_url=env["ELEARNING_DATABASE_URL"], secret_key=env["ELEARNING_SECRET_KEY"], cache="none"
+    )
     async with await bootstrap(settings) as platform:
         accounts = {}
         emails = []

@@ -7,6 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from elearning_adapters.cache import InMemoryCache
 from elearning_core.enrollment.model import EnrollmentPolicy
@@ -188,3 +190,63 @@ async def test_training_replaces_the_model_and_readers_follow(world: World) -> N
     trained = await service.train()
     assert (trained.courses, trained.interactions) == (2, 2)
     assert [s.course_id for s in (await service.also_taken(a)).items] == [b]
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> tuple[World, uuid.UUID]:
+    """A small catalog with random rules, random histories, and a learner with a random history of it."""
+    world = World()
+    courses = [world.course(f"C{n}", published=draw(st.booleans()) or n < 2) for n in range(draw(st.integers(2, 8)))]
+    me = uuid.uuid4()
+    for course in courses:
+        kind = draw(st.sampled_from(["open", "closed", "window", "full", "needs", "paid"]))
+        if kind == "closed":
+            world.policies[course] = EnrollmentPolicy(course, self_enrollment=False)
+        elif kind == "window":
+            world.policies[course] = EnrollmentPolicy(course, closes_at=NOW)
+        elif kind == "full":
+            world.policies[course] = EnrollmentPolicy(course, capacity=1)
+            world.taken[course] = 1
+        elif kind == "needs":
+            required = draw(st.sampled_from(courses))
+            if required != course:
+                world.policies[course] = EnrollmentPolicy(course, prerequisites=(required,))
+                if draw(st.booleans()):
+                    world.completed.add((me, required))
+        elif kind == "paid":
+            world.paid_without_access.add((me, course))
+    for _ in range(draw(st.integers(0, 12))):
+        took(world, uuid.uuid4(), *draw(st.lists(st.sampled_from(courses), min_size=1, max_size=4, unique=True)))
+    took(world, me, *draw(st.lists(st.sampled_from(courses), max_size=3, unique=True)))
+    return world, me
+
+
+def _could_enroll(world: World, me: uuid.UUID, course: uuid.UUID) -> bool:
+    """The rules restated plainly (not through ``EnrollmentRules``)."""
+    policy = world.policies.get(course, EnrollmentPolicy.default(course))
+    return (
+        course in world.published
+        and policy.self_enrollment
+        and (policy.closes_at is None or policy.closes_at > NOW)
+        and (policy.capacity is None or world.taken.get(course, 0) < policy.capacity)
+        and all((me, r) in world.completed for r in policy.prerequisites)
+        and (me, course) not in world.paid_without_access
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(drawn=worlds())
+async def test_no_list_ever_holds_a_course_taken_or_not_open_to_the_learner_and_every_open_one_can_appear(
+    drawn: tuple[World, uuid.UUID],
+) -> None:
+    world, me = drawn
+    service = service_of(world)
+    await service.train()
+    listed = [s.course_id for s in await service.for_user(me)]
+    mine = {i.course_id for i in world.enrollments if i.user_id == me}
+    assert len(listed) == len(set(listed))
+    assert not set(listed) & mine
+    assert all(_could_enroll(world, me, c) for c in listed)
+    # Nothing open is withheld when the model knows it (popular: someone took it).
+    known = {i.course_id for i in world.enrollments if i.course_id in world.published}
+    assert set(listed) == {c for c in known - mine if _could_enroll(world, me, c)}
