@@ -12,7 +12,7 @@ from elearning_core.enrollment.model import EnrollmentPolicy
 from elearning_core.entitlement.model import Refusal, Source, Track, Verdict
 from elearning_core.entitlement.ports import ASK, Ask
 from elearning_core.recommendation.model import Document, Interaction, Model
-from elearning_core.recommendation.ports import CourseRule
+from elearning_core.recommendation.ports import CourseRule, Taken
 
 
 @dataclass
@@ -67,9 +67,9 @@ class FakeHistory:
     def __init__(self, world: World) -> None:
         self.world = world
 
-    async def courses_of(self, user_id: uuid.UUID) -> Sequence[tuple[uuid.UUID, datetime, bool]]:
+    async def courses_of(self, user_id: uuid.UUID) -> Sequence[Taken]:
         mine = sorted((i for i in self.world.enrollments if i.user_id == user_id), key=lambda i: i.at)
-        return [(i.course_id, i.at, i.completed) for i in mine]
+        return [Taken(i.course_id, i.at, i.completed, self.world.titles[i.course_id]) for i in mine]
 
 
 class FakePublished:
@@ -89,7 +89,10 @@ class FakeRules:
         paid = {c for _, c in self.world.paid_without_access}
         return {
             c: CourseRule(
-                self.world.policies.get(c, EnrollmentPolicy.default(c)), self.world.taken.get(c, 0), c in paid
+                self.world.policies.get(c, EnrollmentPolicy.default(c)),
+                self.world.taken.get(c, 0),
+                c in paid,
+                self.world.titles[c],
             )
             for c in course_ids
             if c in self.world.published

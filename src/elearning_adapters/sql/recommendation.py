@@ -26,6 +26,7 @@ from elearning_core.recommendation.ports import (
     LearnerHistory,
     ModelStore,
     PublishedCourses,
+    Taken,
     TrainingSource,
 )
 
@@ -190,11 +191,16 @@ class SqlLearnerHistory(LearnerHistory):
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def courses_of(self, user_id: uuid.UUID) -> Sequence[tuple[uuid.UUID, datetime, bool]]:
-        e = _enrollments.c
-        query = select(e.course_id, e.enrolled_at, e.completed_at).where(e.user_id == user_id).order_by(e.enrolled_at)
+    async def courses_of(self, user_id: uuid.UUID) -> Sequence[Taken]:
+        e, c = _enrollments.c, _courses.c
+        query = (
+            select(e.course_id, e.enrolled_at, e.completed_at, c.title)
+            .select_from(_enrollments.join(_courses, c.id == e.course_id))
+            .where(e.user_id == user_id)
+            .order_by(e.enrolled_at)
+        )
         async with self._db.read() as conn:
-            return [(c, at, done is not None) for c, at, done in (await conn.execute(query)).all()]
+            return [Taken(i, at, done is not None, title) for i, at, done, title in (await conn.execute(query)).all()]
 
 
 class SqlPublishedCourses(PublishedCourses):
@@ -227,7 +233,9 @@ class SqlCourseRules(CourseRules):
         async with self._db.read() as conn:
             for chunk in _chunks(ids):
                 query = (
-                    select(c.id, s.self_enrollment, s.capacity, s.opens_at, s.closes_at, s.prerequisites, o.paid)
+                    select(
+                        c.id, c.title, s.self_enrollment, s.capacity, s.opens_at, s.closes_at, s.prerequisites, o.paid
+                    )
                     .select_from(
                         _courses.outerjoin(_settings, s.course_id == c.id).outerjoin(_offers, o.course_id == c.id)
                     )
@@ -236,7 +244,7 @@ class SqlCourseRules(CourseRules):
                 rows = (await conn.execute(query)).all()
                 limited = [r.id for r in rows if r.capacity is not None]
                 taken = await _seats_taken(conn, limited, at) if limited else {}
-                out.update((r.id, CourseRule(_policy(r), taken.get(r.id, 0), bool(r.paid))) for r in rows)
+                out.update((r.id, CourseRule(_policy(r), taken.get(r.id, 0), bool(r.paid), r.title)) for r in rows)
         return out
 
 

@@ -21,9 +21,11 @@ class EnrollmentRules(Enrollability):
     def __init__(self, rules: CourseRules, prerequisites: PrerequisiteChecker, access: AccessCheck | None) -> None:
         self._rules, self._prerequisites, self._access = rules, prerequisites, access
 
-    async def enrollable(self, user_id: uuid.UUID, course_ids: Collection[uuid.UUID], at: datetime) -> set[uuid.UUID]:
+    async def enrollable(
+        self, user_id: uuid.UUID, course_ids: Collection[uuid.UUID], at: datetime
+    ) -> dict[uuid.UUID, str]:
         if not course_ids:
-            return set()
+            return {}
         open_now = {}
         rules = await self._rules.rules(course_ids, at)
         for course_id, rule in rules.items():
@@ -35,7 +37,7 @@ class EnrollmentRules(Enrollability):
             open_now[course_id] = rule.policy
         required = {r for policy in open_now.values() for r in policy.prerequisites}
         completed = await self._prerequisites.completed(user_id, required) if required else set()
-        kept = set()
+        kept = {}
         for course_id, policy in open_now.items():
             try:
                 policy.check_prerequisites(completed)
@@ -45,5 +47,5 @@ class EnrollmentRules(Enrollability):
                 verdict = await self._access.verdict(user_id, course_id, enrolled_at=None)
                 if verdict.refusal is not None:
                     continue
-            kept.add(course_id)
+            kept[course_id] = rules[course_id].title
         return kept

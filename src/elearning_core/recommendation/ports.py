@@ -40,9 +40,19 @@ class ModelStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """One course of a learner's history."""
+
+    course_id: uuid.UUID
+    at: datetime
+    completed: bool
+    title: str
+
+
 class LearnerHistory(Protocol):
-    async def courses_of(self, user_id: uuid.UUID) -> Sequence[tuple[uuid.UUID, datetime, bool]]:
-        """The learner's enrollments of any status: (course, enrolled at, completed), oldest first."""
+    async def courses_of(self, user_id: uuid.UUID) -> Sequence[Taken]:
+        """The learner's enrollments of any status, oldest first, with the courses' titles."""
         ...
 
 
@@ -50,8 +60,10 @@ class Enrollability(Protocol):
     """Answered by the enrollment rules (published, self-enrollment open, window, seats, prerequisites)
     and the entitlement check (a paid course needs access)."""
 
-    async def enrollable(self, user_id: uuid.UUID, course_ids: Collection[uuid.UUID], at: datetime) -> set[uuid.UUID]:
-        """The ids among ``course_ids`` the learner could enroll in by themself at ``at``."""
+    async def enrollable(
+        self, user_id: uuid.UUID, course_ids: Collection[uuid.UUID], at: datetime
+    ) -> dict[uuid.UUID, str]:
+        """The ids among ``course_ids`` the learner could enroll in by themself at ``at``, with their titles."""
         ...
 
 
@@ -69,6 +81,7 @@ class CourseRule:
     """Active enrollments and live checkout holds (counted only for a course with a capacity)."""
     paid: bool
     """Sold (an offer marked paid): only then is the entitlement check asked."""
+    title: str
 
 
 class CourseRules(Protocol):

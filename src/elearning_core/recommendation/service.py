@@ -210,30 +210,28 @@ class RecommendationService:
 
     async def _compute(self, user_id: uuid.UUID, model: Model[uuid.UUID]) -> list[Suggestion]:
         history = await self._history.courses_of(user_id)
-        had = [course_id for course_id, _, _ in history]
-        ranked: Sequence[Recommendation[uuid.UUID]] = recommend(had, model, limit=CANDIDATES)
-        kept: list[Recommendation[uuid.UUID]] = []
+        had = {t.course_id: t.title for t in history}
+        ranked: Sequence[Recommendation[uuid.UUID]] = recommend(list(had), model, limit=CANDIDATES)
+        kept: list[tuple[Recommendation[uuid.UUID], str]] = []
         now = self._clock.now()
         # In chunks, best first: usually the first holds enough courses the learner can take.
         for start in range(0, len(ranked), CHECKED_AT_ONCE):
             chunk = ranked[start : start + CHECKED_AT_ONCE]
             allowed = await self._enrollable.enrollable(user_id, [r.course_id for r in chunk], now)
-            kept.extend(r for r in chunk if r.course_id in allowed)
+            kept.extend((r, allowed[r.course_id]) for r in chunk if r.course_id in allowed)
             if len(kept) >= LISTED:
                 break
-        kept = kept[:LISTED]
-        titles = await self._courses.published({*(r.course_id for r in kept), *(r.because for r in kept if r.because)})
         return [
             Suggestion(
                 rank,
                 r.course_id,
-                titles[r.course_id],
+                title,
                 round(r.score, 6),
                 r.reason,
                 r.because,
-                titles.get(r.because) if r.because else None,
+                had.get(r.because) if r.because else None,
             )
-            for rank, r in enumerate(k for k in kept if k.course_id in titles)
+            for rank, (r, title) in enumerate(kept[:LISTED])
         ]
 
 
