@@ -32,6 +32,7 @@ from elearning_adapters.sql.learning_path import LEARNING_PATH_TABLES
 from elearning_adapters.sql.notification import NOTIFICATION_TABLES
 from elearning_adapters.sql.payment import PAYMENT_TABLES
 from elearning_adapters.sql.progress import PROGRESS_TABLES
+from elearning_adapters.sql.recommendation import RECOMMENDATION_TABLES
 from elearning_adapters.sql.subscription import SUBSCRIPTION_TABLES
 from elearning_adapters.sql.video import VIDEO_TABLES
 
@@ -42,6 +43,7 @@ IN_CI = bool(os.environ.get("CI"))
 # Every table a test may write, children first. Not ``signing_keys``: a running app holds its key ring
 # in memory, and tokens it signs must keep verifying after a test empties the tables.
 ALL_TABLES = (
+    *RECOMMENDATION_TABLES,
     *DISCUSSION_TABLES,
     *NOTIFICATION_TABLES,
     *CHECKOUT_TABLES,

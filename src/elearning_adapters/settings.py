@@ -447,6 +447,19 @@ class Settings(BaseSettings):
         le=1000,
         description="Flags from distinct people after which a post is hidden until a moderator reviews it",
     )
+    recommendation_train_minutes: float = Field(
+        default=60,
+        gt=0,
+        le=10_080,
+        description="Period of the job `recommendations.train` (retrains the recommendation read model)",
+    )
+    recommendation_cache_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description="How long a learner's recommendation list stays cached (dropped at once when their "
+        "enrollments change); 0: not cached",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Reverse proxies (IPs or CIDRs, a JSON list) whose X-Forwarded-For / Forwarded headers are "

@@ -89,6 +89,11 @@ GROUPS: dict[str, _Entry] = {
         "app",
         "Send the due digests, retry failed notification mails, show the delivery log.",
     ),
+    "recommendations": _Entry(
+        "elearning_cli.recommendations",
+        "app",
+        "Train the recommendations, evaluate them offline against popularity, show a learner's list.",
+    ),
     "entitlements": _Entry(
         "elearning_cli.entitlements", "app", "Grant, revoke and show a user's access to a paid course."
     ),

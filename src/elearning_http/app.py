@@ -53,6 +53,7 @@ from elearning_http.routes.notifications import NOTIFICATION_HANDLERS
 from elearning_http.routes.payments import PAYMENT_HANDLERS
 from elearning_http.routes.plans import PLAN_HANDLERS
 from elearning_http.routes.progress import ProgressController, my_progress
+from elearning_http.routes.recommendations import RECOMMENDATION_HANDLERS
 from elearning_http.routes.subscriptions import SUBSCRIPTION_HANDLERS
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
@@ -98,6 +99,7 @@ def create_app(
     checkout_service = container.services.checkout()
     plan_service = container.services.plans()
     discussion_service = container.services.discussion()
+    recommendation_service = container.services.recommendation()
     subscription_service = container.services.subscriptions()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
@@ -175,6 +177,7 @@ def create_app(
             my_learning_paths,
             *CERTIFICATE_HANDLERS,
             *NOTIFICATION_HANDLERS,
+            *RECOMMENDATION_HANDLERS,
             *ENTITLEMENT_HANDLERS,
             *DISCUSSION_HANDLERS,
             *PLAN_HANDLERS,
@@ -210,6 +213,7 @@ def create_app(
             "checkout_service": Provide(lambda: checkout_service, sync_to_thread=False),
             "plan_service": Provide(lambda: plan_service, sync_to_thread=False),
             "discussion_service": Provide(lambda: discussion_service, sync_to_thread=False),
+            "recommendation_service": Provide(lambda: recommendation_service, sync_to_thread=False),
             "subscription_service": Provide(lambda: subscription_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),

@@ -35,12 +35,14 @@ def test_list_names_every_registered_job_with_its_period(cli: None) -> None:
         "checkout.expire-holds",
         "scheduler.prune-runs",
         *NOTIFICATION_JOBS,
+        "recommendations.train",
         "subscriptions.dunning",
         "subscriptions.renew",
     }
     assert jobs["assessment.expire-attempts"]["period"] == "1m"
     assert jobs["certificates.issue-due"]["period"] == "1h"
     assert jobs["scheduler.prune-runs"]["period"] == "1d +3h"
+    assert jobs["recommendations.train"]["period"] == "1h"
     assert all(j["status"] is None and j["last_period"] is None for j in jobs.values())
     table = ok("jobs", "list").stdout
     assert "certificates.issue-due" in table
@@ -64,7 +66,7 @@ def test_an_unknown_job_is_one_line_naming_the_known_ones(cli: None) -> None:
     assert error_lines(result) == [
         "error: unknown job 'nope'; known: assessment.expire-attempts, certificates.issue-due, checkout.expire-holds, "
         "notifications.due-reminders, notifications.fan-out, notifications.send, notifications.send-digests, "
-        "scheduler.prune-runs, subscriptions.dunning, subscriptions.renew"
+        "recommendations.train, scheduler.prune-runs, subscriptions.dunning, subscriptions.renew"
     ]
 
 

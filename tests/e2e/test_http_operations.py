@@ -270,6 +270,10 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/me/notification-preferences", "get"),
     ("/api/v1/me/notification-preferences", "put"),
     ("/api/v1/notifications/unsubscribe", "post"),
+    # recommendations
+    ("/api/v1/courses/{course_id}/similar", "get"),
+    ("/api/v1/courses/{course_id}/also-taken", "get"),
+    ("/api/v1/me/recommendations", "get"),
     # certificates
     ("/api/v1/courses/{course_id}/certificate-award", "get"),
     ("/api/v1/courses/{course_id}/certificate-award", "put"),

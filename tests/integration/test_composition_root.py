@@ -12,6 +12,7 @@ from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.container._notification import NOTIFICATIONS
+from elearning_adapters.container._recommendation import TRAIN as RECOMMENDATIONS_TRAIN
 from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
@@ -34,6 +35,7 @@ from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.notification.service import NotificationService
 from elearning_core.progress.service import ProgressService
+from elearning_core.recommendation.service import RecommendationService
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
@@ -114,6 +116,9 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.notification.subscriptions()] == [NOTIFICATIONS]
         assert [s.name for s in container.subscription.subscriptions()] == [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING]
         assert [s.name for s in container.checkout.subscriptions()] == [CHECKOUT_PAYMENTS, CHECKOUT_INVOICING]
+        assert not container.recommendation.subscriptions()  # a trained read model: a job, no consumer
+        assert len(container.recommendation.commit_listeners()) == 1  # drops a learner's cached list
+        assert [j.name for j in container.recommendation.jobs()] == [RECOMMENDATIONS_TRAIN]
         assert container.adapters.subscriptions() == [
             *container.course.subscriptions(),
             *container.enrollment.subscriptions(),
@@ -172,6 +177,7 @@ async def test_the_platform_exposes_every_service_the_same_way_from_its_containe
             "billing": (BillingService, services.billing),
             "entitlements": (EntitlementService, services.entitlement),
             "notifications": (NotificationService, services.notification),
+            "recommendations": (RecommendationService, services.recommendation),
         }
         for name, (kind, provider) in expected.items():
             assert isinstance(getattr(type(platform), name), property), name

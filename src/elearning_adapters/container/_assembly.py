@@ -19,6 +19,7 @@ from elearning_adapters.container._learning_path import LearningPathWiring
 from elearning_adapters.container._notification import NotificationWiring
 from elearning_adapters.container._payment import PaymentWiring
 from elearning_adapters.container._progress import ProgressWiring
+from elearning_adapters.container._recommendation import RecommendationWiring
 from elearning_adapters.container._scheduling import SchedulingWiring
 from elearning_adapters.container._shared import SharedWiring
 from elearning_adapters.container._subscription import SubscriptionWiring
@@ -40,6 +41,7 @@ from elearning_core.learning_path.service import LearningPathService
 from elearning_core.notification.service import NotificationService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
+from elearning_core.recommendation.service import RecommendationService
 from elearning_core.subscription.service import PlanService, SubscriptionService
 from elearning_core.video.service import VideoService
 
@@ -64,6 +66,7 @@ class Services(containers.DeclarativeContainer):
     notification = providers.Dependency(instance_of=NotificationService)
     subscriptions = providers.Dependency(instance_of=SubscriptionService)
     checkout = providers.Dependency(instance_of=CheckoutService)
+    recommendation = providers.Dependency(instance_of=RecommendationService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -162,6 +165,15 @@ class Container(containers.DeclarativeContainer):
         followers=discussion.audience,
         access=access,
     )
+    # "Next for you" offers only what the learner could enroll in now: the enrollment module's prerequisite
+    # check and the entitlement check (narrow reads, not their services).
+    recommendation = providers.Container(
+        RecommendationWiring,
+        shared=adapters,
+        settings=settings,
+        access=access,
+        prerequisites=enrollment.prerequisites,
+    )
 
     services = providers.Container(
         Services,
@@ -182,6 +194,7 @@ class Container(containers.DeclarativeContainer):
         discussion=discussion.service,
         notification=notification.service,
         checkout=checkout.service,
+        recommendation=recommendation.service,
     )
 
 

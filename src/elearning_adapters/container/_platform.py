@@ -28,6 +28,7 @@ from elearning_core.learning_path.service import LearningPathService
 from elearning_core.notification.service import NotificationService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
+from elearning_core.recommendation.service import RecommendationService
 from elearning_core.scheduling.service import Scheduler
 from elearning_core.subscription.service import PlanService, SubscriptionService
 from elearning_core.video.service import VideoService
@@ -138,6 +139,12 @@ class Platform:
     def notifications(self) -> NotificationService:
         """The users' inboxes and notification preferences (the sending is the module's jobs)."""
         service: NotificationService = self.container.services.notification()
+        return service
+
+    @property
+    def recommendations(self) -> RecommendationService:
+        """Similar and co-taken courses, each learner's "next for you", training and offline evaluation."""
+        service: RecommendationService = self.container.services.recommendation()
         return service
 
     @property

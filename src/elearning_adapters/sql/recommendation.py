@@ -1,0 +1,282 @@
+"""The recommendation module's SQL: its read model (neighbours, popular courses, the model's version), and
+the reads training and serving make of the course, enrollment and progress tables (light ``table()``
+views of them: no import of those modules' adapters).
+
+Training reads every enrollment in a published course once, in batch work (the long statement timeout);
+replacing the model is one transaction, so a reader sees the old model or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Column, Float, Integer, String, Table, column, delete, func, insert, select, table
+from sqlalchemy.types import JSON, Uuid
+
+from elearning_adapters.sql.deadlines import work
+from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
+from elearning_core.enrollment.model import EnrollmentPolicy
+from elearning_core.recommendation.model import Document, Interaction, Model, Neighbours
+from elearning_core.recommendation.ports import (
+    CourseRule,
+    CourseRules,
+    LearnerHistory,
+    ModelStore,
+    PublishedCourses,
+    Taken,
+    TrainingSource,
+)
+
+RECOMMENDATION_TABLES = ("recommendation_neighbours", "recommendation_popular", "recommendation_models")
+ALSO_TAKEN, SIMILAR = "also_taken", "similar"
+_INSERT_BATCH = 5_000
+_IN_BATCH = 500
+"""Ids per ``IN (...)`` (SQLite's bound-parameter limit is far above it)."""
+
+recommendation_neighbours = Table(
+    "recommendation_neighbours",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("course_id", Uuid, primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("other_id", Uuid, nullable=False),
+    Column("score", Float, nullable=False),
+)
+recommendation_popular = Table(
+    "recommendation_popular",
+    metadata,
+    Column("rank", Integer, primary_key=True),
+    Column("course_id", Uuid, nullable=False),
+    Column("score", Float, nullable=False),
+)
+recommendation_models = Table(
+    "recommendation_models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("trained_at", UtcDateTime, nullable=False),
+    Column("interactions", Integer, nullable=False),
+)
+
+# Other modules' tables, as far as this module reads them.
+_courses = table(
+    "courses",
+    column("id", Uuid),
+    column("title", String),
+    column("summary", String),
+    column("description", String),
+    column("tags", JSON),
+    column("status", String),
+)
+_enrollments = table(
+    "enrollments",
+    column("course_id", Uuid),
+    column("user_id", Uuid),
+    column("status", String),
+    column("enrolled_at", UtcDateTime),
+    column("completed_at", UtcDateTime),
+)
+_settings = table(
+    "course_enrollment_settings",
+    column("course_id", Uuid),
+    column("self_enrollment", Boolean),
+    column("capacity", Integer),
+    column("opens_at", UtcDateTime),
+    column("closes_at", UtcDateTime),
+    column("prerequisites", JSON),
+)
+_holds = table("seat_holds", column("course_id", Uuid), column("expires_at", UtcDateTime))
+_offers = table("course_offers", column("course_id", Uuid), column("paid", Boolean))
+PUBLISHED = "published"
+
+
+def _chunks(ids: Sequence[uuid.UUID]) -> list[Sequence[uuid.UUID]]:
+    return [ids[i : i + _IN_BATCH] for i in range(0, len(ids), _IN_BATCH)]
+
+
+class SqlTrainingSource(TrainingSource):
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def interactions(self) -> Sequence[Interaction[uuid.UUID]]:
+        e = _enrollments.c
+        query = (
+            select(e.user_id, e.course_id, e.enrolled_at, e.completed_at)
+            .select_from(_enrollments.join(_courses, _courses.c.id == e.course_id))
+            .where(_courses.c.status == PUBLISHED)
+        )
+        with work("batch"):
+            async with self._db.read() as conn:
+                result = await conn.stream(query.execution_options(yield_per=10_000))
+                return [Interaction(u, c, at, done is not None) async for u, c, at, done in result]
+
+    async def documents(self) -> Sequence[Document[uuid.UUID]]:
+        c = _courses.c
+        query = select(c.id, c.title, c.summary, c.description, c.tags).where(c.status == PUBLISHED)
+        with work("batch"):
+            async with self._db.read() as conn:
+                rows = (await conn.execute(query)).all()
+        return [Document(r.id, r.title, f"{r.summary} {r.description}", tuple(r.tags or ())) for r in rows]
+
+
+class SqlModelStore(ModelStore):
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def replace(self, model: Model[uuid.UUID]) -> None:
+        rows = [
+            {"kind": kind, "course_id": course_id, "rank": rank, "other_id": other, "score": score}
+            for kind, neighbours in ((ALSO_TAKEN, model.also_taken), (SIMILAR, model.similar))
+            for course_id, listed in neighbours.items()
+            for rank, (other, score) in enumerate(listed)
+        ]
+        popular = [{"rank": r, "course_id": c, "score": s} for r, (c, s) in enumerate(model.popular)]
+        with work("batch"):
+            async with self._db.write() as conn:
+                await conn.begin()
+                await self._db.apply_budget(conn)
+                current = (await conn.execute(select(recommendation_models.c.version))).scalar_one_or_none()
+                await conn.execute(delete(recommendation_neighbours))
+                await conn.execute(delete(recommendation_popular))
+                await conn.execute(delete(recommendation_models))
+                for start in range(0, len(rows), _INSERT_BATCH):
+                    await conn.execute(insert(recommendation_neighbours), rows[start : start + _INSERT_BATCH])
+                if popular:
+                    await conn.execute(insert(recommendation_popular), popular)
+                await conn.execute(
+                    insert(recommendation_models).values(
+                        id=1,
+                        version=(current or 0) + 1,
+                        trained_at=model.trained_at or datetime.now().astimezone(),
+                        interactions=model.interactions,
+                    )
+                )
+                await conn.commit()
+
+    async def load(self) -> Model[uuid.UUID]:
+        n = recommendation_neighbours.c
+        async with self._db.read() as conn:
+            head = (await conn.execute(select(recommendation_models))).one_or_none()
+            if head is None:
+                return Model()
+            rows = (
+                await conn.execute(
+                    select(n.kind, n.course_id, n.other_id, n.score).order_by(n.kind, n.course_id, n.rank)
+                )
+            ).all()
+            popular = (
+                await conn.execute(
+                    select(recommendation_popular.c.course_id, recommendation_popular.c.score).order_by(
+                        recommendation_popular.c.rank
+                    )
+                )
+            ).all()
+        kinds: dict[str, Neighbours[uuid.UUID]] = {ALSO_TAKEN: {}, SIMILAR: {}}
+        for kind, course_id, other, score in rows:
+            kinds[kind].setdefault(course_id, []).append((other, score))
+        return Model(
+            kinds[ALSO_TAKEN], kinds[SIMILAR], [(c, s) for c, s in popular], head.trained_at, head.interactions
+        )
+
+    async def version(self) -> int:
+        async with self._db.read() as conn:
+            found = (await conn.execute(select(recommendation_models.c.version))).scalar_one_or_none()
+        return int(found or 0)
+
+
+class SqlLearnerHistory(LearnerHistory):
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def courses_of(self, user_id: uuid.UUID) -> Sequence[Taken]:
+        e, c = _enrollments.c, _courses.c
+        query = (
+            select(e.course_id, e.enrolled_at, e.completed_at, c.title)
+            .select_from(_enrollments.join(_courses, c.id == e.course_id))
+            .where(e.user_id == user_id)
+            .order_by(e.enrolled_at)
+        )
+        async with self._db.read() as conn:
+            return [Taken(i, at, done is not None, title) for i, at, done, title in (await conn.execute(query)).all()]
+
+
+class SqlPublishedCourses(PublishedCourses):
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def published(self, course_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+        ids = list(dict.fromkeys(course_ids))
+        if not ids:
+            return {}
+        c = _courses.c
+        found: dict[uuid.UUID, str] = {}
+        async with self._db.read() as conn:
+            for chunk in _chunks(ids):
+                query = select(c.id, c.title).where(c.id.in_(chunk), c.status == PUBLISHED)
+                found.update((i, t) for i, t in (await conn.execute(query)).all())
+        return found
+
+
+class SqlCourseRules(CourseRules):
+    """The published courses' enrollment settings and seats taken, in two queries per batch of ids."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def rules(self, course_ids: Collection[uuid.UUID], at: datetime) -> dict[uuid.UUID, CourseRule]:
+        ids = list(dict.fromkeys(course_ids))
+        out: dict[uuid.UUID, CourseRule] = {}
+        s, c, o = _settings.c, _courses.c, _offers.c
+        async with self._db.read() as conn:
+            for chunk in _chunks(ids):
+                query = (
+                    select(
+                        c.id, c.title, s.self_enrollment, s.capacity, s.opens_at, s.closes_at, s.prerequisites, o.paid
+                    )
+                    .select_from(
+                        _courses.outerjoin(_settings, s.course_id == c.id).outerjoin(_offers, o.course_id == c.id)
+                    )
+                    .where(c.id.in_(chunk), c.status == PUBLISHED)
+                )
+                rows = (await conn.execute(query)).all()
+                limited = [r.id for r in rows if r.capacity is not None]
+                taken = await _seats_taken(conn, limited, at) if limited else {}
+                out.update((r.id, CourseRule(_policy(r), taken.get(r.id, 0), bool(r.paid), r.title)) for r in rows)
+        return out
+
+
+def _policy(row: Any) -> EnrollmentPolicy:
+    if row.self_enrollment is None:
+        return EnrollmentPolicy.default(row.id)
+    return EnrollmentPolicy(
+        row.id,
+        bool(row.self_enrollment),
+        row.capacity,
+        row.opens_at,
+        row.closes_at,
+        tuple(uuid.UUID(p) for p in row.prerequisites or ()),
+    )
+
+
+async def _seats_taken(conn: Any, course_ids: list[uuid.UUID], at: datetime) -> dict[uuid.UUID, int]:
+    e, h = _enrollments.c, _holds.c
+    active = select(e.course_id, func.count()).where(e.course_id.in_(course_ids), e.status == "active")
+    held = select(h.course_id, func.count()).where(h.course_id.in_(course_ids), h.expires_at > at)
+    taken: dict[uuid.UUID, int] = {}
+    for query in (active.group_by(e.course_id), held.group_by(h.course_id)):
+        for course_id, count in (await conn.execute(query)).all():
+            taken[course_id] = taken.get(course_id, 0) + int(count)
+    return taken
+
+
+__all__ = [
+    "RECOMMENDATION_TABLES",
+    "SqlCourseRules",
+    "SqlLearnerHistory",
+    "SqlModelStore",
+    "SqlPublishedCourses",
+    "SqlTrainingSource",
+]
