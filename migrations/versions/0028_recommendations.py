@@ -1,8 +1,8 @@
 """Recommendations: the trained read model (each course's neighbours by co-enrollment and by content, the
 popular courses, and the model's version).
 
-Revision ID: 0030
-Revises: 0027 (the lead re-chains it after the other modules' migrations at merge time)
+Revision ID: 0028
+Revises: 0027
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0030"
+revision = "0028"
 down_revision = "0027"
 branch_labels = None
 depends_on = None
