@@ -30,6 +30,7 @@ from elearning_adapters.sql.entitlement import ENTITLEMENT_TABLES
 from elearning_adapters.sql.identity import IDENTITY_TABLES
 from elearning_adapters.sql.learning_path import LEARNING_PATH_TABLES
 from elearning_adapters.sql.notification import NOTIFICATION_TABLES
+from elearning_adapters.sql.search import SEARCH_TABLES
 from elearning_adapters.sql.payment import PAYMENT_TABLES
 from elearning_adapters.sql.progress import PROGRESS_TABLES
 from elearning_adapters.sql.subscription import SUBSCRIPTION_TABLES
@@ -44,6 +45,7 @@ IN_CI = bool(os.environ.get("CI"))
 ALL_TABLES = (
     *DISCUSSION_TABLES,
     *NOTIFICATION_TABLES,
+    *SEARCH_TABLES,
     *CHECKOUT_TABLES,
     "seat_holds",
     *SUBSCRIPTION_TABLES,
