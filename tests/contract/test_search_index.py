@@ -155,8 +155,8 @@ async def test_typos_are_corrected_from_what_the_caller_may_read(backend: Backen
     service = SearchService(
         backend.index, FakeSearchAudience(), InMemorySynonyms(), InMemoryQueryLog(), FixedClock(T0), CursorCodec(b"k" * 32)
     )
-    page = await service.search(Principal(subject="anonymous"), SearchRequest(q="pyton dta"))
-    assert page.result.did_you_mean == "python data"
+    page = await service.search(Principal(subject="anonymous"), SearchRequest(q="pyton sciense"))
+    assert page.result.did_you_mean == "python science"
     assert [h.title for h in page.result.hits] == ["Python for data science"]
 
 
