@@ -12,6 +12,7 @@ from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.container._notification import NOTIFICATIONS
+from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
@@ -33,6 +34,7 @@ from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.notification.service import NotificationService
+from elearning_core.search.service import SearchService
 from elearning_core.progress.service import ProgressService
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.events import DomainEvent
@@ -83,6 +85,7 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
         SUBSCRIPTION_PAYMENTS,
         SUBSCRIPTION_BILLING,
         NOTIFICATIONS,
+        SEARCH,
     ]
     assert [s.name for s in container.adapters.subscriptions()] == [*everyone, "notes"]
     transport = container.adapters.event_transport()
@@ -112,6 +115,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.billing.subscriptions()] == [BILLING_DOCUMENTS]
         assert [s.name for s in container.entitlement.subscriptions()] == [ENTITLEMENT_CACHE]
         assert [s.name for s in container.notification.subscriptions()] == [NOTIFICATIONS]
+        assert [s.name for s in container.search.subscriptions()] == [SEARCH]
         assert [s.name for s in container.subscription.subscriptions()] == [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING]
         assert [s.name for s in container.checkout.subscriptions()] == [CHECKOUT_PAYMENTS, CHECKOUT_INVOICING]
         assert container.adapters.subscriptions() == [
@@ -126,6 +130,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
             *container.entitlement.subscriptions(),
             *container.subscription.subscriptions(),
             *container.notification.subscriptions(),
+            *container.search.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
     finally:
@@ -151,6 +156,7 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
             SUBSCRIPTION_PAYMENTS,
             SUBSCRIPTION_BILLING,
             NOTIFICATIONS,
+            SEARCH,
         ]
     finally:
         await close_adapters(container)
@@ -172,6 +178,7 @@ async def test_the_platform_exposes_every_service_the_same_way_from_its_containe
             "billing": (BillingService, services.billing),
             "entitlements": (EntitlementService, services.entitlement),
             "notifications": (NotificationService, services.notification),
+            "search": (SearchService, services.search),
         }
         for name, (kind, provider) in expected.items():
             assert isinstance(getattr(type(platform), name), property), name

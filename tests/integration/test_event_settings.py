@@ -14,6 +14,7 @@ from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.container._notification import NOTIFICATIONS
+from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport
@@ -36,7 +37,7 @@ EVERY_MODULE_CONSUMER = [
     CHECKOUT_INVOICING,
 ]
 """The consumers that need no cache, in the order the modules' wirings declare them (up to the entitlement's)."""
-AFTER_ENTITLEMENT = [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING, NOTIFICATIONS]
+AFTER_ENTITLEMENT = [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING, NOTIFICATIONS, SEARCH]
 """The consumers of the wirings declared after the entitlement's (which has a cache consumer)."""
 
 KAFKA = "127.0.0.1:9092"

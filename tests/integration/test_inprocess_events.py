@@ -26,6 +26,7 @@ from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.container._notification import NOTIFICATIONS
+from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport, Subscription
@@ -388,6 +389,7 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
             SUBSCRIPTION_PAYMENTS,
             SUBSCRIPTION_BILLING,
             NOTIFICATIONS,
+            SEARCH,
         ]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")
         await reader.events.drain()

@@ -20,6 +20,7 @@ from elearning_adapters.container._notification import NotificationWiring
 from elearning_adapters.container._payment import PaymentWiring
 from elearning_adapters.container._progress import ProgressWiring
 from elearning_adapters.container._scheduling import SchedulingWiring
+from elearning_adapters.container._search import SearchWiring
 from elearning_adapters.container._shared import SharedWiring
 from elearning_adapters.container._subscription import SubscriptionWiring
 from elearning_adapters.container._video import VideoWiring
@@ -40,6 +41,7 @@ from elearning_core.learning_path.service import LearningPathService
 from elearning_core.notification.service import NotificationService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
+from elearning_core.search.service import SearchService
 from elearning_core.subscription.service import PlanService, SubscriptionService
 from elearning_core.video.service import VideoService
 
@@ -64,6 +66,7 @@ class Services(containers.DeclarativeContainer):
     notification = providers.Dependency(instance_of=NotificationService)
     subscriptions = providers.Dependency(instance_of=SubscriptionService)
     checkout = providers.Dependency(instance_of=CheckoutService)
+    search = providers.Dependency(instance_of=SearchService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -160,6 +163,7 @@ class Container(containers.DeclarativeContainer):
         settings=settings,
         followers=discussion.audience,
     )
+    search = providers.Container(SearchWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
         Services,
@@ -180,6 +184,7 @@ class Container(containers.DeclarativeContainer):
         discussion=discussion.service,
         notification=notification.service,
         checkout=checkout.service,
+        search=search.service,
     )
 
 

@@ -26,6 +26,7 @@ from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.notification.service import NotificationService
+from elearning_core.search.service import SearchService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.scheduling.service import Scheduler
@@ -138,6 +139,12 @@ class Platform:
     def notifications(self) -> NotificationService:
         """The users' inboxes and notification preferences (the sending is the module's jobs)."""
         service: NotificationService = self.container.services.notification()
+        return service
+
+    @property
+    def search(self) -> SearchService:
+        """Search: queries, suggestions, synonyms and the query report (the index is a projection)."""
+        service: SearchService = self.container.services.search()
         return service
 
     @property
