@@ -30,9 +30,9 @@ from elearning_adapters.sql.entitlement import ENTITLEMENT_TABLES
 from elearning_adapters.sql.identity import IDENTITY_TABLES
 from elearning_adapters.sql.learning_path import LEARNING_PATH_TABLES
 from elearning_adapters.sql.notification import NOTIFICATION_TABLES
-from elearning_adapters.sql.search import SEARCH_TABLES
 from elearning_adapters.sql.payment import PAYMENT_TABLES
 from elearning_adapters.sql.progress import PROGRESS_TABLES
+from elearning_adapters.sql.search import SEARCH_TABLES
 from elearning_adapters.sql.subscription import SUBSCRIPTION_TABLES
 from elearning_adapters.sql.video import VIDEO_TABLES
 

@@ -79,8 +79,21 @@ class InMemorySearchIndex(SearchIndex):
     async def upsert(self, documents: Sequence[SearchDocument]) -> None:
         for d in documents:
             clean = SearchDocument(
-                d.kind, d.id, d.course_id, clean_text(d.title)[:300], clean_text(d.body), d.url, d.published_at,
-                d.access, d.tags, clean_text(d.people), d.language, d.level, d.free, d.duration, d.lesson_id,
+                d.kind,
+                d.id,
+                d.course_id,
+                clean_text(d.title)[:300],
+                clean_text(d.body),
+                d.url,
+                d.published_at,
+                d.access,
+                d.tags,
+                clean_text(d.people),
+                d.language,
+                d.level,
+                d.free,
+                d.duration,
+                d.lesson_id,
             )
             self.docs[d.key] = clean
             self.indexed_at[d.key] = datetime.now().astimezone() if self._now is None else self._now()  # type: ignore[operator]

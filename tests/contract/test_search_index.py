@@ -153,7 +153,12 @@ async def test_typos_are_corrected_from_what_the_caller_may_read(backend: Backen
     assert await backend.index.corrections(["kubrnetes"], EVERYONE) == {}
     assert await backend.index.corrections(["kubrnetes"], Visibility(everything=True)) == {"kubrnetes": "kubernetes"}
     service = SearchService(
-        backend.index, FakeSearchAudience(), InMemorySynonyms(), InMemoryQueryLog(), FixedClock(T0), CursorCodec(b"k" * 32)
+        backend.index,
+        FakeSearchAudience(),
+        InMemorySynonyms(),
+        InMemoryQueryLog(),
+        FixedClock(T0),
+        CursorCodec(b"k" * 32),
     )
     page = await service.search(Principal(subject="anonymous"), SearchRequest(q="pyton sciense"))
     assert page.result.did_you_mean == "python science"
@@ -167,9 +172,12 @@ async def test_highlights_never_break_html_escaping(backend: Backend) -> None:
     (hit,) = result.hits
     assert "<mark>" in hit.highlight
     without_marks = hit.highlight.replace("<mark>", "").replace("</mark>", "")
-    assert "<" not in without_marks and ">" not in without_marks.replace("&gt;", "")
+    assert "<" not in without_marks
+    assert ">" not in without_marks.replace("&gt;", "")
     assert "&lt;script&gt;" in without_marks
     assert re.search(r"<mark>caf[ée]</mark>", hit.highlight, re.I)
+    tagged = await backend.index.search(SearchQuery(parse_query("script"), EVERYONE))
+    assert tagged.total == 1  # a word in angle brackets is still a word
 
 
 async def test_facets_add_up_to_the_total_and_filters_narrow(backend: Backend) -> None:

@@ -80,7 +80,9 @@ async def _answer(index: SearchIndex, q: str, visibility: Visibility) -> tuple[o
     return result.total, result.facets, sorted(h.id for h in result.hits), suggestions, corrections
 
 
-async def _check(make: Callable[[], Awaitable[SearchIndex]], docs: list[SearchDocument], q: str, caller: Visibility) -> None:
+async def _check(
+    make: Callable[[], Awaitable[SearchIndex]], docs: list[SearchDocument], q: str, caller: Visibility
+) -> None:
     index = await make()
     await index.upsert(docs)
     seen = await _answer(index, q, caller)

@@ -270,6 +270,12 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/me/notification-preferences", "get"),
     ("/api/v1/me/notification-preferences", "put"),
     ("/api/v1/notifications/unsubscribe", "post"),
+    # search
+    ("/api/v1/search", "get"),
+    ("/api/v1/search/suggest", "get"),
+    ("/api/v1/search/synonyms", "get"),
+    ("/api/v1/search/synonyms/{term}", "put"),
+    ("/api/v1/search/synonyms/{term}", "delete"),
     # certificates
     ("/api/v1/courses/{course_id}/certificate-award", "get"),
     ("/api/v1/courses/{course_id}/certificate-award", "put"),

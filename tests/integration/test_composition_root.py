@@ -12,7 +12,6 @@ from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.container._notification import NOTIFICATIONS
-from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import Subscription
@@ -20,6 +19,7 @@ from elearning_adapters.events.subscriptions import CATALOG_CACHE
 from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
 from elearning_adapters.media.processor import VIDEO_PROCESSING
 from elearning_adapters.progress import PROGRESS
+from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_core.assessment.service import AssessmentService
@@ -34,8 +34,8 @@ from elearning_core.entitlement.service import EntitlementService
 from elearning_core.identity.service import IdentityService
 from elearning_core.learning_path.service import LearningPathService
 from elearning_core.notification.service import NotificationService
-from elearning_core.search.service import SearchService
 from elearning_core.progress.service import ProgressService
+from elearning_core.search.service import SearchService
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM

@@ -26,7 +26,6 @@ from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
 from elearning_adapters.container._entitlement import ENTITLEMENT_CACHE
 from elearning_adapters.container._notification import NOTIFICATIONS
-from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.container._subscription import SUBSCRIPTION_BILLING, SUBSCRIPTION_PAYMENTS
 from elearning_adapters.enrollment_completion import ENROLLMENT_COMPLETION
 from elearning_adapters.events import InProcessEventTransport, Subscription
@@ -34,6 +33,7 @@ from elearning_adapters.events.subscriptions import CATALOG_CACHE
 from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
 from elearning_adapters.media.processor import VIDEO_PROCESSING
 from elearning_adapters.progress import PROGRESS
+from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.sql.dead_letters import DeadLetterStore
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.inbox import inbox, record_processed

@@ -19,7 +19,14 @@ from elearning_adapters.search.projection import reindex
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.search import search_documents
 from elearning_core.auth.service import user_principal
-from elearning_core.course.commands import AddLesson, AddSection, CourseRef, CreateCourse, SetLessonContent, UpdateCourse
+from elearning_core.course.commands import (
+    AddLesson,
+    AddSection,
+    CourseRef,
+    CreateCourse,
+    SetLessonContent,
+    UpdateCourse,
+)
 from elearning_core.identity.commands import CreateUser
 from elearning_core.search.model import DocumentKind
 from elearning_core.search.service import SearchRequest
@@ -32,8 +39,9 @@ async def platform(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     if request.param == "sqlite":
         p = await bootstrap(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 's.db'}", data_dir=tmp_path))
     else:
-        p = await bootstrap(Settings(database_url=request.getfixturevalue("postgres_url"), data_dir=tmp_path),
-                            run_migrations=False)
+        p = await bootstrap(
+            Settings(database_url=request.getfixturevalue("postgres_url"), data_dir=tmp_path), run_migrations=False
+        )
         await truncate_all(p.database)
     try:
         yield p
@@ -98,7 +106,8 @@ async def test_changes_are_searchable_through_events_and_a_reindex_rebuilds_the_
     seen: list[tuple[int, int]] = []
     counts = await reindex(platform.database, engine, progress=lambda done, total: seen.append((done, total)))
     assert counts == {"course": 1, "lesson": 1, "thread": 0}
-    assert seen and seen[-1][0] == seen[-1][1]
+    assert seen
+    assert seen[-1][0] == seen[-1][1]
     assert await rows(platform) == live
 
     await platform.courses.unpublish(SYSTEM, CourseRef(course_id=course_id))
@@ -124,6 +133,9 @@ async def test_queries_answer_while_a_reindex_runs(platform: Platform) -> None:
     def progress(done: int, total: int) -> None:
         pending.append(asyncio.get_running_loop().create_task(query_meanwhile(done, total)))
 
-    await reindex(platform.database, engine, [DocumentKind.COURSE, DocumentKind.LESSON], progress=progress, chunk_size=3)
+    await reindex(
+        platform.database, engine, [DocumentKind.COURSE, DocumentKind.LESSON], progress=progress, chunk_size=3
+    )
     await asyncio.gather(*pending)
-    assert answers and all(n == 12 for n in answers)
+    assert answers
+    assert all(n == 12 for n in answers)

@@ -42,9 +42,7 @@ def plain(markdown: str) -> str:
 
 async def _instructors(conn: AsyncConnection, course_id: uuid.UUID, owner_id: uuid.UUID | None) -> str:
     g = user_grants
-    granted = select(g.c.user_id).where(
-        g.c.scope_kind == "course", g.c.scope_id == course_id, g.c.role == "instructor"
-    )
+    granted = select(g.c.user_id).where(g.c.scope_kind == "course", g.c.scope_id == course_id, g.c.role == "instructor")
     query = select(users.c.display_name).where(
         or_(users.c.id == owner_id, users.c.id.in_(granted)), users.c.status != "deleted"
     )

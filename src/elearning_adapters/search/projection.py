@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import elearning_core.course.events  # noqa: F401  (registers the course event types)
-import elearning_core.discussion.events  # noqa: F401
+import elearning_core.course.events
+import elearning_core.discussion.events
 import elearning_core.entitlement.events  # noqa: F401
 from elearning_adapters.events.dispatch import Handler
 from elearning_adapters.events.subscriptions import Subscription
@@ -95,7 +95,8 @@ def search_subscription(engine: SqlSearchEngine) -> Subscription:
 
 
 def _id(row: Row[Any]) -> uuid.UUID:
-    return row[0]
+    value: uuid.UUID = row[0]
+    return value
 
 
 async def reindex(

@@ -32,7 +32,7 @@ from elearning_core.search.model import (
 from elearning_core.search.ports import QueryLog, SearchAudience, SearchIndex, Synonyms
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
-from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, check_page_size, scope_of
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of
 from elearning_core.shared.ports import Principal
 
 MAX_SYNONYMS = 20
@@ -57,9 +57,7 @@ class SearchPage:
 
 
 def is_platform_admin(actor: Principal) -> bool:
-    return actor.has_role("admin") or any(
-        isinstance(g, Grant) and g.role is Role.PLATFORM_ADMIN for g in actor.grants
-    )
+    return actor.has_role("admin") or any(isinstance(g, Grant) and g.role is Role.PLATFORM_ADMIN for g in actor.grants)
 
 
 def _staff_courses(actor: Principal) -> frozenset[uuid.UUID]:
@@ -131,7 +129,9 @@ class SearchService:
         if not 0 <= offset <= MAX_OFFSET:
             raise _invalid("cursor", "is invalid or was altered")
         filters = {k: v for k, v in request.filters.items() if v}
-        return SearchQuery(terms, Visibility(), kinds, filters, tuple(dict.fromkeys(request.facets)), sort, offset, limit)
+        return SearchQuery(
+            terms, Visibility(), kinds, filters, tuple(dict.fromkeys(request.facets)), sort, offset, limit
+        )
 
     async def search(self, actor: Principal, request: SearchRequest) -> SearchPage:
         query = self._query(request, await self._synonyms.all())
@@ -166,6 +166,15 @@ class SearchService:
     async def synonyms(self, actor: Principal) -> dict[str, tuple[str, ...]]:
         self._require_admin(actor, "read the search synonyms")
         return await self._synonyms.all()
+
+    async def synonym_page(
+        self, actor: Principal, cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Page[tuple[str, tuple[str, ...]]]:
+        """The synonyms in term order, a page at a time."""
+        table = await self.synonyms(actor)
+        return self._cursors.slice(
+            scope_of("search-synonyms"), list(table.items()), cursor, check_page_size(limit), lambda s: [s[0]]
+        )
 
     async def put_synonyms(self, actor: Principal, term: str, synonyms: list[str]) -> tuple[str, tuple[str, ...]]:
         """``term`` (one word) also finds each of ``synonyms`` (words or phrases); the list replaces the old one."""

@@ -175,9 +175,7 @@ class SqlSearchEngine(SearchIndex):
         if query.kinds:
             where.append(D.c.kind.in_(sorted(k.value for k in query.kinds)))
         for facet, values in sorted(query.filters.items()):
-            where.append(
-                exists().where(F.c.key == D.c.key, F.c.facet == facet, F.c.value.in_(sorted(values)))
-            )
+            where.append(exists().where(F.c.key == D.c.key, F.c.facet == facet, F.c.value.in_(sorted(values))))
         return where
 
     async def search(self, query: SearchQuery) -> SearchResult:

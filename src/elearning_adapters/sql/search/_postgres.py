@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import String
 
-from elearning_adapters.sql.search._index import D, W, SqlSearchEngine, visible
+from elearning_adapters.sql.search._index import D, SqlSearchEngine, W, visible
 from elearning_adapters.sql.search._tables import LANGUAGES, PG_CONFIGS
 from elearning_core.search.model import (
     HIGHLIGHT_END,
@@ -32,14 +32,15 @@ from elearning_core.search.model import (
 _HEADLINE = f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}"
 _TEXT = text(
     "UPDATE search_documents SET tsv = "
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), title), 'A') || "
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), :meta), 'B') || "
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), body), 'C') || "
-    "setweight(to_tsvector('search_simple', title), 'A') || "
-    "setweight(to_tsvector('search_simple', :meta), 'B') || "
-    "setweight(to_tsvector('search_simple', body), 'C') "
+    "setweight(to_tsvector(CAST(:cfg AS regconfig), translate(title, '<>', '  ')), 'A') || "
+    "setweight(to_tsvector(CAST(:cfg AS regconfig), translate(:meta, '<>', '  ')), 'B') || "
+    "setweight(to_tsvector(CAST(:cfg AS regconfig), translate(body, '<>', '  ')), 'C') || "
+    "setweight(to_tsvector('search_simple', translate(title, '<>', '  ')), 'A') || "
+    "setweight(to_tsvector('search_simple', translate(:meta, '<>', '  ')), 'B') || "
+    "setweight(to_tsvector('search_simple', translate(body, '<>', '  ')), 'C') "
     "WHERE key = :key"
 )
+"""Angle brackets become spaces first: the text search parser would take ``<Culture>`` for a tag and skip it."""
 
 
 def config_of(language: str) -> str:
@@ -88,8 +89,10 @@ class _Builder:
             if alt.prefix:  # a phrase ending as-you-type: its words, the last as a prefix
                 head = self._bind('"' + " ".join(alt.words[:-1]) + '"')
                 last = self._bind(f"{alt.words[-1]}:*")
-                parts += [f"(websearch_to_tsquery('search_{c}', {head}) && to_tsquery('search_{c}', {last}))"
-                          for c in self.configs]
+                parts += [
+                    f"(websearch_to_tsquery('search_{c}', {head}) && to_tsquery('search_{c}', {last}))"
+                    for c in self.configs
+                ]
         return "(" + " || ".join(parts) + ")"
 
     def build(self, terms: QueryTerms) -> str:
@@ -105,9 +108,7 @@ class PostgresSearchIndex(SqlSearchEngine):
     capabilities = Capabilities(english_stemming=True, stemming_beyond_english=True, typo_tolerance=True)
 
     async def write_text(self, conn: AsyncConnection, docs: Sequence[SearchDocument]) -> None:
-        rows = [
-            {"key": d.key, "cfg": config_of(d.language), "meta": " ".join((*d.tags, d.people))} for d in docs
-        ]
+        rows = [{"key": d.key, "cfg": config_of(d.language), "meta": " ".join((*d.tags, d.people))} for d in docs]
         await conn.execute(_TEXT, rows)
 
     async def remove_text(self, conn: AsyncConnection, keys: Sequence[str]) -> None:
@@ -125,14 +126,14 @@ class PostgresSearchIndex(SqlSearchEngine):
         if not q:
             return select(D.c.key, literal_column("0.0").label("rank")).where(literal_column("false"))
         tsq = cast(bindparam("q", q, String), TSQUERY)
-        tsv = literal_column("search_documents.tsv")
+        tsv: Any = literal_column("search_documents.tsv")
         return select(D.c.key, func.ts_rank_cd(tsv, tsq).label("rank")).where(tsv.op("@@")(tsq))
 
     async def _suggest_matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
         q = await self._tsquery(conn, QueryTerms(terms.groups), ("simple",))
         tsq = cast(bindparam("sq", q, String), TSQUERY)
-        tsv = literal_column("search_documents.tsv")
-        title = func.to_tsvector(literal_column("'search_simple'::regconfig"), D.c.title)
+        tsv: Any = literal_column("search_documents.tsv")
+        title = func.to_tsvector(literal_column("'search_simple'::regconfig"), func.translate(D.c.title, "<>", "  "))
         return select(D.c.key, func.ts_rank_cd(tsv, tsq).label("rank")).where(tsv.op("@@")(tsq), title.op("@@")(tsq))
 
     async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:

@@ -70,9 +70,7 @@ class SqliteSearchIndex(SqlSearchEngine):
             return None
         if terms.empty:  # only exclusions: everything but what they match
             excluded = self._fts(" OR ".join(f'"{w}"' for w in terms.excluded)).subquery("x")
-            return select(D.c.key, literal(0.0).label("rank")).where(
-                D.c.key.not_in(select(excluded.c.key))
-            )
+            return select(D.c.key, literal(0.0).label("rank")).where(D.c.key.not_in(select(excluded.c.key)))
         return self._fts(fts_query(terms))
 
     async def _suggest_matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
