@@ -89,6 +89,11 @@ GROUPS: dict[str, _Entry] = {
         "app",
         "Send the due digests, retry failed notification mails, show the delivery log.",
     ),
+    "search": _Entry(
+        "elearning_cli.search",
+        "app",
+        "Rebuild the search index online, query it, report frequent and zero-result searches.",
+    ),
     "entitlements": _Entry(
         "elearning_cli.entitlements", "app", "Grant, revoke and show a user's access to a paid course."
     ),
