@@ -2,10 +2,11 @@
 ``simple``, both unaccenting), a GIN index, ranking by ``ts_rank_cd``, highlights by ``ts_headline`` on
 text HTML-escaped first, and ``pg_trgm`` over the titles' and tags' words for did-you-mean.
 
-A query is the OR over every configuration of the parsed terms (``websearch_to_tsquery`` of each word
-or quoted phrase, ``to_tsquery('w:*')`` for the as-you-type prefix), so a French word finds French
-stems and a name finds itself. It is built once per request into a ``tsquery`` constant, so the
-planner uses the GIN index and the rank does not rebuild it per row.
+A query is the OR, over every configuration, of the parsed terms under that configuration
+(``websearch_to_tsquery`` of each word or quoted phrase, ``to_tsquery('w:*')`` for the as-you-type
+prefix), so a French word finds French stems and a name finds itself. It is built once per request
+into a ``tsquery`` constant (the distinct configurations' queries only), so the planner uses the GIN
+index and the rank does not rebuild it per row.
 """
 
 from __future__ import annotations
@@ -115,9 +116,16 @@ class PostgresSearchIndex(SqlSearchEngine):
         return None  # the tsvector is a column of the document's row
 
     async def _tsquery(self, conn: AsyncConnection, terms: QueryTerms, configs: Sequence[str]) -> str:
-        builder = _Builder(configs)
-        expression = builder.build(terms)
-        return str(await conn.scalar(text(f"SELECT CAST(({expression}) AS text)"), builder.params) or "")
+        """The terms under each configuration, once each distinct one (most words give the same
+        lexemes under several), ORed: one constant for the whole request."""
+        builder = _Builder(configs[:1])
+        columns = []
+        for config in configs:
+            builder.configs = (config,)
+            columns.append(f"CAST(({builder.build(terms)}) AS text)")
+        row = (await conn.execute(text(f"SELECT {', '.join(columns)}"), builder.params)).one()
+        distinct = [q for q in dict.fromkeys(row) if q]
+        return " | ".join(f"({q})" for q in distinct)
 
     async def _matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
         if terms.empty and not terms.excluded:
