@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from catalog import DEFAULT_ADMIN_URL, log, throwaway_database  # noqa: E402
+from catalog import DEFAULT_ADMIN_URL, log, throwaway_database
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BANDS = (("rare", 0.0, 0.001), ("medium", 0.001, 0.01), ("common", 0.01, 1.01))
@@ -73,10 +73,20 @@ def documents(corpus: Corpus, courses: int, lessons: int) -> list:  # type: igno
     for i, cid in enumerate(course_ids):
         docs.append(
             SearchDocument(
-                DocumentKind.COURSE, cid, cid, corpus.text(rng.randint(3, 6)).title(), corpus.text(60),
-                f"/api/v1/courses/{cid}", T0 + timedelta(minutes=i), frozenset({PUBLIC}),
-                tuple({corpus.word() for _ in range(3)}), "Ada Lovelace", rng.choice(languages),
-                rng.choice(levels), rng.random() < 0.4, duration_bucket(rng.randint(600, 40_000)),
+                DocumentKind.COURSE,
+                cid,
+                cid,
+                corpus.text(rng.randint(3, 6)).title(),
+                corpus.text(60),
+                f"/api/v1/courses/{cid}",
+                T0 + timedelta(minutes=i),
+                frozenset({PUBLIC}),
+                tuple({corpus.word() for _ in range(3)}),
+                "Ada Lovelace",
+                rng.choice(languages),
+                rng.choice(levels),
+                rng.random() < 0.4,
+                duration_bucket(rng.randint(600, 40_000)),
             )
         )
     for i in range(lessons):
@@ -85,9 +95,21 @@ def documents(corpus: Corpus, courses: int, lessons: int) -> list:  # type: igno
         access = frozenset({PUBLIC}) if rng.random() < 0.1 else frozenset({course_members(cid)})
         docs.append(
             SearchDocument(
-                DocumentKind.LESSON, lid, cid, corpus.text(rng.randint(2, 5)).title(), corpus.text(150),
-                f"/api/v1/courses/{cid}/lessons/{lid}", T0 + timedelta(minutes=i), access, (), "",
-                "en", "beginner", True, None, lid,
+                DocumentKind.LESSON,
+                lid,
+                cid,
+                corpus.text(rng.randint(2, 5)).title(),
+                corpus.text(150),
+                f"/api/v1/courses/{cid}/lessons/{lid}",
+                T0 + timedelta(minutes=i),
+                access,
+                (),
+                "",
+                "en",
+                "beginner",
+                True,
+                None,
+                lid,
             )
         )
     return docs
@@ -121,7 +143,9 @@ def banded_queries(corpus: Corpus, docs: list, count: int) -> dict[str, list[str
     return bands
 
 
-async def open_loop(call: Callable[[str], Awaitable[object]], queries: list[str], rate: float, seconds: float) -> list[float]:
+async def open_loop(
+    call: Callable[[str], Awaitable[object]], queries: list[str], rate: float, seconds: float
+) -> list[float]:
     latencies: list[float] = []
     tasks = []
 
@@ -141,6 +165,8 @@ async def open_loop(call: Callable[[str], Awaitable[object]], queries: list[str]
 
 
 async def postgres(args: argparse.Namespace, url: str) -> dict[str, object]:
+    from tests.search_fakes import FakeSearchAudience, InMemoryQueryLog, InMemorySynonyms
+
     from elearning_adapters.sql import migrate
     from elearning_adapters.sql.engine import Database
     from elearning_adapters.sql.search import PostgresSearchIndex
@@ -148,7 +174,6 @@ async def postgres(args: argparse.Namespace, url: str) -> dict[str, object]:
     from elearning_core.shared.clock import SystemClock
     from elearning_core.shared.pagination import CursorCodec
     from elearning_core.shared.ports import ANONYMOUS
-    from tests.search_fakes import FakeSearchAudience, InMemoryQueryLog, InMemorySynonyms
 
     db = Database(url)
     await migrate.upgrade(db)
@@ -192,8 +217,8 @@ async def sqlite(args: argparse.Namespace) -> dict[str, object]:
     from elearning_adapters.sql import migrate
     from elearning_adapters.sql.engine import Database
     from elearning_adapters.sql.search import SqliteSearchIndex
-    from elearning_core.search.model import Visibility, parse_query
     from elearning_core.search.model import SearchQuery as Query
+    from elearning_core.search.model import Visibility, parse_query
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite+aiosqlite:///{tmp}/bench.db")
@@ -212,7 +237,11 @@ async def sqlite(args: argparse.Namespace) -> dict[str, object]:
             lat.append((time.perf_counter() - started) * 1000)
         await db.dispose()
     log(f"  two words: p50 {statistics.median(lat):.1f} ms, p95 {p(lat, 0.95):.1f} ms")
-    return {"sqlite_documents": len(docs), "sqlite_write_s": round(seconds, 1), "sqlite_two_word_p95_ms": round(p(lat, 0.95), 1)}
+    return {
+        "sqlite_documents": len(docs),
+        "sqlite_write_s": round(seconds, 1),
+        "sqlite_two_word_p95_ms": round(p(lat, 0.95), 1),
+    }
 
 
 async def freshness(url: str, trials: int) -> dict[str, object]:
@@ -224,8 +253,12 @@ async def freshness(url: str, trials: int) -> dict[str, object]:
     from elearning_core.shared.ports import ANONYMOUS, SYSTEM
 
     platform = await bootstrap(Settings(database_url=url, cache="none"), run_migrations=False)
-    spec = CourseSpec(slug="fresh", title="Fresh", status="published",
-                      sections=[SectionSpec(title="S", lessons=[LessonSpec(title="L")])])
+    spec = CourseSpec(
+        slug="fresh",
+        title="Fresh",
+        status="published",
+        sections=[SectionSpec(title="S", lessons=[LessonSpec(title="L")])],
+    )
     (course,) = await platform.courses.import_courses(SYSTEM, [spec])
     assert platform.events is not None
     platform.events.start()  # as ``elearning serve`` runs it
@@ -267,6 +300,7 @@ def main() -> None:
     with throwaway_database(args.admin_url) as url:
         figures.update(asyncio.run(postgres(args, url)))
     with throwaway_database(args.admin_url) as url:
+
         async def fresh() -> dict[str, object]:
             from elearning_adapters.sql import migrate
             from elearning_adapters.sql.engine import Database

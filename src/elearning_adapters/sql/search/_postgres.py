@@ -44,6 +44,9 @@ _TEXT = text(
 """Angle brackets become spaces first: the text search parser would take ``<Culture>`` for a tag and skip it."""
 
 
+_REMEMBERED = 2_048
+
+
 def config_of(language: str) -> str:
     return f"search_{LANGUAGES.get(language.split('-')[0].lower(), 'simple')}"
 
@@ -108,6 +111,10 @@ class _Builder:
 class PostgresSearchIndex(SqlSearchEngine):
     capabilities = Capabilities(english_stemming=True, stemming_beyond_english=True, typo_tolerance=True)
 
+    def __init__(self, database: Any, now: Any = None) -> None:
+        super().__init__(database, now)
+        self._tsqueries: dict[tuple[QueryTerms, tuple[str, ...]], str] = {}
+
     async def write_text(self, conn: AsyncConnection, docs: Sequence[SearchDocument]) -> None:
         rows = [{"key": d.key, "cfg": config_of(d.language), "meta": " ".join((*d.tags, d.people))} for d in docs]
         await conn.execute(_TEXT, rows)
@@ -117,7 +124,13 @@ class PostgresSearchIndex(SqlSearchEngine):
 
     async def _tsquery(self, conn: AsyncConnection, terms: QueryTerms, configs: Sequence[str]) -> str:
         """The terms under each configuration, once each distinct one (most words give the same
-        lexemes under several), ORed: one constant for the whole request."""
+        lexemes under several), ORed: one constant for the whole request. Remembered (the last
+        ``_REMEMBERED`` queries): the same words always give the same tsquery, and a search asks twice
+        (the match and the highlights)."""
+        key = (terms, tuple(configs))
+        known = self._tsqueries.get(key)
+        if known is not None:
+            return known
         builder = _Builder(configs[:1])
         columns = []
         for config in configs:
@@ -125,7 +138,11 @@ class PostgresSearchIndex(SqlSearchEngine):
             columns.append(f"CAST(({builder.build(terms)}) AS text)")
         row = (await conn.execute(text(f"SELECT {', '.join(columns)}"), builder.params)).one()
         distinct = [q for q in dict.fromkeys(row) if q]
-        return " | ".join(f"({q})" for q in distinct)
+        query = " | ".join(f"({q})" for q in distinct)
+        if len(self._tsqueries) >= _REMEMBERED:
+            self._tsqueries.clear()
+        self._tsqueries[key] = query
+        return query
 
     async def _matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
         if terms.empty and not terms.excluded:
