@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 
 from elearning_adapters import Settings, bootstrap
-from elearning_adapters.kafka import KafkaEventPublisher
-from elearning_adapters.search.projection import SEARCH, search_subscription
+from elearning_adapters.search.projection import search_subscription
 from elearning_core.course.commands import CourseRef
 from elearning_core.search.service import SearchRequest
 from elearning_core.shared.ports import ANONYMOUS, SYSTEM
-from elearning_workers.consumer import ConsumerRunner
-from elearning_workers.relay import OutboxRelay
+from tests.integration.kafka_projection import WAIT, consuming
 from tests.integration.test_search_projection import a_course
 
 pytest_plugins = ["tests.integration.kafka_broker"]
-
-WAIT = 60.0  # the bound of every wait here: generous, the machine may be busy; no timing is asserted
 
 
 async def test_a_published_course_flows_through_kafka_into_the_index(kafka_broker: str, tmp_path: Path) -> None:
@@ -29,25 +24,7 @@ async def test_a_published_course_flows_through_kafka_into_the_index(kafka_broke
     try:
         course_id = await a_course(platform, "Orbital mechanics", "Kepler's laws")
         await platform.courses.publish(SYSTEM, CourseRef(course_id=course_id))
-
-        subscription = search_subscription(platform.container.search.index())
-        publisher = KafkaEventPublisher(kafka_broker)
-        publisher.ensure_topics(subscription.topics)
-        relay = OutboxRelay(platform.database, publisher)
-        for _ in range(100):  # bounded: the outbox holds a handful of rows
-            if await relay.relay_once() == 0:
-                break
-
-        runner = ConsumerRunner(
-            f"{SEARCH}-{uuid.uuid4().hex[:8]}",
-            kafka_broker,
-            subscription.topics,
-            subscription.handlers,
-            platform.database,
-            consumer_name=SEARCH,
-        )
-        task = asyncio.create_task(runner.run())
-        try:
+        async with consuming(platform, search_subscription(platform.container.search.index()), kafka_broker):
             deadline = time.monotonic() + WAIT
             found = 0
             while time.monotonic() < deadline:
@@ -57,8 +34,5 @@ async def test_a_published_course_flows_through_kafka_into_the_index(kafka_broke
                 await asyncio.sleep(0.1)
             assert found == 1, "the published course never reached the index through Kafka"
             assert (await platform.search.search(SYSTEM, SearchRequest(q="kepler"))).result.total == 1
-        finally:
-            runner.stop()
-            await asyncio.wait_for(task, WAIT)
     finally:
         await platform.aclose()
