@@ -155,11 +155,17 @@ class PostgresSearchIndex(SqlSearchEngine):
         return select(D.c.key, func.ts_rank_cd(tsv, tsq).label("rank")).where(tsv.op("@@")(tsq))
 
     async def _suggest_matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
-        q = await self._tsquery(conn, QueryTerms(terms.groups), ("simple",))
-        tsq = cast(bindparam("sq", q, String), TSQUERY)
+        """Title words only: the title's lexemes are the ones of weight A, so ``w:A`` / ``w:*A`` in the
+        ``simple`` configuration (the words are letters and digits: ``parse_query``), all on the index."""
+        parts = []
+        for group in terms.groups:
+            first = group[0]
+            for i, word in enumerate(first.words):
+                last = first.prefix and i == len(first.words) - 1
+                parts.append(f"{word}:*A" if last else f"{word}:A")
+        tsq = func.to_tsquery(literal_column("'search_simple'::regconfig"), bindparam("sq", " & ".join(parts), String))
         tsv: Any = literal_column("search_documents.tsv")
-        title = func.to_tsvector(literal_column("'search_simple'::regconfig"), func.translate(D.c.title, "<>", "  "))
-        return select(D.c.key, func.ts_rank_cd(tsv, tsq).label("rank")).where(tsv.op("@@")(tsq), title.op("@@")(tsq))
+        return select(D.c.key, func.ts_rank_cd(tsv, tsq).label("rank")).where(tsv.op("@@")(tsq))
 
     async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
         if terms.empty:
