@@ -295,10 +295,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     figures: dict[str, object] = {}
-    with throwaway_database(args.admin_url) as url:
-        figures.update(asyncio.run(postgres(args, url)))
+    if not args.skip_postgres:
+        with throwaway_database(args.admin_url) as url:
+            figures.update(asyncio.run(postgres(args, url)))
     with throwaway_database(args.admin_url) as url:
 
         async def fresh() -> dict[str, object]:

@@ -131,8 +131,10 @@ class SqlSearchEngine(SearchIndex):
     async def remove_text(self, conn: AsyncConnection, keys: Sequence[str]) -> None:
         raise NotImplementedError
 
-    async def _matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
-        """``(key, rank)`` of the documents the terms match; None: no full-text condition (browse)."""
+    async def _matched(self, conn: AsyncConnection, terms: QueryTerms, *, ranked: bool = True) -> Any:
+        """``(key, rank)`` of the documents the terms match (rank 0 unless ``ranked``: the count and
+        the facets need no rank, and computing it is most of a broad query's cost); None: no
+        full-text condition (browse)."""
         raise NotImplementedError
 
     async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
@@ -182,15 +184,22 @@ class SqlSearchEngine(SearchIndex):
         async with self._db.read() as conn:
             return await self._search(conn, query)
 
-    async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
-        matched = await self._matched(conn, query.terms)
+    async def _keys(self, conn: AsyncConnection, query: SearchQuery, *, ranked: bool) -> tuple[Any, bool]:
+        """The subquery ``(key, rank, published_at)`` of what the caller may read that matches; and
+        whether there was a full-text condition."""
+        matched = await self._matched(conn, query.terms, ranked=ranked)
         if matched is None:
             base = select(D.c.key, literal(0.0).label("rank"), D.c.published_at).where(*self._where(query))
         else:
             m = matched.subquery("m")
             base = select(D.c.key, m.c.rank, D.c.published_at).join(m, m.c.key == D.c.key).where(*self._where(query))
-        keys = base.subquery("k")
-        if query.sort is SearchSort.NEWEST or matched is None:
+        return base.subquery("k"), matched is not None
+
+    async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
+        by_rank = query.sort is SearchSort.RELEVANCE
+        keys, matching = await self._keys(conn, query, ranked=by_rank)
+        unranked = keys if not by_rank else (await self._keys(conn, query, ranked=False))[0]
+        if not by_rank or not matching:
             order = [keys.c.published_at.desc(), keys.c.key]
         else:
             order = [keys.c.rank.desc(), keys.c.key]
@@ -201,12 +210,12 @@ class SqlSearchEngine(SearchIndex):
             .limit(query.limit)
             .offset(query.offset)
         )
-        total = int(await conn.scalar(select(func.count()).select_from(keys)) or 0)
+        total = int(await conn.scalar(select(func.count()).select_from(unranked)) or 0)
         facets: dict[str, dict[str, int]] = {f: {} for f in query.facets}
         if query.facets and total:
             facet_query = (
                 select(F.c.facet, F.c.value, func.count())
-                .join(keys, keys.c.key == F.c.key)
+                .join(unranked, unranked.c.key == F.c.key)
                 .where(F.c.facet.in_(query.facets))
                 .group_by(F.c.facet, F.c.value)
             )

@@ -144,7 +144,7 @@ class PostgresSearchIndex(SqlSearchEngine):
         self._tsqueries[key] = query
         return query
 
-    async def _matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
+    async def _matched(self, conn: AsyncConnection, terms: QueryTerms, *, ranked: bool = True) -> Any:
         if terms.empty and not terms.excluded:
             return None
         q = await self._tsquery(conn, terms, PG_CONFIGS)
@@ -152,7 +152,8 @@ class PostgresSearchIndex(SqlSearchEngine):
             return select(D.c.key, literal_column("0.0").label("rank")).where(literal_column("false"))
         tsq = cast(bindparam("q", q, String), TSQUERY)
         tsv: Any = literal_column("search_documents.tsv")
-        return select(D.c.key, func.ts_rank_cd(tsv, tsq).label("rank")).where(tsv.op("@@")(tsq))
+        rank = func.ts_rank_cd(tsv, tsq) if ranked else literal_column("0.0")
+        return select(D.c.key, rank.label("rank")).where(tsv.op("@@")(tsq))
 
     async def _suggest_matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
         """Title words only: the title's lexemes are the ones of weight A, so ``w:A`` / ``w:*A`` in the
@@ -185,7 +186,7 @@ class PostgresSearchIndex(SqlSearchEngine):
 
     async def _known(self, conn: AsyncConnection, word: str, visibility: Any) -> bool:
         """Whether the word alone finds something the caller may read (then it is no typo)."""
-        m = (await self._matched(conn, QueryTerms(((Alternative((word,)),),)))).subquery("m")
+        m = (await self._matched(conn, QueryTerms(((Alternative((word,)),),)), ranked=False)).subquery("m")
         query = select(D.c.key).join(m, m.c.key == D.c.key).where(visible(visibility)).limit(1)
         return await conn.scalar(query) is not None
 

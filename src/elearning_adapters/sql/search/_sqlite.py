@@ -58,20 +58,20 @@ class SqliteSearchIndex(SqlSearchEngine):
         ).bindparams(bindparam("keys", expanding=True))
         await conn.execute(statement, {"keys": list(keys)})
 
-    def _fts(self, match: str) -> Any:
+    def _fts(self, match: str, ranked: bool = True) -> Any:
         return (
-            text(f"SELECT key, {_RANK} AS rank FROM search_fts WHERE search_fts MATCH :fq")
+            text(f"SELECT key, {_RANK if ranked else '0.0'} AS rank FROM search_fts WHERE search_fts MATCH :fq")
             .bindparams(bindparam("fq", match, String))
             .columns(column("key", String), column("rank", Float))
         )
 
-    async def _matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
+    async def _matched(self, conn: AsyncConnection, terms: QueryTerms, *, ranked: bool = True) -> Any:
         if terms.empty and not terms.excluded:
             return None
         if terms.empty:  # only exclusions: everything but what they match
-            excluded = self._fts(" OR ".join(f'"{w}"' for w in terms.excluded)).subquery("x")
+            excluded = self._fts(" OR ".join(f'"{w}"' for w in terms.excluded), ranked=False).subquery("x")
             return select(D.c.key, literal(0.0).label("rank")).where(D.c.key.not_in(select(excluded.c.key)))
-        return self._fts(fts_query(terms))
+        return self._fts(fts_query(terms), ranked)
 
     async def _suggest_matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
         return self._fts("title : (" + fts_query(QueryTerms(terms.groups)) + ")")
