@@ -153,7 +153,7 @@ class SearchService:
     async def suggest(self, actor: Principal, q: str, limit: int = 8) -> list[Suggestion]:
         _check_query(q)
         if not 1 <= limit <= 20:
-            raise _invalid("limit", "must be between 1 and 20")
+            raise _invalid("size", "must be between 1 and 20")
         terms = parse_query(q, prefix_last=True)
         if terms.empty:
             return []

@@ -51,7 +51,10 @@ Term = Annotated[str, Parameter(max_length=40, description="The word whose synon
 SuggestQ = Annotated[
     str, QueryParameter(min_length=1, max_length=MAX_QUERY_LENGTH, description="What the user typed so far")
 ]
-SuggestLimit = Annotated[int, QueryParameter(ge=1, le=20, description="Most suggestions (1-20, default 8)")]
+SuggestSize = Annotated[
+    int,
+    QueryParameter(ge=1, le=20, description="How many suggestions at most (1-20, default 8); not a page: no cursor"),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +179,8 @@ async def search(
     responses=ERRORS,
     opt={"public": True},
 )
-async def suggest(search_service: Service, principal: Caller, q: SuggestQ, limit: SuggestLimit = 8) -> SuggestionsOut:
-    found = await search_service.suggest(principal, q, limit)
+async def suggest(search_service: Service, principal: Caller, q: SuggestQ, size: SuggestSize = 8) -> SuggestionsOut:
+    found = await search_service.suggest(principal, q, size)
     return SuggestionsOut(q, [SuggestionOut(s.text, s.kind.value, str(s.id)) for s in found])
 
 
