@@ -33,6 +33,7 @@ from elearning_adapters.sql.notification import NOTIFICATION_TABLES
 from elearning_adapters.sql.payment import PAYMENT_TABLES
 from elearning_adapters.sql.progress import PROGRESS_TABLES
 from elearning_adapters.sql.recommendation import RECOMMENDATION_TABLES
+from elearning_adapters.sql.search import SEARCH_TABLES
 from elearning_adapters.sql.subscription import SUBSCRIPTION_TABLES
 from elearning_adapters.sql.video import VIDEO_TABLES
 
@@ -46,6 +47,7 @@ ALL_TABLES = (
     *RECOMMENDATION_TABLES,
     *DISCUSSION_TABLES,
     *NOTIFICATION_TABLES,
+    *SEARCH_TABLES,
     *CHECKOUT_TABLES,
     "seat_holds",
     *SUBSCRIPTION_TABLES,

@@ -94,6 +94,11 @@ GROUPS: dict[str, _Entry] = {
         "app",
         "Train the recommendations, evaluate them offline against popularity, show a learner's list.",
     ),
+    "search": _Entry(
+        "elearning_cli.search",
+        "app",
+        "Rebuild the search index online, query it, report frequent and zero-result searches.",
+    ),
     "entitlements": _Entry(
         "elearning_cli.entitlements", "app", "Grant, revoke and show a user's access to a paid course."
     ),

@@ -54,6 +54,7 @@ from elearning_http.routes.payments import PAYMENT_HANDLERS
 from elearning_http.routes.plans import PLAN_HANDLERS
 from elearning_http.routes.progress import ProgressController, my_progress
 from elearning_http.routes.recommendations import RECOMMENDATION_HANDLERS
+from elearning_http.routes.search import SEARCH_HANDLERS
 from elearning_http.routes.subscriptions import SUBSCRIPTION_HANDLERS
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
@@ -92,6 +93,7 @@ def create_app(
     learning_path_service = container.services.learning_path()
     certificate_service = container.services.certificate()
     notification_service = container.services.notification()
+    search_service = container.services.search()
     payment_service = container.services.payment()
     webhook_endpoints = container.payment.webhook_endpoints()
     billing_service = container.services.billing()
@@ -178,6 +180,7 @@ def create_app(
             *CERTIFICATE_HANDLERS,
             *NOTIFICATION_HANDLERS,
             *RECOMMENDATION_HANDLERS,
+            *SEARCH_HANDLERS,
             *ENTITLEMENT_HANDLERS,
             *DISCUSSION_HANDLERS,
             *PLAN_HANDLERS,
@@ -203,6 +206,7 @@ def create_app(
             "learning_path_service": Provide(lambda: learning_path_service, sync_to_thread=False),
             "certificate_service": Provide(lambda: certificate_service, sync_to_thread=False),
             "notification_service": Provide(lambda: notification_service, sync_to_thread=False),
+            "search_service": Provide(lambda: search_service, sync_to_thread=False),
             "notification_stream_hub": Provide(lambda: container.notification.stream(), sync_to_thread=False),
             "stream_tickets": Provide(lambda: container.notification.tickets(), sync_to_thread=False),
             "unsubscribe_links": Provide(lambda: container.notification.links(), sync_to_thread=False),

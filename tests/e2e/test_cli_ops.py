@@ -679,6 +679,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         ["subscription-payments", "elearning.payment"],
         ["subscription-billing", "elearning.subscription"],
         ["notifications", notification_topics],
+        ["search", "elearning.course,elearning.discussion,elearning.entitlement"],
     ]
 
     unknown = run_worker_cli("consume", "no-such-group", env=env)
@@ -686,7 +687,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     assert unknown.stderr.strip() == (
         "error: unknown consumer group no-such-group; known: billing-documents, catalog-cache, certificates, "
         "checkout-invoicing, checkout-payments, enrollment-completion, entitlement-cache, learning-path-enroller, "
-        "learning-path-progress, notifications, progress, subscription-billing, subscription-payments, "
+        "learning-path-progress, notifications, progress, search, subscription-billing, subscription-payments, "
         "video-processing"
     )
 
@@ -706,6 +707,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "subscription-payments",
         "subscription-billing",
         "notifications",
+        "search",
     ]
 
 

@@ -274,6 +274,12 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/courses/{course_id}/similar", "get"),
     ("/api/v1/courses/{course_id}/also-taken", "get"),
     ("/api/v1/me/recommendations", "get"),
+    # search
+    ("/api/v1/search", "get"),
+    ("/api/v1/search/suggest", "get"),
+    ("/api/v1/search/synonyms", "get"),
+    ("/api/v1/search/synonyms/{term}", "put"),
+    ("/api/v1/search/synonyms/{term}", "delete"),
     # certificates
     ("/api/v1/courses/{course_id}/certificate-award", "get"),
     ("/api/v1/courses/{course_id}/certificate-award", "put"),

@@ -20,6 +20,7 @@ from elearning_adapters.events.subscriptions import CATALOG_CACHE
 from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
 from elearning_adapters.media.processor import VIDEO_PROCESSING
 from elearning_adapters.progress import PROGRESS
+from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_core.assessment.service import AssessmentService
@@ -36,6 +37,7 @@ from elearning_core.learning_path.service import LearningPathService
 from elearning_core.notification.service import NotificationService
 from elearning_core.progress.service import ProgressService
 from elearning_core.recommendation.service import RecommendationService
+from elearning_core.search.service import SearchService
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
@@ -85,6 +87,7 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
         SUBSCRIPTION_PAYMENTS,
         SUBSCRIPTION_BILLING,
         NOTIFICATIONS,
+        SEARCH,
     ]
     assert [s.name for s in container.adapters.subscriptions()] == [*everyone, "notes"]
     transport = container.adapters.event_transport()
@@ -114,6 +117,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.billing.subscriptions()] == [BILLING_DOCUMENTS]
         assert [s.name for s in container.entitlement.subscriptions()] == [ENTITLEMENT_CACHE]
         assert [s.name for s in container.notification.subscriptions()] == [NOTIFICATIONS]
+        assert [s.name for s in container.search.subscriptions()] == [SEARCH]
         assert [s.name for s in container.subscription.subscriptions()] == [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING]
         assert [s.name for s in container.checkout.subscriptions()] == [CHECKOUT_PAYMENTS, CHECKOUT_INVOICING]
         assert not container.recommendation.subscriptions()  # a trained read model: a job, no consumer
@@ -131,6 +135,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
             *container.entitlement.subscriptions(),
             *container.subscription.subscriptions(),
             *container.notification.subscriptions(),
+            *container.search.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
     finally:
@@ -156,6 +161,7 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
             SUBSCRIPTION_PAYMENTS,
             SUBSCRIPTION_BILLING,
             NOTIFICATIONS,
+            SEARCH,
         ]
     finally:
         await close_adapters(container)
@@ -178,6 +184,7 @@ async def test_the_platform_exposes_every_service_the_same_way_from_its_containe
             "entitlements": (EntitlementService, services.entitlement),
             "notifications": (NotificationService, services.notification),
             "recommendations": (RecommendationService, services.recommendation),
+            "search": (SearchService, services.search),
         }
         for name, (kind, provider) in expected.items():
             assert isinstance(getattr(type(platform), name), property), name

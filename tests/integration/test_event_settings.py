@@ -22,6 +22,7 @@ from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
 from elearning_adapters.media.processor import VIDEO_PROCESSING
 from elearning_adapters.progress import PROGRESS
 from elearning_adapters.redis.cache import RedisCache
+from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.settings import Settings
 
 EVERY_MODULE_CONSUMER = [
@@ -36,7 +37,7 @@ EVERY_MODULE_CONSUMER = [
     CHECKOUT_INVOICING,
 ]
 """The consumers that need no cache, in the order the modules' wirings declare them (up to the entitlement's)."""
-AFTER_ENTITLEMENT = [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING, NOTIFICATIONS]
+AFTER_ENTITLEMENT = [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING, NOTIFICATIONS, SEARCH]
 """The consumers of the wirings declared after the entitlement's (which has a cache consumer)."""
 
 KAFKA = "127.0.0.1:9092"

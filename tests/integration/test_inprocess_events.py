@@ -33,6 +33,7 @@ from elearning_adapters.events.subscriptions import CATALOG_CACHE
 from elearning_adapters.learning_path_events import PATH_ENROLLER, PATH_PROGRESS
 from elearning_adapters.media.processor import VIDEO_PROCESSING
 from elearning_adapters.progress import PROGRESS
+from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.sql.dead_letters import DeadLetterStore
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.inbox import inbox, record_processed
@@ -388,6 +389,7 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
             SUBSCRIPTION_PAYMENTS,
             SUBSCRIPTION_BILLING,
             NOTIFICATIONS,
+            SEARCH,
         ]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")
         await reader.events.drain()

@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 
 from elearning_adapters import Settings, bootstrap
-from elearning_adapters.kafka import KafkaEventPublisher
-from elearning_adapters.progress import PROGRESS, progress_subscription
+from elearning_adapters.progress import progress_subscription
 from elearning_core.shared.ports import SYSTEM
-from elearning_workers.consumer import ConsumerRunner
-from elearning_workers.relay import OutboxRelay
+from tests.integration.kafka_projection import WAIT, consuming
 from tests.integration.test_progress_projection import seeded
 
 pytest_plugins = ["tests.integration.kafka_broker"]
-
-WAIT = 60.0  # the bound of every wait here: generous, the machine may be busy; no timing is asserted
 
 
 async def test_a_lesson_completion_flows_through_kafka_into_the_progress_read(
@@ -32,23 +27,7 @@ async def test_a_lesson_completion_flows_through_kafka_into_the_progress_read(
         await platform.progress.view(learner, course_id, lessons[0])
 
         subscription = progress_subscription(platform.container.progress.projector())
-        publisher = KafkaEventPublisher(kafka_broker)
-        publisher.ensure_topics(subscription.topics)
-        relay = OutboxRelay(platform.database, publisher)
-        for _ in range(100):  # bounded: the outbox holds a handful of rows
-            if await relay.relay_once() == 0:
-                break
-
-        runner = ConsumerRunner(
-            f"{PROGRESS}-{uuid.uuid4().hex[:8]}",
-            kafka_broker,
-            subscription.topics,
-            subscription.handlers,
-            platform.database,
-            consumer_name=PROGRESS,
-        )
-        task = asyncio.create_task(runner.run())
-        try:
+        async with consuming(platform, subscription, kafka_broker):
             deadline = time.monotonic() + WAIT
             state = None
             while time.monotonic() < deadline:
@@ -59,8 +38,5 @@ async def test_a_lesson_completion_flows_through_kafka_into_the_progress_read(
             assert state is not None
             assert state.completed, "the completion never reached the progress read through Kafka"
             assert state.completed_lesson_ids == {lessons[0]}
-        finally:
-            runner.stop()
-            await asyncio.wait_for(task, WAIT)
     finally:
         await platform.aclose()

@@ -21,6 +21,7 @@ from elearning_adapters.container._payment import PaymentWiring
 from elearning_adapters.container._progress import ProgressWiring
 from elearning_adapters.container._recommendation import RecommendationWiring
 from elearning_adapters.container._scheduling import SchedulingWiring
+from elearning_adapters.container._search import SearchWiring
 from elearning_adapters.container._shared import SharedWiring
 from elearning_adapters.container._subscription import SubscriptionWiring
 from elearning_adapters.container._video import VideoWiring
@@ -42,6 +43,7 @@ from elearning_core.notification.service import NotificationService
 from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.recommendation.service import RecommendationService
+from elearning_core.search.service import SearchService
 from elearning_core.subscription.service import PlanService, SubscriptionService
 from elearning_core.video.service import VideoService
 
@@ -67,6 +69,7 @@ class Services(containers.DeclarativeContainer):
     subscriptions = providers.Dependency(instance_of=SubscriptionService)
     checkout = providers.Dependency(instance_of=CheckoutService)
     recommendation = providers.Dependency(instance_of=RecommendationService)
+    search = providers.Dependency(instance_of=SearchService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -174,6 +177,7 @@ class Container(containers.DeclarativeContainer):
         access=access,
         prerequisites=enrollment.prerequisites,
     )
+    search = providers.Container(SearchWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
         Services,
@@ -195,6 +199,7 @@ class Container(containers.DeclarativeContainer):
         notification=notification.service,
         checkout=checkout.service,
         recommendation=recommendation.service,
+        search=search.service,
     )
 
 

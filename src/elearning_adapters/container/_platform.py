@@ -30,6 +30,7 @@ from elearning_core.payment.service import PaymentService
 from elearning_core.progress.service import ProgressService
 from elearning_core.recommendation.service import RecommendationService
 from elearning_core.scheduling.service import Scheduler
+from elearning_core.search.service import SearchService
 from elearning_core.subscription.service import PlanService, SubscriptionService
 from elearning_core.video.service import VideoService
 
@@ -145,6 +146,12 @@ class Platform:
     def recommendations(self) -> RecommendationService:
         """Similar and co-taken courses, each learner's "next for you", training and offline evaluation."""
         service: RecommendationService = self.container.services.recommendation()
+        return service
+
+    @property
+    def search(self) -> SearchService:
+        """Search: queries, suggestions, synonyms and the query report (the index is a projection)."""
+        service: SearchService = self.container.services.search()
         return service
 
     @property

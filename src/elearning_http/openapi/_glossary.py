@@ -67,6 +67,7 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
 }
 
 REQUEST_EXAMPLES: dict[str, Any] = {
+    "SynonymsSpec": {"synonyms": ["javascript", "ecmascript"]},
     # certificates
     "SetPreferences": {
         "preferences": [

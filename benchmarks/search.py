@@ -1,0 +1,323 @@
+"""Search at scale: query p95 per selectivity band with facets at a fixed request rate, suggest p95,
+the SQLite FTS5 two-word p95, the bulk index write time, and how long a course change takes to be
+searchable through the in-process projection.
+
+    python benchmarks/search.py --courses 10000 --lessons 50000        # a moderate run (minutes)
+    python benchmarks/search.py --courses 10000 --lessons 200000       # the issue's figure
+    python benchmarks/search.py --courses 1000 --lessons 5000 --sqlite-docs 10000 --seconds 5   # a smoke run
+
+The corpus is synthetic: a vocabulary of ``--vocabulary`` made-up words whose use follows a Zipf law
+(s = 1.1), titles of 3-6 words, course texts of 60 words, lesson texts of 150. Documents are written
+straight through the engine's writer, ``--batch`` per transaction (multi-row inserts). Queries are one
+or two words sampled Zipf-wise from the same vocabulary, then put in a selectivity band by the share of
+documents their rarest word appears in: rare (< 0.1 %), medium (0.1-1 %), common (> 1 %). Each band is
+sent open-loop at ``--rate`` requests/s for ``--seconds`` through the search service as an anonymous
+caller with every facet counted (the HTTP layer adds its own constant, measured by the other benchmarks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import itertools
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from catalog import DEFAULT_ADMIN_URL, log, throwaway_database
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+BANDS = (("rare", 0.0, 0.001), ("medium", 0.001, 0.01), ("common", 0.01, 1.01))
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+class Corpus:
+    def __init__(self, vocabulary: int, seed: int) -> None:
+        self.rng = random.Random(seed)
+        letters = "abcdefghijklmnoprstuvz"
+        words: set[str] = set()
+        while len(words) < vocabulary:
+            words.add("".join(self.rng.choice(letters) for _ in range(self.rng.randint(4, 9))))
+        self.words = sorted(words)
+        self.rng.shuffle(self.words)
+        weights = [1 / (k**1.1) for k in range(1, vocabulary + 1)]
+        self.cumulative = list(itertools.accumulate(weights))
+
+    def word(self) -> str:
+        return self.words[bisect.bisect_left(self.cumulative, self.rng.random() * self.cumulative[-1])]
+
+    def text(self, n: int) -> str:
+        return " ".join(self.word() for _ in range(n))
+
+
+def documents(corpus: Corpus, courses: int, lessons: int) -> list:  # type: ignore[type-arg]
+    from elearning_core.search.model import PUBLIC, DocumentKind, SearchDocument, course_members, duration_bucket
+
+    rng = corpus.rng
+    levels, languages = ("beginner", "intermediate", "advanced"), ("en", "en", "en", "fr", "de")
+    course_ids = [uuid.uuid4() for _ in range(courses)]
+    docs = []
+    for i, cid in enumerate(course_ids):
+        docs.append(
+            SearchDocument(
+                DocumentKind.COURSE,
+                cid,
+                cid,
+                corpus.text(rng.randint(3, 6)).title(),
+                corpus.text(60),
+                f"/api/v1/courses/{cid}",
+                T0 + timedelta(minutes=i),
+                frozenset({PUBLIC}),
+                tuple({corpus.word() for _ in range(3)}),
+                "Ada Lovelace",
+                rng.choice(languages),
+                rng.choice(levels),
+                rng.random() < 0.4,
+                duration_bucket(rng.randint(600, 40_000)),
+            )
+        )
+    for i in range(lessons):
+        cid = course_ids[i % courses]
+        lid = uuid.uuid4()
+        access = frozenset({PUBLIC}) if rng.random() < 0.1 else frozenset({course_members(cid)})
+        docs.append(
+            SearchDocument(
+                DocumentKind.LESSON,
+                lid,
+                cid,
+                corpus.text(rng.randint(2, 5)).title(),
+                corpus.text(150),
+                f"/api/v1/courses/{cid}/lessons/{lid}",
+                T0 + timedelta(minutes=i),
+                access,
+                (),
+                "",
+                "en",
+                "beginner",
+                True,
+                None,
+                lid,
+            )
+        )
+    return docs
+
+
+async def write(index, docs, batch: int) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    for start in range(0, len(docs), batch):
+        await index.upsert(docs[start : start + batch])
+        if start // batch % 20 == 0:
+            log(f"  indexed {start + len(docs[start : start + batch])} of {len(docs)}")
+    return time.perf_counter() - started
+
+
+def banded_queries(corpus: Corpus, docs: list, count: int) -> dict[str, list[str]]:  # type: ignore[type-arg]
+    from elearning_core.search.model import PUBLIC, words_of
+
+    frequency: Counter[str] = Counter()
+    public = [d for d in docs if PUBLIC in d.access]
+    for d in public:
+        frequency.update(set(words_of(f"{d.title} {d.body} {' '.join(d.tags)}")))
+    bands: dict[str, list[str]] = {name: [] for name, _, _ in BANDS}
+    for _ in range(count * 50):
+        q = corpus.text(corpus.rng.choice((1, 2)))
+        share = min(frequency[w] for w in q.split()) / max(1, len(public))
+        for name, low, high in BANDS:
+            if low <= share < high and len(bands[name]) < count:
+                bands[name].append(q + " ")  # whole words
+        if all(len(v) >= count for v in bands.values()):
+            break
+    return bands
+
+
+async def open_loop(
+    call: Callable[[str], Awaitable[object]], queries: list[str], rate: float, seconds: float
+) -> list[float]:
+    latencies: list[float] = []
+    tasks = []
+
+    async def one(q: str) -> None:
+        started = time.perf_counter()
+        await call(q)
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    begin = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        delay = begin + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(queries[n % len(queries)])))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+async def postgres(args: argparse.Namespace, url: str) -> dict[str, object]:
+    from tests.search_fakes import FakeSearchAudience, InMemoryQueryLog, InMemorySynonyms
+
+    from elearning_adapters.sql import migrate
+    from elearning_adapters.sql.engine import Database
+    from elearning_adapters.sql.search import PostgresSearchIndex
+    from elearning_core.search.service import SearchRequest, SearchService
+    from elearning_core.shared.clock import SystemClock
+    from elearning_core.shared.pagination import CursorCodec
+    from elearning_core.shared.ports import ANONYMOUS
+
+    db = Database(url)
+    await migrate.upgrade(db)
+    corpus = Corpus(args.vocabulary, args.seed)
+    docs = documents(corpus, args.courses, args.lessons)
+    index = PostgresSearchIndex(db)
+    log(f"PostgreSQL: writing {len(docs)} documents")
+    seconds = await write(index, docs, args.batch)
+    async with db.write() as conn:  # what autovacuum would do after a bulk load
+        await conn.exec_driver_sql("ANALYZE search_documents, search_access, search_facets, search_words")
+        await conn.commit()
+    service = SearchService(
+        index, FakeSearchAudience(), InMemorySynonyms(), InMemoryQueryLog(), SystemClock(), CursorCodec(b"b" * 32)
+    )
+    facets = ("kind", "level", "language", "tag", "free", "duration")
+    out: dict[str, object] = {"documents": len(docs), "index_write_s": round(seconds, 1)}
+    for band, queries in banded_queries(corpus, docs, 200).items():
+        if not queries:
+            continue
+
+        async def search(q: str) -> object:
+            return await service.search(ANONYMOUS, SearchRequest(q=q, facets=facets))
+
+        lat = await open_loop(search, queries, args.rate, args.seconds)
+        out[f"search_{band}_p95_ms"] = round(p(lat, 0.95), 1)
+        out[f"search_{band}_p50_ms"] = round(statistics.median(lat), 1)
+        log(f"  {band}: p50 {statistics.median(lat):.1f} ms, p95 {p(lat, 0.95):.1f} ms over {len(lat)} queries")
+    prefixes = [w[: corpus.rng.randint(2, 4)] for w in (corpus.word() for _ in range(300))]
+
+    async def suggest(q: str) -> object:
+        return await service.suggest(ANONYMOUS, q)
+
+    lat = await open_loop(suggest, prefixes, args.rate, args.seconds)
+    out["suggest_p95_ms"] = round(p(lat, 0.95), 1)
+    log(f"  suggest: p50 {statistics.median(lat):.1f} ms, p95 {p(lat, 0.95):.1f} ms")
+    await db.dispose()
+    return out
+
+
+async def sqlite(args: argparse.Namespace) -> dict[str, object]:
+    from elearning_adapters.sql import migrate
+    from elearning_adapters.sql.engine import Database
+    from elearning_adapters.sql.search import SqliteSearchIndex
+    from elearning_core.search.model import SearchQuery as Query
+    from elearning_core.search.model import Visibility, parse_query
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite+aiosqlite:///{tmp}/bench.db")
+        await migrate.upgrade(db)
+        corpus = Corpus(args.vocabulary, args.seed + 1)
+        courses = max(1, args.sqlite_docs // 10)
+        docs = documents(corpus, courses, args.sqlite_docs - courses)
+        index = SqliteSearchIndex(db)
+        log(f"SQLite: writing {len(docs)} documents")
+        seconds = await write(index, docs, args.batch)
+        queries = [corpus.text(2) + " " for _ in range(300)]
+        lat = []
+        for q in queries:  # the embedded default serves one query at a time per process
+            started = time.perf_counter()
+            await index.search(Query(parse_query(q), Visibility(), facets=("kind", "level")))
+            lat.append((time.perf_counter() - started) * 1000)
+        await db.dispose()
+    log(f"  two words: p50 {statistics.median(lat):.1f} ms, p95 {p(lat, 0.95):.1f} ms")
+    return {
+        "sqlite_documents": len(docs),
+        "sqlite_write_s": round(seconds, 1),
+        "sqlite_two_word_p95_ms": round(p(lat, 0.95), 1),
+    }
+
+
+async def freshness(url: str, trials: int) -> dict[str, object]:
+    """A published change, then search until it answers: the in-process projection's delay."""
+    from elearning_adapters.container import bootstrap
+    from elearning_adapters.settings import Settings
+    from elearning_core.course.commands import CourseRef, CourseSpec, LessonSpec, SectionSpec, UpdateCourse
+    from elearning_core.search.service import SearchRequest
+    from elearning_core.shared.ports import ANONYMOUS, SYSTEM
+
+    platform = await bootstrap(Settings(database_url=url, cache="none"), run_migrations=False)
+    spec = CourseSpec(
+        slug="fresh",
+        title="Fresh",
+        status="published",
+        sections=[SectionSpec(title="S", lessons=[LessonSpec(title="L")])],
+    )
+    (course,) = await platform.courses.import_courses(SYSTEM, [spec])
+    assert platform.events is not None
+    platform.events.start()  # as ``elearning serve`` runs it
+    delays = []
+    for i in range(trials):
+        word = f"zqfresh{i}x"
+        started = time.perf_counter()
+        await platform.courses.update(SYSTEM, UpdateCourse(course_id=course.id, title=f"Fresh {word}"))
+        await platform.courses.publish(SYSTEM, CourseRef(course_id=course.id))
+        for _ in range(2000):
+            page = await platform.search.search(ANONYMOUS, SearchRequest(q=word + " "))
+            if page.result.total:
+                break
+            await asyncio.sleep(0.005)
+        else:
+            raise SystemExit(f"the change was not searchable after {(time.perf_counter() - started):.0f} s")
+        delays.append((time.perf_counter() - started) * 1000)
+    await platform.events.stop()
+    await platform.aclose()
+    log(f"  change -> searchable: p50 {statistics.median(delays):.0f} ms, p99 {p(delays, 0.99):.0f} ms")
+    return {"fresh_p99_ms": round(p(delays, 0.99)), "fresh_p50_ms": round(statistics.median(delays))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--courses", type=int, default=10_000)
+    parser.add_argument("--lessons", type=int, default=200_000)
+    parser.add_argument("--sqlite-docs", type=int, default=100_000)
+    parser.add_argument("--vocabulary", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=50.0, help="requests/s per band")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per band")
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--trials", type=int, default=30, help="change -> searchable trials")
+    parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    figures: dict[str, object] = {}
+    if not args.skip_postgres:
+        with throwaway_database(args.admin_url) as url:
+            figures.update(asyncio.run(postgres(args, url)))
+    with throwaway_database(args.admin_url) as url:
+
+        async def fresh() -> dict[str, object]:
+            from elearning_adapters.sql import migrate
+            from elearning_adapters.sql.engine import Database
+
+            db = Database(url)
+            await migrate.upgrade(db)
+            await db.dispose()
+            return await freshness(url, args.trials)
+
+        figures.update(asyncio.run(fresh()))
+    if not args.skip_sqlite:
+        figures.update(asyncio.run(sqlite(args)))
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    main()

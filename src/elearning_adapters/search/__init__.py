@@ -1,0 +1,1 @@
+"""The search module's adapters: the documents read from the source tables and the projection."""

@@ -1,0 +1,110 @@
+"""The search tables: one row per document, its access tokens, its facet values and its words for
+did-you-mean; the admins' synonyms and the query log.
+
+What each engine adds is not on this metadata (``ENGINE_OBJECTS``): on PostgreSQL the weighted
+``tsv`` column (the document's own language and ``simple``) with its GIN index and the trigram index
+of the words; on SQLite the ``search_fts`` FTS5 table (porter + unicode61 without diacritics,
+prefix indexes). The migration creates them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Index, Integer, PrimaryKeyConstraint, String, Table, Text
+from sqlalchemy.types import JSON, Uuid
+
+from elearning_adapters.sql.engine import UtcDateTime, metadata
+
+search_documents = Table(
+    "search_documents",
+    metadata,
+    Column("key", String(60), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("doc_id", Uuid, nullable=False),
+    # References to other modules' records: no foreign keys across modules.
+    Column("course_id", Uuid, nullable=False),
+    Column("lesson_id", Uuid, nullable=True),
+    Column("title", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("people", Text, nullable=False),
+    Column("language", String(35), nullable=False),
+    Column("level", String(20), nullable=True),
+    Column("free", Boolean, nullable=True),
+    Column("duration", String(16), nullable=True),
+    Column("url", String(500), nullable=False),
+    Column("published_at", UtcDateTime, nullable=False),
+    Column("indexed_at", UtcDateTime, nullable=False),
+)
+Index("ix_search_documents_course_id", search_documents.c.course_id)
+Index("ix_search_documents_kind_indexed_at", search_documents.c.kind, search_documents.c.indexed_at)
+Index("ix_search_documents_published_at", search_documents.c.published_at, search_documents.c.key)
+
+search_access = Table(
+    "search_access",
+    metadata,
+    Column("key", String(60), nullable=False),
+    Column("token", String(60), nullable=False),
+    PrimaryKeyConstraint("key", "token"),
+)
+Index("ix_search_access_token", search_access.c.token, search_access.c.key)
+
+search_facets = Table(
+    "search_facets",
+    metadata,
+    Column("key", String(60), nullable=False),
+    Column("facet", String(16), nullable=False),
+    Column("value", String(60), nullable=False),
+    PrimaryKeyConstraint("key", "facet", "value"),
+)
+Index("ix_search_facets_value", search_facets.c.facet, search_facets.c.value, search_facets.c.key)
+
+search_words = Table(
+    "search_words",
+    metadata,
+    Column("word", String(60), nullable=False),
+    Column("key", String(60), nullable=False),
+    PrimaryKeyConstraint("word", "key"),
+)
+Index("ix_search_words_key", search_words.c.key)
+
+search_synonyms = Table(
+    "search_synonyms",
+    metadata,
+    Column("term", String(40), primary_key=True),
+    Column("synonyms", JSON, nullable=False),
+)
+
+search_queries = Table(
+    "search_queries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("text", String(200), nullable=False),
+    Column("results", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+Index("ix_search_queries_at", search_queries.c.at)
+
+SEARCH_TABLES = (
+    "search_documents",
+    "search_access",
+    "search_facets",
+    "search_words",
+    "search_synonyms",
+    "search_queries",
+)
+LANGUAGES = {
+    "en": "english",
+    "fr": "french",
+    "de": "german",
+    "es": "spanish",
+    "it": "italian",
+    "pt": "portuguese",
+    "nl": "dutch",
+}
+"""Language code (its primary subtag) -> the PostgreSQL configuration ``search_<name>`` (with unaccent)."""
+PG_CONFIGS = ("simple", *LANGUAGES.values())
+ENGINE_OBJECTS = frozenset(
+    {"tsv", "ix_search_documents_tsv", "ix_search_words_trgm", "search_fts"}
+    | {f"search_fts_{s}" for s in ("data", "idx", "content", "docsize", "config")}
+)
+"""What the migration creates beyond this metadata (dialect-specific): the schema comparison skips them."""
