@@ -6,6 +6,8 @@ Sessions run in the current environment (install it first with
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "imports", "tests"]
@@ -33,5 +35,10 @@ def imports(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """pytest: unit, contract, integration and end-to-end tests."""
-    session.run("pytest", *session.posargs)
+    """pytest: unit, contract, integration and end-to-end tests, over two worker processes (pytest-xdist).
+
+    ``--dist loadfile`` keeps each test file in one worker, so a module's expensive fixtures (servers,
+    brokers) start once. ``nox -s tests -- -n 0`` runs in one process (a later ``-n`` wins).
+    """
+    workers = min(2, os.cpu_count() or 1)
+    session.run("pytest", "-n", str(workers), "--dist", "loadfile", *session.posargs)

@@ -24,7 +24,16 @@ from elearning_adapters.cache import InMemoryCache
 from elearning_adapters.redis import RedisCache
 from elearning_core.shared.cache import Cache
 
-REDIS_URL = os.environ.get("ELEARNING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+def _worker_redis_url() -> str:
+    """Redis db 0 for a plain run; db 1 + N for pytest-xdist worker gwN, so parallel workers share no keyspace."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    db = 1 + int(worker.removeprefix("gw")) % 15 if worker.startswith("gw") else 0
+    return f"redis://127.0.0.1:6379/{db}"
+
+
+# Keys and pub/sub channels are also namespaced per test (uuid prefixes): channels are not per db in Redis.
+REDIS_URL = os.environ.get("ELEARNING_TEST_REDIS_URL") or _worker_redis_url()
 IN_CI = bool(os.environ.get("CI"))
 DEAD_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connections are refused at once
 

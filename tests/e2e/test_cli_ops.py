@@ -45,6 +45,7 @@ from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
 from elearning_workers.consumer import ConsumerRunner
 from tests.conftest import truncate_all
+from tests.contract.test_cache import REDIS_URL
 from tests.e2e.cli_helpers import error_lines, invoke, make_in_process_dead_letters, ok
 from tests.fakes import T0
 
@@ -655,7 +656,7 @@ def test_worker_commands_without_kafka_fail_in_one_line(command: str) -> None:
 
 
 def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str) -> None:
-    env = {k: v for k, v in os.environ.items()} | {"ELEARNING_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    env = {k: v for k, v in os.environ.items()} | {"ELEARNING_REDIS_URL": REDIS_URL}
     listed = run_worker_cli("consume", "--list", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = [line.split("\t")[:2] for line in listed.stdout.splitlines() if line.strip()]

@@ -7,6 +7,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from elearning_adapters.settings import Settings
+from tests.contract.test_cache import REDIS_URL
 from tests.e2e.http_helpers import ADMIN, assert_problem, serve, settings_for
 
 pytest_plugins = ["tests.integration.kafka_broker"]
@@ -19,7 +20,7 @@ def sqlite_settings(tmp_path: Path, **overrides: object) -> Settings:
 
 
 async def test_ready_reports_redis_and_kafka_when_they_answer(tmp_path: Path, kafka_broker: str) -> None:
-    settings = sqlite_settings(tmp_path, redis_url="redis://127.0.0.1:6379/0", kafka_bootstrap_servers=kafka_broker)
+    settings = sqlite_settings(tmp_path, redis_url=REDIS_URL, kafka_bootstrap_servers=kafka_broker)
     async with serve(settings) as api:
         response = await api.client.get("/ready")
     assert response.status_code == 200, response.text
@@ -35,9 +36,7 @@ async def test_ready_is_degraded_not_down_when_redis_and_kafka_are_unreachable(t
 
 
 async def test_an_unreachable_database_is_503_whatever_else_answers(tmp_path: Path) -> None:
-    settings = settings_for(
-        "postgresql+psycopg://postgres@127.0.0.1:1/nope", tmp_path, redis_url="redis://127.0.0.1:6379/0"
-    )
+    settings = settings_for("postgresql+psycopg://postgres@127.0.0.1:1/nope", tmp_path, redis_url=REDIS_URL)
     async with serve(settings, run_migrations=False) as api:
         response = await api.client.get("/ready")
     body = assert_problem(response, 503)

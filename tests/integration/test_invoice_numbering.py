@@ -39,12 +39,15 @@ class Abandoned(Exception):
 @pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     # Issues of one series queue on its counter row by design: 130 requests at once wait longer than the
-    # default pool timeout for a connection.
+    # default pool timeout for a connection, and (on a busy machine: another test worker on the other
+    # core) than the request's lock and statement timeouts. The test is about the numbers, not those bounds.
     return Settings(
         database_url=request.getfixturevalue("postgres_url"),
         data_dir=tmp_path,
         db_pool_size=20,
         db_pool_timeout_seconds=60,
+        db_lock_timeout_ms=60_000,
+        db_statement_timeout_ms=60_000,
     )
 
 
