@@ -258,12 +258,13 @@ class Settings(BaseSettings):
         "consumer once it has a message, the in-process transport after a round that delivered events",
     )
     events_yield_factor: float = Field(
-        default=1.0,
+        default=0.0,
         ge=0,
         le=20,
         description="The in-process event transport, after a round that delivered events, rests this many times "
         "the round's duration (at most 1 s) before the next: under load its consumers take at most 1/(1+factor) "
-        "of the API process and work in bigger batches instead of delaying requests; 0 = only the batch wait",
+        "of the API process and work in bigger batches instead of delaying requests, at the cost of their own "
+        "latency under load; 0 (the default) = only the batch wait",
     )
     events_poll_seconds: float = Field(
         default=0.2, gt=0, le=60, description="How often the in-process event transport looks for new events"

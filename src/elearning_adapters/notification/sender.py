@@ -79,7 +79,12 @@ class SenderConfig:
     retry_base: timedelta = timedelta(seconds=30)
     lease: timedelta = timedelta(minutes=5)
     batch: int = 200
-    concurrency: int = 8
+    concurrency: int = 2
+    """Mails under way at once. Each builds its message and talks SMTP in a worker thread, and threads doing
+    Python work hold the GIL: with 8 of them, the event loop of the same process (its requests and
+    consumers) waited for the GIL at every step, and another consumer's event -> projection p99 went from
+    0.13 s to 2-4 s during a 10,000-mail fan-out; with 2 it stays at 0.2 s, and the mails still go at about
+    80/s (benchmarks/fanout_latency.py, RESULTS.md)."""
 
 
 class NotificationSender:
