@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from auth import run_server
@@ -47,7 +44,6 @@ from catalog import (
 )
 from outline import _pct
 from progress import _open_loop, _row, _tokens
-from relay import _stop_group, noida_broker
 
 PASSWORD = "benchmark-password-0"
 TARGET_P95_MS = 150.0
@@ -111,24 +107,6 @@ async def _drain(url: str, secret: str) -> None:
         await platform.events.drain()
 
 
-@contextlib.contextmanager
-def _worker(role: str, env: dict[str, str]) -> Iterator[None]:
-    """``python -m elearning_workers relay|consume`` (what ``elearning worker ...`` execs), stopped with SIGTERM."""
-    with (OUT / f"checkout_worker_{role}.log").open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "elearning_workers", role],
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log(f"worker {role}: pid {process.pid}")
-        try:
-            yield
-        finally:
-            _stop_group(process, f"worker {role}")
-
-
 def _counts(url: str) -> dict[str, int]:
     import psycopg
 
@@ -154,13 +132,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--courses", type=int, default=20)
     parser.add_argument(
         "--events",
-        choices=("in-process", "kafka", "workers"),
+        choices=("in-process", "workers"),
         default="in-process",
         help="in-process: the embedded default, every subscription (invoicing, the invoice PDFs) runs in the "
-        "server process; kafka: the deployment shape, a real Kafka-protocol broker (noida-db) with the outbox "
-        "relay and every consumer group running at the same time in their own processes (`elearning worker "
-        "relay`, `elearning worker consume`); workers: the server only writes the outbox, drained by this "
-        "script after the phase",
+        "server process; workers: the server only writes the outbox (ELEARNING_KAFKA_BOOTSTRAP_SERVERS set, as "
+        "in a deployment whose consumers run elsewhere), drained by this script after the phase",
     )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
@@ -170,11 +146,7 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     OUT.mkdir(exist_ok=True)
     facts = environment_facts(argparse.Namespace(wrk="wrk"))
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(throwaway_database(args.admin_url))
-        bootstrap = "127.0.0.1:9"  # nothing listens: the outbox is only written ("workers")
-        if args.events == "kafka":
-            bootstrap = stack.enter_context(noida_broker(OUT / "checkout-broker.log")).bootstrap
+    with throwaway_database(args.admin_url) as url:
         env = {
             "ELEARNING_DATABASE_URL": url,
             "ELEARNING_SECRET_KEY": secrets.token_urlsafe(32),
@@ -183,14 +155,11 @@ def main(argv: list[str]) -> None:
             "ELEARNING_LOGIN_LIMIT_PER_IP": "100000",
             "ELEARNING_PAYMENTS_PROVIDER": "fake",
             **LIMITS_OUT_OF_REACH,
-            "ELEARNING_KAFKA_BOOTSTRAP_SERVERS": "" if args.events == "in-process" else bootstrap,
+            "ELEARNING_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9" if args.events == "workers" else "",
             "ELEARNING_REDIS_URL": "",
         }
         log(f"seeding: {args.courses} priced courses, {args.buyers} buyers")
         courses = asyncio.run(_seed(url, env["ELEARNING_SECRET_KEY"], args.buyers, args.courses))
-        if args.events == "kafka":
-            for role in ("relay", "consume"):
-                stack.enter_context(_worker(role, env))
         with run_server(env, OUT / "checkout_server.log", app="_checkout_server:create_bench_app") as (server, base):
             tokens = asyncio.run(_tokens(base, args.buyers))
             asyncio.run(_profiles(base, tokens))
@@ -213,9 +182,9 @@ def main(argv: list[str]) -> None:
             checkout_cpu = _cpu_seconds(server.pid) - cpu_before
             charges = json.loads(_http_get(f"{base}/bench/charges", timeout=10)[1])["charges"]
             caught_up = None
-            if args.events != "workers":
-                # The consumers (the server's own, or the workers') invoice and book after the answers: wait
-                # (bounded) until they have, so the counts below are final, and say how long they trailed.
+            if args.events == "in-process":
+                # The server's own consumers invoice and book after the answers: wait (bounded) until they
+                # have, so the counts below are final, and say how long they trailed the last checkout.
                 phase_end = time.perf_counter()
                 for _ in range(300):
                     settled = _counts(url)
@@ -254,9 +223,9 @@ def main(argv: list[str]) -> None:
         + (
             ""
             if args.events == "workers"
-            else f"; the {args.events} invoicing caught up {caught_up:.1f} s after the last checkout"
+            else f"; the in-process invoicing caught up {caught_up:.1f} s after the last checkout"
             if caught_up is not None
-            else f"; the {args.events} invoicing had NOT caught up 30 s after the last checkout"
+            else "; the in-process invoicing had NOT caught up 30 s after the last checkout"
         ),
         f"- whole run {time.perf_counter() - started:.0f} s",
     ]
