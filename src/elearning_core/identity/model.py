@@ -228,11 +228,14 @@ class User(_Aggregate):
             raise Conflict("the account has been deleted")
 
     def verify_email(self, at: datetime) -> None:
+        """The owner followed a confirmation link: verified since the first time, and each confirmation is
+        an event (a confirmation asked for again proves the mailbox anew: the notification module lifts a
+        suppression of the address on it)."""
         self._ensure_not_deleted()
         if self.email_verified_at is None:
             self.email_verified_at = at
             self._touch(at)
-            self._record(ev.EmailVerified, at)
+        self._record(ev.EmailVerified, at)
 
     def email_change_requested(self, at: datetime) -> None:
         self._ensure_not_deleted()

@@ -285,9 +285,17 @@ class AuthController(Controller):
         responses=problem_responses(401, 429),
     )
     async def resend_verification(
-        self, identity_service: NamedDependency[IdentityService], principal: NamedDependency[Principal]
+        self,
+        identity_service: NamedDependency[IdentityService],
+        principal: NamedDependency[Principal],
+        again: Annotated[
+            bool,
+            QueryParameter(
+                description="Confirm a verified address again (mail to it bounced and is held back until it is)"
+            ),
+        ] = False,
     ) -> Accepted:
-        sent = await identity_service.resend_verification(principal)
+        sent = await identity_service.resend_verification(principal, again=again)
         return Accepted("accepted" if sent else "verified", "a new link is on its way" if sent else "already verified")
 
     @post(

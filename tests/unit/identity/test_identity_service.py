@@ -174,6 +174,21 @@ async def test_resending_the_verification_mail(platform: IdentityPlatform) -> No
     assert len(await platform.mails_to("ada@example.org")) == 2
 
 
+async def test_a_verified_address_is_confirmed_again_only_when_asked(platform: IdentityPlatform) -> None:
+    """Mail to a verified address that bounced is held back until its owner confirms it again: the link is
+    sent on request, and following it is a new ``EmailVerified`` (the first verification time stays)."""
+    user, first = await registered(platform, "ada@example.org")
+    await platform.identity.verify_email(first)
+    verified_at = platform.stored(user.id).email_verified_at
+    assert await platform.identity.resend_verification(platform.principal(user)) is False
+    platform.clock.advance(timedelta(minutes=5))
+    assert await platform.identity.resend_verification(platform.principal(user), again=True) is True
+    again = link_token((await platform.mails_to("ada@example.org"))[-1])
+    await platform.identity.verify_email(again)
+    assert platform.stored(user.id).email_verified_at == verified_at
+    assert event_types(platform) == [ev.UserRegistered, ev.EmailVerified, ev.EmailVerified]
+
+
 async def test_an_admin_creates_verified_accounts_and_a_taken_email_is_a_conflict(platform: IdentityPlatform) -> None:
     created = await platform.identity.create_user(
         SYSTEM, CreateUser(email="Grace@Example.org", display_name="Grace", password=PASSWORD)

@@ -111,13 +111,14 @@ class _Accounts(_IdentityBase):
             await uow.commit()
         return user
 
-    async def resend_verification(self, actor: Principal) -> bool:
-        """Mail a new verification link to the caller; False when the email is verified already."""
+    async def resend_verification(self, actor: Principal, *, again: bool = False) -> bool:
+        """Mail a new verification link to the caller; False when the email is verified already, unless
+        ``again``: a verified address confirmed anew (mail to it bounced and is held back until it is)."""
         user_id = _user_of(actor)
         await throttle(self._limiter, f"verify:user:{user_id}", self._config.reset_per_account, "verification mails")
         async with self._uow() as uow:
             user = await self._active_user(uow, user_id)
-            if user.email_verified:
+            if user.email_verified and not again:
                 return False
             token = await self._new_token(uow, user.id, TokenPurpose.VERIFY_EMAIL)
             await uow.commit()
