@@ -228,13 +228,21 @@ class User(_Aggregate):
             raise Conflict("the account has been deleted")
 
     def verify_email(self, at: datetime) -> None:
-        """The owner followed a confirmation link: verified since the first time, and each confirmation is
-        an event (a confirmation asked for again proves the mailbox anew: the notification module lifts a
-        suppression of the address on it)."""
+        """Verified from now on (once: a proof of the mailbox by another way, a reset or a provider)."""
         self._ensure_not_deleted()
         if self.email_verified_at is None:
             self.email_verified_at = at
             self._touch(at)
+            self._record(ev.EmailVerified, at)
+
+    def confirm_email(self, at: datetime) -> None:
+        """The owner followed a confirmation link: verified since the first time, and each confirmation is an
+        event (a confirmation asked for again proves the mailbox anew: the notification module lifts a
+        suppression of the address on it)."""
+        if self.email_verified_at is None:
+            self.verify_email(at)
+            return
+        self._ensure_not_deleted()
         self._record(ev.EmailVerified, at)
 
     def email_change_requested(self, at: datetime) -> None:

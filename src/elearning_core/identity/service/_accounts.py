@@ -107,7 +107,7 @@ class _Accounts(_IdentityBase):
             user = await uow.users.get(user_id) if user_id is not None else None
             if user is None or user.status is UserStatus.DELETED:
                 raise ValidationFailed(INVALID_LINK, [FieldError("token", INVALID_LINK)])
-            user.verify_email(self._clock.now())
+            user.confirm_email(self._clock.now())
             await uow.commit()
         return user
 
