@@ -6,8 +6,6 @@ Sessions run in the current environment (install it first with
 
 from __future__ import annotations
 
-import os
-
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "imports", "tests"]
@@ -35,10 +33,11 @@ def imports(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """pytest: unit, contract, integration and end-to-end tests, over two worker processes (pytest-xdist).
+    """pytest: unit, contract, integration and end-to-end tests, in one process.
 
-    ``--dist loadfile`` keeps each test file in one worker, so a module's expensive fixtures (servers,
-    brokers) start once. ``nox -s tests -- -n 0`` runs in one process (a later ``-n`` wins).
+    The suite is worker-safe (``nox -s tests -- -n 2 --dist loadfile`` runs it over two pytest-xdist
+    workers, each with its own databases, brokers and ports), but such a run on 2026-12-07 reported 3,990 of
+    the 4,472 items it scheduled, in 830 s, without saying why the rest went unreported: until that is
+    understood, CI runs every test in one process.
     """
-    workers = min(2, os.cpu_count() or 1)
-    session.run("pytest", "-n", str(workers), "--dist", "loadfile", *session.posargs)
+    session.run("pytest", *session.posargs)

@@ -20,23 +20,36 @@ depends_on = None
 LANGUAGES = ("english", "french", "german", "spanish", "italian", "portuguese", "dutch")
 
 
+def _extension_schema(name: str) -> str:
+    """The schema an extension's objects live in (quoted): the database may have it already, in ``public`` or
+    elsewhere, and the platform's own schema (``search_path``) need not include that one."""
+    op.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
+    query = (
+        "SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = :name"
+    )
+    schema: str = op.get_bind().execute(sa.text(query), {"name": name}).scalar_one()
+    return schema
+
+
 def _postgres() -> None:
-    op.execute("CREATE EXTENSION IF NOT EXISTS unaccent")
-    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    unaccent, trgm = _extension_schema("unaccent"), _extension_schema("pg_trgm")
     # unaccent() is only STABLE (its dictionary could change): the index expressions need an IMMUTABLE wrapper.
     op.execute(
         "CREATE OR REPLACE FUNCTION search_unaccent(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT "
-        "AS $$ SELECT public.unaccent('public.unaccent'::regdictionary, $1) $$"
+        f"AS $$ SELECT {unaccent}.unaccent('{unaccent}.unaccent'::regdictionary, $1) $$"
     )
     for name, stem in (("simple", "simple"), *((lang, f"{lang}_stem") for lang in LANGUAGES)):
         op.execute(f"CREATE TEXT SEARCH CONFIGURATION search_{name} (COPY = {name})")
         op.execute(
             f"ALTER TEXT SEARCH CONFIGURATION search_{name} "
-            f"ALTER MAPPING FOR hword, hword_part, word WITH unaccent, {stem}"
+            f"ALTER MAPPING FOR hword, hword_part, word WITH {unaccent}.unaccent, {stem}"
         )
     op.execute("ALTER TABLE search_documents ADD COLUMN tsv tsvector NOT NULL DEFAULT ''::tsvector")
     op.execute("CREATE INDEX ix_search_documents_tsv ON search_documents USING gin (tsv)")
-    op.execute("CREATE INDEX ix_search_words_trgm ON search_words USING gin (search_unaccent(word) gin_trgm_ops)")
+    op.execute(
+        f"CREATE INDEX ix_search_words_trgm ON search_words USING gin (search_unaccent(word) {trgm}.gin_trgm_ops)"
+    )
 
 
 def _sqlite() -> None:

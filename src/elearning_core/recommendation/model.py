@@ -211,9 +211,11 @@ def tfidf_vectors(documents: Sequence[Document[K]]) -> dict[K, dict[str, float]]
 
 
 def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    """The cosine of two normalised sparse vectors, summed in term order (the same float either way round)."""
+    """The cosine of two normalised sparse vectors, summed in term order (the same float either way round),
+    rounded to 12 places: a vector's norm is 1 only to within the last bit (two terms of 1/sqrt(2) give
+    0.9999999999999998 with themselves), and a text must score no less with itself than with any other."""
     shared = sorted(a.keys() & b.keys())
-    return min(1.0, max(0.0, math.fsum(a[t] * b[t] for t in shared)))
+    return min(1.0, max(0.0, round(math.fsum(a[t] * b[t] for t in shared), 12)))
 
 
 def content_similarity(
