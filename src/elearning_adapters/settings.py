@@ -269,6 +269,12 @@ class Settings(BaseSettings):
     events_poll_seconds: float = Field(
         default=0.2, gt=0, le=60, description="How often the in-process event transport looks for new events"
     )
+    events_relay: Literal["serve", "worker"] = Field(
+        default="serve",
+        description="Without Kafka, which process relays the outbox to the handlers: serve (the embedded "
+        "default: `elearning serve` itself) or worker (`elearning worker events`, so the API process only "
+        "writes the outbox and the handlers' work runs beside it; the process cache is then off)",
+    )
     mail_backend: Literal["console", "smtp"] = Field(
         default="console",
         description="console: print mails to standard error (the embedded default, nothing is delivered); "
@@ -512,10 +518,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _process_cache_needs_in_process_events(self) -> Settings:
-        if self.cache == "memory" and not self.events_in_process:
+        if self.events_relay == "worker" and not self.events_in_process:
             raise ValueError(
-                "ELEARNING_CACHE=memory cannot be invalidated by Kafka consumers in other processes; "
-                "use ELEARNING_CACHE=redis (with ELEARNING_REDIS_URL) or none"
+                "ELEARNING_EVENTS_RELAY=worker relays the outbox without Kafka; with ELEARNING_KAFKA_BOOTSTRAP_SERVERS "
+                "set, `elearning worker relay` and `elearning worker consume` carry the events"
+            )
+        if self.cache == "memory" and not self.events_relayed_in_serve:
+            raise ValueError(
+                "ELEARNING_CACHE=memory cannot be invalidated by event handlers in other processes (Kafka consumers "
+                "or `elearning worker events`); use ELEARNING_CACHE=redis (with ELEARNING_REDIS_URL) or none"
             )
         if self.cache == "redis" and not self.redis_url:
             raise ValueError("ELEARNING_CACHE=redis needs ELEARNING_REDIS_URL")
@@ -544,11 +555,16 @@ class Settings(BaseSettings):
         return not (self.kafka_bootstrap_servers or "").strip()
 
     @property
+    def events_relayed_in_serve(self) -> bool:
+        """`elearning serve` runs the in-process transport: no Kafka, and no `elearning worker events` asked for."""
+        return self.events_in_process and self.events_relay == "serve"
+
+    @property
     def scheduler_in_serve(self) -> bool:
         """Whether `elearning serve` runs the scheduler: by default only on the embedded default (events
-        in-process), where no worker runs; with Kafka the workers' `scheduler` command does."""
+        relayed in the server), where no worker runs; otherwise the workers' `scheduler` or `events` command does."""
         if self.scheduler == "auto":
-            return self.events_in_process
+            return self.events_relayed_in_serve
         return self.scheduler == "on"
 
     @property
@@ -559,7 +575,7 @@ class Settings(BaseSettings):
             return self.cache
         if self.redis_url:
             return "redis"
-        if self.events_in_process and self.workers == 1:
+        if self.events_relayed_in_serve and self.workers == 1:
             return "memory"
         return "none"
 

@@ -62,7 +62,7 @@ GROUPS: dict[str, _Entry] = {
         "elearning_cli.worker",
         "worker_app",
         "Background workers: the outbox relay and the event consumers (need ELEARNING_KAFKA_BOOTSTRAP_SERVERS), "
-        "and the scheduler.",
+        "the scheduler, and `events`, the outbox relayed to the handlers without Kafka.",
     ),
     "jobs": _Entry(
         "elearning_cli.jobs",

@@ -75,8 +75,10 @@ def events_summary(settings: Settings) -> str:
         "memory": "in this process (invalidated by course events)",
         "none": "off",
     }[settings.resolved_cache]
-    if settings.events_in_process:
+    if settings.events_relayed_in_serve:
         events = "relayed in-process from the outbox (no Kafka configured)"
+    elif settings.events_in_process:
+        events = "relayed from the outbox by `elearning worker events` (ELEARNING_EVENTS_RELAY=worker)"
     else:
         events = (
             f"published to Kafka at {settings.kafka_bootstrap_servers} by `elearning worker relay`, "

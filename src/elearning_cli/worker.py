@@ -84,3 +84,14 @@ def scheduler() -> None:
 
     Safe with several replicas: each job runs once per period (docs/scheduling.md). Needs no Kafka."""
     _exec_worker(["scheduler"])
+
+
+@worker_app.command("events")
+@handle_errors
+def events(metrics_port: MetricsPort = None, metrics_host: MetricsHost = "127.0.0.1") -> None:
+    """Without Kafka: relay the outbox to every event handler in this process until SIGTERM, and run the
+    scheduled jobs (unless ELEARNING_SCHEDULER=off).
+
+    Pair it with ELEARNING_EVENTS_RELAY=worker for `elearning serve`, so the API process only writes the outbox.
+    Run one: a second would hand the same events to the handlers twice (harmless, the inbox absorbs it)."""
+    _exec_worker(["events", *_metrics(metrics_port, metrics_host)])

@@ -117,7 +117,8 @@ def create_app(
         clock=container.adapters.clock(),
         ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
     )
-    events = container.adapters.event_transport() if run_events else None
+    # Without Kafka the outbox is relayed here, unless `elearning worker events` does it (ELEARNING_EVENTS_RELAY).
+    events = container.adapters.event_transport() if run_events and settings.events_relayed_in_serve else None
     # The scheduled jobs (docs/scheduling.md): in this process on the embedded default, where no worker runs.
     scheduler = container.scheduling.runner() if run_events and settings.scheduler_in_serve else None
     subscriptions = container.adapters.subscriptions()

@@ -67,7 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "scheduler", help="run the scheduled jobs (once per period across every replica; docs/scheduling.md)"
     )
-    for command in (relay, consume):
+    events = commands.add_parser(
+        "events",
+        help="without Kafka: relay the outbox to every handler in this process (ELEARNING_EVENTS_RELAY=worker), "
+        "and run the scheduled jobs unless ELEARNING_SCHEDULER=off",
+    )
+    for command in (relay, consume, events):
         command.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
         command.add_argument("--metrics-host", default="127.0.0.1", help="interface for --metrics-port")
     return parser
@@ -179,6 +184,40 @@ async def run_scheduler(container: Container) -> None:
         await close_adapters(container)
 
 
+async def run_events(settings: Settings) -> None:
+    """The in-process transport (and the scheduler) in a process of their own, until SIGTERM or SIGINT: the
+    API (``ELEARNING_EVENTS_RELAY=worker``) then only writes the outbox, and its requests never wait behind
+    the handlers' work."""
+    container = build_container(settings)
+    transport = container.adapters.event_transport()
+    assert transport is not None  # no Kafka: checked by in_process_only
+    runner = container.scheduling.runner() if settings.scheduler != "off" else None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        transport.start()
+        if runner is not None:
+            runner.start()
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        if runner is not None:
+            await runner.stop()
+        log.info("events worker: %d events delivered", transport.stats.delivered)
+        await close_adapters(container)
+
+
+def in_process_only(settings: Settings) -> None:
+    if not settings.events_in_process:
+        raise ConfigurationError(
+            "`events` relays the outbox without Kafka; with ELEARNING_KAFKA_BOOTSTRAP_SERVERS set, run `relay` and "
+            "`consume` instead"
+        )
+
+
 def scheduler_enabled(settings: Settings) -> None:
     if settings.scheduler == "off":
         raise ConfigurationError("ELEARNING_SCHEDULER=off: the scheduled jobs are switched off in this deployment")
@@ -191,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scheduler":
             scheduler_enabled(settings)
             bootstrap_servers = ""
+        elif args.command == "events":
+            in_process_only(settings)
+            bootstrap_servers = ""
         else:
             bootstrap_servers = kafka_bootstrap_servers(settings)
     except (ConfigurationError, ValueError) as exc:
@@ -202,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "scheduler":
             asyncio.run(run_scheduler(build_container(settings)))
+            return 0
+        if args.command == "events":
+            asyncio.run(run_events(settings))
             return 0
         if args.command == "relay":
             asyncio.run(run_relay(args, settings, bootstrap_servers))

@@ -712,11 +712,23 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
     ]
 
 
-def test_worker_help_names_both_workers() -> None:
+def test_worker_help_names_every_worker() -> None:
     result = ok("worker", "--help")
-    assert "relay" in result.stdout
-    assert "consume" in result.stdout
+    for command in ("relay", "consume", "scheduler", "events"):
+        assert command in result.stdout
     assert "--metrics-port" in ok("worker", "consume", "--help").stdout
+    assert "ELEARNING_EVENTS_RELAY=worker" in ok("worker", "events", "--help").stdout
+
+
+def test_worker_events_beside_kafka_fails_in_one_line() -> None:
+    env = {k: v for k, v in os.environ.items()} | {"ELEARNING_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+    result = run_worker_cli("events", env=env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "error: `events` relays the outbox without Kafka; with ELEARNING_KAFKA_BOOTSTRAP_SERVERS set, run `relay` "
+        "and `consume` instead"
+    ]
 
 
 # -- a poison message, end to end: dead-lettered, fixed, replayed, one effect ---------------------

@@ -56,6 +56,8 @@ REDIS = "redis://127.0.0.1:6379/0"
         ({"kafka_bootstrap_servers": "  "}, "memory", True),
         ({"cache": "none"}, "none", True),
         ({"cache": "memory", "workers": 2}, "memory", True),  # asked for explicitly
+        ({"events_relay": "worker"}, "none", True),  # `elearning worker events` handles them: not this process
+        ({"events_relay": "worker", "redis_url": REDIS}, "redis", True),
     ],
 )
 def test_auto_settings_pick_the_transport_and_a_cache_that_can_be_invalidated(
@@ -64,12 +66,18 @@ def test_auto_settings_pick_the_transport_and_a_cache_that_can_be_invalidated(
     settings = Settings.in_memory(**values)
     assert settings.resolved_cache == cache
     assert settings.events_in_process is in_process
+    relayed_here = in_process and values.get("events_relay", "serve") == "serve"
+    assert settings.events_relayed_in_serve is relayed_here
+    assert settings.scheduler_in_serve is relayed_here  # auto: where the events are relayed without Kafka
 
 
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"cache": "memory", "kafka_bootstrap_servers": KAFKA}, "cannot be invalidated by Kafka consumers"),
+        ({"cache": "memory", "kafka_bootstrap_servers": KAFKA}, "cannot be invalidated by event handlers"),
+        ({"cache": "memory", "events_relay": "worker"}, "cannot be invalidated by event handlers"),
+        ({"events_relay": "worker", "kafka_bootstrap_servers": KAFKA}, "relays the outbox without Kafka"),
+        ({"events_relay": "elsewhere"}, "Input should be 'serve' or 'worker'"),
         ({"cache": "redis"}, "needs ELEARNING_REDIS_URL"),
         ({"cache": "disk"}, "Input should be"),
         ({"consumer_max_attempts": 0}, "greater than or equal to 1"),
@@ -142,3 +150,19 @@ async def test_without_a_cache_there_is_nothing_to_invalidate() -> None:
         assert [s.name for s in container.adapters.subscriptions()] == [*EVERY_MODULE_CONSUMER, *AFTER_ENTITLEMENT]
     finally:
         await close_adapters(container)
+
+
+@pytest.mark.parametrize(("relay", "relays_here"), [("serve", True), ("worker", False)])
+def test_the_api_relays_the_outbox_unless_a_worker_does(relay: str, relays_here: bool, tmp_path: Any) -> None:
+    from litestar.testing import TestClient
+
+    from elearning_http.app import create_app
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}", events_relay=relay)
+    container = build_container(settings)
+    transport = container.adapters.event_transport()
+    assert isinstance(transport, InProcessEventTransport)  # built either way: `drain()` serves scripts and tests
+    with TestClient(create_app(settings, container)) as client:
+        assert client.get("/health").status_code == 200
+        assert transport.running is relays_here
+    assert not transport.running

@@ -165,6 +165,11 @@ class InProcessEventTransport:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped: this process relays the outbox."""
+        return self._task is not None and not self._task.done()
+
     def wake(self) -> None:
         """New events were committed: look now rather than at the next poll."""
         self._wake.set()
