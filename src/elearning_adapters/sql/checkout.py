@@ -30,13 +30,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import JSON, Uuid
 
 from elearning_adapters.sql import commit_hooks
 from elearning_adapters.sql.billing import profile_document, profile_of
-from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
+from elearning_adapters.sql.engine import Database, UtcDateTime, dialect_insert, metadata
 from elearning_core.billing.model import BillingProfile
 from elearning_core.billing.ports import BillingProfiles
 from elearning_core.checkout.model import Coupon, ItemKind, ItemPrices, Order, OrderStatus
@@ -139,10 +138,6 @@ Index("ix_orders_status_hold_until", orders.c.status, orders.c.hold_until)
 CHECKOUT_TABLES = ("orders", "coupon_redemptions", "coupons", "billing_profiles", "item_prices")
 
 
-def _insert(conn: AsyncConnection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 def _locking(conn: AsyncConnection, query: Any) -> Any:
     return query.with_for_update() if conn.dialect.name == "postgresql" else query
 
@@ -187,7 +182,7 @@ class SqlBillingProfiles(BillingProfiles):
 
     async def save(self, user_id: uuid.UUID, profile: BillingProfile, at: datetime) -> None:
         values = {"profile": profile_document(profile), "updated_at": at}
-        statement = _insert(self._conn)(billing_profiles).values(user_id=user_id, **values)
+        statement = dialect_insert(self._conn, billing_profiles).values(user_id=user_id, **values)
         await self._conn.execute(statement.on_conflict_do_update(index_elements=["user_id"], set_=values))
 
 

@@ -300,11 +300,16 @@ class UtcDateTime(TypeDecorator[_dt.datetime]):
         return value.replace(tzinfo=_dt.UTC) if value.tzinfo is None else value.astimezone(_dt.UTC)
 
 
+def dialect_insert(conn: SAConnection, table: Table) -> Any:
+    """The connection's dialect's ``INSERT`` (PostgreSQL or SQLite), which has ``on_conflict_do_nothing``
+    and ``on_conflict_do_update``: the one place the adapters choose it."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
 def insert_ignoring_duplicates(conn: SAConnection, table: Table) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING``: a concurrent duplicate waits for the first, then does nothing.
 
     Callers add ``RETURNING`` to learn whether a row went in: the driver's rowcount
     is not reliable for this statement (psycopg reports -1).
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return dialect_insert(conn, table).on_conflict_do_nothing()

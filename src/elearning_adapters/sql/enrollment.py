@@ -47,12 +47,11 @@ from sqlalchemy import (
     table,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import JSON, Uuid
 
-from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
+from elearning_adapters.sql.engine import Database, UtcDateTime, dialect_insert, metadata
 from elearning_adapters.sql.identity import users
 from elearning_core.enrollment.model import (
     Cohort,
@@ -211,10 +210,6 @@ seat_holds = Table(
 Index("ix_seat_holds_course_id_expires_at", seat_holds.c.course_id, seat_holds.c.expires_at)
 
 
-def _upsert(conn: AsyncConnection, target: Table) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(target)
-
-
 # -- repositories (in the unit of work's transaction) --------------------------------------
 
 
@@ -237,7 +232,7 @@ class SqlEnrollmentSettingsRepository(EnrollmentSettingsRepository):
         if row is None:
             defaults = EnrollmentPolicy.default(course_id)
             await self._conn.execute(
-                _upsert(self._conn, course_enrollment_settings)
+                dialect_insert(self._conn, course_enrollment_settings)
                 .values(course_id=course_id, **_policy_row(defaults))
                 .on_conflict_do_nothing()
             )
@@ -246,7 +241,7 @@ class SqlEnrollmentSettingsRepository(EnrollmentSettingsRepository):
 
     async def save(self, policy: EnrollmentPolicy) -> None:
         values = _policy_row(policy)
-        stmt = _upsert(self._conn, course_enrollment_settings).values(course_id=policy.course_id, **values)
+        stmt = dialect_insert(self._conn, course_enrollment_settings).values(course_id=policy.course_id, **values)
         await self._conn.execute(stmt.on_conflict_do_update(index_elements=["course_id"], set_=values))
 
 
@@ -362,7 +357,7 @@ class SqlSeatHoldRepository(SeatHoldRepository):
 
     async def add(self, course_id: uuid.UUID, reference: str, user_id: uuid.UUID, until: datetime) -> None:
         values = {"reference": reference, "course_id": course_id, "user_id": user_id, "expires_at": until}
-        await self._conn.execute(_upsert(self._conn, seat_holds).values(**values).on_conflict_do_nothing())
+        await self._conn.execute(dialect_insert(self._conn, seat_holds).values(**values).on_conflict_do_nothing())
 
     async def release(self, reference: str) -> bool:
         result = await self._conn.execute(delete(seat_holds).where(seat_holds.c.reference == reference))

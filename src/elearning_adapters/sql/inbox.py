@@ -13,14 +13,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Column, String, Table, bindparam, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
-from elearning_adapters.sql.engine import UtcDateTime, metadata
+from elearning_adapters.sql.engine import UtcDateTime, dialect_insert, metadata
 
 inbox = Table(
     "inbox",
@@ -70,7 +69,12 @@ async def record_processed_many(
             {"consumer": consumer, "event_id": e, "processed_at": when} for e in unique[start : start + INSERT_CHUNK]
         ]
         # RETURNING rather than rowcount: a skipped conflict returns no row on both backends, whatever the driver reports.
-        inserted = await conn.execute(_insert_ignoring_conflicts(conn).values(rows).returning(inbox.c.event_id))
+        inserted = await conn.execute(
+            dialect_insert(conn, inbox)
+            .on_conflict_do_nothing(index_elements=[inbox.c.consumer, inbox.c.event_id])
+            .values(rows)
+            .returning(inbox.c.event_id)
+        )
         new.update(inserted.scalars())
     return new
 
@@ -90,15 +94,6 @@ _PG_INSERT_MANY = (
 )
 """``INSERT INTO inbox SELECT :consumer, unnest(:event_ids), :at ON CONFLICT DO NOTHING RETURNING event_id``:
 ``unnest`` yields the ids in their sorted order, so the rows are locked in one order (see above)."""
-
-
-def _insert_ignoring_conflicts(conn: AsyncConnection) -> Any:
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(inbox).on_conflict_do_nothing(index_elements=[inbox.c.consumer, inbox.c.event_id])
-    if dialect == "sqlite":
-        return sqlite.insert(inbox).on_conflict_do_nothing(index_elements=[inbox.c.consumer, inbox.c.event_id])
-    raise NotImplementedError(f"the inbox does not support the {dialect} dialect")  # pragma: no cover
 
 
 async def prune_inbox(conn: AsyncConnection, older_than: timedelta, *, now: datetime | None = None) -> int:

@@ -37,11 +37,10 @@ from sqlalchemy import (
     table,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import JSON, Uuid
 
-from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
+from elearning_adapters.sql.engine import Database, UtcDateTime, dialect_insert, metadata
 from elearning_core.learning_path.model import (
     CourseOutcome,
     CourseOutcomeStatus,
@@ -174,10 +173,6 @@ def _enrollment_from(row: Any) -> PathEnrollment:
     return PathEnrollment(row.id, row.path_id, row.user_id, row.enrolled_at, row.completed_at)
 
 
-def _upsert(conn: AsyncConnection, target: Table) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(target)
-
-
 # -- repositories (in the unit of work's transaction) --------------------------------------
 
 
@@ -305,7 +300,7 @@ class SqlPathEnrollmentRepository(_Tracked, PathEnrollmentRepository):
             "detail": (outcome.detail or "")[:1000] or None,
             "recorded_at": outcome.at,
         }
-        stmt = _upsert(self._conn, path_course_outcomes).values(
+        stmt = dialect_insert(self._conn, path_course_outcomes).values(
             path_enrollment_id=outcome.path_enrollment_id, course_id=outcome.course_id, **values
         )
         await self._conn.execute(
@@ -330,7 +325,7 @@ class SqlCourseCompletionRepository(CourseCompletionRepository):
 
     async def record(self, user_id: uuid.UUID, course_id: uuid.UUID, at: datetime) -> bool:
         stmt = (
-            _upsert(self._conn, path_course_completions)
+            dialect_insert(self._conn, path_course_completions)
             .values(user_id=user_id, course_id=course_id, completed_at=at)
             .on_conflict_do_nothing()
             .returning(path_course_completions.c.course_id)

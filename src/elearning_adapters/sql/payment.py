@@ -14,11 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, PrimaryKeyConstraint, String, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import JSON
 
-from elearning_adapters.sql.engine import UtcDateTime, metadata
+from elearning_adapters.sql.engine import UtcDateTime, dialect_insert, metadata
 from elearning_core.payment.model import GatewayEvent, Money, PaymentRecord, PaymentStatus
 from elearning_core.payment.ports import PaymentRecords, WebhookInbox
 
@@ -51,12 +50,7 @@ PAYMENT_TABLES = ("payment_records", "payment_webhook_events")
 
 
 def _insert_ignoring_conflicts(conn: AsyncConnection, table: Table) -> Any:
-    keys = [c for c in table.primary_key.columns]
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
-    if conn.dialect.name == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
-    raise NotImplementedError(f"the payment tables do not support the {conn.dialect.name} dialect")  # pragma: no cover
+    return dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
 
 
 class SqlWebhookInbox(WebhookInbox):

@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
-from elearning_adapters.sql.engine import Database, UtcDateTime, metadata
+from elearning_adapters.sql.engine import Database, UtcDateTime, dialect_insert, metadata
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.group_commit import latest_per_key
 from elearning_core.video.model import (
@@ -279,10 +279,6 @@ class SqlUploadRepository(UploadRepository):
         return [_upload_from(row) for row in rows]
 
 
-def _insert_for(conn: AsyncConnection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 class SqlCaptionRepository(CaptionRepository):
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -297,7 +293,7 @@ class SqlCaptionRepository(CaptionRepository):
             "size": caption.size,
             "updated_at": caption.updated_at,
         }
-        statement = _insert_for(self._conn)(video_captions).values(**values)
+        statement = dialect_insert(self._conn, video_captions).values(**values)
         await self._conn.execute(
             statement.on_conflict_do_update(
                 index_elements=["video_id", "language"],
@@ -368,7 +364,7 @@ class SqlPlaybackPositionRepository(PlaybackPositionRepository):
         self._conn = conn
 
     async def save(self, position: PlaybackPosition) -> PlaybackPosition:
-        statement = _insert_for(self._conn)(playback_positions).values(
+        statement = dialect_insert(self._conn, playback_positions).values(
             user_id=position.user_id,
             video_id=position.video_id,
             position_seconds=position.position_seconds,

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from elearning_adapters.sql.discussion._tables import (
     P,
     T,
-    _insert,
     _post,
     _thread,
     _thread_values,
@@ -33,6 +32,7 @@ from elearning_adapters.sql.discussion._tables import (
     discussion_votes,
     discussion_watches,
 )
+from elearning_adapters.sql.engine import dialect_insert
 from elearning_core.discussion.model import (
     Ban,
     Blackout,
@@ -150,7 +150,7 @@ class SqlDiscussionStore(DiscussionStore):
     async def vote(self, post_id: uuid.UUID, user_id: uuid.UUID, *, up: bool) -> bool:
         v = discussion_votes
         if up:
-            statement = _insert(self._conn, v).values(post_id=post_id, user_id=user_id).on_conflict_do_nothing()
+            statement = dialect_insert(self._conn, v).values(post_id=post_id, user_id=user_id).on_conflict_do_nothing()
         else:
             statement = delete(v).where(v.c.post_id == post_id, v.c.user_id == user_id)
         # RETURNING says whether a row was written on every driver (an upsert's rowcount does not)
@@ -170,7 +170,7 @@ class SqlDiscussionStore(DiscussionStore):
     async def flag(self, post_id: uuid.UUID, user_id: uuid.UUID, reason: str, at: datetime) -> int | None:
         f = discussion_flags
         statement = (
-            _insert(self._conn, f)
+            dialect_insert(self._conn, f)
             .values(post_id=post_id, user_id=user_id, reason=reason, at=at, open=True)
             .on_conflict_do_nothing()
             .returning(f.c.post_id)
@@ -224,27 +224,27 @@ class SqlDiscussionStore(DiscussionStore):
         if state is None:
             await self._conn.execute(delete(s).where(s.c.thread_id == thread_id, s.c.user_id == user_id))
             return
-        statement = _insert(self._conn, s).values(thread_id=thread_id, user_id=user_id, state=state)
+        statement = dialect_insert(self._conn, s).values(thread_id=thread_id, user_id=user_id, state=state)
         await self._conn.execute(
             statement.on_conflict_do_update(index_elements=[s.c.thread_id, s.c.user_id], set_={"state": state})
         )
 
     async def subscribe_if_new(self, thread_id: uuid.UUID, user_id: uuid.UUID, state: str) -> None:
         s = discussion_subscriptions
-        statement = _insert(self._conn, s).values(thread_id=thread_id, user_id=user_id, state=state)
+        statement = dialect_insert(self._conn, s).values(thread_id=thread_id, user_id=user_id, state=state)
         await self._conn.execute(statement.on_conflict_do_nothing())
 
     async def watch(self, course_id: uuid.UUID, user_id: uuid.UUID, on: bool) -> None:
         w = discussion_watches
         if on:
-            statement = _insert(self._conn, w).values(course_id=course_id, user_id=user_id)
+            statement = dialect_insert(self._conn, w).values(course_id=course_id, user_id=user_id)
             await self._conn.execute(statement.on_conflict_do_nothing())
         else:
             await self._conn.execute(delete(w).where(w.c.course_id == course_id, w.c.user_id == user_id))
 
     async def mark_read(self, thread_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> None:
         r = discussion_reads
-        statement = _insert(self._conn, r).values(thread_id=thread_id, user_id=user_id, read_at=at)
+        statement = dialect_insert(self._conn, r).values(thread_id=thread_id, user_id=user_id, read_at=at)
         await self._conn.execute(
             statement.on_conflict_do_update(index_elements=[r.c.thread_id, r.c.user_id], set_={"read_at": at})
         )
@@ -252,7 +252,7 @@ class SqlDiscussionStore(DiscussionStore):
     async def ban(self, ban: Ban) -> None:
         b = discussion_bans
         values = {"until": ban.until, "reason": ban.reason}
-        statement = _insert(self._conn, b).values(course_id=ban.course_id, user_id=ban.user_id, **values)
+        statement = dialect_insert(self._conn, b).values(course_id=ban.course_id, user_id=ban.user_id, **values)
         await self._conn.execute(
             statement.on_conflict_do_update(index_elements=[b.c.course_id, b.c.user_id], set_=values)
         )
@@ -266,7 +266,7 @@ class SqlDiscussionStore(DiscussionStore):
     async def block(self, user_id: uuid.UUID, blocked_id: uuid.UUID, on: bool) -> None:
         k = discussion_blocks
         if on:
-            statement = _insert(self._conn, k).values(user_id=user_id, blocked_id=blocked_id)
+            statement = dialect_insert(self._conn, k).values(user_id=user_id, blocked_id=blocked_id)
             await self._conn.execute(statement.on_conflict_do_nothing())
         else:
             await self._conn.execute(delete(k).where(k.c.user_id == user_id, k.c.blocked_id == blocked_id))

@@ -21,8 +21,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.engine import UtcDateTime, metadata
 from elearning_adapters.sql.identity import PLATFORM_SCOPE_ID, user_grants
@@ -248,11 +246,6 @@ def _thread_values(thread: Thread) -> dict[str, Any]:
         "locked": thread.locked,
         "unanswered": thread.unanswered,
     }
-
-
-def _insert(conn: AsyncConnection, table: Table) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
 
 def _staff_grant(user_id: Any, course_id: uuid.UUID) -> Any:

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from elearning_adapters.sql.engine import dialect_insert
 from elearning_adapters.sql.identity import users
 from elearning_adapters.sql.notification._tables import (
     REASON_MAX,
-    _insert,
     notification_deliveries,
     notification_fanouts,
     notification_preferences,
@@ -138,14 +138,16 @@ async def record_notices(
     if in_app_rows:
         # executemany: SQLAlchemy's "insertmanyvalues" batches the rows with one cached statement.
         result = await conn.execute(
-            _insert(conn, notifications).on_conflict_do_nothing().returning(notifications.c.id), in_app_rows
+            dialect_insert(conn, notifications).on_conflict_do_nothing().returning(notifications.c.id), in_app_rows
         )
         new = {row.id for row in result}
         written = [_notification_of(r) for r in in_app_rows if r["id"] in new]
     emails = 0
     if mail_rows:
         result = await conn.execute(
-            _insert(conn, notification_deliveries).on_conflict_do_nothing().returning(notification_deliveries.c.id),
+            dialect_insert(conn, notification_deliveries)
+            .on_conflict_do_nothing()
+            .returning(notification_deliveries.c.id),
             mail_rows,
         )
         emails = len(result.all())
@@ -171,7 +173,7 @@ async def add_fanout(conn: AsyncConnection, audience: Audience, at: datetime) ->
     """Queue a course-wide notification; ``expand_fanouts`` writes it to each learner later, in batches,
     so neither the request that caused it nor this consumer waits for 10,000 rows."""
     await conn.execute(
-        _insert(conn, notification_fanouts)
+        dialect_insert(conn, notification_fanouts)
         .values(
             event_id=audience.event_id,
             type=audience.type.value,
@@ -190,7 +192,7 @@ async def add_fanout(conn: AsyncConnection, audience: Audience, at: datetime) ->
 async def add_suppression(conn: AsyncConnection, email: str, reason: str, at: datetime) -> None:
     """Put ``email`` on the suppression list (a permanent refusal), in the caller's transaction."""
     await conn.execute(
-        _insert(conn, notification_suppressions)
+        dialect_insert(conn, notification_suppressions)
         .values(email=email.casefold(), reason=reason[:REASON_MAX], created_at=at)
         .on_conflict_do_nothing()
     )

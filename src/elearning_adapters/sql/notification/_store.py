@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select, tuple_, update
 
-from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.engine import Database, dialect_insert
 from elearning_adapters.sql.enrollment import enrollments
 from elearning_adapters.sql.identity import users
 from elearning_adapters.sql.notification._notices import (
@@ -22,7 +22,6 @@ from elearning_adapters.sql.notification._notices import (
 )
 from elearning_adapters.sql.notification._tables import (
     REASON_MAX,
-    _insert,
     notification_deliveries,
     notification_fanouts,
     notification_preferences,
@@ -140,7 +139,7 @@ class SqlNotificationStore(NotificationInbox, PreferenceStore, DeliveryRecords):
         ]
         p = notification_preferences.c
         async with self._db.write() as conn:
-            statement = _insert(conn, notification_preferences).values(rows)
+            statement = dialect_insert(conn, notification_preferences).values(rows)
             await conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=[p.user_id, p.type, p.channel], set_={"cadence": statement.excluded.cadence}

@@ -3,11 +3,7 @@ suppression list; and the dialect's ``INSERT`` (for ``ON CONFLICT``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text, UniqueConstraint
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
 from elearning_adapters.sql.engine import UtcDateTime, metadata
@@ -97,7 +93,3 @@ notification_suppressions = Table(
     Column("reason", String(REASON_MAX), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )
-
-
-def _insert(conn: AsyncConnection, table: Table) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)

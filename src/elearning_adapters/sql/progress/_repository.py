@@ -22,13 +22,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
+from elearning_adapters.sql.engine import dialect_insert
 from elearning_adapters.sql.enrollment import enrollments
 from elearning_adapters.sql.progress._tables import (
     _as_arrays,
     _facts_from,
     _facts_query,
     _facts_query_of,
-    _insert,
     _pair,
     _pairs_in,
     _progress_from,
@@ -84,7 +84,7 @@ class SqlProgressRepository(ProgressRepository):
     async def _mark(
         self, column: str, course_id: uuid.UUID, user_id: uuid.UUID, lesson_id: uuid.UUID, at: datetime
     ) -> None:
-        statement = _insert(self._conn)(lesson_marks).values(
+        statement = dialect_insert(self._conn, lesson_marks).values(
             course_id=course_id, user_id=user_id, lesson_id=lesson_id, **{column: at}
         )
         # The first time stands: a later mark never moves it (and marking twice changes nothing).
@@ -153,7 +153,7 @@ class SqlProgressRepository(ProgressRepository):
         self, course_id: uuid.UUID, user_id: uuid.UUID, assessment_id: uuid.UUID, outcome: QuizOutcome, at: datetime
     ) -> None:
         q = quiz_outcomes
-        statement = _insert(self._conn)(q).values(
+        statement = dialect_insert(self._conn, q).values(
             course_id=course_id,
             user_id=user_id,
             assessment_id=assessment_id,
@@ -252,7 +252,7 @@ class SqlProgressRepository(ProgressRepository):
             "min_grade_percent": rules.min_grade_percent,
             "optional_lesson_ids": sorted(str(i) for i in rules.optional_lesson_ids),
         }
-        statement = _insert(self._conn)(completion_rules).values(course_id=rules.course_id, **values)
+        statement = dialect_insert(self._conn, completion_rules).values(course_id=rules.course_id, **values)
         await self._conn.execute(statement.on_conflict_do_update(index_elements=["course_id"], set_=values))
 
     # -- derived -----------------------------------------------------------------------------
@@ -335,7 +335,9 @@ class SqlProgressRepository(ProgressRepository):
         columns = list(rows[0])
         derived = columns[2:]
         postgres = self._conn.dialect.name == "postgresql"
-        statement = _unnest_insert(course_progress, columns) if postgres else _insert(self._conn)(course_progress)
+        statement = (
+            _unnest_insert(course_progress, columns) if postgres else dialect_insert(self._conn, course_progress)
+        )
         await self._conn.execute(
             statement.on_conflict_do_update(
                 index_elements=["course_id", "user_id"], set_={k: statement.excluded[k] for k in derived}
@@ -393,7 +395,7 @@ class SqlProgressRepository(ProgressRepository):
         enrolled = select(e.c.course_id, e.c.user_id).where(e.c.status.in_(["active", "completed"])).distinct()
         if course_id is not None:
             enrolled = enrolled.where(e.c.course_id == course_id)
-        statement = _insert(self._conn)(course_progress).from_select(["course_id", "user_id"], enrolled)
+        statement = dialect_insert(self._conn, course_progress).from_select(["course_id", "user_id"], enrolled)
         await self._conn.execute(statement.on_conflict_do_nothing(index_elements=["course_id", "user_id"]))
 
     async def wipe_derived(self, course_id: uuid.UUID | None) -> None:

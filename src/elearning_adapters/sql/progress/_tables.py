@@ -28,7 +28,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
@@ -151,10 +151,6 @@ Index(
 
 _courses = table("courses", column("id", Uuid), column("title", String))
 """The course module's table, read for the title /me/progress shows (a read, as the enrollment reads do)."""
-
-
-def _insert(conn: AsyncConnection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def _pair(table: Table, course_id: uuid.UUID, user_id: uuid.UUID) -> Any:
