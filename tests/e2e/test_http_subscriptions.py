@@ -180,6 +180,17 @@ async def test_an_organization_admin_assigns_and_revokes_seats(api: Api) -> None
     await api.platform.identity.add_member(SYSTEM, org.id, uuid.UUID(outsider.id))
     full = assert_problem(await api.client.post(seats, json={"user_id": outsider.id}, headers=admin.headers), 409)
     assert full["type"].endswith(":no-seat-left")
+    # One more seat, bought now: prorated and charged at once, then the outsider can have it.
+    more = await api.client.post(f"{SUBS}/{sub['id']}/change-plan", json={"seats": 2}, headers=admin.headers)
+    assert more.status_code == 200, more.text
+    assert more.json()["subscription"]["seats"] == 2
+    assert more.json()["proration"]["charged_now"] > 0
+    assert (await api.client.post(seats, json={"user_id": outsider.id}, headers=admin.headers)).status_code == 201
+    fewer = await api.client.post(f"{SUBS}/{sub['id']}/change-plan", json={"seats": 1}, headers=admin.headers)
+    assert assert_problem(fewer, 409)["type"].endswith(":seats-in-use")
+    nothing = await api.client.post(f"{SUBS}/{sub['id']}/change-plan", json={}, headers=admin.headers)
+    assert "give plan_code, seats or both" in str(assert_problem(nothing, 422, field="body")["errors"])
+    assert (await api.client.delete(f"{seats}/{outsider.id}", headers=admin.headers)).status_code == 204
     listed = await api.client.get(SUBS, params={"organization_id": str(org.id)}, headers=admin.headers)
     assert [s["id"] for s in listed.json()["items"]] == [sub["id"]]
     assert_problem(await api.client.get(SUBS, params={"organization_id": str(org.id)}, headers=member.headers), 404)

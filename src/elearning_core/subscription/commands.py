@@ -146,9 +146,18 @@ class CancelSubscription(InputModel):
 
 
 class ChangePlan(InputModel):
+    """Another plan, another seat count (organization subscriptions), or both; prorated alike."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    plan_code: Annotated[str, Field(min_length=1, max_length=MAX_CODE)]
+    plan_code: Annotated[str | None, Field(min_length=1, max_length=MAX_CODE)] = None
+    seats: Annotated[int | None, Field(ge=1, le=MAX_SEATS)] = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ChangePlan:
+        if self.plan_code is None and self.seats is None:
+            raise ValueError("give plan_code, seats or both")
+        return self
 
 
 class AssignSeat(InputModel):

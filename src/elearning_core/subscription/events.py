@@ -120,6 +120,7 @@ class SubscriptionPlanChanged(SubscriptionEvent):
 
     type: ClassVar[str] = "subscription.plan_switched.v1"
     previous_plan: str
+    previous_seats: int | None = None  # None: recorded before seat counts could change (always ``seats``)
     credit: int
     charge: int
     payment_id: str | None = None

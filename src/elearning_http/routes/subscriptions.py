@@ -286,10 +286,12 @@ async def resume_subscription(
 @post(
     "/api/v1/subscriptions/{subscription_id:uuid}/change-plan",
     tags=TAGS,
-    summary="Switch to another plan now, with proration",
-    description="Same interval and currency. An upgrade's prorated difference is charged now (declined: 409 "
-    "`payment-declined`, nothing changes); a downgrade's is kept as credit for the next renewals. During a "
-    "trial nothing is prorated. 409 `subscription-not-active` unless trialing or active.",
+    summary="Switch to another plan or seat count now, with proration",
+    description="`plan_code`, `seats` (organization subscriptions) or both; same interval and currency. An "
+    "upgrade's prorated difference (a dearer plan, more seats) is charged now (declined: 409 `payment-declined`, "
+    "nothing changes); a downgrade's is kept as credit for the next renewals. During a trial nothing is "
+    "prorated. 409 `subscription-not-active` unless trialing or active, `seats-in-use` below the assigned "
+    "seats, `not-an-organization-subscription` for seats on a personal one.",
     status_code=HTTP_200_OK,
     responses=ERRORS,
 )

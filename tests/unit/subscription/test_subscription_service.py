@@ -239,13 +239,19 @@ async def test_a_stranger_learns_nothing_of_a_subscription() -> None:
         await world.service.cancel(me(BOB), sub_id, at_period_end=False)
 
 
-async def test_organization_seats_follow_the_subscription_and_a_revoked_seat_is_revoked() -> None:
+async def an_organization_world() -> tuple[SubscriptionWorld, Principal]:
+    """A world with a plan, ALICE the organization's admin (with a saved card) and BOB its member."""
     world = a_world()
     world.add_plan(a_plan())
     admin = me(ALICE, RoleGrant(Role.ORGANIZATION_ADMIN, Scope.organization(ORG)))
     world.add_users(ALICE, BOB)
     world.members.members.add((ORG, BOB))
     await world.service.save_payment_method(admin, SavePaymentMethod(token=card_token(GOOD)))
+    return world, admin
+
+
+async def test_organization_seats_follow_the_subscription_and_a_revoked_seat_is_revoked() -> None:
+    world, admin = await an_organization_world()
     cmd = Subscribe(
         plan_code="pro", currency="EUR", organization_id=ORG, seats=1, billing_name="Org", billing_country="DE"
     )
@@ -292,3 +298,53 @@ async def test_listed_courses_and_paths_give_one_grant_each_and_a_plan_change_mo
         c3: GrantStatus.CANCELED,
         None: GrantStatus.ACTIVE,
     }
+
+
+async def test_an_organization_buys_more_seats_prorated_and_cannot_go_below_the_assigned_ones() -> None:
+    world, admin = await an_organization_world()
+    world.members.members.add((ORG, ALICE))
+    cmd = Subscribe(
+        plan_code="pro", currency="EUR", organization_id=ORG, seats=2, billing_name="Org", billing_country="DE"
+    )
+    sub = await world.service.subscribe(admin, cmd)
+    await world.service.assign_seat(admin, sub.id, AssignSeat(user_id=BOB))
+    await world.service.assign_seat(admin, sub.id, AssignSeat(user_id=ALICE))
+    charged_before = len(world.gateway._payments)
+
+    # Half-way through the period, two more seats: the unused half of 2 seats is credited, half of 4 charged.
+    world.clock.advance((sub.period_end - sub.period_start) / 2)
+    up = await world.service.change_plan(admin, sub.id, ChangePlan(seats=4))
+    assert (up.proration.credit, up.proration.charge) == (1900, 3800)
+    assert up.subscription.seats == 4
+    assert up.subscription.plan_code == "pro"
+    assert up.charged == 1900
+    assert len(world.gateway._payments) == charged_before + 1
+    await world.service.assign_seat(admin, up.subscription.id, AssignSeat(user_id=ALICE))  # already seated: no-op
+
+    with pytest.raises(RuleBroken) as in_use:
+        await world.service.change_plan(admin, sub.id, ChangePlan(seats=1))
+    assert in_use.value.rule == "seats-in-use"
+    assert (await world.service.subscription(admin, sub.id)).seats == 4  # nothing changed
+
+    down = await world.service.change_plan(admin, sub.id, ChangePlan(seats=2))
+    assert down.subscription.seats == 2
+    assert down.charged == 0
+    assert (down.proration.credit, down.proration.charge) == (3800, 1900)
+    assert down.subscription.credit == 1900
+    with pytest.raises(RuleBroken) as same:
+        await world.service.change_plan(admin, sub.id, ChangePlan(seats=2, plan_code="pro"))
+    assert same.value.rule == "same-plan"
+
+
+async def test_a_personal_subscription_has_no_seats_to_change() -> None:
+    world = a_world()
+    world.add_plan(a_plan())
+    world.add_users(ALICE)
+    await world.service.save_payment_method(me(), SavePaymentMethod(token=card_token(GOOD)))
+    good = {"plan_code": "pro", "currency": "EUR", "billing_name": "Ada", "billing_country": "FR"}
+    sub = await world.service.subscribe(me(), Subscribe.model_validate(good))
+    with pytest.raises(RuleBroken) as refused:
+        await world.service.change_plan(me(), sub.id, ChangePlan(seats=3))
+    assert refused.value.rule == "not-an-organization-subscription"
+    with pytest.raises(ValidationError, match="give plan_code, seats or both"):
+        ChangePlan.model_validate({})

@@ -356,17 +356,21 @@ class Subscription(RecordsEvents):
         self.updated_at = at
         self._record("resumed", at)
 
-    def change_plan(self, plan: Plan, at: datetime) -> tuple[Proration, Charge | None]:
-        """Move to ``plan`` now, in the same billing period (see ``_periods`` for the proration).
+    def change_plan(self, plan: Plan, at: datetime, seats: int | None = None) -> tuple[Proration, Charge | None]:
+        """Move to ``plan`` (and ``seats``, on an organization's subscription) now, in the same billing
+        period (see ``_periods`` for the proration): the new price is the plan's for all the seats.
 
-        During a trial nothing is charged or credited. Otherwise an upgrade's net is charged now (the
-        caller applies the change only once that charge succeeded: ``changed``); a downgrade's net is
-        kept as credit for the next charges.
+        During a trial nothing is charged or credited. Otherwise an upgrade's net (a dearer plan, more
+        seats) is charged now (the caller applies the change only once that charge succeeded: ``changed``);
+        a downgrade's net is kept as credit for the next charges.
         """
         if self.status not in (Status.TRIALING, Status.ACTIVE):
             raise RuleBroken("subscription-not-active", f"subscription {self.id} is {self.status.value}")
-        if plan.code == self.plan_code:
-            raise RuleBroken("same-plan", f"subscription {self.id} is already on plan {plan.code}")
+        if seats is not None and seats != self.seats and self.organization_id is None:
+            raise RuleBroken("not-an-organization-subscription", f"subscription {self.id} has no seats")
+        seats = self.seats if seats is None else seats
+        if plan.code == self.plan_code and seats == self.seats:
+            raise RuleBroken("same-plan", f"subscription {self.id} is already on plan {plan.code} with {seats} seat(s)")
         price = plan.price(self.currency)
         if price is None:
             raise RuleBroken("currency-not-offered", f"plan {plan.code} has no price in {self.currency}")
@@ -374,7 +378,7 @@ class Subscription(RecordsEvents):
             raise RuleBroken("interval-mismatch", "a plan change keeps the billing interval (cancel and subscribe)")
         if self.status is Status.TRIALING:
             return Proration(0, 0), None
-        proration = prorate(self.amount, price.amount * self.seats, self.period_start, self.period_end, at)
+        proration = prorate(self.amount, price.amount * seats, self.period_start, self.period_end, at)
         if proration.net <= 0:
             return proration, None
         charge = Charge(
@@ -387,12 +391,15 @@ class Subscription(RecordsEvents):
         )
         return proration, charge
 
-    def changed(self, plan: Plan, proration: Proration, payment_id: str | None, at: datetime) -> None:
-        """Apply a plan change whose charge (if any) succeeded."""
+    def changed(
+        self, plan: Plan, proration: Proration, payment_id: str | None, at: datetime, seats: int | None = None
+    ) -> None:
+        """Apply a plan (or seat count) change whose charge (if any) succeeded."""
         price = plan.price(self.currency)
         assert price is not None  # change_plan checked it
-        before = self.plan_code
+        before, seats_before = self.plan_code, self.seats
         self.plan_code, self.unit_amount = plan.code, price.amount
+        self.seats = self.seats if seats is None else seats
         self.changes += 1
         if proration.net < 0:
             self.credit += -proration.net
@@ -401,6 +408,7 @@ class Subscription(RecordsEvents):
             "plan_changed",
             at,
             previous_plan=before,
+            previous_seats=seats_before,
             credit=proration.credit,
             charge=proration.charge,
             amount=max(proration.net, 0),

@@ -107,6 +107,14 @@ def reference(subscription_id: uuid.UUID) -> str:
     return f"subscription:{subscription_id}"
 
 
+async def _seats_left_for(uow: SubscriptionUnitOfWork, sub: Subscription, seats: int) -> None:
+    """Refuse a seat count below the seats assigned (``seats-in-use``)."""
+    if seats < sub.seats and len(await uow.subscriptions.seats(sub.id, limit=seats + 1)) > seats:
+        raise RuleBroken(
+            "seats-in-use", f"more than {seats} seat(s) of subscription {sub.id} are assigned: revoke some first"
+        )
+
+
 def grant_state(sub: Subscription) -> tuple[GrantStatus, datetime | None] | None:
     """The status and end the subscription's grants must have (None: no grant yet, an incomplete one).
 
@@ -269,22 +277,27 @@ class SubscriptionService:
         return await self._change(actor, subscription_id, lambda sub, now: sub.resume(now))
 
     async def change_plan(self, actor: Principal, subscription_id: uuid.UUID, cmd: ChangePlan) -> ChangeResult:
-        """Switch plans now; an upgrade's prorated net is charged at once (declined or needing
-        authentication: refused, nothing changes), a downgrade's is kept as credit for the next charges."""
+        """Switch plans or seat counts now; an upgrade's prorated net is charged at once (declined or needing
+        authentication: refused, nothing changes), a downgrade's is kept as credit for the next charges.
+        Fewer seats than are assigned is refused (``seats-in-use``: revoke seats first); the subscription
+        is locked, so a seat assigned meanwhile is counted."""
         now = self._clock.now()
         async with self._uow() as uow:
             sub = self._visible(actor, await uow.subscriptions.lock(subscription_id), subscription_id)
-            plan = await uow.plans.plan(cmd.plan_code)
+            code = cmd.plan_code or sub.plan_code
+            plan = await uow.plans.plan(code)
             if plan is None or plan.status is not PlanStatus.ACTIVE:
-                raise NotFound("plan", cmd.plan_code)
-            proration, charge = sub.change_plan(plan, now)
+                raise NotFound("plan", code)
+            if cmd.seats is not None and sub.organization_id is not None:
+                await _seats_left_for(uow, sub, cmd.seats)
+            proration, charge = sub.change_plan(plan, now, cmd.seats)
             payment_id = None
             if charge is not None:
                 payment = await _reachable(self._charge(sub, charge, off_session=False))
                 if payment.status is not PaymentStatus.SUCCEEDED:
                     raise PaymentDeclined(payment.decline_code or "authentication_required")
                 payment_id = payment.id
-            sub.changed(plan, proration, payment_id, now)
+            sub.changed(plan, proration, payment_id, now, cmd.seats)
             await self._settle(uow, sub, now)
         return ChangeResult(sub, proration, charge.amount if charge is not None else 0)
 
@@ -440,7 +453,12 @@ class SubscriptionService:
             payment_id = event.payment_id
         elif isinstance(event, SubscriptionPlanChanged) and event.amount > 0:
             order_ref = f"subscription:{event.aggregate_id}:change:{event.event_id}"
-            what = f"change from {event.previous_plan} to {event.plan_code}, prorated to {event.period_end:%Y-%m-%d}"
+            was = (
+                f"{event.previous_plan} x {event.previous_seats} seats"
+                if event.organization_id is not None and event.previous_seats is not None
+                else event.previous_plan
+            )
+            what = f"change from {was} to {event.plan_code}, prorated to {event.period_end:%Y-%m-%d}"
             payment_id = event.payment_id
         else:
             return None
