@@ -262,7 +262,7 @@ class RecommendationService:
     async def _compute(self, user_id: uuid.UUID, model: Model[uuid.UUID]) -> list[Suggestion]:
         history = await self._history.courses_of(user_id)
         had = {t.course_id: t.title for t in history}
-        ranked: Sequence[Recommendation[uuid.UUID]] = recommend(list(had), model, limit=CANDIDATES)
+        ranked: Sequence[Recommendation[uuid.UUID]] = recommend(list(had), model, limit=CANDIDATES, tie=_text_order)
         kept: list[tuple[Recommendation[uuid.UUID], str]] = []
         now = self._clock.now()
         # In chunks, best first: usually the first holds enough courses the learner can take.
@@ -284,6 +284,11 @@ class RecommendationService:
             )
             for rank, (r, title) in enumerate(kept[:LISTED])
         ]
+
+
+def _text_order(course_id: uuid.UUID) -> int:
+    """Ranks UUIDs as their text does (fixed-width lowercase hex of this number)."""
+    return course_id.int
 
 
 def _retrieved(done: asyncio.Future[list[Suggestion]]) -> None:
