@@ -9,7 +9,7 @@ replacing the model is one transaction, so a reader sees the old model or the ne
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,8 +46,10 @@ from elearning_core.recommendation.ports import (
 
 RECOMMENDATION_TABLES = ("recommendation_neighbours", "recommendation_popular", "recommendation_models")
 ALSO_TAKEN, SIMILAR = "also_taken", "similar"
-_INSERT_BATCH = 5_000
+_INSERT_BATCH = 1_000
+"""Rows per insert when storing a model: each batch is bound on the event loop (see ``interactions``)."""
 _LOAD_BATCH = 5_000
+_READ_BATCH = 1_000
 _IN_BATCH = 500
 """Ids per ``IN (...)`` (SQLite's bound-parameter limit is far above it)."""
 
@@ -131,21 +133,41 @@ def _chunks(ids: Sequence[uuid.UUID]) -> list[Sequence[uuid.UUID]]:
     return [ids[i : i + _IN_BATCH] for i in range(0, len(ids), _IN_BATCH)]
 
 
+def _interned() -> Callable[[str], uuid.UUID]:
+    """Ids read as text made ``UUID``s once each: a model or a history names a few thousand courses many
+    times over, and building a ``UUID`` per row was most of the time of reading them."""
+    ids: dict[str, uuid.UUID] = {}
+
+    def the(text: str) -> uuid.UUID:
+        found = ids.get(text)
+        if found is None:
+            found = ids[text] = uuid.UUID(text)
+        return found
+
+    return the
+
+
 class SqlTrainingSource(TrainingSource):
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def interactions(self) -> Sequence[Interaction[uuid.UUID]]:
+        """Streamed in batches of ``_READ_BATCH`` rows: training runs inside the API process on the embedded
+        default (the scheduler), and each batch is read and turned into objects on the event loop, so its
+        size bounds how long a request waits behind it (10,000 rows held the loop ~0.7 s). The learners'
+        ids stay text (training only groups by them; a ``str`` hashes in C, a ``UUID`` in Python), the
+        courses' are made ``UUID``s once each."""
         e = _enrollments.c
         query = (
-            select(e.user_id, e.course_id, e.enrolled_at, e.completed_at)
+            select(cast(e.user_id, String), cast(e.course_id, String), e.enrolled_at, e.completed_at.is_not(None))
             .select_from(_enrollments.join(_courses, _courses.c.id == e.course_id))
             .where(_courses.c.status == PUBLISHED)
         )
+        the = _interned()
         with work("batch"):
             async with self._db.read() as conn:
-                result = await conn.stream(query.execution_options(yield_per=10_000))
-                return [Interaction(u, c, at, done is not None) async for u, c, at, done in result]
+                result = await conn.stream(query.execution_options(yield_per=_READ_BATCH))
+                return [Interaction(u, the(c), at, bool(done)) async for u, c, at, done in result]
 
     async def documents(self) -> Sequence[Document[uuid.UUID]]:
         c = _courses.c
@@ -194,17 +216,9 @@ class SqlModelStore(ModelStore):
 
     async def load(self) -> Model[uuid.UUID]:
         """Streamed in batches (a reader's request runs between two of them, never behind the whole load), the
-        ids read as text and made ``UUID``s once each: 200,000 neighbours name only a few thousand courses,
-        and building a ``UUID`` per row was most of the load's time."""
+        ids read as text and made ``UUID``s once each (``_interned``)."""
         n, p = recommendation_neighbours.c, recommendation_popular.c
-        ids: dict[str, uuid.UUID] = {}
-
-        def the(text: str) -> uuid.UUID:
-            found = ids.get(text)
-            if found is None:
-                found = ids[text] = uuid.UUID(text)
-            return found
-
+        the = _interned()
         kinds: dict[str, Neighbours[uuid.UUID]] = {ALSO_TAKEN: {}, SIMILAR: {}}
         async with self._db.read() as conn:
             head = (await conn.execute(select(recommendation_models))).one_or_none()
