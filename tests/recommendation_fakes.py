@@ -53,8 +53,9 @@ class InMemoryModelStore:
         self.model: Model[uuid.UUID] = Model()
         self.versions = 0
 
-    async def replace(self, model: Model[uuid.UUID]) -> None:
+    async def replace(self, model: Model[uuid.UUID]) -> int:
         self.model, self.versions = model, self.versions + 1
+        return self.versions
 
     async def load(self) -> Model[uuid.UUID]:
         return self.model

@@ -58,7 +58,7 @@ async def test_before_training_the_model_is_empty_and_its_version_0(store: Model
 
 
 async def test_a_stored_model_reads_back_exactly(store: ModelStore) -> None:
-    await store.replace(a_model())
+    assert await store.replace(a_model()) == 1  # the new version: the trainer's process serves it at once
     assert await store.load() == a_model()
     assert await store.version() == 1
 
@@ -66,6 +66,6 @@ async def test_a_stored_model_reads_back_exactly(store: ModelStore) -> None:
 async def test_a_replacement_leaves_nothing_of_the_previous_model(store: ModelStore) -> None:
     await store.replace(a_model())
     smaller: Model[uuid.UUID] = Model(also_taken={C: [(D, 1.0)]}, popular=[(D, 1.0)], trained_at=T0, interactions=1)
-    await store.replace(smaller)
+    assert await store.replace(smaller) == 2
     assert await store.load() == smaller
     assert await store.version() == 2

@@ -305,9 +305,12 @@ def recommend(
     exclude: Collection[K] = (),
     allowed: Callable[[K], bool] | None = None,
     content_weight: float = CONTENT_WEIGHT,
+    tie: Callable[[K], Any] = str,
 ) -> list[Recommendation[K]]:
     """The learner's ranked list: co-taken and similar courses of ``history`` (latest last) blended, then
-    popular ones; never a course of ``history`` or ``exclude``, and only courses ``allowed`` accepts."""
+    popular ones; never a course of ``history`` or ``exclude``, and only courses ``allowed`` accepts. Equal
+    scores are ranked by ``tie`` (the id's text; for UUIDs their ``int`` ranks the same, without building
+    a string per candidate)."""
     taken = set(history) | set(exclude)
     scores: dict[K, float] = defaultdict(float)
     best: dict[K, tuple[float, K, Reason]] = {}
@@ -325,7 +328,7 @@ def recommend(
                 scores[other] += part
                 if other not in best or part > best[other][0]:
                     best[other] = (part, had, reason)
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], tie(kv[0])))
     out: list[Recommendation[K]] = []
     for course_id, score in ranked:
         if len(out) >= limit:

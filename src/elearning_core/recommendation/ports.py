@@ -27,8 +27,9 @@ class TrainingSource(Protocol):
 class ModelStore(Protocol):
     """The read model: per course its neighbours of each kind, and the popular courses."""
 
-    async def replace(self, model: Model[uuid.UUID]) -> None:
-        """Swap the stored model for ``model`` in one transaction (readers see the old or the new one)."""
+    async def replace(self, model: Model[uuid.UUID]) -> int:
+        """Swap the stored model for ``model`` in one transaction (readers see the old or the new one); the
+        new version."""
         ...
 
     async def load(self) -> Model[uuid.UUID]:

@@ -3,14 +3,21 @@ learner's "next for you" list, and the offline evaluation.
 
 The trained model is small (a few neighbours per course) and read on every request, so each process
 keeps it in memory and reloads it when the stored model's version changes (looked up at most every
-``refresh_seconds``). A learner's list is cached (``Cache``) per model version for ``ttl_seconds``, and
-dropped when their enrollments change (``forget``, called on the enrollment events).
+``refresh_seconds``). Only the first read waits for a load; after that a due check runs in the background
+(one at a time) while requests keep the model in hand, so a retrain elsewhere never stalls a request on a
+reload, and ``train`` in this process installs its model without reading it back.
+
+A learner's list is cached (``Cache``) per model version for ``ttl_seconds``, and dropped when their
+enrollments change (``forget``, called on the enrollment events). Concurrent misses for one learner share
+one computation (single flight); a ``forget`` during that computation keeps its result out of the cache
+(it may predate the change) and lets the next request compute afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -31,6 +38,8 @@ from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import NotFound, Unauthenticated, ValidationFailed
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of
 from elearning_core.shared.ports import Principal
+
+log = logging.getLogger(__name__)
 
 LISTED = 50
 """The longest list served (paged): past that a recommendation says little."""
@@ -104,6 +113,8 @@ class RecommendationService:
         self._version: int | None = None
         self._checked_at = -float("inf")
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
+        self._computing: dict[str, asyncio.Future[list[Suggestion]]] = {}
 
     # -- training and evaluation ---------------------------------------------------------------
 
@@ -117,10 +128,11 @@ class RecommendationService:
             progress("read")
         now = self._clock.now()
         model = await asyncio.to_thread(train, interactions, documents, now, self._training, progress)
-        await self._store.replace(model)
+        version = await self._store.replace(model)
         if progress is not None:
             progress("stored")
-        self._checked_at = -float("inf")
+        async with self._lock:
+            self._model, self._version, self._checked_at = model, version, time.monotonic()
         return Trained(len(documents), len(interactions), time.perf_counter() - started)
 
     async def evaluate(self, train_share: float = 0.8, progress: Callable[[int, int], None] | None = None) -> Report:
@@ -135,16 +147,36 @@ class RecommendationService:
         )
 
     async def model(self) -> Model[uuid.UUID]:
-        """The stored model, reloaded when it changed (looked up at most every ``refresh_seconds``)."""
-        if time.monotonic() - self._checked_at < self._refresh:
-            return self._model
+        """The stored model. The first read loads it (concurrent first reads wait for that one load); later
+        reads return the model in hand at once and, every ``refresh_seconds``, start a background check
+        that swaps in a newer stored model when there is one."""
+        return (await self._current())[1]
+
+    async def _current(self) -> tuple[int, Model[uuid.UUID]]:
+        """The model in hand and its version, read together (a list's cache key names that version)."""
+        if self._version is None or self._refresh <= 0:  # the first read; or no interval (tests): every read
+            await self._reload()
+        elif time.monotonic() - self._checked_at >= self._refresh and (
+            self._refreshing is None or self._refreshing.done()
+        ):
+            self._refreshing = asyncio.create_task(self._reload(background=True), name="recommendations.reload")
+        return (self._version or 0, self._model)
+
+    async def _reload(self, *, background: bool = False) -> None:
         async with self._lock:
-            if time.monotonic() - self._checked_at >= self._refresh:
+            checked = time.monotonic() - self._checked_at < self._refresh
+            if self._version is not None and checked:
+                return  # another caller checked while this one waited
+            try:
                 version = await self._store.version()
                 if version != self._version:
                     self._model, self._version = await self._store.load(), version
-                self._checked_at = time.monotonic()
-        return self._model
+            except Exception:
+                if not background:
+                    raise
+                # The model in hand keeps serving; the next check is an interval away, not the next request.
+                log.warning("recommendations: the read model could not be reloaded", exc_info=True)
+            self._checked_at = time.monotonic()
 
     # -- a course's lists ----------------------------------------------------------------------
 
@@ -192,26 +224,45 @@ class RecommendationService:
     async def for_user(self, user_id: uuid.UUID, limit: int = LISTED) -> list[Suggestion]:
         """The learner's "next for you" list (cached): never a course they are or were enrolled in, nor one
         they cannot enroll in now."""
-        model = await self.model()
-        key = f"{CACHE_PREFIX}:{self._version}:{user_id}"
+        version, model = await self._current()
+        key = _key(version, user_id)
         if self._cache is not None:
             cached = await self._cache.get(key)
             if cached is not None:
                 return _decode(cached)[:limit]
-        items = await self._compute(user_id, model)
-        if self._cache is not None:
-            await self._cache.set(key, _encode(items), self._ttl)
-        return items[:limit]
+        running = self._computing.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._compute_and_keep(key, user_id, model))
+            running.add_done_callback(_retrieved)
+            self._computing[key] = running
+        # Shielded: a follower whose client went away must not cancel the leader's work for the others.
+        return (await asyncio.shield(running))[:limit]
+
+    async def _compute_and_keep(self, key: str, user_id: uuid.UUID, model: Model[uuid.UUID]) -> list[Suggestion]:
+        mine = asyncio.current_task()
+        try:
+            items = await self._compute(user_id, model)
+            # A ``forget`` while this ran removed the entry: the list may predate the change, so it is
+            # served to the requests that waited for it but not kept.
+            if self._cache is not None and self._computing.get(key) is mine:
+                await self._cache.set(key, _encode(items), self._ttl)
+            return items
+        finally:
+            if self._computing.get(key) is mine:
+                del self._computing[key]
 
     async def forget(self, *user_ids: uuid.UUID) -> None:
         """Drop the cached lists of these learners (their enrollments changed)."""
-        if self._cache is not None and user_ids:
-            await self._cache.delete(*(f"{CACHE_PREFIX}:{self._version}:{u}" for u in user_ids))
+        keys = [_key(self._version or 0, u) for u in user_ids]
+        for key in keys:
+            self._computing.pop(key, None)
+        if self._cache is not None and keys:
+            await self._cache.delete(*keys)
 
     async def _compute(self, user_id: uuid.UUID, model: Model[uuid.UUID]) -> list[Suggestion]:
         history = await self._history.courses_of(user_id)
         had = {t.course_id: t.title for t in history}
-        ranked: Sequence[Recommendation[uuid.UUID]] = recommend(list(had), model, limit=CANDIDATES)
+        ranked: Sequence[Recommendation[uuid.UUID]] = recommend(list(had), model, limit=CANDIDATES, tie=_text_order)
         kept: list[tuple[Recommendation[uuid.UUID], str]] = []
         now = self._clock.now()
         # In chunks, best first: usually the first holds enough courses the learner can take.
@@ -233,6 +284,21 @@ class RecommendationService:
             )
             for rank, (r, title) in enumerate(kept[:LISTED])
         ]
+
+
+def _text_order(course_id: uuid.UUID) -> int:
+    """Ranks UUIDs as their text does (fixed-width lowercase hex of this number)."""
+    return course_id.int
+
+
+def _retrieved(done: asyncio.Future[list[Suggestion]]) -> None:
+    """Marks a shared computation's error as seen: every request that waited for it got it already."""
+    if not done.cancelled():
+        done.exception()
+
+
+def _key(version: int, user_id: uuid.UUID) -> str:
+    return f"{CACHE_PREFIX}:{version}:{user_id}"
 
 
 def _encode(items: list[Suggestion]) -> bytes:

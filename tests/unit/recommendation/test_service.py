@@ -3,7 +3,9 @@ missing, paid without access, unpublished), explanations, paging and caching, on
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,8 +15,9 @@ from hypothesis import strategies as st
 from elearning_adapters.cache import InMemoryCache
 from elearning_core.enrollment.model import EnrollmentPolicy
 from elearning_core.recommendation.eligibility import EnrollmentRules
-from elearning_core.recommendation.model import Interaction, Reason
-from elearning_core.recommendation.service import RecommendationService
+from elearning_core.recommendation.model import Interaction, Model, Reason
+from elearning_core.recommendation.ports import Taken
+from elearning_core.recommendation.service import RecommendationService, Suggestion
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.errors import NotFound, Unauthenticated, ValidationFailed
 from elearning_core.shared.pagination import CursorCodec
@@ -250,3 +253,138 @@ async def test_no_list_ever_holds_a_course_taken_or_not_open_to_the_learner_and_
     # Nothing open is withheld when the model knows it (popular: someone took it).
     known = {i.course_id for i in world.enrollments if i.course_id in world.published}
     assert set(listed) == {c for c in known - mine if _could_enroll(world, me, c)}
+
+
+class CountingStore(InMemoryModelStore):
+    """Counts loads, and can hold them until ``release`` is set (a slow load of a big model)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def load(self) -> Model[uuid.UUID]:
+        self.loads += 1
+        await self.release.wait()
+        return await super().load()
+
+
+class CountingHistory(FakeHistory):
+    """Counts the learners' history reads (one per computed list), and can hold their answers (as read) until
+    ``release``."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        self.reads = 0
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def courses_of(self, user_id: uuid.UUID) -> Sequence[Taken]:
+        self.reads += 1
+        found = await super().courses_of(user_id)
+        await self.release.wait()  # read, not yet answered
+        return found
+
+
+def counting_service(
+    world: World, store: InMemoryModelStore, history: FakeHistory, *, cache: InMemoryCache | None, refresh: float
+) -> RecommendationService:
+    rules = EnrollmentRules(FakeRules(world), FakeCompletions(world), FakeAccess(world))
+    return RecommendationService(
+        FakeSource(world),
+        store,
+        history,
+        rules,
+        FakePublished(world),
+        FixedClock(NOW),
+        CursorCodec(b"0123456789abcdef0123"),
+        cache,
+        refresh_seconds=refresh,
+    )
+
+
+async def test_training_in_this_process_serves_its_model_without_reading_it_back(world: World) -> None:
+    a, b = world.course("A"), world.course("B")
+    took(world, uuid.uuid4(), a, b)
+    store = CountingStore()
+    service = counting_service(world, store, FakeHistory(world), cache=None, refresh=3600)
+    await service.train()
+    assert [s.course_id for s in (await service.also_taken(a)).items] == [b]
+    assert store.loads == 0
+
+
+async def test_a_due_reload_runs_in_the_background_while_reads_keep_the_model_in_hand(world: World) -> None:
+    a, b, c = world.course("A"), world.course("B"), world.course("C")
+    took(world, uuid.uuid4(), a, b)
+    store = CountingStore()
+    reader = counting_service(world, store, FakeHistory(world), cache=None, refresh=0.05)
+    trainer = counting_service(world, store, FakeHistory(world), cache=None, refresh=0.05)
+    await trainer.train()
+    assert [s.course_id for s in (await reader.also_taken(a)).items] == [b]  # the first read waits for its load
+    took(world, uuid.uuid4(), a, c)
+    took(world, uuid.uuid4(), a, c)
+    await trainer.train()  # another process retrains: C is now A's first neighbour
+    store.release.clear()  # and its model loads slowly
+    await asyncio.sleep(0.06)
+    # Due: one reload starts, and none of these reads waits for it (bounded, should one ever wait).
+    reads = [await asyncio.wait_for(reader.also_taken(a), 5) for _ in range(3)]
+    assert [[s.course_id for s in page.items] for page in reads] == [[b]] * 3
+    await asyncio.sleep(0.01)
+    assert store.loads == 2  # the one reload started, and is still held
+    assert [s.course_id for s in (await reader.also_taken(a)).items] == [b]
+    store.release.set()
+    for _ in range(100):  # bounded: the background reload finishes within a few loop turns
+        if (await reader.also_taken(a)).items[0].course_id == c:
+            break
+        await asyncio.sleep(0.01)
+    assert [s.course_id for s in (await reader.also_taken(a)).items] == [c, b]
+    assert store.loads == 2
+
+
+async def held_lists(
+    world: World, cache: InMemoryCache | None, asking: int
+) -> tuple[
+    RecommendationService, CountingHistory, uuid.UUID, uuid.UUID, uuid.UUID, list[asyncio.Task[list[Suggestion]]]
+]:
+    """A trained service whose history reads are held, and ``asking`` requests for one learner's list
+    waiting on them: (service, history, learner, course A, course B, the requests)."""
+    a, b = world.course("A"), world.course("B")
+    took(world, uuid.uuid4(), a, b)
+    history = CountingHistory(world)
+    service = counting_service(world, InMemoryModelStore(), history, cache=cache, refresh=3600)
+    await service.train()
+    me = uuid.uuid4()
+    history.release.clear()
+    waiting = [asyncio.create_task(service.for_user(me)) for _ in range(asking)]
+    await asyncio.sleep(0.01)  # every request is in, the history read under way (and sees no enrollment yet)
+    return service, history, me, a, b, waiting
+
+
+async def test_concurrent_misses_for_one_learner_compute_the_list_once(world: World) -> None:
+    service, history, me, a, b, waiting = await held_lists(world, InMemoryCache(), 5)
+    history.release.set()
+    lists = await asyncio.gather(*waiting)
+    assert [{s.course_id for s in items} for items in lists] == [{a, b}] * 5
+    assert history.reads == 1
+    assert {s.course_id for s in await service.for_user(me)} == {a, b}  # cached now
+    assert history.reads == 1
+
+
+async def test_a_list_computed_across_an_enrollment_change_is_not_kept(world: World) -> None:
+    service, history, me, a, b, (before,) = await held_lists(world, InMemoryCache(), 1)
+    took(world, me, a)
+    await service.forget(me)  # the enrollment's commit
+    history.release.set()
+    assert {s.course_id for s in await before} == {a, b}  # answered as of when it was asked
+    assert [s.course_id for s in await service.for_user(me)] == [b]  # but not cached: the next one reads again
+    assert history.reads == 2
+
+
+async def test_concurrent_misses_without_a_cache_also_share_one_computation(world: World) -> None:
+    service, history, me, _a, _b, waiting = await held_lists(world, None, 3)
+    history.release.set()
+    assert len({tuple(s.course_id for s in items) for items in await asyncio.gather(*waiting)}) == 1
+    assert history.reads == 1
+    await service.for_user(me)  # nothing kept: the next request computes again
+    assert history.reads == 2

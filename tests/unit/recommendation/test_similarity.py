@@ -4,6 +4,7 @@ itself as to any other (co-occurrence and content alike); and the popularity dec
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -12,11 +13,13 @@ from hypothesis import strategies as st
 from elearning_core.recommendation.model import (
     Document,
     Interaction,
+    Model,
     content_similarity,
     cosine,
     cosine_cooccurrence,
     item_similarity,
     popularity,
+    recommend,
     tfidf_vectors,
 )
 
@@ -116,3 +119,13 @@ def test_popularity_halves_every_half_life() -> None:
     scores = popularity(recent + old, now, half_life_days=30)
     assert scores["new"] == 4.0
     assert abs(scores["old"] - 4.0) < 1e-9
+
+
+@given(st.lists(st.uuids(), min_size=3, max_size=20, unique=True))
+def test_ties_ranked_by_a_uuids_number_fall_as_by_its_text(ids: list[uuid.UUID]) -> None:
+    # The personal list breaks score ties by ``UUID.int`` (the service's ``tie``), standing for the text.
+    had, *others = ids
+    model: Model[uuid.UUID] = Model(also_taken={had: [(o, 0.5) for o in others]})
+    by_text = [r.course_id for r in recommend([had], model, limit=len(ids))]
+    by_number = [r.course_id for r in recommend([had], model, limit=len(ids), tie=lambda u: u.int)]
+    assert by_number == by_text == sorted(others, key=str)
