@@ -1,16 +1,23 @@
 """What both SQL engines share: writing documents with their access tokens, facets and words, and the
 query around an engine's match (visibility, kinds, filters, facet counts, sort and the page).
 
-An engine gives ``_matched`` (the keys its full-text query matches, with a rank), ``_highlights``
-(the marked text of a page's documents) and its writes of the full-text columns. Visibility is a
-semi-join on ``search_access`` inside every statement, so a total or a facet count only ever counts
-what the caller may read.
+An engine gives ``_candidates`` (at most ``count_cap + 1`` documents its full-text query matches, with
+a rank: the limit is inside the statement), ``_titles`` (title completions from its title structure),
+``_highlights`` (the marked text of a page's documents) and its writes of the full-text columns.
+Visibility is a semi-join on ``search_access`` inside every statement, so a total, a facet count or the
+sample they are counted on only ever holds what the caller may read.
+
+Work per query is bounded: the total and the facets are counted exactly up to ``count_cap`` matches;
+past it the result says ``TotalRelation.GTE``, the total is the cap and the facets are those of the
+``count_cap`` matches sampled (the newest when sorting by date, else the first in the engine's storage
+order, which only relevance ranks). A word in every document thus costs a cap's worth of rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.search._tables import search_access, search_documents, search_facets, search_words
 from elearning_core.search.model import (
+    COUNT_CAP,
     Capabilities,
     DocumentKind,
     Hit,
@@ -29,6 +37,7 @@ from elearning_core.search.model import (
     SearchResult,
     SearchSort,
     Suggestion,
+    TotalRelation,
     Visibility,
     clean_text,
     highlight_html,
@@ -65,6 +74,36 @@ def _row(doc: SearchDocument, at: datetime) -> dict[str, Any]:
         "published_at": doc.published_at,
         "indexed_at": at,
     }
+
+
+_FACET_COLUMNS = {"kind": D.c.kind, "language": D.c.language, "level": D.c.level, "free": D.c.free}
+_FACET_COLUMNS |= {"duration": D.c.duration, "tag": D.c.tags}
+
+
+def sampled(query: SearchQuery) -> list[Any]:
+    """What a candidate row carries besides its rank: its key and the columns of the facets asked for
+    (the facets are counted from the sampled rows themselves, as ``SearchDocument.facet_values`` gives
+    them, with no second read; and no more is read and converted per row than they need)."""
+    return [D.c.key, *(_FACET_COLUMNS[f].label(f"f_{f}") for f in dict.fromkeys(query.facets))]
+
+
+def _values(facet: str, value: Any) -> list[str]:
+    if facet == "tag":
+        return sorted({t[:60] for t in value or ()})
+    if value is None:
+        return []
+    if facet == "free":
+        return ["true" if value else "false"]
+    return [str(value)[:60]]
+
+
+def facet_counts(facets: Sequence[str], rows: Sequence[Any]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {f: {} for f in facets}
+    for row in rows:
+        for facet in facets:
+            for value in _values(facet, getattr(row, f"f_{facet}")):
+                counts[facet][value] = counts[facet].get(value, 0) + 1
+    return {f: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for f, v in counts.items()}
 
 
 def plain_excerpt(title: str, body: str) -> str:
@@ -118,10 +157,14 @@ class SqlSearchWriter:
 
 class SqlSearchEngine(SearchIndex):
     capabilities = Capabilities()
+    _kind: Any = D.c.kind
+    """The kind as the reads filter on it (an engine may hide its index from the planner)."""
 
-    def __init__(self, database: Database, now: Any = None) -> None:
+    def __init__(self, database: Database, now: Any = None, *, count_cap: int = COUNT_CAP) -> None:
         self._db = database
         self.now = now or (lambda: datetime.now().astimezone())
+        self.count_cap = count_cap
+        """Matches counted, faceted and ranked per query at most (``TotalRelation.GTE`` past it)."""
 
     # -- the engine's part -------------------------------------------------------------------
 
@@ -131,17 +174,27 @@ class SqlSearchEngine(SearchIndex):
     async def remove_text(self, conn: AsyncConnection, keys: Sequence[str]) -> None:
         raise NotImplementedError
 
-    async def _matched(self, conn: AsyncConnection, terms: QueryTerms, *, ranked: bool = True) -> Any:
-        """``(key, rank)`` of the documents the terms match (rank 0 unless ``ranked``: the count and
-        the facets need no rank, and computing it is most of a broad query's cost); None: no
-        full-text condition (browse)."""
+    async def _candidates(self, conn: AsyncConnection, query: SearchQuery, size: int, *, newest: bool) -> Any:
+        """``sampled`` columns and ``rank`` of at most ``size`` documents the caller may read that the
+        terms match and the kinds and filters admit (``_where``): the newest ones when ``newest`` (rank 0),
+        else the first ones in the engine's storage order, ranked. The limit is inside the statement, so a
+        word in every document costs ``size`` rows, not the corpus; and as visibility is inside it too
+        (each engine's full-text index holds the access tokens), which documents these are never depends
+        on what the caller may not read."""
         raise NotImplementedError
 
     async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
         raise NotImplementedError
 
-    async def _suggest_matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
-        """``(key, rank)`` of the documents whose title the terms match."""
+    @contextlib.asynccontextmanager
+    async def _index_scans(self, conn: AsyncConnection) -> AsyncIterator[None]:
+        """Around a bounded read (``_candidates``, ``_titles``): what the engine's planner needs to use the
+        full-text index for it. Nothing by default."""
+        yield
+
+    async def _titles(self, conn: AsyncConnection, terms: QueryTerms, where: list[Any], size: int) -> Any:
+        """``(title, kind, doc_id)`` of at most ``size`` documents ``where`` admits whose title the terms
+        match (the last word as a prefix), from the engine's title structure."""
         raise NotImplementedError
 
     # -- writes ------------------------------------------------------------------------------
@@ -172,10 +225,11 @@ class SqlSearchEngine(SearchIndex):
 
     # -- reads -------------------------------------------------------------------------------
 
-    def _where(self, query: SearchQuery) -> list[Any]:
-        where = [visible(query.visibility)]
+    def _where(self, query: SearchQuery, *, access: bool = True) -> list[Any]:
+        """Visibility (unless the engine applies it in its full-text match: ``access=False``), kinds, filters."""
+        where = [visible(query.visibility)] if access else []
         if query.kinds:
-            where.append(D.c.kind.in_(sorted(k.value for k in query.kinds)))
+            where.append(self._kind.in_(sorted(k.value for k in query.kinds)))
         for facet, values in sorted(query.filters.items()):
             where.append(exists().where(F.c.key == D.c.key, F.c.facet == facet, F.c.value.in_(sorted(values))))
         return where
@@ -184,75 +238,76 @@ class SqlSearchEngine(SearchIndex):
         async with self._db.read() as conn:
             return await self._search(conn, query)
 
-    async def _keys(self, conn: AsyncConnection, query: SearchQuery, *, ranked: bool) -> tuple[Any, bool]:
-        """The subquery ``(key, rank, published_at)`` of what the caller may read that matches; and
-        whether there was a full-text condition."""
-        matched = await self._matched(conn, query.terms, ranked=ranked)
-        if matched is None:
-            base = select(D.c.key, literal(0.0).label("rank"), D.c.published_at).where(*self._where(query))
+    async def _sample(self, conn: AsyncConnection, query: SearchQuery) -> tuple[list[Any], bool]:
+        """The matches counted, faceted and paged: at most ``count_cap`` (newest first when sorting by
+        date or browsing), and whether more matched."""
+        size = self.count_cap + 1
+        newest = query.sort is SearchSort.NEWEST
+        if query.terms.empty and not query.terms.excluded:
+            statement = (
+                select(*sampled(query), literal(0.0).label("rank"))
+                .where(*self._where(query))
+                .order_by(D.c.published_at.desc(), D.c.key)
+                .limit(size)
+            )
+            newest = True
         else:
-            m = matched.subquery("m")
-            base = select(D.c.key, m.c.rank, D.c.published_at).join(m, m.c.key == D.c.key).where(*self._where(query))
-        return base.subquery("k"), matched is not None
+            statement = await self._candidates(conn, query, size, newest=newest)
+        async with self._index_scans(conn):
+            rows = list((await conn.execute(statement)).all())
+        capped = len(rows) > self.count_cap
+        rows = rows[: self.count_cap]
+        if not newest:  # newest first is the statement's own order
+            rows.sort(key=lambda r: (-float(r.rank or 0.0), r.key))
+        return rows, capped
 
     async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
-        by_rank = query.sort is SearchSort.RELEVANCE
-        keys, matching = await self._keys(conn, query, ranked=by_rank)
-        unranked = keys if not by_rank else (await self._keys(conn, query, ranked=False))[0]
-        if not by_rank or not matching:
-            order = [keys.c.published_at.desc(), keys.c.key]
-        else:
-            order = [keys.c.rank.desc(), keys.c.key]
-        page_query = (
-            select(D.c.key, D.c.kind, D.c.doc_id, D.c.course_id, D.c.lesson_id, D.c.title, D.c.url, D.c.published_at)
-            .join(keys, keys.c.key == D.c.key)
-            .order_by(*order)
-            .limit(query.limit)
-            .offset(query.offset)
-        )
-        total = int(await conn.scalar(select(func.count()).select_from(unranked)) or 0)
-        facets: dict[str, dict[str, int]] = {f: {} for f in query.facets}
-        if query.facets and total:
-            facet_query = (
-                select(F.c.facet, F.c.value, func.count())
-                .join(unranked, unranked.c.key == F.c.key)
-                .where(F.c.facet.in_(query.facets))
-                .group_by(F.c.facet, F.c.value)
+        rows, capped = await self._sample(conn, query)
+        facets = facet_counts(tuple(dict.fromkeys(query.facets)), rows)
+        page = [r.key for r in rows[query.offset : query.offset + query.limit]]
+        hits: list[Hit] = []
+        if page:
+            columns = (
+                D.c.key,
+                D.c.kind,
+                D.c.doc_id,
+                D.c.course_id,
+                D.c.lesson_id,
+                D.c.title,
+                D.c.url,
+                D.c.published_at,
             )
-            for facet, value, count in (await conn.execute(facet_query)).all():
-                facets[facet][value] = int(count)
-        rows = (await conn.execute(page_query)).mappings().all() if total > query.offset else []
-        marked = await self._highlights(conn, query.terms, [r["key"] for r in rows]) if rows else {}
-        hits = [
-            Hit(
-                DocumentKind(r["kind"]),
-                r["doc_id"],
-                r["course_id"],
-                r["title"],
-                marked.get(r["key"]) or highlight_html(r["title"]),
-                r["url"],
-                r["lesson_id"],
-                r["published_at"],
-            )
-            for r in rows
-        ]
-        ordered = {f: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for f, v in facets.items()}
-        return SearchResult(hits, total, ordered)
+            found = {r["key"]: r for r in (await conn.execute(select(*columns).where(D.c.key.in_(page)))).mappings()}
+            marked = await self._highlights(conn, query.terms, page)
+            for key in page:
+                r = found[key]
+                hits.append(
+                    Hit(
+                        DocumentKind(r["kind"]),
+                        r["doc_id"],
+                        r["course_id"],
+                        r["title"],
+                        marked.get(key) or highlight_html(r["title"]),
+                        r["url"],
+                        r["lesson_id"],
+                        r["published_at"],
+                    )
+                )
+        relation = TotalRelation.GTE if capped else TotalRelation.EQ
+        return SearchResult(hits, len(rows), facets, total_relation=relation)
 
     async def suggest(self, terms: QueryTerms, visibility: Visibility, limit: int) -> list[Suggestion]:
-        async with self._db.read() as conn:
-            m = (await self._suggest_matched(conn, terms)).subquery("m")
-            query = (
-                select(D.c.title, D.c.kind, D.c.doc_id)
-                .join(m, m.c.key == D.c.key)
-                .where(visible(visibility), D.c.kind != DocumentKind.THREAD.value)
-                .order_by((D.c.kind == DocumentKind.COURSE.value).desc(), m.c.rank.desc(), D.c.key)
-                .limit(limit * 3)
-            )
-            rows = (await conn.execute(query)).all()
+        """Course titles first, then lessons': each kind a bounded read of the title structure."""
         seen: dict[str, Suggestion] = {}
-        for title, kind, doc_id in rows:
-            seen.setdefault(title.casefold(), Suggestion(title, DocumentKind(kind), doc_id))
+        async with self._db.read() as conn:
+            for kind in (DocumentKind.COURSE, DocumentKind.LESSON):
+                where = [visible(visibility), self._kind == kind.value]
+                for title, kind_, doc_id in (
+                    await conn.execute(await self._titles(conn, terms, where, limit * 3))
+                ).all():
+                    seen.setdefault(title.casefold(), Suggestion(title, DocumentKind(kind_), doc_id))
+                if len(seen) >= limit:
+                    break
         return list(seen.values())[:limit]
 
     async def corrections(self, words: Sequence[str], visibility: Visibility) -> dict[str, str]:
