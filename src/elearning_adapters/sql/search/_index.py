@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, literal, select
+from sqlalchemy import String, and_, case, cast, delete, exists, func, insert, literal, null, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.engine import Database
@@ -45,6 +45,7 @@ from elearning_core.search.model import (
 from elearning_core.search.ports import SearchIndex
 
 D, A, F, W = search_documents, search_access, search_facets, search_words
+_NULL: Any = cast(null(), String)
 BODY_LIMIT = 60_000
 EXCERPT = 160
 
@@ -81,29 +82,9 @@ _FACET_COLUMNS |= {"duration": D.c.duration, "tag": D.c.tags}
 
 
 def sampled(query: SearchQuery) -> list[Any]:
-    """What a candidate row carries besides its rank: its key and the columns of the facets asked for
-    (the facets are counted from the sampled rows themselves, as ``SearchDocument.facet_values`` gives
-    them, with no second read; and no more is read and converted per row than they need)."""
-    return [D.c.key, *(_FACET_COLUMNS[f].label(f"f_{f}") for f in dict.fromkeys(query.facets))]
-
-
-def _values(facet: str, value: Any) -> list[str]:
-    if facet == "tag":
-        return sorted({t[:60] for t in value or ()})
-    if value is None:
-        return []
-    if facet == "free":
-        return ["true" if value else "false"]
-    return [str(value)[:60]]
-
-
-def facet_counts(facets: Sequence[str], rows: Sequence[Any]) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {f: {} for f in facets}
-    for row in rows:
-        for facet in facets:
-            for value in _values(facet, getattr(row, f"f_{facet}")):
-                counts[facet][value] = counts[facet].get(value, 0) + 1
-    return {f: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for f, v in counts.items()}
+    """What a candidate row carries besides its rank: its key, its date and the columns of the facets
+    asked for (the facets are counted on the sampled rows themselves, with no second read)."""
+    return [D.c.key, D.c.published_at, *(_FACET_COLUMNS[f].label(f"f_{f}") for f in dict.fromkeys(query.facets))]
 
 
 def plain_excerpt(title: str, body: str) -> str:
@@ -158,6 +139,8 @@ class SqlSearchWriter:
 class SqlSearchEngine(SearchIndex):
     capabilities = Capabilities()
     _kind: Any = D.c.kind
+    _json_elements = "json_each"
+    """The table function giving a JSON array's elements as rows of ``value`` (the tag facet)."""
     """The kind as the reads filter on it (an engine may hide its index from the planner)."""
 
     def __init__(self, database: Database, now: Any = None, *, count_cap: int = COUNT_CAP) -> None:
@@ -238,11 +221,13 @@ class SqlSearchEngine(SearchIndex):
         async with self._db.read() as conn:
             return await self._search(conn, query)
 
-    async def _sample(self, conn: AsyncConnection, query: SearchQuery) -> tuple[list[Any], bool]:
-        """The matches counted, faceted and paged: at most ``count_cap`` (newest first when sorting by
-        date or browsing), and whether more matched."""
-        size = self.count_cap + 1
-        newest = query.sort is SearchSort.NEWEST
+    async def _sample(
+        self, conn: AsyncConnection, query: SearchQuery
+    ) -> tuple[list[str], int, dict[str, dict[str, int]]]:
+        """One statement: the sample (at most ``count_cap + 1`` matches, a materialized CTE), then from it
+        the page's keys in order, how many it holds, and the facet counts of its first ``count_cap``; so
+        only a page and the counts leave the database, not the sample."""
+        size, newest = self.count_cap + 1, query.sort is SearchSort.NEWEST
         if query.terms.empty and not query.terms.excluded:
             statement = (
                 select(*sampled(query), literal(0.0).label("rank"))
@@ -253,18 +238,55 @@ class SqlSearchEngine(SearchIndex):
             newest = True
         else:
             statement = await self._candidates(conn, query, size, newest=newest)
+        sample = statement.cte("sample").prefix_with("MATERIALIZED")
+        order = [sample.c.published_at.desc(), sample.c.key] if newest else []
+        first = select(sample).order_by(*order).limit(self.count_cap).subquery("first")
+        by = [first.c.published_at.desc(), first.c.key] if newest else [first.c.rank.desc(), first.c.key]
+        position = func.row_number().over(order_by=by)
+        page = (
+            select(literal(0).label("part"), first.c.key.label("k"), _NULL.label("v"), position.label("n"))
+            .order_by(*by)
+            .limit(query.limit)
+            .offset(query.offset)
+            .subquery("page")
+        )
+        parts: list[Any] = [
+            select(page),
+            select(literal(1), _NULL, _NULL, func.count()).select_from(sample),
+        ]
+        for facet in dict.fromkeys(query.facets):
+            column = first.c[f"f_{facet}"]
+            if facet == "tag":
+                tags = getattr(func, self._json_elements)(column).table_valued("value").alias("t")
+                value: Any = func.substr(tags.c.value, 1, 60)
+                count = func.count(func.distinct(first.c.key))
+                parts.append(
+                    select(literal(2), literal(facet), value, count)
+                    .select_from(first)
+                    .join(tags, true())
+                    .group_by(value)
+                )
+                continue
+            value = case((column, "true"), else_="false") if facet == "free" else cast(column, String)
+            parts.append(
+                select(literal(2), literal(facet), value, func.count())
+                .select_from(first)
+                .where(column.is_not(None))
+                .group_by(value)
+            )
         async with self._index_scans(conn):
-            rows = list((await conn.execute(statement)).all())
-        capped = len(rows) > self.count_cap
-        rows = rows[: self.count_cap]
-        if not newest:  # newest first is the statement's own order
-            rows.sort(key=lambda r: (-float(r.rank or 0.0), r.key))
-        return rows, capped
+            rows = (await conn.execute(union_all(*parts))).all()
+        keys = sorted((int(n), k) for part, k, _, n in rows if part == 0)
+        matched = next(int(n) for part, _, _, n in rows if part == 1)
+        facets: dict[str, dict[str, int]] = {f: {} for f in dict.fromkeys(query.facets)}
+        for part, facet, value, n in rows:
+            if part == 2:
+                facets[facet][value] = int(n)
+        ordered = {f: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for f, v in facets.items()}
+        return [k for _, k in keys], matched, ordered
 
     async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
-        rows, capped = await self._sample(conn, query)
-        facets = facet_counts(tuple(dict.fromkeys(query.facets)), rows)
-        page = [r.key for r in rows[query.offset : query.offset + query.limit]]
+        page, matched, facets = await self._sample(conn, query)
         hits: list[Hit] = []
         if page:
             columns = (
@@ -293,8 +315,9 @@ class SqlSearchEngine(SearchIndex):
                         r["published_at"],
                     )
                 )
+        capped = matched > self.count_cap
         relation = TotalRelation.GTE if capped else TotalRelation.EQ
-        return SearchResult(hits, len(rows), facets, total_relation=relation)
+        return SearchResult(hits, min(matched, self.count_cap), facets, total_relation=relation)
 
     async def suggest(self, terms: QueryTerms, visibility: Visibility, limit: int) -> list[Suggestion]:
         """Course titles first, then lessons': each kind a bounded read of the title structure."""

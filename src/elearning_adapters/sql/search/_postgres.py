@@ -147,6 +147,7 @@ class _Builder:
 
 class PostgresSearchIndex(SqlSearchEngine):
     capabilities = Capabilities(english_stemming=True, stemming_beyond_english=True, typo_tolerance=True)
+    _json_elements = "json_array_elements_text"
 
     def __init__(self, database: Any, now: Any = None, *, count_cap: int = COUNT_CAP) -> None:
         super().__init__(database, now, count_cap=count_cap)
