@@ -90,6 +90,8 @@ async def test_what_the_caller_may_not_read_never_fills_the_sample(backend: Sear
     assert (admin.total, admin.total_relation) == (CAP, TotalRelation.GTE)
     member = Visibility(frozenset({PUBLIC, *HIDDEN}))
     assert (await backend.search(SearchQuery(parse_query("secret"), member))).total_relation is TotalRelation.GTE
+    nobody = await backend.search(SearchQuery(parse_query("secret"), Visibility(frozenset()), facets=("kind",)))
+    assert (nobody.total, nobody.hits, nobody.facets) == (0, [], {"kind": {}})
 
 
 async def test_pages_end_at_the_cap(backend: SearchIndex) -> None:

@@ -78,6 +78,8 @@ def access_match(visibility: Visibility) -> list[Any]:
     the terms and of the caller's tokens, so what the caller may not read is never even fetched."""
     if visibility.everything:
         return []
+    if not visibility.tokens:
+        return [literal_column("false")]
     quoted = " | ".join(
         "'" + access_lexeme(t).replace("\\", "\\\\").replace("'", "''") + "'" for t in sorted(visibility.tokens)
     )

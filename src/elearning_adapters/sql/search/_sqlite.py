@@ -1,13 +1,17 @@
 """The SQLite engine (the embedded default): an FTS5 table (porter stemming over unicode61 with
 diacritics removed, prefix indexes of 2-4 characters) whose rowid is the document row's, ranked by
-``bm25`` with the title weighted highest. English stemming only; no typo tolerance."""
+``bm25`` with the title weighted highest. English stemming only; no typo tolerance.
+
+Its ``access`` column holds the document's access tokens, so a search's MATCH intersects the words'
+doclists with the caller's tokens' (visibility inside the full-text index, the cap's sample taken
+among what the caller may read); a query's words only ever match the text columns."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, column, literal, literal_column, select, text
+from sqlalchemy import bindparam, column, false, literal, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Float, Integer, String
 
@@ -109,10 +113,11 @@ class SqliteSearchIndex(SqlSearchEngine):
                 _ROWID.not_in(select(excluded.c.rid)), *self._where(query)
             )
             return base.order_by(D.c.published_at.desc(), D.c.key).limit(size) if newest else base.limit(size)
-        match = fts_query(terms)
-        if not query.visibility.everything:
+        match, where = fts_query(terms), self._where(query, access=False)
+        if query.visibility.tokens and not query.visibility.everything:
             match = f"({match}) AND ({access_query(query.visibility)})"
-        where = self._where(query, access=False)
+        elif not query.visibility.everything:
+            where.append(false())  # no token, nothing (and an empty OR is no FTS5 syntax)
         if newest:
             matched = self._fts(match, ranked=False)
             return (
