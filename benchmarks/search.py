@@ -184,9 +184,12 @@ async def postgres(args: argparse.Namespace, url: str) -> dict[str, object]:
     index = PostgresSearchIndex(db)
     log(f"PostgreSQL: writing {len(docs)} documents")
     seconds = await write(index, docs, args.batch)
-    async with db.write() as conn:  # what autovacuum would do after a bulk load
-        await conn.exec_driver_sql("ANALYZE search_documents, search_access, search_facets, search_words")
-        await conn.commit()
+    # What autovacuum does after a bulk load (its insert threshold): VACUUM also flushes the GIN indexes'
+    # pending lists, which every query would otherwise scan linearly (427 pages of the title index after
+    # 22,000 documents: a suggestion took 6-17 ms instead of 0.1-0.6).
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql("VACUUM ANALYZE search_documents, search_access, search_facets, search_words")
     service = SearchService(
         index, FakeSearchAudience(), InMemorySynonyms(), InMemoryQueryLog(), SystemClock(), CursorCodec(b"b" * 32)
     )
