@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from elearning_core.search.model import (
+    COUNT_CAP,
     HIGHLIGHT_END,
     HIGHLIGHT_START,
     Alternative,
@@ -23,6 +24,7 @@ from elearning_core.search.model import (
     SearchResult,
     SearchSort,
     Suggestion,
+    TotalRelation,
     Viewer,
     Visibility,
     clean_text,
@@ -68,10 +70,11 @@ def _mark(text: str, terms: QueryTerms) -> str:
 class InMemorySearchIndex(SearchIndex):
     capabilities = Capabilities()
 
-    def __init__(self, now: object = None) -> None:
+    def __init__(self, now: object = None, *, count_cap: int = COUNT_CAP) -> None:
         self.docs: dict[str, SearchDocument] = {}
         self.indexed_at: dict[str, datetime] = {}
         self._now = now
+        self.count_cap = count_cap
 
     def _words(self, d: SearchDocument) -> list[str]:
         return words_of(" ".join((d.title, d.body, " ".join(d.tags), d.people)))
@@ -95,6 +98,7 @@ class InMemorySearchIndex(SearchIndex):
                 d.duration,
                 d.lesson_id,
             )
+            self.docs.pop(d.key, None)  # a rewritten document is stored last, as a SQL row is
             self.docs[d.key] = clean
             self.indexed_at[d.key] = datetime.now().astimezone() if self._now is None else self._now()  # type: ignore[operator]
 
@@ -136,16 +140,19 @@ class InMemorySearchIndex(SearchIndex):
             if not (query.terms.empty and not query.terms.excluded) and not _matches(query.terms, self._words(d)):
                 continue
             found.append(d)
+        newest = query.sort is SearchSort.NEWEST or (query.terms.empty and not query.terms.excluded)
+        if newest:
+            found.sort(key=lambda d: d.key)
+            found.sort(key=lambda d: d.published_at, reverse=True)
+        capped = len(found) > self.count_cap
+        found = found[: self.count_cap]  # the newest, or the first stored: as the SQL engines sample
+        if not newest:
+            found.sort(key=lambda d: (-self._score(d, query.terms), d.key))
         facets: dict[str, dict[str, int]] = {f: {} for f in query.facets}
         for d in found:
             for f, v in dict.fromkeys(d.facet_values()):
                 if f in facets:
                     facets[f][v] = facets[f].get(v, 0) + 1
-        if query.sort is SearchSort.NEWEST or query.terms.empty:
-            found.sort(key=lambda d: d.key)
-            found.sort(key=lambda d: d.published_at, reverse=True)
-        else:
-            found.sort(key=lambda d: (-self._score(d, query.terms), d.key))
         page = found[query.offset : query.offset + query.limit]
         hits = []
         for d in page:
@@ -158,7 +165,7 @@ class InMemorySearchIndex(SearchIndex):
                 marked = highlight_html(f"{title} — {snippet}" if snippet else title)
             hits.append(Hit(d.kind, d.id, d.course_id, d.title, marked, d.url, d.lesson_id, d.published_at))
         ordered = {f: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for f, v in facets.items()}
-        return SearchResult(hits, len(found), ordered)
+        return SearchResult(hits, len(found), ordered, total_relation=TotalRelation.GTE if capped else TotalRelation.EQ)
 
     async def suggest(self, terms: QueryTerms, visibility: Visibility, limit: int) -> list[Suggestion]:
         found = [

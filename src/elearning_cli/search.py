@@ -14,7 +14,7 @@ import typer
 
 from elearning_cli._common import CliError, handle_errors, info, load_settings, open_platform, rebuild_progress, run
 from elearning_cli._output import Field, FormatOption, render
-from elearning_core.search.model import DocumentKind, Hit, QueryCount, QueryReport
+from elearning_core.search.model import DocumentKind, Hit, QueryCount, QueryReport, TotalRelation
 from elearning_core.search.service import SearchRequest
 from elearning_core.shared.ports import ANONYMOUS, SYSTEM
 
@@ -60,11 +60,13 @@ def reindex_command(kind: KindOption = None) -> None:
     info("indexed " + ", ".join(f"{n} {k}(s)" for k, n in counts.items()))
 
 
-async def _query(q: str, kinds: list[DocumentKind], anonymous: bool, limit: int) -> tuple[list[Hit], int, str | None]:
+async def _query(q: str, kinds: list[DocumentKind], anonymous: bool, limit: int) -> tuple[list[Hit], str, str | None]:
     async with open_platform(load_settings()) as platform:
         request = SearchRequest(q=q, kinds=frozenset(k.value for k in kinds), limit=limit)
         page = await platform.search.search(ANONYMOUS if anonymous else SYSTEM, request)
-        return page.result.hits, page.result.total, page.result.did_you_mean
+        result = page.result
+        total = f"{result.total}+" if result.total_relation is TotalRelation.GTE else str(result.total)
+        return result.hits, total, result.did_you_mean
 
 
 @app.command("query")

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.search import SEARCH_TABLES, index_for
 from elearning_core.search.model import (
+    COUNT_CAP,
     PUBLIC,
     DocumentKind,
     SearchDocument,
@@ -77,7 +78,8 @@ async def _answer(index: SearchIndex, q: str, visibility: Visibility) -> tuple[o
     result = await index.search(SearchQuery(terms, visibility, facets=FACETS, limit=100))
     suggestions = sorted(s.text for s in await index.suggest(terms, visibility, 20))
     corrections = await index.corrections(terms.words(), visibility)
-    return result.total, result.facets, sorted(h.id for h in result.hits), suggestions, corrections
+    hits = sorted(h.id for h in result.hits)
+    return result.total, result.total_relation, result.facets, hits, suggestions, corrections
 
 
 async def _check(
@@ -91,7 +93,7 @@ async def _check(
     assert seen == alone
 
 
-def _sql_maker(url: str | Path, tmp: Path) -> Callable[[], Awaitable[SearchIndex]]:
+def _sql_maker(url: str | Path, tmp: Path, cap: int) -> Callable[[], Awaitable[SearchIndex]]:
     opened: list[Database] = []
 
     async def make() -> SearchIndex:
@@ -109,26 +111,29 @@ def _sql_maker(url: str | Path, tmp: Path) -> Callable[[], Awaitable[SearchIndex
                     await conn.execute(text(f"DELETE FROM {table}"))
                 await conn.commit()
         opened.append(db)
-        return index_for(db)
+        return index_for(db, count_cap=cap)
 
     make.opened = opened  # type: ignore[attr-defined]
     return make
 
 
+@pytest.mark.parametrize("cap", [COUNT_CAP, 3], ids=["uncapped", "capped"])
 @pytest.mark.parametrize("engine", ["fake", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_nothing_reflects_what_the_caller_may_not_read(
-    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+    engine: str, cap: int, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    """Also with a cap of 3 over up to 8 documents: the counted sample, and so the total, its
+    relation and the facets, is taken among what the caller may read only."""
     if engine == "fake":
 
         async def fake() -> SearchIndex:
-            return InMemorySearchIndex()
+            return InMemorySearchIndex(count_cap=cap)
 
         make: Callable[[], Awaitable[SearchIndex]] = fake
     elif engine == "sqlite":
-        make = _sql_maker(request.getfixturevalue("migrated_sqlite_file"), tmp_path)
+        make = _sql_maker(request.getfixturevalue("migrated_sqlite_file"), tmp_path, cap)
     else:
-        make = _sql_maker(request.getfixturevalue("postgres_url"), tmp_path)
+        make = _sql_maker(request.getfixturevalue("postgres_url"), tmp_path, cap)
 
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(documents, queries, callers)

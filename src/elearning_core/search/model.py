@@ -27,6 +27,8 @@ FACETS = ("kind", "level", "language", "tag", "free", "duration")
 MAX_QUERY_LENGTH = 200
 MAX_TERMS = 12
 MAX_OFFSET = 1_000
+COUNT_CAP = 1_000
+"""How many matches an engine counts, facets and ranks at most per query (``TotalRelation.GTE`` past it)."""
 HIGHLIGHT_START, HIGHLIGHT_END = "\ue000", "\ue001"
 """Private-use markers an engine puts around matches before the text is HTML-escaped (then ``<mark>``)."""
 
@@ -43,6 +45,16 @@ class DocumentKind(enum.StrEnum):
 class SearchSort(enum.StrEnum):
     RELEVANCE = "relevance"
     NEWEST = "newest"
+
+
+class TotalRelation(enum.StrEnum):
+    """How a result's ``total`` relates to the number of matches (Elasticsearch's ``total.relation``)."""
+
+    EQ = "eq"
+    """Exact: the total and the facet counts count every match the caller may read."""
+    GTE = "gte"
+    """More matched than an engine counts (its cap): ``total`` is the cap, a lower bound, and the facet
+    counts are those of the first ``total`` matches (a sample, lower bounds too)."""
 
 
 def fold(text: str) -> str:
@@ -254,6 +266,7 @@ class SearchResult:
     total: int
     facets: dict[str, dict[str, int]]
     did_you_mean: str | None = None
+    total_relation: TotalRelation = TotalRelation.EQ
 
 
 @dataclass(frozen=True, slots=True)

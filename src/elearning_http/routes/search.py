@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, delete, get, put
 from litestar.di import NamedDependency
@@ -72,7 +72,7 @@ class SearchHitOut:
 
 @dataclass(frozen=True, slots=True)
 class SearchResultsOut:
-    """One page of search results, with the total and the facet counts of the whole result."""
+    """One page of search results, with the total and the facet counts of the result."""
 
     items: list[SearchHitOut]
     next_cursor: str | None
@@ -80,6 +80,10 @@ class SearchResultsOut:
     facets: dict[str, dict[str, int]]
     did_you_mean: str | None
     """Set when nothing matched as typed and a corrected query did: the results are the corrected query's."""
+    total_relation: Literal["eq", "gte"]
+    """``eq``: ``total`` and the facet counts count every match. ``gte``: more matched than the engine
+    counts (1,000): ``total`` is that cap, a lower bound, and the facet counts are those of the matches
+    counted (a sample: lower bounds too)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +129,8 @@ def _split(values: list[str] | None) -> list[str]:
     description="Every word must match (accents and case ignored; the last word also as a prefix); "
     '`"a phrase"` keeps its words in order, `-word` excludes. Filters combine (OR within one, AND across). '
     "`facets` asks for counts over the whole result; lesson text and threads appear only to those who may "
-    "read them, and are never counted for others.",
+    "read them, and are never counted for others. Past 1,000 matches `total_relation` is `gte`: the total is "
+    "a lower bound and the facets count the 1,000 matches counted.",
     responses=ERRORS,
     response_headers=LINK,
     opt={"public": True},
@@ -167,7 +172,9 @@ async def search(
     )
     result = page.result
     body, headers = page_parts(request, Page([_hit(h) for h in result.hits], page.next_cursor))
-    out = SearchResultsOut(body.items, body.next_cursor, result.total, result.facets, result.did_you_mean)
+    out = SearchResultsOut(
+        body.items, body.next_cursor, result.total, result.facets, result.did_you_mean, result.total_relation.value
+    )
     return Response(out, headers=headers)
 
 

@@ -6,6 +6,7 @@ from elearning_adapters.sql.search._postgres import PostgresSearchIndex
 from elearning_adapters.sql.search._sqlite import SqliteSearchIndex
 from elearning_adapters.sql.search._stores import SqlQueryLog, SqlSearchAudience, SqlSynonyms
 from elearning_adapters.sql.search._tables import ENGINE_OBJECTS, SEARCH_TABLES, search_documents
+from elearning_core.search.model import COUNT_CAP
 
 __all__ = [
     "ENGINE_OBJECTS",
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 
-def index_for(database: Database) -> SqlSearchEngine:
-    """The engine of the database the platform runs on."""
-    return SqliteSearchIndex(database) if database.is_sqlite else PostgresSearchIndex(database)
+def index_for(database: Database, *, count_cap: int = COUNT_CAP) -> SqlSearchEngine:
+    """The engine of the database the platform runs on (``count_cap``: see ``SqlSearchEngine``)."""
+    engine = SqliteSearchIndex if database.is_sqlite else PostgresSearchIndex
+    return engine(database, count_cap=count_cap)

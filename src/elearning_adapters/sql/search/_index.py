@@ -1,25 +1,33 @@
 """What both SQL engines share: writing documents with their access tokens, facets and words, and the
 query around an engine's match (visibility, kinds, filters, facet counts, sort and the page).
 
-An engine gives ``_matched`` (the keys its full-text query matches, with a rank), ``_highlights``
-(the marked text of a page's documents) and its writes of the full-text columns. Visibility is a
-semi-join on ``search_access`` inside every statement, so a total or a facet count only ever counts
-what the caller may read.
+An engine gives ``_candidates`` (at most ``count_cap + 1`` documents its full-text query matches, with
+a rank: the limit is inside the statement), ``_titles`` (title completions from its title structure),
+``_highlights`` (the marked text of a page's documents) and its writes of the full-text columns.
+Visibility is a semi-join on ``search_access`` inside every statement, so a total, a facet count or the
+sample they are counted on only ever holds what the caller may read.
+
+Work per query is bounded: the total and the facets are counted exactly up to ``count_cap`` matches;
+past it the result says ``TotalRelation.GTE``, the total is the cap and the facets are those of the
+``count_cap`` matches sampled (the newest when sorting by date, else the first in the engine's storage
+order, which only relevance ranks). A word in every document thus costs a cap's worth of rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, literal, select
+from sqlalchemy import String, and_, case, cast, delete, exists, func, insert, literal, null, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.search._tables import search_access, search_documents, search_facets, search_words
 from elearning_core.search.model import (
+    COUNT_CAP,
     Capabilities,
     DocumentKind,
     Hit,
@@ -29,6 +37,7 @@ from elearning_core.search.model import (
     SearchResult,
     SearchSort,
     Suggestion,
+    TotalRelation,
     Visibility,
     clean_text,
     highlight_html,
@@ -36,6 +45,7 @@ from elearning_core.search.model import (
 from elearning_core.search.ports import SearchIndex
 
 D, A, F, W = search_documents, search_access, search_facets, search_words
+_NULL: Any = cast(null(), String)
 BODY_LIMIT = 60_000
 EXCERPT = 160
 
@@ -65,6 +75,16 @@ def _row(doc: SearchDocument, at: datetime) -> dict[str, Any]:
         "published_at": doc.published_at,
         "indexed_at": at,
     }
+
+
+_FACET_COLUMNS = {"kind": D.c.kind, "language": D.c.language, "level": D.c.level, "free": D.c.free}
+_FACET_COLUMNS |= {"duration": D.c.duration, "tag": D.c.tags}
+
+
+def sampled(query: SearchQuery) -> list[Any]:
+    """What a candidate row carries besides its rank: its key, its date and the columns of the facets
+    asked for (the facets are counted on the sampled rows themselves, with no second read)."""
+    return [D.c.key, D.c.published_at, *(_FACET_COLUMNS[f].label(f"f_{f}") for f in dict.fromkeys(query.facets))]
 
 
 def plain_excerpt(title: str, body: str) -> str:
@@ -118,10 +138,16 @@ class SqlSearchWriter:
 
 class SqlSearchEngine(SearchIndex):
     capabilities = Capabilities()
+    _kind: Any = D.c.kind
+    _json_elements = "json_each"
+    """The table function giving a JSON array's elements as rows of ``value`` (the tag facet)."""
+    """The kind as the reads filter on it (an engine may hide its index from the planner)."""
 
-    def __init__(self, database: Database, now: Any = None) -> None:
+    def __init__(self, database: Database, now: Any = None, *, count_cap: int = COUNT_CAP) -> None:
         self._db = database
         self.now = now or (lambda: datetime.now().astimezone())
+        self.count_cap = count_cap
+        """Matches counted, faceted and ranked per query at most (``TotalRelation.GTE`` past it)."""
 
     # -- the engine's part -------------------------------------------------------------------
 
@@ -131,17 +157,27 @@ class SqlSearchEngine(SearchIndex):
     async def remove_text(self, conn: AsyncConnection, keys: Sequence[str]) -> None:
         raise NotImplementedError
 
-    async def _matched(self, conn: AsyncConnection, terms: QueryTerms, *, ranked: bool = True) -> Any:
-        """``(key, rank)`` of the documents the terms match (rank 0 unless ``ranked``: the count and
-        the facets need no rank, and computing it is most of a broad query's cost); None: no
-        full-text condition (browse)."""
+    async def _candidates(self, conn: AsyncConnection, query: SearchQuery, size: int, *, newest: bool) -> Any:
+        """``sampled`` columns and ``rank`` of at most ``size`` documents the caller may read that the
+        terms match and the kinds and filters admit (``_where``): the newest ones when ``newest`` (rank 0),
+        else the first ones in the engine's storage order, ranked. The limit is inside the statement, so a
+        word in every document costs ``size`` rows, not the corpus; and as visibility is inside it too
+        (each engine's full-text index holds the access tokens), which documents these are never depends
+        on what the caller may not read."""
         raise NotImplementedError
 
     async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
         raise NotImplementedError
 
-    async def _suggest_matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
-        """``(key, rank)`` of the documents whose title the terms match."""
+    @contextlib.asynccontextmanager
+    async def _index_scans(self, conn: AsyncConnection) -> AsyncIterator[None]:
+        """Around a bounded read (``_candidates``, ``_titles``): what the engine's planner needs to use the
+        full-text index for it. Nothing by default."""
+        yield
+
+    async def _titles(self, conn: AsyncConnection, terms: QueryTerms, where: list[Any], size: int) -> Any:
+        """``(title, kind, doc_id)`` of at most ``size`` documents ``where`` admits whose title the terms
+        match (the last word as a prefix), from the engine's title structure."""
         raise NotImplementedError
 
     # -- writes ------------------------------------------------------------------------------
@@ -172,10 +208,11 @@ class SqlSearchEngine(SearchIndex):
 
     # -- reads -------------------------------------------------------------------------------
 
-    def _where(self, query: SearchQuery) -> list[Any]:
-        where = [visible(query.visibility)]
+    def _where(self, query: SearchQuery, *, access: bool = True) -> list[Any]:
+        """Visibility (unless the engine applies it in its full-text match: ``access=False``), kinds, filters."""
+        where = [visible(query.visibility)] if access else []
         if query.kinds:
-            where.append(D.c.kind.in_(sorted(k.value for k in query.kinds)))
+            where.append(self._kind.in_(sorted(k.value for k in query.kinds)))
         for facet, values in sorted(query.filters.items()):
             where.append(exists().where(F.c.key == D.c.key, F.c.facet == facet, F.c.value.in_(sorted(values))))
         return where
@@ -184,75 +221,116 @@ class SqlSearchEngine(SearchIndex):
         async with self._db.read() as conn:
             return await self._search(conn, query)
 
-    async def _keys(self, conn: AsyncConnection, query: SearchQuery, *, ranked: bool) -> tuple[Any, bool]:
-        """The subquery ``(key, rank, published_at)`` of what the caller may read that matches; and
-        whether there was a full-text condition."""
-        matched = await self._matched(conn, query.terms, ranked=ranked)
-        if matched is None:
-            base = select(D.c.key, literal(0.0).label("rank"), D.c.published_at).where(*self._where(query))
+    async def _sample(
+        self, conn: AsyncConnection, query: SearchQuery
+    ) -> tuple[list[str], int, dict[str, dict[str, int]]]:
+        """One statement: the sample (at most ``count_cap + 1`` matches, a materialized CTE), then from it
+        the page's keys in order, how many it holds, and the facet counts of its first ``count_cap``; so
+        only a page and the counts leave the database, not the sample."""
+        size, newest = self.count_cap + 1, query.sort is SearchSort.NEWEST
+        if query.terms.empty and not query.terms.excluded:
+            statement = (
+                select(*sampled(query), literal(0.0).label("rank"))
+                .where(*self._where(query))
+                .order_by(D.c.published_at.desc(), D.c.key)
+                .limit(size)
+            )
+            newest = True
         else:
-            m = matched.subquery("m")
-            base = select(D.c.key, m.c.rank, D.c.published_at).join(m, m.c.key == D.c.key).where(*self._where(query))
-        return base.subquery("k"), matched is not None
-
-    async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
-        by_rank = query.sort is SearchSort.RELEVANCE
-        keys, matching = await self._keys(conn, query, ranked=by_rank)
-        unranked = keys if not by_rank else (await self._keys(conn, query, ranked=False))[0]
-        if not by_rank or not matching:
-            order = [keys.c.published_at.desc(), keys.c.key]
-        else:
-            order = [keys.c.rank.desc(), keys.c.key]
-        page_query = (
-            select(D.c.key, D.c.kind, D.c.doc_id, D.c.course_id, D.c.lesson_id, D.c.title, D.c.url, D.c.published_at)
-            .join(keys, keys.c.key == D.c.key)
-            .order_by(*order)
+            statement = await self._candidates(conn, query, size, newest=newest)
+        sample = statement.cte("sample").prefix_with("MATERIALIZED")
+        order = [sample.c.published_at.desc(), sample.c.key] if newest else []
+        first = select(sample).order_by(*order).limit(self.count_cap).subquery("first")
+        by = [first.c.published_at.desc(), first.c.key] if newest else [first.c.rank.desc(), first.c.key]
+        position = func.row_number().over(order_by=by)
+        page = (
+            select(literal(0).label("part"), first.c.key.label("k"), _NULL.label("v"), position.label("n"))
+            .order_by(*by)
             .limit(query.limit)
             .offset(query.offset)
+            .subquery("page")
         )
-        total = int(await conn.scalar(select(func.count()).select_from(unranked)) or 0)
-        facets: dict[str, dict[str, int]] = {f: {} for f in query.facets}
-        if query.facets and total:
-            facet_query = (
-                select(F.c.facet, F.c.value, func.count())
-                .join(unranked, unranked.c.key == F.c.key)
-                .where(F.c.facet.in_(query.facets))
-                .group_by(F.c.facet, F.c.value)
-            )
-            for facet, value, count in (await conn.execute(facet_query)).all():
-                facets[facet][value] = int(count)
-        rows = (await conn.execute(page_query)).mappings().all() if total > query.offset else []
-        marked = await self._highlights(conn, query.terms, [r["key"] for r in rows]) if rows else {}
-        hits = [
-            Hit(
-                DocumentKind(r["kind"]),
-                r["doc_id"],
-                r["course_id"],
-                r["title"],
-                marked.get(r["key"]) or highlight_html(r["title"]),
-                r["url"],
-                r["lesson_id"],
-                r["published_at"],
-            )
-            for r in rows
+        parts: list[Any] = [
+            select(page),
+            select(literal(1), _NULL, _NULL, func.count()).select_from(sample),
         ]
+        for facet in dict.fromkeys(query.facets):
+            column = first.c[f"f_{facet}"]
+            if facet == "tag":
+                tags = getattr(func, self._json_elements)(column).table_valued("value").alias("t")
+                value: Any = func.substr(tags.c.value, 1, 60)
+                count = func.count(func.distinct(first.c.key))
+                parts.append(
+                    select(literal(2), literal(facet), value, count)
+                    .select_from(first)
+                    .join(tags, true())
+                    .group_by(value)
+                )
+                continue
+            value = case((column, "true"), else_="false") if facet == "free" else cast(column, String)
+            parts.append(
+                select(literal(2), literal(facet), value, func.count())
+                .select_from(first)
+                .where(column.is_not(None))
+                .group_by(value)
+            )
+        async with self._index_scans(conn):
+            rows = (await conn.execute(union_all(*parts))).all()
+        keys = sorted((int(n), k) for part, k, _, n in rows if part == 0)
+        matched = next(int(n) for part, _, _, n in rows if part == 1)
+        facets: dict[str, dict[str, int]] = {f: {} for f in dict.fromkeys(query.facets)}
+        for part, facet, value, n in rows:
+            if part == 2:
+                facets[facet][value] = int(n)
         ordered = {f: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for f, v in facets.items()}
-        return SearchResult(hits, total, ordered)
+        return [k for _, k in keys], matched, ordered
+
+    async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
+        page, matched, facets = await self._sample(conn, query)
+        hits: list[Hit] = []
+        if page:
+            columns = (
+                D.c.key,
+                D.c.kind,
+                D.c.doc_id,
+                D.c.course_id,
+                D.c.lesson_id,
+                D.c.title,
+                D.c.url,
+                D.c.published_at,
+            )
+            found = {r["key"]: r for r in (await conn.execute(select(*columns).where(D.c.key.in_(page)))).mappings()}
+            marked = await self._highlights(conn, query.terms, page)
+            for key in page:
+                r = found[key]
+                hits.append(
+                    Hit(
+                        DocumentKind(r["kind"]),
+                        r["doc_id"],
+                        r["course_id"],
+                        r["title"],
+                        marked.get(key) or highlight_html(r["title"]),
+                        r["url"],
+                        r["lesson_id"],
+                        r["published_at"],
+                    )
+                )
+        capped = matched > self.count_cap
+        relation = TotalRelation.GTE if capped else TotalRelation.EQ
+        return SearchResult(hits, min(matched, self.count_cap), facets, total_relation=relation)
 
     async def suggest(self, terms: QueryTerms, visibility: Visibility, limit: int) -> list[Suggestion]:
-        async with self._db.read() as conn:
-            m = (await self._suggest_matched(conn, terms)).subquery("m")
-            query = (
-                select(D.c.title, D.c.kind, D.c.doc_id)
-                .join(m, m.c.key == D.c.key)
-                .where(visible(visibility), D.c.kind != DocumentKind.THREAD.value)
-                .order_by((D.c.kind == DocumentKind.COURSE.value).desc(), m.c.rank.desc(), D.c.key)
-                .limit(limit * 3)
-            )
-            rows = (await conn.execute(query)).all()
+        """Course titles first, then lessons': each kind a bounded read of the title structure."""
         seen: dict[str, Suggestion] = {}
-        for title, kind, doc_id in rows:
-            seen.setdefault(title.casefold(), Suggestion(title, DocumentKind(kind), doc_id))
+        async with self._db.read() as conn:
+            for kind in (DocumentKind.COURSE, DocumentKind.LESSON):
+                where = [visible(visibility), self._kind == kind.value]
+                for title, kind_, doc_id in (
+                    await conn.execute(await self._titles(conn, terms, where, limit * 3))
+                ).all():
+                    seen.setdefault(title.casefold(), Suggestion(title, DocumentKind(kind_), doc_id))
+                if len(seen) >= limit:
+                    break
         return list(seen.values())[:limit]
 
     async def corrections(self, words: Sequence[str], visibility: Visibility) -> dict[str, str]:

@@ -11,23 +11,28 @@ index and the rank does not rebuild it per row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, cast, func, literal_column, select, text
+from sqlalchemy import bindparam, cast, exists, func, literal, literal_column, select, text
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.functions import Function
 from sqlalchemy.types import String
 
-from elearning_adapters.sql.search._index import D, SqlSearchEngine, W, visible
+from elearning_adapters.sql.search._index import D, SqlSearchEngine, W, sampled, visible
 from elearning_adapters.sql.search._tables import LANGUAGES, PG_CONFIGS
 from elearning_core.search.model import (
+    COUNT_CAP,
     HIGHLIGHT_END,
     HIGHLIGHT_START,
     Alternative,
     Capabilities,
     QueryTerms,
     SearchDocument,
+    SearchQuery,
+    Visibility,
 )
 
 _HEADLINE = f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}"
@@ -38,13 +43,47 @@ _TEXT = text(
     "setweight(to_tsvector(CAST(:cfg AS regconfig), translate(body, '<>', '  ')), 'C') || "
     "setweight(to_tsvector('search_simple', translate(title, '<>', '  ')), 'A') || "
     "setweight(to_tsvector('search_simple', translate(:meta, '<>', '  ')), 'B') || "
-    "setweight(to_tsvector('search_simple', translate(body, '<>', '  ')), 'C') "
+    "setweight(to_tsvector('search_simple', translate(body, '<>', '  ')), 'C') || "
+    "setweight(array_to_tsvector(ARRAY(SELECT 'acl:' || a.token FROM search_access a "
+    "WHERE a.key = search_documents.key)), 'D') "
     "WHERE key = :key"
 )
-"""Angle brackets become spaces first: the text search parser would take ``<Culture>`` for a tag and skip it."""
+"""Angle brackets become spaces first: the text search parser would take ``<Culture>`` for a tag and skip it.
+The access tokens (written to ``search_access`` just before) become lexemes of weight D (``access_lexeme``)."""
 
 
 _REMEMBERED = 2_048
+_TSV: Any = literal_column("search_documents.tsv")
+TITLE_TSV: Any = literal_column(
+    "to_tsvector('search_simple'::regconfig, translate(search_documents.title, '<>', '  '))"
+)
+"""The expression of the title index ``ix_search_documents_title_tsv`` (the query repeats it to use it)."""
+_SEQSCAN_OFF = text("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
+"""The setting as it was, then off for the transaction (a target list is evaluated left to right)."""
+_SEQSCAN_BACK = text("SELECT set_config('enable_seqscan', :previous, true)")
+_TRGM_SCHEMA = text(
+    "SELECT n.nspname, quote_ident(n.nspname) FROM pg_extension e "
+    "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+)
+
+
+def access_lexeme(token: str) -> str:
+    """An access token as a lexeme of the document's ``tsv`` (weight D; ``acl:`` + the token, verbatim:
+    the text parser never makes a lexeme with a colon, so no word of a text can forge one)."""
+    return f"acl:{token}"
+
+
+def access_match(visibility: Visibility) -> list[Any]:
+    """Visibility as a second ``@@`` on the same GIN index: the index intersects the posting lists of
+    the terms and of the caller's tokens, so what the caller may not read is never even fetched."""
+    if visibility.everything:
+        return []
+    if not visibility.tokens:
+        return [literal_column("false")]
+    quoted = " | ".join(
+        "'" + access_lexeme(t).replace("\\", "\\\\").replace("'", "''") + "'" for t in sorted(visibility.tokens)
+    )
+    return [_TSV.op("@@")(cast(bindparam("acl", quoted, String), TSQUERY))]
 
 
 def config_of(language: str) -> str:
@@ -110,9 +149,11 @@ class _Builder:
 
 class PostgresSearchIndex(SqlSearchEngine):
     capabilities = Capabilities(english_stemming=True, stemming_beyond_english=True, typo_tolerance=True)
+    _json_elements = "json_array_elements_text"
 
-    def __init__(self, database: Any, now: Any = None) -> None:
-        super().__init__(database, now)
+    def __init__(self, database: Any, now: Any = None, *, count_cap: int = COUNT_CAP) -> None:
+        super().__init__(database, now, count_cap=count_cap)
+        self._trgm_schema: tuple[str, str] | None = None
         self._tsqueries: dict[tuple[QueryTerms, tuple[str, ...]], str] = {}
 
     async def write_text(self, conn: AsyncConnection, docs: Sequence[SearchDocument]) -> None:
@@ -144,29 +185,49 @@ class PostgresSearchIndex(SqlSearchEngine):
         self._tsqueries[key] = query
         return query
 
-    async def _matched(self, conn: AsyncConnection, terms: QueryTerms, *, ranked: bool = True) -> Any:
-        if terms.empty and not terms.excluded:
-            return None
+    async def _match(self, conn: AsyncConnection, terms: QueryTerms) -> tuple[Any, Any]:
+        """The condition on the document's ``tsv`` and the ``tsquery`` constant (None: nothing can match)."""
         q = await self._tsquery(conn, terms, PG_CONFIGS)
         if not q:
-            return select(D.c.key, literal_column("0.0").label("rank")).where(literal_column("false"))
+            return literal_column("false"), None
         tsq = cast(bindparam("q", q, String), TSQUERY)
-        tsv: Any = literal_column("search_documents.tsv")
-        rank = func.ts_rank_cd(tsv, tsq) if ranked else literal_column("0.0")
-        return select(D.c.key, rank.label("rank")).where(tsv.op("@@")(tsq))
+        return _TSV.op("@@")(tsq), tsq
 
-    async def _suggest_matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
-        """Title words only: the title's lexemes are the ones of weight A, so ``w:A`` / ``w:*A`` in the
-        ``simple`` configuration (the words are letters and digits: ``parse_query``), all on the index."""
+    @contextlib.asynccontextmanager
+    async def _index_scans(self, conn: AsyncConnection) -> AsyncIterator[None]:
+        """Sequential scans off for this statement (then as they were): with a LIMIT, the planner
+        expects a frequent word's matches early in a scan of the table and prices ``@@`` per row as
+        cheap, but each row's ``tsv`` is TOASTed; the GIN bitmap (the terms' and the caller's tokens'
+        posting lists intersected) is 3-4 times faster at any selectivity (EXPLAIN ANALYZE, RESULTS.md)."""
+        previous = await conn.scalar(_SEQSCAN_OFF)
+        try:
+            yield
+        finally:
+            await conn.execute(_SEQSCAN_BACK, {"previous": previous})
+
+    async def _candidates(self, conn: AsyncConnection, query: SearchQuery, size: int, *, newest: bool) -> Any:
+        match, tsq = await self._match(conn, query.terms)
+        where = [match, *access_match(query.visibility), *self._where(query, access=False)]
+        if newest or tsq is None:
+            return (
+                select(*sampled(query), literal_column("0.0").label("rank"))
+                .where(*where)
+                .order_by(D.c.published_at.desc(), D.c.key)
+                .limit(size)
+            )
+        # No ORDER BY: the GIN bitmap's heap order, so the LIMIT stops the scan and only these are ranked.
+        return select(*sampled(query), func.ts_rank_cd(_TSV, tsq).label("rank")).where(*where).limit(size)
+
+    async def _titles(self, conn: AsyncConnection, terms: QueryTerms, where: list[Any], size: int) -> Any:
+        """The title's own ``tsvector`` under ``search_simple`` (an expression GIN index, migration 0030):
+        the words are letters and digits (``parse_query``), so ``w`` / ``w:*`` need no quoting."""
         parts = []
         for group in terms.groups:
             first = group[0]
             for i, word in enumerate(first.words):
-                last = first.prefix and i == len(first.words) - 1
-                parts.append(f"{word}:*A" if last else f"{word}:A")
+                parts.append(f"{word}:*" if first.prefix and i == len(first.words) - 1 else word)
         tsq = func.to_tsquery(literal_column("'search_simple'::regconfig"), bindparam("sq", " & ".join(parts), String))
-        tsv: Any = literal_column("search_documents.tsv")
-        return select(D.c.key, func.ts_rank_cd(tsv, tsq).label("rank")).where(tsv.op("@@")(tsq))
+        return select(D.c.title, D.c.kind, D.c.doc_id).where(TITLE_TSV.op("@@")(tsq), *where).limit(size)
 
     async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
         if terms.empty:
@@ -186,25 +247,41 @@ class PostgresSearchIndex(SqlSearchEngine):
 
     async def _known(self, conn: AsyncConnection, word: str, visibility: Any) -> bool:
         """Whether the word alone finds something the caller may read (then it is no typo)."""
-        m = (await self._matched(conn, QueryTerms(((Alternative((word,)),),)), ranked=False)).subquery("m")
-        query = select(D.c.key).join(m, m.c.key == D.c.key).where(visible(visibility)).limit(1)
-        return await conn.scalar(query) is not None
+        match, _ = await self._match(conn, QueryTerms(((Alternative((word,)),),)))
+        async with self._index_scans(conn):
+            return await conn.scalar(select(D.c.key).where(match, *access_match(visibility)).limit(1)) is not None
+
+    async def _trgm(self, conn: AsyncConnection) -> tuple[str, str]:
+        """The schema of ``pg_trgm``'s objects (its name, and quoted): named in every call, as migration
+        0029 does, since the platform's own schema on its ``search_path`` need not include it."""
+        if self._trgm_schema is None:
+            row = (await conn.execute(_TRGM_SCHEMA)).one()
+            self._trgm_schema = (str(row[0]), str(row[1]))
+        return self._trgm_schema
 
     async def corrections(self, words: Sequence[str], visibility: Any) -> dict[str, str]:
+        """The most similar (``pg_trgm``) distinct word of the titles and tags that some document the
+        caller may read holds: visibility is checked once per candidate word (an ``EXISTS`` that stops at
+        the first readable document), not once per document of every candidate."""
         found: dict[str, str] = {}
         async with self._db.read() as conn:
+            schema, quoted = await self._trgm(conn)
             for word in dict.fromkeys(words):
                 if len(word) < 3 or await self._known(conn, word, visibility):
                     continue
                 unaccented = func.search_unaccent(W.c.word)
-                similar = func.similarity(unaccented, word)
-                query = (
+                candidates = (
                     select(W.c.word)
-                    .where(unaccented.op("%")(word), W.c.word != word, visible(visibility, W.c.key))
-                    .group_by(W.c.word)
-                    .order_by(func.max(similar).desc(), func.count().desc(), W.c.word)
-                    .limit(1)
+                    .where(unaccented.op(f"OPERATOR({quoted}.%)")(word), W.c.word != word)
+                    .distinct()
+                    .subquery("c")
                 )
+                other = W.alias("w2")
+                readable = exists().where(other.c.word == candidates.c.word, visible(visibility, other.c.key))
+                similar: Function[float] = Function(
+                    "similarity", func.search_unaccent(candidates.c.word), literal(word), packagenames=(schema,)
+                )
+                query = select(candidates.c.word).where(readable).order_by(similar.desc(), candidates.c.word).limit(1)
                 best = await conn.scalar(query)
                 if best is not None:
                     found[word] = str(best)

@@ -1,17 +1,21 @@
 """The SQLite engine (the embedded default): an FTS5 table (porter stemming over unicode61 with
 diacritics removed, prefix indexes of 2-4 characters) whose rowid is the document row's, ranked by
-``bm25`` with the title weighted highest. English stemming only; no typo tolerance."""
+``bm25`` with the title weighted highest. English stemming only; no typo tolerance.
+
+Its ``access`` column holds the document's access tokens, so a search's MATCH intersects the words'
+doclists with the caller's tokens' (visibility inside the full-text index, the cap's sample taken
+among what the caller may read); a query's words only ever match the text columns."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, column, literal, select, text
+from sqlalchemy import bindparam, column, false, literal, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import Float, String
+from sqlalchemy.types import Float, Integer, String
 
-from elearning_adapters.sql.search._index import D, SqlSearchEngine
+from elearning_adapters.sql.search._index import D, SqlSearchEngine, sampled
 from elearning_core.search.model import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
@@ -19,10 +23,21 @@ from elearning_core.search.model import (
     Capabilities,
     QueryTerms,
     SearchDocument,
+    SearchQuery,
+    Visibility,
     highlight_html,
 )
 
-_RANK = "-bm25(search_fts, 0.0, 10.0, 1.0, 5.0, 3.0)"
+_RANK = "-bm25(search_fts, 0.0, 10.0, 1.0, 5.0, 3.0, 0.0)"
+_CONTENT = "{title body tags people}"
+"""The columns a query's words may match (never ``access``)."""
+_ROWID: Any = literal_column("search_documents.rowid")
+ACCESS_SQL = (
+    "SELECT group_concat('zacl' || lower(hex(a.token)) || 'x', ' ') FROM search_access a "
+    "WHERE a.key = search_documents.key"
+)
+"""The ``access`` column of a document (its tokens as ``access_token`` gives them; written to
+``search_access`` just before). Migration 0030 fills it the same way."""
 
 
 def _alternative(alt: Alternative) -> str:
@@ -30,8 +45,7 @@ def _alternative(alt: Alternative) -> str:
     return f"{phrase}*" if alt.prefix else phrase
 
 
-def fts_query(terms: QueryTerms) -> str:
-    """The FTS5 expression: words are ``[^\\W_]+`` (``parse_query``), so quoting them is enough."""
+def _expression(terms: QueryTerms) -> str:
     groups = ["(" + " OR ".join(_alternative(a) for a in g) + ")" for g in terms.groups]
     query = " AND ".join(groups)
     if terms.excluded and query:
@@ -39,16 +53,38 @@ def fts_query(terms: QueryTerms) -> str:
     return query
 
 
+def fts_query(terms: QueryTerms) -> str:
+    """The FTS5 expression over the text columns: words are ``[^\\W_]+`` (``parse_query``), so quoting
+    them is enough."""
+    return f"{_CONTENT} : ({_expression(terms)})"
+
+
+def access_token(token: str) -> str:
+    """An access token as one FTS5 token of the ``access`` column: its UTF-8 bytes in hex between
+    ``zacl`` and ``x`` (letters and digits only, so unicode61 keeps it whole; no Porter rule ends in
+    ``x``, so stemming never makes two of them equal). The writer computes the same in SQL."""
+    return "zacl" + token.encode().hex() + "x"
+
+
+def access_query(visibility: Visibility) -> str:
+    """Visibility inside the MATCH: FTS5 intersects the terms' doclists with the caller's tokens'."""
+    return "access : (" + " OR ".join(f'"{access_token(t)}"' for t in sorted(visibility.tokens)) + ")"
+
+
 class SqliteSearchIndex(SqlSearchEngine):
     capabilities = Capabilities(english_stemming=True)
+    _kind = D.c.kind + literal("")
+    """Not indexable: with the index on ``(kind, indexed_at)`` usable, SQLite's planner drove a
+    kind-filtered read from the documents and ran the MATCH once per document (37 ms instead of under
+    1 for a title prefix); without it the FTS5 cursor drives and the LIMIT stops it."""
 
     async def write_text(self, conn: AsyncConnection, docs: Sequence[SearchDocument]) -> None:
         keys = [d.key for d in docs]
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             statement = text(
-                "INSERT INTO search_fts (rowid, key, title, body, tags, people) "
-                "SELECT rowid, key, title, body, tags, people FROM search_documents WHERE key IN :keys"
+                "INSERT INTO search_fts (rowid, key, title, body, tags, people, access) "
+                f"SELECT rowid, key, title, body, tags, people, ({ACCESS_SQL}) FROM search_documents WHERE key IN :keys"
             ).bindparams(bindparam("keys", expanding=True))
             await conn.execute(statement, {"keys": chunk})
 
@@ -59,22 +95,46 @@ class SqliteSearchIndex(SqlSearchEngine):
         await conn.execute(statement, {"keys": list(keys)})
 
     def _fts(self, match: str, ranked: bool = True) -> Any:
+        """``(rid, rank)`` of what an FTS5 expression matches, in rowid order (the documents' storage order)."""
         return (
-            text(f"SELECT key, {_RANK if ranked else '0.0'} AS rank FROM search_fts WHERE search_fts MATCH :fq")
+            text(
+                f"SELECT rowid AS rid, {_RANK if ranked else '0.0'} AS rank FROM search_fts WHERE search_fts MATCH :fq"
+            )
             .bindparams(bindparam("fq", match, String))
-            .columns(column("key", String), column("rank", Float))
+            .columns(column("rid", Integer), column("rank", Float))
+            .subquery("f")
         )
 
-    async def _matched(self, conn: AsyncConnection, terms: QueryTerms, *, ranked: bool = True) -> Any:
-        if terms.empty and not terms.excluded:
-            return None
+    async def _candidates(self, conn: AsyncConnection, query: SearchQuery, size: int, *, newest: bool) -> Any:
+        terms = query.terms
         if terms.empty:  # only exclusions: everything but what they match
-            excluded = self._fts(" OR ".join(f'"{w}"' for w in terms.excluded), ranked=False).subquery("x")
-            return select(D.c.key, literal(0.0).label("rank")).where(D.c.key.not_in(select(excluded.c.key)))
-        return self._fts(fts_query(terms), ranked)
+            excluded = self._fts(f"{_CONTENT} : (" + " OR ".join(f'"{w}"' for w in terms.excluded) + ")", ranked=False)
+            base = select(*sampled(query), literal(0.0).label("rank")).where(
+                _ROWID.not_in(select(excluded.c.rid)), *self._where(query)
+            )
+            return base.order_by(D.c.published_at.desc(), D.c.key).limit(size) if newest else base.limit(size)
+        match, where = fts_query(terms), self._where(query, access=False)
+        if query.visibility.tokens and not query.visibility.everything:
+            match = f"({match}) AND ({access_query(query.visibility)})"
+        elif not query.visibility.everything:
+            where.append(false())  # no token, nothing (and an empty OR is no FTS5 syntax)
+        if newest:
+            matched = self._fts(match, ranked=False)
+            return (
+                select(*sampled(query), literal(0.0).label("rank"))
+                .where(_ROWID.in_(select(matched.c.rid)), *where)
+                .order_by(D.c.published_at.desc(), D.c.key)
+                .limit(size)
+            )
+        # Driven by the FTS5 cursor (rowid order): the LIMIT stops it, and bm25 is computed only for these.
+        f = self._fts(match)
+        return select(*sampled(query), f.c.rank).select_from(f.join(D, f.c.rid == _ROWID)).where(*where).limit(size)
 
-    async def _suggest_matched(self, conn: AsyncConnection, terms: QueryTerms) -> Any:
-        return self._fts("title : (" + fts_query(QueryTerms(terms.groups)) + ")")
+    async def _titles(self, conn: AsyncConnection, terms: QueryTerms, where: list[Any], size: int) -> Any:
+        f = self._fts("title : (" + _expression(QueryTerms(terms.groups)) + ")", ranked=False)
+        return (
+            select(D.c.title, D.c.kind, D.c.doc_id).select_from(f.join(D, f.c.rid == _ROWID)).where(*where).limit(size)
+        )
 
     async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
         if terms.empty:

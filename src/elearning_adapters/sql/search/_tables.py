@@ -2,9 +2,10 @@
 did-you-mean; the admins' synonyms and the query log.
 
 What each engine adds is not on this metadata (``ENGINE_OBJECTS``): on PostgreSQL the weighted
-``tsv`` column (the document's own language and ``simple``) with its GIN index and the trigram index
-of the words; on SQLite the ``search_fts`` FTS5 table (porter + unicode61 without diacritics,
-prefix indexes). The migration creates them.
+``tsv`` column (the document's own language and ``simple``) with its GIN index, the title's own
+``tsvector`` as an expression GIN index (suggestions, migration 0030) and the trigram index of the
+words; on SQLite the ``search_fts`` FTS5 table (porter + unicode61 without diacritics, prefix indexes).
+The migrations create them.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ LANGUAGES = {
 """Language code (its primary subtag) -> the PostgreSQL configuration ``search_<name>`` (with unaccent)."""
 PG_CONFIGS = ("simple", *LANGUAGES.values())
 ENGINE_OBJECTS = frozenset(
-    {"tsv", "ix_search_documents_tsv", "ix_search_words_trgm", "search_fts"}
+    {"tsv", "ix_search_documents_tsv", "ix_search_documents_title_tsv", "ix_search_words_trgm", "search_fts"}
     | {f"search_fts_{s}" for s in ("data", "idx", "content", "docsize", "config")}
 )
-"""What the migration creates beyond this metadata (dialect-specific): the schema comparison skips them."""
+"""What the migrations (0029, 0030) create beyond this metadata (dialect-specific): the schema comparison skips them."""
