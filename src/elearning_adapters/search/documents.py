@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.course import course_versions, courses
@@ -40,33 +42,58 @@ def plain(markdown: str) -> str:
     return " ".join(_MARKUP.sub(" ", markdown).split())
 
 
-async def _instructors(conn: AsyncConnection, course_id: uuid.UUID, owner_id: uuid.UUID | None) -> str:
+async def _instructors(conn: AsyncConnection, owners: dict[uuid.UUID, uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    """Each course's instructors (its owner and instructor grants), by name, in one statement for them all."""
+    if not owners:
+        return {}
     g = user_grants
-    granted = select(g.c.user_id).where(g.c.scope_kind == "course", g.c.scope_id == course_id, g.c.role == "instructor")
-    query = select(users.c.display_name).where(
-        or_(users.c.id == owner_id, users.c.id.in_(granted)), users.c.status != "deleted"
+    granted = select(g.c.scope_id.label("course_id"), g.c.user_id).where(
+        g.c.scope_kind == "course", g.c.scope_id.in_(list(owners)), g.c.role == "instructor"
     )
-    names = sorted(set((await conn.execute(query)).scalars()))
-    return ", ".join(names)
+    pairs = [(course_id, owner) for course_id, owner in owners.items() if owner is not None]
+    people: dict[uuid.UUID, set[uuid.UUID]] = {course_id: set() for course_id in owners}
+    for course_id, user_id in (await conn.execute(granted)).all():
+        people[course_id].add(user_id)
+    for course_id, owner in pairs:
+        people[course_id].add(owner)
+    wanted = {u for users_ in people.values() for u in users_}
+    names: dict[uuid.UUID, str] = {}
+    if wanted:
+        query = select(users.c.id, users.c.display_name).where(users.c.id.in_(wanted), users.c.status != "deleted")
+        names = {user_id: name for user_id, name in (await conn.execute(query)).all()}
+    return {c: ", ".join(sorted({names[u] for u in us if u in names})) for c, us in people.items()}
 
 
 async def course_documents(conn: AsyncConnection, course_id: uuid.UUID) -> list[SearchDocument]:
     """The course's documents now: none unless it is published."""
+    return (await courses_documents(conn, [course_id]))[course_id]
+
+
+async def courses_documents(
+    conn: AsyncConnection, course_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[SearchDocument]]:
+    """The documents of each of the courses now (none for one not published), in three statements for them all."""
     c, v = courses, course_versions
     query = (
-        select(c.c.status, c.c.owner_id, c.c.published_at, v.c.snapshot, course_offers.c.paid)
+        select(c.c.id, c.c.status, c.c.owner_id, c.c.published_at, v.c.snapshot, course_offers.c.paid)
         .select_from(
             c.join(v, and_(v.c.course_id == c.c.id, v.c.number == c.c.published_version)).outerjoin(
                 course_offers, course_offers.c.course_id == c.c.id
             )
         )
-        .where(c.c.id == course_id)
+        .where(c.c.id.in_(list(course_ids)), c.c.status == "published")
     )
-    row = (await conn.execute(query)).first()
-    if row is None or row.status != "published":
-        return []
-    snap: dict[str, Any] = row.snapshot
-    free = not bool(row.paid)
+    rows = (await conn.execute(query)).all() if course_ids else []
+    people = await _instructors(conn, {row.id: row.owner_id for row in rows})
+    found: dict[uuid.UUID, list[SearchDocument]] = {course_id: [] for course_id in course_ids}
+    for row in rows:
+        found[row.id] = _documents(row.id, row.snapshot, row.published_at, not bool(row.paid), people[row.id])
+    return found
+
+
+def _documents(
+    course_id: uuid.UUID, snap: dict[str, Any], published_at: datetime, free: bool, instructors: str
+) -> list[SearchDocument]:
     language, level = str(snap.get("language", "en")), str(snap.get("level", ""))
     tags = tuple(str(t) for t in snap.get("tags", []))
     lessons = [lesson for section in snap.get("sections", []) for lesson in section.get("lessons", [])]
@@ -80,10 +107,10 @@ async def course_documents(conn: AsyncConnection, course_id: uuid.UUID) -> list[
             str(snap.get("title", "")),
             f"{snap.get('summary', '')}\n{plain(str(snap.get('description', '')))}",
             f"/api/v1/courses/{course_id}",
-            row.published_at,
+            published_at,
             frozenset({PUBLIC}),
             tags,
-            await _instructors(conn, course_id, row.owner_id),
+            instructors,
             duration=duration_bucket(seconds),
             **common,  # type: ignore[arg-type]
         )
@@ -99,7 +126,7 @@ async def course_documents(conn: AsyncConnection, course_id: uuid.UUID) -> list[
                 str(lesson.get("title", "")),
                 plain(str(lesson.get("body_markdown", ""))),
                 f"/api/v1/courses/{course_id}/lessons/{lesson_id}",
-                row.published_at,
+                published_at,
                 frozenset(access),
                 tags,
                 lesson_id=lesson_id,
@@ -110,15 +137,26 @@ async def course_documents(conn: AsyncConnection, course_id: uuid.UUID) -> list[
 
 
 async def thread_document(conn: AsyncConnection, thread_id: uuid.UUID) -> SearchDocument | None:
+    return (await threads_documents(conn, [thread_id]))[thread_id]
+
+
+async def threads_documents(
+    conn: AsyncConnection, thread_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, SearchDocument | None]:
+    """Each thread's document now (None while its opening post is not visible), in one statement for them all."""
     t, p = discussion_threads, discussion_posts
     query = (
         select(t, p.c.body, p.c.state, courses.c.language, courses.c.level)
         .select_from(t.join(p, p.c.id == t.c.id).join(courses, courses.c.id == t.c.course_id))
-        .where(t.c.id == thread_id)
+        .where(t.c.id.in_(list(thread_ids)), p.c.state == "visible")
     )
-    row = (await conn.execute(query)).mappings().first()
-    if row is None or row["state"] != "visible":
-        return None
+    found: dict[uuid.UUID, SearchDocument | None] = dict.fromkeys(thread_ids)
+    for row in (await conn.execute(query)).mappings().all() if thread_ids else []:
+        found[row["id"]] = _thread(row)
+    return found
+
+
+def _thread(row: Any) -> SearchDocument:
     course_id = row["course_id"]
     if row["cohort_id"] is None:
         access = {course_members(course_id)}
@@ -126,11 +164,11 @@ async def thread_document(conn: AsyncConnection, thread_id: uuid.UUID) -> Search
         access = {cohort_members(row["cohort_id"]), course_staff(course_id)}
     return SearchDocument(
         DocumentKind.THREAD,
-        thread_id,
+        row["id"],
         course_id,
         row["title"],
         plain(row["body"]),
-        f"/api/v1/threads/{thread_id}",
+        f"/api/v1/threads/{row['id']}",
         row["created_at"],
         frozenset(access),
         language=row["language"],

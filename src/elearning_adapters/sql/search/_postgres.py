@@ -11,7 +11,9 @@ index and the rank does not rebuild it per row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, cast, func, literal_column, select, text
@@ -21,6 +23,7 @@ from sqlalchemy.types import String
 
 from elearning_adapters.sql.search._index import D, SqlSearchEngine, W, visible
 from elearning_adapters.sql.search._tables import LANGUAGES, PG_CONFIGS
+from elearning_adapters.sql.search._writer import SqlSearchWriter, access_rows, document_row, facet_rows, word_rows
 from elearning_core.search.model import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
@@ -31,17 +34,55 @@ from elearning_core.search.model import (
 )
 
 _HEADLINE = f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}"
-_TEXT = text(
-    "UPDATE search_documents SET tsv = "
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), translate(title, '<>', '  ')), 'A') || "
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), translate(:meta, '<>', '  ')), 'B') || "
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), translate(body, '<>', '  ')), 'C') || "
-    "setweight(to_tsvector('search_simple', translate(title, '<>', '  ')), 'A') || "
-    "setweight(to_tsvector('search_simple', translate(:meta, '<>', '  ')), 'B') || "
-    "setweight(to_tsvector('search_simple', translate(body, '<>', '  ')), 'C') "
-    "WHERE key = :key"
+_COLUMNS = (
+    "key text, kind text, doc_id uuid, course_id uuid, lesson_id uuid, title text, body text, tags json, "
+    "people text, language text, level text, free boolean, duration text, url text, "
+    "published_at timestamptz, indexed_at timestamptz, cfg text, meta text"
 )
-"""Angle brackets become spaces first: the text search parser would take ``<Culture>`` for a tag and skip it."""
+_STORED = [c.split()[0] for c in _COLUMNS.split(", ")][:16]
+
+
+def _weighted(field: str, weight: str) -> str:
+    """Angle brackets become spaces first: the text search parser would take ``<Culture>`` for a tag and skip it."""
+    text = f"translate({field}, '<>', '  ')"
+    return (
+        f"setweight(to_tsvector(CAST(r.cfg AS regconfig), {text}), '{weight}') || "
+        f"setweight(to_tsvector('search_simple', {text}), '{weight}')"
+    )
+
+
+_UPSERT = text(
+    f"INSERT INTO search_documents ({', '.join(_STORED)}, tsv) "
+    f"SELECT {', '.join('r.' + c for c in _STORED)}, "
+    f"{_weighted('r.title', 'A')} || {_weighted('r.meta', 'B')} || {_weighted('r.body', 'C')} "
+    f"FROM jsonb_to_recordset(CAST(:docs AS jsonb)) AS r({_COLUMNS}) "
+    f"ON CONFLICT (key) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in [*_STORED[1:], 'tsv'])} "
+    "RETURNING key, CAST(xmax AS text) <> '0'"
+)
+"""The batch's rows with their weighted ``tsvector`` (the document's language and ``simple``), computed in
+the insert itself: one statement for the batch, and a replaced document is updated in place (its row
+version's ``xmax`` is then set: an inserted one's is 0)."""
+_SIDE = "FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r"
+_ACCESS = text(f"INSERT INTO search_access (key, token) SELECT r->>0, r->>1 {_SIDE}")
+_FACETS = text(f"INSERT INTO search_facets (key, facet, value) SELECT r->>0, r->>1, r->>2 {_SIDE}")
+_WORDS = text(f"INSERT INTO search_words (word, key) SELECT r->>0, r->>1 {_SIDE}")
+"""Side rows as one JSON array of arrays each: encoding it is a fraction of binding the rows one by one."""
+
+
+def _json_row(doc: SearchDocument, key: str, at: datetime, stamp: str) -> dict[str, Any]:
+    """``document_row`` as JSON values, with the configuration and the weight-B text of its ``tsvector``."""
+    row = document_row(doc, at)
+    row.update(
+        key=key,
+        doc_id=str(doc.id),
+        course_id=str(doc.course_id),
+        lesson_id=str(doc.lesson_id) if doc.lesson_id else None,
+        published_at=doc.published_at.isoformat(),
+        indexed_at=stamp,
+        cfg=config_of(doc.language),
+        meta=" ".join((*doc.tags, doc.people)),
+    )
+    return row
 
 
 _REMEMBERED = 2_048
@@ -115,9 +156,24 @@ class PostgresSearchIndex(SqlSearchEngine):
         super().__init__(database, now)
         self._tsqueries: dict[tuple[QueryTerms, tuple[str, ...]], str] = {}
 
-    async def write_text(self, conn: AsyncConnection, docs: Sequence[SearchDocument]) -> None:
-        rows = [{"key": d.key, "cfg": config_of(d.language), "meta": " ".join((*d.tags, d.people))} for d in docs]
-        await conn.execute(_TEXT, rows)
+    async def write_documents(self, writer: SqlSearchWriter, docs: Sequence[SearchDocument], at: datetime) -> None:
+        """A statement per table: the documents from one JSON parameter (``_UPSERT``, which returns the
+        keys it updated rather than inserted), then the side rows from arrays, those of the updated
+        documents dropped first."""
+        keys, stamp = [d.key for d in docs], at.isoformat()
+        rows = [_json_row(d, key, at, stamp) for d, key in zip(docs, keys, strict=True)]
+        conn = writer.conn
+        written = await conn.execute(_UPSERT, {"docs": json.dumps(rows)})
+        existing = [key for key, updated in written.all() if updated]
+        if existing:
+            await writer.remove(existing, keep_documents=True)
+        for statement, side in (
+            (_ACCESS, access_rows(docs, keys)),
+            (_FACETS, facet_rows(docs, keys)),
+            (_WORDS, word_rows(docs, keys)),
+        ):
+            if side:
+                await conn.execute(statement, {"rows": json.dumps(side)})
 
     async def remove_text(self, conn: AsyncConnection, keys: Sequence[str]) -> None:
         return None  # the tsvector is a column of the document's row
