@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.course import course_versions, courses
@@ -42,26 +42,29 @@ def plain(markdown: str) -> str:
     return " ".join(_MARKUP.sub(" ", markdown).split())
 
 
-async def _instructors(conn: AsyncConnection, owners: dict[uuid.UUID, uuid.UUID | None]) -> dict[uuid.UUID, str]:
-    """Each course's instructors (its owner and instructor grants), by name, in one statement for them all."""
-    if not owners:
-        return {}
-    g = user_grants
-    granted = select(g.c.scope_id.label("course_id"), g.c.user_id).where(
-        g.c.scope_kind == "course", g.c.scope_id.in_(list(owners)), g.c.role == "instructor"
+async def _instructors(conn: AsyncConnection, course_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each course's instructors (its owner and instructor grants) by name, in one statement for them all."""
+    g, u = user_grants, users
+    owners = (
+        select(courses.c.id, u.c.display_name)
+        .join(u, u.c.id == courses.c.owner_id)
+        .where(courses.c.id.in_(list(course_ids)), u.c.status != "deleted")
     )
-    pairs = [(course_id, owner) for course_id, owner in owners.items() if owner is not None]
-    people: dict[uuid.UUID, set[uuid.UUID]] = {course_id: set() for course_id in owners}
-    for course_id, user_id in (await conn.execute(granted)).all():
-        people[course_id].add(user_id)
-    for course_id, owner in pairs:
-        people[course_id].add(owner)
-    wanted = {u for users_ in people.values() for u in users_}
-    names: dict[uuid.UUID, str] = {}
-    if wanted:
-        query = select(users.c.id, users.c.display_name).where(users.c.id.in_(wanted), users.c.status != "deleted")
-        names = {user_id: name for user_id, name in (await conn.execute(query)).all()}
-    return {c: ", ".join(sorted({names[u] for u in us if u in names})) for c, us in people.items()}
+    granted = (
+        select(g.c.scope_id, u.c.display_name)
+        .join(u, u.c.id == g.c.user_id)
+        .where(
+            g.c.scope_kind == "course",
+            g.c.scope_id.in_(list(course_ids)),
+            g.c.role == "instructor",
+            u.c.status != "deleted",
+        )
+    )
+    names: dict[uuid.UUID, set[str]] = {course_id: set() for course_id in course_ids}
+    if course_ids:
+        for course_id, name in (await conn.execute(union_all(owners, granted))).all():
+            names[course_id].add(name)
+    return {course_id: ", ".join(sorted(found)) for course_id, found in names.items()}
 
 
 async def course_documents(conn: AsyncConnection, course_id: uuid.UUID) -> list[SearchDocument]:
@@ -72,7 +75,7 @@ async def course_documents(conn: AsyncConnection, course_id: uuid.UUID) -> list[
 async def courses_documents(
     conn: AsyncConnection, course_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[SearchDocument]]:
-    """The documents of each of the courses now (none for one not published), in three statements for them all."""
+    """The documents of each of the courses now (none for one not published), in two statements for them all."""
     c, v = courses, course_versions
     query = (
         select(c.c.id, c.c.status, c.c.owner_id, c.c.published_at, v.c.snapshot, course_offers.c.paid)
@@ -84,7 +87,7 @@ async def courses_documents(
         .where(c.c.id.in_(list(course_ids)), c.c.status == "published")
     )
     rows = (await conn.execute(query)).all() if course_ids else []
-    people = await _instructors(conn, {row.id: row.owner_id for row in rows})
+    people = await _instructors(conn, [row.id for row in rows])
     found: dict[uuid.UUID, list[SearchDocument]] = {course_id: [] for course_id in course_ids}
     for row in rows:
         found[row.id] = _documents(row.id, row.snapshot, row.published_at, not bool(row.paid), people[row.id])

@@ -100,15 +100,12 @@ class SqlSearchWriter:
             found.update((await self.conn.execute(statement, {"keys": chunk})).scalars())
         return found
 
-    async def remove(self, keys: Sequence[str], *, keep_documents: bool = False) -> None:
-        """Drop the keys' rows: the full-text part, the side rows and (unless ``keep_documents``: they are
-        about to be replaced in place) the document rows."""
-        tables = (A, F, W) if keep_documents else (A, F, W, D)
+    async def remove(self, keys: Sequence[str]) -> None:
+        """Drop the keys' rows: the full-text part, the side rows and the document rows."""
         for start in range(0, len(keys), CHUNK):
             chunk = list(keys[start : start + CHUNK])
-            if not keep_documents:
-                await self._engine.remove_text(self.conn, chunk)
-            for table in tables:
+            await self._engine.remove_text(self.conn, chunk)
+            for table in (A, F, W, D):
                 await self.conn.execute(delete(table).where(table.c.key.in_(chunk)))
 
     async def upsert(self, documents: Sequence[SearchDocument]) -> None:
