@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from elearning_adapters import Platform
 from elearning_adapters.container import bootstrap
-from elearning_adapters.search.projection import reindex
+from elearning_adapters.search.projection import refresh_course, reindex
 from elearning_adapters.settings import Settings
+from elearning_adapters.sql.course import courses
 from elearning_adapters.sql.search import search_documents
+from elearning_core.auth.model import Grant, Role, Scope
 from elearning_core.auth.service import user_principal
 from elearning_core.course.commands import (
     AddLesson,
@@ -82,7 +84,7 @@ async def rows(platform: Platform) -> list[Any]:
 async def test_changes_are_searchable_through_events_and_a_reindex_rebuilds_the_same(platform: Platform) -> None:
     course_id = await a_course(platform, "Machine learning", "Gradient **descent** explained")
     await drain(platform)
-    assert await titles(platform, "machine") == []  # a draft is not indexed
+    assert await titles(platform, "machine") == []  # a draft: its staff's alone
 
     await platform.courses.publish(SYSTEM, CourseRef(course_id=course_id))
     await drain(platform)
@@ -112,8 +114,59 @@ async def test_changes_are_searchable_through_events_and_a_reindex_rebuilds_the_
 
     await platform.courses.unpublish(SYSTEM, CourseRef(course_id=course_id))
     await drain(platform)
+    assert await titles(platform, "deep") == []
+    assert await titles(platform, "deep", learner) == []
+    assert await titles(platform, "deep", SYSTEM) == ["Deep learning"]  # a draft again: admins read it
+
+    await platform.courses.archive(SYSTEM, CourseRef(course_id=course_id))
+    await drain(platform)
     assert await titles(platform, "deep", SYSTEM) == []
     assert await platform.container.search.index().count() == {}
+
+
+async def test_a_draft_is_searchable_by_its_staff_alone(platform: Platform) -> None:
+    """Instructors and teaching assistants of the course (grants), its owner and admins find a draft and its
+    lessons; a signed-out visitor, a learner and another course's instructor do not, and the facets and
+    totals they get do not count it."""
+    course_id = await a_course(platform, "Quantum draft", "Entanglement notes")
+    other_id = await a_course(platform, "Other course", "Nothing here")
+    await drain(platform)
+    people = {}
+    for name in ("ta", "instructor", "owner", "learner", "stranger"):
+        user = await platform.identity.create_user(SYSTEM, CreateUser(email=f"{name}@example.com", display_name=name))
+        people[name] = user.id
+    staff = {
+        "instructor": user_principal(people["instructor"], (Grant(Role.INSTRUCTOR, Scope.course(course_id)),), None),
+        "ta": user_principal(people["ta"], (Grant(Role.TEACHING_ASSISTANT, Scope.course(course_id)),), None),
+        "owner": user_principal(people["owner"], (), None),
+        "admin": SYSTEM,
+    }
+    others = {
+        "visitor": ANONYMOUS,
+        "learner": user_principal(people["learner"], (), None),
+        "stranger": user_principal(people["stranger"], (Grant(Role.INSTRUCTOR, Scope.course(other_id)),), None),
+    }
+    async with platform.database.write() as conn:  # the owner as course creation by a user records it
+        await conn.execute(update(courses).where(courses.c.id == course_id).values(owner_id=people["owner"]))
+        await conn.commit()
+    engine = platform.container.search.index()
+    async with platform.database.write() as conn, conn.begin():
+        await refresh_course(conn, engine, course_id)
+    for name, actor in staff.items():
+        assert await titles(platform, "quantum", actor) == ["Quantum draft"], name
+        assert await titles(platform, "entanglement", actor) == ["First steps"], name
+    for name, actor in others.items():
+        page = await platform.search.search(actor, SearchRequest(q="quantum", facets=("kind",)))
+        assert (page.result.total, page.result.hits, page.result.facets) == (0, [], {"kind": {}}), name
+        assert await titles(platform, "entanglement", actor) == [], name
+        assert await platform.search.suggest(actor, "quant") == [], name
+
+    live = await rows(platform)
+    await reindex(platform.database, engine)
+    assert await rows(platform) == live
+    await platform.courses.publish(SYSTEM, CourseRef(course_id=course_id))
+    await drain(platform)
+    assert await titles(platform, "quantum") == ["Quantum draft"]
 
 
 async def test_queries_answer_while_a_reindex_runs(platform: Platform) -> None:

@@ -4,7 +4,9 @@ connection: what the projection writes and what a reindex rebuilds (so both alwa
 A course is indexed while published, from its latest published version's snapshot (title, summary,
 description, tags), with its instructors (owner and instructor grants) and its offer (free or paid);
 each lesson of that version is a document too, readable by the course's members and staff (public
-when it is a free preview). A thread is readable by the course's members, or only by its cohort and
+when it is a free preview). A draft course is indexed from its draft, it and its lessons readable by
+its staff alone (the ``staff:`` token: instructors, teaching assistants and the owner; admins read
+everything); an archived course is not indexed. A thread is readable by the course's members, or only by its cohort and
 the course's staff; it is indexed while its opening post is visible.
 """
 
@@ -19,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from elearning_adapters.sql.course import course_versions, courses
+from elearning_adapters.sql.course import course_lessons, course_sections, course_versions, courses
 from elearning_adapters.sql.discussion._tables import discussion_posts, discussion_threads
 from elearning_adapters.sql.entitlement import course_offers
 from elearning_adapters.sql.identity import user_grants, users
@@ -75,28 +77,76 @@ async def course_documents(conn: AsyncConnection, course_id: uuid.UUID) -> list[
 async def courses_documents(
     conn: AsyncConnection, course_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[SearchDocument]]:
-    """The documents of each of the courses now (none for one not published), in two statements for them all."""
+    """The documents of each of the courses now (none for one archived or gone): a published course's from
+    its published version, a draft's from its draft (lessons included) readable by its staff only. Two
+    statements for them all, a third when some are drafts."""
     c, v = courses, course_versions
     query = (
-        select(c.c.id, c.c.status, c.c.owner_id, c.c.published_at, v.c.snapshot, course_offers.c.paid)
+        select(
+            c.c.id,
+            c.c.status,
+            c.c.updated_at,
+            c.c.published_at,
+            v.c.snapshot,
+            course_offers.c.paid,
+            *(c.c[name] for name in _DRAFT_FIELDS),
+        )
         .select_from(
-            c.join(v, and_(v.c.course_id == c.c.id, v.c.number == c.c.published_version)).outerjoin(
+            c.outerjoin(v, and_(v.c.course_id == c.c.id, v.c.number == c.c.published_version)).outerjoin(
                 course_offers, course_offers.c.course_id == c.c.id
             )
         )
-        .where(c.c.id.in_(list(course_ids)), c.c.status == "published")
+        .where(c.c.id.in_(list(course_ids)), c.c.status.in_(("published", "draft")))
     )
-    rows = (await conn.execute(query)).all() if course_ids else []
+    rows = [r for r in (await conn.execute(query)).all() if r.status == "draft" or r.snapshot is not None]
     people = await _instructors(conn, [row.id for row in rows])
+    drafts = await _draft_lessons(conn, [row.id for row in rows if row.status == "draft"])
     found: dict[uuid.UUID, list[SearchDocument]] = {course_id: [] for course_id in course_ids}
     for row in rows:
-        found[row.id] = _documents(row.id, row.snapshot, row.published_at, not bool(row.paid), people[row.id])
+        free = not bool(row.paid)
+        if row.status == "draft":
+            snap = {name: row._mapping[name] for name in _DRAFT_FIELDS} | {"sections": [{"lessons": drafts[row.id]}]}
+            found[row.id] = _documents(row.id, snap, row.updated_at, free, people[row.id], draft=True)
+        else:
+            found[row.id] = _documents(row.id, row.snapshot, row.published_at, free, people[row.id])
+    return found
+
+
+_DRAFT_FIELDS = ("title", "summary", "description", "tags", "language", "level")
+"""While a course is a draft, its row holds the draft's details (``courses.draft_details`` is for a
+published course's pending changes, which stay out of the index until published)."""
+
+
+async def _draft_lessons(
+    conn: AsyncConnection, course_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """The draft lessons of each course, in outline order, shaped as a snapshot's."""
+    found: dict[uuid.UUID, list[dict[str, Any]]] = {course_id: [] for course_id in course_ids}
+    if not course_ids:
+        return found
+    sec, les = course_sections, course_lessons
+    query = (
+        select(les.c.course_id, les.c.id, les.c.title, les.c.body_markdown, les.c.duration_seconds, les.c.preview)
+        .join(sec, sec.c.id == les.c.section_id)
+        .where(les.c.course_id.in_(list(course_ids)))
+        .order_by(les.c.course_id, sec.c.position, les.c.position)
+    )
+    for row in (await conn.execute(query)).mappings():
+        found[row["course_id"]].append(dict(row))
     return found
 
 
 def _documents(
-    course_id: uuid.UUID, snap: dict[str, Any], published_at: datetime, free: bool, instructors: str
+    course_id: uuid.UUID,
+    snap: dict[str, Any],
+    published_at: datetime,
+    free: bool,
+    instructors: str,
+    *,
+    draft: bool = False,
 ) -> list[SearchDocument]:
+    """A course's documents from its snapshot; a draft's are its staff's alone (previews too)."""
+    staff = frozenset({course_staff(course_id)})
     language, level = str(snap.get("language", "en")), str(snap.get("level", ""))
     tags = tuple(str(t) for t in snap.get("tags", []))
     lessons = [lesson for section in snap.get("sections", []) for lesson in section.get("lessons", [])]
@@ -111,7 +161,7 @@ def _documents(
             f"{snap.get('summary', '')}\n{plain(str(snap.get('description', '')))}",
             f"/api/v1/courses/{course_id}",
             published_at,
-            frozenset({PUBLIC}),
+            staff if draft else frozenset({PUBLIC}),
             tags,
             instructors,
             duration=duration_bucket(seconds),
@@ -120,7 +170,7 @@ def _documents(
     ]
     for lesson in lessons:
         lesson_id = uuid.UUID(str(lesson["id"]))
-        access = {PUBLIC} if lesson.get("preview") else {course_members(course_id)}
+        access = staff if draft else {PUBLIC} if lesson.get("preview") else {course_members(course_id)}
         docs.append(
             SearchDocument(
                 DocumentKind.LESSON,

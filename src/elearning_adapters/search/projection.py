@@ -170,7 +170,7 @@ async def reindex(
     course_kinds = [k for k in kinds if k in COURSE_KINDS]
     if course_kinds:
         source = SqlKeysetSource(
-            db, select(courses.c.id).where(courses.c.status == "published"), key=[courses.c.id], fact=_id
+            db, select(courses.c.id).where(courses.c.status.in_(("published", "draft"))), key=[courses.c.id], fact=_id
         )
 
         async def write_courses(ids: Sequence[uuid.UUID]) -> None:
