@@ -29,6 +29,9 @@ from elearning_core.course.commands import (
     SetLessonContent,
     UpdateCourse,
 )
+from elearning_core.discussion.commands import EditPost, NewReply, NewThread
+from elearning_core.discussion.model import ModerationAction
+from elearning_core.enrollment.commands import CreateCohort
 from elearning_core.identity.commands import CreateUser
 from elearning_core.search.model import DocumentKind
 from elearning_core.search.service import SearchRequest
@@ -192,3 +195,44 @@ async def test_queries_answer_while_a_reindex_runs(platform: Platform) -> None:
     await asyncio.gather(*pending)
     assert answers
     assert all(n == 12 for n in answers)
+
+
+async def test_replies_are_searchable_as_their_thread_for_those_who_see_it(platform: Platform) -> None:
+    """A reply's text is part of its thread's document: found (as the thread) by the thread's cohort and
+    staff only, changed by an edit, gone while hidden, back when restored; a reindex rebuilds the same."""
+    course_id = await a_course(platform, "Linear algebra", "Vectors")
+    await platform.courses.publish(SYSTEM, CourseRef(course_id=course_id))
+    first = await platform.enrollments.create_cohort(SYSTEM, course_id, CreateCohort(name="First"))
+    second = await platform.enrollments.create_cohort(SYSTEM, course_id, CreateCohort(name="Second"))
+    learners = {}
+    for name, cohort in (("ann", first.id), ("bob", second.id)):
+        user = await platform.identity.create_user(SYSTEM, CreateUser(email=f"{name}@example.com", display_name=name))
+        await platform.enrollments.enroll(SYSTEM, course_id, user.id, cohort)
+        learners[name] = user_principal(user.id, (), None, email_verified=True)
+    ann, bob = learners["ann"], learners["bob"]
+    thread = await platform.discussion.create_thread(
+        ann, course_id, NewThread(title="Study group", body="Opening words", cohort_id=first.id)
+    )
+    reply = await platform.discussion.reply(ann, thread.id, NewReply(body="Eigenvalues **explained**"))
+    await drain(platform)
+    assert await titles(platform, "eigenvalues", ann) == ["Study group"]
+    assert await titles(platform, "eigenvalues", SYSTEM) == ["Study group"]
+    assert await titles(platform, "eigenvalues", bob) == []  # another cohort's thread
+    assert await titles(platform, "eigenvalues") == []
+
+    await platform.discussion.edit(ann, reply.id, EditPost(body="Determinants explained"))
+    await drain(platform)
+    assert await titles(platform, "eigenvalues", SYSTEM) == []
+    assert await titles(platform, "determinants", ann) == ["Study group"]
+
+    await platform.discussion.moderate(SYSTEM, reply.id, ModerationAction.HIDE, "off topic")
+    await drain(platform)
+    assert await titles(platform, "determinants", SYSTEM) == []
+    assert await titles(platform, "opening", ann) == ["Study group"]  # the thread itself stays
+    await platform.discussion.moderate(SYSTEM, reply.id, ModerationAction.RESTORE, "on topic after all")
+    await drain(platform)
+    assert await titles(platform, "determinants", ann) == ["Study group"]
+
+    live = await rows(platform)
+    await reindex(platform.database, platform.container.search.index(), [DocumentKind.THREAD])
+    assert await rows(platform) == live

@@ -196,7 +196,8 @@ async def thread_document(conn: AsyncConnection, thread_id: uuid.UUID) -> Search
 async def threads_documents(
     conn: AsyncConnection, thread_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, SearchDocument | None]:
-    """Each thread's document now (None while its opening post is not visible), in one statement for them all."""
+    """Each thread's document now (None while its opening post is not visible), its visible replies' text
+    part of it, in two statements for them all."""
     t, p = discussion_threads, discussion_posts
     query = (
         select(t, p.c.body, p.c.state, courses.c.language, courses.c.level)
@@ -204,12 +205,22 @@ async def threads_documents(
         .where(t.c.id.in_(list(thread_ids)), p.c.state == "visible")
     )
     found: dict[uuid.UUID, SearchDocument | None] = dict.fromkeys(thread_ids)
-    for row in (await conn.execute(query)).mappings().all() if thread_ids else []:
-        found[row["id"]] = _thread(row)
+    rows = (await conn.execute(query)).mappings().all() if thread_ids else []
+    replies: dict[uuid.UUID, list[str]] = {row["id"]: [] for row in rows}
+    if replies:
+        answers = (
+            select(p.c.thread_id, p.c.body)
+            .where(p.c.thread_id.in_(list(replies)), p.c.id != p.c.thread_id, p.c.state == "visible")
+            .order_by(p.c.thread_id, p.c.created_at, p.c.id)
+        )
+        for thread_id, body in (await conn.execute(answers)).all():
+            replies[thread_id].append(plain(body))
+    for row in rows:
+        found[row["id"]] = _thread(row, replies[row["id"]])
     return found
 
 
-def _thread(row: Any) -> SearchDocument:
+def _thread(row: Any, replies: list[str]) -> SearchDocument:
     course_id = row["course_id"]
     if row["cohort_id"] is None:
         access = {course_members(course_id)}
@@ -220,7 +231,7 @@ def _thread(row: Any) -> SearchDocument:
         row["id"],
         course_id,
         row["title"],
-        plain(row["body"]),
+        "\n".join([plain(row["body"]), *replies]),
         f"/api/v1/threads/{row['id']}",
         row["created_at"],
         frozenset(access),

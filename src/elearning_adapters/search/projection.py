@@ -43,7 +43,13 @@ from elearning_core.shared.rebuild import Progress
 from elearning_core.shared.rebuild import rebuild as shared_rebuild
 
 SEARCH = "search"
-THREAD_TYPES = ("discussion.thread_created.v1", "discussion.post_hidden.v1")
+THREAD_TYPES = (
+    "discussion.thread_created.v1",
+    "discussion.reply_posted.v1",
+    "discussion.post_edited.v1",
+    "discussion.post_hidden.v1",
+    "discussion.post_restored.v1",
+)
 OFFER_TYPES = ("entitlement.offer_changed.v1",)
 
 

@@ -81,7 +81,17 @@ class _Moderation(_Base):
         await store.add_moderation(
             ModerationEntry(new_uuid(), thread.course_id, post.id, action, actor_id, reason, now)
         )
-        if action is not ModerationAction.RESTORE:
+        if action is ModerationAction.RESTORE:
+            store.record(
+                ev.PostRestored(
+                    occurred_at=now,
+                    aggregate_id=thread.id,
+                    course_id=thread.course_id,
+                    thread_id=thread.id,
+                    post_id=post.id,
+                )
+            )
+        else:
             store.record(
                 ev.PostHidden(
                     occurred_at=now,
