@@ -879,14 +879,10 @@ class FakeUnitOfWork(CourseUnitOfWork, AuthUnitOfWork):
 
 def _text_matches(q: str, course: Course, listed: Course) -> bool:
     """The SQL catalogs' ``q`` (the search index's words): each folded word of ``q`` begins a word of the
-    course's title, summary, description or tags; archived courses are not indexed."""
+    course's title, summary, description or tags."""
     wanted = words_of(q)[:MAX_TERMS]
     have = words_of(" ".join([listed.title, listed.summary, listed.description, *listed.tags]))
-    return (
-        bool(wanted)
-        and course.status is not CourseStatus.ARCHIVED
-        and all(any(h.startswith(w) for h in have) for w in wanted)
-    )
+    return bool(wanted) and all(any(h.startswith(w) for h in have) for w in wanted)
 
 
 def _listed(course: Course) -> Course:

@@ -4,9 +4,9 @@ connection: what the projection writes and what a reindex rebuilds (so both alwa
 A course is indexed while published, from its latest published version's snapshot (title, summary,
 description, tags), with its instructors (owner and instructor grants) and its offer (free or paid);
 each lesson of that version is a document too, readable by the course's members and staff (public
-when it is a free preview). A draft course is indexed from its draft, it and its lessons readable by
-its staff alone (the ``staff:`` token: instructors, teaching assistants and the owner; admins read
-everything); an archived course is not indexed. A thread is readable by the course's members, or only by its cohort and
+when it is a free preview). An unpublished course (a draft, or archived) is indexed from its draft,
+it and its lessons readable by its staff alone (the ``staff:`` token: instructors, teaching assistants
+and the owner; admins read everything). A thread is readable by the course's members, or only by its cohort and
 the course's staff; it is indexed while its opening post is visible.
 """
 
@@ -77,9 +77,9 @@ async def course_documents(conn: AsyncConnection, course_id: uuid.UUID) -> list[
 async def courses_documents(
     conn: AsyncConnection, course_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[SearchDocument]]:
-    """The documents of each of the courses now (none for one archived or gone): a published course's from
-    its published version, a draft's from its draft (lessons included) readable by its staff only. Two
-    statements for them all, a third when some are drafts."""
+    """The documents of each of the courses now (none for one gone): a published course's from its published
+    version, an unpublished one's (a draft, or archived) from its draft, lessons included, readable by its
+    staff only. Two statements for them all, a third when some are unpublished."""
     c, v = courses, course_versions
     query = (
         select(
@@ -96,15 +96,15 @@ async def courses_documents(
                 course_offers, course_offers.c.course_id == c.c.id
             )
         )
-        .where(c.c.id.in_(list(course_ids)), c.c.status.in_(("published", "draft")))
+        .where(c.c.id.in_(list(course_ids)))
     )
-    rows = [r for r in (await conn.execute(query)).all() if r.status == "draft" or r.snapshot is not None]
+    rows = [r for r in (await conn.execute(query)).all() if r.status != "published" or r.snapshot is not None]
     people = await _instructors(conn, [row.id for row in rows])
-    drafts = await _draft_lessons(conn, [row.id for row in rows if row.status == "draft"])
+    drafts = await _draft_lessons(conn, [row.id for row in rows if row.status != "published"])
     found: dict[uuid.UUID, list[SearchDocument]] = {course_id: [] for course_id in course_ids}
     for row in rows:
         free = not bool(row.paid)
-        if row.status == "draft":
+        if row.status != "published":
             snap = {name: row._mapping[name] for name in _DRAFT_FIELDS} | {"sections": [{"lessons": drafts[row.id]}]}
             found[row.id] = _documents(row.id, snap, row.updated_at, free, people[row.id], draft=True)
         else:
@@ -113,7 +113,7 @@ async def courses_documents(
 
 
 _DRAFT_FIELDS = ("title", "summary", "description", "tags", "language", "level")
-"""While a course is a draft, its row holds the draft's details (``courses.draft_details`` is for a
+"""While a course is unpublished, its row holds the draft's details (``courses.draft_details`` is for a
 published course's pending changes, which stay out of the index until published)."""
 
 

@@ -175,9 +175,7 @@ async def reindex(
     width = width or (1 if db.is_sqlite else 2)
     course_kinds = [k for k in kinds if k in COURSE_KINDS]
     if course_kinds:
-        source = SqlKeysetSource(
-            db, select(courses.c.id).where(courses.c.status.in_(("published", "draft"))), key=[courses.c.id], fact=_id
-        )
+        source = SqlKeysetSource(db, select(courses.c.id), key=[courses.c.id], fact=_id)
 
         async def write_courses(ids: Sequence[uuid.UUID]) -> None:
             async with db.write() as conn, conn.begin():

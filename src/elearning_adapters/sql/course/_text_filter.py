@@ -1,5 +1,5 @@
-"""The catalog's ``q`` filter, answered by the search index: the courses (published or drafts, whatever the
-catalog's other filters allow) whose indexed text (title, summary, description, tags, instructors) has a
+"""The catalog's ``q`` filter, answered by the search index: the courses (every status is indexed; the
+catalog's other filters decide which are listed) whose indexed text (title, summary, description, tags, instructors) has a
 word starting with each word of ``q``, case and accents aside (``q=CAFE`` finds "Café"). The catalog
 applies its own visibility (status, who may list drafts); the index's access tokens play no part here.
 
