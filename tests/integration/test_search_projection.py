@@ -18,7 +18,7 @@ from elearning_adapters.container import bootstrap
 from elearning_adapters.search.projection import refresh_course, reindex
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.course import courses
-from elearning_adapters.sql.search import search_documents
+from elearning_adapters.sql.search import index_for, search_documents
 from elearning_core.auth.model import Grant, Role, Scope
 from elearning_core.auth.service import user_principal
 from elearning_core.course.commands import (
@@ -236,3 +236,25 @@ async def test_replies_are_searchable_as_their_thread_for_those_who_see_it(platf
     live = await rows(platform)
     await reindex(platform.database, platform.container.search.index(), [DocumentKind.THREAD])
     assert await rows(platform) == live
+
+
+async def test_a_reindex_failing_part_way_raises_and_leaves_the_index_answering(platform: Platform) -> None:
+    """Two chunks written at once: a chunk's failure reaches the caller (no chunk is silently skipped) and
+    what the index held still answers."""
+    for i in range(5):
+        course_id = await a_course(platform, f"Statistics {i}", "variance")
+        await platform.courses.publish(SYSTEM, CourseRef(course_id=course_id))
+    await drain(platform)
+    engine = index_for(platform.database)
+    real, calls = engine.writer, []
+
+    def failing_writer(conn: Any) -> Any:
+        calls.append(conn)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return real(conn)
+
+    engine.writer = failing_writer
+    with pytest.raises(RuntimeError, match="disk full"):
+        await reindex(platform.database, engine, [DocumentKind.COURSE], chunk_size=1, width=2)
+    assert len(await titles(platform, "statistics")) == 5
