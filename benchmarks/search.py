@@ -343,7 +343,7 @@ async def reindex_run(url: str, args: argparse.Namespace) -> dict[str, object]:
     engine = index_for(db)
     name = "sqlite" if db.is_sqlite else "postgres"
     out: dict[str, object] = {}
-    for phase in ("fresh", "again"):
+    for phase in ("fresh",) if args.reindex_once else ("fresh", "again"):
         log(f"{name}: reindex ({phase}) of {args.reindex_courses} courses, {args.reindex_lessons} lessons")
         before, cpu = await backend_cpu(db), time.process_time()
         started = time.perf_counter()
@@ -435,6 +435,7 @@ def main() -> None:
     parser.add_argument("--reindex-courses", type=int, default=0, help="also time a full reindex of this many")
     parser.add_argument("--reindex-lessons", type=int, default=0)
     parser.add_argument("--only-reindex", action="store_true", help="time the reindex and nothing else")
+    parser.add_argument("--reindex-once", action="store_true", help="only into an empty index (not again)")
     args = parser.parse_args()
     figures: dict[str, object] = {}
     if args.reindex_courses:
