@@ -131,6 +131,9 @@ async def truncate_all(db: Database) -> None:
         if db.is_sqlite:
             for table in ALL_TABLES:
                 await conn.execute(text(f"DELETE FROM {table}"))
+            # The FTS5 table is not on the metadata: left behind, its rows would clash with the rowids the
+            # emptied search_documents hands out again.
+            await conn.execute(text("DELETE FROM search_fts"))
         else:
             await conn.execute(text(f"TRUNCATE {', '.join(ALL_TABLES)} RESTART IDENTITY CASCADE"))
         await conn.commit()

@@ -89,6 +89,7 @@ from elearning_core.identity.ports import (
     UserRepository,
 )
 from elearning_core.identity.service import IdentityConfig, IdentityService, MailQueue
+from elearning_core.search.model import MAX_TERMS, words_of
 from elearning_core.shared.clock import Clock, FixedClock
 from elearning_core.shared.errors import Conflict
 from elearning_core.shared.events import DomainEvent
@@ -876,6 +877,14 @@ class FakeUnitOfWork(CourseUnitOfWork, AuthUnitOfWork):
         self._open()
 
 
+def _text_matches(q: str, course: Course, listed: Course) -> bool:
+    """The SQL catalogs' ``q`` (the search index's words): each folded word of ``q`` begins a word of the
+    course's title, summary, description or tags."""
+    wanted = words_of(q)[:MAX_TERMS]
+    have = words_of(" ".join([listed.title, listed.summary, listed.description, *listed.tags]))
+    return bool(wanted) and all(any(h.startswith(w) for h in have) for w in wanted)
+
+
 def _listed(course: Course) -> Course:
     """The course as the catalog lists it: with the latest version's details while published."""
     details = course.published_details
@@ -925,13 +934,12 @@ class InMemoryCatalogQueries(CatalogQueries):
 
         def matches(course: Course) -> bool:
             listed = _listed(course)
-            search_text = " ".join([listed.title, listed.summary, *listed.tags]).lower()
             return (
                 (where.status is None or course.status is where.status)
                 and (not where.language or listed.language == where.language)
                 and (not where.level or listed.level is where.level)
                 and (not where.tag or where.tag.lower() in listed.tags)
-                and (not where.text or where.text.lower() in search_text)
+                and (not where.text or _text_matches(where.text, course, listed))
                 and (after is None or sort_key(course) < after)
             )
 

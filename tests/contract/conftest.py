@@ -44,6 +44,8 @@ class Backend:
     outbox_types: Callable[[], Awaitable[list[str]]]
     # Every address the one-time tokens hold (pending email changes), sorted.
     token_addresses: Callable[[], Awaitable[list[str]]]
+    # The SQL backends' database (the catalog's text filter reads the search index kept in it).
+    database: Database | None = None
 
 
 @pytest.fixture(autouse=True)
@@ -160,6 +162,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             principals=SqlPrincipalQueries(db, fast_path=False if core else None),
             outbox_types=sql_outbox,
             token_addresses=sql_addresses,
+            database=db,
         )
     finally:
         await db.dispose()

@@ -1,7 +1,11 @@
 """The leakage property: for any documents and any caller, what the caller gets (hits, total, facet
 counts, suggestions, did-you-mean) is exactly what they would get from an index holding only the
 documents they may read. On the fake, SQLite and PostgreSQL; ranks aside (an engine's statistics
-may count every document), so hits are compared as sets."""
+may count every document), so hits are compared as sets.
+
+Documents include drafts (readable by their course's staff alone, as the projection indexes them) and
+callers are made by the service's rule (``Visibility.of`` a learner's enrollments and cohorts and the
+courses they are staff of), so a learner or a visitor is never shown a draft."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from elearning_core.search.model import (
     DocumentKind,
     SearchDocument,
     SearchQuery,
+    Viewer,
     Visibility,
     cohort_members,
     course_members,
@@ -37,7 +42,12 @@ from tests.search_fakes import InMemorySearchIndex
 
 WORDS = ["python", "pyton", "data", "secret", "cafe", "café", "web", "rust"]
 COURSES = [uuid.UUID(int=i + 1) for i in range(3)]
-TOKENS = [PUBLIC, *(course_members(c) for c in COURSES), course_staff(COURSES[0]), cohort_members(COURSES[1])]
+TOKENS = [
+    PUBLIC,
+    *(course_members(c) for c in COURSES),
+    *(course_staff(c) for c in COURSES),
+    cohort_members(COURSES[1]),
+]
 FACETS = ("kind", "level", "language", "tag", "free")
 
 documents = st.lists(
@@ -69,7 +79,12 @@ documents = st.lists(
     max_size=8,
     unique_by=lambda d: d.id,
 )
-callers = st.sets(st.sampled_from(TOKENS[1:]), max_size=3).map(lambda t: Visibility(frozenset({PUBLIC, *t})))
+callers = st.builds(
+    lambda enrolled, cohorts, staff: Visibility.of(Viewer(enrolled=enrolled, cohorts=cohorts, staff=staff)),
+    st.frozensets(st.sampled_from(COURSES), max_size=2),
+    st.frozensets(st.just(COURSES[1])),
+    st.frozensets(st.sampled_from(COURSES), max_size=1),
+)
 queries = st.lists(st.sampled_from(WORDS), min_size=1, max_size=2).map(" ".join)
 
 

@@ -23,6 +23,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from elearning_adapters.container import Platform, bootstrap
+from elearning_adapters.search.projection import refresh_course
 from elearning_adapters.settings import Settings
 from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec
 from elearning_core.course.queries import CourseOutline
@@ -139,6 +140,12 @@ class Api:
         for spec in specs:
             (course,) = await self.platform.courses.import_courses(SYSTEM, [spec])
             ids.append(str(course.id))
+        # The catalog's ``q`` reads the search index: index them now, as the search projection would
+        # (without running every other subscription's handlers on the seeded events).
+        engine = self.platform.container.search.index()
+        async with self.platform.database.write() as conn, conn.begin():
+            for course_id in ids:
+                await refresh_course(conn, engine, uuid.UUID(course_id))
         return ids
 
 

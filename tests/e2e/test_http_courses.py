@@ -617,8 +617,9 @@ async def test_catalog_filters(api: Api) -> None:
         ({"q": "plots"}, ["data-viz"]),  # tag only
         ({"q": "AVANCÉ"}, ["python-avance"]),  # non-ASCII, case-insensitive
         ({"q": "100"}, ["snakescase", "data-viz"]),
-        ({"q": "100%"}, ["data-viz"]),  # % is a character, not a wildcard
-        ({"q": "e_c"}, ["snake-case-naming"]),  # _ too ("snakescase" has "esc")
+        ({"q": "100%"}, ["snakescase", "data-viz"]),  # % is no wildcard: the word 100
+        ({"q": "snake_case"}, ["snake-case-naming"]),  # two words ("snakescase" is one)
+        ({"q": "cAsE"}, ["snake-case-naming"]),  # words, not substrings
         ({"q": "no such words"}, []),
         ({"language": "en", "level": "beginner", "tag": "python"}, ["python-basics"]),
         ({"language": "fr", "level": "beginner"}, []),
@@ -1078,3 +1079,20 @@ async def test_bearer_scheme_is_case_insensitive(api: Api) -> None:
     )
     assert response.status_code == 201, response.text
     assert response.json()["title"] == "Lowercase"
+
+
+async def test_the_q_filter_ignores_case_and_accents_and_keeps_the_page_shape(api: Api) -> None:
+    """``q`` is answered by the search index: ``CAFE`` finds "Café" courses, a page at a time, as a list."""
+    await api.seed(
+        course_spec("cafe-1", title="Café culture"),
+        course_spec("cafe-2", title="Le café du matin"),
+        course_spec("tea", title="Tea ceremony"),
+    )
+    pages = await walk(api, 1, q="CAFE")
+    assert [[item["slug"] for item in page] for page in pages] == [["cafe-2"], ["cafe-1"]]
+    response = await api.client.get(COURSES, params={"q": "café CULTURE"})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) >= {"items", "next_cursor"}
+    assert [item["slug"] for item in body["items"]] == ["cafe-1"]
+    assert body["next_cursor"] is None

@@ -23,6 +23,7 @@ from elearning_adapters import Settings, bootstrap
 from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.container import Platform
 from elearning_adapters.redis import RedisCache
+from elearning_adapters.search.projection import refresh_course
 from elearning_core.course.commands import AddLesson, AddSection, CourseRef, CreateCourse, RenameLesson, UpdateCourse
 from elearning_core.course.model import Course, CourseStatus, Level
 from elearning_core.course.queries import CatalogFilter, CatalogKey, CatalogQueries, CourseOutline, CourseSummary
@@ -134,6 +135,8 @@ async def a_course(
             )
     if publish:
         course = await platform.courses.publish(SYSTEM, CourseRef(course_id=course.id))
+    async with platform.database.write() as conn, conn.begin():  # the search projection's part (the text filter)
+        await refresh_course(conn, platform.container.search.index(), course.id)
     return course
 
 

@@ -10,8 +10,9 @@ answer throughout, from the old row until the new one commits.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,13 @@ import elearning_core.discussion.events
 import elearning_core.entitlement.events  # noqa: F401
 from elearning_adapters.events.dispatch import Handler
 from elearning_adapters.events.subscriptions import Subscription
-from elearning_adapters.search.documents import COURSE_KINDS, course_documents, thread_document
+from elearning_adapters.search.documents import (
+    COURSE_KINDS,
+    course_documents,
+    courses_documents,
+    thread_document,
+    threads_documents,
+)
 from elearning_adapters.sql.course import courses
 from elearning_adapters.sql.discussion._tables import discussion_threads
 from elearning_adapters.sql.engine import Database
@@ -36,7 +43,13 @@ from elearning_core.shared.rebuild import Progress
 from elearning_core.shared.rebuild import rebuild as shared_rebuild
 
 SEARCH = "search"
-THREAD_TYPES = ("discussion.thread_created.v1", "discussion.post_hidden.v1")
+THREAD_TYPES = (
+    "discussion.thread_created.v1",
+    "discussion.reply_posted.v1",
+    "discussion.post_edited.v1",
+    "discussion.post_hidden.v1",
+    "discussion.post_restored.v1",
+)
 OFFER_TYPES = ("entitlement.offer_changed.v1",)
 
 
@@ -99,6 +112,50 @@ def _id(row: Row[Any]) -> uuid.UUID:
     return value
 
 
+class _Pipeline:
+    """Up to ``width`` chunks written at once, each in its own transaction (PostgreSQL computes the
+    ``tsvector``s of one on each core); progress counts the facts of the chunks written, not started."""
+
+    def __init__(self, width: int, progress: Progress | None) -> None:
+        self._slots = asyncio.Semaphore(width)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._error: BaseException | None = None
+        self._progress, self._done, self._total = progress, 0, 0
+
+    def progress(self, _started: int, total: int) -> None:
+        self._total = total
+        if self._progress is not None and self._done == 0:
+            self._progress(0, total)
+
+    async def submit(self, ids: Sequence[uuid.UUID], write: Callable[[Sequence[uuid.UUID]], Awaitable[None]]) -> None:
+        await self._slots.acquire()
+        if self._error is not None:
+            self._slots.release()
+            await self.finish()
+
+        async def run() -> None:
+            try:
+                await write(ids)
+            except BaseException as exc:
+                self._error = self._error or exc
+                raise
+            finally:
+                self._slots.release()
+            self._done += len(ids)
+            if self._progress is not None:
+                self._progress(self._done, max(self._total, self._done))
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self) -> None:
+        """Wait for the chunks in flight; a failure is raised (what the others wrote stays: run it again)."""
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._error is not None:
+            raise self._error
+
+
 async def reindex(
     db: Database,
     engine: SqlSearchEngine,
@@ -106,31 +163,49 @@ async def reindex(
     *,
     progress: Progress | None = None,
     chunk_size: int = 100,
+    width: int | None = None,
 ) -> dict[str, int]:
-    """Rebuild the documents of ``kinds`` online; returns how many documents each kind holds after."""
+    """Rebuild the documents of ``kinds`` online; returns how many documents each kind holds after.
+
+    A chunk of courses (or threads) is read and written in one transaction; queries answer from the old
+    rows until it commits. ``width`` chunks are written at once (two on PostgreSQL, one on SQLite, whose
+    single writer would only queue them). Documents that went away (a lesson removed) are dropped at the
+    end with every other row the walk did not write."""
     started: datetime = engine.now()
+    width = width or (1 if db.is_sqlite else 2)
     course_kinds = [k for k in kinds if k in COURSE_KINDS]
     if course_kinds:
-        source = SqlKeysetSource(
-            db, select(courses.c.id).where(courses.c.status == "published"), key=[courses.c.id], fact=_id
-        )
+        source = SqlKeysetSource(db, select(courses.c.id), key=[courses.c.id], fact=_id)
+
+        async def write_courses(ids: Sequence[uuid.UUID]) -> None:
+            async with db.write() as conn, conn.begin():
+                found = await courses_documents(conn, ids)
+                docs = [d for course_docs in found.values() for d in course_docs if d.kind in course_kinds]
+                await engine.writer(conn).upsert(docs)
+
+        pipeline = _Pipeline(width, progress)
 
         async def apply_courses(ids: Sequence[uuid.UUID]) -> None:
-            async with db.write() as conn, conn.begin():
-                for course_id in ids:
-                    await refresh_course(conn, engine, course_id, course_kinds)
+            await pipeline.submit(ids, write_courses)
 
-        await shared_rebuild(source, apply_courses, chunk_size=chunk_size, progress=progress)
+        await shared_rebuild(source, apply_courses, chunk_size=chunk_size, progress=pipeline.progress)
+        await pipeline.finish()
     if DocumentKind.THREAD in kinds:
         t = discussion_threads
         threads = SqlKeysetSource(db, select(t.c.id), key=[t.c.id], fact=_id)
 
-        async def apply_threads(ids: Sequence[uuid.UUID]) -> None:
+        async def write_threads(ids: Sequence[uuid.UUID]) -> None:
             async with db.write() as conn, conn.begin():
-                for thread_id in ids:
-                    await refresh_thread(conn, engine, thread_id)
+                found = await threads_documents(conn, ids)
+                await engine.writer(conn).upsert([d for d in found.values() if d is not None])
 
-        await shared_rebuild(threads, apply_threads, chunk_size=chunk_size * 5, progress=progress)
+        pipeline = _Pipeline(width, progress)
+
+        async def apply_threads(ids: Sequence[uuid.UUID]) -> None:
+            await pipeline.submit(ids, write_threads)
+
+        await shared_rebuild(threads, apply_threads, chunk_size=chunk_size * 5, progress=pipeline.progress)
+        await pipeline.finish()
     await engine.delete_stale(list(kinds), started)
     counts = await engine.count()
     return {k.value: counts.get(k.value, 0) for k in kinds}

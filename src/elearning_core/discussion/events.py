@@ -89,3 +89,20 @@ class PostHidden(DomainEvent):
     action: str
     """``hide``, ``delete`` or ``auto_hide`` (after enough flags from distinct people)."""
     reason: str
+
+
+class PostEdited(DomainEvent):
+    type = "discussion.post_edited.v1"
+    course_id: uuid.UUID
+    thread_id: uuid.UUID
+    post_id: uuid.UUID
+    editor_id: uuid.UUID
+    title_changed: bool
+    """The opening post's edit also changed the thread's title."""
+
+
+class PostRestored(DomainEvent):
+    type = "discussion.post_restored.v1"
+    course_id: uuid.UUID
+    thread_id: uuid.UUID
+    post_id: uuid.UUID

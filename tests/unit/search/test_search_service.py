@@ -145,3 +145,15 @@ async def test_synonyms_and_the_report_are_for_admins(parts: tuple) -> None:  # 
     await service.delete_synonyms(SYSTEM, "js")
     with pytest.raises(NotFound):
         await service.delete_synonyms(SYSTEM, "js")
+
+
+def test_a_draft_is_readable_by_its_course_staff_alone() -> None:
+    """A draft's documents carry only its ``staff:`` token: its learners (enrolled, in a cohort) and other
+    courses' staff hold no such token; its staff and admins do."""
+    course, other = uuid.uuid4(), uuid.uuid4()
+    draft = frozenset({course_staff(course)})
+    assert not Visibility().allows(draft)
+    assert not Visibility.of(Viewer(enrolled=frozenset({course}), cohorts=frozenset({course}))).allows(draft)
+    assert not Visibility.of(Viewer(staff=frozenset({other}))).allows(draft)
+    assert Visibility.of(Viewer(staff=frozenset({course}))).allows(draft)
+    assert Visibility.of(Viewer(admin=True)).allows(draft)

@@ -13,6 +13,7 @@ from sqlalchemy import (
 )
 
 from elearning_adapters.sql.course._tables import course_lessons, course_sections, course_tags, course_versions, courses
+from elearning_adapters.sql.course._text_filter import text_filter
 from elearning_adapters.sql.engine import Database
 from elearning_core.course.model import (
     CourseStatus,
@@ -142,7 +143,7 @@ class SqlCatalogQueries(CatalogQueries):
                 exists().where(course_tags.c.tag == where.tag.lower(), course_tags.c.course_id == courses.c.id)
             )
         if where.text:
-            query = query.where(courses.c.search_text.like(f"%{_like_escape(where.text)}%", escape="\\"))
+            query = query.where(text_filter(where.text, courses.c.id, sqlite=self._db.is_sqlite))
         if after is not None:
             query = query.where(tuple_(sort_at, courses.c.id) < tuple_(after[0], after[1]))
         query = query.order_by(sort_at.desc(), courses.c.id.desc()).limit(limit)

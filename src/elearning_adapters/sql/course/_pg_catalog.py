@@ -11,11 +11,11 @@ from elearning_adapters.sql.course._catalog import (
     _STATUSES,
     SqlCatalogQueries,
     _draft_lesson,
-    _like_escape,
     _live_from_row,
     _summary_from_row,
     _teaching,
 )
+from elearning_adapters.sql.course._text_filter import PG_MATCHING_COURSES, pg_text_query
 from elearning_adapters.sql.engine import Database
 from elearning_core.course.model import (
     CourseStatus,
@@ -98,8 +98,9 @@ class PgCatalogQueries(CatalogQueries):
             clauses.append("EXISTS (SELECT 1 FROM course_tags t WHERE t.tag = %s AND t.course_id = courses.id)")
             params.append(where.tag.lower())
         if where.text:
-            clauses.append("search_text LIKE %s ESCAPE '\\'")
-            params.append(f"%{_like_escape(where.text)}%")
+            tsquery = pg_text_query(where.text)
+            clauses.append(PG_MATCHING_COURSES if tsquery else "FALSE")
+            params.extend([tsquery] if tsquery else [])
         if after is not None:
             clauses.append(f"({sort_at}, id) < (%s, %s)")
             params.extend(after)

@@ -16,16 +16,16 @@ order, which only relevance ranks). A word in every document thus costs a cap's 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, delete, exists, func, insert, literal, null, select, true, union_all
+from sqlalchemy import String, and_, case, cast, exists, func, literal, null, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.search._tables import search_access, search_documents, search_facets, search_words
+from elearning_adapters.sql.search._writer import SqlSearchWriter, insert_rows
 from elearning_core.search.model import (
     COUNT_CAP,
     Capabilities,
@@ -39,14 +39,12 @@ from elearning_core.search.model import (
     Suggestion,
     TotalRelation,
     Visibility,
-    clean_text,
     highlight_html,
 )
 from elearning_core.search.ports import SearchIndex
 
 D, A, F, W = search_documents, search_access, search_facets, search_words
 _NULL: Any = cast(null(), String)
-BODY_LIMIT = 60_000
 EXCERPT = 160
 
 
@@ -54,27 +52,6 @@ def visible(visibility: Visibility, key: Any = D.c.key) -> Any:
     if visibility.everything:
         return literal(True)
     return exists().where(A.c.key == key, A.c.token.in_(sorted(visibility.tokens)))
-
-
-def _row(doc: SearchDocument, at: datetime) -> dict[str, Any]:
-    return {
-        "key": doc.key,
-        "kind": doc.kind.value,
-        "doc_id": doc.id,
-        "course_id": doc.course_id,
-        "lesson_id": doc.lesson_id,
-        "title": clean_text(doc.title)[:300],
-        "body": clean_text(doc.body)[:BODY_LIMIT],
-        "tags": list(doc.tags),
-        "people": clean_text(doc.people),
-        "language": doc.language,
-        "level": doc.level,
-        "free": doc.free,
-        "duration": doc.duration,
-        "url": doc.url,
-        "published_at": doc.published_at,
-        "indexed_at": at,
-    }
 
 
 _FACET_COLUMNS = {"kind": D.c.kind, "language": D.c.language, "level": D.c.level, "free": D.c.free}
@@ -91,51 +68,6 @@ def plain_excerpt(title: str, body: str) -> str:
     return highlight_html(f"{title} — {body[:EXCERPT]}" if body else title)
 
 
-class SqlSearchWriter:
-    """Writes on a connection the caller's transaction holds (the projection's, with its inbox row)."""
-
-    def __init__(self, conn: AsyncConnection, engine: SqlSearchEngine) -> None:
-        self._conn, self._engine = conn, engine
-
-    async def _remove(self, keys: Sequence[str]) -> None:
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start : start + 500])
-            await self._engine.remove_text(self._conn, chunk)
-            for table in (A, F, W, D):
-                await self._conn.execute(delete(table).where(table.c.key.in_(chunk)))
-
-    async def upsert(self, documents: Sequence[SearchDocument]) -> None:
-        docs = list({d.key: d for d in documents}.values())
-        if not docs:
-            return
-        at = self._engine.now()
-        await self._remove([d.key for d in docs])
-        await self._conn.execute(insert(D), [_row(d, at) for d in docs])
-        access = [{"key": d.key, "token": t} for d in docs for t in sorted(d.access)]
-        if access:
-            await self._conn.execute(insert(A), access)
-        facets = [{"key": d.key, "facet": f, "value": v[:60]} for d in docs for f, v in dict.fromkeys(d.facet_values())]
-        await self._conn.execute(insert(F), facets)
-        words = [{"word": w[:60], "key": d.key} for d in docs for w in sorted(d.vocabulary())]
-        if words:
-            await self._conn.execute(insert(W), words)
-        await self._engine.write_text(self._conn, docs)
-
-    async def delete(self, keys: Sequence[str]) -> None:
-        await self._remove(list(keys))
-
-    async def delete_course(self, course_id: str, kinds: Sequence[DocumentKind], keep: Sequence[str] = ()) -> None:
-        query = select(D.c.key).where(D.c.course_id == uuid.UUID(course_id), D.c.kind.in_([k.value for k in kinds]))
-        keys = [k for k in (await self._conn.execute(query)).scalars() if k not in set(keep)]
-        await self._remove(keys)
-
-    async def delete_stale(self, kinds: Sequence[DocumentKind], before: datetime) -> int:
-        query = select(D.c.key).where(D.c.kind.in_([k.value for k in kinds]), D.c.indexed_at < before)
-        keys = list((await self._conn.execute(query)).scalars())
-        await self._remove(keys)
-        return len(keys)
-
-
 class SqlSearchEngine(SearchIndex):
     capabilities = Capabilities()
     _kind: Any = D.c.kind
@@ -150,6 +82,15 @@ class SqlSearchEngine(SearchIndex):
         """Matches counted, faceted and ranked per query at most (``TotalRelation.GTE`` past it)."""
 
     # -- the engine's part -------------------------------------------------------------------
+
+    async def write_documents(self, writer: SqlSearchWriter, docs: Sequence[SearchDocument], at: datetime) -> None:
+        """Write the documents (distinct keys, in key order) indexed at ``at``. Portably: drop what the
+        indexed ones had, then insert every row and the full-text part."""
+        existing = await writer.indexed([d.key for d in docs])
+        if existing:
+            await writer.remove(sorted(existing))
+        await insert_rows(writer.conn, docs, at)
+        await self.write_text(writer.conn, docs)
 
     async def write_text(self, conn: AsyncConnection, docs: Sequence[SearchDocument]) -> None:
         raise NotImplementedError

@@ -12,7 +12,9 @@ index and the rank does not rebuild it per row.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, cast, exists, func, literal, literal_column, select, text
@@ -23,6 +25,7 @@ from sqlalchemy.types import String
 
 from elearning_adapters.sql.search._index import D, SqlSearchEngine, W, sampled, visible
 from elearning_adapters.sql.search._tables import LANGUAGES, PG_CONFIGS
+from elearning_adapters.sql.search._writer import SqlSearchWriter, access_rows, document_row, facet_rows, word_rows
 from elearning_core.search.model import (
     COUNT_CAP,
     HIGHLIGHT_END,
@@ -36,20 +39,68 @@ from elearning_core.search.model import (
 )
 
 _HEADLINE = f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}"
-_TEXT = text(
-    "UPDATE search_documents SET tsv = "
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), translate(title, '<>', '  ')), 'A') || "
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), translate(:meta, '<>', '  ')), 'B') || "
-    "setweight(to_tsvector(CAST(:cfg AS regconfig), translate(body, '<>', '  ')), 'C') || "
-    "setweight(to_tsvector('search_simple', translate(title, '<>', '  ')), 'A') || "
-    "setweight(to_tsvector('search_simple', translate(:meta, '<>', '  ')), 'B') || "
-    "setweight(to_tsvector('search_simple', translate(body, '<>', '  ')), 'C') || "
-    "setweight(array_to_tsvector(ARRAY(SELECT 'acl:' || a.token FROM search_access a "
-    "WHERE a.key = search_documents.key)), 'D') "
-    "WHERE key = :key"
+_COLUMNS = (
+    "key text, kind text, doc_id uuid, course_id uuid, lesson_id uuid, title text, body text, tags json, "
+    "people text, language text, level text, free boolean, duration text, url text, "
+    "published_at timestamptz, indexed_at timestamptz, cfg text, meta text, access jsonb"
 )
-"""Angle brackets become spaces first: the text search parser would take ``<Culture>`` for a tag and skip it.
-The access tokens (written to ``search_access`` just before) become lexemes of weight D (``access_lexeme``)."""
+_STORED = [c.split()[0] for c in _COLUMNS.split(", ")][:16]
+
+
+def _weighted(field: str, weight: str) -> str:
+    """Angle brackets become spaces first: the text search parser would take ``<Culture>`` for a tag and skip it."""
+    text = f"translate({field}, '<>', '  ')"
+    return (
+        f"setweight(to_tsvector(CAST(r.cfg AS regconfig), {text}), '{weight}') || "
+        f"setweight(to_tsvector('search_simple', {text}), '{weight}')"
+    )
+
+
+_UPSERT = text(
+    f"INSERT INTO search_documents ({', '.join(_STORED)}, tsv) "
+    f"SELECT {', '.join('r.' + c for c in _STORED)}, "
+    f"{_weighted('r.title', 'A')} || {_weighted('r.meta', 'B')} || {_weighted('r.body', 'C')} || "
+    "setweight(array_to_tsvector(ARRAY(SELECT 'acl:' || t FROM jsonb_array_elements_text(r.access) AS t)), 'D') "
+    f"FROM jsonb_to_recordset(CAST(:docs AS jsonb)) AS r({_COLUMNS}) "
+    f"ON CONFLICT (key) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in [*_STORED[1:], 'tsv'])} "
+    "RETURNING key, CAST(xmax AS text) <> '0'"
+)
+"""The batch's rows with their weighted ``tsvector`` (the document's language and ``simple``, and the access
+tokens as lexemes of weight D: ``access_lexeme``), computed in the insert itself: one statement for the
+batch, and a replaced document is updated in place (its row version's ``xmax`` is then set: an inserted
+one's is 0)."""
+_SIDES = text(
+    "WITH a AS (INSERT INTO search_access (key, token) "
+    "SELECT r->>0, r->>1 FROM jsonb_array_elements(CAST(:a AS jsonb)) AS r), "
+    "f AS (INSERT INTO search_facets (key, facet, value) "
+    "SELECT r->>0, r->>1, r->>2 FROM jsonb_array_elements(CAST(:f AS jsonb)) AS r) "
+    "INSERT INTO search_words (word, key) SELECT r->>0, r->>1 FROM jsonb_array_elements(CAST(:w AS jsonb)) AS r"
+)
+"""The side rows of a batch in one statement, each table's as one JSON array of arrays: encoding them is a
+fraction of binding the rows one by one, and a live refresh makes one round trip for them, not three."""
+_UNINDEX = text(
+    "WITH a AS (DELETE FROM search_access WHERE key = ANY(CAST(:keys AS text[]))), "
+    "f AS (DELETE FROM search_facets WHERE key = ANY(CAST(:keys AS text[]))) "
+    "DELETE FROM search_words WHERE key = ANY(CAST(:keys AS text[]))"
+)
+"""The side rows of documents about to be written again, in one statement."""
+
+
+def _json_row(doc: SearchDocument, key: str, at: datetime, stamp: str) -> dict[str, Any]:
+    """``document_row`` as JSON values, with the configuration and the weight-B text of its ``tsvector``."""
+    row = document_row(doc, at)
+    row.update(
+        key=key,
+        doc_id=str(doc.id),
+        course_id=str(doc.course_id),
+        lesson_id=str(doc.lesson_id) if doc.lesson_id else None,
+        published_at=doc.published_at.isoformat(),
+        indexed_at=stamp,
+        cfg=config_of(doc.language),
+        meta=" ".join((*doc.tags, doc.people)),
+        access=sorted(doc.access),
+    )
+    return row
 
 
 _REMEMBERED = 2_048
@@ -156,9 +207,19 @@ class PostgresSearchIndex(SqlSearchEngine):
         self._trgm_schema: tuple[str, str] | None = None
         self._tsqueries: dict[tuple[QueryTerms, tuple[str, ...]], str] = {}
 
-    async def write_text(self, conn: AsyncConnection, docs: Sequence[SearchDocument]) -> None:
-        rows = [{"key": d.key, "cfg": config_of(d.language), "meta": " ".join((*d.tags, d.people))} for d in docs]
-        await conn.execute(_TEXT, rows)
+    async def write_documents(self, writer: SqlSearchWriter, docs: Sequence[SearchDocument], at: datetime) -> None:
+        """Two or three statements whatever the batch: the documents from one JSON parameter (``_UPSERT``,
+        which returns the keys it updated rather than inserted), the side rows of those updated dropped,
+        then every side row (``_SIDES``)."""
+        keys, stamp = [d.key for d in docs], at.isoformat()
+        rows = [_json_row(d, key, at, stamp) for d, key in zip(docs, keys, strict=True)]
+        conn = writer.conn
+        written = await conn.execute(_UPSERT, {"docs": json.dumps(rows)})
+        existing = [key for key, updated in written.all() if updated]
+        if existing:
+            await conn.execute(_UNINDEX, {"keys": existing})
+        sides = {"a": access_rows(docs, keys), "f": facet_rows(docs, keys), "w": word_rows(docs, keys)}
+        await conn.execute(_SIDES, {name: json.dumps(rows) for name, rows in sides.items()})
 
     async def remove_text(self, conn: AsyncConnection, keys: Sequence[str]) -> None:
         return None  # the tsvector is a column of the document's row

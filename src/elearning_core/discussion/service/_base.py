@@ -241,3 +241,8 @@ def _thread_key(sort: ThreadSort) -> Callable[[list[Any]], ThreadKey]:
         return (int(first), value, uuid.UUID(str(thread_id)))
 
     return parse
+
+
+def on_thread(thread: Thread, at: datetime) -> dict[str, Any]:
+    """What every event about a thread's posts starts with (its key is the thread's id)."""
+    return {"occurred_at": at, "aggregate_id": thread.id, "course_id": thread.course_id, "thread_id": thread.id}

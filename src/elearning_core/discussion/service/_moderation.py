@@ -25,6 +25,7 @@ from elearning_core.discussion.queries import (
 )
 from elearning_core.discussion.service._base import (
     _Base,
+    on_thread,
 )
 from elearning_core.shared.errors import FieldError, NotFound, ValidationFailed
 from elearning_core.shared.ids import new_uuid
@@ -81,13 +82,12 @@ class _Moderation(_Base):
         await store.add_moderation(
             ModerationEntry(new_uuid(), thread.course_id, post.id, action, actor_id, reason, now)
         )
-        if action is not ModerationAction.RESTORE:
+        if action is ModerationAction.RESTORE:
+            store.record(ev.PostRestored(**on_thread(thread, now), post_id=post.id))
+        else:
             store.record(
                 ev.PostHidden(
-                    occurred_at=now,
-                    aggregate_id=thread.id,
-                    course_id=thread.course_id,
-                    thread_id=thread.id,
+                    **on_thread(thread, now),
                     post_id=post.id,
                     author_id=post.author_id,
                     action=action.value,

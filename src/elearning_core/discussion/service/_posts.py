@@ -27,6 +27,7 @@ from elearning_core.discussion.queries import (
 from elearning_core.discussion.service._base import (
     FOLLOW,
     _Base,
+    on_thread,
 )
 from elearning_core.shared.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from elearning_core.shared.ids import new_uuid
@@ -153,6 +154,10 @@ class _Posts(_Base):
                     raise ValidationFailed("only a thread has a title", [FieldError("title", "only a thread has one")])
                 thread.title = check_title(cmd.title)
                 await store.save_thread(thread)
+            edited = ev.PostEdited(
+                **on_thread(thread, now), post_id=post.id, editor_id=editor_id, title_changed=cmd.title is not None
+            )
+            store.record(edited)
             await uow.commit()
         return self._post_view(viewer, thread, post, await self._authors.authors([a for a in [post.author_id] if a]))
 
