@@ -1,6 +1,6 @@
 """How one trusted external OpenID Connect provider is configured.
 
-A module of its own, with no HTTP or JWT import, so that ``settings.py`` can
+A module of its own, with no HTTP or JWT import, so that the settings package can
 hold a list of these without loading the client (``security/oidc.py``) and
 without an import cycle: both import this module, neither imports the other.
 """

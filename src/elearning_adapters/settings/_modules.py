@@ -1,0 +1,93 @@
+"""The media, notification, scheduler, discussion and recommendation modules' settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+
+class ModuleSettings(BaseSettings):
+    """The media, notification, scheduler, discussion and recommendation modules' settings: one group of ``Settings`` (``ELEARNING_*``)."""
+
+    media_dir: Path | None = Field(
+        default=None, description="Where videos, uploads and captions are stored; default: the data directory's media/"
+    )
+    video_max_upload_bytes: int = Field(
+        default=5 * 1024**3, ge=1, description="Largest video upload accepted (tus Upload-Length); larger gets 413"
+    )
+    playback_url_ttl_seconds: float = Field(
+        default=3600, gt=0, le=7 * 86_400, description="Lifetime of a signed playback URL"
+    )
+    transcode_timeout_seconds: float = Field(
+        default=3600, gt=0, description="Bound on probing and transcoding one video; beyond it the video fails"
+    )
+    notification_send_seconds: float = Field(
+        default=5,
+        gt=0,
+        le=3600,
+        description="Period of the jobs `notifications.send` (due mail) and `notifications.fan-out` (course-wide "
+        "notifications written to each learner in batches)",
+    )
+    notification_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Tries of a notification mail before it is recorded failed"
+    )
+    notification_reminder_hours: int = Field(
+        default=24, ge=1, le=720, description="How long before a quiz closes its learners get the due-date reminder"
+    )
+    notification_stream_max_seconds: float = Field(
+        default=900, gt=0, le=86_400, description="Longest life of one SSE notification stream (the browser reconnects)"
+    )
+    notification_stream_heartbeat_seconds: float = Field(
+        default=15, gt=0, le=300, description="Interval of the SSE stream's heartbeat comments"
+    )
+    attempt_sweep_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description="Period of the scheduled job `assessment.expire-attempts`, which submits quiz attempts whose "
+        "time ran out (0: never by itself; `elearning jobs run assessment.expire-attempts` still does)",
+    )
+    scheduler: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Run the scheduled jobs (docs/scheduling.md). auto: inside `elearning serve` when events run "
+        "in-process (no Kafka), and in `elearning worker scheduler`; on: in serve as well with Kafka; off: nowhere "
+        "(the worker refuses to start; `elearning jobs run` still works)",
+    )
+    scheduler_tick_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often a scheduler looks for due jobs"
+    )
+    transcode_concurrency: int = Field(
+        default=1, ge=1, le=64, description="Videos one consuming process transcodes at the same time"
+    )
+    discussion_posts_per_window: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Posts (threads and replies) one learner may write per ELEARNING_DISCUSSION_POST_WINDOW_SECONDS; "
+        "staff are not limited",
+    )
+    discussion_post_window_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="The window of the discussion posting limit (sliding)"
+    )
+    discussion_auto_hide_flags: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Flags from distinct people after which a post is hidden until a moderator reviews it",
+    )
+    recommendation_train_minutes: float = Field(
+        default=60,
+        gt=0,
+        le=10_080,
+        description="Period of the job `recommendations.train` (retrains the recommendation read model)",
+    )
+    recommendation_cache_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description="How long a learner's recommendation list stays cached (dropped at once when their "
+        "enrollments change); 0: not cached",
+    )
