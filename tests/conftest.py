@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import os
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -154,3 +155,27 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 @pytest.fixture
 def memory_settings() -> Settings:
     return Settings.in_memory(admin_token="test-admin-token")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test gets a node id of its own, and a collection where two share one is refused.
+
+    pytest 9.2 builds a test function's node id from its ``originalname`` and its parametrization, not
+    from its name. Schemathesis names each of its items after the API operation (``test[GET /path]``)
+    without parametrizing, so all of a fuzz test's items got the bare ``file::test`` id: pytest-xdist's
+    ``--dist loadfile`` keys its work by node id, ran one item per id and dropped the rest without a word
+    (484 of the 4,473 items, tests/e2e/test_openapi_fuzz.py). Such an item gets back the id its name gives
+    (what pytest < 9.2 gave it); any id still shared stops the run instead of losing tests.
+    """
+    for item in items:
+        named = f"{item.parent.nodeid}::{item.name}" if item.parent is not None else item.nodeid
+        if isinstance(item, pytest.Function) and item.nodeid != named and hasattr(item, "_id"):
+            item._id = type(item._id).parse(named)
+            assert item.nodeid == named, (item.nodeid, named)
+    shared = sorted(nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1)
+    if shared:
+        raise pytest.UsageError(
+            f"{len(shared)} node ids are shared by several tests (pytest-xdist would run one test of each): "
+            + ", ".join(shared[:5])
+        )
