@@ -33,11 +33,13 @@ def imports(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """pytest: unit, contract, integration and end-to-end tests, in one process.
+    """pytest: unit, contract, integration and end-to-end tests, over two pytest-xdist workers.
 
-    The suite is worker-safe (``nox -s tests -- -n 2 --dist loadfile`` runs it over two pytest-xdist
-    workers, each with its own databases, brokers and ports), but such a run on 2026-12-07 reported 3,990 of
-    the 4,472 items it scheduled, in 830 s, without saying why the rest went unreported: until that is
-    understood, CI runs every test in one process.
+    Each worker has its own PostgreSQL database, Redis database (``gwN`` uses db 1+N), Kafka-protocol broker
+    and free loopback ports. ``--dist loadfile`` sends each test file whole to one worker: the servers,
+    apps and databases a module shares (module-scoped fixtures) are built once, not once per worker, and
+    a file's tests keep their order; the longest file (the OpenAPI fuzz, a few minutes) is far below half
+    the run, so the two workers still finish close together. ``nox -s tests -- -n 0`` runs in one process
+    (e.g. with ``--pdb``); later options override these.
     """
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "2", "--dist", "loadfile", *session.posargs)

@@ -8,9 +8,14 @@ server with ``ELEARNING_TEST_POSTGRES_URL``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import os
+import shutil
+import tempfile
+import threading
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -121,6 +126,45 @@ def postgres_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_template_lock = threading.Lock()
+_template: list[Path] = []
+
+
+def migrated_sqlite(path: Path) -> str:
+    """A migrated, empty SQLite database at ``path`` (a new file), and its URL.
+
+    A copy of one file this test process migrated once: the same schema, for a file copy instead of a run
+    of every migration (about half a second each, a minute or more over the suite). Callable from inside
+    a running event loop.
+    """
+    with _template_lock:
+        if not _template:
+            template = Path(tempfile.mkdtemp(prefix="elearning-template-")) / "migrated.db"
+            atexit.register(shutil.rmtree, template.parent, ignore_errors=True)
+
+            async def _migrate() -> None:
+                db = Database(f"sqlite+aiosqlite:///{template}")
+                try:
+                    await migrate.upgrade(db)
+                finally:
+                    await db.dispose()  # the last connection closed: the WAL is checkpointed into the file
+
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, _migrate()).result()
+            _template.append(template)
+    assert not path.exists(), f"{path} exists: a template copy would replace it"
+    shutil.copyfile(_template[0], path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def migrated_sqlite_if_new(path: Path) -> bool:
+    """``migrated_sqlite(path)`` unless the file exists (it is left alone then); whether it copied."""
+    if path.exists():
+        return False
+    migrated_sqlite(path)
+    return True
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'elearning.db'}"
@@ -143,8 +187,7 @@ async def truncate_all(db: Database) -> None:
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, empty database: a SQLite file, then PostgreSQL (the same tests run on both)."""
     if request.param == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'elearning.db'}")
-        await migrate.upgrade(db)
+        db = Database(migrated_sqlite(tmp_path / "elearning.db"))
     else:
         db = Database(request.getfixturevalue("postgres_url"))
         await truncate_all(db)
@@ -157,3 +200,27 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 @pytest.fixture
 def memory_settings() -> Settings:
     return Settings.in_memory(admin_token="test-admin-token")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test gets a node id of its own, and a collection where two share one is refused.
+
+    pytest 9.2 builds a test function's node id from its ``originalname`` and its parametrization, not
+    from its name. Schemathesis names each of its items after the API operation (``test[GET /path]``)
+    without parametrizing, so all of a fuzz test's items got the bare ``file::test`` id: pytest-xdist's
+    ``--dist loadfile`` keys its work by node id, ran one item per id and dropped the rest without a word
+    (484 of the 4,473 items, tests/e2e/test_openapi_fuzz.py). Such an item gets back the id its name gives
+    (what pytest < 9.2 gave it); any id still shared stops the run instead of losing tests.
+    """
+    for item in items:
+        named = f"{item.parent.nodeid}::{item.name}" if item.parent is not None else item.nodeid
+        if isinstance(item, pytest.Function) and item.nodeid != named and hasattr(item, "_id"):
+            item._id = type(item._id).parse(named)
+            assert item.nodeid == named, (item.nodeid, named)
+    shared = sorted(nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1)
+    if shared:
+        raise pytest.UsageError(
+            f"{len(shared)} node ids are shared by several tests (pytest-xdist would run one test of each): "
+            + ", ".join(shared[:5])
+        )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from elearning_adapters import Platform, Settings, bootstrap
-from tests.conftest import truncate_all
+from tests.conftest import migrated_sqlite, truncate_all
 
 COURSE_TOPIC = "elearning.course"
 COURSE_TOPIC_PARTITIONS = 3
@@ -26,8 +26,8 @@ def _postgres_created_outside_the_event_loop(request: pytest.FixtureRequest) -> 
 async def platform(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Platform]:
     """The platform on a migrated SQLite file, then on the session's emptied PostgreSQL database."""
     if request.param == "sqlite":
-        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}", data_dir=tmp_path)
-        platform = await bootstrap(settings)
+        settings = Settings(database_url=migrated_sqlite(tmp_path / "platform.db"), data_dir=tmp_path)
+        platform = await bootstrap(settings, run_migrations=False, start_keys=True)
     else:
         settings = Settings(database_url=request.getfixturevalue("postgres_url"), data_dir=tmp_path)
         platform = await bootstrap(settings, run_migrations=False)

@@ -27,7 +27,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.kafka import KafkaEventPublisher
-from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.inbox import inbox, is_processed, record_processed
 from elearning_adapters.sql.outbox_store import OutboxRecord
@@ -36,6 +35,7 @@ from elearning_core.course.model import Course
 from elearning_core.shared.envelope import EventEnvelope, to_envelope
 from elearning_core.shared.events import DomainEvent
 from elearning_workers.consumer import ConsumerRunner, ConsumerStats, Handler, dlq_topic, run_consumer
+from tests.conftest import migrated_sqlite
 from tests.fakes import T0
 from tests.integration.test_relay import Received, consume_everything
 
@@ -60,8 +60,7 @@ def topic(kafka_broker: str) -> str:
 @pytest.fixture
 async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated SQLite file, for the tests where the backend makes no difference."""
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'consumer.db'}")
-    await migrate.upgrade(db)
+    db = Database(migrated_sqlite(tmp_path / "consumer.db"))
     try:
         yield db
     finally:

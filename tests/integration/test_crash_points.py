@@ -86,6 +86,7 @@ from elearning_core.shared.errors import Conflict, DomainError, NotFound, Valida
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM
 from elearning_workers.relay import OutboxRelay
+from tests.conftest import migrated_sqlite
 
 T = TypeVar("T")
 
@@ -362,8 +363,11 @@ class CrashPoints(RuleBasedStateMachine):
 
     async def _start(self, *, first: bool = False) -> None:
         """Start the process: the platform, and the consumer's dispatcher, on the example's database file."""
-        url = f"sqlite+aiosqlite:///{self._dir / 'crash.db'}"
-        self.platform = await bootstrap(Settings(database_url=url, cache="none"), run_migrations=first)
+        path = self._dir / "crash.db"
+        url = migrated_sqlite(path) if first else f"sqlite+aiosqlite:///{path}"
+        self.platform = await bootstrap(
+            Settings(database_url=url, cache="none"), run_migrations=False, start_keys=first
+        )
         self.db = self.platform.database
         engine = self.db.engine.sync_engine
         sa_event.listen(engine, "before_execute", self._saw_statement)

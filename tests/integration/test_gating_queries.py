@@ -24,7 +24,7 @@ from elearning_adapters.settings import Settings
 from elearning_core.course.commands import CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
 from elearning_core.identity.commands import CreateUser
 from elearning_core.shared.ports import ANONYMOUS, SYSTEM, Principal
-from tests.conftest import truncate_all
+from tests.conftest import migrated_sqlite, truncate_all
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -37,8 +37,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=["none", "memory"])
 async def platform(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> AsyncIterator[Platform]:
     sqlite = backend == "sqlite"
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gating.db'}" if sqlite else backend
-    built = await bootstrap(Settings(database_url=url, data_dir=tmp_path, cache=request.param), run_migrations=sqlite)
+    url = migrated_sqlite(tmp_path / "gating.db") if sqlite else backend
+    settings = Settings(database_url=url, data_dir=tmp_path, cache=request.param)
+    built = await bootstrap(settings, run_migrations=False, start_keys=sqlite)
     if not sqlite:
         await truncate_all(built.database)
     try:

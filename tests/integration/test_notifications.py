@@ -44,7 +44,7 @@ from elearning_core.notification.model import Cadence, Channel, Notice, Notifica
 from elearning_core.shared.envelope import to_envelope
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM, Principal
-from tests.conftest import truncate_all
+from tests.conftest import migrated_sqlite, truncate_all
 from tests.e2e.http_helpers import course_spec
 from tests.fakes import SettableClock
 
@@ -62,8 +62,8 @@ async def notifying(request: pytest.FixtureRequest, tmp_path: Path, smtp_server:
     """The platform mailing through the test's SMTP server process, on a clock the test sets."""
     mail = {"mail_backend": "smtp", "smtp_host": smtp_server.host, "smtp_port": smtp_server.port}
     if request.param == "sqlite":
-        settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'n.db'}", data_dir=tmp_path, **mail)
-        platform = await bootstrap(settings)
+        settings = Settings(database_url=migrated_sqlite(tmp_path / "n.db"), data_dir=tmp_path, **mail)
+        platform = await bootstrap(settings, run_migrations=False, start_keys=True)
     else:
         settings = Settings(database_url=request.getfixturevalue("postgres_url"), data_dir=tmp_path, **mail)
         platform = await bootstrap(settings, run_migrations=False)

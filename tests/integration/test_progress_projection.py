@@ -31,15 +31,17 @@ from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.errors import ContentLocked
 from elearning_core.shared.events import event_class
 from elearning_core.shared.ports import SYSTEM, Principal
-from tests.conftest import truncate_all
+from tests.conftest import migrated_sqlite, truncate_all
 
 
 @asynccontextmanager
 async def progress_platform(request: pytest.FixtureRequest, tmp_path: Path, **settings: Any) -> AsyncIterator[Platform]:
     """A platform on the parameter's backend (a migrated SQLite file, or the session's PostgreSQL emptied)."""
     sqlite = request.param == "sqlite"
-    url = f"sqlite+aiosqlite:///{tmp_path / 'progress.db'}" if sqlite else str(request.getfixturevalue("postgres_url"))
-    built = await bootstrap(Settings(database_url=url, data_dir=tmp_path, **settings), run_migrations=sqlite)
+    url = migrated_sqlite(tmp_path / "progress.db") if sqlite else str(request.getfixturevalue("postgres_url"))
+    built = await bootstrap(
+        Settings(database_url=url, data_dir=tmp_path, **settings), run_migrations=False, start_keys=sqlite
+    )
     if not sqlite:
         await truncate_all(built.database)
     try:
