@@ -5,7 +5,7 @@ worker loop (``elearning_workers.main.run_scheduler``: signals, runner, claims, 
 the test's, put in place of the platform's by overriding the assembly's ``jobs`` provider:
 
 - ``probe``: ``test.probe`` every second, appending (job, period, holder) to ``scheduler_probe``;
-- ``hang``: ``test.slow`` (20 s periods, a 1 s lease) appends its row, then never returns (until killed);
+- ``hang``: ``test.slow`` (30 s periods, a 1 s lease) appends its row, then never returns (until killed);
 - ``finish``: ``test.slow`` appends its row and returns.
 """
 
@@ -24,7 +24,7 @@ from elearning_adapters.settings import Settings
 from elearning_core.scheduling.model import Job, Period, Schedule
 from elearning_workers.main import run_scheduler
 
-SLOW_PERIOD = timedelta(seconds=20)
+SLOW_PERIOD = timedelta(seconds=30)
 SLOW_LEASE = timedelta(seconds=1)
 
 
