@@ -108,7 +108,9 @@ async def cache_setup(request: pytest.FixtureRequest) -> AsyncIterator[CacheSetu
         return
     require_redis()
     prefix = f"test:{uuid.uuid4().hex}:"
-    cache = RedisCache(REDIS_URL, key_prefix=prefix)
+    # Generous timeouts: these tests are about sharing reads, and on a loaded CI machine (two xdist workers
+    # on two cores) a connection now and then took past the 0.2 s default and tripped the breaker.
+    cache = RedisCache(REDIS_URL, key_prefix=prefix, connect_timeout=5.0, socket_timeout=5.0)
     try:
         yield CacheSetup("redis", cache, time.monotonic, asyncio.sleep)
         assert not cache.breaker_open, "Redis failed during the test"
