@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import start_http_server
 
@@ -33,12 +34,26 @@ from elearning_workers.consumer import ConsumerRunner
 from elearning_workers.relay import OutboxRelay
 
 BOOTSTRAP_ENV = "ELEARNING_KAFKA_BOOTSTRAP_SERVERS"
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 log = logging.getLogger("elearning_workers")
 
 
 class ConfigurationError(Exception):
     pass
+
+
+@contextlib.contextmanager
+def on_signals(callback: Callable[[], object]) -> Iterator[None]:
+    """Call ``callback`` on SIGTERM or SIGINT while inside (the running loop's handlers, removed on leaving)."""
+    loop = asyncio.get_running_loop()
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, callback)
+    try:
+        yield
+    finally:
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
 
 
 def kafka_bootstrap_servers(settings: Settings) -> str:
@@ -92,14 +107,10 @@ async def run_relay(args: argparse.Namespace, settings: Settings, bootstrap_serv
         inbox_retention=retention_of(settings.inbox_retention_hours),
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await relay.run(stop)
+        with on_signals(stop.set):
+            await relay.run(stop)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         await publisher.aclose()
         await close_adapters(container)
 
@@ -147,20 +158,13 @@ async def run_consumers(args: argparse.Namespace, settings: Settings, bootstrap_
             )
             for s in subscriptions
         ]
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGTERM, signal.SIGINT)
 
         def stop_all() -> None:
             for runner in runners:
                 runner.stop()
 
-        for sig in signals:
-            loop.add_signal_handler(sig, stop_all)
-        try:
+        with on_signals(stop_all):
             await asyncio.gather(*(r.run() for r in runners))
-        finally:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
         for runner in runners:
             log.info("consumer %s: %s", runner.group, runner.stats)
         return 0
@@ -172,15 +176,11 @@ async def run_scheduler(container: Container) -> None:
     """Run ``container``'s scheduler until SIGTERM or SIGINT, then let the job runs in hand finish."""
     runner = container.scheduling.runner()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     log.info("scheduler %s: jobs %s", runner.scheduler.holder, ", ".join(j.name for j in runner.scheduler.jobs))
     try:
-        await runner.run(stop)
+        with on_signals(stop.set):
+            await runner.run(stop)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         await close_adapters(container)
 
 
@@ -193,17 +193,13 @@ async def run_events(settings: Settings) -> None:
     assert transport is not None  # no Kafka: checked by in_process_only
     runner = container.scheduling.runner() if settings.scheduler != "off" else None
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        transport.start()
-        if runner is not None:
-            runner.start()
-        await stop.wait()
+        with on_signals(stop.set):
+            transport.start()
+            if runner is not None:
+                runner.start()
+            await stop.wait()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         if runner is not None:
             await runner.stop()
         log.info("events worker: %d events delivered", transport.stats.delivered)
