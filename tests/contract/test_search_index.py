@@ -229,6 +229,19 @@ async def test_what_the_caller_may_not_read_is_not_counted(backend: Backend) -> 
     assert admin.total == 3
 
 
+async def test_words_never_match_the_access_tokens_the_index_keeps(backend: Backend) -> None:
+    """Each engine keeps a document's access tokens inside its full-text index (SQLite as ``zacl<hex>x``
+    tokens, PostgreSQL as ``_acl:`` lexemes): a query's words, whole or as a prefix, only ever match text."""
+    await backend.index.upsert([doc("Open course"), doc("Zac's course", "zacl zaclx")])
+    sqlite_token = "zacl" + PUBLIC.encode().hex() + "x"
+    queries = ("z", "za", "zac", sqlite_token, sqlite_token[:7], "ac", "acl", "_ac", f"acl:{PUBLIC}", f"_acl:{PUBLIC}")
+    for q in (*queries, f"acl {PUBLIC}", PUBLIC, PUBLIC[:3]):
+        found = await find(backend.index, q)
+        assert "Open course" not in found, q
+    assert await find(backend.index, "zacl ") == ["Zac's course"]
+    assert await find(backend.index, "zac") == ["Zac's course"]
+
+
 async def test_suggestions_complete_titles(backend: Backend) -> None:
     await backend.index.upsert(
         [doc("Python for beginners"), doc("Pythagoras", kind=DocumentKind.LESSON), doc("Rust", body="python")]

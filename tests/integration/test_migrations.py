@@ -11,13 +11,14 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, make_url
 
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
-from elearning_adapters.sql.search import ENGINE_OBJECTS
+from elearning_adapters.sql.search import ENGINE_OBJECTS, PostgresSearchIndex
 from elearning_adapters.sql.tables import metadata
+from elearning_core.search.model import PUBLIC, SearchQuery, Visibility, course_members, parse_query
 from tests.conftest import IN_CI, POSTGRES_ADMIN_URL, _libpq, _postgres_unavailable
 
 APP_TABLES = set(metadata.tables)
@@ -106,5 +107,61 @@ async def test_the_comparison_notices_a_schema_that_lags_behind(empty_database_u
         differences = await schema_differences(db)
         added = {d[1].name for d in differences if isinstance(d, tuple) and d[0] == "add_table"}
         assert added == APP_TABLES
+    finally:
+        await db.dispose()
+
+
+GATED = uuid.UUID("00000000-0000-7000-8000-00000000000b")
+_ROW = (
+    "INSERT INTO search_documents (key, kind, doc_id, course_id, title, body, tags, people, language, url, "
+    "published_at, indexed_at, tsv) VALUES (:key, 'course', gen_random_uuid(), gen_random_uuid(), CAST(:title AS text), '', "
+    "'[]', '', 'en', '/x', now(), now(), to_tsvector('search_simple', CAST(:title AS text)) || "
+    "setweight(array_to_tsvector(ARRAY['acl:' || CAST(:token AS text)]), 'D'))"
+)
+_ACCESS = (
+    "SELECT key, array_agg(lexeme ORDER BY lexeme) FILTER (WHERE lexeme LIKE '%acl:%') "
+    "FROM search_documents, unnest(tsv) GROUP BY key ORDER BY key"
+)
+_PARTITIONED = "SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'search_documents'::regclass"
+
+
+async def test_search_documents_move_into_partitions_and_back(empty_database_url: str) -> None:
+    """Revision 0032 moves PostgreSQL's search documents into a hash-partitioned table and renames their access
+    lexemes (``acl:`` to ``_acl:``, which no query prefix reaches): the documents stay searchable by the same
+    callers, and downgrading restores the plain table and the old lexemes."""
+    if not empty_database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: revision 0032 leaves SQLite's search tables as they are")
+    db = Database(empty_database_url)
+    try:
+        await migrate.upgrade(db, "0030")
+        async with db.write() as conn:
+            await conn.execute(text(_ROW), {"key": "course:a", "title": "Open astronomy", "token": PUBLIC})
+            await conn.execute(
+                text(_ROW), {"key": "course:b", "title": "Gated astronomy", "token": course_members(GATED)}
+            )
+            await conn.commit()
+
+        await migrate.upgrade(db)
+        async with db.read() as conn:
+            assert await conn.scalar(text(_PARTITIONED)) == 1
+            assert (await conn.execute(text(_ACCESS))).all() == [
+                ("course:a", [f"_acl:{PUBLIC}"]),
+                ("course:b", [f"_acl:{course_members(GATED)}"]),
+            ]
+        index = PostgresSearchIndex(db)
+        anonymous = await index.search(SearchQuery(parse_query("astronomy "), Visibility()))
+        assert [h.title for h in anonymous.hits] == ["Open astronomy"]
+        member = Visibility(frozenset({PUBLIC, course_members(GATED)}))
+        both = await index.search(SearchQuery(parse_query("astro"), member))
+        assert sorted(h.title for h in both.hits) == ["Gated astronomy", "Open astronomy"]
+        assert (await index.search(SearchQuery(parse_query("ac"), member))).total == 0
+
+        await migrate.downgrade(db, "0030")
+        async with db.read() as conn:
+            assert await conn.scalar(text(_PARTITIONED)) == 0
+            assert (await conn.execute(text(_ACCESS))).all() == [
+                ("course:a", [f"acl:{PUBLIC}"]),
+                ("course:b", [f"acl:{course_members(GATED)}"]),
+            ]
     finally:
         await db.dispose()

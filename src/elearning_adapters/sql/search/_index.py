@@ -266,9 +266,10 @@ class SqlSearchEngine(SearchIndex):
         async with self._db.read() as conn:
             for kind in (DocumentKind.COURSE, DocumentKind.LESSON):
                 where = [visible(visibility), self._kind == kind.value]
-                for title, kind_, doc_id in (
-                    await conn.execute(await self._titles(conn, terms, where, limit * 3))
-                ).all():
+                statement = await self._titles(conn, terms, where, limit * 3)
+                async with self._index_scans(conn):
+                    rows = (await conn.execute(statement)).all()
+                for title, kind_, doc_id in rows:
                     seen.setdefault(title.casefold(), Suggestion(title, DocumentKind(kind_), doc_id))
                 if len(seen) >= limit:
                     break

@@ -38,6 +38,9 @@ from elearning_core.search.model import (
     Visibility,
 )
 
+ACCESS_LEXEME_PREFIX = "_acl:"
+"""Migration 0032 gives every stored document's access lexemes this prefix (0030 wrote ``acl:``, which the
+prefix ``ac:*`` matched)."""
 _HEADLINE = f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}"
 _COLUMNS = (
     "key text, kind text, doc_id uuid, course_id uuid, lesson_id uuid, title text, body text, tags json, "
@@ -60,15 +63,14 @@ _UPSERT = text(
     f"INSERT INTO search_documents ({', '.join(_STORED)}, tsv) "
     f"SELECT {', '.join('r.' + c for c in _STORED)}, "
     f"{_weighted('r.title', 'A')} || {_weighted('r.meta', 'B')} || {_weighted('r.body', 'C')} || "
-    "setweight(array_to_tsvector(ARRAY(SELECT 'acl:' || t FROM jsonb_array_elements_text(r.access) AS t)), 'D') "
+    f"setweight(array_to_tsvector(ARRAY(SELECT '{ACCESS_LEXEME_PREFIX}' || t FROM jsonb_array_elements_text(r.access) AS t)), 'D') "
     f"FROM jsonb_to_recordset(CAST(:docs AS jsonb)) AS r({_COLUMNS}) "
-    f"ON CONFLICT (key) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in [*_STORED[1:], 'tsv'])} "
-    "RETURNING key, CAST(xmax AS text) <> '0'"
+    f"ON CONFLICT (key) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in [*_STORED[1:], 'tsv'])}"
 )
 """The batch's rows with their weighted ``tsvector`` (the document's language and ``simple``, and the access
 tokens as lexemes of weight D: ``access_lexeme``), computed in the insert itself: one statement for the
-batch, and a replaced document is updated in place (its row version's ``xmax`` is then set: an inserted
-one's is 0)."""
+batch, and a replaced document is updated in place. (Which rows were replaced is not returned: a
+partitioned table gives no ``xmax`` in ``RETURNING``; the side rows of every key are cleared instead.)"""
 _SIDES = text(
     "WITH a AS (INSERT INTO search_access (key, token) "
     "SELECT r->>0, r->>1 FROM jsonb_array_elements(CAST(:a AS jsonb)) AS r), "
@@ -109,9 +111,9 @@ TITLE_TSV: Any = literal_column(
     "to_tsvector('search_simple'::regconfig, translate(search_documents.title, '<>', '  '))"
 )
 """The expression of the title index ``ix_search_documents_title_tsv`` (the query repeats it to use it)."""
-_SEQSCAN_OFF = text("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
-"""The setting as it was, then off for the transaction (a target list is evaluated left to right)."""
-_SEQSCAN_BACK = text("SELECT set_config('enable_seqscan', :previous, true)")
+_SEQSCAN_OFF = text("SELECT set_config('enable_seqscan', 'off', true)")
+"""Off until the end of the transaction: a search engine's read transactions are its own, and what else they
+read goes by key or through an index anyway."""
 _TRGM_SCHEMA = text(
     "SELECT n.nspname, quote_ident(n.nspname) FROM pg_extension e "
     "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
@@ -119,9 +121,10 @@ _TRGM_SCHEMA = text(
 
 
 def access_lexeme(token: str) -> str:
-    """An access token as a lexeme of the document's ``tsv`` (weight D; ``acl:`` + the token, verbatim:
-    the text parser never makes a lexeme with a colon, so no word of a text can forge one)."""
-    return f"acl:{token}"
+    """An access token as a lexeme of the document's ``tsv`` (weight D; ``ACCESS_LEXEME_PREFIX`` + the token,
+    verbatim): the text parser never makes a lexeme with an underscore or a colon, and a query's words (letters
+    and digits) never start with an underscore, so no text can forge one and no as-you-type prefix reaches one."""
+    return f"{ACCESS_LEXEME_PREFIX}{token}"
 
 
 def access_match(visibility: Visibility) -> list[Any]:
@@ -161,10 +164,9 @@ def _marked(escaped: str) -> str:
 
 
 class _Builder:
-    """A tsquery expression with bound values, from parsed terms."""
+    """The SQL of a ``tsquery`` per configuration of one alternative (a word, a phrase, a prefix), with bound values."""
 
-    def __init__(self, configs: Sequence[str]) -> None:
-        self.configs = configs
+    def __init__(self) -> None:
         self.params: dict[str, str] = {}
 
     def _bind(self, value: str) -> str:
@@ -172,30 +174,41 @@ class _Builder:
         self.params[name] = value
         return f":{name}"
 
-    def alternative(self, alt: Alternative) -> str:
-        parts = []
+    def alternative(self, alt: Alternative, c: str) -> str:
         if alt.prefix and len(alt.words) == 1:
-            p = self._bind(f"{alt.words[0]}:*")
-            parts = [f"to_tsquery('search_{c}', {p})" for c in self.configs]
-        else:
-            p = self._bind(alt.words[0] if len(alt.words) == 1 else '"' + " ".join(alt.words) + '"')
-            parts = [f"websearch_to_tsquery('search_{c}', {p})" for c in self.configs]
-            if alt.prefix:  # a phrase ending as-you-type: its words, the last as a prefix
-                head = self._bind('"' + " ".join(alt.words[:-1]) + '"')
-                last = self._bind(f"{alt.words[-1]}:*")
-                parts += [
-                    f"(websearch_to_tsquery('search_{c}', {head}) && to_tsquery('search_{c}', {last}))"
-                    for c in self.configs
-                ]
-        return "(" + " || ".join(parts) + ")"
+            return f"to_tsquery('search_{c}', {self._bind(f'{alt.words[0]}:*')})"
+        whole = alt.words[0] if len(alt.words) == 1 else '"' + " ".join(alt.words) + '"'
+        query = f"websearch_to_tsquery('search_{c}', {self._bind(whole)})"
+        if not alt.prefix:
+            return query
+        # A phrase ending as-you-type: the phrase, or its words with the last as a prefix.
+        head = self._bind('"' + " ".join(alt.words[:-1]) + '"')
+        last = self._bind(f"{alt.words[-1]}:*")
+        return f"({query} || (websearch_to_tsquery('search_{c}', {head}) && to_tsquery('search_{c}', {last})))"
 
-    def build(self, terms: QueryTerms) -> str:
-        groups = ["(" + " || ".join(self.alternative(a) for a in g) + ")" for g in terms.groups]
-        query = " && ".join(groups)
-        if terms.excluded:
-            none = " || ".join(self.alternative(Alternative((w,))) for w in terms.excluded)
-            query = f"{query} && !!({none})" if query else f"!!({none})"
-        return query
+
+def _any(variants: Sequence[str]) -> str:
+    """One alternative's distinct, non-empty ``tsquery`` texts under the configurations, ORed ('' if none:
+    a stop word in every configuration)."""
+    distinct = [v for v in dict.fromkeys(variants) if v]
+    return distinct[0] if len(distinct) == 1 else " | ".join(f"( {v} )" for v in distinct)
+
+
+def _combined(terms: QueryTerms, units: list[str]) -> str:
+    """The query from its alternatives' texts (``units``: the groups' alternatives, then the exclusions): the
+    groups ANDed, the alternatives of each ORed, the exclusions negated; a group of stop words only is dropped."""
+    texts = iter(units)
+    groups = []
+    for group in terms.groups:
+        alternatives = [t for t in (next(texts) for _ in group) if t]
+        if alternatives:
+            groups.append("( " + " | ".join(f"( {t} )" for t in alternatives) + " )")
+    excluded = [t for t in texts if t]
+    query = " & ".join(groups)
+    if excluded and (query or not terms.groups):
+        none = " | ".join(f"( {t} )" for t in excluded)
+        query = f"{query} & !( {none} )" if query else f"!( {none} )"
+    return query
 
 
 class PostgresSearchIndex(SqlSearchEngine):
@@ -208,16 +221,15 @@ class PostgresSearchIndex(SqlSearchEngine):
         self._tsqueries: dict[tuple[QueryTerms, tuple[str, ...]], str] = {}
 
     async def write_documents(self, writer: SqlSearchWriter, docs: Sequence[SearchDocument], at: datetime) -> None:
-        """Two or three statements whatever the batch: the documents from one JSON parameter (``_UPSERT``,
-        which returns the keys it updated rather than inserted), the side rows of those updated dropped,
+        """Three statements whatever the batch: the documents from one JSON parameter (``_UPSERT``), the
+        side rows the batch's keys had dropped (after the upsert, which holds the documents' row locks
+        until the commit, so a concurrent writer of the same key drops this one's side rows after it),
         then every side row (``_SIDES``)."""
         keys, stamp = [d.key for d in docs], at.isoformat()
         rows = [_json_row(d, key, at, stamp) for d, key in zip(docs, keys, strict=True)]
         conn = writer.conn
-        written = await conn.execute(_UPSERT, {"docs": json.dumps(rows)})
-        existing = [key for key, updated in written.all() if updated]
-        if existing:
-            await conn.execute(_UNINDEX, {"keys": existing})
+        await conn.execute(_UPSERT, {"docs": json.dumps(rows)})
+        await conn.execute(_UNINDEX, {"keys": keys})
         sides = {"a": access_rows(docs, keys), "f": facet_rows(docs, keys), "w": word_rows(docs, keys)}
         await conn.execute(_SIDES, {name: json.dumps(rows) for name, rows in sides.items()})
 
@@ -225,22 +237,23 @@ class PostgresSearchIndex(SqlSearchEngine):
         return None  # the tsvector is a column of the document's row
 
     async def _tsquery(self, conn: AsyncConnection, terms: QueryTerms, configs: Sequence[str]) -> str:
-        """The terms under each configuration, once each distinct one (most words give the same
-        lexemes under several), ORed: one constant for the whole request. Remembered (the last
-        ``_REMEMBERED`` queries): the same words always give the same tsquery, and a search asks twice
-        (the match and the highlights)."""
+        """One constant for the whole request: each word, phrase or prefix under every configuration, its
+        distinct forms ORed (most words give the same lexemes under several), then those ANDed as the
+        terms say. Word by word, not the whole query per configuration ORed: the same matches but for
+        words matched under different configurations, and ``ts_rank_cd`` over ``(a | a') & (b | b')``
+        costs a third of its cost over ``a & b | a' & b | a & b' | a' & b'`` (EXPLAIN ANALYZE, RESULTS.md).
+        Remembered (the last ``_REMEMBERED`` queries): the same words always give the same tsquery, and a
+        search asks twice (the match and the highlights)."""
         key = (terms, tuple(configs))
         known = self._tsqueries.get(key)
         if known is not None:
             return known
-        builder = _Builder(configs[:1])
-        columns = []
-        for config in configs:
-            builder.configs = (config,)
-            columns.append(f"CAST(({builder.build(terms)}) AS text)")
-        row = (await conn.execute(text(f"SELECT {', '.join(columns)}"), builder.params)).one()
-        distinct = [q for q in dict.fromkeys(row) if q]
-        query = " | ".join(f"({q})" for q in distinct)
+        builder = _Builder()
+        alternatives = [a for g in terms.groups for a in g] + [Alternative((w,)) for w in terms.excluded]
+        columns = [f"CAST({builder.alternative(a, c)} AS text)" for a in alternatives for c in configs]
+        row = (await conn.execute(text(f"SELECT {', '.join(columns)}"), builder.params)).one() if columns else ()
+        n = len(configs)
+        query = _combined(terms, [_any(row[i * n : (i + 1) * n]) for i in range(len(alternatives))])
         if len(self._tsqueries) >= _REMEMBERED:
             self._tsqueries.clear()
         self._tsqueries[key] = query
@@ -256,15 +269,13 @@ class PostgresSearchIndex(SqlSearchEngine):
 
     @contextlib.asynccontextmanager
     async def _index_scans(self, conn: AsyncConnection) -> AsyncIterator[None]:
-        """Sequential scans off for this statement (then as they were): with a LIMIT, the planner
-        expects a frequent word's matches early in a scan of the table and prices ``@@`` per row as
-        cheap, but each row's ``tsv`` is TOASTed; the GIN bitmap (the terms' and the caller's tokens'
-        posting lists intersected) is 3-4 times faster at any selectivity (EXPLAIN ANALYZE, RESULTS.md)."""
-        previous = await conn.scalar(_SEQSCAN_OFF)
-        try:
-            yield
-        finally:
-            await conn.execute(_SEQSCAN_BACK, {"previous": previous})
+        """Sequential scans off (for the rest of the read transaction: one round trip, not two): with a
+        LIMIT, the planner expects a frequent word's matches early in a scan of the table and prices
+        ``@@`` per row as cheap, but each row's ``tsv`` is compressed; the GIN bitmap of each partition
+        (the terms' and the caller's tokens' posting lists intersected) is 3-4 times faster at any
+        selectivity (EXPLAIN ANALYZE, RESULTS.md)."""
+        await conn.execute(_SEQSCAN_OFF)
+        yield
 
     async def _candidates(self, conn: AsyncConnection, query: SearchQuery, size: int, *, newest: bool) -> Any:
         match, tsq = await self._match(conn, query.terms)

@@ -40,23 +40,38 @@ ACCESS_SQL = (
 ``search_access`` just before). Migration 0030 fills it the same way."""
 
 
-def _alternative(alt: Alternative) -> str:
-    phrase = '"' + " ".join(alt.words) + '"'
-    return f"{phrase}*" if alt.prefix else phrase
+_ACCESS_PREFIX = "zacl"
 
 
-def _expression(terms: QueryTerms) -> str:
-    groups = ["(" + " OR ".join(_alternative(a) for a in g) + ")" for g in terms.groups]
+def _reaches_access(alt: Alternative) -> bool:
+    """Whether a word of the alternative could match an ``access_token`` (``zacl…x``; as a prefix, anything
+    ``zacl`` starts with): only such words need a column filter to keep to the text columns."""
+    return any(
+        w.startswith(_ACCESS_PREFIX) or (alt.prefix and i == len(alt.words) - 1 and _ACCESS_PREFIX.startswith(w))
+        for i, w in enumerate(alt.words)
+    )
+
+
+def _alternative(alt: Alternative, columns: str) -> str:
+    phrase = '"' + " ".join(alt.words) + '"' + ("*" if alt.prefix else "")
+    return f"{columns} : {phrase}" if columns and _reaches_access(alt) else phrase
+
+
+def _expression(terms: QueryTerms, columns: str = "") -> str:
+    """Each alternative restricted to ``columns`` only when it could match an access token: ``bm25`` counts
+    every phrase's documents before ranking, and a column filter doubles that count's cost (the words'
+    position lists read column by column: 8 ms instead of 4 for two common words over 100,000 documents)."""
+    groups = ["(" + " OR ".join(_alternative(a, columns) for a in g) + ")" for g in terms.groups]
     query = " AND ".join(groups)
     if terms.excluded and query:
-        query += " NOT (" + " OR ".join(f'"{w}"' for w in terms.excluded) + ")"
+        query += " NOT (" + " OR ".join(_alternative(Alternative((w,)), columns) for w in terms.excluded) + ")"
     return query
 
 
 def fts_query(terms: QueryTerms) -> str:
     """The FTS5 expression over the text columns: words are ``[^\\W_]+`` (``parse_query``), so quoting
-    them is enough."""
-    return f"{_CONTENT} : ({_expression(terms)})"
+    them is enough; the ``access`` column is out of reach of every word but those ``_reaches_access``."""
+    return _expression(terms, _CONTENT)
 
 
 def access_token(token: str) -> str:

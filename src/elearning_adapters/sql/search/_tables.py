@@ -104,8 +104,11 @@ LANGUAGES = {
 }
 """Language code (its primary subtag) -> the PostgreSQL configuration ``search_<name>`` (with unaccent)."""
 PG_CONFIGS = ("simple", *LANGUAGES.values())
+SEARCH_PARTITIONS = 8
+"""On PostgreSQL ``search_documents`` is hash-partitioned on its key in this many parts (migration 0032)."""
 ENGINE_OBJECTS = frozenset(
     {"tsv", "ix_search_documents_tsv", "ix_search_documents_title_tsv", "ix_search_words_trgm", "search_fts"}
     | {f"search_fts_{s}" for s in ("data", "idx", "content", "docsize", "config")}
+    | {f"search_documents_p{n}" for n in range(SEARCH_PARTITIONS)}
 )
-"""What the migrations (0029, 0030) create beyond this metadata (dialect-specific): the schema comparison skips them."""
+"""What the migrations (0029, 0030, 0032) create beyond this metadata (dialect-specific): the schema comparison skips them."""
