@@ -56,7 +56,7 @@ def sample_charts() -> tuple[Chart, ...]:
         ),
         video_heatmap(
             "video-heatmap",
-            "Seconds watched in the intro video",
+            "Seconds watched per video",
             {
                 "Intro video": [(s, round(90 * math.exp(-s / 200) + 10 * (140 <= s <= 170))) for s in range(300)],
                 "Recap video": [(s, round(40 * math.exp(-s / 400))) for s in range(240)],

@@ -276,7 +276,12 @@ def heatmap_spec(chart: Chart, title: bool = True) -> dict[str, Any]:
     for row in rows:
         row["x_end"] = row["x"] + 1
     x = {"field": "x", "type": "quantitative", "title": chart.x_title}
-    color = {"field": "value", "type": "quantitative", "title": chart.y_title, "scale": {"scheme": "blues"}}
+    color = {
+        "field": "value",
+        "type": "quantitative",
+        "title": chart.y_title,
+        "scale": {"scheme": "blues", "domainMin": 0},
+    }
     spec = _base(chart, rows, max(60, 40 * len(chart.series)), title)
     spec["mark"] = {"type": "rect"}
     y: dict[str, Any] = {"field": "series", "type": "nominal", "sort": [s.name for s in chart.series], "title": None}
