@@ -234,4 +234,4 @@ def x_text(x: X) -> str:
 def number_text(value: float | None) -> str:
     if value is None:
         return "hidden"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
+    return f"{value:,.2f}".rstrip("0").rstrip(".")  # 1,234 · 3.5 · 0.25, never "3.00"

@@ -255,7 +255,7 @@ def stacked_bar_spec(chart: Chart, title: bool = True) -> dict[str, Any]:
 
 def funnel_spec(chart: Chart, title: bool = True) -> dict[str, Any]:
     rows = _rows(chart)
-    first = next((row["value"] for row in rows if row["value"] is not None), None)
+    first = rows[0]["value"] if rows else None  # no share at all when the first stage is hidden
     for row in rows:
         row["share"] = row["value"] / first if first and row["value"] is not None else None
     # Stages read top to bottom: the stage (the point's x) goes down the y axis, the count along x.

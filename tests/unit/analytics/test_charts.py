@@ -25,6 +25,7 @@ from elearning_core.analytics.charts import (
     bar_per_category,
     funnel,
     line_over_days,
+    number_text,
     score_histogram,
     vega_lite,
     video_heatmap,
@@ -119,6 +120,18 @@ def test_the_funnel_labels_each_stage_with_its_share_of_the_first() -> None:
     assert shares[0] == 1.0
     assert shares[-1] == pytest.approx(52 / 200)
     assert spec["layer"][1]["encoding"]["text"]["format"] == ".0%"
+
+
+def test_no_share_is_shown_when_the_first_stage_is_hidden() -> None:
+    chart = funnel("f", "Funnel", [("Enrolled", None), ("Started", 3)], suppression_threshold=5)
+    assert [row["share"] for row in vega_lite(chart)["data"]["values"]] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(1234, "1,234"), (3.5, "3.5"), (0.25, "0.25"), (2.999, "3"), (0.001, "0"), (-2.5, "-2.5")]
+)
+def test_numbers_are_written_short(value: float, text: str) -> None:
+    assert number_text(value) == text
 
 
 def test_heatmap_cells_span_one_second_and_histogram_bars_one_bin() -> None:
