@@ -211,8 +211,11 @@ def _tip(*channels: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: v for k, v in channel.items() if k in keep} for channel in channels]
 
 
-def _tooltip(chart: Chart, x: dict[str, Any]) -> list[dict[str, Any]]:
-    return _tip(x, _y(chart), _color(chart)) if len(chart.series) > 1 else _tip(x, _y(chart))
+def _encoding(chart: Chart, x: dict[str, Any]) -> dict[str, Any]:
+    """x, the values on y, and a colour per series (no legend for a single one), with their tooltip."""
+    if len(chart.series) == 1:
+        return {"x": x, "y": _y(chart), "tooltip": _tip(x, _y(chart))}
+    return {"x": x, "y": _y(chart), "color": _color(chart), "tooltip": _tip(x, _y(chart), _color(chart))}
 
 
 def line_spec(chart: Chart, title: bool = True) -> dict[str, Any]:
@@ -220,10 +223,7 @@ def line_spec(chart: Chart, title: bool = True) -> dict[str, Any]:
     many_days = max((len(s.points) for s in chart.series), default=0) > 62
     spec = _base(chart, _rows(chart), HEIGHT, title)
     spec["mark"] = {"type": "line", "point": not many_days, "strokeWidth": 2}
-    encoding: dict[str, Any] = {"x": x, "y": _y(chart), "tooltip": _tooltip(chart, x)}
-    if len(chart.series) > 1:
-        encoding["color"] = _color(chart)
-    spec["encoding"] = encoding
+    spec["encoding"] = _encoding(chart, x)
     return spec
 
 
@@ -231,9 +231,8 @@ def bar_spec(chart: Chart, title: bool = True) -> dict[str, Any]:
     x = _categories(chart)
     spec = _base(chart, _rows(chart), HEIGHT, title)
     spec["mark"] = {"type": "bar"}
-    encoding: dict[str, Any] = {"x": x, "y": _y(chart), "tooltip": _tooltip(chart, x)}
+    encoding = _encoding(chart, x)
     if len(chart.series) > 1:
-        encoding["color"] = _color(chart)
         encoding["xOffset"] = {"field": "series", "type": "nominal", "sort": [s.name for s in chart.series]}
     spec["encoding"] = encoding
     return spec
