@@ -111,8 +111,8 @@ class Chart:
         return f"{cells} counting fewer than {self.suppression_threshold} learners {verb} hidden to protect privacy."
 
     @property
-    def summary(self) -> str:
-        """An accessible description: what is plotted, how many values, and where the highest one is."""
+    def overview(self) -> str:
+        """What is plotted, how many values, and where the highest one is (or the caller's description)."""
         if self.description:
             return self.description
         names = ", ".join(series.name for series in self.series)
@@ -125,8 +125,13 @@ class Chart:
             text += f"; {len(shown)} values, the highest {number_text(top.value)} at {where}"
         else:
             text += "; no values to show"
+        return f"{text}."
+
+    @property
+    def summary(self) -> str:
+        """The accessible description of the chart alone: its overview, then the privacy note if any."""
         note = self.privacy_note
-        return f"{text}. {note}" if note else f"{text}."
+        return f"{self.overview} {note}" if note else self.overview
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,11 +72,11 @@ async def test_the_page_holds_the_whole_report(renderer: ChartRenderer) -> None:
         section = html[html.index(f'id="chart-{chart.key}"') :]
         section = section[: section.index("</section>")]
         assert f">{chart.title}</h2>" in section
-        assert chart.summary in section
+        assert f">{chart.overview}</figcaption>" in section
         assert section.count("<tr>") == 1 + len({point.x for _, point in chart.points})  # header + a row per x
         assert "role-mark" in section  # the chart's marks, drawn
         if chart.privacy_note:
-            assert chart.privacy_note in section
+            assert section.count(chart.privacy_note) == 1  # under the chart, not again in its caption
             assert '<td class="hidden">hidden</td>' in section
 
 
