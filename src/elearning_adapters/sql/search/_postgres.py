@@ -24,7 +24,7 @@ from sqlalchemy.sql.functions import Function
 from sqlalchemy.types import String
 
 from elearning_adapters.sql.search._index import D, SqlSearchEngine, W, sampled, visible
-from elearning_adapters.sql.search._tables import LANGUAGES, PG_CONFIGS
+from elearning_adapters.sql.search._tables import LANGUAGES, PG_CONFIGS, search_vocabulary
 from elearning_adapters.sql.search._writer import SqlSearchWriter, access_rows, document_row, facet_rows, word_rows
 from elearning_core.search.model import (
     COUNT_CAP,
@@ -32,6 +32,7 @@ from elearning_core.search.model import (
     HIGHLIGHT_START,
     Alternative,
     Capabilities,
+    DocumentKind,
     QueryTerms,
     SearchDocument,
     SearchQuery,
@@ -47,6 +48,7 @@ _COLUMNS = (
     "people text, language text, level text, free boolean, duration text, url text, "
     "published_at timestamptz, indexed_at timestamptz, cfg text, meta text, access jsonb"
 )
+V = search_vocabulary
 _STORED = [c.split()[0] for c in _COLUMNS.split(", ")][:16]
 
 
@@ -75,11 +77,21 @@ _SIDES = text(
     "WITH a AS (INSERT INTO search_access (key, token) "
     "SELECT r->>0, r->>1 FROM jsonb_array_elements(CAST(:a AS jsonb)) AS r), "
     "f AS (INSERT INTO search_facets (key, facet, value) "
-    "SELECT r->>0, r->>1, r->>2 FROM jsonb_array_elements(CAST(:f AS jsonb)) AS r) "
-    "INSERT INTO search_words (word, key) SELECT r->>0, r->>1 FROM jsonb_array_elements(CAST(:w AS jsonb)) AS r"
+    "SELECT r->>0, r->>1, r->>2 FROM jsonb_array_elements(CAST(:f AS jsonb)) AS r), "
+    "w AS (INSERT INTO search_words (word, key) "
+    "SELECT r->>0, r->>1 FROM jsonb_array_elements(CAST(:w AS jsonb)) AS r) "
+    "INSERT INTO search_vocabulary (word) SELECT DISTINCT r->>0 FROM jsonb_array_elements(CAST(:w AS jsonb)) AS r "
+    "ORDER BY 1 ON CONFLICT DO NOTHING"
 )
 """The side rows of a batch in one statement, each table's as one JSON array of arrays: encoding them is a
-fraction of binding the rows one by one, and a live refresh makes one round trip for them, not three."""
+fraction of binding the rows one by one, and a live refresh makes one round trip for them, not three. The
+vocabulary gains the words it lacks, in word order (two writers of overlapping words wait on each other in
+the same order, so neither deadlocks)."""
+_PRUNE_VOCABULARY = text(
+    "DELETE FROM search_vocabulary v WHERE NOT EXISTS (SELECT 1 FROM search_words w WHERE w.word = v.word)"
+)
+"""Words no document holds any more (after a full reindex). A word a concurrent writer adds back to
+``search_words`` just then may go too; it returns with the next write of a document holding it."""
 _UNINDEX = text(
     "WITH a AS (DELETE FROM search_access WHERE key = ANY(CAST(:keys AS text[]))), "
     "f AS (DELETE FROM search_facets WHERE key = ANY(CAST(:keys AS text[]))) "
@@ -332,24 +344,20 @@ class PostgresSearchIndex(SqlSearchEngine):
         return self._trgm_schema
 
     async def corrections(self, words: Sequence[str], visibility: Any) -> dict[str, str]:
-        """The most similar (``pg_trgm``) distinct word of the titles and tags that some document the
-        caller may read holds: visibility is checked once per candidate word (an ``EXISTS`` that stops at
-        the first readable document), not once per document of every candidate."""
+        """The most similar (``pg_trgm``) word of the vocabulary (the titles' and tags' words) that some
+        document the caller may read holds: visibility is checked once per candidate word (an ``EXISTS``
+        that stops at the first readable document), not once per document of every candidate."""
         found: dict[str, str] = {}
         async with self._db.read() as conn:
             schema, quoted = await self._trgm(conn)
             for word in dict.fromkeys(words):
                 if len(word) < 3 or await self._known(conn, word, visibility):
                     continue
-                unaccented = func.search_unaccent(W.c.word)
+                unaccented = func.search_unaccent(V.c.word)
                 candidates = (
-                    select(W.c.word)
-                    .where(unaccented.op(f"OPERATOR({quoted}.%)")(word), W.c.word != word)
-                    .distinct()
-                    .subquery("c")
+                    select(V.c.word).where(unaccented.op(f"OPERATOR({quoted}.%)")(word), V.c.word != word).subquery("c")
                 )
-                other = W.alias("w2")
-                readable = exists().where(other.c.word == candidates.c.word, visible(visibility, other.c.key))
+                readable = exists().where(W.c.word == candidates.c.word, visible(visibility, W.c.key))
                 similar: Function[float] = Function(
                     "similarity", func.search_unaccent(candidates.c.word), literal(word), packagenames=(schema,)
                 )
@@ -358,3 +366,10 @@ class PostgresSearchIndex(SqlSearchEngine):
                 if best is not None:
                     found[word] = str(best)
         return found
+
+    async def delete_stale(self, kinds: Sequence[DocumentKind], before: datetime) -> int:
+        removed = await super().delete_stale(kinds, before)
+        async with self._db.write() as conn:
+            await conn.execute(_PRUNE_VOCABULARY)
+            await conn.commit()
+        return removed
