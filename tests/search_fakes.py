@@ -29,6 +29,7 @@ from elearning_core.search.model import (
     Visibility,
     clean_text,
     highlight_html,
+    top_values,
     words_of,
 )
 from elearning_core.search.ports import QueryLog, SearchAudience, SearchIndex, Synonyms
@@ -164,7 +165,7 @@ class InMemorySearchIndex(SearchIndex):
                 title = _mark(d.title, query.terms)
                 marked = highlight_html(f"{title} — {snippet}" if snippet else title)
             hits.append(Hit(d.kind, d.id, d.course_id, d.title, marked, d.url, d.lesson_id, d.published_at))
-        ordered = {f: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for f, v in facets.items()}
+        ordered = {f: top_values(v) for f, v in facets.items()}
         return SearchResult(hits, len(found), ordered, total_relation=TotalRelation.GTE if capped else TotalRelation.EQ)
 
     async def suggest(self, terms: QueryTerms, visibility: Visibility, limit: int) -> list[Suggestion]:

@@ -20,6 +20,7 @@ import pytest
 
 from elearning_adapters.sql.search import index_for
 from elearning_core.search.model import (
+    FACET_VALUES,
     PUBLIC,
     DocumentKind,
     SearchDocument,
@@ -208,6 +209,19 @@ async def test_facets_add_up_to_the_total_and_filters_narrow(backend: Backend) -
     )
     assert sorted(h.title for h in narrowed.hits) == ["Python one", "Python three"]
     assert narrowed.facets["language"] == {"en": 1, "fr": 1}
+
+
+async def test_a_facet_lists_its_most_frequent_values_first_and_at_most_facet_values(backend: Backend) -> None:
+    docs = [
+        doc(f"Atlas {i}", tags=(f"t{i:03d}", "common") if i < 3 else (f"t{i:03d}",)) for i in range(FACET_VALUES + 5)
+    ]
+    await backend.index.upsert(docs)
+    result = await backend.index.search(SearchQuery(parse_query("atlas"), EVERYONE, facets=("tag",)))
+    tags = result.facets["tag"]
+    assert result.total == FACET_VALUES + 5
+    assert len(tags) == FACET_VALUES
+    assert list(tags.items())[:4] == [("common", 3), ("t000", 1), ("t001", 1), ("t002", 1)]
+    assert "t104" not in tags  # ties go by value, and the last ones fall off
 
 
 async def test_what_the_caller_may_not_read_is_not_counted(backend: Backend) -> None:

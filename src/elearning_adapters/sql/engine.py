@@ -246,6 +246,9 @@ async def _end_open_sqlite_transaction(conn: SAConnection) -> None:
             await driver.rollback()
 
 
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024
+
+
 def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:
     sync_engine = engine.sync_engine
 
@@ -259,6 +262,9 @@ def _configure_sqlite(engine: AsyncEngine, *, wal: bool) -> None:
         if wal:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Reads through the operating system's page cache, shared by every connection, instead of each
+            # connection's own 2 MB of pages: the search index alone is hundreds of MB at 100,000 documents.
+            cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

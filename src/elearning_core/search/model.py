@@ -29,6 +29,16 @@ MAX_TERMS = 12
 MAX_OFFSET = 1_000
 COUNT_CAP = 1_000
 """How many matches an engine counts, facets and ranks at most per query (``TotalRelation.GTE`` past it)."""
+FACET_VALUES = 100
+"""How many values a facet lists at most: its most frequent ones (Meilisearch's ``maxValuesPerFacet``); a tag
+facet over a thousand matches could otherwise list a thousand tags."""
+
+
+def top_values(counts: Mapping[str, int]) -> dict[str, int]:
+    """A facet's values as a result lists them: by count, most first, then by value; the first ``FACET_VALUES``."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:FACET_VALUES])
+
+
 HIGHLIGHT_START, HIGHLIGHT_END = "\ue000", "\ue001"
 """Private-use markers an engine puts around matches before the text is HTML-escaped (then ``<mark>``)."""
 

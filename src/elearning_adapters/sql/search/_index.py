@@ -28,6 +28,7 @@ from elearning_adapters.sql.search._tables import search_access, search_document
 from elearning_adapters.sql.search._writer import SqlSearchWriter, insert_rows
 from elearning_core.search.model import (
     COUNT_CAP,
+    FACET_VALUES,
     Capabilities,
     DocumentKind,
     Hit,
@@ -40,6 +41,7 @@ from elearning_core.search.model import (
     TotalRelation,
     Visibility,
     highlight_html,
+    top_values,
 )
 from elearning_core.search.ports import SearchIndex
 
@@ -109,6 +111,10 @@ class SqlSearchEngine(SearchIndex):
 
     async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
         raise NotImplementedError
+
+    def _bytewise(self, value: Any) -> Any:
+        """``value`` ordered byte by byte (as Python orders strings), whatever the database's collation."""
+        return value
 
     @contextlib.asynccontextmanager
     async def _index_scans(self, conn: AsyncConnection) -> AsyncIterator[None]:
@@ -201,12 +207,16 @@ class SqlSearchEngine(SearchIndex):
                 tags = getattr(func, self._json_elements)(column).table_valued("value").alias("t")
                 value: Any = func.substr(tags.c.value, 1, 60)
                 count = func.count(func.distinct(first.c.key))
-                parts.append(
-                    select(literal(2), literal(facet), value, count)
+                top = (
+                    select(literal(2).label("part"), literal(facet).label("k"), value.label("v"), count.label("n"))
                     .select_from(first)
                     .join(tags, true())
                     .group_by(value)
+                    .order_by(count.desc(), self._bytewise(value))
+                    .limit(FACET_VALUES)
+                    .subquery("top_tags")
                 )
+                parts.append(select(top))  # the only facet with more values than a result lists
                 continue
             value = case((column, "true"), else_="false") if facet == "free" else cast(column, String)
             parts.append(
@@ -223,7 +233,7 @@ class SqlSearchEngine(SearchIndex):
         for part, facet, value, n in rows:
             if part == 2:
                 facets[facet][value] = int(n)
-        ordered = {f: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for f, v in facets.items()}
+        ordered = {f: top_values(v) for f, v in facets.items()}
         return [k for _, k in keys], matched, ordered
 
     async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:

@@ -248,6 +248,9 @@ class PostgresSearchIndex(SqlSearchEngine):
     async def remove_text(self, conn: AsyncConnection, keys: Sequence[str]) -> None:
         return None  # the tsvector is a column of the document's row
 
+    def _bytewise(self, value: Any) -> Any:
+        return value.collate("C")
+
     async def _tsquery(self, conn: AsyncConnection, terms: QueryTerms, configs: Sequence[str]) -> str:
         """One constant for the whole request: each word, phrase or prefix under every configuration, its
         distinct forms ORed (most words give the same lexemes under several), then those ANDed as the
