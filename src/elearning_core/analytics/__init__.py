@@ -1,0 +1,1 @@
+"""Analytics: xAPI statements, a learning record store, aggregates and reports."""
