@@ -200,3 +200,16 @@ async def test_the_projection_writer_inserts_once_by_id(backend: Clocked) -> Non
     got = await store.get(first.id)
     assert got is not None
     assert got.verb.id == v.EXPERIENCED.id
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_the_projection_writer_voids_a_target_stored_after_its_voiding_statement(backend: Clocked) -> None:
+    store = backend.store
+    assert isinstance(store, SqlStatementStore)
+    target, other = statement(), statement()
+    await store.append([voiding(target.id)])
+    async with store._db.write() as conn, conn.begin():
+        await StatementWriter(conn).insert_new([target, other], T0)
+    assert await store.get(target.id) is None
+    assert await store.get_voided(target.id) is not None
+    assert await store.get(other.id) is not None

@@ -27,6 +27,8 @@ from elearning_core.progress.events import VideoWatched
 if TYPE_CHECKING:
     from elearning_core.analytics.mapping import StatementMapper
 
+PROFILE = Activity(id=v.VIDEO_PROFILE, definition=ActivityDefinition(type=v.PROFILE_TYPE))
+"""The video profile's category activity, which every statement of the profile names."""
 _SESSION_NAMESPACE = uuid.UUID("0b8e7f52-3c4d-5e6f-8a9b-1c2d3e4f5a6b")
 
 Parts = tuple[uuid.UUID, v.VerbTerm, Activity, Result | None, Any]
@@ -56,16 +58,12 @@ def _progress(e: VideoWatched) -> float | None:
 
 
 def video_drafts(mapper: StatementMapper, e: VideoWatched, registration: uuid.UUID | None) -> list[Parts]:
-    video = Activity(
-        id=mapper.iris.activity("video", e.video_id),
-        definition=ActivityDefinition(type=v.VIDEO_TYPE),
-    )
-    profile = Activity(id=v.VIDEO_PROFILE, definition=ActivityDefinition(type=v.PROFILE_TYPE))
+    video = mapper.activity("video", e.video_id, v.VIDEO_TYPE)
     context = mapper.context(
         registration,
         parent=mapper.lesson(e.lesson_id),
         grouping=mapper.course(e.course_id),
-        category=profile,
+        category=PROFILE,
         extensions={
             v.VIDEO_SESSION_ID: _session(e.player_session_id),
             v.VIDEO_LENGTH: None if e.duration_seconds is None else _seconds(e.duration_seconds),

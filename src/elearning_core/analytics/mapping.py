@@ -14,6 +14,7 @@ carries them).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,6 +44,7 @@ from elearning_core.analytics.model import (
 from elearning_core.analytics.ports import RegistrationKey
 from elearning_core.shared.events import DomainEvent
 
+_CACHED = 20_000
 STATEMENT_NAMESPACE = uuid.UUID("5d1f3c3e-7a0b-5b8e-9c61-0a4f2e6d8b21")
 
 
@@ -90,6 +92,10 @@ class StatementMapper:
 
     def __init__(self, iris: v.PlatformIris) -> None:
         self.iris = iris
+        # The same learners, courses, lessons and videos come back batch after batch: their (frozen) parts
+        # are built once (a bounded cache: validating a model is most of a statement's mapping cost).
+        self._agents = functools.lru_cache(maxsize=_CACHED)(self._agent)
+        self._activities = functools.lru_cache(maxsize=_CACHED)(self._activity)
         self._authority = Agent(account=Account(home_page=iris.home_page, name="platform"))
         self._builders: dict[str, Build] = {
             identity.UserRegistered.type: self._registered,
@@ -145,9 +151,17 @@ class StatementMapper:
     # -- naming -------------------------------------------------------------------------------
 
     def agent(self, user_id: uuid.UUID) -> Agent:
+        return self._agents(user_id)
+
+    def _agent(self, user_id: uuid.UUID) -> Agent:
         return Agent(account=Account(home_page=self.iris.home_page, name=str(user_id)))
 
     def activity(self, kind: str, ident: object, type_iri: str, **definition: Any) -> Activity:
+        if not definition:
+            return self._activities(kind, ident, type_iri)
+        return self._activity(kind, ident, type_iri, **definition)
+
+    def _activity(self, kind: str, ident: object, type_iri: str, **definition: Any) -> Activity:
         return Activity(id=self.iris.activity(kind, ident), definition=ActivityDefinition(type=type_iri, **definition))
 
     def course(self, course_id: uuid.UUID) -> Activity:

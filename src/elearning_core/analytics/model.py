@@ -164,11 +164,17 @@ class Statement(XapiModel):
     def content_digest(self) -> str:
         """A digest of what the statement says, without what a store sets (``stored``, ``authority``,
         ``version``): equal digests are the same statement."""
-        data = self.as_json()
-        for key in ("stored", "authority", "version"):
-            data.pop(key, None)
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return digest_of(self.as_json())
+
+
+_SET_BY_THE_STORE = ("stored", "authority", "version")
+
+
+def digest_of(data: dict[str, Any]) -> str:
+    """``Statement.content_digest`` of a statement's JSON (``as_json()``), for a caller that has it already."""
+    said = {key: value for key, value in data.items() if key not in _SET_BY_THE_STORE}
+    canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class StoredStatement(XapiModel):

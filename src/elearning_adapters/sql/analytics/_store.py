@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from elearning_adapters.sql.analytics._tables import xapi_statements
 from elearning_adapters.sql.engine import Database, dialect_insert
-from elearning_core.analytics.model import Statement, StoredStatement
+from elearning_core.analytics.model import Statement, StoredStatement, digest_of
 from elearning_core.analytics.ports import InvalidVoiding, StatementConflict, StatementQuery, StatementStore
 from elearning_core.shared.clock import Clock
 
@@ -33,11 +33,13 @@ s = xapi_statements
 
 
 def _row(statement: Statement, stored: datetime) -> dict[str, Any]:
-    with_stored = statement.model_copy(update={"stored": stored})
+    data = statement.as_json()
+    digest = digest_of(data)
+    data["stored"] = stored.astimezone(UTC).isoformat().replace("+00:00", "Z")
     registration = statement.context.registration if statement.context is not None else None
     return {
         "id": statement.id,
-        "digest": statement.content_digest(),
+        "digest": digest,
         "actor": statement.actor.key(),
         "verb": statement.verb.id,
         "activity": statement.activity_id,
@@ -46,7 +48,7 @@ def _row(statement: Statement, stored: datetime) -> dict[str, Any]:
         "voided": False,
         "timestamp": statement.timestamp,
         "stored": stored,
-        "statement": with_stored.as_json(),
+        "statement": data,
     }
 
 
@@ -73,11 +75,20 @@ class StatementWriter:
         """Insert the statements whose ids are not stored yet; a stored id is left as it is (the projection's
         replays: the id is a function of the event, so the content is the same)."""
         rows = [_row(statement, stored) for statement in _unique(statements).values()]
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
-            statement = dialect_insert(self._conn, s).values(chunk).on_conflict_do_nothing(index_elements=["id"])
-            await self._conn.execute(statement)
-        await self._mark_voided([r["id"] for r in rows], [r["voids"] for r in rows if r["voids"] is not None])
+        if rows:
+            # One statement text whatever the batch (compiled once, cached); SQLAlchemy's "insertmanyvalues"
+            # sends the rows as multi-row VALUES pages of up to 1,000.
+            insert_new = dialect_insert(self._conn, s).on_conflict_do_nothing(index_elements=["id"])
+            await self._conn.execute(insert_new, rows)
+        targets = [r["voids"] for r in rows if r["voids"] is not None]
+        if targets or await self._any_voiding():
+            await self._mark_voided([r["id"] for r in rows], targets)
+
+    async def _any_voiding(self) -> bool:
+        """Whether any voiding statement is stored (the partial index answers at once): until the LRS stores
+        one, the projection's batches skip looking for voiding statements that target them."""
+        found = await self._conn.execute(select(s.c.seq).where(s.c.voids.is_not(None)).limit(1))
+        return found.first() is not None
 
     async def append(self, statements: Sequence[Statement], stored: datetime) -> list[uuid.UUID]:
         fresh = _unique(statements)
