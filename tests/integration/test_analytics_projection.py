@@ -14,8 +14,7 @@ from ralph.models.xapi.base.statements import BaseXapiStatement
 from sqlalchemy import func, select
 
 from elearning_adapters.analytics.projection import project
-from elearning_adapters.container import Platform, bootstrap
-from elearning_adapters.settings import Settings
+from elearning_adapters.container import Platform
 from elearning_adapters.sql.analytics import xapi_statements
 from elearning_adapters.sql.outbox import outbox
 from elearning_core.analytics import vocabulary as v
@@ -27,24 +26,15 @@ from elearning_core.identity.commands import CreateUser
 from elearning_core.shared.clock import SystemClock
 from elearning_core.shared.events import DomainEvent, event_class
 from elearning_core.shared.ports import SYSTEM, Principal
-from tests.conftest import migrated_sqlite, truncate_all
+from tests.integration.test_progress_projection import progress_platform
 
 BASE = "https://learn.example.org"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def platform(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Platform]:
-    sqlite = request.param == "sqlite"
-    url = migrated_sqlite(tmp_path / "analytics.db") if sqlite else str(request.getfixturevalue("postgres_url"))
-    built = await bootstrap(
-        Settings(database_url=url, data_dir=tmp_path, public_base_url=BASE), run_migrations=False, start_keys=sqlite
-    )
-    if not sqlite:
-        await truncate_all(built.database)
-    try:
+    async with progress_platform(request, tmp_path, public_base_url=BASE) as built:
         yield built
-    finally:
-        await built.aclose()
 
 
 async def drain(platform: Platform) -> None:
