@@ -110,6 +110,13 @@ async def test_a_reused_id_with_other_content_is_a_conflict_and_writes_nothing(b
         await backend.store.append([fresh, statement(verb=v.COMPLETED, ident=fresh.id)])  # inside one batch
 
 
+async def test_a_batch_larger_than_one_insert_page_is_stored_whole(backend: Clocked) -> None:
+    batch = [statement() for _ in range(1_500)]
+    assert await backend.store.append(batch) == [s.id for s in batch]
+    assert await ids(backend.store, StatementQuery(ascending=True), limit=2_000) == [s.id for s in batch]
+    assert await backend.store.append(batch[700:900]) == []
+
+
 async def test_queries_filter_by_agent_verb_activity_registration(backend: Clocked) -> None:
     a = statement(ANN, v.EXPERIENCED, LESSON, ENROLLMENT)
     b = statement(ANN, v.COMPLETED, COURSE)

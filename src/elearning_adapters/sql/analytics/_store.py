@@ -25,8 +25,6 @@ from elearning_core.analytics.model import Statement, StoredStatement, digest_of
 from elearning_core.analytics.ports import InvalidVoiding, StatementConflict, StatementQuery, StatementStore
 from elearning_core.shared.clock import Clock
 
-_ROWS_PER_INSERT = 1000
-"""Twelve parameters a row: well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters."""
 _IDS_PER_READ = 1000
 
 s = xapi_statements
@@ -109,15 +107,9 @@ class StatementWriter:
         new = [st for i, st in fresh.items() if i not in known]
         rows = [_row(statement, stored) for statement in new]
         inserted: set[uuid.UUID] = set()
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
-            statement = (
-                dialect_insert(self._conn, s)
-                .values(chunk)
-                .on_conflict_do_nothing(index_elements=["id"])
-                .returning(s.c.id)
-            )
-            inserted.update(ident for (ident,) in await self._conn.execute(statement))
+        if rows:
+            statement = dialect_insert(self._conn, s).on_conflict_do_nothing(index_elements=["id"]).returning(s.c.id)
+            inserted.update(ident for (ident,) in await self._conn.execute(statement, rows))
         raced = [r for r in rows if r["id"] not in inserted]
         if raced:  # written by a concurrent append meanwhile: the same content is a no-op, other content a conflict
             again = await self._known([r["id"] for r in raced])
