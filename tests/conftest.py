@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
+from elearning_adapters.sql.analytics import ANALYTICS_TABLES
 from elearning_adapters.sql.assessment import ASSESSMENT_TABLES
 from elearning_adapters.sql.billing import BILLING_TABLES
 from elearning_adapters.sql.checkout import CHECKOUT_TABLES
@@ -49,6 +50,7 @@ IN_CI = bool(os.environ.get("CI"))
 # Every table a test may write, children first. Not ``signing_keys``: a running app holds its key ring
 # in memory, and tokens it signs must keep verifying after a test empties the tables.
 ALL_TABLES = (
+    *ANALYTICS_TABLES,
     *RECOMMENDATION_TABLES,
     *DISCUSSION_TABLES,
     *NOTIFICATION_TABLES,

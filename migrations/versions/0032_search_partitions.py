@@ -14,7 +14,7 @@ the primary key and the writer's ``ON CONFLICT (key)`` stay as they were. SQLite
 On the way, each document's access lexemes are renamed ``_acl:<token>`` (see ``_ACCESS_LEXEMES``).
 
 Revision ID: 0032
-Revises: 0030
+Revises: 0031
 Create Date: 2026-12-07
 """
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0032"
-down_revision = "0030"
+down_revision = "0031"
 branch_labels = None
 depends_on = None
 

@@ -665,6 +665,10 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "elearning.assessment,elearning.certificate,elearning.course,elearning.discussion,elearning.enrollment,"
         "elearning.identity,elearning.payment,elearning.subscription"
     )
+    analytics_topics = (
+        "elearning.assessment,elearning.certificate,elearning.checkout,elearning.discussion,elearning.enrollment,"
+        "elearning.identity,elearning.progress"
+    )
     assert rows == [
         ["catalog-cache", "elearning.course"],
         ["enrollment-completion", "elearning.progress"],
@@ -681,12 +685,13 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         ["subscription-billing", "elearning.subscription"],
         ["notifications", notification_topics],
         ["search", "elearning.course,elearning.discussion,elearning.entitlement"],
+        ["analytics", analytics_topics],
     ]
 
     unknown = run_worker_cli("consume", "no-such-group", env=env)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == (
-        "error: unknown consumer group no-such-group; known: billing-documents, catalog-cache, certificates, "
+        "error: unknown consumer group no-such-group; known: analytics, billing-documents, catalog-cache, certificates, "
         "checkout-invoicing, checkout-payments, enrollment-completion, entitlement-cache, learning-path-enroller, "
         "learning-path-progress, notifications, progress, search, subscription-billing, subscription-payments, "
         "video-processing"
@@ -709,6 +714,7 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "subscription-billing",
         "notifications",
         "search",
+        "analytics",
     ]
 
 

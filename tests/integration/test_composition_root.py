@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from dependency_injector import providers
 
+from elearning_adapters.analytics.projection import ANALYTICS
 from elearning_adapters.container import ModuleWiring, Platform, bootstrap, build_container, close_adapters
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
@@ -23,6 +24,7 @@ from elearning_adapters.progress import PROGRESS
 from elearning_adapters.search.projection import SEARCH
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
+from elearning_core.analytics.service import AnalyticsService
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
@@ -88,6 +90,7 @@ async def test_a_new_module_wiring_adds_its_subscription_commit_listener_and_clo
         SUBSCRIPTION_BILLING,
         NOTIFICATIONS,
         SEARCH,
+        ANALYTICS,
     ]
     assert [s.name for s in container.adapters.subscriptions()] == [*everyone, "notes"]
     transport = container.adapters.event_transport()
@@ -118,6 +121,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
         assert [s.name for s in container.entitlement.subscriptions()] == [ENTITLEMENT_CACHE]
         assert [s.name for s in container.notification.subscriptions()] == [NOTIFICATIONS]
         assert [s.name for s in container.search.subscriptions()] == [SEARCH]
+        assert [s.name for s in container.analytics.subscriptions()] == [ANALYTICS]
         assert [s.name for s in container.subscription.subscriptions()] == [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING]
         assert [s.name for s in container.checkout.subscriptions()] == [CHECKOUT_PAYMENTS, CHECKOUT_INVOICING]
         assert not container.recommendation.subscriptions()  # a trained read model: a job, no consumer
@@ -136,6 +140,7 @@ async def test_each_module_declares_its_own_subscriptions_and_the_assembly_keeps
             *container.subscription.subscriptions(),
             *container.notification.subscriptions(),
             *container.search.subscriptions(),
+            *container.analytics.subscriptions(),
         ]
         assert len(container.course.commit_listeners()) == 1  # the cached catalog drops its own entries at once
     finally:
@@ -162,6 +167,7 @@ async def test_without_a_cache_the_course_module_declares_no_subscription_and_no
             SUBSCRIPTION_BILLING,
             NOTIFICATIONS,
             SEARCH,
+            ANALYTICS,
         ]
     finally:
         await close_adapters(container)
@@ -185,6 +191,7 @@ async def test_the_platform_exposes_every_service_the_same_way_from_its_containe
             "notifications": (NotificationService, services.notification),
             "recommendations": (RecommendationService, services.recommendation),
             "search": (SearchService, services.search),
+            "analytics": (AnalyticsService, services.analytics),
         }
         for name, (kind, provider) in expected.items():
             assert isinstance(getattr(type(platform), name), property), name

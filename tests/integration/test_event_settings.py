@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from elearning_adapters.analytics.projection import ANALYTICS
 from elearning_adapters.cache import CachedCatalogQueries, InMemoryCache
 from elearning_adapters.container import build_container, close_adapters
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
@@ -37,7 +38,7 @@ EVERY_MODULE_CONSUMER = [
     CHECKOUT_INVOICING,
 ]
 """The consumers that need no cache, in the order the modules' wirings declare them (up to the entitlement's)."""
-AFTER_ENTITLEMENT = [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING, NOTIFICATIONS, SEARCH]
+AFTER_ENTITLEMENT = [SUBSCRIPTION_PAYMENTS, SUBSCRIPTION_BILLING, NOTIFICATIONS, SEARCH, ANALYTICS]
 """The consumers of the wirings declared after the entitlement's (which has a cache consumer)."""
 
 KAFKA = "127.0.0.1:9092"

@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters import Platform, Settings, bootstrap
+from elearning_adapters.analytics.projection import ANALYTICS
 from elearning_adapters.container._billing import BILLING_DOCUMENTS
 from elearning_adapters.container._certificate import CERTIFICATES
 from elearning_adapters.container._checkout import CHECKOUT_INVOICING, CHECKOUT_PAYMENTS
@@ -390,6 +391,7 @@ async def test_a_change_committed_by_another_process_reaches_the_cached_catalog_
             SUBSCRIPTION_BILLING,
             NOTIFICATIONS,
             SEARCH,
+            ANALYTICS,
         ]
         (course_id,) = await write_course_events(writer, courses=1, title="Cached")
         await reader.events.drain()

@@ -6,6 +6,7 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from elearning_adapters.container._analytics import AnalyticsWiring
 from elearning_adapters.container._assessment import AssessmentWiring
 from elearning_adapters.container._billing import BillingWiring
 from elearning_adapters.container._certificate import CertificateWiring
@@ -27,6 +28,7 @@ from elearning_adapters.container._subscription import SubscriptionWiring
 from elearning_adapters.container._video import VideoWiring
 from elearning_adapters.container._wiring import gather_commit_listeners, gather_jobs, gather_subscriptions
 from elearning_adapters.settings import Settings
+from elearning_core.analytics.service import AnalyticsService
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
@@ -70,6 +72,7 @@ class Services(containers.DeclarativeContainer):
     checkout = providers.Dependency(instance_of=CheckoutService)
     recommendation = providers.Dependency(instance_of=RecommendationService)
     search = providers.Dependency(instance_of=SearchService)
+    analytics = providers.Dependency(instance_of=AnalyticsService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -178,6 +181,8 @@ class Container(containers.DeclarativeContainer):
         prerequisites=enrollment.prerequisites,
     )
     search = providers.Container(SearchWiring, shared=adapters, settings=settings)
+    # xAPI statements from every module's events (a projection: it reads no other module's service).
+    analytics = providers.Container(AnalyticsWiring, shared=adapters, settings=settings)
 
     services = providers.Container(
         Services,
@@ -200,6 +205,7 @@ class Container(containers.DeclarativeContainer):
         checkout=checkout.service,
         recommendation=recommendation.service,
         search=search.service,
+        analytics=analytics.service,
     )
 
 

@@ -14,6 +14,7 @@ from elearning_adapters.redis.cache import RedisCache
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
+from elearning_core.analytics.service import AnalyticsService
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
@@ -152,6 +153,12 @@ class Platform:
     def search(self) -> SearchService:
         """Search: queries, suggestions, synonyms and the query report (the index is a projection)."""
         service: SearchService = self.container.services.search()
+        return service
+
+    @property
+    def analytics(self) -> AnalyticsService:
+        """xAPI statements: the store the ``analytics`` projection fills from the platform's events."""
+        service: AnalyticsService = self.container.services.analytics()
         return service
 
     @property

@@ -1,6 +1,7 @@
 """Every table of every module on one MetaData: what Alembic compares the migrations with."""
 
 from elearning_adapters.sql import (
+    analytics,
     assessment,
     billing,
     certificate,
@@ -28,6 +29,7 @@ from elearning_adapters.sql import (
 from elearning_adapters.sql.engine import metadata
 
 __all__ = [
+    "analytics",
     "assessment",
     "billing",
     "certificate",

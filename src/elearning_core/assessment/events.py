@@ -4,6 +4,9 @@ learner, so progress, notifications and analytics never read the attempt back.""
 from __future__ import annotations
 
 import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from elearning_core.shared.events import DomainEvent
 
@@ -22,6 +25,24 @@ class AttemptStarted(DomainEvent):
     number: int
 
 
+class SubmittedItem(BaseModel):
+    """One question of a submitted attempt as answered and auto-scored (what analytics' "answered" reads)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    question_id: uuid.UUID
+    version: int
+    """The question version the attempt showed."""
+    kind: str
+    """The question kind (``single_choice``, ``essay``, ...)."""
+    points: float
+    answered: bool
+    response: dict[str, Any] | None
+    """The learner's (checked) response; None when unanswered, and for essays (their text stays in the attempt)."""
+    score: float | None
+    """Points earned; None while the item waits for a person's grade."""
+
+
 class AttemptSubmitted(DomainEvent):
     type = "assessment.attempt_submitted.v1"
     quiz_id: uuid.UUID
@@ -31,6 +52,9 @@ class AttemptSubmitted(DomainEvent):
     reason: str  # "learner" or "time_up"
     late_seconds: int
     needs_grading: bool
+    items: list[SubmittedItem] = []
+    """Each question as answered, in the attempt's order (added later with a default, so older messages still
+    decode: those carry no items)."""
 
 
 class AttemptGraded(DomainEvent):

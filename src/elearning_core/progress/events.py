@@ -51,6 +51,11 @@ class VideoWatched(DomainEvent):
     state: str  # "playing", "paused", "seeking" or "ended"
     playback_rate: float
     player_session_id: str
+    duration_seconds: float | None = None
+    """The video's length when the lesson knows it (added later with a default, so older messages still decode)."""
+    watched_seconds: float | None = None
+    """Seconds of the video this learner has watched in the course, counting this heartbeat (the union of
+    intervals once its group commit merged it); None on older messages."""
 
 
 class LessonCompleted(DomainEvent):

@@ -305,6 +305,7 @@ class ProgressService:
                     state=beat.state,
                     playback_rate=beat.playback_rate,
                     player_session_id=beat.player_session_id,
+                    duration_seconds=duration,
                 ),
             )
         )
@@ -312,7 +313,7 @@ class ProgressService:
     async def _write_heartbeats(self, beats: Sequence[_Beat]) -> None:
         """One transaction for a group of heartbeats (all or nothing; each fact idempotent)."""
         async with self._uow() as uow:
-            await uow.progress.add_watched_many([b.watch for b in beats])
+            covered = await uow.progress.add_watched_many([b.watch for b in beats])
             await uow.progress.touch_many([(b.watch.course_id, b.watch.user_id, b.last) for b in beats])
             await uow.playback_positions.keep(
                 [
@@ -320,7 +321,10 @@ class ProgressService:
                     for b in beats
                 ]
             )
-            uow.progress.record([b.event for b in beats])
+            # Each event says how much of its video the learner has watched now (analytics' video progress).
+            uow.progress.record(
+                [b.event.model_copy(update={"watched_seconds": covered.get(b.watch.key)}) for b in beats]
+            )
             await uow.commit()
 
     # -- staff -----------------------------------------------------------------------------

@@ -175,6 +175,31 @@ def test_an_attempt_worth_nothing_grades_to_zero_without_dividing_by_it() -> Non
     assert (attempt.max_score, attempt.score, attempt.percent, attempt.passed) == (0.0, 0.0, 0.0, None)
 
 
+def test_the_submitted_event_carries_each_item_as_answered_and_scored() -> None:
+    """What analytics' per-item "answered" statements read; an essay's text stays in the attempt."""
+    choice, text, skipped = version(single(), points=4.0), version(essay()), version(single())
+    attempt, quiz, window = started([choice, text, skipped])
+    attempt.save_answer(choice.question_id, {"choice": "b"}, at(1))
+    attempt.save_answer(text.question_id, {"text": "An answer."}, at(2))
+    assert submit(attempt, quiz, window, [choice, text, skipped], at(3))
+    submitted = attempt.pending_events[-1]
+    assert isinstance(submitted, AttemptSubmitted)
+    by_question = {item.question_id: item for item in submitted.items}
+    assert [item.question_id for item in submitted.items] == [item.question_id for item in attempt.items]
+    first = by_question[choice.question_id]
+    assert (first.kind, first.points, first.answered, first.response, first.score) == (
+        "single_choice",
+        4.0,
+        True,
+        {"choice": "b"},
+        4.0,
+    )
+    essay_item = by_question[text.question_id]
+    assert (essay_item.kind, essay_item.answered, essay_item.response, essay_item.score) == ("essay", True, None, None)
+    unanswered = by_question[skipped.question_id]
+    assert (unanswered.answered, unanswered.response, unanswered.score) == (False, None, 0.0)
+
+
 # -- grading by a person ---------------------------------------------------------------------------
 
 

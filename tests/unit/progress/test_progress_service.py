@@ -117,6 +117,19 @@ async def test_heartbeats_merge_intervals_and_feed_the_video_position() -> None:
     assert view.continue_at.lesson_id == world.course.sections[0].lessons[1].id
 
 
+async def test_heartbeat_events_carry_the_video_length_and_the_seconds_watched_so_far() -> None:
+    """What analytics' video progress reads: the union watched after each heartbeat, and the length."""
+    clip = video(seconds=100)
+    world = World(outline([clip]))
+    world.enroll()
+    for start, end in [(0, 30), (20, 40), (0, 10)]:
+        await world.service.heartbeat(
+            ACTOR, world.course.id, clip.id, Heartbeat(start=start, end=end, position=end, player_session_id="p")
+        )
+    beats = [e for e in world.store.outbox if isinstance(e, VideoWatched)]
+    assert [(e.duration_seconds, e.watched_seconds) for e in beats] == [(100.0, 30.0), (100.0, 40.0), (100.0, 40.0)]
+
+
 async def test_seeking_to_the_end_does_not_complete_a_video() -> None:
     clip = video(seconds=100)
     world = World(outline([clip]))

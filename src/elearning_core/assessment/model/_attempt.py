@@ -36,7 +36,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from elearning_core.assessment.events import AttemptGraded, AttemptRegraded, AttemptStarted, AttemptSubmitted
+from elearning_core.assessment.events import (
+    AttemptGraded,
+    AttemptRegraded,
+    AttemptStarted,
+    AttemptSubmitted,
+    SubmittedItem,
+)
 from elearning_core.assessment.model._gradebook import apply_late
 from elearning_core.assessment.model._questions import (
     PatternMatcher,
@@ -264,7 +270,14 @@ class Attempt:
         self.pass_mark_percent = pass_mark
         self.version += 1
         pending = self.pending > 0
-        self._record(AttemptSubmitted, at, reason=reason.value, late_seconds=late, needs_grading=pending)
+        self._record(
+            AttemptSubmitted,
+            at,
+            reason=reason.value,
+            late_seconds=late,
+            needs_grading=pending,
+            items=[_submitted(item, key) for item, key in zip(self.items, keys, strict=True)],
+        )
         if not pending:
             self._finish(at)
         return True
@@ -443,6 +456,21 @@ class Rescore:
 def _round(value: float) -> float:
     """Points to 6 decimals: sums of fractional points stay free of float dust (0.1 + 0.2)."""
     return round(value, 6)
+
+
+def _submitted(item: AttemptItem, key: QuestionVersion) -> SubmittedItem:
+    essay = key.kind is QuestionKind.ESSAY
+    text = (item.response or {}).get("text") if essay else None
+    answered = (isinstance(text, str) and bool(text.strip())) if essay else item.response is not None
+    return SubmittedItem(
+        question_id=item.question_id,
+        version=item.version,
+        kind=key.kind.value,
+        points=item.points,
+        answered=answered,
+        response=None if essay or item.response is None else dict(item.response),
+        score=None if item.needs_grading else item.score,
+    )
 
 
 def _auto_score(item: AttemptItem, key: QuestionVersion, matcher: PatternMatcher, *, may_wait: bool) -> None:

@@ -1,0 +1,213 @@
+#!/usr/bin/env python
+"""Benchmark of the analytics projection's ingest: xAPI statements/s from events into PostgreSQL.
+
+One command::
+
+    python benchmarks/analytics_ingest.py                  # 20,000 events in batches of 500
+    python benchmarks/analytics_ingest.py --events 50000 --batch-size 1000
+
+What it does: creates a throwaway PostgreSQL database migrated to head, enrolls ``--learners``
+learners in one course (so every statement's registration is read for real), builds ``--events``
+events of their activity as a platform produces them (80 % video heartbeats in the four player
+states, 10 % lesson views, 5 % submitted attempts of five answered items, 5 % graded attempts), as
+wire envelopes, and hands them to the real ``analytics`` subscription's dispatcher
+(``EventDispatcher.dispatch_batch``: inbox rows, registrations, mapping, one multi-row insert per batch,
+one commit) in batches of ``--batch-size``, timed from the first batch to the last. Then it dispatches
+the first batch again (a redelivery: every event a duplicate) and checks that the store holds exactly
+the statements the events map to. Prints the figures and writes ``benchmarks/out/analytics-ingest-<time>.json``;
+the database is dropped at the end. It does not edit RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from sqlalchemy import func, insert, select  # noqa: E402
+
+from catalog import DEFAULT_ADMIN_URL, _cpu_model, _git_revision, log, throwaway_database  # noqa: E402
+from elearning_adapters.analytics.projection import analytics_subscription  # noqa: E402
+from elearning_adapters.events.dispatch import EventDispatcher  # noqa: E402
+from elearning_adapters.sql import migrate  # noqa: E402
+from elearning_adapters.sql.analytics import xapi_statements  # noqa: E402
+from elearning_adapters.sql.engine import Database  # noqa: E402
+from elearning_adapters.sql.enrollment import enrollments  # noqa: E402
+from elearning_core.analytics.mapping import StatementMapper  # noqa: E402
+from elearning_core.analytics.vocabulary import PlatformIris  # noqa: E402
+from elearning_core.assessment.events import AttemptGraded, AttemptSubmitted, SubmittedItem  # noqa: E402
+from elearning_core.progress.events import LessonViewed, VideoWatched, progress_key  # noqa: E402
+from elearning_core.shared.clock import SystemClock  # noqa: E402
+from elearning_core.shared.envelope import to_envelope  # noqa: E402
+from elearning_core.shared.events import DomainEvent  # noqa: E402
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+STATES = ("playing", "playing", "playing", "paused", "seeking", "ended")
+
+
+def _events(count: int, course: uuid.UUID, learners: list[uuid.UUID], rng: random.Random) -> list[DomainEvent]:
+    lessons, videos, quiz = [uuid.uuid4() for _ in range(9)], [uuid.uuid4() for _ in range(9)], uuid.uuid4()
+    questions = [uuid.uuid4() for _ in range(5)]
+    events: list[DomainEvent] = []
+    for n in range(count):
+        user = rng.choice(learners)
+        at = T0 + timedelta(seconds=n)
+        base: dict[str, Any] = {"occurred_at": at, "course_id": course, "user_id": user}
+        roll = rng.random()
+        if roll < 0.8:
+            i, start = rng.randrange(9), rng.randrange(0, 140)
+            events.append(
+                VideoWatched(
+                    aggregate_id=progress_key(course, user),
+                    **base,
+                    lesson_id=lessons[i],
+                    video_id=videos[i],
+                    start_seconds=start,
+                    end_seconds=start + 10,
+                    position_seconds=start + 10,
+                    state=rng.choice(STATES),
+                    playback_rate=1.0,
+                    player_session_id=str(uuid.uuid4()),
+                    duration_seconds=150.0,
+                    watched_seconds=float(start + 10),
+                )
+            )
+        elif roll < 0.9:
+            events.append(LessonViewed(aggregate_id=progress_key(course, user), **base, lesson_id=rng.choice(lessons)))
+        elif roll < 0.95:
+            items = [
+                SubmittedItem(
+                    question_id=q,
+                    version=1,
+                    kind="single_choice",
+                    points=1,
+                    answered=True,
+                    response={"choice": rng.choice("abcd")},
+                    score=float(rng.random() < 0.6),
+                )
+                for q in questions
+            ]
+            events.append(
+                AttemptSubmitted(
+                    aggregate_id=uuid.uuid4(),
+                    quiz_id=quiz,
+                    number=1,
+                    reason="learner",
+                    late_seconds=0,
+                    needs_grading=False,
+                    items=items,
+                    **base,
+                )
+            )
+        else:
+            percent = rng.uniform(0, 100)
+            events.append(
+                AttemptGraded(
+                    aggregate_id=uuid.uuid4(),
+                    quiz_id=quiz,
+                    number=1,
+                    score=percent / 20,
+                    max_score=5,
+                    percent=percent,
+                    passed=percent >= 60,
+                    **base,
+                )
+            )
+    return events
+
+
+async def _count(db: Database) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(xapi_statements))).scalar_one())
+
+
+async def _never(_seconds: float) -> bool:
+    return True
+
+
+async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+        rng = random.Random(18)
+        course, learners = uuid.uuid4(), [uuid.uuid4() for _ in range(args.learners)]
+        async with db.write() as conn, conn.begin():
+            await conn.execute(
+                insert(enrollments),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "course_id": course,
+                        "user_id": u,
+                        "status": "active",
+                        "source": "self",
+                        "enrolled_at": T0,
+                    }
+                    for u in learners
+                ],
+            )
+        mapper = StatementMapper(PlatformIris("https://learn.example.org"))
+        events = _events(args.events, course, learners, rng)
+        expected = sum(len(mapper.map(e)) for e in events)
+        raws = [to_envelope(e, "bench").to_json() for e in events]
+        subscription = analytics_subscription(mapper, SystemClock())
+        dispatcher = EventDispatcher(
+            subscription.name, subscription.handlers, db, max_attempts=1, batch_handler=subscription.batch_handler
+        )
+        log(f"{len(events)} events -> {expected} statements, batches of {args.batch_size}")
+        started = time.perf_counter()
+        for start in range(0, len(raws), args.batch_size):
+            chunk = raws[start : start + args.batch_size]
+            await dispatcher.dispatch_batch(chunk, where=["bench"] * len(chunk), sleep=_never)
+        seconds = time.perf_counter() - started
+        stored = await _count(db)
+        again = raws[: args.batch_size]
+        await dispatcher.dispatch_batch(again, where=["bench"] * len(again), sleep=_never)
+        after_redelivery = await _count(db)
+        assert stored == expected == after_redelivery, (stored, expected, after_redelivery)
+        assert dispatcher.stats.batch_fallbacks == 0
+        return {
+            "benchmark": "analytics-ingest",
+            "events": len(events),
+            "statements": stored,
+            "batch_size": args.batch_size,
+            "seconds": round(seconds, 2),
+            "events_per_second": round(len(events) / seconds),
+            "statements_per_second": round(stored / seconds),
+            "redelivered_batch_added": after_redelivery - stored,
+            "cpu": _cpu_model(),
+            "revision": _git_revision(),
+        }
+    finally:
+        await db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--learners", type=int, default=2_000)
+    parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
+    args = parser.parse_args()
+    with throwaway_database(args.admin_url) as url:
+        result = asyncio.run(run(args, url))
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    path = out / f"analytics-ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The ``analytics`` subscription: the platform's events as xAPI statements in the statement store.
+
+Set-wise: a batch's events are mapped at once (their registrations read in one query), and their
+statements go in with one multi-row ``INSERT ... ON CONFLICT (id) DO NOTHING`` in the batch's
+transaction, beside its inbox rows. Statement ids are a function of the event, so even an event the
+inbox let through twice (a rebuild, a replayed dead letter) stores nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from elearning_adapters.events.dispatch import Handler
+from elearning_adapters.events.subscriptions import Subscription
+from elearning_adapters.sql.analytics import StatementWriter, registrations_of
+from elearning_core.analytics.mapping import StatementMapper, registration_key
+from elearning_core.shared.clock import Clock
+from elearning_core.shared.envelope import EventEnvelope
+from elearning_core.shared.events import DomainEvent
+
+ANALYTICS = "analytics"
+
+
+async def project(mapper: StatementMapper, clock: Clock, events: Sequence[DomainEvent], conn: AsyncConnection) -> int:
+    """Map ``events`` and store their statements through ``conn``; returns how many statements they made."""
+    keys = [key for event in events if (key := registration_key(event)) is not None]
+    registrations = await registrations_of(conn, keys) if keys else {}
+    statements = mapper.map_many(events, registrations)
+    if statements:
+        await StatementWriter(conn).insert_new(statements, clock.now())
+    return len(statements)
+
+
+def analytics_subscription(mapper: StatementMapper, clock: Clock) -> Subscription:
+    async def handle(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        await project(mapper, clock, [event], conn)
+
+    async def handle_batch(items: Sequence[tuple[DomainEvent, EventEnvelope]], conn: AsyncConnection) -> None:
+        await project(mapper, clock, [event for event, _ in items], conn)
+
+    handlers: dict[str, Handler] = dict.fromkeys(mapper.types, handle)
+    return Subscription(
+        name=ANALYTICS,
+        description="records learner activity as xAPI statements in the statement store",
+        handlers=handlers,
+        batch_handler=handle_batch,
+    )

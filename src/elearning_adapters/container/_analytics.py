@@ -1,0 +1,36 @@
+"""The analytics module's wiring: the statement mapping (its IRIs under the public base URL), the
+statement store, the ``analytics`` subscription that fills it, and the service."""
+
+from __future__ import annotations
+
+from dependency_injector import providers
+
+from elearning_adapters.analytics.projection import analytics_subscription
+from elearning_adapters.container._wiring import ModuleWiring
+from elearning_adapters.events import Subscription
+from elearning_adapters.settings import Settings
+from elearning_adapters.sql.analytics import SqlStatementStore
+from elearning_core.analytics.mapping import StatementMapper
+from elearning_core.analytics.service import AnalyticsService
+from elearning_core.analytics.vocabulary import PlatformIris
+from elearning_core.shared.clock import Clock
+
+
+def _iris(settings: Settings) -> PlatformIris:
+    return PlatformIris(settings.resolved_public_base_url)
+
+
+def _subscriptions(mapper: StatementMapper, clock: Clock) -> list[Subscription]:
+    return [analytics_subscription(mapper, clock)]
+
+
+class AnalyticsWiring(ModuleWiring):
+    shared = providers.DependenciesContainer()
+    settings = providers.Dependency(instance_of=Settings)
+
+    iris = providers.Singleton(_iris, settings)
+    mapper = providers.Singleton(StatementMapper, iris)
+    store = providers.Singleton(SqlStatementStore, shared.database, shared.clock)
+    service = providers.Singleton(AnalyticsService, store, shared.cursors)
+
+    subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock)

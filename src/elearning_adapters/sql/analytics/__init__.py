@@ -1,0 +1,14 @@
+"""The analytics module's tables and stores: the xAPI statement store (a learning record store's storage)
+and the enrollment read (in the projection's transaction) that gives statements their registration.
+
+Re-exported from its parts: ``_tables`` (the statements table), ``_store`` (the store, and the writer the
+projection uses inside its batch's transaction) and ``_registrations``.
+"""
+
+from __future__ import annotations
+
+from elearning_adapters.sql.analytics._registrations import registrations_of
+from elearning_adapters.sql.analytics._store import SqlStatementStore, StatementWriter
+from elearning_adapters.sql.analytics._tables import ANALYTICS_TABLES, xapi_statements
+
+__all__ = ["ANALYTICS_TABLES", "SqlStatementStore", "StatementWriter", "registrations_of", "xapi_statements"]

@@ -1,0 +1,189 @@
+"""The statement store on SQLite and PostgreSQL.
+
+``StatementWriter`` works on a connection whose transaction the caller holds: the projection writes
+a batch's statements with one ``INSERT ... ON CONFLICT (id) DO NOTHING`` statement in the batch's
+transaction (a redelivered event's statements are already there: nothing happens), and ``append``
+(the LRS path) first reads the batch's ids back to refuse a reused id with other content. Both then
+mark voided what a stored voiding statement names, so a target that arrives after its voiding
+statement is voided too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from elearning_adapters.sql.analytics._tables import xapi_statements
+from elearning_adapters.sql.engine import Database, dialect_insert
+from elearning_core.analytics.model import Statement, StoredStatement, digest_of
+from elearning_core.analytics.ports import InvalidVoiding, StatementConflict, StatementQuery, StatementStore
+from elearning_core.shared.clock import Clock
+
+_IDS_PER_READ = 1000
+
+s = xapi_statements
+
+
+def _row(statement: Statement, stored: datetime) -> dict[str, Any]:
+    data = statement.as_json()
+    digest = digest_of(data)
+    data["stored"] = stored.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    registration = statement.context.registration if statement.context is not None else None
+    return {
+        "id": statement.id,
+        "digest": digest,
+        "actor": statement.actor.key(),
+        "verb": statement.verb.id,
+        "activity": statement.activity_id,
+        "registration": registration,
+        "voids": statement.voided_target,
+        "voided": False,
+        "timestamp": statement.timestamp,
+        "stored": stored,
+        "statement": data,
+    }
+
+
+def _unique(statements: Sequence[Statement]) -> dict[uuid.UUID, Statement]:
+    """The batch without repeats; a repeat with other content is a conflict."""
+    fresh: dict[uuid.UUID, Statement] = {}
+    conflicts: list[uuid.UUID] = []
+    for statement in statements:
+        earlier = fresh.get(statement.id)
+        if earlier is None:
+            fresh[statement.id] = statement
+        elif earlier.content_digest() != statement.content_digest():
+            conflicts.append(statement.id)
+    if conflicts:
+        raise StatementConflict(conflicts)
+    return fresh
+
+
+class StatementWriter:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def insert_new(self, statements: Sequence[Statement], stored: datetime) -> None:
+        """Insert the statements whose ids are not stored yet; a stored id is left as it is (the projection's
+        replays: the id is a function of the event, so the content is the same)."""
+        rows = [_row(statement, stored) for statement in _unique(statements).values()]
+        if rows:
+            # One statement text, compiled once and prepared, executed for every row of the batch in one
+            # pipeline (psycopg's executemany; sqlite3's in-process loop). Measured on PostgreSQL against the
+            # alternatives with the same rows: about twice as fast as multi-row VALUES pages (SQLAlchemy's
+            # "insertmanyvalues") and as an ``unnest`` of one array per column.
+            await self._conn.execute(self._insert(), rows)
+        targets = [r["voids"] for r in rows if r["voids"] is not None]
+        if targets or await self._any_voiding():
+            await self._mark_voided([r["id"] for r in rows], targets)
+
+    async def _any_voiding(self) -> bool:
+        """Whether any voiding statement is stored (the partial index answers at once): until the LRS stores
+        one, the projection's batches skip looking for voiding statements that target them."""
+        found = await self._conn.execute(select(s.c.seq).where(s.c.voids.is_not(None)).limit(1))
+        return found.first() is not None
+
+    async def append(self, statements: Sequence[Statement], stored: datetime) -> list[uuid.UUID]:
+        fresh = _unique(statements)
+        targets = {t for st in fresh.values() if (t := st.voided_target) is not None}
+        known = await self._known([*fresh, *targets])
+        conflicts = [i for i, st in fresh.items() if i in known and known[i][0] != st.content_digest()]
+        if conflicts:
+            raise StatementConflict(conflicts)
+        for ident, statement in fresh.items():
+            target = statement.voided_target
+            if target is None:
+                continue
+            voiding_target = (target in known and known[target][1] is not None) or (
+                target in fresh and fresh[target].voided_target is not None
+            )
+            if voiding_target:
+                raise InvalidVoiding(ident, target)
+        new = [st for i, st in fresh.items() if i not in known]
+        rows = [_row(statement, stored) for statement in new]
+        # RETURNING names the rows that went in (SQLAlchemy sends them as multi-row VALUES pages).
+        inserted = set((await self._conn.execute(self._insert().returning(s.c.id), rows)).scalars()) if rows else set()
+        raced = [r for r in rows if r["id"] not in inserted]
+        if raced:  # written by a concurrent append meanwhile: the same content is a no-op, other content a conflict
+            again = await self._known([r["id"] for r in raced])
+            clash = [r["id"] for r in raced if again.get(r["id"], (r["digest"],))[0] != r["digest"]]
+            if clash:
+                raise StatementConflict(clash)
+        await self._mark_voided([st.id for st in new], [st.voided_target for st in new if st.voided_target])
+        return [st.id for st in new if st.id in inserted]
+
+    def _insert(self) -> Any:
+        return dialect_insert(self._conn, s).on_conflict_do_nothing(index_elements=[s.c.id])
+
+    async def _known(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[str, uuid.UUID | None]]:
+        found: dict[uuid.UUID, tuple[str, uuid.UUID | None]] = {}
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), _IDS_PER_READ):
+            rows = await self._conn.execute(
+                select(s.c.id, s.c.digest, s.c.voids).where(s.c.id.in_(wanted[start : start + _IDS_PER_READ]))
+            )
+            found.update({ident: (digest, voids) for ident, digest, voids in rows})
+        return found
+
+    async def _mark_voided(self, written: Sequence[uuid.UUID], targets: Sequence[uuid.UUID]) -> None:
+        """Void what the written voiding statements target, and the written statements a stored voiding
+        statement targets (a voiding statement is never voided itself)."""
+        if targets:
+            await self._conn.execute(
+                update(s).where(s.c.id.in_(sorted(set(targets))), s.c.voids.is_(None)).values(voided=True)
+            )
+        if written:
+            named = select(s.c.voids).where(s.c.voids.in_(sorted(set(written))))
+            await self._conn.execute(update(s).where(s.c.id.in_(named), s.c.voids.is_(None)).values(voided=True))
+
+
+class SqlStatementStore(StatementStore):
+    def __init__(self, database: Database, clock: Clock) -> None:
+        self._db, self._clock = database, clock
+
+    async def append(self, statements: Sequence[Statement]) -> list[uuid.UUID]:
+        if not statements:
+            return []
+        async with self._db.write() as conn, conn.begin():
+            return await StatementWriter(conn).append(statements, self._clock.now().astimezone(UTC))
+
+    async def _one(self, statement_id: uuid.UUID, *, voided: bool) -> Statement | None:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(select(s.c.statement).where(s.c.id == statement_id, s.c.voided.is_(voided)))
+            ).first()
+        return None if row is None else Statement.from_json(row[0])
+
+    async def get(self, statement_id: uuid.UUID) -> Statement | None:
+        return await self._one(statement_id, voided=False)
+
+    async def get_voided(self, statement_id: uuid.UUID) -> Statement | None:
+        return await self._one(statement_id, voided=True)
+
+    async def query(self, query: StatementQuery, *, after: int | None, limit: int) -> list[StoredStatement]:
+        conditions: list[ColumnElement[bool]] = [s.c.voided.is_(False)]
+        for column, value in (
+            (s.c.actor, query.agent),
+            (s.c.verb, query.verb),
+            (s.c.activity, query.activity),
+            (s.c.registration, query.registration),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if query.since is not None:
+            conditions.append(s.c.stored > query.since)
+        if query.until is not None:
+            conditions.append(s.c.stored <= query.until)
+        if after is not None:
+            conditions.append(s.c.seq > after if query.ascending else s.c.seq < after)
+        order = s.c.seq.asc() if query.ascending else s.c.seq.desc()
+        statement = select(s.c.seq, s.c.statement).where(and_(*conditions)).order_by(order).limit(limit)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [StoredStatement(seq=seq, statement=Statement.from_json(data)) for seq, data in rows]

@@ -1,0 +1,45 @@
+"""The statements table: each statement's JSON, plus the columns its queries filter and page on.
+
+``seq`` is the stored order (the ``more`` cursor of ``GET /xapi/statements``); every filter has an
+index ending in ``seq``, so a page of any one filter is an index range read whichever way it runs.
+``voids`` is the target of a voiding statement, ``voided`` whether a voiding statement names this one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String, Table, UniqueConstraint, false
+from sqlalchemy.types import Uuid
+
+from elearning_adapters.sql.engine import UtcDateTime, metadata
+
+IRI_MAX = 1000
+ANALYTICS_TABLES = ("xapi_statements",)
+
+xapi_statements = Table(
+    "xapi_statements",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", Uuid, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("actor", String(IRI_MAX), nullable=False),
+    Column("verb", String(IRI_MAX), nullable=False),
+    Column("activity", String(IRI_MAX), nullable=True),
+    Column("registration", Uuid, nullable=True),
+    Column("voids", Uuid, nullable=True),
+    Column("voided", Boolean, nullable=False, server_default=false()),
+    Column("timestamp", UtcDateTime, nullable=False),
+    Column("stored", UtcDateTime, nullable=False),
+    Column("statement", JSON, nullable=False),
+    UniqueConstraint("id", name="uq_xapi_statements_id"),
+)
+Index("ix_xapi_statements_actor_seq", xapi_statements.c.actor, xapi_statements.c.seq)
+Index("ix_xapi_statements_verb_seq", xapi_statements.c.verb, xapi_statements.c.seq)
+Index("ix_xapi_statements_activity_seq", xapi_statements.c.activity, xapi_statements.c.seq)
+Index("ix_xapi_statements_registration_seq", xapi_statements.c.registration, xapi_statements.c.seq)
+Index("ix_xapi_statements_stored", xapi_statements.c.stored)
+Index(
+    "ix_xapi_statements_voids",
+    xapi_statements.c.voids,
+    postgresql_where=xapi_statements.c.voids.is_not(None),
+    sqlite_where=xapi_statements.c.voids.is_not(None),
+)

@@ -1,0 +1,100 @@
+"""In-memory fakes of the analytics ports, kept honest by tests/contract/test_statement_store.py."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from elearning_core.analytics.model import Statement, StoredStatement
+from elearning_core.analytics.ports import (
+    InvalidVoiding,
+    StatementConflict,
+    StatementQuery,
+    StatementStore,
+)
+from elearning_core.shared.clock import Clock
+
+
+@dataclass
+class _Row:
+    seq: int
+    statement: Statement
+    digest: str
+    voided: bool = False
+
+
+@dataclass
+class InMemoryStatementStore(StatementStore):
+    clock: Clock
+    rows: dict[uuid.UUID, _Row] = field(default_factory=dict)
+    _seq: int = 0
+
+    async def append(self, statements: Sequence[Statement]) -> list[uuid.UUID]:
+        fresh: dict[uuid.UUID, Statement] = {}
+        conflicts: list[uuid.UUID] = []
+        for statement in statements:
+            known = self.rows.get(statement.id)
+            earlier = fresh.get(statement.id)
+            digest = statement.content_digest()
+            if (known is not None and known.digest != digest) or (
+                earlier is not None and earlier.content_digest() != digest
+            ):
+                conflicts.append(statement.id)
+            elif known is None and earlier is None:
+                fresh[statement.id] = statement
+        if conflicts:
+            raise StatementConflict(conflicts)
+        for statement in fresh.values():
+            target = statement.voided_target
+            if target is None:
+                continue
+            voids = self.rows.get(target) or (None if target not in fresh else _Row(0, fresh[target], ""))
+            if voids is not None and voids.statement.voided_target is not None:
+                raise InvalidVoiding(statement.id, target)
+        now = self.clock.now()
+        for statement in fresh.values():
+            self._seq += 1
+            stored = statement.model_copy(update={"stored": now})
+            self.rows[statement.id] = _Row(self._seq, stored, statement.content_digest())
+        voiding = {s.voided_target: s.id for r in self.rows.values() if (s := r.statement).voided_target is not None}
+        for row in self.rows.values():
+            if row.statement.id in voiding and row.statement.voided_target is None:
+                row.voided = True
+        return list(fresh)
+
+    async def get(self, statement_id: uuid.UUID) -> Statement | None:
+        row = self.rows.get(statement_id)
+        return row.statement if row is not None and not row.voided else None
+
+    async def get_voided(self, statement_id: uuid.UUID) -> Statement | None:
+        row = self.rows.get(statement_id)
+        return row.statement if row is not None and row.voided else None
+
+    async def query(self, query: StatementQuery, *, after: int | None, limit: int) -> list[StoredStatement]:
+        rows = sorted(self.rows.values(), key=lambda r: r.seq, reverse=not query.ascending)
+        out: list[StoredStatement] = []
+        for row in rows:
+            if after is not None and (row.seq <= after if query.ascending else row.seq >= after):
+                continue
+            if row.voided or not _matches(row.statement, query):
+                continue
+            out.append(StoredStatement(seq=row.seq, statement=row.statement))
+            if len(out) == limit:
+                break
+        return out
+
+
+def _matches(s: Statement, q: StatementQuery) -> bool:
+    stored: datetime | None = s.stored
+    assert stored is not None
+    registration = s.context.registration if s.context is not None else None
+    return (
+        (q.agent is None or s.actor.key() == q.agent)
+        and (q.verb is None or s.verb.id == q.verb)
+        and (q.activity is None or s.activity_id == q.activity)
+        and (q.registration is None or registration == q.registration)
+        and (q.since is None or stored > q.since)
+        and (q.until is None or stored <= q.until)
+    )
