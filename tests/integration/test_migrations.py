@@ -135,7 +135,7 @@ async def test_search_documents_move_into_partitions_and_back(empty_database_url
         )
     db = Database(empty_database_url)
     try:
-        await migrate.upgrade(db, "0030")
+        await migrate.upgrade(db, "0031")
         async with db.write() as conn:
             await conn.execute(text(_ROW), {"key": "course:a", "title": "Open astronomy", "token": PUBLIC})
             await conn.execute(
@@ -171,7 +171,7 @@ async def test_search_documents_move_into_partitions_and_back(empty_database_url
         assert await index.corrections(["astronmy", "gatd"], Visibility()) == {"astronmy": "astronomy"}
         assert await index.corrections(["gatd"], member) == {"gatd": "gated"}
 
-        await migrate.downgrade(db, "0030")
+        await migrate.downgrade(db, "0031")
         async with db.read() as conn:
             assert await conn.scalar(text(_PARTITIONED)) == 0
             assert (await conn.execute(text(_ACCESS))).all() == [
