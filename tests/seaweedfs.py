@@ -126,6 +126,8 @@ def _start(binary: str, root: Path) -> tuple[subprocess.Popen[bytes], SeaweedS3,
     command += [
         f"-s3.config={config}",
         "-s3.autoCreateBucket=false",  # like S3: a missing bucket is an error, not created by a write
+        # Without a bucket CORS rule SeaweedFS answers preflights from these origins (default: any), unlike S3.
+        "-s3.allowedOrigins=http://seaweedfs-default.invalid",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         "-master.telemetry=false",  # no traffic off the machine

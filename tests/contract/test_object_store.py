@@ -4,8 +4,10 @@ server (SeaweedFS, started by tests/seaweedfs.py): the same calls give the same 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -348,3 +350,33 @@ async def test_store_failures_become_the_ports_errors(seaweedfs: SeaweedS3, s3_b
     finally:
         await wrong_secret.aclose()
         await no_bucket.aclose()
+
+
+async def test_a_large_object_streams_through_in_bounded_memory(store: ObjectStore) -> None:
+    """A put and a read of 64 MiB hold a few parts' worth at most, never the object (measured by tracemalloc,
+    which sees the store's worker threads too; seen here: S3 put 16 MiB with 5 MiB parts, read 2 MiB)."""
+    size, chunk = 64 * MIB, MIB
+
+    async def generated() -> AsyncIterator[bytes]:
+        for index in range(size // chunk):
+            yield bytes([index % 251]) * chunk
+
+    tracemalloc.start()
+    try:
+        assert await store.put("big/object", generated()) == size
+        _, put_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        digest, total = hashlib.sha256(), 0
+        async for piece in store.read("big/object"):
+            digest.update(piece)
+            total += len(piece)
+        _, read_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    expected = hashlib.sha256()
+    for index in range(size // chunk):
+        expected.update(bytes([index % 251]) * chunk)
+    assert (total, digest.hexdigest()) == (size, expected.hexdigest())
+    assert put_peak < 5 * MIN_PART_SIZE < size / 2
+    assert read_peak < 4 * MIB

@@ -8,7 +8,8 @@ internals), which holds back boto3 upgrades, for a gain that a pool of a few thr
 gives: the event loop never waits on the network either way.
 
 Nothing holds a whole object in memory: ``put`` buffers one part at a time and switches to a
-multipart upload once the stream outgrows a part, ``read`` streams the body a megabyte per
+multipart upload once the stream outgrows a part (about three parts' worth in memory at the peak:
+the buffer, the part being sent, the request), ``read`` streams the body a megabyte per
 thread hop, ``upload_part`` spools its stream (in memory up to a part, on disk beyond) because
 S3 wants each part's length up front, and ``copy`` is server-side (multipart copy beyond 5 GiB).
 
@@ -132,7 +133,7 @@ class S3ObjectStore(ObjectStore):
                 while len(buffer) >= part_size:
                     if upload_id is None:
                         upload_id = await self.create_multipart(key)
-                    part = bytes(buffer[:part_size])
+                    part = bytes(memoryview(buffer)[:part_size])
                     del buffer[:part_size]
                     parts.append(await self._upload_bytes(key, upload_id, len(parts) + 1, part))
             if upload_id is None:
@@ -255,6 +256,31 @@ class S3ObjectStore(ObjectStore):
         if self.config.path_style:
             path = path.removeprefix(f"/{self.bucket}")
         return f"{self.config.cdn_base_url}{path}?{parts.query}"
+
+    async def set_cors(self, origins: Sequence[str], max_age_seconds: int = 3600) -> None:
+        """Let browsers on ``origins`` read the bucket's objects (an HLS player fetching presigned
+        segments, with ranges); no origins removes the rule."""
+        if not origins:
+            await self._call("delete_bucket_cors")
+            return
+        rule = {
+            "AllowedOrigins": list(origins),
+            "AllowedMethods": ["GET", "HEAD"],
+            "AllowedHeaders": ["Range", "If-None-Match", "If-Modified-Since"],
+            "ExposeHeaders": ["Content-Length", "Content-Range", "Content-Type", "ETag", "Accept-Ranges"],
+            "MaxAgeSeconds": max_age_seconds,
+        }
+        await self._call("put_bucket_cors", CORSConfiguration={"CORSRules": [rule]})
+
+    async def cors_origins(self) -> builtins.list[str]:
+        """The origins the bucket's CORS rules let read (none without a rule)."""
+        try:
+            answer = await self._call("get_bucket_cors")
+        except StorageError as exc:
+            if "NoSuchCORSConfiguration" in str(exc):
+                return []
+            raise
+        return [origin for rule in answer.get("CORSRules", []) for origin in rule.get("AllowedOrigins", [])]
 
     async def create_multipart(self, key: str) -> str:
         answer = await self._call("create_multipart_upload", check_key(key), Key=key)

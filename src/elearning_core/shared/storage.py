@@ -101,7 +101,7 @@ class ObjectStore(Protocol):
 
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
         """Store the stream under ``key`` (replacing it atomically); returns the size. The stream is never
-        held whole in memory: an adapter buffers at most about one part."""
+        held whole in memory: an adapter holds a few parts' worth at most, whatever the object's size."""
         ...
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterable[bytes]:
