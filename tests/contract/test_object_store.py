@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import socket
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from elearning_core.shared.storage import (
     ObjectStore,
     PartTooSmall,
     StorageError,
+    StorageUnavailable,
     UploadedPart,
     UploadNotFound,
 )
@@ -128,6 +130,9 @@ async def test_ranged_reads_at_the_start_middle_end_and_past_the_end(store: Obje
     assert await read_all(store, "r/blob", size, size + 10) == b""
     assert await read_all(store, "r/blob", size + 10) == b""
     assert await read_all(store, "r/blob", 7, 7) == b""
+    for start, end in ((-1, None), (10, 5)):
+        with pytest.raises(ValueError, match="byte range"):
+            await read_all(store, "r/blob", start, end)
 
 
 async def test_an_absent_object_has_no_size_and_cannot_be_read(store: ObjectStore) -> None:
@@ -342,14 +347,20 @@ async def test_a_cdn_base_url_replaces_the_bucket_root_in_presigned_urls(seaweed
 async def test_store_failures_become_the_ports_errors(seaweedfs: SeaweedS3, s3_bucket: str) -> None:
     wrong_secret = s3_store(seaweedfs, s3_bucket, secret_access_key="not-the-secret")
     no_bucket = s3_store(seaweedfs, "no-such-bucket-here")
-    try:
-        with pytest.raises(StorageError, match="refused"):
-            await wrong_secret.size("a")
-        with pytest.raises(StorageError, match="does not exist"):
-            await no_bucket.put("a", stream(b"x"))
-    finally:
-        await wrong_secret.aclose()
-        await no_bucket.aclose()
+    with socket.socket() as placeholder:  # a loopback port nothing listens on
+        placeholder.bind(("127.0.0.1", 0))
+        unreachable = s3_store(seaweedfs, s3_bucket, endpoint_url=f"http://127.0.0.1:{placeholder.getsockname()[1]}")
+        try:
+            with pytest.raises(StorageError, match="refused") as refused:
+                await wrong_secret.size("a")
+            assert not isinstance(refused.value, StorageUnavailable)
+            with pytest.raises(StorageError, match="does not exist"):
+                await no_bucket.put("a", stream(b"x"))
+            with pytest.raises(StorageUnavailable, match="cannot be reached"):
+                await unreachable.size("a")
+        finally:
+            for store in (wrong_secret, no_bucket, unreachable):
+                await store.aclose()
 
 
 async def test_a_large_object_streams_through_in_bounded_memory(store: ObjectStore) -> None:

@@ -40,6 +40,7 @@ from elearning_core.shared.storage import (
     UploadedPart,
     check_key,
     check_prefix,
+    check_range,
 )
 from elearning_core.video.ports import BlobStorage, StorageLock
 
@@ -141,6 +142,7 @@ class LocalFileStorage(BlobStorage):
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         path = self.local_path(check_key(key))
+        check_range(start, end)
         try:
             handle = await asyncio.to_thread(open, path, "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):

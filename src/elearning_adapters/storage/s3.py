@@ -51,6 +51,7 @@ from elearning_core.shared.storage import (
     check_key,
     check_part_number,
     check_prefix,
+    check_range,
 )
 
 T = TypeVar("T")
@@ -160,8 +161,7 @@ class S3ObjectStore(ObjectStore):
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         check_key(key)
-        if start < 0 or (end is not None and end < start):
-            raise ValueError(f"invalid byte range [{start}, {end})")
+        check_range(start, end)
         if end == start:
             return
         ranged = {} if start == 0 and end is None else {"Range": f"bytes={start}-{'' if end is None else end - 1}"}

@@ -196,6 +196,13 @@ def _check_path(path: str, shown: str) -> str:
     return shown
 
 
+def check_range(start: int, end: int | None) -> None:
+    """A byte range ``[start, end)`` a read may ask for: ``ValueError`` for a negative start or an end
+    before the start (a range past the object's end is fine: it is cut there)."""
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"invalid byte range [{start}, {end})")
+
+
 def check_part_number(number: int) -> int:
     if not 1 <= number <= MAX_PARTS:
         raise InvalidParts(f"part number {number} is outside 1..{MAX_PARTS}")
