@@ -3,6 +3,7 @@ in the media directory, and the PDF route serves them from there: the compositio
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest_asyncio
 from elearning_adapters.settings import Settings
 from elearning_core.billing.service import document_key
 from tests.e2e.assessment_helpers import person
-from tests.e2e.http_helpers import Api, serve, settings_for
+from tests.e2e.http_helpers import Api, assert_problem, serve, settings_for
 from tests.e2e.test_http_billing import invoice_for
 
 if TYPE_CHECKING:
@@ -60,3 +61,18 @@ async def test_the_invoice_pdf_is_kept_in_the_bucket_and_served_from_it(
     assert stored["Body"].read() == answer.content
     media = Path(settings.resolved_media_dir)
     assert not (media / "billing").exists()
+
+
+async def test_an_unreachable_store_is_a_503_problem_to_retry(settings: Settings) -> None:
+    with socket.socket() as placeholder:  # a loopback port nothing listens on
+        placeholder.bind(("127.0.0.1", 0))
+        down = settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{placeholder.getsockname()[1]}"})
+        async with serve(down) as app:
+            ada = await person(app)
+            invoice = await invoice_for(app, ada.id, f"ada-{uuid.uuid4()}")
+
+            answer = await app.client.get(f"/api/v1/invoices/{invoice.id}/pdf", headers=ada.headers)
+
+    assert_problem(answer, 503)
+    assert answer.json()["type"].endswith("storage-unavailable")
+    assert answer.headers["retry-after"] == "5"
