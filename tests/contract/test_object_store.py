@@ -309,7 +309,7 @@ async def test_a_presigned_url_names_the_public_endpoint_serves_the_bytes_and_ex
     data = payload(MIB + 5, seed=6)
     await store.put("videos/v/seg 1.ts", stream(data))
 
-    url = await store.presigned_url("videos/v/seg 1.ts", timedelta(seconds=2))
+    url = await store.presigned_url("videos/v/seg 1.ts", timedelta(seconds=5))  # room for a loaded machine
 
     assert url is not None
     assert urlsplit(url).netloc == f"localhost:{seaweedfs.port}"  # browsers' name, not the API's 127.0.0.1
@@ -319,13 +319,13 @@ async def test_a_presigned_url_names_the_public_endpoint_serves_the_bytes_and_ex
     assert answer.content == data
     assert fetch(url, headers={"Range": "bytes=10-19"}).content == data[10:20]
 
-    deadline = issued + 15
+    deadline = issued + 20
     status = answer.status_code
     while status == 200 and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         status = fetch(url).status_code
     assert status == 403
-    assert time.monotonic() - issued >= 1  # X-Amz-Date is in whole seconds: up to one early
+    assert time.monotonic() - issued >= 4  # X-Amz-Date is in whole seconds: up to one early
     await store.aclose()
 
 
