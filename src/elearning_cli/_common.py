@@ -32,6 +32,7 @@ from rich.text import Text
 from elearning_core.shared.errors import DomainError, NotFound, ValidationFailed
 from elearning_core.shared.pagination import MAX_PAGE_SIZE, Page
 from elearning_core.shared.ports import SYSTEM
+from elearning_core.shared.storage import StorageError
 
 if TYPE_CHECKING:
     from elearning_adapters.container import Platform
@@ -175,6 +176,8 @@ def describe_error(exc: BaseException) -> tuple[str | None, list[str]]:
     import sqlalchemy.exc
     from alembic.util.exc import CommandError
 
+    if isinstance(exc, StorageError):
+        return f"object store: {_first_line(str(exc))}", []
     if isinstance(exc, ValidationFailed):
         return exc.detail, field_error_lines(exc)
     if isinstance(exc, DomainError):

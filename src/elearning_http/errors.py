@@ -33,6 +33,7 @@ from elearning_core.shared.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from elearning_core.shared.storage import StorageUnavailable
 from elearning_http.field_paths import json_path
 from elearning_http.observability import request_id_var
 
@@ -102,7 +103,8 @@ PROBLEM_STATUS_DESCRIPTIONS = {
     "(`too-many-attempts`); `Retry-After` says how many seconds to wait",
     460: "Checksum mismatch (tus): the chunk was discarded",
     503: "Unavailable: the server is overloaded (`urn:elearning:problem:overloaded`, with `Retry-After`), or "
-    "not ready because a dependency (the database) does not answer, or did not within this request's time "
+    "not ready because a dependency (the database, the file store: `storage-unavailable`) does not answer, or "
+    "did not within this request's time "
     "budget (`type` says what ran out: `urn:elearning:problem:statement-timeout`, `lock-timeout`, "
     "`pool-timeout`; nothing was written; retry after `Retry-After` seconds)",
 }
@@ -267,6 +269,21 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem(exc.status_code, exc.detail, request=request, headers=dict(exc.headers or {}))
 
 
+STORAGE_RETRY_AFTER_SECONDS = 5
+
+
+def _storage_unavailable(request: Request[Any, Any, Any], exc: StorageUnavailable) -> Response[dict[str, Any]]:
+    """The object store (S3) does not answer: like a database that does not, a 503 to retry, and logged."""
+    logger.warning("object store unavailable", extra={"path": request.url.path, "error": str(exc)})
+    return problem(
+        503,
+        "the file store does not answer; retry later",
+        code="storage-unavailable",
+        request=request,
+        headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("unhandled error", extra={"path": request.url.path})
     return problem(500, "an unexpected error occurred; it has been logged", code="internal-error", request=request)
@@ -296,6 +313,7 @@ exception_handlers: dict[type[Exception], Any] = {
     DomainError: _domain_error,
     ValidationException: _validation_error,
     HTTPException: _http_error,
+    StorageUnavailable: _storage_unavailable,
     Exception: _unexpected,
 }
 

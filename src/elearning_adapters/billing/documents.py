@@ -16,7 +16,7 @@ from fpdf import FPDF
 
 from elearning_core.billing.model import TaxTreatment
 from elearning_core.billing.ports import Document, DocumentPrinter, DocumentStore
-from elearning_core.video.ports import BlobStorage
+from elearning_core.shared.storage import ObjectStore
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 _STYLE = (
@@ -179,9 +179,9 @@ class DocumentRenderer(DocumentPrinter):
 
 
 class BlobDocumentStore(DocumentStore):
-    """Documents kept through the platform's storage port (the local directory by default)."""
+    """Documents kept through the platform's object store (the local directory by default)."""
 
-    def __init__(self, storage: BlobStorage) -> None:
+    def __init__(self, storage: ObjectStore) -> None:
         self._storage = storage
 
     async def put(self, key: str, data: bytes) -> None:

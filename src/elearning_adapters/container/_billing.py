@@ -17,7 +17,6 @@ from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.billing import SqlLedgerReports
-from elearning_adapters.storage import LocalFileStorage
 from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.billing.service import BillingConfig, BillingService
 from elearning_core.payment.ports import PaymentGateway
@@ -31,11 +30,6 @@ JoinUnitOfWork = Callable[[AsyncConnection], BillingUnitOfWork]
 
 def _config(settings: Settings) -> BillingConfig:
     return BillingConfig(settings.billing_seller_country, settings.billing_seller_name, settings.billing_seller_address)
-
-
-def _store(settings: Settings) -> BlobDocumentStore:
-    """Invoices live beside the other files the platform keeps (``billing/`` in the media storage)."""
-    return BlobDocumentStore(LocalFileStorage(settings.resolved_media_dir))
 
 
 def documents_subscription(join: JoinUnitOfWork, service: Callable[[], BillingService]) -> Subscription:
@@ -72,7 +66,8 @@ class BillingWiring(ModuleWiring):
 
     tax = providers.Singleton(TableTaxPolicy)
     printer = providers.Singleton(DocumentRenderer)
-    store = providers.Singleton(_store, settings)
+    # Invoices live beside the other files the platform keeps (``billing/`` in the object store).
+    store = providers.Singleton(BlobDocumentStore, shared.object_store)
     reports = providers.Singleton(SqlLedgerReports, shared.database)
 
     service = providers.Singleton(

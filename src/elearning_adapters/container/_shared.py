@@ -1,8 +1,10 @@
-"""The adapters every module shares: database, clock, policy, cursors, cache, event transport, unit of work."""
+"""The adapters every module shares: database, clock, policy, cursors, cache, event transport, unit of work,
+and the object store."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from dependency_injector import containers, providers
 
@@ -21,10 +23,12 @@ from elearning_adapters.sql.outbox_store import retention_of
 from elearning_adapters.sql.resources import SqlResourceDirectory
 from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_adapters.sql.video import SqlEnrollmentLookup
+from elearning_adapters.storage import LocalFileStorage
 from elearning_core.auth.model import RolePolicy
 from elearning_core.shared.cache import Cache
 from elearning_core.shared.clock import SystemClock
 from elearning_core.shared.pagination import CursorCodec
+from elearning_core.shared.storage import ObjectStore
 
 
 def _cursor_codec(settings: Settings) -> CursorCodec:
@@ -39,6 +43,41 @@ def _cache(settings: Settings) -> Cache | None:
     if kind == "memory":
         return InMemoryCache()
     return None
+
+
+def _local_media(settings: Settings) -> LocalFileStorage:
+    return LocalFileStorage(settings.resolved_media_dir)
+
+
+def _object_store(settings: Settings, local: LocalFileStorage) -> ObjectStore:
+    """The store files go to: the media directory (embedded default), or the S3-compatible one configured."""
+    if settings.storage_backend == "local":
+        return local
+    from elearning_adapters.storage.s3 import S3Config, S3ObjectStore  # boto3 is loaded only where chosen
+
+    assert settings.s3_bucket is not None  # Settings refuses storage_backend=s3 without a bucket
+    secret = settings.s3_secret_access_key
+    return S3ObjectStore(
+        S3Config(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            public_endpoint_url=settings.s3_public_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=None if secret is None else secret.get_secret_value(),
+            path_style=settings.resolved_s3_path_style,
+            cdn_base_url=settings.s3_cdn_base_url,
+            presign_expiry=timedelta(seconds=settings.s3_presign_expiry_seconds),
+            part_size=settings.s3_part_size_bytes,
+            max_connections=settings.s3_max_connections,
+        )
+    )
+
+
+async def close_store(store: ObjectStore) -> None:
+    close = getattr(store, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def _credential_keys(database: Database, settings: Settings) -> SqlCredentialKeys:
@@ -126,3 +165,8 @@ class SharedWiring(containers.DeclarativeContainer):
     resources = providers.Singleton(SqlResourceDirectory, database)
     course_lookup = providers.Singleton(SqlCourseLookup, database)
     enrollment_lookup = providers.Singleton(_enrollment_lookup, database, cache, settings)
+
+    # Files: the local media directory (the video pipeline's tus uploads and ffmpeg still need its paths), and
+    # the object store every other file goes through: that directory, or S3 (ELEARNING_STORAGE_BACKEND).
+    local_media = providers.Singleton(_local_media, settings)
+    object_store = providers.Singleton(_object_store, settings, local_media)

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from dependency_injector import providers
 
+from elearning_adapters.container._shared import close_store
 from elearning_adapters.container._wiring import Closer, ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.media.ffmpeg import FfmpegTranscoder, FfprobeMediaProber
 from elearning_adapters.media.processor import VideoProcessor, video_processing_subscription
 from elearning_adapters.media.signer import HmacPlaybackSigner
 from elearning_adapters.settings import Settings
-from elearning_adapters.storage import LocalFileStorage
 from elearning_core.course.gating import PublishedOutlines
 from elearning_core.course.requirements import LearnerFactsReader
 from elearning_core.entitlement.ports import AccessCheck
+from elearning_core.shared.storage import ObjectStore
 from elearning_core.video.service import VideoConfig, VideoService
-
-
-def _media_storage(settings: Settings) -> LocalFileStorage:
-    return LocalFileStorage(settings.resolved_media_dir)
 
 
 def _playback_signer(settings: Settings) -> HmacPlaybackSigner:
@@ -45,8 +43,9 @@ def _subscriptions(processor: VideoProcessor) -> list[Subscription]:
     return [video_processing_subscription(processor)]
 
 
-def _closers(processor: VideoProcessor) -> list[Closer]:
-    return [processor.aclose]
+def _closers(processor: VideoProcessor, store: ObjectStore) -> list[Closer]:
+    """The pipeline, and the shared object store's client (its thread pool) after it: media is its main user."""
+    return [processor.aclose, functools.partial(close_store, store)]
 
 
 class VideoWiring(ModuleWiring):
@@ -59,7 +58,7 @@ class VideoWiring(ModuleWiring):
     """What learners have done (the course module's wiring picks the reader): conditional release gates material."""
     """The course module's published outlines (its catalog reads): content gating finds the lessons showing a video."""
 
-    media_storage = providers.Singleton(_media_storage, settings)
+    media_storage = shared.local_media
     playback_signer = providers.Singleton(_playback_signer, settings)
     media_prober = providers.Singleton(FfprobeMediaProber)
     transcoder = providers.Singleton(FfmpegTranscoder)
@@ -84,4 +83,4 @@ class VideoWiring(ModuleWiring):
     processor = providers.Singleton(_processor, settings, service.provider)
 
     subscriptions = providers.Singleton(_subscriptions, processor)
-    closers = providers.Singleton(_closers, processor)
+    closers = providers.Singleton(_closers, processor, shared.object_store)

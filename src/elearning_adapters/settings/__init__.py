@@ -17,6 +17,7 @@ from elearning_adapters.settings._commerce import CommerceSettings
 from elearning_adapters.settings._database import DatabaseSettings
 from elearning_adapters.settings._modules import ModuleSettings
 from elearning_adapters.settings._server import ServerSettings
+from elearning_adapters.settings._storage import StorageSettings
 
 MEMORY_URL = "sqlite+aiosqlite:///:memory:"
 
@@ -30,7 +31,15 @@ def reachable_host(host: str) -> str:
     return f"[{shown}]" if ":" in shown and not shown.startswith("[") else shown
 
 
-class Settings(DatabaseSettings, ServerSettings, CommerceSettings, BackboneSettings, AccountSettings, ModuleSettings):
+class Settings(
+    DatabaseSettings,
+    ServerSettings,
+    CommerceSettings,
+    BackboneSettings,
+    AccountSettings,
+    ModuleSettings,
+    StorageSettings,
+):
     """Every setting (the groups live in this package's modules), with the checks and derived values that
     span groups."""
 

@@ -12,20 +12,16 @@ from pathlib import Path
 from typing import Protocol
 
 from elearning_core.shared.ports import UnitOfWork
+from elearning_core.shared.storage import ObjectStore
 from elearning_core.video.model import Caption, PlaybackPosition, ProbeResult, Rendition, Rung, Video, VideoUpload
 
 
-class BlobStorage(Protocol):
-    """Bytes under slash-separated keys (``videos/<id>/hls/master.m3u8``).
-
-    The media tools need files, so an adapter also maps a key to a local path
-    (a remote store would stage there); keys are never taken from clients
-    without checking them, and an adapter refuses ``..`` and absolute keys.
+class BlobStorage(ObjectStore, Protocol):
+    """The object store plus what the local pipeline still needs of a filesystem: the video pipeline's
+    tus uploads write at offsets, and ffmpeg reads and writes files (``local_path``). The local adapter
+    is the one that offers it; moving those callers onto the plain ``ObjectStore`` is later work.
+    Keys are checked like the object store's (``..`` and absolute keys are refused).
     """
-
-    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
-        """Store the stream under ``key`` (replacing it atomically); returns the size."""
-        ...
 
     async def write_at(self, key: str, offset: int, chunks: AsyncIterable[bytes]) -> int:
         """Write the stream at ``offset`` of the (possibly new) object, dropping anything after it;
@@ -34,24 +30,12 @@ class BlobStorage(Protocol):
 
     async def truncate(self, key: str, size: int) -> None: ...
 
-    async def size(self, key: str) -> int | None:
-        """The object's size, or None when there is none."""
-        ...
-
-    def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterable[bytes]:
-        """The bytes ``[start, end)`` of the object."""
-        ...
-
     async def sha256(self, key: str) -> str:
         """Hex SHA-256 of the whole object (computed off the event loop)."""
         ...
 
     async def move(self, source: str, target: str) -> None:
         """Rename an object or a prefix (``a/``), replacing the target."""
-        ...
-
-    async def delete(self, key: str) -> None:
-        """Delete an object, or everything under a prefix ending in ``/``; absent is fine."""
         ...
 
     def local_path(self, key: str) -> Path: ...
