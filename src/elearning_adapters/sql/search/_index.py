@@ -50,6 +50,10 @@ _NULL: Any = cast(null(), String)
 EXCERPT = 160
 
 
+PAGE_COLUMNS = (D.c.key, D.c.kind, D.c.doc_id, D.c.course_id, D.c.lesson_id, D.c.title, D.c.url, D.c.published_at)
+"""What a hit shows of its document."""
+
+
 def visible(visibility: Visibility, key: Any = D.c.key) -> Any:
     if visibility.everything:
         return literal(True)
@@ -111,6 +115,14 @@ class SqlSearchEngine(SearchIndex):
 
     async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
         raise NotImplementedError
+
+    async def _page_rows(
+        self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]
+    ) -> dict[str, tuple[Any, str | None]]:
+        """A page's documents (``PAGE_COLUMNS``) by key, each with its marked text (None: none to mark)."""
+        rows = (await conn.execute(select(*PAGE_COLUMNS).where(D.c.key.in_(keys)))).mappings()
+        marked = await self._highlights(conn, terms, keys)
+        return {r["key"]: (r, marked.get(r["key"])) for r in rows}
 
     def _bytewise(self, value: Any) -> Any:
         """``value`` ordered byte by byte (as Python orders strings), whatever the database's collation."""
@@ -240,27 +252,16 @@ class SqlSearchEngine(SearchIndex):
         page, matched, facets = await self._sample(conn, query)
         hits: list[Hit] = []
         if page:
-            columns = (
-                D.c.key,
-                D.c.kind,
-                D.c.doc_id,
-                D.c.course_id,
-                D.c.lesson_id,
-                D.c.title,
-                D.c.url,
-                D.c.published_at,
-            )
-            found = {r["key"]: r for r in (await conn.execute(select(*columns).where(D.c.key.in_(page)))).mappings()}
-            marked = await self._highlights(conn, query.terms, page)
+            found = await self._page_rows(conn, query.terms, page)
             for key in page:
-                r = found[key]
+                r, marked = found[key]
                 hits.append(
                     Hit(
                         DocumentKind(r["kind"]),
                         r["doc_id"],
                         r["course_id"],
                         r["title"],
-                        marked.get(key) or highlight_html(r["title"]),
+                        marked or highlight_html(r["title"]),
                         r["url"],
                         r["lesson_id"],
                         r["published_at"],
