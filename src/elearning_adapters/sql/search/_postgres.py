@@ -97,7 +97,7 @@ _UNINDEX = text(
     "f AS (DELETE FROM search_facets WHERE key = ANY(CAST(:keys AS text[]))) "
     "DELETE FROM search_words WHERE key = ANY(CAST(:keys AS text[]))"
 )
-"""The side rows of documents about to be written again, in one statement."""
+"""The side rows a batch's keys had, in one statement (nothing to find for a new key: three index probes)."""
 
 
 def _json_row(doc: SearchDocument, key: str, at: datetime, stamp: str) -> dict[str, Any]:
