@@ -1,0 +1,199 @@
+"""The at-risk list for a course's staff: the read port it needs, and the use case (policy, paging).
+
+What the rules judge (``at_risk.CourseFacts``) comes from three narrow reads, each a few set-based queries
+for the whole course, never one per learner: ``AtRiskReads`` (this module's port: the active learners
+with their enrollment, cohort start, last activity and progress counts, the completion rules, the quizzes'
+pass marks and the extensions' extra attempts), the assessment module's ``AssessmentQueries.gradebook_inputs``
+(the gradebook, so the course grade is the one the gradebook shows), and the course's published outline
+(which lessons are required and which quiz each assessment lesson holds).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+
+from elearning_core.analytics.at_risk import (
+    AtRiskLearner,
+    CourseFacts,
+    GradedItem,
+    ItemStanding,
+    LearnerFacts,
+    RiskReason,
+    check_days,
+    learners_at_risk,
+)
+from elearning_core.assessment.queries import AssessmentQueries, GradebookInputs, build_gradebook
+from elearning_core.auth.model import Permission, ResourceRef
+from elearning_core.auth.ports import ResourceDirectory
+from elearning_core.course.gating import PublishedOutlines
+from elearning_core.course.queries import CourseOutline
+from elearning_core.course.values import CourseStatus, LessonKind
+from elearning_core.shared.clock import Clock
+from elearning_core.shared.errors import NotFound, PermissionDenied
+from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of
+from elearning_core.shared.ports import Policy, Principal
+
+
+@dataclass(frozen=True, slots=True)
+class RiskReadings:
+    """What ``AtRiskReads`` gives for one course."""
+
+    learners: list[LearnerFacts]
+    """The learners with an active enrollment, in user-id order."""
+    min_grade_percent: float | None = None
+    """The completion rules' minimum course grade (None: the course sets none)."""
+    optional_lesson_ids: frozenset[uuid.UUID] = frozenset()
+    pass_marks: Mapping[uuid.UUID, float] = field(default_factory=dict)
+    """Published quiz id -> its pass mark (quizzes without one are left out)."""
+    extra_attempts: Mapping[tuple[uuid.UUID, uuid.UUID], int] = field(default_factory=dict)
+    """(user id, quiz id) -> the attempts an extension adds (pairs without an extension are left out)."""
+
+
+class AtRiskReads(Protocol):
+    async def readings(self, course_id: uuid.UUID) -> RiskReadings:
+        """The course's learners and rules, in a few set-based queries (none per learner)."""
+        ...
+
+
+def course_facts(
+    course_id: uuid.UUID,
+    readings: RiskReadings,
+    gradebook: GradebookInputs,
+    outline: CourseOutline | None,
+    now: datetime,
+) -> CourseFacts:
+    """The rules' input from the three reads: the course grade per learner from the gradebook, and the
+    required graded items (a required assessment lesson's published quiz with a pass mark)."""
+    totals = {row.user_id: row.total for row in build_gradebook(course_id, gradebook, now).rows}
+    quizzes = {quiz.id: quiz for quiz in gradebook.quizzes}
+    required: list[uuid.UUID] = []
+    for section in outline.sections if outline is not None else ():
+        for lesson in section.lessons:
+            quiz_id = lesson.assessment_id
+            if (
+                lesson.kind is LessonKind.ASSESSMENT
+                and quiz_id is not None
+                and lesson.id not in readings.optional_lesson_ids
+                and quiz_id in quizzes
+                and quiz_id in readings.pass_marks
+                and quiz_id not in required
+            ):
+                required.append(quiz_id)
+    items = [
+        GradedItem(q, quizzes[q].title, readings.pass_marks[q], quizzes[q].max_attempts, quizzes[q].closes_at)
+        for q in required
+    ]
+    standings: dict[tuple[uuid.UUID, uuid.UUID], ItemStanding] = {}
+    wanted = set(required)
+    for cell in gradebook.grades:
+        if cell.quiz_id in wanted:
+            key = (cell.user_id, cell.quiz_id)
+            standings[key] = ItemStanding(cell.percent, cell.attempts, cell.pending)
+    for (user_id, quiz_id), extra in readings.extra_attempts.items():
+        if quiz_id in wanted:
+            standing = standings.get((user_id, quiz_id), ItemStanding())
+            standings[(user_id, quiz_id)] = replace(standing, extra_attempts=extra)
+    for (quiz_id, user_id), closes_at in gradebook.extended_closes.items():
+        if quiz_id in wanted and closes_at is not None:
+            standing = standings.get((user_id, quiz_id), ItemStanding())
+            standings[(user_id, quiz_id)] = replace(standing, extended_closes_at=closes_at)
+    return CourseFacts(
+        course_id=course_id,
+        learners=readings.learners,
+        min_grade_percent=readings.min_grade_percent,
+        grades=totals,
+        items=items,
+        standings=standings,
+    )
+
+
+class AtRiskService:
+    """``inactive_days``/``expected_days``: the defaults a caller may override per request (settings)."""
+
+    def __init__(
+        self,
+        reads: AtRiskReads,
+        assessment: AssessmentQueries,
+        outlines: PublishedOutlines,
+        resources: ResourceDirectory,
+        clock: Clock,
+        policy: Policy,
+        cursors: CursorCodec,
+        *,
+        inactive_days: int,
+        expected_days: int,
+    ) -> None:
+        self._reads, self._assessment, self._outlines = reads, assessment, outlines
+        self._resources, self._clock, self._policy, self._cursors = resources, clock, policy, cursors
+        self.inactive_days = check_days(inactive_days, "inactive_days")
+        self.expected_days = check_days(expected_days, "expected_days")
+
+    async def at_risk(
+        self,
+        actor: Principal,
+        course_id: uuid.UUID,
+        *,
+        reason: RiskReason | None = None,
+        inactive_days: int | None = None,
+        expected_days: int | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> Page[AtRiskLearner]:
+        """A page of the course's learners at risk, in user-id order (the course's staff and admins)."""
+        limit = check_page_size(limit)
+        inactive = check_days(self.inactive_days if inactive_days is None else inactive_days, "inactive_days")
+        expected = check_days(self.expected_days if expected_days is None else expected_days, "expected_days")
+        listing = scope_of("at-risk", course_id, reason, inactive, expected)
+        self._cursors.after(listing, cursor, list)  # a bad cursor is refused before the work
+        learners = await self.all_at_risk(
+            actor, course_id, reason=reason, inactive_days=inactive, expected_days=expected
+        )
+        return self._cursors.slice(listing, learners, cursor, limit, lambda x: [str(x.user_id)])
+
+    async def all_at_risk(
+        self,
+        actor: Principal,
+        course_id: uuid.UUID,
+        *,
+        reason: RiskReason | None = None,
+        inactive_days: int | None = None,
+        expected_days: int | None = None,
+    ) -> list[AtRiskLearner]:
+        """Every learner at risk, in user-id order (the CLI's whole list)."""
+        inactive = check_days(self.inactive_days if inactive_days is None else inactive_days, "inactive_days")
+        expected = check_days(self.expected_days if expected_days is None else expected_days, "expected_days")
+        await self._staff(actor, course_id)
+        readings = await self._reads.readings(course_id)
+        gradebook = await self._assessment.gradebook_inputs(course_id)
+        outline = await self._outlines.published_outline(course_id)
+        now = self._clock.now()
+        facts = course_facts(course_id, readings, gradebook, outline, now)
+        return learners_at_risk(facts, now, inactive_days=inactive, expected_days=expected, reason=reason)
+
+    async def _staff(self, actor: Principal, course_id: uuid.UUID) -> ResourceRef:
+        """Grade viewing on the course (its staff, organization and platform admins); a caller who may not
+        see the course at all gets 404, one who may see it 403 (as the other staff lists)."""
+        ref = await self._resources.course(course_id)
+        if ref is None:
+            raise NotFound("course", course_id)
+        decision = self._policy.authorize(actor, Permission.GRADE_VIEW_ALL, ref)
+        if decision.allowed:
+            return ref
+        if not self._policy.authorize(actor, Permission.COURSE_VIEW_UNPUBLISHED, ref).allowed:
+            outline = await self._outlines.published_outline(course_id)
+            if outline is None or outline.status is not CourseStatus.PUBLISHED:
+                raise NotFound("course", course_id)
+        raise PermissionDenied(Permission.GRADE_VIEW_ALL.value, decision.reason)
+
+
+def reasons_of(learners: Sequence[AtRiskLearner]) -> dict[RiskReason, int]:
+    """How many of ``learners`` have each reason (a learner may count under several)."""
+    counts = dict.fromkeys(RiskReason, 0)
+    for learner in learners:
+        for reason in learner.reasons:
+            counts[reason] += 1
+    return counts
