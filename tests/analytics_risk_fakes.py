@@ -92,5 +92,7 @@ class InMemoryAtRiskReads(AtRiskReads):
             pass_marks={
                 q: quiz.pass_mark_percent for q, quiz in published.items() if quiz.pass_mark_percent is not None
             },
-            extra_attempts={(user, quiz): extra for (quiz, user), extra in w.extensions.items() if quiz in published},
+            extra_attempts={
+                (user, quiz): extra for (quiz, user), extra in w.extensions.items() if quiz in published and extra
+            },
         )
