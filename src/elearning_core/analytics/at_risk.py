@@ -10,10 +10,12 @@
   not passed (its grade below the mark, or no attempt at all) and out of reach (every allowed attempt used,
   extensions counted, or its close, an extension's first, passed), with no attempt waiting for a person.
 - **Behind pace**: the share of required lessons completed is below the share of the expected duration
-  elapsed since the learner's start (their cohort's start when the cohort has one, else their enrollment).
-  Nothing in the platform stores a course's expected duration, so it is a parameter (``expected_days``,
-  the setting ``ELEARNING_ANALYTICS_EXPECTED_COURSE_DAYS`` by default). The comparison is exact (integer
-  microseconds): a learner exactly on pace is not behind.
+  elapsed since the learner's start (their cohort's start when the cohort has one, else their enrollment),
+  counted in whole lessons: behind when fewer lessons are completed than ``floor(required x elapsed /
+  expected)``, the lessons whose time has fully come (so a learner who enrolled a minute ago is not behind
+  for the sliver of time elapsed). Nothing in the platform stores a course's expected duration, so it is a
+  parameter (``expected_days``, the setting ``ELEARNING_ANALYTICS_EXPECTED_COURSE_DAYS`` by default). The
+  arithmetic is exact (integer microseconds): a learner exactly on pace is not behind.
 
 Only active enrollments are judged (a completed course is not at risk; an unenrolled learner left).
 """
@@ -146,6 +148,8 @@ class Failing:
 class BehindPace:
     required_completed: int
     required_lessons: int
+    expected_lessons: int
+    """The lessons due by now: ``floor(required_lessons x expected_percent / 100)``, exactly."""
     completed_percent: float
     expected_percent: float
     """The share of the expected duration elapsed since ``started_at`` (capped at 100)."""
@@ -226,8 +230,9 @@ def failing(grade_percent: float | None, passing_percent: float | None, lost: It
 
 
 def behind_pace(learner: LearnerFacts, now: datetime, expected_days: int) -> BehindPace | None:
-    """Behind when completed/required < elapsed/expected (elapsed capped at the expected duration), compared
-    exactly in integer microseconds; never for a course with no required lesson."""
+    """Behind when fewer required lessons are completed than the whole lessons due by now,
+    ``floor(required x elapsed / expected)`` (elapsed capped at the expected duration), in exact integer
+    microseconds; never for a course with no required lesson."""
     required, done = learner.required_lessons, min(learner.required_completed, learner.required_lessons)
     if required <= 0:
         return None
@@ -236,11 +241,13 @@ def behind_pace(learner: LearnerFacts, now: datetime, expected_days: int) -> Beh
     expected = expected_days * _DAY
     elapsed = min(max(now - started_at, timedelta(0)), expected)
     expected_us, elapsed_us = _microseconds(expected), _microseconds(elapsed)
-    if done * expected_us >= elapsed_us * required:
+    due = elapsed_us * required // expected_us
+    if done >= due:
         return None
     return BehindPace(
         required_completed=done,
         required_lessons=required,
+        expected_lessons=due,
         completed_percent=_percent(done, required),
         expected_percent=_percent(elapsed_us, expected_us),
         started_at=started_at,

@@ -175,18 +175,26 @@ def test_a_learner_exactly_on_pace_is_not_behind_and_one_lesson_less_is(
     elapsed_hours=st.integers(0, 24 * 100),
     expected_days=st.integers(1, 90),
 )
-def test_behind_exactly_when_the_completed_share_is_below_the_elapsed_share(
+def test_behind_exactly_when_fewer_lessons_are_done_than_the_whole_lessons_due(
     required: int, done: int, elapsed_hours: int, expected_days: int
 ) -> None:
     done = min(done, required)
     learner = a_learner(
         enrolled_at=NOW - timedelta(hours=elapsed_hours), required_lessons=required, required_completed=done
     )
-    elapsed_share = min(elapsed_hours, expected_days * 24) / (expected_days * 24)
-    behind = behind_pace(learner, NOW, expected_days) is not None
-    assert behind == (Fraction(done, required) < Fraction(min(elapsed_hours, expected_days * 24), expected_days * 24))
-    if behind:
-        assert done / required < elapsed_share
+    elapsed_share = Fraction(min(elapsed_hours, expected_days * 24), expected_days * 24)
+    found = behind_pace(learner, NOW, expected_days)
+    due = int(required * elapsed_share)  # floor: the share is non-negative
+    assert (found is not None) == (done < due)
+    if found is not None:
+        assert Fraction(done, required) < elapsed_share  # never behind unless the shares say so
+        assert found.expected_lessons == due
+
+
+def test_a_learner_who_just_started_is_not_behind_for_a_sliver_of_time() -> None:
+    fresh = a_learner(enrolled_at=NOW - timedelta(hours=1), required_lessons=10)
+    assert behind_pace(fresh, NOW, 30) is None  # 10 x 1/720 < 1: no lesson due yet
+    assert behind_pace(a_learner(enrolled_at=NOW - 3 * DAY, required_lessons=10), NOW, 30) is not None
 
 
 # -- the use case ---------------------------------------------------------------------------------
