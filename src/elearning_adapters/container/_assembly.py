@@ -6,6 +6,7 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from elearning_adapters.container._analytics_reports import AnalyticsReportsWiring
 from elearning_adapters.container._assessment import AssessmentWiring
 from elearning_adapters.container._billing import BillingWiring
 from elearning_adapters.container._certificate import CertificateWiring
@@ -27,6 +28,7 @@ from elearning_adapters.container._subscription import SubscriptionWiring
 from elearning_adapters.container._video import VideoWiring
 from elearning_adapters.container._wiring import gather_commit_listeners, gather_jobs, gather_subscriptions
 from elearning_adapters.settings import Settings
+from elearning_core.analytics.at_risk_service import AtRiskService
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
@@ -70,6 +72,7 @@ class Services(containers.DeclarativeContainer):
     checkout = providers.Dependency(instance_of=CheckoutService)
     recommendation = providers.Dependency(instance_of=RecommendationService)
     search = providers.Dependency(instance_of=SearchService)
+    at_risk = providers.Dependency(instance_of=AtRiskService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -178,6 +181,14 @@ class Container(containers.DeclarativeContainer):
         prerequisites=enrollment.prerequisites,
     )
     search = providers.Container(SearchWiring, shared=adapters, settings=settings)
+    # Reports read the gradebook (the assessment module's reads) and the published outlines, not their services.
+    analytics_reports = providers.Container(
+        AnalyticsReportsWiring,
+        shared=adapters,
+        settings=settings,
+        outlines=course.catalog_queries,
+        assessment_queries=assessment.queries,
+    )
 
     services = providers.Container(
         Services,
@@ -200,6 +211,7 @@ class Container(containers.DeclarativeContainer):
         checkout=checkout.service,
         recommendation=recommendation.service,
         search=search.service,
+        at_risk=analytics_reports.at_risk,
     )
 
 
