@@ -11,7 +11,7 @@ from elearning_cli._common import CliError, handle_errors, info, load_settings, 
 from elearning_cli._output import Field, parse_output, render
 from elearning_cli.enrollments import CourseArgument, resolve_course
 from elearning_core.analytics.at_risk import DAYS_MAX, AtRiskLearner, RiskReason
-from elearning_core.analytics.at_risk_service import reasons_of
+from elearning_core.analytics.at_risk_service import AtRiskFilter, reasons_of
 from elearning_core.shared.ports import SYSTEM
 
 app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
@@ -89,18 +89,11 @@ def _reason(value: str | None) -> RiskReason | None:
         raise CliError(f"unknown reason {value!r}: use one of {choices}", exit_code=2) from None
 
 
-async def _at_risk(
-    course: str, reason: RiskReason | None, inactive_days: int | None, expected_days: int | None
-) -> tuple[list[AtRiskLearner], int, int]:
+async def _at_risk(course: str, where: AtRiskFilter) -> tuple[list[AtRiskLearner], tuple[int, int]]:
     async with open_platform(load_settings()) as platform:
         course_id = await resolve_course(platform, course)
         service = platform.at_risk
-        learners = await service.all_at_risk(
-            SYSTEM, course_id, reason=reason, inactive_days=inactive_days, expected_days=expected_days
-        )
-        used_inactive = service.inactive_days if inactive_days is None else inactive_days
-        used_expected = service.expected_days if expected_days is None else expected_days
-        return learners, used_inactive, used_expected
+        return await service.all_at_risk(SYSTEM, course_id, where), service.thresholds(where)
 
 
 @app.command("at-risk")
@@ -124,8 +117,8 @@ def at_risk(
     quiz lost) or behind pace (fewer lessons completed than the share of the expected duration elapsed)."""
     _check_days(inactive_days, "--inactive-days")
     _check_days(expected_days, "--expected-days")
-    wanted = _reason(reason)
-    learners, used_inactive, used_expected = run(_at_risk(course, wanted, inactive_days, expected_days))
+    where = AtRiskFilter(_reason(reason), inactive_days, expected_days)
+    learners, (used_inactive, used_expected) = run(_at_risk(course, where))
     counts = reasons_of(learners)
     title = (
         f"{plural(len(learners), 'learner')} at risk (inactive after {used_inactive} days, "

@@ -53,6 +53,16 @@ class RiskReadings:
     """(user id, quiz id) -> the attempts an extension adds (pairs without an extension are left out)."""
 
 
+@dataclass(frozen=True, slots=True)
+class AtRiskFilter:
+    """Which learners to list: those with ``reason`` only (None: any), under these thresholds (None: the
+    settings')."""
+
+    reason: RiskReason | None = None
+    inactive_days: int | None = None
+    expected_days: int | None = None
+
+
 class AtRiskReads(Protocol):
     async def readings(self, course_id: uuid.UUID) -> RiskReadings:
         """The course's learners and rules, in a few set-based queries (none per learner)."""
@@ -132,47 +142,43 @@ class AtRiskService:
         self.inactive_days = check_days(inactive_days, "inactive_days")
         self.expected_days = check_days(expected_days, "expected_days")
 
+    def thresholds(self, where: AtRiskFilter) -> tuple[int, int]:
+        """``(inactive_days, expected_days)`` for ``where``: its own, else the settings', checked."""
+        inactive = self.inactive_days if where.inactive_days is None else where.inactive_days
+        expected = self.expected_days if where.expected_days is None else where.expected_days
+        return check_days(inactive, "inactive_days"), check_days(expected, "expected_days")
+
     async def at_risk(
         self,
         actor: Principal,
         course_id: uuid.UUID,
+        where: AtRiskFilter | None = None,
         *,
-        reason: RiskReason | None = None,
-        inactive_days: int | None = None,
-        expected_days: int | None = None,
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> Page[AtRiskLearner]:
         """A page of the course's learners at risk, in user-id order (the course's staff and admins)."""
+        where = where or AtRiskFilter()
         limit = check_page_size(limit)
-        inactive = check_days(self.inactive_days if inactive_days is None else inactive_days, "inactive_days")
-        expected = check_days(self.expected_days if expected_days is None else expected_days, "expected_days")
-        listing = scope_of("at-risk", course_id, reason, inactive, expected)
+        inactive, expected = self.thresholds(where)
+        listing = scope_of("at-risk", course_id, where.reason, inactive, expected)
         self._cursors.after(listing, cursor, list)  # a bad cursor is refused before the work
-        learners = await self.all_at_risk(
-            actor, course_id, reason=reason, inactive_days=inactive, expected_days=expected
-        )
+        learners = await self.all_at_risk(actor, course_id, where)
         return self._cursors.slice(listing, learners, cursor, limit, lambda x: [str(x.user_id)])
 
     async def all_at_risk(
-        self,
-        actor: Principal,
-        course_id: uuid.UUID,
-        *,
-        reason: RiskReason | None = None,
-        inactive_days: int | None = None,
-        expected_days: int | None = None,
+        self, actor: Principal, course_id: uuid.UUID, where: AtRiskFilter | None = None
     ) -> list[AtRiskLearner]:
         """Every learner at risk, in user-id order (the CLI's whole list)."""
-        inactive = check_days(self.inactive_days if inactive_days is None else inactive_days, "inactive_days")
-        expected = check_days(self.expected_days if expected_days is None else expected_days, "expected_days")
+        where = where or AtRiskFilter()
+        inactive, expected = self.thresholds(where)
         await self._staff(actor, course_id)
         readings = await self._reads.readings(course_id)
         gradebook = await self._assessment.gradebook_inputs(course_id)
         outline = await self._outlines.published_outline(course_id)
         now = self._clock.now()
         facts = course_facts(course_id, readings, gradebook, outline, now)
-        return learners_at_risk(facts, now, inactive_days=inactive, expected_days=expected, reason=reason)
+        return learners_at_risk(facts, now, inactive_days=inactive, expected_days=expected, reason=where.reason)
 
     async def _staff(self, actor: Principal, course_id: uuid.UUID) -> ResourceRef:
         """Grade viewing on the course (its staff, organization and platform admins); a caller who may not

@@ -18,7 +18,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from elearning_core.analytics.at_risk import DAYS_MAX, AtRiskLearner, RiskReason
-from elearning_core.analytics.at_risk_service import AtRiskService
+from elearning_core.analytics.at_risk_service import AtRiskFilter, AtRiskService
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE
 from elearning_core.shared.ports import Principal
 from elearning_http.errors import problem_responses
@@ -183,15 +183,8 @@ async def at_risk_learners(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Response[Paged[AtRiskLearnerOut]]:
-    page = await at_risk_service.at_risk(
-        principal,
-        course_id,
-        reason=reason,
-        inactive_days=inactive_days,
-        expected_days=expected_days,
-        cursor=cursor,
-        limit=limit,
-    )
+    where = AtRiskFilter(reason, inactive_days, expected_days)
+    page = await at_risk_service.at_risk(principal, course_id, where, cursor=cursor, limit=limit)
     return paged(request, page, at_risk_out)
 
 

@@ -22,7 +22,7 @@ from elearning_core.analytics.at_risk import (
     learners_at_risk,
     lost_item,
 )
-from elearning_core.analytics.at_risk_service import AtRiskService
+from elearning_core.analytics.at_risk_service import AtRiskFilter, AtRiskService
 from elearning_core.assessment.model import QuizStatus
 from elearning_core.assessment.queries import GradebookInputs, GradeCell, Learner, QuizSummary
 from elearning_core.auth.model import Grant, Role, RolePolicy, Scope, ScopeKind
@@ -307,11 +307,11 @@ async def test_staff_see_each_learner_at_risk_with_every_reason() -> None:
 
 async def test_the_reason_filter_and_the_thresholds_narrow_the_list() -> None:
     service = a_service()
-    failing = await service.at_risk(STAFF, COURSE, reason=RiskReason.FAILING)
+    failing = await service.at_risk(STAFF, COURSE, AtRiskFilter(RiskReason.FAILING))
     assert [x.user_id for x in failing.items] == [ADA, BOB]
-    inactive = await service.at_risk(STAFF, COURSE, reason=RiskReason.INACTIVE, inactive_days=30)
+    inactive = await service.at_risk(STAFF, COURSE, AtRiskFilter(RiskReason.INACTIVE, inactive_days=30))
     assert inactive.items == []
-    slow = await service.at_risk(STAFF, COURSE, reason=RiskReason.BEHIND_PACE, expected_days=200)
+    slow = await service.at_risk(STAFF, COURSE, AtRiskFilter(RiskReason.BEHIND_PACE, expected_days=200))
     assert [x.user_id for x in slow.items] == [ADA]  # 10% of the time elapsed: CY's 20% is ahead
 
 
@@ -323,7 +323,7 @@ async def test_pages_follow_the_user_ids_and_a_cursor_is_bound_to_its_filters() 
     second = await service.at_risk(STAFF, COURSE, cursor=first.next_cursor, limit=2)
     assert ([x.user_id for x in second.items], second.next_cursor) == ([CY], None)
     with pytest.raises(ValidationFailed, match="different listing"):
-        await service.at_risk(STAFF, COURSE, cursor=first.next_cursor, inactive_days=3)
+        await service.at_risk(STAFF, COURSE, AtRiskFilter(inactive_days=3), cursor=first.next_cursor)
 
 
 async def test_learners_are_refused_and_hidden_courses_are_not_found() -> None:
@@ -337,10 +337,14 @@ async def test_learners_are_refused_and_hidden_courses_are_not_found() -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "field"),
-    [({"inactive_days": 0}, "inactive_days"), ({"expected_days": 3651}, "expected_days"), ({"limit": 0}, "limit")],
+    ("where", "limit", "field"),
+    [
+        (AtRiskFilter(inactive_days=0), 20, "inactive_days"),
+        (AtRiskFilter(expected_days=3651), 20, "expected_days"),
+        (AtRiskFilter(), 0, "limit"),
+    ],
 )
-async def test_bad_parameters_are_refused_with_their_field(changes: dict[str, int], field: str) -> None:
+async def test_bad_parameters_are_refused_with_their_field(where: AtRiskFilter, limit: int, field: str) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        await a_service().at_risk(STAFF, COURSE, **changes)  # type: ignore[arg-type]
+        await a_service().at_risk(STAFF, COURSE, where, limit=limit)
     assert [e.field for e in refused.value.errors] == [field]

@@ -48,23 +48,13 @@ def _determined(equations: list[dict[object, int]], unknown: object) -> bool:
 def _table_equations(hidden: set[tuple[int, int]], rows: int, columns: int) -> list[dict[object, int]]:
     """What the published table says about its hidden cells: each row of the table with its margins sums to
     its row total, each column to its column total (the margins are row ``rows`` and column ``columns``)."""
+    lines = [([(r, c) for c in range(columns)], (r, columns)) for r in range(rows + 1)]
+    lines += [([(r, c) for r in range(rows)], (rows, c)) for c in range(columns + 1)]
     equations: list[dict[object, int]] = []
-    for r in range(rows + 1):
-        eq: dict[object, int] = {}
-        for c in range(columns):
-            if (r, c) in hidden:
-                eq[(r, c)] = 1
-        if (r, columns) in hidden:
-            eq[(r, columns)] = -1
-        if eq:
-            equations.append(eq)
-    for c in range(columns + 1):
-        eq = {}
-        for r in range(rows):
-            if (r, c) in hidden:
-                eq[(r, c)] = 1
-        if (rows, c) in hidden:
-            eq[(rows, c)] = -1
+    for cells, margin in lines:
+        eq: dict[object, int] = {cell: 1 for cell in cells if cell in hidden}
+        if margin in hidden:
+            eq[margin] = -1
         if eq:
             equations.append(eq)
     return equations
