@@ -86,10 +86,16 @@ async def _write_world(db: Database, w: RiskWorld) -> None:
     activity: dict[str, list[tuple[uuid.UUID, uuid.UUID, datetime]]] = {}
     for course_id, user_id, kind, at in w.activity:
         activity.setdefault(kind, []).append((course_id, user_id, at))
+    # Every view, done mark and heartbeat moves the progress row's last activity forward with its fact
+    # (ProgressRepository.touch); "progress" is that row's time alone.
+    last: dict[tuple[uuid.UUID, uuid.UUID], datetime] = {}
+    for kind in ("viewed", "done", "watched", "progress"):
+        for c, u, at in activity.get(kind, []):
+            last[(c, u)] = max(at, last.get((c, u), at))
+    activity.pop("progress", None)
     rows.append((lesson_marks, [_mark(c, u, at, None) for c, u, at in activity.pop("viewed", [])]))
     rows.append((lesson_marks, [_mark(c, u, None, at) for c, u, at in activity.pop("done", [])]))
     rows.append((video_watches, [_watch(c, u, at) for c, u, at in activity.pop("watched", [])]))
-    last = {(c, u): at for c, u, at in activity.pop("progress", [])}
     rows.append(
         (
             course_progress,
@@ -152,7 +158,8 @@ def _enrollment(e: Enrollment) -> dict[str, Any]:
 def _quiz(quiz_id: uuid.UUID, quiz: Quiz) -> dict[str, Any]:
     settings = {
         "shuffle_questions": False, "shuffle_options": False, "time_limit_seconds": None, "grace_seconds": 0,
-        "max_attempts": quiz.max_attempts, "late_policy": None, "grading_policy": "highest",
+        "max_attempts": quiz.max_attempts,
+        "late_policy": {"deduction_percent": 0.0, "per": "day", "floor_percent": 0.0, "missing_grade_percent": None}, "grading_policy": "highest",
         "pass_mark_percent": quiz.pass_mark_percent, "answer_review": "after_submit",
     }  # fmt: skip
     return {

@@ -69,17 +69,9 @@ class AtRiskReads(Protocol):
         ...
 
 
-def course_facts(
-    course_id: uuid.UUID,
-    readings: RiskReadings,
-    gradebook: GradebookInputs,
-    outline: CourseOutline | None,
-    now: datetime,
-) -> CourseFacts:
-    """The rules' input from the three reads: the course grade per learner from the gradebook, and the
-    required graded items (a required assessment lesson's published quiz with a pass mark)."""
-    totals = {row.user_id: row.total for row in build_gradebook(course_id, gradebook, now).rows}
-    quizzes = {quiz.id: quiz for quiz in gradebook.quizzes}
+def required_quizzes(outline: CourseOutline | None, readings: RiskReadings) -> list[uuid.UUID]:
+    """The required graded items: the published quiz (with a pass mark) of each required assessment lesson
+    of the published outline, in outline order."""
     required: list[uuid.UUID] = []
     for section in outline.sections if outline is not None else ():
         for lesson in section.lessons:
@@ -88,11 +80,25 @@ def course_facts(
                 lesson.kind is LessonKind.ASSESSMENT
                 and quiz_id is not None
                 and lesson.id not in readings.optional_lesson_ids
-                and quiz_id in quizzes
                 and quiz_id in readings.pass_marks
                 and quiz_id not in required
             ):
                 required.append(quiz_id)
+    return required
+
+
+def course_facts(
+    course_id: uuid.UUID,
+    readings: RiskReadings,
+    gradebook: GradebookInputs,
+    outline: CourseOutline | None,
+    now: datetime,
+) -> CourseFacts:
+    """The rules' input from the three reads: the course grade per learner from the gradebook, and the
+    required graded items with each learner's standing on them."""
+    totals = {row.user_id: row.total for row in build_gradebook(course_id, gradebook, now).rows}
+    quizzes = {quiz.id: quiz for quiz in gradebook.quizzes}
+    required = [q for q in required_quizzes(outline, readings) if q in quizzes]
     items = [
         GradedItem(q, quizzes[q].title, readings.pass_marks[q], quizzes[q].max_attempts, quizzes[q].closes_at)
         for q in required
@@ -119,6 +125,9 @@ def course_facts(
         items=items,
         standings=standings,
     )
+
+
+_NO_GRADES = GradebookInputs(quizzes=[], learners=[], grades=[], categories=[], extended_closes={})
 
 
 class AtRiskService:
@@ -174,8 +183,10 @@ class AtRiskService:
         inactive, expected = self.thresholds(where)
         await self._staff(actor, course_id)
         readings = await self._reads.readings(course_id)
-        gradebook = await self._assessment.gradebook_inputs(course_id)
         outline = await self._outlines.published_outline(course_id)
+        # The gradebook (the costly read of a large course) only when a rule needs it.
+        graded = readings.min_grade_percent is not None or required_quizzes(outline, readings)
+        gradebook = await self._assessment.gradebook_inputs(course_id) if graded else _NO_GRADES
         now = self._clock.now()
         facts = course_facts(course_id, readings, gradebook, outline, now)
         return learners_at_risk(facts, now, inactive_days=inactive, expected_days=expected, reason=where.reason)

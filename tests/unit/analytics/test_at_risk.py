@@ -230,8 +230,10 @@ class Outlines:
 class Gradebook:
     def __init__(self, inputs: GradebookInputs) -> None:
         self.inputs = inputs
+        self.reads = 0
 
     async def gradebook_inputs(self, course_id: uuid.UUID) -> GradebookInputs:
+        self.reads += 1
         return self.inputs
 
 
@@ -250,7 +252,7 @@ def _quiz(quiz_id: uuid.UUID, title: str) -> QuizSummary:
     return QuizSummary(quiz_id, COURSE, title, "exams", QuizStatus.PUBLISHED, None, None, NOW - DAY, 3, None, None)
 
 
-def a_service(status: CourseStatus = CourseStatus.PUBLISHED) -> AtRiskService:
+def a_service(status: CourseStatus = CourseStatus.PUBLISHED, *, pass_mark: float | None = 60.0) -> AtRiskService:
     world = RiskWorld(
         users={u: (f"User {u.int}", f"u{u.int}@example.org") for u in (ADA, BOB, CY, DEE)},
         enrollments=[
@@ -263,8 +265,8 @@ def a_service(status: CourseStatus = CourseStatus.PUBLISHED) -> AtRiskService:
         progress={(COURSE, ADA): (10, 0), (COURSE, BOB): (10, 9), (COURSE, CY): (10, 2), (COURSE, DEE): (10, 0)},
         rules={COURSE: (None, frozenset({OPTIONAL_LESSON}))},
         quizzes={
-            FINAL: Quiz(COURSE, "Final", pass_mark_percent=60.0),
-            EXTRA: Quiz(COURSE, "Extra", pass_mark_percent=60.0),
+            FINAL: Quiz(COURSE, "Final", pass_mark_percent=pass_mark),
+            EXTRA: Quiz(COURSE, "Extra", pass_mark_percent=pass_mark),
         },
     )
     grades = GradebookInputs(
@@ -303,6 +305,19 @@ async def test_staff_see_each_learner_at_risk_with_every_reason() -> None:
     cy_pace = by_user[CY].behind_pace
     assert cy_pace is not None
     assert (cy_pace.completed_percent, cy_pace.expected_percent) == (20.0, 66.6)
+
+
+async def test_the_gradebook_is_read_only_when_a_rule_needs_it() -> None:
+    graded = a_service()
+    await graded.at_risk(STAFF, COURSE)
+    assert graded._assessment.reads == 1  # type: ignore[attr-defined]
+    ungraded = a_service(pass_mark=None)  # no pass marks and no minimum grade: nothing to fail
+    found = await ungraded.at_risk(STAFF, COURSE)
+    assert ungraded._assessment.reads == 0  # type: ignore[attr-defined]
+    assert [x.reasons for x in found.items] == [
+        (RiskReason.INACTIVE, RiskReason.BEHIND_PACE),
+        (RiskReason.BEHIND_PACE,),
+    ]
 
 
 async def test_the_reason_filter_and_the_thresholds_narrow_the_list() -> None:

@@ -2,11 +2,12 @@
 (active enrollments, their cohort's start, name, progress counts and last activity, in one statement), the
 completion rules, the published quizzes' pass marks, and the extensions' extra attempts.
 
-The last activity is the latest of what the modules record about a learner in the course: a lesson
-viewed or marked done and a video heartbeat (progress facts), the progress row's last activity, a quiz
-attempt started or submitted, a discussion thread or post written. Each source is read through the key or
-index that starts with the course (progress tables, threads), or through the course's quizzes (attempts:
-the ``(quiz_id, user_id, number)`` key), then grouped per learner once.
+The last activity is the latest of what the modules record about a learner in the course: the progress
+row's ``last_activity_at`` (which every lesson view, done mark and video heartbeat moves forward, in the
+same transaction as the fact: ``ProgressRepository.touch``, so the lesson marks and watches need no read of
+their own), a quiz attempt started or submitted, a discussion thread or post written. Attempts are read
+through the course's quizzes (the ``(quiz_id, user_id, number)`` key), threads and posts through the
+course's threads; those are grouped per learner once.
 """
 
 from __future__ import annotations
@@ -24,11 +25,9 @@ from elearning_adapters.sql.analytics_reads._sources import (
     discussion_posts,
     discussion_threads,
     enrollments,
-    lesson_marks,
     quiz_extensions,
     quizzes,
     users,
-    video_watches,
 )
 from elearning_adapters.sql.engine import Database, UtcDateTime
 from elearning_core.analytics.at_risk import LearnerFacts
@@ -39,15 +38,11 @@ _ACTIVE = "active"
 
 
 def _activity(course_id: uuid.UUID) -> Any:
-    """(user_id, at) of every recorded activity of the course's learners."""
-    m, v, p, a, t, d = lesson_marks, video_watches, course_progress, attempts, discussion_threads, discussion_posts
+    """(user_id, at) of every attempt, thread and post of the course's learners."""
+    a, t, d = attempts, discussion_threads, discussion_posts
     course_quizzes = select(quizzes.c.id).where(quizzes.c.course_id == course_id)
     return union_all(
-        select(m.c.user_id, m.c.viewed_at.label("at")).where(m.c.course_id == course_id, m.c.viewed_at.is_not(None)),
-        select(m.c.user_id, m.c.done_at).where(m.c.course_id == course_id, m.c.done_at.is_not(None)),
-        select(v.c.user_id, v.c.updated_at).where(v.c.course_id == course_id),
-        select(p.c.user_id, p.c.last_activity_at).where(p.c.course_id == course_id, p.c.last_activity_at.is_not(None)),
-        select(a.c.user_id, a.c.started_at).where(a.c.quiz_id.in_(course_quizzes)),
+        select(a.c.user_id, a.c.started_at.label("at")).where(a.c.quiz_id.in_(course_quizzes)),
         select(a.c.user_id, a.c.submitted_at).where(a.c.quiz_id.in_(course_quizzes), a.c.submitted_at.is_not(None)),
         select(t.c.author_id, t.c.created_at).where(t.c.course_id == course_id, t.c.author_id.is_not(None)),
         select(d.c.author_id, d.c.created_at)
@@ -74,6 +69,7 @@ def _learners_query(course_id: uuid.UUID) -> Any:
             users.c.email,
             p.c.required_lessons,
             p.c.required_completed,
+            p.c.last_activity_at,
             last.c.last_at,
         )
         .select_from(
@@ -95,7 +91,7 @@ def _learner(row: Any) -> LearnerFacts:
         enrolled_at=row.enrolled_at,
         cohort_id=row.cohort_id,
         cohort_starts_at=row.starts_at,
-        last_activity_at=row.last_at,
+        last_activity_at=max((t for t in (row.last_activity_at, row.last_at) if t is not None), default=None),
         required_lessons=row.required_lessons or 0,
         required_completed=row.required_completed or 0,
     )

@@ -4,7 +4,7 @@ from elearning_adapters.sql.assessment import attempts, quiz_extensions, quizzes
 from elearning_adapters.sql.discussion import discussion_posts, discussion_threads
 from elearning_adapters.sql.enrollment import cohorts, enrollments
 from elearning_adapters.sql.identity import users
-from elearning_adapters.sql.progress import completion_rules, course_progress, lesson_marks, video_watches
+from elearning_adapters.sql.progress import completion_rules, course_progress
 
 __all__ = [
     "attempts",
@@ -14,9 +14,7 @@ __all__ = [
     "discussion_posts",
     "discussion_threads",
     "enrollments",
-    "lesson_marks",
     "quiz_extensions",
     "quizzes",
     "users",
-    "video_watches",
 ]
