@@ -12,8 +12,9 @@ from elearning_core.analytics.at_risk import LearnerFacts
 from elearning_core.analytics.at_risk_service import AtRiskReads, RiskReadings
 
 ACTIVITY_KINDS = ("viewed", "done", "watched", "progress", "attempt_started", "attempt_submitted", "thread", "post")
-"""Where activity is recorded: a lesson mark's viewed_at / done_at, a video watch's updated_at, the progress
-row's last_activity_at, an attempt's started_at / submitted_at, a thread or a post written."""
+"""Where activity is recorded: a lesson viewed or marked done and a video heartbeat (each also moves the
+progress row's last_activity_at forward, which is what the SQL read takes), the progress row's time alone,
+an attempt started or submitted, a thread or a post written. The fake takes the latest of them all."""
 
 
 @dataclass
