@@ -11,9 +11,10 @@ pass marks and the extensions' extra attempts), the assessment module's ``Assess
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from elearning_core.analytics.at_risk import (
@@ -127,6 +128,11 @@ def course_facts(
     )
 
 
+WALK_SECONDS = 120
+"""How long a walk's next pages are cut from the judgement made at its first page."""
+WALKS_KEPT = 16
+LEARNERS_KEPT = 100_000
+
 _NO_GRADES = GradebookInputs(quizzes=[], learners=[], grades=[], categories=[], extended_closes={})
 
 
@@ -150,6 +156,7 @@ class AtRiskService:
         self._resources, self._clock, self._policy, self._cursors = resources, clock, policy, cursors
         self.inactive_days = check_days(inactive_days, "inactive_days")
         self.expected_days = check_days(expected_days, "expected_days")
+        self._walks: OrderedDict[str, tuple[datetime, list[AtRiskLearner]]] = OrderedDict()
 
     def thresholds(self, where: AtRiskFilter) -> tuple[int, int]:
         """``(inactive_days, expected_days)`` for ``where``: its own, else the settings', checked."""
@@ -166,22 +173,38 @@ class AtRiskService:
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> Page[AtRiskLearner]:
-        """A page of the course's learners at risk, in user-id order (the course's staff and admins)."""
+        """A page of the course's learners at risk, in user-id order (the course's staff and admins).
+
+        The list is judged whole at the first page (no cursor), and the walk's next pages are cut from that
+        judgement while it is at most ``WALK_SECONDS`` old (this process's memo): a large course costs one
+        judgement per walk, not one per page. Access is checked on every page; a first page always judges
+        afresh, and a next page past the memo judges again (the keyset order keeps the walk whole)."""
         where = where or AtRiskFilter()
         limit = check_page_size(limit)
         inactive, expected = self.thresholds(where)
         listing = scope_of("at-risk", course_id, where.reason, inactive, expected)
         self._cursors.after(listing, cursor, list)  # a bad cursor is refused before the work
-        learners = await self.all_at_risk(actor, course_id, where)
+        await self._staff(actor, course_id)
+        now = self._clock.now()
+        kept = self._walks.get(listing) if cursor else None
+        if kept is not None and timedelta(0) <= now - kept[0] <= timedelta(seconds=WALK_SECONDS):
+            learners = kept[1]
+        else:
+            learners = await self._judge(course_id, where)
+            self._remember(listing, now, learners)
         return self._cursors.slice(listing, learners, cursor, limit, lambda x: [str(x.user_id)])
 
     async def all_at_risk(
         self, actor: Principal, course_id: uuid.UUID, where: AtRiskFilter | None = None
     ) -> list[AtRiskLearner]:
-        """Every learner at risk, in user-id order (the CLI's whole list)."""
+        """Every learner at risk, in user-id order (the CLI's whole list), judged now."""
         where = where or AtRiskFilter()
-        inactive, expected = self.thresholds(where)
+        self.thresholds(where)  # bad thresholds are refused before the work
         await self._staff(actor, course_id)
+        return await self._judge(course_id, where)
+
+    async def _judge(self, course_id: uuid.UUID, where: AtRiskFilter) -> list[AtRiskLearner]:
+        inactive, expected = self.thresholds(where)
         readings = await self._reads.readings(course_id)
         outline = await self._outlines.published_outline(course_id)
         # The gradebook (the costly read of a large course) only when a rule needs it.
@@ -190,6 +213,14 @@ class AtRiskService:
         now = self._clock.now()
         facts = course_facts(course_id, readings, gradebook, outline, now)
         return learners_at_risk(facts, now, inactive_days=inactive, expected_days=expected, reason=where.reason)
+
+    def _remember(self, listing: str, at: datetime, learners: list[AtRiskLearner]) -> None:
+        """Keep a walk's judgement; past ``WALKS_KEPT`` walks or ``LEARNERS_KEPT`` learners in all, the
+        oldest walks are dropped."""
+        self._walks.pop(listing, None)
+        self._walks[listing] = (at, learners)
+        while len(self._walks) > WALKS_KEPT or sum(len(kept) for _, kept in self._walks.values()) > LEARNERS_KEPT:
+            self._walks.popitem(last=False)
 
     async def _staff(self, actor: Principal, course_id: uuid.UUID) -> ResourceRef:
         """Grade viewing on the course (its staff, organization and platform admins); a caller who may not

@@ -22,7 +22,7 @@ from elearning_core.analytics.at_risk import (
     learners_at_risk,
     lost_item,
 )
-from elearning_core.analytics.at_risk_service import AtRiskFilter, AtRiskService
+from elearning_core.analytics.at_risk_service import WALK_SECONDS, AtRiskFilter, AtRiskService
 from elearning_core.assessment.model import QuizStatus
 from elearning_core.assessment.queries import GradebookInputs, GradeCell, Learner, QuizSummary
 from elearning_core.auth.model import Grant, Role, RolePolicy, Scope, ScopeKind
@@ -339,6 +339,27 @@ async def test_pages_follow_the_user_ids_and_a_cursor_is_bound_to_its_filters() 
     assert ([x.user_id for x in second.items], second.next_cursor) == ([CY], None)
     with pytest.raises(ValidationFailed, match="different listing"):
         await service.at_risk(STAFF, COURSE, AtRiskFilter(inactive_days=3), cursor=first.next_cursor)
+
+
+async def test_a_walk_is_judged_at_its_first_page_and_its_next_pages_are_cut_from_it() -> None:
+    service = a_service()
+    reads = service._reads  # type: ignore[attr-defined]
+    gradebook = service._assessment  # type: ignore[attr-defined]
+    first = await service.at_risk(STAFF, COURSE, limit=1)
+    assert gradebook.reads == 1
+    reads.world.enrollments.append(Enrollment(COURSE, uuid.UUID(int=100), NOW - 90 * DAY))  # sorts first
+    second = await service.at_risk(STAFF, COURSE, cursor=first.next_cursor, limit=1)
+    assert gradebook.reads == 1  # cut from the first page's judgement
+    assert [x.user_id for x in (*first.items, *second.items)] == [ADA, BOB]
+    with pytest.raises(PermissionDenied):  # access is checked on every page
+        await service.at_risk(LEARNER, COURSE, cursor=first.next_cursor, limit=1)
+    service._clock.advance(timedelta(seconds=WALK_SECONDS + 1))  # type: ignore[attr-defined]
+    third = await service.at_risk(STAFF, COURSE, cursor=second.next_cursor, limit=1)
+    assert gradebook.reads == 2  # too old: judged again, the keyset keeps the walk going
+    assert [x.user_id for x in third.items] == [CY]
+    fresh = await service.at_risk(STAFF, COURSE, limit=1)
+    assert gradebook.reads == 3  # a first page always judges afresh
+    assert [x.user_id for x in fresh.items] == [uuid.UUID(int=100)]
 
 
 async def test_learners_are_refused_and_hidden_courses_are_not_found() -> None:
