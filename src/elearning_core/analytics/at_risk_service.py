@@ -10,6 +10,7 @@ pass marks and the extensions' extra attempts), the assessment module's ``Assess
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -35,7 +36,14 @@ from elearning_core.course.queries import CourseOutline
 from elearning_core.course.values import CourseStatus, LessonKind
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import NotFound, PermissionDenied
-from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of
+from elearning_core.shared.pagination import (
+    DEFAULT_PAGE_SIZE,
+    CursorCodec,
+    Page,
+    check_page_size,
+    scope_of,
+    uuid_key,
+)
 from elearning_core.shared.ports import Policy, Principal
 
 
@@ -183,7 +191,7 @@ class AtRiskService:
         limit = check_page_size(limit)
         inactive, expected = self.thresholds(where)
         listing = scope_of("at-risk", course_id, where.reason, inactive, expected)
-        self._cursors.after(listing, cursor, list)  # a bad cursor is refused before the work
+        after = self._cursors.after(listing, cursor, uuid_key)  # a bad cursor is refused before the work
         await self._staff(actor, course_id)
         now = self._clock.now()
         kept = self._walks.get(listing) if cursor else None
@@ -192,7 +200,9 @@ class AtRiskService:
         else:
             learners = await self._judge(course_id, where)
             self._remember(listing, now, learners)
-        return self._cursors.slice(listing, learners, cursor, limit, lambda x: [str(x.user_id)])
+        # In user-id order already: the page starts after the cursor's learner (a search, not a sort).
+        start = 0 if after is None else bisect.bisect_right(learners, after, key=lambda x: x.user_id)
+        return self._cursors.page(listing, learners[start : start + limit + 1], limit, lambda x: [str(x.user_id)])
 
     async def all_at_risk(
         self, actor: Principal, course_id: uuid.UUID, where: AtRiskFilter | None = None
