@@ -38,6 +38,7 @@ from elearning_http.openapi import fix_options_allow, render_plugins
 from elearning_http.overload import OverloadLayers
 from elearning_http.page_memo import STATE_KEY as PAGE_MEMO_STATE_KEY
 from elearning_http.page_memo import PageMemo
+from elearning_http.routes.analytics_reports import ANALYTICS_REPORT_HANDLERS
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.billing import BILLING_HANDLERS
@@ -102,6 +103,7 @@ def create_app(
     plan_service = container.services.plans()
     discussion_service = container.services.discussion()
     recommendation_service = container.services.recommendation()
+    at_risk_service = container.services.at_risk()
     subscription_service = container.services.subscriptions()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
@@ -189,6 +191,7 @@ def create_app(
             *PAYMENT_HANDLERS,
             *BILLING_HANDLERS,
             *CHECKOUT_HANDLERS,
+            *ANALYTICS_REPORT_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -219,6 +222,7 @@ def create_app(
             "plan_service": Provide(lambda: plan_service, sync_to_thread=False),
             "discussion_service": Provide(lambda: discussion_service, sync_to_thread=False),
             "recommendation_service": Provide(lambda: recommendation_service, sync_to_thread=False),
+            "at_risk_service": Provide(lambda: at_risk_service, sync_to_thread=False),
             "subscription_service": Provide(lambda: subscription_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),

@@ -1,4 +1,4 @@
-"""The media, notification, scheduler, discussion and recommendation modules' settings."""
+"""The media, notification, scheduler, discussion, recommendation and analytics reports' settings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings
 
 
 class ModuleSettings(BaseSettings):
-    """The media, notification, scheduler, discussion and recommendation modules' settings: one group of ``Settings`` (``ELEARNING_*``)."""
+    """The media, notification, scheduler, discussion, recommendation and analytics reports' settings: one group of ``Settings`` (``ELEARNING_*``)."""
 
     media_dir: Path | None = Field(
         default=None, description="Where videos, uploads and captions are stored; default: the data directory's media/"
@@ -90,4 +90,26 @@ class ModuleSettings(BaseSettings):
         le=86_400,
         description="How long a learner's recommendation list stays cached (dropped at once when their "
         "enrollments change); 0: not cached",
+    )
+    analytics_inactive_days: int = Field(
+        default=14,
+        ge=1,
+        le=3650,
+        description="The at-risk list: a learner with no recorded activity for this many days is inactive "
+        "(`inactive_days` overrides it per request)",
+    )
+    analytics_expected_course_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="The at-risk list: how long a course is expected to take, from the enrollment (self-paced) or "
+        "the cohort's start; behind pace compares the lessons completed with the share of it elapsed "
+        "(`expected_days` overrides it per request)",
+    )
+    analytics_suppression_k: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Staff and admin reports hide a cell counting fewer learners than this (and more than none), "
+        "and the complementary cells that would give it away (elearning_core.analytics.privacy)",
     )
