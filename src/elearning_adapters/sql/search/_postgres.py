@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, cast, exists, func, literal, literal_column, select, text
+from sqlalchemy import bindparam, case, cast, exists, func, literal, literal_column, select, text, tuple_
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.functions import Function
 from sqlalchemy.types import String
 
-from elearning_adapters.sql.search._index import PAGE_COLUMNS, D, SqlSearchEngine, W, sampled, visible
+from elearning_adapters.sql.search._index import PAGE_COLUMNS, D, SqlSearchEngine, W, facet_value, sampled, visible
 from elearning_adapters.sql.search._tables import LANGUAGES, PG_CONFIGS, search_vocabulary
 from elearning_adapters.sql.search._writer import SqlSearchWriter, access_rows, document_row, facet_rows, word_rows
 from elearning_core.search.model import (
@@ -267,6 +267,16 @@ class PostgresSearchIndex(SqlSearchEngine):
 
     def _bytewise(self, value: Any) -> Any:
         return value.collate("C")
+
+    def _scalar_facets(self, first: Any, facets: list[str]) -> list[Any]:
+        """Every single-valued facet in one pass over the sample (``GROUPING SETS``), not a scan per facet:
+        in each set the other facets' columns are NULL, so the first non-NULL one is the set's value."""
+        values = {f: facet_value(first, f) for f in facets}
+        name = case(*((func.grouping(v) == 0, literal(f)) for f, v in values.items()))
+        sets = func.grouping_sets(*(tuple_(v) for v in values.values()))
+        return [
+            select(literal(2), name, func.coalesce(*values.values()), func.count()).select_from(first).group_by(sets)
+        ]
 
     async def _tsquery(self, conn: AsyncConnection, terms: QueryTerms, configs: Sequence[str]) -> str:
         """One constant for the whole request: each word, phrase or prefix under every configuration, its
