@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.errors import Conflict
@@ -139,6 +140,8 @@ class _Work:
     buffer: bytearray = field(default_factory=bytearray)
     consumed: list[str] = field(default_factory=list)
     """Staged objects now inside a part: deleted once the state that says so is saved."""
+    hasher: Any = None
+    """The SHA-256 of the bytes before ``state.offset`` and those taken since, when this process saw them all."""
 
     @property
     def staged_bytes(self) -> int:
@@ -157,6 +160,8 @@ class StoredUploadConfig:
     orphan_age: timedelta = timedelta(hours=25)
     """Multipart uploads and staged objects no live upload holds are collected once this old."""
     collect_batch: int = 100
+    hashes_kept: int = 64
+    """Uploads whose running SHA-256 a process keeps between PATCHes (else the source is read back once)."""
 
 
 class StoredUploads:
@@ -172,6 +177,9 @@ class StoredUploads:
     ) -> None:
         self._store, self._states, self._videos, self._clock = store, states, videos, clock
         self.config = config or StoredUploadConfig()
+        # upload id -> (offset, SHA-256 of the bytes before it): the next PATCH through this process goes on
+        # hashing; one that landed elsewhere finds the offset moved on, and the completion reads the source back.
+        self._hashes: OrderedDict[uuid.UUID, tuple[int, Any]] = OrderedDict()
         if self.config.part_size < MIN_PART_SIZE:
             raise ValueError(f"the part size must be at least {MIN_PART_SIZE} bytes")
 
@@ -197,7 +205,7 @@ class StoredUploads:
                 raise OffsetMismatch(claimed, state.offset)
             if state.offset >= upload.length:
                 return state.offset
-            work = _Work(upload, state)
+            work = _Work(upload, state, hasher=self._running_hash(upload.id, state.offset))
             try:
                 await self._take(work, holder, body)
             except BaseException as exc:
@@ -220,6 +228,8 @@ class StoredUploads:
         part_size = self.config.part_size
         async for chunk in body:
             view = memoryview(chunk)
+            if work.hasher is not None:
+                work.hasher.update(chunk)
             while view:
                 room = part_size - work.staged_bytes - len(work.buffer)
                 work.buffer += view[:room]
@@ -259,9 +269,21 @@ class StoredUploads:
         work.state = replace(work.state, staged=(*work.state.staged, len(data)))
         work.buffer = bytearray()
 
+    def _running_hash(self, upload_id: uuid.UUID, offset: int) -> Any:
+        if offset == 0:
+            return hashlib.sha256()
+        kept = self._hashes.get(upload_id)
+        return kept[1].copy() if kept is not None and kept[0] == offset else None
+
     async def _save(self, work: _Work, holder: str) -> None:
-        if not await self._states.save(work.upload.id, holder, replace(work.state, offset=work.offset)):
+        offset = work.offset
+        if not await self._states.save(work.upload.id, holder, replace(work.state, offset=offset)):
             raise UploadBusy("the upload's lease ran out while this chunk was written; retry")
+        self._hashes.pop(work.upload.id, None)
+        if work.hasher is not None and offset < work.upload.length:
+            self._hashes[work.upload.id] = (offset, work.hasher)
+            while len(self._hashes) > self.config.hashes_kept:
+                self._hashes.popitem(last=False)
         for key in work.consumed:
             await self._store.delete(key)
 
@@ -276,9 +298,11 @@ class StoredUploads:
         size = await self._store.complete_multipart(target, state.multipart_id, state.parts)
         await self._save(work, holder)
         await self._store.delete(staging_prefix(upload.id))
-        digest = hashlib.sha256()
-        async for chunk in self._store.read(target):
-            digest.update(chunk)
+        digest = work.hasher
+        if digest is None:  # some of the bytes came through another process: read the source back
+            digest = hashlib.sha256()
+            async for chunk in self._store.read(target):
+                digest.update(chunk)
         try:
             await self._videos.complete_upload(upload.id, VideoSource(target, size, digest.hexdigest()))
         except UploadChecksumMismatch:
