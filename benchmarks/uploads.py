@@ -71,7 +71,9 @@ def start_server(
         | (settings or {})
     )
     with log.open("wb") as out:
-        process = subprocess.Popen([ELEARNING, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(
+            [ELEARNING, "serve", "--port", str(port)], env=env, stdout=out, stderr=out, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -156,15 +158,6 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
-
-
 def object_store_run(mb: int, chunk_mb: int) -> None:
     """tus onto SeaweedFS against tus onto the local disk, in the same run (see the module docstring)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -209,7 +202,7 @@ def object_store_run(mb: int, chunk_mb: int) -> None:
             load = os.getloadavg()
         finally:
             for process in servers:
-                stop(process)
+                stop_process_group(process, 30)
             stop_process_group(weed, 10)
     rates = {what: mb / statistics.median(runs) for what, runs in seconds.items()}
     print(f"tus upload of {mb} MB in {chunk_mb} MB chunks, one keep-alive connection, median of 3 (alternating):")
