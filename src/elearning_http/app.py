@@ -88,6 +88,7 @@ def create_app(
     auth_service = container.services.auth()
     video_service = container.services.video()
     media_storage = container.video.media_storage()
+    stored_uploads = container.video.stored_uploads()
     enrollment_service = container.services.enrollment()
     assessment_service = container.services.assessment()
     progress_service = container.services.progress()
@@ -204,6 +205,7 @@ def create_app(
             "auth_service": Provide(lambda: auth_service, sync_to_thread=False),
             "video_service": Provide(lambda: video_service, sync_to_thread=False),
             "media_storage": Provide(lambda: media_storage, sync_to_thread=False),
+            "stored_uploads": Provide(lambda: stored_uploads, sync_to_thread=False),
             "enrollment_service": Provide(lambda: enrollment_service, sync_to_thread=False),
             "assessment_service": Provide(lambda: assessment_service, sync_to_thread=False),
             "progress_service": Provide(lambda: progress_service, sync_to_thread=False),

@@ -18,6 +18,23 @@ class ModuleSettings(BaseSettings):
     video_max_upload_bytes: int = Field(
         default=5 * 1024**3, ge=1, description="Largest video upload accepted (tus Upload-Length); larger gets 413"
     )
+    upload_lease_seconds: float = Field(
+        default=120,
+        gt=0,
+        le=3600,
+        description="Object-store tus uploads: how long a PATCH's hold on its upload lasts without a part written "
+        "(a PATCH of a dead process is taken over after it)",
+    )
+    upload_orphan_hours: float = Field(
+        default=25,
+        gt=0,
+        le=24 * 30,
+        description="Object-store tus uploads: multipart uploads and staged pieces no live upload holds are aborted "
+        "and deleted by the job `video.uploads-cleanup` once this old",
+    )
+    upload_cleanup_minutes: float = Field(
+        default=60, gt=0, le=24 * 60, description="Period of the job `video.uploads-cleanup`"
+    )
     playback_url_ttl_seconds: float = Field(
         default=3600, gt=0, le=7 * 86_400, description="Lifetime of a signed playback URL"
     )
