@@ -8,6 +8,7 @@ from dependency_injector import containers, providers
 
 from elearning_adapters.container._analytics import AnalyticsWiring
 from elearning_adapters.container._assessment import AssessmentWiring
+from elearning_adapters.container._attachment import AttachmentWiring
 from elearning_adapters.container._billing import BillingWiring
 from elearning_adapters.container._certificate import CertificateWiring
 from elearning_adapters.container._checkout import CheckoutWiring
@@ -30,6 +31,7 @@ from elearning_adapters.container._wiring import gather_commit_listeners, gather
 from elearning_adapters.settings import Settings
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.assessment.service import AssessmentService
+from elearning_core.attachment.service import AttachmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
@@ -73,6 +75,7 @@ class Services(containers.DeclarativeContainer):
     recommendation = providers.Dependency(instance_of=RecommendationService)
     search = providers.Dependency(instance_of=SearchService)
     analytics = providers.Dependency(instance_of=AnalyticsService)
+    attachment = providers.Dependency(instance_of=AttachmentService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -112,6 +115,14 @@ class Container(containers.DeclarativeContainer):
     )
     assessment = providers.Container(
         AssessmentWiring,
+        shared=adapters,
+        settings=settings,
+        outlines=course.catalog_queries,
+        learner_facts=course.learner_facts,
+        access=access,
+    )
+    attachment = providers.Container(
+        AttachmentWiring,
         shared=adapters,
         settings=settings,
         outlines=course.catalog_queries,
@@ -206,6 +217,7 @@ class Container(containers.DeclarativeContainer):
         recommendation=recommendation.service,
         search=search.service,
         analytics=analytics.service,
+        attachment=attachment.service,
     )
 
 

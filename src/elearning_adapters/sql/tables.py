@@ -3,6 +3,7 @@
 from elearning_adapters.sql import (
     analytics,
     assessment,
+    attachment,
     billing,
     certificate,
     checkout,
@@ -31,6 +32,7 @@ from elearning_adapters.sql.engine import metadata
 __all__ = [
     "analytics",
     "assessment",
+    "attachment",
     "billing",
     "certificate",
     "checkout",
