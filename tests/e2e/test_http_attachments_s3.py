@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from elearning_adapters.settings import Settings
 from tests.e2e.attachment_helpers import PDF, Lesson, published_lesson, upload
-from tests.e2e.http_helpers import ADMIN, Api, assert_problem, serve, settings_for
+from tests.e2e.http_helpers import ADMIN, Api, assert_problem, s3_settings_for, serve
 
 if TYPE_CHECKING:
     from tests.seaweedfs import SeaweedS3
@@ -25,18 +25,7 @@ BUCKET = "lesson-attachments"
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, seaweedfs: SeaweedS3) -> Settings:
-    seaweedfs.client().create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
-    directory = tmp_path_factory.mktemp("attachments-s3")
-    return settings_for(
-        f"sqlite+aiosqlite:///{directory / 'elearning.db'}",
-        directory,
-        storage_backend="s3",
-        s3_endpoint_url=seaweedfs.endpoint,
-        s3_bucket=BUCKET,
-        s3_access_key_id=seaweedfs.access_key,
-        s3_secret_access_key=seaweedfs.secret_key,
-        attachment_max_bytes=64 * 1024,
-    )
+    return s3_settings_for(tmp_path_factory.mktemp("attachments-s3"), seaweedfs, BUCKET, attachment_max_bytes=64 * 1024)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -87,21 +87,8 @@ class SqlAttachmentStore(AttachmentStore):
         return [_attachment(row) for row in rows]
 
     async def add(self, attachment: LessonAttachment) -> None:
-        await self._conn.execute(
-            insert(lesson_attachments).values(
-                id=attachment.id,
-                course_id=attachment.course_id,
-                lesson_id=attachment.lesson_id,
-                name=attachment.name,
-                content_type=attachment.content_type,
-                size=attachment.size,
-                sha256=attachment.sha256,
-                status=attachment.status.value,
-                signature=attachment.signature,
-                uploaded_by=attachment.uploaded_by,
-                created_at=attachment.created_at,
-            )
-        )
+        values = {column.name: getattr(attachment, column.name) for column in lesson_attachments.c}
+        await self._conn.execute(insert(lesson_attachments).values(values | {"status": attachment.status.value}))
         self._seen.append(attachment)
 
     async def delete(self, attachment: LessonAttachment) -> None:
