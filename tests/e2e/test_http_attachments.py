@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from elearning_adapters.settings import Settings
-from tests.e2e.assessment_helpers import course, person
+from tests.e2e.assessment_helpers import course, enroll, person
 from tests.e2e.attachment_helpers import (
     PDF,
     PNG,
@@ -267,3 +268,33 @@ async def test_an_unknown_lesson_or_attachment_is_404(api: Api, lesson: Lesson) 
     assert_problem(await api.client.post(unknown_lesson, params={"name": "a.pdf"}, content=PDF, headers=ADMIN), 404)
     assert_problem(await api.client.get(unknown_lesson, headers=lesson.learner.headers), 404)
     assert_problem(await api.client.get(f"{lesson.url}/{uuid.uuid4()}", headers=lesson.learner.headers), 404)
+
+
+async def test_a_preview_lessons_files_are_open_to_all_and_a_later_sections_wait_for_its_release(api: Api) -> None:
+    created = await api.create("Gated files")
+    course_id = created["id"]
+    open_section = await api.add_section(course_id, "Open")
+    later_section = await api.add_section(course_id, "Later")
+    preview = await api.add_lesson(course_id, open_section["id"], "Preview")
+    later = await api.add_lesson(course_id, later_section["id"], "Later reading")
+    content_url = f"{COURSES}/{course_id}/sections/{open_section['id']}/lessons/{preview['id']}/content"
+    assert (await api.client.put(content_url, json={"preview": True}, headers=ADMIN)).status_code == 200
+    release_at = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0).isoformat()
+    release_url = f"{COURSES}/{course_id}/sections/{later_section['id']}/release"
+    assert (await api.client.put(release_url, json={"release_at": release_at}, headers=ADMIN)).status_code == 200
+    await api.publish(course_id)
+    learner = await person(api, name="learner")
+    await enroll(api, course_id, learner)
+    preview_lesson = Lesson(course_id, preview["id"], learner, learner)
+    later_lesson = Lesson(course_id, later["id"], learner, learner)
+    shown = await upload(api, preview_lesson, "free sample.pdf", PDF)
+    held = await upload(api, later_lesson, "exam answers.pdf", PDF)
+
+    anonymous = await api.client.get(f"{preview_lesson.url}/{shown['id']}")
+    waiting = await api.client.get(f"{later_lesson.url}/{held['id']}", headers=learner.headers)
+
+    assert anonymous.status_code == 200, anonymous.text
+    assert anonymous.content == PDF
+    body = assert_problem(waiting, 403)
+    assert body["type"] == "urn:elearning:problem:not-yet-released"
+    assert body["available_at"].startswith(release_at[:19])
