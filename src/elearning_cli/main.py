@@ -70,6 +70,7 @@ GROUPS: dict[str, _Entry] = {
         "List the scheduled jobs (last run, next due) and run one now, through the same claim as the schedulers.",
     ),
     "videos": _Entry("elearning_cli.videos", "app", "List videos, show their processing status, reprocess them."),
+    "lessons": _Entry("elearning_cli.lessons", "app", "A lesson's uploaded files (attachments)."),
     "media": _Entry(
         "elearning_cli.media", "app", "The object store: set or show the bucket CORS browser players need (S3)."
     ),

@@ -40,6 +40,7 @@ from elearning_http.page_memo import STATE_KEY as PAGE_MEMO_STATE_KEY
 from elearning_http.page_memo import PageMemo
 from elearning_http.routes.analytics_reports import ANALYTICS_REPORT_HANDLERS
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
+from elearning_http.routes.attachments import ATTACHMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.billing import BILLING_HANDLERS
 from elearning_http.routes.certificates import CERTIFICATE_HANDLERS
@@ -87,6 +88,7 @@ def create_app(
     identity_service = container.services.identity()
     auth_service = container.services.auth()
     video_service = container.services.video()
+    attachment_service = container.services.attachment()
     media_storage = container.video.media_storage()
     stored_uploads = container.video.stored_uploads()
     enrollment_service = container.services.enrollment()
@@ -173,6 +175,7 @@ def create_app(
             my_permissions,
             VideoController,
             UploadController,
+            *ATTACHMENT_HANDLERS,
             media,
             EnrollmentController,
             my_enrollments,
@@ -204,6 +207,7 @@ def create_app(
             "identity_service": Provide(lambda: identity_service, sync_to_thread=False),
             "auth_service": Provide(lambda: auth_service, sync_to_thread=False),
             "video_service": Provide(lambda: video_service, sync_to_thread=False),
+            "attachment_service": Provide(lambda: attachment_service, sync_to_thread=False),
             "media_storage": Provide(lambda: media_storage, sync_to_thread=False),
             "stored_uploads": Provide(lambda: stored_uploads, sync_to_thread=False),
             "enrollment_service": Provide(lambda: enrollment_service, sync_to_thread=False),

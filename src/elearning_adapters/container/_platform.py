@@ -17,6 +17,7 @@ from elearning_adapters.sql.engine import Database
 from elearning_core.analytics.at_risk_service import AtRiskService
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.assessment.service import AssessmentService
+from elearning_core.attachment.service import AttachmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
@@ -76,6 +77,11 @@ class Platform:
     @property
     def videos(self) -> VideoService:
         service: VideoService = self.container.services.video()
+        return service
+
+    @property
+    def attachments(self) -> AttachmentService:
+        service: AttachmentService = self.container.services.attachment()
         return service
 
     @property

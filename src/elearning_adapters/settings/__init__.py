@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 
 from elearning_adapters.security.oidc_config import OidcProviderConfig, check_public_base_url
 from elearning_adapters.settings._accounts import AccountSettings
+from elearning_adapters.settings._attachments import AttachmentSettings
 from elearning_adapters.settings._backbone import BackboneSettings
 from elearning_adapters.settings._commerce import CommerceSettings
 from elearning_adapters.settings._database import DatabaseSettings
@@ -39,6 +40,7 @@ class Settings(
     AccountSettings,
     ModuleSettings,
     StorageSettings,
+    AttachmentSettings,
 ):
     """Every setting (the groups live in this package's modules), with the checks and derived values that
     span groups."""

@@ -224,7 +224,14 @@ class LocalFileStorage(BlobStorage):
 
         await asyncio.to_thread(duplicate)
 
-    async def presigned_url(self, key: str, expires_in: timedelta | None = None) -> str | None:
+    async def presigned_url(
+        self,
+        key: str,
+        expires_in: timedelta | None = None,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
         """None: a browser cannot reach the local directory; the API serves those bytes (signed playback URLs)."""
         check_key(key)
         return None
