@@ -46,6 +46,11 @@ GROUPS: dict[str, _Entry] = {
     "paths": _Entry("elearning_cli.paths", "app", "List learning paths; import one from a JSON file, export one."),
     "orgs": _Entry("elearning_cli.orgs", "app", "Create and list organizations; add members."),
     "keys": _Entry("elearning_cli.keys", "app", "List and rotate the token signing keys."),
+    "analytics": _Entry(
+        "elearning_cli.lrs_credentials",
+        "analytics_app",
+        "Learning analytics: the learning record store's credentials (lrs-credentials create|list|revoke).",
+    ),
     "outbox": _Entry(
         "elearning_cli.outbox",
         "outbox_app",
