@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from elearning_core.analytics.lrs_credentials import LrsCredential, LrsCredentialStore
 from elearning_core.analytics.model import Statement, StoredStatement
 from elearning_core.analytics.ports import (
     InvalidVoiding,
@@ -115,3 +116,27 @@ def _matches(s: Statement, q: StatementQuery) -> bool:
         and (q.since is None or stored > q.since)
         and (q.until is None or stored <= q.until)
     )
+
+
+@dataclass
+class InMemoryLrsCredentialStore(LrsCredentialStore):
+    """The LRS credentials in a dict (the SQL store is exercised by the HTTP and CLI tests)."""
+
+    rows: dict[str, LrsCredential] = field(default_factory=dict)
+
+    async def add(self, credential: LrsCredential) -> None:
+        self.rows[credential.key] = credential
+
+    async def get(self, key: str) -> LrsCredential | None:
+        return self.rows.get(key)
+
+    async def list(self, organization_id: uuid.UUID | None) -> list[LrsCredential]:
+        found = [c for c in self.rows.values() if organization_id in (None, c.organization_id)]
+        return sorted(found, key=lambda c: (c.created_at, c.key), reverse=True)
+
+    async def revoke(self, key: str, at: datetime) -> bool:
+        credential = self.rows.get(key)
+        if credential is None or credential.revoked_at is not None:
+            return False
+        self.rows[key] = replace(credential, revoked_at=at)
+        return True

@@ -82,7 +82,8 @@ class LrsService:
 
     # -- writes ------------------------------------------------------------------------
 
-    def _writer(self, caller: LrsCaller) -> Agent:
+    def writer(self, caller: LrsCaller) -> Agent:
+        """The authority of what ``caller`` writes, or ``PermissionDenied`` when it may not write."""
         if caller.authority is None:
             raise PermissionDenied(
                 "write statements", "sending statements needs an LRS credential with the statements/write scope"
@@ -91,13 +92,13 @@ class LrsService:
 
     async def post(self, caller: LrsCaller, body: Any) -> list[uuid.UUID]:
         """A statement or an array of them; their ids in the order sent (those already stored included)."""
-        authority = self._writer(caller)
+        authority = self.writer(caller)
         statements = parse_statements(body, now=self._clock.now().astimezone(UTC), authority=authority)
         await self._store.append(statements, organization=caller.write_organization)
         return [s.id for s in statements]
 
     async def put(self, caller: LrsCaller, statement_id: uuid.UUID, body: Any) -> None:
-        authority = self._writer(caller)
+        authority = self.writer(caller)
         now = self._clock.now().astimezone(UTC)
         statement = parse_statement(body, where="statement", now=now, authority=authority, statement_id=statement_id)
         await self._store.append([statement], organization=caller.write_organization)

@@ -49,17 +49,27 @@ _VERSION_PARAMETER = {
     "in": "header",
     "required": True,
     "description": "The xAPI version the client speaks: 1.0.3 (any 1.0.x is accepted); sent back on every answer.",
-    "schema": {"type": "string", "maxLength": 20, "example": "1.0.3"},
+    "schema": {"type": "string", "pattern": r"^1\.0(\.[0-9]{1,2})?$", "example": "1.0.3"},
 }
 _STATEMENT = {"type": "object", "description": "An xAPI 1.0.3 Statement", "additionalProperties": True}
+_EXAMPLE = {
+    "id": "6690e6c9-3ef0-4ed3-8b37-7f3964730bee",
+    "actor": {"objectType": "Agent", "account": {"homePage": "https://tool.example.org", "name": "learner-17"}},
+    "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"en-US": "completed"}},
+    "object": {"objectType": "Activity", "id": "https://tool.example.org/activities/unit-3"},
+    "result": {"completion": True, "score": {"scaled": 0.85}},
+    "timestamp": "2026-12-07T06:00:00Z",
+}
 _BODY = {
     "required": True,
     "content": {
         "application/json": {
-            "schema": {"oneOf": [_STATEMENT, {"type": "array", "items": _STATEMENT, "minItems": 1, "maxItems": 1000}]}
+            "schema": {"oneOf": [_STATEMENT, {"type": "array", "items": _STATEMENT, "minItems": 1, "maxItems": 1000}]},
+            "example": [_EXAMPLE],
         }
     },
 }
+_PUT_BODY = {"required": True, "content": {"application/json": {"schema": _STATEMENT, "example": _EXAMPLE}}}
 _OPT = {"public_write": True, "lrs": True, "header_parameters": [_VERSION_PARAMETER]}
 _ACCESS = (
     "HTTP Basic with an LRS credential (`elearning analytics lrs-credentials create`) reads and writes its "
@@ -97,8 +107,9 @@ async def _body(request: Req) -> Any:
 )
 async def post_statements(request: Req, lrs: Lrs, lrs_authenticator: Auth) -> Response[list[str]]:
     try:
+        caller = await lrs_authenticator.caller(request)  # before anything else: 401 tells a stranger nothing
         check_version(request)
-        caller = await lrs_authenticator.caller(request)
+        lrs.writer(caller)
         parameters(request, frozenset())
         ids = await lrs.post(caller, await _body(request))
     except Exception as exc:  # the expected refusals are answered, anything else is raised again
@@ -113,14 +124,15 @@ async def post_statements(request: Req, lrs: Lrs, lrs_authenticator: Auth) -> Re
     description="Stores the statement with id `statementId` (204). The same content again is a no-op "
     f"(204); other content under a stored id is refused with 409. {_ACCESS}",
     tags=TAGS,
-    opt={**_OPT, "request_body": {**_BODY, "content": {"application/json": {"schema": _STATEMENT}}}},
+    opt={**_OPT, "request_body": _PUT_BODY},
     request_max_body_size=MAX_BODY_BYTES,
     responses=problem_responses(400, 401, 403, 409, 413),
 )
 async def put_statement(request: Req, lrs: Lrs, lrs_authenticator: Auth) -> Response[None]:
     try:
+        caller = await lrs_authenticator.caller(request)  # before anything else: 401 tells a stranger nothing
         check_version(request)
-        caller = await lrs_authenticator.caller(request)
+        lrs.writer(caller)
         params = parameters(request, frozenset({"statementId"}))
         if "statementId" not in params:
             raise bad("PUT needs the statementId parameter", "statementId")
@@ -145,8 +157,8 @@ async def put_statement(request: Req, lrs: Lrs, lrs_authenticator: Auth) -> Resp
 )
 async def get_statements(request: Req, lrs: Lrs, lrs_authenticator: Auth) -> Response[dict[str, Any]]:
     try:
+        caller = await lrs_authenticator.caller(request)  # before anything else: 401 tells a stranger nothing
         check_version(request)
-        caller = await lrs_authenticator.caller(request)
         params = parameters(request, GET_PARAMETERS)
         single: list[str] = [name for name in ("statementId", "voidedStatementId") if name in params]
         if single:
