@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, any_, bindparam, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import Uuid
 
 from elearning_adapters.sql.analytics._tables import xapi_statements
 from elearning_adapters.sql.engine import Database, dialect_insert
@@ -121,22 +123,30 @@ class StatementWriter:
                 raise InvalidVoiding(ident, target)
         new = [st for i, st in fresh.items() if i not in known]
         rows = [_row(statement, stored, organization) for statement in new]
-        # RETURNING names the rows that went in (SQLAlchemy sends them as multi-row VALUES pages).
-        inserted = set((await self._conn.execute(self._insert().returning(s.c.id), rows)).scalars()) if rows else set()
-        raced = [r for r in rows if r["id"] not in inserted]
-        if raced:  # written by a concurrent append meanwhile: the same content is a no-op, other content a conflict
-            again = await self._known([r["id"] for r in raced])
-            clash = [
-                r["id"]
-                for r in raced
-                if again.get(r["id"], (r["digest"], None, organization))[::2] != (r["digest"], organization)
-            ]
+        if rows:
+            # As the projection writes (one prepared statement, executemany), then a read of the rows back: one
+            # a concurrent append wrote meanwhile with the same content is a no-op, with other content (or
+            # another organization's) a conflict that rolls the whole batch back. A multi-row VALUES ...
+            # RETURNING instead cost psycopg ~20 ms of query parsing per batch of 100 (its text is never cached).
+            await self._conn.execute(self._insert(), rows)
+            again = await self._known([r["id"] for r in rows])
+            clash = [r["id"] for r in rows if again.get(r["id"], ("", None, None))[::2] != (r["digest"], organization)]
             if clash:
                 raise StatementConflict(clash)
         await self._mark_voided(
             [st.id for st in new], [st.voided_target for st in new if st.voided_target], organization
         )
-        return [st.id for st in new if st.id in inserted]
+        return [st.id for st in new]
+
+    def _among(self, column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+        """``column IN ids``; on PostgreSQL ``= ANY(:array)``, one parameter: a short statement text that psycopg
+        parses once and prepares, where an IN list of 100 placeholders is parsed again on every call."""
+        result: ColumnElement[bool]
+        if self._conn.dialect.name == "postgresql":
+            result = column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(Uuid)))
+        else:
+            result = column.in_(ids)
+        return result
 
     def _insert(self) -> Any:
         return dialect_insert(self._conn, s).on_conflict_do_nothing(index_elements=[s.c.id])
@@ -148,7 +158,7 @@ class StatementWriter:
         for start in range(0, len(wanted), _IDS_PER_READ):
             rows = await self._conn.execute(
                 select(s.c.id, s.c.digest, s.c.voids, s.c.organization_id).where(
-                    s.c.id.in_(wanted[start : start + _IDS_PER_READ])
+                    self._among(s.c.id, wanted[start : start + _IDS_PER_READ])
                 )
             )
             found.update({ident: (digest, voids, org) for ident, digest, voids, org in rows})
@@ -166,8 +176,16 @@ class StatementWriter:
                 update(s).where(s.c.id.in_(sorted(set(targets))), s.c.voids.is_(None), same).values(voided=True)
             )
         if written:
-            named = select(s.c.voids).where(s.c.voids.in_(sorted(set(written))), same)
-            await self._conn.execute(update(s).where(s.c.id.in_(named), s.c.voids.is_(None), same).values(voided=True))
+            # Read first (the partial index on ``voids`` answers), update only what is named: an UPDATE over an
+            # IN (subquery) took ~70 ms per LRS batch of 100 on PostgreSQL even when nothing was named.
+            found = await self._conn.execute(
+                select(s.c.voids).where(self._among(s.c.voids, sorted(set(written))), same)
+            )
+            named = sorted(set(found.scalars()))
+            if named:
+                await self._conn.execute(
+                    update(s).where(s.c.id.in_(named), s.c.voids.is_(None), same).values(voided=True)
+                )
 
 
 class SqlStatementStore(StatementStore):
