@@ -124,7 +124,9 @@ GROUPS: dict[str, _Entry] = {
     "coupons": _Entry("elearning_cli.checkout", "coupons_app", "Create and list checkout coupons."),
     "orders": _Entry("elearning_cli.checkout", "orders_app", "List and show checkout orders."),
     "analytics": _Entry(
-        "elearning_cli.analytics", "app", "A course's learners at risk (inactive, failing, behind pace), with why."
+        "elearning_cli.analytics",
+        "app",
+        "Learning analytics: a course's learners at risk, with why; the learning record store's credentials.",
     ),
 }
 """Every top-level command, in the order ``elearning --help`` lists them, with the help line it shows there.

@@ -38,6 +38,7 @@ from elearning_http.openapi import fix_options_allow, render_plugins
 from elearning_http.overload import OverloadLayers
 from elearning_http.page_memo import STATE_KEY as PAGE_MEMO_STATE_KEY
 from elearning_http.page_memo import PageMemo
+from elearning_http.routes._xapi_parts import LrsAuthenticator
 from elearning_http.routes.analytics_reports import ANALYTICS_REPORT_HANDLERS
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.attachments import ATTACHMENT_HANDLERS
@@ -62,6 +63,7 @@ from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
 from elearning_http.routes.users import AdminUserController, MeController, OrganizationController, my_permissions
 from elearning_http.routes.videos import VideoController, media
+from elearning_http.routes.xapi import XAPI_HANDLERS
 
 API_VERSION = "1.0.0"
 
@@ -113,6 +115,8 @@ def create_app(
     authenticate = Authenticator(
         auth_service, csrf, settings.admin_token.get_secret_value() if settings.admin_token else None
     )
+    lrs = container.analytics.lrs()
+    lrs_authenticator = LrsAuthenticator(authenticate, lrs, container.analytics.lrs_credentials())
     session_settings = SessionSettings(
         secure=settings.resolved_cookie_secure, csrf=csrf, cors_origins=tuple(settings.cors_origins)
     )
@@ -196,6 +200,7 @@ def create_app(
             *BILLING_HANDLERS,
             *CHECKOUT_HANDLERS,
             *ANALYTICS_REPORT_HANDLERS,
+            *XAPI_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -236,6 +241,8 @@ def create_app(
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "subscriptions": Provide(lambda: subscriptions, sync_to_thread=False),
             "principal": Provide(provide_principal),
+            "lrs": Provide(lambda: lrs, sync_to_thread=False),
+            "lrs_authenticator": Provide(lambda: lrs_authenticator, sync_to_thread=False),
         },
         request_class=ApiRequest,
         plugins=[StrictJsonBodies()],

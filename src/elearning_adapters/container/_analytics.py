@@ -9,7 +9,9 @@ from elearning_adapters.analytics.projection import analytics_subscription
 from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
-from elearning_adapters.sql.analytics import SqlStatementStore
+from elearning_adapters.sql.analytics import SqlLrsCredentialStore, SqlOrganizationExists, SqlStatementStore
+from elearning_core.analytics.lrs import LrsService
+from elearning_core.analytics.lrs_credentials import LrsCredentialService
 from elearning_core.analytics.mapping import StatementMapper
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.analytics.vocabulary import PlatformIris
@@ -32,5 +34,14 @@ class AnalyticsWiring(ModuleWiring):
     mapper = providers.Singleton(StatementMapper, iris)
     store = providers.Singleton(SqlStatementStore, shared.database, shared.clock)
     service = providers.Singleton(AnalyticsService, store, shared.cursors)
+    # The learning record store (/xapi/statements) and its credentials.
+    lrs = providers.Singleton(LrsService, service, store, shared.clock, iris.provided.home_page)
+    lrs_credentials = providers.Singleton(
+        LrsCredentialService,
+        providers.Singleton(SqlLrsCredentialStore, shared.database),
+        providers.Singleton(SqlOrganizationExists, shared.database),
+        shared.clock,
+        shared.policy,
+    )
 
     subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock)
