@@ -31,6 +31,7 @@ from elearning_adapters.kafka import KafkaEventPublisher
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.outbox_store import retention_of
 from elearning_workers.consumer import ConsumerRunner
+from elearning_workers.forwarder import ForwardingNotConfigured, forwarding_configured, run_forwarder
 from elearning_workers.relay import OutboxRelay
 
 BOOTSTRAP_ENV = "ELEARNING_KAFKA_BOOTSTRAP_SERVERS"
@@ -87,7 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         help="without Kafka: relay the outbox to every handler in this process (ELEARNING_EVENTS_RELAY=worker), "
         "and run the scheduled jobs unless ELEARNING_SCHEDULER=off",
     )
-    for command in (relay, consume, events):
+    forward = commands.add_parser(
+        "forward-statements", help="forward stored xAPI statements to the configured LRS or Kafka topic, in a loop"
+    )
+    forward.add_argument("--idle-sleep", type=float, default=1.0, help="seconds to wait once caught up")
+    forward.add_argument("--max-backoff", type=float, default=60.0, help="longest wait after failed runs")
+    for command in (relay, consume, events, forward):
         command.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
         command.add_argument("--metrics-host", default="127.0.0.1", help="interface for --metrics-port")
     return parser
@@ -206,6 +212,12 @@ async def run_events(settings: Settings) -> None:
         await close_adapters(container)
 
 
+async def forward_statements(args: argparse.Namespace, settings: Settings) -> None:
+    stop = asyncio.Event()
+    with on_signals(stop.set):
+        await run_forwarder(build_container(settings), stop, idle_sleep=args.idle_sleep, max_backoff=args.max_backoff)
+
+
 def in_process_only(settings: Settings) -> None:
     if not settings.events_in_process:
         raise ConfigurationError(
@@ -229,9 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "events":
             in_process_only(settings)
             bootstrap_servers = ""
+        elif args.command == "forward-statements":
+            forwarding_configured(settings)
+            bootstrap_servers = ""
         else:
             bootstrap_servers = kafka_bootstrap_servers(settings)
-    except (ConfigurationError, ValueError) as exc:
+    except (ConfigurationError, ForwardingNotConfigured, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -243,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "events":
             asyncio.run(run_events(settings))
+            return 0
+        if args.command == "forward-statements":
+            asyncio.run(forward_statements(args, settings))
             return 0
         if args.command == "relay":
             asyncio.run(run_relay(args, settings, bootstrap_servers))

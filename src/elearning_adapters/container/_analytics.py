@@ -1,15 +1,17 @@
 """The analytics module's wiring: the statement mapping (its IRIs under the public base URL), the
-statement store, the ``analytics`` subscription that fills it, and the service."""
+statement store, the ``analytics`` subscription that fills it, the service, and the statement forwarder
+and retention with their jobs (``elearning_adapters.analytics.forwarder``)."""
 
 from __future__ import annotations
 
 from dependency_injector import providers
 
+from elearning_adapters.analytics.forwarder import analytics_jobs, closers_of, destination_from_settings, forwarder_of
 from elearning_adapters.analytics.projection import analytics_subscription
 from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
-from elearning_adapters.sql.analytics import SqlStatementStore
+from elearning_adapters.sql.analytics import SqlStatementFeed, SqlStatementStore
 from elearning_core.analytics.mapping import StatementMapper
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.analytics.vocabulary import PlatformIris
@@ -34,3 +36,10 @@ class AnalyticsWiring(ModuleWiring):
     service = providers.Singleton(AnalyticsService, store, shared.cursors)
 
     subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock)
+
+    feed = providers.Singleton(SqlStatementFeed, shared.database)
+    destination = providers.Singleton(destination_from_settings, settings)
+    forwarder = providers.Singleton(forwarder_of, feed, destination, shared.clock, settings)
+    """The statement forwarder, or None when ``ELEARNING_ANALYTICS_FORWARD_TO`` is ``none``."""
+    jobs = providers.Singleton(analytics_jobs, feed, forwarder, shared.clock, settings)
+    closers = providers.Singleton(closers_of, destination)

@@ -15,6 +15,7 @@ from elearning_adapters.settings._accounts import AccountSettings
 from elearning_adapters.settings._backbone import BackboneSettings
 from elearning_adapters.settings._commerce import CommerceSettings
 from elearning_adapters.settings._database import DatabaseSettings
+from elearning_adapters.settings._forwarding import ForwardingSettings
 from elearning_adapters.settings._modules import ModuleSettings
 from elearning_adapters.settings._server import ServerSettings
 
@@ -30,7 +31,15 @@ def reachable_host(host: str) -> str:
     return f"[{shown}]" if ":" in shown and not shown.startswith("[") else shown
 
 
-class Settings(DatabaseSettings, ServerSettings, CommerceSettings, BackboneSettings, AccountSettings, ModuleSettings):
+class Settings(
+    DatabaseSettings,
+    ServerSettings,
+    CommerceSettings,
+    BackboneSettings,
+    AccountSettings,
+    ModuleSettings,
+    ForwardingSettings,
+):
     """Every setting (the groups live in this package's modules), with the checks and derived values that
     span groups."""
 
