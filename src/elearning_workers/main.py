@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import start_http_server
+from pydantic import ValidationError
 
 from elearning_adapters.container import Container, build_container, close_adapters
 from elearning_adapters.events import Subscription
@@ -231,6 +232,13 @@ def scheduler_enabled(settings: Settings) -> None:
         raise ConfigurationError("ELEARNING_SCHEDULER=off: the scheduled jobs are switched off in this deployment")
 
 
+def one_line(exc: Exception) -> str:
+    """A settings error as one line: each failed check's message, without pydantic's framing."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+    return str(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -247,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             bootstrap_servers = kafka_bootstrap_servers(settings)
     except (ConfigurationError, ForwardingNotConfigured, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if getattr(args, "metrics_port", None) is not None:
