@@ -46,7 +46,7 @@ class InMemoryStatementFeed(StatementFeed):
         rows = sorted(self.store.rows.values(), key=lambda r: r.seq)
         doomed = [
             r
-            for r in rows
+            for r in rows[:-1]  # never the newest (the SQL feed's rule: SQLite reuses a seq past the top)
             if r.statement.stored is not None and r.statement.stored < stored_before and (upto is None or r.seq <= upto)
         ][:limit]
         for r in doomed:

@@ -141,3 +141,18 @@ async def test_the_horizon_waits_for_an_open_inserting_transaction(backend: Feed
     await writer
     top = await asyncio.wait_for(horizon, 10)
     assert top == (await stored_seqs(backend))[-1]
+
+
+async def test_prune_keeps_the_newest_statement_so_a_later_one_is_never_at_or_below_a_checkpoint(backend: Feed) -> None:
+    """SQLite gives a new row max(seq) + 1: with every row pruned, the next statement would take seq 1 again,
+    below the destination's checkpoint, and never be forwarded."""
+    await backend.store.append([statement() for _ in range(3)])
+    seqs = await stored_seqs(backend)
+    await backend.feed.advance(LRS, seqs[-1], at=T0)
+    backend.clock.advance(timedelta(days=40))
+    assert await backend.feed.prune(stored_before=backend.clock.now(), upto=seqs[-1], limit=10) == 2
+    assert await stored_seqs(backend) == [seqs[-1]]
+    later = statement()
+    await backend.store.append([later])
+    new = await backend.feed.after(await backend.feed.position(LRS), upto=await backend.feed.horizon(), limit=10)
+    assert [s.id for s in new] == [later.id]

@@ -181,12 +181,14 @@ class StubLrs:
     def __init__(self, failures: int, status: int = 503) -> None:
         self.failures, self.status = failures, status
         self.posts: list[tuple[dict[str, str], list[dict[str, Any]]]] = []
+        self.posted = threading.Event()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.posts.append((dict(self.headers), body))
+                stub.posted.set()
                 failing = stub.status != 200 and (stub.failures is None or len(stub.posts) <= stub.failures)
                 answer = json.dumps({"error": "unavailable"} if failing else [s["id"] for s in body]).encode()
                 self.send_response(stub.status if failing else 200)
@@ -333,3 +335,26 @@ async def test_retention_prunes_old_statements_only_up_to_the_forwarding_checkpo
     await run_job(platform, FORWARD)
     assert "pruned 15 statement(s)" in await run_job(platform, PRUNE)
     assert all([await store.get(s.id) for s in recent])  # younger than the retention: kept
+
+
+async def test_the_platform_scheduler_runs_the_forwarding_job_by_itself(
+    make_platform: PlatformFactory, stub_lrs: Callable[..., StubLrs]
+) -> None:
+    stub = stub_lrs(failures=0)
+    platform = await make_platform(
+        analytics_forward_to="lrs",
+        analytics_forward_endpoint=stub.url,
+        analytics_forward_seconds=0.2,
+        scheduler_tick_seconds=0.05,
+    )
+    written = [statement() for _ in range(3)]
+    await platform.container.analytics.store().append(written)
+    runner = platform.container.scheduling.runner()
+    assert FORWARD in [j.name for j in runner.scheduler.jobs]
+    runner.start()
+    try:
+        await asyncio.to_thread(stub.posted.wait, WAIT)
+    finally:
+        await runner.stop()
+    assert [s["id"] for s in stub.posts[0][1]] == [str(s.id) for s in written]
+    assert any(o.job == FORWARD and o.ok and "forwarded 3 statement(s)" in (o.result or "") for o in runner.outcomes)

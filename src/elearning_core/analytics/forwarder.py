@@ -87,7 +87,8 @@ class StatementFeed(Protocol):
 
     async def prune(self, *, stored_before: datetime, upto: int | None, limit: int) -> int:
         """Delete up to ``limit`` of the oldest statements stored before ``stored_before`` (and with
-        ``seq <= upto`` when given); returns how many went."""
+        ``seq <= upto`` when given), never the newest statement (its seq keeps later ones above every
+        checkpoint); returns how many went."""
         ...
 
 

@@ -82,7 +82,10 @@ class SqlStatementFeed(StatementFeed):
         return Lag(int(count), oldest)
 
     async def prune(self, *, stored_before: datetime, upto: int | None, limit: int) -> int:
-        oldest = select(s.c.seq).where(s.c.stored < stored_before)
+        # Never the newest statement: SQLite hands out max(seq) + 1 (the table has no AUTOINCREMENT), so with the
+        # top rows gone a new statement could take a seq at or below a checkpoint, and never be forwarded.
+        newest = select(func.max(s.c.seq)).scalar_subquery()
+        oldest = select(s.c.seq).where(s.c.stored < stored_before, s.c.seq < newest)
         if upto is not None:
             oldest = oldest.where(s.c.seq <= upto)
         chosen = oldest.order_by(s.c.seq).limit(limit)
