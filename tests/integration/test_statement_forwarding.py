@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,7 +50,7 @@ def mapped_statements(copies: int) -> list[Statement]:
     return [s for _ in range(copies) for e in every_event().values() for s in MAPPER.map(e)]
 
 
-PlatformFactory = Callable[..., Any]
+PlatformFactory = Callable[..., Awaitable[Platform]]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -87,7 +87,8 @@ def lrs_settings(lrs: RalphLrs, **more: Any) -> dict[str, Any]:
 
 
 def job(platform: Platform, name: str) -> Job:
-    (found,) = [j for j in platform.container.analytics.jobs() if j.name == name]
+    jobs: list[Job] = platform.container.analytics.jobs()
+    (found,) = [j for j in jobs if j.name == name]
     return found
 
 
@@ -135,7 +136,7 @@ async def test_a_forwarder_killed_mid_way_resumes_from_its_checkpoint_without_lo
     feed, destination = platform.container.analytics.feed(), platform.container.analytics.forwarder()
     env = {
         **os.environ,
-        "ELEARNING_DATABASE_URL": platform.settings.database_url,
+        "ELEARNING_DATABASE_URL": str(platform.settings.database_url),
         "ELEARNING_DATA_DIR": str(tmp_path),
         "ELEARNING_LOG_JSON": "false",
         **{f"ELEARNING_{k.upper()}": str(v) for k, v in settings.items()},
@@ -224,6 +225,10 @@ def stub_lrs() -> Iterator[Callable[..., StubLrs]]:
         stub.close()
 
 
+async def forwarding_to(make_platform: PlatformFactory, stub: StubLrs, **more: Any) -> Platform:
+    return await make_platform(analytics_forward_to="lrs", analytics_forward_endpoint=stub.url, **more)
+
+
 def quick(platform: Platform, budget: float) -> StatementForwarder:
     forwarder = platform.container.analytics.forwarder()
     return StatementForwarder(
@@ -239,12 +244,7 @@ async def test_retries_on_5xx_then_succeeds_with_the_xapi_version_and_basic_cred
     make_platform: PlatformFactory, stub_lrs: Callable[..., StubLrs]
 ) -> None:
     stub = stub_lrs(failures=2)
-    platform = await make_platform(
-        analytics_forward_to="lrs",
-        analytics_forward_endpoint=stub.url,
-        analytics_forward_username="u",
-        analytics_forward_password="p",
-    )
+    platform = await forwarding_to(make_platform, stub, analytics_forward_username="u", analytics_forward_password="p")
     written = [statement() for _ in range(5)]
     await platform.container.analytics.store().append(written)
     report = await quick(platform, budget=10).run(max_batches=10)
@@ -262,7 +262,7 @@ async def test_an_lrs_that_stays_down_stalls_the_run_and_a_refusal_is_not_retrie
     make_platform: PlatformFactory, stub_lrs: Callable[..., StubLrs]
 ) -> None:
     down = stub_lrs(failures=None)
-    platform = await make_platform(analytics_forward_to="lrs", analytics_forward_endpoint=down.url)
+    platform = await forwarding_to(make_platform, down)
     await platform.container.analytics.store().append([statement()])
     with pytest.raises(ForwardingStalled, match="503"):
         await quick(platform, budget=0.5).run(max_batches=10)
@@ -270,7 +270,7 @@ async def test_an_lrs_that_stays_down_stalls_the_run_and_a_refusal_is_not_retrie
     assert await platform.container.analytics.feed().position(f"lrs:{down.url}") == 0
 
     refusing = stub_lrs(failures=None, status=401)
-    other = await make_platform(analytics_forward_to="lrs", analytics_forward_endpoint=refusing.url)
+    other = await forwarding_to(make_platform, refusing)
     with pytest.raises(Exception, match="401"):
         await quick(other, budget=10).run(max_batches=10)
     assert len(refusing.posts) == 1
@@ -299,8 +299,11 @@ async def test_kafka_destination_gets_each_statement_keyed_by_its_id(
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            value = json.loads(message.value())
-            assert message.key().decode() == value["id"]
+            key, raw = message.key(), message.value()
+            assert key is not None
+            assert raw is not None
+            value = json.loads(raw)
+            assert key.decode() == value["id"]
             got[value["id"]] = value
     finally:
         consumer.close()
@@ -314,12 +317,7 @@ async def test_retention_prunes_old_statements_only_up_to_the_forwarding_checkpo
     make_platform: PlatformFactory, stub_lrs: Callable[..., StubLrs]
 ) -> None:
     stub = stub_lrs(failures=0)
-    platform = await make_platform(
-        analytics_forward_to="lrs",
-        analytics_forward_endpoint=stub.url,
-        analytics_forward_batch_size=10,
-        analytics_retention_days=30,
-    )
+    platform = await forwarding_to(make_platform, stub, analytics_forward_batch_size=10, analytics_retention_days=30)
     old_store = SqlStatementStore(platform.database, FixedClock(datetime.now(UTC) - timedelta(days=40)))
     old = [statement() for _ in range(25)]
     await old_store.append(old)
@@ -341,12 +339,7 @@ async def test_the_platform_scheduler_runs_the_forwarding_job_by_itself(
     make_platform: PlatformFactory, stub_lrs: Callable[..., StubLrs]
 ) -> None:
     stub = stub_lrs(failures=0)
-    platform = await make_platform(
-        analytics_forward_to="lrs",
-        analytics_forward_endpoint=stub.url,
-        analytics_forward_seconds=0.2,
-        scheduler_tick_seconds=0.05,
-    )
+    platform = await forwarding_to(make_platform, stub, analytics_forward_seconds=0.2, scheduler_tick_seconds=0.05)
     written = [statement() for _ in range(3)]
     await platform.container.analytics.store().append(written)
     runner = platform.container.scheduling.runner()
