@@ -28,7 +28,7 @@ class InMemoryStatementFeed(StatementFeed):
     async def position(self, destination: str) -> int:
         return self.checkpoints.get(destination, 0)
 
-    async def horizon(self) -> int:
+    async def horizon(self, *, beyond: int) -> int:
         return max((r.seq for r in self.store.rows.values()), default=0)
 
     async def after(self, position: int, *, upto: int, limit: int) -> list[OutgoingStatement]:

@@ -70,9 +70,11 @@ class StatementFeed(Protocol):
         """The seq of the last statement the destination received (0: none yet)."""
         ...
 
-    async def horizon(self) -> int:
+    async def horizon(self, *, beyond: int) -> int:
         """A seq at or below which no statement can still appear (every writer that took such a seq has
-        committed or rolled back): reading up to it never skips a statement committed later."""
+        committed or rolled back): reading up to it never skips a statement committed later. When no
+        committed statement lies ``beyond`` (the caller's position), it may answer that at once, without
+        waiting for open writers (their statements are for a later call)."""
         ...
 
     async def after(self, position: int, *, upto: int, limit: int) -> list[OutgoingStatement]:
@@ -156,7 +158,7 @@ class StatementForwarder:
         when caught up. ``ForwardingStalled`` or ``DeliveryFailed`` (not retryable) when a batch cannot go."""
         name = self._destination.name
         position = await self._feed.position(name)
-        horizon = await self._feed.horizon()
+        horizon = await self._feed.horizon(beyond=position)
         forwarded = batches = retries = 0
         while batches < max_batches and position < horizon:
             batch = await self._feed.after(position, upto=horizon, limit=self._batch)

@@ -5,8 +5,9 @@ sequence when a row is inserted, not when its transaction commits, so a reader c
 seq 100's transaction is still open, move its checkpoint past 100 and never send it. The horizon is read
 under ``LOCK TABLE ... IN SHARE MODE``, which waits for every transaction that inserted into the table to
 end (and holds new inserts back for that one short read): every seq at or below the ``max(seq)`` it then
-sees is committed or will never be. On SQLite one writer at a time commits in seq order, so ``max(seq)``
-of any read is a horizon.
+sees is committed or will never be. The lock is only taken when a plain read sees statements beyond the
+forwarder's position, so a caught-up forwarder's polls hold nothing back. On SQLite one writer at a time
+commits in seq order, so ``max(seq)`` of any read is a horizon.
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ class SqlStatementFeed(StatementFeed):
             found = (await conn.execute(select(f.c.position).where(f.c.destination == destination))).scalar()
         return int(found or 0)
 
-    async def horizon(self) -> int:
+    async def horizon(self, *, beyond: int) -> int:
         top = select(func.max(s.c.seq))
-        if self._db.is_sqlite:
-            async with self._db.read() as conn:
-                return int((await conn.execute(top)).scalar() or 0)
+        async with self._db.read() as conn:
+            seen = int((await conn.execute(top)).scalar() or 0)
+        if self._db.is_sqlite or seen <= beyond:  # nothing new committed: no lock (a caught-up forwarder's poll)
+            return seen
         async with self._db.write() as conn, conn.begin():
             await self._db.apply_budget(conn)
             await conn.execute(text(f"SET LOCAL lock_timeout = '{HORIZON_LOCK_TIMEOUT}'"))
