@@ -1,4 +1,5 @@
-"""Worker entry point: ``python -m elearning_workers relay|consume|scheduler`` (also ``elearning worker ...``).
+"""Worker entry point: ``python -m elearning_workers relay|consume|scheduler|events|forward-statements``
+(also ``elearning worker ...``).
 
 Configuration comes from ``ELEARNING_*`` variables like every runtime; the
 Kafka address is ``ELEARNING_KAFKA_BOOTSTRAP_SERVERS`` (the scheduler needs

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 from confluent_kafka import Consumer
@@ -126,14 +126,10 @@ async def test_forwarded_statements_arrive_in_ralph_and_a_redelivery_adds_none(
     assert len(held_by_ralph(ralph, ids)) == len(written), "a redelivered statement was stored twice"
 
 
-async def test_a_forwarder_killed_mid_way_resumes_from_its_checkpoint_without_loss(
-    make_platform: PlatformFactory, ralph: RalphLrs, tmp_path: Path
-) -> None:
-    settings = lrs_settings(ralph, analytics_forward_batch_size=2)
-    platform = await make_platform(**settings)
-    written = [statement() for _ in range(400)]
-    await platform.container.analytics.store().append(written)
-    feed, destination = platform.container.analytics.feed(), platform.container.analytics.forwarder()
+async def start_worker(
+    platform: Platform, settings: dict[str, Any], tmp_path: Path, log: IO[bytes]
+) -> asyncio.subprocess.Process:
+    """``python -m elearning_workers forward-statements`` (what ``elearning worker forward-statements`` execs)."""
     env = {
         **os.environ,
         "ELEARNING_DATABASE_URL": str(platform.settings.database_url),
@@ -141,8 +137,7 @@ async def test_a_forwarder_killed_mid_way_resumes_from_its_checkpoint_without_lo
         "ELEARNING_LOG_JSON": "false",
         **{f"ELEARNING_{k.upper()}": str(v) for k, v in settings.items()},
     }
-    log = (tmp_path / "forwarder.log").open("wb")
-    worker = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "elearning_workers",
@@ -154,6 +149,18 @@ async def test_a_forwarder_killed_mid_way_resumes_from_its_checkpoint_without_lo
         stderr=log,
         start_new_session=True,
     )
+
+
+async def test_a_forwarder_killed_mid_way_resumes_from_its_checkpoint_without_loss(
+    make_platform: PlatformFactory, ralph: RalphLrs, tmp_path: Path
+) -> None:
+    settings = lrs_settings(ralph, analytics_forward_batch_size=2)
+    platform = await make_platform(**settings)
+    written = [statement() for _ in range(400)]
+    await platform.container.analytics.store().append(written)
+    feed, destination = platform.container.analytics.feed(), platform.container.analytics.forwarder()
+    log = (tmp_path / "forwarder.log").open("wb")
+    worker = await start_worker(platform, settings, tmp_path, log)
     try:  # killed (SIGKILL: no clean stop) as soon as its first checkpoint is written
         deadline = time.monotonic() + WAIT
         position = 0
@@ -182,7 +189,7 @@ class StubLrs:
     def __init__(self, failures: int, status: int = 503) -> None:
         self.failures, self.status = failures, status
         self.posts: list[tuple[dict[str, str], list[dict[str, Any]]]] = []
-        self.posted = threading.Event()
+        self.posted, self.accepted = threading.Event(), threading.Event()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -192,6 +199,8 @@ class StubLrs:
                 stub.posted.set()
                 failing = stub.status != 200 and (stub.failures is None or len(stub.posts) <= stub.failures)
                 answer = json.dumps({"error": "unavailable"} if failing else [s["id"] for s in body]).encode()
+                if not failing:
+                    stub.accepted.set()
                 self.send_response(stub.status if failing else 200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
@@ -351,3 +360,29 @@ async def test_the_platform_scheduler_runs_the_forwarding_job_by_itself(
         await runner.stop()
     assert [s["id"] for s in stub.posts[0][1]] == [str(s.id) for s in written]
     assert any(o.job == FORWARD and o.ok and "forwarded 3 statement(s)" in (o.result or "") for o in runner.outcomes)
+
+
+async def test_the_worker_forwards_then_stops_cleanly_on_sigterm(
+    make_platform: PlatformFactory, stub_lrs: Callable[..., StubLrs], tmp_path: Path
+) -> None:
+    stub = stub_lrs(failures=1)
+    settings = {"analytics_forward_to": "lrs", "analytics_forward_endpoint": stub.url}
+    platform = await make_platform(**settings)
+    written = [statement() for _ in range(3)]
+    await platform.container.analytics.store().append(written)
+    log_path = tmp_path / "forwarder.log"
+    with log_path.open("wb") as log:
+        worker = await start_worker(platform, settings, tmp_path, log)
+        try:
+            assert await asyncio.to_thread(stub.accepted.wait, WAIT)  # the first POST got a 503, the retry a 200
+            os.killpg(worker.pid, signal.SIGTERM)
+            code = await asyncio.wait_for(worker.wait(), WAIT)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)
+    output = log_path.read_text()
+    assert code == 0, output
+    assert [s["id"] for s in stub.posts[-1][1]] == [str(s.id) for s in written]
+    assert "3 statement(s) forwarded" in output
+    feed = platform.container.analytics.feed()
+    assert await feed.position(f"lrs:{stub.url}") == (await feed.horizon(beyond=0))
