@@ -62,7 +62,8 @@ GROUPS: dict[str, _Entry] = {
         "elearning_cli.worker",
         "worker_app",
         "Background workers: the outbox relay and the event consumers (need ELEARNING_KAFKA_BOOTSTRAP_SERVERS), "
-        "the scheduler, and `events`, the outbox relayed to the handlers without Kafka.",
+        "the scheduler, `events`, the outbox relayed to the handlers without Kafka, and `forward-statements`, the "
+        "xAPI statements sent on to an external LRS or Kafka topic.",
     ),
     "jobs": _Entry(
         "elearning_cli.jobs",

@@ -16,6 +16,7 @@ from elearning_adapters.settings._attachments import AttachmentSettings
 from elearning_adapters.settings._backbone import BackboneSettings
 from elearning_adapters.settings._commerce import CommerceSettings
 from elearning_adapters.settings._database import DatabaseSettings
+from elearning_adapters.settings._forwarding import ForwardingSettings
 from elearning_adapters.settings._modules import ModuleSettings
 from elearning_adapters.settings._server import ServerSettings
 from elearning_adapters.settings._storage import StorageSettings
@@ -41,6 +42,7 @@ class Settings(
     ModuleSettings,
     StorageSettings,
     AttachmentSettings,
+    ForwardingSettings,
 ):
     """Every setting (the groups live in this package's modules), with the checks and derived values that
     span groups."""

@@ -15,7 +15,7 @@ from sqlalchemy.types import Uuid
 from elearning_adapters.sql.engine import UtcDateTime, metadata
 
 IRI_MAX = 1000
-ANALYTICS_TABLES = ("xapi_statements", "lrs_credentials")
+ANALYTICS_TABLES = ("xapi_forwarding", "xapi_statements", "lrs_credentials")
 
 xapi_statements = Table(
     "xapi_statements",
@@ -47,3 +47,12 @@ Index(
     postgresql_where=xapi_statements.c.voids.is_not(None),
     sqlite_where=xapi_statements.c.voids.is_not(None),
 )
+
+xapi_forwarding = Table(
+    "xapi_forwarding",
+    metadata,
+    Column("destination", String(300), primary_key=True),
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+"""Each forwarding destination's checkpoint: the seq of the last statement it received (docs/modules/analytics.md)."""
