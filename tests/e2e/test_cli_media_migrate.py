@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import subprocess
 import sys
 import textwrap
@@ -23,6 +22,7 @@ import pytest
 from elearning_adapters.storage.s3 import S3ObjectStore
 from elearning_core.shared.storage_migration import MANIFEST_PREFIX
 from tests.e2e.cli_helpers import error_lines, invoke, isolate_cli_env, ok
+from tests.media_tree import write_media_tree
 
 if TYPE_CHECKING:
     from tests.seaweedfs import SeaweedS3
@@ -79,14 +79,7 @@ def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str, seaweed
         "S3_PART_SIZE_BYTES": str(5 * MIB),
     }.items():
         monkeypatch.setenv(f"ELEARNING_{name}", value)
-    media = tmp_path / "data" / "media"
-    rng = random.Random(19)
-    for key, size in FILES.items():
-        path = media.joinpath(*key.split("/"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rng.randbytes(size))
-    (media / ".locks").mkdir()
-    (media / ".locks" / "upload.lock").write_bytes(b"")
+    write_media_tree(tmp_path / "data" / "media", FILES, seed=19)
     return seaweedfs.client()
 
 

@@ -31,6 +31,7 @@ from elearning_core.shared.storage_migration import (
     version,
 )
 from elearning_core.shared.storage_migration._plan import decide
+from tests.media_tree import write_media_tree
 
 MIB = 1024 * 1024
 FILES = {
@@ -103,15 +104,8 @@ class Mismatches:
 
 @pytest.fixture
 def source(tmp_path: Path) -> LocalFileStorage:
-    root = tmp_path / "media"
-    rng = random.Random(7)
-    for key, size in FILES.items():
-        path = root.joinpath(*key.split("/"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rng.randbytes(size))
-    (root / ".locks").mkdir()
-    (root / ".locks" / "x.lock").write_bytes(b"")  # the adapter's working files are not objects
-    return LocalFileStorage(root)
+    write_media_tree(tmp_path / "media", FILES, seed=7)
+    return LocalFileStorage(tmp_path / "media")
 
 
 @pytest.fixture
