@@ -142,6 +142,9 @@ def test_the_media_directory_is_copied_verified_and_a_rerun_copies_nothing(s3: A
     assert summary(result.stdout)["copied"] == len(FILES)
     assert "read back and compared (size, SHA-256)" in result.stdout
     assert "left as it was" in result.stderr
+    bar = [line for line in result.stderr.splitlines() if "migrating" in line][-1]  # its last frame
+    assert f"{len(FILES)}/{len(FILES)} objects" in bar
+    assert "11.8/11.8 MB" in bar  # bytes: 11 MiB and the rest, in decimal units
     assert all(local(key) for key in FILES)  # the local files stay
     assert any(key.startswith(MANIFEST_PREFIX) for key in bucket_keys(s3))
 
