@@ -73,7 +73,9 @@ GROUPS: dict[str, _Entry] = {
     "videos": _Entry("elearning_cli.videos", "app", "List videos, show their processing status, reprocess them."),
     "lessons": _Entry("elearning_cli.lessons", "app", "A lesson's uploaded files (attachments)."),
     "media": _Entry(
-        "elearning_cli.media", "app", "The object store: set or show the bucket CORS browser players need (S3)."
+        "elearning_cli.media",
+        "app",
+        "The object store: copy local media into S3 (verified, resumable); the bucket CORS players need.",
     ),
     "quizzes": _Entry(
         "elearning_cli.quizzes",

@@ -187,7 +187,7 @@ class S3ObjectStore(ObjectStore):
             answer = await self._call("head_object", key, Key=key)
         except ObjectNotFound:
             return None
-        return ObjectInfo(key, int(answer["ContentLength"]), answer["LastModified"])
+        return ObjectInfo(key, int(answer["ContentLength"]), answer["LastModified"], answer.get("ETag"))
 
     async def delete(self, key: str) -> None:
         if not key.endswith("/"):
@@ -217,7 +217,8 @@ class S3ObjectStore(ObjectStore):
             params["StartAfter"] = after
         answer = await self._call("list_objects_v2", **params)
         items = [
-            ObjectInfo(entry["Key"], int(entry["Size"]), entry["LastModified"]) for entry in answer.get("Contents", [])
+            ObjectInfo(entry["Key"], int(entry["Size"]), entry["LastModified"], entry.get("ETag"))
+            for entry in answer.get("Contents", [])
         ]
         truncated = bool(answer.get("IsTruncated")) and bool(items)
         return ObjectPage(items, items[-1].key if truncated else None)

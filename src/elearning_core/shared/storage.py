@@ -74,6 +74,10 @@ class ObjectInfo:
     key: str
     size: int
     modified: datetime
+    etag: str | None = None
+    """An opaque tag that changes whenever the object is replaced by other bytes (S3's ETag; on the local
+    store its file's inode, size and modification time): what tells a copy made earlier from one
+    overwritten since, where ``modified`` has only whole seconds. None where a store has no such tag."""
 
 
 @dataclass(frozen=True, slots=True)
