@@ -14,16 +14,21 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import ConfigDict, Discriminator, Field, Tag
 from pydantic.alias_generators import to_camel
 
 from elearning_core.analytics.vocabulary import VOIDED, XAPI_VERSION, VerbTerm
+from elearning_core.shared.inputs import InputModel
 
 
-class XapiModel(BaseModel):
+class XapiModel(InputModel):
+    """An xAPI object as LRS clients send it: an input like any other (frozen, unknown fields refused, every
+    string storable text, so a NUL sent in a statement is a 400, not a failed JSON column write)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
@@ -192,8 +197,10 @@ def digest_of(data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class StoredStatement(XapiModel):
-    """A statement as the store keeps it: its position in stored order, and whether it is voided."""
+@dataclass(frozen=True, slots=True)
+class StoredStatement:
+    """A statement as the store keeps it: its position in stored order, and whether it is voided (what the
+    store gives back, not an input: a dataclass, as the core's other read results)."""
 
     seq: int
     statement: Statement

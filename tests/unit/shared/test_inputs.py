@@ -196,7 +196,8 @@ def test_every_input_model_of_the_platform_derives_from_input_model() -> None:
     ours = {
         cls
         for cls in _platform_models()
-        if not issubclass(cls, DomainEvent | EventEnvelope)  # outputs, not inputs
+        # outputs, not inputs: events, and the models their payloads nest (defined in the events modules)
+        if not issubclass(cls, DomainEvent | EventEnvelope) and not cls.__module__.endswith(".events")
     }
     assert len(ours) > 40
     assert [cls.__qualname__ for cls in ours if not issubclass(cls, InputModel)] == []
