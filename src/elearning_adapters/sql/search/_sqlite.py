@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, column, false, literal, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Float, Integer, String
 
-from elearning_adapters.sql.search._index import D, SqlSearchEngine, sampled
+from elearning_adapters.sql.search._index import PAGE_COLUMNS, D, SqlSearchEngine, sampled
 from elearning_core.search.model import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
@@ -151,14 +151,34 @@ class SqliteSearchIndex(SqlSearchEngine):
             select(D.c.title, D.c.kind, D.c.doc_id).select_from(f.join(D, f.c.rid == _ROWID)).where(*where).limit(size)
         )
 
-    async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
+    async def _page_rows(
+        self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]
+    ) -> dict[str, tuple[Any, str | None]]:
+        """The page's documents with their marked title and snippet in one statement (an FTS5 cursor gives
+        ``highlight()``/``snippet()`` only for rows its MATCH reaches: a left join)."""
         if terms.empty:
-            return {}
-        s, e = HIGHLIGHT_START, HIGHLIGHT_END
-        statement = text(
-            f"SELECT key, highlight(search_fts, 1, '{s}', '{e}'), snippet(search_fts, 2, '{s}', '{e}', '…', 16) "
-            "FROM search_fts WHERE search_fts MATCH :fq "
-            "AND rowid IN (SELECT rowid FROM search_documents WHERE key IN :keys)"
-        ).bindparams(bindparam("keys", expanding=True))
-        rows = (await conn.execute(statement, {"fq": fts_query(QueryTerms(terms.groups)), "keys": keys})).all()
-        return {key: highlight_html(f"{t} — {b}" if b else t) for key, t, b in rows}
+            return await super()._page_rows(conn, terms, keys)
+        out: dict[str, tuple[Any, str | None]] = {}
+        found = await conn.execute(_PAGE_MARKED, {"fq": fts_query(QueryTerms(terms.groups)), "keys": keys})
+        for r in found.mappings():
+            t, b = r["marked_title"], r["marked_body"]
+            out[r["key"]] = (r, highlight_html(f"{t} — {b}" if b else t) if t is not None else None)
+        return out
+
+    async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
+        return {}  # with the page's rows (``_page_rows``)
+
+
+_PAGE_MARKED = (
+    text(
+        f"SELECT {', '.join(f'd.{c.name}' for c in PAGE_COLUMNS)}, h.t AS marked_title, h.b AS marked_body "
+        "FROM search_documents AS d LEFT JOIN ("
+        f"SELECT rowid AS rid, highlight(search_fts, 1, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}') AS t, "
+        f"snippet(search_fts, 2, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', 16) AS b "
+        "FROM search_fts WHERE search_fts MATCH :fq AND rowid IN (SELECT rowid FROM search_documents WHERE key IN :keys)"
+        ") AS h ON h.rid = d.rowid WHERE d.key IN :keys"
+    )
+    .bindparams(bindparam("keys", expanding=True))
+    .columns(*PAGE_COLUMNS, column("marked_title", String), column("marked_body", String))
+)
+"""A page's documents (``PAGE_COLUMNS``) with the title and the text marked where the terms match."""
