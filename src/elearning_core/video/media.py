@@ -18,7 +18,7 @@ import posixpath
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from elearning_core.shared.storage import ObjectStore
@@ -34,6 +34,7 @@ Sign = Callable[[str], Awaitable[str | None]]
 
 MAX_URL_LIFETIME = timedelta(days=7)
 """S3's limit on a presigned URL."""
+MAX_REUSE = timedelta(minutes=5)
 MAX_PLAYLIST_BYTES = 16 * 1024 * 1024
 """A playlist is read whole to be rewritten: a 24-hour video's has ~22,000 segment lines (~0.5 MB)."""
 
@@ -46,10 +47,46 @@ class MediaUrlLifetime:
     margin: timedelta = timedelta(minutes=15)
     """Beyond the video's duration: pauses, buffering, seeking back."""
 
+    @property
+    def reuse(self) -> timedelta:
+        """How long one signed playlist is handed out again (``SignedPlaylists``): the margin, at most 5 minutes."""
+        return min(self.margin, MAX_REUSE)
+
     def of(self, duration_seconds: float | None) -> timedelta:
-        """The whole video plus the margin, at least ``minimum``, at most S3's 7 days."""
+        """The whole video plus the margin (at least ``minimum``) from a reader's fetch, even of a copy signed
+        ``reuse`` earlier; at most S3's 7 days."""
         needed = timedelta(seconds=math.ceil(duration_seconds or 0)) + self.margin
-        return min(max(self.minimum, needed), MAX_URL_LIFETIME)
+        return min(max(self.minimum, needed) + self.reuse, MAX_URL_LIFETIME)
+
+
+class SignedPlaylists:
+    """Rewritten playlists handed out again for ``MediaUrlLifetime.reuse``, per process.
+
+    Signing costs about half a millisecond per segment (a one-hour rendition names 900), and viewers
+    starting within the same few minutes get the same URLs, so a CDN that caches by URL fetches each
+    segment from the store once for all of them. A playlist is keyed with its video's ``updated_at``:
+    a reprocessed ladder is signed afresh."""
+
+    def __init__(self, store: ObjectStore, size: int = 512) -> None:
+        self._store, self._size = store, size
+        self._kept: dict[tuple[str, datetime], tuple[datetime, str]] = {}
+
+    async def get(self, key: str, video: Video, now: datetime, urls: MediaUrlLifetime) -> str:
+        """The playlist under ``key`` of ``video``, with its segments named by the store's URLs (``ObjectNotFound``
+        when it is absent)."""
+        kept = self._kept.get((key, video.updated_at))
+        if kept is not None and now < kept[0]:
+            return kept[1]
+        lifetime = urls.of(video.duration_seconds)
+        text = await playlist_from_store(self._store, key, video.hls_prefix, lifetime)
+        reuse = urls.reuse
+        if reuse > timedelta(0):
+            for stale in [k for k, (until, _) in self._kept.items() if until <= now]:
+                del self._kept[stale]
+            while len(self._kept) >= self._size:
+                del self._kept[next(iter(self._kept))]  # the oldest signed
+            self._kept[key, video.updated_at] = (now + reuse, text)
+        return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Pag
 from elearning_core.shared.ports import Policy, Principal, require
 from elearning_core.shared.storage import ObjectNotFound, ObjectStore
 from elearning_core.video.commands import CreateVideo, SavePosition
-from elearning_core.video.media import MediaFile, MediaUrlLifetime, Playback, is_playlist, playlist_from_store
+from elearning_core.video.media import MediaFile, MediaUrlLifetime, Playback, SignedPlaylists, is_playlist
 from elearning_core.video.model import (
     CAPTION_LABEL_MAX,
     Caption,
@@ -108,7 +108,7 @@ class VideoService:
     ) -> None:
         self._uow, self._storage, self._resources, self._enrollments = uow, storage, resources, enrollments
         # Uploads: the API's disk (``storage``); source, ladder, captions: the store; ffmpeg: the ``workspace``.
-        self._media, self._workspace = media, workspace
+        self._media, self._workspace, self._playlists = media, workspace, SignedPlaylists(media)
         # Who may watch is the course's gating decision, by the published lessons that show the video.
         # The lessons' requirements gate it too (conditional release), by the learner's facts.
         self._gate = ContentGate(outlines, enrollments, learner_facts, access)
@@ -431,10 +431,10 @@ class VideoService:
         async with self._uow() as uow:
             video = await self._video(uow, video_id)
         try:
-            lifetime = self.config.media_urls.of(video.duration_seconds)
-            return MediaFile(key, playlist=await playlist_from_store(self._media, key, video.hls_prefix, lifetime))
+            playlist = await self._playlists.get(key, video, self._clock.now(), self.config.media_urls)
         except ObjectNotFound:
             raise NotFound("media file", path) from None
+        return MediaFile(key, playlist=playlist)
 
     def media_key(self, token: str, video_id: uuid.UUID, path: str) -> str:
         """The storage key a signed media URL names; ``PermissionDenied`` when the token does not grant it."""
