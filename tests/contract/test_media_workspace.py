@@ -1,21 +1,28 @@
 """One contract for ``MediaWorkspace``, where ffmpeg reads the source and writes the ladder: the media directory
 itself (``LocalWorkspace``), and a temporary directory staged from and published to the object store
-(``StoreWorkspace``), on the local store and on a real S3-compatible server (SeaweedFS)."""
+(``StoreWorkspace``), on the local store and on a real S3-compatible server (SeaweedFS); and playlists read
+from SeaweedFS rewritten with its presigned URLs (or the CDN's)."""
 
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from elearning_adapters.media.workspace import LocalWorkspace, StoreWorkspace
 from elearning_adapters.storage.local import LocalFileStorage
 from elearning_core.shared.storage import ObjectNotFound, ObjectStore
+from elearning_core.video.media import MediaUrlLifetime, SignedPlaylists
+from elearning_core.video.model import Video
 from elearning_core.video.ports import MediaWorkspace
-from tests.contract.test_object_store import s3_store
+from tests.contract.test_object_store import fetch, s3_store
+from tests.hls_player import uris
 
 if TYPE_CHECKING:
     from tests.seaweedfs import SeaweedS3
@@ -154,3 +161,28 @@ async def test_publishing_stores_segments_before_the_playlists_naming_them_and_t
         "master" if k.endswith("master.m3u8") else "playlist" if k.endswith(".m3u8") else "file" for k in store.puts
     ]
     assert kinds == ["file"] * 11 + ["playlist"] * 2 + ["master"]
+
+
+async def test_a_playlist_read_from_s3_names_store_urls_that_serve_the_segments_or_the_cdns(
+    seaweedfs: SeaweedS3, s3_bucket: str
+) -> None:
+    video = Video.create(course_id=uuid.uuid4(), title="Clip", at=datetime.now(UTC), created_by=None)
+    video.duration_seconds = 8.0
+    playlist = f"{video.hls_prefix}720p/index.m3u8"
+    urls = MediaUrlLifetime(minimum=timedelta(seconds=60), margin=timedelta(seconds=30))
+    direct = s3_store(seaweedfs, s3_bucket)
+    behind_cdn = s3_store(seaweedfs, s3_bucket, cdn_base_url="https://cdn.example.test/media")
+    try:
+        await direct.put(playlist, one(b"#EXTM3U\n#EXTINF:4.0,\nseg_0000.ts\n#EXT-X-ENDLIST\n"))
+        await direct.put(f"{video.hls_prefix}720p/seg_0000.ts", one(b"segment bytes"))
+
+        (segment,) = uris(await SignedPlaylists(direct).get(playlist, video, datetime.now(UTC), urls))
+        (through_cdn,) = uris(await SignedPlaylists(behind_cdn).get(playlist, video, datetime.now(UTC), urls))
+    finally:
+        await direct.aclose()
+        await behind_cdn.aclose()
+
+    assert segment.startswith(f"http://localhost:{seaweedfs.port}/{s3_bucket}/{video.hls_prefix}720p/seg_0000.ts?")
+    assert parse_qs(urlsplit(segment).query)["X-Amz-Expires"] == ["90"]  # 8 s + 30 s < 60 s; + 30 s of reuse
+    assert fetch(segment).content == b"segment bytes"
+    assert through_cdn.startswith(f"https://cdn.example.test/media/{video.hls_prefix}720p/seg_0000.ts?X-Amz-")
