@@ -55,8 +55,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Deployment:
-    def __init__(self, api: Server, store: SeaweedS3, worker_dirs: list[Path]) -> None:
-        self.api, self.store, self.worker_dirs = api, store, worker_dirs
+    def __init__(self, api: Server, store: SeaweedS3, worker_dirs: list[Path], logs: dict[str, Path]) -> None:
+        self.api, self.store, self.worker_dirs, self.logs = api, store, worker_dirs, logs
         self.s3: Any = store.client()
 
     @property
@@ -110,7 +110,8 @@ def deployment(
         )
     try:
         with served.serving(api_env, root / "api.log") as api:
-            yield Deployment(Server(api.base, api_dir, {}), seaweedfs, [worker_dir, worker_tmp])
+            logs = {"api": root / "api.log", "worker": root / "worker.log"}
+            yield Deployment(Server(api.base, api_dir, {}), seaweedfs, [worker_dir, worker_tmp], logs)
             assert "Traceback" not in api.output(), api.output()[-5000:]
     finally:
         stop_process_group(worker, 60)
@@ -151,6 +152,9 @@ def test_the_worker_reads_the_source_from_the_bucket_and_writes_the_ladder_there
     assert {"master.m3u8", "360p/index.m3u8", "720p/index.m3u8", "thumbnail.jpg"} <= hls
     assert {"360p/seg_0000.ts", "360p/seg_0001.ts", "720p/seg_0000.ts", "720p/seg_0001.ts"} <= hls
     assert deployment.object(f"{prefix}hls/thumbnail.jpg")[:2] == b"\xff\xd8"
+    processed = f"video {video_id} processed: ready"
+    assert processed in deployment.logs["worker"].read_text()  # the worker process transcoded it
+    assert processed not in deployment.logs["api"].read_text()
     assert media_files(deployment.api.data_dir) == []  # nothing of the video on the API's disk
     for directory in deployment.worker_dirs:
         assert media_files(directory) == []  # and the worker's staging is gone
