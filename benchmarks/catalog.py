@@ -185,6 +185,19 @@ def throwaway_database(admin_url: str) -> Iterator[str]:
         log(f"dropped database {name}")
 
 
+@contextlib.contextmanager
+def kept_database(admin_url: str, name: str) -> Iterator[str]:
+    """The database ``name`` on the server ``admin_url`` names, created if missing and kept afterwards (a
+    benchmark's expensive corpus reused across runs)."""
+    import psycopg
+
+    with psycopg.connect(_libpq(admin_url), autocommit=True, connect_timeout=5) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+            log(f"created database {name} (kept)")
+    yield _with_database(admin_url, name)
+
+
 LANGUAGES = ("en", "en", "en", "es", "fr", "de", "pt-br", "ja", "it", "zh")
 LEVELS = ("beginner", "intermediate", "advanced", "all_levels")
 TAGS = (

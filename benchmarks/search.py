@@ -6,6 +6,8 @@ searchable through the in-process projection.
     python benchmarks/search.py --courses 10000 --lessons 200000       # the issue's figure
     python benchmarks/search.py --courses 1000 --lessons 5000 --sqlite-docs 10000 --seconds 5   # a smoke run
     python benchmarks/search.py --reindex-courses 10000 --reindex-lessons 200000 --only-reindex  # the reindex
+    python benchmarks/search.py --courses 100000 --lessons 1000000 --database search_scale --skip-sqlite
+        # the scale figure; the corpus is kept in that database, and a rerun with the same sizes reuses it
 
 The corpus is synthetic: a vocabulary of ``--vocabulary`` made-up words whose use follows a Zipf law
 (s = 1.1), titles of 3-6 words, course texts of 60 words, lesson texts of 150. Documents are written
@@ -36,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from catalog import DEFAULT_ADMIN_URL, log, throwaway_database
+from catalog import DEFAULT_ADMIN_URL, kept_database, log, throwaway_database
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BANDS = (("rare", 0.0, 0.001), ("medium", 0.001, 0.01), ("common", 0.01, 1.01))
@@ -184,14 +186,20 @@ async def postgres(args: argparse.Namespace, url: str) -> dict[str, object]:
     corpus = Corpus(args.vocabulary, args.seed)
     docs = documents(corpus, args.courses, args.lessons)
     index = PostgresSearchIndex(db)
-    log(f"PostgreSQL: writing {len(docs)} documents")
-    seconds = await write(index, docs, args.batch)
+    if sum((await index.count()).values()) == len(docs):  # a kept database (``--database``) holds this corpus
+        log(f"PostgreSQL: reusing the {len(docs)} documents of the kept database")
+        seconds = float("nan")
+    else:
+        log(f"PostgreSQL: writing {len(docs)} documents")
+        seconds = await write(index, docs, args.batch)
     # What autovacuum does after a bulk load (its insert threshold): VACUUM also flushes the GIN indexes'
     # pending lists, which every query would otherwise scan linearly (427 pages of the title index after
     # 22,000 documents: a suggestion took 6-17 ms instead of 0.1-0.6).
     async with db.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.exec_driver_sql("VACUUM ANALYZE search_documents, search_access, search_facets, search_words")
+        await conn.exec_driver_sql(
+            "VACUUM ANALYZE search_documents, search_access, search_facets, search_words, search_vocabulary"
+        )
     service = SearchService(
         index, FakeSearchAudience(), InMemorySynonyms(), InMemoryQueryLog(), SystemClock(), CursorCodec(b"b" * 32)
     )
@@ -445,6 +453,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-freshness", action="store_true")
+    parser.add_argument(
+        "--database", help="keep the PostgreSQL corpus in this database and reuse it when it holds the same count"
+    )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--reindex-courses", type=int, default=0, help="also time a full reindex of this many")
     parser.add_argument("--reindex-lessons", type=int, default=0)
@@ -464,20 +476,22 @@ def main() -> None:
                 print(f"{key}: {value}")
             return
     if not args.skip_postgres:
-        with throwaway_database(args.admin_url) as url:
+        database = kept_database(args.admin_url, args.database) if args.database else throwaway_database(args.admin_url)
+        with database as url:
             figures.update(asyncio.run(postgres(args, url)))
-    with throwaway_database(args.admin_url) as url:
+    if not args.skip_freshness:
+        with throwaway_database(args.admin_url) as url:
 
-        async def fresh() -> dict[str, object]:
-            from elearning_adapters.sql import migrate
-            from elearning_adapters.sql.engine import Database
+            async def fresh() -> dict[str, object]:
+                from elearning_adapters.sql import migrate
+                from elearning_adapters.sql.engine import Database
 
-            db = Database(url)
-            await migrate.upgrade(db)
-            await db.dispose()
-            return await freshness(url, args.trials)
+                db = Database(url)
+                await migrate.upgrade(db)
+                await db.dispose()
+                return await freshness(url, args.trials)
 
-        figures.update(asyncio.run(fresh()))
+            figures.update(asyncio.run(fresh()))
     if not args.skip_sqlite:
         figures.update(asyncio.run(sqlite(args)))
     for key, value in figures.items():

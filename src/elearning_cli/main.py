@@ -122,6 +122,9 @@ GROUPS: dict[str, _Entry] = {
     ),
     "coupons": _Entry("elearning_cli.checkout", "coupons_app", "Create and list checkout coupons."),
     "orders": _Entry("elearning_cli.checkout", "orders_app", "List and show checkout orders."),
+    "analytics": _Entry(
+        "elearning_cli.analytics", "app", "A course's learners at risk (inactive, failing, behind pace), with why."
+    ),
 }
 """Every top-level command, in the order ``elearning --help`` lists them, with the help line it shows there.
 

@@ -38,6 +38,7 @@ from elearning_http.openapi import fix_options_allow, render_plugins
 from elearning_http.overload import OverloadLayers
 from elearning_http.page_memo import STATE_KEY as PAGE_MEMO_STATE_KEY
 from elearning_http.page_memo import PageMemo
+from elearning_http.routes.analytics_reports import ANALYTICS_REPORT_HANDLERS
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.billing import BILLING_HANDLERS
@@ -87,6 +88,7 @@ def create_app(
     auth_service = container.services.auth()
     video_service = container.services.video()
     media_storage = container.video.media_storage()
+    stored_uploads = container.video.stored_uploads()
     enrollment_service = container.services.enrollment()
     assessment_service = container.services.assessment()
     progress_service = container.services.progress()
@@ -102,6 +104,7 @@ def create_app(
     plan_service = container.services.plans()
     discussion_service = container.services.discussion()
     recommendation_service = container.services.recommendation()
+    at_risk_service = container.services.at_risk()
     subscription_service = container.services.subscriptions()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
@@ -189,6 +192,7 @@ def create_app(
             *PAYMENT_HANDLERS,
             *BILLING_HANDLERS,
             *CHECKOUT_HANDLERS,
+            *ANALYTICS_REPORT_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -201,6 +205,7 @@ def create_app(
             "auth_service": Provide(lambda: auth_service, sync_to_thread=False),
             "video_service": Provide(lambda: video_service, sync_to_thread=False),
             "media_storage": Provide(lambda: media_storage, sync_to_thread=False),
+            "stored_uploads": Provide(lambda: stored_uploads, sync_to_thread=False),
             "enrollment_service": Provide(lambda: enrollment_service, sync_to_thread=False),
             "assessment_service": Provide(lambda: assessment_service, sync_to_thread=False),
             "progress_service": Provide(lambda: progress_service, sync_to_thread=False),
@@ -219,6 +224,7 @@ def create_app(
             "plan_service": Provide(lambda: plan_service, sync_to_thread=False),
             "discussion_service": Provide(lambda: discussion_service, sync_to_thread=False),
             "recommendation_service": Provide(lambda: recommendation_service, sync_to_thread=False),
+            "at_risk_service": Provide(lambda: at_risk_service, sync_to_thread=False),
             "subscription_service": Provide(lambda: subscription_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),

@@ -25,9 +25,26 @@ MAX = 10_000
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'elearning.db'}", tmp_path, video_max_upload_bytes=MAX)
+pytest_plugins = ["tests.seaweedfs"]  # the seaweedfs and s3_bucket fixtures
+
+
+def s3_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The object-store backend on a new SeaweedFS bucket: the tus uploads take the multipart path."""
+    server, bucket = request.getfixturevalue("seaweedfs"), request.getfixturevalue("s3_bucket")
+    return {
+        "storage_backend": "s3",
+        "s3_bucket": bucket,
+        "s3_endpoint_url": server.endpoint,
+        "s3_access_key_id": server.access_key,
+        "s3_secret_access_key": server.secret_key,
+    }
+
+
+@pytest.fixture(params=["local", "s3"])
+async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
+    backend = s3_settings(request) if request.param == "s3" else {}
+    database = f"sqlite+aiosqlite:///{tmp_path / 'elearning.db'}"
+    settings = settings_for(database, tmp_path, video_max_upload_bytes=MAX, **backend)
     async with serve(settings) as running:
         yield running
 

@@ -93,7 +93,6 @@ def deployment(
         "s3_presign_expiry_seconds": "1",
         "playback_media_url_margin_seconds": str(MARGIN),
         "events_relay": "worker",  # the API only writes the outbox; the worker process handles the events
-        "secret_key": "hls-s3-test-secret",
         "transcode_timeout_seconds": "120",
     }
     api_dir, worker_dir, worker_tmp = root / "api", root / "worker", root / "worker-tmp"

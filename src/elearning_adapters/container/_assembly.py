@@ -7,6 +7,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from elearning_adapters.container._analytics import AnalyticsWiring
+from elearning_adapters.container._analytics_reports import AnalyticsReportsWiring
 from elearning_adapters.container._assessment import AssessmentWiring
 from elearning_adapters.container._billing import BillingWiring
 from elearning_adapters.container._certificate import CertificateWiring
@@ -28,6 +29,7 @@ from elearning_adapters.container._subscription import SubscriptionWiring
 from elearning_adapters.container._video import VideoWiring
 from elearning_adapters.container._wiring import gather_commit_listeners, gather_jobs, gather_subscriptions
 from elearning_adapters.settings import Settings
+from elearning_core.analytics.at_risk_service import AtRiskService
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
@@ -73,6 +75,7 @@ class Services(containers.DeclarativeContainer):
     recommendation = providers.Dependency(instance_of=RecommendationService)
     search = providers.Dependency(instance_of=SearchService)
     analytics = providers.Dependency(instance_of=AnalyticsService)
+    at_risk = providers.Dependency(instance_of=AtRiskService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -183,6 +186,14 @@ class Container(containers.DeclarativeContainer):
     search = providers.Container(SearchWiring, shared=adapters, settings=settings)
     # xAPI statements from every module's events (a projection: it reads no other module's service).
     analytics = providers.Container(AnalyticsWiring, shared=adapters, settings=settings)
+    # Reports read the gradebook (the assessment module's reads) and the published outlines, not their services.
+    analytics_reports = providers.Container(
+        AnalyticsReportsWiring,
+        shared=adapters,
+        settings=settings,
+        outlines=course.catalog_queries,
+        assessment_queries=assessment.queries,
+    )
 
     services = providers.Container(
         Services,
@@ -206,6 +217,7 @@ class Container(containers.DeclarativeContainer):
         recommendation=recommendation.service,
         search=search.service,
         analytics=analytics.service,
+        at_risk=analytics_reports.at_risk,
     )
 
 

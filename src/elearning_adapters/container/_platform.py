@@ -14,6 +14,7 @@ from elearning_adapters.redis.cache import RedisCache
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
+from elearning_core.analytics.at_risk_service import AtRiskService
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.auth.service import AuthService
@@ -165,6 +166,12 @@ class Platform:
     def subscriptions(self) -> SubscriptionService:
         """Subscriptions: subscribe, cancel, resume, change plan, seats, saved payment methods, renewals."""
         service: SubscriptionService = self.container.services.subscriptions()
+        return service
+
+    @property
+    def at_risk(self) -> AtRiskService:
+        """A course's learners at risk (inactive, failing, behind pace), for its staff."""
+        service: AtRiskService = self.container.services.at_risk()
         return service
 
     @property

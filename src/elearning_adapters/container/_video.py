@@ -15,14 +15,21 @@ from elearning_adapters.media.processor import VideoProcessor, video_processing_
 from elearning_adapters.media.signer import HmacPlaybackSigner
 from elearning_adapters.media.workspace import LocalWorkspace, StoreWorkspace
 from elearning_adapters.settings import Settings
+from elearning_adapters.sql.engine import Database
+from elearning_adapters.sql.upload_parts import SqlUploadStates
 from elearning_adapters.storage import LocalFileStorage
 from elearning_core.course.gating import PublishedOutlines
 from elearning_core.course.requirements import LearnerFactsReader
 from elearning_core.entitlement.ports import AccessCheck
+from elearning_core.scheduling.model import Job, Period, Schedule
+from elearning_core.shared.clock import Clock
 from elearning_core.shared.storage import ObjectStore
 from elearning_core.video.media import MediaUrlLifetime
 from elearning_core.video.ports import MediaWorkspace
 from elearning_core.video.service import VideoConfig, VideoService
+from elearning_core.video.uploads import StoredUploadConfig, StoredUploads
+
+UPLOADS_CLEANUP = "video.uploads-cleanup"
 
 
 def _playback_signer(settings: Settings) -> HmacPlaybackSigner:
@@ -46,6 +53,33 @@ def _workspace(settings: Settings, store: ObjectStore, local: LocalFileStorage) 
     if settings.storage_backend == "local":
         return LocalWorkspace(local)
     return StoreWorkspace(store)
+
+
+def _stored_uploads(
+    settings: Settings, store: ObjectStore, database: Database, service: VideoService, clock: Clock
+) -> StoredUploads | None:
+    """The tus upload path onto the object store when one is configured; None: the local file path (write_at)."""
+    if settings.storage_backend == "local":
+        return None
+    config = StoredUploadConfig(
+        part_size=settings.s3_part_size_bytes,
+        lease=timedelta(seconds=settings.upload_lease_seconds),
+        orphan_age=timedelta(hours=settings.upload_orphan_hours),
+    )
+    return StoredUploads(store, SqlUploadStates(database), service, clock, config)
+
+
+def _jobs(settings: Settings, uploads: StoredUploads | None) -> list[Job]:
+    if uploads is None:
+        return []
+
+    async def cleanup(period: Period) -> str:
+        del period  # by state: what has expired or is older than the cut-off now
+        return await uploads.collect()
+
+    every = Schedule(timedelta(minutes=settings.upload_cleanup_minutes))
+    description = "forgets expired tus uploads; aborts abandoned multipart uploads and deletes staged pieces"
+    return [Job(UPLOADS_CLEANUP, every, cleanup, description=description)]
 
 
 def _processor(settings: Settings, service: providers.Provider[VideoService]) -> VideoProcessor:
@@ -99,6 +133,10 @@ class VideoWiring(ModuleWiring):
         access=access,
     )
     processor = providers.Singleton(_processor, settings, service.provider)
+    stored_uploads = providers.Singleton(
+        _stored_uploads, settings, shared.object_store, shared.database, service, shared.clock
+    )
+    jobs = providers.Singleton(_jobs, settings, stored_uploads)
 
     subscriptions = providers.Singleton(_subscriptions, processor)
     closers = providers.Singleton(_closers, processor, shared.object_store)

@@ -1,4 +1,4 @@
-"""The media, notification, scheduler, discussion and recommendation modules' settings."""
+"""The media, notification, scheduler, discussion, recommendation and analytics reports' settings."""
 
 from __future__ import annotations
 
@@ -10,13 +10,30 @@ from pydantic_settings import BaseSettings
 
 
 class ModuleSettings(BaseSettings):
-    """The media, notification, scheduler, discussion and recommendation modules' settings: one group of ``Settings`` (``ELEARNING_*``)."""
+    """The media, notification, scheduler, discussion, recommendation and analytics reports' settings: one group of ``Settings`` (``ELEARNING_*``)."""
 
     media_dir: Path | None = Field(
         default=None, description="Where videos, uploads and captions are stored; default: the data directory's media/"
     )
     video_max_upload_bytes: int = Field(
         default=5 * 1024**3, ge=1, description="Largest video upload accepted (tus Upload-Length); larger gets 413"
+    )
+    upload_lease_seconds: float = Field(
+        default=120,
+        gt=0,
+        le=3600,
+        description="Object-store tus uploads: how long a PATCH's hold on its upload lasts without a part written "
+        "(a PATCH of a dead process is taken over after it)",
+    )
+    upload_orphan_hours: float = Field(
+        default=25,
+        gt=0,
+        le=24 * 30,
+        description="Object-store tus uploads: multipart uploads and staged pieces no live upload holds are aborted "
+        "and deleted by the job `video.uploads-cleanup` once this old",
+    )
+    upload_cleanup_minutes: float = Field(
+        default=60, gt=0, le=24 * 60, description="Period of the job `video.uploads-cleanup`"
     )
     playback_url_ttl_seconds: float = Field(
         default=3600, gt=0, le=7 * 86_400, description="Lifetime of a signed playback URL"
@@ -97,4 +114,26 @@ class ModuleSettings(BaseSettings):
         le=86_400,
         description="How long a learner's recommendation list stays cached (dropped at once when their "
         "enrollments change); 0: not cached",
+    )
+    analytics_inactive_days: int = Field(
+        default=14,
+        ge=1,
+        le=3650,
+        description="The at-risk list: a learner with no recorded activity for this many days is inactive "
+        "(`inactive_days` overrides it per request)",
+    )
+    analytics_expected_course_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="The at-risk list: how long a course is expected to take, from the enrollment (self-paced) or "
+        "the cohort's start; behind pace compares the lessons completed with the share of it elapsed "
+        "(`expected_days` overrides it per request)",
+    )
+    analytics_suppression_k: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Staff and admin reports hide a cell counting fewer learners than this (and more than none), "
+        "and the complementary cells that would give it away (elearning_core.analytics.privacy)",
     )

@@ -24,6 +24,7 @@ from elearning_adapters.sql import (
     search,
     signing_keys,
     subscription,
+    upload_parts,
     video,
 )
 from elearning_adapters.sql.engine import metadata
@@ -53,5 +54,6 @@ __all__ = [
     "search",
     "signing_keys",
     "subscription",
+    "upload_parts",
     "video",
 ]

@@ -57,7 +57,7 @@ from elearning_core.video.ports import (
     VideoRepository,
 )
 
-VIDEO_TABLES = ("playback_positions", "video_captions", "video_uploads", "videos")
+VIDEO_TABLES = ("playback_positions", "video_captions", "video_upload_parts", "video_uploads", "videos")
 """Children first (what a test empties)."""
 
 videos = Table(
@@ -96,6 +96,12 @@ video_uploads = Table(
     Column("created_by", Uuid, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
+    # The object-store upload path's state (sql/upload_parts.py): the multipart upload, the sizes of the
+    # staged pieces after its parts, and the lease of the PATCH writing now.
+    Column("multipart_id", String(1024), nullable=True),
+    Column("staged", JSON, nullable=True),
+    Column("lease_holder", String(64), nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
 )
 Index("ix_video_uploads_video_id", video_uploads.c.video_id)
 

@@ -91,7 +91,7 @@ class VideoService:
         self,
         uow: Callable[[], VideoUnitOfWork],
         storage: BlobStorage,
-        media: ObjectStore,
+        media: ObjectStore,  # the source, the ladder, the captions (``storage``: local tus uploads)
         workspace: MediaWorkspace,
         resources: ResourceDirectory,
         enrollments: EnrollmentLookup,
@@ -107,7 +107,6 @@ class VideoService:
         access: AccessCheck | None = None,
     ) -> None:
         self._uow, self._storage, self._resources, self._enrollments = uow, storage, resources, enrollments
-        # Uploads: the API's disk (``storage``); source, ladder, captions: the store; ffmpeg: the ``workspace``.
         self._media, self._workspace, self._playlists = media, workspace, SignedPlaylists(media)
         # Who may watch is the course's gating decision, by the published lessons that show the video.
         # The lessons' requirements gate it too (conditional release), by the learner's facts.
@@ -248,8 +247,12 @@ class VideoService:
             await uow.video_uploads.set_offset(upload_id, offset)
             await uow.commit()
 
-    async def complete_upload(self, upload_id: uuid.UUID) -> Video:
-        """All bytes are in: check the announced checksum, keep the file as the source, start processing."""
+    async def complete_upload(self, upload_id: uuid.UUID, stored: VideoSource | None = None) -> Video:
+        """All bytes are in: check the announced checksum, keep the file as the source, start processing.
+
+        ``stored``: the source the object-store upload path already assembled (``uploads.StoredUploads``);
+        else the local upload file is checked and moved into place. On a checksum mismatch the local file
+        is deleted here, a ``stored`` source by its caller."""
         async with self._uow() as uow:
             upload = await uow.video_uploads.get(upload_id)
             if upload is None:
@@ -257,10 +260,10 @@ class VideoService:
             video = await self._video(uow, upload.video_id)
             if video.status is not VideoStatus.UPLOADING:
                 raise Conflict(f"the upload cannot complete: the video is {video.status.value}")
-            size = await self._storage.size(upload.key)
+            size = stored.size if stored is not None else await self._storage.size(upload.key)
             if size != upload.length:
                 raise Conflict(f"the upload holds {size} of {upload.length} bytes")
-            digest = await self._storage.sha256(upload.key)
+            digest = stored.sha256 if stored is not None else await self._storage.sha256(upload.key)
             now = self._clock.now()
             if upload.expected_sha256 is not None and digest != upload.expected_sha256:
                 await uow.video_uploads.delete(upload.id)
@@ -270,14 +273,12 @@ class VideoService:
                     now,
                 )
                 await uow.commit()
-                await self._storage.delete(upload.key)
+                if stored is None:
+                    await self._storage.delete(upload.key)
                 raise UploadChecksumMismatch("the uploaded file does not match the checksum announced at creation")
             key = source_key(video.id)
-            await self._storage.move(upload.key, key)
-            if self._media is not self._storage:
-                # The upload was written on this host's disk; the pipeline reads the source from the store.
-                await self._media.put(key, self._storage.read(key))
-                await self._storage.delete(key)
+            if stored is None:
+                await self._storage.move(upload.key, key)
             # The upload row stays (complete) until it expires or the next upload, so HEAD still answers.
             await uow.video_uploads.set_offset(upload.id, upload.length)
             video.complete_upload(VideoSource(key, size, digest), now)

@@ -35,7 +35,9 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from elearning_adapters.storage import LocalFileStorage
 from elearning_core.shared.errors import FieldError, ValidationFailed
 from elearning_core.shared.ports import Principal
+from elearning_core.video.model import VideoUpload
 from elearning_core.video.service import UploadChecksumMismatch, VideoService
+from elearning_core.video.uploads import ChunkRejected, OffsetMismatch, StoredUploads, UploadBusy
 from elearning_http.errors import PROBLEM_JSON, exception_handlers, problem, problem_responses
 from elearning_http.observability import request_id_var
 
@@ -252,12 +254,14 @@ class UploadController(Controller):
         request: Request[Any, Any, Any],
         video_service: NamedDependency[VideoService],
         media_storage: NamedDependency[LocalFileStorage],
+        stored_uploads: NamedDependency[StoredUploads | None],
         principal: NamedDependency[Principal],
         upload_id: FromPath[uuid.UUID],
     ) -> Response[None]:
         _require_version(request)
         upload = await video_service.upload_for(principal, upload_id)
-        size = await media_storage.size(upload.key)
+        # On the object store the row's offset is the truth; a local upload's is its file's size.
+        size = None if stored_uploads is not None else await media_storage.size(upload.key)
         return Response(
             None,
             status_code=200,
@@ -291,6 +295,7 @@ class UploadController(Controller):
         request: Request[Any, Any, Any],
         video_service: NamedDependency[VideoService],
         media_storage: NamedDependency[LocalFileStorage],
+        stored_uploads: NamedDependency[StoredUploads | None],
         principal: NamedDependency[Principal],
         upload_id: FromPath[uuid.UUID],
     ) -> Response[None]:
@@ -300,6 +305,8 @@ class UploadController(Controller):
         claimed = _non_negative(request, "upload-offset")
         checksum = self._checksum(request)
         upload = await video_service.upload_for(principal, upload_id)
+        if stored_uploads is not None:
+            return await self._append_stored(request, stored_uploads, upload, claimed, checksum)
         lock = media_storage.lock(upload.key)
         if not lock.acquire():
             raise TusError(423, "another request is writing to this upload; retry later", "locked")
@@ -354,6 +361,49 @@ class UploadController(Controller):
             lock.release()
 
     @staticmethod
+    async def _append_stored(
+        request: Request[Any, Any, Any],
+        uploads: StoredUploads,
+        upload: VideoUpload,
+        claimed: int,
+        checksum: tuple[str, bytes] | None,
+    ) -> Response[None]:
+        """The object-store path (``elearning_core.video.uploads``): the state and the lease are in the database."""
+        announced = request.headers.get("content-length")
+        fits = announced is None or not announced.isdigit() or claimed + int(announced) <= upload.length
+        if claimed == upload.offset and not fits:
+            raise TusError(413, "the chunk goes beyond Upload-Length", "too-large")
+        hasher = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
+        body = _Body(request, hasher, upload.length - claimed)
+
+        def keep(exc: BaseException) -> bool:
+            # The client went away mid-chunk: keep what arrived, unless a checksum was announced for it.
+            return checksum is None and isinstance(exc, InternalServerException)
+
+        def verify() -> bool:
+            return checksum is None or hasher is None or hasher.digest() == checksum[1]
+
+        try:
+            offset = await uploads.append(upload, claimed, body, keep=keep, verify=verify)
+        except UploadBusy as exc:
+            raise TusError(423, str(exc), "locked") from None
+        except OffsetMismatch as exc:
+            raise TusError(409, str(exc), "offset-mismatch", {"Upload-Offset": str(exc.offset)}) from None
+        except _TooLong:
+            raise TusError(413, "the chunk goes beyond Upload-Length", "too-large") from None
+        except ChunkRejected:
+            assert checksum is not None
+            raise TusError(
+                CHECKSUM_MISMATCH,
+                f"the chunk's {checksum[0]} does not match Upload-Checksum; it was discarded",
+                "checksum-mismatch",
+                {"Upload-Offset": str(claimed)},
+            ) from None
+        except UploadChecksumMismatch as exc:
+            raise TusError(CHECKSUM_MISMATCH, exc.detail, "checksum-mismatch") from None
+        return UploadController._written(offset)
+
+    @staticmethod
     def _written(offset: int) -> Response[None]:
         return Response(
             None, status_code=HTTP_204_NO_CONTENT, headers={"Tus-Resumable": TUS_VERSION, "Upload-Offset": str(offset)}
@@ -391,10 +441,13 @@ class UploadController(Controller):
         self,
         request: Request[Any, Any, Any],
         video_service: NamedDependency[VideoService],
+        stored_uploads: NamedDependency[StoredUploads | None],
         principal: NamedDependency[Principal],
         upload_id: FromPath[uuid.UUID],
     ) -> Response[None]:
         _require_version(request)
+        if stored_uploads is not None:
+            await stored_uploads.discard(await video_service.upload_for(principal, upload_id))
         await video_service.terminate_upload(principal, upload_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, headers={"Tus-Resumable": TUS_VERSION})
 

@@ -50,6 +50,10 @@ _NULL: Any = cast(null(), String)
 EXCERPT = 160
 
 
+PAGE_COLUMNS = (D.c.key, D.c.kind, D.c.doc_id, D.c.course_id, D.c.lesson_id, D.c.title, D.c.url, D.c.published_at)
+"""What a hit shows of its document."""
+
+
 def visible(visibility: Visibility, key: Any = D.c.key) -> Any:
     if visibility.everything:
         return literal(True)
@@ -64,6 +68,15 @@ def sampled(query: SearchQuery) -> list[Any]:
     """What a candidate row carries besides its rank: its key, its date and the columns of the facets
     asked for (the facets are counted on the sampled rows themselves, with no second read)."""
     return [D.c.key, D.c.published_at, *(_FACET_COLUMNS[f].label(f"f_{f}") for f in dict.fromkeys(query.facets))]
+
+
+def facet_value(first: Any, facet: str) -> Any:
+    """A single-valued facet's value in a sampled row, as text (``free`` as ``true``/``false``; NULL when the
+    document has none)."""
+    column = first.c[f"f_{facet}"]
+    if facet == "free":
+        return case((column.is_(None), _NULL), (column, "true"), else_="false")
+    return cast(column, String)
 
 
 def plain_excerpt(title: str, body: str) -> str:
@@ -111,6 +124,24 @@ class SqlSearchEngine(SearchIndex):
 
     async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
         raise NotImplementedError
+
+    def _scalar_facets(self, first: Any, facets: list[str]) -> list[Any]:
+        """Selects of ``(2, facet, value, count)`` rows of the single-valued facets over the sample's ``first``
+        rows: a ``GROUP BY`` per facet (an engine may count them all in one pass)."""
+        return [
+            select(literal(2), literal(facet), facet_value(first, facet), func.count())
+            .select_from(first)
+            .group_by(facet_value(first, facet))
+            for facet in facets
+        ]
+
+    async def _page_rows(
+        self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]
+    ) -> dict[str, tuple[Any, str | None]]:
+        """A page's documents (``PAGE_COLUMNS``) by key, each with its marked text (None: none to mark)."""
+        rows = (await conn.execute(select(*PAGE_COLUMNS).where(D.c.key.in_(keys)))).mappings()
+        marked = await self._highlights(conn, terms, keys)
+        return {r["key"]: (r, marked.get(r["key"])) for r in rows}
 
     def _bytewise(self, value: Any) -> Any:
         """``value`` ordered byte by byte (as Python orders strings), whatever the database's collation."""
@@ -201,6 +232,9 @@ class SqlSearchEngine(SearchIndex):
             select(page),
             select(literal(1), _NULL, _NULL, func.count()).select_from(sample),
         ]
+        scalar = [f for f in dict.fromkeys(query.facets) if f != "tag"]
+        if scalar:
+            parts.extend(self._scalar_facets(first, scalar))
         for facet in dict.fromkeys(query.facets):
             column = first.c[f"f_{facet}"]
             if facet == "tag":
@@ -217,21 +251,13 @@ class SqlSearchEngine(SearchIndex):
                     .subquery("top_tags")
                 )
                 parts.append(select(top))  # the only facet with more values than a result lists
-                continue
-            value = case((column, "true"), else_="false") if facet == "free" else cast(column, String)
-            parts.append(
-                select(literal(2), literal(facet), value, func.count())
-                .select_from(first)
-                .where(column.is_not(None))
-                .group_by(value)
-            )
         async with self._index_scans(conn):
             rows = (await conn.execute(union_all(*parts))).all()
         keys = sorted((int(n), k) for part, k, _, n in rows if part == 0)
         matched = next(int(n) for part, _, _, n in rows if part == 1)
         facets: dict[str, dict[str, int]] = {f: {} for f in dict.fromkeys(query.facets)}
         for part, facet, value, n in rows:
-            if part == 2:
+            if part == 2 and value is not None:  # documents without the facet's value are not counted
                 facets[facet][value] = int(n)
         ordered = {f: top_values(v) for f, v in facets.items()}
         return [k for _, k in keys], matched, ordered
@@ -240,27 +266,16 @@ class SqlSearchEngine(SearchIndex):
         page, matched, facets = await self._sample(conn, query)
         hits: list[Hit] = []
         if page:
-            columns = (
-                D.c.key,
-                D.c.kind,
-                D.c.doc_id,
-                D.c.course_id,
-                D.c.lesson_id,
-                D.c.title,
-                D.c.url,
-                D.c.published_at,
-            )
-            found = {r["key"]: r for r in (await conn.execute(select(*columns).where(D.c.key.in_(page)))).mappings()}
-            marked = await self._highlights(conn, query.terms, page)
+            found = await self._page_rows(conn, query.terms, page)
             for key in page:
-                r = found[key]
+                r, marked = found[key]
                 hits.append(
                     Hit(
                         DocumentKind(r["kind"]),
                         r["doc_id"],
                         r["course_id"],
                         r["title"],
-                        marked.get(key) or highlight_html(r["title"]),
+                        marked or highlight_html(r["title"]),
                         r["url"],
                         r["lesson_id"],
                         r["published_at"],

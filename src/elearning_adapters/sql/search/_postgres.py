@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, cast, exists, func, literal, literal_column, select, text
+from sqlalchemy import bindparam, case, cast, exists, func, literal, literal_column, select, text, tuple_
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.functions import Function
 from sqlalchemy.types import String
 
-from elearning_adapters.sql.search._index import D, SqlSearchEngine, W, sampled, visible
+from elearning_adapters.sql.search._index import PAGE_COLUMNS, D, SqlSearchEngine, W, facet_value, sampled, visible
 from elearning_adapters.sql.search._tables import LANGUAGES, PG_CONFIGS, search_vocabulary
 from elearning_adapters.sql.search._writer import SqlSearchWriter, access_rows, document_row, facet_rows, word_rows
 from elearning_core.search.model import (
@@ -97,7 +97,7 @@ _UNINDEX = text(
     "f AS (DELETE FROM search_facets WHERE key = ANY(CAST(:keys AS text[]))) "
     "DELETE FROM search_words WHERE key = ANY(CAST(:keys AS text[]))"
 )
-"""The side rows of documents about to be written again, in one statement."""
+"""The side rows a batch's keys had, in one statement (nothing to find for a new key: three index probes)."""
 
 
 def _json_row(doc: SearchDocument, key: str, at: datetime, stamp: str) -> dict[str, Any]:
@@ -173,6 +173,23 @@ def _escaped(column: Any) -> Any:
 
 def _marked(escaped: str) -> str:
     return escaped.replace(HIGHLIGHT_START, "<mark>").replace(HIGHLIGHT_END, "</mark>")
+
+
+def _page_marked() -> Any:
+    """The page's columns with the title and the text marked by ``ts_headline`` under the document's own
+    configuration: HTML-escaped in SQL first, so the markers are the only markup."""
+    tsq = cast(bindparam("hq", type_=String), TSQUERY)
+    cfg = _config_sql()
+    title = func.ts_headline(cfg, _escaped(D.c.title), tsq, f"HighlightAll=true, {_HEADLINE}")
+    body = func.ts_headline(
+        cfg, _escaped(func.left(D.c.body, 20_000)), tsq, f"MaxWords=24, MinWords=10, MaxFragments=1, {_HEADLINE}"
+    )
+    return select(*PAGE_COLUMNS, title.label("marked_title"), body.label("marked_body")).where(
+        D.c.key.in_(bindparam("keys", expanding=True))
+    )
+
+
+_PAGE_MARKED = _page_marked()
 
 
 class _Builder:
@@ -251,6 +268,16 @@ class PostgresSearchIndex(SqlSearchEngine):
     def _bytewise(self, value: Any) -> Any:
         return value.collate("C")
 
+    def _scalar_facets(self, first: Any, facets: list[str]) -> list[Any]:
+        """Every single-valued facet in one pass over the sample (``GROUPING SETS``), not a scan per facet:
+        in each set the other facets' columns are NULL, so the first non-NULL one is the set's value."""
+        values = {f: facet_value(first, f) for f in facets}
+        name = case(*((func.grouping(v) == 0, literal(f)) for f, v in values.items()))
+        sets = func.grouping_sets(*(tuple_(v) for v in values.values()))
+        return [
+            select(literal(2), name, func.coalesce(*values.values()), func.count()).select_from(first).group_by(sets)
+        ]
+
     async def _tsquery(self, conn: AsyncConnection, terms: QueryTerms, configs: Sequence[str]) -> str:
         """One constant for the whole request: each word, phrase or prefix under every configuration, its
         distinct forms ORed (most words give the same lexemes under several), then those ANDed as the
@@ -316,21 +343,21 @@ class PostgresSearchIndex(SqlSearchEngine):
         tsq = func.to_tsquery(literal_column("'search_simple'::regconfig"), bindparam("sq", " & ".join(parts), String))
         return select(D.c.title, D.c.kind, D.c.doc_id).where(TITLE_TSV.op("@@")(tsq), *where).limit(size)
 
-    async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
+    async def _page_rows(
+        self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]
+    ) -> dict[str, tuple[Any, str | None]]:
+        """The page's documents and their highlights in one prepared statement (built once)."""
         if terms.empty:
-            return {}
+            return await super()._page_rows(conn, terms, keys)
         q = await self._tsquery(conn, QueryTerms(terms.groups), PG_CONFIGS)
-        tsq = cast(bindparam("hq", q, String), TSQUERY)
-        cfg = _config_sql()
-        title = func.ts_headline(cfg, _escaped(D.c.title), tsq, f"HighlightAll=true, {_HEADLINE}")
-        body = func.ts_headline(
-            cfg, _escaped(func.left(D.c.body, 20_000)), tsq, f"MaxWords=24, MinWords=10, MaxFragments=1, {_HEADLINE}"
-        )
-        query = select(D.c.key, title, body).where(D.c.key.in_(keys))
-        out = {}
-        for key, t, b in (await conn.execute(query)).all():
-            out[key] = _marked(f"{t} — {b}" if b else t)
+        out: dict[str, tuple[Any, str | None]] = {}
+        for r in (await conn.execute(_PAGE_MARKED, {"hq": q, "keys": keys})).mappings():
+            t, b = r["marked_title"], r["marked_body"]
+            out[r["key"]] = (r, _marked(f"{t} — {b}" if b else t))
         return out
+
+    async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
+        return {}  # with the page's rows (``_page_rows``)
 
     async def _known(self, conn: AsyncConnection, word: str, visibility: Any) -> bool:
         """Whether the word alone finds something the caller may read (then it is no typo)."""

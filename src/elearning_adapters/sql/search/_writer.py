@@ -1,11 +1,11 @@
 """Writing documents: the rows of a batch go in set-based, a statement per table, whatever the batch's size.
 
 Only the documents indexed already have access, facet and word rows to drop, so a fresh rebuild
-(nothing indexed yet) deletes nothing. The engine writes the document rows with their full-text part
+(nothing indexed yet) deletes nothing (on PostgreSQL it looks, by key, without asking first). The engine writes the document rows with their full-text part
 (``SqlSearchEngine.write_documents``): on PostgreSQL one ``INSERT ... SELECT`` from the batch as JSON
 that computes every ``tsvector`` in the same statement and replaces an indexed row in place (``ON
-CONFLICT``, which also says which rows were there), then the side rows from arrays (``unnest``); on
-SQLite, after asking which keys are indexed, a multi-row insert and the FTS5 rows copied from it.
+CONFLICT``), clears the batch's keys' side rows, then writes the side rows from JSON arrays; on SQLite,
+after asking which keys are indexed, a multi-row insert and the FTS5 rows copied from it.
 """
 
 from __future__ import annotations

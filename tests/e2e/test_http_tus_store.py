@@ -1,0 +1,188 @@
+"""The object-store tus path's rules under the HTTP API (in-process app, SeaweedFS, SQLite and PostgreSQL):
+the lease in the upload row (taken, refused, taken over once run out, fencing a late holder's save), what a
+broken or refused chunk leaves, the whole file's checksum on completion (with the running hash and with the
+source read back), and termination dropping the multipart upload and the staged pieces."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from elearning_adapters.sql.upload_parts import SqlUploadStates
+from elearning_core.shared.storage import MIN_PART_SIZE
+from elearning_core.video.service import UploadChecksumMismatch
+from elearning_core.video.uploads import ChunkRejected, OffsetMismatch, StoredUploads, UploadBusy, UploadState
+from tests.e2e.http_helpers import ADMIN, Api, serve, settings_for
+from tests.e2e.test_http_videos import TUS, UPLOADS, a_video, metadata, s3_settings
+from tests.seaweedfs import SeaweedS3
+
+pytest_plugins = ["tests.seaweedfs"]  # the seaweedfs and s3_bucket fixtures
+
+PART = MIN_PART_SIZE
+
+
+class Disconnected(Exception):
+    """Stands for the client going away mid-chunk."""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
+    if request.param == "postgres":
+        database = request.getfixturevalue("postgres_url")
+    else:
+        database = f"sqlite+aiosqlite:///{tmp_path / 'elearning.db'}"
+    settings = settings_for(database, tmp_path, s3_part_size_bytes=PART, **s3_settings(request))
+    async with serve(settings) as running:
+        yield running
+
+
+def _uploads(api: Api) -> StoredUploads:
+    uploads = api.platform.container.video.stored_uploads()
+    assert isinstance(uploads, StoredUploads)
+    return uploads
+
+
+async def _upload(api: Api, length: int, checksum: str | None = None) -> tuple[str, Any]:
+    video = await a_video(api)
+    meta = metadata(video["id"])
+    if checksum is not None:
+        meta += ",checksum " + base64.b64encode(checksum.encode()).decode()
+    created = await api.client.post(
+        UPLOADS, headers={**ADMIN, **TUS, "Upload-Length": str(length), "Upload-Metadata": meta}
+    )
+    assert created.status_code == 201, created.text
+    upload_id = uuid.UUID(created.headers["location"].rsplit("/", 1)[1])
+    async with api.platform.container.adapters.unit_of_work() as uow:
+        upload = await uow.video_uploads.get(upload_id)
+    assert upload is not None
+    return video["id"], upload
+
+
+async def _body(*chunks: bytes, then: BaseException | None = None) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+    if then is not None:
+        raise then
+
+
+def _store_keys(seaweedfs: SeaweedS3, bucket: str, prefix: str) -> list[str]:
+    listed = seaweedfs.client().list_objects_v2(Bucket=bucket, Prefix=prefix)  # type: ignore[attr-defined]
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+async def test_the_lease_is_refused_while_held_taken_over_once_run_out_and_fences_a_late_save(api: Api) -> None:
+    _, upload = await _upload(api, 1000)
+    states = SqlUploadStates(api.platform.container.adapters.database())
+    now = api.platform.container.adapters.clock().now()
+    assert await states.claim(upload.id, "first", now, now + timedelta(minutes=1)) == UploadState(offset=0)
+    assert await states.claim(upload.id, "second", now, now + timedelta(minutes=1)) is None
+    # The first holder goes silent: once its lease has run out the second takes the upload over.
+    later = now + timedelta(minutes=2)
+    assert await states.claim(upload.id, "second", later, later + timedelta(minutes=1)) is not None
+    assert not await states.save(upload.id, "first", UploadState(offset=10, staged=(10,)))
+    assert not await states.renew(upload.id, "first", later + timedelta(minutes=5))
+    assert await states.save(upload.id, "second", UploadState(offset=10, staged=(10,)))
+    assert await states.state(upload.id) == UploadState(offset=10, staged=(10,))
+    await states.release(upload.id, "second")
+    assert await states.claim(upload.id, "third", now, now + timedelta(minutes=1)) is not None
+
+
+async def test_a_broken_chunk_keeps_what_arrived_only_when_asked_and_a_refused_one_records_nothing(
+    api: Api, seaweedfs: SeaweedS3, s3_bucket: str
+) -> None:
+    uploads = _uploads(api)
+    states = SqlUploadStates(api.platform.container.adapters.database())
+    _, upload = await _upload(api, 3 * PART)
+    data = os.urandom(3 * PART)
+    # Broken without a checksum: the part that filled and the 100 bytes after it are kept.
+    with pytest.raises(Disconnected):
+        await uploads.append(
+            upload, 0, _body(data[:PART], data[PART : PART + 100], then=Disconnected()), keep=lambda e: True
+        )
+    kept = await states.state(upload.id)
+    assert kept is not None
+    assert (kept.offset, [p.size for p in kept.parts], kept.staged) == (PART + 100, [PART], (100,))
+    assert _store_keys(seaweedfs, s3_bucket, "upload-staging/") == [f"upload-staging/{upload.id}/{PART:015d}"]
+    # Broken when its checksum was announced: nothing of it counts.
+    with pytest.raises(Disconnected):
+        await uploads.append(
+            upload, PART + 100, _body(data[PART + 100 : 2 * PART + 50], then=Disconnected()), keep=lambda e: False
+        )
+    assert await states.state(upload.id) == kept
+    # Refused for its checksum, across a part boundary: nothing of it counts either.
+    with pytest.raises(ChunkRejected):
+        await uploads.append(
+            upload, PART + 100, _body(data[PART + 100 : 2 * PART + 50]), keep=lambda e: False, verify=lambda: False
+        )
+    assert await states.state(upload.id) == kept
+    with pytest.raises(OffsetMismatch) as mismatch:
+        await uploads.append(upload, 0, _body(data), keep=lambda e: False)
+    assert mismatch.value.offset == PART + 100
+    # The rest, in one chunk: the upload completes into the video's source with the announced bytes.
+    assert await uploads.append(upload, PART + 100, _body(data[PART + 100 :]), keep=lambda e: False) == 3 * PART
+    source = seaweedfs.client().get_object(Bucket=s3_bucket, Key=f"videos/{upload.video_id}/source")  # type: ignore[attr-defined]
+    assert source["Body"].read() == data
+    assert _store_keys(seaweedfs, s3_bucket, "upload-staging/") == []
+
+
+async def test_a_patch_while_another_holds_the_upload_is_refused_with_423(api: Api) -> None:
+    _, upload = await _upload(api, 1000)
+    states = SqlUploadStates(api.platform.container.adapters.database())
+    now = api.platform.container.adapters.clock().now()
+    assert await states.claim(upload.id, "someone", now, now + timedelta(minutes=1)) is not None
+    with pytest.raises(UploadBusy):
+        await _uploads(api).append(upload, 0, _body(b"x" * 10), keep=lambda e: False)
+    refused = await api.client.patch(
+        f"{UPLOADS}/{upload.id}",
+        content=b"x" * 10,
+        headers={**ADMIN, **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    )
+    assert refused.status_code == 423, refused.text
+    assert refused.headers["tus-resumable"] == "1.0.0"
+
+
+@pytest.mark.parametrize("same_process", [True, False], ids=["running-hash", "read-back"])
+async def test_the_whole_files_checksum_is_checked_with_the_running_hash_or_the_source_read_back(
+    api: Api, seaweedfs: SeaweedS3, s3_bucket: str, same_process: bool
+) -> None:
+    uploads = _uploads(api)
+    data = os.urandom(PART + 1000)
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    for announced, completes in ((hashlib.sha256(data).hexdigest(), True), (wrong, False)):
+        video_id, upload = await _upload(api, len(data), announced)
+        assert await uploads.append(upload, 0, _body(data[:1000]), keep=lambda e: False) == 1000
+        if not same_process:
+            uploads._hashes.clear()  # as if the next PATCH landed on another process
+        rest = uploads.append(upload, 1000, _body(data[1000:]), keep=lambda e: False)
+        if completes:
+            assert await rest == len(data)
+            video = (await api.client.get(f"/api/v1/videos/{video_id}", headers=ADMIN)).json()
+            assert video["status"] != "uploading"
+        else:
+            with pytest.raises(UploadChecksumMismatch):
+                await rest
+            video = (await api.client.get(f"/api/v1/videos/{video_id}", headers=ADMIN)).json()
+            assert video["status"] == "failed"
+            assert "checksum" in video["failure_reason"]
+            assert _store_keys(seaweedfs, s3_bucket, f"videos/{video_id}/") == []
+
+
+async def test_termination_aborts_the_multipart_upload_and_deletes_the_staged_pieces(
+    api: Api, seaweedfs: SeaweedS3, s3_bucket: str
+) -> None:
+    _, upload = await _upload(api, 3 * PART)
+    await _uploads(api).append(upload, 0, _body(os.urandom(PART + 10)), keep=lambda e: False)
+    client = seaweedfs.client()
+    assert len(client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])) == 1  # type: ignore[attr-defined]
+    gone = await api.client.delete(f"{UPLOADS}/{upload.id}", headers={**ADMIN, **TUS})
+    assert gone.status_code == 204, gone.text
+    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []  # type: ignore[attr-defined]
+    assert _store_keys(seaweedfs, s3_bucket, "upload-staging/") == []
