@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from elearning_core.analytics.lrs_credentials import LrsCredential, LrsCredentialStore
 from elearning_core.analytics.model import Statement, StoredStatement
 from elearning_core.analytics.ports import (
     InvalidVoiding,
+    LocatedStatement,
     StatementConflict,
     StatementQuery,
     StatementStore,
@@ -23,6 +25,7 @@ class _Row:
     statement: Statement
     digest: str
     voided: bool = False
+    organization: uuid.UUID | None = None
 
 
 @dataclass
@@ -31,14 +34,16 @@ class InMemoryStatementStore(StatementStore):
     rows: dict[uuid.UUID, _Row] = field(default_factory=dict)
     _seq: int = 0
 
-    async def append(self, statements: Sequence[Statement]) -> list[uuid.UUID]:
+    async def append(
+        self, statements: Sequence[Statement], *, organization: uuid.UUID | None = None
+    ) -> list[uuid.UUID]:
         fresh: dict[uuid.UUID, Statement] = {}
         conflicts: list[uuid.UUID] = []
         for statement in statements:
             known = self.rows.get(statement.id)
             earlier = fresh.get(statement.id)
             digest = statement.content_digest()
-            if (known is not None and known.digest != digest) or (
+            if (known is not None and (known.digest != digest or known.organization != organization)) or (
                 earlier is not None and earlier.content_digest() != digest
             ):
                 conflicts.append(statement.id)
@@ -50,23 +55,34 @@ class InMemoryStatementStore(StatementStore):
             target = statement.voided_target
             if target is None:
                 continue
-            voids = self.rows.get(target) or (None if target not in fresh else _Row(0, fresh[target], ""))
+            stored_target = self.rows.get(target)
+            if stored_target is not None and stored_target.organization != organization:
+                stored_target = None
+            voids = stored_target or (None if target not in fresh else _Row(0, fresh[target], ""))
             if voids is not None and voids.statement.voided_target is not None:
                 raise InvalidVoiding(statement.id, target)
         now = self.clock.now()
         for statement in fresh.values():
             self._seq += 1
             stored = statement.model_copy(update={"stored": now})
-            self.rows[statement.id] = _Row(self._seq, stored, statement.content_digest())
-        voiding = {s.voided_target: s.id for r in self.rows.values() if (s := r.statement).voided_target is not None}
+            self.rows[statement.id] = _Row(self._seq, stored, statement.content_digest(), organization=organization)
+        voiding = {
+            (s.voided_target, r.organization)
+            for r in self.rows.values()
+            if (s := r.statement).voided_target is not None
+        }
         for row in self.rows.values():
-            if row.statement.id in voiding and row.statement.voided_target is None:
+            if (row.statement.id, row.organization) in voiding and row.statement.voided_target is None:
                 row.voided = True
         return list(fresh)
 
     async def get(self, statement_id: uuid.UUID) -> Statement | None:
         row = self.rows.get(statement_id)
         return row.statement if row is not None and not row.voided else None
+
+    async def locate(self, statement_id: uuid.UUID) -> LocatedStatement | None:
+        row = self.rows.get(statement_id)
+        return None if row is None else LocatedStatement(row.statement, row.voided, row.organization)
 
     async def get_voided(self, statement_id: uuid.UUID) -> Statement | None:
         row = self.rows.get(statement_id)
@@ -79,6 +95,8 @@ class InMemoryStatementStore(StatementStore):
             if after is not None and (row.seq <= after if query.ascending else row.seq >= after):
                 continue
             if row.voided or not _matches(row.statement, query):
+                continue
+            if query.organizations is not None and row.organization not in query.organizations:
                 continue
             out.append(StoredStatement(seq=row.seq, statement=row.statement))
             if len(out) == limit:
@@ -98,3 +116,27 @@ def _matches(s: Statement, q: StatementQuery) -> bool:
         and (q.since is None or stored > q.since)
         and (q.until is None or stored <= q.until)
     )
+
+
+@dataclass
+class InMemoryLrsCredentialStore(LrsCredentialStore):
+    """The LRS credentials in a dict (the SQL store is exercised by the HTTP and CLI tests)."""
+
+    rows: dict[str, LrsCredential] = field(default_factory=dict)
+
+    async def add(self, credential: LrsCredential) -> None:
+        self.rows[credential.key] = credential
+
+    async def get(self, key: str) -> LrsCredential | None:
+        return self.rows.get(key)
+
+    async def list(self, organization_id: uuid.UUID | None) -> list[LrsCredential]:
+        found = [c for c in self.rows.values() if organization_id in (None, c.organization_id)]
+        return sorted(found, key=lambda c: (c.created_at, c.key), reverse=True)
+
+    async def revoke(self, key: str, at: datetime) -> bool:
+        credential = self.rows.get(key)
+        if credential is None or credential.revoked_at is not None:
+            return False
+        self.rows[key] = replace(credential, revoked_at=at)
+        return True

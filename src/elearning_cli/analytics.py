@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from elearning_cli import lrs_credentials
 from elearning_cli._common import CliError, handle_errors, info, load_settings, open_platform, plural, run
 from elearning_cli._output import Field, parse_output, render
 from elearning_cli.enrollments import CourseArgument, resolve_course
@@ -15,6 +16,7 @@ from elearning_core.analytics.at_risk_service import AtRiskFilter, reasons_of
 from elearning_core.shared.ports import SYSTEM
 
 app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
+app.add_typer(lrs_credentials.app, name="lrs-credentials")
 
 FormatOption = Annotated[
     str,

@@ -62,7 +62,8 @@ GROUPS: dict[str, _Entry] = {
         "elearning_cli.worker",
         "worker_app",
         "Background workers: the outbox relay and the event consumers (need ELEARNING_KAFKA_BOOTSTRAP_SERVERS), "
-        "the scheduler, and `events`, the outbox relayed to the handlers without Kafka.",
+        "the scheduler, `events`, the outbox relayed to the handlers without Kafka, and `forward-statements`, the "
+        "xAPI statements sent on to an external LRS or Kafka topic.",
     ),
     "jobs": _Entry(
         "elearning_cli.jobs",
@@ -70,8 +71,11 @@ GROUPS: dict[str, _Entry] = {
         "List the scheduled jobs (last run, next due) and run one now, through the same claim as the schedulers.",
     ),
     "videos": _Entry("elearning_cli.videos", "app", "List videos, show their processing status, reprocess them."),
+    "lessons": _Entry("elearning_cli.lessons", "app", "A lesson's uploaded files (attachments)."),
     "media": _Entry(
-        "elearning_cli.media", "app", "The object store: set or show the bucket CORS browser players need (S3)."
+        "elearning_cli.media",
+        "app",
+        "The object store: copy local media into S3 (verified, resumable); the bucket CORS players need.",
     ),
     "quizzes": _Entry(
         "elearning_cli.quizzes",
@@ -123,7 +127,9 @@ GROUPS: dict[str, _Entry] = {
     "coupons": _Entry("elearning_cli.checkout", "coupons_app", "Create and list checkout coupons."),
     "orders": _Entry("elearning_cli.checkout", "orders_app", "List and show checkout orders."),
     "analytics": _Entry(
-        "elearning_cli.analytics", "app", "A course's learners at risk (inactive, failing, behind pace), with why."
+        "elearning_cli.analytics",
+        "app",
+        "Learning analytics: a course's learners at risk, with why; the learning record store's credentials.",
     ),
 }
 """Every top-level command, in the order ``elearning --help`` lists them, with the help line it shows there.

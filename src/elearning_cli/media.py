@@ -1,4 +1,6 @@
-"""``elearning media``: the object store's settings that live in the store itself.
+"""``elearning media``: the object store's settings that live in the store itself, and moving media into it.
+
+``migrate --to s3`` copies the local media directory into the S3 store (``elearning_cli.media_migrate``).
 
 ``cors`` sets the bucket's CORS rule a browser player needs to fetch presigned media (GET and HEAD with
 ``Range`` from the given origins), or shows the origins it allows. Only for ``ELEARNING_STORAGE_BACKEND=s3``:
@@ -13,11 +15,13 @@ from urllib.parse import urlsplit
 import typer
 
 from elearning_cli._common import CliError, handle_errors, info, load_settings, run, stdout_console
+from elearning_cli.media_migrate import migrate
 
 if TYPE_CHECKING:
     from elearning_adapters.storage.s3 import S3ObjectStore
 
 app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
+app.command("migrate")(migrate)
 
 
 def _s3_store() -> S3ObjectStore:

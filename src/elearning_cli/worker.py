@@ -1,4 +1,4 @@
-"""``elearning worker relay|consume|scheduler``: the background workers, run as this process.
+"""``elearning worker relay|consume|scheduler|events|forward-statements``: the background workers, run as this process.
 
 The worker runtime is started by module name (``python -m elearning_workers``)
 in place of this process, so the CLI never imports it (runtimes do not
@@ -95,3 +95,27 @@ def events(metrics_port: MetricsPort = None, metrics_host: MetricsHost = "127.0.
     Pair it with ELEARNING_EVENTS_RELAY=worker for `elearning serve`, so the API process only writes the outbox.
     Run one: a second would hand the same events to the handlers twice (harmless, the inbox absorbs it)."""
     _exec_worker(["events", *_metrics(metrics_port, metrics_host)])
+
+
+@worker_app.command("forward-statements")
+@handle_errors
+def forward_statements(
+    idle_sleep: Annotated[float, typer.Option(min=0.01, help="Seconds to wait once caught up.")] = 1.0,
+    max_backoff: Annotated[float, typer.Option(min=0.01, help="Longest wait after failed runs.")] = 60.0,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
+) -> None:
+    """Forward stored xAPI statements, in stored order, to the LRS or Kafka topic ELEARNING_ANALYTICS_FORWARD_TO
+    names, until SIGTERM (each batch checkpointed; a restart resumes after the last one).
+
+    An alternative to the scheduled job analytics.forward-statements with a lower latency: run one or the other."""
+    _exec_worker(
+        [
+            "forward-statements",
+            "--idle-sleep",
+            str(idle_sleep),
+            "--max-backoff",
+            str(max_backoff),
+            *_metrics(metrics_port, metrics_host),
+        ]
+    )

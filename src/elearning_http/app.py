@@ -38,8 +38,10 @@ from elearning_http.openapi import fix_options_allow, render_plugins
 from elearning_http.overload import OverloadLayers
 from elearning_http.page_memo import STATE_KEY as PAGE_MEMO_STATE_KEY
 from elearning_http.page_memo import PageMemo
+from elearning_http.routes._xapi_parts import LrsAuthenticator
 from elearning_http.routes.analytics_reports import ANALYTICS_REPORT_HANDLERS
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
+from elearning_http.routes.attachments import ATTACHMENT_HANDLERS
 from elearning_http.routes.auth import AuthController, SessionSettings, jwks, openid_configuration
 from elearning_http.routes.billing import BILLING_HANDLERS
 from elearning_http.routes.certificates import CERTIFICATE_HANDLERS
@@ -61,6 +63,7 @@ from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
 from elearning_http.routes.users import AdminUserController, MeController, OrganizationController, my_permissions
 from elearning_http.routes.videos import VideoController, media
+from elearning_http.routes.xapi import XAPI_HANDLERS
 
 API_VERSION = "1.0.0"
 
@@ -87,6 +90,7 @@ def create_app(
     identity_service = container.services.identity()
     auth_service = container.services.auth()
     video_service = container.services.video()
+    attachment_service = container.services.attachment()
     media_storage = container.video.media_storage()
     stored_uploads = container.video.stored_uploads()
     enrollment_service = container.services.enrollment()
@@ -111,6 +115,8 @@ def create_app(
     authenticate = Authenticator(
         auth_service, csrf, settings.admin_token.get_secret_value() if settings.admin_token else None
     )
+    lrs = container.analytics.lrs()
+    lrs_authenticator = LrsAuthenticator(authenticate, lrs, container.analytics.lrs_credentials())
     session_settings = SessionSettings(
         secure=settings.resolved_cookie_secure, csrf=csrf, cors_origins=tuple(settings.cors_origins)
     )
@@ -173,6 +179,7 @@ def create_app(
             my_permissions,
             VideoController,
             UploadController,
+            *ATTACHMENT_HANDLERS,
             media,
             EnrollmentController,
             my_enrollments,
@@ -193,6 +200,7 @@ def create_app(
             *BILLING_HANDLERS,
             *CHECKOUT_HANDLERS,
             *ANALYTICS_REPORT_HANDLERS,
+            *XAPI_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -204,6 +212,7 @@ def create_app(
             "identity_service": Provide(lambda: identity_service, sync_to_thread=False),
             "auth_service": Provide(lambda: auth_service, sync_to_thread=False),
             "video_service": Provide(lambda: video_service, sync_to_thread=False),
+            "attachment_service": Provide(lambda: attachment_service, sync_to_thread=False),
             "media_storage": Provide(lambda: media_storage, sync_to_thread=False),
             "stored_uploads": Provide(lambda: stored_uploads, sync_to_thread=False),
             "enrollment_service": Provide(lambda: enrollment_service, sync_to_thread=False),
@@ -232,6 +241,8 @@ def create_app(
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "subscriptions": Provide(lambda: subscriptions, sync_to_thread=False),
             "principal": Provide(provide_principal),
+            "lrs": Provide(lambda: lrs, sync_to_thread=False),
+            "lrs_authenticator": Provide(lambda: lrs_authenticator, sync_to_thread=False),
         },
         request_class=ApiRequest,
         plugins=[StrictJsonBodies()],

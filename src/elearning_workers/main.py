@@ -1,4 +1,5 @@
-"""Worker entry point: ``python -m elearning_workers relay|consume|scheduler`` (also ``elearning worker ...``).
+"""Worker entry point: ``python -m elearning_workers relay|consume|scheduler|events|forward-statements``
+(also ``elearning worker ...``).
 
 Configuration comes from ``ELEARNING_*`` variables like every runtime; the
 Kafka address is ``ELEARNING_KAFKA_BOOTSTRAP_SERVERS`` (the scheduler needs
@@ -24,6 +25,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import start_http_server
+from pydantic import ValidationError
 
 from elearning_adapters.container import Container, build_container, close_adapters
 from elearning_adapters.events import Subscription
@@ -31,6 +33,7 @@ from elearning_adapters.kafka import KafkaEventPublisher
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.outbox_store import retention_of
 from elearning_workers.consumer import ConsumerRunner
+from elearning_workers.forwarder import ForwardingNotConfigured, forwarding_configured, run_forwarder
 from elearning_workers.relay import OutboxRelay
 
 BOOTSTRAP_ENV = "ELEARNING_KAFKA_BOOTSTRAP_SERVERS"
@@ -87,7 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         help="without Kafka: relay the outbox to every handler in this process (ELEARNING_EVENTS_RELAY=worker), "
         "and run the scheduled jobs unless ELEARNING_SCHEDULER=off",
     )
-    for command in (relay, consume, events):
+    forward = commands.add_parser(
+        "forward-statements", help="forward stored xAPI statements to the configured LRS or Kafka topic, in a loop"
+    )
+    forward.add_argument("--idle-sleep", type=float, default=1.0, help="seconds to wait once caught up")
+    forward.add_argument("--max-backoff", type=float, default=60.0, help="longest wait after failed runs")
+    for command in (relay, consume, events, forward):
         command.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
         command.add_argument("--metrics-host", default="127.0.0.1", help="interface for --metrics-port")
     return parser
@@ -206,6 +214,12 @@ async def run_events(settings: Settings) -> None:
         await close_adapters(container)
 
 
+async def forward_statements(args: argparse.Namespace, settings: Settings) -> None:
+    stop = asyncio.Event()
+    with on_signals(stop.set):
+        await run_forwarder(build_container(settings), stop, idle_sleep=args.idle_sleep, max_backoff=args.max_backoff)
+
+
 def in_process_only(settings: Settings) -> None:
     if not settings.events_in_process:
         raise ConfigurationError(
@@ -219,6 +233,13 @@ def scheduler_enabled(settings: Settings) -> None:
         raise ConfigurationError("ELEARNING_SCHEDULER=off: the scheduled jobs are switched off in this deployment")
 
 
+def one_line(exc: Exception) -> str:
+    """A settings error as one line: each failed check's message, without pydantic's framing."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+    return str(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -229,10 +250,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "events":
             in_process_only(settings)
             bootstrap_servers = ""
+        elif args.command == "forward-statements":
+            forwarding_configured(settings)
+            bootstrap_servers = ""
         else:
             bootstrap_servers = kafka_bootstrap_servers(settings)
-    except (ConfigurationError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigurationError, ForwardingNotConfigured, ValueError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if getattr(args, "metrics_port", None) is not None:
@@ -243,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "events":
             asyncio.run(run_events(settings))
+            return 0
+        if args.command == "forward-statements":
+            asyncio.run(forward_statements(args, settings))
             return 0
         if args.command == "relay":
             asyncio.run(run_relay(args, settings, bootstrap_servers))

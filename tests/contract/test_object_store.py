@@ -117,6 +117,23 @@ async def test_a_put_replaces_the_object_and_a_broken_stream_keeps_the_old_one(s
     assert await store.incomplete_uploads(datetime.now(UTC) + timedelta(hours=1)) == []
 
 
+async def test_a_replaced_object_gets_another_tag_which_stat_and_list_agree_on(store: ObjectStore) -> None:
+    await store.put("tagged/doc", stream(b"same size: A"))
+    first = await store.stat("tagged/doc")
+    assert first is not None
+    assert first.etag
+    listed = (await store.list("tagged/")).items
+    assert [(info.key, info.size, info.etag) for info in listed] == [("tagged/doc", 12, first.etag)]
+
+    await store.put("tagged/doc", stream(b"same size: B"))  # what the media migration must tell from a copy it made
+
+    second = await store.stat("tagged/doc")
+    assert second is not None
+    assert second.size == first.size
+    assert second.etag != first.etag
+    assert [info.etag for info in (await store.list("tagged/")).items] == [second.etag]
+
+
 async def test_ranged_reads_at_the_start_middle_end_and_past_the_end(store: ObjectStore) -> None:
     data = payload(3 * MIB + 17, seed=1)
     size = len(data)

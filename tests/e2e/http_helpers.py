@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -32,6 +32,9 @@ from elearning_core.shared.ports import SYSTEM
 from elearning_http.app import create_app
 from elearning_http.observability import configure_logging
 from tests.conftest import migrated_sqlite_if_new, truncate_all
+
+if TYPE_CHECKING:
+    from tests.seaweedfs import SeaweedS3
 
 ADMIN_TOKEN = "e2e-admin-token-7f3a"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -59,6 +62,22 @@ def settings_for(database_url: str, data_dir: Path, **overrides: Any) -> Setting
         "rate_limit_per_ip": 1_000_000,
     }
     return Settings(**(values | overrides))
+
+
+def s3_settings_for(directory: Path, seaweedfs: SeaweedS3, bucket: str, **overrides: Any) -> Settings:
+    """Test settings on a SQLite file in ``directory`` with the object store in ``bucket`` (created here) of
+    the session's SeaweedFS (``tests.seaweedfs``)."""
+    seaweedfs.client().create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    return settings_for(
+        f"sqlite+aiosqlite:///{directory / 'elearning.db'}",
+        directory,
+        storage_backend="s3",
+        s3_endpoint_url=seaweedfs.endpoint,
+        s3_bucket=bucket,
+        s3_access_key_id=seaweedfs.access_key,
+        s3_secret_access_key=seaweedfs.secret_key,
+        **overrides,
+    )
 
 
 @dataclass

@@ -325,6 +325,7 @@ def test_every_list_and_status_command_takes_the_output_option() -> None:
         "subscriptions list",
         "coupons list",
         "orders list",
+        "analytics lrs-credentials list",
     }
     statuses = [(path, command) for path, command in _commands() if path in ("outbox status", "db current")]
     for path, command in [*lists, *statuses]:

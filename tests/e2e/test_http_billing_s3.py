@@ -15,7 +15,7 @@ import pytest_asyncio
 from elearning_adapters.settings import Settings
 from elearning_core.billing.service import document_key
 from tests.e2e.assessment_helpers import person
-from tests.e2e.http_helpers import Api, assert_problem, serve, settings_for
+from tests.e2e.http_helpers import Api, assert_problem, s3_settings_for, serve
 from tests.e2e.test_http_billing import invoice_for
 
 if TYPE_CHECKING:
@@ -28,17 +28,7 @@ BUCKET = "billing-documents"
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, seaweedfs: SeaweedS3) -> Settings:
-    seaweedfs.client().create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
-    directory = tmp_path_factory.mktemp("billing-s3")
-    return settings_for(
-        f"sqlite+aiosqlite:///{directory / 'elearning.db'}",
-        directory,
-        storage_backend="s3",
-        s3_endpoint_url=seaweedfs.endpoint,
-        s3_bucket=BUCKET,
-        s3_access_key_id=seaweedfs.access_key,
-        s3_secret_access_key=seaweedfs.secret_key,
-    )
+    return s3_settings_for(tmp_path_factory.mktemp("billing-s3"), seaweedfs, BUCKET)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -18,6 +18,7 @@ import pytest
 
 from elearning_adapters.sql.upload_parts import SqlUploadStates
 from elearning_core.shared.storage import MIN_PART_SIZE
+from elearning_core.video.model import source_key
 from elearning_core.video.service import UploadChecksumMismatch
 from elearning_core.video.uploads import ChunkRejected, OffsetMismatch, StoredUploads, UploadBusy, UploadState
 from tests.e2e.http_helpers import ADMIN, Api, serve, settings_for
@@ -186,3 +187,35 @@ async def test_termination_aborts_the_multipart_upload_and_deletes_the_staged_pi
     assert gone.status_code == 204, gone.text
     assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []  # type: ignore[attr-defined]
     assert _store_keys(seaweedfs, s3_bucket, "upload-staging/") == []
+
+
+async def test_a_chunk_of_several_parts_sends_them_a_few_at_a_time_and_records_them_in_order(
+    api: Api, seaweedfs: SeaweedS3, s3_bucket: str
+) -> None:
+    """While a chunk is still read, up to ``parts_in_flight`` of its parts are uploaded at once; the parts
+    end up numbered and recorded in order, and the source is the chunk's bytes."""
+    uploads = _uploads(api)
+    store = uploads._store
+    sending, most = 0, 0
+    upload_part = store.upload_part
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal sending, most
+        sending += 1
+        most = max(most, sending)
+        try:
+            return await upload_part(*args, **kwargs)
+        finally:
+            sending -= 1
+
+    store.upload_part = counted  # type: ignore[method-assign]
+    try:
+        data = os.urandom(5 * PART + 123)
+        video_id, upload = await _upload(api, len(data), hashlib.sha256(data).hexdigest())
+        pieces = [data[i : i + 256 * 1024] for i in range(0, len(data), 256 * 1024)]
+        assert await uploads.append(upload, 0, _body(*pieces), keep=lambda e: False) == len(data)
+    finally:
+        del store.upload_part
+    assert 1 < most <= uploads.config.parts_in_flight
+    source = seaweedfs.client().get_object(Bucket=s3_bucket, Key=source_key(uuid.UUID(video_id)))  # type: ignore[attr-defined]
+    assert hashlib.sha256(source["Body"].read()).hexdigest() == hashlib.sha256(data).hexdigest()

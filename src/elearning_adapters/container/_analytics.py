@@ -1,15 +1,24 @@
 """The analytics module's wiring: the statement mapping (its IRIs under the public base URL), the
-statement store, the ``analytics`` subscription that fills it, and the service."""
+statement store, the ``analytics`` subscription that fills it, the service, and the statement forwarder
+and retention with their jobs (``elearning_adapters.analytics.forwarder``)."""
 
 from __future__ import annotations
 
 from dependency_injector import providers
 
+from elearning_adapters.analytics.forwarder import analytics_jobs, closers_of, destination_from_settings, forwarder_of
 from elearning_adapters.analytics.projection import analytics_subscription
 from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
-from elearning_adapters.sql.analytics import SqlStatementStore
+from elearning_adapters.sql.analytics import (
+    SqlLrsCredentialStore,
+    SqlOrganizationExists,
+    SqlStatementFeed,
+    SqlStatementStore,
+)
+from elearning_core.analytics.lrs import LrsService
+from elearning_core.analytics.lrs_credentials import LrsCredentialService
 from elearning_core.analytics.mapping import StatementMapper
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.analytics.vocabulary import PlatformIris
@@ -32,5 +41,21 @@ class AnalyticsWiring(ModuleWiring):
     mapper = providers.Singleton(StatementMapper, iris)
     store = providers.Singleton(SqlStatementStore, shared.database, shared.clock)
     service = providers.Singleton(AnalyticsService, store, shared.cursors)
+    # The learning record store (/xapi/statements) and its credentials.
+    lrs = providers.Singleton(LrsService, service, store, shared.clock, iris.provided.home_page)
+    lrs_credentials = providers.Singleton(
+        LrsCredentialService,
+        providers.Singleton(SqlLrsCredentialStore, shared.database),
+        providers.Singleton(SqlOrganizationExists, shared.database),
+        shared.clock,
+        shared.policy,
+    )
 
     subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock)
+
+    feed = providers.Singleton(SqlStatementFeed, shared.database)
+    destination = providers.Singleton(destination_from_settings, settings)
+    forwarder = providers.Singleton(forwarder_of, feed, destination, shared.clock, settings)
+    """The statement forwarder, or None when ``ELEARNING_ANALYTICS_FORWARD_TO`` is ``none``."""
+    jobs = providers.Singleton(analytics_jobs, feed, forwarder, shared.clock, settings)
+    closers = providers.Singleton(closers_of, destination)

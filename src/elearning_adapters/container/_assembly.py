@@ -9,6 +9,7 @@ from dependency_injector import containers, providers
 from elearning_adapters.container._analytics import AnalyticsWiring
 from elearning_adapters.container._analytics_reports import AnalyticsReportsWiring
 from elearning_adapters.container._assessment import AssessmentWiring
+from elearning_adapters.container._attachment import AttachmentWiring
 from elearning_adapters.container._billing import BillingWiring
 from elearning_adapters.container._certificate import CertificateWiring
 from elearning_adapters.container._checkout import CheckoutWiring
@@ -32,6 +33,7 @@ from elearning_adapters.settings import Settings
 from elearning_core.analytics.at_risk_service import AtRiskService
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.assessment.service import AssessmentService
+from elearning_core.attachment.service import AttachmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
@@ -76,6 +78,7 @@ class Services(containers.DeclarativeContainer):
     search = providers.Dependency(instance_of=SearchService)
     analytics = providers.Dependency(instance_of=AnalyticsService)
     at_risk = providers.Dependency(instance_of=AtRiskService)
+    attachment = providers.Dependency(instance_of=AttachmentService)
 
 
 def _entitlement_access(container: Any) -> AccessCheck:
@@ -115,6 +118,14 @@ class Container(containers.DeclarativeContainer):
     )
     assessment = providers.Container(
         AssessmentWiring,
+        shared=adapters,
+        settings=settings,
+        outlines=course.catalog_queries,
+        learner_facts=course.learner_facts,
+        access=access,
+    )
+    attachment = providers.Container(
+        AttachmentWiring,
         shared=adapters,
         settings=settings,
         outlines=course.catalog_queries,
@@ -218,6 +229,7 @@ class Container(containers.DeclarativeContainer):
         search=search.service,
         analytics=analytics.service,
         at_risk=analytics_reports.at_risk,
+        attachment=attachment.service,
     )
 
 

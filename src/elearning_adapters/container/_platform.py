@@ -15,8 +15,11 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
 from elearning_core.analytics.at_risk_service import AtRiskService
+from elearning_core.analytics.lrs import LrsService
+from elearning_core.analytics.lrs_credentials import LrsCredentialService
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.assessment.service import AssessmentService
+from elearning_core.attachment.service import AttachmentService
 from elearning_core.auth.service import AuthService
 from elearning_core.billing.service import BillingService
 from elearning_core.certificate.service import CertificateService
@@ -76,6 +79,11 @@ class Platform:
     @property
     def videos(self) -> VideoService:
         service: VideoService = self.container.services.video()
+        return service
+
+    @property
+    def attachments(self) -> AttachmentService:
+        service: AttachmentService = self.container.services.attachment()
         return service
 
     @property
@@ -160,6 +168,18 @@ class Platform:
     def analytics(self) -> AnalyticsService:
         """xAPI statements: the store the ``analytics`` projection fills from the platform's events."""
         service: AnalyticsService = self.container.services.analytics()
+        return service
+
+    @property
+    def lrs(self) -> LrsService:
+        """The learning record store's rules (``/xapi/statements``): who writes and reads which statements."""
+        service: LrsService = self.container.analytics.lrs()
+        return service
+
+    @property
+    def lrs_credentials(self) -> LrsCredentialService:
+        """The learning record store's client credentials: create (the secret shown once), list, revoke."""
+        service: LrsCredentialService = self.container.analytics.lrs_credentials()
         return service
 
     @property

@@ -12,9 +12,11 @@ from pydantic_settings import SettingsConfigDict
 
 from elearning_adapters.security.oidc_config import OidcProviderConfig, check_public_base_url
 from elearning_adapters.settings._accounts import AccountSettings
+from elearning_adapters.settings._attachments import AttachmentSettings
 from elearning_adapters.settings._backbone import BackboneSettings
 from elearning_adapters.settings._commerce import CommerceSettings
 from elearning_adapters.settings._database import DatabaseSettings
+from elearning_adapters.settings._forwarding import ForwardingSettings
 from elearning_adapters.settings._modules import ModuleSettings
 from elearning_adapters.settings._server import ServerSettings
 from elearning_adapters.settings._storage import StorageSettings
@@ -39,6 +41,8 @@ class Settings(
     AccountSettings,
     ModuleSettings,
     StorageSettings,
+    AttachmentSettings,
+    ForwardingSettings,
 ):
     """Every setting (the groups live in this package's modules), with the checks and derived values that
     span groups."""

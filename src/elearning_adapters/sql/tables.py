@@ -3,6 +3,7 @@
 from elearning_adapters.sql import (
     analytics,
     assessment,
+    attachment,
     billing,
     certificate,
     checkout,
@@ -32,6 +33,7 @@ from elearning_adapters.sql.engine import metadata
 __all__ = [
     "analytics",
     "assessment",
+    "attachment",
     "billing",
     "certificate",
     "checkout",

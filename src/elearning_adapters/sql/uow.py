@@ -20,6 +20,7 @@ from elearning_adapters.sql.assessment import (
     SqlQuizRepository,
     is_attempt_key_violation,
 )
+from elearning_adapters.sql.attachment import SqlAttachmentStore
 from elearning_adapters.sql.billing import (
     SqlCreditNoteRepository,
     SqlInvoiceNumbers,
@@ -73,6 +74,7 @@ from elearning_adapters.sql.video import (
     SqlVideoRepository,
 )
 from elearning_core.assessment.ports import AssessmentUnitOfWork, AttemptExists
+from elearning_core.attachment.ports import AttachmentUnitOfWork
 from elearning_core.auth.ports import AuthUnitOfWork
 from elearning_core.billing.ports import BillingUnitOfWork
 from elearning_core.certificate.ports import CertificateUnitOfWork
@@ -116,6 +118,7 @@ class SqlUnitOfWork(
     BillingUnitOfWork,
     SubscriptionUnitOfWork,  # includes EntitlementUnitOfWork and PlanUnitOfWork
     DiscussionUnitOfWork,
+    AttachmentUnitOfWork,
 ):
     """Serves every module's unit-of-work view from one connection and transaction.
 
@@ -181,6 +184,7 @@ class SqlUnitOfWork(
     billing_profiles: SqlBillingProfiles
     coupons: SqlCouponStore
     orders: SqlOrderStore
+    attachments: SqlAttachmentStore
 
     def __init__(
         self,
@@ -289,6 +293,7 @@ class SqlUnitOfWork(
         self.billing_profiles = SqlBillingProfiles(conn)
         self.coupons = SqlCouponStore(conn)
         self.orders = SqlOrderStore(conn)
+        self.attachments = SqlAttachmentStore(conn)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -327,6 +332,7 @@ class SqlUnitOfWork(
         aggregates.extend(self.discussion.seen())  # written when changed
         aggregates.extend(self.subscriptions.seen())  # new ones written at commit, changes when saved
         aggregates.extend(self.orders.seen())  # written when saved
+        aggregates.extend(self.attachments.seen())  # written when added or deleted
         try:
             await self.courses.flush()
             await self.users.flush()

@@ -17,6 +17,13 @@ from pathlib import Path
 from elearning_core.shared.storage import ObjectInfo, ObjectPage
 
 
+def file_info(key: str, found: os.stat_result) -> ObjectInfo:
+    """The object a regular file holds; its tag changes when the file is replaced (a put renames a new file
+    over it: another inode) or written in place (size or modification time)."""
+    etag = f"{found.st_ino:x}-{found.st_size:x}-{found.st_mtime_ns:x}"
+    return ObjectInfo(key, found.st_size, datetime.fromtimestamp(found.st_mtime, UTC), etag)
+
+
 def list_page(root: Path, prefix: str, after: str | None, limit: int) -> ObjectPage:
     """Up to ``limit`` objects under ``prefix`` after ``after`` (runs in a worker thread)."""
     head, _, _ = prefix.rpartition("/")
@@ -55,4 +62,4 @@ def _walk(directory: Path, base: str, prefix: str, after: str | None) -> Iterato
                 continue
             yield from _walk(Path(entry.path), key, prefix, after)
         elif key.startswith(prefix) and (after is None or key > after):
-            yield ObjectInfo(key, found.st_size, datetime.fromtimestamp(found.st_mtime, UTC))
+            yield file_info(key, found)

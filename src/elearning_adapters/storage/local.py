@@ -23,12 +23,12 @@ import os
 import shutil
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
 from elearning_adapters.storage._local_io import READ_SIZE, write_stream
-from elearning_adapters.storage._local_listing import list_page
+from elearning_adapters.storage._local_listing import file_info, list_page
 from elearning_adapters.storage._local_multipart import LocalMultipart
 from elearning_core.shared.storage import (
     MAX_LIST_PAGE,
@@ -138,7 +138,7 @@ class LocalFileStorage(BlobStorage):
             return None
         if not stat.S_ISREG(found.st_mode):
             return None
-        return ObjectInfo(key, found.st_size, datetime.fromtimestamp(found.st_mtime, UTC))
+        return file_info(key, found)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         path = self.local_path(check_key(key))
@@ -224,7 +224,14 @@ class LocalFileStorage(BlobStorage):
 
         await asyncio.to_thread(duplicate)
 
-    async def presigned_url(self, key: str, expires_in: timedelta | None = None) -> str | None:
+    async def presigned_url(
+        self,
+        key: str,
+        expires_in: timedelta | None = None,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
         """None: a browser cannot reach the local directory; the API serves those bytes (signed playback URLs)."""
         check_key(key)
         return None

@@ -52,6 +52,7 @@ from elearning_core.shared.storage import (
     check_part_number,
     check_prefix,
     check_range,
+    content_disposition,
 )
 
 T = TypeVar("T")
@@ -186,7 +187,7 @@ class S3ObjectStore(ObjectStore):
             answer = await self._call("head_object", key, Key=key)
         except ObjectNotFound:
             return None
-        return ObjectInfo(key, int(answer["ContentLength"]), answer["LastModified"])
+        return ObjectInfo(key, int(answer["ContentLength"]), answer["LastModified"], answer.get("ETag"))
 
     async def delete(self, key: str) -> None:
         if not key.endswith("/"):
@@ -216,7 +217,8 @@ class S3ObjectStore(ObjectStore):
             params["StartAfter"] = after
         answer = await self._call("list_objects_v2", **params)
         items = [
-            ObjectInfo(entry["Key"], int(entry["Size"]), entry["LastModified"]) for entry in answer.get("Contents", [])
+            ObjectInfo(entry["Key"], int(entry["Size"]), entry["LastModified"], entry.get("ETag"))
+            for entry in answer.get("Contents", [])
         ]
         truncated = bool(answer.get("IsTruncated")) and bool(items)
         return ObjectPage(items, items[-1].key if truncated else None)
@@ -233,15 +235,27 @@ class S3ObjectStore(ObjectStore):
         )
         await self._run(call, source)
 
-    async def presigned_url(self, key: str, expires_in: timedelta | None = None) -> str | None:
+    async def presigned_url(
+        self,
+        key: str,
+        expires_in: timedelta | None = None,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
         check_key(key)
+        params = {"Bucket": self.bucket, "Key": key}
+        if filename is not None:  # signed into the URL: the store answers with these headers
+            params["ResponseContentDisposition"] = content_disposition(filename)
+        if content_type is not None:
+            params["ResponseContentType"] = content_type
         lifetime = self.config.presign_expiry if expires_in is None else expires_in
         if not timedelta(seconds=1) <= lifetime <= MAX_PRESIGN:
             raise ValueError(f"a presigned URL lives 1 s to 7 days, not {lifetime}")
         call = functools.partial(
             self._signer.generate_presigned_url,
             "get_object",
-            Params={"Bucket": self.bucket, "Key": key},
+            Params=params,
             ExpiresIn=int(lifetime.total_seconds()),
         )
         url: str = await self._run(call, key)

@@ -64,10 +64,23 @@ class Verb(XapiModel):
         return cls(id=term.id, display={"en-US": term.display})
 
 
+class InteractionComponent(XapiModel):
+    id: str
+    description: dict[str, str] | None = None
+
+
 class ActivityDefinition(XapiModel):
     type: str | None = None
     name: dict[str, str] | None = None
+    description: dict[str, str] | None = None
+    more_info: str | None = None
     interaction_type: str | None = None
+    correct_responses_pattern: list[str] | None = None
+    choices: list[InteractionComponent] | None = None
+    scale: list[InteractionComponent] | None = None
+    source: list[InteractionComponent] | None = None
+    target: list[InteractionComponent] | None = None
+    steps: list[InteractionComponent] | None = None
     extensions: dict[str, Any] | None = None
 
 
@@ -107,7 +120,9 @@ class ContextActivities(XapiModel):
 
 class Context(XapiModel):
     registration: uuid.UUID | None = None
+    instructor: Agent | None = None
     context_activities: ContextActivities | None = None
+    revision: str | None = None
     platform: str | None = None
     language: str | None = None
     statement: StatementRef | None = None

@@ -43,7 +43,8 @@ class StatementQuery:
     ``agent`` is an agent key (``Agent.key()``) matched against the actor; ``activity`` the object's
     id; ``since`` / ``until`` bound the stored time (since exclusive, until inclusive, as xAPI says);
     ``ascending`` pages oldest first (xAPI's default is newest first). Voided statements are never
-    listed (fetch one by ``get_voided``); voiding statements are."""
+    listed (fetch one by ``get_voided``); voiding statements are. ``organizations`` keeps the statements
+    written by those organizations' LRS credentials (None: every statement, the platform's own included)."""
 
     agent: str | None = None
     verb: str | None = None
@@ -52,11 +53,28 @@ class StatementQuery:
     since: datetime | None = None
     until: datetime | None = None
     ascending: bool = False
+    organizations: frozenset[uuid.UUID] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedStatement:
+    """A stored statement with what the store knows around it: voided or not, and the organization whose
+    LRS credential wrote it (None: the platform's own statements, written by the projection)."""
+
+    statement: Statement
+    voided: bool
+    organization_id: uuid.UUID | None
 
 
 class StatementStore(Protocol):
-    async def append(self, statements: Sequence[Statement]) -> list[uuid.UUID]:
+    async def append(
+        self, statements: Sequence[Statement], *, organization: uuid.UUID | None = None
+    ) -> list[uuid.UUID]:
         """Store a batch atomically; returns the ids newly stored, in batch order.
+
+        ``organization`` is the organization whose LRS credential sends the batch (None: the platform).
+        An id stored by another organization (or by the platform) is a conflict whatever its content, and
+        a voiding statement only voids statements of its own organization.
 
         An id already stored (or twice in the batch) with the same content is a no-op; with other
         content the whole batch is refused with ``StatementConflict``. Each statement gets ``stored``
@@ -70,6 +88,10 @@ class StatementStore(Protocol):
 
     async def get_voided(self, statement_id: uuid.UUID) -> Statement | None:
         """The statement if it is stored and voided (xAPI ``voidedStatementId``)."""
+        ...
+
+    async def locate(self, statement_id: uuid.UUID) -> LocatedStatement | None:
+        """The statement whether voided or not, with its organization (the LRS decides who may see it)."""
         ...
 
     async def query(self, query: StatementQuery, *, after: int | None, limit: int) -> list[StoredStatement]:

@@ -2,8 +2,7 @@
 
 ``query`` is ``GET /xapi/statements`` without its HTTP: the filters, a page in stored order and the
 opaque cursor of the next page (the resource's ``more`` link carries it). Who may call these is the
-LRS resource's business (credentials scoped to an organization, issue 18 point 2), not built yet:
-today the callers are the projection and trusted code (tests, tools).
+LRS resource's business (``lrs.LrsService``: credentials scoped to an organization, bearer tokens).
 """
 
 from __future__ import annotations
@@ -51,6 +50,7 @@ class AnalyticsService:
             query.since.isoformat() if query.since else None,
             query.until.isoformat() if query.until else None,
             query.ascending,
+            None if query.organizations is None else ",".join(sorted(str(o) for o in query.organizations)),
         )
         after = self._cursors.after(scope, cursor, _seq)
         rows = await self._store.query(query, after=after, limit=limit + 1)

@@ -362,6 +362,23 @@ class ContentGate:
         decision = decide_any(lessons, viewer, now)
         return _graded(viewer, decision) if graded else decision
 
+    async def lesson(
+        self, course_id: uuid.UUID, lesson_id: uuid.UUID, user_id: uuid.UUID | None, now: datetime
+    ) -> Decision:
+        """Whether a non-staff caller may open this lesson of the latest published version, as the course's own
+        lesson read decides (its attachments go with it); NotFound when no published version holds it."""
+        outline = await self._outlines.published_outline(course_id) if self._outlines is not None else None
+        if outline is None or outline.status is not CourseStatus.PUBLISHED:
+            raise NotFound("lesson", lesson_id)
+        gated = find_lesson(outline, lesson_id)
+        if gated.lesson.preview:
+            return OPEN
+        viewer = await self.viewer(user_id, course_id)
+        if user_id is not None and viewer.enrolled and self._facts is not None and has_requirements(outline):
+            viewer = replace(viewer, facts=await self._facts.learner_facts(user_id, course_id))
+            gated = replace(gated, unmet=tuple(locks_for(outline, viewer).get(lesson_id, ())))
+        return gated.decision(viewer, now)
+
     async def entitlement(self, course_id: uuid.UUID, user_id: uuid.UUID | None, *, graded: bool) -> Decision:
         """The entitlement check alone, for work under way (saving or submitting a quiz attempt already
         started): refused when the learner lost access since, or, for ``graded`` work, is on the audit track."""

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
+from urllib.parse import quote
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 """S3's smallest part but the last."""
@@ -73,6 +74,10 @@ class ObjectInfo:
     key: str
     size: int
     modified: datetime
+    etag: str | None = None
+    """An opaque tag that changes whenever the object is replaced by other bytes (S3's ETag; on the local
+    store its file's inode, size and modification time): what tells a copy made earlier from one
+    overwritten since, where ``modified`` has only whole seconds. None where a store has no such tag."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +135,19 @@ class ObjectStore(Protocol):
         """Copy one object inside the store (server-side where the store can), replacing ``target``."""
         ...
 
-    async def presigned_url(self, key: str, expires_in: timedelta | None = None) -> str | None:
+    async def presigned_url(
+        self,
+        key: str,
+        expires_in: timedelta | None = None,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
         """A URL a browser may GET the object from without credentials until ``expires_in`` from now
         (the adapter's configured default when None), naming the store's public address; None when the
-        store has no such URLs (the local adapter: the API serves those bytes itself)."""
+        store has no such URLs (the local adapter: the API serves those bytes itself). With ``filename``
+        the store answers ``Content-Disposition: attachment`` with that name (a download, not a page), and
+        with ``content_type`` that ``Content-Type``."""
         ...
 
     async def create_multipart(self, key: str) -> str:
@@ -194,6 +208,13 @@ def _check_path(path: str, shown: str) -> str:
     ):
         raise InvalidKey(f"invalid storage key {shown!r}")
     return shown
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with ``filename`` as RFC 6266 has it: an ASCII fallback (unsafe characters as ``_``) and
+    the exact name percent-encoded in UTF-8 (``filename*``), so no header can be broken out of."""
+    fallback = "".join(ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\%;' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def check_range(start: int, end: int | None) -> None:

@@ -23,6 +23,7 @@ deletes staged objects older than a cut-off that no live upload holds.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections import OrderedDict
@@ -142,6 +143,9 @@ class _Work:
     """Staged objects now inside a part: deleted once the state that says so is saved."""
     hasher: Any = None
     """The SHA-256 of the bytes before ``state.offset`` and those taken since, when this process saw them all."""
+    sending: list[asyncio.Task[UploadedPart]] = field(default_factory=list)
+    """Parts being uploaded while the chunk is still read, in part-number order (``_drain`` adds them)."""
+    sending_bytes: int = 0
 
     @property
     def staged_bytes(self) -> int:
@@ -149,7 +153,7 @@ class _Work:
 
     @property
     def offset(self) -> int:
-        return self.state.parts_bytes + self.staged_bytes + len(self.buffer)
+        return self.state.parts_bytes + self.sending_bytes + self.staged_bytes + len(self.buffer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,9 @@ class StoredUploadConfig:
     collect_batch: int = 100
     hashes_kept: int = 64
     """Uploads whose running SHA-256 a process keeps between PATCHes (else the source is read back once)."""
+    parts_in_flight: int = 3
+    """Parts of one PATCH uploaded at once while its body is still read (each holds a part in memory): one
+    at a time, reading the client and writing the store took turns."""
 
 
 class StoredUploads:
@@ -208,10 +215,14 @@ class StoredUploads:
             work = _Work(upload, state, hasher=self._running_hash(upload.id, state.offset))
             try:
                 await self._take(work, holder, body)
+                await self._drain(work)
             except BaseException as exc:
                 if keep(exc):
+                    await self._drain(work)
                     await self._stage(work)
                     await self._save(work, holder)
+                else:
+                    await self._abandon(work)
                 raise
             if verify is not None and not verify():
                 raise ChunkRejected
@@ -240,17 +251,43 @@ class StoredUploads:
                         raise UploadBusy("the upload's lease ran out while this chunk was written; retry")
 
     async def _flush(self, work: _Work) -> None:
-        """The staged pieces and the buffer become the next part."""
+        """The staged pieces and the buffer become the next part, sent while the chunk goes on being read
+        (at most ``parts_in_flight`` at once; ``_drain`` records them in order)."""
+        if len(work.sending) >= self.config.parts_in_flight:
+            await self._drain(work, keep=self.config.parts_in_flight - 1)
         state = work.state
         target = source_key(work.upload.video_id)
         multipart_id = state.multipart_id or await self._store.create_multipart(target)
         keys = state.staged_keys(work.upload.id)
-        part = await self._store.upload_part(
-            target, multipart_id, len(state.parts) + 1, self._part_bytes(keys, bytes(work.buffer))
-        )
+        number = len(state.parts) + len(work.sending) + 1
+        size = sum(state.staged) + len(work.buffer)
+        data = self._part_bytes(keys, bytes(work.buffer))
+        work.sending.append(asyncio.ensure_future(self._store.upload_part(target, multipart_id, number, data)))
+        work.sending_bytes += size
         work.consumed.extend(keys)
-        work.state = replace(state, multipart_id=multipart_id, parts=(*state.parts, part), staged=())
+        work.state = replace(state, multipart_id=multipart_id, staged=())
         work.buffer = bytearray()
+
+    async def _drain(self, work: _Work, keep: int = 0) -> None:
+        """Wait for the parts in flight, oldest first, until ``keep`` are left; each becomes the state's next
+        part. A part that failed fails the PATCH, and the ones after it are abandoned."""
+        while len(work.sending) > keep:
+            try:
+                part = await work.sending[0]
+            except BaseException:
+                await self._abandon(work)
+                raise
+            work.sending.pop(0)
+            work.sending_bytes -= part.size
+            work.state = replace(work.state, parts=(*work.state.parts, part))
+
+    async def _abandon(self, work: _Work) -> None:
+        """Parts in flight of a PATCH that records them not: cancelled and waited for (never left running)."""
+        for task in work.sending:
+            task.cancel()
+        await asyncio.gather(*work.sending, return_exceptions=True)
+        work.sending.clear()
+        work.sending_bytes = 0
 
     async def _part_bytes(self, keys: list[str], tail: bytes) -> AsyncIterator[bytes]:
         for key in keys:
@@ -290,8 +327,9 @@ class StoredUploads:
     async def _complete(self, work: _Work, holder: str) -> int:
         """The last part (any size), the multipart upload completed into the source, the pipeline started."""
         upload = work.upload
-        if work.staged_bytes or work.buffer or not work.state.parts:
+        if work.staged_bytes or work.buffer or not (work.state.parts or work.sending):
             await self._flush(work)
+        await self._drain(work)
         state = work.state
         assert state.multipart_id is not None
         target = source_key(upload.video_id)

@@ -47,6 +47,7 @@ JSON = "application/json"
 BEARER = "bearerAuth"
 COOKIE = "sessionCookie"
 CSRF = "csrfToken"
+LRS_BASIC = "lrsBasic"
 SECURITY_SCHEMES: dict[str, Any] = {
     BEARER: {
         "type": "http",
@@ -60,6 +61,12 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "in": "cookie",
         "name": ACCESS_COOKIE,
         "description": 'The browser session a sign-in with `"cookie": true` sets (HttpOnly).',
+    },
+    LRS_BASIC: {
+        "type": "http",
+        "scheme": "basic",
+        "description": "An LRS credential of the learning record store (`/xapi/statements`): `key:secret` from "
+        "`elearning analytics lrs-credentials create`.",
     },
     CSRF: {
         "type": "apiKey",
@@ -121,6 +128,7 @@ OVERLOAD_HEADERS: dict[int, dict[str, Any]] = {
 }
 
 ACCESS_TEXT = {
+    "lrs": "Needs HTTP Basic with an LRS credential, or a bearer token.",
     "public_write": "No credentials needed.",
     "public": "Open to anonymous callers; a bearer token or session cookie, when sent, must be valid (401).",
     "read": "Needs a bearer token or the session cookie.",
@@ -131,6 +139,8 @@ ACCESS_TEXT = {
 def access_of(handler: HTTPRouteHandler | None, method: str) -> str:
     """Who may call: the handler's ``opt`` (``public_write``, ``public``), else authenticated by method."""
     opt = handler.opt if handler is not None else {}
+    if opt.get("lrs"):
+        return "lrs"
     if opt.get("public_write"):
         return "public_write"
     if opt.get("public"):
@@ -141,6 +151,8 @@ def access_of(handler: HTTPRouteHandler | None, method: str) -> str:
 def security_for(access: str) -> list[dict[str, list[str]]]:
     if access == "public_write":
         return []
+    if access == "lrs":
+        return [{LRS_BASIC: []}, {BEARER: []}]
     if access == "public":
         return [{}, {BEARER: []}, {COOKIE: []}]
     if access == "read":

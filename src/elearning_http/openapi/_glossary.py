@@ -18,6 +18,7 @@ PARAMETER_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("path", "section_id"): "The section's id (in the course)",
     ("path", "lesson_id"): "The lesson's id (in the section)",
     ("path", "user_id"): "The user's id",
+    ("path", "attachment_id"): "The attachment's id (of the lesson)",
     ("path", "organization_id"): "The organization's id",
     ("path", "cohort_id"): "The cohort's id (in the course)",
     ("path", "video_id"): "The video's id",
@@ -175,6 +176,7 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "SavePosition": {"position_seconds": 42.5},
     "text/vtt": "WEBVTT\n\n00:00.000 --> 00:02.000\nHello\n",
     "application/offset+octet-stream": "(the file's bytes from Upload-Offset on)",
+    "application/octet-stream": "(the file's bytes)",
     # assessment
     "QuestionInput": {
         "prompt": "Which keyword defines a function?",

@@ -2,13 +2,27 @@
 and the enrollment read (in the projection's transaction) that gives statements their registration.
 
 Re-exported from its parts: ``_tables`` (the statements table), ``_store`` (the store, and the writer the
-projection uses inside its batch's transaction) and ``_registrations``.
+projection uses inside its batch's transaction), ``_credentials`` (the LRS's credentials), ``_forwarding`` (stored
+order, checkpoints and pruning for the forwarder and retention) and ``_registrations``.
 """
 
 from __future__ import annotations
 
+from elearning_adapters.sql.analytics._credentials import SqlLrsCredentialStore, SqlOrganizationExists, lrs_credentials
+from elearning_adapters.sql.analytics._forwarding import SqlStatementFeed
 from elearning_adapters.sql.analytics._registrations import registrations_of
 from elearning_adapters.sql.analytics._store import SqlStatementStore, StatementWriter
-from elearning_adapters.sql.analytics._tables import ANALYTICS_TABLES, xapi_statements
+from elearning_adapters.sql.analytics._tables import ANALYTICS_TABLES, xapi_forwarding, xapi_statements
 
-__all__ = ["ANALYTICS_TABLES", "SqlStatementStore", "StatementWriter", "registrations_of", "xapi_statements"]
+__all__ = [
+    "ANALYTICS_TABLES",
+    "SqlLrsCredentialStore",
+    "SqlOrganizationExists",
+    "SqlStatementFeed",
+    "SqlStatementStore",
+    "StatementWriter",
+    "lrs_credentials",
+    "registrations_of",
+    "xapi_forwarding",
+    "xapi_statements",
+]

@@ -3,7 +3,7 @@
 
 Why: a tus upload's state must live in the database so that the next PATCH can land on any API process.
 
-Revision ID: 0035
+Revision ID: 0033
 Revises: 0032
 Create Date: 2026-12-07
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0035"
+revision = "0033"
 down_revision = "0032"
 branch_labels = None
 depends_on = None
