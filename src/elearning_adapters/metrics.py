@@ -69,3 +69,18 @@ CONNECTIONS_CUT = Counter(
 MEMORY_TRIMS = Counter(
     "elearning_server_memory_trims", "Times an idle server process returned freed heap memory (malloc_trim)"
 )
+
+# Video delivery (`elearning serve`): what the media route sent from this process. With an object store the
+# segments go from the store to the players, so only the playlists (a few KB each) count here.
+MEDIA_BYTES = Counter(
+    "elearning_media_served_bytes",
+    "Bytes of video media this API process sent itself, by kind (playlist, segment, thumbnail, caption, other)",
+    ["kind"],
+)
+
+
+def media_kind(path: str) -> str:
+    """The ``kind`` label of ``MEDIA_BYTES`` for a media file's name."""
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    kinds = {"m3u8": "playlist", "ts": "segment", "m4s": "segment", "mp4": "segment", "aac": "segment"}
+    return kinds.get(suffix, {"jpg": "thumbnail", "vtt": "caption"}.get(suffix, "other"))

@@ -31,6 +31,7 @@ from tusclient import client as tus_client
 from elearning_adapters.sql.engine import Database
 from tests import served
 from tests.conftest import truncate_all
+from tests.hls_player import media_bytes
 
 ELEARNING = str(Path(sys.executable).parent / "elearning")
 TOKEN = "video-pipeline-admin-token"
@@ -54,17 +55,22 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def make_clip(path: Path, seconds: int) -> Path:
+    """A 720p clip with a sine tone, from ffmpeg's test sources."""
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size=1280x720:rate=25",
+         "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    return path
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     directory = tmp_path_factory.mktemp("clips")
-    clip = directory / "clip720.mp4"
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", "testsrc=duration=2:size=1280x720:rate=25",
-         "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(clip)],
-        check=True, timeout=60,
-    )  # fmt: skip
+    clip = make_clip(directory / "clip720.mp4", 2)
     data = clip.read_bytes()
     truncated = directory / "truncated.mp4"
     truncated.write_bytes(data[: len(data) // 2])  # the moov atom is at the end: gone
@@ -370,7 +376,11 @@ def test_playback_urls_are_for_enrolled_learners_expire_and_refuse_tampering(
     variant = httpx.get(variant_url, timeout=10)
     assert variant.status_code == 200
     segment = next(line for line in variant.text.splitlines() if line.endswith(".ts"))
-    assert httpx.get(variant_url.join(segment), timeout=10).status_code == 200
+    served_before = media_bytes(server.base).get("segment", 0)
+    fetched = httpx.get(variant_url.join(segment), timeout=10)
+    assert fetched.status_code == 200
+    # The local store: the API serves the segments itself, and its counter says so.
+    assert media_bytes(server.base)["segment"] - served_before == len(fetched.content) > 0
     assert httpx.get(playback["thumbnail_url"], timeout=10).status_code == 200
     (en,) = playback["captions"]
     assert httpx.get(en["url"], timeout=10).text.startswith("WEBVTT")

@@ -13,15 +13,19 @@ from elearning_adapters.events import Subscription
 from elearning_adapters.media.ffmpeg import FfmpegTranscoder, FfprobeMediaProber
 from elearning_adapters.media.processor import VideoProcessor, video_processing_subscription
 from elearning_adapters.media.signer import HmacPlaybackSigner
+from elearning_adapters.media.workspace import LocalWorkspace, StoreWorkspace
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.upload_parts import SqlUploadStates
+from elearning_adapters.storage import LocalFileStorage
 from elearning_core.course.gating import PublishedOutlines
 from elearning_core.course.requirements import LearnerFactsReader
 from elearning_core.entitlement.ports import AccessCheck
 from elearning_core.scheduling.model import Job, Period, Schedule
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.storage import ObjectStore
+from elearning_core.video.media import MediaUrlLifetime
+from elearning_core.video.ports import MediaWorkspace
 from elearning_core.video.service import VideoConfig, VideoService
 from elearning_core.video.uploads import StoredUploadConfig, StoredUploads
 
@@ -37,7 +41,18 @@ def _video_config(settings: Settings) -> VideoConfig:
         max_upload_bytes=settings.video_max_upload_bytes,
         playback_ttl=timedelta(seconds=settings.playback_url_ttl_seconds),
         transcode_timeout_seconds=settings.transcode_timeout_seconds,
+        media_urls=MediaUrlLifetime(
+            minimum=timedelta(seconds=settings.s3_presign_expiry_seconds),
+            margin=timedelta(seconds=settings.playback_media_url_margin_seconds),
+        ),
     )
+
+
+def _workspace(settings: Settings, store: ObjectStore, local: LocalFileStorage) -> MediaWorkspace:
+    """ffmpeg works in the media directory (local store), or stages through a temporary directory (S3)."""
+    if settings.storage_backend == "local":
+        return LocalWorkspace(local)
+    return StoreWorkspace(store)
 
 
 def _stored_uploads(
@@ -96,11 +111,14 @@ class VideoWiring(ModuleWiring):
     playback_signer = providers.Singleton(_playback_signer, settings)
     media_prober = providers.Singleton(FfprobeMediaProber)
     transcoder = providers.Singleton(FfmpegTranscoder)
+    workspace = providers.Singleton(_workspace, settings, shared.object_store, media_storage)
 
     service = providers.Singleton(
         VideoService,
         uow=shared.unit_of_work.provider,
         storage=media_storage,
+        media=shared.object_store,
+        workspace=workspace,
         resources=shared.resources,
         enrollments=shared.enrollment_lookup,
         signer=playback_signer,

@@ -38,6 +38,13 @@ class ModuleSettings(BaseSettings):
     playback_url_ttl_seconds: float = Field(
         default=3600, gt=0, le=7 * 86_400, description="Lifetime of a signed playback URL"
     )
+    playback_media_url_margin_seconds: float = Field(
+        default=900,
+        ge=0,
+        le=86_400,
+        description="With an object store (S3): the store URLs of a playlist's segments, the thumbnail and the "
+        "captions live the video's duration plus this, and at least ELEARNING_S3_PRESIGN_EXPIRY_SECONDS",
+    )
     transcode_timeout_seconds: float = Field(
         default=3600, gt=0, description="Bound on probing and transcoding one video; beyond it the video fails"
     )

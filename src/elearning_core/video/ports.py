@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +78,30 @@ class Transcoder(Protocol):
     ) -> list[Rendition]:
         """Write the HLS ladder into ``target`` (``master.m3u8``, ``<name>/index.m3u8`` with its segments,
         ``thumbnail.jpg``); ``MediaError`` when the source breaks on the way."""
+        ...
+
+
+class TranscodeRun(Protocol):
+    """One run of the pipeline on this host's disk: ffprobe and ffmpeg want file paths."""
+
+    source: Path
+    """The video's source as a local file."""
+    output: Path
+    """An empty directory for the ladder (``Transcoder.transcode``'s target)."""
+
+    async def publish(self) -> None:
+        """Put what ``output`` holds under the run's prefix in the store, replacing the previous ladder."""
+        ...
+
+
+class MediaWorkspace(Protocol):
+    """Where the pipeline's files live while ffmpeg works: the media directory itself (local store), or a
+    temporary directory of the worker's host, staged from and published to the object store (S3), so the
+    worker needs no disk shared with the API."""
+
+    def run(self, source_key: str, target_prefix: str) -> AbstractAsyncContextManager[TranscodeRun]:
+        """Files for one run: the source under ``source_key`` (``ObjectNotFound`` when the store has none),
+        an output published under ``target_prefix`` (``a/``); what the run left is removed on exit."""
         ...
 
 

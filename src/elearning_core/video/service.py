@@ -31,7 +31,9 @@ from elearning_core.shared.errors import Conflict, DomainError, FieldError, NotF
 from elearning_core.shared.ids import new_uuid
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of, uuid_key
 from elearning_core.shared.ports import Policy, Principal, require
+from elearning_core.shared.storage import ObjectNotFound, ObjectStore
 from elearning_core.video.commands import CreateVideo, SavePosition
+from elearning_core.video.media import MediaFile, MediaUrlLifetime, Playback, SignedPlaylists, is_playlist
 from elearning_core.video.model import (
     CAPTION_LABEL_MAX,
     Caption,
@@ -54,8 +56,8 @@ from elearning_core.video.ports import (
     EnrollmentLookup,
     MediaError,
     MediaProber,
+    MediaWorkspace,
     PlaybackSigner,
-    SignedPrefix,
     Transcoder,
     VideoUnitOfWork,
 )
@@ -81,13 +83,7 @@ class VideoConfig:
     progress_step: int = 5
     """Percent points between two progress events (and at most one per ``progress_interval_seconds``)."""
     progress_interval_seconds: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Playback:
-    video: Video
-    signed: SignedPrefix
-    captions: list[Caption] = field(default_factory=list)
+    media_urls: MediaUrlLifetime = field(default_factory=MediaUrlLifetime)
 
 
 class VideoService:
@@ -95,6 +91,8 @@ class VideoService:
         self,
         uow: Callable[[], VideoUnitOfWork],
         storage: BlobStorage,
+        media: ObjectStore,  # the source, the ladder, the captions (``storage``: local tus uploads)
+        workspace: MediaWorkspace,
         resources: ResourceDirectory,
         enrollments: EnrollmentLookup,
         signer: PlaybackSigner,
@@ -109,6 +107,7 @@ class VideoService:
         access: AccessCheck | None = None,
     ) -> None:
         self._uow, self._storage, self._resources, self._enrollments = uow, storage, resources, enrollments
+        self._media, self._workspace, self._playlists = media, workspace, SignedPlaylists(media)
         # Who may watch is the course's gating decision, by the published lessons that show the video.
         # The lessons' requirements gate it too (conditional release), by the learner's facts.
         self._gate = ContentGate(outlines, enrollments, learner_facts, access)
@@ -193,6 +192,7 @@ class VideoService:
         for upload in uploads:
             await self._storage.delete(upload.key)
         await self._storage.delete(video_prefix(video_id))
+        await self._media.delete(video_prefix(video_id))
 
     # -- uploads (the tus routes call these; the bytes go straight to storage) -------------
 
@@ -316,23 +316,22 @@ class VideoService:
         if video is None or video.status is not VideoStatus.PROCESSING or video.source is None:
             return None
         run = video.processing_started_at
-        source = self._storage.local_path(video.source.key)
-        work = f"{video.prefix}hls.tmp-{new_uuid().hex}/"
         progress = _ProgressReporter(self, video_id, run)
         try:
-            async with asyncio.timeout(self.config.transcode_timeout_seconds):
-                probe = await self._prober.probe(source)
-                renditions = await self._transcoder.transcode(
-                    source, self._storage.local_path(work), probe, choose_ladder(probe.height), progress
-                )
-            await self._storage.move(work, video.hls_prefix)
+            async with self._workspace.run(video.source.key, video.hls_prefix) as files:
+                async with asyncio.timeout(self.config.transcode_timeout_seconds):
+                    probe = await self._prober.probe(files.source)
+                    renditions = await self._transcoder.transcode(
+                        files.source, files.output, probe, choose_ladder(probe.height), progress
+                    )
+                await files.publish()
         except MediaError as exc:
             return await self._finish(video_id, run, failure=exc.reason)
+        except ObjectNotFound:
+            return await self._finish(video_id, run, failure="the source is missing from the store")
         except TimeoutError:
             limit = self.config.transcode_timeout_seconds
             return await self._finish(video_id, run, failure=f"processing timed out after {limit:g} seconds")
-        finally:
-            await self._storage.delete(work)
         return await self._finish(video_id, run, probe=probe, renditions=renditions)
 
     async def _finish(
@@ -379,7 +378,7 @@ class VideoService:
             await self._require_staff(actor, video.course_id)
             key = caption_key(video_id, language)
             encoded = text.encode()
-            size = await self._storage.put(key, _one(encoded))
+            size = await self._media.put(key, _one(encoded))
             caption = Caption(video_id, language, label, key, size, self._clock.now())
             created = await uow.video_captions.put(caption)
             await uow.commit()
@@ -403,7 +402,7 @@ class VideoService:
             if not await uow.video_captions.delete(video_id, language):
                 raise NotFound("caption", language)
             await uow.commit()
-        await self._storage.delete(caption_key(video_id, language))
+        await self._media.delete(caption_key(video_id, language))
 
     # -- playback ------------------------------------------------------------------------
 
@@ -417,7 +416,26 @@ class VideoService:
             raise Conflict(f"the video is not ready to play: it is {video.status.value}")
         viewer = actor.user_id or SERVICE_ACCOUNT_VIEWER
         signed = self._signer.sign(video.prefix, viewer, self._clock.now() + self.config.playback_ttl)
-        return Playback(video, signed, captions)
+        lifetime = self.config.media_urls.of(video.duration_seconds)
+        thumbnail = await self._media.presigned_url(f"{video.hls_prefix}thumbnail.jpg", lifetime)
+        urls = {c.language: await self._media.presigned_url(c.storage_key, lifetime) for c in captions}
+        return Playback(video, signed, captions, thumbnail, {k: url for k, url in urls.items() if url is not None})
+
+    async def media_file(self, token: str, video_id: uuid.UUID, path: str) -> MediaFile:
+        """What a signed media URL names: with a store that has URLs of its own (S3), a playlist rewritten with
+        them, or a redirect to the file's (no segment byte passes through the API); locally, the file itself."""
+        key = self.media_key(token, video_id, path)
+        if not is_playlist(key):
+            return MediaFile(key, redirect=await self._media.presigned_url(key, self.config.media_urls.of(None)))
+        if await self._media.presigned_url(key) is None:
+            return MediaFile(key)
+        async with self._uow() as uow:
+            video = await self._video(uow, video_id)
+        try:
+            playlist = await self._playlists.get(key, video, self._clock.now(), self.config.media_urls)
+        except ObjectNotFound:
+            raise NotFound("media file", path) from None
+        return MediaFile(key, playlist=playlist)
 
     def media_key(self, token: str, video_id: uuid.UUID, path: str) -> str:
         """The storage key a signed media URL names; ``PermissionDenied`` when the token does not grant it."""

@@ -4,6 +4,11 @@ Playback is a signed, expiring URL: ``GET /api/v1/videos/{id}/playback`` gives t
 (enrolled learners, course staff) ``/api/v1/media/<token>/videos/<id>/hls/master.m3u8``. The token sits in
 the path, so the variant playlists and segments the master names relatively carry it too; the media route
 serves nothing else (never the source) and refuses an expired or altered token with 403.
+
+With an object store (S3) the media route serves only the playlists, read from the store and rewritten so
+every segment is an absolute presigned URL of the store (or of the CDN in front of it): the segment bytes go
+from the store to the player, never through this process (``elearning_media_served_bytes`` counts what does).
+The playback answer's thumbnail and caption URLs are the store's too.
 """
 
 from __future__ import annotations
@@ -16,9 +21,16 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.response import File
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from litestar.response import File, Redirect
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_201_CREATED,
+    HTTP_202_ACCEPTED,
+    HTTP_204_NO_CONTENT,
+    HTTP_307_TEMPORARY_REDIRECT,
+)
 
+from elearning_adapters.metrics import MEDIA_BYTES, media_kind
 from elearning_adapters.settings import Settings
 from elearning_adapters.storage import LocalFileStorage
 from elearning_core.shared.errors import PermissionDenied
@@ -294,11 +306,14 @@ class VideoController(Controller):
         return PlaybackView(
             video_id=str(video_id),
             url=f"{base}/hls/master.m3u8",
-            thumbnail_url=f"{base}/hls/thumbnail.jpg",
+            thumbnail_url=grant.thumbnail_url or f"{base}/hls/thumbnail.jpg",
             expires_at=grant.signed.expires_at,
             duration_seconds=grant.video.duration_seconds,
             captions=[
-                PlaybackCaption(c.language, c.label, f"{base}/captions/{c.language}.vtt") for c in grant.captions
+                PlaybackCaption(
+                    c.language, c.label, grant.caption_urls.get(c.language) or f"{base}/captions/{c.language}.vtt"
+                )
+                for c in grant.captions
             ],
         )
 
@@ -329,9 +344,14 @@ class VideoController(Controller):
     "/api/v1/media/{token:str}/videos/{video_id:uuid}/{file_path:path}",
     tags=["videos"],
     summary="A file of a video's HLS ladder or captions, by signed URL",
-    responses=problem_responses(403, 404),
+    responses={
+        **problem_responses(403, 404),
+        **alternative(HTTP_307_TEMPORARY_REDIRECT, None, "With an object store: the file's presigned store URL"),
+    },
     opt={"public": True, "success_content": sorted({t.split(";")[0] for t in MEDIA_TYPES.values()})},
-    description="Reached through the URL `GET /videos/{id}/playback` gives; 403 once expired or if altered.",
+    description="Reached through the URL `GET /videos/{id}/playback` gives; 403 once expired or if altered. With "
+    "an object store (S3) playlists come from the store with every segment named by a presigned store URL, and "
+    "other files redirect (307) to theirs.",
 )
 async def media(
     request: Request[Any, Any, Any],
@@ -342,16 +362,24 @@ async def media(
     file_path: FromPath[str],
 ) -> Response[Any]:
     try:
-        key = video_service.media_key(token, video_id, str(file_path).lstrip("/"))
+        answer = await video_service.media_file(token, video_id, str(file_path).lstrip("/"))
     except PermissionDenied as exc:
         # The token is the credential here: a bad one is a refusal (403), whoever sends it.
         return problem(403, exc.detail, code="permission-denied", request=request)
-    path = media_storage.local_path(key)
+    cache = {"Cache-Control": "private, max-age=60"}
+    if answer.redirect is not None:
+        return Redirect(answer.redirect, status_code=HTTP_307_TEMPORARY_REDIRECT, headers=cache)
+    if answer.playlist is not None:
+        body = answer.playlist.encode()
+        MEDIA_BYTES.labels("playlist").inc(len(body))
+        return Response(body, media_type=MEDIA_TYPES[".m3u8"], headers=cache)
+    path = media_storage.local_path(answer.key)
     if not path.is_file():
         return problem(404, "no such media file", code="not-found", request=request)
+    MEDIA_BYTES.labels(media_kind(path.name)).inc(path.stat().st_size)
     return File(
         path,
         media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
         content_disposition_type="inline",
-        headers={"Cache-Control": "private, max-age=60"},
+        headers=cache,
     )
