@@ -20,7 +20,21 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, exists, func, literal, null, select, true, union_all
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.sql.engine import Database
@@ -79,6 +93,17 @@ def facet_value(first: Any, facet: str) -> Any:
     return cast(column, String)
 
 
+_STATEMENTS_KEPT = 256
+
+
+def _shape(query: SearchQuery) -> tuple[Any, ...]:
+    """What of a query the sample statement embeds besides its named parameters: the facets, kinds, filters
+    and the caller's tokens (an anonymous caller's statements are shared by every anonymous search)."""
+    filters = tuple(sorted((f, tuple(sorted(v))) for f, v in query.filters.items()))
+    kinds = tuple(sorted(k.value for k in query.kinds))
+    return tuple(dict.fromkeys(query.facets)), kinds, filters, query.visibility.cache_key()
+
+
 def plain_excerpt(title: str, body: str) -> str:
     return highlight_html(f"{title} — {body[:EXCERPT]}" if body else title)
 
@@ -95,6 +120,9 @@ class SqlSearchEngine(SearchIndex):
         self.now = now or (lambda: datetime.now().astimezone())
         self.count_cap = count_cap
         """Matches counted, faceted and ranked per query at most (``TotalRelation.GTE`` past it)."""
+        self._statements: dict[tuple[Any, ...], Any] = {}
+        """Sample statements by shape (``_sample``), the oldest dropped past ``_STATEMENTS_KEPT``: building one
+        cost a search more client CPU than running it."""
 
     # -- the engine's part -------------------------------------------------------------------
 
@@ -205,15 +233,43 @@ class SqlSearchEngine(SearchIndex):
         """One statement: the sample (at most ``count_cap + 1`` matches, a materialized CTE), then from it
         the page's keys in order, how many it holds, and the facet counts of its first ``count_cap``; so
         only a page and the counts leave the database, not the sample."""
-        size, newest = self.count_cap + 1, query.sort is SearchSort.NEWEST
-        if query.terms.empty and not query.terms.excluded:
+        browse = query.terms.empty and not query.terms.excluded
+        newest = browse or query.sort is SearchSort.NEWEST
+        params = {} if browse else {k: v for k, v in (await self._candidate_params(conn, query)).items() if v}
+        shape = (browse, newest, query.terms.empty, tuple(sorted(params)), *_shape(query))
+        statement = self._statements.get(shape)
+        if statement is None:
+            statement = await self._sample_statement(conn, query, browse=browse, newest=newest)
+            if len(self._statements) >= _STATEMENTS_KEPT:
+                self._statements.pop(next(iter(self._statements)))
+            self._statements[shape] = statement
+        async with self._index_scans(conn):
+            found = await conn.execute(statement, {**params, "page_limit": query.limit, "page_offset": query.offset})
+            rows = found.all()
+        keys = sorted((int(n), k) for part, k, _, n in rows if part == 0)
+        matched = next(int(n) for part, _, _, n in rows if part == 1)
+        facets: dict[str, dict[str, int]] = {f: {} for f in dict.fromkeys(query.facets)}
+        for part, facet, value, n in rows:
+            if part == 2 and value is not None:  # documents without the facet's value are not counted
+                facets[facet][value] = int(n)
+        ordered = {f: top_values(v) for f, v in facets.items()}
+        return [k for _, k in keys], matched, ordered
+
+    async def _candidate_params(self, conn: AsyncConnection, query: SearchQuery) -> dict[str, str]:
+        """The values of the named parameters ``_candidates`` binds (the query's own text), by name: a
+        statement of the same shape (``_shape``) is built once and run with these."""
+        raise NotImplementedError
+
+    async def _sample_statement(self, conn: AsyncConnection, query: SearchQuery, *, browse: bool, newest: bool) -> Any:
+        """The statement ``_sample`` runs; the page's bounds are the parameters ``page_limit`` and ``page_offset``."""
+        size = self.count_cap + 1
+        if browse:
             statement = (
                 select(*sampled(query), literal(0.0).label("rank"))
                 .where(*self._where(query))
                 .order_by(D.c.published_at.desc(), D.c.key)
                 .limit(size)
             )
-            newest = True
         else:
             statement = await self._candidates(conn, query, size, newest=newest)
         sample = statement.cte("sample").prefix_with("MATERIALIZED")
@@ -224,8 +280,8 @@ class SqlSearchEngine(SearchIndex):
         page = (
             select(literal(0).label("part"), first.c.key.label("k"), _NULL.label("v"), position.label("n"))
             .order_by(*by)
-            .limit(query.limit)
-            .offset(query.offset)
+            .limit(bindparam("page_limit", type_=Integer))
+            .offset(bindparam("page_offset", type_=Integer))
             .subquery("page")
         )
         parts: list[Any] = [
@@ -251,16 +307,7 @@ class SqlSearchEngine(SearchIndex):
                     .subquery("top_tags")
                 )
                 parts.append(select(top))  # the only facet with more values than a result lists
-        async with self._index_scans(conn):
-            rows = (await conn.execute(union_all(*parts))).all()
-        keys = sorted((int(n), k) for part, k, _, n in rows if part == 0)
-        matched = next(int(n) for part, _, _, n in rows if part == 1)
-        facets: dict[str, dict[str, int]] = {f: {} for f in dict.fromkeys(query.facets)}
-        for part, facet, value, n in rows:
-            if part == 2 and value is not None:  # documents without the facet's value are not counted
-                facets[facet][value] = int(n)
-        ordered = {f: top_values(v) for f, v in facets.items()}
-        return [k for _, k in keys], matched, ordered
+        return union_all(*parts)
 
     async def _search(self, conn: AsyncConnection, query: SearchQuery) -> SearchResult:
         page, matched, facets = await self._sample(conn, query)
@@ -288,12 +335,10 @@ class SqlSearchEngine(SearchIndex):
     async def suggest(self, terms: QueryTerms, visibility: Visibility, limit: int) -> list[Suggestion]:
         """Course titles first, then lessons': each kind a bounded read of the title structure."""
         seen: dict[str, Suggestion] = {}
-        async with self._db.read() as conn:
+        async with self._db.read() as conn, self._index_scans(conn):
             for kind in (DocumentKind.COURSE, DocumentKind.LESSON):
                 where = [visible(visibility), self._kind == kind.value]
-                statement = await self._titles(conn, terms, where, limit * 3)
-                async with self._index_scans(conn):
-                    rows = (await conn.execute(statement)).all()
+                rows = (await conn.execute(await self._titles(conn, terms, where, limit * 3))).all()
                 for title, kind_, doc_id in rows:
                     seen.setdefault(title.casefold(), Suggestion(title, DocumentKind(kind_), doc_id))
                 if len(seen) >= limit:

@@ -319,6 +319,9 @@ class PostgresSearchIndex(SqlSearchEngine):
         await conn.execute(_SEQSCAN_OFF)
         yield
 
+    async def _candidate_params(self, conn: AsyncConnection, query: SearchQuery) -> dict[str, str]:
+        return {"q": await self._tsquery(conn, query.terms, PG_CONFIGS)}
+
     async def _candidates(self, conn: AsyncConnection, query: SearchQuery, size: int, *, newest: bool) -> Any:
         match, tsq = await self._match(conn, query.terms)
         where = [match, *access_match(query.visibility), *self._where(query, access=False)]

@@ -86,6 +86,18 @@ def access_query(visibility: Visibility) -> str:
     return "access : (" + " OR ".join(f'"{access_token(t)}"' for t in sorted(visibility.tokens)) + ")"
 
 
+def _match(query: SearchQuery) -> str:
+    """The FTS5 expression of a query's candidates: its terms and the caller's tokens (only exclusions: what
+    they match, to leave out)."""
+    terms = query.terms
+    if terms.empty:
+        return f"{_CONTENT} : (" + " OR ".join(f'"{w}"' for w in terms.excluded) + ")"
+    match = fts_query(terms)
+    if query.visibility.tokens and not query.visibility.everything:
+        return f"({match}) AND ({access_query(query.visibility)})"
+    return match
+
+
 class SqliteSearchIndex(SqlSearchEngine):
     capabilities = Capabilities(english_stemming=True)
     _kind = D.c.kind + literal("")
@@ -120,18 +132,19 @@ class SqliteSearchIndex(SqlSearchEngine):
             .subquery("f")
         )
 
+    async def _candidate_params(self, conn: AsyncConnection, query: SearchQuery) -> dict[str, str]:
+        return {"fq": _match(query)}
+
     async def _candidates(self, conn: AsyncConnection, query: SearchQuery, size: int, *, newest: bool) -> Any:
         terms = query.terms
         if terms.empty:  # only exclusions: everything but what they match
-            excluded = self._fts(f"{_CONTENT} : (" + " OR ".join(f'"{w}"' for w in terms.excluded) + ")", ranked=False)
+            excluded = self._fts(_match(query), ranked=False)
             base = select(*sampled(query), literal(0.0).label("rank")).where(
                 _ROWID.not_in(select(excluded.c.rid)), *self._where(query)
             )
             return base.order_by(D.c.published_at.desc(), D.c.key).limit(size) if newest else base.limit(size)
-        match, where = fts_query(terms), self._where(query, access=False)
-        if query.visibility.tokens and not query.visibility.everything:
-            match = f"({match}) AND ({access_query(query.visibility)})"
-        elif not query.visibility.everything:
+        match, where = _match(query), self._where(query, access=False)
+        if not query.visibility.tokens and not query.visibility.everything:
             where.append(false())  # no token, nothing (and an empty OR is no FTS5 syntax)
         if newest:
             matched = self._fts(match, ranked=False)
