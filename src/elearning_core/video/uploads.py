@@ -228,6 +228,11 @@ class StoredUploads:
                 raise ChunkRejected
             if work.offset >= upload.length:
                 return await self._complete(work, holder)
+            if work.staged_bytes + len(work.buffer) >= MIN_PART_SIZE:
+                # Parts need not all be one size: a remainder S3 takes as a part is sent now, not staged and
+                # read back by the next PATCH (a client's 8 MB chunks against 8 MiB parts staged every one).
+                await self._flush(work)
+                await self._drain(work)
             await self._stage(work)
             await self._save(work, holder)
             return work.offset
