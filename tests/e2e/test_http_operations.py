@@ -227,6 +227,12 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/videos/{video_id}/position", "get"),
     ("/api/v1/videos/{video_id}/position", "put"),
     ("/api/v1/videos/{video_id}/reprocess", "post"),
+    # analytics and lesson attachments
+    ("/api/v1/courses/{course_id}/analytics/at-risk", "get"),
+    ("/api/v1/courses/{course_id}/lessons/{lesson_id}/attachments", "get"),
+    ("/api/v1/courses/{course_id}/lessons/{lesson_id}/attachments", "post"),
+    ("/api/v1/courses/{course_id}/lessons/{lesson_id}/attachments/{attachment_id}", "get"),
+    ("/api/v1/courses/{course_id}/lessons/{lesson_id}/attachments/{attachment_id}", "delete"),
     # assessment
     ("/api/v1/courses/{course_id}/questions", "get"),
     ("/api/v1/courses/{course_id}/questions", "post"),
