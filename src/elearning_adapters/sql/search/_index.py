@@ -3,7 +3,7 @@ query around an engine's match (visibility, kinds, filters, facet counts, sort a
 
 An engine gives ``_candidates`` (at most ``count_cap + 1`` documents its full-text query matches, with
 a rank: the limit is inside the statement), ``_titles`` (title completions from its title structure),
-``_highlights`` (the marked text of a page's documents) and its writes of the full-text columns.
+``_page_rows`` (a page's documents with their marked text) and its writes of the full-text columns.
 Visibility is a semi-join on ``search_access`` inside every statement, so a total, a facet count or the
 sample they are counted on only ever holds what the caller may read.
 
@@ -150,9 +150,6 @@ class SqlSearchEngine(SearchIndex):
         on what the caller may not read."""
         raise NotImplementedError
 
-    async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
-        raise NotImplementedError
-
     def _scalar_facets(self, first: Any, facets: list[str]) -> list[Any]:
         """Selects of ``(2, facet, value, count)`` rows of the single-valued facets over the sample's ``first``
         rows: a ``GROUP BY`` per facet (an engine may count them all in one pass)."""
@@ -166,10 +163,10 @@ class SqlSearchEngine(SearchIndex):
     async def _page_rows(
         self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]
     ) -> dict[str, tuple[Any, str | None]]:
-        """A page's documents (``PAGE_COLUMNS``) by key, each with its marked text (None: none to mark)."""
+        """A page's documents (``PAGE_COLUMNS``) by key, each with its marked text (None: none to mark). Here
+        unmarked, for a query without terms; an engine marks the matches of the others in the same read."""
         rows = (await conn.execute(select(*PAGE_COLUMNS).where(D.c.key.in_(keys)))).mappings()
-        marked = await self._highlights(conn, terms, keys)
-        return {r["key"]: (r, marked.get(r["key"])) for r in rows}
+        return {r["key"]: (r, None) for r in rows}
 
     def _bytewise(self, value: Any) -> Any:
         """``value`` ordered byte by byte (as Python orders strings), whatever the database's collation."""

@@ -359,9 +359,6 @@ class PostgresSearchIndex(SqlSearchEngine):
             out[r["key"]] = (r, _marked(f"{t} — {b}" if b else t))
         return out
 
-    async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
-        return {}  # with the page's rows (``_page_rows``)
-
     async def _known(self, conn: AsyncConnection, word: str, visibility: Any) -> bool:
         """Whether the word alone finds something the caller may read (then it is no typo)."""
         match, _ = await self._match(conn, QueryTerms(((Alternative((word,)),),)))

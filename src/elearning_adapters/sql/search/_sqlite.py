@@ -178,9 +178,6 @@ class SqliteSearchIndex(SqlSearchEngine):
             out[r["key"]] = (r, highlight_html(f"{t} — {b}" if b else t) if t is not None else None)
         return out
 
-    async def _highlights(self, conn: AsyncConnection, terms: QueryTerms, keys: list[str]) -> dict[str, str]:
-        return {}  # with the page's rows (``_page_rows``)
-
 
 _PAGE_MARKED = (
     text(
