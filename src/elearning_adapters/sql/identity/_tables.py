@@ -69,6 +69,7 @@ organizations = Table(
     Column("slug", String(63), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("time_zone", String(64), nullable=False, server_default="UTC"),
 )
 
 organization_members = Table(
