@@ -15,7 +15,8 @@ from elearning_adapters.sql.progress import SqlCourseCompletions, SqlProgressQue
 from elearning_core.assessment.queries import AssessmentQueries
 from elearning_core.course.gating import PublishedOutlines
 from elearning_core.entitlement.ports import AccessCheck
-from elearning_core.progress.service import ProgressProjector, ProgressService
+from elearning_core.progress.projector import ProgressProjector
+from elearning_core.progress.service import ProgressService
 
 
 def _subscriptions(projector: ProgressProjector) -> list[Subscription]:

@@ -29,7 +29,7 @@ from elearning_core.assessment.queries import AssessmentQueries, build_gradebook
 from elearning_core.course.events import CoursePublished
 from elearning_core.progress import events as progress_events
 from elearning_core.progress.model import CompletionSource, QuizOutcome
-from elearning_core.progress.service import ProgressProjector, Touched
+from elearning_core.progress.projector import ProgressProjector, Touched
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import DomainEvent

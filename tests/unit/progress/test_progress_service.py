@@ -13,7 +13,8 @@ from elearning_core.course.queries import CourseOutline
 from elearning_core.progress.commands import Heartbeat, SetCompletionRules, StaffDecision
 from elearning_core.progress.events import CourseCompleted, LessonCompleted, LessonViewed, ProgressReset, VideoWatched
 from elearning_core.progress.model import CompletionSource, LessonState
-from elearning_core.progress.service import ProgressProjector, ProgressService
+from elearning_core.progress.projector import ProgressProjector
+from elearning_core.progress.service import ProgressService
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.errors import Conflict, ContentLocked, NotFound, PermissionDenied, Unauthenticated
 from elearning_core.shared.pagination import CursorCodec

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from elearning_core.progress.commands import Heartbeat, StaffDecision
 from elearning_core.progress.model import CourseProgress, QuizOutcome
-from elearning_core.progress.service import Touched
+from elearning_core.progress.projector import Touched
 from elearning_core.shared.events import DomainEvent
 from elearning_core.shared.ports import SYSTEM, Principal
 from tests.fakes_progress import InMemoryProgressRepository
