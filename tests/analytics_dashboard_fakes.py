@@ -85,7 +85,9 @@ def _weeks_and_months(days: list[date], per_day: int) -> dict[Grain, list[Period
 def sample_video(length: int = 600, viewers: int = 400, *, lesson_id: uuid.UUID | None = None) -> VideoEngagement:
     reached = [max(0, round(viewers * (1 - 0.7 * s / length))) for s in range(length)]
     watched = [r + round(20 * math.sin(s / 30) ** 2) for s, r in enumerate(reached)]
-    return VideoEngagement(uuid.uuid5(uuid.NAMESPACE_OID, f"video-{length}-{viewers}"), lesson_id, length, watched, reached)
+    return VideoEngagement(
+        uuid.uuid5(uuid.NAMESPACE_OID, f"video-{length}-{viewers}"), lesson_id, length, watched, reached
+    )
 
 
 def sample_course(course_id: uuid.UUID, *, until: date, days: int = 60, learners: int = 10_000) -> CourseAggregates:
@@ -118,7 +120,10 @@ def sample_course(course_id: uuid.UUID, *, until: date, days: int = 60, learners
             ScoreDistribution(uuid.UUID(int=702), [0, 0, 0, 1, 2, 8, 9, 10, 6, 4], 37, 3, 40),
         ],
         discussion=[DiscussionDay(d, 30 + i % 4, 12) for i, d in enumerate(ds[:-1])] + [DiscussionDay(ds[-1], 5, 1)],
-        revenue=[RevenueMonth(m, "EUR", 4 * 4900 if i == 0 else 120 * 4900, 4 if i == 0 else 120) for i, m in enumerate(months)],
+        revenue=[
+            RevenueMonth(m, "EUR", 4 * 4900 if i == 0 else 120 * 4900, 4 if i == 0 else 120)
+            for i, m in enumerate(months)
+        ],
     )
 
 

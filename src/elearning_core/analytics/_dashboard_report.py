@@ -227,7 +227,9 @@ def _videos(build: _Builder, videos: Sequence[VideoEngagement], titles: Mapping[
     """A heatmap row per most-watched video (the peak views of a second within each cell, hidden when 1 to
     k-1), and the drop-off of the five most-watched: viewers still watching at each tenth of the video,
     suppressed as a nested series."""
-    watched = sorted((v for v in videos if v.length_seconds > 0 and v.reached), key=lambda v: (-v.reached[0], str(v.video_id)))
+    watched = sorted(
+        (v for v in videos if v.length_seconds > 0 and v.reached), key=lambda v: (-v.reached[0], str(v.video_id))
+    )
     top = watched[:HEATMAP_VIDEOS]
     if not top:
         return

@@ -36,13 +36,14 @@ CourseId = FromPath[uuid.UUID]
 ChartKey = FromPath[str]
 Since = Annotated[
     dt.date | None,
-    QueryParameter(description="The window's first day (default: 29 days before `until`), in the time zone of "
-    "the course's organization (the platform's for the platform dashboard)."),
+    QueryParameter(
+        description="The window's first day (default: 29 days before `until`), in the time zone of "
+        "the course's organization (the platform's for the platform dashboard)."
+    ),
 ]
 Until = Annotated[
     dt.date | None,
-    QueryParameter(description=f"The window's last day (default: today there); at most {MAX_DAYS} days after "
-    "`since`."),
+    QueryParameter(description=f"The window's last day (default: today there); at most {MAX_DAYS} days after `since`."),
 ]
 
 
