@@ -118,6 +118,7 @@ def sample_course(course_id: uuid.UUID, *, until: date, days: int = 60, learners
         assessments=[
             ScoreDistribution(uuid.UUID(int=701), [0, 3, 10, 25, 60, 120, 200, 180, 90, 40], 500, 228, 650),
             ScoreDistribution(uuid.UUID(int=702), [0, 0, 0, 1, 2, 8, 9, 10, 6, 4], 37, 3, 40),
+            ScoreDistribution(uuid.UUID(int=703), [0, 2, 6, 12, 20, 30, 30, 20, 10, 5], 95, 40, 120),
         ],
         discussion=[DiscussionDay(d, 30 + i % 4, 12) for i, d in enumerate(ds[:-1])] + [DiscussionDay(ds[-1], 5, 1)],
         revenue=[
