@@ -44,8 +44,9 @@ class AnalyticsReportsWiring(ModuleWiring):
     suppression_k = providers.Callable(lambda s: s.analytics_suppression_k, settings)
     """The k of ``elearning_core.analytics.privacy`` for the reports' counts (ELEARNING_ANALYTICS_SUPPRESSION_K)."""
 
-    chart_renderer = providers.Singleton(VlConvertChartRenderer)
-    """Draws the reports' Vega-Lite specs as SVG and PNG (vl-convert, in worker threads, bounded)."""
+    chart_renderer = providers.Singleton(VlConvertChartRenderer, memo_bytes=32 * 1024 * 1024)
+    """Draws the reports' Vega-Lite specs as SVG and PNG (vl-convert, in worker threads, bounded), keeping
+    32 MB of drawings by spec: a chart reloaded with unchanged figures is not drawn again."""
     dashboards = providers.Singleton(
         DashboardService,
         aggregates,

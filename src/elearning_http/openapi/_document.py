@@ -234,8 +234,9 @@ def _operation(
         # answer is JSON or an image by a query parameter).
         success = next(s for s in responses if s.startswith("2"))
         wanted = opt["success_content"]
-        schemas = wanted if isinstance(wanted, dict) else dict.fromkeys(wanted, {"type": "string", "format": "binary"})
-        responses[success]["content"] = {media_type: {"schema": schema} for media_type, schema in schemas.items()}
+        binary = {"type": "string", "format": "binary"}
+        schemas = wanted if isinstance(wanted, dict) else {media_type: binary for media_type in wanted}
+        responses[success]["content"] = {t: {"schema": copy.deepcopy(schema)} for t, schema in schemas.items()}
     summary = operation.get("summary", "")
     described = operation.get("description") or (summary if summary.endswith(".") else f"{summary}.")
     operation["description"] = f"{described}\n\n{ACCESS_TEXT[access]}"
