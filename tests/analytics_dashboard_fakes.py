@@ -13,6 +13,7 @@ import math
 import uuid
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
 from elearning_core.analytics.aggregates import (
     AggregateReads,
@@ -32,6 +33,16 @@ def _inside(periods: list[PeriodCount], since: date, until: date) -> list[Period
     return [p for p in periods if since <= p.start <= until]
 
 
+def _cut_common(found: CourseAggregates | PlatformAggregates, since: date, until: date) -> dict[str, Any]:
+    """The periods both kinds of aggregates hold, cut to ``[since, until]``."""
+    return {
+        "active_learners": {grain: _inside(p, since, until) for grain, p in found.active_learners.items()},
+        "enrollments": _inside(found.enrollments, since, until),
+        "completions": _inside(found.completions, since, until),
+        "revenue": [r for r in found.revenue if since <= r.month <= until],
+    }
+
+
 class InMemoryAggregateReads(AggregateReads):
     def __init__(
         self, courses: dict[uuid.UUID, CourseAggregates] | None = None, platform: PlatformAggregates | None = None
@@ -47,12 +58,9 @@ class InMemoryAggregateReads(AggregateReads):
             return None
         return replace(
             found,
-            active_learners={grain: _inside(p, since, until) for grain, p in found.active_learners.items()},
-            enrollments=_inside(found.enrollments, since, until),
-            completions=_inside(found.completions, since, until),
+            **_cut_common(found, since, until),
             time_spent_seconds=_inside(found.time_spent_seconds, since, until),
             discussion=[d for d in found.discussion if since <= d.start <= until],
-            revenue=[r for r in found.revenue if since <= r.month <= until],
         )
 
     async def platform(self, since: date, until: date) -> PlatformAggregates:
@@ -60,12 +68,24 @@ class InMemoryAggregateReads(AggregateReads):
         found = self.platform_figures
         return replace(
             found,
-            active_learners={grain: _inside(p, since, until) for grain, p in found.active_learners.items()},
-            enrollments=_inside(found.enrollments, since, until),
-            completions=_inside(found.completions, since, until),
+            **_cut_common(found, since, until),
             registrations=_inside(found.registrations, since, until),
-            revenue=[r for r in found.revenue if since <= r.month <= until],
         )
+
+
+COURSE_CHART_KEYS = [
+    "active-learners",
+    "enrollments-completions",
+    "funnel",
+    "time-spent",
+    "discussion",
+    "video-heatmap",
+    "video-drop-off",
+    "score-histogram",
+    "quiz-outcomes",
+    "revenue",
+]
+"""The charts of a course dashboard with every kind of aggregate (``sample_course``), in order."""
 
 
 def _days(until: date, days: int) -> list[date]:

@@ -23,23 +23,12 @@ from PIL import Image
 from elearning_adapters.container import Platform
 from elearning_adapters.container._assembly import Container
 from elearning_core.shared.ports import SYSTEM
-from tests.analytics_dashboard_fakes import InMemoryAggregateReads, sample_course, sample_platform
+from tests.analytics_dashboard_fakes import COURSE_CHART_KEYS, InMemoryAggregateReads, sample_course, sample_platform
 from tests.e2e.cli_helpers import error_lines, invoke, isolate_cli_env, ok, on_platform
 from tests.e2e.http_helpers import course_spec
 
 TODAY = datetime.now(UTC).date()
-KEYS = [
-    "active-learners",
-    "enrollments-completions",
-    "funnel",
-    "time-spent",
-    "discussion",
-    "video-heatmap",
-    "video-drop-off",
-    "score-histogram",
-    "quiz-outcomes",
-    "revenue",
-]
+KEYS = COURSE_CHART_KEYS
 
 
 @pytest.fixture(autouse=True)

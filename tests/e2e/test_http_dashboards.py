@@ -23,7 +23,7 @@ from elearning_adapters.container import Platform
 from elearning_adapters.settings import Settings
 from elearning_core.identity.commands import CreateOrganization, RoleGrantSpec
 from elearning_core.shared.ports import SYSTEM
-from tests.analytics_dashboard_fakes import InMemoryAggregateReads, sample_course, sample_platform
+from tests.analytics_dashboard_fakes import COURSE_CHART_KEYS, InMemoryAggregateReads, sample_course, sample_platform
 from tests.e2e.assessment_helpers import Person, person
 from tests.e2e.http_helpers import BACKENDS, COURSES, Api, assert_problem, backend_settings, course_spec, serve
 
@@ -89,18 +89,7 @@ async def test_staff_get_the_figures_and_every_chart_with_small_cells_hidden(
     sample = aggregates.courses[uuid.UUID(course_id)]
     assert figures["Enrollments"] == sum(p.value for p in sample.enrollments if since <= p.start <= until)
     assert figures["Completion rate (all time)"] == 30.0
-    assert [c["key"] for c in body["charts"]] == [
-        "active-learners",
-        "enrollments-completions",
-        "funnel",
-        "time-spent",
-        "discussion",
-        "video-heatmap",
-        "video-drop-off",
-        "score-histogram",
-        "quiz-outcomes",
-        "revenue",
-    ]
+    assert [c["key"] for c in body["charts"]] == COURSE_CHART_KEYS
     enrollments = _points(body, "enrollments-completions", "Enrollments")
     assert [p["x"] for p in enrollments] == [(since + timedelta(days=i)).isoformat() for i in range(14)]
     assert enrollments[-1]["value"] is None  # 2 enrollments today
