@@ -39,6 +39,7 @@ from elearning_http.overload import OverloadLayers
 from elearning_http.page_memo import STATE_KEY as PAGE_MEMO_STATE_KEY
 from elearning_http.page_memo import PageMemo
 from elearning_http.routes._xapi_parts import LrsAuthenticator
+from elearning_http.routes.analytics_dashboards import ANALYTICS_DASHBOARD_HANDLERS
 from elearning_http.routes.analytics_reports import ANALYTICS_REPORT_HANDLERS
 from elearning_http.routes.assessment import ASSESSMENT_HANDLERS
 from elearning_http.routes.attachments import ATTACHMENT_HANDLERS
@@ -109,6 +110,7 @@ def create_app(
     discussion_service = container.services.discussion()
     recommendation_service = container.services.recommendation()
     at_risk_service = container.services.at_risk()
+    chart_renderer = container.analytics_reports.chart_renderer()
     subscription_service = container.services.subscriptions()
     tokens = container.identity.tokens()
     csrf = CsrfTokens(settings.resolved_secret())
@@ -200,6 +202,7 @@ def create_app(
             *BILLING_HANDLERS,
             *CHECKOUT_HANDLERS,
             *ANALYTICS_REPORT_HANDLERS,
+            *ANALYTICS_DASHBOARD_HANDLERS,
             *XAPI_HANDLERS,
             jwks,
             openid_configuration,
@@ -234,6 +237,9 @@ def create_app(
             "discussion_service": Provide(lambda: discussion_service, sync_to_thread=False),
             "recommendation_service": Provide(lambda: recommendation_service, sync_to_thread=False),
             "at_risk_service": Provide(lambda: at_risk_service, sync_to_thread=False),
+            # Resolved per request: the aggregates' provider is the analytics projection's (see the wiring).
+            "dashboard_service": Provide(lambda: container.services.dashboards(), sync_to_thread=False),
+            "chart_renderer": Provide(lambda: chart_renderer, sync_to_thread=False),
             "subscription_service": Provide(lambda: subscription_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),
             "jwks_document": Provide(lambda: tokens.jwks, sync_to_thread=False),

@@ -229,6 +229,10 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/videos/{video_id}/reprocess", "post"),
     # analytics and lesson attachments
     ("/api/v1/courses/{course_id}/analytics/at-risk", "get"),
+    ("/api/v1/courses/{course_id}/analytics/dashboard", "get"),
+    ("/api/v1/courses/{course_id}/analytics/charts/{key}", "get"),
+    ("/api/v1/analytics/dashboard", "get"),
+    ("/api/v1/analytics/charts/{key}", "get"),
     ("/api/v1/courses/{course_id}/lessons/{lesson_id}/attachments", "get"),
     ("/api/v1/courses/{course_id}/lessons/{lesson_id}/attachments", "post"),
     ("/api/v1/courses/{course_id}/lessons/{lesson_id}/attachments/{attachment_id}", "get"),

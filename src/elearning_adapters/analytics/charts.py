@@ -6,13 +6,19 @@ semaphore (a thread one: the renderer may serve several event loops) bounds how 
 once per process. Every spec is checked against the bounds
 before it is drawn (declared width and height, the PNG scale, the number of inline values and the spec's
 size), and external data is refused (``allowed_base_urls=[]``): a spec can only draw what it carries.
+
+With ``memo_bytes`` the drawings are kept (least recently used first out, up to that many bytes) by the
+digest of their spec: a dashboard's spec only changes when its figures do, so the charts staff reload are
+not drawn again (a drawing costs ~100 ms of CPU).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -35,18 +41,59 @@ class VlConvertChartRenderer(ChartRenderer):
         max_spec_bytes: int = 4_000_000,
         max_scale: float = 4.0,
         concurrency: int = 2,
+        memo_bytes: int = 0,
     ) -> None:
         self._max_side, self._max_pixels, self._max_scale = max_side, max_pixels, max_scale
         self._max_values, self._max_spec_bytes = max_values, max_spec_bytes
         self._slots = threading.BoundedSemaphore(concurrency)
+        self._memo_bytes, self._memo_size = memo_bytes, 0
+        self._memo: OrderedDict[bytes, str | bytes] = OrderedDict()
+        self._memo_lock = threading.Lock()
 
     async def svg(self, spec: Mapping[str, Any]) -> str:
         text = self._checked(spec, 1.0)
-        return await asyncio.to_thread(self._draw_svg, text)
+        key = self._key("svg", text)
+        kept = self._recall(key)
+        if isinstance(kept, str):
+            return kept
+        drawn = await asyncio.to_thread(self._draw_svg, text)
+        self._keep(key, drawn)
+        return drawn
 
     async def png(self, spec: Mapping[str, Any], *, scale: float = 1.0) -> bytes:
         text = self._checked(spec, scale)
-        return await asyncio.to_thread(self._draw_png, text, scale)
+        key = self._key(f"png@{scale!r}", text)
+        kept = self._recall(key)
+        if isinstance(kept, bytes):
+            return kept
+        drawn = await asyncio.to_thread(self._draw_png, text, scale)
+        self._keep(key, drawn)
+        return drawn
+
+    def _key(self, kind: str, text: str) -> bytes:
+        return hashlib.sha256(f"{kind}\n{text}".encode()).digest()
+
+    def _recall(self, key: bytes) -> str | bytes | None:
+        if not self._memo_bytes:
+            return None
+        with self._memo_lock:
+            kept = self._memo.get(key)
+            if kept is not None:
+                self._memo.move_to_end(key)
+            return kept
+
+    def _keep(self, key: bytes, drawn: str | bytes) -> None:
+        size = len(drawn)
+        if not self._memo_bytes or size > self._memo_bytes:
+            return
+        with self._memo_lock:
+            if key in self._memo:
+                return
+            self._memo[key] = drawn
+            self._memo_size += size
+            while self._memo_size > self._memo_bytes:
+                _, dropped = self._memo.popitem(last=False)
+                self._memo_size -= len(dropped)
 
     def _draw_svg(self, text: str) -> str:
         with self._slots:

@@ -31,6 +31,7 @@ from elearning_adapters.container._video import VideoWiring
 from elearning_adapters.container._wiring import gather_commit_listeners, gather_jobs, gather_subscriptions
 from elearning_adapters.settings import Settings
 from elearning_core.analytics.at_risk_service import AtRiskService
+from elearning_core.analytics.dashboard import DashboardService
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.assessment.service import AssessmentService
 from elearning_core.attachment.service import AttachmentService
@@ -78,6 +79,7 @@ class Services(containers.DeclarativeContainer):
     search = providers.Dependency(instance_of=SearchService)
     analytics = providers.Dependency(instance_of=AnalyticsService)
     at_risk = providers.Dependency(instance_of=AtRiskService)
+    dashboards = providers.Dependency(instance_of=DashboardService)
     attachment = providers.Dependency(instance_of=AttachmentService)
 
 
@@ -197,7 +199,9 @@ class Container(containers.DeclarativeContainer):
     search = providers.Container(SearchWiring, shared=adapters, settings=settings)
     # xAPI statements from every module's events (a projection: it reads no other module's service).
     analytics = providers.Container(AnalyticsWiring, shared=adapters, settings=settings)
-    # Reports read the gradebook (the assessment module's reads) and the published outlines, not their services.
+    # Reports read the gradebook (the assessment module's reads) and the published outlines, not their services;
+    # the dashboards read the aggregates the analytics projection keeps.
+    # TODO(merge with the aggregates branch): pass aggregates=analytics.analytics_aggregates here.
     analytics_reports = providers.Container(
         AnalyticsReportsWiring,
         shared=adapters,
@@ -229,6 +233,7 @@ class Container(containers.DeclarativeContainer):
         search=search.service,
         analytics=analytics.service,
         at_risk=analytics_reports.at_risk,
+        dashboards=analytics_reports.dashboards,
         attachment=attachment.service,
     )
 

@@ -15,6 +15,8 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql import migrate
 from elearning_adapters.sql.engine import Database
 from elearning_core.analytics.at_risk_service import AtRiskService
+from elearning_core.analytics.charts import ChartRenderer
+from elearning_core.analytics.dashboard import DashboardService
 from elearning_core.analytics.lrs import LrsService
 from elearning_core.analytics.lrs_credentials import LrsCredentialService
 from elearning_core.analytics.service import AnalyticsService
@@ -193,6 +195,18 @@ class Platform:
         """A course's learners at risk (inactive, failing, behind pace), for its staff."""
         service: AtRiskService = self.container.services.at_risk()
         return service
+
+    @property
+    def dashboards(self) -> DashboardService:
+        """Course dashboards for staff and the platform's for its admins: figures and charts, small cells hidden."""
+        service: DashboardService = self.container.services.dashboards()
+        return service
+
+    @property
+    def chart_renderer(self) -> ChartRenderer:
+        """Draws a chart's Vega-Lite spec as SVG or PNG."""
+        renderer: ChartRenderer = self.container.analytics_reports.chart_renderer()
+        return renderer
 
     @property
     def events(self) -> InProcessEventTransport | None:

@@ -233,19 +233,26 @@ class AtRiskService:
             self._walks.popitem(last=False)
 
     async def _staff(self, actor: Principal, course_id: uuid.UUID) -> ResourceRef:
-        """Grade viewing on the course (its staff, organization and platform admins); a caller who may not
-        see the course at all gets 404, one who may see it 403 (as the other staff lists)."""
-        ref = await self._resources.course(course_id)
-        if ref is None:
+        return await require_course_staff(self._resources, self._outlines, self._policy, actor, course_id)
+
+
+async def require_course_staff(
+    resources: ResourceDirectory, outlines: PublishedOutlines, policy: Policy, actor: Principal, course_id: uuid.UUID
+) -> ResourceRef:
+    """Grade viewing on the course (its staff, organization and platform admins); a caller who may not
+    see the course at all gets 404, one who may see it 403 (as the other staff lists). The at-risk list and
+    the course dashboard share it."""
+    ref = await resources.course(course_id)
+    if ref is None:
+        raise NotFound("course", course_id)
+    decision = policy.authorize(actor, Permission.GRADE_VIEW_ALL, ref)
+    if decision.allowed:
+        return ref
+    if not policy.authorize(actor, Permission.COURSE_VIEW_UNPUBLISHED, ref).allowed:
+        outline = await outlines.published_outline(course_id)
+        if outline is None or outline.status is not CourseStatus.PUBLISHED:
             raise NotFound("course", course_id)
-        decision = self._policy.authorize(actor, Permission.GRADE_VIEW_ALL, ref)
-        if decision.allowed:
-            return ref
-        if not self._policy.authorize(actor, Permission.COURSE_VIEW_UNPUBLISHED, ref).allowed:
-            outline = await self._outlines.published_outline(course_id)
-            if outline is None or outline.status is not CourseStatus.PUBLISHED:
-                raise NotFound("course", course_id)
-        raise PermissionDenied(Permission.GRADE_VIEW_ALL.value, decision.reason)
+    raise PermissionDenied(Permission.GRADE_VIEW_ALL.value, decision.reason)
 
 
 def reasons_of(learners: Sequence[AtRiskLearner]) -> dict[RiskReason, int]:

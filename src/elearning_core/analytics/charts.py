@@ -142,10 +142,13 @@ def video_heatmap(
     rows: Mapping[str, Iterable[tuple[int, Value]]],
     *,
     value_title: str = "Viewers",
+    seconds_per_cell: int = 1,
     **options: Unpack[ChartOptions],
 ) -> Chart:
-    """How many viewers watched each second, one row per video (or per cohort of one video)."""
-    return _chart(ChartKind.HEATMAP, key, title, rows, ("Second of the video", value_title), options)
+    """How many viewers watched each second, one row per video (or per cohort of one video); with
+    ``seconds_per_cell`` above 1 each cell spans that many seconds from its x (a long video kept readable)."""
+    width = float(seconds_per_cell) if seconds_per_cell > 1 else None
+    return _chart(ChartKind.HEATMAP, key, title, rows, ("Second of the video", value_title), options, width)
 
 
 def score_histogram(
@@ -272,8 +275,9 @@ def funnel_spec(chart: Chart, title: bool = True) -> dict[str, Any]:
 
 def heatmap_spec(chart: Chart, title: bool = True) -> dict[str, Any]:
     rows = _rows(chart)
+    span = chart.bin_width or 1
     for row in rows:
-        row["x_end"] = row["x"] + 1
+        row["x_end"] = row["x"] + span
     x = {"field": "x", "type": "quantitative", "title": chart.x_title}
     color = {
         "field": "value",

@@ -230,10 +230,13 @@ def _operation(
         elif status == "204" or method == "head" or (status.startswith("3") and not response.get("content")):
             response.pop("content", None)
     if "success_content" in opt:
+        # A list of media types served as bytes, or a mapping of media types to their schemas (a route whose
+        # answer is JSON or an image by a query parameter).
         success = next(s for s in responses if s.startswith("2"))
-        responses[success]["content"] = {
-            media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in opt["success_content"]
-        }
+        wanted = opt["success_content"]
+        binary = {"type": "string", "format": "binary"}
+        schemas = wanted if isinstance(wanted, dict) else {media_type: binary for media_type in wanted}
+        responses[success]["content"] = {t: {"schema": copy.deepcopy(schema)} for t, schema in schemas.items()}
     summary = operation.get("summary", "")
     described = operation.get("description") or (summary if summary.endswith(".") else f"{summary}.")
     operation["description"] = f"{described}\n\n{ACCESS_TEXT[access]}"

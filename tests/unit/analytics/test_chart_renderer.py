@@ -150,3 +150,30 @@ async def test_an_invalid_spec_fails_with_one_line(renderer: ChartRenderer) -> N
     assert str(caught.value).startswith("the chart could not be drawn: ")
     with pytest.raises(ChartRenderingFailed, match="plain JSON"):
         await renderer.svg(vega_lite(CHARTS[ChartKind.BAR]) | {"extra": float("nan")})
+
+
+async def test_a_memo_keeps_drawings_by_spec_within_its_bytes() -> None:
+    drawn: list[str] = []
+    original = VlConvertChartRenderer._draw_svg
+
+    def counting(self: VlConvertChartRenderer, text: str) -> str:
+        drawn.append(text)
+        return original(self, text)
+
+    line, bar = vega_lite(CHARTS[ChartKind.LINE]), vega_lite(CHARTS[ChartKind.BAR])
+    sizes = [len(await VlConvertChartRenderer().svg(spec)) for spec in (line, bar)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(VlConvertChartRenderer, "_draw_svg", counting)
+        memo = VlConvertChartRenderer(memo_bytes=1_000_000)
+        first = await memo.svg(line)
+        assert await memo.svg(dict(line)) == first  # the same spec: not drawn again
+        assert len(drawn) == 1
+        assert await memo.png(line) != first.encode()  # PNG and SVG are kept apart
+        small = VlConvertChartRenderer(memo_bytes=max(sizes) + 10)  # room for one drawing, not two
+        await small.svg(line)
+        await small.svg(bar)  # pushes the line out
+        await small.svg(line)
+        assert len(drawn) == 4
+        await VlConvertChartRenderer().svg(line)  # no memo by default
+        await VlConvertChartRenderer().svg(line)
+        assert len(drawn) == 6
