@@ -206,6 +206,7 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/organizations", "get"),
     ("/api/v1/organizations", "post"),
     ("/api/v1/organizations/{organization_id}", "get"),
+    ("/api/v1/organizations/{organization_id}", "patch"),
     ("/api/v1/organizations/{organization_id}/members/{user_id}", "delete"),
     ("/api/v1/organizations/{organization_id}/members/{user_id}", "put"),
     ("/api/v1/uploads", "options"),
