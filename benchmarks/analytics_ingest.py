@@ -38,6 +38,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 from catalog import DEFAULT_ADMIN_URL, _cpu_model, _git_revision, log, throwaway_database  # noqa: E402
 from elearning_adapters.analytics.projection import analytics_subscription  # noqa: E402
+from elearning_core.analytics.pseudonyms import Pseudonyms  # noqa: E402
 from elearning_adapters.events.dispatch import EventDispatcher  # noqa: E402
 from elearning_adapters.sql import migrate  # noqa: E402
 from elearning_adapters.sql.analytics import xapi_statements  # noqa: E402
@@ -160,7 +161,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         events = _events(args.events, course, learners, rng)
         expected = sum(len(mapper.map(e)) for e in events)
         raws = [to_envelope(e, "bench").to_json() for e in events]
-        subscription = analytics_subscription(mapper, SystemClock())
+        subscription = analytics_subscription(mapper, SystemClock(), Pseudonyms(b"bench"))
         dispatcher = EventDispatcher(
             subscription.name, subscription.handlers, db, max_attempts=1, batch_handler=subscription.batch_handler
         )

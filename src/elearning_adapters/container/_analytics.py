@@ -7,7 +7,7 @@ from __future__ import annotations
 from dependency_injector import providers
 
 from elearning_adapters.analytics.forwarder import analytics_jobs, closers_of, destination_from_settings, forwarder_of
-from elearning_adapters.analytics.projection import analytics_subscription
+from elearning_adapters.analytics.projection import LearnerRenamed, analytics_subscription
 from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
@@ -20,6 +20,7 @@ from elearning_adapters.sql.analytics import (
 from elearning_core.analytics.lrs import LrsService
 from elearning_core.analytics.lrs_credentials import LrsCredentialService
 from elearning_core.analytics.mapping import StatementMapper
+from elearning_core.analytics.pseudonyms import Pseudonyms
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.analytics.vocabulary import PlatformIris
 from elearning_core.shared.clock import Clock
@@ -29,8 +30,14 @@ def _iris(settings: Settings) -> PlatformIris:
     return PlatformIris(settings.resolved_public_base_url)
 
 
-def _subscriptions(mapper: StatementMapper, clock: Clock) -> list[Subscription]:
-    return [analytics_subscription(mapper, clock)]
+def _pseudonyms(settings: Settings) -> Pseudonyms:
+    return Pseudonyms(settings.resolved_secret())
+
+
+def _subscriptions(
+    mapper: StatementMapper, clock: Clock, pseudonyms: Pseudonyms, on_learner_renamed: list[LearnerRenamed]
+) -> list[Subscription]:
+    return [analytics_subscription(mapper, clock, pseudonyms, on_learner_renamed)]
 
 
 class AnalyticsWiring(ModuleWiring):
@@ -51,7 +58,12 @@ class AnalyticsWiring(ModuleWiring):
         shared.policy,
     )
 
-    subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock)
+    pseudonyms = providers.Singleton(_pseudonyms, settings)
+    """Deleted accounts' statements go under HMAC pseudonyms keyed by the platform's secret (ELEARNING_SECRET_KEY)."""
+    on_learner_renamed = providers.List()
+    """``async (conn, user_id, pseudonym)`` hooks run with the rewrite of a deleted account's statements (the
+    aggregates' ``rename_learner``): add a provider here to move a module's learner-keyed rows too."""
+    subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock, pseudonyms, on_learner_renamed)
 
     feed = providers.Singleton(SqlStatementFeed, shared.database)
     destination = providers.Singleton(destination_from_settings, settings)
