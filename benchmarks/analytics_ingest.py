@@ -38,13 +38,13 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 from catalog import DEFAULT_ADMIN_URL, _cpu_model, _git_revision, log, throwaway_database  # noqa: E402
 from elearning_adapters.analytics.projection import analytics_subscription  # noqa: E402
-from elearning_core.analytics.pseudonyms import Pseudonyms  # noqa: E402
 from elearning_adapters.events.dispatch import EventDispatcher  # noqa: E402
 from elearning_adapters.sql import migrate  # noqa: E402
 from elearning_adapters.sql.analytics import xapi_statements  # noqa: E402
 from elearning_adapters.sql.engine import Database  # noqa: E402
 from elearning_adapters.sql.enrollment import enrollments  # noqa: E402
 from elearning_core.analytics.mapping import StatementMapper  # noqa: E402
+from elearning_core.analytics.pseudonyms import Pseudonyms  # noqa: E402
 from elearning_core.analytics.vocabulary import PlatformIris  # noqa: E402
 from elearning_core.assessment.events import AttemptGraded, AttemptSubmitted, SubmittedItem  # noqa: E402
 from elearning_core.progress.events import LessonViewed, VideoWatched, progress_key  # noqa: E402

@@ -1,5 +1,6 @@
 """``elearning analytics``: a course's learners at risk (inactive, failing, behind pace), as staff see them at
-``GET /api/v1/courses/{id}/analytics/at-risk``, for an operator (a table, or CSV and JSON for scripts)."""
+``GET /api/v1/courses/{id}/analytics/at-risk``, for an operator (a table, or CSV and JSON for scripts); one
+learner's statements exported (``export-statements``, in ``statement_export``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from elearning_cli import lrs_credentials
+from elearning_cli import lrs_credentials, statement_export
 from elearning_cli._common import CliError, handle_errors, info, load_settings, open_platform, plural, run
 from elearning_cli._output import Field, parse_output, render
 from elearning_cli.enrollments import CourseArgument, resolve_course
@@ -17,6 +18,7 @@ from elearning_core.shared.ports import SYSTEM
 
 app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 app.add_typer(lrs_credentials.app, name="lrs-credentials")
+app.command("export-statements")(statement_export.export_statements)
 
 FormatOption = Annotated[
     str,

@@ -58,6 +58,7 @@ from elearning_http.routes.plans import PLAN_HANDLERS
 from elearning_http.routes.progress import ProgressController, my_progress
 from elearning_http.routes.recommendations import RECOMMENDATION_HANDLERS
 from elearning_http.routes.search import SEARCH_HANDLERS
+from elearning_http.routes.statement_export import STATEMENT_EXPORT_HANDLERS
 from elearning_http.routes.subscriptions import SUBSCRIPTION_HANDLERS
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
@@ -116,6 +117,7 @@ def create_app(
         auth_service, csrf, settings.admin_token.get_secret_value() if settings.admin_token else None
     )
     lrs = container.analytics.lrs()
+    statement_export = container.analytics.export()
     lrs_authenticator = LrsAuthenticator(authenticate, lrs, container.analytics.lrs_credentials())
     session_settings = SessionSettings(
         secure=settings.resolved_cookie_secure, csrf=csrf, cors_origins=tuple(settings.cors_origins)
@@ -201,6 +203,7 @@ def create_app(
             *CHECKOUT_HANDLERS,
             *ANALYTICS_REPORT_HANDLERS,
             *XAPI_HANDLERS,
+            *STATEMENT_EXPORT_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -242,6 +245,7 @@ def create_app(
             "subscriptions": Provide(lambda: subscriptions, sync_to_thread=False),
             "principal": Provide(provide_principal),
             "lrs": Provide(lambda: lrs, sync_to_thread=False),
+            "statement_export": Provide(lambda: statement_export, sync_to_thread=False),
             "lrs_authenticator": Provide(lambda: lrs_authenticator, sync_to_thread=False),
         },
         request_class=ApiRequest,

@@ -202,6 +202,8 @@ DOCUMENTED_OPERATIONS = {
     ("/api/v1/courses/{course_id}/videos", "post"),
     ("/api/v1/me/enrollments", "get"),
     ("/api/v1/me/permissions", "get"),
+    ("/api/v1/me/statements/export", "get"),
+    ("/api/v1/admin/users/{user_id}/statements/export", "get"),
     ("/api/v1/media/{token}/videos/{video_id}/{file_path}", "get"),
     ("/api/v1/organizations", "get"),
     ("/api/v1/organizations", "post"),

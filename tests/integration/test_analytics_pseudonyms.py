@@ -116,9 +116,7 @@ async def test_deleting_an_account_pseudonymises_its_statements(platform: Platfo
 
     # The old account's agent query finds nothing; the pseudonym's finds every statement of hers.
     assert (await platform.analytics.statements(StatementQuery(agent=ada_key), limit=100)).items == []
-    as_pseudonym = await platform.analytics.statements(
-        StatementQuery(agent=f"account:{BASE}|{pseudonym}"), limit=100
-    )
+    as_pseudonym = await platform.analytics.statements(StatementQuery(agent=f"account:{BASE}|{pseudonym}"), limit=100)
     assert len(as_pseudonym.items) == len(renamed)
 
     # Redelivered old events store nothing again (the same statement ids: ON CONFLICT keeps the rewritten
@@ -131,7 +129,11 @@ async def test_deleting_an_account_pseudonymises_its_statements(platform: Platfo
 
     # A late event of hers (never stored: it arrives after the deletion) is stored under the pseudonym.
     late = LessonViewed(
-        occurred_at=SystemClock().now(), aggregate_id=uuid.uuid4(), course_id=course_id, lesson_id=lesson_id, user_id=ada
+        occurred_at=SystemClock().now(),
+        aggregate_id=uuid.uuid4(),
+        course_id=course_id,
+        lesson_id=lesson_id,
+        user_id=ada,
     )
     async with platform.database.write() as conn, conn.begin():
         assert await project(mapper, SystemClock(), [late], conn, platform.container.analytics.pseudonyms()) == 1

@@ -12,11 +12,14 @@ from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.analytics import (
+    SqlLearnerStatements,
     SqlLrsCredentialStore,
     SqlOrganizationExists,
     SqlStatementFeed,
     SqlStatementStore,
+    SqlUserExists,
 )
+from elearning_core.analytics.export import StatementExportService
 from elearning_core.analytics.lrs import LrsService
 from elearning_core.analytics.lrs_credentials import LrsCredentialService
 from elearning_core.analytics.mapping import StatementMapper
@@ -63,6 +66,14 @@ class AnalyticsWiring(ModuleWiring):
     on_learner_renamed = providers.List()
     """``async (conn, user_id, pseudonym)`` hooks run with the rewrite of a deleted account's statements (the
     aggregates' ``rename_learner``): add a provider here to move a module's learner-keyed rows too."""
+    export = providers.Singleton(
+        StatementExportService,
+        providers.Singleton(SqlLearnerStatements, shared.database),
+        providers.Singleton(SqlUserExists, shared.database),
+        shared.policy,
+        iris.provided.home_page,
+    )
+    """A learner's statements for their right of access (``GET /api/v1/me/statements/export``)."""
     subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock, pseudonyms, on_learner_renamed)
 
     feed = providers.Singleton(SqlStatementFeed, shared.database)

@@ -38,7 +38,9 @@ async def deleted_among(conn: AsyncConnection, user_ids: Sequence[uuid.UUID]) ->
     found: set[uuid.UUID] = set()
     for start in range(0, len(wanted), _IDS_PER_READ):
         rows = await conn.execute(
-            select(_users.c.id).where(_users.c.id.in_(wanted[start : start + _IDS_PER_READ]), _users.c.status == "deleted")
+            select(_users.c.id).where(
+                _users.c.id.in_(wanted[start : start + _IDS_PER_READ]), _users.c.status == "deleted"
+            )
         )
         found.update(rows.scalars())
     return found

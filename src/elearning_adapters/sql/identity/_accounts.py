@@ -173,9 +173,7 @@ ORGANIZATION_SLUG_TAKEN = "slug is already taken by another organization"
 
 
 def _organization_from(row: Any) -> Organization:
-    return Organization(
-        id=row.id, slug=row.slug, name=row.name, created_at=row.created_at, time_zone=row.time_zone
-    )
+    return Organization(id=row.id, slug=row.slug, name=row.name, created_at=row.created_at, time_zone=row.time_zone)
 
 
 class SqlOrganizationRepository(OrganizationRepository):

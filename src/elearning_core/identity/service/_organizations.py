@@ -16,9 +16,7 @@ from elearning_core.shared.ports import Principal, require
 class _Organizations(_IdentityBase):
     async def create_organization(self, actor: Principal, cmd: CreateOrganization) -> Organization:
         require(self._policy, actor, Permission.ORGANIZATION_MANAGE)
-        organization = Organization.create(
-            slug=cmd.slug, name=cmd.name, time_zone=cmd.time_zone, at=self._clock.now()
-        )
+        organization = Organization.create(slug=cmd.slug, name=cmd.name, time_zone=cmd.time_zone, at=self._clock.now())
         async with self._uow() as uow:
             if await uow.organizations.slug_taken(organization.slug):
                 raise Conflict(f"the organization slug {organization.slug!r} is already taken")
