@@ -1,5 +1,5 @@
 """``elearning analytics export-statements USER --output FILE``: every xAPI statement of one learner, for their
-right of access (GDPR art. 15), as the JSON array ``GET /api/v1/me/statements/export`` serves. Read a page at a
+right of access (GDPR art. 15), as the NDJSON ``GET /api/v1/me/statements/export`` serves (a statement per line). Read a page at a
 time (never held whole), written to ``FILE.partial`` and renamed when complete, with a progress bar on stderr."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ async def _export(user: str, output: Path) -> tuple[str, int]:
                     written += count
                     update(completed=written)
 
-                async for chunk in export.json_array(on_page=advance):
+                async for chunk in export.ndjson(on_page=advance):
                     out.write(chunk)
             os.replace(partial, output)
         finally:
@@ -42,9 +42,14 @@ def export_statements(
     user: Annotated[str, typer.Argument(help="The user's id or email address.", metavar="USER")],
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="The file to write (a JSON array; replaced if it exists).", metavar="FILE"),
+        typer.Option(
+            "--output",
+            "-o",
+            help="The file to write (NDJSON: a statement per line; replaced if it exists).",
+            metavar="FILE",
+        ),
     ],
 ) -> None:
-    """Write every xAPI statement of a learner (their right of access) to FILE as a JSON array."""
+    """Write every xAPI statement of a learner (their right of access) to FILE, one JSON statement per line."""
     email, count = run(_export(user, output))
     info(f"Wrote {plural(count, 'statement')} of {email} to {output}.")

@@ -65,22 +65,22 @@ def learners(statements: dict[str, int]) -> dict[str, tuple[str, list[str]]]:
 
 def test_a_learners_statements_are_written_to_a_file(tmp_path: Path) -> None:
     made = learners({"ada@example.org": EXPORT_PAGE + 3, "bob@example.org": 2, "cy@example.org": 0})
-    target = tmp_path / "ada.json"
+    target = tmp_path / "ada.ndjson"
     result = ok("analytics", "export-statements", "ada@example.org", "--output", str(target))
     ada_id, ada_ids = made["ada@example.org"]
     assert len(ada_ids) == EXPORT_PAGE + 3
-    written = json.loads(target.read_text())
+    written = [json.loads(line) for line in target.read_text().splitlines()]
     assert [s["id"] for s in written] == ada_ids
     assert {s["actor"]["account"]["name"] for s in written} == {ada_id}
     assert f"Wrote {EXPORT_PAGE + 3} statements of ada@example.org to {target}" in result.stderr
-    assert not (tmp_path / "ada.json.partial").exists()
+    assert not (tmp_path / "ada.ndjson.partial").exists()
 
     bob_id, bob_ids = made["bob@example.org"]
-    ok("analytics", "export-statements", bob_id, "-o", str(tmp_path / "bob.json"))
-    assert [s["id"] for s in json.loads((tmp_path / "bob.json").read_text())] == bob_ids
+    ok("analytics", "export-statements", bob_id, "-o", str(tmp_path / "bob.ndjson"))
+    assert [json.loads(line)["id"] for line in (tmp_path / "bob.ndjson").read_text().splitlines()] == bob_ids
 
-    ok("analytics", "export-statements", "cy@example.org", "-o", str(tmp_path / "cy.json"))
-    assert json.loads((tmp_path / "cy.json").read_text()) == []
+    ok("analytics", "export-statements", "cy@example.org", "-o", str(tmp_path / "cy.ndjson"))
+    assert (tmp_path / "cy.ndjson").read_text() == ""
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_bad_users_are_one_line_errors(tmp_path: Path, user: str, message: str) 
 
 def test_an_unwritable_output_is_a_one_line_error(tmp_path: Path) -> None:
     learners({"ada@example.org": 1})
-    target = tmp_path / "missing-dir" / "ada.json"
+    target = tmp_path / "missing-dir" / "ada.ndjson"
     result = invoke("analytics", "export-statements", "ada@example.org", "--output", str(target))
     assert result.exit_code == 1
     lines = error_lines(result)

@@ -1,6 +1,6 @@
 """A learner's statements exported over HTTP (SQLite and PostgreSQL): the learner's own through /me, anyone's for
-platform admins, nobody else; every statement across several pages, oldest first, as one JSON array; an
-empty array for a learner with none; and after the account is deleted, neither the export nor the LRS's agent
+platform admins, nobody else; every statement across several pages, oldest first, one per line (NDJSON);
+nothing for a learner with none; and after the account is deleted, neither the export nor the LRS's agent
 query finds the person any more."""
 
 from __future__ import annotations
@@ -86,11 +86,9 @@ async def stored_ids(api: Api, who: Person) -> list[str]:
 async def exported(api: Api, url: str, headers: dict[str, str]) -> list[dict[str, object]]:
     response = await api.client.get(url, headers=headers)
     assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["content-type"].startswith("application/x-ndjson")
     assert response.headers["content-disposition"].startswith("attachment; filename=")
-    body = json.loads(response.content)
-    assert isinstance(body, list)
-    return body
+    return [json.loads(line) for line in response.content.splitlines()]
 
 
 async def test_a_learner_exports_every_statement_of_theirs_across_pages(api: Api) -> None:
@@ -108,7 +106,7 @@ async def test_a_learner_exports_every_statement_of_theirs_across_pages(api: Api
     assert await exported(api, of_user(ann.id), ADMIN) == mine  # a platform admin sees the same
 
 
-async def test_a_learner_with_no_statements_gets_an_empty_array(api: Api) -> None:
+async def test_a_learner_with_no_statements_gets_an_empty_file(api: Api) -> None:
     cy = await person(api, name="cy")
     await settle(api)
     async with api.platform.database.write() as conn:

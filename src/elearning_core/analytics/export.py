@@ -3,7 +3,8 @@
 ``StatementExportService.export(actor, user_id)`` decides who may have them (the learner themselves, and
 platform admins: ``user.manage`` on the platform; anyone else is refused) before anything is read, and
 hands back a ``StatementExport``: its ``count()`` (for a progress bar) and its ``pages()``, the statements in
-stored order a page at a time, so the HTTP route and the CLI stream them and never hold them whole.
+stored order a page at a time, so the HTTP route and the CLI stream them (NDJSON: a statement per line) and
+never hold them whole.
 
 "The learner's statements" are those whose actor is their platform account (``{homePage: <base>, name:
 <user id>}``), whoever wrote them: the platform's projection and LRS clients alike, voided ones included
@@ -62,18 +63,14 @@ class StatementExport:
                 return
             after = rows[-1][0]
 
-    async def json_array(self, on_page: Callable[[int], None] | None = None) -> AsyncIterator[bytes]:
-        """The export as one JSON array (UTF-8), a chunk per page: what the HTTP route streams and the CLI
-        writes. ``on_page(n)`` is told each page's statement count (a progress bar)."""
-        first = True
-        yield b"["
+    async def ndjson(self, on_page: Callable[[int], None] | None = None) -> AsyncIterator[bytes]:
+        """The export as NDJSON (one statement's JSON per line, UTF-8), a chunk per page: what the HTTP route
+        streams and the CLI writes; a reader can take it line by line, however long. ``on_page(n)`` is told
+        each page's statement count (a progress bar)."""
         async for page in self.pages():
-            text = ",\n".join(json.dumps(data, ensure_ascii=False, separators=(",", ":")) for data in page)
-            yield (("\n" if first else ",\n") + text).encode()
-            first = False
+            yield "".join(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n" for data in page).encode()
             if on_page is not None:
                 on_page(len(page))
-        yield b"\n]\n"
 
 
 class StatementExportService:

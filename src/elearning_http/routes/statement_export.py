@@ -1,5 +1,5 @@
-"""A learner's xAPI statements, all of them, as one JSON array streamed a page at a time (the right of access,
-issue 18 point 5): ``GET /api/v1/me/statements/export`` for the caller's own, and
+"""A learner's xAPI statements, all of them, as NDJSON (one statement's JSON per line) streamed a page at a time
+(the right of access, issue 18 point 5): ``GET /api/v1/me/statements/export`` for the caller's own, and
 ``GET /api/v1/admin/users/{user_id}/statements/export`` for platform admins. Who may is decided before the
 first byte (a refusal is a problem document); the body is then written page by page (500 statements a read),
 never held whole, as a file to save (``Content-Disposition: attachment``)."""
@@ -7,7 +7,6 @@ never held whole, as a file to save (``Content-Disposition: attachment``)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from litestar import get
 from litestar.di import NamedDependency
@@ -22,26 +21,27 @@ from elearning_http.errors import problem_responses
 
 TAGS = ["analytics"]
 ERRORS = problem_responses(401, 403, 404)
-JSON = "application/json"
+NDJSON = "application/x-ndjson"
 EXPORTED = {
     200: ResponseSpec(
-        data_container=list[dict[str, Any]],
-        media_type=JSON,
-        description="Every statement whose actor is the learner's account, oldest first, as xAPI 1.0.3 JSON "
-        "(voided ones too); `[]` when there is none",
+        data_container=bytes,
+        media_type=NDJSON,
+        description="Every statement whose actor is the learner's account, oldest first, one xAPI 1.0.3 statement "
+        "(JSON) per line, voided ones too; empty when there is none",
         generate_examples=False,
     )
 }
+OPT = {"success_content": [NDJSON]}
 Service = NamedDependency[StatementExportService]
 Caller = NamedDependency[Principal]
 
 
 def _streamed(export: StatementExport) -> Stream:
     return Stream(
-        export.json_array(),
-        media_type=JSON,
+        export.ndjson(),
+        media_type=NDJSON,
         headers={
-            "Content-Disposition": f'attachment; filename="statements-{export.user_id}.json"',
+            "Content-Disposition": f'attachment; filename="statements-{export.user_id}.ndjson"',
             "Cache-Control": "private, no-store",
         },
     )
@@ -57,9 +57,10 @@ def _signed_in(principal: Principal) -> None:
     tags=TAGS,
     summary="Export the caller's xAPI statements",
     description="Every statement of the learning record store whose actor is the caller (the platform's and "
-    "external tools'), oldest first, as one JSON array streamed to a file. A deleted account's statements "
+    "external tools'), oldest first, as NDJSON (a statement per line) streamed to a file. A deleted account's statements "
     "are pseudonymised and no longer the person's.",
     responses={**EXPORTED, **ERRORS},
+    opt=OPT,
 )
 async def export_my_statements(statement_export: Service, principal: Caller) -> Stream:
     _signed_in(principal)
@@ -74,6 +75,7 @@ async def export_my_statements(statement_export: Service, principal: Caller) -> 
     summary="Export a user's xAPI statements (platform admins)",
     description="As `GET /api/v1/me/statements/export`, for the account `user_id`: platform admins only.",
     responses={**EXPORTED, **ERRORS},
+    opt=OPT,
 )
 async def export_user_statements(statement_export: Service, principal: Caller, user_id: FromPath[uuid.UUID]) -> Stream:
     _signed_in(principal)

@@ -72,12 +72,13 @@ async def test_the_pages_hold_every_statement_of_the_learner_once_in_order(actor
     assert len(rows.reads) == len(pages) + (0 if pages and len(pages[-1]) < size else 1)  # a last short read
 
 
-async def test_the_json_array_is_valid_and_reports_each_page() -> None:
+async def test_the_ndjson_holds_a_statement_per_line_and_reports_each_page() -> None:
     rows = Rows([ANN] * 1201)
     export = await service(rows).export(person(ANN), ANN)
     seen: list[int] = []
-    body = b"".join([chunk async for chunk in export.json_array(on_page=seen.append)])
-    assert [d["id"] for d in json.loads(body)] == list(range(1, 1202))
+    body = b"".join([chunk async for chunk in export.ndjson(on_page=seen.append)])
+    assert body.endswith(b"\n")
+    assert [json.loads(line)["id"] for line in body.splitlines()] == list(range(1, 1202))
     assert seen == [500, 500, 201]
     empty = await service(Rows([BOB])).export(person(ANN), ANN)
-    assert json.loads(b"".join([chunk async for chunk in empty.json_array()])) == []
+    assert b"".join([chunk async for chunk in empty.ndjson()]) == b""
