@@ -74,6 +74,17 @@ def _unique(statements: Sequence[Statement]) -> dict[uuid.UUID, Statement]:
     return fresh
 
 
+def among(conn: AsyncConnection, column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL ``= ANY(:array)``, one parameter: a short statement text that psycopg
+    parses once and prepares, where an IN list of 100 placeholders is parsed again on every call."""
+    result: ColumnElement[bool]
+    if conn.dialect.name == "postgresql":
+        result = column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(Uuid)))
+    else:
+        result = column.in_(ids)
+    return result
+
+
 class StatementWriter:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -139,14 +150,7 @@ class StatementWriter:
         return [st.id for st in new]
 
     def _among(self, column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
-        """``column IN ids``; on PostgreSQL ``= ANY(:array)``, one parameter: a short statement text that psycopg
-        parses once and prepares, where an IN list of 100 placeholders is parsed again on every call."""
-        result: ColumnElement[bool]
-        if self._conn.dialect.name == "postgresql":
-            result = column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(Uuid)))
-        else:
-            result = column.in_(ids)
-        return result
+        return among(self._conn, column, ids)
 
     def _insert(self) -> Any:
         return dialect_insert(self._conn, s).on_conflict_do_nothing(index_elements=[s.c.id])
