@@ -19,7 +19,6 @@ from sqlalchemy import String, bindparam, cast, column, select, table, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
-from elearning_adapters.sql.analytics._store import among
 from elearning_adapters.sql.analytics._tables import xapi_statements
 from elearning_core.analytics.model import digest_of
 from elearning_core.analytics.pseudonyms import account_key, pseudonymise
