@@ -27,6 +27,7 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -199,12 +200,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--learners", type=int, default=2_000)
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
-    args = parser.parse_args()
+    run_and_report("analytics-ingest", parser.parse_args(), run)
+
+
+def run_and_report(
+    name: str, args: argparse.Namespace, run: Callable[[argparse.Namespace, str], Awaitable[dict[str, Any]]]
+) -> None:
+    """``run`` on a throwaway database of the server ``args.admin_url``; its figures printed and kept in
+    ``benchmarks/out/<name>-<time>.json``."""
     with throwaway_database(args.admin_url) as url:
         result = asyncio.run(run(args, url))
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    path = out / f"analytics-ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     log(f"wrote {path}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -35,7 +34,8 @@ sys.path.insert(0, str(HERE))
 
 from sqlalchemy import String, cast, func, select  # noqa: E402
 
-from catalog import DEFAULT_ADMIN_URL, _cpu_model, _git_revision, _vacuum, log, throwaway_database  # noqa: E402
+from analytics_ingest import run_and_report  # noqa: E402
+from catalog import DEFAULT_ADMIN_URL, _cpu_model, _git_revision, _vacuum, log  # noqa: E402
 from elearning_adapters.analytics.projection import AnalyticsProjection  # noqa: E402
 from elearning_adapters.sql import migrate  # noqa: E402
 from elearning_adapters.sql.analytics import SqlLearnerStatements, StatementWriter, xapi_statements  # noqa: E402
@@ -125,15 +125,7 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=2_000)
     parser.add_argument("--target", type=int, default=20_000)
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
-    args = parser.parse_args()
-    with throwaway_database(args.admin_url) as url:
-        result = asyncio.run(run(args, url))
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"analytics-privacy-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    log(f"wrote {path}")
+    run_and_report("analytics-privacy", parser.parse_args(), run)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 
+from elearning_adapters.sql.analytics._credentials import row_exists
 from elearning_adapters.sql.analytics._tables import xapi_statements
-from elearning_adapters.sql.engine import Database, metadata
+from elearning_adapters.sql.engine import Database
 from elearning_core.analytics.export import LearnerStatements, UserExists
 
 s = xapi_statements
@@ -38,6 +39,4 @@ class SqlUserExists(UserExists):
         self._db = database
 
     async def __call__(self, user_id: uuid.UUID) -> bool:
-        users = metadata.tables["users"]
-        async with self._db.read() as conn:
-            return bool((await conn.execute(select(exists().where(users.c.id == user_id)))).scalar())
+        return await row_exists(self._db, "users", user_id)
