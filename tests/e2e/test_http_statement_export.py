@@ -5,6 +5,7 @@ query finds the person any more."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -17,8 +18,9 @@ from sqlalchemy import delete, select
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.analytics import xapi_statements
 from elearning_core.analytics.export import EXPORT_PAGE
+from elearning_core.analytics.lrs_credentials import LrsScope
 from elearning_core.analytics.model import Statement
-from elearning_core.identity.commands import RoleGrantSpec
+from elearning_core.identity.commands import CreateOrganization, RoleGrantSpec
 from elearning_core.shared.ports import SYSTEM
 from tests.e2e.assessment_helpers import Person, person
 from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, assert_problem, backend_settings, serve
@@ -157,3 +159,40 @@ async def test_after_deletion_neither_the_export_nor_the_lrs_finds_the_person(ap
     assert ann.id not in everything.text
     assert len(everything.json()["statements"]) >= len(before) + 2  # hers kept, under the pseudonym
     assert [s["id"] for s in await exported(api, of_user(bob.id), ADMIN)] == await stored_ids(api, bob)
+
+
+async def test_an_lrs_client_still_sending_about_a_deleted_account_stores_the_pseudonym(api: Api) -> None:
+    ann = await person(api, name="ann")
+    organization = await api.platform.identity.create_organization(
+        SYSTEM, CreateOrganization(slug=f"tool-{uuid.uuid4().hex[:6]}", name="Tool")
+    )
+    made = await api.platform.lrs_credentials.create(SYSTEM, organization.id, frozenset({LrsScope.ALL}), "player")
+    basic = base64.b64encode(f"{made.credential.key}:{made.secret}".encode()).decode()
+    tool = {**V, "Authorization": f"Basic {basic}"}
+    ident = str(uuid.uuid4())
+    sent = {
+        "id": ident,
+        "actor": {"objectType": "Agent", "name": "Ann", "account": {"homePage": BASE, "name": ann.id}},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+        "object": {"objectType": "Activity", "id": "https://tool.example.org/activities/1"},
+        "timestamp": "2026-12-07T06:00:00+00:00",
+    }
+    stored = await api.client.post("/xapi/statements", json=sent, headers=tool)
+    assert stored.status_code == 200, stored.text
+
+    await api.platform.identity.delete_account(SYSTEM, uuid.UUID(ann.id))
+    await settle(api)
+
+    # The same statement sent again is the same as the rewritten one (no 409), and a new one is stored rewritten.
+    again = await api.client.put("/xapi/statements", params={"statementId": ident}, json=sent, headers=tool)
+    assert again.status_code == 204, again.text
+    later = {**sent, "id": str(uuid.uuid4()), "timestamp": "2026-12-07T07:00:00+00:00"}
+    posted = await api.client.post("/xapi/statements", json=later, headers=tool)
+    assert posted.status_code == 200, posted.text
+    listed = await api.client.get("/xapi/statements", params={"limit": "100"}, headers=tool)
+    statements = listed.json()["statements"]
+    assert sorted(s["id"] for s in statements) == sorted([ident, later["id"]])
+    assert ann.id not in listed.text
+    assert "Ann" not in json.dumps([s["actor"] for s in statements])
+    pseudonym = str(api.platform.container.analytics.pseudonyms().of(uuid.UUID(ann.id)))
+    assert {s["actor"]["account"]["name"] for s in statements} == {pseudonym}

@@ -21,10 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.events.dispatch import Handler
 from elearning_adapters.events.subscriptions import Subscription
-from elearning_adapters.sql.analytics import StatementWriter, deleted_among, pseudonymise_statements, registrations_of
+from elearning_adapters.sql.analytics import (
+    StatementWriter,
+    pseudonymise_statements,
+    registrations_of,
+    under_pseudonyms,
+)
 from elearning_core.analytics.mapping import StatementMapper, registration_key
-from elearning_core.analytics.model import Statement
-from elearning_core.analytics.pseudonyms import Pseudonyms, pseudonymise
+from elearning_core.analytics.pseudonyms import Pseudonyms
 from elearning_core.identity.events import UserDeleted
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.envelope import EventEnvelope
@@ -89,41 +93,10 @@ async def project(
     registrations = await registrations_of(conn, keys) if keys else {}
     statements = mapper.map_many(events, registrations)
     if statements and pseudonyms is not None:
-        statements = await _of_deleted_under_pseudonyms(statements, mapper.iris.home_page, pseudonyms, conn)
+        statements = await under_pseudonyms(conn, statements, mapper.iris.home_page, pseudonyms)
     if statements:
         await StatementWriter(conn).insert_new(statements, clock.now())
     return len(statements)
-
-
-async def _of_deleted_under_pseudonyms(
-    statements: list[Statement], home_page: str, pseudonyms: Pseudonyms, conn: AsyncConnection
-) -> list[Statement]:
-    """The statements, those of deleted accounts rewritten under their pseudonyms (one read for the batch)."""
-    actors = {name for st in statements if (name := _platform_account(st, home_page)) is not None}
-    deleted = {str(u) for u in await deleted_among(conn, [uuid.UUID(name) for name in actors])}
-    if not deleted:
-        return statements
-    out: list[Statement] = []
-    for statement in statements:
-        name = _platform_account(statement, home_page)
-        if name is not None and name in deleted:
-            pseudonym = str(pseudonyms.of(uuid.UUID(name)))
-            data, _ = pseudonymise(statement.as_json(), home_page, name, pseudonym)
-            statement = Statement.from_json(data)
-        out.append(statement)
-    return out
-
-
-def _platform_account(statement: Statement, home_page: str) -> str | None:
-    """The user id the statement's actor names (the mapper writes a platform account named by a UUID)."""
-    account = statement.actor.account
-    if account is None or account.home_page != home_page:
-        return None
-    try:
-        uuid.UUID(account.name)
-    except ValueError:
-        return None
-    return account.name
 
 
 def analytics_subscription(

@@ -19,6 +19,7 @@ from elearning_adapters.sql.analytics import (
     SqlStatementStore,
     SqlUserExists,
 )
+from elearning_adapters.sql.engine import Database
 from elearning_core.analytics.export import StatementExportService
 from elearning_core.analytics.lrs import LrsService
 from elearning_core.analytics.lrs_credentials import LrsCredentialService
@@ -37,6 +38,10 @@ def _pseudonyms(settings: Settings) -> Pseudonyms:
     return Pseudonyms(settings.resolved_secret())
 
 
+def _store(database: Database, clock: Clock, iris: PlatformIris, pseudonyms: Pseudonyms) -> SqlStatementStore:
+    return SqlStatementStore(database, clock, (iris.home_page, pseudonyms))
+
+
 def _subscriptions(
     mapper: StatementMapper, clock: Clock, pseudonyms: Pseudonyms, on_learner_renamed: list[LearnerRenamed]
 ) -> list[Subscription]:
@@ -49,7 +54,9 @@ class AnalyticsWiring(ModuleWiring):
 
     iris = providers.Singleton(_iris, settings)
     mapper = providers.Singleton(StatementMapper, iris)
-    store = providers.Singleton(SqlStatementStore, shared.database, shared.clock)
+    pseudonyms = providers.Singleton(_pseudonyms, settings)
+    """Deleted accounts' statements go under HMAC pseudonyms keyed by the platform's secret (ELEARNING_SECRET_KEY)."""
+    store = providers.Singleton(_store, shared.database, shared.clock, iris, pseudonyms)
     service = providers.Singleton(AnalyticsService, store, shared.cursors)
     # The learning record store (/xapi/statements) and its credentials.
     lrs = providers.Singleton(LrsService, service, store, shared.clock, iris.provided.home_page)
@@ -61,8 +68,6 @@ class AnalyticsWiring(ModuleWiring):
         shared.policy,
     )
 
-    pseudonyms = providers.Singleton(_pseudonyms, settings)
-    """Deleted accounts' statements go under HMAC pseudonyms keyed by the platform's secret (ELEARNING_SECRET_KEY)."""
     on_learner_renamed = providers.List()
     """``async (conn, user_id, pseudonym)`` hooks run with the rewrite of a deleted account's statements (the
     aggregates' ``rename_learner``): add a provider here to move a module's learner-keyed rows too."""

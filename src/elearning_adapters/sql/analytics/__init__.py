@@ -12,7 +12,7 @@ from __future__ import annotations
 from elearning_adapters.sql.analytics._credentials import SqlLrsCredentialStore, SqlOrganizationExists, lrs_credentials
 from elearning_adapters.sql.analytics._export import SqlLearnerStatements, SqlUserExists
 from elearning_adapters.sql.analytics._forwarding import SqlStatementFeed
-from elearning_adapters.sql.analytics._pseudonymise import deleted_among, pseudonymise_statements
+from elearning_adapters.sql.analytics._pseudonymise import deleted_among, pseudonymise_statements, under_pseudonyms
 from elearning_adapters.sql.analytics._registrations import registrations_of
 from elearning_adapters.sql.analytics._store import SqlStatementStore, StatementWriter
 from elearning_adapters.sql.analytics._tables import ANALYTICS_TABLES, xapi_forwarding, xapi_statements
@@ -30,6 +30,7 @@ __all__ = [
     "lrs_credentials",
     "pseudonymise_statements",
     "registrations_of",
+    "under_pseudonyms",
     "xapi_forwarding",
     "xapi_statements",
 ]

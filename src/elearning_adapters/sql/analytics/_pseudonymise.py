@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
 from elearning_adapters.sql.analytics._tables import xapi_statements
-from elearning_core.analytics.model import digest_of
-from elearning_core.analytics.pseudonyms import account_key, pseudonymise
+from elearning_core.analytics.model import Statement, digest_of
+from elearning_core.analytics.pseudonyms import Pseudonyms, account_key, pseudonymise
 
 _CHUNK = 1000
 _IDS_PER_READ = 500
@@ -44,6 +44,38 @@ async def deleted_among(conn: AsyncConnection, user_ids: Sequence[uuid.UUID]) ->
         )
         found.update(rows.scalars())
     return found
+
+
+async def under_pseudonyms(
+    conn: AsyncConnection, statements: list[Statement], home_page: str, pseudonyms: Pseudonyms
+) -> list[Statement]:
+    """``statements``, those whose actor is a deleted account rewritten under its pseudonym (one read for the
+    batch): a statement that arrives after the deletion (a late event, an LRS client still sending) never names
+    the person, and one sent again after the rewrite is the same statement as the stored one."""
+    actors = {name for st in statements if (name := _platform_account(st, home_page)) is not None}
+    deleted = {str(u) for u in await deleted_among(conn, [uuid.UUID(name) for name in actors])} if actors else set()
+    if not deleted:
+        return statements
+    out: list[Statement] = []
+    for statement in statements:
+        name = _platform_account(statement, home_page)
+        if name is not None and name in deleted:
+            data, _ = pseudonymise(statement.as_json(), home_page, name, str(pseudonyms.of(uuid.UUID(name))))
+            statement = Statement.from_json(data)
+        out.append(statement)
+    return out
+
+
+def _platform_account(statement: Statement, home_page: str) -> str | None:
+    """The user id the statement's actor names, when it is a platform account named by a UUID."""
+    account = statement.actor.account
+    if account is None or account.home_page != home_page:
+        return None
+    try:
+        uuid.UUID(account.name)
+    except ValueError:
+        return None
+    return account.name
 
 
 _REWRITE = (
