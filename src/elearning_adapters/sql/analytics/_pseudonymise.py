@@ -19,6 +19,7 @@ from sqlalchemy import String, bindparam, cast, column, select, table, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
+from elearning_adapters.sql.analytics._sql import among
 from elearning_adapters.sql.analytics._tables import xapi_statements
 from elearning_core.analytics.model import Statement, digest_of
 from elearning_core.analytics.pseudonyms import Pseudonyms, account_key, pseudonymise
@@ -39,7 +40,7 @@ async def deleted_among(conn: AsyncConnection, user_ids: Sequence[uuid.UUID]) ->
     for start in range(0, len(wanted), _IDS_PER_READ):
         rows = await conn.execute(
             select(_users.c.id).where(
-                _users.c.id.in_(wanted[start : start + _IDS_PER_READ]), _users.c.status == "deleted"
+                among(conn, _users.c.id, wanted[start : start + _IDS_PER_READ]), _users.c.status == "deleted"
             )
         )
         found.update(rows.scalars())
