@@ -27,6 +27,7 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from elearning_adapters.sql.analytics import xapi_statements  # noqa: E402
 from elearning_adapters.sql.engine import Database  # noqa: E402
 from elearning_adapters.sql.enrollment import enrollments  # noqa: E402
 from elearning_core.analytics.mapping import StatementMapper  # noqa: E402
+from elearning_core.analytics.pseudonyms import Pseudonyms  # noqa: E402
 from elearning_core.analytics.vocabulary import PlatformIris  # noqa: E402
 from elearning_core.assessment.events import AttemptGraded, AttemptSubmitted, SubmittedItem  # noqa: E402
 from elearning_core.progress.events import LessonViewed, VideoWatched, progress_key  # noqa: E402
@@ -160,7 +162,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         events = _events(args.events, course, learners, rng)
         expected = sum(len(mapper.map(e)) for e in events)
         raws = [to_envelope(e, "bench").to_json() for e in events]
-        subscription = analytics_subscription(mapper, SystemClock())
+        subscription = analytics_subscription(mapper, SystemClock(), Pseudonyms(b"bench"))
         dispatcher = EventDispatcher(
             subscription.name, subscription.handlers, db, max_attempts=1, batch_handler=subscription.batch_handler
         )
@@ -198,12 +200,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--learners", type=int, default=2_000)
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
-    args = parser.parse_args()
+    run_and_report("analytics-ingest", parser.parse_args(), run)
+
+
+def run_and_report(
+    name: str, args: argparse.Namespace, run: Callable[[argparse.Namespace, str], Awaitable[dict[str, Any]]]
+) -> None:
+    """``run`` on a throwaway database of the server ``args.admin_url``; its figures printed and kept in
+    ``benchmarks/out/<name>-<time>.json``."""
     with throwaway_database(args.admin_url) as url:
         result = asyncio.run(run(args, url))
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    path = out / f"analytics-ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     log(f"wrote {path}")

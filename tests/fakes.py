@@ -580,6 +580,9 @@ class InMemoryOrganizationRepository(OrganizationRepository):
             if organization_id in state:
                 raise Conflict(_REFERENCE_CONFLICT)
             state[organization_id] = _stored_organization(self._seen[organization_id])
+        for organization in self._seen.values():
+            if organization.changed and organization.id in state:
+                state[organization.id] = _stored_organization(organization)
         if any(n > 1 for n in Counter(o.slug for o in state.values()).values()):
             raise Conflict("slug is already taken by another organization")
         return state
@@ -588,11 +591,14 @@ class InMemoryOrganizationRepository(OrganizationRepository):
         self._store.organizations.clear()
         self._store.organizations.update(state)
         self._new.clear()
+        for organization in self._seen.values():
+            organization.mark_saved()
 
 
 def _stored_organization(organization: Organization) -> Organization:
     stored = copy.deepcopy(organization)
     stored.pull_events()
+    stored.mark_saved()
     return stored
 
 

@@ -1,6 +1,7 @@
 """``elearning analytics``: a course's learners at risk (inactive, failing, behind pace), as staff see them at
 ``GET /api/v1/courses/{id}/analytics/at-risk``, for an operator (a table, or CSV and JSON for scripts); the
-dashboards' report and key figures are in ``analytics_report``."""
+dashboards' report and key figures are in ``analytics_report``; one learner's statements exported
+(``export-statements``) in ``statement_export``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from elearning_cli import analytics_report, lrs_credentials
+from elearning_cli import analytics_report, lrs_credentials, statement_export
 from elearning_cli._common import CliError, handle_errors, info, load_settings, open_platform, plural, run
 from elearning_cli._output import Field, parse_output, render
 from elearning_cli.enrollments import CourseArgument, resolve_course
@@ -20,6 +21,7 @@ app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 app.add_typer(lrs_credentials.app, name="lrs-credentials")
 app.command("report")(analytics_report.report)
 app.command("dashboard")(analytics_report.dashboard)
+app.command("export-statements")(statement_export.export_statements)
 
 FormatOption = Annotated[
     str,

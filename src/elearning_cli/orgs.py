@@ -1,4 +1,4 @@
-"""``elearning orgs``: create and list organizations, and add accounts to them.
+"""``elearning orgs``: create, update and list organizations, and add accounts to them.
 
 An organization is named by id or slug, a user by id or email. Listing an
 organization's members is ``elearning users list --org ORG``; making someone
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from elearning_cli._common import (
+    CliError,
     collect,
     handle_errors,
     info,
@@ -22,7 +23,7 @@ from elearning_cli._common import (
     run,
 )
 from elearning_cli._output import Field, FormatOption, render
-from elearning_core.identity.commands import CreateOrganization
+from elearning_core.identity.commands import CreateOrganization, UpdateOrganization
 from elearning_core.identity.model import Organization, User
 from elearning_core.shared.pagination import MAX_PAGE_SIZE
 from elearning_core.shared.ports import SYSTEM
@@ -34,6 +35,8 @@ app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 
 PAGE_SIZE = MAX_PAGE_SIZE
 """Organizations fetched per listing page while walking the pages."""
+
+TIME_ZONE_HELP = "IANA time zone (e.g. Europe/Paris) in which the organization's reports count days."
 
 
 # -- create -------------------------------------------------------------------------
@@ -51,11 +54,35 @@ def create_organization(
         str, typer.Argument(help="Lowercase letters, digits and inner hyphens, at most 63.", metavar="SLUG")
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="The organization's display name.")],
+    time_zone: Annotated[str, typer.Option("--time-zone", help=TIME_ZONE_HELP, metavar="TZ")] = "UTC",
 ) -> None:
     """Create an organization and print its id."""
-    organization = run(_create(CreateOrganization(slug=slug, name=name)))
+    organization = run(_create(CreateOrganization(slug=slug, name=name, time_zone=time_zone)))
     typer.echo(str(organization.id))
-    info(f"Created organization {organization.slug} ({organization.name}).")
+    info(f"Created organization {organization.slug} ({organization.name}), time zone {organization.time_zone}.")
+
+
+# -- update -------------------------------------------------------------------------
+
+
+async def _update(org: str, cmd: UpdateOrganization) -> Organization:
+    async with open_platform(load_settings()) as platform:
+        organization = await resolve_organization(platform, org)
+        return await platform.identity.update_organization(SYSTEM, organization.id, cmd)
+
+
+@app.command("update")
+@handle_errors
+def update_organization(
+    org: Annotated[str, typer.Argument(help="The organization's id or slug.", metavar="ORG")],
+    name: Annotated[str | None, typer.Option("--name", "-n", help="A new display name.")] = None,
+    time_zone: Annotated[str | None, typer.Option("--time-zone", help=TIME_ZONE_HELP, metavar="TZ")] = None,
+) -> None:
+    """Rename an organization or change its time zone (what is not given is kept)."""
+    if name is None and time_zone is None:
+        raise CliError("nothing to change: give --name or --time-zone (or both)")
+    organization = run(_update(org, UpdateOrganization(name=name, time_zone=time_zone)))
+    info(f"Organization {organization.slug}: {organization.name}, time zone {organization.time_zone}.")
 
 
 # -- list ---------------------------------------------------------------------------
@@ -78,6 +105,7 @@ ORGANIZATION_FIELDS: list[Field[Organization]] = [
     Field("slug", lambda o: o.slug, "Slug", whole=True, style=lambda _: "bold"),
     Field("name", lambda o: o.name, "Name"),
     Field("created_at", lambda o: o.created_at, "Created"),
+    Field("time_zone", lambda o: o.time_zone, "Time zone", whole=True),
 ]
 
 

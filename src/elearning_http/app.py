@@ -59,6 +59,7 @@ from elearning_http.routes.plans import PLAN_HANDLERS
 from elearning_http.routes.progress import ProgressController, my_progress
 from elearning_http.routes.recommendations import RECOMMENDATION_HANDLERS
 from elearning_http.routes.search import SEARCH_HANDLERS
+from elearning_http.routes.statement_export import STATEMENT_EXPORT_HANDLERS
 from elearning_http.routes.subscriptions import SUBSCRIPTION_HANDLERS
 from elearning_http.routes.system import health, metrics, ready
 from elearning_http.routes.uploads import UploadController
@@ -118,6 +119,7 @@ def create_app(
         auth_service, csrf, settings.admin_token.get_secret_value() if settings.admin_token else None
     )
     lrs = container.analytics.lrs()
+    statement_export = container.analytics.export()
     lrs_authenticator = LrsAuthenticator(authenticate, lrs, container.analytics.lrs_credentials())
     session_settings = SessionSettings(
         secure=settings.resolved_cookie_secure, csrf=csrf, cors_origins=tuple(settings.cors_origins)
@@ -204,6 +206,7 @@ def create_app(
             *ANALYTICS_REPORT_HANDLERS,
             *ANALYTICS_DASHBOARD_HANDLERS,
             *XAPI_HANDLERS,
+            *STATEMENT_EXPORT_HANDLERS,
             jwks,
             openid_configuration,
             health,
@@ -248,6 +251,7 @@ def create_app(
             "subscriptions": Provide(lambda: subscriptions, sync_to_thread=False),
             "principal": Provide(provide_principal),
             "lrs": Provide(lambda: lrs, sync_to_thread=False),
+            "statement_export": Provide(lambda: statement_export, sync_to_thread=False),
             "lrs_authenticator": Provide(lambda: lrs_authenticator, sync_to_thread=False),
         },
         request_class=ApiRequest,

@@ -371,6 +371,33 @@ async def test_organizations_round_trip_and_their_slugs_are_unique(backend: Back
         assert not await uow.organizations.slug_taken("staged")
 
 
+async def test_an_organizations_time_zone_is_kept_and_its_updates_written_at_commit(backend: Backend) -> None:
+    paris = Organization.create(slug="paris", name="Paris", time_zone="Europe/Paris", at=T0)
+    other = await save_org(backend, "other")
+    async with backend.uow() as uow:
+        uow.organizations.add(paris)
+        await uow.commit()
+    async with backend.uow() as uow:
+        loaded = await uow.organizations.get(paris.id)
+        assert loaded is not None
+        assert loaded.time_zone == "Europe/Paris"
+        assert loaded.update(T1, name="Paris Campus", time_zone="America/Montreal") == ["name", "time_zone"]
+        await uow.commit()
+    async with backend.uow() as uow:
+        again = await uow.organizations.get(paris.id)
+        untouched = await uow.organizations.get(other.id)
+        assert again is not None
+        assert untouched is not None
+        assert (again.name, again.time_zone, again.slug) == ("Paris Campus", "America/Montreal", "paris")
+        assert (untouched.name, untouched.time_zone) == ("Other", "UTC")
+        assert again.update(T2, time_zone="Asia/Tokyo") == ["time_zone"]
+        # Left without commit: rolled back.
+    async with backend.uow() as uow:
+        kept = await uow.organizations.get(paris.id)
+        assert kept is not None
+        assert kept.time_zone == "America/Montreal"
+
+
 async def test_organizations_list_in_id_order_with_a_keyset(backend: Backend) -> None:
     created = [await save_org(backend, f"org-{n}") for n in range(5)]
     async with backend.uow() as uow:

@@ -133,8 +133,9 @@ def table_rows(text: str) -> list[str]:
         (["users", "suspend"], ["USER", "--reason"]),
         (["users", "grant-role"], ["USER", "ROLE", "--scope", "--scope-id"]),
         (["users", "revoke-role"], ["USER", "ROLE", "--scope", "--scope-id"]),
-        (["orgs"], ["create", "list", "add-member"]),
-        (["orgs", "create"], ["SLUG", "--name"]),
+        (["orgs"], ["create", "update", "list", "add-member"]),
+        (["orgs", "create"], ["SLUG", "--name", "--time-zone"]),
+        (["orgs", "update"], ["ORG", "--name", "--time-zone"]),
         (["orgs", "add-member"], ["ORG", "USER"]),
         (["keys"], ["list", "rotate"]),
         (["keys", "rotate"], ["--if-older-than", "--prune"]),
@@ -503,6 +504,40 @@ def test_orgs_create_list_and_add_member() -> None:
     fails("orgs", "add-member", "acme", "ghost@example.org", message="user ghost@example.org was not found")
     fails("orgs", "add-member", "acme", "ghost", message="'ghost' is neither a user id (UUID) nor an email address")
     assert [o["slug"] for o in json.loads(ok("orgs", "list", "-o", "json").stdout)] == ["acme", "globex"]
+
+
+async def _stored_org(platform: Platform, slug: str) -> tuple[str, str]:
+    async with platform.container.adapters.unit_of_work() as uow:
+        organization = await uow.organizations.get_by_slug(slug)
+        assert organization is not None
+        return organization.name, organization.time_zone
+
+
+@pytest.mark.usefixtures("migrated")
+def test_orgs_have_a_time_zone_set_at_creation_and_updated() -> None:
+    created = ok("orgs", "create", "paris", "--name", "Paris", "--time-zone", "Europe/Paris")
+    assert "time zone Europe/Paris" in created.stderr
+    create_org("plain", "Plain")
+    assert on_platform(lambda p: _stored_org(p, "paris")) == ("Paris", "Europe/Paris")
+    assert on_platform(lambda p: _stored_org(p, "plain")) == ("Plain", "UTC")
+    listed = json.loads(ok("orgs", "list", "-o", "json").stdout)
+    assert [(o["slug"], o["time_zone"]) for o in listed] == [("paris", "Europe/Paris"), ("plain", "UTC")]
+
+    updated = ok("orgs", "update", "paris", "--time-zone", "America/Montreal")
+    assert "Paris, time zone America/Montreal" in updated.stderr
+    ok("orgs", "update", created.stdout.strip(), "--name", "Paris Campus")
+    assert on_platform(lambda p: _stored_org(p, "paris")) == ("Paris Campus", "America/Montreal")
+    ok("orgs", "update", "plain", "--name", "Plain Two", "--time-zone", "Asia/Tokyo")
+    assert on_platform(lambda p: _stored_org(p, "plain")) == ("Plain Two", "Asia/Tokyo")
+
+    zone = "time_zone must be an IANA time zone such as Europe/Paris or UTC"
+    fails("orgs", "create", "mars", "--name", "Mars", "--time-zone", "Mars/Olympus", message=zone)
+    fails("orgs", "update", "paris", "--time-zone", "Europe/Pariss", message=zone)
+    fails("orgs", "update", "paris", message="nothing to change: give --name or --time-zone")
+    fails("orgs", "update", "nope", "--name", "X", message="organization nope was not found")
+    fails("orgs", "update", "paris", "--name", "  ", message="name must be 1 to 200 characters")
+    assert on_platform(lambda p: _stored_org(p, "paris")) == ("Paris Campus", "America/Montreal")
+    assert [o["slug"] for o in json.loads(ok("orgs", "list", "-o", "json").stdout)] == ["paris", "plain"]
 
 
 @pytest.mark.usefixtures("migrated")

@@ -4,46 +4,120 @@ Set-wise: a batch's events are mapped at once (their registrations read in one q
 statements go in with one multi-row ``INSERT ... ON CONFLICT (id) DO NOTHING`` in the batch's
 transaction, beside its inbox rows. Statement ids are a function of the event, so even an event the
 inbox let through twice (a rebuild, a replayed dead letter) stores nothing twice.
+
+A deleted account (``identity.user_deleted.v1``) has its stored statements rewritten under its pseudonym
+(``elearning_core.analytics.pseudonyms``), then the ``on_learner_renamed`` hooks run (the aggregates'
+learner-keyed tables), all in the batch's transaction. A statement of an account already deleted when it
+is stored (an event that arrives after the deletion, from another topic or redelivered) is stored under
+the pseudonym at once: the batch reads which of its actors are deleted accounts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.events.dispatch import Handler
 from elearning_adapters.events.subscriptions import Subscription
-from elearning_adapters.sql.analytics import StatementWriter, registrations_of
+from elearning_adapters.sql.analytics import (
+    StatementWriter,
+    pseudonymise_statements,
+    registrations_of,
+    under_pseudonyms,
+)
 from elearning_core.analytics.mapping import StatementMapper, registration_key
+from elearning_core.analytics.pseudonyms import Pseudonyms
+from elearning_core.identity.events import UserDeleted
 from elearning_core.shared.clock import Clock
 from elearning_core.shared.envelope import EventEnvelope
 from elearning_core.shared.events import DomainEvent
 
 ANALYTICS = "analytics"
 
+LearnerRenamed = Callable[[AsyncConnection, uuid.UUID, uuid.UUID], Awaitable[None]]
+"""``async (conn, user_id, pseudonym) -> None``: move a deleted learner's derived rows to the pseudonym, in
+the batch's transaction (the aggregates' ``rename_learner``)."""
 
-async def project(mapper: StatementMapper, clock: Clock, events: Sequence[DomainEvent], conn: AsyncConnection) -> int:
-    """Map ``events`` and store their statements through ``conn``; returns how many statements they made."""
+
+class AnalyticsProjection:
+    def __init__(
+        self,
+        mapper: StatementMapper,
+        clock: Clock,
+        pseudonyms: Pseudonyms,
+        on_learner_renamed: Sequence[LearnerRenamed] = (),
+    ) -> None:
+        self._mapper, self._clock, self._pseudonyms = mapper, clock, pseudonyms
+        self._hooks = tuple(on_learner_renamed)
+        self._home_page = mapper.iris.home_page
+
+    async def project(self, events: Sequence[DomainEvent], conn: AsyncConnection) -> int:
+        """Map ``events`` and store their statements through ``conn``; returns how many statements they made."""
+        return await project(self._mapper, self._clock, events, conn, self._pseudonyms)
+
+    async def user_deleted(self, user_id: uuid.UUID, conn: AsyncConnection) -> int:
+        """Rewrite the account's statements under its pseudonym and run the hooks; how many were rewritten."""
+        pseudonym = self._pseudonyms.of(user_id)
+        rewritten = await pseudonymise_statements(conn, self._home_page, user_id, pseudonym)
+        for hook in self._hooks:
+            await hook(conn, user_id, pseudonym)
+        return rewritten
+
+    async def handle_batch(self, events: Sequence[DomainEvent], conn: AsyncConnection) -> None:
+        """The events in order: each run of mapped events set-wise, each deletion where it comes."""
+        run: list[DomainEvent] = []
+        for event in events:
+            if isinstance(event, UserDeleted):
+                if run:
+                    await self.project(run, conn)
+                    run = []
+                await self.user_deleted(event.aggregate_id, conn)
+            else:
+                run.append(event)
+        if run:
+            await self.project(run, conn)
+
+
+async def project(
+    mapper: StatementMapper,
+    clock: Clock,
+    events: Sequence[DomainEvent],
+    conn: AsyncConnection,
+    pseudonyms: Pseudonyms | None = None,
+) -> int:
+    """Map ``events`` and store their statements through ``conn``; returns how many statements they made.
+    With ``pseudonyms``, the statements of accounts already deleted are stored under their pseudonyms."""
     keys = [key for event in events if (key := registration_key(event)) is not None]
     registrations = await registrations_of(conn, keys) if keys else {}
     statements = mapper.map_many(events, registrations)
+    if statements and pseudonyms is not None:
+        statements = await under_pseudonyms(conn, statements, mapper.iris.home_page, pseudonyms)
     if statements:
         await StatementWriter(conn).insert_new(statements, clock.now())
     return len(statements)
 
 
-def analytics_subscription(mapper: StatementMapper, clock: Clock) -> Subscription:
+def analytics_subscription(
+    mapper: StatementMapper,
+    clock: Clock,
+    pseudonyms: Pseudonyms,
+    on_learner_renamed: Sequence[LearnerRenamed] = (),
+) -> Subscription:
+    projection = AnalyticsProjection(mapper, clock, pseudonyms, on_learner_renamed)
+
     async def handle(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
-        await project(mapper, clock, [event], conn)
+        await projection.handle_batch([event], conn)
 
     async def handle_batch(items: Sequence[tuple[DomainEvent, EventEnvelope]], conn: AsyncConnection) -> None:
-        await project(mapper, clock, [event for event, _ in items], conn)
+        await projection.handle_batch([event for event, _ in items], conn)
 
-    handlers: dict[str, Handler] = dict.fromkeys(mapper.types, handle)
+    handlers: dict[str, Handler] = dict.fromkeys([*mapper.types, UserDeleted.type], handle)
     return Subscription(
         name=ANALYTICS,
-        description="records learner activity as xAPI statements in the statement store",
+        description="records learner activity as xAPI statements in the statement store; pseudonymises the "
+        "statements of deleted accounts",
         handlers=handlers,
         batch_handler=handle_batch,
     )

@@ -7,19 +7,24 @@ from __future__ import annotations
 from dependency_injector import providers
 
 from elearning_adapters.analytics.forwarder import analytics_jobs, closers_of, destination_from_settings, forwarder_of
-from elearning_adapters.analytics.projection import analytics_subscription
+from elearning_adapters.analytics.projection import LearnerRenamed, analytics_subscription
 from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.analytics import (
+    SqlLearnerStatements,
     SqlLrsCredentialStore,
     SqlOrganizationExists,
     SqlStatementFeed,
     SqlStatementStore,
+    SqlUserExists,
 )
+from elearning_adapters.sql.engine import Database
+from elearning_core.analytics.export import StatementExportService
 from elearning_core.analytics.lrs import LrsService
 from elearning_core.analytics.lrs_credentials import LrsCredentialService
 from elearning_core.analytics.mapping import StatementMapper
+from elearning_core.analytics.pseudonyms import Pseudonyms
 from elearning_core.analytics.service import AnalyticsService
 from elearning_core.analytics.vocabulary import PlatformIris
 from elearning_core.shared.clock import Clock
@@ -29,8 +34,18 @@ def _iris(settings: Settings) -> PlatformIris:
     return PlatformIris(settings.resolved_public_base_url)
 
 
-def _subscriptions(mapper: StatementMapper, clock: Clock) -> list[Subscription]:
-    return [analytics_subscription(mapper, clock)]
+def _pseudonyms(settings: Settings) -> Pseudonyms:
+    return Pseudonyms(settings.resolved_secret())
+
+
+def _store(database: Database, clock: Clock, iris: PlatformIris, pseudonyms: Pseudonyms) -> SqlStatementStore:
+    return SqlStatementStore(database, clock, (iris.home_page, pseudonyms))
+
+
+def _subscriptions(
+    mapper: StatementMapper, clock: Clock, pseudonyms: Pseudonyms, on_learner_renamed: list[LearnerRenamed]
+) -> list[Subscription]:
+    return [analytics_subscription(mapper, clock, pseudonyms, on_learner_renamed)]
 
 
 class AnalyticsWiring(ModuleWiring):
@@ -39,7 +54,9 @@ class AnalyticsWiring(ModuleWiring):
 
     iris = providers.Singleton(_iris, settings)
     mapper = providers.Singleton(StatementMapper, iris)
-    store = providers.Singleton(SqlStatementStore, shared.database, shared.clock)
+    pseudonyms = providers.Singleton(_pseudonyms, settings)
+    """Deleted accounts' statements go under HMAC pseudonyms keyed by the platform's secret (ELEARNING_SECRET_KEY)."""
+    store = providers.Singleton(_store, shared.database, shared.clock, iris, pseudonyms)
     service = providers.Singleton(AnalyticsService, store, shared.cursors)
     # The learning record store (/xapi/statements) and its credentials.
     lrs = providers.Singleton(LrsService, service, store, shared.clock, iris.provided.home_page)
@@ -51,7 +68,18 @@ class AnalyticsWiring(ModuleWiring):
         shared.policy,
     )
 
-    subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock)
+    on_learner_renamed = providers.List()
+    """``async (conn, user_id, pseudonym)`` hooks run with the rewrite of a deleted account's statements (the
+    aggregates' ``rename_learner``): add a provider here to move a module's learner-keyed rows too."""
+    export = providers.Singleton(
+        StatementExportService,
+        providers.Singleton(SqlLearnerStatements, shared.database),
+        providers.Singleton(SqlUserExists, shared.database),
+        shared.policy,
+        iris.provided.home_page,
+    )
+    """A learner's statements for their right of access (``GET /api/v1/me/statements/export``)."""
+    subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock, pseudonyms, on_learner_renamed)
 
     feed = providers.Singleton(SqlStatementFeed, shared.database)
     destination = providers.Singleton(destination_from_settings, settings)

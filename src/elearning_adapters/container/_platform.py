@@ -17,6 +17,7 @@ from elearning_adapters.sql.engine import Database
 from elearning_core.analytics.at_risk_service import AtRiskService
 from elearning_core.analytics.charts import ChartRenderer
 from elearning_core.analytics.dashboard import DashboardService
+from elearning_core.analytics.export import StatementExportService
 from elearning_core.analytics.lrs import LrsService
 from elearning_core.analytics.lrs_credentials import LrsCredentialService
 from elearning_core.analytics.service import AnalyticsService
@@ -176,6 +177,12 @@ class Platform:
     def lrs(self) -> LrsService:
         """The learning record store's rules (``/xapi/statements``): who writes and reads which statements."""
         service: LrsService = self.container.analytics.lrs()
+        return service
+
+    @property
+    def statement_export(self) -> StatementExportService:
+        """One learner's statements, all of them, for their right of access (the learner, platform admins)."""
+        service: StatementExportService = self.container.analytics.export()
         return service
 
     @property

@@ -68,6 +68,18 @@ class ConfirmPasswordReset(_Command):
 class CreateOrganization(_Command):
     slug: str = Field(max_length=63)
     name: str = Field(max_length=200)
+    time_zone: str = Field(
+        default="UTC", max_length=64, description="IANA time zone its reports count days in, e.g. Europe/Paris"
+    )
+
+
+class UpdateOrganization(_Command):
+    """Rename an organization or move it to another time zone; a field left out is kept."""
+
+    name: str | None = Field(default=None, max_length=200)
+    time_zone: str | None = Field(
+        default=None, max_length=64, description="IANA time zone its reports count days in, e.g. Europe/Paris"
+    )
 
 
 class RoleGrantSpec(_Command):

@@ -72,6 +72,16 @@ class OrganizationCreated(DomainEvent):
     type = "identity.organization_created.v1"
     slug: str
     name: str
+    time_zone: str = "UTC"
+
+
+class OrganizationUpdated(DomainEvent):
+    """Renamed or moved to another time zone: ``fields`` names what changed; both values as they now are."""
+
+    type = "identity.organization_updated.v1"
+    fields: list[str]
+    name: str
+    time_zone: str
 
 
 class MemberAdded(DomainEvent):

@@ -363,13 +363,45 @@ class Organization(_Aggregate):
     slug: str
     name: str
     created_at: datetime
+    time_zone: str = "UTC"
+    """Where the organization's days, weeks and months begin and end (its reports' periods)."""
     _events: list[DomainEvent] = field(default_factory=list, repr=False)
+    _changed: bool = field(default=False, repr=False)
 
     @classmethod
-    def create(cls, *, slug: str, name: str, at: datetime) -> Organization:
-        org = cls(id=new_uuid(), slug=check_org_slug(slug), name=check_org_name(name), created_at=at)
-        org._record(ev.OrganizationCreated, at, slug=org.slug, name=org.name)
+    def create(cls, *, slug: str, name: str, at: datetime, time_zone: str = "UTC") -> Organization:
+        org = cls(
+            id=new_uuid(),
+            slug=check_org_slug(slug),
+            name=check_org_name(name),
+            created_at=at,
+            time_zone=check_time_zone(time_zone),
+        )
+        org._record(ev.OrganizationCreated, at, slug=org.slug, name=org.name, time_zone=org.time_zone)
         return org
+
+    @property
+    def changed(self) -> bool:
+        """Whether ``update`` changed a field since the organization was loaded (the repository writes it then)."""
+        return self._changed
+
+    def update(self, at: datetime, *, name: str | None = None, time_zone: str | None = None) -> list[str]:
+        """Rename it or move it to another time zone; the names of the fields that changed (none: no event)."""
+        checked: dict[str, str] = {}
+        if name is not None:
+            checked["name"] = check_org_name(name)
+        if time_zone is not None:
+            checked["time_zone"] = check_time_zone(time_zone)
+        applied = sorted(key for key, value in checked.items() if getattr(self, key) != value)
+        for key in applied:
+            setattr(self, key, checked[key])
+        if applied:
+            self._changed = True
+            self._record(ev.OrganizationUpdated, at, fields=applied, name=self.name, time_zone=self.time_zone)
+        return applied
+
+    def mark_saved(self) -> None:
+        self._changed = False
 
     def member_added(self, user_id: uuid.UUID, at: datetime) -> None:
         self._record(ev.MemberAdded, at, user_id=user_id)

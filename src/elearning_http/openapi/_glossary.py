@@ -132,7 +132,8 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "CreateUser": {"email": "grace@example.org", "display_name": "Grace", "password": "a long passphrase"},
     "Suspension": {"reason": "spam in the forums"},
     "RoleGrantSpec": {"role": "instructor", "scope": "course", "scope_id": ID},
-    "CreateOrganization": {"slug": "acme", "name": "Acme University"},
+    "CreateOrganization": {"slug": "acme", "name": "Acme University", "time_zone": "Europe/Paris"},
+    "UpdateOrganization": {"time_zone": "America/New_York"},
     # courses
     "CreateCourse": {
         "title": "Intro to Python",

@@ -20,6 +20,7 @@ from elearning_core.identity.commands import (
     CreateOrganization,
     CreateUser,
     RoleGrantSpec,
+    UpdateOrganization,
     UpdateProfile,
 )
 from elearning_core.identity.model import Organization, User, UserStatus, grant_views
@@ -82,6 +83,7 @@ class OrganizationView:
     slug: str
     name: str
     created_at: dt.datetime
+    time_zone: str
     member_count: int | None = None
 
 
@@ -116,7 +118,12 @@ def user_view(user: User) -> UserView:
 
 def org_view(organization: Organization, members: int | None = None) -> OrganizationView:
     return OrganizationView(
-        str(organization.id), organization.slug, organization.name, organization.created_at, members
+        str(organization.id),
+        organization.slug,
+        organization.name,
+        organization.created_at,
+        organization.time_zone,
+        members,
     )
 
 
@@ -375,6 +382,25 @@ class OrganizationController(Controller):
             raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
         organization, members = await identity_service.get_organization(principal, organization_id)
         return org_view(organization, members)
+
+    @patch(
+        "/{organization_id:uuid}",
+        summary="Rename an organization or change its time zone",
+        description="Platform admins and the organization's admins; a field left out is kept. The time zone "
+        "(IANA, e.g. Europe/Paris) is where the organization's reports start and end their days.",
+        responses=ERRORS,
+    )
+    async def update_organization(
+        self,
+        identity_service: NamedDependency[IdentityService],
+        principal: NamedDependency[Principal],
+        organization_id: FromPath[uuid.UUID],
+        data: JSONBody[UpdateOrganization],
+    ) -> OrganizationView:
+        if principal.is_anonymous:
+            raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
+        organization = await identity_service.update_organization(principal, organization_id, data)
+        return org_view(organization)
 
     @put(
         "/{organization_id:uuid}/members/{user_id:uuid}",

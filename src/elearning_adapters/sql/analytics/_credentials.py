@@ -83,7 +83,11 @@ class SqlOrganizationExists(OrganizationExists):
         self._db = database
 
     async def __call__(self, organization_id: uuid.UUID) -> bool:
-        organizations = metadata.tables["organizations"]
-        async with self._db.read() as conn:
-            found = await conn.execute(select(exists().where(organizations.c.id == organization_id)))
-            return bool(found.scalar())
+        return await row_exists(self._db, "organizations", organization_id)
+
+
+async def row_exists(database: Database, table: str, ident: uuid.UUID) -> bool:
+    """Whether the row ``ident`` of another module's table ``table`` (keyed by ``id``) exists."""
+    rows = metadata.tables[table]
+    async with database.read() as conn:
+        return bool((await conn.execute(select(exists().where(rows.c.id == ident)))).scalar())

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, any_, bindparam, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import Uuid
 
+from elearning_adapters.sql.analytics._pseudonymise import under_pseudonyms
+from elearning_adapters.sql.analytics._sql import among
 from elearning_adapters.sql.analytics._tables import xapi_statements
 from elearning_adapters.sql.engine import Database, dialect_insert
 from elearning_core.analytics.model import Statement, StoredStatement, digest_of
@@ -31,6 +31,7 @@ from elearning_core.analytics.ports import (
     StatementQuery,
     StatementStore,
 )
+from elearning_core.analytics.pseudonyms import Pseudonyms
 from elearning_core.shared.clock import Clock
 
 _IDS_PER_READ = 1000
@@ -139,14 +140,7 @@ class StatementWriter:
         return [st.id for st in new]
 
     def _among(self, column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
-        """``column IN ids``; on PostgreSQL ``= ANY(:array)``, one parameter: a short statement text that psycopg
-        parses once and prepares, where an IN list of 100 placeholders is parsed again on every call."""
-        result: ColumnElement[bool]
-        if self._conn.dialect.name == "postgresql":
-            result = column == any_(bindparam("ids", list(ids), type_=postgresql.ARRAY(Uuid)))
-        else:
-            result = column.in_(ids)
-        return result
+        return among(self._conn, column, ids)
 
     def _insert(self) -> Any:
         return dialect_insert(self._conn, s).on_conflict_do_nothing(index_elements=[s.c.id])
@@ -189,8 +183,10 @@ class StatementWriter:
 
 
 class SqlStatementStore(StatementStore):
-    def __init__(self, database: Database, clock: Clock) -> None:
-        self._db, self._clock = database, clock
+    def __init__(self, database: Database, clock: Clock, pseudonyms: tuple[str, Pseudonyms] | None = None) -> None:
+        """``pseudonyms``: the platform's home page and its pseudonyms, to store what LRS clients send about a
+        deleted account under its pseudonym (None: as sent)."""
+        self._db, self._clock, self._pseudonyms = database, clock, pseudonyms
 
     async def append(
         self, statements: Sequence[Statement], *, organization: uuid.UUID | None = None
@@ -198,6 +194,8 @@ class SqlStatementStore(StatementStore):
         if not statements:
             return []
         async with self._db.write() as conn, conn.begin():
+            if self._pseudonyms is not None:
+                statements = await under_pseudonyms(conn, list(statements), *self._pseudonyms)
             return await StatementWriter(conn).append(statements, self._clock.now().astimezone(UTC), organization)
 
     async def _one(self, statement_id: uuid.UUID, *, voided: bool) -> Statement | None:

@@ -173,7 +173,7 @@ ORGANIZATION_SLUG_TAKEN = "slug is already taken by another organization"
 
 
 def _organization_from(row: Any) -> Organization:
-    return Organization(id=row.id, slug=row.slug, name=row.name, created_at=row.created_at)
+    return Organization(id=row.id, slug=row.slug, name=row.name, created_at=row.created_at, time_zone=row.time_zone)
 
 
 class SqlOrganizationRepository(OrganizationRepository):
@@ -259,10 +259,21 @@ class SqlOrganizationRepository(OrganizationRepository):
         return self._seen[row.id]
 
     async def flush(self) -> None:
-        """Write the organizations added since the last flush; raises Conflict on a taken slug."""
+        """Write the organizations added since the last flush, and the changes of the loaded ones;
+        raises Conflict on a taken slug."""
+        for changed in [o for o in self._seen.values() if o.changed and o.id not in self._new]:
+            await self._conn.execute(
+                update(organizations)
+                .where(organizations.c.id == changed.id)
+                .values(name=changed.name, time_zone=changed.time_zone)
+            )
+            changed.mark_saved()
         if not self._new:
             return
-        rows = [{"id": o.id, "slug": o.slug, "name": o.name, "created_at": o.created_at} for o in self._new.values()]
+        rows = [
+            {"id": o.id, "slug": o.slug, "name": o.name, "created_at": o.created_at, "time_zone": o.time_zone}
+            for o in self._new.values()
+        ]
         try:
             await self._conn.execute(insert(organizations), rows)
         except IntegrityError as exc:

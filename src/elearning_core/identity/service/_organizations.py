@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from elearning_core.auth.model import Grant, Permission, ResourceRef, ScopeKind
-from elearning_core.identity.commands import CreateOrganization, RoleGrantSpec
+from elearning_core.identity.commands import CreateOrganization, RoleGrantSpec, UpdateOrganization
 from elearning_core.identity.model import Organization, User, UserStatus, make_grant
 from elearning_core.identity.service._base import _decide, _IdentityBase, _org, _user_of
 from elearning_core.shared.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -16,12 +16,30 @@ from elearning_core.shared.ports import Principal, require
 class _Organizations(_IdentityBase):
     async def create_organization(self, actor: Principal, cmd: CreateOrganization) -> Organization:
         require(self._policy, actor, Permission.ORGANIZATION_MANAGE)
-        organization = Organization.create(slug=cmd.slug, name=cmd.name, at=self._clock.now())
+        organization = Organization.create(slug=cmd.slug, name=cmd.name, time_zone=cmd.time_zone, at=self._clock.now())
         async with self._uow() as uow:
             if await uow.organizations.slug_taken(organization.slug):
                 raise Conflict(f"the organization slug {organization.slug!r} is already taken")
             uow.organizations.add(organization)
             await uow.commit()
+        return organization
+
+    async def update_organization(
+        self, actor: Principal, organization_id: uuid.UUID, cmd: UpdateOrganization
+    ) -> Organization:
+        """Rename an organization or change its time zone: its platform admins and its organization admins
+        (``user.manage`` on it, as for its members); someone who may not see it gets a 404."""
+        async with self._uow() as uow:
+            organization = await uow.organizations.get(organization_id)
+            if organization is None:
+                raise NotFound("organization", organization_id)
+            if not self._policy.authorize(actor, Permission.USER_MANAGE, _org(organization_id)).allowed:
+                mine = {o.id for o in await uow.organizations.organizations_of(_user_of(actor))}
+                if organization_id not in mine:
+                    raise NotFound("organization", organization_id)
+                require(self._policy, actor, Permission.USER_MANAGE, _org(organization_id))
+            if organization.update(self._clock.now(), name=cmd.name, time_zone=cmd.time_zone):
+                await uow.commit()
         return organization
 
     async def list_organizations(

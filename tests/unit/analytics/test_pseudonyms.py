@@ -1,0 +1,93 @@
+"""Pseudonyms of deleted accounts: keyed, stable, never a user id; the JSON rewrite touches the account only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from elearning_core.analytics.pseudonyms import Pseudonyms, account_key, pseudonymise
+
+HOME = "https://learn.example.org"
+USER = uuid.UUID("01900000-0000-7000-8000-000000000abc")
+
+
+def agent(account: str, home: str = HOME, **more: Any) -> dict[str, Any]:
+    return {"objectType": "Agent", "account": {"homePage": home, "name": account}, **more}
+
+
+@given(st.uuids(), st.uuids())
+def test_a_pseudonym_is_a_stable_keyed_version_8_uuid(first: uuid.UUID, second: uuid.UUID) -> None:
+    pseudonyms = Pseudonyms(b"secret")
+    assert pseudonyms.of(first) == Pseudonyms(b"secret").of(first)  # stable across processes: no state
+    assert pseudonyms.of(first).version == 8
+    assert pseudonyms.of(first).variant == uuid.RFC_4122
+    assert pseudonyms.of(first) != first
+    assert (pseudonyms.of(first) == pseudonyms.of(second)) == (first == second)
+    assert Pseudonyms(b"another secret").of(first) != pseudonyms.of(first)
+
+
+def test_an_empty_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="non-empty secret"):
+        Pseudonyms(b"")
+
+
+def test_the_rewrite_renames_every_agent_of_the_account_and_drops_its_name() -> None:
+    statement = {
+        "id": "s-1",
+        "actor": agent(str(USER), name="Ada Lovelace"),
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+        "object": agent(str(USER)),
+        "context": {
+            "instructor": agent(str(USER), name="Ada"),
+            "extensions": {"https://x/ext": str(USER)},  # plain text: not an agent, kept
+        },
+        "authority": agent("platform"),
+    }
+    rewritten, changed = pseudonymise(statement, HOME, str(USER), "p-1")
+    assert changed
+    assert rewritten["actor"] == agent("p-1")
+    assert rewritten["object"] == agent("p-1")
+    assert rewritten["context"]["instructor"] == agent("p-1")
+    assert rewritten["context"]["extensions"] == statement["context"]["extensions"]
+    assert rewritten["authority"] == agent("platform")
+    assert statement["actor"]["account"]["name"] == str(USER)  # the input is not modified
+
+
+def test_another_home_page_or_user_is_left_alone() -> None:
+    statement = {"actor": agent(str(USER), home="https://elsewhere.example"), "object": agent(str(uuid.uuid4()))}
+    rewritten, changed = pseudonymise(statement, HOME, str(USER), "p-1")
+    assert not changed
+    assert rewritten == statement
+
+
+def test_the_account_key_is_the_agent_column() -> None:
+    assert account_key(HOME, "u") == f"account:{HOME}|u"
+
+
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.just(str(USER)))
+_json = st.recursive(
+    _leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(["a", "b", "name", "actor", "object"]), inner, max_size=4),
+        st.builds(lambda name, extra: agent(str(USER), name=name, **extra), st.text(max_size=5), st.just({})),
+    ),
+    max_leaves=20,
+)
+
+
+@given(_json)
+def test_after_the_rewrite_no_agent_names_the_account(data: Any) -> None:
+    rewritten, changed = pseudonymise(data, HOME, str(USER), "pseudonym")
+    text = json.dumps(data)
+    again = json.dumps(rewritten)
+    assert f'"homePage": "{HOME}", "name": "{USER}"' not in again
+    assert changed == (f'"homePage": "{HOME}", "name": "{USER}"' in text)
+    if not changed:
+        assert rewritten == data
+    assert pseudonymise(rewritten, HOME, str(USER), "pseudonym") == (rewritten, False)
