@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from elearning_adapters.sql.upload_parts import SqlUploadStates
-from elearning_core.shared.storage import MIN_PART_SIZE
+from elearning_core.shared.storage import MIN_PART_SIZE, UploadedPart
 from elearning_core.video.model import source_key
 from elearning_core.video.service import UploadChecksumMismatch
 from elearning_core.video.uploads import ChunkRejected, OffsetMismatch, StoredUploads, UploadBusy, UploadState
@@ -94,6 +94,26 @@ async def test_the_lease_is_refused_while_held_taken_over_once_run_out_and_fence
     assert await states.state(upload.id) == UploadState(offset=10, staged=(10,))
     await states.release(upload.id, "second")
     assert await states.claim(upload.id, "third", now, now + timedelta(minutes=1)) is not None
+
+
+async def test_a_save_writes_the_parts_after_the_stored_ones_and_may_give_the_lease_up(api: Api) -> None:
+    _, upload = await _upload(api, 3 * PART)
+    states = SqlUploadStates(api.platform.container.adapters.database())
+    now = api.platform.container.adapters.clock().now()
+    one, two = UploadedPart(1, '"one"', PART), UploadedPart(2, '"two"', PART)
+    assert await states.claim(upload.id, "first", now, now + timedelta(minutes=1)) is not None
+    assert await states.save(upload.id, "first", UploadState(offset=PART, multipart_id="m", parts=(one,)))
+    # The next save names one part as stored already: the row keeps it and gains the new one.
+    stale = UploadedPart(1, '"not-written"', PART)
+    both = UploadState(offset=2 * PART, multipart_id="m", parts=(stale, two))
+    assert await states.save(upload.id, "first", both, stored_parts=1, release=True)
+    assert await states.state(upload.id) == UploadState(offset=2 * PART, multipart_id="m", parts=(one, two))
+    # Released with the save: another holder takes the lease at once, and the first one's saves are refused.
+    assert await states.claim(upload.id, "second", now, now + timedelta(minutes=1)) is not None
+    assert not await states.save(upload.id, "first", UploadState(offset=0))
+    # A save with no parts stored replaces them all (a row's parts always match the state saved).
+    assert await states.save(upload.id, "second", UploadState(offset=PART, multipart_id="m", parts=(two,)))
+    assert await states.state(upload.id) == UploadState(offset=PART, multipart_id="m", parts=(two,))
 
 
 async def test_a_broken_chunk_keeps_what_arrived_only_when_asked_and_a_refused_one_records_nothing(
