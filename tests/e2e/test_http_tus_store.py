@@ -239,3 +239,81 @@ async def test_a_chunk_of_several_parts_sends_them_a_few_at_a_time_and_records_t
     assert 1 < most <= uploads.config.parts_in_flight
     source = seaweedfs.client().get_object(Bucket=s3_bucket, Key=source_key(uuid.UUID(video_id)))  # type: ignore[attr-defined]
     assert hashlib.sha256(source["Body"].read()).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def _count_streamed(uploads: StoredUploads) -> list[int]:
+    """The sizes announced to ``upload_part`` (None: a part held first), recorded as the parts go."""
+    store = uploads._store
+    announced: list[int] = []
+    upload_part = store.upload_part
+
+    async def recorded(*args: Any, size: int | None = None) -> Any:
+        announced.append(-1 if size is None else size)
+        return await upload_part(*args, size=size)
+
+    store.upload_part = recorded  # type: ignore[method-assign]
+    return announced
+
+
+async def test_patches_of_announced_length_stream_their_parts_and_stage_what_is_short_of_one(
+    api: Api, seaweedfs: SeaweedS3, s3_bucket: str
+) -> None:
+    uploads = _uploads(api)
+    announced = _count_streamed(uploads)
+    try:
+        data = os.urandom(3 * PART + 200)
+        video_id, upload = await _upload(api, len(data), hashlib.sha256(data).hexdigest())
+        url = f"{UPLOADS}/{upload.id}"
+        offset = 0
+        # Two parts streamed and 100 bytes staged; then the staged bytes and the chunk fill a part held first
+        # (the staged piece is read back); then the last part, short, streamed as it ends the upload.
+        for end in (2 * PART + 100, 3 * PART, len(data)):
+            sent = await api.client.patch(
+                url,
+                content=data[offset:end],
+                headers={
+                    **ADMIN,
+                    **TUS,
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                },
+            )
+            assert sent.status_code == 204, sent.text
+            offset = int(sent.headers["upload-offset"])
+            assert offset == end
+    finally:
+        del uploads._store.upload_part
+    assert announced == [PART, PART, -1, 200]
+    source = seaweedfs.client().get_object(Bucket=s3_bucket, Key=source_key(uuid.UUID(video_id)))  # type: ignore[attr-defined]
+    assert source["Body"].read() == data
+    assert _store_keys(seaweedfs, s3_bucket, "upload-staging/") == []
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["kept", "announced-checksum"])
+async def test_a_chunk_broken_while_its_part_streams_sends_no_part_and_keeps_what_arrived_when_asked(
+    api: Api, seaweedfs: SeaweedS3, s3_bucket: str, kept: bool
+) -> None:
+    uploads = _uploads(api)
+    states = SqlUploadStates(api.platform.container.adapters.database())
+    _, upload = await _upload(api, 2 * PART)
+    data = os.urandom(2 * PART)
+    arrived = PART - 1000
+    with pytest.raises(Disconnected):
+        await uploads.append(
+            upload, 0, _body(data[:arrived], then=Disconnected()), keep=lambda e: kept, length=len(data)
+        )
+    state = await states.state(upload.id)
+    assert state is not None
+    assert state.parts == ()
+    assert (state.offset, state.staged) == ((arrived, (arrived,)) if kept else (0, ()))
+    if state.multipart_id is not None:  # the streamed part's request was cut: the store kept nothing of it
+        listed = seaweedfs.client().list_parts(
+            Bucket=s3_bucket, Key=source_key(upload.video_id), UploadId=state.multipart_id
+        )  # type: ignore[attr-defined]
+        assert listed.get("Parts", []) == []
+    # A body ending short of its announced length (cleanly) is taken as it came.
+    offset = state.offset
+    assert await uploads.append(upload, offset, _body(data[offset:PART]), keep=lambda e: False, length=2 * PART) == PART
+    assert await uploads.append(upload, PART, _body(data[PART:]), keep=lambda e: False, length=PART) == 2 * PART
+    source = seaweedfs.client().get_object(Bucket=s3_bucket, Key=source_key(upload.video_id))  # type: ignore[attr-defined]
+    assert source["Body"].read() == data
