@@ -243,53 +243,6 @@ async def test_a_multipart_upload_of_three_parts_with_a_short_last(store: Object
         await store.list_parts("uploads/big.mp4", upload)
 
 
-async def test_a_part_of_announced_size_is_stored_as_it_streams_and_one_of_another_size_not_at_all(
-    store: ObjectStore,
-) -> None:
-    """``size`` lets the S3 adapter send a part while its bytes still come (signed chunk by chunk): the part
-    is the same as one held first; a stream that goes beyond its size or ends short stores no part."""
-    key = "uploads/streamed.mp4"
-    data = [payload(MIN_PART_SIZE + 777, seed=6), payload(4321, seed=7)]
-    upload = await store.create_multipart(key)
-
-    async def trickled(data: bytes) -> AsyncIterator[bytes]:  # the bytes come while the part is being sent
-        async for chunk in stream(data, 300_000):
-            await asyncio.sleep(0)
-            yield chunk
-
-    first = await store.upload_part(key, upload, 1, trickled(data[0]), size=len(data[0]))
-    with pytest.raises(ValueError, match="ended after"):
-        await store.upload_part(key, upload, 2, trickled(data[1][:1000]), size=len(data[1]))
-    with pytest.raises(ValueError, match="more came"):
-        await store.upload_part(key, upload, 2, trickled(data[1] + b"extra"), size=len(data[1]))
-    assert [(p.number, p.size) for p in await store.list_parts(key, upload)] == [(1, len(data[0]))]
-    last = await store.upload_part(key, upload, 2, stream(data[1]), size=len(data[1]))
-
-    assert first.size == len(data[0])
-    assert first.etag.strip('"') == hashlib.md5(data[0]).hexdigest()  # both adapters tag a part by its MD5
-    assert await store.complete_multipart(key, upload, [first, last]) == len(data[0]) + len(data[1])
-    assert await read_all(store, key) == b"".join(data)
-
-
-async def test_a_store_refusing_streamed_parts_gets_them_whole(seaweedfs: SeaweedS3, s3_bucket: str) -> None:
-    """A streamed part refused by the store (here: signed with a key it does not know, as a store that
-    takes no chunk-signed payloads refuses them) is sent again whole, and later parts go whole at once."""
-    store = s3_store(seaweedfs, s3_bucket)
-    refusing = s3_store(seaweedfs, s3_bucket, secret_access_key="not-the-secret")
-    store._streamer = refusing._streamer
-    try:
-        data = payload(MIN_PART_SIZE, seed=8)
-        upload = await store.create_multipart("uploads/whole")
-        part = await store.upload_part("uploads/whole", upload, 1, stream(data), size=len(data))
-        assert part.size == len(data)
-        assert not store._stream_parts
-        assert await store.complete_multipart("uploads/whole", upload, [part]) == len(data)
-        assert await read_all(store, "uploads/whole") == data
-    finally:
-        await store.aclose()
-        await refusing.aclose()
-
-
 async def test_an_aborted_upload_leaves_nothing(store: ObjectStore) -> None:
     upload = await store.create_multipart("uploads/dropped")
     await store.upload_part("uploads/dropped", upload, 1, stream(payload(MIN_PART_SIZE)))

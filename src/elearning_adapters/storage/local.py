@@ -41,7 +41,6 @@ from elearning_core.shared.storage import (
     check_key,
     check_prefix,
     check_range,
-    exactly,
 )
 from elearning_core.video.ports import BlobStorage, StorageLock
 
@@ -240,12 +239,8 @@ class LocalFileStorage(BlobStorage):
     async def create_multipart(self, key: str) -> str:
         return await self._parts.create(check_key(key))
 
-    async def upload_part(
-        self, key: str, upload_id: str, number: int, chunks: AsyncIterable[bytes], *, size: int | None = None
-    ) -> UploadedPart:
-        return await self._parts.upload(
-            check_key(key), upload_id, number, chunks if size is None else exactly(chunks, size)
-        )
+    async def upload_part(self, key: str, upload_id: str, number: int, chunks: AsyncIterable[bytes]) -> UploadedPart:
+        return await self._parts.upload(check_key(key), upload_id, number, chunks)
 
     async def list_parts(self, key: str, upload_id: str) -> builtins.list[UploadedPart]:
         return await self._parts.parts(check_key(key), upload_id)

@@ -23,7 +23,6 @@ import asyncio
 import builtins
 import contextlib
 import functools
-import logging
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,11 +34,9 @@ from urllib.parse import urlsplit
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from elearning_adapters.storage._local_io import READ_SIZE, write_stream
 from elearning_adapters.storage._s3_errors import RangeNotSatisfiable, translate
-from elearning_adapters.storage._s3_streaming import ChunkFeed, use_streaming_signer
 from elearning_core.shared.storage import (
     MAX_LIST_PAGE,
     IncompleteUpload,
@@ -48,7 +45,6 @@ from elearning_core.shared.storage import (
     ObjectPage,
     ObjectStore,
     StorageError,
-    StorageUnavailable,
     UploadedPart,
     UploadNotFound,
     check_completion,
@@ -57,11 +53,9 @@ from elearning_core.shared.storage import (
     check_prefix,
     check_range,
     content_disposition,
-    exactly,
 )
 
 T = TypeVar("T")
-log = logging.getLogger("elearning.storage.s3")
 MIB = 1024 * 1024
 MAX_PRESIGN = timedelta(days=7)
 
@@ -92,10 +86,6 @@ class S3ObjectStore(ObjectStore):
         self._pool = ThreadPoolExecutor(max_workers=config.max_connections, thread_name_prefix="s3")
         self._client = self._make_client(config.endpoint_url)
         self._signer = self._make_client(config.public_endpoint_url or config.endpoint_url)
-        # Parts whose length is known ahead are streamed, signed chunk by chunk, through a client of their own.
-        self._streamer = self._make_client(config.endpoint_url)
-        use_streaming_signer(self._streamer)
-        self._stream_parts = True
         self._transfer = TransferConfig(
             multipart_threshold=config.part_size, multipart_chunksize=config.part_size, use_threads=False
         )
@@ -310,13 +300,9 @@ class S3ObjectStore(ObjectStore):
         answer = await self._call("create_multipart_upload", check_key(key), Key=key)
         return str(answer["UploadId"])
 
-    async def upload_part(
-        self, key: str, upload_id: str, number: int, chunks: AsyncIterable[bytes], *, size: int | None = None
-    ) -> UploadedPart:
+    async def upload_part(self, key: str, upload_id: str, number: int, chunks: AsyncIterable[bytes]) -> UploadedPart:
         check_key(key)
         check_part_number(number)
-        if size and self._stream_parts:
-            return await self._stream_part(key, upload_id, number, chunks, size)
         # S3 wants the part's length before its bytes: up to a part is held in memory and sent as it is (no
         # copy into a spool file and back on the way); a longer stream goes on into a spool file.
         stream = aiter(chunks)
@@ -328,45 +314,6 @@ class S3ObjectStore(ObjectStore):
             if size > self.config.part_size:
                 return await self._upload_spooled(key, upload_id, number, _chained(held, stream))
         return await self._upload_bytes(key, upload_id, number, b"".join(held))
-
-    async def _stream_part(
-        self, key: str, upload_id: str, number: int, chunks: AsyncIterable[bytes], size: int
-    ) -> UploadedPart:
-        """The part's bytes go out as they come, signed chunk by chunk (``_s3_streaming``). The stream is held
-        (up to the part) all the same: a streamed request cannot be retried, so when it fails the part is sent
-        again from memory, with botocore's retries."""
-        feed = ChunkFeed(size)
-        call = functools.partial(
-            self._streamer.upload_part,
-            Bucket=self.bucket,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=feed,
-            ContentLength=feed.length,
-        )
-        sending = asyncio.ensure_future(self._run(call, key, upload_id))
-        held: list[bytes] = []
-        try:
-            async for chunk in exactly(chunks, size):
-                held.append(chunk)
-                feed.feed(chunk)
-            feed.close()
-        except BaseException as exc:
-            feed.fail(exc)  # the request ends there (the store keeps no part), and its thread is freed
-            await asyncio.gather(sending, return_exceptions=True)
-            raise
-        try:
-            answer = await sending
-        except UploadNotFound:
-            raise
-        except StorageError as exc:
-            if isinstance(exc.__cause__, ClientError) and not isinstance(exc, StorageUnavailable):
-                # Refused rather than cut short: a store that takes no chunk-signed payloads gets whole parts.
-                self._stream_parts = False
-                log.warning("streaming part %s of %r failed (%s); parts are sent whole from now on", number, key, exc)
-            return await self._upload_bytes(key, upload_id, number, b"".join(held))
-        return UploadedPart(number, answer["ETag"], size)
 
     async def _upload_spooled(
         self, key: str, upload_id: str, number: int, chunks: AsyncIterable[bytes]

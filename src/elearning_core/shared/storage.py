@@ -22,7 +22,7 @@ test_object_store.py runs one suite on both):
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -154,14 +154,9 @@ class ObjectStore(Protocol):
         """Start a multipart upload of ``key``; returns its id."""
         ...
 
-    async def upload_part(
-        self, key: str, upload_id: str, number: int, chunks: AsyncIterable[bytes], *, size: int | None = None
-    ) -> UploadedPart:
+    async def upload_part(self, key: str, upload_id: str, number: int, chunks: AsyncIterable[bytes]) -> UploadedPart:
         """Store part ``number`` (1..10,000) of the upload from a stream, replacing an earlier part of that
-        number; ``UploadNotFound`` when the upload is gone. ``size``, when the stream's length is known ahead:
-        the adapter may send the bytes as they come instead of holding the part first (S3 wants a part's
-        length before its bytes); a stream of another length then fails with ``ValueError`` and stores
-        nothing."""
+        number; ``UploadNotFound`` when the upload is gone."""
         ...
 
     async def list_parts(self, key: str, upload_id: str) -> builtins.list[UploadedPart]:
@@ -255,15 +250,3 @@ def check_completion(parts: Sequence[UploadedPart], stored: Sequence[UploadedPar
             raise PartTooSmall(
                 f"part {part.number} has {size} bytes; every part but the last needs at least {MIN_PART_SIZE}"
             )
-
-
-async def exactly(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
-    """``chunks``, checked to hold ``size`` bytes: ``ValueError`` once they go beyond, or when they end short."""
-    seen = 0
-    async for chunk in chunks:
-        seen += len(chunk)
-        if seen > size:
-            raise ValueError(f"the part was announced with {size} bytes; more came")
-        yield chunk
-    if seen != size:
-        raise ValueError(f"the part was announced with {size} bytes; it ended after {seen}")

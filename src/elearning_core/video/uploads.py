@@ -137,19 +137,6 @@ class ChunkRejected(Exception):
     """The chunk's own checksum did not match; nothing of it was recorded."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Streaming:
-    """A part uploaded while its bytes are read: its length, the queue they go through, the upload."""
-
-    size: int
-    queue: asyncio.Queue[bytes | BaseException | None]
-    task: asyncio.Task[UploadedPart]
-
-
-class _PartUnsent(Exception):
-    """Ends a streamed part's bytes short of its length, so the store keeps nothing of it."""
-
-
 @dataclass
 class _Work:
     """A PATCH in progress: the state it started from, the parts it added, and the bytes not yet in a part."""
@@ -169,10 +156,6 @@ class _Work:
     renew_at: datetime | None = None
     """When the lease is next renewed (after a part, once half of it has passed)."""
     released: bool = False
-    left: int | None = None
-    """Bytes of the chunk not read yet, when its length was announced (streamed parts need it)."""
-    streaming: _Streaming | None = None
-    """The part being sent while its bytes are read."""
     """The lease was given up (by the last save) or is no longer this PATCH's."""
 
     @property
@@ -226,12 +209,10 @@ class StoredUploads:
         *,
         keep: Callable[[BaseException], bool],
         verify: Callable[[], bool] | None = None,
-        length: int | None = None,
     ) -> int:
         """Append ``body`` at ``claimed``; returns the new offset. ``keep(exc)`` says whether the bytes that
         arrived before the body broke with ``exc`` are kept; ``verify()`` (after the body) whether the chunk
-        matches its checksum (``ChunkRejected`` otherwise); ``length``, the body's announced length, lets
-        parts be streamed to the store as they are read. ``UploadBusy``, ``OffsetMismatch``."""
+        matches its checksum (``ChunkRejected`` otherwise). ``UploadBusy``, ``OffsetMismatch``."""
         holder = uuid.uuid4().hex
         now = self._clock.now()
         state = await self._states.claim(upload.id, holder, now, now + self.config.lease)
@@ -244,13 +225,11 @@ class StoredUploads:
             if state.offset >= upload.length:
                 return state.offset
             work.hasher = self._running_hash(upload.id, state.offset)
-            work.left = length
             try:
                 await self._take(work, holder, body)
                 await self._drain(work)
             except BaseException as exc:
                 if keep(exc):
-                    await self._unstream(work)
                     await self._drain(work)
                     await self._stage(work)
                     await self._save(work, holder)
@@ -274,54 +253,19 @@ class StoredUploads:
                 await self._states.release(upload.id, holder)
 
     async def _take(self, work: _Work, holder: str, body: AsyncIterable[bytes]) -> None:
-        """Read the chunk into the buffer, uploading a part each time staged bytes and buffer fill one; a part
-        whose length is known when its first byte comes is streamed to the store as it is read."""
+        """Read the chunk into the buffer, uploading a part each time staged bytes and buffer fill one."""
+        part_size = self.config.part_size
         async for chunk in body:
             view = memoryview(chunk)
             if work.hasher is not None:
                 work.hasher.update(chunk)
             while view:
-                if work.streaming is None and not work.buffer:
-                    await self._open(work)
-                size = work.streaming.size if work.streaming is not None else self.config.part_size
-                piece = view[: size - work.staged_bytes - len(work.buffer)]
-                work.buffer += piece
-                if work.streaming is not None:
-                    work.streaming.queue.put_nowait(chunk if len(piece) == len(chunk) else bytes(piece))
-                if work.left is not None:
-                    work.left -= len(piece)
-                view = view[len(piece) :]
-                if work.staged_bytes + len(work.buffer) >= size:
+                room = part_size - work.staged_bytes - len(work.buffer)
+                work.buffer += view[:room]
+                view = view[room:]
+                if work.staged_bytes + len(work.buffer) >= part_size:
                     await self._flush(work)
                     await self._renew(work, holder)
-        await self._unstream(work)  # the body ended short of the part it announced: that part goes as usual
-
-    async def _open(self, work: _Work) -> None:
-        """Start streaming the next part when its length is known now: nothing staged before it, and the
-        chunk's announced length left says it fills a part, or leaves S3's minimum for one, or ends the upload."""
-        left = work.left
-        if left is None or left <= 0 or work.state.staged:
-            return
-        size = min(self.config.part_size, left)
-        if size < MIN_PART_SIZE and work.offset + size < work.upload.length:
-            return
-        if len(work.sending) >= self.config.parts_in_flight:
-            await self._drain(work, keep=self.config.parts_in_flight - 1)
-        target = source_key(work.upload.video_id)
-        multipart_id = work.state.multipart_id or await self._store.create_multipart(target)
-        work.state = replace(work.state, multipart_id=multipart_id)
-        number = len(work.state.parts) + len(work.sending) + 1
-        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
-        sent = self._store.upload_part(target, multipart_id, number, _queued(queue), size=size)
-        work.streaming = _Streaming(size, queue, asyncio.ensure_future(sent))
-
-    async def _unstream(self, work: _Work) -> None:
-        """The part being streamed will not be complete: its request is ended (the store keeps nothing of it)
-        and its bytes, still in the buffer, are sent or staged as any others."""
-        streaming, work.streaming = work.streaming, None
-        if streaming is not None:
-            streaming.queue.put_nowait(_PartUnsent())
-            await asyncio.gather(streaming.task, return_exceptions=True)
 
     async def _renew(self, work: _Work, holder: str) -> None:
         """Renew the lease once half of it has passed (a round trip per part bought nothing more: the save is
@@ -336,13 +280,6 @@ class StoredUploads:
     async def _flush(self, work: _Work) -> None:
         """The staged pieces and the buffer become the next part, sent while the chunk goes on being read
         (at most ``parts_in_flight`` at once; ``_drain`` records them in order)."""
-        if work.streaming is not None:  # all its bytes have gone to it: it is sent
-            streaming, work.streaming = work.streaming, None
-            streaming.queue.put_nowait(None)
-            work.sending.append(streaming.task)
-            work.sending_bytes += streaming.size
-            work.buffer = bytearray()
-            return
         if len(work.sending) >= self.config.parts_in_flight:
             await self._drain(work, keep=self.config.parts_in_flight - 1)
         state = work.state
@@ -373,7 +310,6 @@ class StoredUploads:
 
     async def _abandon(self, work: _Work) -> None:
         """Parts in flight of a PATCH that records them not: cancelled and waited for (never left running)."""
-        await self._unstream(work)
         for task in work.sending:
             task.cancel()
         await asyncio.gather(*work.sending, return_exceptions=True)
@@ -495,10 +431,3 @@ def _uuid_or_none(text: str) -> uuid.UUID | None:
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
-
-
-async def _queued(queue: asyncio.Queue[bytes | BaseException | None]) -> AsyncIterator[bytes]:
-    while (item := await queue.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        yield item

@@ -384,8 +384,7 @@ class UploadController(Controller):
             return checksum is None or hasher is None or hasher.digest() == checksum[1]
 
         try:
-            length = int(announced) if announced is not None and announced.isdigit() else None
-            offset = await uploads.append(upload, claimed, body, keep=keep, verify=verify, length=length)
+            offset = await uploads.append(upload, claimed, body, keep=keep, verify=verify)
         except UploadBusy as exc:
             raise TusError(423, str(exc), "locked") from None
         except OffsetMismatch as exc:
