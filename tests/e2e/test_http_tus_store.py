@@ -10,13 +10,15 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from elearning_adapters.sql.upload_parts import SqlUploadStates
+from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.storage import MIN_PART_SIZE, UploadedPart
 from elearning_core.video.model import source_key
 from elearning_core.video.service import UploadChecksumMismatch
@@ -239,3 +241,39 @@ async def test_a_chunk_of_several_parts_sends_them_a_few_at_a_time_and_records_t
     assert 1 < most <= uploads.config.parts_in_flight
     source = seaweedfs.client().get_object(Bucket=s3_bucket, Key=source_key(uuid.UUID(video_id)))  # type: ignore[attr-defined]
     assert hashlib.sha256(source["Body"].read()).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+class _RecordedRenewals(SqlUploadStates):
+    """The SQL adapter, noting the expiry each renewal asked for."""
+
+    renewals: list[datetime]
+
+    async def renew(self, upload_id: uuid.UUID, holder: str, until: datetime) -> bool:
+        self.renewals.append(until)
+        return await super().renew(upload_id, holder, until)
+
+
+async def test_a_patch_renews_its_lease_once_half_of_it_has_passed_and_its_save_gives_it_up(api: Api) -> None:
+    running = _uploads(api)
+    start = api.platform.container.adapters.clock().now()
+    clock = FixedClock(start)
+    states = _RecordedRenewals(api.platform.container.adapters.database())
+    states.renewals = []
+    lease = timedelta(seconds=120)
+    uploads = StoredUploads(running._store, states, running._videos, clock, replace(running.config, lease=lease))
+    _, upload = await _upload(api, 5 * PART)
+    data = os.urandom(4 * PART)
+
+    async def slow_body() -> AsyncIterator[bytes]:  # a part every 40 s of the clock
+        for at in range(0, len(data), PART):
+            yield data[at : at + PART]
+            clock.advance(timedelta(seconds=40))
+
+    assert await uploads.append(upload, 0, slow_body(), keep=lambda e: False) == 4 * PART
+    # Parts ended at +0, +40, +80 and +120 s: only the one past half the lease (+80) renewed it, for a lease more.
+    assert states.renewals == [start + timedelta(seconds=80) + lease]
+    state = await states.state(upload.id)
+    assert state is not None
+    assert (state.offset, len(state.parts)) == (4 * PART, 4)
+    # The save gave the lease up: the next PATCH takes it at once.
+    assert await states.claim(upload.id, "next", start, start + lease) is not None
