@@ -10,14 +10,16 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from elearning_adapters.sql.upload_parts import SqlUploadStates
-from elearning_core.shared.storage import MIN_PART_SIZE
+from elearning_core.shared.clock import FixedClock
+from elearning_core.shared.storage import MIN_PART_SIZE, UploadedPart
 from elearning_core.video.model import source_key
 from elearning_core.video.service import UploadChecksumMismatch
 from elearning_core.video.uploads import ChunkRejected, OffsetMismatch, StoredUploads, UploadBusy, UploadState
@@ -94,6 +96,26 @@ async def test_the_lease_is_refused_while_held_taken_over_once_run_out_and_fence
     assert await states.state(upload.id) == UploadState(offset=10, staged=(10,))
     await states.release(upload.id, "second")
     assert await states.claim(upload.id, "third", now, now + timedelta(minutes=1)) is not None
+
+
+async def test_a_save_writes_the_parts_after_the_stored_ones_and_may_give_the_lease_up(api: Api) -> None:
+    _, upload = await _upload(api, 3 * PART)
+    states = SqlUploadStates(api.platform.container.adapters.database())
+    now = api.platform.container.adapters.clock().now()
+    one, two = UploadedPart(1, '"one"', PART), UploadedPart(2, '"two"', PART)
+    assert await states.claim(upload.id, "first", now, now + timedelta(minutes=1)) is not None
+    assert await states.save(upload.id, "first", UploadState(offset=PART, multipart_id="m", parts=(one,)))
+    # The next save names one part as stored already: the row keeps it and gains the new one.
+    stale = UploadedPart(1, '"not-written"', PART)
+    both = UploadState(offset=2 * PART, multipart_id="m", parts=(stale, two))
+    assert await states.save(upload.id, "first", both, stored_parts=1, release=True)
+    assert await states.state(upload.id) == UploadState(offset=2 * PART, multipart_id="m", parts=(one, two))
+    # Released with the save: another holder takes the lease at once, and the first one's saves are refused.
+    assert await states.claim(upload.id, "second", now, now + timedelta(minutes=1)) is not None
+    assert not await states.save(upload.id, "first", UploadState(offset=0))
+    # A save with no parts stored replaces them all (a row's parts always match the state saved).
+    assert await states.save(upload.id, "second", UploadState(offset=PART, multipart_id="m", parts=(two,)))
+    assert await states.state(upload.id) == UploadState(offset=PART, multipart_id="m", parts=(two,))
 
 
 async def test_a_broken_chunk_keeps_what_arrived_only_when_asked_and_a_refused_one_records_nothing(
@@ -219,3 +241,39 @@ async def test_a_chunk_of_several_parts_sends_them_a_few_at_a_time_and_records_t
     assert 1 < most <= uploads.config.parts_in_flight
     source = seaweedfs.client().get_object(Bucket=s3_bucket, Key=source_key(uuid.UUID(video_id)))  # type: ignore[attr-defined]
     assert hashlib.sha256(source["Body"].read()).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+class _RecordedRenewals(SqlUploadStates):
+    """The SQL adapter, noting the expiry each renewal asked for."""
+
+    renewals: list[datetime]
+
+    async def renew(self, upload_id: uuid.UUID, holder: str, until: datetime) -> bool:
+        self.renewals.append(until)
+        return await super().renew(upload_id, holder, until)
+
+
+async def test_a_patch_renews_its_lease_once_half_of_it_has_passed_and_its_save_gives_it_up(api: Api) -> None:
+    running = _uploads(api)
+    start = api.platform.container.adapters.clock().now()
+    clock = FixedClock(start)
+    states = _RecordedRenewals(api.platform.container.adapters.database())
+    states.renewals = []
+    lease = timedelta(seconds=120)
+    uploads = StoredUploads(running._store, states, running._videos, clock, replace(running.config, lease=lease))
+    _, upload = await _upload(api, 5 * PART)
+    data = os.urandom(4 * PART)
+
+    async def slow_body() -> AsyncIterator[bytes]:  # a part every 40 s of the clock
+        for at in range(0, len(data), PART):
+            yield data[at : at + PART]
+            clock.advance(timedelta(seconds=40))
+
+    assert await uploads.append(upload, 0, slow_body(), keep=lambda e: False) == 4 * PART
+    # Parts ended at +0, +40, +80 and +120 s: only the one past half the lease (+80) renewed it, for a lease more.
+    assert states.renewals == [start + timedelta(seconds=80) + lease]
+    state = await states.state(upload.id)
+    assert state is not None
+    assert (state.offset, len(state.parts)) == (4 * PART, 4)
+    # The save gave the lease up: the next PATCH takes it at once.
+    assert await states.claim(upload.id, "next", start, start + lease) is not None

@@ -22,8 +22,8 @@ class ModuleSettings(BaseSettings):
         default=120,
         gt=0,
         le=3600,
-        description="Object-store tus uploads: how long a PATCH's hold on its upload lasts without a part written "
-        "(a PATCH of a dead process is taken over after it)",
+        description="Object-store tus uploads: how long a PATCH's hold on its upload lasts without a renewal (a "
+        "PATCH renews it after a part once half of it has passed; a PATCH of a dead process is taken over after it)",
     )
     upload_orphan_hours: float = Field(
         default=25,

@@ -4,7 +4,7 @@ The lease is two columns of ``video_uploads`` (holder, until), taken by a condit
 at once, so every API process sees it: of two PATCHes racing for a free (or run-out) lease, PostgreSQL
 re-evaluates the second's WHERE on the row the first committed and SQLite serialises the writers, so one
 wins. Saving the state re-checks the holder in the same transaction (a fence against a holder whose lease
-was taken over). The parts are rows of ``video_upload_parts``, replaced whole at each save.
+was taken over). The parts are rows of ``video_upload_parts``: a save writes the ones its PATCH added.
 """
 
 from __future__ import annotations
@@ -69,20 +69,29 @@ class SqlUploadStates(UploadStates):
             )
             return bool(renewed.rowcount == 1)
 
-    async def save(self, upload_id: uuid.UUID, holder: str, state: UploadState) -> bool:
+    async def save(
+        self, upload_id: uuid.UUID, holder: str, state: UploadState, *, stored_parts: int = 0, release: bool = False
+    ) -> bool:
+        values: dict[str, Any] = {
+            "upload_offset": state.offset,
+            "multipart_id": state.multipart_id,
+            "staged": list(state.staged),
+        }
+        if release:
+            values |= {"lease_holder": None, "lease_until": None}
+        new = state.parts[stored_parts:]
         async with self._db.write() as conn, conn.begin():
-            saved = await conn.execute(
-                update(video_uploads)
-                .where(_held(upload_id, holder))
-                .values(upload_offset=state.offset, multipart_id=state.multipart_id, staged=list(state.staged))
-            )
+            saved = await conn.execute(update(video_uploads).where(_held(upload_id, holder)).values(**values))
             if saved.rowcount != 1:
                 return False
-            await conn.execute(delete(video_upload_parts).where(p.upload_id == upload_id))
-            if state.parts:
+            # Rows after the stored parts (none, as parts are only ever added after them) give way to the new
+            # ones; with none stored, the parts are replaced whole.
+            after = state.parts[stored_parts - 1].number if stored_parts else 0
+            await conn.execute(delete(video_upload_parts).where(p.upload_id == upload_id, p.number > after))
+            if new:
                 await conn.execute(
                     insert(video_upload_parts),
-                    [{"upload_id": upload_id, "number": x.number, "etag": x.etag, "size": x.size} for x in state.parts],
+                    [{"upload_id": upload_id, "number": x.number, "etag": x.etag, "size": x.size} for x in new],
                 )
             return True
 

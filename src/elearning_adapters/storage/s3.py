@@ -10,7 +10,7 @@ gives: the event loop never waits on the network either way.
 Nothing holds a whole object in memory: ``put`` buffers one part at a time and switches to a
 multipart upload once the stream outgrows a part (about three parts' worth in memory at the peak:
 the buffer, the part being sent, the request), ``read`` streams the body a megabyte per
-thread hop, ``upload_part`` spools its stream (in memory up to a part, on disk beyond) because
+thread hop, ``upload_part`` holds its stream (up to a part in memory, spooled to disk beyond) because
 S3 wants each part's length up front, and ``copy`` is server-side (multipart copy beyond 5 GiB).
 
 Checksums: boto3 >= 1.36 adds CRC trailers to every upload by default, which some S3-compatible
@@ -303,7 +303,21 @@ class S3ObjectStore(ObjectStore):
     async def upload_part(self, key: str, upload_id: str, number: int, chunks: AsyncIterable[bytes]) -> UploadedPart:
         check_key(key)
         check_part_number(number)
-        # S3 wants the part's length before its bytes: spool the stream (memory up to a part, then a file).
+        # S3 wants the part's length before its bytes: up to a part is held in memory and sent as it is (no
+        # copy into a spool file and back on the way); a longer stream goes on into a spool file.
+        stream = aiter(chunks)
+        held: list[bytes] = []
+        size = 0
+        async for chunk in stream:
+            held.append(chunk)
+            size += len(chunk)
+            if size > self.config.part_size:
+                return await self._upload_spooled(key, upload_id, number, _chained(held, stream))
+        return await self._upload_bytes(key, upload_id, number, b"".join(held))
+
+    async def _upload_spooled(
+        self, key: str, upload_id: str, number: int, chunks: AsyncIterable[bytes]
+    ) -> UploadedPart:
         with tempfile.SpooledTemporaryFile(max_size=self.config.part_size) as spool:
             size = await write_stream(chunks, spool)
             await asyncio.to_thread(spool.seek, 0)
@@ -369,6 +383,13 @@ class S3ObjectStore(ObjectStore):
                 break
             markers = {"KeyMarker": answer["NextKeyMarker"], "UploadIdMarker": answer["NextUploadIdMarker"]}
         return found[:limit]
+
+
+async def _chained(first: builtins.list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in first:
+        yield chunk
+    async for chunk in rest:
+        yield chunk
 
 
 def _named(parts: Sequence[UploadedPart]) -> dict[str, Any]:

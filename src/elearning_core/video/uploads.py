@@ -90,8 +90,13 @@ class UploadStates(Protocol):
 
     async def renew(self, upload_id: uuid.UUID, holder: str, until: datetime) -> bool: ...
 
-    async def save(self, upload_id: uuid.UUID, holder: str, state: UploadState) -> bool:
-        """Write the state, if ``holder`` still holds the lease; False (nothing written) otherwise."""
+    async def save(
+        self, upload_id: uuid.UUID, holder: str, state: UploadState, *, stored_parts: int = 0, release: bool = False
+    ) -> bool:
+        """Write the state, if ``holder`` still holds the lease; False (nothing written) otherwise. The first
+        ``stored_parts`` of ``state.parts`` are the ones the row already has (the claim returned them): only
+        the parts after them are written, so a PATCH's save costs its own parts, not the whole upload's.
+        ``release`` gives the lease up in the same transaction."""
         ...
 
     async def release(self, upload_id: uuid.UUID, holder: str) -> None: ...
@@ -146,6 +151,12 @@ class _Work:
     sending: list[asyncio.Task[UploadedPart]] = field(default_factory=list)
     """Parts being uploaded while the chunk is still read, in part-number order (``_drain`` adds them)."""
     sending_bytes: int = 0
+    stored_parts: int = 0
+    """How many of ``state.parts`` the upload row had when the PATCH took the lease."""
+    renew_at: datetime | None = None
+    """When the lease is next renewed (after a part, once half of it has passed)."""
+    released: bool = False
+    """The lease was given up (by the last save) or is no longer this PATCH's."""
 
     @property
     def staged_bytes(self) -> int:
@@ -160,7 +171,7 @@ class _Work:
 class StoredUploadConfig:
     part_size: int = MIN_PART_SIZE
     lease: timedelta = timedelta(minutes=2)
-    """A PATCH renews it after each part; a holder silent this long is taken over."""
+    """A PATCH renews it after a part once half of it has passed; a holder silent this long is taken over."""
     orphan_age: timedelta = timedelta(hours=25)
     """Multipart uploads and staged objects no live upload holds are collected once this old."""
     collect_batch: int = 100
@@ -207,12 +218,13 @@ class StoredUploads:
         state = await self._states.claim(upload.id, holder, now, now + self.config.lease)
         if state is None:
             raise UploadBusy("another request is writing to this upload; retry later")
+        work = _Work(upload, state, stored_parts=len(state.parts), renew_at=now + self.config.lease / 2)
         try:
             if claimed != state.offset:
                 raise OffsetMismatch(claimed, state.offset)
             if state.offset >= upload.length:
                 return state.offset
-            work = _Work(upload, state, hasher=self._running_hash(upload.id, state.offset))
+            work.hasher = self._running_hash(upload.id, state.offset)
             try:
                 await self._take(work, holder, body)
                 await self._drain(work)
@@ -234,10 +246,11 @@ class StoredUploads:
                 await self._flush(work)
                 await self._drain(work)
             await self._stage(work)
-            await self._save(work, holder)
+            await self._save(work, holder, release=True)
             return work.offset
         finally:
-            await self._states.release(upload.id, holder)
+            if not work.released:
+                await self._states.release(upload.id, holder)
 
     async def _take(self, work: _Work, holder: str, body: AsyncIterable[bytes]) -> None:
         """Read the chunk into the buffer, uploading a part each time staged bytes and buffer fill one."""
@@ -252,8 +265,17 @@ class StoredUploads:
                 view = view[room:]
                 if work.staged_bytes + len(work.buffer) >= part_size:
                     await self._flush(work)
-                    if not await self._states.renew(work.upload.id, holder, self._clock.now() + self.config.lease):
-                        raise UploadBusy("the upload's lease ran out while this chunk was written; retry")
+                    await self._renew(work, holder)
+
+    async def _renew(self, work: _Work, holder: str) -> None:
+        """Renew the lease once half of it has passed (a round trip per part bought nothing more: the save is
+        fenced by the holder anyway, and a lease half gone is still far from running out)."""
+        now = self._clock.now()
+        if work.renew_at is not None and now < work.renew_at:
+            return
+        if not await self._states.renew(work.upload.id, holder, now + self.config.lease):
+            raise UploadBusy("the upload's lease ran out while this chunk was written; retry")
+        work.renew_at = now + self.config.lease / 2
 
     async def _flush(self, work: _Work) -> None:
         """The staged pieces and the buffer become the next part, sent while the chunk goes on being read
@@ -317,10 +339,14 @@ class StoredUploads:
         kept = self._hashes.get(upload_id)
         return kept[1].copy() if kept is not None and kept[0] == offset else None
 
-    async def _save(self, work: _Work, holder: str) -> None:
+    async def _save(self, work: _Work, holder: str, *, release: bool = False) -> None:
         offset = work.offset
-        if not await self._states.save(work.upload.id, holder, replace(work.state, offset=offset)):
+        state = replace(work.state, offset=offset)
+        if not await self._states.save(work.upload.id, holder, state, stored_parts=work.stored_parts, release=release):
+            work.released = True  # the lease is someone else's: nothing to give up
             raise UploadBusy("the upload's lease ran out while this chunk was written; retry")
+        work.stored_parts = len(state.parts)
+        work.released = release
         self._hashes.pop(work.upload.id, None)
         if work.hasher is not None and offset < work.upload.length:
             self._hashes[work.upload.id] = (offset, work.hasher)
