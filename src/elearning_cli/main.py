@@ -129,7 +129,8 @@ GROUPS: dict[str, _Entry] = {
     "analytics": _Entry(
         "elearning_cli.analytics",
         "app",
-        "Learning analytics: a course's learners at risk, with why; the learning record store's credentials.",
+        "Learning analytics: a course's learners at risk, with why; rebuilding the aggregates; the learning record "
+        "store's credentials.",
     ),
 }
 """Every top-level command, in the order ``elearning --help`` lists them, with the help line it shows there.

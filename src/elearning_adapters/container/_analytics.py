@@ -1,6 +1,7 @@
 """The analytics module's wiring: the statement mapping (its IRIs under the public base URL), the
 statement store, the ``analytics`` subscription that fills it, the service, and the statement forwarder
-and retention with their jobs (``elearning_adapters.analytics.forwarder``)."""
+and retention with their jobs (``elearning_adapters.analytics.forwarder``), and the aggregates' reads
+(``analytics_aggregates``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.analytics import (
+    SqlAggregateReads,
     SqlLrsCredentialStore,
     SqlOrganizationExists,
     SqlStatementFeed,
@@ -29,8 +31,8 @@ def _iris(settings: Settings) -> PlatformIris:
     return PlatformIris(settings.resolved_public_base_url)
 
 
-def _subscriptions(mapper: StatementMapper, clock: Clock) -> list[Subscription]:
-    return [analytics_subscription(mapper, clock)]
+def _subscriptions(mapper: StatementMapper, clock: Clock, settings: Settings) -> list[Subscription]:
+    return [analytics_subscription(mapper, clock, settings.analytics_time_zone)]
 
 
 class AnalyticsWiring(ModuleWiring):
@@ -51,7 +53,11 @@ class AnalyticsWiring(ModuleWiring):
         shared.policy,
     )
 
-    subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock)
+    subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock, settings)
+    analytics_aggregates = providers.Singleton(
+        SqlAggregateReads, shared.database, settings.provided.analytics_time_zone
+    )
+    """The aggregates' read port (``AggregateReads``) the dashboards read."""
 
     feed = providers.Singleton(SqlStatementFeed, shared.database)
     destination = providers.Singleton(destination_from_settings, settings)

@@ -3,11 +3,21 @@ and the enrollment read (in the projection's transaction) that gives statements 
 
 Re-exported from its parts: ``_tables`` (the statements table), ``_store`` (the store, and the writer the
 projection uses inside its batch's transaction), ``_credentials`` (the LRS's credentials), ``_forwarding`` (stored
-order, checkpoints and pruning for the forwarder and retention) and ``_registrations``.
+order, checkpoints and pruning for the forwarder and retention), ``_registrations``, and the aggregates
+(``_aggregate_tables``, ``_aggregate_writer``, ``_aggregates`` (the projection's step, the rebuild, the learner
+rename), ``_aggregate_reads``).
 """
 
 from __future__ import annotations
 
+from elearning_adapters.sql.analytics._aggregate_reads import SqlAggregateReads
+from elearning_adapters.sql.analytics._aggregate_tables import AGGREGATE_TABLES
+from elearning_adapters.sql.analytics._aggregates import (
+    count_new,
+    rebuild_aggregates,
+    rename_learner,
+    share_aggregates_lock,
+)
 from elearning_adapters.sql.analytics._credentials import SqlLrsCredentialStore, SqlOrganizationExists, lrs_credentials
 from elearning_adapters.sql.analytics._forwarding import SqlStatementFeed
 from elearning_adapters.sql.analytics._registrations import registrations_of
@@ -15,14 +25,20 @@ from elearning_adapters.sql.analytics._store import SqlStatementStore, Statement
 from elearning_adapters.sql.analytics._tables import ANALYTICS_TABLES, xapi_forwarding, xapi_statements
 
 __all__ = [
+    "AGGREGATE_TABLES",
     "ANALYTICS_TABLES",
+    "SqlAggregateReads",
     "SqlLrsCredentialStore",
     "SqlOrganizationExists",
     "SqlStatementFeed",
     "SqlStatementStore",
     "StatementWriter",
+    "count_new",
     "lrs_credentials",
+    "rebuild_aggregates",
     "registrations_of",
+    "rename_learner",
+    "share_aggregates_lock",
     "xapi_forwarding",
     "xapi_statements",
 ]

@@ -15,7 +15,19 @@ from sqlalchemy.types import Uuid
 from elearning_adapters.sql.engine import UtcDateTime, metadata
 
 IRI_MAX = 1000
-ANALYTICS_TABLES = ("xapi_forwarding", "xapi_statements", "lrs_credentials")
+ANALYTICS_TABLES = (
+    "analytics_counts",
+    "analytics_distinct",
+    "analytics_learners",
+    "analytics_lessons_done",
+    "analytics_videos",
+    "analytics_video_marks",
+    "analytics_video_reach",
+    "analytics_attempts",
+    "xapi_forwarding",
+    "xapi_statements",
+    "lrs_credentials",
+)
 
 xapi_statements = Table(
     "xapi_statements",

@@ -1,0 +1,125 @@
+"""The aggregates' tables (migration 0038), kept by the ``analytics`` projection in its batches' transactions
+and recomputed by ``elearning analytics rebuild`` (``elearning_core.analytics.aggregating`` says what counts).
+
+- ``analytics_counts``: counters per (scope, metric, period): a scope is a course id, ``platform``, or
+  ``p:<course id>`` (a course's enrollments on the platform's days, for the top courses); distinct counts
+  (active learners, posters) are counters too, moved only by a key newly inserted into
+- ``analytics_distinct``: one row per (scope, metric, period, learner) counted.
+- ``analytics_learners`` (funnel flags and distinct completed lessons per course and learner) and
+  ``analytics_lessons_done`` (which lessons, so a lesson completed twice counts once).
+- ``analytics_video_marks``: a video's heatmap as a difference array (+1 at a segment's first second,
+  -1 past its last): ingest adds two counters per segment; the read sums at most one row per second.
+  ``analytics_video_reach``: each learner's furthest second (the drop-off); ``analytics_videos``: course,
+  lesson and length.
+- ``analytics_attempts``: each quiz attempt's first attempted / submitted times, its latest grade (by
+  statement timestamp, then statement id) with its score bin, and its time (seconds, on its submission day).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Date, Float, Index, Integer, PrimaryKeyConstraint, String, Table
+from sqlalchemy.types import Uuid
+
+from elearning_adapters.sql.engine import UtcDateTime, metadata
+
+LEARNER_MAX = 255
+
+analytics_counts = Table(
+    "analytics_counts",
+    metadata,
+    Column("scope", String(64), nullable=False),
+    Column("metric", String(16), nullable=False),
+    Column("period", Date, nullable=False),
+    Column("n", BigInteger, nullable=False),
+    PrimaryKeyConstraint("scope", "metric", "period"),
+)
+Index("ix_analytics_counts_metric_period", analytics_counts.c.metric, analytics_counts.c.period)
+
+analytics_distinct = Table(
+    "analytics_distinct",
+    metadata,
+    Column("scope", String(64), nullable=False),
+    Column("metric", String(16), nullable=False),
+    Column("period", Date, nullable=False),
+    Column("learner", String(LEARNER_MAX), nullable=False),
+    PrimaryKeyConstraint("scope", "metric", "period", "learner"),
+)
+
+analytics_learners = Table(
+    "analytics_learners",
+    metadata,
+    Column("course_id", Uuid, nullable=False),
+    Column("learner", String(LEARNER_MAX), nullable=False),
+    Column("enrolled", Boolean, nullable=False),
+    Column("started", Boolean, nullable=False),
+    Column("completed", Boolean, nullable=False),
+    Column("lessons", Integer, nullable=False),
+    PrimaryKeyConstraint("course_id", "learner"),
+)
+
+analytics_lessons_done = Table(
+    "analytics_lessons_done",
+    metadata,
+    Column("course_id", Uuid, nullable=False),
+    Column("learner", String(LEARNER_MAX), nullable=False),
+    Column("lesson_id", Uuid, nullable=False),
+    PrimaryKeyConstraint("course_id", "learner", "lesson_id"),
+)
+
+analytics_videos = Table(
+    "analytics_videos",
+    metadata,
+    Column("video_id", Uuid, primary_key=True),
+    Column("course_id", Uuid, nullable=False),
+    Column("lesson_id", Uuid, nullable=True),
+    Column("length_seconds", Integer, nullable=False),
+)
+Index("ix_analytics_videos_course_id", analytics_videos.c.course_id)
+
+analytics_video_marks = Table(
+    "analytics_video_marks",
+    metadata,
+    Column("video_id", Uuid, nullable=False),
+    Column("second", Integer, nullable=False),
+    Column("n", BigInteger, nullable=False),
+    PrimaryKeyConstraint("video_id", "second"),
+)
+
+analytics_video_reach = Table(
+    "analytics_video_reach",
+    metadata,
+    Column("video_id", Uuid, nullable=False),
+    Column("learner", String(LEARNER_MAX), nullable=False),
+    Column("furthest", Integer, nullable=False),
+    PrimaryKeyConstraint("video_id", "learner"),
+)
+
+analytics_attempts = Table(
+    "analytics_attempts",
+    metadata,
+    Column("course_id", Uuid, nullable=False),
+    Column("quiz_id", Uuid, nullable=False),
+    Column("learner", String(LEARNER_MAX), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("attempted_at", UtcDateTime, nullable=True),
+    Column("submitted_at", UtcDateTime, nullable=True),
+    Column("graded_at", UtcDateTime, nullable=True),
+    Column("grade_id", String(36), nullable=True),
+    Column("scaled", Float, nullable=True),
+    Column("bin", Integer, nullable=True),
+    Column("success", Boolean, nullable=True),
+    Column("seconds", Integer, nullable=True),
+    Column("submitted_day", Date, nullable=True),
+    PrimaryKeyConstraint("course_id", "quiz_id", "learner", "number"),
+)
+
+AGGREGATE_TABLES = (
+    "analytics_counts",
+    "analytics_distinct",
+    "analytics_learners",
+    "analytics_lessons_done",
+    "analytics_videos",
+    "analytics_video_marks",
+    "analytics_video_reach",
+    "analytics_attempts",
+)
