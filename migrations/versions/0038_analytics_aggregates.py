@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("furthest", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("video_id", "learner", name="pk_analytics_video_reach"),
     )
+    op.create_index("ix_analytics_video_reach_video_id_furthest", "analytics_video_reach", ["video_id", "furthest"])
     op.create_table(
         "analytics_attempts",
         sa.Column("course_id", sa.Uuid(), nullable=False),

@@ -15,6 +15,7 @@ a credential holder cannot inflate the platform's figures); the learner is the a
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import uuid
@@ -63,6 +64,7 @@ def period_start(day: date, grain: Grain) -> date:
     return day
 
 
+@functools.lru_cache(maxsize=256)
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -81,7 +83,12 @@ class Zones:
         return self.courses.get(course, self.platform) if course is not None else self.platform
 
     def day(self, at: datetime, course: uuid.UUID | None) -> date:
-        return at.astimezone(_zone(self.of(course))).date()
+        return _local_day(at, self.of(course))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _local_day(at: datetime, zone: str) -> date:
+    return at.astimezone(_zone(zone)).date()
 
 
 @dataclass(slots=True)
@@ -179,8 +186,12 @@ class Delta:
 
 
 def _ident(iri: Any, kind: str) -> uuid.UUID | None:
-    if not isinstance(iri, str):
-        return None
+    return _parsed(iri, kind) if isinstance(iri, str) else None
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parsed(iri: str, kind: str) -> uuid.UUID | None:
+    """The id in one of the platform's activity IRIs of ``kind`` (the same few IRIs come back all the time)."""
     found = _ACTIVITY.search(iri)
     if found is None or found.group(1) != kind:
         return None
@@ -223,8 +234,13 @@ def _segments(value: Any) -> list[tuple[float, float]]:
 def _timestamp(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
+    return _parsed_time(str(value))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parsed_time(value: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(value))
+        return datetime.fromisoformat(value)
     except ValueError:
         return None
 

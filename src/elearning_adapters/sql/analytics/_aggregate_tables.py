@@ -93,6 +93,8 @@ analytics_video_reach = Table(
     Column("furthest", Integer, nullable=False),
     PrimaryKeyConstraint("video_id", "learner"),
 )
+# The drop-off read groups a video's learners by furthest second: an index-only scan.
+Index("ix_analytics_video_reach_video_id_furthest", analytics_video_reach.c.video_id, analytics_video_reach.c.furthest)
 
 analytics_attempts = Table(
     "analytics_attempts",

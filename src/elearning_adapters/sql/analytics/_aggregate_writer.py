@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, column, func, or_, select, table, tuple_, update
+from sqlalchemy import Table, and_, bindparam, case, column, func, or_, select, table, text, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import String, Uuid
 
@@ -64,24 +65,39 @@ class AggregateWriter:
 
     async def apply(self, delta: Delta, zones: Zones) -> None:
         counts = Counter(delta.counts)
-        for scope, metric, period in await self._new_keys(
+        for scope, metric, period, n in await self._new_keys(
             analytics_distinct, sorted(delta.distinct), ("scope", "metric", "period", "learner")
         ):
-            counts[scope, metric, period] += 1
+            counts[scope, metric, period] += n
         await self._add_counts(counts)
         await self._learners(delta)
         await self._videos(delta)
         await self._attempts(delta.attempts, zones)
 
     async def _new_keys(self, target: Table, keys: Sequence[tuple[Any, ...]], names: Sequence[str]) -> list[Any]:
-        """Insert the keys; the first three columns of those that were not there yet."""
+        """Insert the keys; how many were new, per value of their first three columns."""
         if not keys:
             return []
+        if self._conn.dialect.name == "postgresql":
+            # One statement for the whole batch: the keys as one array per column, the new ones counted by
+            # the server. A RETURNING insert of many rows is otherwise sent as pages of multi-row VALUES
+            # (SQLAlchemy's insertmanyvalues): 1.7 s per rebuild chunk of 5,000 statements against ~0.3 s.
+            columns = ", ".join(names)
+            first = ", ".join(names[:3])
+            arrays = [
+                bindparam(f"a{i}", [key[i] for key in keys], type_=ARRAY(target.c[n].type)) for i, n in enumerate(names)
+            ]
+            unnest = ", ".join(f":a{i}" for i in range(len(names)))
+            statement = text(
+                f"WITH new AS (INSERT INTO {target.name} ({columns}) SELECT * FROM unnest({unnest}) "
+                f"ON CONFLICT DO NOTHING RETURNING {first}) SELECT {first}, count(*) FROM new GROUP BY {first}"
+            ).bindparams(*arrays)
+            return [tuple(row) for row in await self._conn.execute(statement)]
         c = target.c
         insert = dialect_insert(self._conn, target).on_conflict_do_nothing()
         rows = [dict(zip(names, key, strict=True)) for key in keys]
         result = await self._conn.execute(insert.returning(c[names[0]], c[names[1]], c[names[2]]), rows)
-        return [tuple(row) for row in result]
+        return [(*row, 1) for row in result]
 
     async def _add_counts(self, counts: Mapping[tuple[str, str, date], int]) -> None:
         rows = [{"scope": s, "metric": m, "period": p, "n": n} for (s, m, p), n in sorted(counts.items()) if n]
@@ -99,7 +115,9 @@ class AggregateWriter:
         done = await self._new_keys(
             analytics_lessons_done, sorted(delta.lessons), ("course_id", "learner", "lesson_id")
         )
-        lessons = Counter((course, learner) for course, learner, _lesson in done)
+        lessons: Counter[tuple[uuid.UUID, str]] = Counter()
+        for course, learner, _lesson, n in done:
+            lessons[course, learner] += n
         keys = sorted(set(delta.learners) | set(lessons))
         if not keys:
             return
