@@ -38,8 +38,8 @@ sys.path.insert(0, str(HERE))
 import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from analytics_ingest import _events  # noqa: E402
-from catalog import DEFAULT_ADMIN_URL, _cpu_model, _git_revision, log, throwaway_database  # noqa: E402
+from analytics_ingest import _events, run_and_save  # noqa: E402
+from catalog import _cpu_model, _git_revision, log  # noqa: E402
 from elearning_adapters.sql import migrate  # noqa: E402
 from elearning_adapters.sql.analytics import SqlAggregateReads, rebuild_aggregates  # noqa: E402
 from elearning_adapters.sql.analytics._store import _row  # noqa: E402
@@ -146,16 +146,7 @@ def main() -> None:
     parser.add_argument("--statements", type=int, default=1_000_000)
     parser.add_argument("--learners", type=int, default=10_000)
     parser.add_argument("--chunk-size", type=int, default=5000)
-    parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
-    args = parser.parse_args()
-    with throwaway_database(args.admin_url) as url:
-        result = asyncio.run(run(args, url))
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"analytics-rebuild-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    log(f"wrote {path}")
+    run_and_save("analytics-rebuild", parser, run)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,8 @@ from elearning_adapters.container import Platform
 from elearning_adapters.sql.analytics import AGGREGATE_TABLES
 from elearning_adapters.sql.engine import metadata
 from elearning_core.analytics.aggregates import CourseAggregates, FunnelStage, Grain
-from elearning_core.identity.commands import CreateUser
-from elearning_core.shared.ports import SYSTEM, Principal
 from tests.e2e.cli_helpers import error_lines, invoke, isolate_cli_env, ok, on_platform
-from tests.e2e.http_helpers import course_spec
+from tests.e2e.test_cli_analytics import a_class as at_risk_class
 
 WINDOW = (date(2000, 1, 1), date(2100, 1, 1))
 
@@ -32,21 +30,8 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) ->
 
 def a_class() -> uuid.UUID:
     """Ada and Bob enrol in a four-lesson course; Bob views a lesson (the projection counts it all)."""
-
-    async def go(platform: Platform) -> uuid.UUID:
-        (course,) = await platform.courses.import_courses(SYSTEM, [course_spec("counted", lessons=4)])
-        ada = await platform.identity.create_user(SYSTEM, CreateUser(email="ada@example.org", display_name="Ada"))
-        bob = await platform.identity.create_user(SYSTEM, CreateUser(email="bob@example.org", display_name="Bob"))
-        for user in (ada, bob):
-            await platform.enrollments.enroll(SYSTEM, course.id, user.id)
-        outline = await platform.courses.get_outline(SYSTEM, course.id)
-        learner = Principal(subject=f"user:{bob.id}", roles=frozenset({"learner"}), user_id=bob.id)
-        await platform.progress.view(learner, course.id, outline.sections[0].lessons[0].id)
-        assert platform.events is not None
-        await platform.events.drain()
-        return course.id
-
-    return on_platform(go)
+    course_id, _ada, _bob = at_risk_class()
+    return uuid.UUID(course_id)
 
 
 def aggregates(course_id: uuid.UUID) -> CourseAggregates | None:

@@ -12,18 +12,12 @@ from __future__ import annotations
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String, Table, UniqueConstraint, false
 from sqlalchemy.types import Uuid
 
+from elearning_adapters.sql.analytics._aggregate_tables import AGGREGATE_TABLES
 from elearning_adapters.sql.engine import UtcDateTime, metadata
 
 IRI_MAX = 1000
 ANALYTICS_TABLES = (
-    "analytics_counts",
-    "analytics_distinct",
-    "analytics_learners",
-    "analytics_lessons_done",
-    "analytics_videos",
-    "analytics_video_marks",
-    "analytics_video_reach",
-    "analytics_attempts",
+    *AGGREGATE_TABLES,
     "xapi_forwarding",
     "xapi_statements",
     "lrs_credentials",
