@@ -66,9 +66,10 @@ def upgrade() -> None:
     op.create_table(
         "analytics_video_marks",
         sa.Column("video_id", sa.Uuid(), nullable=False),
+        sa.Column("series", sa.String(1), nullable=False),
         sa.Column("second", sa.Integer(), nullable=False),
         sa.Column("n", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("video_id", "second", name="pk_analytics_video_marks"),
+        sa.PrimaryKeyConstraint("video_id", "series", "second", name="pk_analytics_video_marks"),
     )
     op.create_table(
         "analytics_video_reach",
@@ -77,7 +78,6 @@ def upgrade() -> None:
         sa.Column("furthest", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("video_id", "learner", name="pk_analytics_video_reach"),
     )
-    op.create_index("ix_analytics_video_reach_video_id_furthest", "analytics_video_reach", ["video_id", "furthest"])
     op.create_table(
         "analytics_attempts",
         sa.Column("course_id", sa.Uuid(), nullable=False),

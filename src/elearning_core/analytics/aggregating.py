@@ -382,20 +382,30 @@ def _stage(started: bool, completed: bool, lessons: int, lesson_count: int) -> i
 
 
 def engagement_of(
-    video: uuid.UUID, lesson: uuid.UUID | None, length: int, marks: Mapping[int, int], furthest: Mapping[int, int]
+    video: uuid.UUID, lesson: uuid.UUID | None, length: int, marks: Mapping[int, int], reach: Mapping[int, int]
 ) -> VideoEngagement:
-    """A video's heatmap (prefix sums of its difference array) and drop-off (learners whose furthest second
-    is at or past each second); as long as the longer of its known length and what was watched."""
-    seconds = max([length, *(s for s, n in marks.items() if n), *(s + 1 for s in furthest)], default=0)
-    watched, running = [], 0
+    """A video's heatmap and drop-off, the prefix sums of two difference arrays: ``marks`` (+1 at a segment's
+    first second, -1 past its last) and ``reach`` (+1 at 0 and -1 past each learner's furthest second); as
+    long as the longer of its known length and what was watched."""
+    seconds = max([length, *(s for s, n in marks.items() if n), *(s for s, n in reach.items() if n)], default=0)
+    return VideoEngagement(video, lesson, seconds, _prefix(marks, seconds), _prefix(reach, seconds))
+
+
+def _prefix(diff: Mapping[int, int], seconds: int) -> list[int]:
+    out, running = [], 0
     for second in range(seconds):
-        running += marks.get(second, 0)
-        watched.append(running)
-    reached, beyond = [0] * seconds, 0
-    for second in range(seconds - 1, -1, -1):
-        beyond += furthest.get(second, 0)
-        reached[second] = beyond
-    return VideoEngagement(video, lesson, seconds, watched, reached)
+        running += diff.get(second, 0)
+        out.append(running)
+    return out
+
+
+def reach_marks(furthest: Iterable[int]) -> Counter[int]:
+    """The drop-off's difference array of learners' furthest seconds."""
+    diff: Counter[int] = Counter()
+    for f in furthest:
+        diff[0] += 1
+        diff[f + 1] -= 1
+    return diff
 
 
 def distribution_of(
@@ -495,8 +505,8 @@ def _videos(delta: Delta, course: uuid.UUID) -> list[VideoEngagement]:
         if info.course != course:
             continue
         marks = {s: n for (vid, s), n in delta.marks.items() if vid == video}
-        furthest = Counter(f for (vid, _), f in delta.reach.items() if vid == video)
-        out.append(engagement_of(video, info.lesson, info.length, marks, furthest))
+        reach = reach_marks(f for (vid, _), f in delta.reach.items() if vid == video)
+        out.append(engagement_of(video, info.lesson, info.length, marks, reach))
     return out
 
 

@@ -1,6 +1,6 @@
 """``AggregateReads`` on the aggregates' tables only (never the statements): a course's dashboard is a handful
 of indexed reads whatever its number of statements: its counters in the window, its learners grouped by funnel
-state, its videos' difference arrays (at most a row per second) and reach, its attempts grouped by score bin.
+state, its videos' difference arrays (at most two rows per second), its attempts grouped by score bin.
 
 A course's funnel thresholds use the course's published lesson count (``courses.lesson_count``) at read time,
 so publishing a new version moves the 25/50/75 % stages without a rebuild.
@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from elearning_adapters.sql.analytics._aggregate_tables import (
+    REACHED,
+    WATCHED,
     analytics_attempts,
     analytics_counts,
     analytics_learners,
     analytics_video_marks,
-    analytics_video_reach,
     analytics_videos,
 )
 from elearning_adapters.sql.analytics._aggregate_writer import COURSES, ORGANIZATIONS
@@ -127,21 +128,14 @@ class SqlAggregateReads(AggregateReads):
         if not videos:
             return []
         ids = [row[0] for row in videos]
-        m, r = analytics_video_marks, analytics_video_reach
-        marks: dict[uuid.UUID, dict[int, int]] = defaultdict(dict)
-        for video, second, n in await conn.execute(
-            select(m.c.video_id, m.c.second, m.c.n).where(m.c.video_id.in_(ids))
+        m = analytics_video_marks
+        marks: dict[tuple[uuid.UUID, str], dict[int, int]] = defaultdict(dict)
+        for video, kind, second, n in await conn.execute(
+            select(m.c.video_id, m.c.series, m.c.second, m.c.n).where(m.c.video_id.in_(ids))
         ):
-            marks[video][int(second)] = int(n)
-        reach: dict[uuid.UUID, dict[int, int]] = defaultdict(dict)
-        for video, furthest, n in await conn.execute(
-            select(r.c.video_id, r.c.furthest, func.count())
-            .where(r.c.video_id.in_(ids))
-            .group_by(r.c.video_id, r.c.furthest)
-        ):
-            reach[video][int(furthest)] = int(n)
+            marks[video, kind][int(second)] = int(n)
         return [
-            engagement_of(video, lesson, int(length), marks[video], reach[video])
+            engagement_of(video, lesson, int(length), marks[video, WATCHED], marks[video, REACHED])
             for video, lesson, length in sorted(videos, key=lambda row: str(row[0]))
         ]
 

@@ -7,10 +7,11 @@ and recomputed by ``elearning analytics rebuild`` (``elearning_core.analytics.ag
 - ``analytics_distinct``: one row per (scope, metric, period, learner) counted.
 - ``analytics_learners`` (funnel flags and distinct completed lessons per course and learner) and
   ``analytics_lessons_done`` (which lessons, so a lesson completed twice counts once).
-- ``analytics_video_marks``: a video's heatmap as a difference array (+1 at a segment's first second,
-  -1 past its last): ingest adds two counters per segment; the read sums at most one row per second.
-  ``analytics_video_reach``: each learner's furthest second (the drop-off); ``analytics_videos``: course,
-  lesson and length.
+- ``analytics_video_marks``: a video's heatmap (series ``w``) and drop-off (series ``r``) as difference arrays
+  (+1 at a segment's first second, -1 past its last; +1 past a learner's previous furthest second, -1 past
+  the new one): ingest adds two counters per segment or furthest move, the read sums at most two rows per
+  second. ``analytics_video_reach``: each learner's furthest second (what the drop-off moves from);
+  ``analytics_videos``: course, lesson and length.
 - ``analytics_attempts``: each quiz attempt's first attempted / submitted times, its latest grade (by
   statement timestamp, then statement id) with its score bin, and its time (seconds, on its submission day).
 """
@@ -80,10 +81,12 @@ analytics_video_marks = Table(
     "analytics_video_marks",
     metadata,
     Column("video_id", Uuid, nullable=False),
+    Column("series", String(1), nullable=False),  # WATCHED or REACHED
     Column("second", Integer, nullable=False),
     Column("n", BigInteger, nullable=False),
-    PrimaryKeyConstraint("video_id", "second"),
+    PrimaryKeyConstraint("video_id", "series", "second"),
 )
+WATCHED, REACHED = "w", "r"
 
 analytics_video_reach = Table(
     "analytics_video_reach",
@@ -93,8 +96,6 @@ analytics_video_reach = Table(
     Column("furthest", Integer, nullable=False),
     PrimaryKeyConstraint("video_id", "learner"),
 )
-# The drop-off read groups a video's learners by furthest second: an index-only scan.
-Index("ix_analytics_video_reach_video_id_furthest", analytics_video_reach.c.video_id, analytics_video_reach.c.furthest)
 
 analytics_attempts = Table(
     "analytics_attempts",

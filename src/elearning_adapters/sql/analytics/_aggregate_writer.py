@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import String, Uuid
 
 from elearning_adapters.sql.analytics._aggregate_tables import (
+    REACHED,
+    WATCHED,
     analytics_attempts,
     analytics_counts,
     analytics_distinct,
@@ -168,21 +170,49 @@ class AggregateWriter:
                 ),
                 rows,
             )
-        marks = [{"video_id": v, "second": s, "n": n} for (v, s), n in sorted(delta.marks.items()) if n]
-        await self._increment(analytics_video_marks, marks, ["video_id", "second"])
+        marks = Counter({(v, WATCHED, s): n for (v, s), n in delta.marks.items()})
         if delta.reach:
-            t = analytics_video_reach
-            insert = dialect_insert(self._conn, t)
-            reach: list[dict[str, Any]] = [
-                {"video_id": v, "learner": lr, "furthest": f} for (v, lr), f in sorted(delta.reach.items())
-            ]
-            await self._conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["video_id", "learner"],
-                    set_={"furthest": _greatest(self._conn, t.c.furthest, insert.excluded.furthest)},
-                ),
-                reach,
+            marks.update(await self._reach(delta.reach))
+        counters: list[dict[str, Any]] = [
+            {"video_id": v, "series": k, "second": s, "n": n} for (v, k, s), n in sorted(marks.items()) if n
+        ]
+        await self._increment(analytics_video_marks, counters, ["video_id", "series", "second"])
+
+    async def _reach(self, reach: Mapping[tuple[uuid.UUID, str], int]) -> Counter[tuple[uuid.UUID, str, int]]:
+        """Move the learners' furthest seconds forward; the drop-off's difference array moves with them.
+
+        Each key's row is made (at -1: nothing watched) then read ``FOR UPDATE`` in key order, so a
+        concurrent batch moving the same learner's furthest second waits for this one and then reads what it
+        wrote: the move from the old value to the new is counted once."""
+        t = analytics_video_reach
+        keys = sorted(reach)
+        insert = dialect_insert(self._conn, t).on_conflict_do_nothing()
+        await self._conn.execute(insert, [{"video_id": v, "learner": lr, "furthest": -1} for v, lr in keys])
+        current: dict[tuple[uuid.UUID, str], int] = {}
+        for start in range(0, len(keys), _CHUNK):
+            found = await self._conn.execute(
+                select(t.c.video_id, t.c.learner, t.c.furthest)
+                .where(tuple_(t.c.video_id, t.c.learner).in_(keys[start : start + _CHUNK]))
+                .order_by(t.c.video_id, t.c.learner)
+                .with_for_update()
             )
+            current.update({(v, lr): int(f) for v, lr, f in found})
+        moves: Counter[tuple[uuid.UUID, str, int]] = Counter()
+        changes = []
+        for key in keys:
+            old, new = current[key], reach[key]
+            if new > old:
+                moves[key[0], REACHED, old + 1] += 1
+                moves[key[0], REACHED, new + 1] -= 1
+                changes.append({"v": key[0], "l": key[1], "furthest": new})
+        if changes:
+            await self._conn.execute(
+                update(t)
+                .where(t.c.video_id == bindparam("v"), t.c.learner == bindparam("l"))
+                .values(furthest=bindparam("furthest")),
+                changes,
+            )
+        return moves
 
     async def _attempts(self, attempts: Mapping[AttemptKey, Attempt], zones: Zones) -> None:
         if not attempts:
