@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from elearning_adapters.sql.analytics._aggregate_tables import (
     REACHED,
@@ -130,10 +131,26 @@ class SqlAggregateReads(AggregateReads):
         ids = [row[0] for row in videos]
         m = analytics_video_marks
         marks: dict[tuple[uuid.UUID, str], dict[int, int]] = defaultdict(dict)
-        for video, kind, second, n in await conn.execute(
-            select(m.c.video_id, m.c.series, m.c.second, m.c.n).where(m.c.video_id.in_(ids))
-        ):
-            marks[video, kind][int(second)] = int(n)
+        if conn.dialect.name == "postgresql":
+            # One row per video and series, its seconds and counts as two arrays: 180 rows instead of 25,000 for
+            # a course of 90 fifteen-minute videos (row by row, fetching them was most of the course read).
+            rows = await conn.execute(
+                select(
+                    m.c.video_id,
+                    m.c.series,
+                    func.array_agg(aggregate_order_by(m.c.second, m.c.second)),
+                    func.array_agg(aggregate_order_by(m.c.n, m.c.second)),
+                )
+                .where(m.c.video_id.in_(ids))
+                .group_by(m.c.video_id, m.c.series)
+            )
+            for video, kind, seconds, counts in rows:
+                marks[video, kind] = dict(zip(seconds, counts, strict=True))
+        else:
+            for video, kind, second, n in await conn.execute(
+                select(m.c.video_id, m.c.series, m.c.second, m.c.n).where(m.c.video_id.in_(ids))
+            ):
+                marks[video, kind][int(second)] = int(n)
         return [
             engagement_of(video, lesson, int(length), marks[video, WATCHED], marks[video, REACHED])
             for video, lesson, length in sorted(videos, key=lambda row: str(row[0]))
