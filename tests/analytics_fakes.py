@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
+from elearning_core.analytics.aggregate_figures import course_aggregates, platform_aggregates
 from elearning_core.analytics.aggregates import CourseAggregates, PlatformAggregates
-from elearning_core.analytics.aggregating import Delta, Zones, collect, course_aggregates, platform_aggregates
+from elearning_core.analytics.aggregating import Delta, Zones, collect
 from elearning_core.analytics.lrs_credentials import LrsCredential, LrsCredentialStore
 from elearning_core.analytics.model import Statement, StoredStatement
 from elearning_core.analytics.ports import (

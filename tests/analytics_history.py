@@ -13,8 +13,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from elearning_core.analytics.aggregate_figures import course_aggregates, platform_aggregates
 from elearning_core.analytics.aggregates import CourseAggregates, PlatformAggregates
-from elearning_core.analytics.aggregating import Zones, collect, course_aggregates, platform_aggregates
+from elearning_core.analytics.aggregating import Zones, collect
 from elearning_core.analytics.mapping import StatementMapper
 from elearning_core.analytics.vocabulary import PlatformIris
 from elearning_core.assessment import events as assessment

@@ -10,16 +10,9 @@ from datetime import date
 import pytest
 
 from elearning_core.analytics import vocabulary as v
+from elearning_core.analytics.aggregate_figures import course_aggregates, platform_aggregates
 from elearning_core.analytics.aggregates import FunnelStage, Grain, PeriodCount
-from elearning_core.analytics.aggregating import (
-    QUIZ_SECONDS_CAP,
-    Zones,
-    collect,
-    course_aggregates,
-    period_start,
-    platform_aggregates,
-    score_bin,
-)
+from elearning_core.analytics.aggregating import QUIZ_SECONDS_CAP, Zones, collect, period_start, score_bin
 from elearning_core.analytics.model import Statement, StatementRef, Verb
 from tests.analytics_fakes import InMemoryAggregateReads, InMemoryStatementStore
 from tests.analytics_history import COURSES, LESSON_COUNT, MAPPER, QUIZ, SINCE, UNTIL, ZONES, build, statements_of

@@ -27,6 +27,16 @@ from elearning_adapters.sql.analytics._aggregate_tables import (
 )
 from elearning_adapters.sql.analytics._aggregate_writer import COURSES, ORGANIZATIONS
 from elearning_adapters.sql.engine import Database
+from elearning_core.analytics.aggregate_figures import (
+    active_series,
+    discussion_days,
+    distribution_of,
+    engagement_of,
+    funnel_of,
+    series,
+    time_spent,
+    top_courses,
+)
 from elearning_core.analytics.aggregates import AggregateReads, CourseAggregates, PlatformAggregates, VideoEngagement
 from elearning_core.analytics.aggregating import (
     COMPLETED,
@@ -37,14 +47,6 @@ from elearning_core.analytics.aggregating import (
     REGISTERED,
     TOP_PREFIX,
     VIDEO_MS,
-    active_series,
-    discussion_days,
-    distribution_of,
-    engagement_of,
-    funnel_of,
-    series,
-    time_spent,
-    top_courses,
 )
 
 c = analytics_counts
