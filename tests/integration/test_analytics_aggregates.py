@@ -36,6 +36,7 @@ from tests.analytics_history import (
     BASE,
     COURSE_ZONE,
     COURSES,
+    KINDS,
     LEARNERS,
     LESSON_COUNT,
     MAPPER,
@@ -167,6 +168,36 @@ def test_renaming_a_learner_keeps_the_counts_and_the_rebuild_agrees(backend: str
                 named = select(func.count()).select_from(learners).where(learners.c.learner == "pseudonym-1")
                 assert (await conn.execute(named)).scalar_one() == 1
             assert await SqlAggregateReads(db, PLATFORM_ZONE).course(uuid.uuid4(), SINCE, UNTIL) is None
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+
+
+@pytest.mark.postgres
+def test_a_rebuild_beside_the_running_projection_loses_and_doubles_nothing(postgres_url: str) -> None:
+    """Batches projected while a rebuild runs (in small chunks, so they interleave) wait on its advisory lock
+    or finish before it reads: every statement is counted once either way."""
+    first = [build(kind, n % 2, n % 2, 30 * n, n, (n % 10) / 10, n % 4) for n, kind in enumerate(KINDS * 3)]
+    later = [build(kind, n % 2, (n + 1) % 2, 45 * n, n + 7, (n % 7) / 7, n % 4) for n, kind in enumerate(KINDS * 3)]
+
+    async def go() -> None:
+        db = Database(postgres_url)
+        try:
+            await setup(db)
+            async with db.write() as conn, conn.begin():
+                await project(MAPPER, FixedClock(NOW), first, conn, PLATFORM_ZONE)
+
+            async def projecting() -> None:
+                for start in range(0, len(later), 3):
+                    async with db.write() as conn, conn.begin():
+                        await project(MAPPER, FixedClock(NOW), later[start : start + 3], conn, PLATFORM_ZONE)
+                    await asyncio.sleep(0)
+
+            await asyncio.gather(rebuild_aggregates(db, PLATFORM_ZONE, chunk_size=2), projecting())
+            expected = reference(await stored(db))
+            assert expected == reference(statements_of(first + later))
+            assert await read(db) == expected
         finally:
             await db.dispose()
 
