@@ -96,9 +96,35 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("course_id", "quiz_id", "learner", "number", name="pk_analytics_attempts"),
     )
 
+    op.create_table(
+        "analytics_revenue",
+        sa.Column("course_id", sa.Uuid(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("net_minor", sa.BigInteger(), nullable=False),
+        sa.Column("purchasers", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("course_id", "month", "currency", name="pk_analytics_revenue"),
+    )
+    op.create_table(
+        "analytics_revenue_buyers",
+        sa.Column("course_id", sa.Uuid(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("customer", sa.String(_LEARNER), nullable=False),
+        sa.PrimaryKeyConstraint("course_id", "month", "currency", "customer", name="pk_analytics_revenue_buyers"),
+    )
+    op.create_table(
+        "analytics_revenue_counted",
+        sa.Column("transaction_id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("transaction_id", name="pk_analytics_revenue_counted"),
+    )
+
 
 def downgrade() -> None:
     for name in (
+        "analytics_revenue_counted",
+        "analytics_revenue_buyers",
+        "analytics_revenue",
         "analytics_attempts",
         "analytics_video_reach",
         "analytics_video_marks",

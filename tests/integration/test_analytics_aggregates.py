@@ -57,7 +57,14 @@ _files = itertools.count()
 
 async def setup(db: Database) -> None:
     async with db.write() as conn, conn.begin():
-        for name in (*AGGREGATE_TABLES, "xapi_statements", "courses", "organizations"):
+        ledger = (
+            "ledger_entries",
+            "ledger_transactions",
+            "credit_notes",
+            "invoice_lines",
+            "invoices",
+        )
+        for name in (*AGGREGATE_TABLES, *ledger, "xapi_statements", "courses", "organizations"):
             await conn.execute(delete(metadata.tables[name]))
         await conn.execute(
             insert(organizations).values(id=ORGANIZATION, slug="org", name="Org", created_at=NOW, time_zone=COURSE_ZONE)

@@ -21,12 +21,14 @@ from elearning_adapters.sql.analytics._aggregates import (
 from elearning_adapters.sql.analytics._credentials import SqlLrsCredentialStore, SqlOrganizationExists, lrs_credentials
 from elearning_adapters.sql.analytics._forwarding import SqlStatementFeed
 from elearning_adapters.sql.analytics._registrations import registrations_of
+from elearning_adapters.sql.analytics._revenue import REVENUE_EVENTS, count_revenue
 from elearning_adapters.sql.analytics._store import SqlStatementStore, StatementWriter
 from elearning_adapters.sql.analytics._tables import ANALYTICS_TABLES, xapi_forwarding, xapi_statements
 
 __all__ = [
     "AGGREGATE_TABLES",
     "ANALYTICS_TABLES",
+    "REVENUE_EVENTS",
     "SqlAggregateReads",
     "SqlLrsCredentialStore",
     "SqlOrganizationExists",
@@ -34,6 +36,7 @@ __all__ = [
     "SqlStatementStore",
     "StatementWriter",
     "count_new",
+    "count_revenue",
     "lrs_credentials",
     "rebuild_aggregates",
     "registrations_of",

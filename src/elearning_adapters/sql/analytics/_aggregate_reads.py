@@ -22,6 +22,7 @@ from elearning_adapters.sql.analytics._aggregate_tables import (
     analytics_attempts,
     analytics_counts,
     analytics_learners,
+    analytics_revenue,
     analytics_video_marks,
     analytics_videos,
 )
@@ -37,7 +38,13 @@ from elearning_core.analytics.aggregate_figures import (
     time_spent,
     top_courses,
 )
-from elearning_core.analytics.aggregates import AggregateReads, CourseAggregates, PlatformAggregates, VideoEngagement
+from elearning_core.analytics.aggregates import (
+    AggregateReads,
+    CourseAggregates,
+    PlatformAggregates,
+    RevenueMonth,
+    VideoEngagement,
+)
 from elearning_core.analytics.aggregating import (
     COMPLETED,
     ENROLLED,
@@ -48,6 +55,7 @@ from elearning_core.analytics.aggregating import (
     TOP_PREFIX,
     VIDEO_MS,
 )
+from elearning_core.analytics.revenue import PLATFORM_SCOPE, revenue_months
 
 c = analytics_counts
 
@@ -104,6 +112,7 @@ class SqlAggregateReads(AggregateReads):
                 .group_by(a.c.quiz_id)
             )
             people = {quiz_id: int(n) for quiz_id, n in learners}
+            revenue = await self._revenue(conn, course_id, since, until)
 
         def metric(name: str) -> dict[date, int]:
             return {p: n for (m, p), n in counts.items() if m == name}
@@ -119,7 +128,17 @@ class SqlAggregateReads(AggregateReads):
             videos=videos,
             assessments=[distribution_of(q, by_quiz[q], people.get(q, 0)) for q in sorted(by_quiz, key=str)],
             discussion=discussion_days(metric(POSTS), metric(POSTERS), since, until),
+            revenue=revenue,
         )
+
+    async def _revenue(self, conn: Any, scope: uuid.UUID, since: date, until: date) -> list[RevenueMonth]:
+        r = analytics_revenue
+        rows = await conn.execute(
+            select(r.c.month, r.c.currency, r.c.net_minor, r.c.purchasers).where(
+                r.c.course_id == scope, r.c.month.between(since, until)
+            )
+        )
+        return revenue_months(((m, c, int(n), int(p)) for m, c, n, p in rows), since, until)
 
     async def _videos(self, conn: Any, course_id: uuid.UUID) -> list[VideoEngagement]:
         v = analytics_videos
@@ -167,6 +186,7 @@ class SqlAggregateReads(AggregateReads):
                 .group_by(c.c.scope)
             )
             ranked = top_courses((scope, int(n)) for scope, n in top)
+            revenue = await self._revenue(conn, PLATFORM_SCOPE, since, until)
 
         def metric(name: str) -> dict[date, int]:
             return {p: n for (m, p), n in counts.items() if m == name}
@@ -178,4 +198,5 @@ class SqlAggregateReads(AggregateReads):
             completions=series(metric(COMPLETED), since, until),
             registrations=series(metric(REGISTERED), since, until),
             top_courses=ranked,
+            revenue=revenue,
         )

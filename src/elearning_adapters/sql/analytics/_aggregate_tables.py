@@ -12,6 +12,9 @@ and recomputed by ``elearning analytics rebuild`` (``elearning_core.analytics.ag
   the new one): ingest adds two counters per segment or furthest move, the read sums at most two rows per
   second. ``analytics_video_reach``: each learner's furthest second (what the drop-off moves from);
   ``analytics_videos``: course, lesson and length.
+- ``analytics_revenue`` (net and purchasers per course, month and currency; the platform's under the nil
+  UUID), ``analytics_revenue_buyers`` (which purchasers) and ``analytics_revenue_counted`` (which ledger
+  transactions are in), from the billing ledger (``elearning_core.analytics.revenue``).
 - ``analytics_attempts``: each quiz attempt's first attempted / submitted times, its latest grade (by
   statement timestamp, then statement id) with its score bin, and its time (seconds, on its submission day).
 """
@@ -116,6 +119,35 @@ analytics_attempts = Table(
     PrimaryKeyConstraint("course_id", "quiz_id", "learner", "number"),
 )
 
+analytics_revenue = Table(
+    "analytics_revenue",
+    metadata,
+    Column("course_id", Uuid, nullable=False),  # the platform's total: the nil UUID
+    Column("month", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("net_minor", BigInteger, nullable=False),
+    Column("purchasers", BigInteger, nullable=False),
+    PrimaryKeyConstraint("course_id", "month", "currency"),
+)
+
+analytics_revenue_buyers = Table(
+    "analytics_revenue_buyers",
+    metadata,
+    Column("course_id", Uuid, nullable=False),
+    Column("month", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("customer", String(LEARNER_MAX), nullable=False),
+    PrimaryKeyConstraint("course_id", "month", "currency", "customer"),
+)
+
+analytics_revenue_counted = Table(
+    "analytics_revenue_counted",
+    metadata,
+    Column("transaction_id", Uuid, primary_key=True),
+)
+"""The ledger transactions already counted: the projection (on an invoice's events) and the rebuild (from the
+ledger) may both meet one; whichever inserts it first counts it."""
+
 AGGREGATE_TABLES = (
     "analytics_counts",
     "analytics_distinct",
@@ -125,4 +157,7 @@ AGGREGATE_TABLES = (
     "analytics_video_marks",
     "analytics_video_reach",
     "analytics_attempts",
+    "analytics_revenue",
+    "analytics_revenue_buyers",
+    "analytics_revenue_counted",
 )

@@ -28,6 +28,7 @@ from elearning_adapters.sql.analytics._aggregate_tables import (
     analytics_video_reach,
 )
 from elearning_adapters.sql.analytics._aggregate_writer import AggregateWriter, course_zones
+from elearning_adapters.sql.analytics._revenue import count_revenue, invoices_in_ledger
 from elearning_adapters.sql.analytics._tables import xapi_statements
 from elearning_adapters.sql.engine import Database, metadata
 from elearning_core.analytics.aggregating import collect, course_of
@@ -121,7 +122,8 @@ async def _step(conn: AsyncConnection) -> AsyncIterator[None]:
 async def rebuild_aggregates(
     database: Database, platform_zone: str, *, progress: Progress | None = None, chunk_size: int = REBUILD_CHUNK
 ) -> RebuildReport:
-    """Empty the aggregates' tables and recount them from the stored statements, ``chunk_size`` per transaction."""
+    """Empty the aggregates' tables and recount them from the stored statements, ``chunk_size`` per transaction,
+    then the revenue from the billing ledger (``chunk_size`` invoices per transaction)."""
     async with database.write() as conn, _exclusive(conn):
         source = _Statements(conn)
 
@@ -134,4 +136,10 @@ async def rebuild_aggregates(
             async with _step(conn):
                 await count_new(conn, chunk, platform_zone)
 
-        return await rebuild(source, apply, reset=reset, chunk_size=chunk_size, progress=progress)
+        report = await rebuild(source, apply, reset=reset, chunk_size=chunk_size, progress=progress)
+        async with _step(conn):
+            invoices = await invoices_in_ledger(conn)
+        for start in range(0, len(invoices), chunk_size):
+            async with _step(conn):
+                await count_revenue(conn, invoices[start : start + chunk_size], platform_zone)
+        return report
