@@ -43,7 +43,8 @@ class RevenueDelta:
     purchasers: set[tuple[uuid.UUID, date, str, str]] = field(default_factory=set)
 
 
-def _course(reference: str) -> uuid.UUID | None:
+def course_of_reference(reference: str) -> uuid.UUID | None:
+    """The course (or path) a ledger line was booked for, None when its reference is not an id."""
     try:
         return uuid.UUID(reference)
     except ValueError:
@@ -53,7 +54,7 @@ def _course(reference: str) -> uuid.UUID | None:
 def revenue_delta(entries: Iterable[RevenueEntry], zones: Zones, into: RevenueDelta | None = None) -> RevenueDelta:
     delta = into if into is not None else RevenueDelta()
     for entry in entries:
-        course = _course(entry.reference)
+        course = course_of_reference(entry.reference)
         if course is None:
             continue
         for scope, zone_of in ((course, course), (PLATFORM_SCOPE, None)):

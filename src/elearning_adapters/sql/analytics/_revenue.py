@@ -22,7 +22,7 @@ from elearning_adapters.sql.analytics._aggregate_tables import (
 )
 from elearning_adapters.sql.analytics._aggregate_writer import AggregateWriter, course_zones
 from elearning_adapters.sql.engine import UtcDateTime, dialect_insert
-from elearning_core.analytics.revenue import RevenueEntry, revenue_delta
+from elearning_core.analytics.revenue import RevenueEntry, course_of_reference, revenue_delta
 
 REVENUE_EVENTS = ("billing.invoice_issued.v1", "billing.credit_note_issued.v1")
 _ACCOUNTS = ("revenue", "refunds")
@@ -81,7 +81,7 @@ async def _count(conn: AsyncConnection, invoices: list[uuid.UUID], platform_zone
         for tx, reference, currency, amount, at, account, customer in rows
         if tx in new
     ]
-    courses = {course for entry in entries if (course := _uuid(entry.reference)) is not None}
+    courses = {course for entry in entries if (course := course_of_reference(entry.reference)) is not None}
     zones = await course_zones(conn, courses, platform_zone)
     delta = revenue_delta(entries, zones)
     buyers: Counter[tuple[Any, ...]] = Counter()
@@ -113,13 +113,6 @@ async def _count(conn: AsyncConnection, invoices: list[uuid.UUID], platform_zone
             for s, m, cur in keys
         ],
     )
-
-
-def _uuid(reference: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(reference)
-    except ValueError:
-        return None
 
 
 async def invoices_in_ledger(conn: AsyncConnection) -> list[uuid.UUID]:
