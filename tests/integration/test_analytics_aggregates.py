@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from pydantic import ValidationError
 from sqlalchemy import delete, func, insert, select
 
 from elearning_adapters.analytics.projection import project
+from elearning_adapters.settings import Settings
 from elearning_adapters.sql.analytics import (
     AGGREGATE_TABLES,
     SqlAggregateReads,
@@ -209,3 +211,9 @@ def test_a_rebuild_beside_the_running_projection_loses_and_doubles_nothing(postg
             await db.dispose()
 
     asyncio.run(go())
+
+
+def test_the_platform_time_zone_setting_takes_iana_names_only() -> None:
+    assert Settings.in_memory(analytics_time_zone="Europe/Paris").analytics_time_zone == "Europe/Paris"
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus': use an IANA name"):
+        Settings.in_memory(analytics_time_zone="Mars/Olympus")
