@@ -54,6 +54,7 @@ from elearning_core.shared.envelope import to_envelope  # noqa: E402
 from elearning_core.shared.events import DomainEvent  # noqa: E402
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
+Runner = Callable[[argparse.Namespace, str], Awaitable[dict[str, Any]]]
 STATES = ("playing", "playing", "playing", "paused", "seeking", "ended")
 
 
@@ -194,11 +195,9 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         await db.dispose()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--learners", type=int, default=2_000)
+def run_and_save(name: str, parser: argparse.ArgumentParser, run: Runner) -> None:
+    """Parse the arguments (adding ``--admin-url``), run on a throwaway database, print the result and write it
+    to ``benchmarks/out/<name>-<time>.json`` (the analytics benchmarks' common end)."""
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     run_and_report("analytics-ingest", parser.parse_args(), run)
 
@@ -216,6 +215,14 @@ def run_and_report(
     path.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     log(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--learners", type=int, default=2_000)
+    run_and_save("analytics-ingest", parser, run)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 
+from elearning_core.analytics.aggregate_figures import course_aggregates, platform_aggregates
+from elearning_core.analytics.aggregates import CourseAggregates, PlatformAggregates
+from elearning_core.analytics.aggregating import Delta, Zones, collect
 from elearning_core.analytics.lrs_credentials import LrsCredential, LrsCredentialStore
 from elearning_core.analytics.model import Statement, StoredStatement
 from elearning_core.analytics.ports import (
@@ -140,3 +143,27 @@ class InMemoryLrsCredentialStore(LrsCredentialStore):
             return False
         self.rows[key] = replace(credential, revoked_at=at)
         return True
+
+
+@dataclass
+class InMemoryAggregateReads:
+    """``AggregateReads`` computed with the reference (``elearning_core.analytics.aggregating``) over the fake
+    statement store's platform statements (not voided): what the SQL tables must agree with."""
+
+    store: InMemoryStatementStore
+    zones: Zones = field(default_factory=Zones)
+    lesson_counts: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    def _delta(self) -> Delta:
+        rows = sorted(self.store.rows.values(), key=lambda r: r.seq)
+        return collect((r.statement.as_json() for r in rows if r.organization is None and not r.voided), self.zones)
+
+    async def course(self, course_id: uuid.UUID, since: date, until: date) -> CourseAggregates | None:
+        if course_id not in self.lesson_counts:
+            return None
+        return course_aggregates(
+            self._delta(), course_id, since, until, zones=self.zones, lesson_count=self.lesson_counts[course_id]
+        )
+
+    async def platform(self, since: date, until: date) -> PlatformAggregates:
+        return platform_aggregates(self._delta(), since, until, zones=self.zones)

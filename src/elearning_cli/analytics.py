@@ -1,7 +1,8 @@
 """``elearning analytics``: a course's learners at risk (inactive, failing, behind pace), as staff see them at
-``GET /api/v1/courses/{id}/analytics/at-risk``, for an operator (a table, or CSV and JSON for scripts); the
-dashboards' report and key figures are in ``analytics_report``; one learner's statements exported
-(``export-statements``) in ``statement_export``."""
+``GET /api/v1/courses/{id}/analytics/at-risk``, for an operator (a table, or CSV and JSON for scripts); and
+``rebuild``, which recomputes the aggregates the dashboards read from the stored statements. The dashboards'
+report and key figures are in ``analytics_report``; one learner's statements exported (``export-statements``)
+in ``statement_export``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,22 @@ from typing import Annotated
 import typer
 
 from elearning_cli import analytics_report, lrs_credentials, statement_export
-from elearning_cli._common import CliError, handle_errors, info, load_settings, open_platform, plural, run
+from elearning_cli._common import (
+    CliError,
+    handle_errors,
+    info,
+    load_settings,
+    open_platform,
+    plural,
+    rebuild_progress,
+    run,
+)
 from elearning_cli._output import Field, parse_output, render
 from elearning_cli.enrollments import CourseArgument, resolve_course
 from elearning_core.analytics.at_risk import DAYS_MAX, AtRiskLearner, RiskReason
 from elearning_core.analytics.at_risk_service import AtRiskFilter, reasons_of
 from elearning_core.shared.ports import SYSTEM
+from elearning_core.shared.rebuild import RebuildReport
 
 app = typer.Typer(no_args_is_help=True)  # its help: elearning_cli.main.GROUPS
 app.add_typer(lrs_credentials.app, name="lrs-credentials")
@@ -134,3 +145,45 @@ def at_risk(
     render(learners, AT_RISK_FIELDS, output, title=title, empty="no learner at risk")
     if learners:
         info(", ".join(f"{reason.value}: {count}" for reason, count in counts.items()))
+
+
+CHUNK_MAX = 100_000
+
+
+async def _rebuild(chunk_size: int) -> RebuildReport:
+    from elearning_adapters.sql.analytics import rebuild_aggregates
+
+    settings = load_settings()
+    async with open_platform(settings) as platform:
+        with rebuild_progress("Rebuilding the analytics aggregates") as bar:
+            return await rebuild_aggregates(
+                platform.database, settings.analytics_time_zone, progress=bar, chunk_size=chunk_size
+            )
+
+
+@app.command("rebuild")
+@handle_errors
+def rebuild_command(
+    chunk_size: Annotated[
+        int, typer.Option(help=f"Statements per transaction (1 to {CHUNK_MAX:,}).", show_default=True)
+    ] = 5000,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Empty the analytics aggregates and recount them from the stored statements, in stored order.
+
+    The live projection waits while it runs (its statements are counted after), and the dashboards show
+    partial figures until it ends. Interrupted, run it again: it starts over."""
+    if not 1 <= chunk_size <= CHUNK_MAX:
+        raise CliError(f"--chunk-size must be between 1 and {CHUNK_MAX}", exit_code=2)
+    if not yes:
+        typer.confirm(
+            "Recount every analytics aggregate from the stored statements? (dashboards show partial figures "
+            "until it ends)",
+            abort=True,
+            err=True,
+        )
+    report = run(_rebuild(chunk_size))
+    info(
+        f"rebuilt the analytics aggregates from {plural(report.facts, 'statement')} "
+        f"in {plural(report.chunks, 'transaction')} ({report.seconds:.1f} s)"
+    )

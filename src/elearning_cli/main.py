@@ -130,7 +130,8 @@ GROUPS: dict[str, _Entry] = {
         "elearning_cli.analytics",
         "app",
         "Learning analytics: course and platform dashboards and reports (HTML, CSV, PNG), a course's learners at "
-        "risk with why, a learner's statements exported, the learning record store's credentials.",
+        "risk with why, rebuilding the aggregates, a learner's statements exported, the learning record store's "
+        "credentials.",
     ),
 }
 """Every top-level command, in the order ``elearning --help`` lists them, with the help line it shows there.

@@ -40,8 +40,8 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str) ->
 
 @pytest.fixture
 def aggregates() -> Iterator[InMemoryAggregateReads]:
-    """The aggregates every container the CLI builds reads: in memory until the SQL adapter lands (remove
-    at merge)."""
+    """The aggregates every container the CLI builds reads: sample histories in memory, with every chart kind
+    (the SQL aggregates from real activity: test_http_dashboards_sql.py, test_cli_analytics_rebuild.py)."""
     reads = InMemoryAggregateReads(platform=sample_platform(until=TODAY))
     Container.analytics_reports.aggregates.override(providers.Object(reads))
     try:

@@ -58,8 +58,8 @@ def test_worker_consume_lists_its_groups_and_refuses_unknown_ones(kafka_env: str
         "elearning.identity,elearning.payment,elearning.subscription"
     )
     analytics_topics = (
-        "elearning.assessment,elearning.certificate,elearning.checkout,elearning.discussion,elearning.enrollment,"
-        "elearning.identity,elearning.progress"
+        "elearning.assessment,elearning.billing,elearning.certificate,elearning.checkout,elearning.discussion,"
+        "elearning.enrollment,elearning.identity,elearning.progress"
     )
     assert rows == [
         ["catalog-cache", "elearning.course"],

@@ -2,8 +2,9 @@
 with nulls for hidden cells and links to the renderings), each chart as Vega-Lite JSON, a real SVG and a real
 PNG, problems for bad input, and who may see what (401/403/404).
 
-Until the aggregates' SQL adapter is merged, the aggregates come from ``InMemoryAggregateReads`` through
-the one fixture ``aggregates`` (an override of the container's provider)."""
+The aggregates come from ``InMemoryAggregateReads`` through the one fixture ``aggregates`` (an override of the
+container's provider): sample histories rich enough for every chart and every suppression case. The path
+from requests through the projection and the SQL aggregates to the JSON is test_http_dashboards_sql.py."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="module")
 def aggregates() -> InMemoryAggregateReads:
-    """The aggregates the dashboards read: in memory until the SQL adapter lands (remove at merge)."""
+    """The aggregates the dashboards read: sample histories in memory (the SQL path: test_http_dashboards_sql.py)."""
     return InMemoryAggregateReads(platform=sample_platform(until=TODAY))
 
 

@@ -1,13 +1,16 @@
 """The ``analytics`` subscription: the platform's events as xAPI statements in the statement store.
 
 Set-wise: a batch's events are mapped at once (their registrations read in one query), and their
-statements go in with one multi-row ``INSERT ... ON CONFLICT (id) DO NOTHING`` in the batch's
-transaction, beside its inbox rows. Statement ids are a function of the event, so even an event the
-inbox let through twice (a rebuild, a replayed dead letter) stores nothing twice.
+statements go in with one ``INSERT ... ON CONFLICT (id) DO NOTHING`` (executemany) in the batch's
+transaction, beside its inbox rows; the statements newly stored then move the aggregates (counter upserts,
+``elearning_adapters.sql.analytics._aggregates``) in the same transaction. An invoice's events (issued,
+credited) count its ledger transactions into the revenue per course and month. Statement ids are a function
+of the event, so even an event the inbox let through twice (a rebuild, a replayed dead letter) stores
+nothing twice.
 
 A deleted account (``identity.user_deleted.v1``) has its stored statements rewritten under its pseudonym
 (``elearning_core.analytics.pseudonyms``), then the ``on_learner_renamed`` hooks run (the aggregates'
-learner-keyed tables), all in the batch's transaction. A statement of an account already deleted when it
+learner-keyed rows), all in the batch's transaction. A statement of an account already deleted when it
 is stored (an event that arrives after the deletion, from another topic or redelivered) is stored under
 the pseudonym at once: the batch reads which of its actors are deleted accounts.
 """
@@ -22,9 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from elearning_adapters.events.dispatch import Handler
 from elearning_adapters.events.subscriptions import Subscription
 from elearning_adapters.sql.analytics import (
+    REVENUE_EVENTS,
     StatementWriter,
+    count_new,
+    count_revenue,
     pseudonymise_statements,
     registrations_of,
+    share_aggregates_lock,
     under_pseudonyms,
 )
 from elearning_core.analytics.mapping import StatementMapper, registration_key
@@ -48,18 +55,21 @@ class AnalyticsProjection:
         clock: Clock,
         pseudonyms: Pseudonyms,
         on_learner_renamed: Sequence[LearnerRenamed] = (),
+        platform_zone: str = "UTC",
     ) -> None:
         self._mapper, self._clock, self._pseudonyms = mapper, clock, pseudonyms
+        self._platform_zone = platform_zone
         self._hooks = tuple(on_learner_renamed)
         self._home_page = mapper.iris.home_page
 
     async def project(self, events: Sequence[DomainEvent], conn: AsyncConnection) -> int:
-        """Map ``events`` and store their statements through ``conn``; returns how many statements they made."""
-        return await project(self._mapper, self._clock, events, conn, self._pseudonyms)
+        """Map ``events``, store their statements and count the new ones; returns how many statements they made."""
+        return await project(self._mapper, self._clock, events, conn, self._pseudonyms, self._platform_zone)
 
     async def user_deleted(self, user_id: uuid.UUID, conn: AsyncConnection) -> int:
         """Rewrite the account's statements under its pseudonym and run the hooks; how many were rewritten."""
         pseudonym = self._pseudonyms.of(user_id)
+        await share_aggregates_lock(conn)  # a running rebuild finishes first, then its rows are renamed too
         rewritten = await pseudonymise_statements(conn, self._home_page, user_id, pseudonym)
         for hook in self._hooks:
             await hook(conn, user_id, pseudonym)
@@ -86,16 +96,24 @@ async def project(
     events: Sequence[DomainEvent],
     conn: AsyncConnection,
     pseudonyms: Pseudonyms | None = None,
+    platform_zone: str = "UTC",
 ) -> int:
-    """Map ``events`` and store their statements through ``conn``; returns how many statements they made.
-    With ``pseudonyms``, the statements of accounts already deleted are stored under their pseudonyms."""
+    """Map ``events``, store their statements through ``conn`` and add the newly stored ones to the aggregates;
+    returns how many statements they made. With ``pseudonyms``, the statements of accounts already deleted are
+    stored under their pseudonyms."""
     keys = [key for event in events if (key := registration_key(event)) is not None]
     registrations = await registrations_of(conn, keys) if keys else {}
     statements = mapper.map_many(events, registrations)
     if statements and pseudonyms is not None:
         statements = await under_pseudonyms(conn, statements, mapper.iris.home_page, pseudonyms)
+    invoices = [event.aggregate_id for event in events if event.type in REVENUE_EVENTS]
+    if statements or invoices:
+        await share_aggregates_lock(conn)  # before storing: a running rebuild counts them, or this batch waits
     if statements:
-        await StatementWriter(conn).insert_new(statements, clock.now())
+        new = await StatementWriter(conn).insert_new(statements, clock.now())
+        await count_new(conn, new, platform_zone)
+    if invoices:
+        await count_revenue(conn, invoices, platform_zone)
     return len(statements)
 
 
@@ -104,8 +122,9 @@ def analytics_subscription(
     clock: Clock,
     pseudonyms: Pseudonyms,
     on_learner_renamed: Sequence[LearnerRenamed] = (),
+    platform_zone: str = "UTC",
 ) -> Subscription:
-    projection = AnalyticsProjection(mapper, clock, pseudonyms, on_learner_renamed)
+    projection = AnalyticsProjection(mapper, clock, pseudonyms, on_learner_renamed, platform_zone)
 
     async def handle(event: DomainEvent, _envelope: EventEnvelope, conn: AsyncConnection) -> None:
         await projection.handle_batch([event], conn)
@@ -113,7 +132,7 @@ def analytics_subscription(
     async def handle_batch(items: Sequence[tuple[DomainEvent, EventEnvelope]], conn: AsyncConnection) -> None:
         await projection.handle_batch([event for event, _ in items], conn)
 
-    handlers: dict[str, Handler] = dict.fromkeys([*mapper.types, UserDeleted.type], handle)
+    handlers: dict[str, Handler] = dict.fromkeys([*mapper.types, *REVENUE_EVENTS, UserDeleted.type], handle)
     return Subscription(
         name=ANALYTICS,
         description="records learner activity as xAPI statements in the statement store; pseudonymises the "

@@ -1,10 +1,14 @@
 """The analytics module's wiring: the statement mapping (its IRIs under the public base URL), the
 statement store, the ``analytics`` subscription that fills it, the service, and the statement forwarder
-and retention with their jobs (``elearning_adapters.analytics.forwarder``)."""
+and retention with their jobs (``elearning_adapters.analytics.forwarder``), and the aggregates' reads
+(``analytics_aggregates``)."""
 
 from __future__ import annotations
 
+import uuid
+
 from dependency_injector import providers
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from elearning_adapters.analytics.forwarder import analytics_jobs, closers_of, destination_from_settings, forwarder_of
 from elearning_adapters.analytics.projection import LearnerRenamed, analytics_subscription
@@ -12,12 +16,14 @@ from elearning_adapters.container._wiring import ModuleWiring
 from elearning_adapters.events import Subscription
 from elearning_adapters.settings import Settings
 from elearning_adapters.sql.analytics import (
+    SqlAggregateReads,
     SqlLearnerStatements,
     SqlLrsCredentialStore,
     SqlOrganizationExists,
     SqlStatementFeed,
     SqlStatementStore,
     SqlUserExists,
+    rename_learner,
 )
 from elearning_adapters.sql.engine import Database
 from elearning_core.analytics.export import StatementExportService
@@ -43,9 +49,17 @@ def _store(database: Database, clock: Clock, iris: PlatformIris, pseudonyms: Pse
 
 
 def _subscriptions(
-    mapper: StatementMapper, clock: Clock, pseudonyms: Pseudonyms, on_learner_renamed: list[LearnerRenamed]
+    mapper: StatementMapper,
+    clock: Clock,
+    pseudonyms: Pseudonyms,
+    on_learner_renamed: list[LearnerRenamed],
+    settings: Settings,
 ) -> list[Subscription]:
-    return [analytics_subscription(mapper, clock, pseudonyms, on_learner_renamed)]
+    return [analytics_subscription(mapper, clock, pseudonyms, on_learner_renamed, settings.analytics_time_zone)]
+
+
+async def _rename_aggregates_learner(conn: AsyncConnection, user_id: uuid.UUID, pseudonym: uuid.UUID) -> None:
+    await rename_learner(conn, str(user_id), str(pseudonym))
 
 
 class AnalyticsWiring(ModuleWiring):
@@ -68,9 +82,9 @@ class AnalyticsWiring(ModuleWiring):
         shared.policy,
     )
 
-    on_learner_renamed = providers.List()
-    """``async (conn, user_id, pseudonym)`` hooks run with the rewrite of a deleted account's statements (the
-    aggregates' ``rename_learner``): add a provider here to move a module's learner-keyed rows too."""
+    on_learner_renamed = providers.List(providers.Object(_rename_aggregates_learner))
+    """``async (conn, user_id, pseudonym)`` hooks run with the rewrite of a deleted account's statements: the
+    aggregates' learner-keyed rows follow (``rename_learner``); add a provider here to move another module's."""
     export = providers.Singleton(
         StatementExportService,
         providers.Singleton(SqlLearnerStatements, shared.database),
@@ -79,7 +93,11 @@ class AnalyticsWiring(ModuleWiring):
         iris.provided.home_page,
     )
     """A learner's statements for their right of access (``GET /api/v1/me/statements/export``)."""
-    subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock, pseudonyms, on_learner_renamed)
+    subscriptions = providers.Singleton(_subscriptions, mapper, shared.clock, pseudonyms, on_learner_renamed, settings)
+    analytics_aggregates = providers.Singleton(
+        SqlAggregateReads, shared.database, settings.provided.analytics_time_zone
+    )
+    """The aggregates' read port (``AggregateReads``) the dashboards read."""
 
     feed = providers.Singleton(SqlStatementFeed, shared.database)
     destination = providers.Singleton(destination_from_settings, settings)

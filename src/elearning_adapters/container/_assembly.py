@@ -201,11 +201,11 @@ class Container(containers.DeclarativeContainer):
     analytics = providers.Container(AnalyticsWiring, shared=adapters, settings=settings)
     # Reports read the gradebook (the assessment module's reads) and the published outlines, not their services;
     # the dashboards read the aggregates the analytics projection keeps.
-    # TODO(merge with the aggregates branch): pass aggregates=analytics.analytics_aggregates here.
     analytics_reports = providers.Container(
         AnalyticsReportsWiring,
         shared=adapters,
         settings=settings,
+        aggregates=analytics.analytics_aggregates,
         outlines=course.catalog_queries,
         assessment_queries=assessment.queries,
     )

@@ -1,11 +1,12 @@
-"""The analytics module's statement forwarding and retention settings."""
+"""The analytics module's statement forwarding and retention settings, and the platform's analytics time zone."""
 
 from __future__ import annotations
 
 from typing import Literal, Self
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
 
@@ -52,6 +53,23 @@ class ForwardingSettings(BaseSettings):
         description="Raw statements stored longer ago than this are pruned (never ones not yet forwarded); "
         "unset: kept forever. Aggregates are not affected",
     )
+
+    analytics_time_zone: str = Field(
+        default="UTC",
+        min_length=1,
+        max_length=64,
+        description="The IANA time zone of the platform's analytics days, weeks and months (and of courses "
+        "without an organization)",
+    )
+
+    @field_validator("analytics_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Paris") from None
+        return value
 
     @model_validator(mode="after")
     def _destination_complete(self) -> Self:

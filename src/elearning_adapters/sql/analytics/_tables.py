@@ -12,10 +12,16 @@ from __future__ import annotations
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String, Table, UniqueConstraint, false
 from sqlalchemy.types import Uuid
 
+from elearning_adapters.sql.analytics._aggregate_tables import AGGREGATE_TABLES
 from elearning_adapters.sql.engine import UtcDateTime, metadata
 
 IRI_MAX = 1000
-ANALYTICS_TABLES = ("xapi_forwarding", "xapi_statements", "lrs_credentials")
+ANALYTICS_TABLES = (
+    *AGGREGATE_TABLES,
+    "xapi_forwarding",
+    "xapi_statements",
+    "lrs_credentials",
+)
 
 xapi_statements = Table(
     "xapi_statements",

@@ -1,0 +1,153 @@
+#!/usr/bin/env python
+"""Benchmark of ``elearning analytics rebuild``: recounting every aggregate from stored statements in PostgreSQL.
+
+One command::
+
+    python benchmarks/analytics_rebuild.py                       # 1,000,000 statements
+    python benchmarks/analytics_rebuild.py --statements 100000   # a quick check
+
+What it does: creates a throwaway PostgreSQL database migrated to head and writes about ``--statements``
+statements straight into ``xapi_statements`` with COPY (not timed): every learner's enrollment, then the
+activity of ``analytics_ingest.py``'s generator (80 % video heartbeats, 10 % lesson views, 5 % submitted
+attempts of five answered items, 5 % grades), 10,000 learners in one course (``--learners``) and a tenth
+of them in each of four other courses. Then it times ``rebuild_aggregates`` (the function the CLI runs:
+emptying the tables, then 5,000 statements per transaction in stored order) and prints statements/s and
+the total, and the time of 20 reads of the big course's dashboard figures (``SqlAggregateReads.course``,
+its only course row is written for that).
+Writes ``benchmarks/out/analytics-rebuild-<time>.json``; the database is dropped at the end. It does not
+edit RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from analytics_ingest import _events, run_and_save  # noqa: E402
+from catalog import _cpu_model, _git_revision, log  # noqa: E402
+from elearning_adapters.sql import migrate  # noqa: E402
+from elearning_adapters.sql.analytics import SqlAggregateReads, rebuild_aggregates  # noqa: E402
+from elearning_adapters.sql.analytics._store import _row  # noqa: E402
+from elearning_adapters.sql.engine import Database  # noqa: E402
+from elearning_core.analytics.mapping import StatementMapper  # noqa: E402
+from elearning_core.analytics.vocabulary import PlatformIris  # noqa: E402
+from elearning_core.enrollment.events import Enrolled  # noqa: E402
+from elearning_core.shared.events import DomainEvent  # noqa: E402
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+COLUMNS = ("id", "digest", "actor", "verb", "activity", "registration", "voids", "voided", "timestamp", "stored")
+CHUNK_EVENTS = 5000
+
+
+def _copy(url: str, statements: list[Any], stored: datetime) -> None:
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq) as conn, conn.cursor() as cur:
+        names = ", ".join([*COLUMNS, "statement"])
+        with cur.copy(f"COPY xapi_statements ({names}) FROM STDIN") as copy:
+            for statement in statements:
+                row = _row(statement, stored)
+                copy.write_row([*(row[c] for c in COLUMNS), json.dumps(row["statement"])])
+        conn.commit()
+
+
+def _generate(url: str, total: int, learners: int) -> tuple[int, uuid.UUID]:
+    """About ``total`` statements in stored order, written in chunks; returns how many and the big course."""
+    rng = random.Random(18)
+    mapper = StatementMapper(PlatformIris("https://learn.example.org"))
+    courses = [uuid.uuid4() for _ in range(5)]
+    people = [uuid.uuid4() for _ in range(learners)]
+    cohorts = {courses[0]: people, **{c: rng.sample(people, max(1, learners // 10)) for c in courses[1:]}}
+    written = 0
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq) as conn:
+        conn.execute(
+            "INSERT INTO courses (id, slug, title, summary, description, language, level, tags, status, version, "
+            "created_at, updated_at, section_count, lesson_count, search_text) VALUES "
+            "(%s, 'big', 'Big', '', '', 'en', 'beginner', '[]', 'published', 1, %s, %s, 1, 9, 'big')",
+            (courses[0], T0, T0),
+        )
+        conn.commit()
+    enrolments: list[DomainEvent] = [
+        Enrolled(occurred_at=T0, aggregate_id=uuid.uuid4(), course_id=c, user_id=u, cohort_id=None, source="self")
+        for c, members in cohorts.items()
+        for u in members
+    ]
+    for start in range(0, len(enrolments), CHUNK_EVENTS):
+        statements = [s for e in enrolments[start : start + CHUNK_EVENTS] for s in mapper.map(e)]
+        _copy(url, statements, T0)
+        written += len(statements)
+    while written < total:
+        course = courses[0] if rng.random() < 0.6 else rng.choice(courses[1:])
+        events = _events(CHUNK_EVENTS, course, cohorts[course], rng)
+        statements = [s for e in events for s in mapper.map(e)][: total - written]
+        _copy(url, statements, T0)
+        written += len(statements)
+        log(f"generated {written:,} statements")
+    return written, courses[0]
+
+
+async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+        started = time.perf_counter()
+        written, big = await asyncio.to_thread(_generate, url, args.statements, args.learners)
+        log(f"{written:,} statements written in {time.perf_counter() - started:.0f} s; rebuilding")
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if now - last[0] > 10:
+                last[0] = now
+                log(f"rebuild: {done:,} of {total:,}")
+
+        report = await rebuild_aggregates(db, "UTC", progress=progress, chunk_size=args.chunk_size)
+        reads = SqlAggregateReads(db, "UTC")
+        timings = []
+        for _ in range(20):
+            began = time.perf_counter()
+            figures = await reads.course(big, date(2026, 1, 1), date(2026, 12, 31))
+            timings.append((time.perf_counter() - began) * 1000)
+        assert figures is not None
+        assert figures.funnel["enrolled"] == args.learners
+        return {
+            "benchmark": "analytics-rebuild",
+            "statements": report.facts,
+            "chunk_size": args.chunk_size,
+            "transactions": report.chunks,
+            "seconds": round(report.seconds, 1),
+            "statements_per_second": round(report.facts / report.seconds),
+            "course_read_ms_median": round(statistics.median(timings), 1),
+            "course_read_ms_max": round(max(timings), 1),
+            "cpu": _cpu_model(),
+            "revision": _git_revision(),
+        }
+    finally:
+        await db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--statements", type=int, default=1_000_000)
+    parser.add_argument("--learners", type=int, default=10_000)
+    parser.add_argument("--chunk-size", type=int, default=5000)
+    run_and_save("analytics-rebuild", parser, run)
+
+
+if __name__ == "__main__":
+    main()
