@@ -2,8 +2,8 @@
 with its charts drawn (opened in headless Chromium when it is installed), a CSV of every figure, one PNG per
 chart, the key figures as a table and JSON, and one line with a non-zero exit for every bad input.
 
-Until the aggregates' SQL adapter is merged, the aggregates come from ``InMemoryAggregateReads`` through the
-one fixture ``aggregates`` (an override of the container's provider, class-wide: the CLI builds its own)."""
+The aggregates come from ``InMemoryAggregateReads`` through the one fixture ``aggregates`` (an override of the
+container's provider, class-wide: the CLI builds its own): sample histories with every chart kind."""
 
 from __future__ import annotations
 

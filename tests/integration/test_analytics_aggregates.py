@@ -117,7 +117,7 @@ async def check(db: Database, batches: list[list[DomainEvent]]) -> None:
     await lrs_statements(db)
     for batch in batches:
         async with db.write() as conn, conn.begin():
-            await project(MAPPER, FixedClock(NOW), batch, conn, PLATFORM_ZONE)
+            await project(MAPPER, FixedClock(NOW), batch, conn, platform_zone=PLATFORM_ZONE)
     expected = reference(await stored(db))
     assert expected == reference(statements_of([e for batch in batches for e in batch]))
     assert await read(db) == expected
@@ -158,7 +158,7 @@ def test_renaming_a_learner_keeps_the_counts_and_the_rebuild_agrees(backend: str
             ada = str(LEARNERS[0])
             batch = [build("enrolled", 0, 0, 10, 1, 0.1, 0), build("viewed", 0, 0, 20, 1, 0.1, 0)]
             async with db.write() as conn, conn.begin():
-                await project(MAPPER, FixedClock(NOW), batch, conn, PLATFORM_ZONE)
+                await project(MAPPER, FixedClock(NOW), batch, conn, platform_zone=PLATFORM_ZONE)
             before = await read(db)
             async with db.write() as conn, conn.begin():
                 await rename_learner(conn, ada, "pseudonym-1")
@@ -195,12 +195,14 @@ def test_a_rebuild_beside_the_running_projection_loses_and_doubles_nothing(postg
         try:
             await setup(db)
             async with db.write() as conn, conn.begin():
-                await project(MAPPER, FixedClock(NOW), first, conn, PLATFORM_ZONE)
+                await project(MAPPER, FixedClock(NOW), first, conn, platform_zone=PLATFORM_ZONE)
 
             async def projecting() -> None:
                 for start in range(0, len(later), 3):
                     async with db.write() as conn, conn.begin():
-                        await project(MAPPER, FixedClock(NOW), later[start : start + 3], conn, PLATFORM_ZONE)
+                        await project(
+                            MAPPER, FixedClock(NOW), later[start : start + 3], conn, platform_zone=PLATFORM_ZONE
+                        )
                     await asyncio.sleep(0)
 
             await asyncio.gather(rebuild_aggregates(db, PLATFORM_ZONE, chunk_size=2), projecting())

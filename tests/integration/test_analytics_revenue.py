@@ -108,7 +108,7 @@ def test_revenue_per_course_and_month_from_the_ledger(url: str) -> None:
             ]  # fmt: skip
             for batch in ([events[0]], events[1:], [first]):  # the last: a redelivery
                 async with db.write() as conn, conn.begin():
-                    await project(MAPPER, FixedClock(NOW), batch, conn, PLATFORM_ZONE)
+                    await project(MAPPER, FixedClock(NOW), batch, conn, platform_zone=PLATFORM_ZONE)
             assert await figures(db) == (EXPECTED_C0, EXPECTED_C1, EXPECTED_PLATFORM)
             await rebuild_aggregates(db, PLATFORM_ZONE, chunk_size=1)
             assert await figures(db) == (EXPECTED_C0, EXPECTED_C1, EXPECTED_PLATFORM)

@@ -64,7 +64,9 @@ class AnalyticsProjection:
 
     async def project(self, events: Sequence[DomainEvent], conn: AsyncConnection) -> int:
         """Map ``events``, store their statements and count the new ones; returns how many statements they made."""
-        return await project(self._mapper, self._clock, events, conn, self._pseudonyms, self._platform_zone)
+        return await project(
+            self._mapper, self._clock, events, conn, pseudonyms=self._pseudonyms, platform_zone=self._platform_zone
+        )
 
     async def user_deleted(self, user_id: uuid.UUID, conn: AsyncConnection) -> int:
         """Rewrite the account's statements under its pseudonym and run the hooks; how many were rewritten."""
@@ -95,6 +97,7 @@ async def project(
     clock: Clock,
     events: Sequence[DomainEvent],
     conn: AsyncConnection,
+    *,
     pseudonyms: Pseudonyms | None = None,
     platform_zone: str = "UTC",
 ) -> int:
