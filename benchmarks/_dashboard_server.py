@@ -1,7 +1,7 @@
 """The dashboards benchmark's server: the production app from ``create_app`` on the environment's settings.
 
 Started by ``benchmarks/analytics_dashboard.py`` through uvicorn (``--factory _dashboard_server:create_dashboard_app``).
-With ``BENCH_DASHBOARD_AGGREGATES=memory`` (until the aggregates' SQL adapter is merged) the container's
+With ``BENCH_DASHBOARD_AGGREGATES=memory`` the container's
 ``analytics_reports.aggregates`` provider is overridden with the in-memory aggregates of
 ``tests/analytics_dashboard_fakes.py`` for the course ``BENCH_DASHBOARD_COURSE`` (``BENCH_DASHBOARD_LEARNERS``
 learners): everything else (guards, the access check on PostgreSQL, the outline, the suppression, the JSON,

@@ -199,7 +199,7 @@ def run_and_save(name: str, parser: argparse.ArgumentParser, run: Runner) -> Non
     """Parse the arguments (adding ``--admin-url``), run on a throwaway database, print the result and write it
     to ``benchmarks/out/<name>-<time>.json`` (the analytics benchmarks' common end)."""
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
-    run_and_report("analytics-ingest", parser.parse_args(), run)
+    run_and_report(name, parser.parse_args(), run)
 
 
 def run_and_report(

@@ -28,7 +28,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,22 +65,29 @@ def _copy(url: str, statements: list[Any], stored: datetime) -> None:
         conn.commit()
 
 
-def _generate(url: str, total: int, learners: int) -> tuple[int, uuid.UUID]:
-    """About ``total`` statements in stored order, written in chunks; returns how many and the big course."""
+def generate(
+    url: str, total: int, learners: int, *, big: uuid.UUID | None = None, days: int = 1
+) -> tuple[int, uuid.UUID]:
+    """About ``total`` statements in stored order, written in chunks; returns how many and the big course.
+
+    ``big``: a course already stored to be the big one (else a course row is written for it). ``days``: the
+    activity is spread over that many days back from its first (a chunk's statements on one day), as a
+    dashboard's window would see it."""
     rng = random.Random(18)
     mapper = StatementMapper(PlatformIris("https://learn.example.org"))
-    courses = [uuid.uuid4() for _ in range(5)]
+    courses = [big or uuid.uuid4(), *(uuid.uuid4() for _ in range(4))]
     people = [uuid.uuid4() for _ in range(learners)]
     cohorts = {courses[0]: people, **{c: rng.sample(people, max(1, learners // 10)) for c in courses[1:]}}
-    written = 0
+    written, chunk = 0, 0
     libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(libpq) as conn:
-        conn.execute(
-            "INSERT INTO courses (id, slug, title, summary, description, language, level, tags, status, version, "
-            "created_at, updated_at, section_count, lesson_count, search_text) VALUES "
-            "(%s, 'big', 'Big', '', '', 'en', 'beginner', '[]', 'published', 1, %s, %s, 1, 9, 'big')",
-            (courses[0], T0, T0),
-        )
+        if big is None:
+            conn.execute(
+                "INSERT INTO courses (id, slug, title, summary, description, language, level, tags, status, version, "
+                "created_at, updated_at, section_count, lesson_count, search_text) VALUES "
+                "(%s, 'big', 'Big', '', '', 'en', 'beginner', '[]', 'published', 1, %s, %s, 1, 9, 'big')",
+                (courses[0], T0, T0),
+            )
         conn.commit()
     enrolments: list[DomainEvent] = [
         Enrolled(occurred_at=T0, aggregate_id=uuid.uuid4(), course_id=c, user_id=u, cohort_id=None, source="self")
@@ -95,6 +102,10 @@ def _generate(url: str, total: int, learners: int) -> tuple[int, uuid.UUID]:
         course = courses[0] if rng.random() < 0.6 else rng.choice(courses[1:])
         events = _events(CHUNK_EVENTS, course, cohorts[course], rng)
         statements = [s for e in events for s in mapper.map(e)][: total - written]
+        if days > 1:
+            back = timedelta(days=chunk % days)
+            statements = [s.model_copy(update={"timestamp": s.timestamp - back}) for s in statements if s.timestamp]
+        chunk += 1
         _copy(url, statements, T0)
         written += len(statements)
         log(f"generated {written:,} statements")
@@ -106,7 +117,7 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     try:
         await migrate.upgrade(db)
         started = time.perf_counter()
-        written, big = await asyncio.to_thread(_generate, url, args.statements, args.learners)
+        written, big = await asyncio.to_thread(generate, url, args.statements, args.learners)
         log(f"{written:,} statements written in {time.perf_counter() - started:.0f} s; rebuilding")
         last = [0.0]
 
