@@ -34,5 +34,7 @@ def create_dashboard_app() -> Litestar:
         learners = int(os.environ.get("BENCH_DASHBOARD_LEARNERS", "10000"))
         today = datetime.now(UTC).date()
         figures = sample_course(course_id, until=today, days=400, learners=learners)
-        container.analytics_reports.aggregates.override(providers.Object(InMemoryAggregateReads({course_id: figures})))
+        container.analytics.analytics_aggregates.override(
+            providers.Object(InMemoryAggregateReads({course_id: figures}))
+        )
     return create_app(settings, container)

@@ -43,11 +43,11 @@ def aggregates() -> Iterator[InMemoryAggregateReads]:
     """The aggregates every container the CLI builds reads: sample histories in memory, with every chart kind
     (the SQL aggregates from real activity: test_http_dashboards_sql.py, test_cli_analytics_rebuild.py)."""
     reads = InMemoryAggregateReads(platform=sample_platform(until=TODAY))
-    Container.analytics_reports.aggregates.override(providers.Object(reads))
+    Container.analytics.analytics_aggregates.override(providers.Object(reads))
     try:
         yield reads
     finally:
-        Container.analytics_reports.aggregates.reset_override()
+        Container.analytics.analytics_aggregates.reset_override()
 
 
 @pytest.fixture

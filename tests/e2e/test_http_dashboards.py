@@ -48,7 +48,7 @@ def aggregates() -> InMemoryAggregateReads:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def running(settings: Settings, aggregates: InMemoryAggregateReads) -> AsyncIterator[Api]:
     def override(platform: Platform) -> None:
-        platform.container.analytics_reports.aggregates.override(providers.Object(aggregates))
+        platform.container.analytics.analytics_aggregates.override(providers.Object(aggregates))
 
     async with serve(settings, before_app=override) as app:
         yield app
