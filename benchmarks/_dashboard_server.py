@@ -2,7 +2,7 @@
 
 Started by ``benchmarks/analytics_dashboard.py`` through uvicorn (``--factory _dashboard_server:create_dashboard_app``).
 With ``BENCH_DASHBOARD_AGGREGATES=memory`` the container's
-``analytics_reports.aggregates`` provider is overridden with the in-memory aggregates of
+``analytics.analytics_aggregates`` provider is overridden with the in-memory aggregates of
 ``tests/analytics_dashboard_fakes.py`` for the course ``BENCH_DASHBOARD_COURSE`` (``BENCH_DASHBOARD_LEARNERS``
 learners): everything else (guards, the access check on PostgreSQL, the outline, the suppression, the JSON,
 the renderer) is production's. With ``sql`` nothing is overridden.
