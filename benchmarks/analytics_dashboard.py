@@ -67,7 +67,8 @@ async def seed(url: str, *, learners: int, statements: int, aggregates: str, rng
     from elearning_core.course.commands import CourseSpec, LessonSpec, SectionSpec
     from elearning_core.shared.ports import SYSTEM
 
-    platform = await bootstrap(Settings(database_url=url), run_migrations=True)
+    # Batch work's time limits, as ``elearning analytics rebuild`` runs with (the API's 5 s would cut a chunk).
+    platform = await bootstrap(Settings(database_url=url, db_work_class="batch"), run_migrations=True)
     try:
         spec = CourseSpec(
             slug="dashboard-bench",

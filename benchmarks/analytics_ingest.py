@@ -58,9 +58,24 @@ Runner = Callable[[argparse.Namespace, str], Awaitable[dict[str, Any]]]
 STATES = ("playing", "playing", "playing", "paused", "seeking", "ended")
 
 
-def _events(count: int, course: uuid.UUID, learners: list[uuid.UUID], rng: random.Random) -> list[DomainEvent]:
-    lessons, videos, quiz = [uuid.uuid4() for _ in range(9)], [uuid.uuid4() for _ in range(9)], uuid.uuid4()
-    questions = [uuid.uuid4() for _ in range(5)]
+Catalogue = tuple[list[uuid.UUID], list[uuid.UUID], uuid.UUID, list[uuid.UUID]]
+"""A course's content the events are about: nine lessons, their nine videos, a quiz and its five questions."""
+
+
+def catalogue() -> Catalogue:
+    return (
+        [uuid.uuid4() for _ in range(9)],
+        [uuid.uuid4() for _ in range(9)],
+        uuid.uuid4(),
+        [uuid.uuid4() for _ in range(5)],
+    )
+
+
+def _events(
+    count: int, course: uuid.UUID, learners: list[uuid.UUID], rng: random.Random, content: Catalogue | None = None
+) -> list[DomainEvent]:
+    """``count`` events of ``learners`` in ``course``, about ``content`` (a new catalogue when None)."""
+    lessons, videos, quiz, questions = content or catalogue()
     events: list[DomainEvent] = []
     for n in range(count):
         user = rng.choice(learners)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE))
 import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from analytics_ingest import _events, run_and_save  # noqa: E402
+from analytics_ingest import _events, catalogue, run_and_save  # noqa: E402
 from catalog import _cpu_model, _git_revision, log  # noqa: E402
 from elearning_adapters.sql import migrate  # noqa: E402
 from elearning_adapters.sql.analytics import SqlAggregateReads, rebuild_aggregates  # noqa: E402
@@ -78,6 +78,7 @@ def generate(
     courses = [big or uuid.uuid4(), *(uuid.uuid4() for _ in range(4))]
     people = [uuid.uuid4() for _ in range(learners)]
     cohorts = {courses[0]: people, **{c: rng.sample(people, max(1, learners // 10)) for c in courses[1:]}}
+    contents = {course: catalogue() for course in courses}  # a course keeps its lessons, videos and quiz
     written, chunk = 0, 0
     libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(libpq) as conn:
@@ -100,7 +101,7 @@ def generate(
         written += len(statements)
     while written < total:
         course = courses[0] if rng.random() < 0.6 else rng.choice(courses[1:])
-        events = _events(CHUNK_EVENTS, course, cohorts[course], rng)
+        events = _events(CHUNK_EVENTS, course, cohorts[course], rng, contents[course])
         statements = [s for e in events for s in mapper.map(e)][: total - written]
         if days > 1:
             back = timedelta(days=chunk % days)
@@ -109,6 +110,8 @@ def generate(
         _copy(url, statements, T0)
         written += len(statements)
         log(f"generated {written:,} statements")
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute("ANALYZE xapi_statements")  # what autovacuum does after a bulk load, before the rebuild reads
     return written, courses[0]
 
 
