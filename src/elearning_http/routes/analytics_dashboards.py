@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, PathParameter, QueryParameter
 
 from elearning_adapters.analytics.charts import VlConvertChartRenderer
 from elearning_core.analytics.charts import Chart, ChartRenderer, Report, vega_lite
@@ -33,7 +33,13 @@ Service = NamedDependency[DashboardService]
 Renderer = NamedDependency[VlConvertChartRenderer]  # a concrete class: Litestar checks what it injects
 Caller = NamedDependency[Principal]
 CourseId = FromPath[uuid.UUID]
-ChartKey = FromPath[str]
+ChartKey = Annotated[
+    str,
+    PathParameter(
+        max_length=64,
+        description="The chart's key, as the dashboard's `charts` list it (`enrollments-completions`, ...)",
+    ),
+]
 Since = Annotated[
     dt.date | None,
     QueryParameter(
