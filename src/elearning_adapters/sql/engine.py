@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import datetime as _dt
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -42,6 +43,22 @@ _WRITING: contextvars.ContextVar[tuple[Database, SAConnection, asyncio.Task[Any]
 
 
 _NO_DEADLINES = {"request": Budget(0, 0), "batch": Budget(0, 0)}
+
+
+class EncodedJson(dict[str, Any]):
+    """A JSON object whose text is encoded already (``text``): a JSON column is written with that text, not
+    encoded a second time (the statement store encodes each statement once, for its digest and its row)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any], text: str) -> None:
+        super().__init__(value)
+        self.text = text
+
+
+def json_text(value: Any) -> str:
+    """The engine's JSON encoder: an ``EncodedJson``'s own text, anything else ``json.dumps``."""
+    return value.text if isinstance(value, EncodedJson) else json.dumps(value)
 
 
 class Database:
@@ -78,7 +95,7 @@ class Database:
                 # The process's own timeouts travel with the connection's start-up: no round trip per request.
                 "connect_args": {"options": self._libpq_options()},
             }
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self.engine: AsyncEngine = create_async_engine(self.url, json_serializer=json_text, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine, wal=not self.is_memory)
         # One shared connection (memory) must never interleave two transactions.

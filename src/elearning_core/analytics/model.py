@@ -192,9 +192,21 @@ _SET_BY_THE_STORE = ("stored", "authority", "version")
 
 def digest_of(data: dict[str, Any]) -> str:
     """``Statement.content_digest`` of a statement's JSON (``as_json()``), for a caller that has it already."""
+    return encoded(data)[1]
+
+
+def encoded(data: dict[str, Any]) -> tuple[str, str]:
+    """A statement's JSON (``as_json()``, with ``stored`` or not) as one JSON text, and its content digest, from
+    one encoding: the digest is of the canonical text of what the statement says (sorted keys, without what a
+    store sets), and the text is that canonical text with the store's parts appended (a store writes it as is)."""
     said = {key: value for key, value in data.items() if key not in _SET_BY_THE_STORE}
     canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    rest = {key: data[key] for key in _SET_BY_THE_STORE if key in data}
+    if not rest:
+        return canonical, digest
+    tail = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return (f"{canonical[:-1]},{tail[1:]}" if said else tail), digest
 
 
 @dataclass(frozen=True, slots=True)

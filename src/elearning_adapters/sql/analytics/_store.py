@@ -22,8 +22,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from elearning_adapters.sql.analytics._pseudonymise import under_pseudonyms
 from elearning_adapters.sql.analytics._sql import among
 from elearning_adapters.sql.analytics._tables import xapi_statements
-from elearning_adapters.sql.engine import Database, dialect_insert
-from elearning_core.analytics.model import Statement, StoredStatement, digest_of
+from elearning_adapters.sql.engine import Database, EncodedJson, dialect_insert
+from elearning_core.analytics.model import Statement, StoredStatement, encoded
 from elearning_core.analytics.ports import (
     InvalidVoiding,
     LocatedStatement,
@@ -41,8 +41,8 @@ s = xapi_statements
 
 def _row(statement: Statement, stored: datetime, organization: uuid.UUID | None = None) -> dict[str, Any]:
     data = statement.as_json()
-    digest = digest_of(data)
     data["stored"] = stored.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    text, digest = encoded(data)  # one encoding for the digest and the row (``stored`` is not in the digest)
     registration = statement.context.registration if statement.context is not None else None
     return {
         "id": statement.id,
@@ -55,7 +55,7 @@ def _row(statement: Statement, stored: datetime, organization: uuid.UUID | None 
         "voided": False,
         "timestamp": statement.timestamp,
         "stored": stored,
-        "statement": data,
+        "statement": EncodedJson(data, text),
         "organization_id": organization,
     }
 
