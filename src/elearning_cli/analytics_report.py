@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from elearning_cli._common import CliError, handle_errors, info, load_settings, open_platform, run
+from elearning_cli._common import CliError, handle_errors, info, load_settings, open_platform, run, write_atomically
 from elearning_cli._output import Field, FormatOption, render
 from elearning_cli.enrollments import resolve_course
 from elearning_core.analytics.charts import KeyFigure, Report, number_text, vega_lite
@@ -100,10 +100,10 @@ async def _report(
 
 
 def _write(output: Path, files: dict[str, bytes]) -> None:
+    if set(files) == {""}:
+        write_atomically(output, files[""].decode())  # the whole page or CSV, or nothing
+        return
     try:
-        if set(files) == {""}:
-            output.write_bytes(files[""])
-            return
         output.mkdir(exist_ok=True)
         for name, content in files.items():
             (output / name).write_bytes(content)

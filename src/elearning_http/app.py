@@ -111,6 +111,7 @@ def create_app(
     discussion_service = container.services.discussion()
     recommendation_service = container.services.recommendation()
     at_risk_service = container.services.at_risk()
+    dashboard_service = container.services.dashboards()
     chart_renderer = container.analytics_reports.chart_renderer()
     subscription_service = container.services.subscriptions()
     tokens = container.identity.tokens()
@@ -240,8 +241,7 @@ def create_app(
             "discussion_service": Provide(lambda: discussion_service, sync_to_thread=False),
             "recommendation_service": Provide(lambda: recommendation_service, sync_to_thread=False),
             "at_risk_service": Provide(lambda: at_risk_service, sync_to_thread=False),
-            # Resolved per request: the aggregates' provider is the analytics projection's (see the wiring).
-            "dashboard_service": Provide(lambda: container.services.dashboards(), sync_to_thread=False),
+            "dashboard_service": Provide(lambda: dashboard_service, sync_to_thread=False),
             "chart_renderer": Provide(lambda: chart_renderer, sync_to_thread=False),
             "subscription_service": Provide(lambda: subscription_service, sync_to_thread=False),
             "session_settings": Provide(lambda: session_settings, sync_to_thread=False),

@@ -57,7 +57,8 @@ def period_start(day: date, grain: Grain) -> date:
 
 
 @functools.lru_cache(maxsize=256)
-def _zone(name: str) -> ZoneInfo:
+def zone_of(name: str) -> ZoneInfo:
+    """The IANA zone ``name``, or UTC for a name this machine does not know (its days are then counted in UTC)."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -80,7 +81,7 @@ class Zones:
 
 @functools.lru_cache(maxsize=65_536)
 def _local_day(at: datetime, zone: str) -> date:
-    return at.astimezone(_zone(zone)).date()
+    return at.astimezone(zone_of(zone)).date()
 
 
 @dataclass(slots=True)

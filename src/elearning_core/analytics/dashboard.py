@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from elearning_core.analytics._dashboard_report import Window, course_report, platform_report
 from elearning_core.analytics.aggregates import AggregateReads
+from elearning_core.analytics.aggregating import zone_of
 from elearning_core.analytics.at_risk_service import require_course_staff
 from elearning_core.analytics.charts import Chart, Report
 from elearning_core.analytics.privacy import check_k
@@ -66,14 +67,6 @@ def resolve_window(since: date | None, until: date | None, now: datetime, time_z
     return Window(start, end, time_zone)
 
 
-def _zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ValueError, KeyError):
-        return "UTC"  # an aggregate read with an unknown zone: the days are read as UTC ones
-    return name
-
-
 class DashboardService:
     """``k``: the small-cell threshold (ELEARNING_ANALYTICS_SUPPRESSION_K)."""
 
@@ -101,7 +94,7 @@ class DashboardService:
         aggregates = await self._aggregates.course(course_id, lo, hi)
         if aggregates is None:
             raise NotFound("course", course_id)
-        window = resolve_window(since, until, now, _zone(aggregates.time_zone))
+        window = resolve_window(since, until, now, zone_of(aggregates.time_zone).key)
         outline = await self._outlines.published_outline(course_id)
         lessons = [lesson for section in outline.sections for lesson in section.lessons] if outline else []
         return course_report(
@@ -122,7 +115,7 @@ class DashboardService:
         now = self._clock.now()
         lo, hi = _fetch_span(since, until, now)
         aggregates = await self._aggregates.platform(lo, hi)
-        window = resolve_window(since, until, now, _zone(aggregates.time_zone))
+        window = resolve_window(since, until, now, zone_of(aggregates.time_zone).key)
         titles: dict[uuid.UUID, str] = {}
         for course_id, _ in aggregates.top_courses:
             outline = await self._outlines.published_outline(course_id)  # cached reads, at most 20

@@ -107,7 +107,7 @@ class StatementWriter:
         found: set[uuid.UUID] = set()
         for start in range(0, len(ids), _IDS_PER_READ):
             rows = await self._conn.execute(
-                select(s.c.id).where(self._among(s.c.id, ids[start : start + _IDS_PER_READ]))
+                select(s.c.id).where(among(self._conn, s.c.id, ids[start : start + _IDS_PER_READ]))
             )
             found.update(rows.scalars())
         return found
@@ -158,9 +158,6 @@ class StatementWriter:
         )
         return [st.id for st in new]
 
-    def _among(self, column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
-        return among(self._conn, column, ids)
-
     def _insert(self) -> Any:
         return dialect_insert(self._conn, s).on_conflict_do_nothing(index_elements=[s.c.id])
 
@@ -171,7 +168,7 @@ class StatementWriter:
         for start in range(0, len(wanted), _IDS_PER_READ):
             rows = await self._conn.execute(
                 select(s.c.id, s.c.digest, s.c.voids, s.c.organization_id).where(
-                    self._among(s.c.id, wanted[start : start + _IDS_PER_READ])
+                    among(self._conn, s.c.id, wanted[start : start + _IDS_PER_READ])
                 )
             )
             found.update({ident: (digest, voids, org) for ident, digest, voids, org in rows})
@@ -192,7 +189,7 @@ class StatementWriter:
             # Read first (the partial index on ``voids`` answers), update only what is named: an UPDATE over an
             # IN (subquery) took ~70 ms per LRS batch of 100 on PostgreSQL even when nothing was named.
             found = await self._conn.execute(
-                select(s.c.voids).where(self._among(s.c.voids, sorted(set(written))), same)
+                select(s.c.voids).where(among(self._conn, s.c.voids, sorted(set(written))), same)
             )
             named = sorted(set(found.scalars()))
             if named:
