@@ -37,8 +37,16 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         url = f"sqlite+aiosqlite:///{tmp_path / 'elearning.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
-    # Every caller holds a write connection and, meanwhile, reads through a second one.
-    return Settings(database_url=url, data_dir=tmp_path, db_pool_size=CALLERS + 5)
+    # Every caller holds a write connection and, meanwhile, reads through a second one. Twenty transactions
+    # queue on one attempt's row: the API's time limits (2 s of lock wait, 5 s a statement) are not what these
+    # tests are about (the last waiter passed them once in CI), one submission and one grade are.
+    return Settings(
+        database_url=url,
+        data_dir=tmp_path,
+        db_pool_size=CALLERS + 5,
+        db_lock_timeout_ms=30_000,
+        db_statement_timeout_ms=60_000,
+    )
 
 
 @pytest.fixture
