@@ -5,6 +5,7 @@ One command::
 
     python benchmarks/analytics_ingest.py                  # 20,000 events in batches of 500
     python benchmarks/analytics_ingest.py --events 50000 --batch-size 1000
+    python benchmarks/analytics_ingest.py --consumers 2        # two worker processes, one per partition
 
 What it does: creates a throwaway PostgreSQL database migrated to head, enrolls ``--learners``
 learners in one course (so every statement's registration is read for real), builds ``--events``
@@ -14,7 +15,13 @@ wire envelopes, and hands them to the real ``analytics`` subscription's dispatch
 (``EventDispatcher.dispatch_batch``: inbox rows, registrations, mapping, one multi-row insert per batch,
 one commit) in batches of ``--batch-size``, timed from the first batch to the last. Then it dispatches
 the first batch again (a redelivery: every event a duplicate) and checks that the store holds exactly
-the statements the events map to. Prints the figures and writes ``benchmarks/out/analytics-ingest-<time>.json``;
+the statements the events map to, and that the aggregates the batches kept equal a rebuild from the stored
+statements (row for row, every aggregate table).
+
+``--consumers N`` runs the batches in N processes at once, as N worker processes of the ``analytics`` consumer
+group each handle their partitions: an event goes to process ``crc32(message key) % N`` (the message key is the
+event's aggregate id, as the relay keys it), each process with its own dispatcher, connection pool and batches,
+timed from the moment all are ready to the last one's end. Prints the figures and writes ``benchmarks/out/analytics-ingest-<time>.json``;
 the database is dropped at the end. It does not edit RESULTS.md.
 """
 
@@ -23,10 +30,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import random
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,13 +44,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from catalog import DEFAULT_ADMIN_URL, _cpu_model, _git_revision, log, throwaway_database  # noqa: E402
 from elearning_adapters.analytics.projection import analytics_subscription  # noqa: E402
 from elearning_adapters.events.dispatch import EventDispatcher  # noqa: E402
 from elearning_adapters.sql import migrate  # noqa: E402
-from elearning_adapters.sql.analytics import xapi_statements  # noqa: E402
+from elearning_adapters.sql.analytics import AGGREGATE_TABLES, rebuild_aggregates, xapi_statements  # noqa: E402
 from elearning_adapters.sql.engine import Database  # noqa: E402
 from elearning_adapters.sql.enrollment import enrollments  # noqa: E402
 from elearning_core.analytics.mapping import StatementMapper  # noqa: E402
@@ -153,6 +162,77 @@ async def _never(_seconds: float) -> bool:
     return True
 
 
+def _dispatcher(db: Database, mapper: StatementMapper | None = None) -> EventDispatcher:
+    mapper = mapper or StatementMapper(PlatformIris("https://learn.example.org"))
+    subscription = analytics_subscription(mapper, SystemClock(), Pseudonyms(b"bench"))
+    return EventDispatcher(
+        subscription.name, subscription.handlers, db, max_attempts=1, batch_handler=subscription.batch_handler
+    )
+
+
+async def _consume(dispatcher: EventDispatcher, raws: list[str], batch_size: int) -> int:
+    """Dispatch ``raws`` in batches of ``batch_size``; how many batches fell back to one event at a time."""
+    for start in range(0, len(raws), batch_size):
+        chunk = raws[start : start + batch_size]
+        await dispatcher.dispatch_batch(chunk, where=["bench"] * len(chunk), sleep=_never)
+    return dispatcher.stats.batch_fallbacks
+
+
+def _partitions(events: list[DomainEvent], raws: list[str], n: int) -> list[list[str]]:
+    """The envelopes as ``n`` partitions, by their message key (the aggregate id), each in publication order."""
+    parts: list[list[str]] = [[] for _ in range(n)]
+    for event, raw in zip(events, raws, strict=True):
+        parts[zlib.crc32(str(event.aggregate_id).encode()) % n].append(raw)
+    return parts
+
+
+def _consumer_process(url: str, raws: list[str], batch_size: int, go: Any, done: Any) -> None:
+    """One worker process: its own dispatcher and pool; waits for ``go``, then reports (end time, fallbacks)."""
+
+    async def consume() -> int:
+        db = Database(url)
+        try:
+            dispatcher = _dispatcher(db)
+            async with db.read() as conn:  # the pool's first connection, before the clock starts
+                await conn.execute(text("SELECT 1"))
+            go.wait()
+            return await _consume(dispatcher, raws, batch_size)
+        finally:
+            await db.dispose()
+
+    fallbacks = asyncio.run(consume())
+    done.put((time.perf_counter(), fallbacks))
+
+
+def _consume_in_processes(url: str, partitions: list[list[str]], batch_size: int) -> tuple[float, int]:
+    """Run one consumer process per partition at once; (seconds from the start to the last end, fallbacks)."""
+    context = multiprocessing.get_context("spawn")
+    go, done = context.Event(), context.Queue()
+    processes = [
+        context.Process(target=_consumer_process, args=(url, part, batch_size, go, done)) for part in partitions
+    ]
+    for process in processes:
+        process.start()
+    time.sleep(5)  # the processes start their interpreters and connect
+    started = time.perf_counter()
+    go.set()
+    results = [done.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0, f"a consumer process exited with {process.exitcode}"
+    return max(end for end, _ in results) - started, sum(f for _, f in results)
+
+
+async def _aggregates(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every aggregate table's rows, sorted: what the batches kept, to compare with a rebuild."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    async with db.read() as conn:
+        for name in AGGREGATE_TABLES:
+            rows = await conn.execute(text(f"SELECT * FROM {name}"))
+            out[name] = sorted((tuple(row) for row in rows), key=repr)
+    return out
+
+
 async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     db = Database(url)
     try:
@@ -178,27 +258,33 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         events = _events(args.events, course, learners, rng)
         expected = sum(len(mapper.map(e)) for e in events)
         raws = [to_envelope(e, "bench").to_json() for e in events]
-        subscription = analytics_subscription(mapper, SystemClock(), Pseudonyms(b"bench"))
-        dispatcher = EventDispatcher(
-            subscription.name, subscription.handlers, db, max_attempts=1, batch_handler=subscription.batch_handler
+        log(
+            f"{len(events)} events -> {expected} statements, batches of {args.batch_size}, {args.consumers} consumer(s)"
         )
-        log(f"{len(events)} events -> {expected} statements, batches of {args.batch_size}")
-        started = time.perf_counter()
-        for start in range(0, len(raws), args.batch_size):
-            chunk = raws[start : start + args.batch_size]
-            await dispatcher.dispatch_batch(chunk, where=["bench"] * len(chunk), sleep=_never)
-        seconds = time.perf_counter() - started
+        if args.consumers == 1:
+            dispatcher = _dispatcher(db, mapper)  # its caches warm from counting the expected statements
+            started = time.perf_counter()
+            fallbacks = await _consume(dispatcher, raws, args.batch_size)
+            seconds = time.perf_counter() - started
+        else:
+            seconds, fallbacks = _consume_in_processes(url, _partitions(events, raws, args.consumers), args.batch_size)
+            dispatcher = _dispatcher(db)
         stored = await _count(db)
+        kept = await _aggregates(db)
         again = raws[: args.batch_size]
         await dispatcher.dispatch_batch(again, where=["bench"] * len(again), sleep=_never)
         after_redelivery = await _count(db)
         assert stored == expected == after_redelivery, (stored, expected, after_redelivery)
-        assert dispatcher.stats.batch_fallbacks == 0
+        assert fallbacks == dispatcher.stats.batch_fallbacks == 0
+        await rebuild_aggregates(db, "UTC")
+        assert kept == await _aggregates(db), "the aggregates the batches kept differ from a rebuild"
+        log("the kept aggregates equal a rebuild from the stored statements")
         return {
             "benchmark": "analytics-ingest",
             "events": len(events),
             "statements": stored,
             "batch_size": args.batch_size,
+            "consumers": args.consumers,
             "seconds": round(seconds, 2),
             "events_per_second": round(len(events) / seconds),
             "statements_per_second": round(stored / seconds),
@@ -237,6 +323,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--learners", type=int, default=2_000)
+    parser.add_argument("--consumers", type=int, default=1, help="worker processes, one per partition")
     run_and_save("analytics-ingest", parser, run)
 
 
