@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -106,11 +106,66 @@ class AggregateWriter:
         await self._increment(analytics_counts, rows, ["scope", "metric", "period"])
 
     async def _increment(self, target: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        await self._upsert(target, rows, keys, lambda x: {"n": target.c.n + x.n})
+
+    async def _upsert(
+        self, target: Table, rows: list[dict[str, Any]], keys: list[str], set_: Callable[[Any], dict[str, Any]] | None
+    ) -> None:
+        """``INSERT rows ON CONFLICT (keys) DO UPDATE SET set_(excluded)`` (``DO NOTHING`` when ``set_`` is None);
+        ``rows`` have distinct keys and the same columns. On PostgreSQL one statement over one array per column, its rows in key order (the order concurrent
+        batches lock them in): an executemany of the hundreds of rows a batch moves spent more than twice as long,
+        most of it sending and binding each row. Elsewhere an executemany of the rows in key order."""
         if not rows:
             return
         insert = dialect_insert(self._conn, target)
+
+        def on_conflict(statement: Any) -> Any:
+            if set_ is None:
+                return statement.on_conflict_do_nothing(index_elements=keys)
+            return statement.on_conflict_do_update(index_elements=keys, set_=set_(insert.excluded))
+
+        if self._conn.dialect.name != "postgresql":
+            await self._conn.execute(on_conflict(insert), rows)
+            return
+        source = _arrays(target, rows)
+        ordered = select(*source.c).order_by(*(source.c[k] for k in keys))
+        await self._conn.execute(on_conflict(insert.from_select(list(rows[0]), ordered)))
+
+    async def _locked(self, rows: list[dict[str, Any]], keys: list[str], value: Any) -> list[Any]:
+        """The rows of ``value``'s table with the keys of ``rows`` (their ``keys`` and ``value``), locked ``FOR UPDATE``
+        in key order: on PostgreSQL one join with the keys as arrays (an IN list of hundreds of row values took
+        longer to plan than to run), elsewhere in chunks of an IN list."""
+        target = value.table
+        columns = [*(target.c[k] for k in keys), value]
+        if self._conn.dialect.name == "postgresql":
+            source = _arrays(target, [{k: row[k] for k in keys} for row in rows])
+            joined = target.join(source, and_(*(target.c[k] == source.c[k] for k in keys)))
+            query = select(*columns).select_from(joined).order_by(*columns[:-1]).with_for_update(of=target)
+            return list(await self._conn.execute(query))
+        found: list[Any] = []
+        wanted = [tuple(row[k] for k in keys) for row in rows]
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = tuple_(*columns[:-1]).in_(wanted[start : start + _CHUNK])
+            found.extend(
+                await self._conn.execute(select(*columns).where(chunk).order_by(*columns[:-1]).with_for_update())
+            )
+        return found
+
+    async def _update(self, target: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        """Set the other columns of ``rows`` on the rows of ``target`` with their ``keys`` (rows this transaction
+        has locked already): on PostgreSQL one ``UPDATE ... FROM unnest(...)``, elsewhere an executemany."""
+        names = [n for n in rows[0] if n not in keys]
+        if self._conn.dialect.name == "postgresql":
+            source = _arrays(target, rows)
+            matched = [target.c[k] == source.c[k] for k in keys]
+            await self._conn.execute(update(target).where(*matched).values({n: source.c[n] for n in names}))
+            return
+        bound = [{f"k_{n}" if n in keys else n: v for n, v in row.items()} for row in rows]
         await self._conn.execute(
-            insert.on_conflict_do_update(index_elements=keys, set_={"n": target.c.n + insert.excluded.n}), rows
+            update(target)
+            .where(*(target.c[k] == bindparam(f"k_{k}") for k in keys))
+            .values({n: bindparam(n) for n in names}),
+            bound,
         )
 
     async def _learners(self, delta: Delta) -> None:
@@ -137,39 +192,33 @@ class AggregateWriter:
                 }
             )
         t = analytics_learners
-        insert = dialect_insert(self._conn, t)
-        x = insert.excluded
-        await self._conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=["course_id", "learner"],
-                set_={
-                    "enrolled": or_(t.c.enrolled, x.enrolled),
-                    "started": or_(t.c.started, x.started),
-                    "completed": or_(t.c.completed, x.completed),
-                    "lessons": t.c.lessons + x.lessons,
-                },
-            ),
+        await self._upsert(
+            t,
             rows,
+            ["course_id", "learner"],
+            lambda x: {
+                "enrolled": or_(t.c.enrolled, x.enrolled),
+                "started": or_(t.c.started, x.started),
+                "completed": or_(t.c.completed, x.completed),
+                "lessons": t.c.lessons + x.lessons,
+            },
         )
 
     async def _videos(self, delta: Delta) -> None:
-        if delta.videos:
-            t = analytics_videos
-            insert = dialect_insert(self._conn, t)
-            rows = [
-                {"video_id": video, "course_id": i.course, "lesson_id": i.lesson, "length_seconds": i.length}
-                for video, i in sorted(delta.videos.items())
-            ]
-            await self._conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["video_id"],
-                    set_={
-                        "length_seconds": _greatest(self._conn, t.c.length_seconds, insert.excluded.length_seconds),
-                        "lesson_id": func.coalesce(t.c.lesson_id, insert.excluded.lesson_id),
-                    },
-                ),
-                rows,
-            )
+        t = analytics_videos
+        rows = [
+            {"video_id": video, "course_id": i.course, "lesson_id": i.lesson, "length_seconds": i.length}
+            for video, i in sorted(delta.videos.items())
+        ]
+        await self._upsert(
+            t,
+            rows,
+            ["video_id"],
+            lambda x: {
+                "length_seconds": _greatest(self._conn, t.c.length_seconds, x.length_seconds),
+                "lesson_id": func.coalesce(t.c.lesson_id, x.lesson_id),
+            },
+        )
         marks = Counter({(v, WATCHED, s): n for (v, s), n in delta.marks.items()})
         if delta.reach:
             marks.update(await self._reach(delta.reach))
@@ -186,17 +235,9 @@ class AggregateWriter:
         wrote: the move from the old value to the new is counted once."""
         t = analytics_video_reach
         keys = sorted(reach)
-        insert = dialect_insert(self._conn, t).on_conflict_do_nothing()
-        await self._conn.execute(insert, [{"video_id": v, "learner": lr, "furthest": -1} for v, lr in keys])
-        current: dict[tuple[uuid.UUID, str], int] = {}
-        for start in range(0, len(keys), _CHUNK):
-            found = await self._conn.execute(
-                select(t.c.video_id, t.c.learner, t.c.furthest)
-                .where(tuple_(t.c.video_id, t.c.learner).in_(keys[start : start + _CHUNK]))
-                .order_by(t.c.video_id, t.c.learner)
-                .with_for_update()
-            )
-            current.update({(v, lr): int(f) for v, lr, f in found})
+        made = [{"video_id": v, "learner": lr, "furthest": -1} for v, lr in keys]
+        await self._upsert(t, made, ["video_id", "learner"], None)
+        current = {(v, lr): int(f) for v, lr, f in await self._locked(made, ["video_id", "learner"], t.c.furthest)}
         moves: Counter[tuple[uuid.UUID, str, int]] = Counter()
         changes = []
         for key in keys:
@@ -204,14 +245,9 @@ class AggregateWriter:
             if new > old:
                 moves[key[0], REACHED, old + 1] += 1
                 moves[key[0], REACHED, new + 1] -= 1
-                changes.append({"v": key[0], "l": key[1], "furthest": new})
+                changes.append({"video_id": key[0], "learner": key[1], "furthest": new})
         if changes:
-            await self._conn.execute(
-                update(t)
-                .where(t.c.video_id == bindparam("v"), t.c.learner == bindparam("l"))
-                .values(furthest=bindparam("furthest")),
-                changes,
-            )
+            await self._update(t, changes, ["video_id", "learner"])
         return moves
 
     async def _attempts(self, attempts: Mapping[AttemptKey, Attempt], zones: Zones) -> None:
@@ -297,6 +333,13 @@ class AggregateWriter:
                 .values(seconds=bindparam("seconds"), submitted_day=bindparam("submitted_day")),
                 changes,
             )
+
+
+def _arrays(target: Table, rows: Sequence[Mapping[str, Any]]) -> Any:
+    """``rows`` as a PostgreSQL ``unnest`` of one typed array per column, named as ``target``'s columns."""
+    names = list(rows[0])
+    arrays = [bindparam(f"a{i}", [row[n] for row in rows], type_=ARRAY(target.c[n].type)) for i, n in enumerate(names)]
+    return func.unnest(*arrays).table_valued(*names).render_derived(name="input")
 
 
 def _attempt_order(key: AttemptKey) -> tuple[str, str, str, int]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import column, select, table, tuple_
+from sqlalchemy import and_, bindparam, column, func, select, table, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
@@ -20,6 +21,14 @@ async def registrations_of(conn: AsyncConnection, pairs: Sequence[RegistrationKe
     wanted = sorted(set(pairs))
     found: dict[RegistrationKey, uuid.UUID] = {}
     e = _enrollments
+    if conn.dialect.name == "postgresql":
+        # One join with the pairs as two arrays: an IN list of hundreds of row values took ~30 ms a batch to plan.
+        courses = bindparam("courses", [c for c, _ in wanted], type_=ARRAY(Uuid))
+        users = bindparam("users", [u for _, u in wanted], type_=ARRAY(Uuid))
+        w = func.unnest(courses, users).table_valued("course_id", "user_id").render_derived(name="wanted")
+        on = and_(e.c.course_id == w.c.course_id, e.c.user_id == w.c.user_id)
+        rows = await conn.execute(select(e.c.course_id, e.c.user_id, e.c.id).select_from(e.join(w, on)))
+        return {(course_id, user_id): ident for course_id, user_id, ident in rows}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         rows = await conn.execute(
