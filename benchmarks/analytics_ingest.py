@@ -13,7 +13,9 @@ events of their activity as a platform produces them (80 % video heartbeats in t
 states, 10 % lesson views, 5 % submitted attempts of five answered items, 5 % graded attempts), as
 wire envelopes, and hands them to the real ``analytics`` subscription's dispatcher
 (``EventDispatcher.dispatch_batch``: inbox rows, registrations, mapping, one multi-row insert per batch,
-one commit) in batches of ``--batch-size``, timed from the first batch to the last. Then it dispatches
+the aggregates, one commit) in batches of ``--batch-size``, timed from the first batch to the last. The
+dispatcher is built as the worker builds it (its caches empty), and start-up's objects are frozen out of the
+garbage collector as the worker does (``freeze_startup_objects``) before the clock starts. Then it dispatches
 the first batch again (a redelivery: every event a duplicate) and checks that the store holds exactly
 the statements the events map to, and that the aggregates the batches kept equal a rebuild from the stored
 statements (row for row, every aggregate table).
@@ -21,8 +23,10 @@ statements (row for row, every aggregate table).
 ``--consumers N`` runs the batches in N processes at once, as N worker processes of the ``analytics`` consumer
 group each handle their partitions: an event goes to process ``crc32(message key) % N`` (the message key is the
 event's aggregate id, as the relay keys it), each process with its own dispatcher, connection pool and batches,
-timed from the moment all are ready to the last one's end. Prints the figures and writes ``benchmarks/out/analytics-ingest-<time>.json``;
-the database is dropped at the end. It does not edit RESULTS.md.
+timed from the moment all are ready to the last one's end.
+
+Prints the figures and writes ``benchmarks/out/analytics-ingest-<time>.json``; the database is dropped at
+the end. It does not edit RESULTS.md.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from catalog import DEFAULT_ADMIN_URL, _cpu_model, _git_revision, log, throwaway_database  # noqa: E402
 from elearning_adapters.analytics.projection import analytics_subscription  # noqa: E402
+from elearning_adapters.container import freeze_startup_objects  # noqa: E402
 from elearning_adapters.events.dispatch import EventDispatcher  # noqa: E402
 from elearning_adapters.sql import migrate  # noqa: E402
 from elearning_adapters.sql.analytics import AGGREGATE_TABLES, rebuild_aggregates, xapi_statements  # noqa: E402
@@ -162,8 +167,9 @@ async def _never(_seconds: float) -> bool:
     return True
 
 
-def _dispatcher(db: Database, mapper: StatementMapper | None = None) -> EventDispatcher:
-    mapper = mapper or StatementMapper(PlatformIris("https://learn.example.org"))
+def _dispatcher(db: Database) -> EventDispatcher:
+    """The ``analytics`` subscription's dispatcher, as a worker builds it (its mapper's caches empty)."""
+    mapper = StatementMapper(PlatformIris("https://learn.example.org"))
     subscription = analytics_subscription(mapper, SystemClock(), Pseudonyms(b"bench"))
     return EventDispatcher(
         subscription.name, subscription.handlers, db, max_attempts=1, batch_handler=subscription.batch_handler
@@ -195,6 +201,7 @@ def _consumer_process(url: str, raws: list[str], batch_size: int, go: Any, done:
             dispatcher = _dispatcher(db)
             async with db.read() as conn:  # the pool's first connection, before the clock starts
                 await conn.execute(text("SELECT 1"))
+            freeze_startup_objects()
             go.wait()
             return await _consume(dispatcher, raws, batch_size)
         finally:
@@ -254,20 +261,21 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                     for u in learners
                 ],
             )
-        mapper = StatementMapper(PlatformIris("https://learn.example.org"))
         events = _events(args.events, course, learners, rng)
-        expected = sum(len(mapper.map(e)) for e in events)
+        expected = sum(len(StatementMapper(PlatformIris("https://learn.example.org")).map(e)) for e in events)
         raws = [to_envelope(e, "bench").to_json() for e in events]
-        log(
-            f"{len(events)} events -> {expected} statements, batches of {args.batch_size}, {args.consumers} consumer(s)"
-        )
+        partitions = _partitions(events, raws, args.consumers)
+        count = len(events)
+        del events  # what a worker does not hold: the decoded events the wire envelopes were made from
+        log(f"{count} events -> {expected} statements, batches of {args.batch_size}, {args.consumers} consumer(s)")
         if args.consumers == 1:
-            dispatcher = _dispatcher(db, mapper)  # its caches warm from counting the expected statements
+            dispatcher = _dispatcher(db)
+            freeze_startup_objects()  # as the worker does once its consumers are built
             started = time.perf_counter()
             fallbacks = await _consume(dispatcher, raws, args.batch_size)
             seconds = time.perf_counter() - started
         else:
-            seconds, fallbacks = _consume_in_processes(url, _partitions(events, raws, args.consumers), args.batch_size)
+            seconds, fallbacks = _consume_in_processes(url, partitions, args.batch_size)
             dispatcher = _dispatcher(db)
         stored = await _count(db)
         kept = await _aggregates(db)
@@ -281,12 +289,12 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         log("the kept aggregates equal a rebuild from the stored statements")
         return {
             "benchmark": "analytics-ingest",
-            "events": len(events),
+            "events": count,
             "statements": stored,
             "batch_size": args.batch_size,
             "consumers": args.consumers,
             "seconds": round(seconds, 2),
-            "events_per_second": round(len(events) / seconds),
+            "events_per_second": round(count / seconds),
             "statements_per_second": round(stored / seconds),
             "redelivered_batch_added": after_redelivery - stored,
             "cpu": _cpu_model(),

@@ -8,7 +8,6 @@ without touching global logging, for tests and for embedding the API.
 
 from __future__ import annotations
 
-import gc
 import logging
 from datetime import timedelta
 from typing import Any
@@ -24,6 +23,7 @@ from litestar.openapi.spec import Components
 
 from elearning_adapters.cache import CachedCatalogQueries
 from elearning_adapters.container import Container, build_container, close_adapters
+from elearning_adapters.container import freeze_startup_objects as freeze_startup_objects_now
 from elearning_adapters.settings import Settings
 from elearning_core.course.service import CourseService
 from elearning_core.shared.ports import Principal
@@ -161,10 +161,7 @@ def create_app(
         if scheduler is not None:
             scheduler.start()
         if freeze_startup_objects:
-            # What start-up built lives as long as the process: keep it out of the collector's full
-            # passes, which otherwise walk it on every large response (gradebook p95 in RESULTS.md).
-            gc.collect()
-            gc.freeze()
+            freeze_startup_objects_now()
 
     async def shutdown() -> None:
         if scheduler is not None:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
-from elearning_adapters.container import Container, build_container, close_adapters
+from elearning_adapters.container import Container, build_container, close_adapters, freeze_startup_objects
 from elearning_adapters.events import Subscription
 from elearning_adapters.kafka import KafkaEventPublisher
 from elearning_adapters.settings import Settings
@@ -171,6 +171,7 @@ async def run_consumers(args: argparse.Namespace, settings: Settings, bootstrap_
             for runner in runners:
                 runner.stop()
 
+        freeze_startup_objects()
         with on_signals(stop_all):
             await asyncio.gather(*(r.run() for r in runners))
         for runner in runners:
@@ -201,6 +202,7 @@ async def run_events(settings: Settings) -> None:
     assert transport is not None  # no Kafka: checked by in_process_only
     runner = container.scheduling.runner() if settings.scheduler != "off" else None
     stop = asyncio.Event()
+    freeze_startup_objects()
     try:
         with on_signals(stop.set):
             transport.start()

@@ -11,7 +11,16 @@ platform through ``bootstrap()``.
 """
 
 from elearning_adapters.container._assembly import Container, Services, build_container
-from elearning_adapters.container._platform import Platform, bootstrap, close_adapters
+from elearning_adapters.container._platform import Platform, bootstrap, close_adapters, freeze_startup_objects
 from elearning_adapters.container._wiring import ModuleWiring
 
-__all__ = ["Container", "ModuleWiring", "Platform", "Services", "bootstrap", "build_container", "close_adapters"]
+__all__ = [
+    "Container",
+    "ModuleWiring",
+    "Platform",
+    "Services",
+    "bootstrap",
+    "build_container",
+    "close_adapters",
+    "freeze_startup_objects",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -260,6 +261,15 @@ async def bootstrap(
     if run_migrations if start_keys is None else start_keys:
         await platform.start_keys()
     return platform
+
+
+def freeze_startup_objects() -> None:
+    """Move what start-up built (modules, metadata, schemas, the container's objects) out of the garbage
+    collector's full passes: it lives as long as the process, and each full pass otherwise walks all of it
+    again (a server's large responses, a worker's batches: RESULTS.md). Runtimes call this once, when start-up
+    is done and before the first request or batch."""
+    gc.collect()
+    gc.freeze()
 
 
 async def close_adapters(container: Container) -> None:
