@@ -1,7 +1,7 @@
 """``AggregateReads`` in memory, for the dashboards' tests: it returns the aggregates it was given, cut to
 the asked periods as the port says (periods starting in ``[since, until]``; the funnel, videos and
-assessments whole, the videos cut to the most viewed when asked). Data, not logic: what the projection computes is the SQL adapter's business (and its own
-tests'); this only hands figures over.
+assessments whole, the videos cut to the most viewed when asked). Data, not logic: what the projection
+computes is the SQL adapter's business (and its own tests'); this only hands figures over.
 
 ``sample_course`` and ``sample_platform`` are a busy course and platform with a few small cells on purpose,
 shared by the unit, HTTP, CLI tests and the benchmark's harness check.
