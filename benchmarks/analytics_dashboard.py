@@ -5,6 +5,7 @@ course with 10,000 learners and 1 million statements' worth of aggregates.
 
     python benchmarks/analytics_dashboard.py                              # in-memory aggregates (see below)
     python benchmarks/analytics_dashboard.py --aggregates sql --learners 10000 --statements 1000000
+    python benchmarks/analytics_dashboard.py --aggregates sql --videos 800   # a course of 800 videos
 
 What it does: creates a throwaway PostgreSQL database migrated to head, ``seed``s it (a published course,
 and with ``--aggregates sql`` its statements and the aggregates rebuilt from them), starts the app, warms it
@@ -16,7 +17,8 @@ check still reads the course), and prints p50/p95/max with the machine's load. W
 RESULTS.md.
 
 ``--aggregates sql``: the aggregates are the SQL ones, rebuilt from the generated statements (the rebuild's
-time is printed too). ``--aggregates memory`` (the default): the app's aggregates provider is overridden with
+time is printed too); the course has ``--videos`` videos (9 by default; the dashboard reads the marks of its
+ten most viewed only). ``--aggregates memory`` (the default): the app's aggregates provider is overridden with
 the in-memory aggregates of ``tests/analytics_dashboard_fakes.py`` (400 days of a course of ``--learners``
 learners, two videos of 10 min and 2 h, three quizzes): everything but the aggregate reads.
 """
@@ -55,12 +57,14 @@ ADMIN_TOKEN = secrets.token_urlsafe(24)
 TARGET_P95_MS = 100.0
 
 
-async def seed(url: str, *, learners: int, statements: int, aggregates: str, rng_seed: int) -> uuid.UUID:
+async def seed(
+    url: str, *, learners: int, statements: int, aggregates: str, rng_seed: int, videos: int = 9
+) -> uuid.UUID:
     """The course the dashboard is read for: a published course of 20 lessons. With ``aggregates == "sql"``:
     about ``statements`` xAPI statements, ``learners`` learners in it (and a tenth of them in each of four other
-    courses), spread over 60 days, written straight into the statement table by ``analytics_rebuild``'s
-    generator, then the aggregates rebuilt from them by the function behind ``elearning analytics rebuild``
-    (timed: the rebuild's figure at this size)."""
+    courses) watching its ``videos`` videos, spread over 60 days, written straight into the statement table by
+    ``analytics_rebuild``'s generator, then the aggregates rebuilt from them by the function behind
+    ``elearning analytics rebuild`` (timed: the rebuild's figure at this size)."""
     from elearning_adapters.container import bootstrap
     from elearning_adapters.settings import Settings
     from elearning_adapters.sql.analytics import rebuild_aggregates
@@ -81,7 +85,9 @@ async def seed(url: str, *, learners: int, statements: int, aggregates: str, rng
             from analytics_rebuild import generate
 
             began = time.perf_counter()
-            written, _ = await asyncio.to_thread(generate, url, statements, learners, big=course.id, days=60)
+            written, _ = await asyncio.to_thread(
+                generate, url, statements, learners, big=course.id, days=60, videos=videos
+            )
             log(f"{written:,} statements written in {time.perf_counter() - began:.0f} s; rebuilding the aggregates")
             report = await rebuild_aggregates(platform.database, "UTC")
             REBUILD.update(statements=report.facts, seconds=round(report.seconds, 1))
@@ -136,12 +142,21 @@ def main() -> None:
     parser.add_argument("--chart", default="enrollments-completions")
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--postgres-url", default=DEFAULT_ADMIN_URL)
+    parser.add_argument("--videos", type=int, help="the course's videos (--aggregates sql only; default 9)")
     args = parser.parse_args()
+    if args.videos is not None and args.aggregates != "sql":
+        parser.error("--videos needs --aggregates sql (the in-memory aggregates are two fixed videos)")
+    videos = 9 if args.videos is None else args.videos
     OUT.mkdir(exist_ok=True)
     with throwaway_database(args.postgres_url) as url:
         course_id = asyncio.run(
             seed(
-                url, learners=args.learners, statements=args.statements, aggregates=args.aggregates, rng_seed=args.seed
+                url,
+                learners=args.learners,
+                statements=args.statements,
+                aggregates=args.aggregates,
+                rng_seed=args.seed,
+                videos=videos,
             )
         )
         env = {
@@ -170,6 +185,7 @@ def main() -> None:
         "aggregates": args.aggregates,
         "learners": args.learners,
         "statements": args.statements if args.aggregates == "sql" else None,
+        "videos": videos if args.aggregates == "sql" else None,
         "rebuild": REBUILD or None,
         "dashboard": dashboard,
         "chart_svg": {"key": args.chart, **chart},

@@ -73,13 +73,14 @@ STATES = ("playing", "playing", "playing", "paused", "seeking", "ended")
 
 
 Catalogue = tuple[list[uuid.UUID], list[uuid.UUID], uuid.UUID, list[uuid.UUID]]
-"""A course's content the events are about: nine lessons, their nine videos, a quiz and its five questions."""
+"""A course's content the events are about: nine lessons, their videos (nine unless asked: video ``i`` is in
+lesson ``i % 9``), a quiz and its five questions."""
 
 
-def catalogue() -> Catalogue:
+def catalogue(videos: int = 9) -> Catalogue:
     return (
         [uuid.uuid4() for _ in range(9)],
-        [uuid.uuid4() for _ in range(9)],
+        [uuid.uuid4() for _ in range(videos)],
         uuid.uuid4(),
         [uuid.uuid4() for _ in range(5)],
     )
@@ -97,12 +98,12 @@ def _events(
         base: dict[str, Any] = {"occurred_at": at, "course_id": course, "user_id": user}
         roll = rng.random()
         if roll < 0.8:
-            i, start = rng.randrange(9), rng.randrange(0, 140)
+            i, start = rng.randrange(len(videos)), rng.randrange(0, 140)
             events.append(
                 VideoWatched(
                     aggregate_id=progress_key(course, user),
                     **base,
-                    lesson_id=lessons[i],
+                    lesson_id=lessons[i % len(lessons)],
                     video_id=videos[i],
                     start_seconds=start,
                     end_seconds=start + 10,

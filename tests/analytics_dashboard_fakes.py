@@ -1,7 +1,7 @@
 """``AggregateReads`` in memory, for the dashboards' tests: it returns the aggregates it was given, cut to
 the asked periods as the port says (periods starting in ``[since, until]``; the funnel, videos and
-assessments whole). Data, not logic: what the projection computes is the SQL adapter's business (and its own
-tests'); this only hands figures over.
+assessments whole, the videos cut to the most viewed when asked). Data, not logic: what the projection
+computes is the SQL adapter's business (and its own tests'); this only hands figures over.
 
 ``sample_course`` and ``sample_platform`` are a busy course and platform with a few small cells on purpose,
 shared by the unit, HTTP, CLI tests and the benchmark's harness check.
@@ -26,6 +26,7 @@ from elearning_core.analytics.aggregates import (
     RevenueMonth,
     ScoreDistribution,
     VideoEngagement,
+    top_videos,
 )
 
 
@@ -50,9 +51,13 @@ class InMemoryAggregateReads(AggregateReads):
         self.courses = dict(courses or {})
         self.platform_figures = platform or PlatformAggregates("UTC", {}, [], [], [], [])
         self.reads: list[tuple[str, date, date]] = []
+        self.video_limits: list[int | None] = []
 
-    async def course(self, course_id: uuid.UUID, since: date, until: date) -> CourseAggregates | None:
+    async def course(
+        self, course_id: uuid.UUID, since: date, until: date, *, videos: int | None = None
+    ) -> CourseAggregates | None:
         self.reads.append(("course", since, until))
+        self.video_limits.append(videos)
         found = self.courses.get(course_id)
         if found is None:
             return None
@@ -61,6 +66,7 @@ class InMemoryAggregateReads(AggregateReads):
             **_cut_common(found, since, until),
             time_spent_seconds=_inside(found.time_spent_seconds, since, until),
             discussion=[d for d in found.discussion if since <= d.start <= until],
+            videos=top_videos(found.videos, videos),
         )
 
     async def platform(self, since: date, until: date) -> PlatformAggregates:

@@ -158,11 +158,19 @@ class InMemoryAggregateReads:
         rows = sorted(self.store.rows.values(), key=lambda r: r.seq)
         return collect((r.statement.as_json() for r in rows if r.organization is None and not r.voided), self.zones)
 
-    async def course(self, course_id: uuid.UUID, since: date, until: date) -> CourseAggregates | None:
+    async def course(
+        self, course_id: uuid.UUID, since: date, until: date, *, videos: int | None = None
+    ) -> CourseAggregates | None:
         if course_id not in self.lesson_counts:
             return None
         return course_aggregates(
-            self._delta(), course_id, since, until, zones=self.zones, lesson_count=self.lesson_counts[course_id]
+            self._delta(),
+            course_id,
+            since,
+            until,
+            zones=self.zones,
+            lesson_count=self.lesson_counts[course_id],
+            videos=videos,
         )
 
     async def platform(self, since: date, until: date) -> PlatformAggregates:

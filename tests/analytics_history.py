@@ -163,7 +163,12 @@ def statements_of(events: Sequence[DomainEvent]) -> list[dict[str, Any]]:
     return [s.as_json() for event in unique.values() for s in MAPPER.map(event)]
 
 
-def reference(statements: Sequence[dict[str, Any]]) -> tuple[list[CourseAggregates], PlatformAggregates]:
+def reference(
+    statements: Sequence[dict[str, Any]], *, videos: int | None = None
+) -> tuple[list[CourseAggregates], PlatformAggregates]:
     delta = collect(statements, ZONES)
-    courses = [course_aggregates(delta, c, SINCE, UNTIL, zones=ZONES, lesson_count=LESSON_COUNT) for c in COURSES]
+    courses = [
+        course_aggregates(delta, c, SINCE, UNTIL, zones=ZONES, lesson_count=LESSON_COUNT, videos=videos)
+        for c in COURSES
+    ]
     return courses, platform_aggregates(delta, SINCE, UNTIL, zones=ZONES)

@@ -1,13 +1,15 @@
 """The aggregates the ``analytics`` projection keeps in SQL, after a random event history (random order,
 batches, redeliveries, grades and regrades, LRS statements and voidings beside), equal the reference
 computation over the stored statements, and equal what ``rebuild_aggregates`` recomputes from them; on SQLite
-and PostgreSQL. Also: the learner rename keeps the counts, and the reads of a course that does not exist."""
+and PostgreSQL. Also: a read limited to the most viewed videos, the learner rename keeps the counts, and the
+reads of a course that does not exist."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from elearning_adapters.sql.identity import organizations
 from elearning_core.analytics import vocabulary as v
 from elearning_core.analytics.aggregates import CourseAggregates, Grain, PlatformAggregates
 from elearning_core.analytics.model import Account, Activity, Agent, Statement, StatementRef, Verb
+from elearning_core.progress import events as progress
 from elearning_core.shared.clock import FixedClock
 from elearning_core.shared.events import DomainEvent
 from tests.analytics_history import (
@@ -41,6 +44,7 @@ from tests.analytics_history import (
     KINDS,
     LEARNERS,
     LESSON_COUNT,
+    LESSONS,
     MAPPER,
     ORGANIZATION,
     PLATFORM_ZONE,
@@ -98,9 +102,10 @@ async def lrs_statements(db: Database) -> None:
     await store.append([voiding], organization=ORGANIZATION)
 
 
-async def read(db: Database) -> tuple[list[CourseAggregates | None], PlatformAggregates]:
+async def read(db: Database, *, videos: int | None = None) -> tuple[list[CourseAggregates | None], PlatformAggregates]:
     reads = SqlAggregateReads(db, PLATFORM_ZONE)
-    return [await reads.course(c, SINCE, UNTIL) for c in COURSES], await reads.platform(SINCE, UNTIL)
+    courses = [await reads.course(c, SINCE, UNTIL, videos=videos) for c in COURSES]
+    return courses, await reads.platform(SINCE, UNTIL)
 
 
 async def stored(db: Database) -> list[dict[str, object]]:
@@ -118,9 +123,11 @@ async def check(db: Database, batches: list[list[DomainEvent]]) -> None:
     for batch in batches:
         async with db.write() as conn, conn.begin():
             await project(MAPPER, FixedClock(NOW), batch, conn, platform_zone=PLATFORM_ZONE)
-    expected = reference(await stored(db))
+    statements = await stored(db)
+    expected = reference(statements)
     assert expected == reference(statements_of([e for batch in batches for e in batch]))
     assert await read(db) == expected
+    assert await read(db, videos=1) == reference(statements, videos=1)  # the most viewed, as the reference ranks
     await rebuild_aggregates(db, PLATFORM_ZONE, chunk_size=7)
     assert await read(db) == expected
 
@@ -177,6 +184,64 @@ def test_renaming_a_learner_keeps_the_counts_and_the_rebuild_agrees(backend: str
                 named = select(func.count()).select_from(learners).where(learners.c.learner == "pseudonym-1")
                 assert (await conn.execute(named)).scalar_one() == 1
             assert await SqlAggregateReads(db, PLATFORM_ZONE).course(uuid.uuid4(), SINCE, UNTIL) is None
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+
+
+def watched(video: int, learner: int, end: float, length: float | None = 60.0, course: int = 0) -> DomainEvent:
+    """A heartbeat: ``learner`` watched ``video`` from 0 to ``end`` (nothing with ``end`` 0)."""
+    user, where = uuid.UUID(int=0x900 + learner), COURSES[course]
+    return progress.VideoWatched(
+        occurred_at=NOW, course_id=where, user_id=user, aggregate_id=progress.progress_key(where, user),
+        lesson_id=LESSONS[0], video_id=uuid.UUID(int=0xB00 + video), start_seconds=0, end_seconds=end,
+        position_seconds=end, state="paused", playback_rate=1.0, player_session_id="s", duration_seconds=length,
+    )  # fmt: skip
+
+
+TOP_VIDEOS = [
+    watched(0, 0, 50),  # 1 viewer
+    *(watched(1, n, 10) for n in range(3)),  # 3 viewers, the first of whom watches on (a move past second 0)
+    watched(1, 0, 30),
+    *(watched(2, n, 20) for n in range(2)),  # 2 viewers each: 2 and 4 known, 3 not (its length is 0)
+    *(watched(3, n, 20, length=None) for n in range(2)),
+    *(watched(4, n, 20) for n in range(2)),
+    watched(5, 0, 0),  # nobody watched it, its length known
+    watched(6, 0, 0, length=None),  # nobody watched it, its length unknown: nothing to draw
+    *(watched(7, n, 5, course=1) for n in range(4)),  # the other course's
+]
+
+
+def test_a_limited_read_has_the_most_viewed_videos_whole(backend: str, tmp_path: Path) -> None:
+    url = migrated_sqlite(tmp_path / "top.db") if backend == "sqlite" else backend
+    ids = {n: uuid.UUID(int=0xB00 + n) for n in range(8)}
+
+    async def go() -> None:
+        db = Database(url)
+        try:
+            await setup(db)
+            for batch in (TOP_VIDEOS[:5], TOP_VIDEOS[5:]):
+                async with db.write() as conn, conn.begin():
+                    await project(MAPPER, FixedClock(NOW), batch, conn, platform_zone=PLATFORM_ZONE)
+            for _ in range(2):  # as projected, then as rebuilt
+                (everything, _), _ = await read(db)
+                (top, _), _ = await read(db, videos=3)
+                assert everything is not None
+                assert top is not None
+                whole = {v.video_id: v for v in everything.videos}
+                assert [whole[ids[n]].viewers for n in range(7)] == [1, 3, 2, 2, 2, 0, 0]
+                assert whole[ids[3]].length_seconds == 20  # no length given: the seconds watched
+                assert top.videos == [whole[ids[n]] for n in (1, 2, 3)]  # 2 and 3 before 4 by id, each whole
+                assert replace(top, videos=everything.videos) == everything
+                (wide, _), _ = await read(db, videos=100)
+                assert wide is not None
+                assert wide.videos == [whole[ids[n]] for n in range(6)]  # never the one with nothing to draw
+                (none, _), _ = await read(db, videos=0)
+                assert none is not None
+                assert none.videos == []
+                assert await read(db, videos=3) == reference(await stored(db), videos=3)
+                await rebuild_aggregates(db, PLATFORM_ZONE, chunk_size=4)
         finally:
             await db.dispose()
 

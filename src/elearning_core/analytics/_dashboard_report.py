@@ -32,6 +32,7 @@ from elearning_core.analytics.aggregates import (
     RevenueMonth,
     ScoreDistribution,
     VideoEngagement,
+    most_viewed_of,
 )
 from elearning_core.analytics.charts import (
     Chart,
@@ -47,7 +48,8 @@ from elearning_core.analytics.privacy import suppress_table
 from elearning_core.billing.money import MINOR_UNITS
 
 HEATMAP_VIDEOS = 10
-"""The most-watched videos that get a heatmap row (and a drop-off series: at most 5 of them)."""
+"""The most-watched videos that get a heatmap row (and a drop-off series: at most 5 of them): all the course
+dashboard reads (``AggregateReads.course(videos=HEATMAP_VIDEOS)``)."""
 HEATMAP_CELLS = 120
 """Cells per heatmap row at most: a longer video's cells span several seconds."""
 DROP_OFF_VIDEOS = 5
@@ -227,10 +229,7 @@ def _videos(build: _Builder, videos: Sequence[VideoEngagement], titles: Mapping[
     """A heatmap row per most-watched video (the peak views of a second within each cell, hidden when 1 to
     k-1), and the drop-off of the five most-watched: viewers still watching at each tenth of the video,
     suppressed as a nested series."""
-    watched = sorted(
-        (v for v in videos if v.length_seconds > 0 and v.reached), key=lambda v: (-v.reached[0], str(v.video_id))
-    )
-    top = watched[:HEATMAP_VIDEOS]
+    top = most_viewed_of(videos, HEATMAP_VIDEOS)
     if not top:
         return
     longest = max(v.length_seconds for v in top)

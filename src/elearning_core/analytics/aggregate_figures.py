@@ -21,6 +21,7 @@ from elearning_core.analytics.aggregates import (
     PlatformAggregates,
     ScoreDistribution,
     VideoEngagement,
+    top_videos,
 )
 from elearning_core.analytics.aggregating import (
     ACTIVE,
@@ -157,8 +158,16 @@ def _metric(tallies: Mapping[tuple[str, date], int], metric: str) -> dict[date, 
 
 
 def course_aggregates(
-    delta: Delta, course: uuid.UUID, since: date, until: date, *, zones: Zones, lesson_count: int
+    delta: Delta,
+    course: uuid.UUID,
+    since: date,
+    until: date,
+    *,
+    zones: Zones,
+    lesson_count: int,
+    videos: int | None = None,
 ) -> CourseAggregates:
+    """``AggregateReads.course`` off a delta (``videos`` as there: the most viewed, by their engagement)."""
     tallies = _tallies(delta, str(course))
     quiz_seconds: Counter[date] = Counter()
     for (c, _quiz, _learner, _n), attempt in delta.attempts.items():
@@ -179,7 +188,7 @@ def course_aggregates(
         completions=series(_metric(tallies, COMPLETED), since, until),
         funnel=funnel_of(((*k, n) for k, n in groups.items()), lesson_count),
         time_spent_seconds=time_spent(_metric(tallies, VIDEO_MS), quiz_seconds, since, until),
-        videos=_videos(delta, course),
+        videos=top_videos(_videos(delta, course), videos),
         assessments=_assessments(delta, course),
         discussion=discussion_days(posts, posters, since, until),
     )

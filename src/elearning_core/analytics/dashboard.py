@@ -17,7 +17,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from elearning_core.analytics._dashboard_report import Window, course_report, platform_report
+from elearning_core.analytics._dashboard_report import HEATMAP_VIDEOS, Window, course_report, platform_report
 from elearning_core.analytics.aggregates import AggregateReads
 from elearning_core.analytics.aggregating import zone_of
 from elearning_core.analytics.at_risk_service import require_course_staff
@@ -91,7 +91,7 @@ class DashboardService:
         await require_course_staff(self._resources, self._outlines, self._policy, actor, course_id)
         now = self._clock.now()
         lo, hi = _fetch_span(since, until, now)
-        aggregates = await self._aggregates.course(course_id, lo, hi)
+        aggregates = await self._aggregates.course(course_id, lo, hi, videos=HEATMAP_VIDEOS)  # all it draws
         if aggregates is None:
             raise NotFound("course", course_id)
         window = resolve_window(since, until, now, zone_of(aggregates.time_zone).key)

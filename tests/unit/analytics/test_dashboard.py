@@ -271,6 +271,23 @@ async def test_a_long_video_is_drawn_in_cells_of_several_seconds() -> None:
     assert len(heat.points) == 120
 
 
+async def test_only_the_ten_most_viewed_videos_are_read_and_drawn() -> None:
+    """Ties by id; a video nobody watched is drawn after the watched ones when its length is known, never
+    when it is not; the read is asked for those ten only."""
+
+    def video(n: int, viewers: int, length: int = 60) -> VideoEngagement:
+        return VideoEngagement(uuid.UUID(int=(0xA0 + n) << 96), None, length, [viewers] * length, [viewers] * length)
+
+    videos = [video(n, 20 + n) for n in range(8)] + [video(8, 40), video(9, 0, 0), video(10, 0), video(11, 0)]
+    dashboards, reads = service(empty_course(videos=sorted(videos, key=lambda v: str(v.video_id))))
+    report = await dashboards.course_dashboard(STAFF, COURSE)
+    assert reads.video_limits == [10]
+    rows = [s.name for s in chart(report, "video-heatmap").series]
+    drawn = [8, 7, 6, 5, 4, 3, 2, 1, 0, 10]  # 40 viewers, then 27 down to 20, then the first unwatched by id
+    assert rows == [f"Video {str(uuid.UUID(int=(0xA0 + n) << 96))[:8]}" for n in drawn]
+    assert [s.name for s in chart(report, "video-drop-off").series] == rows[:5]
+
+
 async def test_the_threshold_comes_from_the_setting() -> None:
     figures = empty_course(enrollments=days(40, 3, 20, 7, 12))
     lenient, _ = service(figures, k=1)
