@@ -1,8 +1,9 @@
 """Applying a ``Delta`` (``elearning_core.analytics.aggregating``) to the aggregates' tables, on SQLite and
 PostgreSQL, inside the caller's transaction: the projection's batch, or a chunk of the rebuild.
 
-Every write is one statement executed for all of the delta's rows (executemany), rows sorted by key so two
-concurrent batches take their row locks in the same order. Counters are ``n = n + excluded.n``; a distinct
+Every write is one statement for all of the delta's rows: on PostgreSQL over one array per column (``unnest``),
+elsewhere executed for each row (executemany); rows in key order, so two concurrent batches (two consumers of the
+group) take their row locks in the same order and wait for each other instead of deadlocking. Counters are ``n = n + excluded.n``; a distinct
 count moves only by the keys a ``ON CONFLICT DO NOTHING ... RETURNING`` reports as new; flags are OR-ed,
 furthest seconds and lengths take the greater value, an attempt keeps its earliest times and its latest
 grade: none of it depends on the order batches arrive in. An attempt's time and day are set after its row
@@ -112,9 +113,10 @@ class AggregateWriter:
         self, target: Table, rows: list[dict[str, Any]], keys: list[str], set_: Callable[[Any], dict[str, Any]] | None
     ) -> None:
         """``INSERT rows ON CONFLICT (keys) DO UPDATE SET set_(excluded)`` (``DO NOTHING`` when ``set_`` is None);
-        ``rows`` have distinct keys and the same columns. On PostgreSQL one statement over one array per column, its rows in key order (the order concurrent
-        batches lock them in): an executemany of the hundreds of rows a batch moves spent more than twice as long,
-        most of it sending and binding each row. Elsewhere an executemany of the rows in key order."""
+        ``rows`` have distinct keys and the same columns. On PostgreSQL one statement over one array per column,
+        its rows in key order (the order concurrent batches lock them in): an executemany of the hundreds of rows
+        a batch moves took more than twice as long, most of it sending and binding each row. Elsewhere an
+        executemany of the rows as the caller sorted them."""
         if not rows:
             return
         insert = dialect_insert(self._conn, target)
