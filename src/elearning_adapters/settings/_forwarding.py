@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal, Self
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
+
+from elearning_core.identity.model import check_time_zone
+from elearning_core.shared.errors import ValidationFailed
 
 
 class ForwardingSettings(BaseSettings):
@@ -66,10 +68,9 @@ class ForwardingSettings(BaseSettings):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+            return check_time_zone(value)  # the rule an organization's time zone follows
+        except ValidationFailed:
             raise ValueError(f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Paris") from None
-        return value
 
     @model_validator(mode="after")
     def _destination_complete(self) -> Self:

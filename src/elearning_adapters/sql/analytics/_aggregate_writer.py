@@ -68,7 +68,7 @@ class AggregateWriter:
 
     async def apply(self, delta: Delta, zones: Zones) -> None:
         counts = Counter(delta.counts)
-        for scope, metric, period, n in await self._new_keys(
+        for scope, metric, period, n in await self.new_keys(
             analytics_distinct, sorted(delta.distinct), ("scope", "metric", "period", "learner")
         ):
             counts[scope, metric, period] += n
@@ -77,7 +77,7 @@ class AggregateWriter:
         await self._videos(delta)
         await self._attempts(delta.attempts, zones)
 
-    async def _new_keys(self, target: Table, keys: Sequence[tuple[Any, ...]], names: Sequence[str]) -> list[Any]:
+    async def new_keys(self, target: Table, keys: Sequence[tuple[Any, ...]], names: Sequence[str]) -> list[Any]:
         """Insert the keys; how many were new, per value of their first three columns."""
         if not keys:
             return []
@@ -107,9 +107,9 @@ class AggregateWriter:
         await self._increment(analytics_counts, rows, ["scope", "metric", "period"])
 
     async def _increment(self, target: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
-        await self._upsert(target, rows, keys, lambda x: {"n": target.c.n + x.n})
+        await self.upsert(target, rows, keys, lambda x: {"n": target.c.n + x.n})
 
-    async def _upsert(
+    async def upsert(
         self, target: Table, rows: list[dict[str, Any]], keys: list[str], set_: Callable[[Any], dict[str, Any]] | None
     ) -> None:
         """``INSERT rows ON CONFLICT (keys) DO UPDATE SET set_(excluded)`` (``DO NOTHING`` when ``set_`` is None);
@@ -171,9 +171,7 @@ class AggregateWriter:
         )
 
     async def _learners(self, delta: Delta) -> None:
-        done = await self._new_keys(
-            analytics_lessons_done, sorted(delta.lessons), ("course_id", "learner", "lesson_id")
-        )
+        done = await self.new_keys(analytics_lessons_done, sorted(delta.lessons), ("course_id", "learner", "lesson_id"))
         lessons: Counter[tuple[uuid.UUID, str]] = Counter()
         for course, learner, _lesson, n in done:
             lessons[course, learner] += n
@@ -194,7 +192,7 @@ class AggregateWriter:
                 }
             )
         t = analytics_learners
-        await self._upsert(
+        await self.upsert(
             t,
             rows,
             ["course_id", "learner"],
@@ -212,7 +210,7 @@ class AggregateWriter:
             {"video_id": video, "course_id": i.course, "lesson_id": i.lesson, "length_seconds": i.length}
             for video, i in sorted(delta.videos.items())
         ]
-        await self._upsert(
+        await self.upsert(
             t,
             rows,
             ["video_id"],
@@ -238,7 +236,7 @@ class AggregateWriter:
         t = analytics_video_reach
         keys = sorted(reach)
         made = [{"video_id": v, "learner": lr, "furthest": -1} for v, lr in keys]
-        await self._upsert(t, made, ["video_id", "learner"], None)
+        await self.upsert(t, made, ["video_id", "learner"], None)
         current = {(v, lr): int(f) for v, lr, f in await self._locked(made, ["video_id", "learner"], t.c.furthest)}
         moves: Counter[tuple[uuid.UUID, str, int]] = Counter()
         changes = []

@@ -84,34 +84,28 @@ async def _count(conn: AsyncConnection, invoices: list[uuid.UUID], platform_zone
     courses = {course for entry in entries if (course := course_of_reference(entry.reference)) is not None}
     zones = await course_zones(conn, courses, platform_zone)
     delta = revenue_delta(entries, zones)
+    writer = AggregateWriter(conn)
     buyers: Counter[tuple[Any, ...]] = Counter()
-    for scope, month, currency, n in await AggregateWriter(conn)._new_keys(
+    for scope, month, currency, n in await writer.new_keys(
         analytics_revenue_buyers, sorted(delta.purchasers), ("course_id", "month", "currency", "customer")
     ):
         buyers[scope, month, currency] += n
-    keys = sorted(set(delta.net) | set(buyers))
-    if not keys:
-        return
     r = analytics_revenue
-    insert = dialect_insert(conn, r)
-    await conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=["course_id", "month", "currency"],
-            set_={
-                "net_minor": r.c.net_minor + insert.excluded.net_minor,
-                "purchasers": r.c.purchasers + insert.excluded.purchasers,
-            },
-        ),
-        [
-            {
-                "course_id": s,
-                "month": m,
-                "currency": cur,
-                "net_minor": delta.net.get((s, m, cur), 0),
-                "purchasers": buyers.get((s, m, cur), 0),
-            }
-            for s, m, cur in keys
-        ],
+    totals = [
+        {
+            "course_id": s,
+            "month": m,
+            "currency": cur,
+            "net_minor": delta.net.get((s, m, cur), 0),
+            "purchasers": buyers.get((s, m, cur), 0),
+        }
+        for s, m, cur in sorted(set(delta.net) | set(buyers))
+    ]
+    await writer.upsert(
+        r,
+        totals,
+        ["course_id", "month", "currency"],
+        lambda x: {"net_minor": r.c.net_minor + x.net_minor, "purchasers": r.c.purchasers + x.purchasers},
     )
 
 
