@@ -47,6 +47,19 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 Json = dict[str, Any]
 
 
+SLACK_DEADLINES: dict[str, Any] = {
+    "db_pool_timeout_seconds": 60,
+    "db_lock_timeout_ms": 30_000,
+    "db_statement_timeout_ms": 60_000,
+}
+"""The database deadlines of the tests' settings. As with the overload limits, the API's (a 5 s connection
+checkout, a 2 s lock wait) are not what most tests test: a CI machine running both test workers beside a
+PostgreSQL serving the other worker's load has kept a request waiting past the checkout (a 503 `pool-timeout`
+on the first request of tests/e2e/test_http_checkout.py) and past the lock wait. The tests of the deadlines
+set their own (test_http_deadlines.py, the unreachable database in test_http_operations.py,
+tests/integration/test_db_deadlines.py)."""
+
+
 def settings_for(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
     """Test settings: our admin token, no access log unless asked, files kept under ``data_dir``."""
     values: dict[str, Any] = {
@@ -60,6 +73,7 @@ def settings_for(database_url: str, data_dir: Path, **overrides: Any) -> Setting
         "max_in_flight": 10_000,
         "rate_limit_per_token": 1_000_000,
         "rate_limit_per_ip": 1_000_000,
+        **SLACK_DEADLINES,
     }
     return Settings(**(values | overrides))
 

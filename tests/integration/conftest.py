@@ -9,6 +9,7 @@ import pytest
 
 from elearning_adapters import Platform, Settings, bootstrap
 from tests.conftest import migrated_sqlite, truncate_all
+from tests.e2e.http_helpers import SLACK_DEADLINES
 
 COURSE_TOPIC = "elearning.course"
 COURSE_TOPIC_PARTITIONS = 3
@@ -29,7 +30,7 @@ async def platform(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         settings = Settings(database_url=migrated_sqlite(tmp_path / "platform.db"), data_dir=tmp_path)
         platform = await bootstrap(settings, run_migrations=False, start_keys=True)
     else:
-        settings = Settings(database_url=request.getfixturevalue("postgres_url"), data_dir=tmp_path)
+        settings = Settings(database_url=request.getfixturevalue("postgres_url"), data_dir=tmp_path, **SLACK_DEADLINES)
         platform = await bootstrap(settings, run_migrations=False)
         await truncate_all(platform.database)
     try:
