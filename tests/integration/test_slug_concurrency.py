@@ -18,6 +18,7 @@ from elearning_core.course.commands import CreateCourse
 from elearning_core.course.queries import CatalogFilter
 from elearning_core.shared.ports import SYSTEM
 from tests.conftest import truncate_all
+from tests.e2e.http_helpers import SLACK_DEADLINES
 
 CREATES = 8
 
@@ -28,7 +29,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
         url = f"sqlite+aiosqlite:///{tmp_path / 'elearning.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
-    return Settings(database_url=url, data_dir=tmp_path, db_pool_size=20)
+    return Settings(database_url=url, data_dir=tmp_path, db_pool_size=20, **SLACK_DEADLINES)
 
 
 @pytest.fixture
