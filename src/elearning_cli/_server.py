@@ -10,7 +10,8 @@ adds what is missing at the place that sees the bytes arrive:
 - the request head (request line and headers) must be complete within
   ``header_timeout`` of its first byte (of the connection, for the first
   request): else ``408`` and the connection is closed;
-- a request head larger than ``max_header_bytes`` is answered ``431``;
+- a request head larger than ``max_header_bytes`` is answered ``431`` (the rest of a body answered
+  before it was read is the old request's, dropped, and not counted as the next head);
 - a body must keep arriving at ``body_min_rate`` bytes/s or more, judged over
   windows of ``body_rate_window`` seconds; a window in which the application
   was not reading (uvicorn paused the socket, or the client waits for
@@ -277,7 +278,9 @@ class GuardedH11Protocol(H11Protocol):
             if self._head_since is None:
                 # The first byte of a later request on a kept-alive connection: its head deadline starts now.
                 self._head_since = self.loop.time()
-            if self._head_too_large(data):
+            # The rest of a body answered before it was read is the old request's (h11 reads it to its end and
+            # uvicorn drops it), not the next head: only a head's bytes count against the cap.
+            if self.conn.their_state is not h11.SEND_BODY and self._head_too_large(data):
                 metrics.CONNECTIONS_CUT.labels("head-too-large").inc()
                 self.transport.write(HEADERS_TOO_LARGE)
                 self.transport.close()
@@ -296,6 +299,10 @@ class GuardedH11Protocol(H11Protocol):
     def on_response_complete(self) -> None:
         self._awaiting_head, self._head_since, self._window_start = True, None, None
         self._head_bytes, self._head_tail = 0, b""
+        if self.conn.their_state is h11.SEND_BODY:
+            # Answered before its body was all here (a missing route, a refused chunk): the rest of the body
+            # and the next head share the head's deadline from now, so a client cannot hold the connection.
+            self._head_since = self.loop.time()
         cycle = self.cycle
         super().on_response_complete()
         if self.cycle is not cycle:  # a pipelined request was waiting

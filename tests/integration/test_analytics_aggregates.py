@@ -281,7 +281,7 @@ def test_a_rebuild_beside_the_running_projection_loses_and_doubles_nothing(postg
 
 
 @pytest.mark.postgres
-def test_two_consumers_batches_at_once_on_the_same_rows_deadlock_and_lose_nothing(postgres_url: str) -> None:
+def test_two_consumers_batches_at_once_on_the_same_rows_neither_deadlock_nor_lose_anything(postgres_url: str) -> None:
     """Two workers of the consumer group (their partitions' batches in transactions at once), about the same
     learners, courses and videos, so both write the same aggregate rows: no batch fails, and every statement is
     counted once. (A lock-order mistake shows at the benchmark's scale, hundreds of rows a batch in two processes,

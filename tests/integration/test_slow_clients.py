@@ -196,3 +196,33 @@ def test_past_the_connection_cap_a_new_connection_is_refused_with_a_503_problem(
         while not served_again() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ok[0]
+
+
+def test_a_body_answered_before_it_was_read_is_not_taken_for_the_next_requests_head(server: Served) -> None:
+    """An answer may come before the application read the body (a route that does not exist, a refused upload
+    chunk): the rest of that body is the old request's, discarded, and the next request on the connection is
+    served. (It was counted as the next request's head: 431 and a reset once it passed ``max_header_bytes``.)"""
+    body = b"x" * (256 * 1024)  # past the 64 KiB held back before the application sees the request
+    received = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as sock:
+        head = f"POST /no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n"
+        sock.sendall(head.encode() + body[:1024])
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            assert chunk, "the connection closed before the first answer"
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 404"), received[:300]
+        try:
+            sock.sendall(body[1024:] + b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            deadline = time.monotonic() + WAIT
+            while b'{"status":"ok"}' not in received and time.monotonic() < deadline:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        except ConnectionResetError:
+            pass  # asserted below: the next request got no answer
+    answers = received.split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 2, received[:600]
+    assert answers[1].startswith(b"200"), answers[1][:300]
+    assert answers[1].endswith(b'{"status":"ok"}'), answers[1][:300]

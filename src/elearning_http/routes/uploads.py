@@ -97,16 +97,10 @@ class TusError(Exception):
 
 
 def _tus_error(request: Request[Any, Any, Any], exc: TusError) -> Response[Any]:
-    headers = dict(exc.headers)
-    if request.method == "PATCH":
-        # A refused chunk may be answered before its body was read (a stale offset, a busy upload): the rest of
-        # the body must not be taken as the connection's next request (it came back as a 431), so the
-        # connection closes and the client's next PATCH opens a new one (RFC 9112, section 9.6).
-        headers["Connection"] = "close"
     if exc.status == CHECKSUM_MISMATCH:
-        return _checksum_mismatch(request, exc.detail, headers)
+        return _checksum_mismatch(request, exc.detail, exc.headers)
     return problem(
-        exc.status, exc.detail, code=exc.code, request=request, headers={"Tus-Resumable": TUS_VERSION, **headers}
+        exc.status, exc.detail, code=exc.code, request=request, headers={"Tus-Resumable": TUS_VERSION, **exc.headers}
     )
 
 

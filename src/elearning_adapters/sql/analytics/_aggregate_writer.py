@@ -3,10 +3,10 @@ PostgreSQL, inside the caller's transaction: the projection's batch, or a chunk 
 
 Every write is one statement for all of the delta's rows: on PostgreSQL over one array per column (``unnest``),
 elsewhere executed for each row (executemany); rows in key order, so two concurrent batches (two consumers of the
-group) take their row locks in the same order and wait for each other instead of deadlocking. Counters are ``n = n + excluded.n``; a distinct
-count moves only by the keys a ``ON CONFLICT DO NOTHING ... RETURNING`` reports as new; flags are OR-ed,
-furthest seconds and lengths take the greater value, an attempt keeps its earliest times and its latest
-grade: none of it depends on the order batches arrive in. An attempt's time and day are set after its row
+group) take their row locks in the same order and wait for each other instead of deadlocking. Counters are
+``n = n + excluded.n``; a distinct count moves only by the keys a ``ON CONFLICT DO NOTHING ... RETURNING``
+reports as new; flags are OR-ed, furthest seconds and lengths take the greater value, an attempt keeps its
+earliest times and its latest grade: none of it depends on the order batches arrive in. An attempt's time and day are set after its row
 is written (and locked by this transaction), from the row as merged.
 """
 
