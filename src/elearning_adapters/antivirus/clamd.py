@@ -10,10 +10,11 @@ scan (clamd handles them concurrently); every step is bounded by ``timeout``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import socket
 import struct
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from elearning_core.attachment.ports import CLEAN, ScannerUnavailable, ScanResult, VirusScanner
@@ -50,46 +51,71 @@ def parse_address(value: str) -> ClamdAddress:
 
 
 class ClamdScanner(VirusScanner):
+    """On a plain non-blocking socket (``loop.sock_*``), not an asyncio stream: past its StreamMaxLength clamd
+    answers and closes while bytes are still coming, and a stream's transport, on the write that then fails
+    (EPIPE), closes itself without reading the answer that had arrived; the socket is still read here."""
+
     def __init__(self, address: ClamdAddress, timeout: float = 60.0) -> None:
         self.address, self._timeout = address, timeout
 
     async def scan(self, chunks: AsyncIterable[bytes]) -> ScanResult:
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(self._connect(), self._timeout)
+            sock = await asyncio.wait_for(self._connect(loop), self._timeout)
         except (OSError, TimeoutError) as exc:
             raise ScannerUnavailable(f"clamd at {self.address} cannot be reached: {exc or type(exc).__name__}") from exc
         try:
-            reply = await self._exchange(reader, writer, chunks)
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            reply = await self._exchange(loop, sock, chunks)
+        except (OSError, TimeoutError) as exc:
             raise ScannerUnavailable(f"clamd at {self.address} failed the scan: {exc or type(exc).__name__}") from exc
         finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            sock.close()
         return _verdict(reply, str(self.address))
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> socket.socket:
+        target: Any
         if self.address.path is not None:
-            return await asyncio.open_unix_connection(self.address.path)
-        return await asyncio.open_connection(self.address.host, self.address.port)
+            sock, target = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), self.address.path
+        else:
+            found = await loop.getaddrinfo(self.address.host, self.address.port, type=socket.SOCK_STREAM)
+            family, kind, proto, _, target = found[0]
+            sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, target)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     async def _exchange(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, chunks: AsyncIterable[bytes]
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, chunks: AsyncIterable[bytes]
     ) -> bytes:
-        writer.write(b"zINSTREAM\0")
         try:
+            await self._send(loop, sock, b"zINSTREAM\0")
             async for chunk in chunks:
                 for start in range(0, len(chunk), CHUNK_BYTES):
                     piece = chunk[start : start + CHUNK_BYTES]
-                    writer.write(struct.pack("!L", len(piece)) + piece)
-                    await asyncio.wait_for(writer.drain(), self._timeout)
-            writer.write(struct.pack("!L", 0))
-            await asyncio.wait_for(writer.drain(), self._timeout)
+                    await self._send(loop, sock, struct.pack("!L", len(piece)) + piece)
+            await self._send(loop, sock, struct.pack("!L", 0))
         except ConnectionError:
             # clamd stops reading past its StreamMaxLength and says so before closing: read why.
             pass
-        reply = await asyncio.wait_for(reader.readuntil(b"\0"), self._timeout)
-        return reply[:REPLY_MAX]
+        return await asyncio.wait_for(self._reply(loop, sock), self._timeout)
+
+    async def _send(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, data: bytes) -> None:
+        await asyncio.wait_for(loop.sock_sendall(sock, data), self._timeout)
+
+    @staticmethod
+    async def _reply(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
+        """clamd's one NUL-terminated line (at most ``REPLY_MAX`` bytes of it)."""
+        reply = b""
+        while b"\0" not in reply and len(reply) < REPLY_MAX:
+            data = await loop.sock_recv(sock, REPLY_MAX)
+            if not data:
+                raise ConnectionError("clamd closed the connection without an answer")
+            reply += data
+        return reply.partition(b"\0")[0][:REPLY_MAX]
 
 
 def _verdict(reply: bytes, address: str) -> ScanResult:
