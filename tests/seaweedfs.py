@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sysconfig
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -113,7 +113,8 @@ def _ready(server: SeaweedS3) -> bool:
     return True
 
 
-def _start(binary: str, root: Path) -> tuple[subprocess.Popen[bytes], SeaweedS3, list[int]]:
+def _start(binary: str, root: Path, extra: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], SeaweedS3, list[int]]:
+    """``weed server -s3`` on free loopback ports; ``extra``: more flags (benchmarks/uploads.py ``--weed-flag``)."""
     ports = _free_ports(len(PORTS))
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -136,6 +137,7 @@ def _start(binary: str, root: Path) -> tuple[subprocess.Popen[bytes], SeaweedS3,
         "-volume.preStopSeconds=0",
         f"-filer.localSocket={root / 'filer.sock'}",
         f"-s3.localSocket={root / 's3.sock'}",
+        *extra,
     ]
     log = (root / "weed.log").open("ab")
     with log:
