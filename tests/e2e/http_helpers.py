@@ -203,6 +203,22 @@ def backend_settings(request: pytest.FixtureRequest, directory: Path, **override
     return settings_for(url, directory, **overrides)
 
 
+async def open_read_pool(app: Api) -> None:
+    """On PostgreSQL, open the psycopg read pool on the calling (test) loop and wait until it holds its first
+    connection; nothing on SQLite.
+
+    Fixtures open it here so that it also closes here, on their teardown. It must be ready before the first
+    request: Litestar's AsyncTestClient serves each request on its portal's thread while it blocks this loop, so
+    the pool's connector tasks (on this loop) cannot connect during a request, and a request that needed the
+    first connection (any user's request: the principal is a hot read) waited out the whole pool timeout and was
+    answered 503 ``pool-timeout``. CI saw that on the first requests of a module while the machine was loaded
+    (tests/e2e/test_http_checkout.py, test_http_notifications.py); a pool opened just before a user's request
+    showed it every time."""
+    if app.platform.settings.is_sqlite:
+        return
+    await (await app.platform.database.read_pool()).wait(timeout=30)
+
+
 @asynccontextmanager
 async def serve(
     settings: Settings,

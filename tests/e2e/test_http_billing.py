@@ -14,7 +14,7 @@ from elearning_core.billing.commands import EvidenceInput, IssueInvoice, LineInp
 from elearning_core.billing.model import EvidenceKind, Invoice
 from elearning_core.shared.ports import SYSTEM
 from tests.e2e.assessment_helpers import person
-from tests.e2e.http_helpers import BACKENDS, Api, assert_problem, backend_settings, serve
+from tests.e2e.http_helpers import BACKENDS, Api, assert_problem, backend_settings, open_read_pool, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -27,8 +27,7 @@ def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(settings: Settings) -> AsyncIterator[Api]:
     async with serve(settings) as app:
-        if not settings.is_sqlite:
-            await app.platform.database.read_pool()
+        await open_read_pool(app)
         yield app
         await app.platform.database.dispose()
 

@@ -23,7 +23,7 @@ from elearning_core.learning_path.events import PathCompleted
 from elearning_core.shared.ports import SYSTEM
 from tests.certificate_fakes import course_completed
 from tests.e2e.assessment_helpers import Person, course, person
-from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, Json, assert_problem, backend_settings, serve
+from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, Json, assert_problem, backend_settings, open_read_pool, serve
 from tests.e2e.independent_verifier import verify_independently
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -37,10 +37,7 @@ def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def running(settings: Settings) -> AsyncIterator[Api]:
     async with serve(settings) as app:
-        if not settings.is_sqlite:
-            # Requests and the completions' delivery both run on this loop: PostgreSQL's read pool opens
-            # here and closes here, not in the app's shutdown hook, which the test client runs on its own.
-            await app.platform.database.read_pool()
+        await open_read_pool(app)
         yield app
         await app.platform.database.dispose()
 

@@ -35,7 +35,7 @@ from elearning_core.payment.model import PaymentRequest
 from elearning_core.payment.ports import GatewayUnavailable
 from elearning_core.shared.ports import SYSTEM
 from tests.e2e.assessment_helpers import Person, course, person
-from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, assert_problem, backend_settings, serve
+from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, assert_problem, backend_settings, open_read_pool, serve
 from tests.fakes import SettableClock
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -61,8 +61,7 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
         platform.container.adapters.clock.override(providers.Object(CLOCK))
 
     async with serve(settings, before_app=frozen) as app:
-        if not settings.is_sqlite:
-            await app.platform.database.read_pool()
+        await open_read_pool(app)
         yield app
         await app.platform.database.dispose()
 

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from elearning_adapters.settings import Settings
 from tests.e2e.assessment_helpers import Person, course, person
-from tests.e2e.http_helpers import BACKENDS, Api, Json, assert_problem, backend_settings, serve
+from tests.e2e.http_helpers import BACKENDS, Api, Json, assert_problem, backend_settings, open_read_pool, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -39,8 +39,7 @@ def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(settings: Settings) -> AsyncIterator[Api]:
     async with serve(settings) as app:
-        if not settings.is_sqlite:
-            await app.platform.database.read_pool()
+        await open_read_pool(app)
         yield app
         await app.platform.database.dispose()
 

@@ -14,7 +14,7 @@ from elearning_core.entitlement.commands import ChangeGrant, GiveGrant
 from elearning_core.entitlement.model import GrantStatus
 from elearning_core.shared.ports import SYSTEM
 from tests.e2e.assessment_helpers import course, enroll, person
-from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, assert_problem, backend_settings, serve
+from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, assert_problem, backend_settings, open_read_pool, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -29,8 +29,7 @@ def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(settings: Settings) -> AsyncIterator[Api]:
     async with serve(settings) as app:
-        if not settings.is_sqlite:
-            await app.platform.database.read_pool()
+        await open_read_pool(app)
         yield app
         await app.platform.database.dispose()
 

@@ -17,7 +17,7 @@ from elearning_adapters.settings import Settings
 from elearning_adapters.sql.notification import record_notices
 from elearning_core.notification.model import Notice, NotificationType
 from tests.e2e.assessment_helpers import Person, course, person
-from tests.e2e.http_helpers import BACKENDS, Api, Json, assert_problem, backend_settings, serve
+from tests.e2e.http_helpers import BACKENDS, Api, Json, assert_problem, backend_settings, open_read_pool, serve
 
 if TYPE_CHECKING:
     from tests.smtp_server import SmtpServer
@@ -38,8 +38,7 @@ def settings(
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def running(settings: Settings) -> AsyncIterator[Api]:
     async with serve(settings) as app:
-        if not settings.is_sqlite:
-            await app.platform.database.read_pool()
+        await open_read_pool(app)
         yield app
         await app.platform.database.dispose()
 

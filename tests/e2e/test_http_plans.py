@@ -13,7 +13,7 @@ from elearning_adapters.settings import Settings
 from elearning_core.shared.ports import SYSTEM
 from elearning_core.subscription.commands import PlanSpec
 from tests.e2e.assessment_helpers import person
-from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, assert_problem, backend_settings, serve
+from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, assert_problem, backend_settings, open_read_pool, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -42,8 +42,7 @@ def spec(code: str, status: str) -> PlanSpec:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(settings: Settings) -> AsyncIterator[Api]:
     async with serve(settings) as app:
-        if not settings.is_sqlite:
-            await app.platform.database.read_pool()
+        await open_read_pool(app)
         records = [spec("a-draft", "draft"), spec("b-gone", "archived")]
         records += [spec(f"c-active-{n}", "active") for n in range(3)]
         await app.platform.plans.import_plans(SYSTEM, records)

@@ -12,7 +12,17 @@ import pytest_asyncio
 from elearning_adapters.settings import Settings
 from elearning_core.course.commands import LessonContentSpec, LessonSpec, SectionSpec
 from tests.e2e.assessment_helpers import enroll, person
-from tests.e2e.http_helpers import ADMIN, BACKENDS, Api, Json, assert_problem, backend_settings, course_spec, serve
+from tests.e2e.http_helpers import (
+    ADMIN,
+    BACKENDS,
+    Api,
+    Json,
+    assert_problem,
+    backend_settings,
+    course_spec,
+    open_read_pool,
+    serve,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 SEARCH = "/api/v1/search"
@@ -36,8 +46,7 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
         await app.seed(*specs)
         assert app.platform.events is not None
         await app.platform.events.drain()
-        if not settings.is_sqlite:
-            await app.platform.database.read_pool()
+        await open_read_pool(app)
         yield app
         await app.platform.database.dispose()
 

@@ -17,7 +17,7 @@ from elearning_core.identity.commands import CreateOrganization, RoleGrantSpec
 from elearning_core.shared.ports import SYSTEM
 from elearning_core.subscription.commands import PlanSpec
 from tests.e2e.assessment_helpers import Person, person
-from tests.e2e.http_helpers import BACKENDS, Api, assert_problem, backend_settings, serve
+from tests.e2e.http_helpers import BACKENDS, Api, assert_problem, backend_settings, open_read_pool, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -33,8 +33,7 @@ def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(settings: Settings) -> AsyncIterator[Api]:
     async with serve(settings) as app:
-        if not settings.is_sqlite:
-            await app.platform.database.read_pool()
+        await open_read_pool(app)
         specs = [
             PlanSpec.model_validate(
                 {

@@ -19,7 +19,17 @@ import pytest_asyncio
 
 from elearning_adapters.settings import Settings
 from tests.e2e.assessment_helpers import API, a_question, create_question, create_quiz, fixed, quiz_settings
-from tests.e2e.http_helpers import ADMIN, BACKENDS, COURSES, Api, Json, assert_problem, backend_settings, serve
+from tests.e2e.http_helpers import (
+    ADMIN,
+    BACKENDS,
+    COURSES,
+    Api,
+    Json,
+    assert_problem,
+    backend_settings,
+    open_read_pool,
+    serve,
+)
 from tests.e2e.independent_verifier import verify_independently
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -38,11 +48,7 @@ def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(settings: Settings) -> AsyncIterator[Api]:
     async with serve(settings) as app:
-        if not settings.is_sqlite:
-            # The events' delivery runs on this loop, so the read pool opens and closes here; and it is made
-            # ready now: Litestar's AsyncTestClient serves each request on its portal's thread while blocking
-            # this loop, so the pool's connector tasks (on this loop) cannot connect during the first request.
-            await (await app.platform.database.read_pool()).wait(timeout=10)
+        await open_read_pool(app)
         yield app
         await app.platform.database.dispose()
 
