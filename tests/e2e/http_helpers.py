@@ -54,10 +54,10 @@ SLACK_DEADLINES: dict[str, Any] = {
 }
 """The database deadlines of the tests' settings. As with the overload limits, the API's (a 5 s connection
 checkout, a 2 s lock wait) are not what most tests test: a CI machine running both test workers beside a
-PostgreSQL serving the other worker's load has kept a request waiting past the checkout (a 503 `pool-timeout`
-on the first request of tests/e2e/test_http_checkout.py) and past the lock wait. The tests of the deadlines
-set their own (test_http_deadlines.py, the unreachable database in test_http_operations.py,
-tests/integration/test_db_deadlines.py)."""
+PostgreSQL serving the other worker's load has kept a request waiting past the lock wait. (The 503
+`pool-timeout` on the first request of tests/e2e/test_http_checkout.py, first blamed on load too, was the read
+pool not yet connected: see ``open_read_pool``.) The tests of the deadlines set their own
+(test_http_deadlines.py, the unreachable database in test_http_operations.py, tests/integration/test_db_deadlines.py)."""
 
 
 def settings_for(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
