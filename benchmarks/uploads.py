@@ -178,23 +178,6 @@ LOCAL, STORE, RAW = "local disk", "object store", "store alone"
 CPU_SIDES = ("client", "API", "SeaweedFS")
 
 
-def raw_store_client(s3: Any) -> Any:
-    """boto3 configured as the S3 adapter is (SigV4, path style, no optional checksums)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        config=Config(
-            signature_version="s3v4", s3={"addressing_style": "path"}, request_checksum_calculation="when_required"
-        ),
-    )
-
-
 def raw_parts(client: Any, path: Path, part: int) -> float:
     """Seconds to send ``path`` to the bucket as one multipart upload of ``part``-byte parts, one after
     another, with nothing between the file and boto3: the store's own pace for the PATCHes' parts."""
@@ -221,13 +204,13 @@ def cpu_seconds(server: int | None, weed: int) -> tuple[float, float, float]:
 
 
 def _tree_cpu(pid: int) -> float:
+    from catalog import _cpu_seconds
+
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:  # gone meanwhile
-        return 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks + sum(_tree_cpu(int(child)) for child in children)
+        children = []
+    return _cpu_seconds(pid) + sum(_tree_cpu(int(child)) for child in children)
 
 
 def object_store_run(mb: int, chunk_mb: int, weed_flags: list[str]) -> None:
@@ -263,7 +246,8 @@ def object_store_run(mb: int, chunk_mb: int, weed_flags: list[str]) -> None:
             store_process, store_base = start_server(work / "store", work / "store.log", store)
             servers.append(store_process)
             _, payload = baseline_write(work / "payload.bin", size)
-            raw = raw_store_client(s3)
+            # boto3 as the S3 adapter configures it: SigV4, no optional checksums.
+            raw = s3.client(signature_version="s3v4", request_checksum_calculation="when_required")
             seconds: dict[str, list[float]] = {LOCAL: [], STORE: [], RAW: []}
             cpu: dict[str, list[float]] = {f"{what}/{side}": [] for what in seconds for side in CPU_SIDES}
             pids = {LOCAL: local_process.pid, STORE: store_process.pid, RAW: None}

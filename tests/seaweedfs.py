@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -78,7 +78,8 @@ class SeaweedS3:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def client(self, endpoint: str | None = None) -> object:
+    def client(self, endpoint: str | None = None, **config: Any) -> object:
+        """A boto3 client of this server; ``config``: more botocore ``Config`` settings."""
         import boto3
         from botocore.config import Config
 
@@ -88,7 +89,7 @@ class SeaweedS3:
             region_name="us-east-1",
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
-            config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 2}),
+            config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 2}, **config),
         )
 
 

@@ -48,16 +48,14 @@ Json = dict[str, Any]
 
 
 SLACK_DEADLINES: dict[str, Any] = {
-    "db_pool_timeout_seconds": 60,
     "db_lock_timeout_ms": 30_000,
     "db_statement_timeout_ms": 60_000,
 }
-"""The database deadlines of the tests' settings. As with the overload limits, the API's (a 5 s connection
-checkout, a 2 s lock wait) are not what most tests test: a CI machine running both test workers beside a
-PostgreSQL serving the other worker's load has kept a request waiting past the lock wait. (The 503
-`pool-timeout` on the first request of tests/e2e/test_http_checkout.py, first blamed on load too, was the read
-pool not yet connected: see ``open_read_pool``.) The tests of the deadlines set their own
-(test_http_deadlines.py, the unreachable database in test_http_operations.py, tests/integration/test_db_deadlines.py)."""
+"""The database deadlines of the tests' settings. As with the overload limits, the API's (a 2 s lock wait) are
+not what most tests test: a CI machine running both test workers beside a PostgreSQL serving the other worker's
+load has kept a request waiting past the lock wait. The connection checkout keeps the API's 5 s: the 503
+`pool-timeout` once blamed on load was the read pool not yet connected (``open_read_pool``). The tests of the
+deadlines set their own (test_http_deadlines.py, tests/integration/test_db_deadlines.py)."""
 
 
 def settings_for(database_url: str, data_dir: Path, **overrides: Any) -> Settings:

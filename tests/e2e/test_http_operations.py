@@ -69,7 +69,7 @@ async def test_ready_when_the_database_answers(api: Api) -> None:
 
 
 async def test_not_ready_when_the_database_is_unreachable(tmp_path: Path) -> None:
-    settings = settings_for(UNREACHABLE_DATABASE, tmp_path, db_pool_timeout_seconds=2)
+    settings = settings_for(UNREACHABLE_DATABASE, tmp_path)
     async with serve(settings, run_migrations=False) as api:
         # Bounded by the check's own timeout (a hang would trip pytest-timeout); no wall-clock assert.
         response = await api.client.get("/ready")

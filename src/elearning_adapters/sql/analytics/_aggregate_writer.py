@@ -6,8 +6,8 @@ elsewhere executed for each row (executemany); rows in key order, so two concurr
 group) take their row locks in the same order and wait for each other instead of deadlocking. Counters are
 ``n = n + excluded.n``; a distinct count moves only by the keys a ``ON CONFLICT DO NOTHING ... RETURNING``
 reports as new; flags are OR-ed, furthest seconds and lengths take the greater value, an attempt keeps its
-earliest times and its latest grade: none of it depends on the order batches arrive in. An attempt's time and day are set after its row
-is written (and locked by this transaction), from the row as merged.
+earliest times and its latest grade: none of it depends on the order batches arrive in. An attempt's time and
+day are set after its row is written (and locked by this transaction), from the row as merged.
 """
 
 from __future__ import annotations
