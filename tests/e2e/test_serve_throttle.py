@@ -57,6 +57,10 @@ def two_workers(postgres_url: str, tmp_path: Path) -> Iterator[str]:
         "ELEARNING_REDIS_KEY_PREFIX": f"throttle-test-{uuid.uuid4().hex[:8]}:",
         "ELEARNING_LOGIN_LIMIT_PER_ACCOUNT": str(LIMIT),
         "ELEARNING_LOGIN_LIMIT_PER_IP": "10000",
+        # What is under test is the shared count in Redis. With the default 0.2 s, a loaded CI host once
+        # timed a command out: the breaker then limited per process (5 through in each, 10 in all), which
+        # is the documented degraded mode, not this test's subject.
+        "ELEARNING_REDIS_TIMEOUT_SECONDS": "10",
         "ELEARNING_ADMIN_TOKEN": "throttle-admin",
         "ELEARNING_ACCESS_LOG": "false",
         "ELEARNING_LOG_JSON": "false",
@@ -93,11 +97,12 @@ def _attempt(base: str) -> httpx.Response:
         return client.post("/api/v1/auth/login", json={"email": EMAIL, "password": "a-wrong-password"})
 
 
-def test_two_worker_processes_let_no_more_than_the_limit_through(two_workers: str) -> None:
+def test_two_worker_processes_let_no_more_than_the_limit_through(two_workers: str, tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=16) as pool:
         responses = list(pool.map(lambda _: _attempt(two_workers), range(ATTEMPTS)))
     statuses = Counter(r.status_code for r in responses)
-    assert statuses == {401: LIMIT, 429: ATTEMPTS - LIMIT}, statuses
+    # The server's log says whether a worker fell back to counting in memory.
+    assert statuses == {401: LIMIT, 429: ATTEMPTS - LIMIT}, (statuses, (tmp_path / "serve.log").read_text())
     for response in responses:
         if response.status_code == 429:
             assert int(response.headers["retry-after"]) > 0

@@ -25,7 +25,13 @@ from elearning_core.identity.service import IdentityConfig, IdentityService, Mai
 def _rate_limiter(settings: Settings) -> RateLimiter:
     """Throttles that hold across worker processes need Redis; the embedded default counts in memory."""
     if settings.redis_url:
-        return RedisRateLimiter(settings.redis_url, key_prefix=f"{settings.redis_key_prefix}ratelimit:")
+        timeout = settings.redis_timeout_seconds
+        return RedisRateLimiter(
+            settings.redis_url,
+            key_prefix=f"{settings.redis_key_prefix}ratelimit:",
+            connect_timeout=timeout,
+            socket_timeout=timeout,
+        )
     return InMemoryRateLimiter()
 
 

@@ -39,7 +39,10 @@ def _cache(settings: Settings) -> Cache | None:
     kind = settings.resolved_cache
     if kind == "redis":
         assert settings.redis_url is not None  # Settings refuses cache=redis without a URL
-        return RedisCache(settings.redis_url, key_prefix=settings.redis_key_prefix)
+        timeout = settings.redis_timeout_seconds
+        return RedisCache(
+            settings.redis_url, key_prefix=settings.redis_key_prefix, connect_timeout=timeout, socket_timeout=timeout
+        )
     if kind == "memory":
         return InMemoryCache()
     return None
@@ -97,6 +100,7 @@ def _counter_sync(counters: WindowCounters, settings: Settings) -> RedisCounterS
         settings.redis_url,
         key_prefix=f"{settings.redis_key_prefix}ratelimit:window:",
         interval_seconds=settings.rate_limit_sync_seconds,
+        socket_timeout=settings.redis_timeout_seconds,
     )
 
 

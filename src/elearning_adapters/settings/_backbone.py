@@ -23,6 +23,14 @@ class BackboneSettings(BaseSettings):
         "cache when the events run in-process (no Kafka) and one server process serves, else none",
     )
     cache_ttl_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    redis_timeout_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        le=30,
+        description="Connect and reply timeout of the cache's and rate limiters' Redis commands; past it a "
+        "circuit breaker serves uncached reads and limits per process for a second. Raise it for a distant "
+        "Redis or a heavily loaded host",
+    )
     redis_key_prefix: str = Field(
         default="elearning:", max_length=100, description="Prefix of every Redis key (deployments sharing a Redis)"
     )
