@@ -49,6 +49,17 @@ async def rows(platform: Platform) -> list[Row]:
         return [dict(r._mapping) for r in found]
 
 
+def viewed(course_id: uuid.UUID, lesson_id: uuid.UUID, user_id: uuid.UUID) -> LessonViewed:
+    """A lesson view of ``user_id`` now, as the progress module records it."""
+    return LessonViewed(
+        occurred_at=SystemClock().now(),
+        aggregate_id=uuid.uuid4(),
+        course_id=course_id,
+        lesson_id=lesson_id,
+        user_id=user_id,
+    )
+
+
 def mentions(row: Row, text: str) -> bool:
     return any(text in str(value) for value in row.values())
 
@@ -131,13 +142,7 @@ async def test_deleting_an_account_pseudonymises_its_statements(platform: Platfo
         assert await rows(platform) == after
 
     # A late event of hers (never stored: it arrives after the deletion) is stored under the pseudonym.
-    late = LessonViewed(
-        occurred_at=SystemClock().now(),
-        aggregate_id=uuid.uuid4(),
-        course_id=course_id,
-        lesson_id=lesson_id,
-        user_id=ada,
-    )
+    late = viewed(course_id, lesson_id, ada)
     async with platform.database.write() as conn, conn.begin():
         assert (
             await project(mapper, SystemClock(), [late], conn, pseudonyms=platform.container.analytics.pseudonyms())
@@ -191,3 +196,27 @@ async def test_the_aggregates_follow_the_pseudonym_and_keep_their_counts(platfor
                 assert (await conn.execute(named)).scalar_one() == 0, table.name
     await rebuild_aggregates(platform.database, "UTC")  # from the pseudonymised statements: the same figures
     assert await reads.course(course_id, today, today) == before
+
+
+async def test_a_late_event_and_the_deletion_in_one_batch_count_one_learner(platform: Platform) -> None:
+    ada, _bob, course_id, lesson_id = await _two_learners(platform)
+    reads = platform.container.analytics.analytics_aggregates()
+    today = SystemClock().now().date()
+    before = await reads.course(course_id, today, today)
+    assert before is not None
+    analytics = platform.container.analytics
+    projection = AnalyticsProjection(
+        analytics.mapper(), SystemClock(), analytics.pseudonyms(), analytics.on_learner_renamed()
+    )
+    await platform.identity.delete_account(SYSTEM, ada)
+    # The analytics consumer gets a late view of hers *before* her deletion in one batch. The deletion is
+    # handled first: her learner rows are the pseudonym's when the view counts, so she is one learner still.
+    late = viewed(course_id, lesson_id, ada)
+    async with platform.database.write() as conn, conn.begin():
+        await projection.handle_batch([late, UserDeleted(occurred_at=SystemClock().now(), aggregate_id=ada)], conn)
+    await drain(platform)  # the deletion's own event, through the wired subscription: nothing left to do
+    after = await reads.course(course_id, today, today)
+    assert after is not None
+    assert after.active_learners == before.active_learners
+    assert after.funnel == before.funnel
+    assert not [r for r in await rows(platform) if mentions(r, str(ada))]

@@ -12,7 +12,11 @@ A deleted account (``identity.user_deleted.v1``) has its stored statements rewri
 (``elearning_core.analytics.pseudonyms``), then the ``on_learner_renamed`` hooks run (the aggregates'
 learner-keyed rows), all in the batch's transaction. A statement of an account already deleted when it
 is stored (an event that arrives after the deletion, from another topic or redelivered) is stored under
-the pseudonym at once: the batch reads which of its actors are deleted accounts.
+the pseudonym at once: the batch reads which of its actors are deleted accounts. On PostgreSQL the
+accounts' advisory locks (``lock_accounts``) keep a batch on another consumer from storing a statement
+under the real id after the rewrite looked; a batch with a deletion takes all of its locks first, in one
+sweep, so that it never waits for a lock while holding rows another batch waits for, and handles its
+deletions before its other events (``AnalyticsProjection.handle_batch`` says why).
 """
 
 from __future__ import annotations
@@ -27,14 +31,17 @@ from elearning_adapters.events.subscriptions import Subscription
 from elearning_adapters.sql.analytics import (
     REVENUE_EVENTS,
     StatementWriter,
+    accounts_of,
     count_new,
     count_revenue,
+    lock_accounts,
     pseudonymise_statements,
     registrations_of,
     share_aggregates_lock,
     under_pseudonyms,
 )
 from elearning_core.analytics.mapping import StatementMapper, registration_key
+from elearning_core.analytics.model import Statement
 from elearning_core.analytics.pseudonyms import Pseudonyms
 from elearning_core.identity.events import UserDeleted
 from elearning_core.shared.clock import Clock
@@ -78,18 +85,55 @@ class AnalyticsProjection:
         return rewritten
 
     async def handle_batch(self, events: Sequence[DomainEvent], conn: AsyncConnection) -> None:
-        """The events in order: each run of mapped events set-wise, each deletion where it comes."""
-        run: list[DomainEvent] = []
-        for event in events:
-            if isinstance(event, UserDeleted):
-                if run:
-                    await self.project(run, conn)
-                    run = []
-                await self.user_deleted(event.aggregate_id, conn)
-            else:
-                run.append(event)
-        if run:
-            await self.project(run, conn)
+        """The batch's deletions first, then its other events' statements in one set-wise pass.
+
+        The order in the batch does not change what is stored: an account is marked deleted before its
+        deletion's event exists, so a statement of it in the same batch goes under the pseudonym either way.
+        Renaming first means the aggregates' learner rows are the pseudonym's before those statements count
+        (one learner, not two), and one pass keeps every upsert in key order (two batches on parallel consumers
+        cannot lock counter rows in opposite orders). A batch with a deletion takes every account lock it needs
+        in one sweep (exclusive for the deleted, shared for the actors) before any write."""
+        deleted = list(dict.fromkeys(event.aggregate_id for event in events if isinstance(event, UserDeleted)))
+        if not deleted:
+            await self.project(events, conn)
+            return
+        mapped = await _mapped(self._mapper, [event for event in events if not isinstance(event, UserDeleted)], conn)
+        await lock_accounts(conn, accounts_of(mapped[0], self._home_page), exclusive=map(str, deleted))
+        for user_id in deleted:
+            await self.user_deleted(user_id, conn)
+        await _store(mapped, conn, self._clock, self._mapper, self._pseudonyms, self._platform_zone)
+
+
+Mapped = tuple[list[Statement], list[uuid.UUID]]
+"""A run of events mapped: its statements, and the invoices whose ledger it counts into the revenue."""
+
+
+async def _mapped(mapper: StatementMapper, events: Sequence[DomainEvent], conn: AsyncConnection) -> Mapped:
+    keys = [key for event in events if (key := registration_key(event)) is not None]
+    registrations = await registrations_of(conn, keys) if keys else {}
+    invoices = [event.aggregate_id for event in events if event.type in REVENUE_EVENTS]
+    return mapper.map_many(events, registrations), invoices
+
+
+async def _store(
+    mapped: Mapped,
+    conn: AsyncConnection,
+    clock: Clock,
+    mapper: StatementMapper,
+    pseudonyms: Pseudonyms | None,
+    platform_zone: str,
+) -> int:
+    statements, invoices = mapped
+    if statements and pseudonyms is not None:
+        statements = await under_pseudonyms(conn, statements, mapper.iris.home_page, pseudonyms)
+    if statements or invoices:
+        await share_aggregates_lock(conn)  # before storing: a running rebuild counts them, or this batch waits
+    if statements:
+        new = await StatementWriter(conn).insert_new(statements, clock.now())
+        await count_new(conn, new, platform_zone)
+    if invoices:
+        await count_revenue(conn, invoices, platform_zone)
+    return len(statements)
 
 
 async def project(
@@ -104,20 +148,7 @@ async def project(
     """Map ``events``, store their statements through ``conn`` and add the newly stored ones to the aggregates;
     returns how many statements they made. With ``pseudonyms``, the statements of accounts already deleted are
     stored under their pseudonyms."""
-    keys = [key for event in events if (key := registration_key(event)) is not None]
-    registrations = await registrations_of(conn, keys) if keys else {}
-    statements = mapper.map_many(events, registrations)
-    if statements and pseudonyms is not None:
-        statements = await under_pseudonyms(conn, statements, mapper.iris.home_page, pseudonyms)
-    invoices = [event.aggregate_id for event in events if event.type in REVENUE_EVENTS]
-    if statements or invoices:
-        await share_aggregates_lock(conn)  # before storing: a running rebuild counts them, or this batch waits
-    if statements:
-        new = await StatementWriter(conn).insert_new(statements, clock.now())
-        await count_new(conn, new, platform_zone)
-    if invoices:
-        await count_revenue(conn, invoices, platform_zone)
-    return len(statements)
+    return await _store(await _mapped(mapper, events, conn), conn, clock, mapper, pseudonyms, platform_zone)
 
 
 def analytics_subscription(

@@ -12,7 +12,8 @@ anything being stored.
 
 ``pseudonymise(data, ...)`` rewrites one statement's JSON: every Agent identified by the user's platform
 account (the actor, an Agent object, ``context.instructor``, anywhere) gets the pseudonym as its account
-name and loses its ``name`` (a display name an external tool may have sent).
+name and loses its ``name`` (a display name an external tool may have sent). ``accounts_named(data, ...)``
+finds which accounts of the platform a statement names, anywhere, before it is stored.
 """
 
 from __future__ import annotations
@@ -68,3 +69,25 @@ def pseudonymise(data: Any, home_page: str, user_id: str, pseudonym: str) -> tup
         rewritten[key], part = pseudonymise(value, home_page, user_id, pseudonym)
         changed = changed or part
     return (rewritten, True) if changed else (data, False)
+
+
+def accounts_named(data: Any, home_page: str) -> set[str]:
+    """The names (user ids as text) of every agent of the platform, ``home_page``, that ``data`` (a statement's
+    JSON) names anywhere: the actor, an Agent object, ``context.instructor``, a group's member."""
+    found: set[str] = set()
+    _collect_accounts(data, home_page, found)
+    return found
+
+
+def _collect_accounts(data: Any, home_page: str, found: set[str]) -> None:
+    if isinstance(data, list):
+        for item in data:
+            _collect_accounts(item, home_page, found)
+        return
+    if not isinstance(data, dict):
+        return
+    account = data.get("account")
+    if isinstance(account, dict) and account.get("homePage") == home_page and isinstance(account.get("name"), str):
+        found.add(account["name"])
+    for value in data.values():
+        _collect_accounts(value, home_page, found)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elearning_core.analytics.pseudonyms import Pseudonyms, account_key, pseudonymise
+from elearning_core.analytics.pseudonyms import Pseudonyms, account_key, accounts_named, pseudonymise
 
 HOME = "https://learn.example.org"
 USER = uuid.UUID("01900000-0000-7000-8000-000000000abc")
@@ -91,3 +91,22 @@ def test_after_the_rewrite_no_agent_names_the_account(data: Any) -> None:
     if not changed:
         assert rewritten == data
     assert pseudonymise(rewritten, HOME, str(USER), "pseudonym") == (rewritten, False)
+
+
+def test_accounts_named_finds_every_agent_of_the_platform_anywhere() -> None:
+    other, member = uuid.uuid4(), uuid.uuid4()
+    statement = {
+        "actor": {"objectType": "Group", "member": [agent(str(member)), agent("x", home="https://elsewhere")]},
+        "object": agent(str(USER), name="Ada"),
+        "context": {"instructor": agent(str(other)), "extensions": {"https://x/e": {"account": {"name": 7}}}},
+    }
+    assert accounts_named(statement, HOME) == {str(USER), str(other), str(member)}
+    assert accounts_named(statement, "https://elsewhere") == {"x"}
+    assert accounts_named({"actor": {"mbox": "mailto:a@example.org"}}, HOME) == set()
+
+
+@given(_json)
+def test_accounts_named_agrees_with_the_rewrite(data: Any) -> None:
+    # The writers decide from accounts_named which accounts to rewrite: it must see every one pseudonymise does.
+    _, changed = pseudonymise(data, HOME, str(USER), "pseudonym")
+    assert (str(USER) in accounts_named(data, HOME)) == changed

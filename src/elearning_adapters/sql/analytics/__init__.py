@@ -22,7 +22,13 @@ from elearning_adapters.sql.analytics._aggregates import (
 from elearning_adapters.sql.analytics._credentials import SqlLrsCredentialStore, SqlOrganizationExists, lrs_credentials
 from elearning_adapters.sql.analytics._export import SqlLearnerStatements, SqlUserExists
 from elearning_adapters.sql.analytics._forwarding import SqlStatementFeed
-from elearning_adapters.sql.analytics._pseudonymise import deleted_among, pseudonymise_statements, under_pseudonyms
+from elearning_adapters.sql.analytics._pseudonymise import (
+    accounts_of,
+    deleted_among,
+    lock_accounts,
+    pseudonymise_statements,
+    under_pseudonyms,
+)
 from elearning_adapters.sql.analytics._registrations import registrations_of
 from elearning_adapters.sql.analytics._revenue import REVENUE_EVENTS, count_revenue
 from elearning_adapters.sql.analytics._store import SqlStatementStore, StatementWriter
@@ -40,9 +46,11 @@ __all__ = [
     "SqlStatementStore",
     "SqlUserExists",
     "StatementWriter",
+    "accounts_of",
     "count_new",
     "count_revenue",
     "deleted_among",
+    "lock_accounts",
     "lrs_credentials",
     "pseudonymise_statements",
     "rebuild_aggregates",

@@ -7,22 +7,33 @@ Each chunk of 1,000 is rewritten in Python (the JSON, its ``actor`` column and i
 the actor: the store's "same statement" test must hold for the rewritten content) and written back with
 one prepared ``UPDATE ... WHERE seq = :seq`` executed for the whole chunk (executemany, as the projection
 inserts). Ids, ``seq``, ``stored``, ``registration`` and voiding are kept.
+
+Concurrency (PostgreSQL). A writer that reads "this account is not deleted" and stores a statement naming
+it could commit after the deletion's rewrite has looked, leaving that statement under the real id (the
+projection on a second consumer, an LRS client's ``POST``). So each platform account has a
+transaction-level advisory lock (``lock_accounts``): writers hold it shared from before they read the
+accounts' status until they commit, the rewrite holds it exclusively from before it looks. Either the
+writer commits first and the rewrite finds its statement, or the rewrite (and the deletion before it)
+committed first and the writer reads the account as deleted. Shared holders never wait for each other,
+and every holder takes its locks in one sweep in key order, so they cannot deadlock among themselves.
+SQLite runs one write transaction at a time and needs none of it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, column, select, table, update
+from sqlalchemy import String, bindparam, cast, column, select, table, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Uuid
 
 from elearning_adapters.sql.analytics._sql import among
 from elearning_adapters.sql.analytics._tables import xapi_statements
 from elearning_core.analytics.model import Statement, digest_of
-from elearning_core.analytics.pseudonyms import Pseudonyms, account_key, pseudonymise
+from elearning_core.analytics.pseudonyms import Pseudonyms, account_key, accounts_named, pseudonymise
 
 _CHUNK = 1000
 _IDS_PER_READ = 500
@@ -47,36 +58,87 @@ async def deleted_among(conn: AsyncConnection, user_ids: Sequence[uuid.UUID]) ->
     return found
 
 
+ACCOUNT_LOCKS = 0x61637472  # "actr": the class (first int4) of the per-account advisory locks
+
+# One statement takes every lock, in key order (the inner ORDER BY is evaluated before the outer query's
+# volatile lock calls, row by row: EXPLAIN shows Subquery Scan over Sort).
+_SWEEP = text(
+    "SELECT count(*) FROM (SELECT CASE WHEN x THEN pg_advisory_xact_lock(:cls, k) "
+    "ELSE pg_advisory_xact_lock_shared(:cls, k) END "
+    "FROM (SELECT k, x FROM unnest(CAST(:keys AS integer[]), CAST(:exclusive AS boolean[])) AS t(k, x) "
+    "ORDER BY k) AS ordered) AS taken"
+)
+
+
+def _lock_key(user_id: str) -> int:
+    # A hash, not the id's leading bytes: those are a UUIDv7's timestamp, alike for accounts made together.
+    return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=4).digest(), "big", signed=True)
+
+
+async def lock_accounts(conn: AsyncConnection, names: Iterable[str], *, exclusive: Iterable[str] = ()) -> None:
+    """On PostgreSQL, the transaction-level advisory locks of the accounts ``names`` (shared: a writer of their
+    statements) and ``exclusive`` (the rewrite of deleted ones), all in one sweep in key order. A lock this
+    transaction holds already is taken again at once. Two accounts may share a key (a 32-bit hash): they then
+    wait for each other's rewrite, never for a writer."""
+    if conn.dialect.name != "postgresql":
+        return
+    modes = dict.fromkeys(map(_lock_key, names), False)
+    modes.update(dict.fromkeys(map(_lock_key, exclusive), True))
+    if modes:
+        keys = sorted(modes)
+        await conn.execute(_SWEEP, {"cls": ACCOUNT_LOCKS, "keys": keys, "exclusive": [modes[k] for k in keys]})
+
+
+def accounts_of(statements: Iterable[Statement], home_page: str, *, anywhere: bool = False) -> set[str]:
+    """The platform accounts (user ids as text) ``statements`` name: as their actor, or with ``anywhere`` also
+    as an Agent object, an instructor, a group member (what an LRS client may send)."""
+    found: set[str] = set()
+    for statement in statements:
+        if anywhere:
+            found |= accounts_named(statement.as_json(), home_page)
+        elif (account := statement.actor.account) is not None and account.home_page == home_page:
+            found.add(account.name)
+    return {name for name in found if _is_uuid(name)}
+
+
 async def under_pseudonyms(
-    conn: AsyncConnection, statements: list[Statement], home_page: str, pseudonyms: Pseudonyms
+    conn: AsyncConnection,
+    statements: list[Statement],
+    home_page: str,
+    pseudonyms: Pseudonyms,
+    *,
+    anywhere: bool = False,
 ) -> list[Statement]:
-    """``statements``, those whose actor is a deleted account rewritten under its pseudonym (one read for the
-    batch): a statement that arrives after the deletion (a late event, an LRS client still sending) never names
-    the person, and one sent again after the rewrite is the same statement as the stored one."""
-    actors = {name for st in statements if (name := _platform_account(st, home_page)) is not None}
-    deleted = {str(u) for u in await deleted_among(conn, [uuid.UUID(name) for name in actors])} if actors else set()
+    """``statements``, every agent of a deleted account in them (the actor; with ``anywhere``, wherever it is)
+    rewritten under its pseudonym, with one read for the batch: a statement that arrives after the deletion (a
+    late event, an LRS client still sending) never names the person, and one sent again after the rewrite is
+    the same statement as the stored one. Takes the accounts' shared locks first (``lock_accounts``), held to
+    the caller's commit, so a deletion's rewrite running meanwhile either sees these statements or came first."""
+    named = accounts_of(statements, home_page, anywhere=anywhere)
+    if not named:
+        return statements
+    await lock_accounts(conn, named)
+    deleted = {str(u) for u in await deleted_among(conn, [uuid.UUID(name) for name in named])}
     if not deleted:
         return statements
     out: list[Statement] = []
     for statement in statements:
-        name = _platform_account(statement, home_page)
-        if name is not None and name in deleted:
-            data, _ = pseudonymise(statement.as_json(), home_page, name, str(pseudonyms.of(uuid.UUID(name))))
+        names = deleted & accounts_of([statement], home_page, anywhere=anywhere)
+        if names:
+            data = statement.as_json()
+            for name in sorted(names):
+                data, _ = pseudonymise(data, home_page, name, str(pseudonyms.of(uuid.UUID(name))))
             statement = Statement.from_json(data)
         out.append(statement)
     return out
 
 
-def _platform_account(statement: Statement, home_page: str) -> str | None:
-    """The user id the statement's actor names, when it is a platform account named by a UUID."""
-    account = statement.actor.account
-    if account is None or account.home_page != home_page:
-        return None
+def _is_uuid(name: str) -> bool:
+    """A user id as the platform writes it (canonical text: the rewrite matches the name exactly)."""
     try:
-        uuid.UUID(account.name)
+        return str(uuid.UUID(name)) == name
     except ValueError:
-        return None
-    return account.name
+        return False
 
 
 _REWRITE = (
@@ -89,8 +151,10 @@ _REWRITE = (
 async def pseudonymise_statements(
     conn: AsyncConnection, home_page: str, user_id: uuid.UUID, pseudonym: uuid.UUID
 ) -> int:
-    """Rewrite every stored statement that names the account ``home_page``/``user_id``; how many were."""
+    """Rewrite every stored statement that names the account ``home_page``/``user_id``; how many were. Holds
+    the account's lock exclusively first (``lock_accounts``): writers of its statements in flight commit first."""
     old, new = str(user_id), str(pseudonym)
+    await lock_accounts(conn, (), exclusive=[old])
     old_key = account_key(home_page, old)
     rewritten, after = 0, -1
     # The actor's statements: a keyset walk of the (actor, seq) index.

@@ -211,7 +211,7 @@ class SqlStatementStore(StatementStore):
             return []
         async with self._db.write() as conn, conn.begin():
             if self._pseudonyms is not None:
-                statements = await under_pseudonyms(conn, list(statements), *self._pseudonyms)
+                statements = await under_pseudonyms(conn, list(statements), *self._pseudonyms, anywhere=True)
             return await StatementWriter(conn).append(statements, self._clock.now().astimezone(UTC), organization)
 
     async def _one(self, statement_id: uuid.UUID, *, voided: bool) -> Statement | None:
