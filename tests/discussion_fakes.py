@@ -61,6 +61,8 @@ class DiscussionData:
     courses: set[uuid.UUID] = field(default_factory=set)
     members: dict[tuple[uuid.UUID, uuid.UUID], Membership] = field(default_factory=dict)
     lessons: dict[tuple[uuid.UUID, uuid.UUID], str] = field(default_factory=dict)
+    cohorts: set[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=set)
+    """(course, cohort)."""
     users: dict[uuid.UUID, Author] = field(default_factory=dict)
 
     def copy(self) -> DiscussionData:
@@ -353,6 +355,9 @@ class FakeCourseMembers(CourseMembers):
 
     async def lesson_title(self, course_id: uuid.UUID, lesson_id: uuid.UUID) -> str | None:
         return self._data.lessons.get((course_id, lesson_id))
+
+    async def is_cohort(self, course_id: uuid.UUID, cohort_id: uuid.UUID) -> bool:
+        return (course_id, cohort_id) in self._data.cohorts
 
 
 class FakeAuthors(Authors):

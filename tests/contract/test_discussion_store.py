@@ -20,13 +20,13 @@ from elearning_adapters.sql.uow import SqlUnitOfWork
 from elearning_core.auth.model import Grant, Role, RolePolicy, Scope, ScopeKind
 from elearning_core.auth.service import user_principal
 from elearning_core.course.model import Course
-from elearning_core.discussion.commands import EditPost, NewReply, NewThread
+from elearning_core.discussion.commands import EditPost, NewAnnouncement, NewReply, NewThread
 from elearning_core.discussion.model import ModerationAction, PostState, ThreadFlag, ThreadSort
 from elearning_core.discussion.ports import Author, DiscussionAudience, Membership, ThreadFilter
 from elearning_core.discussion.service import DiscussionService
 from elearning_core.enrollment.model import Cohort, Enrollment, EnrollmentSource
 from elearning_core.identity.model import DELETED_NAME, User
-from elearning_core.shared.errors import NotFound
+from elearning_core.shared.errors import NotFound, ValidationFailed
 from elearning_core.shared.pagination import CursorCodec
 from elearning_core.shared.ports import Principal
 from tests.contract.conftest import outbox_reader, sql_database
@@ -85,7 +85,8 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             return course_id
 
         async def fake_cohort(course_id: uuid.UUID) -> uuid.UUID:
-            return uuid.uuid4()
+            data.cohorts.add((course_id, cohort_id := uuid.uuid4()))
+            return cohort_id
 
         async def fake_user(name: str) -> uuid.UUID:
             data.users[user_id := uuid.uuid4()] = Author(name, deleted=False)
@@ -207,6 +208,26 @@ async def cast(backend: Backend) -> Cast:
     await backend.enroll(ids["cid"], course, other)
     await backend.make_staff(ids["ta"], course)
     return Cast(course, cohort, ids)
+
+
+async def test_a_thread_or_announcement_names_a_cohort_of_its_course(backend: Backend) -> None:
+    c = await cast(backend)
+    s, ta = backend.service, c.who("ta")
+    elsewhere = await backend.add_cohort(await backend.add_course())
+    before = await backend.outbox_types()
+    for cohort in (elsewhere, uuid.uuid4()):  # another course's cohort, and no cohort at all
+        with pytest.raises(ValidationFailed) as refused:
+            await s.create_thread(ta, c.course, NewThread(title="T", body="b", cohort_id=cohort))
+        assert [e.field for e in refused.value.errors] == ["cohort_id"]
+        with pytest.raises(ValidationFailed, match="not a cohort of this course"):
+            await s.announce(ta, c.course, NewAnnouncement(title="A", body="b", cohort_id=cohort))
+    assert await backend.outbox_types() == before  # nothing stored, nothing announced
+    assert (await s.list_threads(ta, c.course)).items == []
+    # The course's own cohort is accepted, from staff and from its learners.
+    await s.create_thread(ta, c.course, NewThread(title="T", body="b", cohort_id=c.cohort))
+    await s.create_thread(c.who("ann"), c.course, NewThread(title="U", body="b", cohort_id=c.cohort))
+    await s.announce(ta, c.course, NewAnnouncement(title="A", body="b", cohort_id=c.cohort))
+    assert len((await s.list_threads(ta, c.course)).items) == 2
 
 
 async def test_threads_replies_and_the_page_in_order(backend: Backend) -> None:

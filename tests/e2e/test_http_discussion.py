@@ -123,6 +123,11 @@ async def test_cohort_threads_are_seen_by_their_cohort_and_staff_only(api: Api) 
         assert (await api.client.get(f"/api/v1/threads/{thread['id']}", headers=who.headers)).status_code == status
     listed = (await api.client.get(f"{COURSES}/{c.course_id}/threads", headers=c["cid"].headers)).json()
     assert listed["items"] == []
+    # Staff may scope to any cohort of the course, not to one that is not the course's (it would reach no one).
+    for url in (f"{COURSES}/{c.course_id}/threads", f"{COURSES}/{c.course_id}/announcements"):
+        body = {"title": "T", "body": "B", "cohort_id": str(uuid.uuid4())}
+        refused = assert_problem(await api.client.post(url, json=body, headers=c.ta.headers), 422, field="cohort_id")
+        assert "not a cohort of this course" in refused["detail"]
 
 
 async def test_an_anonymous_author_is_never_shown_to_another_learner(api: Api) -> None:

@@ -58,6 +58,11 @@ class CourseMembers(Protocol):
         """The title of the course's lesson, None when the course has no such lesson."""
         ...
 
+    async def is_cohort(self, course_id: uuid.UUID, cohort_id: uuid.UUID) -> bool:
+        """Whether ``cohort_id`` is one of the course's cohorts (a thread or an announcement scoped to any other
+        would be seen by staff only)."""
+        ...
+
 
 class Authors(Protocol):
     async def authors(self, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Author]:

@@ -66,6 +66,7 @@ def world(*, posts_per_minute: int = 100, auto_hide_flags: int = 2) -> World:
         auto_hide_flags=auto_hide_flags,
     )
     w = World(data, clock, limiter, service)
+    data.cohorts |= {(COURSE, COHORT_A), (COURSE, COHORT_B)}
     for index, (name, membership) in enumerate(
         [
             ("ta", Membership(staff=True, enrolled=False)),

@@ -15,7 +15,7 @@ from elearning_adapters.sql.discussion._tables import (
     _staff_grant,
 )
 from elearning_adapters.sql.engine import Database
-from elearning_adapters.sql.enrollment import enrollments
+from elearning_adapters.sql.enrollment import cohorts, enrollments
 from elearning_adapters.sql.identity import users
 from elearning_core.auth.model import ResourceRef, ScopeKind
 from elearning_core.discussion.ports import (
@@ -80,6 +80,11 @@ class SqlCourseMembers(CourseMembers):
         query = select(lesson.c.title).where(lesson.c.id == lesson_id, lesson.c.course_id == course_id)
         async with self._db.read() as conn:
             return (await conn.execute(query)).scalar_one_or_none()
+
+    async def is_cohort(self, course_id: uuid.UUID, cohort_id: uuid.UUID) -> bool:
+        query = select(cohorts.c.id).where(cohorts.c.id == cohort_id, cohorts.c.course_id == course_id)
+        async with self._db.read() as conn:
+            return (await conn.execute(query)).scalar_one_or_none() is not None
 
 
 class SqlAuthors(Authors):

@@ -39,7 +39,7 @@ from elearning_core.discussion.queries import (
     thread_view,
 )
 from elearning_core.shared.clock import Clock
-from elearning_core.shared.errors import NotFound, PermissionDenied, TooManyAttempts
+from elearning_core.shared.errors import FieldError, NotFound, PermissionDenied, TooManyAttempts, ValidationFailed
 from elearning_core.shared.pagination import CursorCodec, iso_time
 from elearning_core.shared.ports import Policy, Principal
 
@@ -139,6 +139,15 @@ class _Base:
     def _staff(viewer: Viewer, action: str) -> None:
         if not viewer.staff:
             raise PermissionDenied(action, "only the course's staff may do this")
+
+    async def _check_cohort(self, course_id: uuid.UUID, cohort_id: uuid.UUID | None) -> None:
+        """A thread or announcement scoped to a cohort must name one of the course's: any other would reach
+        nobody but staff, silently."""
+        if cohort_id is not None and not await self._members.is_cohort(course_id, cohort_id):
+            raise ValidationFailed(
+                f"cohort {cohort_id} is not a cohort of this course",
+                [FieldError("cohort_id", "is not a cohort of this course")],
+            )
 
     async def _may_post(self, store: DiscussionStore, viewer: Viewer, course_id: uuid.UUID) -> None:
         now = self._clock.now()

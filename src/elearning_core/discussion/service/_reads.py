@@ -110,6 +110,7 @@ class _Reads(_Base):
         viewer = await self.viewer(actor, course_id)
         self._staff(viewer, "discussion.announce")
         title, body = check_title(cmd.title), check_body(cmd.body)
+        await self._check_cohort(course_id, cmd.cohort_id)
         now = self._clock.now()
         thread = Thread(
             new_uuid(), course_id, ThreadKind.ANNOUNCEMENT, title, author_id, False, now, now, None, cmd.cohort_id
