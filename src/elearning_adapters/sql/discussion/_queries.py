@@ -238,7 +238,7 @@ class SqlDiscussionQueries(DiscussionQueries, DiscussionAudience):
                             e.c.course_id == course_id,
                             e.c.user_id == candidates.c.user_id,
                             or_(e.c.cohort_id.is_(None), e.c.cohort_id != cohort_id),
-                            not_(_staff_grant(candidates.c.user_id, course_id)),
+                            not_(_staff_grant(e.c.user_id, course_id)),  # e: the enclosing select (correlation)
                         )
                         .exists()
                     )

@@ -22,14 +22,17 @@ from sqlalchemy import (
     select,
 )
 
+from elearning_adapters.sql.course import courses
 from elearning_adapters.sql.engine import UtcDateTime, metadata
 from elearning_adapters.sql.identity import PLATFORM_SCOPE_ID, user_grants
+from elearning_core.auth.model import GRANTABLE_ON, Grant, Scope, ScopeKind, permissions_of
 from elearning_core.discussion.model import (
     Post,
     PostState,
     Thread,
     ThreadKind,
 )
+from elearning_core.discussion.service import STAFF_PERMISSION
 
 discussion_threads = Table(
     "discussion_threads",
@@ -194,7 +197,26 @@ discussion_blackouts = Table(
 )
 
 T, P = discussion_threads, discussion_posts
-STAFF_ROLES = ("instructor", "teaching_assistant")
+
+
+def _staff_roles_on(kind: ScopeKind) -> tuple[str, ...]:
+    scope = Scope(kind) if kind is ScopeKind.PLATFORM else Scope(kind, uuid.UUID(int=1))
+    return tuple(
+        sorted(
+            role.value
+            for role, kinds in GRANTABLE_ON.items()
+            if kind in kinds and STAFF_PERMISSION in permissions_of(Grant(role, scope))
+        )
+    )
+
+
+STAFF_ROLES_ON = {
+    kind: _staff_roles_on(kind) for kind in (ScopeKind.COURSE, ScopeKind.ORGANIZATION, ScopeKind.PLATFORM)
+}
+"""The roles that make a user a course's discussion staff when granted on the course, its organization or the
+platform, derived from the role policy's own tables (``permissions_of``) so the SQL reads cannot drift from it
+(an instructor of an organization may create courses there, not moderate its colleagues' courses)."""
+STAFF_ROLES = STAFF_ROLES_ON[ScopeKind.COURSE]
 
 
 def _thread(row: Any) -> Thread:
@@ -249,20 +271,35 @@ def _thread_values(thread: Thread) -> dict[str, Any]:
 
 
 def _staff_grant(user_id: Any, course_id: uuid.UUID) -> Any:
-    """Whether the user holds a staff grant on the course, or is a platform admin (the role policy's course
-    staff, organizations' admins aside: their scope would need the course's organization)."""
-    g = user_grants
-    return (
+    """Whether the user is the course's discussion staff as the role policy decides it (``RolePolicy`` asked
+    for ``STAFF_PERMISSION`` on the course): a staff role granted on the course, on its organization or on the
+    platform, or the course's owner (the policy's implicit instructor grant)."""
+    g, c = user_grants, courses
+    organization = select(c.c.organization_id).where(c.c.id == course_id).scalar_subquery()
+    owner = select(c.c.owner_id).where(c.c.id == course_id).scalar_subquery()
+    on = STAFF_ROLES_ON
+    granted = (
         select(g.c.user_id)
         .where(
             g.c.user_id == user_id,
             or_(
-                and_(g.c.scope_kind == "course", g.c.scope_id == course_id, g.c.role.in_(STAFF_ROLES)),
-                and_(g.c.scope_kind == "platform", g.c.scope_id == PLATFORM_SCOPE_ID, g.c.role == "platform_admin"),
+                and_(g.c.scope_kind == "course", g.c.scope_id == course_id, g.c.role.in_(on[ScopeKind.COURSE])),
+                and_(
+                    g.c.scope_kind == "organization",
+                    g.c.scope_id == organization,
+                    g.c.role.in_(on[ScopeKind.ORGANIZATION]),
+                ),
+                and_(
+                    g.c.scope_kind == "platform",
+                    g.c.scope_id == PLATFORM_SCOPE_ID,
+                    g.c.role.in_(on[ScopeKind.PLATFORM]),
+                ),
             ),
         )
         .exists()
     )
+    # Never NULL (a course without an owner): callers negate it.
+    return or_(granted, and_(owner.is_not(None), owner == user_id))
 
 
 DISCUSSION_TABLES = (
