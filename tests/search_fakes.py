@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from elearning_core.search.model import (
@@ -227,6 +228,12 @@ class InMemoryQueryLog(QueryLog):
 class FakeSearchAudience(SearchAudience):
     def __init__(self) -> None:
         self.viewers: dict[uuid.UUID, Viewer] = {}
+        self.organizations: dict[uuid.UUID, set[uuid.UUID]] = {}
+        """An organization's courses."""
 
-    async def viewer(self, principal: Principal) -> Viewer:
-        return self.viewers.get(principal.user_id, Viewer()) if principal.user_id else Viewer()
+    async def viewer(self, principal: Principal, staff_of: Collection[uuid.UUID] = ()) -> Viewer:
+        if principal.user_id is None:
+            return Viewer()
+        found = self.viewers.get(principal.user_id, Viewer())
+        courses = {c for organization in staff_of for c in self.organizations.get(organization, ())}
+        return replace(found, staff=found.staff | courses)

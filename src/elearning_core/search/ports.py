@@ -3,7 +3,8 @@ suite), the synonyms admins manage, the caller's memberships, and the query log.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -64,7 +65,9 @@ class Synonyms(Protocol):
 class SearchAudience(Protocol):
     """Who the caller is in the courses: enrollments, cohorts, owned courses (grants come with the principal)."""
 
-    async def viewer(self, principal: Principal) -> Viewer: ...
+    async def viewer(self, principal: Principal, staff_of: Collection[uuid.UUID] = ()) -> Viewer:
+        """``staff_of``: organizations on which the caller holds a staff grant: their courses are staff courses."""
+        ...
 
 
 class QueryLog(Protocol):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from elearning_core.auth.model import Grant, Role, ScopeKind
+from elearning_core.auth.model import Grant, Permission, Role, ScopeKind, permissions_of
 from elearning_core.search.model import (
     FACETS,
     MAX_OFFSET,
@@ -36,7 +36,9 @@ from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Pag
 from elearning_core.shared.ports import Principal
 
 MAX_SYNONYMS = 20
-STAFF_ROLES = (Role.INSTRUCTOR, Role.TEACHING_ASSISTANT)
+STAFF_PERMISSION = Permission.COURSE_VIEW_UNPUBLISHED
+"""What makes a grant staff of the courses in its scope (as the course and discussion modules decide it): an
+instructor or teaching assistant of the course, an organization's admin or teaching assistant for its courses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +62,12 @@ def is_platform_admin(actor: Principal) -> bool:
     return actor.has_role("admin") or any(isinstance(g, Grant) and g.role is Role.PLATFORM_ADMIN for g in actor.grants)
 
 
-def _staff_courses(actor: Principal) -> frozenset[uuid.UUID]:
+def _staff_scopes(actor: Principal, kind: ScopeKind) -> frozenset[uuid.UUID]:
+    """The ids of the ``kind`` scopes (courses, organizations) on which the actor holds a staff grant."""
     return frozenset(
         g.scope.id
         for g in actor.grants
-        if isinstance(g, Grant) and g.role in STAFF_ROLES and g.scope.kind is ScopeKind.COURSE and g.scope.id
+        if isinstance(g, Grant) and g.scope.kind is kind and g.scope.id and STAFF_PERMISSION in permissions_of(g)
     )
 
 
@@ -102,8 +105,8 @@ class SearchService:
             return Visibility.of(Viewer(admin=True))
         if actor.user_id is None:
             return Visibility()
-        viewer = await self._audience.viewer(actor)
-        return Visibility.of(replace(viewer, staff=viewer.staff | _staff_courses(actor)))
+        viewer = await self._audience.viewer(actor, _staff_scopes(actor, ScopeKind.ORGANIZATION))
+        return Visibility.of(replace(viewer, staff=viewer.staff | _staff_scopes(actor, ScopeKind.COURSE)))
 
     def _query(self, request: SearchRequest, synonyms: Mapping[str, tuple[str, ...]]) -> SearchQuery:
         q = _check_query(request.q)

@@ -88,6 +88,27 @@ async def test_the_caller_sees_what_their_enrollments_and_grants_open(parts: tup
     assert (await service.search(SYSTEM, request)).result.total == 2
 
 
+async def test_staff_grants_on_the_organization_open_its_courses_drafts(parts: tuple) -> None:  # type: ignore[type-arg]
+    """The role policy's staff: an organization's admin and teaching assistant for its courses; its instructor
+    creates courses there and is not staff of the others'."""
+    service, index, audience, _ = parts
+    organization, elsewhere = uuid.uuid4(), uuid.uuid4()
+    audience.organizations = {organization: {COURSE}, elsewhere: {uuid.uuid4()}}
+    await index.upsert([_doc("Draft algebra", frozenset({course_staff(COURSE)}))])
+    request = SearchRequest(q="algebra")
+    on = Scope.organization(organization)
+    for grant, sees in (
+        (Grant(Role.ORGANIZATION_ADMIN, on), 1),
+        (Grant(Role.TEACHING_ASSISTANT, on), 1),
+        (Grant(Role.INSTRUCTOR, on), 0),
+        (Grant(Role.ORGANIZATION_ADMIN, Scope.organization(elsewhere)), 0),
+        (Grant(Role.LEARNER, on), 0),
+    ):
+        user_id = uuid.uuid4()
+        actor = Principal(subject=str(user_id), user_id=user_id, grants=(grant,))
+        assert (await service.search(actor, request)).result.total == sees, grant
+
+
 async def test_pages_are_bound_to_their_query(parts: tuple) -> None:  # type: ignore[type-arg]
     service, index, _, log = parts
     await index.upsert([_doc(f"Topic {i}", age=i) for i in range(5)])

@@ -3,6 +3,8 @@ narrow read of the enrollment and course tables that says which courses and coho
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import case, delete, func, insert, or_, select
@@ -66,13 +68,15 @@ class SqlSearchAudience(SearchAudience):
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def viewer(self, principal: Principal) -> Viewer:
+    async def viewer(self, principal: Principal, staff_of: Collection[uuid.UUID] = ()) -> Viewer:
         user = principal.user_id
         if user is None:
             return Viewer()
         e = enrollments
         mine = select(e.c.course_id, e.c.cohort_id).where(e.c.user_id == user, e.c.status.in_(("active", "completed")))
-        owned = select(courses.c.id).where(or_(courses.c.owner_id == user))
+        owned = select(courses.c.id).where(
+            or_(courses.c.owner_id == user, courses.c.organization_id.in_(list(staff_of)))
+        )
         async with self._db.read() as conn:
             rows = (await conn.execute(mine)).all()
             own = set((await conn.execute(owned)).scalars())
