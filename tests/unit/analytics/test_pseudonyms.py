@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from elearning_adapters.sql.analytics import accounts_of
+from elearning_core.analytics.model import Statement
 from elearning_core.analytics.pseudonyms import Pseudonyms, account_key, accounts_named, pseudonymise
 
 HOME = "https://learn.example.org"
@@ -110,3 +112,35 @@ def test_accounts_named_agrees_with_the_rewrite(data: Any) -> None:
     # The writers decide from accounts_named which accounts to rewrite: it must see every one pseudonymise does.
     _, changed = pseudonymise(data, HOME, str(USER), "pseudonym")
     assert (str(USER) in accounts_named(data, HOME)) == changed
+
+
+def test_the_writers_find_every_account_a_statement_names_as_its_json_walk_does() -> None:
+    # accounts_of(anywhere=True) reads the model, not the JSON (a dump per statement cost 7 ms per POST): it
+    # must find what accounts_named finds in the JSON, wherever the model lets an account be.
+    ids = [str(uuid.uuid4()) for _ in range(9)]
+
+    def activity(n: int) -> dict[str, Any]:
+        return {"id": f"{HOME}/a/{n}", "definition": {"extensions": {"https://x/who": agent(ids[n])}}}
+
+    data = {
+        "id": str(uuid.uuid4()),
+        "actor": agent(ids[0]),
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+        "object": agent(ids[1]),
+        "authority": agent(ids[2]),
+        "result": {"extensions": {"https://x/r": [{"nested": agent(ids[3])}]}},
+        "context": {
+            "instructor": agent(ids[4]),
+            "extensions": {"https://x/c": agent(ids[5])},
+            "contextActivities": {"parent": [activity(6)], "other": [activity(7)]},
+        },
+        "timestamp": "2026-12-01T10:00:00Z",
+    }
+    about_an_activity = {**data, "id": str(uuid.uuid4()), "object": activity(8)}
+    for each in (data, about_an_activity, {**data, "actor": agent("not-a-uuid")}, {**data, "context": None}):
+        statement = Statement.from_json({k: v for k, v in each.items() if v is not None})
+        expected = {n for n in accounts_named(statement.as_json(), HOME) if n in ids}
+        assert accounts_of([statement], HOME, anywhere=True) == expected
+    assert accounts_of([Statement.from_json(data)], HOME, anywhere=True) == set(ids) - {ids[8]}
+    assert accounts_of([Statement.from_json(about_an_activity)], HOME, anywhere=True) == set(ids) - {ids[1]}
+    assert accounts_of([Statement.from_json(data)], HOME) == {ids[0]}  # the projection's actors only
