@@ -273,7 +273,11 @@ def _thread_values(thread: Thread) -> dict[str, Any]:
 def _staff_grant(user_id: Any, course_id: uuid.UUID) -> Any:
     """Whether the user is the course's discussion staff as the role policy decides it (``RolePolicy`` asked
     for ``STAFF_PERMISSION`` on the course): a staff role granted on the course, on its organization or on the
-    platform, or the course's owner (the policy's implicit instructor grant)."""
+    platform, or the course's owner (the policy's implicit instructor grant).
+
+    ``user_id`` must be a column of the SELECT that immediately encloses this EXISTS: SQLAlchemy correlates a
+    subquery to that SELECT only, and a column from further out would join its table in here instead (any
+    staff member among them would make everyone staff)."""
     g, c = user_grants, courses
     organization = select(c.c.organization_id).where(c.c.id == course_id).scalar_subquery()
     owner = select(c.c.owner_id).where(c.c.id == course_id).scalar_subquery()
