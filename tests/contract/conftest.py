@@ -57,10 +57,12 @@ def _session_databases_created_outside_the_event_loop(request: pytest.FixtureReq
     first, from a sync fixture, avoids that.
     """
     callspec = getattr(request.node, "callspec", None)
-    if callspec is not None and str(callspec.params.get("backend")).startswith("postgres"):
-        request.getfixturevalue("postgres_url")
-    if callspec is not None and callspec.params.get("backend") == "sqlite":
-        request.getfixturevalue("migrated_sqlite_file")
+    params = callspec.params if callspec is not None else {}
+    for name in ("backend", "db"):
+        if str(params.get(name)).startswith("postgres"):
+            request.getfixturevalue("postgres_url")
+        if params.get(name) == "sqlite":
+            request.getfixturevalue("migrated_sqlite_file")
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +100,16 @@ async def sql_database(request: pytest.FixtureRequest, tmp_path: Path) -> Databa
     db = Database(request.getfixturevalue("postgres_url"))
     await _empty(db)
     return db
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database of each SQL backend, for contract tests of SQL reads that have no fake."""
+    database = await sql_database(request, tmp_path)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 def outbox_reader(db: Database) -> Callable[[], Awaitable[list[str]]]:

@@ -6,10 +6,6 @@ learner grant, not an admin of another organization, not a teaching assistant of
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from elearning_adapters.sql.discussion import SqlCourseMembers, SqlDiscussionQueries
 from elearning_adapters.sql.engine import Database
@@ -21,17 +17,7 @@ from elearning_core.discussion.model import Post, Thread, ThreadKind
 from elearning_core.discussion.service import FOLLOW, STAFF_PERMISSION
 from elearning_core.enrollment.model import Cohort, Enrollment, EnrollmentSource
 from elearning_core.identity.model import Organization, User
-from tests.contract.conftest import sql_database
 from tests.fakes import T0
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    database = await sql_database(request, tmp_path)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _user(db: Database, name: str, *grants: Grant) -> User:
@@ -46,8 +32,7 @@ async def _user(db: Database, name: str, *grants: Grant) -> User:
     return user
 
 
-async def test_the_staff_reads_agree_with_the_role_policy(backend: Database) -> None:
-    db = backend
+async def test_the_staff_reads_agree_with_the_role_policy(db: Database) -> None:
     organization = Organization.create(slug=f"o{uuid.uuid4().hex[:8]}", name="Org", at=T0)
     elsewhere = Organization.create(slug=f"e{uuid.uuid4().hex[:8]}", name="Elsewhere", at=T0)
     async with SqlUnitOfWork(db) as uow:

@@ -6,12 +6,9 @@ counted only where there is a capacity), published courses only."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import insert
 
 from elearning_adapters.sql.course import courses
@@ -19,27 +16,8 @@ from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.enrollment import course_enrollment_settings, enrollments, seat_holds
 from elearning_adapters.sql.entitlement import course_offers
 from elearning_adapters.sql.recommendation import SqlCourseRules, SqlLearnerHistory
-from tests.contract.conftest import sql_database
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _databases_created_outside_the_event_loop(request: pytest.FixtureRequest) -> None:
-    param = getattr(getattr(request.node, "callspec", None), "params", {}).get("db")
-    if param == "postgres":
-        request.getfixturevalue("postgres_url")
-    if param == "sqlite":
-        request.getfixturevalue("migrated_sqlite_file")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    database = await sql_database(request, tmp_path)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _write(db: Database, table: Any, *rows: dict[str, Any]) -> None:

@@ -5,10 +5,6 @@ holds a staff grant); nothing of another organization's, nothing for an anonymou
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from elearning_adapters.sql.engine import Database
 from elearning_adapters.sql.search import SqlSearchAudience
@@ -19,21 +15,10 @@ from elearning_core.enrollment.model import Cohort, Enrollment, EnrollmentSource
 from elearning_core.identity.model import Organization, User
 from elearning_core.search.model import Viewer
 from elearning_core.shared.ports import ANONYMOUS
-from tests.contract.conftest import sql_database
 from tests.fakes import T0
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    database = await sql_database(request, tmp_path)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
-async def test_the_audience_reads_enrollments_owned_courses_and_the_organizations_courses(backend: Database) -> None:
-    db = backend
+async def test_the_audience_reads_enrollments_owned_courses_and_the_organizations_courses(db: Database) -> None:
     user = User.register(email="ann@example.org", display_name="Ann", at=T0, password_hash=None)
     ours, theirs = (Organization.create(slug=f"o{n}-{uuid.uuid4().hex[:6]}", name="O", at=T0) for n in (1, 2))
 

@@ -19,7 +19,7 @@ from elearning_adapters.analytics.projection import AnalyticsProjection, project
 from elearning_adapters.container import Platform
 from elearning_adapters.sql.analytics import AGGREGATE_TABLES, rebuild_aggregates, xapi_statements
 from elearning_adapters.sql.engine import metadata
-from elearning_core.analytics.aggregates import FunnelStage
+from elearning_core.analytics.aggregates import CourseAggregates, FunnelStage
 from elearning_core.analytics.model import Statement, digest_of
 from elearning_core.analytics.ports import StatementQuery
 from elearning_core.course.commands import CourseSpec, LessonContentSpec, LessonSpec, SectionSpec
@@ -58,6 +58,14 @@ def viewed(course_id: uuid.UUID, lesson_id: uuid.UUID, user_id: uuid.UUID) -> Le
         lesson_id=lesson_id,
         user_id=user_id,
     )
+
+
+async def todays_figures(platform: Platform, course_id: uuid.UUID) -> CourseAggregates:
+    """The course's aggregates for today (the periods the tests' activity falls in)."""
+    today = SystemClock().now().date()
+    figures = await platform.container.analytics.analytics_aggregates().course(course_id, today, today)
+    assert figures is not None
+    return figures
 
 
 def mentions(row: Row, text: str) -> bool:
@@ -177,16 +185,13 @@ async def test_the_deletion_runs_the_hooks_and_is_idempotent(platform: Platform)
 
 async def test_the_aggregates_follow_the_pseudonym_and_keep_their_counts(platform: Platform) -> None:
     ada, _bob, course_id, _lesson = await _two_learners(platform)
-    reads = platform.container.analytics.analytics_aggregates()
-    today = SystemClock().now().date()
-    before = await reads.course(course_id, today, today)
-    assert before is not None
+    before = await todays_figures(platform, course_id)
     assert before.funnel[FunnelStage.STARTED] == 2
 
     await platform.identity.delete_account(SYSTEM, ada)  # the wired hook renames the aggregates' learner rows
     await drain(platform)
 
-    after = await reads.course(course_id, today, today)
+    after = await todays_figures(platform, course_id)
     assert after == before  # the same counts: ada is one learner still, under her pseudonym
     async with platform.database.read() as conn:
         for name in AGGREGATE_TABLES:
@@ -195,15 +200,12 @@ async def test_the_aggregates_follow_the_pseudonym_and_keep_their_counts(platfor
                 named = select(func.count()).select_from(table).where(table.c.learner == str(ada))
                 assert (await conn.execute(named)).scalar_one() == 0, table.name
     await rebuild_aggregates(platform.database, "UTC")  # from the pseudonymised statements: the same figures
-    assert await reads.course(course_id, today, today) == before
+    assert await todays_figures(platform, course_id) == before
 
 
 async def test_a_late_event_and_the_deletion_in_one_batch_count_one_learner(platform: Platform) -> None:
     ada, _bob, course_id, lesson_id = await _two_learners(platform)
-    reads = platform.container.analytics.analytics_aggregates()
-    today = SystemClock().now().date()
-    before = await reads.course(course_id, today, today)
-    assert before is not None
+    before = await todays_figures(platform, course_id)
     analytics = platform.container.analytics
     projection = AnalyticsProjection(
         analytics.mapper(), SystemClock(), analytics.pseudonyms(), analytics.on_learner_renamed()
@@ -215,8 +217,7 @@ async def test_a_late_event_and_the_deletion_in_one_batch_count_one_learner(plat
     async with platform.database.write() as conn, conn.begin():
         await projection.handle_batch([late, UserDeleted(occurred_at=SystemClock().now(), aggregate_id=ada)], conn)
     await drain(platform)  # the deletion's own event, through the wired subscription: nothing left to do
-    after = await reads.course(course_id, today, today)
-    assert after is not None
+    after = await todays_figures(platform, course_id)
     assert after.active_learners == before.active_learners
     assert after.funnel == before.funnel
     assert not [r for r in await rows(platform) if mentions(r, str(ada))]

@@ -153,6 +153,21 @@ def permissions_of(grant: Grant) -> frozenset[Permission]:
     return permissions
 
 
+COURSE_STAFF = Permission.COURSE_VIEW_UNPUBLISHED
+"""The permission that makes a principal a course's staff (its discussion, its entitlement, search's drafts)."""
+
+
+def staff_roles_on(kind: ScopeKind) -> tuple[Role, ...]:
+    """The roles that, granted on a ``kind`` scope, make their holder staff of the courses within it (what SQL
+    reads of who is staff must match): an organization's admin and teaching assistant, not its instructor."""
+    scope = PLATFORM if kind is ScopeKind.PLATFORM else Scope(kind, uuid.UUID(int=0))
+    return tuple(
+        role
+        for role, kinds in GRANTABLE_ON.items()
+        if kind in kinds and COURSE_STAFF in permissions_of(Grant(role, scope))
+    )
+
+
 @runtime_checkable
 class Owned(Protocol):
     """A resource with an owner (a course and its instructor who created it)."""

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from elearning_core.auth.model import Permission, ResourceRef
+from elearning_core.auth.model import COURSE_STAFF, Permission, ResourceRef
 from elearning_core.auth.ports import ResourceDirectory
 from elearning_core.entitlement.commands import ChangeGrant, GiveGrant, SetOffer, effective_start
 from elearning_core.entitlement.events import EntitlementChanged, EntitlementGranted, OfferChanged
@@ -22,7 +22,7 @@ from elearning_core.shared.errors import NotFound, Unauthenticated
 from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Page, check_page_size, scope_of, uuid_key
 from elearning_core.shared.ports import Policy, Principal, require
 
-STAFF_PERMISSION = Permission.COURSE_VIEW_UNPUBLISHED
+STAFF_PERMISSION = COURSE_STAFF
 """Who counts as the course's staff here: those who may see its drafts (content gating's rule too)."""
 GRANT_PERMISSION = Permission.BILLING_MANAGE
 """Who may grant or take back access by hand: the platform's admins (checkout and subscriptions act as SYSTEM)."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from elearning_core.auth.model import Grant, Permission, Role, ScopeKind, permissions_of
+from elearning_core.auth.model import COURSE_STAFF, Grant, Role, ScopeKind, permissions_of
 from elearning_core.search.model import (
     FACETS,
     MAX_OFFSET,
@@ -36,9 +36,6 @@ from elearning_core.shared.pagination import DEFAULT_PAGE_SIZE, CursorCodec, Pag
 from elearning_core.shared.ports import Principal
 
 MAX_SYNONYMS = 20
-STAFF_PERMISSION = Permission.COURSE_VIEW_UNPUBLISHED
-"""What makes a grant staff of the courses in its scope (as the course and discussion modules decide it): an
-instructor or teaching assistant of the course, an organization's admin or teaching assistant for its courses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +64,7 @@ def _staff_scopes(actor: Principal, kind: ScopeKind) -> frozenset[uuid.UUID]:
     return frozenset(
         g.scope.id
         for g in actor.grants
-        if isinstance(g, Grant) and g.scope.kind is kind and g.scope.id and STAFF_PERMISSION in permissions_of(g)
+        if isinstance(g, Grant) and g.scope.kind is kind and g.scope.id and COURSE_STAFF in permissions_of(g)
     )
 
 

@@ -140,7 +140,8 @@ async def under_pseudonyms(
     late event, an LRS client still sending) never names the person, and one sent again after the rewrite is
     the same statement as the stored one. Takes the accounts' shared locks first (``lock_accounts``), held to
     the caller's commit, so a deletion's rewrite running meanwhile either sees these statements or came first."""
-    named = accounts_of(statements, home_page, anywhere=anywhere)
+    each = [accounts_of([statement], home_page, anywhere=anywhere) for statement in statements]
+    named = set().union(*each)
     if not named:
         return statements
     await lock_accounts(conn, named)
@@ -148,8 +149,8 @@ async def under_pseudonyms(
     if not deleted:
         return statements
     out: list[Statement] = []
-    for statement in statements:
-        names = deleted & accounts_of([statement], home_page, anywhere=anywhere)
+    for statement, its in zip(statements, each, strict=True):
+        names = deleted & its
         if names:
             data = statement.as_json()
             for name in sorted(names):

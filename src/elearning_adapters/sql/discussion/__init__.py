@@ -20,7 +20,6 @@ from elearning_adapters.sql.discussion._queries import SqlDiscussionQueries, _ro
 from elearning_adapters.sql.discussion._store import SqlDiscussionStore
 from elearning_adapters.sql.discussion._tables import (
     DISCUSSION_TABLES,
-    STAFF_ROLES,
     discussion_bans,
     discussion_blackouts,
     discussion_blocks,
@@ -37,7 +36,6 @@ from elearning_adapters.sql.discussion._tables import (
 
 __all__ = [
     "DISCUSSION_TABLES",
-    "STAFF_ROLES",
     "SqlAuthors",
     "SqlCourseMembers",
     "SqlDiscussionQueries",

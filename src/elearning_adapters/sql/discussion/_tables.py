@@ -25,14 +25,13 @@ from sqlalchemy import (
 from elearning_adapters.sql.course import courses
 from elearning_adapters.sql.engine import UtcDateTime, metadata
 from elearning_adapters.sql.identity import PLATFORM_SCOPE_ID, user_grants
-from elearning_core.auth.model import GRANTABLE_ON, Grant, Scope, ScopeKind, permissions_of
+from elearning_core.auth.model import ScopeKind, staff_roles_on
 from elearning_core.discussion.model import (
     Post,
     PostState,
     Thread,
     ThreadKind,
 )
-from elearning_core.discussion.service import STAFF_PERMISSION
 
 discussion_threads = Table(
     "discussion_threads",
@@ -199,24 +198,12 @@ discussion_blackouts = Table(
 T, P = discussion_threads, discussion_posts
 
 
-def _staff_roles_on(kind: ScopeKind) -> tuple[str, ...]:
-    scope = Scope(kind) if kind is ScopeKind.PLATFORM else Scope(kind, uuid.UUID(int=1))
-    return tuple(
-        sorted(
-            role.value
-            for role, kinds in GRANTABLE_ON.items()
-            if kind in kinds and STAFF_PERMISSION in permissions_of(Grant(role, scope))
-        )
-    )
-
-
 STAFF_ROLES_ON = {
-    kind: _staff_roles_on(kind) for kind in (ScopeKind.COURSE, ScopeKind.ORGANIZATION, ScopeKind.PLATFORM)
+    kind: tuple(role.value for role in staff_roles_on(kind))
+    for kind in (ScopeKind.COURSE, ScopeKind.ORGANIZATION, ScopeKind.PLATFORM)
 }
-"""The roles that make a user a course's discussion staff when granted on the course, its organization or the
-platform, derived from the role policy's own tables (``permissions_of``) so the SQL reads cannot drift from it
-(an instructor of an organization may create courses there, not moderate its colleagues' courses)."""
-STAFF_ROLES = STAFF_ROLES_ON[ScopeKind.COURSE]
+"""The roles that make a user a course's staff when granted on the course, its organization or the platform,
+from the role policy's own tables (``staff_roles_on``), so the SQL reads cannot drift from it."""
 
 
 def _thread(row: Any) -> Thread:
@@ -272,7 +259,7 @@ def _thread_values(thread: Thread) -> dict[str, Any]:
 
 def _staff_grant(user_id: Any, course_id: uuid.UUID) -> Any:
     """Whether the user is the course's discussion staff as the role policy decides it (``RolePolicy`` asked
-    for ``STAFF_PERMISSION`` on the course): a staff role granted on the course, on its organization or on the
+    for ``COURSE_STAFF`` on the course): a staff role granted on the course, on its organization or on the
     platform, or the course's owner (the policy's implicit instructor grant).
 
     ``user_id`` must be a column of the SELECT that immediately encloses this EXISTS: SQLAlchemy correlates a

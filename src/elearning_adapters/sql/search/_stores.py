@@ -63,7 +63,8 @@ class SqlQueryLog(QueryLog):
 
 
 class SqlSearchAudience(SearchAudience):
-    """The courses a user is enrolled in (active or completed) with their cohorts, and the courses they own."""
+    """The courses a user is enrolled in (active or completed) with their cohorts, and the courses they own or
+    that belong to the organizations the service names as theirs to staff."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -74,12 +75,12 @@ class SqlSearchAudience(SearchAudience):
             return Viewer()
         e = enrollments
         mine = select(e.c.course_id, e.c.cohort_id).where(e.c.user_id == user, e.c.status.in_(("active", "completed")))
-        owned = select(courses.c.id).where(
+        staffed = select(courses.c.id).where(
             or_(courses.c.owner_id == user, courses.c.organization_id.in_(list(staff_of)))
         )
         async with self._db.read() as conn:
             rows = (await conn.execute(mine)).all()
-            own = set((await conn.execute(owned)).scalars())
+            own = set((await conn.execute(staffed)).scalars())
         return Viewer(
             enrolled=frozenset(r.course_id for r in rows),
             cohorts=frozenset(r.cohort_id for r in rows if r.cohort_id is not None),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from elearning_core.auth.model import Permission
+from elearning_core.auth.model import COURSE_STAFF
 from elearning_core.auth.ports import RateLimiter
 from elearning_core.course.ports import MarkdownRenderer
 from elearning_core.discussion import events as ev
@@ -43,7 +43,7 @@ from elearning_core.shared.errors import FieldError, NotFound, PermissionDenied,
 from elearning_core.shared.pagination import CursorCodec, iso_time
 from elearning_core.shared.ports import Policy, Principal
 
-STAFF_PERMISSION = Permission.COURSE_VIEW_UNPUBLISHED
+STAFF_PERMISSION = COURSE_STAFF
 """The course's staff here, as for content gating: instructors, teaching assistants and admins. Teaching
 assistants hold it too, so they work the moderation queue."""
 FOLLOW, MUTE = "follow", "mute"

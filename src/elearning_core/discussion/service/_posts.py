@@ -53,7 +53,8 @@ class _Posts(_Base):
                 "a learner may scope a thread to their own cohort only",
                 [FieldError("cohort_id", "is not your cohort")],
             )
-        await self._check_cohort(course_id, cohort_id)
+        if viewer.staff:  # a learner's own cohort is the course's: checked just above
+            await self._check_cohort(course_id, cohort_id)
         lesson_title = None
         if cmd.lesson_id is not None:
             lesson_title = await self._members.lesson_title(course_id, cmd.lesson_id)
